@@ -1,0 +1,103 @@
+"""Daily bars, partitioned by trading date, backfilled as one run per date range."""
+
+import datetime as dt
+
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from quantdb_pipeline import progress
+from quantdb_pipeline.assets.reference import POOL, securities, trading_calendar
+from quantdb_pipeline.loaders.bars import BarLoadReport, load_daily_bars
+from quantdb_pipeline.partitions import daily_partitions
+from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+from quantdb_pipeline.warehouse.writes import Lineage
+
+PREVIEW_ROWS = 10
+
+
+@asset(
+    group_name="market_data",
+    partitions_def=daily_partitions,
+    # A backfill of a date range runs as ONE step, so each symbol's range is one request.
+    backfill_policy=BackfillPolicy.single_run(),
+    deps=[trading_calendar, securities],
+    pool=POOL,
+    kinds={"duckdb"},
+)
+def daily_bars(context: AssetExecutionContext, market: MarketSourceResource,
+               warehouse: WarehouseResource) -> MaterializeResult:
+    """Unadjusted A-share daily bars, loaded incrementally: covered days are never refetched.
+
+    Writes to DuckDB itself (no IO manager): a multi-partition run cannot hand one value
+    per partition to an IO manager, and the write must replace exactly the fetched window.
+    """
+    key_range = context.partition_key_range
+    start, end = dt.date.fromisoformat(key_range.start), dt.date.fromisoformat(key_range.end)
+    source = market.build()
+    lineage = Lineage.now(source.name, context.run_id)
+
+    def on_progress(done: int, total: int, symbol: str, rows: int) -> None:
+        progress.report("daily_bars", done, total, symbol, rows)
+        if done == total or done % 50 == 0:
+            context.log.info(f"daily_bars: {done}/{total} symbols fetched (last {symbol}: {rows} rows)")
+
+    with warehouse.get_connection() as conn:
+        report = load_daily_bars(conn, source, start, end, lineage,
+                                 symbols=market.symbol_list(), progress=on_progress)
+        preview = conn.execute(
+            """
+            SELECT symbol, trade_date, open, high, low, close, volume, amount
+            FROM daily_bars WHERE run_id = ? ORDER BY trade_date DESC, symbol LIMIT ?
+            """,
+            [context.run_id, PREVIEW_ROWS],
+        ).df()
+    _log_per_symbol(context, report)
+    if report.failed and not report.rows_per_symbol and not report.symbols_skipped:
+        raise Failure(
+            description=f"every symbol failed for {start}..{end}",
+            metadata=_metadata(report, source.name, preview),
+        )
+    return MaterializeResult(metadata=_metadata(report, source.name, preview))
+
+
+def _log_per_symbol(context: AssetExecutionContext, report: BarLoadReport) -> None:
+    items = sorted(report.rows_per_symbol.items())
+    for i in range(0, len(items), 20):
+        chunk = " ".join(f"{symbol}:{rows}" for symbol, rows in items[i: i + 20])
+        context.log.info(f"daily_bars rows per symbol: {chunk}")
+    for symbol, reason in sorted(report.failed.items()):
+        context.log.warning(f"daily_bars {symbol} failed, will retry next run: {reason}")
+    if report.empty:
+        context.log.warning(f"daily_bars: empty answers (retried next run): {', '.join(report.empty)}")
+    context.log.info(
+        f"daily_bars {report.start}..{report.end}: {report.rows_written} rows, "
+        f"{report.symbols_updated} symbols updated, {report.symbols_skipped} already covered, "
+        f"{len(report.failed)} failed, {report.requests} upstream requests"
+    )
+
+
+def _metadata(report: BarLoadReport, source: str, preview) -> dict:
+    failed = "\n".join(f"| {s} | {r.replace('|', '/')} |" for s, r in sorted(report.failed.items()))
+    return {
+        "rows_written": report.rows_written,
+        "symbols_updated": report.symbols_updated,
+        "symbols_skipped_covered": report.symbols_skipped,
+        "symbols_failed": len(report.failed),
+        "failed_symbols": MetadataValue.md(
+            "| symbol | reason |\n|---|---|\n" + failed if failed else "none"),
+        "empty_answers": len(report.empty),
+        "upstream_requests": report.requests,
+        "trading_days_in_range": report.trading_days,
+        "range": f"{report.start}..{report.end}",
+        "duplicates_dropped": report.duplicates_dropped,
+        "rows_outside_window": report.rows_outside_window,
+        "seconds": round(report.seconds, 2),
+        "source": source,
+        "preview": MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "no rows written"),
+    }

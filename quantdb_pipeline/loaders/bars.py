@@ -1,0 +1,202 @@
+"""Daily bars: plan the fetches a date range needs, fetch each symbol once, write in batches.
+
+Incremental by construction. For every symbol active in the range, the wanted window is
+clipped to its listing and delisting and to the source's "today"; the trading days of that
+window already covered are skipped, and what is missing is fetched in ONE request (a
+backfill of a year is one request per symbol, not one per day). A symbol with no coverage
+at all (a new listing, or a symbol new to the warehouse) gets its history from its listing
+date, bounded below by the warehouse's history start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+import pandas as pd
+
+from quantdb_pipeline.sources import MarketSource, normalize
+from quantdb_pipeline.warehouse.coverage import Interval, TradingDays, merge, missing_span
+from quantdb_pipeline.warehouse.writes import Lineage, get_setting, set_setting, write_bar_batch
+
+DATASET = "daily_bars"
+HISTORY_START_KEY = "daily_bars.history_start"
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int, str, int], None]  # done, total, symbol, rows
+
+
+@dataclass(frozen=True)
+class BarFetch:
+    symbol: str
+    start: dt.date
+    end: dt.date
+
+
+@dataclass
+class BarPlan:
+    start: dt.date
+    end: dt.date
+    trading_days: int
+    fetches: list[BarFetch]
+    skipped_covered: int
+    inactive: int
+    coverage: dict[str, list[Interval]]
+    calendar: TradingDays
+
+
+@dataclass
+class BarLoadReport:
+    start: dt.date
+    end: dt.date
+    trading_days: int = 0
+    symbols_considered: int = 0
+    symbols_skipped: int = 0
+    symbols_updated: int = 0
+    rows_written: int = 0
+    requests: int = 0
+    duplicates_dropped: int = 0
+    rows_outside_window: int = 0
+    empty: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    rows_per_symbol: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+class CalendarMissing(RuntimeError):
+    """The warehouse has no trading calendar yet: materialize `trading_calendar` first."""
+
+
+def _stored_coverage(conn: duckdb.DuckDBPyConnection) -> dict[str, list[Interval]]:
+    coverage: dict[str, list[Interval]] = {}
+    for symbol, start, end in conn.execute(
+        "SELECT symbol, covered_from, covered_to FROM bar_coverage ORDER BY symbol, covered_from"
+    ).fetchall():
+        coverage.setdefault(symbol, []).append((start, end))
+    return coverage
+
+
+def plan_bar_fetches(
+    conn: duckdb.DuckDBPyConnection,
+    start: dt.date,
+    end: dt.date,
+    today: dt.date,
+    symbols: list[str] | None = None,
+) -> BarPlan:
+    """Decide, without calling upstream, which symbol ranges a load of [start, end] must fetch."""
+    days = TradingDays(d for (d,) in conn.execute(
+        "SELECT trade_date FROM trading_calendar WHERE market = 'CN'").fetchall())
+    if len(days) == 0:
+        raise CalendarMissing("no trading calendar in the warehouse: materialize trading_calendar first")
+    end = min(end, today)
+    history_start = get_setting(conn, HISTORY_START_KEY)
+    floor = min(start, dt.date.fromisoformat(history_start)) if history_start else start
+    securities = conn.execute(
+        "SELECT symbol, list_date, delist_date FROM securities ORDER BY symbol"
+    ).fetchall()
+    if symbols is not None:
+        wanted = set(symbols)
+        securities = [row for row in securities if row[0] in wanted]
+    coverage = _stored_coverage(conn)
+    fetches, skipped, inactive = [], 0, 0
+    for symbol, list_date, delist_date in securities:
+        covered = coverage.get(symbol, [])
+        lower = start if covered else floor
+        if list_date:
+            lower = max(lower, list_date)
+        upper = end
+        if delist_date:
+            last = days.last_before(delist_date)
+            upper = min(upper, last) if last else dt.date.min
+        window = days.between(lower, upper) if lower <= upper else days.days[:0]
+        if len(window) == 0:
+            inactive += 1
+            continue
+        span = missing_span(covered, window)
+        if span is None:
+            skipped += 1
+        else:
+            fetches.append(BarFetch(symbol, *span))
+    return BarPlan(start, end, len(days.between(start, end)), fetches, skipped, inactive, coverage, days)
+
+
+def load_daily_bars(
+    conn: duckdb.DuckDBPyConnection,
+    source: MarketSource,
+    start: dt.date,
+    end: dt.date,
+    lineage: Lineage,
+    symbols: list[str] | None = None,
+    batch_size: int = 50,
+    progress: ProgressCallback | None = None,
+) -> BarLoadReport:
+    """Fetch what [start, end] is missing, normalize it, and write it in transactional batches.
+
+    A symbol whose fetch or normalization fails is recorded with its reason in
+    `ingest_state` and in the report, and is retried by the next run; the others load.
+    An empty answer for a window with trading days is not trusted as "no data" (eastmoney
+    returns empty frames when throttling): it is recorded as `empty` and retried next run.
+    """
+    began = time.perf_counter()
+    plan = plan_bar_fetches(conn, start, end, source.today(), symbols)
+    report = BarLoadReport(start=start, end=plan.end, trading_days=plan.trading_days,
+                           symbols_considered=len(plan.fetches) + plan.skipped_covered,
+                           symbols_skipped=plan.skipped_covered)
+    stored_floor = get_setting(conn, HISTORY_START_KEY)
+    if stored_floor is None or start < dt.date.fromisoformat(stored_floor):
+        set_setting(conn, HISTORY_START_KEY, start.isoformat())
+
+    requests_before = sum(source.requests.values())
+    total = len(plan.fetches)
+    for offset in range(0, total, batch_size):
+        batch = plan.fetches[offset: offset + batch_size]
+        frames, windows, outcomes, new_coverage = [], [], [], {}
+        for i, fetch in enumerate(batch, start=offset + 1):
+            try:
+                raw = source.a_share_daily_raw(fetch.symbol, fetch.start, fetch.end)
+                bars = normalize.a_share_bars(raw, fetch.symbol, source.name)
+            except Exception as error:  # noqa: BLE001 - isolated to the symbol, reported
+                reason = f"{type(error).__name__}: {error}"
+                report.failed[fetch.symbol] = reason
+                outcomes.append((fetch.symbol, "failed", reason))
+                log.warning("daily_bars %s %s..%s failed: %s", fetch.symbol, fetch.start, fetch.end, reason)
+                if progress:
+                    progress(i, total, fetch.symbol, 0)
+                continue
+            inside = bars["trade_date"].between(fetch.start, fetch.end)
+            report.rows_outside_window += int((~inside).sum())
+            bars = bars[inside]
+            duplicated = bars.duplicated(["symbol", "trade_date"], keep="last")
+            report.duplicates_dropped += int(duplicated.sum())
+            bars = bars[~duplicated]
+            if bars.empty:
+                report.empty.append(fetch.symbol)
+                outcomes.append((fetch.symbol, "empty", f"no rows for {fetch.start}..{fetch.end}"))
+            else:
+                frames.append(bars)
+                windows.append((fetch.symbol, fetch.start, fetch.end))
+                outcomes.append((fetch.symbol, "ok", None))
+                new_coverage[fetch.symbol] = merge(
+                    plan.coverage.get(fetch.symbol, []) + [(fetch.start, fetch.end)], plan.calendar)
+                report.rows_per_symbol[fetch.symbol] = len(bars)
+            if progress:
+                progress(i, total, fetch.symbol, len(bars))
+        report.rows_written += write_bar_batch(
+            conn,
+            pd.concat(frames, ignore_index=True) if frames else normalize.empty_bars(),
+            pd.DataFrame(windows, columns=["symbol", "fetched_from", "fetched_to"]),
+            new_coverage,
+            pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
+            lineage,
+            DATASET,
+        )
+        report.symbols_updated += len(new_coverage)
+    report.requests = sum(source.requests.values()) - requests_before
+    report.seconds = time.perf_counter() - began
+    return report

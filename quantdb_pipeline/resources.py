@@ -1,0 +1,78 @@
+"""Dagster resources: the market data source and the warehouse, configured from the environment.
+
+Environment variables (read when the definitions load):
+
+- `QUANTDB_SOURCE`: `sample` (default, offline) or `akshare` (the real vendors);
+- `QUANTDB_SYMBOLS`: comma-separated symbols restricting the universe that bars are loaded for;
+- `QUANTDB_WAREHOUSE`: the DuckDB file (default `warehouse/quantdb.duckdb`);
+- `QUANTDB_REQUESTS_PER_SECOND`: pacing of akshare requests (default 2);
+- `QUANTDB_SAMPLE_TODAY`, `QUANTDB_SAMPLE_SIZE`: the sample market's "today" and number of symbols.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from quantdb_pipeline import settings
+from quantdb_pipeline.sources import MarketSource
+from quantdb_pipeline.symbols import normalize_symbols
+from quantdb_pipeline.warehouse.schema import migrate
+
+
+class MarketSourceResource(ConfigurableResource):
+    """Which market data source the assets read from, and how politely."""
+
+    kind: str = Field(default="sample", description="sample (offline simulated market) or akshare")
+    symbols: str = Field(default="", description="Comma-separated symbols; empty means the whole universe")
+    requests_per_second: float = Field(default=2.0, description="akshare pacing; eastmoney bans bursts")
+    timeout_seconds: float = Field(default=15.0)
+    max_retries: int = Field(default=4)
+    sample_today: str = Field(default="", description="The sample market's 'today' (YYYY-MM-DD); empty = today")
+    sample_size: int = Field(default=64, description="Number of symbols in the sample market")
+
+    def build(self) -> MarketSource:
+        if self.kind == "sample":
+            from quantdb_pipeline.sources.sample_market import SampleMarket
+
+            return SampleMarket(today=self.sample_today or None, size=self.sample_size)
+        if self.kind == "akshare":
+            from quantdb_pipeline.sources.akshare_source import AkshareSource
+
+            return AkshareSource(requests_per_second=self.requests_per_second,
+                                 timeout_seconds=self.timeout_seconds, max_retries=self.max_retries)
+        raise ValueError(f"unknown source {self.kind!r}: use 'sample' or 'akshare'")
+
+    def symbol_list(self) -> list[str] | None:
+        return normalize_symbols(self.symbols) if self.symbols.strip() else None
+
+
+class WarehouseResource(DuckDBResource):
+    """The DuckDB warehouse file; every connection is brought up to the latest schema first."""
+
+    @contextmanager
+    def get_connection(self):
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        with super().get_connection() as conn:
+            conn.execute("SET TimeZone = 'UTC'")
+            migrate(conn)
+            yield conn
+
+
+def resources_from_env(environ: dict[str, str] | None = None) -> dict[str, ConfigurableResource]:
+    env = os.environ if environ is None else environ
+    return {
+        "market": MarketSourceResource(
+            kind=env.get(settings.SOURCE_ENV, settings.DEFAULT_SOURCE),
+            symbols=env.get(settings.SYMBOLS_ENV, ""),
+            requests_per_second=float(env.get(settings.RATE_ENV, "2")),
+            sample_today=env.get(settings.SAMPLE_TODAY_ENV, ""),
+            sample_size=int(env.get(settings.SAMPLE_SYMBOLS_ENV, "64")),
+        ),
+        "warehouse": WarehouseResource(database=str(settings.warehouse_path(env.get(settings.WAREHOUSE_ENV)))),
+    }

@@ -1,0 +1,34 @@
+"""Environment variables and defaults shared by the pipeline, the CLI and `read`.
+
+Kept free of heavy imports: `read` imports this module.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+WAREHOUSE_ENV = "QUANTDB_WAREHOUSE"
+SOURCE_ENV = "QUANTDB_SOURCE"
+SYMBOLS_ENV = "QUANTDB_SYMBOLS"
+SAMPLE_TODAY_ENV = "QUANTDB_SAMPLE_TODAY"
+SAMPLE_SYMBOLS_ENV = "QUANTDB_SAMPLE_SIZE"
+RATE_ENV = "QUANTDB_REQUESTS_PER_SECOND"
+
+DEFAULT_WAREHOUSE = Path("warehouse") / "quantdb.duckdb"
+DEFAULT_SOURCE = "sample"
+
+#: First day of the `daily_bars` partitions shown in the Dagster UI.
+PARTITIONS_START = "2015-01-05"
+#: Market time zone: trading dates and schedules are in Shanghai time.
+MARKET_TIMEZONE = "Asia/Shanghai"
+
+
+def warehouse_path(explicit: str | os.PathLike | None = None) -> Path:
+    """The warehouse file: an explicit path, else $QUANTDB_WAREHOUSE, else the default."""
+    if explicit:
+        return Path(explicit).expanduser()
+    from_env = os.environ.get(WAREHOUSE_ENV)
+    if from_env:
+        return Path(from_env).expanduser()
+    return DEFAULT_WAREHOUSE

@@ -1,0 +1,94 @@
+"""The real source: akshare, paced and retried. The only module that imports akshare.
+
+akshare is imported on first use, not at module import: it takes seconds to import and
+definition loading must stay fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from quantdb_pipeline.settings import MARKET_TIMEZONE
+from quantdb_pipeline.sources.base import ListingFrames, bundled_sse_calendar
+from quantdb_pipeline.sources.pacing import RateLimiter, call_with_retries
+
+log = logging.getLogger(__name__)
+
+#: Daily bars are final some time after the 15:00 close; before this, "today" is yesterday.
+BARS_FINAL_AFTER = dt.time(15, 30)
+
+
+class AkshareSource:
+    """Implements `MarketSource` with akshare 1.19.5."""
+
+    name = "akshare"
+
+    def __init__(self, requests_per_second: float = 2.0, timeout_seconds: float = 15.0,
+                 max_retries: int = 4, backoff_seconds: float = 2.0,
+                 now: Callable[[], dt.datetime] | None = None,
+                 sleep: Callable[[float], None] | None = None):
+        import time
+
+        self.requests: Counter = Counter()
+        self.timeout_seconds = timeout_seconds
+        self.max_retries = max_retries
+        self.backoff_seconds = backoff_seconds
+        self._sleep = sleep or time.sleep
+        self._limiter = RateLimiter(requests_per_second, sleep=self._sleep)
+        self._now = now or (lambda: dt.datetime.now(ZoneInfo(MARKET_TIMEZONE)))
+
+    @staticmethod
+    def _ak():
+        import akshare
+
+        return akshare
+
+    def _call(self, endpoint: str, what: str, fn: Callable[..., Any], *args, **kwargs) -> Any:
+        def attempt():
+            self._limiter.wait()
+            self.requests[endpoint] += 1
+            return fn(*args, **kwargs)
+
+        return call_with_retries(attempt, what=f"{endpoint}({what})", max_retries=self.max_retries,
+                                 base_delay=self.backoff_seconds, sleep=self._sleep)
+
+    # -- MarketSource -------------------------------------------------------------------
+
+    def today(self) -> dt.date:
+        now = self._now()
+        return now.date() if now.time() >= BARS_FINAL_AFTER else now.date() - dt.timedelta(days=1)
+
+    def trading_calendar_raw(self) -> pd.DataFrame:
+        """Sina's calendar; akshare's bundled `calendar.json` when sina is unreachable."""
+        ak = self._ak()
+        try:
+            return self._call("tool_trade_date_hist_sina", "", ak.tool_trade_date_hist_sina)
+        except Exception as error:  # noqa: BLE001 - any failure falls back to the bundled file
+            log.warning("sina trading calendar unavailable (%s); using akshare's bundled calendar.json", error)
+            return pd.DataFrame({"trade_date": bundled_sse_calendar()})
+
+    def listings_raw(self) -> ListingFrames:
+        ak = self._ak()
+        return ListingFrames(
+            sh_main=self._call("stock_info_sh_name_code", "主板A股", ak.stock_info_sh_name_code, symbol="主板A股"),
+            sh_star=self._call("stock_info_sh_name_code", "科创板", ak.stock_info_sh_name_code, symbol="科创板"),
+            sz=self._call("stock_info_sz_name_code", "A股列表", ak.stock_info_sz_name_code, symbol="A股列表"),
+            bj=self._call("stock_info_bj_name_code", "", ak.stock_info_bj_name_code),
+            sh_delisted=self._call("stock_info_sh_delist", "全部", ak.stock_info_sh_delist, symbol="全部"),
+            sz_delisted=self._call("stock_info_sz_delist", "终止上市公司", ak.stock_info_sz_delist, symbol="终止上市公司"),
+        )
+
+    def a_share_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        ak = self._ak()
+        return self._call(
+            "stock_zh_a_hist", symbol, ak.stock_zh_a_hist,
+            symbol=symbol, period="daily", start_date=start.strftime("%Y%m%d"),
+            end_date=end.strftime("%Y%m%d"), adjust="", timeout=self.timeout_seconds,
+        )

@@ -1,0 +1,61 @@
+"""The seam between the pipeline and wherever market data comes from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class ListingFrames:
+    """The exchanges' own security lists, raw, as the akshare functions return them."""
+
+    sh_main: pd.DataFrame  # stock_info_sh_name_code("主板A股")
+    sh_star: pd.DataFrame  # stock_info_sh_name_code("科创板")
+    sz: pd.DataFrame  # stock_info_sz_name_code("A股列表")
+    bj: pd.DataFrame  # stock_info_bj_name_code()
+    sh_delisted: pd.DataFrame  # stock_info_sh_delist("全部")
+    sz_delisted: pd.DataFrame  # stock_info_sz_delist("终止上市公司")
+
+
+class MarketSource(Protocol):
+    """What the pipeline needs from a market data source.
+
+    Every method returns raw frames in akshare's shape and counts its upstream requests
+    in `requests` (endpoint -> count), which runs report as metadata.
+    """
+
+    name: str
+    requests: Counter
+
+    def today(self) -> dt.date:
+        """The latest date whose daily bars are final (after that day's close)."""
+
+    def trading_calendar_raw(self) -> pd.DataFrame:
+        """SSE trading days, shaped like `tool_trade_date_hist_sina()`."""
+
+    def listings_raw(self) -> ListingFrames:
+        """Listed and delisted A-shares from the three exchanges."""
+
+    def a_share_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """Unadjusted daily bars of one symbol, shaped like `stock_zh_a_hist(adjust="")`."""
+
+
+def bundled_sse_calendar() -> list[dt.date]:
+    """The SSE trading calendar that akshare ships as `file_fold/calendar.json`.
+
+    Located without importing akshare (its import takes seconds).
+    """
+    spec = find_spec("akshare")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("akshare is not installed; it ships the SSE trading calendar")
+    path = Path(next(iter(spec.submodule_search_locations))) / "file_fold" / "calendar.json"
+    days = json.loads(path.read_text(encoding="utf-8"))
+    return [dt.date(int(d[:4]), int(d[4:6]), int(d[6:8])) for d in days]

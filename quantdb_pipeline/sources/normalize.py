@@ -1,0 +1,235 @@
+"""Raw, akshare-shaped frames -> canonical frames. The one place upstream names live.
+
+Every source (the real akshare one and the offline sample market) returns frames in
+akshare's own shape: Chinese column names, akshare's units and dtypes. This module maps
+them to the canonical English snake_case frames that the warehouse stores, with explicit
+dtypes and units. A raw frame that lacks an expected column, or carries a column of an
+unexpected type, raises `SourceSchemaError` naming the source, the symbol and the column,
+so that a change of shape upstream fails loudly instead of loading garbage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from quantdb_pipeline.symbols import board_of, exchange_of
+
+#: eastmoney reports A-share 成交量 in lots of 100 shares; the warehouse stores shares.
+SHARES_PER_LOT = 100
+
+#: `stock_zh_a_hist` columns -> canonical `daily_bars` columns.
+A_SHARE_BAR_COLUMNS = {
+    "日期": "trade_date",
+    "开盘": "open",
+    "最高": "high",
+    "最低": "low",
+    "收盘": "close",
+    "成交量": "volume",  # lots of 100 shares
+    "成交额": "amount",  # CNY
+    "涨跌幅": "pct_change",  # percent
+    "换手率": "turnover_rate",  # percent
+}
+A_SHARE_BAR_SYMBOL_COLUMN = "股票代码"
+
+#: Exchange list frames (`stock_info_sh_name_code`, `stock_info_sz_name_code`,
+#: `stock_info_bj_name_code`) -> code, name, list date.
+SH_LIST_COLUMNS = {"证券代码": "symbol", "证券简称": "name", "上市日期": "list_date"}
+SZ_LIST_COLUMNS = {"A股代码": "symbol", "A股简称": "name", "A股上市日期": "list_date"}
+BJ_LIST_COLUMNS = {"证券代码": "symbol", "证券简称": "name", "上市日期": "list_date"}
+#: Delisting frames (`stock_info_sh_delist`, `stock_info_sz_delist`).
+SH_DELIST_COLUMNS = {"公司代码": "symbol", "公司简称": "name", "上市日期": "list_date", "暂停上市日期": "delist_date"}
+SZ_DELIST_COLUMNS = {"证券代码": "symbol", "证券简称": "name", "上市日期": "list_date", "终止上市日期": "delist_date"}
+
+#: Calendar frame (`tool_trade_date_hist_sina`).
+CALENDAR_COLUMNS = {"trade_date": "trade_date"}
+
+BAR_DTYPES = {
+    "symbol": "string",
+    "trade_date": "date32[pyarrow]",
+    "open": "float64",
+    "high": "float64",
+    "low": "float64",
+    "close": "float64",
+    "volume": "Int64",
+    "amount": "float64",
+    "pct_change": "float64",
+    "turnover_rate": "float64",
+}
+BAR_COLUMNS = list(BAR_DTYPES)
+
+SECURITY_DTYPES = {
+    "symbol": "string",
+    "exchange": "string",
+    "board": "string",
+    "name": "string",
+    "is_st": "bool",
+    "list_date": "date32[pyarrow]",
+    "delist_date": "date32[pyarrow]",
+}
+SECURITY_COLUMNS = list(SECURITY_DTYPES)
+
+
+class SourceSchemaError(ValueError):
+    """A raw upstream frame whose shape or types differ from what we map."""
+
+    def __init__(self, source: str, symbol: str | None, column: str, problem: str):
+        self.source, self.symbol, self.column, self.problem = source, symbol, column, problem
+        where = f"symbol {symbol}" if symbol else "frame"
+        super().__init__(f"{source}: {where}: column {column!r}: {problem}")
+
+
+def empty_bars() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in BAR_DTYPES.items()})
+
+
+def _require(raw: pd.DataFrame, columns, source: str, symbol: str | None) -> None:
+    present = set(raw.columns)
+    for column in columns:
+        if column not in present:
+            found = ", ".join(map(str, raw.columns))
+            raise SourceSchemaError(source, symbol, column, f"missing (columns found: {found})")
+
+
+def _numeric(raw: pd.DataFrame, column: str, source: str, symbol: str | None) -> pd.Series:
+    values = raw[column]
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        raise SourceSchemaError(source, symbol, column, f"expected a numeric column, got dtype {values.dtype}")
+    return values.astype("float64")
+
+
+def _dates(raw: pd.DataFrame, column: str, source: str, symbol: str | None, *, allow_missing=False) -> pd.Series:
+    """Dates from date objects, datetime64 or 'YYYY-MM-DD'/'YYYYMMDD' strings, as date32."""
+    values = raw[column]
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values
+    else:
+        sample = values.dropna()
+        if len(sample) and not all(isinstance(v, (dt.date, str, pd.Timestamp)) for v in sample.head(50)):
+            kind = type(sample.iloc[0]).__name__
+            raise SourceSchemaError(source, symbol, column, f"expected dates, got values of type {kind}")
+        as_text = values.map(lambda v: v.isoformat() if isinstance(v, dt.date) else v)
+        parsed = pd.to_datetime(as_text, errors="coerce", format="mixed")
+        bad = parsed.isna() & values.notna()
+        if bad.any():
+            raise SourceSchemaError(source, symbol, column, f"unparseable date {values[bad].iloc[0]!r}")
+    if not allow_missing and parsed.isna().any():
+        raise SourceSchemaError(source, symbol, column, "missing date")
+    if parsed.dt.tz is not None:
+        parsed = parsed.dt.tz_localize(None)
+    return parsed.dt.normalize().astype("date32[pyarrow]")
+
+
+def a_share_bars(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
+    """Canonical `daily_bars` rows from a `stock_zh_a_hist` frame (unadjusted, daily).
+
+    Units: prices and `amount` in CNY, `volume` in shares (upstream lots x 100),
+    `pct_change` and `turnover_rate` in percent.
+    """
+    if raw.shape[1] == 0 or len(raw) == 0:
+        return empty_bars()
+    _require(raw, A_SHARE_BAR_COLUMNS, source, symbol)
+    if A_SHARE_BAR_SYMBOL_COLUMN in raw.columns:
+        codes = set(raw[A_SHARE_BAR_SYMBOL_COLUMN].astype(str).unique())
+        if codes != {symbol}:
+            raise SourceSchemaError(
+                source, symbol, A_SHARE_BAR_SYMBOL_COLUMN, f"rows for other symbols: {sorted(codes)}"
+            )
+    out = pd.DataFrame(index=raw.index)
+    out["symbol"] = pd.Series(symbol, index=raw.index, dtype="string")
+    out["trade_date"] = _dates(raw, "日期", source, symbol)
+    for upstream, canonical in A_SHARE_BAR_COLUMNS.items():
+        if canonical in ("trade_date",):
+            continue
+        out[canonical] = _numeric(raw, upstream, source, symbol)
+    lots = out["volume"]
+    out["volume"] = (lots * SHARES_PER_LOT).round().astype("Int64")
+    return out[BAR_COLUMNS].reset_index(drop=True).astype(BAR_DTYPES)
+
+
+#: "ST", "*ST", "S*ST", "SST" + name marks special treatment (±5% limit); "STAR..." does not.
+_ST_NAME = r"^\s*(?:\*|S\*?)?ST(?![A-Za-z])"
+
+
+def _is_st(names: pd.Series) -> pd.Series:
+    return names.str.contains(_ST_NAME, regex=True).fillna(False).astype(bool)
+
+
+def _listing(raw: pd.DataFrame, columns: dict[str, str], source: str, what: str) -> pd.DataFrame:
+    _require(raw, columns, source, None)
+    out = raw[list(columns)].rename(columns=columns)
+    out["symbol"] = out["symbol"].astype(str).str.strip().str.zfill(6)
+    out["name"] = out["name"].astype(str).str.strip()
+    for column in ("list_date", "delist_date"):
+        if column in out.columns:
+            out[column] = _dates(out, column, f"{source} {what}", None, allow_missing=True)
+    return out
+
+
+def securities(
+    sh: pd.DataFrame,
+    sz: pd.DataFrame,
+    bj: pd.DataFrame,
+    sh_delisted: pd.DataFrame | None,
+    sz_delisted: pd.DataFrame | None,
+    source: str,
+) -> pd.DataFrame:
+    """Canonical `securities` rows from the exchanges' listed and delisted frames.
+
+    `sh` is `stock_info_sh_name_code` for 主板A股 and 科创板 concatenated; a symbol that
+    appears in a delisting list and not in a listing keeps its listing and delisting dates.
+    """
+    listed = pd.concat(
+        [
+            _listing(sh, SH_LIST_COLUMNS, source, "SSE list"),
+            _listing(sz, SZ_LIST_COLUMNS, source, "SZSE list"),
+            _listing(bj, BJ_LIST_COLUMNS, source, "BSE list"),
+        ],
+        ignore_index=True,
+    )
+    listed["delist_date"] = pd.Series(pd.NA, index=listed.index, dtype="date32[pyarrow]")
+    frames = [listed]
+    for raw, columns, what in (
+        (sh_delisted, SH_DELIST_COLUMNS, "SSE delisted"),
+        (sz_delisted, SZ_DELIST_COLUMNS, "SZSE delisted"),
+    ):
+        if raw is not None and raw.shape[1] > 0 and len(raw):
+            delisted = _listing(raw, columns, source, what)
+            frames.append(delisted[~delisted["symbol"].isin(listed["symbol"])])
+    out = pd.concat(frames, ignore_index=True)
+    out = out[out["symbol"].str.fullmatch(r"\d{6}")]
+    known = out["symbol"].map(_safe_exchange)
+    out = out[known.notna()].copy()
+    out["exchange"] = out["symbol"].map(exchange_of)
+    out["board"] = out["symbol"].map(board_of)
+    out["is_st"] = _is_st(out["name"].astype("string"))
+    out = out.drop_duplicates("symbol", keep="first")
+    return out[SECURITY_COLUMNS].sort_values("symbol").reset_index(drop=True).astype(SECURITY_DTYPES)
+
+
+def _safe_exchange(code: str) -> str | None:
+    try:
+        return exchange_of(code)
+    except ValueError:
+        return None
+
+
+def trading_calendar(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Canonical calendar rows (market 'CN': SSE, SZSE and BSE share one calendar)."""
+    _require(raw, CALENDAR_COLUMNS, source, None)
+    dates = _dates(raw, "trade_date", f"{source} calendar", None)
+    out = pd.DataFrame({"market": pd.Series("CN", index=raw.index, dtype="string"), "trade_date": dates})
+    return out.drop_duplicates().sort_values("trade_date").reset_index(drop=True)
+
+
+__all__ = [
+    "A_SHARE_BAR_COLUMNS",
+    "BAR_COLUMNS",
+    "SHARES_PER_LOT",
+    "SourceSchemaError",
+    "a_share_bars",
+    "empty_bars",
+    "securities",
+    "trading_calendar",
+]

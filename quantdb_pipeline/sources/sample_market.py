@@ -1,0 +1,285 @@
+"""A deterministic, offline simulated A-share market that answers in akshare's shape.
+
+The same seed, size and "today" always give identical frames. Each symbol's price path is
+generated over the whole calendar from a fixed origin and then cut at "today", so moving
+"today" forward only appends days: the sample market can be replayed day by day to show
+incremental runs.
+
+What it contains, so that tests can catch real bugs:
+
+- the real SSE trading calendar (the one akshare ships);
+- SH main board, SZ main board, ChiNext, STAR and BSE symbols, with each board's daily
+  price limit (±10%, ±20%, ±20%, ±30%) and ±5% for the ST name;
+- `IPO_SYMBOL` listing on `IPO_DATE`, with no price limit for its first five days on a
+  registration-based board;
+- `DELISTED_SYMBOL` delisted on `DELIST_DATE` (its last bar is the trading day before);
+- `SUSPENDED_SYMBOL` suspended from `SUSPENSION[0]` to `SUSPENSION[1]` (no rows, like
+  eastmoney);
+- `ST_SYMBOL`, whose name starts with "*ST".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from quantdb_pipeline.sources.base import ListingFrames, bundled_sse_calendar
+from quantdb_pipeline.symbols import board_of
+
+#: Board mix of the sample universe (share of symbols) and the first code of each board.
+BOARD_MIX = (
+    ("SH main", 0.28, 600000),
+    ("SZ main", 0.25, 1),
+    ("ChiNext", 0.20, 300001),
+    ("STAR", 0.15, 688001),
+    ("BSE", 0.12, 920001),
+)
+PRICE_LIMIT = {"main": 0.10, "chinext": 0.20, "star": 0.20, "bse": 0.30}
+ST_PRICE_LIMIT = 0.05
+#: The board's launch date bounds the listing dates drawn for its symbols.
+BOARD_OPENED = {
+    "main": dt.date(2005, 1, 4),
+    "chinext": dt.date(2009, 10, 30),
+    "star": dt.date(2019, 7, 22),
+    "bse": dt.date(2021, 11, 15),
+}
+LATEST_RANDOM_LISTING = dt.date(2023, 6, 30)
+
+#: Prices are simulated from this date (or the listing date, if later).
+SIMULATION_ORIGIN = dt.date(2016, 1, 4)
+
+ST_SYMBOL = "000002"
+SUSPENDED_SYMBOL = "000004"
+SUSPENSION = (dt.date(2024, 6, 3), dt.date(2024, 7, 12))
+DELISTED_SYMBOL = "600001"
+DELIST_DATE = dt.date(2025, 3, 17)
+IPO_SYMBOL = "300001"
+IPO_DATE = dt.date(2025, 9, 16)
+
+DEFAULT_SIZE = 64
+DEFAULT_SEED = 20240101
+
+_BAR_COLUMNS = ["日期", "股票代码", "开盘", "收盘", "最高", "最低", "成交量", "成交额", "振幅", "涨跌幅", "涨跌额", "换手率"]
+
+
+@lru_cache(maxsize=1)
+def _calendar() -> tuple[dt.date, ...]:
+    return tuple(bundled_sse_calendar())
+
+
+def _first_trading_day_on_or_after(day: dt.date) -> dt.date:
+    days = _calendar()
+    return days[bisect_left(days, day)]
+
+
+class SampleMarket:
+    """The offline market. Implements `MarketSource`."""
+
+    name = "sample"
+
+    def __init__(self, today: dt.date | str | None = None, size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED):
+        if size < 10:
+            raise ValueError("the sample market needs at least 10 symbols to hold its special cases")
+        calendar = _calendar()
+        last_day = calendar[-1]
+        if today is None or today == "":
+            today = min(dt.date.today(), last_day)
+        elif isinstance(today, str):
+            today = dt.date.fromisoformat(today)
+        if today > last_day:
+            raise ValueError(
+                f"sample market today {today} is after the end of the bundled SSE calendar ({last_day})"
+            )
+        self._today = today
+        self.size = size
+        self.seed = seed
+        self.requests: Counter = Counter()
+        self._universe = _universe(size, seed)
+
+    # -- MarketSource -------------------------------------------------------------------
+
+    def today(self) -> dt.date:
+        return self._today
+
+    def trading_calendar_raw(self) -> pd.DataFrame:
+        self.requests["tool_trade_date_hist_sina"] += 1
+        return pd.DataFrame({"trade_date": list(_calendar())})
+
+    def listings_raw(self) -> ListingFrames:
+        for endpoint in ("stock_info_sh_name_code", "stock_info_sh_name_code", "stock_info_sz_name_code",
+                         "stock_info_bj_name_code", "stock_info_sh_delist", "stock_info_sz_delist"):
+            self.requests[endpoint] += 1
+        u = self._universe
+        listed = u[(u["list_date"] <= self._today) & ~(u["delist_date"] <= self._today)]
+        delisted = u[u["delist_date"] <= self._today]
+
+        def sh(frame: pd.DataFrame) -> pd.DataFrame:
+            return pd.DataFrame({
+                "证券代码": frame["code"], "证券简称": frame["name"], "证券全称": frame["name"],
+                "公司简称": frame["name"], "公司全称": frame["name"] + " Co., Ltd.",
+                "上市日期": frame["list_date"],
+            }).reset_index(drop=True)
+
+        sz = listed[listed["exchange"] == "SZ"]
+        bj = listed[listed["exchange"] == "BJ"]
+        return ListingFrames(
+            sh_main=sh(listed[(listed["exchange"] == "SH") & (listed["board"] == "main")]),
+            sh_star=sh(listed[listed["board"] == "star"]),
+            sz=pd.DataFrame({
+                "板块": np.where(sz["board"] == "chinext", "创业板", "主板"),
+                "A股代码": sz["code"], "A股简称": sz["name"],
+                "A股上市日期": sz["list_date"].map(dt.date.isoformat),
+                "A股总股本": sz["total_shares"], "A股流通股本": sz["float_shares"], "所属行业": "C 制造业",
+            }).reset_index(drop=True),
+            bj=pd.DataFrame({
+                "证券代码": bj["code"], "证券简称": bj["name"], "总股本": bj["total_shares"],
+                "流通股本": bj["float_shares"], "上市日期": bj["list_date"], "所属行业": "制造业",
+                "地区": "北京市", "报告日期": self._today,
+            }).reset_index(drop=True),
+            sh_delisted=pd.DataFrame({
+                "公司代码": delisted.loc[delisted["exchange"] == "SH", "code"],
+                "公司简称": delisted.loc[delisted["exchange"] == "SH", "name"],
+                "上市日期": delisted.loc[delisted["exchange"] == "SH", "list_date"],
+                "暂停上市日期": delisted.loc[delisted["exchange"] == "SH", "delist_date"],
+            }).reset_index(drop=True),
+            sz_delisted=pd.DataFrame({
+                "证券代码": delisted.loc[delisted["exchange"] == "SZ", "code"],
+                "证券简称": delisted.loc[delisted["exchange"] == "SZ", "name"],
+                "上市日期": delisted.loc[delisted["exchange"] == "SZ", "list_date"],
+                "终止上市日期": delisted.loc[delisted["exchange"] == "SZ", "delist_date"],
+            }).reset_index(drop=True),
+        )
+
+    def a_share_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        self.requests["stock_zh_a_hist"] += 1
+        matches = self._universe.index[self._universe["code"] == symbol]
+        if len(matches) == 0:
+            return pd.DataFrame()  # eastmoney answers an unknown code with no klines
+        history = _history(self.seed, self._universe.loc[matches[0]].to_dict())
+        end = min(end, self._today)
+        dates = history["日期"]
+        lo, hi = bisect_left(dates.tolist(), start), bisect_right(dates.tolist(), end)
+        if lo >= hi:
+            return pd.DataFrame()
+        return history.iloc[lo:hi].reset_index(drop=True)
+
+    # -- introspection for tests and demos ------------------------------------------------
+
+    def universe(self) -> pd.DataFrame:
+        """Every simulated security, including future listings and delisted names."""
+        return self._universe.copy()
+
+
+def _universe(size: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng([seed, 0])
+    counts = [math.floor(size * share) for _, share, _ in BOARD_MIX]
+    counts[0] += size - sum(counts)
+    rows = []
+    for (label, _, first_code), count in zip(BOARD_MIX, counts):
+        for i in range(count):
+            code = f"{first_code + i:06d}"
+            board = board_of(code)
+            opened = BOARD_OPENED[board]
+            span = (LATEST_RANDOM_LISTING - opened).days
+            list_date = _first_trading_day_on_or_after(opened + dt.timedelta(days=int(rng.integers(0, span))))
+            total = int(rng.integers(2, 400)) * 10_000_000
+            rows.append({
+                "code": code,
+                "exchange": {"SH main": "SH", "STAR": "SH", "SZ main": "SZ", "ChiNext": "SZ", "BSE": "BJ"}[label],
+                "board": board,
+                "name": f"{label} {i + 1:03d}",
+                "list_date": list_date,
+                "delist_date": None,
+                "total_shares": total,
+                "float_shares": int(total * rng.uniform(0.3, 1.0)),
+                "start_price": round(float(rng.uniform(3, 80)), 2),
+                "drift": float(rng.normal(0.0002, 0.0004)),
+                "volatility": float(rng.uniform(0.012, 0.035)),
+            })
+    frame = pd.DataFrame(rows).set_index("code", drop=False)
+    frame.loc[ST_SYMBOL, "name"] = "*ST " + frame.loc[ST_SYMBOL, "name"]
+    frame.loc[IPO_SYMBOL, "list_date"] = _first_trading_day_on_or_after(IPO_DATE)
+    frame.loc[DELISTED_SYMBOL, "delist_date"] = DELIST_DATE
+    frame["delist_date"] = frame["delist_date"].astype(object)
+    frame.index.name = None
+    return frame.reset_index(drop=True)
+
+
+def _limit(record: dict) -> float:
+    if record["code"] == ST_SYMBOL:
+        return ST_PRICE_LIMIT
+    return PRICE_LIMIT[record["board"]]
+
+
+@lru_cache(maxsize=256)
+def _history_cached(seed: int, key: tuple) -> pd.DataFrame:
+    record = dict(key)
+    code = record["code"]
+    calendar = _calendar()
+    first = max(record["list_date"], SIMULATION_ORIGIN)
+    last_exclusive = record["delist_date"] or dt.date.max
+    days = [d for d in calendar[bisect_left(calendar, first):] if d < last_exclusive]
+    if code == SUSPENDED_SYMBOL:
+        days = [d for d in days if not (SUSPENSION[0] <= d <= SUSPENSION[1])]
+    n = len(days)
+    rng = np.random.default_rng([seed, int(code)])
+    vol = record["volatility"]
+    # Python floats: the loop below is sequential (each limit depends on the previous close).
+    shocks = (rng.standard_t(4, n) * vol / math.sqrt(2) + record["drift"]).tolist()
+    gaps = rng.normal(0, vol / 3, n).tolist()
+    wick_up = np.abs(rng.normal(0, vol / 2, n)).tolist()
+    wick_down = np.abs(rng.normal(0, vol / 2, n)).tolist()
+    activity = np.exp(rng.normal(0, 0.4, n))
+    limit = _limit(record)
+    ipo_days = 5 if record["list_date"] >= SIMULATION_ORIGIN and record["board"] != "main" else 0
+    anchor = math.log(record["start_price"])
+
+    prev_close = np.empty(n)
+    ohlc = np.empty((n, 4))
+    moves = np.empty(n)
+    prev = record["start_price"]
+    for i in range(n):
+        if i < ipo_days:
+            up, down = prev * 3, prev * 0.5  # registration-based IPOs: no limit for five days
+            shock = 0.6 if i == 0 else shocks[i] * 2
+        else:
+            up, down = round(prev * (1 + limit), 2), round(prev * (1 - limit), 2)
+            # a little mean reversion keeps simulated prices in a realistic range for years
+            shock = shocks[i] - 0.004 * (math.log(prev) - anchor)
+        close = min(max(round(prev * math.exp(shock), 2), down), up)
+        open_ = min(max(round(prev * math.exp(gaps[i]), 2), down), up)
+        high = min(max(round(max(open_, close) * (1 + wick_up[i]), 2), open_, close), up)
+        low = max(min(round(min(open_, close) * (1 - wick_down[i]), 2), open_, close), down)
+        prev_close[i] = prev
+        ohlc[i] = (open_, close, high, low)
+        moves[i] = abs(shock)
+        prev = close
+
+    open_, close, high, low = ohlc.T
+    lots = np.maximum(1, (record["float_shares"] / 100 * 0.01 * activity * (1 + 20 * moves)).astype("int64"))
+    vwap = ohlc.mean(axis=1)
+    return pd.DataFrame({
+        "日期": days,
+        "股票代码": code,
+        "开盘": open_,
+        "收盘": close,
+        "最高": high,
+        "最低": low,
+        "成交量": lots,
+        "成交额": np.round(lots * 100 * vwap, 2),
+        "振幅": np.round((high - low) / prev_close * 100, 2),
+        "涨跌幅": np.round((close / prev_close - 1) * 100, 2),
+        "涨跌额": np.round(close - prev_close, 2),
+        "换手率": np.round(lots * 100 / record["float_shares"] * 100, 2),
+    }, columns=_BAR_COLUMNS)
+
+
+def _history(seed: int, record: dict) -> pd.DataFrame:
+    keys = ("code", "board", "list_date", "delist_date", "float_shares", "start_price", "drift", "volatility")
+    return _history_cached(seed, tuple((k, record[k]) for k in keys))

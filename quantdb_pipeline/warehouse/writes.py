@@ -1,0 +1,156 @@
+"""Transactional, idempotent writes.
+
+Each write stages its rows as Arrow, removes duplicate keys, and replaces exactly the
+window it covers (delete + insert) in one transaction. Running the same load twice leaves
+the same table; a crash leaves the previous committed state. `INSERT OR REPLACE` is avoided
+for bars on purpose: with duplicate keys inside one batch it silently keeps one of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from quantdb_pipeline.sources.normalize import BAR_COLUMNS, SECURITY_COLUMNS
+from quantdb_pipeline.warehouse.coverage import Interval
+from quantdb_pipeline.warehouse.schema import scalar
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Stamped on every row: where it came from, which run wrote it, and when (UTC)."""
+
+    source: str
+    run_id: str
+    ingested_at: dt.datetime
+
+    @classmethod
+    def now(cls, source: str, run_id: str) -> Lineage:
+        return cls(source, run_id, dt.datetime.now(dt.timezone.utc))
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection):
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _stage(conn: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
+    conn.register(name, pa.Table.from_pandas(frame, preserve_index=False))
+
+
+def _lineage_params(lineage: Lineage) -> list:
+    return [lineage.source, lineage.run_id, lineage.ingested_at]
+
+
+def replace_calendar(conn: duckdb.DuckDBPyConnection, calendar: pd.DataFrame, lineage: Lineage) -> int:
+    """Replace the trading days of every market present in `calendar`."""
+    _stage(conn, "staged_calendar", calendar.drop_duplicates(["market", "trade_date"]))
+    with transaction(conn):
+        conn.execute("DELETE FROM trading_calendar WHERE market IN (SELECT DISTINCT market FROM staged_calendar)")
+        conn.execute(
+            "INSERT INTO trading_calendar SELECT market, trade_date, ?, ?, ? FROM staged_calendar",
+            _lineage_params(lineage),
+        )
+    conn.unregister("staged_calendar")
+    return scalar(conn, "SELECT count(*) FROM trading_calendar")
+
+
+def upsert_securities(conn: duckdb.DuckDBPyConnection, securities: pd.DataFrame, lineage: Lineage) -> dict:
+    """Insert new securities and update known ones; never drop a symbol the lists no longer show."""
+    staged = securities[SECURITY_COLUMNS].drop_duplicates("symbol", keep="first")
+    _stage(conn, "staged_securities", staged)
+    with transaction(conn):
+        new = scalar(conn, "SELECT count(*) FROM staged_securities WHERE symbol NOT IN (SELECT symbol FROM securities)")
+        conn.execute(
+            f"""
+            INSERT INTO securities
+            SELECT {", ".join(SECURITY_COLUMNS)}, ?, ?, ? FROM staged_securities
+            ON CONFLICT (symbol) DO UPDATE SET
+                exchange = excluded.exchange, board = excluded.board, name = excluded.name,
+                is_st = excluded.is_st,
+                list_date = coalesce(excluded.list_date, securities.list_date),
+                delist_date = coalesce(excluded.delist_date, securities.delist_date),
+                source = excluded.source, run_id = excluded.run_id, ingested_at = excluded.ingested_at
+            """,
+            _lineage_params(lineage),
+        )
+    conn.unregister("staged_securities")
+    return {"new": int(new), "total": scalar(conn, "SELECT count(*) FROM securities")}
+
+
+def write_bar_batch(
+    conn: duckdb.DuckDBPyConnection,
+    bars: pd.DataFrame,
+    windows: pd.DataFrame,
+    coverage: dict[str, list[Interval]],
+    outcomes: pd.DataFrame,
+    lineage: Lineage,
+    dataset: str = "daily_bars",
+) -> int:
+    """Replace each fetched window's bars, the touched symbols' coverage and their ingest state.
+
+    `windows` (symbol, fetched_from, fetched_to) are the ranges fetched successfully; their old
+    bars are deleted and `bars` inserted. `coverage` is each touched symbol's complete new list
+    of covered intervals. `outcomes` (symbol, status, error) is one row per symbol attempted.
+    All of it commits together or not at all.
+    """
+    bars = bars[BAR_COLUMNS].drop_duplicates(["symbol", "trade_date"], keep="last")
+    coverage_rows = pd.DataFrame(
+        [(symbol, start, end) for symbol, intervals in coverage.items() for start, end in intervals],
+        columns=["symbol", "covered_from", "covered_to"],
+    )
+    _stage(conn, "staged_bars", bars)
+    _stage(conn, "staged_windows", windows[["symbol", "fetched_from", "fetched_to"]])
+    _stage(conn, "staged_coverage", coverage_rows.astype({"symbol": "string"}))
+    _stage(conn, "staged_touched", pd.DataFrame({"symbol": pd.Series(list(coverage), dtype="string")}))
+    _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
+    params = _lineage_params(lineage)
+    with transaction(conn):
+        conn.execute(
+            """
+            DELETE FROM daily_bars USING staged_windows w
+            WHERE daily_bars.symbol = w.symbol AND daily_bars.trade_date BETWEEN w.fetched_from AND w.fetched_to
+            """
+        )
+        conn.execute(f"INSERT INTO daily_bars SELECT {', '.join(BAR_COLUMNS)}, ?, ?, ? FROM staged_bars", params)
+        conn.execute("DELETE FROM bar_coverage WHERE symbol IN (SELECT symbol FROM staged_touched)")
+        conn.execute(
+            "INSERT INTO bar_coverage SELECT symbol, covered_from, covered_to, ?, ? FROM staged_coverage",
+            [lineage.run_id, lineage.ingested_at],
+        )
+        conn.execute(
+            """
+            INSERT INTO ingest_state
+            SELECT ?, symbol, status, ?, CASE WHEN status = 'ok' THEN ? END, error, ? FROM staged_outcomes
+            ON CONFLICT (dataset, symbol) DO UPDATE SET
+                status = excluded.status, last_attempt_at = excluded.last_attempt_at,
+                last_success_at = coalesce(excluded.last_success_at, ingest_state.last_success_at),
+                error = excluded.error, run_id = excluded.run_id
+            """,
+            [dataset, lineage.ingested_at, lineage.ingested_at, lineage.run_id],
+        )
+    for name in ("staged_bars", "staged_windows", "staged_coverage", "staged_touched", "staged_outcomes"):
+        conn.unregister(name)
+    return len(bars)
+
+
+def get_setting(conn: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    return scalar(conn, "SELECT value FROM pipeline_settings WHERE key = ?", [key])
+
+
+def set_setting(conn: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO pipeline_settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )
