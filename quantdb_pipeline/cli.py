@@ -1,0 +1,195 @@
+"""`quantdb-pipeline`: run the pipeline through Dagster from a terminal.
+
+Runs are recorded in the Dagster instance of `dagster.yaml` (the same one `dagster dev`
+shows), so a run started here appears in the UI's run history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+
+from quantdb_pipeline import settings
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_SYMBOLS_FAILED, EXIT_USAGE = 0, 1, 2, 64
+
+
+def _date(text: str) -> dt.date:
+    try:
+        if len(text) == 8 and text.isdigit():
+            return dt.datetime.strptime(text, "%Y%m%d").date()
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quantdb-pipeline", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "run", help="load the calendar, securities and daily bars for a date range",
+        description="Materialize trading_calendar, securities and daily_bars for [start, end] "
+                    "in one Dagster run, then print a summary.")
+    run.add_argument("--source", choices=["sample", "akshare"],
+                     default=os.environ.get(settings.SOURCE_ENV, settings.DEFAULT_SOURCE),
+                     help="market data source (default: $QUANTDB_SOURCE or sample)")
+    run.add_argument("--symbols", default=os.environ.get(settings.SYMBOLS_ENV, ""),
+                     help="comma-separated symbols, e.g. 000001,600000 (default: the whole universe)")
+    run.add_argument("--start", type=_date, help="first date (default: three years before --end)")
+    run.add_argument("--end", type=_date, help="last date (default: the last day with final bars)")
+    run.add_argument("--warehouse", help="DuckDB file (default: $QUANTDB_WAREHOUSE or warehouse/quantdb.duckdb)")
+    run.add_argument("--sample-today", default=os.environ.get(settings.SAMPLE_TODAY_ENV, ""),
+                     help="the sample market's 'today' (YYYY-MM-DD), to replay it day by day")
+    run.add_argument("--sample-size", type=int, default=int(os.environ.get(settings.SAMPLE_SYMBOLS_ENV, "64")),
+                     help="number of symbols in the sample market (default 64)")
+    run.add_argument("--requests-per-second", type=float,
+                     default=float(os.environ.get(settings.RATE_ENV, "2")),
+                     help="akshare pacing (default 2)")
+    run.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+    return parser
+
+
+def _version() -> str:
+    from quantdb_pipeline import __version__
+
+    return __version__
+
+
+def _instance():
+    """The instance `dagster dev` would use from this directory: $DAGSTER_HOME, else ./dagster.yaml."""
+    from dagster import DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
+
+    if os.environ.get("DAGSTER_HOME"):
+        return DagsterInstance.get()
+    cwd = Path.cwd()
+    return DagsterInstance.from_ref(InstanceRef.from_dir(str(cwd / ".dagster"), config_dir=str(cwd)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        return run(args)
+    return EXIT_USAGE
+
+
+def run(args: argparse.Namespace) -> int:
+    import dagster
+
+    from quantdb_pipeline import progress
+    from quantdb_pipeline.assets import daily_bars, securities, trading_calendar
+    from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+    from quantdb_pipeline.symbols import SymbolError
+
+    warehouse = settings.warehouse_path(args.warehouse)
+    market = MarketSourceResource(kind=args.source, symbols=args.symbols,
+                                  requests_per_second=args.requests_per_second,
+                                  sample_today=args.sample_today, sample_size=args.sample_size)
+    try:
+        market.symbol_list()
+        source = market.build()
+    except (SymbolError, ValueError) as error:
+        print(f"quantdb-pipeline: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    end = args.end or source.today()
+    start = args.start or end.replace(year=end.year - 3) if not args.start else args.start
+    first_partition = dt.date.fromisoformat(settings.PARTITIONS_START)
+    if start > end:
+        print(f"quantdb-pipeline: --start {start} is after --end {end}", file=sys.stderr)
+        return EXIT_USAGE
+    if start < first_partition:
+        print(f"quantdb-pipeline: --start {start} is before the first partition {first_partition}", file=sys.stderr)
+        return EXIT_USAGE
+
+    print(f"Loading {args.source} market {start}..{end} into {warehouse}", file=sys.stderr)
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        def on_progress(step: str, done: int, total: int, symbol: str, rows: int) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = tqdm(total=total, desc=step, unit="symbol", file=sys.stderr)
+            bar.set_postfix_str(f"{symbol}: {rows} rows")
+            bar.update(done - bar.n)
+
+        progress.add_listener(on_progress)
+    began = time.perf_counter()
+    with _instance() as instance:
+        result = dagster.materialize(
+            [trading_calendar, securities, daily_bars],
+            resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},
+            instance=instance,
+            tags={"dagster/asset_partition_range_start": start.isoformat(),
+                  "dagster/asset_partition_range_end": end.isoformat(),
+                  "quantdb/launched_by": "cli"},
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            raise_on_error=False,
+        )
+    elapsed = time.perf_counter() - began
+    if bar is not None:
+        bar.close()
+        progress.remove_listener(on_progress)
+    metadata = _metadata_by_asset(result)
+    print(_summary(warehouse, start, end, metadata, elapsed, result))
+    if not result.success:
+        for event in result.all_events:
+            if event.is_failure and event.event_specific_data and getattr(event.event_specific_data, "error", None):
+                print(f"step {event.step_key} failed: {event.event_specific_data.error.message.strip()}",
+                      file=sys.stderr)
+        return EXIT_RUN_FAILED
+    if metadata.get("daily_bars", {}).get("symbols_failed"):
+        return EXIT_SYMBOLS_FAILED
+    return EXIT_OK
+
+
+def _metadata_by_asset(result) -> dict[str, dict]:
+    """The metadata of each asset's materialization (a range run repeats it per partition)."""
+    found: dict[str, dict] = {}
+    for event in result.get_asset_materialization_events():
+        key = event.asset_key.to_user_string()
+        if key not in found:
+            found[key] = {k: v.value for k, v in event.materialization.metadata.items()}
+    return found
+
+
+def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result) -> str:
+    from quantdb_pipeline import read
+
+    bars = metadata.get("daily_bars", {})
+    requests = sum(int(m.get("upstream_requests", 0)) for m in metadata.values())
+    lines = [f"run {result.run_id} {'succeeded' if result.success else 'FAILED'}"]
+    rows = [
+        ("date range", f"{start}..{end}"),
+        ("bar rows written", bars.get("rows_written", 0)),
+        ("symbols updated", bars.get("symbols_updated", 0)),
+        ("symbols already covered", bars.get("symbols_skipped_covered", 0)),
+        ("symbols failed", bars.get("symbols_failed", 0)),
+        ("upstream requests (bars)", bars.get("upstream_requests", 0)),
+        ("upstream requests (all)", requests),
+        ("elapsed", f"{elapsed:.1f} s"),
+    ]
+    try:
+        with read.connect(warehouse) as conn:
+            total, symbols, first, last = conn.execute(
+                "SELECT count(*), count(DISTINCT symbol), min(trade_date), max(trade_date) FROM daily_bars"
+            ).fetchall()[0]
+        rows += [("warehouse", str(warehouse)), ("bar rows in warehouse", total),
+                 ("symbols in warehouse", symbols), ("bars cover", f"{first}..{last}")]
+    except (read.WarehouseNotFoundError, read.WarehouseBusyError) as error:
+        rows.append(("warehouse", str(error)))
+    width = max(len(name) for name, _ in rows)
+    lines += [f"  {name:<{width}}  {value}" for name, value in rows]
+    failed = bars.get("failed_symbols")
+    if failed and failed != "none":
+        lines += ["failed symbols (retried by the next run):", failed]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

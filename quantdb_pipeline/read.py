@@ -1,0 +1,182 @@
+"""Read-only queries on the warehouse, for notebooks, research code and BI glue.
+
+    from quantdb_pipeline.read import daily_bars, trading_days, securities, connect
+
+    bars = daily_bars(["600000", "000001.SZ"], start="2024-01-02", end="20240329")
+
+Imports duckdb and pandas only (never Dagster, akshare or Great Expectations), so that it
+starts fast. The warehouse file comes from the `warehouse=` argument, else the
+`QUANTDB_WAREHOUSE` environment variable, else `warehouse/quantdb.duckdb`. Every
+connection is read-only, and every user value is bound as a query parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from quantdb_pipeline.settings import warehouse_path
+from quantdb_pipeline.symbols import SymbolError, normalize_symbol
+
+__all__ = [
+    "BAR_FIELDS",
+    "UnknownSymbolError",
+    "WarehouseNotFoundError",
+    "WarehouseBusyError",
+    "connect",
+    "daily_bars",
+    "securities",
+    "trading_days",
+]
+
+#: Columns `daily_bars` can return; `symbol` and `trade_date` always come first.
+BAR_FIELDS = ("open", "high", "low", "close", "volume", "amount", "pct_change", "turnover_rate",
+              "source", "run_id", "ingested_at")
+_DEFAULT_BAR_FIELDS = BAR_FIELDS[:8]
+_COMPACT_DATE = re.compile(r"^\d{8}$")
+
+
+class WarehouseNotFoundError(FileNotFoundError):
+    """There is no warehouse file at the path in use."""
+
+
+class WarehouseBusyError(RuntimeError):
+    """The warehouse file is locked by a writing process."""
+
+
+class UnknownSymbolError(KeyError):
+    """A symbol the warehouse has never heard of (not in `securities`)."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+def connect(warehouse: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the warehouse, for ad-hoc SQL. Close it when done."""
+    path = Path(warehouse_path(warehouse))
+    if not path.exists():
+        raise WarehouseNotFoundError(
+            f"no warehouse at {path}: create it with `quantdb-pipeline run` "
+            "(or point QUANTDB_WAREHOUSE / warehouse= at an existing file)"
+        )
+    try:
+        conn = duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as error:
+        if "lock" in str(error).lower():
+            raise WarehouseBusyError(
+                f"{path} is being written by another process (the pipeline?); retry when it finishes"
+            ) from error
+        raise
+    conn.execute("SET TimeZone = 'UTC'")
+    return conn
+
+
+def _date(value, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if _COMPACT_DATE.match(text):
+                return dt.datetime.strptime(text, "%Y%m%d").date()
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ValueError(f"{name}={value!r} is not a date: use 'YYYY-MM-DD', 'YYYYMMDD' or a date object")
+
+
+def _range(start, end) -> tuple[dt.date | None, dt.date | None]:
+    start, end = _date(start, "start"), _date(end, "end")
+    if start and end and start > end:
+        raise ValueError(f"start {start} is after end {end}")
+    return start, end
+
+
+def _symbols(symbols: str | Iterable[str]) -> list[str]:
+    items = [symbols] if isinstance(symbols, str) else list(symbols)
+    if not items:
+        raise ValueError("no symbols given")
+    return list(dict.fromkeys(normalize_symbol(item) for item in items))
+
+
+def daily_bars(
+    symbols: str | Iterable[str],
+    start=None,
+    end=None,
+    columns: Iterable[str] | None = None,
+    *,
+    warehouse: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """Unadjusted daily bars for `symbols` between `start` and `end` (inclusive).
+
+    Symbols may be written "600000", "sh600000" or "600000.SH"; dates as "2024-01-02",
+    "20240102" or date objects. Returns one row per symbol and trading day with `symbol`,
+    `trade_date` and `columns` (default: open, high, low, close, volume, amount,
+    pct_change, turnover_rate), sorted by symbol then trade_date. Volume is in shares,
+    amount in CNY, percentages in percent. A suspended day has no row.
+    """
+    try:
+        codes = _symbols(symbols)
+    except SymbolError as error:
+        raise UnknownSymbolError(str(error)) from error
+    start, end = _range(start, end)
+    fields = list(_DEFAULT_BAR_FIELDS if columns is None else columns)
+    unknown = [f for f in fields if f not in BAR_FIELDS and f not in ("symbol", "trade_date")]
+    if unknown:
+        raise ValueError(f"unknown column(s) {unknown}; choose from {list(BAR_FIELDS)}")
+    fields = [f for f in fields if f not in ("symbol", "trade_date")]
+    select = ", ".join(["symbol", "trade_date", *fields])  # whitelisted identifiers only
+    with connect(warehouse) as conn:
+        known = {s for (s,) in conn.execute(
+            "SELECT symbol FROM securities WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [codes]).fetchall()}
+        missing = [s for s in codes if s not in known]
+        if missing:
+            raise UnknownSymbolError(
+                f"unknown symbol(s) {', '.join(missing)}: not in the warehouse's securities table"
+            )
+        return conn.execute(
+            f"""
+            SELECT {select} FROM daily_bars
+            WHERE symbol IN (SELECT unnest(?::VARCHAR[]))
+              AND trade_date >= coalesce(?::DATE, DATE '0001-01-01')
+              AND trade_date <= coalesce(?::DATE, DATE '9999-12-31')
+            ORDER BY symbol, trade_date
+            """,
+            [codes, start, end],
+        ).df()
+
+
+def trading_days(start=None, end=None, *, market: str = "CN",
+                 warehouse: str | os.PathLike | None = None) -> list[dt.date]:
+    """Trading days of `market` between `start` and `end` (inclusive), ascending."""
+    start, end = _range(start, end)
+    with connect(warehouse) as conn:
+        return [d for (d,) in conn.execute(
+            """
+            SELECT trade_date FROM trading_calendar
+            WHERE market = ? AND trade_date >= coalesce(?::DATE, DATE '0001-01-01')
+              AND trade_date <= coalesce(?::DATE, DATE '9999-12-31')
+            ORDER BY trade_date
+            """,
+            [market, start, end],
+        ).fetchall()]
+
+
+def securities(*, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Every known security (listed and delisted) with exchange, board, name and dates."""
+    with connect(warehouse) as conn:
+        return conn.execute(
+            "SELECT symbol, exchange, board, name, is_st, list_date, delist_date FROM securities ORDER BY symbol"
+        ).df()
