@@ -1,0 +1,100 @@
+"""Shared fixtures: a real Dagster instance from the repo's dagster.yaml, a temporary
+DuckDB warehouse, and the sample market with a chosen "today"."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import dagster
+import duckdb
+import pandas as pd
+import pytest
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
+
+from quantdb_pipeline.assets import daily_bars, securities, trading_calendar
+from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    """A fresh directory holding a copy of dagster.yaml, as if the repo root; the cwd."""
+    shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.chdir(tmp_path)
+    for name in ("QUANTDB_WAREHOUSE", "QUANTDB_SOURCE", "QUANTDB_SYMBOLS", "QUANTDB_SAMPLE_TODAY",
+                 "QUANTDB_SAMPLE_SIZE", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def instance(workdir):
+    """The instance that dagster.yaml configures (sqlite storage under .dagster/)."""
+    with DagsterInstance.from_ref(
+        InstanceRef.from_dir(str(workdir / ".dagster"), config_dir=str(workdir))
+    ) as inst:
+        yield inst
+
+
+@pytest.fixture
+def warehouse(workdir) -> Path:
+    return workdir / "warehouse" / "test.duckdb"
+
+
+class Pipeline:
+    """Materializes the real assets against a temporary warehouse and the sample market."""
+
+    def __init__(self, instance: DagsterInstance, warehouse: Path):
+        self.instance = instance
+        self.warehouse = warehouse
+
+    def resources(self, today: str, market: MarketSourceResource | None = None, **market_config):
+        market = market or MarketSourceResource(kind="sample", sample_today=today, **market_config)
+        return {"market": market, "warehouse": WarehouseResource(database=str(self.warehouse))}
+
+    def run(self, start: str, end: str, today: str, assets=None, market=None, **market_config):
+        assets = assets or [trading_calendar, securities, daily_bars]
+        result = dagster.materialize(
+            assets,
+            resources=self.resources(today, market, **market_config),
+            instance=self.instance,
+            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+            raise_on_error=False,
+        )
+        return result
+
+    def bars_metadata(self, result) -> dict:
+        for event in result.get_asset_materialization_events():
+            if event.asset_key.to_user_string() == "daily_bars":
+                return {k: v.value for k, v in event.materialization.metadata.items()}
+        raise AssertionError(f"daily_bars did not materialize: {failure_messages(result)}")
+
+    def query(self, sql: str, params=None) -> pd.DataFrame:
+        with duckdb.connect(str(self.warehouse), read_only=True) as conn:
+            return conn.execute(sql, params or []).df()
+
+
+@pytest.fixture
+def pipeline(instance, warehouse) -> Pipeline:
+    return Pipeline(instance, warehouse)
+
+
+def failure_messages(result) -> list[str]:
+    """Every message in the error chains of a run's failed steps (Dagster wraps the cause)."""
+    messages = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.event_specific_data.error
+            while error is not None:
+                messages.append(error.message)
+                error = error.cause
+    return messages
+
+
+def d(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)

@@ -1,0 +1,186 @@
+"""The real assets, materialized with dagster.materialize on a real instance and DuckDB file."""
+
+import datetime as dt
+
+import pandas as pd
+import pandas.testing as pdt
+import pytest
+
+from quantdb_pipeline.assets import daily_bars, securities
+from quantdb_pipeline.resources import MarketSourceResource
+from quantdb_pipeline.sources.sample_market import (
+    DELIST_DATE,
+    DELISTED_SYMBOL,
+    IPO_DATE,
+    IPO_SYMBOL,
+    SUSPENDED_SYMBOL,
+    SUSPENSION,
+    SampleMarket,
+)
+from quantdb_pipeline_tests.conftest import d, failure_messages
+
+START, END = "2024-05-20", "2024-07-31"  # spans the sample suspension
+ALL_COLUMNS = "SELECT * FROM {} ORDER BY ALL"
+
+
+def expected_rows(market: SampleMarket, start: dt.date, end: dt.date) -> dict[str, int]:
+    counts = {}
+    for code in market.universe()["code"]:
+        raw = market.a_share_daily_raw(code, start, end)
+        if len(raw):
+            counts[code] = len(raw)
+    return counts
+
+
+def test_backfill_of_a_range_is_one_run_with_one_request_per_symbol(pipeline):
+    result = pipeline.run(START, END, today="2024-08-30")
+    assert result.success
+    meta = pipeline.bars_metadata(result)
+    market = SampleMarket(today="2024-08-30")
+    expected = expected_rows(market, d(START), d(END))
+    assert meta["upstream_requests"] == meta["symbols_updated"] == len(expected)
+    assert meta["rows_written"] == sum(expected.values())
+    per_symbol = pipeline.query("SELECT symbol, count(*) AS n FROM daily_bars GROUP BY symbol")
+    assert dict(zip(per_symbol["symbol"], per_symbol["n"])) == expected
+    # volume arrives in lots and is stored in shares
+    raw = market.a_share_daily_raw("600000", d(START), d(START))
+    stored = pipeline.query("SELECT volume FROM daily_bars WHERE symbol = '600000' AND trade_date = ?", [d(START)])
+    assert stored["volume"].iloc[0] == raw["成交量"].iloc[0] * 100
+    # the suspended symbol is covered through its suspension but has no rows inside it
+    suspended = pipeline.query("SELECT trade_date FROM daily_bars WHERE symbol = ?", [SUSPENDED_SYMBOL])
+    assert not suspended["trade_date"].dt.date.between(*SUSPENSION).any()
+    coverage = pipeline.query("SELECT * FROM bar_coverage WHERE symbol = ?", [SUSPENDED_SYMBOL])
+    assert coverage[["covered_from", "covered_to"]].astype(str).values.tolist() == [[START, END]]
+    lineage = pipeline.query("SELECT DISTINCT source, run_id FROM daily_bars")
+    assert lineage.values.tolist() == [["sample", result.run_id]]
+
+
+def test_rerun_is_idempotent_and_calls_upstream_zero_times(pipeline):
+    assert pipeline.run(START, END, today="2024-08-30").success
+    before = {t: pipeline.query(ALL_COLUMNS.format(t)) for t in ("daily_bars", "bar_coverage", "securities")}
+    again = pipeline.run(START, END, today="2024-08-30", assets=[daily_bars])
+    meta = pipeline.bars_metadata(again)
+    assert meta["upstream_requests"] == 0 and meta["rows_written"] == 0
+    for table, frame in before.items():
+        pdt.assert_frame_equal(pipeline.query(ALL_COLUMNS.format(table)), frame)
+
+
+def test_reloading_a_window_replaces_it_with_identical_rows(pipeline):
+    assert pipeline.run(START, END, today="2024-08-30").success
+    columns = "symbol, trade_date, open, high, low, close, volume, amount, pct_change, turnover_rate"
+    before = pipeline.query(f"SELECT {columns} FROM daily_bars ORDER BY ALL")
+    import duckdb
+
+    with duckdb.connect(str(pipeline.warehouse)) as conn:
+        conn.execute("DELETE FROM bar_coverage")  # forget coverage: everything is fetched again
+    again = pipeline.run(START, END, today="2024-08-30", assets=[daily_bars])
+    assert pipeline.bars_metadata(again)["rows_written"] == len(before)
+    pdt.assert_frame_equal(pipeline.query(f"SELECT {columns} FROM daily_bars ORDER BY ALL"), before)
+    assert pipeline.query("SELECT DISTINCT run_id FROM daily_bars")["run_id"].tolist() == [again.run_id]
+
+
+def test_next_day_fetches_only_that_day(pipeline):
+    assert pipeline.run(START, END, today="2024-08-30").success
+    result = pipeline.run("2024-08-01", "2024-08-01", today="2024-08-30", assets=[daily_bars])
+    meta = pipeline.bars_metadata(result)
+    market = SampleMarket(today="2024-08-30")
+    expected = expected_rows(market, d("2024-08-01"), d("2024-08-01"))
+    assert meta["rows_written"] == len(expected) == meta["upstream_requests"]
+    assert pipeline.query("SELECT max(trade_date) AS m FROM daily_bars")["m"].iloc[0].date() == d("2024-08-01")
+    coverage = pipeline.query("SELECT covered_from, covered_to FROM bar_coverage WHERE symbol = '600000'")
+    assert coverage.astype(str).values.tolist() == [[START, "2024-08-01"]]  # merged, not two intervals
+
+
+def test_holiday_partition_writes_nothing_and_calls_nothing(pipeline):
+    assert pipeline.run("2024-09-23", "2024-09-30", today="2024-10-31").success
+    before = pipeline.query(ALL_COLUMNS.format("daily_bars"))
+    result = pipeline.run("2024-10-01", "2024-10-01", today="2024-10-31", assets=[daily_bars])  # National Day
+    meta = pipeline.bars_metadata(result)
+    assert result.success
+    assert meta["upstream_requests"] == 0 and meta["rows_written"] == 0 and meta["trading_days_in_range"] == 0
+    pdt.assert_frame_equal(pipeline.query(ALL_COLUMNS.format("daily_bars")), before)
+
+
+def test_a_new_listing_gets_its_history_from_its_listing_date(pipeline):
+    before_ipo = (IPO_DATE - dt.timedelta(days=30)).isoformat()
+    assert pipeline.run("2025-08-01", "2025-08-15", today=before_ipo).success
+    assert pipeline.query("SELECT count(*) AS n FROM daily_bars WHERE symbol = ?", [IPO_SYMBOL])["n"][0] == 0
+    today = "2025-10-10"
+    assert pipeline.run("2025-10-10", "2025-10-10", today=today, assets=[securities]).success
+    result = pipeline.run("2025-10-10", "2025-10-10", today=today, assets=[daily_bars])
+    meta = pipeline.bars_metadata(result)
+    ipo_rows = pipeline.query("SELECT trade_date FROM daily_bars WHERE symbol = ? ORDER BY 1", [IPO_SYMBOL])
+    expected = SampleMarket(today=today).a_share_daily_raw(IPO_SYMBOL, IPO_DATE, d(today))
+    assert ipo_rows["trade_date"].dt.date.tolist() == expected["日期"].tolist()
+    assert ipo_rows["trade_date"].iloc[0].date() == IPO_DATE
+    # every other symbol only got the requested day (the gap 08-16..10-09 stays a gap)
+    others = pipeline.query(
+        "SELECT count(*) AS n FROM daily_bars WHERE symbol <> ? AND trade_date BETWEEN '2025-08-16' AND '2025-10-09'",
+        [IPO_SYMBOL])
+    assert others["n"][0] == 0
+    assert meta["symbols_updated"] == meta["upstream_requests"]
+
+
+def test_a_delisted_symbol_is_fetched_up_to_its_last_trading_day_only(pipeline):
+    result = pipeline.run("2025-03-03", "2025-03-31", today="2025-04-30")
+    assert result.success
+    rows = pipeline.query("SELECT max(trade_date) AS m FROM daily_bars WHERE symbol = ?", [DELISTED_SYMBOL])
+    assert rows["m"][0].date() == d("2025-03-14") < DELIST_DATE
+    again = pipeline.run("2025-04-01", "2025-04-03", today="2025-04-30", assets=[daily_bars])
+    assert pipeline.query("SELECT count(*) AS n FROM ingest_state WHERE symbol = ? AND run_id = ?",
+                          [DELISTED_SYMBOL, again.run_id])["n"][0] == 0
+
+
+class BrokenSymbolMarket(MarketSourceResource):
+    """The sample market, except that one symbol's answer has a renamed column."""
+
+    broken: str = "600000"
+
+    def build(self):
+        market = super().build()
+        original = market.a_share_daily_raw
+
+        def a_share_daily_raw(symbol, start, end):
+            raw = original(symbol, start, end)
+            return raw.rename(columns={"收盘": "收盘价"}) if symbol == self.broken else raw
+
+        market.a_share_daily_raw = a_share_daily_raw
+        return market
+
+
+def test_a_bad_symbol_is_isolated_recorded_and_retried_by_the_next_run(pipeline):
+    broken = BrokenSymbolMarket(kind="sample", sample_today="2024-08-30")
+    result = pipeline.run(START, END, today="2024-08-30", market=broken)
+    assert result.success
+    meta = pipeline.bars_metadata(result)
+    assert meta["symbols_failed"] == 1 and "600000" in meta["failed_symbols"] and "收盘" in meta["failed_symbols"]
+    state = pipeline.query("SELECT status, error FROM ingest_state WHERE symbol = '600000'")
+    assert state["status"][0] == "failed" and "'收盘'" in state["error"][0]
+    assert pipeline.query("SELECT count(*) AS n FROM daily_bars WHERE symbol = '600000'")["n"][0] == 0
+    assert pipeline.query("SELECT count(DISTINCT symbol) AS n FROM daily_bars")["n"][0] > 50
+    healed = pipeline.run(START, END, today="2024-08-30", assets=[daily_bars])
+    meta = pipeline.bars_metadata(healed)
+    assert meta["upstream_requests"] == 1 and meta["symbols_updated"] == 1
+    assert pipeline.query("SELECT status FROM ingest_state WHERE symbol = '600000'")["status"][0] == "ok"
+
+
+def test_symbols_setting_restricts_the_universe(pipeline):
+    result = pipeline.run(START, "2024-05-31", today="2024-08-30", symbols="600000.SH,sz000001")
+    meta = pipeline.bars_metadata(result)
+    assert meta["upstream_requests"] == 2
+    assert sorted(pipeline.query("SELECT DISTINCT symbol FROM daily_bars")["symbol"]) == ["000001", "600000"]
+
+
+def test_bars_before_the_calendar_fail_with_a_clear_message(pipeline):
+    result = pipeline.run(START, END, today="2024-08-30", assets=[daily_bars])
+    assert not result.success
+    messages = failure_messages(result)
+    assert any("materialize trading_calendar first" in m for m in messages)
+
+
+@pytest.mark.parametrize("table", ["trading_calendar", "securities", "daily_bars"])
+def test_every_row_carries_lineage(pipeline, table):
+    result = pipeline.run(START, "2024-05-24", today="2024-08-30")
+    lineage = pipeline.query(f"SELECT DISTINCT source, run_id, ingested_at IS NOT NULL AS t FROM {table}")
+    assert lineage.values.tolist() == [["sample", result.run_id, True]]
+    assert isinstance(lineage, pd.DataFrame)

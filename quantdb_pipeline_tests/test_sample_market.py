@@ -1,0 +1,98 @@
+import datetime as dt
+
+import pandas as pd
+import pandas.testing as pdt
+
+from quantdb_pipeline.sources import normalize
+from quantdb_pipeline.sources.sample_market import (
+    DELIST_DATE,
+    DELISTED_SYMBOL,
+    IPO_DATE,
+    IPO_SYMBOL,
+    PRICE_LIMIT,
+    ST_SYMBOL,
+    SUSPENDED_SYMBOL,
+    SUSPENSION,
+    SampleMarket,
+    bundled_sse_calendar,
+)
+
+TODAY = dt.date(2026, 11, 20)
+WINDOW = (dt.date(2023, 11, 20), TODAY)
+
+
+def all_bars(market: SampleMarket) -> pd.DataFrame:
+    frames = [normalize.a_share_bars(market.a_share_daily_raw(s, *WINDOW), s, "sample")
+              for s in market.universe()["code"]]
+    return pd.concat([f for f in frames if len(f)], ignore_index=True)
+
+
+def test_same_inputs_give_identical_frames():
+    a, b = SampleMarket(today=TODAY), SampleMarket(today=TODAY)
+    pdt.assert_frame_equal(a.a_share_daily_raw("600000", *WINDOW), b.a_share_daily_raw("600000", *WINDOW))
+    la, lb = a.listings_raw(), b.listings_raw()
+    pdt.assert_frame_equal(la.sz, lb.sz)
+
+
+def test_moving_today_forward_only_appends_days():
+    early = SampleMarket(today=dt.date(2025, 6, 30)).a_share_daily_raw("600000", *WINDOW)
+    late = SampleMarket(today=TODAY).a_share_daily_raw("600000", *WINDOW)
+    pdt.assert_frame_equal(early, late.iloc[: len(early)])
+    assert early["日期"].max() == dt.date(2025, 6, 30)
+
+
+def test_universe_spans_every_board_with_the_special_cases():
+    market = SampleMarket(today=TODAY)
+    universe = market.universe()
+    assert len(universe) >= 60
+    assert universe["board"].value_counts().to_dict().keys() >= {"main", "chinext", "star", "bse"}
+    assert set(universe["code"].str[:3]) >= {"600", "000", "300", "688", "920"}
+    names = dict(zip(universe["code"], universe["name"]))
+    assert names[ST_SYMBOL].startswith("*ST")
+
+
+def test_real_sse_calendar_and_only_trading_days():
+    calendar = set(bundled_sse_calendar())
+    assert dt.date(2024, 10, 1) not in calendar and dt.date(2024, 10, 8) in calendar  # National Day
+    bars = all_bars(SampleMarket(today=TODAY))
+    assert set(bars["trade_date"]) <= calendar
+
+
+def test_daily_price_limits_hold_per_board_and_for_st():
+    market = SampleMarket(today=TODAY)
+    bars = all_bars(market).merge(market.universe()[["code", "board"]], left_on="symbol", right_on="code")
+    bars = bars[bars["symbol"] != IPO_SYMBOL]  # no limit in the first days after listing
+    limit = bars["board"].map(PRICE_LIMIT) * 100
+    limit[bars["symbol"] == ST_SYMBOL] = 5
+    # limit prices are rounded to the fen, so a move can exceed the limit by a rounding step
+    assert (bars["pct_change"].abs() <= limit + 0.6).all()
+    assert bars.loc[bars["board"] == "main", "pct_change"].abs().max() > 9.5  # limits are actually hit
+    assert (bars["low"] <= bars[["open", "close"]].min(axis=1)).all()
+    assert (bars["high"] >= bars[["open", "close"]].max(axis=1)).all()
+
+
+def test_ipo_delisting_and_suspension_inside_the_window():
+    market = SampleMarket(today=TODAY)
+    ipo = market.a_share_daily_raw(IPO_SYMBOL, *WINDOW)
+    assert ipo["日期"].min() == IPO_DATE
+    delisted = market.a_share_daily_raw(DELISTED_SYMBOL, *WINDOW)
+    assert delisted["日期"].max() < DELIST_DATE
+    assert DELISTED_SYMBOL not in set(market.listings_raw().sh_main["证券代码"])
+    assert DELISTED_SYMBOL in set(market.listings_raw().sh_delisted["公司代码"])
+    suspended = market.a_share_daily_raw(SUSPENDED_SYMBOL, *WINDOW)["日期"]
+    assert not suspended.between(*SUSPENSION).any()
+    assert (SUSPENSION[1] - SUSPENSION[0]).days >= 21
+
+
+def test_before_the_ipo_the_symbol_is_not_listed_and_has_no_bars():
+    market = SampleMarket(today=IPO_DATE - dt.timedelta(days=7))
+    listed = set(market.listings_raw().sz["A股代码"])
+    assert IPO_SYMBOL not in listed
+    assert market.a_share_daily_raw(IPO_SYMBOL, *WINDOW).empty
+
+
+def test_requests_are_counted():
+    market = SampleMarket(today=TODAY)
+    market.a_share_daily_raw("600000", *WINDOW)
+    market.a_share_daily_raw("000001", *WINDOW)
+    assert market.requests["stock_zh_a_hist"] == 2
