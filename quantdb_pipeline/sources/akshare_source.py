@@ -51,6 +51,10 @@ class AkshareSource:
         return akshare
 
     def _call(self, endpoint: str, what: str, fn: Callable[..., Any], *args, **kwargs) -> Any:
+        # Several akshare list functions are wrapped in functools.lru_cache; a long-lived
+        # process would then serve yesterday's universe. Call the function underneath.
+        fn = getattr(fn, "__wrapped__", fn)
+
         def attempt():
             self._limiter.wait()
             self.requests[endpoint] += 1

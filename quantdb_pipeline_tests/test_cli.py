@@ -1,0 +1,57 @@
+"""`quantdb-pipeline run`, in process, against the instance of the directory's dagster.yaml."""
+
+import subprocess
+import sys
+
+import duckdb
+from dagster import DagsterInstance, RunsFilter
+from dagster._core.instance.ref import InstanceRef
+
+from quantdb_pipeline.cli import EXIT_OK, EXIT_USAGE, main
+
+ARGS = ["run", "--source", "sample", "--sample-today", "2024-08-30", "--start", "2024-07-01",
+        "--end", "2024-07-19", "--warehouse", "warehouse/cli.duckdb"]
+
+
+def summary_value(output: str, label: str) -> str:
+    for line in output.splitlines():
+        if line.strip().startswith(label):
+            return line.strip()[len(label):].strip()
+    raise AssertionError(f"{label!r} not in summary:\n{output}")
+
+
+def test_run_twice_loads_then_makes_zero_bar_requests_and_is_recorded_in_the_instance(workdir, capsys):
+    assert main(ARGS) == EXIT_OK
+    first = capsys.readouterr()
+    assert "succeeded" in first.out
+    assert int(summary_value(first.out, "bar rows written")) > 0
+    assert int(summary_value(first.out, "upstream requests (bars)")) == int(summary_value(first.out, "symbols updated"))
+    assert "daily_bars" in first.err  # the progress bar
+    with duckdb.connect("warehouse/cli.duckdb", read_only=True) as conn:
+        snapshot = conn.execute("SELECT * FROM daily_bars ORDER BY ALL").fetchall()
+
+    assert main(ARGS + ["--no-progress"]) == EXIT_OK
+    second = capsys.readouterr()
+    assert summary_value(second.out, "upstream requests (bars)") == "0"
+    assert summary_value(second.out, "bar rows written") == "0"
+    assert summary_value(second.out, "bar rows in warehouse") == str(len(snapshot))
+    with duckdb.connect("warehouse/cli.duckdb", read_only=True) as conn:
+        assert conn.execute("SELECT * FROM daily_bars ORDER BY ALL").fetchall() == snapshot
+
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(workdir / ".dagster"), config_dir=str(workdir))) as inst:
+        runs = inst.get_runs(RunsFilter(tags={"quantdb/launched_by": "cli"}))
+    assert len(runs) == 2 and all(r.is_success for r in runs)
+    assert (workdir / ".dagster" / "storage").is_dir()  # storage from dagster.yaml, not a temp dir
+
+
+def test_bad_arguments_exit_with_a_usage_error(workdir, capsys):
+    assert main(["run", "--symbols", "12345", "--sample-today", "2024-08-30"]) == EXIT_USAGE
+    assert "12345" in capsys.readouterr().err
+    assert main(["run", "--start", "2024-08-01", "--end", "2024-07-01", "--sample-today", "2024-08-30"]) == EXIT_USAGE
+    assert "after" in capsys.readouterr().err
+
+
+def test_help_runs_as_a_module():
+    out = subprocess.run([sys.executable, "-m", "quantdb_pipeline.cli", "run", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "--sample-today" in out and "--warehouse" in out

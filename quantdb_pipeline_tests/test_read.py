@@ -1,0 +1,127 @@
+import datetime as dt
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from quantdb_pipeline import read
+from quantdb_pipeline.loaders.bars import load_daily_bars
+from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
+from quantdb_pipeline.sources.sample_market import SUSPENDED_SYMBOL, SampleMarket
+from quantdb_pipeline.warehouse import connect
+from quantdb_pipeline.warehouse.writes import Lineage
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    path = tmp_path_factory.mktemp("read") / "quantdb.duckdb"
+    market = SampleMarket(today="2024-08-30")
+    lineage = Lineage.now("sample", "test-run")
+    with connect(path) as conn:
+        load_trading_calendar(conn, market, lineage)
+        load_securities(conn, market, lineage)
+        load_daily_bars(conn, market, dt.date(2024, 5, 20), dt.date(2024, 8, 30), lineage)
+    return path
+
+
+@pytest.mark.parametrize("form", ["600000", "sh600000", "600000.SH", "SH600000"])
+def test_every_symbol_form_reads_the_same_rows(warehouse, form):
+    bars = read.daily_bars(form, start="2024-06-03", end="2024-06-07", warehouse=warehouse)
+    assert bars["symbol"].unique().tolist() == ["600000"]
+    assert bars["trade_date"].dt.date.tolist() == [dt.date(2024, 6, d) for d in (3, 4, 5, 6, 7)]
+
+
+@pytest.mark.parametrize("start, end", [("2024-06-03", "2024-06-07"), ("20240603", "20240607"),
+                                        (dt.date(2024, 6, 3), dt.date(2024, 6, 7)),
+                                        (pd.Timestamp("2024-06-03"), dt.datetime(2024, 6, 7, 15, 0))])
+def test_date_forms(warehouse, start, end):
+    bars = read.daily_bars("000001", start=start, end=end, warehouse=warehouse)
+    assert len(bars) == 5
+
+
+def test_sorted_by_symbol_then_date_with_the_default_columns(warehouse):
+    bars = read.daily_bars(["600000", "000001.SZ"], start="2024-06-01", end="2024-06-30", warehouse=warehouse)
+    assert list(bars.columns) == ["symbol", "trade_date", "open", "high", "low", "close", "volume", "amount",
+                                  "pct_change", "turnover_rate"]
+    assert bars[["symbol", "trade_date"]].equals(bars.sort_values(["symbol", "trade_date"])[["symbol", "trade_date"]])
+    assert bars["symbol"].iloc[0] == "000001"
+
+
+def test_matches_the_source_after_unit_conversion(warehouse):
+    raw = SampleMarket(today="2024-08-30").a_share_daily_raw("300002", dt.date(2024, 7, 1), dt.date(2024, 7, 31))
+    bars = read.daily_bars("300002", "2024-07-01", "2024-07-31", columns=["close", "volume"], warehouse=warehouse)
+    assert bars["close"].tolist() == raw["收盘"].tolist()
+    assert bars["volume"].tolist() == (raw["成交量"] * 100).tolist()
+
+
+def test_columns_can_be_chosen_including_lineage(warehouse):
+    bars = read.daily_bars("600000", "2024-06-03", "2024-06-03", columns=["close", "run_id"], warehouse=warehouse)
+    assert list(bars.columns) == ["symbol", "trade_date", "close", "run_id"] and bars["run_id"][0] == "test-run"
+
+
+def test_open_ended_ranges_and_a_suspension_without_rows(warehouse):
+    everything = read.daily_bars(SUSPENDED_SYMBOL, warehouse=warehouse)
+    assert everything["trade_date"].min().date() == dt.date(2024, 5, 20)
+    june = read.daily_bars(SUSPENDED_SYMBOL, "2024-06-03", "2024-07-12", warehouse=warehouse)
+    assert june.empty and list(june.columns)[:2] == ["symbol", "trade_date"]
+
+
+def test_trading_days_and_securities(warehouse):
+    days = read.trading_days("2024-09-27", "2024-10-09", warehouse=warehouse)
+    assert days == [dt.date(2024, 9, 27), dt.date(2024, 9, 30), dt.date(2024, 10, 8), dt.date(2024, 10, 9)]
+    universe = read.securities(warehouse=warehouse)
+    assert {"symbol", "exchange", "board", "name", "list_date", "delist_date"} <= set(universe.columns)
+    assert len(universe) >= 60
+
+
+def test_warehouse_from_the_environment(warehouse, monkeypatch):
+    monkeypatch.setenv("QUANTDB_WAREHOUSE", str(warehouse))
+    assert len(read.daily_bars("600000", "2024-06-03", "2024-06-07")) == 5
+
+
+def test_missing_warehouse_says_how_to_create_it(tmp_path):
+    with pytest.raises(read.WarehouseNotFoundError, match="quantdb-pipeline run"):
+        read.daily_bars("600000", warehouse=tmp_path / "nope.duckdb")
+    assert not (tmp_path / "nope.duckdb").exists()  # reading never creates a file
+
+
+def test_unknown_symbol(warehouse):
+    with pytest.raises(read.UnknownSymbolError, match="600999"):
+        read.daily_bars(["600000", "600999"], warehouse=warehouse)
+
+
+@pytest.mark.parametrize("bad", ["60000", "600000'; DROP TABLE daily_bars; --", "sh000001"])
+def test_malformed_symbols_are_refused_and_never_reach_sql(warehouse, bad):
+    with pytest.raises(read.UnknownSymbolError):
+        read.daily_bars(bad, warehouse=warehouse)
+    assert len(read.daily_bars("600000", warehouse=warehouse)) > 0
+
+
+def test_start_after_end(warehouse):
+    with pytest.raises(ValueError, match="start 2024-07-01 is after end 2024-06-01"):
+        read.daily_bars("600000", start="2024-07-01", end="2024-06-01", warehouse=warehouse)
+
+
+@pytest.mark.parametrize("bad", ["2024-13-01", "yesterday", 20240101])
+def test_bad_dates(warehouse, bad):
+    with pytest.raises(ValueError, match="is not a date"):
+        read.daily_bars("600000", start=bad, warehouse=warehouse)
+
+
+def test_unknown_column(warehouse):
+    with pytest.raises(ValueError, match=r"unknown column\(s\) \['close; DROP'\]"):
+        read.daily_bars("600000", columns=["close; DROP"], warehouse=warehouse)
+
+
+def test_connections_are_read_only(warehouse):
+    with read.connect(warehouse) as conn:
+        with pytest.raises(Exception, match="read-only"):
+            conn.execute("DELETE FROM daily_bars")
+
+
+def test_read_imports_neither_dagster_nor_akshare_nor_great_expectations():
+    code = ("import sys, quantdb_pipeline.read; "
+            "print(sorted(m for m in ('dagster', 'akshare', 'great_expectations') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
