@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from quantdb_pipeline.sources import MarketSource, normalize
@@ -126,6 +127,25 @@ def plan_bar_fetches(
     return BarPlan(start, end, len(days.between(start, end)), fetches, skipped, inactive, coverage, days)
 
 
+def _stage(fetched: list[tuple[BarFetch, pd.DataFrame]], report: BarLoadReport) -> tuple[pd.DataFrame, Counter]:
+    """One batch's bars: rows outside each fetched window dropped, duplicate keys dropped (last wins)."""
+    nonempty = [(fetch, bars) for fetch, bars in fetched if len(bars)]
+    if not nonempty:
+        return normalize.empty_bars(), Counter()
+    bars = pd.concat([b for _, b in nonempty], ignore_index=True)
+    lengths = [len(b) for _, b in nonempty]
+    lo = np.repeat(np.array([f.start for f, _ in nonempty], dtype="datetime64[D]"), lengths)
+    hi = np.repeat(np.array([f.end for f, _ in nonempty], dtype="datetime64[D]"), lengths)
+    dates = bars["trade_date"].array.__arrow_array__().to_numpy()
+    inside = (dates >= lo) & (dates <= hi)
+    report.rows_outside_window += int((~inside).sum())
+    bars = bars[inside]
+    duplicated = bars.duplicated(["symbol", "trade_date"], keep="last")
+    report.duplicates_dropped += int(duplicated.sum())
+    bars = bars[~duplicated].reset_index(drop=True)
+    return bars, Counter(bars["symbol"].tolist())
+
+
 def load_daily_bars(
     conn: duckdb.DuckDBPyConnection,
     source: MarketSource,
@@ -155,9 +175,9 @@ def load_daily_bars(
     requests_before = sum(source.requests.values())
     total = len(plan.fetches)
     for offset in range(0, total, batch_size):
-        batch = plan.fetches[offset: offset + batch_size]
-        frames, windows, outcomes, new_coverage = [], [], [], {}
-        for i, fetch in enumerate(batch, start=offset + 1):
+        fetched: list[tuple[BarFetch, pd.DataFrame]] = []
+        outcomes, windows, new_coverage = [], [], {}
+        for i, fetch in enumerate(plan.fetches[offset: offset + batch_size], start=offset + 1):
             try:
                 raw = source.a_share_daily_raw(fetch.symbol, fetch.start, fetch.end)
                 bars = normalize.a_share_bars(raw, fetch.symbol, source.name)
@@ -166,30 +186,25 @@ def load_daily_bars(
                 report.failed[fetch.symbol] = reason
                 outcomes.append((fetch.symbol, "failed", reason))
                 log.warning("daily_bars %s %s..%s failed: %s", fetch.symbol, fetch.start, fetch.end, reason)
-                if progress:
-                    progress(i, total, fetch.symbol, 0)
-                continue
-            inside = bars["trade_date"].between(fetch.start, fetch.end)
-            report.rows_outside_window += int((~inside).sum())
-            bars = bars[inside]
-            duplicated = bars.duplicated(["symbol", "trade_date"], keep="last")
-            report.duplicates_dropped += int(duplicated.sum())
-            bars = bars[~duplicated]
-            if bars.empty:
+                bars = None
+            else:
+                fetched.append((fetch, bars))
+            if progress:
+                progress(i, total, fetch.symbol, 0 if bars is None else len(bars))
+        staged, rows = _stage(fetched, report)
+        for fetch, _ in fetched:
+            if rows[fetch.symbol] == 0:
                 report.empty.append(fetch.symbol)
                 outcomes.append((fetch.symbol, "empty", f"no rows for {fetch.start}..{fetch.end}"))
-            else:
-                frames.append(bars)
-                windows.append((fetch.symbol, fetch.start, fetch.end))
-                outcomes.append((fetch.symbol, "ok", None))
-                new_coverage[fetch.symbol] = merge(
-                    plan.coverage.get(fetch.symbol, []) + [(fetch.start, fetch.end)], plan.calendar)
-                report.rows_per_symbol[fetch.symbol] = len(bars)
-            if progress:
-                progress(i, total, fetch.symbol, len(bars))
+                continue
+            windows.append((fetch.symbol, fetch.start, fetch.end))
+            outcomes.append((fetch.symbol, "ok", None))
+            new_coverage[fetch.symbol] = merge(
+                plan.coverage.get(fetch.symbol, []) + [(fetch.start, fetch.end)], plan.calendar)
+            report.rows_per_symbol[fetch.symbol] = rows[fetch.symbol]
         report.rows_written += write_bar_batch(
             conn,
-            pd.concat(frames, ignore_index=True) if frames else normalize.empty_bars(),
+            staged,
             pd.DataFrame(windows, columns=["symbol", "fetched_from", "fetched_to"]),
             new_coverage,
             pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),

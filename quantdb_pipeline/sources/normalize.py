@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from quantdb_pipeline.symbols import board_of, exchange_of
 
@@ -92,16 +94,24 @@ def _require(raw: pd.DataFrame, columns, source: str, symbol: str | None) -> Non
             raise SourceSchemaError(source, symbol, column, f"missing (columns found: {found})")
 
 
-def _numeric(raw: pd.DataFrame, column: str, source: str, symbol: str | None) -> pd.Series:
+def _numeric(raw: pd.DataFrame, column: str, source: str, symbol: str | None) -> np.ndarray:
     values = raw[column]
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
         raise SourceSchemaError(source, symbol, column, f"expected a numeric column, got dtype {values.dtype}")
-    return values.astype("float64")
+    return values.to_numpy(dtype="float64", na_value=np.nan)
 
 
-def _dates(raw: pd.DataFrame, column: str, source: str, symbol: str | None, *, allow_missing=False) -> pd.Series:
-    """Dates from date objects, datetime64 or 'YYYY-MM-DD'/'YYYYMMDD' strings, as date32."""
+def _date_array(raw: pd.DataFrame, column: str, source: str, symbol: str | None,
+                *, allow_missing: bool = False) -> pa.Array:
+    """Dates from date objects, datetime64 or 'YYYY-MM-DD'/'YYYYMMDD' strings, as Arrow date32."""
     values = raw[column]
+    if values.dtype == object:
+        try:  # the common case, akshare's own: a column of datetime.date objects
+            array = pa.array(values.tolist(), type=pa.date32())
+            if allow_missing or array.null_count == 0:
+                return array
+        except (pa.ArrowTypeError, pa.ArrowInvalid, TypeError):
+            pass
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
     else:
@@ -118,14 +128,20 @@ def _dates(raw: pd.DataFrame, column: str, source: str, symbol: str | None, *, a
         raise SourceSchemaError(source, symbol, column, "missing date")
     if parsed.dt.tz is not None:
         parsed = parsed.dt.tz_localize(None)
-    return parsed.dt.normalize().astype("date32[pyarrow]")
+    return pa.array(parsed.dt.normalize().dt.date.tolist(), type=pa.date32())
+
+
+def _dates(raw: pd.DataFrame, column: str, source: str, symbol: str | None, *, allow_missing=False) -> pd.Series:
+    array = _date_array(raw, column, source, symbol, allow_missing=allow_missing)
+    return pd.Series(pd.arrays.ArrowExtensionArray(array), index=raw.index)
 
 
 def a_share_bars(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
     """Canonical `daily_bars` rows from a `stock_zh_a_hist` frame (unadjusted, daily).
 
     Units: prices and `amount` in CNY, `volume` in shares (upstream lots x 100),
-    `pct_change` and `turnover_rate` in percent.
+    `pct_change` and `turnover_rate` in percent. Built column by column from NumPy and
+    Arrow arrays: this runs once per symbol, thousands of times a night.
     """
     if raw.shape[1] == 0 or len(raw) == 0:
         return empty_bars()
@@ -136,16 +152,17 @@ def a_share_bars(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
             raise SourceSchemaError(
                 source, symbol, A_SHARE_BAR_SYMBOL_COLUMN, f"rows for other symbols: {sorted(codes)}"
             )
-    out = pd.DataFrame(index=raw.index)
-    out["symbol"] = pd.Series(symbol, index=raw.index, dtype="string")
-    out["trade_date"] = _dates(raw, "日期", source, symbol)
+    n = len(raw)
+    columns = {
+        "symbol": pd.array(np.full(n, symbol, dtype=object), dtype="string"),
+        "trade_date": pd.arrays.ArrowExtensionArray(_date_array(raw, "日期", source, symbol)),
+    }
     for upstream, canonical in A_SHARE_BAR_COLUMNS.items():
-        if canonical in ("trade_date",):
-            continue
-        out[canonical] = _numeric(raw, upstream, source, symbol)
-    lots = out["volume"]
-    out["volume"] = (lots * SHARES_PER_LOT).round().astype("Int64")
-    return out[BAR_COLUMNS].reset_index(drop=True).astype(BAR_DTYPES)
+        if canonical != "trade_date":
+            columns[canonical] = _numeric(raw, upstream, source, symbol)
+    lots = columns["volume"]
+    columns["volume"] = pd.array(np.round(lots * SHARES_PER_LOT), dtype="Int64")
+    return pd.DataFrame({name: columns[name] for name in BAR_COLUMNS})
 
 
 #: "ST", "*ST", "S*ST", "SST" + name marks special treatment (±5% limit); "STAR..." does not.
