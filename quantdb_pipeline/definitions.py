@@ -5,7 +5,7 @@
     securities ───────┘
 """
 
-from dagster import AssetSelection, Definitions, define_asset_job
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
 from quantdb_pipeline.assets import daily_bars, securities, trading_calendar
 from quantdb_pipeline.partitions import daily_partitions
@@ -27,4 +27,7 @@ defs = Definitions(
     assets=[trading_calendar, securities, daily_bars],
     jobs=[reference_job, daily_bars_job],
     resources=resources_from_env(),
+    # Every step writes the one DuckDB file, which admits one writing process: run a job's
+    # steps in one process, one after another, instead of racing for the file lock.
+    executor=in_process_executor,
 )

@@ -139,14 +139,7 @@ def daily_bars(
     fields = [f for f in fields if f not in ("symbol", "trade_date")]
     select = ", ".join(["symbol", "trade_date", *fields])  # whitelisted identifiers only
     with connect(warehouse) as conn:
-        known = {s for (s,) in conn.execute(
-            "SELECT symbol FROM securities WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [codes]).fetchall()}
-        missing = [s for s in codes if s not in known]
-        if missing:
-            raise UnknownSymbolError(
-                f"unknown symbol(s) {', '.join(missing)}: not in the warehouse's securities table"
-            )
-        return conn.execute(
+        bars = conn.execute(
             f"""
             SELECT {select} FROM daily_bars
             WHERE symbol IN (SELECT unnest(?::VARCHAR[]))
@@ -156,6 +149,16 @@ def daily_bars(
             """,
             [codes, start, end],
         ).df()
+        absent = [s for s in codes if s not in set(bars["symbol"].unique())]
+        if absent:  # no rows: a suspension or a range outside the data, or an unknown symbol?
+            known = {s for (s,) in conn.execute(
+                "SELECT symbol FROM securities WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [absent]).fetchall()}
+            unknown = [s for s in absent if s not in known]
+            if unknown:
+                raise UnknownSymbolError(
+                    f"unknown symbol(s) {', '.join(unknown)}: not in the warehouse's securities table"
+                )
+        return bars
 
 
 def trading_days(start=None, end=None, *, market: str = "CN",
