@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="market data source (default: $QUANTDB_SOURCE or sample)")
     run.add_argument("--symbols", default=os.environ.get(settings.SYMBOLS_ENV, ""),
                      help="comma-separated symbols, e.g. 000001,600000 (default: the whole universe)")
-    run.add_argument("--start", type=_date, help="first date (default: three years before --end)")
+    run.add_argument("--start", type=_date,
+                     help="first date (default: the day after the warehouse's coverage ends, "
+                          "or three years before --end on an empty warehouse)")
     run.add_argument("--end", type=_date, help="last date (default: the last day with final bars)")
     run.add_argument("--warehouse", help="DuckDB file (default: $QUANTDB_WAREHOUSE or warehouse/quantdb.duckdb)")
     run.add_argument("--sample-today", default=os.environ.get(settings.SAMPLE_TODAY_ENV, ""),
@@ -79,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    import warnings
+
     import dagster
+
+    # BackfillPolicy is marked beta; the CLI's users need not see that on every run.
+    warnings.filterwarnings("ignore", category=dagster.BetaWarning)
 
     from quantdb_pipeline import progress
     from quantdb_pipeline.assets import daily_bars, securities, trading_calendar
@@ -97,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
         return EXIT_USAGE
     end = args.end or source.today()
-    start = args.start or end.replace(year=end.year - 3) if not args.start else args.start
+    start = args.start or _default_start(warehouse, end, market.symbol_list())
     first_partition = dt.date.fromisoformat(settings.PARTITIONS_START)
     if start > end:
         print(f"quantdb-pipeline: --start {start} is after --end {end}", file=sys.stderr)
@@ -146,6 +153,26 @@ def run(args: argparse.Namespace) -> int:
     if metadata.get("daily_bars", {}).get("symbols_failed"):
         return EXIT_SYMBOLS_FAILED
     return EXIT_OK
+
+
+def _default_start(warehouse: Path, end: dt.date, symbols: list[str] | None) -> dt.date:
+    """Continue where the warehouse ends; on an empty warehouse, three years before `end`.
+
+    Keeps the nightly run small: Dagster records every daily partition of a range, so a
+    three-year range costs tens of seconds of bookkeeping even when nothing is fetched.
+    """
+    import duckdb
+
+    from quantdb_pipeline import read
+    from quantdb_pipeline.loaders.bars import resume_date
+
+    three_years = end - dt.timedelta(days=3 * 365 + 1)
+    try:
+        with read.connect(warehouse) as conn:
+            resume = resume_date(conn, end, symbols)
+    except (read.WarehouseNotFoundError, duckdb.Error):
+        return three_years
+    return three_years if resume is None else min(resume, end)
 
 
 def _metadata_by_asset(result) -> dict[str, dict]:

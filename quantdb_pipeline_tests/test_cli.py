@@ -44,6 +44,20 @@ def test_run_twice_loads_then_makes_zero_bar_requests_and_is_recorded_in_the_ins
     assert (workdir / ".dagster" / "storage").is_dir()  # storage from dagster.yaml, not a temp dir
 
 
+def test_without_start_a_run_continues_where_the_warehouse_ends(workdir, capsys):
+    assert main(ARGS + ["--no-progress"]) == EXIT_OK
+    capsys.readouterr()
+    later = ["run", "--sample-today", "2024-07-26", "--warehouse", "warehouse/cli.duckdb", "--no-progress"]
+    assert main(later) == EXIT_OK
+    out = capsys.readouterr().out
+    assert summary_value(out, "date range") == "2024-07-20..2024-07-26"
+    assert summary_value(out, "bars cover") == "2024-07-01..2024-07-26"
+    assert main(later) == EXIT_OK
+    out = capsys.readouterr().out
+    assert summary_value(out, "date range") == "2024-07-26..2024-07-26"
+    assert summary_value(out, "upstream requests (bars)") == "0"
+
+
 def test_bad_arguments_exit_with_a_usage_error(workdir, capsys):
     assert main(["run", "--symbols", "12345", "--sample-today", "2024-08-30"]) == EXIT_USAGE
     assert "12345" in capsys.readouterr().err

@@ -83,6 +83,28 @@ def _stored_coverage(conn: duckdb.DuckDBPyConnection) -> dict[str, list[Interval
     return coverage
 
 
+def resume_date(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None = None) -> dt.date | None:
+    """The first day after the earliest end of coverage among symbols still listed, or None.
+
+    A default start for "bring the warehouse up to date": later days are missing for at
+    least one symbol, earlier ones are covered at the tail for everyone. Symbols with no
+    coverage are not considered: they get their whole history whatever the start.
+    """
+    rows = conn.execute(
+        """
+        SELECT min(last_covered) FROM (
+            SELECT c.symbol, max(c.covered_to) AS last_covered
+            FROM bar_coverage c JOIN securities s USING (symbol)
+            WHERE (s.delist_date IS NULL OR s.delist_date > ?)
+              AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], c.symbol))
+            GROUP BY c.symbol)
+        """,
+        [today, symbols, symbols],
+    ).fetchall()
+    last = rows[0][0] if rows else None
+    return None if last is None else last + dt.timedelta(days=1)
+
+
 def plan_bar_fetches(
     conn: duckdb.DuckDBPyConnection,
     start: dt.date,
