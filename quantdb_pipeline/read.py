@@ -6,8 +6,10 @@
 
 Imports duckdb and pandas only (never Dagster, akshare or Great Expectations), so that it
 starts fast. The warehouse file comes from the `warehouse=` argument, else the
-`QUANTDB_WAREHOUSE` environment variable, else `warehouse/quantdb.duckdb`. Every
-connection is read-only, and every user value is bound as a query parameter.
+`QUANTDB_WAREHOUSE` environment variable, else `warehouse/quantdb.duckdb`: the published
+snapshot, which the pipeline replaces atomically and never writes in place. Connections
+are read-only and cached until a new snapshot appears; every user value is bound as a
+query parameter.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import threading
 from collections.abc import Iterable
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -57,24 +61,60 @@ class UnknownSymbolError(KeyError):
         return str(self.args[0])
 
 
-def connect(warehouse: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the warehouse, for ad-hoc SQL. Close it when done."""
+def _published(warehouse: str | os.PathLike | None) -> Path:
     path = Path(warehouse_path(warehouse))
     if not path.exists():
         raise WarehouseNotFoundError(
             f"no warehouse at {path}: create it with `quantdb-pipeline run` "
             "(or point QUANTDB_WAREHOUSE / warehouse= at an existing file)"
         )
+    return path
+
+
+def _open(path: Path) -> duckdb.DuckDBPyConnection:
     try:
         conn = duckdb.connect(str(path), read_only=True)
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
             raise WarehouseBusyError(
-                f"{path} is being written by another process (the pipeline?); retry when it finishes"
+                f"{path} is locked by a writing process; the pipeline writes a working file and "
+                "publishes snapshots, so another program must be writing the published file itself"
             ) from error
         raise
     conn.execute("SET TimeZone = 'UTC'")
     return conn
+
+
+def connect(warehouse: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnection:
+    """A new read-only connection to the published warehouse, for ad-hoc SQL. Close it when done."""
+    return _open(_published(warehouse))
+
+
+_shared: dict[Path, tuple[tuple[int, int, int], duckdb.DuckDBPyConnection]] = {}
+_shared_lock = threading.Lock()
+
+
+@contextmanager
+def _cursor(warehouse: str | os.PathLike | None):
+    """A cursor on a cached read-only connection, reopened when a new snapshot is published.
+
+    Opening the file costs tens of milliseconds, a query on an open connection a few. The
+    pipeline publishes by atomic rename, so a changed inode or mtime means a new snapshot;
+    a connection to the old one stays valid (and consistent) until it is replaced here.
+    """
+    path = _published(warehouse).resolve()
+    stat = path.stat()
+    signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    with _shared_lock:
+        cached = _shared.get(path)
+        if cached is None or cached[0] != signature:
+            cached = (signature, _open(path))
+            _shared[path] = cached
+        cursor = cached[1].cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
 
 
 def _date(value, name: str) -> dt.date | None:
@@ -138,7 +178,7 @@ def daily_bars(
         raise ValueError(f"unknown column(s) {unknown}; choose from {list(BAR_FIELDS)}")
     fields = [f for f in fields if f not in ("symbol", "trade_date")]
     select = ", ".join(["symbol", "trade_date", *fields])  # whitelisted identifiers only
-    with connect(warehouse) as conn:
+    with _cursor(warehouse) as conn:
         bars = conn.execute(
             f"""
             SELECT {select} FROM daily_bars
@@ -165,7 +205,7 @@ def trading_days(start=None, end=None, *, market: str = "CN",
                  warehouse: str | os.PathLike | None = None) -> list[dt.date]:
     """Trading days of `market` between `start` and `end` (inclusive), ascending."""
     start, end = _range(start, end)
-    with connect(warehouse) as conn:
+    with _cursor(warehouse) as conn:
         return [d for (d,) in conn.execute(
             """
             SELECT trade_date FROM trading_calendar
@@ -179,7 +219,7 @@ def trading_days(start=None, end=None, *, market: str = "CN",
 
 def securities(*, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
     """Every known security (listed and delisted) with exchange, board, name and dates."""
-    with connect(warehouse) as conn:
+    with _cursor(warehouse) as conn:
         return conn.execute(
             "SELECT symbol, exchange, board, name, is_st, list_date, delist_date FROM securities ORDER BY symbol"
         ).df()

@@ -6,14 +6,14 @@ Environment variables (read when the definitions load):
 - `QUANTDB_SYMBOLS`: comma-separated symbols restricting the universe that bars are loaded for;
 - `QUANTDB_WAREHOUSE`: the DuckDB file (default `warehouse/quantdb.duckdb`);
 - `QUANTDB_REQUESTS_PER_SECOND`: pacing of akshare requests (default 2);
-- `QUANTDB_SAMPLE_TODAY`, `QUANTDB_SAMPLE_SIZE`: the sample market's "today" and number of symbols.
+- `QUANTDB_SAMPLE_TODAY`, `QUANTDB_SAMPLE_SIZE`: the sample market's "today" and number of symbols;
+- `QUANTDB_MIN_DAILY_COVERAGE`: the batch rule's minimum share of symbols per trading day (0.8).
 """
 
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from pathlib import Path
 
 from dagster import ConfigurableResource
 from dagster_duckdb import DuckDBResource
@@ -22,6 +22,7 @@ from pydantic import Field
 from quantdb_pipeline import settings
 from quantdb_pipeline.sources import MarketSource
 from quantdb_pipeline.symbols import normalize_symbols
+from quantdb_pipeline.warehouse.publish import Published, open_working, publish
 from quantdb_pipeline.warehouse.schema import migrate
 
 
@@ -35,6 +36,10 @@ class MarketSourceResource(ConfigurableResource):
     max_retries: int = Field(default=4)
     sample_today: str = Field(default="", description="The sample market's 'today' (YYYY-MM-DD); empty = today")
     sample_size: int = Field(default=64, description="Number of symbols in the sample market")
+    min_daily_coverage: float = Field(
+        default=0.8, description="Batch rule: share of the fetched symbols each trading day must have rows for")
+    breaker_threshold: int = Field(
+        default=8, description="Consecutive failed or empty symbols that stop a run (ban protection)")
 
     def build(self) -> MarketSource:
         if self.kind == "sample":
@@ -53,15 +58,22 @@ class MarketSourceResource(ConfigurableResource):
 
 
 class WarehouseResource(DuckDBResource):
-    """The DuckDB warehouse file; every connection is brought up to the latest schema first."""
+    """The warehouse. `database` is the published file that readers open; assets write to the
+    working file beside it (see `warehouse.publish`) and call `publish()` once their data passed
+    its checks. Every connection is brought up to the latest schema first."""
 
     @contextmanager
     def get_connection(self):
-        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        with super().get_connection() as conn:
+        conn = open_working(self.database)
+        try:
             conn.execute("SET TimeZone = 'UTC'")
             migrate(conn)
             yield conn
+        finally:
+            conn.close()
+
+    def publish(self) -> Published:
+        return publish(self.database)
 
 
 def resources_from_env(environ: dict[str, str] | None = None) -> dict[str, ConfigurableResource]:
@@ -73,6 +85,7 @@ def resources_from_env(environ: dict[str, str] | None = None) -> dict[str, Confi
             requests_per_second=float(env.get(settings.RATE_ENV, "2")),
             sample_today=env.get(settings.SAMPLE_TODAY_ENV, ""),
             sample_size=int(env.get(settings.SAMPLE_SYMBOLS_ENV, "64")),
+            min_daily_coverage=float(env.get(settings.MIN_COVERAGE_ENV, "0.8")),
         ),
         "warehouse": WarehouseResource(database=str(settings.warehouse_path(env.get(settings.WAREHOUSE_ENV)))),
     }

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import duckdb
 import pandas as pd
 import pandas.testing as pdt
 import pytest
@@ -17,6 +18,7 @@ from quantdb_pipeline.sources.sample_market import (
     SUSPENSION,
     SampleMarket,
 )
+from quantdb_pipeline.warehouse.publish import working_path
 from quantdb_pipeline_tests.conftest import d, failure_messages
 
 START, END = "2024-05-20", "2024-07-31"  # spans the sample suspension
@@ -69,9 +71,7 @@ def test_reloading_a_window_replaces_it_with_identical_rows(pipeline):
     assert pipeline.run(START, END, today="2024-08-30").success
     columns = "symbol, trade_date, open, high, low, close, volume, amount, pct_change, turnover_rate"
     before = pipeline.query(f"SELECT {columns} FROM daily_bars ORDER BY ALL")
-    import duckdb
-
-    with duckdb.connect(str(pipeline.warehouse)) as conn:
+    with duckdb.connect(str(working_path(pipeline.warehouse))) as conn:
         conn.execute("DELETE FROM bar_coverage")  # forget coverage: everything is fetched again
     again = pipeline.run(START, END, today="2024-08-30", assets=[daily_bars])
     assert pipeline.bars_metadata(again)["rows_written"] == len(before)

@@ -12,13 +12,17 @@ from dagster import (
 )
 
 from quantdb_pipeline import progress
-from quantdb_pipeline.assets.reference import POOL, securities, trading_calendar
+from quantdb_pipeline.assets.checks import check_result, suite_check
+from quantdb_pipeline.assets.reference import POOL, published_metadata, securities, trading_calendar
 from quantdb_pipeline.loaders.bars import BarLoadReport, load_daily_bars
 from quantdb_pipeline.partitions import daily_partitions
+from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 from quantdb_pipeline.warehouse.writes import Lineage
 
 PREVIEW_ROWS = 10
+ROWS_SUITE = "daily_bars_rows_suite"
+BATCH_SUITE = "daily_bars_batch_suite"
 
 
 @asset(
@@ -29,10 +33,16 @@ PREVIEW_ROWS = 10
     deps=[trading_calendar, securities],
     pool=POOL,
     kinds={"duckdb"},
+    check_specs=[
+        suite_check(ROWS_SUITE, "daily_bars", "row rules: keys, trading day, not in future, OHLC order, "
+                    "positive prices, board price limit, amount/volume within [low, high]; failing rows "
+                    "are quarantined"),
+        suite_check(BATCH_SUITE, "daily_bars", "batch rule: each trading day has rows for enough of the "
+                    "symbols fetched for it; a failure refuses the whole batch"),
+    ],
 )
-def daily_bars(context: AssetExecutionContext, market: MarketSourceResource,
-               warehouse: WarehouseResource) -> MaterializeResult:
-    """Unadjusted A-share daily bars, loaded incrementally: covered days are never refetched.
+def daily_bars(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
+    """Unadjusted A-share daily bars, loaded incrementally and checked before they are written.
 
     Writes to DuckDB itself (no IO manager): a multi-partition run cannot hand one value
     per partition to an IO manager, and the write must replace exactly the fetched window.
@@ -47,23 +57,34 @@ def daily_bars(context: AssetExecutionContext, market: MarketSourceResource,
         if done == total or done % 50 == 0:
             context.log.info(f"daily_bars: {done}/{total} symbols fetched (last {symbol}: {rows} rows)")
 
-    with warehouse.get_connection() as conn:
-        report = load_daily_bars(conn, source, start, end, lineage,
-                                 symbols=market.symbol_list(), progress=on_progress)
-        preview = conn.execute(
-            """
-            SELECT symbol, trade_date, open, high, low, close, volume, amount
-            FROM daily_bars WHERE run_id = ? ORDER BY trade_date DESC, symbol LIMIT ?
-            """,
-            [context.run_id, PREVIEW_ROWS],
-        ).df()
+    try:
+        with warehouse.get_connection() as conn:
+            report = load_daily_bars(conn, source, start, end, lineage, symbols=market.symbol_list(),
+                                     progress=on_progress, min_daily_coverage=market.min_daily_coverage,
+                                     breaker_threshold=market.breaker_threshold)
+            preview = conn.execute(
+                """
+                SELECT symbol, trade_date, open, high, low, close, volume, amount
+                FROM daily_bars WHERE run_id = ? ORDER BY trade_date DESC, symbol LIMIT ?
+                """,
+                [context.run_id, PREVIEW_ROWS],
+            ).df()
+    except GateFailed as refused:
+        if refused.row_checks is not None:
+            yield check_result(ROWS_SUITE, refused.row_checks)
+        yield check_result(BATCH_SUITE, refused.outcome)
+        raise Failure(description=str(refused)) from refused
     _log_per_symbol(context, report)
+    yield check_result(ROWS_SUITE, report.row_checks)
+    yield check_result(BATCH_SUITE, report.batch_checks)
+    if report.circuit_open:
+        raise Failure(description=f"circuit breaker: {report.circuit_open}",
+                      metadata=_metadata(report, source.name, preview))
     if report.failed and not report.rows_per_symbol and not report.symbols_skipped:
-        raise Failure(
-            description=f"every symbol failed for {start}..{end}",
-            metadata=_metadata(report, source.name, preview),
-        )
-    return MaterializeResult(metadata=_metadata(report, source.name, preview))
+        raise Failure(description=f"every symbol failed for {start}..{end}",
+                      metadata=_metadata(report, source.name, preview))
+    published = warehouse.publish()
+    yield MaterializeResult(metadata={**_metadata(report, source.name, preview), **published_metadata(published)})
 
 
 def _log_per_symbol(context: AssetExecutionContext, report: BarLoadReport) -> None:
@@ -75,6 +96,8 @@ def _log_per_symbol(context: AssetExecutionContext, report: BarLoadReport) -> No
         context.log.warning(f"daily_bars {symbol} failed, will retry next run: {reason}")
     if report.empty:
         context.log.warning(f"daily_bars: empty answers (retried next run): {', '.join(report.empty)}")
+    if report.rows_quarantined:
+        context.log.warning(f"daily_bars: {report.rows_quarantined} rows quarantined (see the quarantine table)")
     context.log.info(
         f"daily_bars {report.start}..{report.end}: {report.rows_written} rows, "
         f"{report.symbols_updated} symbols updated, {report.symbols_skipped} already covered, "
@@ -86,6 +109,10 @@ def _metadata(report: BarLoadReport, source: str, preview) -> dict:
     failed = "\n".join(f"| {s} | {r.replace('|', '/')} |" for s, r in sorted(report.failed.items()))
     return {
         "rows_written": report.rows_written,
+        "rows_quarantined": report.rows_quarantined,
+        "symbols_not_attempted": report.not_attempted,
+        "circuit_breaker": report.circuit_open or "closed",
+        "gate_seconds": round(report.gate_seconds, 2),
         "symbols_updated": report.symbols_updated,
         "symbols_skipped_covered": report.symbols_skipped,
         "symbols_failed": len(report.failed),

@@ -1,49 +1,73 @@
 """Reference assets: the trading calendar and the security universe."""
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
+from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
+from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 from quantdb_pipeline.warehouse.writes import Lineage
 
 POOL = "upstream_api"
+CALENDAR_SUITE = "trading_calendar_suite"
+SECURITIES_SUITE = "securities_suite"
 
 
-@asset(group_name="reference", pool=POOL, kinds={"duckdb"})
-def trading_calendar(context: AssetExecutionContext, market: MarketSourceResource,
-                     warehouse: WarehouseResource) -> MaterializeResult:
+def published_metadata(published) -> dict:
+    return {"published": str(published.path), "published_mib": round(published.size_bytes / 2**20, 2),
+            "publish_seconds": round(published.seconds, 3)}
+
+
+@asset(group_name="reference", pool=POOL, kinds={"duckdb"},
+       check_specs=[suite_check(CALENDAR_SUITE, "trading_calendar",
+                                "keys, weekdays, market code, 200..260 trading days per complete year")])
+def trading_calendar(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
     """SSE trading days (SZSE and BSE share them). Every date-driven step consults this table."""
     source = market.build()
-    with warehouse.get_connection() as conn:
-        calendar = load_trading_calendar(conn, source, Lineage.now(source.name, context.run_id))
+    try:
+        with warehouse.get_connection() as conn:
+            loaded = load_trading_calendar(conn, source, Lineage.now(source.name, context.run_id))
+    except GateFailed as failed:
+        yield check_result(CALENDAR_SUITE, failed.outcome)
+        raise Failure(description=str(failed)) from failed
+    yield check_result(CALENDAR_SUITE, loaded.checks)
+    published = warehouse.publish()
+    calendar = loaded.frame
     today = source.today()
     past = calendar[calendar["trade_date"] <= today]
-    return MaterializeResult(metadata={
+    yield MaterializeResult(metadata={
         "trading_days": len(calendar),
         "first_day": str(calendar["trade_date"].iloc[0]),
         "last_day": str(calendar["trade_date"].iloc[-1]),
         "last_trading_day_to_date": str(past["trade_date"].iloc[-1]) if len(past) else "",
         "upstream_requests": sum(source.requests.values()),
         "source": source.name,
+        **published_metadata(published),
     })
 
 
-@asset(group_name="reference", pool=POOL, kinds={"duckdb"})
-def securities(context: AssetExecutionContext, market: MarketSourceResource,
-               warehouse: WarehouseResource) -> MaterializeResult:
+@asset(group_name="reference", pool=POOL, kinds={"duckdb"},
+       check_specs=[suite_check(SECURITIES_SUITE, "securities",
+                                "symbol format and uniqueness, exchange and board values, names, listing dates")])
+def securities(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
     """Listed and delisted A-shares from the SSE, SZSE and BSE lists, with board and listing dates."""
     source = market.build()
     with warehouse.get_connection() as conn:
-        frame, counts = load_securities(conn, source, Lineage.now(source.name, context.run_id))
+        loaded = load_securities(conn, source, Lineage.now(source.name, context.run_id))
+    yield check_result(SECURITIES_SUITE, loaded.checks)
+    published = warehouse.publish()
+    frame, counts = loaded.frame, loaded.counts
     by_board = (frame.assign(listed=frame["delist_date"].isna())
                 .groupby(["exchange", "board"])["listed"].agg(listed="sum", delisted=lambda s: (~s).sum())
                 .reset_index())
-    context.log.info(f"securities: {counts['total']} known, {counts['new']} new")
-    return MaterializeResult(metadata={
+    context.log.info(f"securities: {counts['total']} known, {counts['new']} new, {counts['quarantined']} quarantined")
+    yield MaterializeResult(metadata={
         "securities": counts["total"],
         "new_securities": counts["new"],
+        "quarantined": counts["quarantined"],
         "st_names": int(frame["is_st"].sum()),
         "upstream_requests": sum(source.requests.values()),
         "by_board": MetadataValue.md(by_board.to_markdown(index=False)),
         "source": source.name,
+        **published_metadata(published),
     })

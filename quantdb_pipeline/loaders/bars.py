@@ -21,7 +21,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from quantdb_pipeline.faults import crash_point
+from quantdb_pipeline.quality.expectations import SuiteOutcome
+from quantdb_pipeline.quality.gate import GateFailed, split
+from quantdb_pipeline.quality.suites import DEFAULT_MIN_DAILY_COVERAGE, BarContext, validate_bars
 from quantdb_pipeline.sources import MarketSource, normalize
+from quantdb_pipeline.sources.pacing import RetriesExhausted
 from quantdb_pipeline.warehouse.coverage import Interval, TradingDays, merge, missing_span
 from quantdb_pipeline.warehouse.writes import Lineage, get_setting, set_setting, write_bar_batch
 
@@ -61,13 +66,19 @@ class BarLoadReport:
     symbols_skipped: int = 0
     symbols_updated: int = 0
     rows_written: int = 0
+    rows_quarantined: int = 0
     requests: int = 0
     duplicates_dropped: int = 0
     rows_outside_window: int = 0
     empty: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     rows_per_symbol: Counter = field(default_factory=Counter)
+    not_attempted: int = 0
+    circuit_open: str | None = None
+    row_checks: SuiteOutcome | None = None
+    batch_checks: SuiteOutcome | None = None
     seconds: float = 0.0
+    gate_seconds: float = 0.0
 
 
 class CalendarMissing(RuntimeError):
@@ -149,11 +160,14 @@ def plan_bar_fetches(
     return BarPlan(start, end, len(days.between(start, end)), fetches, skipped, inactive, coverage, days)
 
 
-def _stage(fetched: list[tuple[BarFetch, pd.DataFrame]], report: BarLoadReport) -> tuple[pd.DataFrame, Counter]:
-    """One batch's bars: rows outside each fetched window dropped, duplicate keys dropped (last wins)."""
+def _stage(fetched: list[tuple[BarFetch, pd.DataFrame]], report: BarLoadReport) -> pd.DataFrame:
+    """The run's bars: rows outside each fetched window dropped, exact duplicate rows dropped.
+
+    Conflicting duplicates (same key, different values) stay: the gate quarantines them.
+    """
     nonempty = [(fetch, bars) for fetch, bars in fetched if len(bars)]
     if not nonempty:
-        return normalize.empty_bars(), Counter()
+        return normalize.empty_bars()
     bars = pd.concat([b for _, b in nonempty], ignore_index=True)
     lengths = [len(b) for _, b in nonempty]
     lo = np.repeat(np.array([f.start for f, _ in nonempty], dtype="datetime64[D]"), lengths)
@@ -162,10 +176,26 @@ def _stage(fetched: list[tuple[BarFetch, pd.DataFrame]], report: BarLoadReport) 
     inside = (dates >= lo) & (dates <= hi)
     report.rows_outside_window += int((~inside).sum())
     bars = bars[inside]
-    duplicated = bars.duplicated(["symbol", "trade_date"], keep="last")
+    duplicated = bars.duplicated(keep="last")
     report.duplicates_dropped += int(duplicated.sum())
-    bars = bars[~duplicated].reset_index(drop=True)
-    return bars, Counter(bars["symbol"].tolist())
+    return bars[~duplicated].reset_index(drop=True)
+
+
+def _bar_context(conn: duckdb.DuckDBPyConnection, plan: BarPlan, today: dt.date, fetches: list[BarFetch],
+                 min_daily_coverage: float) -> BarContext:
+    securities = conn.execute("SELECT symbol, board, is_st, list_date FROM securities").df()
+    previous = {}
+    if fetches:
+        starts = pd.DataFrame({"symbol": [f.symbol for f in fetches], "start": [f.start for f in fetches]})
+        conn.register("fetch_starts", starts)
+        previous = dict(conn.execute(
+            """
+            SELECT b.symbol, arg_max(b.close, b.trade_date) FROM daily_bars b JOIN fetch_starts f
+              ON b.symbol = f.symbol AND b.trade_date < f.start GROUP BY b.symbol
+            """).fetchall())
+        conn.unregister("fetch_starts")
+    return BarContext(today=today, trading_days=[d.astype(dt.date) for d in plan.calendar.days],
+                      securities=securities, previous_close=previous, min_daily_coverage=min_daily_coverage)
 
 
 def load_daily_bars(
@@ -175,65 +205,110 @@ def load_daily_bars(
     end: dt.date,
     lineage: Lineage,
     symbols: list[str] | None = None,
-    batch_size: int = 50,
     progress: ProgressCallback | None = None,
+    min_daily_coverage: float = DEFAULT_MIN_DAILY_COVERAGE,
+    breaker_threshold: int = 8,
 ) -> BarLoadReport:
-    """Fetch what [start, end] is missing, normalize it, and write it in transactional batches.
+    """Fetch what [start, end] is missing, check it, and write what passed in one transaction.
 
-    A symbol whose fetch or normalization fails is recorded with its reason in
-    `ingest_state` and in the report, and is retried by the next run; the others load.
-    An empty answer for a window with trading days is not trusted as "no data" (eastmoney
-    returns empty frames when throttling): it is recorded as `empty` and retried next run.
+    - A symbol whose fetch or normalization fails is recorded with its reason in
+      `ingest_state` and the report, and is retried by the next run.
+    - An empty answer for a window with trading days is not trusted as "no data" (eastmoney
+      returns empty frames when throttling): it is recorded as `empty` and retried next run.
+    - `breaker_threshold` consecutive symbols that exhaust their retries or answer empty look
+      like a ban: fetching stops (`report.circuit_open`), what was fetched is still checked
+      and written.
+    - The quality gate runs on the whole staged batch before anything is written: rows that
+      fail a row rule are quarantined; a symbol with quarantined rows keeps its stored bars,
+      is not marked covered and is retried next run; a failed batch rule raises `GateFailed`
+      and nothing is written.
     """
     began = time.perf_counter()
-    plan = plan_bar_fetches(conn, start, end, source.today(), symbols)
+    today = source.today()
+    plan = plan_bar_fetches(conn, start, end, today, symbols)
     report = BarLoadReport(start=start, end=plan.end, trading_days=plan.trading_days,
                            symbols_considered=len(plan.fetches) + plan.skipped_covered,
                            symbols_skipped=plan.skipped_covered)
+    requests_before = sum(source.requests.values())
+    fetched: list[tuple[BarFetch, pd.DataFrame]] = []
+    outcomes: list[tuple[str, str, str | None]] = []
+    streak = 0
+    total = len(plan.fetches)
+    for i, fetch in enumerate(plan.fetches, start=1):
+        if i == total // 2 + 1:
+            crash_point("fetch")
+        try:
+            raw = source.a_share_daily_raw(fetch.symbol, fetch.start, fetch.end)
+            bars = normalize.a_share_bars(raw, fetch.symbol, source.name)
+        except Exception as error:  # noqa: BLE001 - isolated to the symbol, reported
+            reason = f"{type(error).__name__}: {error}"
+            report.failed[fetch.symbol] = reason
+            outcomes.append((fetch.symbol, "failed", reason))
+            log.warning("daily_bars %s %s..%s failed: %s", fetch.symbol, fetch.start, fetch.end, reason)
+            streak = streak + 1 if isinstance(error, RetriesExhausted) else 0
+            bars = None
+        else:
+            fetched.append((fetch, bars))
+            streak = streak + 1 if bars.empty else 0
+        if progress:
+            progress(i, total, fetch.symbol, 0 if bars is None else len(bars))
+        if streak >= breaker_threshold and i < total:
+            report.not_attempted = total - i
+            report.circuit_open = (
+                f"stopped after {streak} consecutive symbols failed or answered empty (last: {fetch.symbol}); "
+                f"{report.not_attempted} symbols not attempted, to be retried by the next run")
+            log.error("daily_bars circuit breaker: %s", report.circuit_open)
+            break
+    report.requests = sum(source.requests.values()) - requests_before
+
+    staged = _stage(fetched, report)
+    gate_began = time.perf_counter()
+    context = _bar_context(conn, plan, today, [f for f, _ in fetched], min_daily_coverage)
+    windows = pd.DataFrame({"symbol": [f.symbol for f in plan.fetches[: total - report.not_attempted]],
+                            "start": [f.start for f in plan.fetches[: total - report.not_attempted]],
+                            "end": [f.end for f in plan.fetches[: total - report.not_attempted]]})
+    report.row_checks, report.batch_checks = validate_bars(staged, windows, context)
+    report.gate_seconds = time.perf_counter() - gate_began
+    if report.batch_checks.batch_failed:
+        report.seconds = time.perf_counter() - began
+        raise GateFailed(report.batch_checks, f"daily_bars {start}..{plan.end}", row_checks=report.row_checks)
+    passed, quarantine = split("daily_bars", staged, report.row_checks, ["symbol", "trade_date"])
+    report.rows_quarantined = len(quarantine)
+
+    rows = Counter(passed["symbol"].tolist())
+    dirty = {}
+    for symbol, rules in zip(quarantine["symbol"], quarantine["rules"]):
+        dirty.setdefault(symbol, set()).update(rules.split(","))
+    windows, coverage = [], {}
+    for fetch, _ in fetched:
+        if fetch.symbol in dirty:
+            reason = f"quality: rows quarantined for {', '.join(sorted(dirty[fetch.symbol]))}"
+            report.failed[fetch.symbol] = reason
+            outcomes.append((fetch.symbol, "failed", reason))
+        elif rows[fetch.symbol] == 0:
+            report.empty.append(fetch.symbol)
+            outcomes.append((fetch.symbol, "empty", f"no rows for {fetch.start}..{fetch.end}"))
+            continue
+        else:
+            windows.append((fetch.symbol, fetch.start, fetch.end))
+            outcomes.append((fetch.symbol, "ok", None))
+            coverage[fetch.symbol] = merge(
+                plan.coverage.get(fetch.symbol, []) + [(fetch.start, fetch.end)], plan.calendar)
+        if rows[fetch.symbol]:
+            report.rows_per_symbol[fetch.symbol] = rows[fetch.symbol]
+    report.rows_written = write_bar_batch(
+        conn,
+        passed,
+        pd.DataFrame(windows, columns=["symbol", "fetched_from", "fetched_to"]),
+        coverage,
+        pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
+        lineage,
+        DATASET,
+        quarantine=quarantine,
+    )
+    report.symbols_updated = len(coverage)
     stored_floor = get_setting(conn, HISTORY_START_KEY)
     if stored_floor is None or start < dt.date.fromisoformat(stored_floor):
         set_setting(conn, HISTORY_START_KEY, start.isoformat())
-
-    requests_before = sum(source.requests.values())
-    total = len(plan.fetches)
-    for offset in range(0, total, batch_size):
-        fetched: list[tuple[BarFetch, pd.DataFrame]] = []
-        outcomes, windows, new_coverage = [], [], {}
-        for i, fetch in enumerate(plan.fetches[offset: offset + batch_size], start=offset + 1):
-            try:
-                raw = source.a_share_daily_raw(fetch.symbol, fetch.start, fetch.end)
-                bars = normalize.a_share_bars(raw, fetch.symbol, source.name)
-            except Exception as error:  # noqa: BLE001 - isolated to the symbol, reported
-                reason = f"{type(error).__name__}: {error}"
-                report.failed[fetch.symbol] = reason
-                outcomes.append((fetch.symbol, "failed", reason))
-                log.warning("daily_bars %s %s..%s failed: %s", fetch.symbol, fetch.start, fetch.end, reason)
-                bars = None
-            else:
-                fetched.append((fetch, bars))
-            if progress:
-                progress(i, total, fetch.symbol, 0 if bars is None else len(bars))
-        staged, rows = _stage(fetched, report)
-        for fetch, _ in fetched:
-            if rows[fetch.symbol] == 0:
-                report.empty.append(fetch.symbol)
-                outcomes.append((fetch.symbol, "empty", f"no rows for {fetch.start}..{fetch.end}"))
-                continue
-            windows.append((fetch.symbol, fetch.start, fetch.end))
-            outcomes.append((fetch.symbol, "ok", None))
-            new_coverage[fetch.symbol] = merge(
-                plan.coverage.get(fetch.symbol, []) + [(fetch.start, fetch.end)], plan.calendar)
-            report.rows_per_symbol[fetch.symbol] = rows[fetch.symbol]
-        report.rows_written += write_bar_batch(
-            conn,
-            staged,
-            pd.DataFrame(windows, columns=["symbol", "fetched_from", "fetched_to"]),
-            new_coverage,
-            pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
-            lineage,
-            DATASET,
-        )
-        report.symbols_updated += len(new_coverage)
-    report.requests = sum(source.requests.values()) - requests_before
     report.seconds = time.perf_counter() - began
     return report

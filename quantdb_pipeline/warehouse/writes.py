@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from quantdb_pipeline.faults import crash_point
 from quantdb_pipeline.sources.normalize import BAR_COLUMNS, SECURITY_COLUMNS
 from quantdb_pipeline.warehouse.coverage import Interval
 from quantdb_pipeline.warehouse.schema import scalar
@@ -66,11 +67,15 @@ def replace_calendar(conn: duckdb.DuckDBPyConnection, calendar: pd.DataFrame, li
     return scalar(conn, "SELECT count(*) FROM trading_calendar")
 
 
-def upsert_securities(conn: duckdb.DuckDBPyConnection, securities: pd.DataFrame, lineage: Lineage) -> dict:
+def upsert_securities(conn: duckdb.DuckDBPyConnection, securities: pd.DataFrame, lineage: Lineage,
+                      quarantine: pd.DataFrame | None = None) -> dict:
     """Insert new securities and update known ones; never drop a symbol the lists no longer show."""
     staged = securities[SECURITY_COLUMNS].drop_duplicates("symbol", keep="first")
     _stage(conn, "staged_securities", staged)
     with transaction(conn):
+        conn.execute("DELETE FROM quarantine WHERE table_name = 'securities' "
+                     "AND row_key IN (SELECT symbol FROM staged_securities)")
+        _write_quarantine(conn, quarantine if quarantine is not None else empty_quarantine(), lineage)
         new = scalar(conn, "SELECT count(*) FROM staged_securities WHERE symbol NOT IN (SELECT symbol FROM securities)")
         conn.execute(
             f"""
@@ -89,6 +94,31 @@ def upsert_securities(conn: duckdb.DuckDBPyConnection, securities: pd.DataFrame,
     return {"new": int(new), "total": scalar(conn, "SELECT count(*) FROM securities")}
 
 
+QUARANTINE_COLUMNS = ["table_name", "row_key", "symbol", "trade_date", "rules", "row_values"]
+
+
+def empty_quarantine() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="string") for c in QUARANTINE_COLUMNS}).astype(
+        {"trade_date": "date32[pyarrow]"})
+
+
+def _write_quarantine(conn: duckdb.DuckDBPyConnection, quarantine: pd.DataFrame, lineage: Lineage) -> None:
+    if quarantine.empty:
+        return
+    _stage(conn, "staged_quarantine", quarantine[QUARANTINE_COLUMNS].drop_duplicates(
+        ["table_name", "row_key"], keep="last"))
+    conn.execute(
+        f"""
+        INSERT INTO quarantine SELECT {", ".join(QUARANTINE_COLUMNS)}, ?, ?, ? FROM staged_quarantine
+        ON CONFLICT (table_name, row_key) DO UPDATE SET
+            rules = excluded.rules, row_values = excluded.row_values, source = excluded.source,
+            run_id = excluded.run_id, quarantined_at = excluded.quarantined_at
+        """,
+        _lineage_params(lineage),
+    )
+    conn.unregister("staged_quarantine")
+
+
 def write_bar_batch(
     conn: duckdb.DuckDBPyConnection,
     bars: pd.DataFrame,
@@ -97,13 +127,16 @@ def write_bar_batch(
     outcomes: pd.DataFrame,
     lineage: Lineage,
     dataset: str = "daily_bars",
+    quarantine: pd.DataFrame | None = None,
 ) -> int:
-    """Replace each fetched window's bars, the touched symbols' coverage and their ingest state.
+    """Write one checked batch of bars, its bookkeeping and its quarantine, in one transaction.
 
-    `windows` (symbol, fetched_from, fetched_to) are the ranges fetched successfully; their old
-    bars are deleted and `bars` inserted. `coverage` is each touched symbol's complete new list
-    of covered intervals. `outcomes` (symbol, status, error) is one row per symbol attempted.
-    All of it commits together or not at all.
+    `windows` (symbol, fetched_from, fetched_to) are the ranges fetched and found clean: their
+    old bars are deleted, and their old quarantine rows cleared. Every key in `bars` replaces
+    the stored row with that key; stored rows of other keys are kept (so a symbol whose refetch
+    had a bad row keeps its good stored bar for that day). `coverage` is each touched symbol's
+    complete new list of covered intervals. `outcomes` (symbol, status, error) is one row per
+    symbol attempted. All of it commits together or not at all.
     """
     bars = bars[BAR_COLUMNS].drop_duplicates(["symbol", "trade_date"], keep="last")
     coverage_rows = pd.DataFrame(
@@ -123,6 +156,21 @@ def write_bar_batch(
             WHERE daily_bars.symbol = w.symbol AND daily_bars.trade_date BETWEEN w.fetched_from AND w.fetched_to
             """
         )
+        conn.execute(
+            """
+            DELETE FROM quarantine USING staged_windows w
+            WHERE quarantine.table_name = 'daily_bars' AND quarantine.symbol = w.symbol
+              AND quarantine.trade_date BETWEEN w.fetched_from AND w.fetched_to
+            """
+        )
+        conn.execute(
+            """
+            DELETE FROM daily_bars USING staged_bars s
+            WHERE daily_bars.symbol = s.symbol AND daily_bars.trade_date = s.trade_date
+            """
+        )
+        crash_point("write")
+        _write_quarantine(conn, quarantine if quarantine is not None else empty_quarantine(), lineage)
         conn.execute(f"INSERT INTO daily_bars SELECT {', '.join(BAR_COLUMNS)}, ?, ?, ? FROM staged_bars", params)
         conn.execute("DELETE FROM bar_coverage WHERE symbol IN (SELECT symbol FROM staged_touched)")
         conn.execute(

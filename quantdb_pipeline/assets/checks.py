@@ -1,0 +1,39 @@
+"""Suite outcomes as Dagster asset check results: which rule failed, how many rows, examples."""
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+
+from quantdb_pipeline.quality.expectations import FAIL, QUARANTINE, SuiteOutcome
+
+
+def suite_check(name: str, asset: str, description: str) -> AssetCheckSpec:
+    """A blocking check: a failure of severity ERROR stops downstream steps (and publishing)."""
+    return AssetCheckSpec(name, asset=asset, blocking=True, description=description)
+
+
+def check_result(name: str, outcome: SuiteOutcome, extra: dict | None = None) -> AssetCheckResult:
+    failed = outcome.failed
+    blocking = any(o.action == FAIL for o in failed)
+    metadata = {
+        "rows_checked": outcome.rows,
+        "rules": len(outcome.outcomes),
+        "failed_rules": ", ".join(f"{o.rule} ({o.unexpected_count})" for o in failed) or "none",
+        "rows_quarantined": len(outcome.quarantined_rows()),
+        "results": MetadataValue.md(outcome.summary_table()),
+        **(extra or {}),
+    }
+    quarantined = [o for o in failed if o.action == QUARANTINE]
+    description = (
+        "every rule passed" if not failed else
+        "batch refused: " + ", ".join(o.rule for o in failed if o.action == FAIL) if blocking else
+        f"{metadata['rows_quarantined']} rows quarantined" + (
+            f" ({', '.join(o.rule for o in quarantined)})" if quarantined else "") +
+        (f"; warnings: {', '.join(o.rule for o in failed if o.action not in (FAIL, QUARANTINE))}"
+         if any(o.action not in (FAIL, QUARANTINE) for o in failed) else "")
+    )
+    return AssetCheckResult(
+        check_name=name,
+        passed=not failed,
+        severity=AssetCheckSeverity.ERROR if blocking else AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=description,
+    )

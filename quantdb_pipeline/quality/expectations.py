@@ -1,0 +1,154 @@
+"""Running Great Expectations suites on in-memory frames, and what their results mean to us.
+
+Each expectation carries `meta={"rule": ..., "action": ...}`: the rule is the short name
+users see (in quarantine rows, Dagster metadata and the CLI), and the action says what a
+failure does:
+
+- `quarantine`: the offending rows are kept out of the warehouse and recorded in `quarantine`;
+- `warn`: reported (with examples) but loaded, for rules with legitimate exceptions;
+- `fail`: a batch-level rule; the whole batch is refused and nothing of it is written.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import pandas as pd
+
+QUARANTINE, WARN, FAIL = "quarantine", "warn", "fail"
+EXAMPLES = 5
+
+
+@dataclass
+class RuleOutcome:
+    rule: str
+    expectation: str
+    action: str
+    description: str
+    success: bool
+    unexpected_count: int = 0
+    examples: list[dict] = field(default_factory=list)
+    failed_rows: list[int] = field(default_factory=list)
+
+
+@dataclass
+class SuiteOutcome:
+    suite: str
+    rows: int
+    outcomes: list[RuleOutcome]
+
+    @property
+    def failed(self) -> list[RuleOutcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    @property
+    def batch_failed(self) -> bool:
+        return any(o.action == FAIL for o in self.failed)
+
+    def quarantined_rows(self) -> dict[int, list[str]]:
+        """Row position -> the quarantining rules it failed."""
+        rows: dict[int, list[str]] = {}
+        for outcome in self.failed:
+            if outcome.action == QUARANTINE:
+                for row in outcome.failed_rows:
+                    rows.setdefault(row, []).append(outcome.rule)
+        return rows
+
+    def summary_table(self) -> str:
+        """A markdown table of every rule: what it checks, its result, and examples of failures."""
+        lines = ["| rule | action | result | failing rows | examples |", "|---|---|---|---:|---|"]
+        for o in self.outcomes:
+            examples = "; ".join(_example(e) for e in o.examples[:3]).replace("|", "/")
+            lines.append(f"| {o.rule} | {o.action} | {'ok' if o.success else 'FAILED'} | "
+                         f"{o.unexpected_count} | {examples} |")
+        return "\n".join(lines)
+
+
+def _example(row: dict) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in row.items())
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+@lru_cache(maxsize=1)
+def _context():
+    # Usage statistics would try to reach the network: off before the import.
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def gx_expectations():
+    """The `great_expectations.expectations` module, imported on first use."""
+    _context()
+    import great_expectations.expectations as gxe
+
+    return gxe
+
+
+@lru_cache(maxsize=None)
+def _batch_definition(name: str):
+    context = _context()
+    source = context.data_sources.add_pandas(f"staged_{name}")
+    return source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("staged")
+
+
+def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> SuiteOutcome:
+    """Validate `frame` against `expectations`; failing rows are reported by position.
+
+    `frame` must have a default RangeIndex: GE reports failing rows by index, which is how
+    they are mapped back to the staged rows.
+    """
+    import great_expectations as gx
+
+    context = _context()
+    suite = gx.ExpectationSuite(name=f"{name}_{id(frame)}", expectations=[e.copy() for e in expectations])
+    suite = context.suites.add(suite)
+    try:
+        batch = _batch_definition(name).get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(suite, result_format={
+            "result_format": "COMPLETE",
+            "return_unexpected_index_query": False,
+            "partial_unexpected_count": EXAMPLES,
+        })
+    finally:
+        context.suites.delete(suite.name)
+    outcomes = []
+    for item in result.results:
+        config = item.expectation_config
+        meta = config.meta or {}
+        details = item.result or {}
+        index_list = details.get("unexpected_index_list") or []
+        failed_rows = sorted({int(i) for i in index_list}) if not item.success else []
+        examples = [_offending_values(frame, row) for row in failed_rows[:EXAMPLES]] if failed_rows else []
+        if not item.success and not examples and details.get("partial_unexpected_list"):
+            examples = [{"value": v} for v in details["partial_unexpected_list"][:EXAMPLES]]
+        if not item.success and item.exception_info and item.exception_info.get("raised_exception"):
+            examples = [{"error": item.exception_info.get("exception_message")}]
+        outcomes.append(RuleOutcome(
+            rule=meta.get("rule", config.type),
+            expectation=config.type,
+            action=meta.get("action", QUARANTINE),
+            description=meta.get("description", ""),
+            success=bool(item.success),
+            unexpected_count=int(details.get("unexpected_count") or (0 if item.success else 1)),
+            examples=examples,
+            failed_rows=failed_rows,
+        ))
+    return SuiteOutcome(name, len(frame), outcomes)
+
+
+def _offending_values(frame: pd.DataFrame, position: int) -> dict:
+    row = frame.iloc[position]
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()
+            if k in frame.attrs.get("report_columns", frame.columns) and not pd.isna(v)}

@@ -1,0 +1,257 @@
+"""The expectation suites, one per table the pipeline writes, defined in code.
+
+Rules that need context a single row does not carry (the previous close, the board's
+price limit on that date, the trading calendar) are evaluated by Great Expectations on
+derived columns added to the staged frame by `prepare_*`; the derivations are plain
+arithmetic, the judgement stays in the suite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from quantdb_pipeline.quality.expectations import FAIL, QUARANTINE, WARN, SuiteOutcome, gx_expectations, run_suite
+
+#: Daily price limits, percent. ChiNext moved from 10% to 20% with the registration reform.
+BOARD_LIMIT_PCT = {"main": 10.0, "chinext": 20.0, "star": 20.0, "bse": 30.0}
+CHINEXT_20PCT_FROM = dt.date(2020, 8, 24)
+ST_LIMIT_PCT = 5.0
+#: Limit prices are rounded to the fen, so a limit move can exceed the limit slightly.
+LIMIT_TOLERANCE_PCT = 0.6
+#: New listings trade without (or with a wider) limit on their first days.
+UNLIMITED_FIRST_DAYS = 5
+#: pct_change is rounded to 0.01 upstream.
+PCT_CONSISTENCY_TOLERANCE = 0.02
+#: amount / volume may sit slightly outside [low, high] through rounding of amount.
+VWAP_TOLERANCE = 0.01
+#: The share-of-universe rule only applies to days with at least this many expected symbols.
+MIN_SYMBOLS_FOR_COVERAGE_RULE = 20
+DEFAULT_MIN_DAILY_COVERAGE = 0.8
+
+BAR_REPORT_COLUMNS = ["symbol", "trade_date", "open", "high", "low", "close", "volume", "amount", "pct_change"]
+
+
+def _rule(expectation_cls, rule: str, action: str, description: str, **kwargs):
+    return expectation_cls(meta={"rule": rule, "action": action, "description": description}, **kwargs)
+
+
+# -- daily_bars ---------------------------------------------------------------------------
+
+
+@dataclass
+class BarContext:
+    """What the bar rules need beyond the rows themselves."""
+
+    today: dt.date
+    trading_days: list[dt.date]
+    securities: pd.DataFrame  # symbol, board, is_st, list_date
+    previous_close: dict[str, float] = field(default_factory=dict)  # last stored close before the batch
+    min_daily_coverage: float = DEFAULT_MIN_DAILY_COVERAGE
+
+
+def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
+    """The staged bars plus the derived columns the rules look at (RangeIndex kept)."""
+    frame = pd.DataFrame({c: bars[c].to_numpy(dtype=object if c in ("symbol", "trade_date") else None)
+                          for c in bars.columns})
+    frame["symbol"] = frame["symbol"].astype(object)
+    dates = pd.to_datetime(pd.Series(bars["trade_date"].astype(object).to_numpy()), errors="coerce")
+    frame["trade_date"] = dates.dt.date.to_numpy()
+    frame["trade_date_iso"] = dates.dt.strftime("%Y-%m-%d")
+    frame["days_after_today"] = (dates - pd.Timestamp(context.today)).dt.days
+    info = context.securities.set_index("symbol")
+    board = frame["symbol"].map(info["board"])
+    list_date = pd.to_datetime(frame["symbol"].map(info["list_date"]))
+    is_st = frame["symbol"].map(info["is_st"]).fillna(False).astype(bool)
+
+    limit = board.map(BOARD_LIMIT_PCT).astype("float64")
+    limit[(board == "chinext") & (dates < pd.Timestamp(CHINEXT_20PCT_FROM))] = 10.0
+    calendar = np.array(sorted(context.trading_days), dtype="datetime64[D]")
+    day_values = dates.to_numpy(dtype="datetime64[D]")
+    day_pos = np.searchsorted(calendar, day_values)
+    # looked up here, judged by the suite: a 9,000-date value set would be copied per expectation
+    frame["is_trading_day"] = (day_pos < len(calendar)) & (calendar[np.minimum(day_pos, len(calendar) - 1)] == day_values)
+    list_pos = np.searchsorted(calendar, list_date.to_numpy(dtype="datetime64[D]"))
+    newly_listed = list_date.notna().to_numpy() & (day_pos - list_pos < UNLIMITED_FIRST_DAYS)
+    limit[newly_listed] = np.nan
+    frame["abs_pct_change"] = frame["pct_change"].astype("float64").abs()
+    frame["board_limit_pct"] = limit + LIMIT_TOLERANCE_PCT
+    st_limit = pd.Series(np.where(is_st, ST_LIMIT_PCT + LIMIT_TOLERANCE_PCT, np.nan), index=frame.index)
+    st_limit[newly_listed] = np.nan
+    frame["st_limit_pct"] = st_limit
+
+    order = frame.sort_values(["symbol", "trade_date_iso"], kind="stable").index
+    ordered = frame.loc[order]
+    previous = ordered.groupby("symbol", sort=False)["close"].shift(1)
+    first = previous.isna()
+    previous[first] = ordered.loc[first, "symbol"].map(context.previous_close)
+    frame["previous_close"] = previous.reindex(frame.index).astype("float64")
+    frame["pct_from_previous_close"] = (frame["close"].astype("float64") / frame["previous_close"] - 1) * 100
+    frame["pct_discrepancy"] = (frame["pct_change"].astype("float64") - frame["pct_from_previous_close"]).abs()
+
+    volume = frame["volume"].astype("float64")
+    frame["vwap"] = (frame["amount"].astype("float64") / volume).where(volume > 0)
+    frame["vwap_floor"] = frame["low"].astype("float64") * (1 - VWAP_TOLERANCE)
+    frame["vwap_cap"] = frame["high"].astype("float64") * (1 + VWAP_TOLERANCE)
+    for column in ("open", "high", "low", "close", "amount", "pct_change", "turnover_rate"):
+        frame[column] = frame[column].astype("float64")
+    frame["volume"] = volume
+    frame.attrs["report_columns"] = BAR_REPORT_COLUMNS
+    return frame
+
+
+def bar_row_expectations(context: BarContext) -> list:
+    gxe = gx_expectations()
+    rules = [
+        _rule(gxe.ExpectColumnValuesToNotBeNull, "symbol_present", QUARANTINE, "symbol is not null", column="symbol"),
+        _rule(gxe.ExpectColumnValuesToNotBeNull, "trade_date_present", QUARANTINE, "trade_date is not null",
+              column="trade_date"),
+        _rule(gxe.ExpectCompoundColumnsToBeUnique, "key_unique", QUARANTINE,
+              "one row per (symbol, trade_date); conflicting duplicates are all quarantined",
+              column_list=["symbol", "trade_date_iso"]),
+        _rule(gxe.ExpectColumnValuesToBeInSet, "trading_day", QUARANTINE,
+              "trade_date is a trading day of the market's calendar", column="is_trading_day", value_set=[True]),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "not_in_future", QUARANTINE,
+              "trade_date is not after the source's today", column="days_after_today", max_value=0),
+    ]
+    for price in ("open", "high", "low", "close"):
+        rules.append(_rule(gxe.ExpectColumnValuesToBeBetween, f"{price}_positive", QUARANTINE, f"{price} > 0",
+                           column=price, min_value=0, strict_min=True, mostly=1.0))
+        rules.append(_rule(gxe.ExpectColumnValuesToNotBeNull, f"{price}_present", QUARANTINE,
+                           f"{price} is not null", column=price))
+    for a, b, name in (("open", "low", "low_le_open"), ("close", "low", "low_le_close"),
+                       ("high", "open", "open_le_high"), ("high", "close", "close_le_high")):
+        rules.append(_rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, name, QUARANTINE,
+                           f"{b} <= {a}", column_A=a, column_B=b, or_equal=True,
+                           ignore_row_if="either_value_is_missing"))
+    rules += [
+        _rule(gxe.ExpectColumnValuesToBeBetween, "volume_non_negative", QUARANTINE, "volume >= 0 (shares)",
+              column="volume", min_value=0),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "amount_non_negative", QUARANTINE, "amount >= 0 (CNY)",
+              column="amount", min_value=0),
+        _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "within_board_limit", QUARANTINE,
+              f"|pct_change| <= the board's daily limit + {LIMIT_TOLERANCE_PCT} "
+              f"(none on a listing's first {UNLIMITED_FIRST_DAYS} days)",
+              column_A="board_limit_pct", column_B="abs_pct_change", or_equal=True,
+              ignore_row_if="either_value_is_missing"),
+        _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "within_st_limit", WARN,
+              f"|pct_change| <= {ST_LIMIT_PCT}% + tolerance for names that are ST now "
+              "(a warning: the warehouse does not yet know since when a name is ST)",
+              column_A="st_limit_pct", column_B="abs_pct_change", or_equal=True,
+              ignore_row_if="either_value_is_missing"),
+        _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_above_low", QUARANTINE,
+              "amount / volume >= low (a lots-vs-shares unit error breaks this)",
+              column_A="vwap", column_B="vwap_floor", or_equal=True, ignore_row_if="either_value_is_missing"),
+        _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_below_high", QUARANTINE,
+              "amount / volume <= high", column_A="vwap_cap", column_B="vwap", or_equal=True,
+              ignore_row_if="either_value_is_missing"),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "pct_change_matches_previous_close", WARN,
+              "pct_change agrees with close / previous close (a warning: on ex-dividend days "
+              "upstream measures against the ex-rights reference price)",
+              column="pct_discrepancy", max_value=PCT_CONSISTENCY_TOLERANCE),
+    ]
+    return rules
+
+
+def daily_coverage(bars: pd.DataFrame, windows: pd.DataFrame, trading_days: list[dt.date]) -> pd.DataFrame:
+    """Per trading day of the batch: symbols expected (their fetch window covers the day), reported, share."""
+    if windows.empty:
+        return pd.DataFrame({"trade_date_iso": [], "expected": [], "reported": [], "share": []})
+    days = np.array(sorted(trading_days), dtype="datetime64[D]")
+    starts = windows["start"].to_numpy(dtype="datetime64[D]")
+    ends = windows["end"].to_numpy(dtype="datetime64[D]")
+    lo, hi = days.searchsorted(starts.min()), days.searchsorted(ends.max(), side="right")
+    span = days[lo:hi]
+    expected = ((span[:, None] >= starts[None, :]) & (span[:, None] <= ends[None, :])).sum(axis=1)
+    if len(bars):
+        counts = pd.Series(pd.to_datetime(bars["trade_date"].astype(object)).dt.strftime("%Y-%m-%d")).value_counts()
+    else:
+        counts = pd.Series(dtype="int64")
+    iso = pd.Series(span.astype(str))
+    reported = iso.map(counts).fillna(0).astype(int).to_numpy()
+    frame = pd.DataFrame({"trade_date_iso": iso, "expected": expected, "reported": reported})
+    frame["share"] = frame["reported"] / frame["expected"].where(frame["expected"] > 0)
+    return frame[frame["expected"] >= MIN_SYMBOLS_FOR_COVERAGE_RULE].reset_index(drop=True)
+
+
+def bar_batch_expectations(context: BarContext) -> list:
+    gxe = gx_expectations()
+    return [_rule(gxe.ExpectColumnValuesToBeBetween, "daily_universe_coverage", FAIL,
+                  f"each trading day has rows for >= {context.min_daily_coverage:.0%} of the symbols "
+                  f"fetched for it (days with >= {MIN_SYMBOLS_FOR_COVERAGE_RULE} symbols)",
+                  column="share", min_value=context.min_daily_coverage)]
+
+
+def validate_bars(bars: pd.DataFrame, windows: pd.DataFrame, context: BarContext) -> tuple[SuiteOutcome, SuiteOutcome]:
+    """(row-level outcome on `bars` positions, batch-level outcome)."""
+    rows = run_suite("daily_bars", prepare_bars(bars, context), bar_row_expectations(context))
+    coverage = daily_coverage(bars, windows, context.trading_days)
+    coverage.attrs["report_columns"] = list(coverage.columns)
+    batch = run_suite("daily_bars_batch", coverage, bar_batch_expectations(context))
+    return rows, batch
+
+
+# -- securities ---------------------------------------------------------------------------
+
+
+def validate_securities(frame: pd.DataFrame, today: dt.date) -> SuiteOutcome:
+    gxe = gx_expectations()
+    staged = pd.DataFrame({c: frame[c].astype(object).to_numpy() for c in frame.columns})
+    list_date = pd.to_datetime(staged["list_date"], errors="coerce")
+    staged["list_days_after_today"] = (list_date - pd.Timestamp(today)).dt.days
+    staged["list_date_ts"] = list_date
+    staged["delist_date_ts"] = pd.to_datetime(staged["delist_date"], errors="coerce")
+    staged.attrs["report_columns"] = ["symbol", "exchange", "board", "name", "list_date", "delist_date"]
+    rules = [
+        _rule(gxe.ExpectColumnValuesToNotBeNull, "symbol_present", QUARANTINE, "symbol is not null", column="symbol"),
+        _rule(gxe.ExpectColumnValuesToBeUnique, "symbol_unique", QUARANTINE, "one row per symbol", column="symbol"),
+        _rule(gxe.ExpectColumnValuesToMatchRegex, "symbol_format", QUARANTINE, "six digits", column="symbol",
+              regex=r"^\d{6}$"),
+        _rule(gxe.ExpectColumnValuesToBeInSet, "exchange_allowed", QUARANTINE, "SH, SZ or BJ", column="exchange",
+              value_set=["SH", "SZ", "BJ"]),
+        _rule(gxe.ExpectColumnValuesToBeInSet, "board_allowed", QUARANTINE, "main, chinext, star or bse",
+              column="board", value_set=["main", "chinext", "star", "bse"]),
+        _rule(gxe.ExpectColumnValuesToNotBeNull, "name_present", QUARANTINE, "name is not null", column="name"),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "listed_not_in_future", WARN,
+              "list_date is not after today (a warning: exchanges list upcoming IPOs)",
+              column="list_days_after_today", max_value=0),
+        _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "delisted_after_listed", QUARANTINE,
+              "delist_date >= list_date", column_A="delist_date_ts", column_B="list_date_ts", or_equal=True,
+              ignore_row_if="either_value_is_missing"),
+    ]
+    return run_suite("securities", staged, rules)
+
+
+# -- trading_calendar ---------------------------------------------------------------------
+
+
+def validate_calendar(frame: pd.DataFrame) -> SuiteOutcome:
+    """The calendar is all or nothing: every rule fails the batch."""
+    gxe = gx_expectations()
+    dates = pd.to_datetime(frame["trade_date"].astype(object))
+    staged = pd.DataFrame({"market": frame["market"].astype(object).to_numpy(),
+                           "trade_date_iso": dates.dt.strftime("%Y-%m-%d").to_numpy(),
+                           "weekday": dates.dt.weekday.to_numpy()})
+    per_year = dates.dt.year.value_counts().sort_index()
+    full_years = per_year.iloc[1:-1] if len(per_year) > 2 else per_year.iloc[0:0]
+    years = pd.DataFrame({"year": full_years.index, "trading_days": full_years.to_numpy()})
+    rules = [
+        _rule(gxe.ExpectColumnValuesToNotBeNull, "trade_date_present", FAIL, "no null dates", column="trade_date_iso"),
+        _rule(gxe.ExpectCompoundColumnsToBeUnique, "key_unique", FAIL, "one row per (market, trade_date)",
+              column_list=["market", "trade_date_iso"]),
+        _rule(gxe.ExpectColumnValuesToBeInSet, "market_allowed", FAIL, "market is CN", column="market",
+              value_set=["CN"]),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "weekday", FAIL, "trading days fall on Monday..Friday",
+              column="weekday", min_value=0, max_value=4),
+        _rule(gxe.ExpectTableRowCountToBeBetween, "not_empty", FAIL, "the calendar has rows", min_value=1),
+    ]
+    outcome = run_suite("trading_calendar", staged, rules)
+    year_rules = [_rule(gxe.ExpectColumnValuesToBeBetween, "days_per_year", FAIL,
+                        "every complete year has 200..260 trading days", column="trading_days",
+                        min_value=200, max_value=260)]
+    years.attrs["report_columns"] = ["year", "trading_days"]
+    outcome.outcomes += run_suite("trading_calendar_years", years, year_rules).outcomes
+    return outcome
