@@ -197,6 +197,7 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         ("symbols updated", bars.get("symbols_updated", 0)),
         ("symbols already covered", bars.get("symbols_skipped_covered", 0)),
         ("symbols failed", bars.get("symbols_failed", 0)),
+        ("rows quarantined", bars.get("rows_quarantined", 0)),
         ("upstream requests (bars)", bars.get("upstream_requests", 0)),
         ("upstream requests (all)", requests),
         ("elapsed", f"{elapsed:.1f} s"),
@@ -212,6 +213,13 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         rows.append(("warehouse", str(error)))
     width = max(len(name) for name, _ in rows)
     lines += [f"  {name:<{width}}  {value}" for name, value in rows]
+    checks = result.get_asset_check_evaluations()
+    if checks:
+        lines.append("quality checks:")
+        for check in checks:
+            status = "passed" if check.passed else f"FAILED ({check.severity.value.lower()})"
+            detail = check.description or ""
+            lines.append(f"  {check.check_name:<28} {status}  {detail}")
     failed = bars.get("failed_symbols")
     if failed and failed != "none":
         lines += ["failed symbols (retried by the next run):", failed]

@@ -160,10 +160,11 @@ def plan_bar_fetches(
     return BarPlan(start, end, len(days.between(start, end)), fetches, skipped, inactive, coverage, days)
 
 
-def _stage(fetched: list[tuple[BarFetch, pd.DataFrame]], report: BarLoadReport) -> pd.DataFrame:
-    """The run's bars: rows outside each fetched window dropped, exact duplicate rows dropped.
+def _stage(fetched: list[tuple[BarFetch, pd.DataFrame]], report: BarLoadReport, today: dt.date) -> pd.DataFrame:
+    """The run's bars: past rows outside each fetched window dropped, exact duplicate rows dropped.
 
-    Conflicting duplicates (same key, different values) stay: the gate quarantines them.
+    Conflicting duplicates (same key, different values) and rows dated after today stay:
+    they are errors, and the gate quarantines them with the rule they broke.
     """
     nonempty = [(fetch, bars) for fetch, bars in fetched if len(bars)]
     if not nonempty:
@@ -173,7 +174,7 @@ def _stage(fetched: list[tuple[BarFetch, pd.DataFrame]], report: BarLoadReport) 
     lo = np.repeat(np.array([f.start for f, _ in nonempty], dtype="datetime64[D]"), lengths)
     hi = np.repeat(np.array([f.end for f, _ in nonempty], dtype="datetime64[D]"), lengths)
     dates = bars["trade_date"].array.__arrow_array__().to_numpy()
-    inside = (dates >= lo) & (dates <= hi)
+    inside = (dates >= lo) & ((dates <= hi) | (dates > np.datetime64(today, "D")))
     report.rows_outside_window += int((~inside).sum())
     bars = bars[inside]
     duplicated = bars.duplicated(keep="last")
@@ -261,7 +262,7 @@ def load_daily_bars(
             break
     report.requests = sum(source.requests.values()) - requests_before
 
-    staged = _stage(fetched, report)
+    staged = _stage(fetched, report, today)
     gate_began = time.perf_counter()
     context = _bar_context(conn, plan, today, [f for f, _ in fetched], min_daily_coverage)
     windows = pd.DataFrame({"symbol": [f.symbol for f in plan.fetches[: total - report.not_attempted]],

@@ -160,7 +160,9 @@ def write_bar_batch(
             """
             DELETE FROM quarantine USING staged_windows w
             WHERE quarantine.table_name = 'daily_bars' AND quarantine.symbol = w.symbol
-              AND quarantine.trade_date BETWEEN w.fetched_from AND w.fetched_to
+              AND (quarantine.trade_date BETWEEN w.fetched_from AND w.fetched_to
+                   -- a row dated in the future is outside every window; a clean answer supersedes it
+                   OR (quarantine.trade_date > w.fetched_to AND quarantine.rules LIKE '%not_in_future%'))
             """
         )
         conn.execute(

@@ -1,0 +1,128 @@
+"""Fault injection for the reliability tests: a sample market that misbehaves on demand, and
+a fake eastmoney kline endpoint (served from the sample market) for the real akshare code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pandas as pd
+import requests
+import responses
+
+from quantdb_pipeline.sources.sample_market import SampleMarket
+
+KLINE_URL = "https://push2his.eastmoney.com/api/qt/stock/kline/get"
+RAW_COLUMNS = ["日期", "开盘", "收盘", "最高", "最低", "成交量", "成交额", "振幅", "涨跌幅", "涨跌额", "换手率"]
+
+
+# -- raw-frame faults (akshare-shaped frames, as a source would return them) ----------------
+
+def renamed_column(raw):
+    return raw.rename(columns={"收盘": "收盘价"})
+
+
+def extra_column(raw):
+    return raw.assign(新字段=1.0)
+
+
+def wrong_dtype(raw):
+    return raw.assign(收盘=raw["收盘"].map(lambda v: f"{v:.2f}"))
+
+
+def negative_price(raw):
+    raw = raw.copy()
+    raw.loc[raw.index[len(raw) // 2], "收盘"] = -raw["收盘"].iloc[len(raw) // 2]
+    return raw
+
+
+def duplicate_dates(raw):
+    twin = raw.iloc[[len(raw) // 2]].copy()
+    twin["收盘"] = twin["收盘"] * 1.01
+    return pd.concat([raw, twin], ignore_index=True)
+
+
+def future_date(raw):
+    extra = raw.iloc[[-1]].copy()
+    extra["日期"] = extra["日期"].iloc[0] + dt.timedelta(days=30)
+    return pd.concat([raw, extra], ignore_index=True)
+
+
+def volume_in_shares(raw):
+    """Upstream switching 成交量 from lots to shares: our x100 then overstates volume 100-fold."""
+    return raw.assign(成交量=raw["成交量"] * 100)
+
+
+def empty_frame(raw):
+    return pd.DataFrame()
+
+
+def connection_error(raw):
+    raise requests.ConnectionError("connection reset by peer")
+
+
+class FaultyMarket(SampleMarket):
+    """The sample market, with `fault` applied to the answers for `symbol`."""
+
+    def __init__(self, *args, symbol: str, fault: Callable, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fault_symbol, self.fault = symbol, fault
+
+    def a_share_daily_raw(self, symbol, start, end):
+        raw = super().a_share_daily_raw(symbol, start, end)
+        return self.fault(raw) if symbol == self.fault_symbol else raw
+
+
+# -- HTTP-level: a fake eastmoney kline endpoint backed by the sample market ----------------
+
+def kline_strings(raw: pd.DataFrame) -> list[str]:
+    if raw.empty:
+        return []
+    rows = raw[RAW_COLUMNS].copy()
+    rows["日期"] = rows["日期"].map(lambda d: d.isoformat() if hasattr(d, "isoformat") else str(d))
+    return [",".join(str(v) for v in row) for row in rows.itertuples(index=False)]
+
+
+class FakeEastmoney:
+    """Answers `stock_zh_a_hist` requests from the sample market; faults are queued per symbol.
+
+    A queued fault is one of: an exception instance (raised by the transport), an int HTTP
+    status, "captcha", "empty", or a callable applied to the raw frame before encoding.
+    """
+
+    def __init__(self, market: SampleMarket, mock: responses.RequestsMock):
+        self.market = market
+        self.faults: dict[str, list] = {}
+        self.calls: list[str] = []
+        mock.add_callback(responses.GET, KLINE_URL, callback=self._answer)
+
+    def queue(self, symbol: str, *faults) -> None:
+        self.faults.setdefault(symbol, []).extend(faults)
+
+    def _answer(self, request):
+        params = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
+        symbol = params["secid"].split(".")[1]
+        self.calls.append(symbol)
+        fault = self.faults.get(symbol, []).pop(0) if self.faults.get(symbol) else None
+        if isinstance(fault, Exception):
+            raise fault
+        if isinstance(fault, int):
+            return fault, {}, "<html><body>502 Bad Gateway</body></html>"
+        if fault == "captcha":
+            return 200, {"Content-Type": "text/html"}, "<html><title>验证码</title><body>请完成验证</body></html>"
+        start = dt.datetime.strptime(params["beg"], "%Y%m%d").date()
+        end = dt.datetime.strptime(params["end"], "%Y%m%d").date()
+        raw = self.market.a_share_daily_raw(symbol, start, end)
+        if fault == "empty":
+            raw = pd.DataFrame()
+        elif callable(fault):
+            raw = fault(raw)
+        body = {"rc": 0, "data": {"code": symbol, "market": int(params["secid"][0]), "name": symbol,
+                                  "decimal": 2, "klines": kline_strings(raw)} if len(raw) else None}
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+
+__all__ = ["FakeEastmoney", "FaultyMarket", "np"]
