@@ -72,16 +72,27 @@ def _published(warehouse: str | os.PathLike | None) -> Path:
 
 
 def _open(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the snapshot at `path` now.
+
+    Attached to an in-memory database rather than opened with `duckdb.connect(path)`:
+    duckdb caches open database instances by path, so after the pipeline has renamed a new
+    snapshot into place, `connect(path)` would hand back the old, still-open instance.
+    """
+    conn = duckdb.connect(":memory:")
     try:
-        conn = duckdb.connect(str(path), read_only=True)
+        conn.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(path)])
+        conn.execute("USE warehouse")
+        conn.execute("SET TimeZone = 'UTC'")
+        # never resolve an unknown table name to a Python variable of the caller
+        conn.execute("SET python_enable_replacements = false")
     except duckdb.IOException as error:
+        conn.close()
         if "lock" in str(error).lower():
             raise WarehouseBusyError(
                 f"{path} is locked by a writing process; the pipeline writes a working file and "
                 "publishes snapshots, so another program must be writing the published file itself"
             ) from error
         raise
-    conn.execute("SET TimeZone = 'UTC'")
     return conn
 
 
@@ -108,9 +119,12 @@ def _cursor(warehouse: str | os.PathLike | None):
     with _shared_lock:
         cached = _shared.get(path)
         if cached is None or cached[0] != signature:
+            if cached is not None:
+                cached[1].close()
             cached = (signature, _open(path))
             _shared[path] = cached
         cursor = cached[1].cursor()
+    cursor.execute("USE warehouse")  # the catalog choice is per connection, and a cursor is one
     try:
         yield cursor
     finally:
