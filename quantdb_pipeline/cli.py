@@ -16,6 +16,7 @@ from pathlib import Path
 from quantdb_pipeline import settings
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_SYMBOLS_FAILED, EXIT_USAGE = 0, 1, 2, 64
+LAUNCHED_BY, PID_TAG, HOST_TAG = "quantdb/launched_by", "quantdb/pid", "quantdb/host"
 
 
 def _date(text: str) -> dt.date:
@@ -73,6 +74,38 @@ def _instance():
     return DagsterInstance.from_ref(InstanceRef.from_dir(str(cwd / ".dagster"), config_dir=str(cwd)))
 
 
+def _recover_dead_runs(instance) -> list[str]:
+    """Mark CLI runs whose process died (kill -9, power loss) as failed and free their pool slots.
+
+    A run killed mid-step never releases its claim on the `upstream_api` pool, and the next
+    run would wait for that slot forever. Runs started here carry their pid and host.
+    """
+    import socket
+
+    from dagster import DagsterRunStatus, RunsFilter
+
+    recovered = []
+    for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING],
+                                            tags={LAUNCHED_BY: "cli"})):
+        pid, host = int(run.tags.get(PID_TAG, "0")), run.tags.get(HOST_TAG)
+        if host != socket.gethostname() or pid <= 0 or _alive(pid):
+            continue
+        instance.report_run_failed(run, f"process {pid} died during the run")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        recovered.append(run.run_id)
+    return recovered
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "run":
@@ -81,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    import socket
     import warnings
 
     import dagster
@@ -89,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", category=dagster.BetaWarning)
 
     from quantdb_pipeline import progress
-    from quantdb_pipeline.assets import daily_bars, securities, trading_calendar
+    from quantdb_pipeline.assets import daily_bars, published_warehouse, securities, trading_calendar
     from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
     from quantdb_pipeline.symbols import SymbolError
 
@@ -128,13 +162,15 @@ def run(args: argparse.Namespace) -> int:
         progress.add_listener(on_progress)
     began = time.perf_counter()
     with _instance() as instance:
+        for run_id in _recover_dead_runs(instance):
+            print(f"marked run {run_id} failed: its process died; its pool slot is free again", file=sys.stderr)
         result = dagster.materialize(
-            [trading_calendar, securities, daily_bars],
+            [trading_calendar, securities, daily_bars, published_warehouse],
             resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},
             instance=instance,
             tags={"dagster/asset_partition_range_start": start.isoformat(),
                   "dagster/asset_partition_range_end": end.isoformat(),
-                  "quantdb/launched_by": "cli"},
+                  LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             raise_on_error=False,
         )

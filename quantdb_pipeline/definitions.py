@@ -1,30 +1,37 @@
-"""The whole pipeline at a glance: assets, resources and jobs.
+"""The whole pipeline at a glance: assets, checks, resources and jobs.
 
-    trading_calendar ─┐
-                      ├─> daily_bars (partitioned by day, Asia/Shanghai; ranges run as one step)
-    securities ───────┘
+    trading_calendar ─┬───────────────────────────────┐
+      [calendar suite]│                               │
+                      ├─> daily_bars ─────────────────┼─> published_warehouse
+    securities ───────┘   (daily partitions,          │   (atomic snapshot that
+      [securities suite]   Asia/Shanghai; a range     │    readers and BI open)
+                           runs as one step)          │
+                          [rows suite, batch suite] ──┘
+
+Every asset writes to the working DuckDB file after its Great Expectations suite passed;
+blocking checks that fail stop the run before `published_warehouse`.
 """
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
-from quantdb_pipeline.assets import daily_bars, securities, trading_calendar
+from quantdb_pipeline.assets import daily_bars, published_warehouse, securities, trading_calendar
 from quantdb_pipeline.partitions import daily_partitions
 from quantdb_pipeline.resources import resources_from_env
 
 reference_job = define_asset_job(
     "reference_job",
-    selection=AssetSelection.assets(trading_calendar, securities),
-    description="Refresh the trading calendar and the security universe.",
+    selection=AssetSelection.assets(trading_calendar, securities, published_warehouse),
+    description="Refresh the trading calendar and the security universe, then publish.",
 )
 daily_bars_job = define_asset_job(
     "daily_bars_job",
-    selection=AssetSelection.assets(daily_bars),
+    selection=AssetSelection.assets(daily_bars, published_warehouse),
     partitions_def=daily_partitions,
-    description="Load daily bars for a date or a date range (one step per range).",
+    description="Load daily bars for a date or a date range (one step per range), then publish.",
 )
 
 defs = Definitions(
-    assets=[trading_calendar, securities, daily_bars],
+    assets=[trading_calendar, securities, daily_bars, published_warehouse],
     jobs=[reference_job, daily_bars_job],
     resources=resources_from_env(),
     # Every step writes the one DuckDB file, which admits one writing process: run a job's

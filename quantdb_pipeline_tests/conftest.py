@@ -14,7 +14,7 @@ import pytest
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
-from quantdb_pipeline.assets import daily_bars, securities, trading_calendar
+from quantdb_pipeline.assets import daily_bars, published_warehouse, securities, trading_calendar
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +57,8 @@ class Pipeline:
         return {"market": market, "warehouse": WarehouseResource(database=str(self.warehouse))}
 
     def run(self, start: str, end: str, today: str, assets=None, market=None, **market_config):
-        assets = assets or [trading_calendar, securities, daily_bars]
+        # every run ends by publishing, as the jobs and the CLI do; tests read the published file
+        assets = [*(assets or [trading_calendar, securities, daily_bars]), published_warehouse]
         result = dagster.materialize(
             assets,
             resources=self.resources(today, market, **market_config),

@@ -33,7 +33,7 @@ def cli(workdir: Path, args: list[str], crash: str | None = None) -> subprocess.
     if crash:
         env[CRASH_ENV] = crash
     return subprocess.run([sys.executable, "-m", "quantdb_pipeline.cli", "run", "--no-progress", *args],
-                          cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
 
 
 def fresh(path: Path) -> Path:
@@ -75,5 +75,6 @@ def test_kill_9_leaves_the_published_file_intact_and_a_rerun_converges(tmp_path,
 
     rerun = cli(workdir, SECOND)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "its process died" in rerun.stderr  # the dead run was closed and its pool slot freed
     assert contents(published) == uninterrupted
     assert not list(published.parent.glob(".quantdb.duckdb.publishing-*"))  # stale temp file cleaned up

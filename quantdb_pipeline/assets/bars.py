@@ -13,7 +13,7 @@ from dagster import (
 
 from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
-from quantdb_pipeline.assets.reference import POOL, published_metadata, securities, trading_calendar
+from quantdb_pipeline.assets.reference import POOL, securities, trading_calendar
 from quantdb_pipeline.loaders.bars import BarLoadReport, load_daily_bars
 from quantdb_pipeline.partitions import daily_partitions
 from quantdb_pipeline.quality.gate import GateFailed
@@ -83,8 +83,7 @@ def daily_bars(context: AssetExecutionContext, market: MarketSourceResource, war
     if report.failed and not report.rows_per_symbol and not report.symbols_skipped:
         raise Failure(description=f"every symbol failed for {start}..{end}",
                       metadata=_metadata(report, source.name, preview))
-    published = warehouse.publish()
-    yield MaterializeResult(metadata={**_metadata(report, source.name, preview), **published_metadata(published)})
+    yield MaterializeResult(metadata=_metadata(report, source.name, preview))
 
 
 def _log_per_symbol(context: AssetExecutionContext, report: BarLoadReport) -> None:

@@ -13,11 +13,6 @@ CALENDAR_SUITE = "trading_calendar_suite"
 SECURITIES_SUITE = "securities_suite"
 
 
-def published_metadata(published) -> dict:
-    return {"published": str(published.path), "published_mib": round(published.size_bytes / 2**20, 2),
-            "publish_seconds": round(published.seconds, 3)}
-
-
 @asset(group_name="reference", pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(CALENDAR_SUITE, "trading_calendar",
                                 "keys, weekdays, market code, 200..260 trading days per complete year")])
@@ -31,7 +26,6 @@ def trading_calendar(context: AssetExecutionContext, market: MarketSourceResourc
         yield check_result(CALENDAR_SUITE, failed.outcome)
         raise Failure(description=str(failed)) from failed
     yield check_result(CALENDAR_SUITE, loaded.checks)
-    published = warehouse.publish()
     calendar = loaded.frame
     today = source.today()
     past = calendar[calendar["trade_date"] <= today]
@@ -42,7 +36,6 @@ def trading_calendar(context: AssetExecutionContext, market: MarketSourceResourc
         "last_trading_day_to_date": str(past["trade_date"].iloc[-1]) if len(past) else "",
         "upstream_requests": sum(source.requests.values()),
         "source": source.name,
-        **published_metadata(published),
     })
 
 
@@ -55,7 +48,6 @@ def securities(context: AssetExecutionContext, market: MarketSourceResource, war
     with warehouse.get_connection() as conn:
         loaded = load_securities(conn, source, Lineage.now(source.name, context.run_id))
     yield check_result(SECURITIES_SUITE, loaded.checks)
-    published = warehouse.publish()
     frame, counts = loaded.frame, loaded.counts
     by_board = (frame.assign(listed=frame["delist_date"].isna())
                 .groupby(["exchange", "board"])["listed"].agg(listed="sum", delisted=lambda s: (~s).sum())
@@ -69,5 +61,4 @@ def securities(context: AssetExecutionContext, market: MarketSourceResource, war
         "upstream_requests": sum(source.requests.values()),
         "by_board": MetadataValue.md(by_board.to_markdown(index=False)),
         "source": source.name,
-        **published_metadata(published),
     })
