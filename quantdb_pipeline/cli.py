@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--requests-per-second", type=float,
                      default=float(os.environ.get(settings.RATE_ENV, "2")),
                      help="akshare pacing (default 2)")
+    run.add_argument("--min-daily-coverage", type=float,
+                     default=float(os.environ.get(settings.MIN_COVERAGE_ENV, "0.8")),
+                     help="quality gate: share of symbols each trading day must have rows for (default 0.8)")
     run.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     return parser
 
@@ -130,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
     warehouse = settings.warehouse_path(args.warehouse)
     market = MarketSourceResource(kind=args.source, symbols=args.symbols,
                                   requests_per_second=args.requests_per_second,
-                                  sample_today=args.sample_today, sample_size=args.sample_size)
+                                  sample_today=args.sample_today, sample_size=args.sample_size,
+                                  min_daily_coverage=args.min_daily_coverage)
     try:
         market.symbol_list()
         source = market.build()

@@ -7,7 +7,7 @@ import duckdb
 from dagster import DagsterInstance, RunsFilter
 from dagster._core.instance.ref import InstanceRef
 
-from quantdb_pipeline.cli import EXIT_OK, EXIT_USAGE, main
+from quantdb_pipeline.cli import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, main
 
 ARGS = ["run", "--source", "sample", "--sample-today", "2024-08-30", "--start", "2024-07-01",
         "--end", "2024-07-19", "--warehouse", "warehouse/cli.duckdb"]
@@ -69,3 +69,12 @@ def test_help_runs_as_a_module():
     out = subprocess.run([sys.executable, "-m", "quantdb_pipeline.cli", "run", "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "--sample-today" in out and "--warehouse" in out
+
+
+def test_a_failed_blocking_check_makes_the_cli_exit_non_zero(workdir, capsys, monkeypatch):
+    # a batch rule nobody can meet: each day must have rows for more than all of its symbols
+    monkeypatch.setenv("QUANTDB_MIN_DAILY_COVERAGE", "1.5")
+    assert main(ARGS + ["--no-progress"]) == EXIT_RUN_FAILED
+    out = capsys.readouterr()
+    assert "FAILED" in out.out and "daily_bars_batch_suite" in out.out
+    assert "daily_universe_coverage" in out.err

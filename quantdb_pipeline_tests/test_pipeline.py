@@ -184,3 +184,54 @@ def test_every_row_carries_lineage(pipeline, table):
     lineage = pipeline.query(f"SELECT DISTINCT source, run_id, ingested_at IS NOT NULL AS t FROM {table}")
     assert lineage.values.tolist() == [["sample", result.run_id, True]]
     assert isinstance(lineage, pd.DataFrame)
+
+
+class FaultySampleResource(MarketSourceResource):
+    """The sample market with one symbol's answer damaged, or most symbols answering empty."""
+
+    fault: str = "negative_price"
+
+    def build(self):
+        from quantdb_pipeline_tests import faults
+
+        market = super().build()
+        if self.fault == "half_empty":
+            original = market.a_share_daily_raw
+            market.a_share_daily_raw = (
+                lambda s, a, b: pd.DataFrame() if int(s) % 2 else original(s, a, b))
+            return market
+        return faults.FaultyMarket(today=self.sample_today, symbol="600000", fault=getattr(faults, self.fault))
+
+
+def checks_by_name(result) -> dict:
+    return {c.check_name: c for c in result.get_asset_check_evaluations()}
+
+
+def test_quarantined_rows_show_in_a_warning_check_and_the_rest_is_published(pipeline):
+    result = pipeline.run(START, END, today="2024-08-30",
+                          market=FaultySampleResource(kind="sample", sample_today="2024-08-30"))
+    assert result.success
+    rows = checks_by_name(result)["daily_bars_rows_suite"]
+    assert not rows.passed and rows.severity.value == "WARN"
+    meta = {k: v.value for k, v in rows.metadata.items()}
+    assert "close_positive (1)" in meta["failed_rules"] and meta["rows_quarantined"] == 1
+    assert "600000" in meta["results"]  # the example row is shown
+    assert checks_by_name(result)["daily_bars_batch_suite"].passed
+    quarantine = pipeline.query("SELECT symbol, rules FROM quarantine")
+    assert quarantine["symbol"].tolist() == ["600000"] and "close_positive" in quarantine["rules"][0]
+    assert pipeline.query("SELECT count(DISTINCT symbol) AS n FROM daily_bars")["n"][0] >= 60
+
+
+def test_a_refused_batch_fails_its_blocking_check_and_publishes_nothing(pipeline):
+    assert pipeline.run(START, "2024-06-28", today="2024-08-30").success
+    snapshot = pipeline.warehouse.read_bytes()
+    result = pipeline.run("2024-07-01", END, today="2024-08-30", assets=[daily_bars],
+                          market=FaultySampleResource(kind="sample", sample_today="2024-08-30", fault="half_empty"))
+    assert not result.success
+    batch = checks_by_name(result)["daily_bars_batch_suite"]
+    assert not batch.passed and batch.severity.value == "ERROR"
+    assert "daily_universe_coverage" in batch.metadata["failed_rules"].value
+    assert any("daily_universe_coverage" in m for m in failure_messages(result))
+    published_step = [e for e in result.all_events if e.step_key == "published_warehouse" and e.is_step_success]
+    assert not published_step
+    assert pipeline.warehouse.read_bytes() == snapshot  # readers still see the previous snapshot
