@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# DuckDB 1.1 in a venv of its own: the tests check that it opens the published warehouse.
+OLD_DUCKDB := .venv-duckdb11
+OLD_STAMP := $(OLD_DUCKDB)/.installed
 
 .PHONY: setup demo test benchmark dev clean
 
@@ -12,6 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+$(OLD_STAMP):
+	$(PYTHON) -m venv $(OLD_DUCKDB)
+	$(OLD_DUCKDB)/bin/python -m pip install --quiet "duckdb==1.1.3"
+	touch $(OLD_STAMP)
+
 setup: $(STAMP)
 
 ## Load the offline sample market into warehouse/quantdb.duckdb through Dagster, then summarize.
@@ -19,8 +27,8 @@ demo: setup
 	$(BIN)/quantdb-pipeline run --source sample
 
 ## Run the test suite (offline).
-test: setup
-	$(BIN)/python -m pytest
+test: setup $(OLD_STAMP)
+	QUANTDB_OLD_DUCKDB_PYTHON=$(OLD_DUCKDB)/bin/python $(BIN)/python -m pytest
 
 ## Measure load throughput and read latency; rewrites benchmarks/REPORT.md.
 benchmark: setup
@@ -31,4 +39,4 @@ dev: setup
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 clean:
-	rm -rf $(VENV) .dagster warehouse/*.duckdb warehouse/*.duckdb.wal
+	rm -rf $(VENV) $(OLD_DUCKDB) .dagster warehouse/*.duckdb warehouse/*.duckdb.wal
