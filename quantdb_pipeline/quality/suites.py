@@ -67,8 +67,8 @@ def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
     list_date = pd.to_datetime(frame["symbol"].map(info["list_date"]))
     is_st = frame["symbol"].map(info["is_st"]).fillna(False).astype(bool)
 
-    limit = board.map(BOARD_LIMIT_PCT).astype("float64")
-    limit[(board == "chinext") & (dates < pd.Timestamp(CHINEXT_20PCT_FROM))] = 10.0
+    limit = board.map(BOARD_LIMIT_PCT).to_numpy(dtype="float64", copy=True)
+    limit[((board == "chinext") & (dates < pd.Timestamp(CHINEXT_20PCT_FROM))).to_numpy()] = 10.0
     calendar = np.array(sorted(context.trading_days), dtype="datetime64[D]")
     day_values = dates.to_numpy(dtype="datetime64[D]")
     day_pos = np.searchsorted(calendar, day_values)
@@ -79,16 +79,15 @@ def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
     limit[newly_listed] = np.nan
     frame["abs_pct_change"] = frame["pct_change"].astype("float64").abs()
     frame["board_limit_pct"] = limit + LIMIT_TOLERANCE_PCT
-    st_limit = pd.Series(np.where(is_st, ST_LIMIT_PCT + LIMIT_TOLERANCE_PCT, np.nan), index=frame.index)
+    st_limit = np.where(is_st.to_numpy(), ST_LIMIT_PCT + LIMIT_TOLERANCE_PCT, np.nan)
     st_limit[newly_listed] = np.nan
     frame["st_limit_pct"] = st_limit
 
     order = frame.sort_values(["symbol", "trade_date_iso"], kind="stable").index
     ordered = frame.loc[order]
-    previous = ordered.groupby("symbol", sort=False)["close"].shift(1)
-    first = previous.isna()
-    previous[first] = ordered.loc[first, "symbol"].map(context.previous_close)
-    frame["previous_close"] = previous.reindex(frame.index).astype("float64")
+    previous = ordered.groupby("symbol", sort=False)["close"].shift(1).astype("float64")
+    previous = previous.fillna(ordered["symbol"].map(context.previous_close).astype("float64"))
+    frame["previous_close"] = previous.reindex(frame.index)
     frame["pct_from_previous_close"] = (frame["close"].astype("float64") / frame["previous_close"] - 1) * 100
     frame["pct_discrepancy"] = (frame["pct_change"].astype("float64") - frame["pct_from_previous_close"]).abs()
 
