@@ -4,7 +4,8 @@
     delete-window/insert + coverage bookkeeping) of a sample market, against a raw DuckDB
     Arrow append of the same canonical rows. The sample market's own price simulation is
     done beforehand and replayed, so both sides start from frames already in memory.
-(b) `read.daily_bars` latency, one symbol x one year, on a warehouse of >= 1,000 symbols x
+(b) The quality gate alone: Great Expectations import, a backfill-sized and a nightly-sized batch.
+(c) `read.daily_bars` latency, one symbol x one year, on a warehouse of >= 1,000 symbols x
     3 years, p50 and p95 over many calls with random symbols; and `import quantdb_pipeline.read`.
 
 Usage: python benchmarks/run_benchmarks.py [--symbols 1000] [--years 3] [--reads 300]
@@ -238,7 +239,7 @@ def report(load: dict, reads: dict) -> str:
         f"gate it is {(load['ours_s'] - load['gate_s']) / raw_pk:.1f}x the raw append with primary key. "
         f"Warehouse file after the load: {load['file_mb']:.1f} MiB.",
         "",
-        "## (c) Quality gate overhead (Great Expectations 1.x, `daily_bars` row and batch suites)",
+        "## (b) Quality gate overhead (Great Expectations 1.x, `daily_bars` row and batch suites)",
         "",
         "| what | rows | seconds | seconds per million rows |",
         "|---|---:|---:|---:|",
@@ -248,7 +249,7 @@ def report(load: dict, reads: dict) -> str:
         f"| nightly-sized batch ({load['symbols']} symbols x 5 days), warm, median of 5 | {load['gate']['nightly_rows']:,} "
         f"| {load['gate']['nightly_s']:.2f} | {load['gate']['nightly_s'] / load['gate']['nightly_rows'] * 1e6:.1f} |",
         "",
-        f"## (b) Reads: `read.daily_bars`, one symbol x one year ({reads['range']}, median "
+        f"## (c) Reads: `read.daily_bars`, one symbol x one year ({reads['range']}, median "
         f"{reads['rows_median']:.0f} rows), {reads['reads']} calls with random symbols",
         "",
         "| what | p50 ms | p95 ms |",
