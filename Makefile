@@ -28,7 +28,7 @@ demo: setup
 
 ## Run the test suite (offline).
 test: setup $(OLD_STAMP)
-	QUANTDB_OLD_DUCKDB_PYTHON=$(OLD_DUCKDB)/bin/python $(BIN)/python -m pytest
+	QUANTDB_OLD_DUCKDB_PYTHON=$(CURDIR)/$(OLD_DUCKDB)/bin/python $(BIN)/python -m pytest
 
 ## Measure load throughput and read latency; rewrites benchmarks/REPORT.md.
 benchmark: setup
