@@ -8,6 +8,7 @@ import pytest
 from quantdb_pipeline.warehouse.publish import STORAGE_COMPATIBILITY
 
 OLD_PYTHON = os.environ.get("QUANTDB_OLD_DUCKDB_PYTHON")
+OLD_PYTHON = os.path.abspath(OLD_PYTHON) if OLD_PYTHON else None  # resolved before tests change directory
 
 
 @pytest.mark.skipif(not OLD_PYTHON, reason="set QUANTDB_OLD_DUCKDB_PYTHON to a Python with duckdb 1.1 (make test does)")
