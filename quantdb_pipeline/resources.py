@@ -23,7 +23,7 @@ from quantdb_pipeline import settings
 from quantdb_pipeline.sources import MarketSource
 from quantdb_pipeline.symbols import normalize_symbols
 from quantdb_pipeline.warehouse.publish import Published, open_working, publish
-from quantdb_pipeline.warehouse.schema import migrate
+from quantdb_pipeline.warehouse.schema import prepare
 
 
 class MarketSourceResource(ConfigurableResource):
@@ -66,9 +66,7 @@ class WarehouseResource(DuckDBResource):
     def get_connection(self):
         conn = open_working(self.database)
         try:
-            conn.execute("SET TimeZone = 'UTC'")
-            migrate(conn)
-            yield conn
+            yield prepare(conn)
         finally:
             conn.close()
 

@@ -1,5 +1,6 @@
 """Publishing: the checked working file becomes the snapshot that readers and BI tools open."""
 
+import duckdb
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline.assets.bars import daily_bars
@@ -18,8 +19,6 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
     step leaves the published file exactly as it was.
     """
     published = warehouse.publish()
-    import duckdb
-
     with duckdb.connect(":memory:") as conn:
         conn.execute("ATTACH ? AS published (READ_ONLY)", [str(published.path)])
         counts = {t: conn.execute(f"SELECT count(*) FROM published.{t}").fetchall()[0][0] for t in TABLES}

@@ -1,4 +1,4 @@
-"""Daily bars: plan the fetches a date range needs, fetch each symbol once, write in batches.
+"""Daily bars: plan the fetches a date range needs, fetch each symbol once, check, write once.
 
 Incremental by construction. For every symbol active in the range, the wanted window is
 clipped to its listing and delisting and to the source's "today"; the trading days of that
@@ -62,7 +62,6 @@ class BarLoadReport:
     start: dt.date
     end: dt.date
     trading_days: int = 0
-    symbols_considered: int = 0
     symbols_skipped: int = 0
     symbols_updated: int = 0
     rows_written: int = 0
@@ -228,7 +227,6 @@ def load_daily_bars(
     today = source.today()
     plan = plan_bar_fetches(conn, start, end, today, symbols)
     report = BarLoadReport(start=start, end=plan.end, trading_days=plan.trading_days,
-                           symbols_considered=len(plan.fetches) + plan.skipped_covered,
                            symbols_skipped=plan.skipped_covered)
     requests_before = sum(source.requests.values())
     fetched: list[tuple[BarFetch, pd.DataFrame]] = []
@@ -265,9 +263,8 @@ def load_daily_bars(
     staged = _stage(fetched, report, today)
     gate_began = time.perf_counter()
     context = _bar_context(conn, plan, today, [f for f, _ in fetched], min_daily_coverage)
-    windows = pd.DataFrame({"symbol": [f.symbol for f in plan.fetches[: total - report.not_attempted]],
-                            "start": [f.start for f in plan.fetches[: total - report.not_attempted]],
-                            "end": [f.end for f in plan.fetches[: total - report.not_attempted]]})
+    attempted = plan.fetches[: total - report.not_attempted]
+    windows = pd.DataFrame([(f.symbol, f.start, f.end) for f in attempted], columns=["symbol", "start", "end"])
     report.row_checks, report.batch_checks = validate_bars(staged, windows, context)
     report.gate_seconds = time.perf_counter() - gate_began
     if report.batch_checks.batch_failed:

@@ -25,7 +25,7 @@ class GateFailed(RuntimeError):
 def _json(row: pd.Series) -> str:
     values = {}
     for key, value in row.items():
-        if pd.isna(value) if not isinstance(value, (list, dict)) else False:
+        if pd.api.types.is_scalar(value) and pd.isna(value):
             values[key] = None
         elif hasattr(value, "isoformat"):
             values[key] = value.isoformat()

@@ -55,9 +55,8 @@ class BarContext:
 
 def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
     """The staged bars plus the derived columns the rules look at (RangeIndex kept)."""
-    frame = pd.DataFrame({c: bars[c].to_numpy(dtype=object if c in ("symbol", "trade_date") else None)
-                          for c in bars.columns})
-    frame["symbol"] = frame["symbol"].astype(object)
+    frame = pd.DataFrame({c: bars[c].to_numpy() for c in bars.columns})
+    frame["symbol"] = bars["symbol"].to_numpy(dtype=object)
     dates = pd.to_datetime(pd.Series(bars["trade_date"].astype(object).to_numpy()), errors="coerce")
     frame["trade_date"] = dates.dt.date.to_numpy()
     frame["trade_date_iso"] = dates.dt.strftime("%Y-%m-%d")

@@ -128,6 +128,8 @@ class SampleMarket:
 
         sz = listed[listed["exchange"] == "SZ"]
         bj = listed[listed["exchange"] == "BJ"]
+        delisted_sh = delisted[delisted["exchange"] == "SH"]
+        delisted_sz = delisted[delisted["exchange"] == "SZ"]
         return ListingFrames(
             sh_main=sh(listed[(listed["exchange"] == "SH") & (listed["board"] == "main")]),
             sh_star=sh(listed[listed["board"] == "star"]),
@@ -142,18 +144,10 @@ class SampleMarket:
                 "流通股本": bj["float_shares"], "上市日期": bj["list_date"], "所属行业": "制造业",
                 "地区": "北京市", "报告日期": self._today,
             }).reset_index(drop=True),
-            sh_delisted=pd.DataFrame({
-                "公司代码": delisted.loc[delisted["exchange"] == "SH", "code"],
-                "公司简称": delisted.loc[delisted["exchange"] == "SH", "name"],
-                "上市日期": delisted.loc[delisted["exchange"] == "SH", "list_date"],
-                "暂停上市日期": delisted.loc[delisted["exchange"] == "SH", "delist_date"],
-            }).reset_index(drop=True),
-            sz_delisted=pd.DataFrame({
-                "证券代码": delisted.loc[delisted["exchange"] == "SZ", "code"],
-                "证券简称": delisted.loc[delisted["exchange"] == "SZ", "name"],
-                "上市日期": delisted.loc[delisted["exchange"] == "SZ", "list_date"],
-                "终止上市日期": delisted.loc[delisted["exchange"] == "SZ", "delist_date"],
-            }).reset_index(drop=True),
+            sh_delisted=delisted_sh[["code", "name", "list_date", "delist_date"]].set_axis(
+                ["公司代码", "公司简称", "上市日期", "暂停上市日期"], axis=1).reset_index(drop=True),
+            sz_delisted=delisted_sz[["code", "name", "list_date", "delist_date"]].set_axis(
+                ["证券代码", "证券简称", "上市日期", "终止上市日期"], axis=1).reset_index(drop=True),
         )
 
     def a_share_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:

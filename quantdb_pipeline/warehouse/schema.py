@@ -68,11 +68,15 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
     return current
 
 
-def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse for writing (creating its folder and file) and bring it up to date."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = duckdb.connect(str(path))
+def prepare(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Session settings every writer uses (UTC timestamps), and the latest schema."""
     conn.execute("SET TimeZone = 'UTC'")
     migrate(conn)
     return conn
+
+
+def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """Open a warehouse file for writing (creating its folder and file) and bring it up to date."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return prepare(duckdb.connect(str(path)))
