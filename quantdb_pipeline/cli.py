@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--min-daily-coverage", type=float,
                      default=float(os.environ.get(settings.MIN_COVERAGE_ENV, "0.8")),
                      help="quality gate: share of symbols each trading day must have rows for (default 0.8)")
+    run.add_argument("--refresh-factors", action="store_true",
+                     help="refetch every symbol's adjustment factors, not only those the bars show stale")
     run.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     return parser
 
@@ -126,7 +128,13 @@ def run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", category=dagster.BetaWarning)
 
     from quantdb_pipeline import progress
-    from quantdb_pipeline.assets import daily_bars, published_warehouse, securities, trading_calendar
+    from quantdb_pipeline.assets import (
+        adjustment_factors,
+        daily_bars,
+        published_warehouse,
+        securities,
+        trading_calendar,
+    )
     from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
     from quantdb_pipeline.symbols import SymbolError
 
@@ -169,13 +177,14 @@ def run(args: argparse.Namespace) -> int:
         for run_id in _recover_dead_runs(instance):
             print(f"marked run {run_id} failed: its process died; its pool slot is free again", file=sys.stderr)
         result = dagster.materialize(
-            [trading_calendar, securities, daily_bars, published_warehouse],
+            [trading_calendar, securities, daily_bars, adjustment_factors, published_warehouse],
             resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},
             instance=instance,
             tags={"dagster/asset_partition_range_start": start.isoformat(),
                   "dagster/asset_partition_range_end": end.isoformat(),
                   LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                        "ops": {"adjustment_factors": {"config": {"refresh": args.refresh_factors}}}},
             raise_on_error=False,
         )
     elapsed = time.perf_counter() - began
@@ -229,6 +238,7 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     from quantdb_pipeline import read
 
     bars = metadata.get("daily_bars", {})
+    factors = metadata.get("adjustment_factors", {})
     requests = sum(int(m.get("upstream_requests", 0)) for m in metadata.values())
     lines = [f"run {result.run_id} {'succeeded' if result.success else 'FAILED'}"]
     rows = [
@@ -239,6 +249,8 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         ("symbols failed", bars.get("symbols_failed", 0)),
         ("rows quarantined", bars.get("rows_quarantined", 0)),
         ("upstream requests (bars)", bars.get("upstream_requests", 0)),
+        ("factors fetched / changed", f"{factors.get('symbols_fetched', 0)} symbols / "
+                                      f"{_count_rows(factors.get('changed'))} symbols"),
         ("upstream requests (all)", requests),
         ("elapsed", f"{elapsed:.1f} s"),
     ]
@@ -264,6 +276,13 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     if failed and failed != "none":
         lines += ["failed symbols (retried by the next run):", failed]
     return "\n".join(lines)
+
+
+def _count_rows(markdown_table) -> int:
+    """Rows of a metadata markdown table ("none" when empty)."""
+    if not markdown_table or markdown_table == "none":
+        return 0
+    return max(0, len(markdown_table.strip().splitlines()) - 2)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """The whole pipeline at a glance: assets, checks, resources and jobs.
 
-    trading_calendar ─┬───────────────────────────────┐
-      [calendar suite]│                               │
-                      ├─> daily_bars ─────────────────┼─> published_warehouse
-    securities ───────┘   (daily partitions,          │   (atomic snapshot that
-      [securities suite]   Asia/Shanghai; a range     │    readers and BI open)
-                           runs as one step)          │
-                          [rows suite, batch suite] ──┘
+    trading_calendar ─┬──────────────────────────────────────────────┐
+      [calendar suite]│                                              │
+                      ├─> daily_bars ───> adjustment_factors ────────┼─> published_warehouse
+    securities ───────┘   (daily partitions,  (sina hfq factors,     │   (atomic snapshot that
+      [securities suite]   Asia/Shanghai; a    refetched when bars   │    readers and BI open)
+                           range runs as one   show a new ex-date)   │
+                           step)               [factors suite] ──────┤
+                          [rows suite, batch suite] ─────────────────┘
 
 Every asset writes to the working DuckDB file after its Great Expectations suite passed;
 blocking checks that fail stop the run before `published_warehouse`.
@@ -14,7 +15,13 @@ blocking checks that fail stop the run before `published_warehouse`.
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
-from quantdb_pipeline.assets import daily_bars, published_warehouse, securities, trading_calendar
+from quantdb_pipeline.assets import (
+    adjustment_factors,
+    daily_bars,
+    published_warehouse,
+    securities,
+    trading_calendar,
+)
 from quantdb_pipeline.partitions import daily_partitions
 from quantdb_pipeline.resources import resources_from_env
 
@@ -25,13 +32,14 @@ reference_job = define_asset_job(
 )
 daily_bars_job = define_asset_job(
     "daily_bars_job",
-    selection=AssetSelection.assets(daily_bars, published_warehouse),
+    selection=AssetSelection.assets(daily_bars, adjustment_factors, published_warehouse),
     partitions_def=daily_partitions,
-    description="Load daily bars for a date or a date range (one step per range), then publish.",
+    description="Load daily bars for a date or a date range (one step per range), refresh the "
+                "adjustment factors that the new bars show to be stale, then publish.",
 )
 
 defs = Definitions(
-    assets=[trading_calendar, securities, daily_bars, published_warehouse],
+    assets=[trading_calendar, securities, daily_bars, adjustment_factors, published_warehouse],
     jobs=[reference_job, daily_bars_job],
     resources=resources_from_env(),
     # Every step writes the one DuckDB file, which admits one writing process: run a job's

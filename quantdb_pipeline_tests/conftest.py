@@ -14,7 +14,13 @@ import pytest
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
-from quantdb_pipeline.assets import daily_bars, published_warehouse, securities, trading_calendar
+from quantdb_pipeline.assets import (
+    adjustment_factors,
+    daily_bars,
+    published_warehouse,
+    securities,
+    trading_calendar,
+)
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,7 +64,7 @@ class Pipeline:
 
     def run(self, start: str, end: str, today: str, assets=None, market=None, **market_config):
         # every run ends by publishing, as the jobs and the CLI do; tests read the published file
-        assets = [*(assets or [trading_calendar, securities, daily_bars]), published_warehouse]
+        assets = [*(assets or [trading_calendar, securities, daily_bars, adjustment_factors]), published_warehouse]
         result = dagster.materialize(
             assets,
             resources=self.resources(today, market, **market_config),
@@ -70,10 +76,13 @@ class Pipeline:
         return result
 
     def bars_metadata(self, result) -> dict:
+        return self.metadata(result, "daily_bars")
+
+    def metadata(self, result, asset: str) -> dict:
         for event in result.get_asset_materialization_events():
-            if event.asset_key.to_user_string() == "daily_bars":
+            if event.asset_key.to_user_string() == asset:
                 return {k: v.value for k, v in event.materialization.metadata.items()}
-        raise AssertionError(f"daily_bars did not materialize: {failure_messages(result)}")
+        raise AssertionError(f"{asset} did not materialize: {failure_messages(result)}")
 
     def query(self, sql: str, params=None) -> pd.DataFrame:
         with duckdb.connect(str(self.warehouse), read_only=True) as conn:

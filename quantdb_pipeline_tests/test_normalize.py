@@ -28,6 +28,7 @@ def test_volume_becomes_shares_and_units_are_kept():
     assert bars["amount"].tolist() == [222_000_000.0, 191_500_000.0]
     assert bars["pct_change"].tolist() == [-0.30, 0.46]
     assert bars[["open", "high", "low", "close"]].iloc[0].tolist() == [6.60, 6.62, 6.55, 6.58]
+    assert bars["prev_close"].tolist() == [6.60, 6.58]  # close - 涨跌额
     # amount / volume is a price in CNY only once volume is in shares
     vwap = bars["amount"] / bars["volume"]
     assert ((vwap >= bars["low"]) & (vwap <= bars["high"])).all()
@@ -39,7 +40,7 @@ def test_canonical_columns_and_dtypes():
     assert {c: str(t) for c, t in bars.dtypes.items()} == {
         "symbol": "string", "trade_date": "date32[day][pyarrow]", "open": "float64", "high": "float64",
         "low": "float64", "close": "float64", "volume": "Int64", "amount": "float64",
-        "pct_change": "float64", "turnover_rate": "float64"}
+        "pct_change": "float64", "turnover_rate": "float64", "prev_close": "float64"}
     assert bars["trade_date"].tolist() == [dt.date(2024, 1, 2), dt.date(2024, 1, 3)]
 
 
@@ -133,3 +134,27 @@ def test_calendar():
                                                                   dt.date(2024, 1, 2)]}), "akshare")
     assert cal["trade_date"].tolist() == [dt.date(2024, 1, 2), dt.date(2024, 1, 3)]
     assert set(cal["market"]) == {"CN"}
+
+
+def sina_factors(**overrides) -> pd.DataFrame:
+    """Shaped like `stock_zh_a_daily(adjust="hfq-factor")`: Timestamps and text, newest first."""
+    frame = pd.DataFrame({"date": pd.to_datetime(["2024-06-05", "2023-06-07", "2022-02-10"]),
+                          "hfq_factor": ["1.5679240000", "1.0237900000", "1.0000000000"]})
+    for column, values in overrides.items():
+        frame[column] = values
+    return frame
+
+
+def test_factors_become_ascending_numbers_per_ex_date():
+    factors = normalize.adjustment_factors(sina_factors(), "600005", "akshare")
+    assert list(factors.columns) == ["symbol", "ex_date", "hfq_factor"]
+    assert factors["ex_date"].tolist() == [dt.date(2022, 2, 10), dt.date(2023, 6, 7), dt.date(2024, 6, 5)]
+    assert factors["hfq_factor"].tolist() == [1.0, 1.02379, 1.567924]
+    assert set(factors["symbol"]) == {"600005"}
+
+
+@pytest.mark.parametrize("value", ["", "abc", "0", "-1.2"])
+def test_a_factor_that_is_not_a_positive_number_names_symbol_and_value(value):
+    with pytest.raises(SourceSchemaError) as caught:
+        normalize.adjustment_factors(sina_factors(hfq_factor=["1.5", value, "1.0"]), "600005", "akshare")
+    assert "600005" in str(caught.value) and "hfq_factor" in str(caught.value) and repr(value) in str(caught.value)

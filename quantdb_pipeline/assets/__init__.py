@@ -1,7 +1,8 @@
 """Dagster assets, one module per domain."""
 
 from quantdb_pipeline.assets.bars import daily_bars
+from quantdb_pipeline.assets.factors import adjustment_factors
 from quantdb_pipeline.assets.publish import published_warehouse
 from quantdb_pipeline.assets.reference import securities, trading_calendar
 
-__all__ = ["daily_bars", "published_warehouse", "securities", "trading_calendar"]
+__all__ = ["adjustment_factors", "daily_bars", "published_warehouse", "securities", "trading_calendar"]

@@ -4,13 +4,14 @@ import duckdb
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline.assets.bars import daily_bars
+from quantdb_pipeline.assets.factors import adjustment_factors
 from quantdb_pipeline.assets.reference import securities, trading_calendar
 from quantdb_pipeline.resources import WarehouseResource
 
-TABLES = ("trading_calendar", "securities", "daily_bars", "quarantine")
+TABLES = ("trading_calendar", "securities", "daily_bars", "adjustment_factors", "quarantine")
 
 
-@asset(group_name="publish", deps=[trading_calendar, securities, daily_bars], kinds={"duckdb"})
+@asset(group_name="publish", deps=[trading_calendar, securities, daily_bars, adjustment_factors], kinds={"duckdb"})
 def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """Atomically replace the published warehouse file with the checkpointed working file.
 

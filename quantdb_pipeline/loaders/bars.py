@@ -303,6 +303,7 @@ def load_daily_bars(
         lineage,
         DATASET,
         quarantine=quarantine,
+        as_of=today,
     )
     report.symbols_updated = len(coverage)
     stored_floor = get_setting(conn, HISTORY_START_KEY)

@@ -86,7 +86,8 @@ def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
     ordered = frame.loc[order]
     previous = ordered.groupby("symbol", sort=False)["close"].shift(1).astype("float64")
     previous = previous.fillna(ordered["symbol"].map(context.previous_close).astype("float64"))
-    frame["previous_close"] = previous.reindex(frame.index)
+    # upstream's own reference previous close, which on ex-dates is the ex-rights price
+    frame["previous_close"] = frame["prev_close"].astype("float64").fillna(previous.reindex(frame.index))
     frame["pct_from_previous_close"] = (frame["close"].astype("float64") / frame["previous_close"] - 1) * 100
     frame["pct_discrepancy"] = (frame["pct_change"].astype("float64") - frame["pct_from_previous_close"]).abs()
 
@@ -147,8 +148,8 @@ def bar_row_expectations(context: BarContext) -> list:
               "amount / volume <= high", column_A="vwap_cap", column_B="vwap", or_equal=True,
               ignore_row_if="either_value_is_missing"),
         _rule(gxe.ExpectColumnValuesToBeBetween, "pct_change_matches_previous_close", WARN,
-              "pct_change agrees with close / previous close (a warning: on ex-dividend days "
-              "upstream measures against the ex-rights reference price)",
+              "pct_change agrees with close / prev_close (upstream's reference previous close, or "
+              "the last stored close where upstream sends none)",
               column="pct_discrepancy", max_value=PCT_CONSISTENCY_TOLERANCE),
     ]
     return rules
@@ -190,6 +191,53 @@ def validate_bars(bars: pd.DataFrame, windows: pd.DataFrame, context: BarContext
     coverage.attrs["report_columns"] = list(coverage.columns)
     batch = run_suite("daily_bars_batch", coverage, bar_batch_expectations(context))
     return rows, batch
+
+
+# -- adjustment_factors -------------------------------------------------------------------
+
+#: A factor step may differ from last close / reference price by the rounding of the latter.
+FACTOR_STEP_TOLERANCE = 0.005
+
+
+def prepare_factors(factors: pd.DataFrame, today: dt.date, reference_steps: pd.DataFrame) -> pd.DataFrame:
+    """Factors plus each ex-date's step against the price ratio the stored bars imply.
+
+    `reference_steps` (symbol, ex_date, implied_step) holds, for ex-dates seen in the bars,
+    last close / upstream's reference previous close.
+    """
+    frame = pd.DataFrame({c: factors[c].astype(object).to_numpy() for c in factors.columns})
+    dates = pd.to_datetime(frame["ex_date"], errors="coerce")
+    frame["ex_date_iso"] = dates.dt.strftime("%Y-%m-%d")
+    frame["days_after_today"] = (dates - pd.Timestamp(today)).dt.days
+    frame["hfq_factor"] = frame["hfq_factor"].astype("float64")
+    ordered = frame.sort_values(["symbol", "ex_date_iso"], kind="stable")
+    step = ordered["hfq_factor"] / ordered.groupby("symbol", sort=False)["hfq_factor"].shift(1)
+    frame["factor_step"] = step.reindex(frame.index)
+    implied = reference_steps.assign(ex_date_iso=pd.to_datetime(reference_steps["ex_date"]).dt.strftime("%Y-%m-%d"))
+    keyed = frame[["symbol", "ex_date_iso"]].merge(implied[["symbol", "ex_date_iso", "implied_step"]],
+                                                   how="left", on=["symbol", "ex_date_iso"])
+    frame["step_discrepancy"] = (frame["factor_step"] / keyed["implied_step"].to_numpy() - 1).abs()
+    frame.attrs["report_columns"] = ["symbol", "ex_date", "hfq_factor", "factor_step"]
+    return frame
+
+
+def validate_factors(factors: pd.DataFrame, today: dt.date, reference_steps: pd.DataFrame) -> SuiteOutcome:
+    gxe = gx_expectations()
+    rules = [
+        _rule(gxe.ExpectColumnValuesToNotBeNull, "ex_date_present", QUARANTINE, "ex_date is not null",
+              column="ex_date_iso"),
+        _rule(gxe.ExpectCompoundColumnsToBeUnique, "key_unique", QUARANTINE, "one factor per (symbol, ex_date)",
+              column_list=["symbol", "ex_date_iso"]),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "factor_positive", QUARANTINE, "hfq_factor > 0",
+              column="hfq_factor", min_value=0, strict_min=True),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "not_in_future", QUARANTINE, "ex_date is not after today",
+              column="days_after_today", max_value=0),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "step_matches_reference_price", WARN,
+              f"the factor's step on an ex-date equals last close / the exchange's reference price "
+              f"within {FACTOR_STEP_TOLERANCE:.1%} (where the bars hold that ex-date)",
+              column="step_discrepancy", max_value=FACTOR_STEP_TOLERANCE),
+    ]
+    return run_suite("adjustment_factors", prepare_factors(factors, today, reference_steps), rules)
 
 
 # -- securities ---------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import pandas as pd
 
 from quantdb_pipeline.settings import MARKET_TIMEZONE
 from quantdb_pipeline.sources.base import ListingFrames, bundled_sse_calendar
-from quantdb_pipeline.sources.pacing import RateLimiter, call_with_retries
+from quantdb_pipeline.sources.pacing import RateLimiter, UnreadableAnswer, call_with_retries
+from quantdb_pipeline.symbols import exchange_of
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +97,21 @@ class AkshareSource:
             symbol=symbol, period="daily", start_date=start.strftime("%Y%m%d"),
             end_date=end.strftime("%Y%m%d"), adjust="", timeout=self.timeout_seconds,
         )
+
+    def adjustment_factors_raw(self, symbol: str) -> pd.DataFrame:
+        """sina's hfq factors. akshare evaluates sina's script text; an error page fails that
+        parse, which is retried like a network error."""
+        ak = self._ak()
+
+        def factors(**kwargs):
+            try:
+                return ak.stock_zh_a_daily(**kwargs)
+            except ValueError as error:
+                if "factor not available" in str(error):
+                    return pd.DataFrame()
+                raise
+            except (SyntaxError, IndexError, NameError, KeyError, TypeError) as error:
+                raise UnreadableAnswer(f"sina hfq factors for {symbol}: unreadable answer ({error!r})") from error
+
+        return self._call("stock_zh_a_daily_hfq_factor", symbol, factors,
+                          symbol=exchange_of(symbol).lower() + symbol, adjust="hfq-factor")

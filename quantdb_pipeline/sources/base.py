@@ -47,6 +47,12 @@ class MarketSource(Protocol):
     def a_share_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Unadjusted daily bars of one symbol, shaped like `stock_zh_a_hist(adjust="")`."""
 
+    def adjustment_factors_raw(self, symbol: str) -> pd.DataFrame:
+        """Cumulative hfq factors of one symbol, shaped like `stock_zh_a_daily(adjust="hfq-factor")`.
+
+        An empty frame means upstream knows no corporate action of the symbol.
+        """
+
 
 def bundled_sse_calendar() -> list[dt.date]:
     """The SSE trading calendar that akshare ships as `file_fold/calendar.json`.

@@ -33,6 +33,11 @@ A_SHARE_BAR_COLUMNS = {
     "涨跌幅": "pct_change",  # percent
     "换手率": "turnover_rate",  # percent
 }
+#: 涨跌额, the change against the exchange's reference previous close: prev_close = close - change.
+A_SHARE_CHANGE_COLUMN = "涨跌额"
+
+#: sina's hfq factors (`stock_zh_a_daily(adjust="hfq-factor")`, already renamed by akshare).
+FACTOR_COLUMNS = {"date": "ex_date", "hfq_factor": "hfq_factor"}
 A_SHARE_BAR_SYMBOL_COLUMN = "股票代码"
 
 #: Exchange list frames (`stock_info_sh_name_code`, `stock_info_sz_name_code`,
@@ -58,8 +63,11 @@ BAR_DTYPES = {
     "amount": "float64",
     "pct_change": "float64",
     "turnover_rate": "float64",
+    "prev_close": "float64",
 }
 BAR_COLUMNS = list(BAR_DTYPES)
+
+FACTOR_DTYPES = {"symbol": "string", "ex_date": "date32[pyarrow]", "hfq_factor": "float64"}
 
 SECURITY_DTYPES = {
     "symbol": "string",
@@ -140,12 +148,13 @@ def a_share_bars(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
     """Canonical `daily_bars` rows from a `stock_zh_a_hist` frame (unadjusted, daily).
 
     Units: prices and `amount` in CNY, `volume` in shares (upstream lots x 100),
-    `pct_change` and `turnover_rate` in percent. Built column by column from NumPy and
+    `pct_change` and `turnover_rate` in percent; `prev_close` is the exchange's reference
+    previous close (close - 涨跌额), which differs from the last close on ex-dates. Built column by column from NumPy and
     Arrow arrays: this runs once per symbol, thousands of times a night.
     """
     if raw.shape[1] == 0 or len(raw) == 0:
         return empty_bars()
-    _require(raw, A_SHARE_BAR_COLUMNS, source, symbol)
+    _require(raw, [*A_SHARE_BAR_COLUMNS, A_SHARE_CHANGE_COLUMN], source, symbol)
     if A_SHARE_BAR_SYMBOL_COLUMN in raw.columns:
         codes = set(raw[A_SHARE_BAR_SYMBOL_COLUMN].astype(str).unique())
         if codes != {symbol}:
@@ -162,7 +171,34 @@ def a_share_bars(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
             columns[canonical] = _numeric(raw, upstream, source, symbol)
     lots = columns["volume"]
     columns["volume"] = pd.array(np.round(lots * SHARES_PER_LOT), dtype="Int64")
+    columns["prev_close"] = np.round(columns["close"] - _numeric(raw, A_SHARE_CHANGE_COLUMN, source, symbol), 4)
     return pd.DataFrame({name: columns[name] for name in BAR_COLUMNS})
+
+
+def empty_factors() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in FACTOR_DTYPES.items()})
+
+
+def adjustment_factors(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
+    """Canonical `adjustment_factors` rows from sina's hfq factor frame (newest first upstream).
+
+    sina sends the factors as text; a value that is not a positive number is a schema error,
+    not a factor of zero.
+    """
+    if raw.shape[1] == 0 or len(raw) == 0:
+        return empty_factors()
+    _require(raw, FACTOR_COLUMNS, source, symbol)
+    values = pd.to_numeric(raw["hfq_factor"], errors="coerce").to_numpy(dtype="float64")
+    bad = ~(values > 0)
+    if bad.any():
+        raise SourceSchemaError(source, symbol, "hfq_factor",
+                                f"expected positive numbers, got {raw['hfq_factor'][bad].iloc[0]!r}")
+    out = pd.DataFrame({
+        "symbol": pd.array(np.full(len(raw), symbol, dtype=object), dtype="string"),
+        "ex_date": pd.arrays.ArrowExtensionArray(_date_array(raw, "date", source, symbol)),
+        "hfq_factor": values,
+    })
+    return out.drop_duplicates("ex_date", keep="first").sort_values("ex_date").reset_index(drop=True)
 
 
 #: "ST", "*ST", "S*ST", "SST" + name marks special treatment (±5% limit); "STAR..." does not.
@@ -246,7 +282,9 @@ __all__ = [
     "SHARES_PER_LOT",
     "SourceSchemaError",
     "a_share_bars",
+    "adjustment_factors",
     "empty_bars",
+    "empty_factors",
     "securities",
     "trading_calendar",
 ]

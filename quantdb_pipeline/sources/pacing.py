@@ -43,8 +43,14 @@ class RateLimiter:
             self._sleep(delay)
 
 
+class UnreadableAnswer(RuntimeError):
+    """An answer that is not the format asked for (an error or captcha page): retried."""
+
+
 def is_transient(error: BaseException) -> bool:
     """Errors worth retrying: network faults, 5xx, and a non-JSON (captcha) page."""
+    if isinstance(error, UnreadableAnswer):
+        return True
     if isinstance(error, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)):
         return True
     if isinstance(error, requests.HTTPError):

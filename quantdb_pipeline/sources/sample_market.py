@@ -15,7 +15,12 @@ What it contains, so that tests can catch real bugs:
 - `DELISTED_SYMBOL` delisted on `DELIST_DATE` (its last bar is the trading day before);
 - `SUSPENDED_SYMBOL` suspended from `SUSPENSION[0]` to `SUSPENSION[1]` (no rows, like
   eastmoney);
-- `ST_SYMBOL`, whose name starts with "*ST".
+- `ST_SYMBOL`, whose name starts with "*ST";
+- corporate actions: most symbols pay a yearly cash dividend (ex-dates in June..August),
+  some issue bonus shares, and `SPLIT_SYMBOL` splits 1:2 (10转10) on `SPLIT_DATE`;
+  `DIVIDEND_SYMBOL` pays on `DIVIDEND_DATE`. On an ex-date the reference previous close
+  is `(close - cash) / (1 + shares per share)`, as the exchanges publish it, and
+  `adjustment_factors_raw` answers sina's cumulative hfq factors.
 """
 
 from __future__ import annotations
@@ -61,6 +66,18 @@ DELISTED_SYMBOL = "600001"
 DELIST_DATE = dt.date(2025, 3, 17)
 IPO_SYMBOL = "300001"
 IPO_DATE = dt.date(2025, 9, 16)
+#: Fixed corporate actions that tests rely on: (ex-date, cash per share, new shares per share).
+DIVIDEND_SYMBOL = "600002"
+DIVIDEND_DATE = dt.date(2026, 7, 15)
+SPLIT_SYMBOL = "000003"
+SPLIT_DATE = dt.date(2025, 6, 20)
+FIXED_ACTIONS = {
+    DIVIDEND_SYMBOL: ((DIVIDEND_DATE, 0.85, 0.3),),
+    SPLIT_SYMBOL: ((SPLIT_DATE, 0.0, 1.0),),
+}
+#: Yearly odds of a cash dividend and of bonus shares for the other symbols.
+DIVIDEND_ODDS, BONUS_ODDS = 0.6, 0.12
+BONUS_RATIOS = (0.2, 0.3, 0.5, 1.0)
 
 DEFAULT_SIZE = 64
 DEFAULT_SEED = 20240101
@@ -152,16 +169,38 @@ class SampleMarket:
 
     def a_share_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         self.requests["stock_zh_a_hist"] += 1
-        matches = self._universe.index[self._universe["code"] == symbol]
-        if len(matches) == 0:
+        record = self._record(symbol)
+        if record is None:
             return pd.DataFrame()  # eastmoney answers an unknown code with no klines
-        history = _history(self.seed, self._universe.loc[matches[0]].to_dict())
+        history = _history(self.seed, record)[0]
         end = min(end, self._today)
         dates = history["日期"]
         lo, hi = bisect_left(dates.tolist(), start), bisect_right(dates.tolist(), end)
         if lo >= hi:
             return pd.DataFrame()
         return history.iloc[lo:hi].reset_index(drop=True)
+
+    def adjustment_factors_raw(self, symbol: str) -> pd.DataFrame:
+        """Cumulative hfq factors from each ex-date on, newest first, like sina's `hfq-factor`.
+
+        The first row (factor 1.0) is the first simulated day; ex-dates after today are not
+        announced yet and not answered.
+        """
+        self.requests["stock_zh_a_daily_hfq_factor"] += 1
+        record = self._record(symbol)
+        if record is None:
+            raise ValueError("sina hfq factor not available")  # what akshare raises for no data
+        factors = _history(self.seed, record)[1]
+        factors = factors[factors["date"] <= pd.Timestamp(self._today)]
+        return factors.iloc[::-1].reset_index(drop=True)
+
+    def _record(self, symbol: str) -> dict | None:
+        matches = self._universe.index[self._universe["code"] == symbol]
+        return None if len(matches) == 0 else self._universe.loc[matches[0]].to_dict()
+
+    def corporate_actions(self, symbol: str) -> pd.DataFrame:
+        """Every simulated ex-date of `symbol` (also those after today): cash, shares, reference price."""
+        return _history(self.seed, self._record(symbol))[2].copy()
 
     # -- introspection for tests and demos ------------------------------------------------
 
@@ -211,8 +250,26 @@ def _limit(record: dict) -> float:
     return PRICE_LIMIT[record["board"]]
 
 
+def _actions(seed: int, code: str, days: list[dt.date]) -> dict[int, tuple[float | None, float]]:
+    """Day index -> (cash per share, or None for a drawn yield; new shares per share)."""
+    position = {d: i for i, d in enumerate(days)}
+    if code in FIXED_ACTIONS:
+        return {position[d]: (cash, shares) for d, cash, shares in FIXED_ACTIONS[code] if d in position}
+    rng = np.random.default_rng([seed, int(code), 7])
+    actions = {}
+    for year in range(days[0].year, days[-1].year + 1) if days else ():
+        pay, bonus, pick = rng.random(), rng.random(), rng.random()
+        ratio = BONUS_RATIOS[int(rng.integers(0, len(BONUS_RATIOS)))]
+        season = [i for d, i in position.items() if d.year == year and 6 <= d.month <= 8 and i >= 120]
+        if not season or (pay >= DIVIDEND_ODDS and bonus >= BONUS_ODDS):
+            continue
+        actions[season[int(pick * len(season))]] = (None if pay < DIVIDEND_ODDS else 0.0,
+                                                      ratio if bonus < BONUS_ODDS else 0.0)
+    return actions
+
+
 @lru_cache(maxsize=256)
-def _history_cached(seed: int, key: tuple) -> pd.DataFrame:
+def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     record = dict(key)
     code = record["code"]
     calendar = _calendar()
@@ -230,15 +287,27 @@ def _history_cached(seed: int, key: tuple) -> pd.DataFrame:
     wick_up = np.abs(rng.normal(0, vol / 2, n)).tolist()
     wick_down = np.abs(rng.normal(0, vol / 2, n)).tolist()
     activity = np.exp(rng.normal(0, 0.4, n))
+    yields = rng.uniform(0.005, 0.03, n).tolist()
     limit = _limit(record)
     ipo_days = 5 if record["list_date"] >= SIMULATION_ORIGIN and record["board"] != "main" else 0
     anchor = math.log(record["start_price"])
+    actions = _actions(seed, code, days)
 
     prev_close = np.empty(n)
     ohlc = np.empty((n, 4))
     moves = np.empty(n)
     prev = record["start_price"]
+    factor, factors, events = 1.0, [(days[0], 1.0)] if n else [], []
     for i in range(n):
+        if i in actions:  # ex-date: trading resumes from the exchange's reference price
+            cash, shares = actions[i]
+            cash = round(prev * yields[i], 3) if cash is None else cash
+            reference = round((prev - cash) / (1 + shares), 2)
+            factor *= prev / reference
+            factors.append((days[i], factor))
+            events.append((days[i], cash, shares, prev, reference))
+            anchor -= math.log(prev / reference)  # mean reversion towards the adjusted level
+            prev = reference
         if i < ipo_days:
             up, down = prev * 3, prev * 0.5  # registration-based IPOs: no limit for five days
             shock = 0.6 if i == 0 else shocks[i] * 2
@@ -258,7 +327,7 @@ def _history_cached(seed: int, key: tuple) -> pd.DataFrame:
     open_, close, high, low = ohlc.T
     lots = np.maximum(1, (record["float_shares"] / 100 * 0.01 * activity * (1 + 20 * moves)).astype("int64"))
     vwap = ohlc.mean(axis=1)
-    return pd.DataFrame({
+    bars = pd.DataFrame({
         "日期": days,
         "股票代码": code,
         "开盘": open_,
@@ -272,6 +341,10 @@ def _history_cached(seed: int, key: tuple) -> pd.DataFrame:
         "涨跌额": np.round(close - prev_close, 2),
         "换手率": np.round(lots * 100 / record["float_shares"] * 100, 2),
     }, columns=_BAR_COLUMNS)
+    factor_frame = pd.DataFrame({"date": pd.to_datetime([d for d, _ in factors]),
+                                 "hfq_factor": [f for _, f in factors]})
+    event_frame = pd.DataFrame(events, columns=["ex_date", "cash", "shares", "previous_close", "reference_close"])
+    return bars, factor_frame, event_frame
 
 
 def _history(seed: int, record: dict) -> pd.DataFrame:

@@ -128,6 +128,7 @@ def write_bar_batch(
     lineage: Lineage,
     dataset: str = "daily_bars",
     quarantine: pd.DataFrame | None = None,
+    as_of: dt.date | None = None,
 ) -> int:
     """Write one checked batch of bars, its bookkeeping and its quarantine, in one transaction.
 
@@ -173,26 +174,68 @@ def write_bar_batch(
         )
         crash_point("write")
         _write_quarantine(conn, quarantine if quarantine is not None else empty_quarantine(), lineage)
-        conn.execute(f"INSERT INTO daily_bars SELECT {', '.join(BAR_COLUMNS)}, ?, ?, ? FROM staged_bars", params)
+        conn.execute(f"INSERT INTO daily_bars ({', '.join(BAR_COLUMNS)}, source, run_id, ingested_at) "
+                     f"SELECT {', '.join(BAR_COLUMNS)}, ?, ?, ? FROM staged_bars", params)
         conn.execute("DELETE FROM bar_coverage WHERE symbol IN (SELECT symbol FROM staged_touched)")
         conn.execute(
             "INSERT INTO bar_coverage SELECT symbol, covered_from, covered_to, ?, ? FROM staged_coverage",
             [lineage.run_id, lineage.ingested_at],
         )
-        conn.execute(
-            """
-            INSERT INTO ingest_state
-            SELECT ?, symbol, status, ?, CASE WHEN status = 'ok' THEN ? END, error, ? FROM staged_outcomes
-            ON CONFLICT (dataset, symbol) DO UPDATE SET
-                status = excluded.status, last_attempt_at = excluded.last_attempt_at,
-                last_success_at = coalesce(excluded.last_success_at, ingest_state.last_success_at),
-                error = excluded.error, run_id = excluded.run_id
-            """,
-            [dataset, lineage.ingested_at, lineage.ingested_at, lineage.run_id],
-        )
+        _record_outcomes(conn, dataset, lineage, as_of)
     for name in ("staged_bars", "staged_windows", "staged_coverage", "staged_touched", "staged_outcomes"):
         conn.unregister(name)
     return len(bars)
+
+
+def _record_outcomes(conn: duckdb.DuckDBPyConnection, dataset: str, lineage: Lineage, as_of: dt.date | None) -> None:
+    """Upsert `staged_outcomes` (symbol, status, error) into `ingest_state`."""
+    conn.execute(
+        """
+        INSERT INTO ingest_state (dataset, symbol, status, last_attempt_at, last_success_at, error, run_id, as_of)
+        SELECT ?, symbol, status, ?, CASE WHEN status = 'ok' THEN ? END, error, ?, ? FROM staged_outcomes
+        ON CONFLICT (dataset, symbol) DO UPDATE SET
+            status = excluded.status, last_attempt_at = excluded.last_attempt_at,
+            last_success_at = coalesce(excluded.last_success_at, ingest_state.last_success_at),
+            error = excluded.error, run_id = excluded.run_id, as_of = excluded.as_of
+        """,
+        [dataset, lineage.ingested_at, lineage.ingested_at, lineage.run_id, as_of],
+    )
+
+
+FACTOR_COLUMNS = ["symbol", "ex_date", "hfq_factor"]
+
+
+def write_factor_batch(
+    conn: duckdb.DuckDBPyConnection,
+    factors: pd.DataFrame,
+    replaced: list[str],
+    outcomes: pd.DataFrame,
+    lineage: Lineage,
+    as_of: dt.date,
+    quarantine: pd.DataFrame | None = None,
+    dataset: str = "adjustment_factors",
+) -> int:
+    """Replace the whole factor history of each symbol in `replaced` with its rows in `factors`.
+
+    Upstream restates a symbol's factors as a whole (a new base after a split rescales every
+    row), so a symbol's factors are swapped together, never merged. Symbols not in `replaced`
+    (failed, or with quarantined rows) keep what is stored.
+    """
+    factors = factors[factors["symbol"].isin(replaced)][FACTOR_COLUMNS]
+    _stage(conn, "staged_factors", factors)
+    _stage(conn, "staged_replaced", pd.DataFrame({"symbol": pd.Series(replaced, dtype="string")}))
+    _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
+    with transaction(conn):
+        conn.execute("DELETE FROM adjustment_factors WHERE symbol IN (SELECT symbol FROM staged_replaced)")
+        conn.execute("DELETE FROM quarantine WHERE table_name = 'adjustment_factors' "
+                     "AND symbol IN (SELECT symbol FROM staged_replaced)")
+        _write_quarantine(conn, quarantine if quarantine is not None else empty_quarantine(), lineage)
+        conn.execute(f"INSERT INTO adjustment_factors ({', '.join(FACTOR_COLUMNS)}, source, run_id, ingested_at) "
+                     f"SELECT {', '.join(FACTOR_COLUMNS)}, ?, ?, ? FROM staged_factors", _lineage_params(lineage))
+        _record_outcomes(conn, dataset, lineage, as_of)
+    for name in ("staged_factors", "staged_replaced", "staged_outcomes"):
+        conn.unregister(name)
+    return len(factors)
 
 
 def get_setting(conn: duckdb.DuckDBPyConnection, key: str) -> str | None:

@@ -1,0 +1,87 @@
+"""Adjustment factors: refreshed per symbol when the bars show a new ex-date."""
+
+from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
+
+from quantdb_pipeline import progress
+from quantdb_pipeline.assets.bars import daily_bars
+from quantdb_pipeline.assets.checks import check_result, suite_check
+from quantdb_pipeline.assets.reference import POOL
+from quantdb_pipeline.loaders.factors import load_adjustment_factors
+from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+from quantdb_pipeline.warehouse.writes import Lineage
+
+FACTORS_SUITE = "adjustment_factors_suite"
+
+
+class FactorConfig(Config):
+    """`refresh: true` refetches every symbol's factors, not only the stale ones."""
+
+    refresh: bool = False
+
+
+@asset(
+    group_name="market_data",
+    deps=[daily_bars],
+    pool=POOL,
+    kinds={"duckdb"},
+    check_specs=[suite_check(FACTORS_SUITE, "adjustment_factors",
+                             "keys, positive factors, no future ex-dates (quarantined); each factor step "
+                             "matches last close / the exchange's reference price (warning)")],
+)
+def adjustment_factors(context: AssetExecutionContext, config: FactorConfig, market: MarketSourceResource,
+                       warehouse: WarehouseResource):
+    """sina's cumulative hfq factors per symbol, for qfq/hfq prices computed on read.
+
+    Fetched for symbols never fetched, whose last attempt failed, or whose stored bars show
+    an ex-date (reference previous close != last close) the stored factors lack. The
+    unadjusted bars are not refetched.
+    """
+    source = market.build()
+    lineage = Lineage.now(source.name, context.run_id)
+
+    def on_progress(done: int, total: int, symbol: str, rows: int) -> None:
+        progress.report("adjustment_factors", done, total, symbol, rows)
+        if done == total or done % 100 == 0:
+            context.log.info(f"adjustment_factors: {done}/{total} symbols fetched (last {symbol}: {rows} rows)")
+
+    with warehouse.get_connection() as conn:
+        report = load_adjustment_factors(conn, source, lineage, symbols=market.symbol_list(),
+                                         refresh=config.refresh, progress=on_progress,
+                                         breaker_threshold=market.breaker_threshold)
+    for symbol, change in sorted(report.changed.items()):
+        context.log.info(f"adjustment_factors {symbol}: {change} (qfq history of {symbol} changes)")
+    for symbol, reason in sorted(report.failed.items()):
+        context.log.warning(f"adjustment_factors {symbol} failed, will retry next run: {reason}")
+    unexplained = report.unexplained
+    yield check_result(FACTORS_SUITE, report.checks, extra={
+        "unexplained_ex_dates": len(unexplained),
+        "unexplained_examples": MetadataValue.md(
+            unexplained.head(10).to_markdown(index=False) if len(unexplained) else "none"),
+    })
+    metadata = {
+        "symbols_fetched": len(report.needed),
+        "symbols_updated": report.symbols_updated,
+        "symbols_failed": len(report.failed),
+        "rows_written": report.rows_written,
+        "rows_quarantined": report.rows_quarantined,
+        "upstream_requests": report.requests,
+        "why_fetched": MetadataValue.md(_reasons(report.needed)),
+        "changed": MetadataValue.md(
+            "| symbol | change |\n|---|---|\n" + "\n".join(f"| {s} | {c} |" for s, c in sorted(report.changed.items()))
+            if report.changed else "none"),
+        "seconds": round(report.seconds, 2),
+        "source": source.name,
+    }
+    if report.circuit_open:
+        raise Failure(description=f"circuit breaker: {report.circuit_open}", metadata=metadata)
+    yield MaterializeResult(metadata=metadata)
+
+
+def _reasons(needed: dict[str, str]) -> str:
+    if not needed:
+        return "no symbol needed new factors"
+    counts: dict[str, int] = {}
+    for reason in needed.values():
+        key = "new ex-date" if reason.startswith("new ex-date") else reason
+        counts[key] = counts.get(key, 0) + 1
+    return "| reason | symbols |\n|---|---:|\n" + "\n".join(f"| {r} | {n} |" for r, n in sorted(counts.items()))
