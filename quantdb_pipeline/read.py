@@ -29,10 +29,12 @@ from quantdb_pipeline.settings import warehouse_path
 from quantdb_pipeline.symbols import SymbolError, normalize_symbol
 
 __all__ = [
+    "ADJUSTMENTS",
     "BAR_FIELDS",
     "UnknownSymbolError",
     "WarehouseNotFoundError",
     "WarehouseBusyError",
+    "adjustment_factors",
     "connect",
     "daily_bars",
     "securities",
@@ -41,8 +43,11 @@ __all__ = [
 
 #: Columns `daily_bars` can return; `symbol` and `trade_date` always come first.
 BAR_FIELDS = ("open", "high", "low", "close", "volume", "amount", "pct_change", "turnover_rate",
-              "source", "run_id", "ingested_at")
+              "prev_close", "hfq_factor", "source", "run_id", "ingested_at")
 _DEFAULT_BAR_FIELDS = BAR_FIELDS[:8]
+#: Fields multiplied by the adjustment ratio; volume and amount stay as traded.
+_PRICE_FIELDS = ("open", "high", "low", "close", "prev_close")
+ADJUSTMENTS = (None, "qfq", "hfq")
 _COMPACT_DATE = re.compile(r"^\d{8}$")
 
 
@@ -171,37 +176,76 @@ def daily_bars(
     end=None,
     columns: Iterable[str] | None = None,
     *,
+    adjust: str | None = None,
+    as_of=None,
     warehouse: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Unadjusted daily bars for `symbols` between `start` and `end` (inclusive).
+    """Daily bars for `symbols` between `start` and `end` (inclusive), adjusted on read.
 
     Symbols may be written "600000", "sh600000" or "600000.SH"; dates as "2024-01-02",
     "20240102" or date objects. Returns one row per symbol and trading day with `symbol`,
     `trade_date` and `columns` (default: open, high, low, close, volume, amount,
     pct_change, turnover_rate), sorted by symbol then trade_date. Volume is in shares,
     amount in CNY, percentages in percent. A suspended day has no row.
+
+    `adjust` multiplies open, high, low, close and prev_close (volume and amount stay as
+    traded, as in akshare):
+
+    - None: unadjusted, as traded;
+    - "hfq": backward-adjusted, `price x hfq_factor`; history never changes;
+    - "qfq": forward-adjusted, `price x hfq_factor / base`, where `base` is the factor in
+      force on `as_of` (default: the latest factor in the warehouse). Prices on and after
+      the last ex-date before `as_of` equal the traded ones; every new dividend changes
+      all earlier qfq prices, which is why they are computed here and never stored.
+
+    Prices are not rounded (upstream rounds adjusted prices to the fen).
     """
     try:
         codes = _symbols(symbols)
     except SymbolError as error:
         raise UnknownSymbolError(str(error)) from error
     start, end = _range(start, end)
+    if adjust not in ADJUSTMENTS:
+        raise ValueError(f"adjust={adjust!r}: use None (unadjusted), 'qfq' (forward) or 'hfq' (backward)")
+    as_of = _date(as_of, "as_of")
+    if as_of is not None and adjust != "qfq":
+        raise ValueError("as_of only applies to adjust='qfq' (the date whose prices qfq keeps as traded)")
     fields = list(_DEFAULT_BAR_FIELDS if columns is None else columns)
     unknown = [f for f in fields if f not in BAR_FIELDS and f not in ("symbol", "trade_date")]
     if unknown:
         raise ValueError(f"unknown column(s) {unknown}; choose from {list(BAR_FIELDS)}")
     fields = [f for f in fields if f not in ("symbol", "trade_date")]
-    select = ", ".join(["symbol", "trade_date", *fields])  # whitelisted identifiers only
+    ratio = {None: "1.0", "hfq": "f.factor", "qfq": "f.factor / f.base"}[adjust]
+    select = ", ".join(["b.symbol", "b.trade_date", *(  # whitelisted identifiers only
+        f"b.{f} * {ratio} AS {f}" if f in _PRICE_FIELDS else
+        "f.factor AS hfq_factor" if f == "hfq_factor" else f"b.{f}" for f in fields)])
     with _cursor(warehouse) as conn:
         bars = conn.execute(
             f"""
-            SELECT {select} FROM daily_bars
-            WHERE symbol IN (SELECT unnest(?::VARCHAR[]))
-              AND trade_date >= coalesce(?::DATE, DATE '0001-01-01')
-              AND trade_date <= coalesce(?::DATE, DATE '9999-12-31')
+            WITH b AS (
+                SELECT * FROM daily_bars
+                WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))
+                  AND trade_date >= coalesce($start::DATE, DATE '0001-01-01')
+                  AND trade_date <= coalesce($end::DATE, DATE '9999-12-31')),
+            factors AS (
+                SELECT symbol, ex_date, hfq_factor FROM adjustment_factors
+                WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))),
+            bounds AS (
+                SELECT symbol, arg_min(hfq_factor, ex_date) AS first_factor,
+                       coalesce(arg_max(hfq_factor, ex_date) FILTER (
+                                    WHERE ex_date <= coalesce($as_of::DATE, DATE '9999-12-31')),
+                                arg_min(hfq_factor, ex_date)) AS base
+                FROM factors GROUP BY symbol),
+            f AS (
+                SELECT b.symbol, b.trade_date,
+                       coalesce(x.hfq_factor, n.first_factor, 1.0) AS factor,
+                       coalesce(n.base, 1.0) AS base
+                FROM b ASOF LEFT JOIN factors x ON b.symbol = x.symbol AND b.trade_date >= x.ex_date
+                LEFT JOIN bounds n ON b.symbol = n.symbol)
+            SELECT {select} FROM b JOIN f USING (symbol, trade_date)
             ORDER BY symbol, trade_date
             """,
-            [codes, start, end],
+            {"codes": codes, "start": start, "end": end, "as_of": as_of},
         ).df()
         absent = [s for s in codes if s not in set(bars["symbol"].unique())]
         if absent:  # no rows: a suspension or a range outside the data, or an unknown symbol?
@@ -213,6 +257,19 @@ def daily_bars(
                     f"unknown symbol(s) {', '.join(unknown)}: not in the warehouse's securities table"
                 )
         return bars
+
+
+def adjustment_factors(symbols: str | Iterable[str], *,
+                       warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The stored hfq factors (symbol, ex_date, hfq_factor): each applies from its ex_date on."""
+    try:
+        codes = _symbols(symbols)
+    except SymbolError as error:
+        raise UnknownSymbolError(str(error)) from error
+    with _cursor(warehouse) as conn:
+        return conn.execute(
+            "SELECT symbol, ex_date, hfq_factor FROM adjustment_factors "
+            "WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol, ex_date", [codes]).df()
 
 
 def trading_days(start=None, end=None, *, market: str = "CN",

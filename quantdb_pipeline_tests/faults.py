@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlparse
 
@@ -16,6 +17,7 @@ import responses
 from quantdb_pipeline.sources.sample_market import SampleMarket
 
 KLINE_URL = "https://push2his.eastmoney.com/api/qt/stock/kline/get"
+SINA_HFQ_URL = re.compile(r"https://finance\.sina\.com\.cn/realstock/company/(sh|sz|bj)(\d{6})/hfq\.js")
 RAW_COLUMNS = ["日期", "开盘", "收盘", "最高", "最低", "成交量", "成交额", "振幅", "涨跌幅", "涨跌额", "换手率"]
 
 
@@ -115,7 +117,7 @@ class FakeEastmoney:
             return 200, {"Content-Type": "text/html"}, "<html><title>验证码</title><body>请完成验证</body></html>"
         start = dt.datetime.strptime(params["beg"], "%Y%m%d").date()
         end = dt.datetime.strptime(params["end"], "%Y%m%d").date()
-        raw = self.market.a_share_daily_raw(symbol, start, end)
+        raw = adjusted(self.market, symbol, self.market.a_share_daily_raw(symbol, start, end), params["fqt"])
         if fault == "empty":
             raw = pd.DataFrame()
         elif callable(fault):
@@ -125,4 +127,54 @@ class FakeEastmoney:
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
 
-__all__ = ["FakeEastmoney", "FaultyMarket", "np"]
+def adjusted(market: SampleMarket, symbol: str, raw: pd.DataFrame, fqt: str) -> pd.DataFrame:
+    """Upstream's own adjusted klines (fqt=1 qfq, fqt=2 hfq): prices x factor, rounded to the fen."""
+    if fqt == "0" or raw.empty:
+        return raw
+    factors = market.adjustment_factors_raw(symbol).sort_values("date")
+    days = pd.to_datetime(pd.Series(raw["日期"]).astype(str))
+    factor = factors["hfq_factor"].to_numpy()[np.searchsorted(factors["date"].to_numpy(), days.to_numpy(),
+                                                              side="right") - 1]
+    if fqt == "1":
+        factor = factor / factors["hfq_factor"].iloc[-1]
+    out = raw.copy()
+    for column in ("开盘", "收盘", "最高", "最低"):
+        out[column] = np.round(raw[column].to_numpy() * factor, 2)
+    previous = np.round((raw["收盘"] - raw["涨跌额"]).to_numpy() * factor, 2)
+    out["涨跌额"] = np.round(out["收盘"].to_numpy() - previous, 2)
+    return out
+
+
+class FakeSina:
+    """Answers sina's hfq factor script (`stock_zh_a_daily(adjust="hfq-factor")`) from the sample
+    market, in the shape akshare parses: `var hfq={"total": n, "data": [{"d": .., "f": ..}]}`."""
+
+    def __init__(self, market: SampleMarket, mock: responses.RequestsMock):
+        self.market = market
+        self.faults: dict[str, list] = {}
+        self.calls: list[str] = []
+        mock.add_callback(responses.GET, SINA_HFQ_URL, callback=self._answer)
+
+    def queue(self, symbol: str, *faults) -> None:
+        self.faults.setdefault(symbol, []).extend(faults)
+
+    def _answer(self, request):
+        symbol = SINA_HFQ_URL.match(request.url).group(2)
+        self.calls.append(symbol)
+        fault = self.faults.get(symbol, []).pop(0) if self.faults.get(symbol) else None
+        if isinstance(fault, Exception):
+            raise fault
+        if isinstance(fault, int):
+            return fault, {}, "<html><body>502 Bad Gateway</body></html>"
+        try:
+            factors = self.market.adjustment_factors_raw(symbol)
+        except ValueError:
+            factors = pd.DataFrame({"date": [], "hfq_factor": []})
+        if callable(fault):
+            factors = fault(factors)
+        rows = [{"d": d.strftime("%Y-%m-%d"), "f": f"{f:.10f}"} for d, f in zip(factors["date"], factors["hfq_factor"])]
+        body = f"var hfq={json.dumps({'total': len(rows), 'data': rows})}\n/* sina finance */"
+        return 200, {"Content-Type": "application/x-javascript"}, body
+
+
+__all__ = ["FakeEastmoney", "FakeSina", "FaultyMarket", "adjusted", "np"]

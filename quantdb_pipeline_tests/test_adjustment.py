@@ -1,0 +1,137 @@
+"""Adjusted prices: factors stored beside unadjusted bars, qfq/hfq computed on read.
+
+Expected adjusted prices are computed here independently of the factors, from the sample
+market's corporate actions (cash, new shares, the exchange's reference price).
+"""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quantdb_pipeline import read
+from quantdb_pipeline.sources.sample_market import (
+    DIVIDEND_DATE,
+    DIVIDEND_SYMBOL,
+    SPLIT_DATE,
+    SPLIT_SYMBOL,
+    SampleMarket,
+)
+from quantdb_pipeline_tests.conftest import d
+
+SYMBOLS = f"{DIVIDEND_SYMBOL},{SPLIT_SYMBOL},600005,000004,600000"
+BEFORE, AFTER = "2026-07-10", "2026-07-20"  # DIVIDEND_DATE (2026-07-15) lies between
+
+
+def expected_adjusted(market: SampleMarket, symbol: str, bars: pd.DataFrame, adjust: str,
+                      as_of: dt.date | None = None) -> np.ndarray:
+    """Adjusted closes from the corporate actions alone: each ex-date scales the prices before it
+    by reference price / last close (qfq), or the prices from it on by the inverse (hfq, and
+    qfq for ex-dates after `as_of`, whose prices stay as traded)."""
+    actions = market.corporate_actions(symbol)
+    actions = actions[actions["ex_date"] <= market.today()]
+    days = pd.to_datetime(bars["trade_date"]).dt.date
+    close = bars["close"].to_numpy(dtype=float).copy()
+    for ex_date, last, reference in zip(actions["ex_date"], actions["previous_close"], actions["reference_close"]):
+        if adjust == "qfq" and (as_of is None or ex_date <= as_of):
+            close[(days < ex_date).to_numpy()] *= reference / last
+        else:  # hfq, and qfq for ex-dates after as_of: continuous with the prices on as_of
+            close[(days >= ex_date).to_numpy()] *= last / reference
+    return close
+
+
+def test_sample_ex_dates_carry_the_exchange_reference_price_and_matching_factors():
+    market = SampleMarket(today="2026-11-20")
+    actions = market.corporate_actions(DIVIDEND_SYMBOL)
+    assert actions[["ex_date", "cash", "shares"]].values.tolist() == [[DIVIDEND_DATE, 0.85, 0.3]]
+    raw = market.a_share_daily_raw(DIVIDEND_SYMBOL, d("2026-07-14"), DIVIDEND_DATE)
+    last, ex_day = raw.iloc[0], raw.iloc[1]
+    reference = round((last["收盘"] - 0.85) / 1.3, 2)
+    assert round(ex_day["收盘"] - ex_day["涨跌额"], 2) == reference  # upstream's prev close is the ex-rights price
+    factors = market.adjustment_factors_raw(DIVIDEND_SYMBOL)
+    assert factors["hfq_factor"].iloc[0] / factors["hfq_factor"].iloc[1] == pytest.approx(last["收盘"] / reference)
+    # before its ex-date a dividend is not in upstream's factors
+    assert pd.Timestamp(DIVIDEND_DATE) not in set(SampleMarket(today=BEFORE).adjustment_factors_raw(DIVIDEND_SYMBOL)["date"])
+    kinds = [market.corporate_actions(c) for c in market.universe()["code"]]
+    assert sum(len(k) for k in kinds) > 100
+    assert any((k["shares"] > 0).any() for k in kinds) and any((k["cash"] > 0).any() for k in kinds)
+
+
+def test_a_later_dividend_changes_qfq_history_only_without_refetching_bars(pipeline):
+    assert pipeline.run("2025-01-02", BEFORE, today=BEFORE, symbols=SYMBOLS).success
+    factors_meta = pipeline.metadata(pipeline.run("2025-01-02", BEFORE, today=BEFORE, symbols=SYMBOLS),
+                                     "adjustment_factors")
+    assert factors_meta["upstream_requests"] == 0  # nothing new: factors are not asked for again
+    path = pipeline.warehouse
+    window = ("2026-06-01", AFTER)
+    old = {adj: read.daily_bars(DIVIDEND_SYMBOL, *window, adjust=adj, warehouse=path) for adj in (None, "qfq", "hfq")}
+    assert (old["qfq"]["close"] == old[None]["close"]).all()  # no ex-date yet since June
+    old_ingested = pipeline.query("SELECT trade_date, ingested_at FROM daily_bars WHERE symbol = ?", [DIVIDEND_SYMBOL])
+
+    result = pipeline.run("2026-07-13", AFTER, today=AFTER, symbols=SYMBOLS)
+    assert result.success
+    bars_meta, factors_meta = pipeline.metadata(result, "daily_bars"), pipeline.metadata(result, "adjustment_factors")
+    assert bars_meta["upstream_requests"] == 5  # one per symbol, for the new days only
+    assert factors_meta["upstream_requests"] == 1 and "new ex-date" in factors_meta["why_fetched"]
+    assert f"{DIVIDEND_SYMBOL} | new ex-date(s) {DIVIDEND_DATE}" in factors_meta["changed"]
+    stored = pipeline.query("SELECT trade_date, ingested_at FROM daily_bars WHERE symbol = ? AND trade_date <= ?",
+                            [DIVIDEND_SYMBOL, d(BEFORE)])
+    pd.testing.assert_frame_equal(stored.sort_values("trade_date").reset_index(drop=True),
+                                  old_ingested.sort_values("trade_date").reset_index(drop=True))
+
+    new = {adj: read.daily_bars(DIVIDEND_SYMBOL, *window, adjust=adj, warehouse=path) for adj in (None, "qfq", "hfq")}
+    before = new[None]["trade_date"].dt.date < DIVIDEND_DATE
+    old_days = len(old[None])
+    pd.testing.assert_frame_equal(new[None].iloc[:old_days], old[None])
+    pd.testing.assert_frame_equal(new["hfq"].iloc[:old_days], old["hfq"])
+    ratio = (new["qfq"]["close"].iloc[:old_days] / old["qfq"]["close"]).to_numpy()
+    last = new[None]["close"][before].iloc[-1]
+    reference = round((last - 0.85) / 1.3, 2)
+    assert ratio == pytest.approx(np.full(old_days, reference / last))  # all of qfq history moved
+    assert (new["qfq"]["close"][~before] == new[None]["close"][~before]).all()
+    market = SampleMarket(today=AFTER)
+    for adj in ("qfq", "hfq"):
+        np.testing.assert_allclose(new[adj]["close"], expected_adjusted(market, DIVIDEND_SYMBOL, new[None], adj),
+                                   rtol=1e-9)
+    # qfq as of a date before the dividend is the old qfq series
+    as_of = read.daily_bars(DIVIDEND_SYMBOL, *window, adjust="qfq", as_of=BEFORE, warehouse=path)
+    pd.testing.assert_series_equal(as_of["close"].iloc[:old_days], old["qfq"]["close"])
+
+    rerun = pipeline.run("2026-07-13", AFTER, today=AFTER, symbols=SYMBOLS)
+    assert pipeline.metadata(rerun, "adjustment_factors")["upstream_requests"] == 0
+
+
+def test_a_split_and_years_of_dividends_match_an_independent_computation(pipeline):
+    today = "2025-12-31"
+    assert pipeline.run("2023-01-03", today, today=today, symbols=SYMBOLS).success
+    market = SampleMarket(today=today)
+    for symbol in (SPLIT_SYMBOL, "600005", "600000"):
+        bars = read.daily_bars(symbol, warehouse=pipeline.warehouse)
+        assert len(market.corporate_actions(symbol)) >= 1
+        for adj in ("qfq", "hfq"):
+            got = read.daily_bars(symbol, adjust=adj, warehouse=pipeline.warehouse)
+            np.testing.assert_allclose(got["close"], expected_adjusted(market, symbol, bars, adj), rtol=1e-9)
+        as_of = dt.date(2023, 12, 29)
+        got = read.daily_bars(symbol, adjust="qfq", as_of=as_of, warehouse=pipeline.warehouse)
+        np.testing.assert_allclose(got["close"], expected_adjusted(market, symbol, bars, "qfq", as_of), rtol=1e-9)
+    split = read.daily_bars(SPLIT_SYMBOL, "2025-06-18", "2025-06-24", adjust="qfq", warehouse=pipeline.warehouse)
+    raw = read.daily_bars(SPLIT_SYMBOL, "2025-06-18", "2025-06-24", warehouse=pipeline.warehouse)
+    on_split = raw["trade_date"].dt.date == SPLIT_DATE
+    assert raw["close"][on_split].iloc[0] < 0.6 * raw["close"].iloc[0]  # the unadjusted price halves
+    steps = split["close"].pct_change().abs().dropna()
+    assert (steps < 0.2).all()  # qfq has no gap at the split
+
+
+def test_read_rejects_unknown_adjustments_and_as_of_without_qfq(pipeline):
+    assert pipeline.run("2026-07-13", AFTER, today=AFTER, symbols=SYMBOLS).success
+    with pytest.raises(ValueError, match="adjust='fwd'"):
+        read.daily_bars(DIVIDEND_SYMBOL, adjust="fwd", warehouse=pipeline.warehouse)
+    with pytest.raises(ValueError, match="as_of only applies to adjust='qfq'"):
+        read.daily_bars(DIVIDEND_SYMBOL, adjust="hfq", as_of=BEFORE, warehouse=pipeline.warehouse)
+    with pytest.raises(ValueError, match="as_of="):
+        read.daily_bars(DIVIDEND_SYMBOL, adjust="qfq", as_of="July", warehouse=pipeline.warehouse)
+    factors = read.adjustment_factors(DIVIDEND_SYMBOL, warehouse=pipeline.warehouse)
+    assert factors["ex_date"].dt.date.tolist()[-1] == DIVIDEND_DATE
+    bars = read.daily_bars(DIVIDEND_SYMBOL, columns=["close", "prev_close", "hfq_factor"], warehouse=pipeline.warehouse)
+    assert set(bars["hfq_factor"]) == set(factors["hfq_factor"])
