@@ -135,3 +135,43 @@ def test_read_rejects_unknown_adjustments_and_as_of_without_qfq(pipeline):
     assert factors["ex_date"].dt.date.tolist()[-1] == DIVIDEND_DATE
     bars = read.daily_bars(DIVIDEND_SYMBOL, columns=["close", "prev_close", "hfq_factor"], warehouse=pipeline.warehouse)
     assert set(bars["hfq_factor"]) == set(factors["hfq_factor"])
+
+
+class LateFactors(SampleMarket):
+    """Upstream that has not yet published the factor of `DIVIDEND_DATE`."""
+
+    def adjustment_factors_raw(self, symbol):
+        factors = super().adjustment_factors_raw(symbol)
+        return factors[factors["date"] != pd.Timestamp(DIVIDEND_DATE)].reset_index(drop=True)
+
+
+def test_an_ex_date_upstream_has_not_published_is_retried_for_a_grace_period_then_reported(tmp_path):
+    from quantdb_pipeline.loaders.bars import load_daily_bars
+    from quantdb_pipeline.loaders.factors import EX_DATE_GRACE_DAYS, load_adjustment_factors
+    from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
+    from quantdb_pipeline.warehouse.schema import connect
+    from quantdb_pipeline.warehouse.writes import Lineage
+
+    conn = connect(tmp_path / "w.duckdb")
+    symbols = [DIVIDEND_SYMBOL, "600000"]
+
+    def run(today: str):
+        market = LateFactors(today=today)
+        lineage = Lineage.now("sample", today)
+        load_trading_calendar(conn, market, lineage)
+        load_securities(conn, market, lineage)
+        load_daily_bars(conn, market, d("2026-06-01"), d(today), lineage, symbols=symbols)
+        return load_adjustment_factors(conn, market, lineage, symbols=symbols)
+
+    first = run(AFTER)
+    assert set(first.needed.values()) == {"never fetched"}
+    assert first.unexplained[["symbol", "ex_date"]].astype(str).values.tolist() == [[DIVIDEND_SYMBOL, str(DIVIDEND_DATE)]]
+    assert first.unexplained["implied_step"].iloc[0] > 1.3  # 10送3 plus cash
+    second = run(AFTER)  # still inside the grace period: asked again, only for that symbol
+    assert second.needed == {DIVIDEND_SYMBOL: f"new ex-date {DIVIDEND_DATE}"} and second.requests == 1
+    late = (DIVIDEND_DATE + dt.timedelta(days=EX_DATE_GRACE_DAYS + 2)).isoformat()
+    third = run(late)
+    assert DIVIDEND_SYMBOL in third.needed
+    fourth = run(late)  # past the grace period: not asked again, still reported
+    assert fourth.needed == {} and fourth.requests == 0
+    assert fourth.unexplained["symbol"].tolist() == [DIVIDEND_SYMBOL]

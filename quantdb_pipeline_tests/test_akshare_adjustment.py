@@ -1,0 +1,105 @@
+"""Adjustment through the real akshare functions, against HTTP-level fakes of eastmoney and sina.
+
+The fakes serve one upstream market (the sample's): unadjusted and adjusted klines from
+eastmoney, cumulative hfq factors from sina. Our qfq/hfq, computed on read from the
+unadjusted bars and sina's factors, must equal what akshare itself returns as qfq/hfq for
+the same upstream data, to within upstream's rounding to the fen.
+"""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import akshare as ak
+import numpy as np
+import pytest
+import responses
+
+from quantdb_pipeline import read
+from quantdb_pipeline.loaders.bars import load_daily_bars
+from quantdb_pipeline.loaders.factors import load_adjustment_factors
+from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
+from quantdb_pipeline.sources.akshare_source import AkshareSource
+from quantdb_pipeline.sources.sample_market import DIVIDEND_SYMBOL, SPLIT_SYMBOL, SampleMarket
+from quantdb_pipeline.warehouse.publish import open_working, publish
+from quantdb_pipeline.warehouse.schema import migrate
+from quantdb_pipeline.warehouse.writes import Lineage
+from quantdb_pipeline_tests.faults import FakeEastmoney, FakeSina
+
+TODAY = dt.date(2026, 7, 20)
+START = dt.date(2024, 1, 2)
+SYMBOLS = [DIVIDEND_SYMBOL, SPLIT_SYMBOL, "600005", "300002"]
+
+
+def akshare() -> AkshareSource:
+    return AkshareSource(requests_per_second=1000, backoff_seconds=0.01, sleep=lambda s: None,
+                         now=lambda: dt.datetime(2026, 7, 20, 18, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+
+
+@pytest.fixture
+def upstream():
+    market = SampleMarket(today=TODAY)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield market, FakeEastmoney(market, mock), FakeSina(market, mock)
+
+
+def load(path, source, run_id="http"):
+    conn = open_working(path)
+    try:
+        migrate(conn)
+        lineage = Lineage.now(source.name, run_id)
+        load_daily_bars(conn, source, START, TODAY, lineage, symbols=SYMBOLS)
+        return load_adjustment_factors(conn, source, lineage, symbols=SYMBOLS)
+    finally:
+        conn.close()
+        publish(path)
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    path = tmp_path / "quantdb.duckdb"
+    conn = open_working(path)
+    migrate(conn)
+    market, lineage = SampleMarket(today=TODAY), Lineage.now("sample", "reference")
+    load_trading_calendar(conn, market, lineage)
+    load_securities(conn, market, lineage)
+    conn.close()
+    return path
+
+
+def test_our_qfq_and_hfq_equal_akshares_own_for_the_same_upstream_data(upstream, warehouse):
+    _, _, sina = upstream
+    report = load(warehouse, akshare())
+    assert not report.failed and report.requests == len(SYMBOLS)
+    assert sorted(sina.calls) == sorted(SYMBOLS)
+    for symbol in SYMBOLS:
+        for adjust in ("qfq", "hfq"):
+            theirs = ak.stock_zh_a_hist(symbol=symbol, period="daily", start_date=START.strftime("%Y%m%d"),
+                                        end_date=TODAY.strftime("%Y%m%d"), adjust=adjust)
+            ours = read.daily_bars(symbol, START, TODAY, adjust=adjust, warehouse=warehouse)
+            assert ours["trade_date"].dt.date.tolist() == theirs["日期"].tolist()
+            for column, upstream_name in (("open", "开盘"), ("high", "最高"), ("low", "最低"), ("close", "收盘")):
+                np.testing.assert_allclose(ours[column], theirs[upstream_name], atol=0.0051,
+                                           err_msg=f"{symbol} {adjust} {column}")
+
+
+def test_sina_factors_parse_to_the_stored_change_points(upstream, warehouse):
+    market, _, _ = upstream
+    load(warehouse, akshare())
+    stored = read.adjustment_factors(SPLIT_SYMBOL, warehouse=warehouse)
+    expected = market.adjustment_factors_raw(SPLIT_SYMBOL).sort_values("date")
+    assert stored["ex_date"].tolist() == expected["date"].tolist()
+    np.testing.assert_allclose(stored["hfq_factor"], expected["hfq_factor"], rtol=1e-9)
+
+
+def test_an_error_page_from_sina_is_retried_and_no_factors_means_unadjusted(upstream, warehouse):
+    _, _, sina = upstream
+    sina.queue(DIVIDEND_SYMBOL, 502)  # akshare evaluates the page text: an error page is unreadable
+    sina.queue("300002", lambda factors: factors.iloc[0:0])  # sina has no factors for it
+    report = load(warehouse, akshare())
+    assert not report.failed
+    assert sina.calls.count(DIVIDEND_SYMBOL) == 2
+    states = dict(read.connect(warehouse).execute(
+        "SELECT symbol, status FROM ingest_state WHERE dataset = 'adjustment_factors'").fetchall())
+    assert states["300002"] == "empty" and states[DIVIDEND_SYMBOL] == "ok"
+    raw = read.daily_bars("300002", warehouse=warehouse)
+    assert (read.daily_bars("300002", adjust="qfq", warehouse=warehouse)["close"] == raw["close"]).all()
