@@ -33,14 +33,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
-        "run", help="load the calendar, securities and daily bars for a date range",
-        description="Materialize trading_calendar, securities and daily_bars for [start, end] "
-                    "in one Dagster run, then print a summary.")
+        "run", help="load calendars, securities, bars and adjustment factors for a date range",
+        description="Materialize the pipeline's assets (A-shares, Hong Kong, indices) for [start, end] "
+                    "in one Dagster run, publish, then print a summary.")
     run.add_argument("--source", choices=["sample", "akshare"],
                      default=os.environ.get(settings.SOURCE_ENV, settings.DEFAULT_SOURCE),
                      help="market data source (default: $QUANTDB_SOURCE or sample)")
     run.add_argument("--symbols", default=os.environ.get(settings.SYMBOLS_ENV, ""),
                      help="comma-separated symbols, e.g. 000001,600000 (default: the whole universe)")
+    run.add_argument("--markets", default="cn,hk,index",
+                     help="comma-separated markets to load: cn (A-shares), hk, index (default: all three)")
+    run.add_argument("--hk-symbols", default=os.environ.get(settings.HK_SYMBOLS_ENV, ""),
+                     help="comma-separated HK symbols, e.g. 00700,0005.HK (default: the HK main board)")
+    run.add_argument("--indices", default=os.environ.get(settings.INDICES_ENV, ""),
+                     help="comma-separated CN index codes (default: 000001,399001,399006,000300,000905,"
+                          "000852,000016,000688)")
     run.add_argument("--start", type=_date,
                      help="first date (default: the day after the warehouse's coverage ends, "
                           "or three years before --end on an empty warehouse)")
@@ -131,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
     from quantdb_pipeline.assets import (
         adjustment_factors,
         daily_bars,
+        hk_daily_bars,
+        hk_securities,
+        hk_trading_calendar,
+        index_daily_bars,
         published_warehouse,
         securities,
         trading_calendar,
@@ -139,12 +150,22 @@ def run(args: argparse.Namespace) -> int:
     from quantdb_pipeline.symbols import SymbolError
 
     warehouse = settings.warehouse_path(args.warehouse)
-    market = MarketSourceResource(kind=args.source, symbols=args.symbols,
+    markets = {m.strip() for m in args.markets.split(",") if m.strip()}
+    if not markets or markets - {"cn", "hk", "index"}:
+        print(f"quantdb-pipeline: --markets {args.markets!r}: choose from cn, hk, index", file=sys.stderr)
+        return EXIT_USAGE
+    assets = [
+        *([trading_calendar, securities, daily_bars, adjustment_factors] if "cn" in markets else []),
+        *([hk_trading_calendar, hk_securities, hk_daily_bars] if "hk" in markets else []),
+        *([trading_calendar, index_daily_bars] if "index" in markets else []),  # indices use the SSE calendar
+    ]
+    market = MarketSourceResource(kind=args.source, symbols=args.symbols, hk_symbols=args.hk_symbols,
+                                  indices=args.indices,
                                   requests_per_second=args.requests_per_second,
                                   sample_today=args.sample_today, sample_size=args.sample_size,
                                   min_daily_coverage=args.min_daily_coverage)
     try:
-        market.symbol_list()
+        market.symbol_list(), market.hk_symbol_list(), market.index_list()
         source = market.build()
     except (SymbolError, ValueError) as error:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
@@ -177,14 +198,15 @@ def run(args: argparse.Namespace) -> int:
         for run_id in _recover_dead_runs(instance):
             print(f"marked run {run_id} failed: its process died; its pool slot is free again", file=sys.stderr)
         result = dagster.materialize(
-            [trading_calendar, securities, daily_bars, adjustment_factors, published_warehouse],
+            [*dict.fromkeys(assets), published_warehouse],
             resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},
             instance=instance,
             tags={"dagster/asset_partition_range_start": start.isoformat(),
                   "dagster/asset_partition_range_end": end.isoformat(),
                   LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}},
-                        "ops": {"adjustment_factors": {"config": {"refresh": args.refresh_factors}}}},
+                        **({"ops": {"adjustment_factors": {"config": {"refresh": args.refresh_factors}}}}
+                           if "cn" in markets else {})},
             raise_on_error=False,
         )
     elapsed = time.perf_counter() - began
@@ -199,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"step {event.step_key} failed: {event.event_specific_data.error.message.strip()}",
                       file=sys.stderr)
         return EXIT_RUN_FAILED
-    if metadata.get("daily_bars", {}).get("symbols_failed"):
+    if any(metadata.get(a, {}).get("symbols_failed") for a in ("daily_bars", "hk_daily_bars", "index_daily_bars")):
         return EXIT_SYMBOLS_FAILED
     return EXIT_OK
 
@@ -239,6 +261,7 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
 
     bars = metadata.get("daily_bars", {})
     factors = metadata.get("adjustment_factors", {})
+    hk, indices = metadata.get("hk_daily_bars", {}), metadata.get("index_daily_bars", {})
     requests = sum(int(m.get("upstream_requests", 0)) for m in metadata.values())
     lines = [f"run {result.run_id} {'succeeded' if result.success else 'FAILED'}"]
     rows = [
@@ -249,6 +272,8 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         ("symbols failed", bars.get("symbols_failed", 0)),
         ("rows quarantined", bars.get("rows_quarantined", 0)),
         ("upstream requests (bars)", bars.get("upstream_requests", 0)),
+        ("HK bar rows written", hk.get("rows_written", "-")),
+        ("index bar rows written", indices.get("rows_written", "-")),
         ("factors fetched / changed", f"{factors.get('symbols_fetched', 0)} symbols / "
                                       f"{_count_rows(factors.get('changed'))} symbols"),
         ("upstream requests (all)", requests),

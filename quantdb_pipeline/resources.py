@@ -4,6 +4,8 @@ Environment variables (read when the definitions load):
 
 - `QUANTDB_SOURCE`: `sample` (default, offline) or `akshare` (the real vendors);
 - `QUANTDB_SYMBOLS`: comma-separated symbols restricting the universe that bars are loaded for;
+- `QUANTDB_HK_SYMBOLS`: the same for Hong Kong (default: the whole HK main board list);
+- `QUANTDB_INDICES`: the CN indices to load (default: the eight of `DEFAULT_INDICES`);
 - `QUANTDB_WAREHOUSE`: the DuckDB file (default `warehouse/quantdb.duckdb`);
 - `QUANTDB_REQUESTS_PER_SECOND`: pacing of akshare requests (default 2);
 - `QUANTDB_SAMPLE_TODAY`, `QUANTDB_SAMPLE_SIZE`: the sample market's "today" and number of symbols;
@@ -21,7 +23,7 @@ from pydantic import Field
 
 from quantdb_pipeline import settings
 from quantdb_pipeline.sources import MarketSource
-from quantdb_pipeline.symbols import normalize_symbols
+from quantdb_pipeline.symbols import normalize_hk_symbol, normalize_index_symbol, normalize_symbols
 from quantdb_pipeline.warehouse.publish import Published, open_working, publish
 from quantdb_pipeline.warehouse.schema import prepare
 
@@ -31,6 +33,8 @@ class MarketSourceResource(ConfigurableResource):
 
     kind: str = Field(default="sample", description="sample (offline simulated market) or akshare")
     symbols: str = Field(default="", description="Comma-separated symbols; empty means the whole universe")
+    hk_symbols: str = Field(default="", description="Comma-separated HK symbols; empty means the HK main board")
+    indices: str = Field(default="", description="Comma-separated CN index codes; empty means DEFAULT_INDICES")
     requests_per_second: float = Field(default=2.0, description="akshare pacing; eastmoney bans bursts")
     timeout_seconds: float = Field(default=15.0)
     max_retries: int = Field(default=4)
@@ -56,6 +60,16 @@ class MarketSourceResource(ConfigurableResource):
     def symbol_list(self) -> list[str] | None:
         return normalize_symbols(self.symbols) if self.symbols.strip() else None
 
+    def hk_symbol_list(self) -> list[str] | None:
+        items = [s for s in self.hk_symbols.split(",") if s.strip()]
+        return list(dict.fromkeys(normalize_hk_symbol(s) for s in items)) or None
+
+    def index_list(self) -> list[str]:
+        from quantdb_pipeline.settings import DEFAULT_INDICES
+
+        items = [s for s in self.indices.split(",") if s.strip()]
+        return list(dict.fromkeys(normalize_index_symbol(s) for s in items)) or list(DEFAULT_INDICES)
+
 
 class WarehouseResource(DuckDBResource):
     """The warehouse. `database` is the published file that readers open; assets write to the
@@ -80,6 +94,8 @@ def resources_from_env(environ: dict[str, str] | None = None) -> dict[str, Confi
         "market": MarketSourceResource(
             kind=env.get(settings.SOURCE_ENV, settings.DEFAULT_SOURCE),
             symbols=env.get(settings.SYMBOLS_ENV, ""),
+            hk_symbols=env.get(settings.HK_SYMBOLS_ENV, ""),
+            indices=env.get(settings.INDICES_ENV, ""),
             requests_per_second=float(env.get(settings.RATE_ENV, "2")),
             sample_today=env.get(settings.SAMPLE_TODAY_ENV, ""),
             sample_size=int(env.get(settings.SAMPLE_SYMBOLS_ENV, "64")),

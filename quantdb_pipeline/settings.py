@@ -11,6 +11,8 @@ from pathlib import Path
 WAREHOUSE_ENV = "QUANTDB_WAREHOUSE"
 SOURCE_ENV = "QUANTDB_SOURCE"
 SYMBOLS_ENV = "QUANTDB_SYMBOLS"
+HK_SYMBOLS_ENV = "QUANTDB_HK_SYMBOLS"
+INDICES_ENV = "QUANTDB_INDICES"
 SAMPLE_TODAY_ENV = "QUANTDB_SAMPLE_TODAY"
 SAMPLE_SYMBOLS_ENV = "QUANTDB_SAMPLE_SIZE"
 RATE_ENV = "QUANTDB_REQUESTS_PER_SECOND"
@@ -18,6 +20,18 @@ MIN_COVERAGE_ENV = "QUANTDB_MIN_DAILY_COVERAGE"
 
 DEFAULT_WAREHOUSE = Path("warehouse") / "quantdb.duckdb"
 DEFAULT_SOURCE = "sample"
+
+#: The CN indices loaded by default: six-digit code -> English name.
+DEFAULT_INDICES = {
+    "000001": "SSE Composite",
+    "399001": "SZSE Component",
+    "399006": "ChiNext Index",
+    "000300": "CSI 300",
+    "000905": "CSI 500",
+    "000852": "CSI 1000",
+    "000016": "SSE 50",
+    "000688": "STAR 50",
+}
 
 #: First day of the `daily_bars` partitions shown in the Dagster UI.
 PARTITIONS_START = "2015-01-05"

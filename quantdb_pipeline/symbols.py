@@ -1,7 +1,9 @@
-"""A-share symbol forms and what a code says about its exchange and board.
+"""Symbol forms of each market, and what an A-share code says about its exchange and board.
 
-Users write "600000", "sh600000", "SH600000" or "600000.SH"; the warehouse stores the bare
-six-digit code. The code itself determines the exchange, so a prefix or suffix that
+A-shares: users write "600000", "sh600000", "SH600000" or "600000.SH"; the warehouse stores
+the bare six-digit code. Hong Kong: "00700", "0700.HK", "700.HK" or "hk00700", stored as the
+five-digit code. Indices: "000300", "sh000300" or "000300.SH", stored as the six-digit code
+(SZSE's indices are 399xxx, the others are published on the SSE side). The code itself determines the exchange, so a prefix or suffix that
 contradicts it (e.g. "sh000001", which is the SSE Composite index, not Ping An Bank) is an
 error rather than a silent reinterpretation.
 """
@@ -19,8 +21,14 @@ _FORM = re.compile(
 )
 
 
+_HK_FORM = re.compile(r"^\s*(?:hk\.?(?P<prefixed>\d{5})|(?P<bare>\d{5})|(?P<suffixed>\d{1,5})\.hk)\s*$",
+                      re.IGNORECASE)
+_INDEX_FORM = re.compile(
+    r"^\s*(?:(?P<prefix>sh|sz)\.?)?(?P<code>\d{6})(?:\.(?P<suffix>sh|ss|sz))?\s*$", re.IGNORECASE)
+
+
 class SymbolError(ValueError):
-    """A symbol that is not a recognisable A-share code."""
+    """A symbol that is not a recognisable code of its market."""
 
 
 def exchange_of(code: str) -> str:
@@ -79,3 +87,43 @@ def normalize_symbols(symbols: str | list[str] | tuple[str, ...]) -> list[str]:
     if not items:
         raise SymbolError("no symbols given")
     return list(dict.fromkeys(normalize_symbol(item) for item in items))
+
+
+def is_hk_symbol(symbol: str) -> bool:
+    """True for the Hong Kong forms: five digits, an "hk" prefix or a ".HK" suffix."""
+    return isinstance(symbol, str) and _HK_FORM.match(symbol) is not None
+
+
+def normalize_hk_symbol(symbol: str) -> str:
+    """The five-digit HKEX code for "00700", "0700.HK", "700.HK" or "hk00700".
+
+    >>> normalize_hk_symbol("0700.HK"), normalize_hk_symbol("hk00700"), normalize_hk_symbol("9988.HK")
+    ('00700', '00700', '09988')
+    """
+    match = _HK_FORM.match(symbol) if isinstance(symbol, str) else None
+    if not match:
+        raise SymbolError(
+            f"unrecognised Hong Kong symbol {symbol!r}: use '00700', '0700.HK' or 'hk00700'")
+    return (match["prefixed"] or match["bare"] or match["suffixed"]).zfill(5)
+
+
+def index_exchange(code: str) -> str:
+    """SZ for SZSE's 399xxx indices, SH for the others (SSE and CSI indices)."""
+    return "SZ" if code.startswith("399") else "SH"
+
+
+def normalize_index_symbol(symbol: str) -> str:
+    """The six-digit index code for "000300", "sh000300" or "000300.SH".
+
+    >>> normalize_index_symbol("sz399006"), normalize_index_symbol("000001.SH")
+    ('399006', '000001')
+    """
+    match = _INDEX_FORM.match(symbol) if isinstance(symbol, str) else None
+    if not match:
+        raise SymbolError(f"unrecognised index symbol {symbol!r}: use '000300', 'sh000300' or '000300.SH'")
+    code = match["code"]
+    stated = (match["prefix"] or match["suffix"] or "").upper().replace("SS", "SH")
+    if stated and stated != index_exchange(code):
+        raise SymbolError(f"index symbol {symbol!r} names exchange {stated}, but index {code} is "
+                          f"published on {index_exchange(code)}")
+    return code

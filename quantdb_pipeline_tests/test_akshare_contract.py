@@ -41,7 +41,7 @@ def kline_payload(code: str, market: int, klines: list[str]) -> dict:
 def quiet_source(**kwargs) -> AkshareSource:
     """Real pacing and retry logic, with sleeping turned off so tests run fast."""
     slept = []
-    source = AkshareSource(requests_per_second=1000, backoff_seconds=0.5, sleep=slept.append, **kwargs)
+    source = AkshareSource(requests_per_second=1e9, backoff_seconds=0.5, sleep=slept.append, **kwargs)
     source.slept = slept
     return source
 

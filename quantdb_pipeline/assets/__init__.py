@@ -2,7 +2,18 @@
 
 from quantdb_pipeline.assets.bars import daily_bars
 from quantdb_pipeline.assets.factors import adjustment_factors
+from quantdb_pipeline.assets.markets import hk_daily_bars, hk_securities, hk_trading_calendar, index_daily_bars
 from quantdb_pipeline.assets.publish import published_warehouse
 from quantdb_pipeline.assets.reference import securities, trading_calendar
 
-__all__ = ["adjustment_factors", "daily_bars", "published_warehouse", "securities", "trading_calendar"]
+__all__ = [
+    "adjustment_factors",
+    "daily_bars",
+    "hk_daily_bars",
+    "hk_securities",
+    "hk_trading_calendar",
+    "index_daily_bars",
+    "published_warehouse",
+    "securities",
+    "trading_calendar",
+]

@@ -193,6 +193,90 @@ def validate_bars(bars: pd.DataFrame, windows: pd.DataFrame, context: BarContext
     return rows, batch
 
 
+# -- hk_daily_bars and index_daily_bars -------------------------------------------------
+
+#: Each market's own rules: HK has no daily price limit; indices have no turnover rate, and
+#: their amount / volume is an average constituent price, not a price of the index.
+MARKET_RULES = {
+    "hk": ("vwap", "pct_change_consistent"),
+    "index": (),
+}
+
+
+def prepare_market_bars(bars: pd.DataFrame, today: dt.date, trading_days: list[dt.date]) -> pd.DataFrame:
+    frame = pd.DataFrame({c: bars[c].to_numpy() for c in bars.columns})
+    frame["symbol"] = bars["symbol"].to_numpy(dtype=object)
+    dates = pd.to_datetime(pd.Series(bars["trade_date"].astype(object).to_numpy()), errors="coerce")
+    frame["trade_date"] = dates.dt.date.to_numpy()
+    frame["trade_date_iso"] = dates.dt.strftime("%Y-%m-%d")
+    frame["days_after_today"] = (dates - pd.Timestamp(today)).dt.days
+    calendar = np.array(sorted(trading_days), dtype="datetime64[D]")
+    day_values = dates.to_numpy(dtype="datetime64[D]")
+    pos = np.searchsorted(calendar, day_values)
+    frame["is_trading_day"] = (pos < len(calendar)) & (calendar[np.minimum(pos, len(calendar) - 1)] == day_values)
+    for column in ("open", "high", "low", "close", "amount", "pct_change", "turnover_rate", "prev_close"):
+        if column in frame:
+            frame[column] = frame[column].astype("float64")
+    volume = frame["volume"].astype("float64")
+    frame["volume"] = volume
+    frame["vwap"] = (frame["amount"] / volume).where(volume > 0)
+    frame["vwap_floor"] = frame["low"] * (1 - VWAP_TOLERANCE)
+    frame["vwap_cap"] = frame["high"] * (1 + VWAP_TOLERANCE)
+    if "prev_close" in frame:
+        frame["pct_discrepancy"] = (frame["pct_change"] - (frame["close"] / frame["prev_close"] - 1) * 100).abs()
+    frame.attrs["report_columns"] = [c for c in BAR_REPORT_COLUMNS if c in frame]
+    return frame
+
+
+def market_bar_expectations(market: str) -> list:
+    gxe = gx_expectations()
+    rules = [
+        _rule(gxe.ExpectColumnValuesToNotBeNull, "trade_date_present", QUARANTINE, "trade_date is not null",
+              column="trade_date"),
+        _rule(gxe.ExpectCompoundColumnsToBeUnique, "key_unique", QUARANTINE,
+              "one row per (symbol, trade_date); conflicting duplicates are all quarantined",
+              column_list=["symbol", "trade_date_iso"]),
+        _rule(gxe.ExpectColumnValuesToBeInSet, "trading_day", QUARANTINE,
+              f"trade_date is a trading day of the {'HKEX' if market == 'hk' else 'SSE'} calendar",
+              column="is_trading_day", value_set=[True]),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "not_in_future", QUARANTINE,
+              "trade_date is not after the source's today", column="days_after_today", max_value=0),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "volume_non_negative", QUARANTINE, "volume >= 0 (shares)",
+              column="volume", min_value=0),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "amount_non_negative", QUARANTINE, "amount >= 0",
+              column="amount", min_value=0),
+    ]
+    for price in ("open", "high", "low", "close"):
+        rules.append(_rule(gxe.ExpectColumnValuesToBeBetween, f"{price}_positive", QUARANTINE, f"{price} > 0",
+                           column=price, min_value=0, strict_min=True))
+    for a, b, name in (("open", "low", "low_le_open"), ("close", "low", "low_le_close"),
+                       ("high", "open", "open_le_high"), ("high", "close", "close_le_high")):
+        rules.append(_rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, name, QUARANTINE,
+                           f"{b} <= {a}", column_A=a, column_B=b, or_equal=True,
+                           ignore_row_if="either_value_is_missing"))
+    if "vwap" in MARKET_RULES[market]:
+        rules += [
+            _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_above_low", QUARANTINE,
+                  "amount / volume >= low (volume in shares)", column_A="vwap", column_B="vwap_floor",
+                  or_equal=True, ignore_row_if="either_value_is_missing"),
+            _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_below_high", QUARANTINE,
+                  "amount / volume <= high", column_A="vwap_cap", column_B="vwap", or_equal=True,
+                  ignore_row_if="either_value_is_missing"),
+        ]
+    if "pct_change_consistent" in MARKET_RULES[market]:
+        rules.append(_rule(gxe.ExpectColumnValuesToBeBetween, "pct_change_matches_previous_close", WARN,
+                           "pct_change agrees with close / prev_close", column="pct_discrepancy",
+                           max_value=PCT_CONSISTENCY_TOLERANCE))
+    return rules
+
+
+def validate_market_bars(bars: pd.DataFrame, market: str, today: dt.date,
+                         trading_days: list[dt.date]) -> SuiteOutcome:
+    """The row rules of `hk_daily_bars` (market "hk") or `index_daily_bars` (market "index")."""
+    return run_suite(f"{market}_daily_bars", prepare_market_bars(bars, today, trading_days),
+                     market_bar_expectations(market))
+
+
 # -- adjustment_factors -------------------------------------------------------------------
 
 #: A factor step may differ from last close / reference price by the rounding of the latter.
@@ -288,8 +372,8 @@ def validate_calendar(frame: pd.DataFrame) -> SuiteOutcome:
         _rule(gxe.ExpectColumnValuesToNotBeNull, "trade_date_present", FAIL, "no null dates", column="trade_date_iso"),
         _rule(gxe.ExpectCompoundColumnsToBeUnique, "key_unique", FAIL, "one row per (market, trade_date)",
               column_list=["market", "trade_date_iso"]),
-        _rule(gxe.ExpectColumnValuesToBeInSet, "market_allowed", FAIL, "market is CN", column="market",
-              value_set=["CN"]),
+        _rule(gxe.ExpectColumnValuesToBeInSet, "market_allowed", FAIL, "market is CN or HK", column="market",
+              value_set=["CN", "HK"]),
         _rule(gxe.ExpectColumnValuesToBeBetween, "weekday", FAIL, "trading days fall on Monday..Friday",
               column="weekday", min_value=0, max_value=4),
         _rule(gxe.ExpectTableRowCountToBeBetween, "not_empty", FAIL, "the calendar has rows", min_value=1),

@@ -18,7 +18,7 @@ import pandas as pd
 from quantdb_pipeline.settings import MARKET_TIMEZONE
 from quantdb_pipeline.sources.base import ListingFrames, bundled_sse_calendar
 from quantdb_pipeline.sources.pacing import RateLimiter, UnreadableAnswer, call_with_retries
-from quantdb_pipeline.symbols import exchange_of
+from quantdb_pipeline.symbols import exchange_of, index_exchange
 
 log = logging.getLogger(__name__)
 
@@ -115,3 +115,43 @@ class AkshareSource:
 
         return self._call("stock_zh_a_daily_hfq_factor", symbol, factors,
                           symbol=exchange_of(symbol).lower() + symbol, adjust="hfq-factor")
+
+    def hk_trading_calendar_raw(self) -> pd.DataFrame:
+        """No akshare endpoint serves HKEX's calendar; `exchange_calendars` does (see `calendars`)."""
+        from quantdb_pipeline.sources.calendars import hk_trading_days
+
+        return pd.DataFrame({"trade_date": list(hk_trading_days())})
+
+    def hk_listings_raw(self) -> pd.DataFrame:
+        """The main board list: lighter than `stock_hk_spot_em` (no GEM), paged by akshare."""
+        ak = self._ak()
+        return self._call("stock_hk_main_board_spot_em", "", ak.stock_hk_main_board_spot_em)
+
+    def hk_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        ak = self._ak()
+        return self._call(
+            "stock_hk_hist", symbol, _none_is_empty(ak.stock_hk_hist), symbol=symbol, period="daily",
+            start_date=start.strftime("%Y%m%d"), end_date=end.strftime("%Y%m%d"), adjust="",
+        )
+
+    def index_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        ak = self._ak()
+        return self._call(
+            "stock_zh_index_daily_em", symbol, _none_is_empty(ak.stock_zh_index_daily_em), symbol=index_exchange(symbol).lower() + symbol,
+            start_date=start.strftime("%Y%m%d"), end_date=end.strftime("%Y%m%d"),
+        )
+
+
+def _none_is_empty(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+    """eastmoney answers a window without bars with `"data": null`, on which some akshare
+    functions fail subscripting None: that answer is an empty frame."""
+
+    def call(**kwargs) -> pd.DataFrame:
+        try:
+            return fn(**kwargs)
+        except TypeError as error:
+            if "NoneType" in str(error) and "subscriptable" in str(error):
+                return pd.DataFrame()
+            raise
+
+    return call

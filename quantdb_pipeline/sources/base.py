@@ -47,6 +47,18 @@ class MarketSource(Protocol):
     def a_share_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Unadjusted daily bars of one symbol, shaped like `stock_zh_a_hist(adjust="")`."""
 
+    def hk_trading_calendar_raw(self) -> pd.DataFrame:
+        """HKEX trading days (column `trade_date`)."""
+
+    def hk_listings_raw(self) -> pd.DataFrame:
+        """The HK main board, shaped like `stock_hk_main_board_spot_em()`."""
+
+    def hk_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """Unadjusted HK daily bars of a five-digit code, shaped like `stock_hk_hist(adjust="")`."""
+
+    def index_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """Daily bars of a six-digit CN index code, shaped like `stock_zh_index_daily_em()`."""
+
     def adjustment_factors_raw(self, symbol: str) -> pd.DataFrame:
         """Cumulative hfq factors of one symbol, shaped like `stock_zh_a_daily(adjust="hfq-factor")`.
 

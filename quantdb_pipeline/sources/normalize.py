@@ -49,6 +49,19 @@ BJ_LIST_COLUMNS = {"证券代码": "symbol", "证券简称": "name", "上市日�
 SH_DELIST_COLUMNS = {"公司代码": "symbol", "公司简称": "name", "上市日期": "list_date", "暂停上市日期": "delist_date"}
 SZ_DELIST_COLUMNS = {"证券代码": "symbol", "证券简称": "name", "上市日期": "list_date", "终止上市日期": "delist_date"}
 
+#: `stock_hk_hist` columns -> canonical `hk_daily_bars` columns (成交量 in shares, prices in HKD).
+HK_BAR_COLUMNS = {
+    "日期": "trade_date", "开盘": "open", "最高": "high", "最低": "low", "收盘": "close",
+    "成交量": "volume", "成交额": "amount", "涨跌幅": "pct_change", "换手率": "turnover_rate",
+}
+#: HK main board list (`stock_hk_main_board_spot_em`) -> symbol, name.
+HK_LIST_COLUMNS = {"代码": "symbol", "名称": "name"}
+HK_CURRENCY = "HKD"
+
+#: `stock_zh_index_daily_em` columns (akshare names them in English; 成交量 in lots of 100).
+INDEX_BAR_COLUMNS = {"date": "trade_date", "open": "open", "high": "high", "low": "low", "close": "close",
+                     "volume": "volume", "amount": "amount"}
+
 #: Calendar frame (`tool_trade_date_hist_sina`).
 CALENDAR_COLUMNS = {"trade_date": "trade_date"}
 
@@ -66,6 +79,13 @@ BAR_DTYPES = {
     "prev_close": "float64",
 }
 BAR_COLUMNS = list(BAR_DTYPES)
+
+HK_BAR_DTYPES = {**BAR_DTYPES, "currency": "string"}
+HK_BAR_COLUMNS_OUT = list(HK_BAR_DTYPES)
+INDEX_BAR_DTYPES = {k: BAR_DTYPES[k] for k in ("symbol", "trade_date", "open", "high", "low", "close",
+                                               "volume", "amount")}
+INDEX_BAR_COLUMNS_OUT = list(INDEX_BAR_DTYPES)
+HK_SECURITY_DTYPES = {"symbol": "string", "name": "string", "currency": "string"}
 
 FACTOR_DTYPES = {"symbol": "string", "ex_date": "date32[pyarrow]", "hfq_factor": "float64"}
 
@@ -173,6 +193,55 @@ def a_share_bars(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
     columns["volume"] = pd.array(np.round(lots * SHARES_PER_LOT), dtype="Int64")
     columns["prev_close"] = np.round(columns["close"] - _numeric(raw, A_SHARE_CHANGE_COLUMN, source, symbol), 4)
     return pd.DataFrame({name: columns[name] for name in BAR_COLUMNS})
+
+
+def empty_frame(dtypes: dict) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
+
+
+def _kline_frame(raw: pd.DataFrame, mapping: dict, symbol: str, source: str, out: dict,
+                 shares_per_unit: int) -> dict:
+    n = len(raw)
+    columns = {
+        "symbol": pd.array(np.full(n, symbol, dtype=object), dtype="string"),
+        "trade_date": pd.arrays.ArrowExtensionArray(_date_array(raw, next(iter(mapping)), source, symbol)),
+    }
+    for upstream, canonical in mapping.items():
+        if canonical != "trade_date":
+            columns[canonical] = _numeric(raw, upstream, source, symbol)
+    columns["volume"] = pd.array(np.round(columns["volume"] * shares_per_unit), dtype="Int64")
+    return columns
+
+
+def hk_bars(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
+    """Canonical `hk_daily_bars` rows from a `stock_hk_hist` frame: HKD, volume in shares."""
+    if raw.shape[1] == 0 or len(raw) == 0:
+        return empty_frame(HK_BAR_DTYPES)
+    _require(raw, [*HK_BAR_COLUMNS, A_SHARE_CHANGE_COLUMN], source, symbol)
+    columns = _kline_frame(raw, HK_BAR_COLUMNS, symbol, source, HK_BAR_DTYPES, 1)
+    columns["prev_close"] = np.round(columns["close"] - _numeric(raw, A_SHARE_CHANGE_COLUMN, source, symbol), 4)
+    columns["currency"] = pd.array(np.full(len(raw), HK_CURRENCY, dtype=object), dtype="string")
+    return pd.DataFrame({name: columns[name] for name in HK_BAR_COLUMNS_OUT})
+
+
+def index_bars(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
+    """Canonical `index_daily_bars` rows from a `stock_zh_index_daily_em` frame: volume in shares."""
+    if raw.shape[1] == 0 or len(raw) == 0:
+        return empty_frame(INDEX_BAR_DTYPES)
+    _require(raw, INDEX_BAR_COLUMNS, source, symbol)
+    columns = _kline_frame(raw, INDEX_BAR_COLUMNS, symbol, source, INDEX_BAR_DTYPES, SHARES_PER_LOT)
+    return pd.DataFrame({name: columns[name] for name in INDEX_BAR_COLUMNS_OUT})
+
+
+def hk_securities(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Canonical `hk_securities` rows (symbol, name, currency) from the HK main board list."""
+    _require(raw, HK_LIST_COLUMNS, source, None)
+    out = raw[list(HK_LIST_COLUMNS)].rename(columns=HK_LIST_COLUMNS)
+    out["symbol"] = out["symbol"].astype(str).str.strip().str.zfill(5)
+    out["name"] = out["name"].astype(str).str.strip()
+    out["currency"] = HK_CURRENCY
+    out = out[out["symbol"].str.fullmatch(r"\d{5}")].drop_duplicates("symbol")
+    return out.sort_values("symbol").reset_index(drop=True).astype(HK_SECURITY_DTYPES)
 
 
 def empty_factors() -> pd.DataFrame:
@@ -285,6 +354,9 @@ __all__ = [
     "adjustment_factors",
     "empty_bars",
     "empty_factors",
+    "hk_bars",
+    "hk_securities",
+    "index_bars",
     "securities",
     "trading_calendar",
 ]

@@ -20,7 +20,9 @@ What it contains, so that tests can catch real bugs:
   some issue bonus shares, and `SPLIT_SYMBOL` splits 1:2 (10转10) on `SPLIT_DATE`;
   `DIVIDEND_SYMBOL` pays on `DIVIDEND_DATE`. On an ex-date the reference previous close
   is `(close - cash) / (1 + shares per share)`, as the exchanges publish it, and
-  `adjustment_factors_raw` answers sina's cumulative hfq factors.
+  `adjustment_factors_raw` answers sina's cumulative hfq factors;
+- Hong Kong: `HK_SYMBOLS` on HKEX's own calendar (no price limit, volume in shares, HKD);
+- indices: `INDEX_SYMBOLS`, the major CN indices, on the SSE calendar.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from quantdb_pipeline.sources.base import ListingFrames, bundled_sse_calendar
-from quantdb_pipeline.symbols import board_of
+from quantdb_pipeline.symbols import board_of, index_exchange
 
 #: Board mix of the sample universe (share of symbols) and the first code of each board.
 BOARD_MIX = (
@@ -78,6 +80,21 @@ FIXED_ACTIONS = {
 #: Yearly odds of a cash dividend and of bonus shares for the other symbols.
 DIVIDEND_ODDS, BONUS_ODDS = 0.6, 0.12
 BONUS_RATIOS = (0.2, 0.3, 0.5, 1.0)
+
+#: Hong Kong sample universe: code -> (name, first price in HKD).
+HK_SYMBOLS = {
+    "00700": ("Tencent (sample)", 380.0), "00005": ("HSBC (sample)", 60.0),
+    "09988": ("Alibaba (sample)", 160.0), "00941": ("China Mobile (sample)", 70.0),
+    "01299": ("AIA (sample)", 75.0), "03690": ("Meituan (sample)", 120.0),
+    "02318": ("Ping An (sample)", 50.0), "00388": ("HKEX (sample)", 300.0),
+}
+HK_LISTED_FROM = {"09988": dt.date(2019, 11, 26), "03690": dt.date(2018, 9, 20)}
+#: Index sample: akshare symbol -> first level.
+INDEX_SYMBOLS = {
+    "sh000001": 3500.0, "sz399001": 12000.0, "sz399006": 2700.0, "sh000300": 3700.0,
+    "sh000905": 7000.0, "sh000852": 7500.0, "sh000016": 2500.0, "sh000688": 1000.0,
+}
+INDEX_FIRST_DAY = {"sh000688": dt.date(2020, 1, 2)}  # the STAR 50 starts later
 
 DEFAULT_SIZE = 64
 DEFAULT_SEED = 20240101
@@ -193,6 +210,46 @@ class SampleMarket:
         factors = _history(self.seed, record)[1]
         factors = factors[factors["date"] <= pd.Timestamp(self._today)]
         return factors.iloc[::-1].reset_index(drop=True)
+
+    def hk_listings_raw(self) -> pd.DataFrame:
+        """The HK main board, shaped like `stock_hk_main_board_spot_em()` (one page)."""
+        self.requests["stock_hk_main_board_spot_em"] += 1
+        listed = [code for code in HK_SYMBOLS if HK_LISTED_FROM.get(code, dt.date.min) <= self._today]
+        last = [self.hk_daily_history(code) for code in listed]
+        last = [h[h["日期"] <= self._today].iloc[-1] for h in last]
+        return pd.DataFrame({
+            "序号": range(1, len(listed) + 1), "代码": listed, "名称": [HK_SYMBOLS[c][0] for c in listed],
+            "最新价": [h["收盘"] for h in last], "涨跌额": [h["涨跌额"] for h in last],
+            "涨跌幅": [h["涨跌幅"] for h in last], "今开": [h["开盘"] for h in last],
+            "最高": [h["最高"] for h in last], "最低": [h["最低"] for h in last],
+            "昨收": [round(h["收盘"] - h["涨跌额"], 3) for h in last],
+            "成交量": [float(h["成交量"]) for h in last], "成交额": [h["成交额"] for h in last],
+        })
+
+    def hk_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """Unadjusted HK bars, shaped like `stock_hk_hist(adjust="")`: volume in shares, HKD."""
+        self.requests["stock_hk_hist"] += 1
+        if symbol not in HK_SYMBOLS:
+            return pd.DataFrame()
+        return _cut(self.hk_daily_history(symbol), "日期", start, min(end, self._today))
+
+    def index_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """Bars of the index with six-digit code `symbol`, shaped like
+        `stock_zh_index_daily_em(symbol="sh000300")`: volume in lots."""
+        self.requests["stock_zh_index_daily_em"] += 1
+        key = index_exchange(symbol).lower() + symbol
+        if key not in INDEX_SYMBOLS:
+            return pd.DataFrame()
+        return _cut(_index_history(self.seed, key), "date", start, min(end, self._today))
+
+    def hk_trading_calendar_raw(self) -> pd.DataFrame:
+        """HKEX trading days from `exchange_calendars`, through the end of the SSE calendar."""
+        from quantdb_pipeline.sources.calendars import hk_trading_days
+
+        return pd.DataFrame({"trade_date": list(hk_trading_days(_calendar()[-1]))})
+
+    def hk_daily_history(self, symbol: str) -> pd.DataFrame:
+        return _hk_history(self.seed, symbol)
 
     def _record(self, symbol: str) -> dict | None:
         matches = self._universe.index[self._universe["code"] == symbol]
@@ -350,3 +407,58 @@ def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, 
 def _history(seed: int, record: dict) -> pd.DataFrame:
     keys = ("code", "board", "list_date", "delist_date", "float_shares", "start_price", "drift", "volatility")
     return _history_cached(seed, tuple((k, record[k]) for k in keys))
+
+
+def _cut(history: pd.DataFrame, column: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+    dates = history[column].tolist()
+    lo, hi = bisect_left(dates, start), bisect_right(dates, end)
+    return pd.DataFrame() if lo >= hi else history.iloc[lo:hi].reset_index(drop=True)
+
+
+def _walk(rng: np.random.Generator, n: int, start: float, vol: float, decimals: int):
+    """Open, high, low, close and previous close of an unlimited random walk with mean reversion."""
+    shocks = rng.standard_t(4, n) * vol / math.sqrt(2)
+    gaps, up, down = rng.normal(0, vol / 3, n), np.abs(rng.normal(0, vol / 2, n)), np.abs(rng.normal(0, vol / 2, n))
+    closes, prev, anchor = np.empty(n), start, math.log(start)
+    previous = np.empty(n)
+    for i in range(n):
+        previous[i] = prev
+        prev = round(prev * math.exp(shocks[i] - 0.004 * (math.log(prev) - anchor)), decimals)
+        closes[i] = prev
+    opens = np.round(previous * np.exp(gaps), decimals)
+    highs = np.round(np.maximum(opens, closes) * (1 + up), decimals)
+    lows = np.round(np.minimum(opens, closes) * (1 - down), decimals)
+    return opens, highs, lows, closes, previous, np.abs(shocks)
+
+
+@lru_cache(maxsize=16)
+def _hk_history(seed: int, code: str) -> pd.DataFrame:
+    from quantdb_pipeline.sources.calendars import hk_trading_days
+
+    first = max(SIMULATION_ORIGIN, HK_LISTED_FROM.get(code, dt.date.min))
+    days = [d for d in hk_trading_days(_calendar()[-1]) if d >= first]
+    rng = np.random.default_rng([seed, int(code), 852])
+    opens, highs, lows, closes, previous, moves = _walk(rng, len(days), HK_SYMBOLS[code][1], 0.02, 2)
+    shares = (rng.lognormal(16.5, 0.5, len(days)) * (1 + 20 * moves)).astype("int64") // 100 * 100
+    amount = np.round(shares * (opens + highs + lows + closes) / 4, 2)
+    return pd.DataFrame({
+        "日期": days, "开盘": opens, "收盘": closes, "最高": highs, "最低": lows,
+        "成交量": shares, "成交额": amount,
+        "振幅": np.round((highs - lows) / previous * 100, 2),
+        "涨跌幅": np.round((closes / previous - 1) * 100, 2),
+        "涨跌额": np.round(closes - previous, 3),
+        "换手率": np.round(shares / 5e9 * 100, 2),
+    })
+
+
+@lru_cache(maxsize=16)
+def _index_history(seed: int, symbol: str) -> pd.DataFrame:
+    first = max(SIMULATION_ORIGIN, INDEX_FIRST_DAY.get(symbol, dt.date.min))
+    days = [d for d in _calendar() if d >= first]
+    rng = np.random.default_rng([seed, int(symbol[2:]), 300])
+    opens, highs, lows, closes, _, moves = _walk(rng, len(days), INDEX_SYMBOLS[symbol], 0.012, 2)
+    lots = (rng.lognormal(18.5, 0.3, len(days)) * (1 + 10 * moves)).astype("int64")
+    return pd.DataFrame({
+        "date": days, "open": opens, "close": closes, "high": highs, "low": lows,
+        "volume": lots, "amount": np.round(lots * 100 * rng.uniform(8, 15, len(days)), 2),
+    })

@@ -202,6 +202,59 @@ def _record_outcomes(conn: duckdb.DuckDBPyConnection, dataset: str, lineage: Lin
     )
 
 
+def write_market_bars(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: list[str],
+    bars: pd.DataFrame,
+    windows: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    lineage: Lineage,
+    as_of: dt.date,
+    quarantine: pd.DataFrame | None = None,
+) -> int:
+    """Replace each clean fetched window of `table` (hk_daily_bars, index_daily_bars) in one transaction.
+
+    As for A-share bars: a window that came back clean replaces what is stored in it; rows of
+    a symbol with quarantined rows replace only their own keys.
+    """
+    bars = bars[columns].drop_duplicates(["symbol", "trade_date"], keep="last")
+    _stage(conn, "staged_market_bars", bars)
+    _stage(conn, "staged_windows", windows[["symbol", "fetched_from", "fetched_to"]])
+    _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
+    with transaction(conn):
+        conn.execute(f"DELETE FROM {table} USING staged_windows w WHERE {table}.symbol = w.symbol "
+                     f"AND {table}.trade_date BETWEEN w.fetched_from AND w.fetched_to")
+        conn.execute(f"DELETE FROM quarantine USING staged_windows w WHERE quarantine.table_name = '{table}' "
+                     "AND quarantine.symbol = w.symbol AND quarantine.trade_date >= w.fetched_from")
+        conn.execute(f"DELETE FROM {table} USING staged_market_bars s "
+                     f"WHERE {table}.symbol = s.symbol AND {table}.trade_date = s.trade_date")
+        _write_quarantine(conn, quarantine if quarantine is not None else empty_quarantine(), lineage)
+        conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, source, run_id, ingested_at) "
+                     f"SELECT {', '.join(columns)}, ?, ?, ? FROM staged_market_bars", _lineage_params(lineage))
+        _record_outcomes(conn, table, lineage, as_of)
+    for name in ("staged_market_bars", "staged_windows", "staged_outcomes"):
+        conn.unregister(name)
+    return len(bars)
+
+
+def upsert_rows(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, key: str,
+                lineage: Lineage | None = None) -> int:
+    """Insert or update reference rows (`hk_securities`, `indices`) by `key`; never delete."""
+    columns = list(frame.columns)
+    stamp = ["source", "run_id", "ingested_at"] if lineage else []
+    _stage(conn, "staged_rows", frame.drop_duplicates(key, keep="first"))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in [*columns, *stamp] if c != key)
+    with transaction(conn):
+        conn.execute(
+            f"INSERT INTO {table} ({', '.join([*columns, *stamp])}) "
+            f"SELECT {', '.join(columns)}{', ?, ?, ?' if lineage else ''} FROM staged_rows "
+            f"ON CONFLICT ({key}) DO UPDATE SET {updates}",
+            _lineage_params(lineage) if lineage else [])
+    conn.unregister("staged_rows")
+    return scalar(conn, f"SELECT count(*) FROM {table}")
+
+
 FACTOR_COLUMNS = ["symbol", "ex_date", "hfq_factor"]
 
 

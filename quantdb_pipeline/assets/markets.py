@@ -1,0 +1,137 @@
+"""Hong Kong stocks and CN indices: their own calendars, lists, bars and quality rules."""
+
+import datetime as dt
+
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from quantdb_pipeline import progress
+from quantdb_pipeline.assets.checks import check_result, suite_check
+from quantdb_pipeline.assets.reference import POOL, trading_calendar
+from quantdb_pipeline.loaders.markets import (
+    HK,
+    INDEX,
+    Market,
+    MarketLoadReport,
+    load_hk_calendar,
+    load_hk_securities,
+    load_market_bars,
+    register_indices,
+)
+from quantdb_pipeline.partitions import daily_partitions
+from quantdb_pipeline.quality.gate import GateFailed
+from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+from quantdb_pipeline.warehouse.writes import Lineage
+
+HK_CALENDAR_SUITE = "hk_trading_calendar_suite"
+HK_BARS_SUITE = "hk_daily_bars_suite"
+INDEX_BARS_SUITE = "index_daily_bars_suite"
+_ROW_RULES = ("keys, trading day of the market's own calendar, not in future, positive prices, OHLC order, "
+              "non-negative volume and amount")
+
+
+@asset(group_name="hong_kong", pool=POOL, kinds={"duckdb"},
+       check_specs=[suite_check(HK_CALENDAR_SUITE, "hk_trading_calendar",
+                                "keys, weekdays, 200..260 trading days per complete year")])
+def hk_trading_calendar(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
+    """HKEX trading days (market 'HK' in trading_calendar), from the `exchange_calendars` library."""
+    source = market.build()
+    try:
+        with warehouse.get_connection() as conn:
+            checks = load_hk_calendar(conn, source, Lineage.now(source.name, context.run_id))
+            first, last, days = conn.execute(
+                "SELECT min(trade_date), max(trade_date), count(*) FROM trading_calendar WHERE market = 'HK'"
+            ).fetchall()[0]
+    except GateFailed as failed:
+        yield check_result(HK_CALENDAR_SUITE, failed.outcome)
+        raise Failure(description=str(failed)) from failed
+    yield check_result(HK_CALENDAR_SUITE, checks)
+    yield MaterializeResult(metadata={"trading_days": days, "first_day": str(first), "last_day": str(last),
+                                      "calendar": "exchange_calendars XHKG"})
+
+
+@asset(group_name="hong_kong", pool=POOL, kinds={"duckdb"})
+def hk_securities(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
+    """The HKEX main board list (five-digit codes, names, trading currency)."""
+    source = market.build()
+    with warehouse.get_connection() as conn:
+        counts = load_hk_securities(conn, source, Lineage.now(source.name, context.run_id))
+    return MaterializeResult(metadata={"listed_now": counts["listed"], "hk_securities": counts["total"],
+                                       "upstream_requests": sum(source.requests.values()), "source": source.name})
+
+
+def _load(context: AssetExecutionContext, market_config: MarketSourceResource, warehouse: WarehouseResource,
+          market: Market, suite: str, symbols):
+    key_range = context.partition_key_range
+    start, end = dt.date.fromisoformat(key_range.start), dt.date.fromisoformat(key_range.end)
+    source = market_config.build()
+
+    def on_progress(done: int, total: int, symbol: str, rows: int) -> None:
+        progress.report(market.table, done, total, symbol, rows)
+        if done == total or done % 50 == 0:
+            context.log.info(f"{market.table}: {done}/{total} symbols fetched (last {symbol}: {rows} rows)")
+
+    with warehouse.get_connection() as conn:
+        if market is INDEX:
+            register_indices(conn, symbols)
+        report = load_market_bars(conn, source, market, start, end, Lineage.now(source.name, context.run_id),
+                                  symbols=symbols, progress=on_progress,
+                                  breaker_threshold=market_config.breaker_threshold)
+    _log(context, market, report)
+    yield check_result(suite, report.checks)
+    metadata = _metadata(report, source.name)
+    if report.circuit_open:
+        raise Failure(description=f"circuit breaker: {report.circuit_open}", metadata=metadata)
+    yield MaterializeResult(metadata=metadata)
+
+
+@asset(group_name="hong_kong", partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(),
+       deps=[hk_trading_calendar, hk_securities], pool=POOL, kinds={"duckdb"},
+       check_specs=[suite_check(HK_BARS_SUITE, "hk_daily_bars",
+                                f"{_ROW_RULES}, amount/volume within [low, high]; no price limit (HK has none)")])
+def hk_daily_bars(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
+    """Unadjusted HKEX daily bars (HKD, volume in shares) on HKEX's own calendar."""
+    yield from _load(context, market, warehouse, HK, HK_BARS_SUITE, market.hk_symbol_list())
+
+
+@asset(group_name="indices", partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(),
+       deps=[trading_calendar], pool=POOL, kinds={"duckdb"},
+       check_specs=[suite_check(INDEX_BARS_SUITE, "index_daily_bars",
+                                f"{_ROW_RULES}; no price limit, turnover rate or vwap rule for indices")])
+def index_daily_bars(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
+    """Daily levels of the major CN indices (SSE Composite, CSI 300, ChiNext, ...) on the SSE calendar."""
+    yield from _load(context, market, warehouse, INDEX, INDEX_BARS_SUITE, market.index_list())
+
+
+def _log(context: AssetExecutionContext, market: Market, report: MarketLoadReport) -> None:
+    items = sorted(report.rows_per_symbol.items())
+    for i in range(0, len(items), 20):
+        context.log.info(f"{market.table} rows per symbol: " + " ".join(f"{s}:{n}" for s, n in items[i: i + 20]))
+    for symbol, reason in sorted(report.failed.items()):
+        context.log.warning(f"{market.table} {symbol} failed, will retry next run: {reason}")
+    context.log.info(f"{market.table} {report.start}..{report.end}: {report.rows_written} rows, "
+                     f"{report.symbols_updated} symbols updated, {report.symbols_skipped} up to date, "
+                     f"{len(report.failed)} failed, {report.requests} upstream requests")
+
+
+def _metadata(report: MarketLoadReport, source: str) -> dict:
+    failed = "\n".join(f"| {s} | {r.replace('|', '/')} |" for s, r in sorted(report.failed.items()))
+    return {
+        "rows_written": report.rows_written,
+        "rows_quarantined": report.rows_quarantined,
+        "symbols_updated": report.symbols_updated,
+        "symbols_skipped_up_to_date": report.symbols_skipped,
+        "symbols_failed": len(report.failed),
+        "failed_symbols": MetadataValue.md("| symbol | reason |\n|---|---|\n" + failed if failed else "none"),
+        "empty_answers": len(report.empty),
+        "upstream_requests": report.requests,
+        "range": f"{report.start}..{report.end}",
+        "seconds": round(report.seconds, 2),
+        "source": source,
+    }

@@ -1,0 +1,200 @@
+"""Hong Kong stocks and CN indices: reference lists and daily bars, each on its own calendar.
+
+Simpler than A-shares on purpose. Both endpoints answer a symbol's range in one request,
+indices never suspend, and an HK fetch downloads the whole history anyway, so the stored
+bars are the coverage: a symbol is fetched from the day after its last stored bar (or from
+`start` when that is earlier than its first stored bar) through today. Each market is
+checked by its own suite (see `quality.suites.MARKET_RULES`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from quantdb_pipeline.quality.expectations import SuiteOutcome
+from quantdb_pipeline.quality.gate import GateFailed, split
+from quantdb_pipeline.quality.suites import validate_calendar, validate_market_bars
+from quantdb_pipeline.settings import DEFAULT_INDICES
+from quantdb_pipeline.sources import MarketSource, normalize
+from quantdb_pipeline.sources.pacing import RetriesExhausted
+from quantdb_pipeline.symbols import index_exchange
+from quantdb_pipeline.warehouse.writes import Lineage, replace_calendar, upsert_rows, write_market_bars
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int, str, int], None]
+
+
+@dataclass(frozen=True)
+class Market:
+    """What differs between the markets loaded here."""
+
+    name: str  # "hk" or "index": also the suite's market
+    table: str
+    calendar: str  # trading_calendar.market
+    fetch: str  # the MarketSource method
+    normalize: Callable[[pd.DataFrame, str, str], pd.DataFrame]
+    dtypes: dict[str, str]
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.dtypes)
+
+
+HK = Market("hk", "hk_daily_bars", "HK", "hk_daily_raw", normalize.hk_bars, normalize.HK_BAR_DTYPES)
+INDEX = Market("index", "index_daily_bars", "CN", "index_daily_raw", normalize.index_bars, normalize.INDEX_BAR_DTYPES)
+
+
+@dataclass
+class MarketLoadReport:
+    market: str
+    start: dt.date
+    end: dt.date
+    symbols_skipped: int = 0
+    symbols_updated: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    requests: int = 0
+    empty: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    rows_per_symbol: Counter = field(default_factory=Counter)
+    circuit_open: str | None = None
+    checks: SuiteOutcome | None = None
+    seconds: float = 0.0
+
+
+def load_hk_calendar(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage) -> SuiteOutcome:
+    """HKEX's trading days, as market 'HK'; all or nothing, like the CN calendar."""
+    calendar = normalize.trading_calendar(source.hk_trading_calendar_raw(), source.name)
+    calendar["market"] = pd.Series("HK", index=calendar.index, dtype="string")
+    checks = validate_calendar(calendar)
+    if checks.failed:
+        raise GateFailed(checks, f"{source.name} HK trading calendar")
+    replace_calendar(conn, calendar, lineage)
+    return checks
+
+
+def load_hk_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage) -> dict:
+    """Upsert the HK main board list; names no longer listed are kept."""
+    listed = normalize.hk_securities(source.hk_listings_raw(), source.name)
+    if listed.empty:
+        raise ValueError(f"{source.name}: the HK list came back empty; the stored HK universe is kept")
+    return {"listed": len(listed), "total": upsert_rows(conn, "hk_securities", listed, "symbol", lineage)}
+
+
+def register_indices(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> None:
+    names = {code: DEFAULT_INDICES.get(code, code) for code in codes}
+    upsert_rows(conn, "indices", pd.DataFrame({
+        "symbol": pd.Series(codes, dtype="string"),
+        "exchange": pd.Series([index_exchange(c) for c in codes], dtype="string"),
+        "name": pd.Series([names[c] for c in codes], dtype="string"),
+    }), "symbol")
+
+
+def _windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str], start: dt.date,
+             end: dt.date, days: np.ndarray) -> tuple[list[tuple[str, dt.date, dt.date]], int]:
+    stored = {s: (lo, hi) for s, lo, hi in conn.execute(
+        f"SELECT symbol, min(trade_date), max(trade_date) FROM {market.table} GROUP BY symbol").fetchall()}
+    fetches, skipped = [], 0
+    for symbol in symbols:
+        lo = start
+        if symbol in stored and start >= stored[symbol][0]:
+            lo = max(start, stored[symbol][1] + dt.timedelta(days=1))
+        a, b = days.searchsorted(np.datetime64(lo, "D")), days.searchsorted(np.datetime64(end, "D"), side="right")
+        if a >= b:
+            skipped += 1
+        else:
+            fetches.append((symbol, lo, end))
+    return fetches, skipped
+
+
+def load_market_bars(
+    conn: duckdb.DuckDBPyConnection,
+    source: MarketSource,
+    market: Market,
+    start: dt.date,
+    end: dt.date,
+    lineage: Lineage,
+    symbols: list[str] | None = None,
+    progress: ProgressCallback | None = None,
+    breaker_threshold: int = 8,
+) -> MarketLoadReport:
+    """Fetch what [start, end] lacks for each symbol, check it by the market's rules, write once."""
+    began = time.perf_counter()
+    today = source.today()
+    end = min(end, today)
+    report = MarketLoadReport(market.name, start, end)
+    trading_days = [d for (d,) in conn.execute(
+        "SELECT trade_date FROM trading_calendar WHERE market = ? ORDER BY trade_date", [market.calendar]).fetchall()]
+    if not trading_days:
+        raise RuntimeError(f"no {market.calendar} trading calendar in the warehouse: load the reference data first")
+    if symbols is None:
+        reference = "hk_securities" if market is HK else "indices"
+        symbols = [s for (s,) in conn.execute(f"SELECT symbol FROM {reference} ORDER BY symbol").fetchall()]
+    fetches, report.symbols_skipped = _windows(conn, market, symbols, start, end,
+                                               np.array(trading_days, dtype="datetime64[D]"))
+    requests_before = sum(source.requests.values())
+    fetched, outcomes, streak = [], [], 0
+    fetch = getattr(source, market.fetch)
+    for i, (symbol, lo, hi) in enumerate(fetches, start=1):
+        try:
+            bars = market.normalize(fetch(symbol, lo, hi), symbol, source.name)
+        except Exception as error:  # noqa: BLE001 - isolated to the symbol, reported, retried
+            reason = f"{type(error).__name__}: {error}"
+            report.failed[symbol] = reason
+            outcomes.append((symbol, "failed", reason))
+            log.warning("%s %s %s..%s failed: %s", market.table, symbol, lo, hi, reason)
+            streak = streak + 1 if isinstance(error, RetriesExhausted) else 0
+            bars = None
+        else:
+            dates = bars["trade_date"].array.__arrow_array__().to_numpy()
+            keep = (dates >= np.datetime64(lo, "D")) & ((dates <= np.datetime64(hi, "D")) |
+                                                         (dates > np.datetime64(today, "D")))
+            bars = bars[keep].drop_duplicates()
+            fetched.append(((symbol, lo, hi), bars))
+            streak = streak + 1 if bars.empty else 0
+        if progress:
+            progress(i, len(fetches), symbol, 0 if bars is None else len(bars))
+        if streak >= breaker_threshold and i < len(fetches):
+            report.circuit_open = (f"stopped after {streak} consecutive symbols failed or answered empty "
+                                   f"(last: {symbol}); {len(fetches) - i} not attempted")
+            break
+    report.requests = sum(source.requests.values()) - requests_before
+
+    frames = [b for _, b in fetched if len(b)]
+    staged = pd.concat(frames, ignore_index=True) if frames else normalize.empty_frame(market.dtypes)
+    report.checks = validate_market_bars(staged, market.name, today, trading_days)
+    passed, quarantine = split(market.table, staged, report.checks, ["symbol", "trade_date"])
+    report.rows_quarantined = len(quarantine)
+    dirty = set(quarantine["symbol"])
+    rows = Counter(passed["symbol"].tolist())
+    windows = []
+    for (symbol, lo, hi), _ in fetched:
+        if symbol in dirty:
+            report.failed[symbol] = "quality: rows quarantined"
+            outcomes.append((symbol, "failed", report.failed[symbol]))
+        elif rows[symbol] == 0:
+            report.empty.append(symbol)
+            outcomes.append((symbol, "empty", f"no rows for {lo}..{hi}"))
+        else:
+            windows.append((symbol, lo, hi))
+            outcomes.append((symbol, "ok", None))
+        if rows[symbol]:
+            report.rows_per_symbol[symbol] = rows[symbol]
+    report.rows_written = write_market_bars(
+        conn, market.table, market.columns, passed,
+        pd.DataFrame(windows, columns=["symbol", "fetched_from", "fetched_to"]),
+        pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
+        lineage, today, quarantine=quarantine)
+    report.symbols_updated = len(windows)
+    report.seconds = time.perf_counter() - began
+    return report
