@@ -26,7 +26,13 @@ import duckdb
 import pandas as pd
 
 from quantdb_pipeline.settings import warehouse_path
-from quantdb_pipeline.symbols import SymbolError, normalize_symbol
+from quantdb_pipeline.symbols import (
+    SymbolError,
+    is_hk_symbol,
+    normalize_hk_symbol,
+    normalize_index_symbol,
+    normalize_symbol,
+)
 
 __all__ = [
     "ADJUSTMENTS",
@@ -37,6 +43,9 @@ __all__ = [
     "adjustment_factors",
     "connect",
     "daily_bars",
+    "hk_securities",
+    "index_bars",
+    "indices",
     "securities",
     "trading_days",
 ]
@@ -163,11 +172,44 @@ def _range(start, end) -> tuple[dt.date | None, dt.date | None]:
     return start, end
 
 
-def _symbols(symbols: str | Iterable[str]) -> list[str]:
+def _symbols(symbols: str | Iterable[str]) -> tuple[list[str], list[str]]:
+    """(A-share codes, HK codes), each in the order given, duplicates dropped."""
     items = [symbols] if isinstance(symbols, str) else list(symbols)
     if not items:
         raise ValueError("no symbols given")
-    return list(dict.fromkeys(normalize_symbol(item) for item in items))
+    a_shares, hk = [], []
+    for item in items:
+        if is_hk_symbol(item):
+            hk.append(normalize_hk_symbol(item))
+        else:
+            a_shares.append(normalize_symbol(item))
+    return list(dict.fromkeys(a_shares)), list(dict.fromkeys(hk))
+
+
+_BARS_SQL = """
+    WITH b AS (
+        SELECT * FROM {table}
+        WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))
+          AND trade_date >= coalesce($start::DATE, DATE '0001-01-01')
+          AND trade_date <= coalesce($end::DATE, DATE '9999-12-31')),
+    factors AS (
+        SELECT symbol, ex_date, hfq_factor FROM adjustment_factors
+        WHERE symbol IN (SELECT unnest($codes::VARCHAR[])) AND $adjusted),
+    bounds AS (
+        SELECT symbol, arg_min(hfq_factor, ex_date) AS first_factor,
+               coalesce(arg_max(hfq_factor, ex_date) FILTER (
+                            WHERE ex_date <= coalesce($as_of::DATE, DATE '9999-12-31')),
+                        arg_min(hfq_factor, ex_date)) AS base
+        FROM factors GROUP BY symbol),
+    f AS (
+        SELECT b.symbol, b.trade_date,
+               coalesce(x.hfq_factor, n.first_factor, 1.0) AS factor,
+               coalesce(n.base, 1.0) AS base
+        FROM b ASOF LEFT JOIN factors x ON b.symbol = x.symbol AND b.trade_date >= x.ex_date
+        LEFT JOIN bounds n ON b.symbol = n.symbol)
+    SELECT {select} FROM b JOIN f USING (symbol, trade_date)
+    ORDER BY symbol, trade_date
+"""
 
 
 def daily_bars(
@@ -182,11 +224,13 @@ def daily_bars(
 ) -> pd.DataFrame:
     """Daily bars for `symbols` between `start` and `end` (inclusive), adjusted on read.
 
-    Symbols may be written "600000", "sh600000" or "600000.SH"; dates as "2024-01-02",
-    "20240102" or date objects. Returns one row per symbol and trading day with `symbol`,
-    `trade_date` and `columns` (default: open, high, low, close, volume, amount,
-    pct_change, turnover_rate), sorted by symbol then trade_date. Volume is in shares,
-    amount in CNY, percentages in percent. A suspended day has no row.
+    Symbols may be written "600000", "sh600000" or "600000.SH"; Hong Kong symbols "00700",
+    "0700.HK" or "hk00700"; dates as "2024-01-02", "20240102" or date objects. Returns one
+    row per symbol and trading day with `symbol`, `trade_date` and `columns` (default: open,
+    high, low, close, volume, amount, pct_change, turnover_rate), sorted by symbol then
+    trade_date (A-shares first when both markets are asked for). Volume is in shares, amount
+    in the trading currency, percentages in percent. A request with HK symbols also gets a
+    `currency` column (CNY for A-shares, HKD for most HK lines). A suspended day has no row.
 
     `adjust` multiplies open, high, low, close and prev_close (volume and amount stay as
     traded, as in akshare):
@@ -201,7 +245,7 @@ def daily_bars(
     Prices are not rounded (upstream rounds adjusted prices to the fen).
     """
     try:
-        codes = _symbols(symbols)
+        codes, hk_codes = _symbols(symbols)
     except SymbolError as error:
         raise UnknownSymbolError(str(error)) from error
     start, end = _range(start, end)
@@ -210,6 +254,9 @@ def daily_bars(
     as_of = _date(as_of, "as_of")
     if as_of is not None and adjust != "qfq":
         raise ValueError("as_of only applies to adjust='qfq' (the date whose prices qfq keeps as traded)")
+    if hk_codes and adjust is not None:
+        raise ValueError(f"adjust={adjust!r} for Hong Kong symbols ({', '.join(hk_codes)}): the warehouse holds "
+                         "no HK adjustment factors yet, only unadjusted HK bars")
     fields = list(_DEFAULT_BAR_FIELDS if columns is None else columns)
     unknown = [f for f in fields if f not in BAR_FIELDS and f not in ("symbol", "trade_date")]
     if unknown:
@@ -219,51 +266,81 @@ def daily_bars(
     select = ", ".join(["b.symbol", "b.trade_date", *(  # whitelisted identifiers only
         f"b.{f} * {ratio} AS {f}" if f in _PRICE_FIELDS else
         "f.factor AS hfq_factor" if f == "hfq_factor" else f"b.{f}" for f in fields)])
+    frames = []
+    with _cursor(warehouse) as conn:
+        for table, market_codes, reference, currency in (
+                ("daily_bars", codes, "securities", "'CNY'"), ("hk_daily_bars", hk_codes, "hk_securities", None)):
+            if not market_codes:
+                continue
+            extra = (f", {currency} AS currency" if currency else ", b.currency") if hk_codes else ""
+            bars = conn.execute(
+                _BARS_SQL.format(table=table, select=select + extra),
+                {"codes": market_codes, "start": start, "end": end, "as_of": as_of,
+                 "adjusted": adjust is not None or "hfq_factor" in fields},
+            ).df()
+            _check_known(conn, reference, market_codes, bars)
+            frames.append(bars)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _check_known(conn: duckdb.DuckDBPyConnection, reference: str, codes: list[str], rows: pd.DataFrame) -> None:
+    """Codes without rows are a suspension or a range outside the data, unless unknown: that raises."""
+    absent = [s for s in codes if s not in set(rows["symbol"].unique())]
+    if not absent:
+        return
+    known = {s for (s,) in conn.execute(
+        f"SELECT symbol FROM {reference} WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [absent]).fetchall()}
+    unknown = [s for s in absent if s not in known]
+    if unknown:
+        raise UnknownSymbolError(f"unknown symbol(s) {', '.join(unknown)}: not in the warehouse's {reference} table")
+
+
+def index_bars(symbols: str | Iterable[str] | None = None, start=None, end=None, *,
+               warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Daily index levels (symbol, trade_date, open, high, low, close, volume, amount).
+
+    Indices are written "000300", "sh000300" or "000300.SH" (399xxx are SZSE's); default: every
+    stored index. Volume is the constituents' shares, amount their turnover in CNY.
+    """
+    items = None if symbols is None else ([symbols] if isinstance(symbols, str) else list(symbols))
+    try:
+        codes = None if items is None else list(dict.fromkeys(normalize_index_symbol(s) for s in items))
+    except SymbolError as error:
+        raise UnknownSymbolError(str(error)) from error
+    start, end = _range(start, end)
     with _cursor(warehouse) as conn:
         bars = conn.execute(
-            f"""
-            WITH b AS (
-                SELECT * FROM daily_bars
-                WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))
-                  AND trade_date >= coalesce($start::DATE, DATE '0001-01-01')
-                  AND trade_date <= coalesce($end::DATE, DATE '9999-12-31')),
-            factors AS (
-                SELECT symbol, ex_date, hfq_factor FROM adjustment_factors
-                WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))),
-            bounds AS (
-                SELECT symbol, arg_min(hfq_factor, ex_date) AS first_factor,
-                       coalesce(arg_max(hfq_factor, ex_date) FILTER (
-                                    WHERE ex_date <= coalesce($as_of::DATE, DATE '9999-12-31')),
-                                arg_min(hfq_factor, ex_date)) AS base
-                FROM factors GROUP BY symbol),
-            f AS (
-                SELECT b.symbol, b.trade_date,
-                       coalesce(x.hfq_factor, n.first_factor, 1.0) AS factor,
-                       coalesce(n.base, 1.0) AS base
-                FROM b ASOF LEFT JOIN factors x ON b.symbol = x.symbol AND b.trade_date >= x.ex_date
-                LEFT JOIN bounds n ON b.symbol = n.symbol)
-            SELECT {select} FROM b JOIN f USING (symbol, trade_date)
+            """
+            SELECT symbol, trade_date, open, high, low, close, volume, amount FROM index_daily_bars
+            WHERE ($codes::VARCHAR[] IS NULL OR symbol IN (SELECT unnest($codes::VARCHAR[])))
+              AND trade_date >= coalesce($start::DATE, DATE '0001-01-01')
+              AND trade_date <= coalesce($end::DATE, DATE '9999-12-31')
             ORDER BY symbol, trade_date
             """,
-            {"codes": codes, "start": start, "end": end, "as_of": as_of},
+            {"codes": codes, "start": start, "end": end},
         ).df()
-        absent = [s for s in codes if s not in set(bars["symbol"].unique())]
-        if absent:  # no rows: a suspension or a range outside the data, or an unknown symbol?
-            known = {s for (s,) in conn.execute(
-                "SELECT symbol FROM securities WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [absent]).fetchall()}
-            unknown = [s for s in absent if s not in known]
-            if unknown:
-                raise UnknownSymbolError(
-                    f"unknown symbol(s) {', '.join(unknown)}: not in the warehouse's securities table"
-                )
+        if codes:
+            _check_known(conn, "indices", codes, bars)
         return bars
+
+
+def indices(*, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The indices the warehouse holds: symbol, exchange (SH or SZ), English name."""
+    with _cursor(warehouse) as conn:
+        return conn.execute("SELECT symbol, exchange, name FROM indices ORDER BY symbol").df()
+
+
+def hk_securities(*, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The HK securities the warehouse knows: symbol (five digits), name, currency."""
+    with _cursor(warehouse) as conn:
+        return conn.execute("SELECT symbol, name, currency FROM hk_securities ORDER BY symbol").df()
 
 
 def adjustment_factors(symbols: str | Iterable[str], *,
                        warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
     """The stored hfq factors (symbol, ex_date, hfq_factor): each applies from its ex_date on."""
     try:
-        codes = _symbols(symbols)
+        codes = _symbols(symbols)[0]
     except SymbolError as error:
         raise UnknownSymbolError(str(error)) from error
     with _cursor(warehouse) as conn:
