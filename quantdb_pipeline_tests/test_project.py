@@ -14,9 +14,13 @@ REPO = Path(__file__).resolve().parents[1]
 def test_definitions_hold_the_whole_pipeline():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"trading_calendar", "securities", "daily_bars", "published_warehouse"}
-    bars = graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "daily_bars"))
-    assert bars.partitions_def is not None and bars.backfill_policy is not None
+    assert keys == {"trading_calendar", "securities", "daily_bars", "adjustment_factors", "hk_trading_calendar",
+                    "hk_securities", "hk_daily_bars", "index_daily_bars", "published_warehouse"}
+    for name in ("daily_bars", "hk_daily_bars", "index_daily_bars"):
+        bars = graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == name))
+        assert bars.partitions_def is not None and bars.backfill_policy is not None
+    publish = graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "published_warehouse"))
+    assert {k.to_user_string() for k in publish.parent_keys} == keys - {"published_warehouse"}
     assert {j.name for j in defs.jobs} >= {"reference_job", "daily_bars_job"}
 
 
