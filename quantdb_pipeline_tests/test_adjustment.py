@@ -175,3 +175,41 @@ def test_an_ex_date_upstream_has_not_published_is_retried_for_a_grace_period_the
     fourth = run(late)  # past the grace period: not asked again, still reported
     assert fourth.needed == {} and fourth.requests == 0
     assert fourth.unexplained["symbol"].tolist() == [DIVIDEND_SYMBOL]
+
+
+class WrongFactors(SampleMarket):
+    """Upstream factors with a step that disagrees with the bars (600002), and one dated after today (600000)."""
+
+    def adjustment_factors_raw(self, symbol):
+        factors = super().adjustment_factors_raw(symbol).copy()
+        if symbol == DIVIDEND_SYMBOL:
+            factors.loc[factors["date"] == pd.Timestamp(DIVIDEND_DATE), "hfq_factor"] *= 1.1
+        if symbol == "600000":
+            future = pd.DataFrame({"date": [pd.Timestamp(self.today()) + pd.Timedelta(days=30)],
+                                   "hfq_factor": [factors["hfq_factor"].iloc[0] * 1.02]})
+            factors = pd.concat([future, factors], ignore_index=True)
+        return factors
+
+
+def test_factor_rules_warn_on_a_step_the_bars_contradict_and_quarantine_future_ex_dates(tmp_path):
+    from quantdb_pipeline.loaders.bars import load_daily_bars
+    from quantdb_pipeline.loaders.factors import load_adjustment_factors
+    from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
+    from quantdb_pipeline.warehouse.schema import connect
+    from quantdb_pipeline.warehouse.writes import Lineage
+
+    conn = connect(tmp_path / "w.duckdb")
+    market, lineage, symbols = WrongFactors(today=AFTER), Lineage.now("sample", "t"), [DIVIDEND_SYMBOL, "600000"]
+    load_trading_calendar(conn, market, lineage)
+    load_securities(conn, market, lineage)
+    load_daily_bars(conn, market, d("2026-06-01"), d(AFTER), lineage, symbols=symbols)
+    report = load_adjustment_factors(conn, market, lineage, symbols=symbols)
+    outcomes = {o.rule: o for o in report.checks.outcomes}
+    assert not outcomes["step_matches_reference_price"].success
+    assert outcomes["step_matches_reference_price"].unexpected_count == 1 and outcomes["not_in_future"].unexpected_count == 1
+    stored = dict(conn.execute("SELECT symbol, count(*) FROM adjustment_factors GROUP BY symbol").fetchall())
+    assert stored.get(DIVIDEND_SYMBOL, 0) >= 2  # a warning: loaded
+    assert "600000" not in stored and "600000" in report.failed  # quarantined: nothing of it written, retried
+    rules = conn.execute("SELECT rules FROM quarantine WHERE table_name = 'adjustment_factors'").fetchall()
+    assert rules == [("not_in_future",)]
+    assert "600000" in load_adjustment_factors(conn, SampleMarket(today=AFTER), lineage, symbols=symbols).needed
