@@ -3,9 +3,11 @@
 A-shares: users write "600000", "sh600000", "SH600000" or "600000.SH"; the warehouse stores
 the bare six-digit code. Hong Kong: "00700", "0700.HK", "700.HK" or "hk00700", stored as the
 five-digit code. Indices: "000300", "sh000300" or "000300.SH", stored as the six-digit code
-(SZSE's indices are 399xxx, the others are published on the SSE side). The code itself determines the exchange, so a prefix or suffix that
-contradicts it (e.g. "sh000001", which is the SSE Composite index, not Ping An Bank) is an
-error rather than a silent reinterpretation.
+(SZSE's indices are 399xxx, the others are published on the SSE side).
+
+An A-share code itself determines the exchange, so a prefix or suffix that contradicts it
+(e.g. "sh000001", which is the SSE Composite index, not Ping An Bank) is an error rather than
+a silent reinterpretation; the same holds for an index's side.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ import re
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 import pytest
 import responses
 

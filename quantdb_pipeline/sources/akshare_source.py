@@ -137,8 +137,8 @@ class AkshareSource:
     def index_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         ak = self._ak()
         return self._call(
-            "stock_zh_index_daily_em", symbol, _none_is_empty(ak.stock_zh_index_daily_em), symbol=index_exchange(symbol).lower() + symbol,
-            start_date=start.strftime("%Y%m%d"), end_date=end.strftime("%Y%m%d"),
+            "stock_zh_index_daily_em", symbol, _none_is_empty(ak.stock_zh_index_daily_em),
+            symbol=index_exchange(symbol).lower() + symbol, start_date=start.strftime("%Y%m%d"), end_date=end.strftime("%Y%m%d"),
         )
 
 

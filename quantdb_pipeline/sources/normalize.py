@@ -169,8 +169,9 @@ def a_share_bars(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
 
     Units: prices and `amount` in CNY, `volume` in shares (upstream lots x 100),
     `pct_change` and `turnover_rate` in percent; `prev_close` is the exchange's reference
-    previous close (close - 涨跌额), which differs from the last close on ex-dates. Built column by column from NumPy and
-    Arrow arrays: this runs once per symbol, thousands of times a night.
+    previous close (close - 涨跌额), which differs from the last close on ex-dates. Built
+    column by column from NumPy and Arrow arrays: this runs once per symbol, thousands of
+    times a night.
     """
     if raw.shape[1] == 0 or len(raw) == 0:
         return empty_bars()
