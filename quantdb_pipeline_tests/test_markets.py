@@ -177,3 +177,41 @@ def test_hk_and_index_functions_through_http_fakes_keep_units_and_symbols():
     source.index_daily_raw("399006", d("2024-10-08"), d("2024-10-11"))
     assert "0.399006" in calls  # SZSE indices go to market 0
     assert source.index_daily_raw("000300", d("2024-10-01"), d("2024-10-07")).empty  # Golden Week: data null
+
+
+@responses.activate
+def test_hk_and_index_loads_through_http_fakes_end_to_end(tmp_path):
+    from quantdb_pipeline.loaders.markets import HK, INDEX, load_hk_calendar, load_hk_securities, load_market_bars
+    from quantdb_pipeline.loaders.markets import register_indices
+    from quantdb_pipeline.loaders.reference import load_trading_calendar
+    from quantdb_pipeline.warehouse.publish import open_working, publish
+    from quantdb_pipeline.warehouse.schema import migrate
+    from quantdb_pipeline.warehouse.writes import Lineage
+
+    market, calls = SampleMarket(today=TODAY), []
+    fake_eastmoney_markets(market, calls)
+    source = AkshareSource(requests_per_second=1e9, sleep=lambda s: None,
+                           now=lambda: dt.datetime(2024, 10, 31, 18, tzinfo=ZoneInfo("Asia/Shanghai")))
+    path = tmp_path / "quantdb.duckdb"
+    conn = open_working(path)
+    migrate(conn)
+    lineage = Lineage.now("akshare", "http")
+    load_trading_calendar(conn, market, lineage)  # the SSE calendar's own contract test is elsewhere
+    load_hk_calendar(conn, source, lineage)
+    load_hk_securities(conn, source, lineage)
+    register_indices(conn, ["000300", "399006"])
+    hk = load_market_bars(conn, source, HK, d("2024-09-02"), d(TODAY), lineage, symbols=["00700", "09988"])
+    index = load_market_bars(conn, source, INDEX, d("2024-09-02"), d(TODAY), lineage)
+    conn.close()
+    publish(path)
+    assert not hk.failed and not index.failed and hk.requests == 2 and index.requests == 2
+    assert hk.checks.failed == [] and index.checks.failed == []
+    bars = read.daily_bars(["hk00700", "9988.HK"], warehouse=path)
+    expected = market.hk_daily_raw("09988", d("2024-09-02"), d(TODAY))
+    alibaba = bars[bars["symbol"] == "09988"]
+    assert alibaba["trade_date"].dt.date.tolist() == expected["日期"].tolist()
+    assert alibaba["volume"].tolist() == expected["成交量"].tolist() and set(alibaba["currency"]) == {"HKD"}
+    levels = read.index_bars(warehouse=path)
+    assert set(levels["symbol"]) == {"000300", "399006"}
+    expected = market.index_daily_raw("399006", d("2024-09-02"), d(TODAY))
+    assert levels[levels["symbol"] == "399006"]["volume"].tolist() == (expected["volume"] * 100).tolist()

@@ -77,10 +77,8 @@ def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
     newly_listed = list_date.notna().to_numpy() & (day_pos - list_pos < UNLIMITED_FIRST_DAYS)
     limit[newly_listed] = np.nan
     frame["abs_pct_change"] = frame["pct_change"].astype("float64").abs()
-    frame["board_limit_pct"] = limit + LIMIT_TOLERANCE_PCT
-    st_limit = np.where(is_st.to_numpy(), ST_LIMIT_PCT + LIMIT_TOLERANCE_PCT, np.nan)
+    st_limit = np.where(is_st.to_numpy(), ST_LIMIT_PCT, np.nan)
     st_limit[newly_listed] = np.nan
-    frame["st_limit_pct"] = st_limit
 
     order = frame.sort_values(["symbol", "trade_date_iso"], kind="stable").index
     ordered = frame.loc[order]
@@ -88,6 +86,9 @@ def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
     previous = previous.fillna(ordered["symbol"].map(context.previous_close).astype("float64"))
     # upstream's own reference previous close, which on ex-dates is the ex-rights price
     frame["previous_close"] = frame["prev_close"].astype("float64").fillna(previous.reindex(frame.index))
+    reference = frame["previous_close"].to_numpy(dtype="float64")
+    frame["board_limit_pct"] = _limit_with_rounding(limit, reference)
+    frame["st_limit_pct"] = _limit_with_rounding(st_limit, reference)
     frame["pct_from_previous_close"] = (frame["close"].astype("float64") / frame["previous_close"] - 1) * 100
     frame["pct_discrepancy"] = (frame["pct_change"].astype("float64") - frame["pct_from_previous_close"]).abs()
 
@@ -100,6 +101,20 @@ def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
     frame["volume"] = volume
     frame.attrs["report_columns"] = BAR_REPORT_COLUMNS
     return frame
+
+
+def _limit_with_rounding(limit_pct: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The largest |pct_change| a limit allows, given that limit prices are rounded to the fen.
+
+    A CNY 0.65 stock's +10% limit is round(0.715) = 0.72, a 10.77% move: on low prices the
+    rounding is worth more than a fixed tolerance. Without a reference price, the fixed
+    `LIMIT_TOLERANCE_PCT` applies. pct_change itself is rounded to 0.01.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        up = np.floor(reference * (1 + limit_pct / 100) * 100 + 0.5 + 1e-6) / 100
+        down = np.floor(reference * (1 - limit_pct / 100) * 100 + 0.5 + 1e-6) / 100
+        exact = np.maximum(up / reference - 1, 1 - down / reference) * 100 + 0.011
+    return np.where(reference > 0, exact, limit_pct + LIMIT_TOLERANCE_PCT)
 
 
 def bar_row_expectations(context: BarContext) -> list:
@@ -132,7 +147,7 @@ def bar_row_expectations(context: BarContext) -> list:
         _rule(gxe.ExpectColumnValuesToBeBetween, "amount_non_negative", QUARANTINE, "amount >= 0 (CNY)",
               column="amount", min_value=0),
         _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "within_board_limit", QUARANTINE,
-              f"|pct_change| <= the board's daily limit + {LIMIT_TOLERANCE_PCT} "
+              "|pct_change| <= the board's daily limit, with the limit price rounded to the fen "
               f"(none on a listing's first {UNLIMITED_FIRST_DAYS} days)",
               column_A="board_limit_pct", column_B="abs_pct_change", or_equal=True,
               ignore_row_if="either_value_is_missing"),
