@@ -186,6 +186,14 @@ def _symbols(symbols: str | Iterable[str]) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(a_shares)), list(dict.fromkeys(hk))
 
 
+_PLAIN_BARS_SQL = """
+    SELECT {select} FROM {table} b
+    WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))
+      AND trade_date >= coalesce($start::DATE, DATE '0001-01-01')
+      AND trade_date <= coalesce($end::DATE, DATE '9999-12-31')
+    ORDER BY symbol, trade_date
+"""
+#: With factors: each bar takes the factor of the latest ex-date on or before it (ASOF).
 _BARS_SQL = """
     WITH b AS (
         SELECT * FROM {table}
@@ -194,7 +202,7 @@ _BARS_SQL = """
           AND trade_date <= coalesce($end::DATE, DATE '9999-12-31')),
     factors AS (
         SELECT symbol, ex_date, hfq_factor FROM adjustment_factors
-        WHERE symbol IN (SELECT unnest($codes::VARCHAR[])) AND $adjusted),
+        WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))),
     bounds AS (
         SELECT symbol, arg_min(hfq_factor, ex_date) AS first_factor,
                coalesce(arg_max(hfq_factor, ex_date) FILTER (
@@ -273,11 +281,11 @@ def daily_bars(
             if not market_codes:
                 continue
             extra = (f", {currency} AS currency" if currency else ", b.currency") if hk_codes else ""
-            bars = conn.execute(
-                _BARS_SQL.format(table=table, select=select + extra),
-                {"codes": market_codes, "start": start, "end": end, "as_of": as_of,
-                 "adjusted": adjust is not None or "hfq_factor" in fields},
-            ).df()
+            if adjust is None and "hfq_factor" not in fields:  # unadjusted: no factor join
+                sql, params = _PLAIN_BARS_SQL, {"codes": market_codes, "start": start, "end": end}
+            else:
+                sql, params = _BARS_SQL, {"codes": market_codes, "start": start, "end": end, "as_of": as_of}
+            bars = conn.execute(sql.format(table=table, select=select + extra), params).df()
             _check_known(conn, reference, market_codes, bars)
             frames.append(bars)
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
