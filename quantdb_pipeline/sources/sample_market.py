@@ -15,7 +15,11 @@ What it contains, so that tests can catch real bugs:
 - `DELISTED_SYMBOL` delisted on `DELIST_DATE` (its last bar is the trading day before);
 - `SUSPENDED_SYMBOL` suspended from `SUSPENSION[0]` to `SUSPENSION[1]` (no rows, like
   eastmoney);
-- `ST_SYMBOL`, whose name starts with "*ST";
+- `ST_SYMBOL`, renamed "*ST ..." on `ST_DATE` (±5% limit from then on), and
+  `INDUSTRY_CHANGE_SYMBOL`, whose industry changes on `INDUSTRY_CHANGE_DATE`; profiles in
+  the shape of `stock_individual_info_em`;
+- quarterly financial statements in eastmoney's shape (a bank's layout for `BANK_SYMBOL`)
+  and sina's key indicators, each report visible from its announcement date on;
 - corporate actions: most symbols pay a yearly cash dividend (ex-dates in June..August),
   some issue bonus shares, and `SPLIT_SYMBOL` splits 1:2 (10转10) on `SPLIT_DATE`;
   `DIVIDEND_SYMBOL` pays on `DIVIDEND_DATE`. On an ex-date the reference previous close
@@ -62,6 +66,12 @@ LATEST_RANDOM_LISTING = dt.date(2023, 6, 30)
 SIMULATION_ORIGIN = dt.date(2016, 1, 4)
 
 ST_SYMBOL = "000002"
+ST_DATE = dt.date(2023, 5, 4)
+INDUSTRY_CHANGE_SYMBOL, INDUSTRY_CHANGE_DATE = "600003", dt.date(2024, 1, 2)
+INDUSTRIES = ("电子", "医药生物", "计算机", "汽车", "食品饮料", "机械设备", "基础化工", "电力设备")
+BANK_SYMBOL = "000001"
+#: First quarter end with financial statements in the sample.
+FIRST_REPORT = dt.date(2016, 3, 31)
 SUSPENDED_SYMBOL = "000004"
 SUSPENSION = (dt.date(2024, 6, 3), dt.date(2024, 7, 12))
 DELISTED_SYMBOL = "600001"
@@ -149,7 +159,7 @@ class SampleMarket:
         for endpoint in ("stock_info_sh_name_code", "stock_info_sh_name_code", "stock_info_sz_name_code",
                          "stock_info_bj_name_code", "stock_info_sh_delist", "stock_info_sz_delist"):
             self.requests[endpoint] += 1
-        u = self._universe
+        u = self._universe.assign(name=[name_on(r, self._today) for r in self._universe.to_dict("records")])
         listed = u[(u["list_date"] <= self._today) & ~(u["delist_date"] <= self._today)]
         delisted = u[u["delist_date"] <= self._today]
 
@@ -251,6 +261,85 @@ class SampleMarket:
     def hk_daily_history(self, symbol: str) -> pd.DataFrame:
         return _hk_history(self.seed, symbol)
 
+    def individual_info_raw(self, symbol: str) -> pd.DataFrame:
+        """A profile as of today, shaped like `stock_individual_info_em(symbol)` (item, value)."""
+        self.requests["stock_individual_info_em"] += 1
+        record = self._record(symbol)
+        if record is None or record["list_date"] > self._today:
+            raise KeyError("data")  # eastmoney answers an unknown code with "data": null
+        total, floating = self.shares_on(symbol, self._today)
+        history = _history(self.seed, record)[0]
+        past = history[history["日期"] <= self._today]
+        price = float(past["收盘"].iloc[-1]) if len(past) else record["start_price"]
+        values = {
+            "最新": price, "股票代码": symbol, "股票简称": name_on(record, self._today),
+            "总股本": float(total), "流通股": float(floating), "总市值": round(total * price, 2),
+            "流通市值": round(floating * price, 2), "行业": industry_on(record, self._today),
+            "上市时间": int(record["list_date"].strftime("%Y%m%d")),
+        }
+        return pd.DataFrame({"item": list(values), "value": list(values.values())})
+
+    def shares_on(self, symbol: str, day: dt.date) -> tuple[int, int]:
+        """(total, free-float) shares on `day`: bonus shares and splits multiply them."""
+        record = self._record(symbol)
+        events = _history(self.seed, record)[2]
+        ratio = float(np.prod([1 + s for d, s in zip(events["ex_date"], events["shares"]) if d <= day]))
+        return int(round(record["total_shares"] * ratio)), int(round(record["float_shares"] * ratio))
+
+    def financial_reports(self, symbol: str) -> pd.DataFrame:
+        """Every simulated report of `symbol` (also those not announced yet), canonical names."""
+        record = self._record(symbol)
+        return _reports(self.seed, symbol, record["list_date"], record["total_shares"])
+
+    def statement_raw(self, symbol: str, statement: str) -> pd.DataFrame:
+        """One of eastmoney's three statements by report period, as akshare returns it
+        (`stock_balance_sheet_by_report_em` etc.): one row per announced report, newest first."""
+        endpoint = {"balance": "stock_balance_sheet_by_report_em", "income": "stock_profit_sheet_by_report_em",
+                    "cash_flow": "stock_cash_flow_sheet_by_report_em"}[statement]
+        self.requests[endpoint] += 1
+        record = self._record(symbol)
+        if record is None:
+            return pd.DataFrame()
+        reports = self.financial_reports(symbol)
+        announced = (reports["notice_date"] <= self._today).to_numpy()
+        bank = symbol == BANK_SYMBOL
+        items = STATEMENT_ITEMS[statement]["bank" if bank else "general"]
+        yoy = {item: np.round(reports[column].pct_change(4).to_numpy()[announced][::-1] * 100, 4)
+               for item, column in items.items()}
+        reports = reports[announced].iloc[::-1]
+        exchange = {"SH": "SH", "SZ": "SZ", "BJ": "BJ"}[record["exchange"]]
+        frame = pd.DataFrame({
+            "SECUCODE": f"{symbol}.{exchange}", "SECURITY_CODE": symbol,
+            "SECURITY_NAME_ABBR": name_on(record, self._today), "ORG_CODE": f"10{symbol}",
+            "ORG_TYPE": "银行" if bank else "通用", "REPORT_DATE": [f"{d} 00:00:00" for d in reports["report_date"]],
+            "REPORT_TYPE": reports["report_type"].to_numpy(), "REPORT_DATE_NAME": reports["report_type"].to_numpy(),
+            "SECURITY_TYPE_CODE": "058001001",
+            "NOTICE_DATE": [f"{d} 00:00:00" for d in reports["notice_date"]],
+            "UPDATE_DATE": [f"{d} 00:00:00" for d in reports["notice_date"]], "CURRENCY": "CNY",
+        })
+        for item, column in items.items():
+            frame[item] = reports[column].to_numpy()
+            frame[f"{item}_YOY"] = yoy[item]
+        return frame.reset_index(drop=True)
+
+    def financial_abstract_raw(self, symbol: str) -> pd.DataFrame:
+        """sina's key indicators, shaped like `stock_financial_abstract(symbol)`: 选项, 指标 and
+        one column per announced report date ("20240930"), newest first."""
+        self.requests["stock_financial_abstract"] += 1
+        record = self._record(symbol)
+        if record is None:
+            raise KeyError("result")
+        reports = self.financial_reports(symbol)
+        reports = reports[reports["notice_date"] <= self._today].iloc[::-1]
+        rows = [(section, label, column) for section, label, column in ABSTRACT_ROWS
+                if not (symbol == BANK_SYMBOL and column == "gross_margin")]
+        frame = pd.DataFrame({"选项": [r[0] for r in rows], "指标": [r[1] for r in rows]})
+        for _, report in reports.iterrows():
+            frame[report["report_date"].strftime("%Y%m%d")] = [
+                float(report[column]) if column in report and pd.notna(report[column]) else np.nan
+                for _, _, column in rows]
+        return frame
+
     def _record(self, symbol: str) -> dict | None:
         matches = self._universe.index[self._universe["code"] == symbol]
         return None if len(matches) == 0 else self._universe.loc[matches[0]].to_dict()
@@ -293,7 +382,8 @@ def _universe(size: int, seed: int) -> pd.DataFrame:
                 "volatility": float(rng.uniform(0.012, 0.035)),
             })
     frame = pd.DataFrame(rows).set_index("code", drop=False)
-    frame.loc[ST_SYMBOL, "name"] = "*ST " + frame.loc[ST_SYMBOL, "name"]
+    frame["industry"] = [INDUSTRIES[int(c) % len(INDUSTRIES)] for c in frame["code"]]
+    frame.loc[BANK_SYMBOL, "industry"] = "银行"
     frame.loc[IPO_SYMBOL, "list_date"] = _first_trading_day_on_or_after(IPO_DATE)
     frame.loc[DELISTED_SYMBOL, "delist_date"] = DELIST_DATE
     frame["delist_date"] = frame["delist_date"].astype(object)
@@ -301,10 +391,21 @@ def _universe(size: int, seed: int) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _limit(record: dict) -> float:
-    if record["code"] == ST_SYMBOL:
+def _limit(record: dict, day: dt.date) -> float:
+    if record["code"] == ST_SYMBOL and day >= ST_DATE:
         return ST_PRICE_LIMIT
     return PRICE_LIMIT[record["board"]]
+
+
+def name_on(record: dict, day: dt.date) -> str:
+    """The security's name on `day`: `ST_SYMBOL` is "*ST ..." from `ST_DATE` on."""
+    return "*ST " + record["name"] if record["code"] == ST_SYMBOL and day >= ST_DATE else record["name"]
+
+
+def industry_on(record: dict, day: dt.date) -> str:
+    if record["code"] == INDUSTRY_CHANGE_SYMBOL and day >= INDUSTRY_CHANGE_DATE:
+        return "非银金融"
+    return record["industry"]
 
 
 def _actions(seed: int, code: str, days: list[dt.date]) -> dict[int, tuple[float | None, float]]:
@@ -345,7 +446,6 @@ def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, 
     wick_down = np.abs(rng.normal(0, vol / 2, n)).tolist()
     activity = np.exp(rng.normal(0, 0.4, n))
     yields = rng.uniform(0.005, 0.03, n).tolist()
-    limit = _limit(record)
     ipo_days = 5 if record["list_date"] >= SIMULATION_ORIGIN and record["board"] != "main" else 0
     anchor = math.log(record["start_price"])
     actions = _actions(seed, code, days)
@@ -369,6 +469,7 @@ def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, 
             up, down = prev * 3, prev * 0.5  # registration-based IPOs: no limit for five days
             shock = 0.6 if i == 0 else shocks[i] * 2
         else:
+            limit = _limit(record, days[i])
             up, down = round(prev * (1 + limit), 2), round(prev * (1 - limit), 2)
             # a little mean reversion keeps simulated prices in a realistic range for years
             shock = shocks[i] - 0.004 * (math.log(prev) - anchor)
@@ -462,3 +563,94 @@ def _index_history(seed: int, symbol: str) -> pd.DataFrame:
         "date": days, "open": opens, "close": closes, "high": highs, "low": lows,
         "volume": lots, "amount": np.round(lots * 100 * rng.uniform(8, 15, len(days)), 2),
     })
+
+
+#: Canonical report columns -> eastmoney item names, per statement and layout.
+STATEMENT_ITEMS = {
+    "balance": {
+        "general": {"TOTAL_ASSETS": "total_assets", "TOTAL_CURRENT_ASSETS": "current_assets",
+                    "MONETARYFUNDS": "cash", "TOTAL_LIABILITIES": "total_liabilities",
+                    "TOTAL_CURRENT_LIAB": "current_liabilities", "TOTAL_EQUITY": "total_equity",
+                    "TOTAL_PARENT_EQUITY": "parent_equity", "TOTAL_LIAB_EQUITY": "total_assets"},
+        "bank": {"TOTAL_ASSETS": "total_assets", "LOAN_ADVANCE": "loans", "CASH_DEPOSIT_PBC": "cash",
+                 "TOTAL_LIABILITIES": "total_liabilities", "ACCEPT_DEPOSIT": "deposits",
+                 "TOTAL_EQUITY": "total_equity", "TOTAL_PARENT_EQUITY": "parent_equity",
+                 "TOTAL_LIAB_EQUITY": "total_assets"},
+    },
+    "income": {
+        "general": {"TOTAL_OPERATE_INCOME": "revenue", "OPERATE_COST": "operating_cost", "NETPROFIT": "net_profit",
+                    "PARENT_NETPROFIT": "parent_net_profit", "DEDUCT_PARENT_NETPROFIT": "deducted_net_profit",
+                    "BASIC_EPS": "eps_basic"},
+        "bank": {"OPERATE_INCOME": "revenue", "INTEREST_NI": "interest_income", "NETPROFIT": "net_profit",
+                 "PARENT_NETPROFIT": "parent_net_profit", "DEDUCT_PARENT_NETPROFIT": "deducted_net_profit",
+                 "BASIC_EPS": "eps_basic"},
+    },
+    "cash_flow": {
+        "general": {"NETCASH_OPERATE": "operating_cash_flow", "NETCASH_INVEST": "investing_cash_flow",
+                    "NETCASH_FINANCE": "financing_cash_flow"},
+        "bank": {"NETCASH_OPERATE": "operating_cash_flow", "NETCASH_INVEST": "investing_cash_flow",
+                 "NETCASH_FINANCE": "financing_cash_flow"},
+    },
+}
+#: sina's key-indicator rows: (section, label, canonical report column). "研发费用率" has no
+#: mapping on our side on purpose: the pipeline must keep labels it does not know.
+ABSTRACT_ROWS = (
+    ("常用指标", "归母净利润", "parent_net_profit"), ("常用指标", "营业总收入", "revenue"),
+    ("常用指标", "营业成本", "operating_cost"), ("常用指标", "净利润", "net_profit"),
+    ("常用指标", "扣非净利润", "deducted_net_profit"), ("常用指标", "股东权益合计(净资产)", "total_equity"),
+    ("常用指标", "经营现金流量净额", "operating_cash_flow"), ("常用指标", "基本每股收益", "eps_basic"),
+    ("常用指标", "每股净资产", "bvps"), ("常用指标", "净资产收益率(ROE)", "roe"),
+    ("常用指标", "毛利率", "gross_margin"), ("常用指标", "销售净利率", "net_margin"),
+    ("常用指标", "资产负债率", "debt_to_assets"), ("每股指标", "基本每股收益", "eps_basic"),
+    ("每股指标", "每股净资产", "bvps"), ("盈利能力", "研发费用率", "rd_ratio"),
+)
+#: Statutory disclosure deadlines: Q1 by 04-30, H1 by 08-31, Q3 by 10-31, annual by 04-30 next year.
+_NOTICE_WINDOWS = {3: ((4, 10), (4, 30), 0), 6: ((7, 20), (8, 31), 0), 9: ((10, 15), (10, 31), 0),
+                   12: ((3, 1), (4, 30), 1)}
+_REPORT_TYPES = {3: "一季报", 6: "中报", 9: "三季报", 12: "年报"}
+
+
+@lru_cache(maxsize=256)
+def _reports(seed: int, symbol: str, list_date: dt.date, total_shares: int) -> pd.DataFrame:
+    """Quarterly year-to-date reports with announcement dates inside the statutory windows."""
+    rng = np.random.default_rng([seed, int(symbol), 404])
+    ends = [d.date() for d in pd.date_range(FIRST_REPORT, _calendar()[-1], freq="QE")]
+    ends = [d for d in ends if d >= list_date]
+    n = len(ends)
+    base = float(rng.uniform(2e8, 2e10))
+    growth = float(rng.normal(0.02, 0.03))
+    quarterly = base * np.exp(growth * np.arange(n)) * rng.uniform(0.85, 1.15, n) / 4
+    margin = float(rng.uniform(0.05, 0.25))
+    gross = float(rng.uniform(0.2, 0.6))
+    rows, ytd = [], {"revenue": 0.0, "net_profit": 0.0, "cash": 0.0}
+    for i, end in enumerate(ends):
+        if end.month == 3:
+            ytd = {"revenue": 0.0, "net_profit": 0.0, "cash": 0.0}
+        ytd["revenue"] += quarterly[i]
+        ytd["net_profit"] += quarterly[i] * margin * float(rng.uniform(0.7, 1.3))
+        ytd["cash"] += quarterly[i] * margin * float(rng.uniform(0.3, 1.7))
+        assets = base * float(rng.uniform(1.8, 2.2)) * math.exp(growth * i)
+        debt_ratio = float(rng.uniform(0.3, 0.7)) if symbol != BANK_SYMBOL else float(rng.uniform(0.9, 0.93))
+        liabilities = round(assets * debt_ratio, 2)
+        equity = round(assets - liabilities, 2)
+        parent = ytd["net_profit"] * 0.92
+        (m1, d1), (m2, d2), next_year = _NOTICE_WINDOWS[end.month]
+        first, last = dt.date(end.year + next_year, m1, d1), dt.date(end.year + next_year, m2, d2)
+        notice = first + dt.timedelta(days=int(rng.integers(0, (last - first).days + 1)))
+        rows.append({
+            "report_date": end, "report_type": _REPORT_TYPES[end.month], "notice_date": notice,
+            "revenue": round(ytd["revenue"], 2), "operating_cost": round(ytd["revenue"] * (1 - gross), 2),
+            "net_profit": round(ytd["net_profit"], 2), "parent_net_profit": round(parent, 2),
+            "deducted_net_profit": round(parent * 0.95, 2), "operating_cash_flow": round(ytd["cash"], 2),
+            "investing_cash_flow": round(-ytd["cash"] * 0.4, 2), "financing_cash_flow": round(-ytd["cash"] * 0.2, 2),
+            "interest_income": round(ytd["revenue"] * 0.7, 2),
+            "total_assets": round(assets, 2), "current_assets": round(assets * 0.55, 2), "cash": round(assets * 0.1, 2),
+            "total_liabilities": liabilities, "current_liabilities": round(liabilities * 0.7, 2),
+            "total_equity": equity, "parent_equity": round(equity * 0.95, 2),
+            "loans": round(assets * 0.5, 2), "deposits": round(liabilities * 0.75, 2),
+            "eps_basic": round(parent / total_shares, 4), "bvps": round(equity * 0.95 / total_shares, 4),
+            "roe": round(parent / (equity * 0.95) * 100, 4), "gross_margin": round(gross * 100, 4),
+            "net_margin": round(ytd["net_profit"] / ytd["revenue"] * 100, 4),
+            "debt_to_assets": round(debt_ratio * 100, 4), "rd_ratio": round(float(rng.uniform(1, 8)), 4),
+        })
+    return pd.DataFrame(rows)
