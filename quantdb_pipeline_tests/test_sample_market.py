@@ -10,6 +10,7 @@ from quantdb_pipeline.sources.sample_market import (
     IPO_DATE,
     IPO_SYMBOL,
     PRICE_LIMIT,
+    ST_DATE,
     ST_SYMBOL,
     SUSPENDED_SYMBOL,
     SUSPENSION,
@@ -47,8 +48,10 @@ def test_universe_spans_every_board_with_the_special_cases():
     assert len(universe) >= 60
     assert universe["board"].value_counts().to_dict().keys() >= {"main", "chinext", "star", "bse"}
     assert set(universe["code"].str[:3]) >= {"600", "000", "300", "688", "920"}
-    names = dict(zip(universe["code"], universe["name"]))
-    assert names[ST_SYMBOL].startswith("*ST")
+    listed = market.listings_raw().sz.set_index("A股代码")["A股简称"]
+    assert listed[ST_SYMBOL].startswith("*ST")
+    before = SampleMarket(today=ST_DATE - dt.timedelta(days=1)).listings_raw().sz.set_index("A股代码")["A股简称"]
+    assert not before[ST_SYMBOL].startswith("*ST")  # named ST only from ST_DATE on
 
 
 def test_real_sse_calendar_and_only_trading_days():
