@@ -43,11 +43,13 @@ def split(table: str, staged: pd.DataFrame, outcome: SuiteOutcome, key_columns: 
         return staged, empty_quarantine()
     positions = sorted(bad)
     rejected = staged.iloc[positions]
+    # the quarantine's date column: a bar's trade date, a report's period, a factor's ex-date
+    date_column = next((c for c in ("trade_date", "report_date", "ex_date") if c in rejected), None)
     quarantine = pd.DataFrame({
         "table_name": table,
         "row_key": [" ".join(str(row[k]) for k in key_columns) for _, row in rejected.iterrows()],
         "symbol": rejected["symbol"].astype(object).to_numpy() if "symbol" in rejected else None,
-        "trade_date": rejected["trade_date"].astype(object).to_numpy() if "trade_date" in rejected else None,
+        "trade_date": rejected[date_column].astype(object).to_numpy() if date_column else None,
         "rules": [",".join(bad[p]) for p in positions],
         "row_values": [_json(row) for _, row in rejected.iterrows()],
     })[QUARANTINE_COLUMNS]

@@ -339,6 +339,92 @@ def validate_factors(factors: pd.DataFrame, today: dt.date, reference_steps: pd.
     return run_suite("adjustment_factors", prepare_factors(factors, today, reference_steps), rules)
 
 
+# -- security_profiles, financial_statements, financial_indicators -------------------------
+
+#: Assets = liabilities + equity, within this share of total assets (upstream rounds items).
+BALANCE_IDENTITY_TOLERANCE = 0.001
+
+
+def validate_profiles(frame: pd.DataFrame, today: dt.date) -> SuiteOutcome:
+    gxe = gx_expectations()
+    staged = pd.DataFrame({c: frame[c].astype(object).to_numpy() for c in frame.columns})
+    for column in ("total_shares", "float_shares"):
+        staged[column] = staged[column].astype("float64")
+    listed = pd.to_datetime(staged["list_date"], errors="coerce")
+    staged["list_days_after_today"] = (listed - pd.Timestamp(today)).dt.days
+    staged.attrs["report_columns"] = ["symbol", "name", "industry", "total_shares", "float_shares", "list_date"]
+    rules = [
+        _rule(gxe.ExpectColumnValuesToBeUnique, "symbol_unique", QUARANTINE, "one profile per symbol", column="symbol"),
+        _rule(gxe.ExpectColumnValuesToNotBeNull, "name_present", QUARANTINE, "name is not null", column="name"),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "total_shares_positive", QUARANTINE, "total_shares > 0",
+              column="total_shares", min_value=0, strict_min=True),
+        _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "float_le_total_shares", QUARANTINE,
+              "float_shares <= total_shares", column_A="total_shares", column_B="float_shares", or_equal=True,
+              ignore_row_if="either_value_is_missing"),
+        _rule(gxe.ExpectColumnValuesToNotBeNull, "industry_present", WARN, "industry is known", column="industry"),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "listed_not_in_future", WARN, "list_date is not after today",
+              column="list_days_after_today", max_value=0),
+    ]
+    return run_suite("security_profiles", staged, rules)
+
+
+def _report_frame(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    staged = pd.DataFrame({c: frame[c].astype(object).to_numpy() for c in frame.columns})
+    dates = pd.to_datetime(staged["report_date"], errors="coerce")
+    staged["report_date_iso"] = dates.dt.strftime("%Y-%m-%d")
+    staged["is_quarter_end"] = dates.dt.is_quarter_end.fillna(False)
+    staged["value"] = staged["value"].astype("float64")
+    staged.attrs["report_columns"] = [c for c in (*key, "value") if c in staged]
+    return staged
+
+
+def validate_statements(frame: pd.DataFrame) -> SuiteOutcome:
+    """Keys, quarter-end report dates, announcement after the period, and the balance identity."""
+    gxe = gx_expectations()
+    staged = _report_frame(frame, ["symbol", "statement", "report_date", "item"])
+    notice = pd.to_datetime(staged["notice_date"], errors="coerce")
+    staged["notice_days_after_period"] = (notice - pd.to_datetime(staged["report_date"], errors="coerce")).dt.days
+    balance = staged[staged["statement"] == "balance"].pivot_table(
+        index=["symbol", "report_date_iso"], columns="item", values="value", aggfunc="first")
+    gap = pd.Series(np.nan, index=balance.index)
+    if {"TOTAL_ASSETS", "TOTAL_LIABILITIES", "TOTAL_EQUITY"} <= set(balance.columns):
+        gap = ((balance["TOTAL_ASSETS"] - balance["TOTAL_LIABILITIES"] - balance["TOTAL_EQUITY"]).abs()
+               / balance["TOTAL_ASSETS"].abs())
+    keys = pd.MultiIndex.from_frame(staged[["symbol", "report_date_iso"]])
+    staged["balance_identity_gap"] = np.where(staged["statement"] == "balance", gap.reindex(keys).to_numpy(), np.nan)
+    rules = [
+        _rule(gxe.ExpectColumnValuesToNotBeNull, "report_date_present", QUARANTINE, "report_date is not null",
+              column="report_date_iso"),
+        _rule(gxe.ExpectCompoundColumnsToBeUnique, "key_unique", QUARANTINE,
+              "one value per (symbol, statement, report_date, item)",
+              column_list=["symbol", "statement", "report_date_iso", "item"]),
+        _rule(gxe.ExpectColumnValuesToBeInSet, "report_date_quarter_end", QUARANTINE,
+              "report dates are quarter ends", column="is_quarter_end", value_set=[True]),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "announced_after_period", QUARANTINE,
+              "notice_date is after report_date", column="notice_days_after_period", min_value=1),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "balance_identity", QUARANTINE,
+              f"TOTAL_ASSETS = TOTAL_LIABILITIES + TOTAL_EQUITY within {BALANCE_IDENTITY_TOLERANCE:.1%} "
+              "(where the three items exist); the whole balance sheet of that report is kept out",
+              column="balance_identity_gap", max_value=BALANCE_IDENTITY_TOLERANCE),
+    ]
+    return run_suite("financial_statements", staged, rules)
+
+
+def validate_indicators(frame: pd.DataFrame) -> SuiteOutcome:
+    gxe = gx_expectations()
+    staged = _report_frame(frame, ["symbol", "report_date", "section", "indicator"])
+    rules = [
+        _rule(gxe.ExpectColumnValuesToNotBeNull, "report_date_present", QUARANTINE, "report_date is not null",
+              column="report_date_iso"),
+        _rule(gxe.ExpectCompoundColumnsToBeUnique, "key_unique", QUARANTINE,
+              "one value per (symbol, report_date, section, indicator)",
+              column_list=["symbol", "report_date_iso", "section", "indicator"]),
+        _rule(gxe.ExpectColumnValuesToBeInSet, "report_date_quarter_end", QUARANTINE,
+              "report dates are quarter ends", column="is_quarter_end", value_set=[True]),
+    ]
+    return run_suite("financial_indicators", staged, rules)
+
+
 # -- securities ---------------------------------------------------------------------------
 
 

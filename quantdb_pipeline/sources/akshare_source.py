@@ -141,6 +141,22 @@ class AkshareSource:
             symbol=index_exchange(symbol).lower() + symbol, start_date=start.strftime("%Y%m%d"), end_date=end.strftime("%Y%m%d"),
         )
 
+    def individual_info_raw(self, symbol: str) -> pd.DataFrame:
+        ak = self._ak()
+        return self._call("stock_individual_info_em", symbol, ak.stock_individual_info_em, symbol=symbol,
+                          timeout=self.timeout_seconds)
+
+    def statement_raw(self, symbol: str, statement: str) -> pd.DataFrame:
+        """One statement; akshare makes 2 + ceil(reports / 5) requests for it (counted as one)."""
+        ak = self._ak()
+        fn = {"balance": ak.stock_balance_sheet_by_report_em, "income": ak.stock_profit_sheet_by_report_em,
+              "cash_flow": ak.stock_cash_flow_sheet_by_report_em}[statement]
+        return self._call(fn.__name__, symbol, fn, symbol=exchange_of(symbol) + symbol)
+
+    def financial_abstract_raw(self, symbol: str) -> pd.DataFrame:
+        ak = self._ak()
+        return self._call("stock_financial_abstract", symbol, ak.stock_financial_abstract, symbol=symbol)
+
 
 def _none_is_empty(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
     """eastmoney answers a window without bars with `"data": null`, on which some akshare

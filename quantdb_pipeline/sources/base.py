@@ -59,6 +59,17 @@ class MarketSource(Protocol):
     def index_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Daily bars of a six-digit CN index code, shaped like `stock_zh_index_daily_em()`."""
 
+    def individual_info_raw(self, symbol: str) -> pd.DataFrame:
+        """A profile as of today, shaped like `stock_individual_info_em(symbol)` (item, value)."""
+
+    def statement_raw(self, symbol: str, statement: str) -> pd.DataFrame:
+        """eastmoney's "balance", "income" or "cash_flow" statement by report period, as
+        `stock_balance_sheet_by_report_em` / `stock_profit_sheet_by_report_em` /
+        `stock_cash_flow_sheet_by_report_em` return it."""
+
+    def financial_abstract_raw(self, symbol: str) -> pd.DataFrame:
+        """sina's key indicators, shaped like `stock_financial_abstract(symbol)`."""
+
     def adjustment_factors_raw(self, symbol: str) -> pd.DataFrame:
         """Cumulative hfq factors of one symbol, shaped like `stock_zh_a_daily(adjust="hfq-factor")`.
 

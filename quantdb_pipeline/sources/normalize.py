@@ -62,6 +62,42 @@ HK_CURRENCY = "HKD"
 INDEX_BAR_COLUMNS = {"date": "trade_date", "open": "open", "high": "high", "low": "low", "close": "close",
                      "volume": "volume", "amount": "amount"}
 
+#: `stock_individual_info_em` items -> canonical profile columns (shares in shares, values in CNY).
+PROFILE_ITEMS = {
+    "股票简称": "name", "行业": "industry", "总股本": "total_shares", "流通股": "float_shares",
+    "总市值": "total_market_cap", "流通市值": "float_market_cap", "上市时间": "list_date",
+}
+
+#: sina key indicators (`stock_financial_abstract`): 选项 is the section, 指标 the label.
+ABSTRACT_SECTION_COLUMN, ABSTRACT_LABEL_COLUMN = "选项", "指标"
+#: sina labels -> English metric names of the `key_financials` view. A label missing here is
+#: still loaded (with metric NULL), never dropped.
+ABSTRACT_METRICS = {
+    "营业总收入": "revenue",
+    "营业成本": "operating_cost",
+    "净利润": "net_profit",
+    "归母净利润": "parent_net_profit",
+    "扣非净利润": "deducted_net_profit",
+    "经营现金流量净额": "operating_cash_flow",
+    "股东权益合计(净资产)": "total_equity",
+    "基本每股收益": "eps_basic",
+    "每股净资产": "bvps",
+    "每股现金流": "cfps",
+    "净资产收益率(ROE)": "roe",
+    "总资产报酬率(ROA)": "roa",
+    "毛利率": "gross_margin",
+    "销售净利率": "net_margin",
+    "资产负债率": "debt_to_assets",
+}
+
+#: eastmoney statement frames: the columns that describe a report rather than an item.
+STATEMENT_META_COLUMNS = {
+    "SECUCODE", "SECURITY_CODE", "SECURITY_NAME_ABBR", "ORG_CODE", "ORG_TYPE", "REPORT_DATE", "REPORT_TYPE",
+    "REPORT_DATE_NAME", "SECURITY_TYPE_CODE", "NOTICE_DATE", "UPDATE_DATE", "CURRENCY", "OPINION_TYPE",
+    "OSOPINION_TYPE", "LISTING_STATE",
+}
+STATEMENT_KEY_COLUMNS = ("REPORT_DATE", "NOTICE_DATE")
+
 #: Calendar frame (`tool_trade_date_hist_sina`).
 CALENDAR_COLUMNS = {"trade_date": "trade_date"}
 
@@ -245,6 +281,92 @@ def hk_securities(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     return out.sort_values("symbol").reset_index(drop=True).astype(HK_SECURITY_DTYPES)
 
 
+PROFILE_DTYPES = {
+    "symbol": "string", "name": "string", "is_st": "bool", "industry": "string", "total_shares": "float64",
+    "float_shares": "float64", "list_date": "date32[pyarrow]", "total_market_cap": "float64",
+    "float_market_cap": "float64",
+}
+INDICATOR_DTYPES = {"symbol": "string", "report_date": "date32[pyarrow]", "section": "string",
+                    "indicator": "string", "metric": "string", "value": "float64"}
+STATEMENT_DTYPES = {"symbol": "string", "statement": "string", "report_date": "date32[pyarrow]",
+                    "item": "string", "value": "float64", "notice_date": "date32[pyarrow]", "currency": "string"}
+
+
+def profile(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
+    """One canonical profile row from `stock_individual_info_em` (an item/value frame)."""
+    _require(raw, ["item", "value"], source, symbol)
+    values = dict(zip(raw["item"].astype(str), raw["value"]))
+    missing = [item for item in PROFILE_ITEMS if item not in values]
+    if missing:
+        raise SourceSchemaError(source, symbol, missing[0], f"profile item missing (items found: {', '.join(values)})")
+    code = str(values.get("股票代码", symbol)).zfill(6)
+    if code != symbol:
+        raise SourceSchemaError(source, symbol, "股票代码", f"profile of another symbol: {code}")
+    row = {canonical: values[item] for item, canonical in PROFILE_ITEMS.items()}
+    for column in ("total_shares", "float_shares", "total_market_cap", "float_market_cap"):
+        number = pd.to_numeric(pd.Series([row[column]]), errors="coerce").iloc[0]
+        if pd.isna(number) and row[column] not in (None, "-", ""):
+            raise SourceSchemaError(source, symbol, column, f"expected a number, got {row[column]!r}")
+        row[column] = float(number)
+    listed = str(row["list_date"]).strip()
+    row["list_date"] = dt.datetime.strptime(listed, "%Y%m%d").date() if listed.isdigit() and len(listed) == 8 else None
+    row["name"] = str(row["name"]).strip()
+    industry = row["industry"]
+    row["industry"] = None if industry in (None, "-", "") or pd.isna(industry) else str(industry).strip()
+    frame = pd.DataFrame([{"symbol": symbol, **row}])
+    frame["is_st"] = _is_st(frame["name"].astype("string"))
+    return frame[list(PROFILE_DTYPES)].astype(PROFILE_DTYPES)
+
+
+def financial_indicators(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
+    """sina's key-indicator frame (选项, 指标, one column per report date) -> long rows."""
+    if raw.shape[1] == 0 or len(raw) == 0:
+        return empty_frame(INDICATOR_DTYPES)
+    _require(raw, [ABSTRACT_SECTION_COLUMN, ABSTRACT_LABEL_COLUMN], source, symbol)
+    dates = [c for c in raw.columns if c not in (ABSTRACT_SECTION_COLUMN, ABSTRACT_LABEL_COLUMN)]
+    bad = [c for c in dates if not (isinstance(c, str) and len(c) == 8 and c.isdigit())]
+    if bad:
+        raise SourceSchemaError(source, symbol, str(bad[0]), "expected report-date columns like '20240930'")
+    long = raw.melt(id_vars=[ABSTRACT_SECTION_COLUMN, ABSTRACT_LABEL_COLUMN], value_vars=dates,
+                    var_name="report_date", value_name="value")
+    out = pd.DataFrame({
+        "symbol": symbol,
+        "report_date": pd.to_datetime(long["report_date"], format="%Y%m%d").dt.date,
+        "section": long[ABSTRACT_SECTION_COLUMN].astype(str).str.strip(),
+        "indicator": long[ABSTRACT_LABEL_COLUMN].astype(str).str.strip(),
+        "value": pd.to_numeric(long["value"], errors="coerce"),
+    })
+    out["metric"] = out["indicator"].map(ABSTRACT_METRICS)
+    return out[list(INDICATOR_DTYPES)].astype(INDICATOR_DTYPES)
+
+
+def financial_statement(raw: pd.DataFrame, symbol: str, statement: str, source: str) -> pd.DataFrame:
+    """One of eastmoney's statements (a row per report, a column per item) -> long rows.
+
+    Every numeric column that is not report metadata is an item, whatever the company
+    layout; year-on-year columns (`*_YOY`) are derived and left out.
+    """
+    if raw.shape[1] == 0 or len(raw) == 0:
+        return empty_frame(STATEMENT_DTYPES)
+    _require(raw, STATEMENT_KEY_COLUMNS, source, symbol)
+    if "SECURITY_CODE" in raw.columns:
+        codes = set(raw["SECURITY_CODE"].astype(str).str.zfill(6))
+        if codes != {symbol}:
+            raise SourceSchemaError(source, symbol, "SECURITY_CODE", f"rows for other symbols: {sorted(codes)}")
+    items = [c for c in raw.columns if c not in STATEMENT_META_COLUMNS and not str(c).endswith("_YOY")]
+    numeric = raw[items].apply(pd.to_numeric, errors="coerce")
+    numeric = numeric.loc[:, numeric.notna().any() | raw[items].isna().all()]
+    frame = numeric.assign(
+        report_date=pd.to_datetime(raw["REPORT_DATE"], errors="coerce").dt.date,
+        notice_date=pd.to_datetime(raw["NOTICE_DATE"], errors="coerce").dt.date,
+        currency=raw["CURRENCY"].astype(str) if "CURRENCY" in raw.columns else None,
+    )
+    long = frame.melt(id_vars=["report_date", "notice_date", "currency"], var_name="item", value_name="value")
+    long.insert(0, "symbol", symbol)
+    long.insert(1, "statement", statement)
+    return long[list(STATEMENT_DTYPES)].astype(STATEMENT_DTYPES)
+
+
 def empty_factors() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in FACTOR_DTYPES.items()})
 
@@ -355,6 +477,9 @@ __all__ = [
     "adjustment_factors",
     "empty_bars",
     "empty_factors",
+    "financial_indicators",
+    "financial_statement",
+    "profile",
     "hk_bars",
     "hk_securities",
     "index_bars",

@@ -255,6 +255,94 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
     return scalar(conn, f"SELECT count(*) FROM {table}")
 
 
+PROFILE_COLUMNS = ["symbol", "name", "is_st", "industry", "total_shares", "float_shares", "list_date",
+                   "total_market_cap", "float_market_cap"]
+#: A change of any of these starts a new profile version; market values are refreshed in place.
+PROFILE_VERSIONED = ["name", "is_st", "industry", "total_shares", "float_shares", "list_date"]
+
+
+def upsert_profiles(conn: duckdb.DuckDBPyConnection, profiles: pd.DataFrame, outcomes: pd.DataFrame,
+                    lineage: Lineage, today: dt.date, quarantine: pd.DataFrame | None = None) -> dict[str, str]:
+    """Merge observed profiles into `security_profiles` (type-2 history); return symbol -> change.
+
+    Unchanged: the current version's market values and `observed_on` are refreshed. Changed:
+    the current version ends today and a new one starts today (or, if the current one also
+    started today, it is corrected in place).
+    """
+    _stage(conn, "staged_profiles", profiles[PROFILE_COLUMNS])
+    _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
+    differs = " OR ".join(f"c.{c} IS DISTINCT FROM p.{c}" for c in PROFILE_VERSIONED)
+    with transaction(conn):
+        changed = conn.execute(
+            f"""
+            SELECT p.symbol, string_agg(CASE WHEN c.name IS DISTINCT FROM p.name THEN 'name: ' || c.name || ' -> ' || p.name
+                                      WHEN c.industry IS DISTINCT FROM p.industry THEN 'industry: ' || coalesce(c.industry, '?')
+                                           || ' -> ' || coalesce(p.industry, '?')
+                                      ELSE 'shares or listing date' END, '; ')
+            FROM staged_profiles p JOIN security_profiles c ON c.symbol = p.symbol AND c.valid_to IS NULL
+            WHERE {differs} GROUP BY p.symbol
+            """).fetchall()
+        # a change seen today closes the current version (or replaces one that started today)
+        conn.execute(f"""
+            DELETE FROM security_profiles c USING staged_profiles p
+            WHERE c.symbol = p.symbol AND c.valid_to IS NULL AND c.valid_from = ? AND ({differs})""", [today])
+        conn.execute(f"""
+            UPDATE security_profiles c SET valid_to = ? FROM staged_profiles p
+            WHERE c.symbol = p.symbol AND c.valid_to IS NULL AND ({differs})""", [today])
+        conn.execute(f"""
+            UPDATE security_profiles c SET total_market_cap = p.total_market_cap,
+                float_market_cap = p.float_market_cap, observed_on = ?, run_id = ?, ingested_at = ?
+            FROM staged_profiles p WHERE c.symbol = p.symbol AND c.valid_to IS NULL""",
+                     [today, lineage.run_id, lineage.ingested_at])
+        conn.execute(f"""
+            INSERT INTO security_profiles ({", ".join(PROFILE_COLUMNS)}, valid_from, valid_to, observed_on,
+                                           source, run_id, ingested_at)
+            SELECT {", ".join("p." + c for c in PROFILE_COLUMNS)}, ?, NULL, ?, ?, ?, ?
+            FROM staged_profiles p
+            WHERE NOT EXISTS (SELECT 1 FROM security_profiles c WHERE c.symbol = p.symbol AND c.valid_to IS NULL)""",
+                     [today, today, *_lineage_params(lineage)])
+        conn.execute("DELETE FROM quarantine WHERE table_name = 'security_profiles' "
+                     "AND symbol IN (SELECT symbol FROM staged_profiles)")
+        _write_quarantine(conn, quarantine if quarantine is not None else empty_quarantine(), lineage)
+        _record_outcomes(conn, "security_profiles", lineage, today)
+    conn.unregister("staged_profiles")
+    conn.unregister("staged_outcomes")
+    return dict(changed)
+
+
+def replace_reports(conn: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame, replaced: list[str],
+                    outcomes: pd.DataFrame, lineage: Lineage, today: dt.date,
+                    quarantine: pd.DataFrame | None = None, dataset: str | None = None) -> int:
+    """Replace the reports of each symbol in `replaced` (financial_statements or financial_indicators).
+
+    A report with quarantined rows keeps what is stored of it: only its clean rows replace.
+    """
+    columns = [c for c in rows.columns if c in (
+        "symbol", "statement", "report_date", "item", "value", "notice_date", "currency", "section",
+        "indicator", "metric")]
+    _stage(conn, "staged_reports", rows[columns])
+    _stage(conn, "staged_replaced", pd.DataFrame({"symbol": pd.Series(replaced, dtype="string")}))
+    kept = (quarantine if quarantine is not None else empty_quarantine())[["symbol", "trade_date"]]
+    _stage(conn, "staged_kept", kept.rename(columns={"trade_date": "report_date"}).astype({"symbol": "string"}))
+    _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
+    with transaction(conn):
+        conn.execute(f"""
+            DELETE FROM {table} WHERE symbol IN (SELECT symbol FROM staged_replaced)
+              AND (symbol, report_date) NOT IN (SELECT symbol, report_date FROM staged_kept)""")
+        conn.execute(f"DELETE FROM {table} USING staged_reports r WHERE " + " AND ".join(
+            f"{table}.{k} = r.{k}" for k in columns if k in ("symbol", "statement", "report_date", "item",
+                                                               "section", "indicator")))
+        conn.execute(f"DELETE FROM quarantine WHERE table_name = '{table}' "
+                     "AND symbol IN (SELECT symbol FROM staged_replaced)")
+        _write_quarantine(conn, quarantine if quarantine is not None else empty_quarantine(), lineage)
+        conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, source, run_id, ingested_at) "
+                     f"SELECT {', '.join(columns)}, ?, ?, ? FROM staged_reports", _lineage_params(lineage))
+        _record_outcomes(conn, dataset or table, lineage, today)
+    for name in ("staged_reports", "staged_replaced", "staged_kept", "staged_outcomes"):
+        conn.unregister(name)
+    return len(rows)
+
+
 FACTOR_COLUMNS = ["symbol", "ex_date", "hfq_factor"]
 
 

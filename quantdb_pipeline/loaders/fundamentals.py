@@ -1,0 +1,237 @@
+"""Security profiles (with history) and financial reports (with announcement dates).
+
+Profiles: eastmoney's `stock_individual_info_em` says what a security is *now*; upstream
+does not date changes. Each refresh compares the answer with the current stored version:
+a different name (becoming ST, say), industry, share count or listing date closes that
+version on the day it was seen to change and opens a new one, so that `read.profile(symbol,
+as_of)` answers what the pipeline knew on any day. Market values are refreshed in place.
+
+Financials: a symbol's reports are fetched when a new one can exist: never fetched yet, or
+a quarter has ended whose report is not stored while its disclosure window (up to the
+statutory deadline plus a grace week) is open, at most once every `RETRY_DAYS`. Upstream
+restates old reports, so a fetch replaces the symbol's reports as a whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+import pandas as pd
+
+from quantdb_pipeline.quality.expectations import SuiteOutcome
+from quantdb_pipeline.quality.gate import split
+from quantdb_pipeline.quality.suites import validate_indicators, validate_profiles, validate_statements
+from quantdb_pipeline.sources import MarketSource, normalize
+from quantdb_pipeline.sources.pacing import RetriesExhausted
+from quantdb_pipeline.warehouse.writes import Lineage, replace_reports, upsert_profiles
+
+log = logging.getLogger(__name__)
+
+PROFILES = "security_profiles"
+STATEMENTS = "financial_statements"
+INDICATORS = "financial_indicators"
+#: A profile older than this is refreshed (the weekly refresh).
+PROFILE_REFRESH_DAYS = 7
+#: Inside a disclosure window, a symbol whose new report has not appeared is asked again after this.
+RETRY_DAYS = 7
+#: After the statutory deadline, late reports are still looked for during this many days.
+DEADLINE_GRACE_DAYS = 7
+STATEMENTS_FETCHED = ("balance", "income", "cash_flow")
+
+ProgressCallback = Callable[[int, int, str, int], None]
+
+
+def statutory_deadline(report_date: dt.date) -> dt.date:
+    """Q1 by 04-30, H1 by 08-31, Q3 by 10-31, the annual report by 04-30 of the next year."""
+    return {3: dt.date(report_date.year, 4, 30), 6: dt.date(report_date.year, 8, 31),
+            9: dt.date(report_date.year, 10, 31)}.get(report_date.month, dt.date(report_date.year + 1, 4, 30))
+
+
+def open_report_periods(today: dt.date) -> list[dt.date]:
+    """Quarter ends whose disclosure window is open today (ended, deadline + grace not passed)."""
+    periods = []
+    for year in (today.year - 1, today.year):
+        for month, day in ((3, 31), (6, 30), (9, 30), (12, 31)):
+            end = dt.date(year, month, day)
+            if end < today <= statutory_deadline(end) + dt.timedelta(days=DEADLINE_GRACE_DAYS):
+                periods.append(end)
+    return periods
+
+
+@dataclass
+class FundamentalsReport:
+    dataset: str
+    due: dict[str, str] = field(default_factory=dict)  # symbol -> why it was fetched
+    symbols_updated: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    requests: int = 0
+    changes: dict[str, str] = field(default_factory=dict)  # profiles: symbol -> what changed
+    failed: dict[str, str] = field(default_factory=dict)
+    circuit_open: str | None = None
+    checks: SuiteOutcome | None = None
+    seconds: float = 0.0
+
+
+def _listed(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None) -> list[str]:
+    return [s for (s,) in conn.execute(
+        """
+        SELECT symbol FROM securities
+        WHERE (list_date IS NULL OR list_date <= ?) AND (delist_date IS NULL OR delist_date > ?)
+          AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], symbol))
+        ORDER BY symbol
+        """, [today, today, symbols, symbols]).fetchall()]
+
+
+def _state(conn: duckdb.DuckDBPyConnection, dataset: str) -> dict[str, tuple[str, dt.date | None]]:
+    return {s: (status, as_of) for s, status, as_of in conn.execute(
+        "SELECT symbol, status, as_of FROM ingest_state WHERE dataset = ?", [dataset]).fetchall()}
+
+
+def profiles_due(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None = None,
+                 refresh: bool = False) -> dict[str, str]:
+    """New listings at once, everyone else once their profile is `PROFILE_REFRESH_DAYS` old."""
+    state, due = _state(conn, PROFILES), {}
+    for symbol in _listed(conn, today, symbols):
+        status, as_of = state.get(symbol, (None, None))
+        if refresh:
+            due[symbol] = "refresh requested"
+        elif status is None:
+            due[symbol] = "new"
+        elif status == "failed":
+            due[symbol] = "last attempt failed"
+        elif as_of is None or (today - as_of).days >= PROFILE_REFRESH_DAYS:
+            due[symbol] = "weekly refresh"
+    return due
+
+
+def reports_due(conn: duckdb.DuckDBPyConnection, dataset: str, table: str, today: dt.date,
+                symbols: list[str] | None = None, refresh: bool = False) -> dict[str, str]:
+    """Symbols whose reports are never fetched, or whose next report is due and missing."""
+    state, due = _state(conn, dataset), {}
+    latest = dict(conn.execute(f"SELECT symbol, max(report_date) FROM {table} GROUP BY symbol").fetchall())
+    periods = open_report_periods(today)
+    for symbol in _listed(conn, today, symbols):
+        status, as_of = state.get(symbol, (None, None))
+        waiting = [p for p in periods if latest.get(symbol) is None or latest[symbol] < p]
+        if refresh:
+            due[symbol] = "refresh requested"
+        elif status is None:
+            due[symbol] = "never fetched"
+        elif status == "failed":
+            due[symbol] = "last attempt failed"
+        elif waiting and (as_of is None or (today - as_of).days >= RETRY_DAYS):
+            due[symbol] = f"report {waiting[-1]} due by {statutory_deadline(waiting[-1])}"
+    return due
+
+
+def _fetch_all(due: dict[str, str], fetch: Callable[[str], pd.DataFrame], report: FundamentalsReport,
+               progress: ProgressCallback | None, breaker_threshold: int) -> list[tuple[str, pd.DataFrame]]:
+    fetched, streak = [], 0
+    for i, symbol in enumerate(due, start=1):
+        try:
+            frame = fetch(symbol)
+        except Exception as error:  # noqa: BLE001 - isolated to the symbol, reported, retried
+            report.failed[symbol] = f"{type(error).__name__}: {error}"
+            log.warning("%s %s failed: %s", report.dataset, symbol, report.failed[symbol])
+            streak = streak + 1 if isinstance(error, RetriesExhausted) else 0
+            frame = None
+        else:
+            fetched.append((symbol, frame))
+            streak = 0
+        if progress:
+            progress(i, len(due), symbol, 0 if frame is None else len(frame))
+        if streak >= breaker_threshold and i < len(due):
+            report.circuit_open = (f"stopped after {streak} consecutive symbols failed (last: {symbol}); "
+                                   f"{len(due) - i} not attempted, to be retried by the next run")
+            break
+    return fetched
+
+
+def load_profiles(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
+                  symbols: list[str] | None = None, refresh: bool = False,
+                  progress: ProgressCallback | None = None, breaker_threshold: int = 8) -> FundamentalsReport:
+    began, today = time.perf_counter(), source.today()
+    report = FundamentalsReport(PROFILES, due=profiles_due(conn, today, symbols, refresh))
+    before = sum(source.requests.values())
+    fetched = _fetch_all(report.due, lambda s: normalize.profile(source.individual_info_raw(s), s, source.name),
+                         report, progress, breaker_threshold)
+    report.requests = sum(source.requests.values()) - before
+    staged = (pd.concat([f for _, f in fetched], ignore_index=True) if fetched
+              else normalize.empty_frame(normalize.PROFILE_DTYPES))
+    report.checks = validate_profiles(staged, today)
+    passed, quarantine = split(PROFILES, staged, report.checks, ["symbol"])
+    report.rows_quarantined = len(quarantine)
+    for symbol in quarantine["symbol"]:
+        report.failed[symbol] = "quality: profile quarantined"
+    outcomes = pd.DataFrame(
+        [(s, "failed", r) for s, r in report.failed.items()] + [(s, "ok", None) for s in passed["symbol"]],
+        columns=["symbol", "status", "error"]).astype({"error": "string"})
+    report.changes = upsert_profiles(conn, passed, outcomes, lineage, today, quarantine)
+    report.symbols_updated, report.rows_written = len(passed), len(passed)
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _statements(source: MarketSource, symbol: str) -> pd.DataFrame:
+    frames = [normalize.financial_statement(source.statement_raw(symbol, statement), symbol, statement, source.name)
+              for statement in STATEMENTS_FETCHED]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _load_reports(conn, source, lineage, dataset, table, fetch, validate, key, symbols, refresh, progress,
+                  breaker_threshold) -> FundamentalsReport:
+    began, today = time.perf_counter(), source.today()
+    report = FundamentalsReport(dataset, due=reports_due(conn, dataset, table, today, symbols, refresh))
+    before = sum(source.requests.values())
+    fetched = _fetch_all(report.due, fetch, report, progress, breaker_threshold)
+    report.requests = sum(source.requests.values()) - before
+    frames = [f for _, f in fetched if len(f)]
+    dtypes = normalize.STATEMENT_DTYPES if table == STATEMENTS else normalize.INDICATOR_DTYPES
+    staged = pd.concat(frames, ignore_index=True) if frames else normalize.empty_frame(dtypes)
+    if table == INDICATORS:  # sina repeats some labels inside a section: the first one counts
+        staged = staged.drop_duplicates(["symbol", "report_date", "section", "indicator"], keep="first")
+        staged = staged.reset_index(drop=True)
+    report.checks = validate(staged)
+    passed, quarantine = split(table, staged, report.checks, key)
+    report.rows_quarantined = len(quarantine)
+    outcomes = []
+    for symbol, frame in fetched:
+        if frame.empty:
+            outcomes.append((symbol, "empty", "upstream has no reports"))
+        else:
+            rejected = int((quarantine["symbol"] == symbol).sum())
+            outcomes.append((symbol, "ok", f"{rejected} rows quarantined" if rejected else None))
+    outcomes += [(s, "failed", r) for s, r in report.failed.items()]
+    replaced = [s for s, f in fetched if len(f)]
+    report.rows_written = replace_reports(conn, table, passed, replaced, pd.DataFrame(
+        outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}), lineage, today, quarantine,
+        dataset)
+    report.symbols_updated = len(replaced)
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def load_statements(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
+                    symbols: list[str] | None = None, refresh: bool = False,
+                    progress: ProgressCallback | None = None, breaker_threshold: int = 8) -> FundamentalsReport:
+    """eastmoney's three statements of every symbol whose reports are due."""
+    return _load_reports(conn, source, lineage, STATEMENTS, STATEMENTS, lambda s: _statements(source, s),
+                         validate_statements, ["symbol", "statement", "report_date", "item"], symbols, refresh,
+                         progress, breaker_threshold)
+
+
+def load_indicators(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
+                    symbols: list[str] | None = None, refresh: bool = False,
+                    progress: ProgressCallback | None = None, breaker_threshold: int = 8) -> FundamentalsReport:
+    """sina's key indicators of every symbol whose reports are due."""
+    return _load_reports(
+        conn, source, lineage, INDICATORS, INDICATORS,
+        lambda s: normalize.financial_indicators(source.financial_abstract_raw(s), s, source.name),
+        validate_indicators, ["symbol", "report_date", "section", "indicator"], symbols, refresh, progress,
+        breaker_threshold)
