@@ -41,8 +41,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="market data source (default: $QUANTDB_SOURCE or sample)")
     run.add_argument("--symbols", default=os.environ.get(settings.SYMBOLS_ENV, ""),
                      help="comma-separated symbols, e.g. 000001,600000 (default: the whole universe)")
-    run.add_argument("--markets", default="cn,hk,index",
-                     help="comma-separated markets to load: cn (A-shares), hk, index (default: all three)")
+    run.add_argument("--markets", default="cn,hk,index,fundamentals",
+                     help="comma-separated parts to load: cn (A-share bars and factors), hk, index, fundamentals "
+                          "(A-share profiles and financial reports) (default: all four)")
     run.add_argument("--hk-symbols", default=os.environ.get(settings.HK_SYMBOLS_ENV, ""),
                      help="comma-separated HK symbols, e.g. 00700,0005.HK (default: the HK main board)")
     run.add_argument("--indices", default=os.environ.get(settings.INDICES_ENV, ""),
@@ -138,12 +139,15 @@ def run(args: argparse.Namespace) -> int:
     from quantdb_pipeline.assets import (
         adjustment_factors,
         daily_bars,
+        financial_indicators,
+        financial_statements,
         hk_daily_bars,
         hk_securities,
         hk_trading_calendar,
         index_daily_bars,
         published_warehouse,
         securities,
+        security_profiles,
         trading_calendar,
     )
     from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
@@ -151,13 +155,16 @@ def run(args: argparse.Namespace) -> int:
 
     warehouse = settings.warehouse_path(args.warehouse)
     markets = {m.strip() for m in args.markets.split(",") if m.strip()}
-    if not markets or markets - {"cn", "hk", "index"}:
-        print(f"quantdb-pipeline: --markets {args.markets!r}: choose from cn, hk, index", file=sys.stderr)
+    if not markets or markets - {"cn", "hk", "index", "fundamentals"}:
+        print(f"quantdb-pipeline: --markets {args.markets!r}: choose from cn, hk, index, fundamentals",
+              file=sys.stderr)
         return EXIT_USAGE
     assets = [
         *([trading_calendar, securities, daily_bars, adjustment_factors] if "cn" in markets else []),
         *([hk_trading_calendar, hk_securities, hk_daily_bars] if "hk" in markets else []),
         *([trading_calendar, index_daily_bars] if "index" in markets else []),  # indices use the SSE calendar
+        *([trading_calendar, securities, security_profiles, financial_statements, financial_indicators]
+          if "fundamentals" in markets else []),
     ]
     market = MarketSourceResource(kind=args.source, symbols=args.symbols, hk_symbols=args.hk_symbols,
                                   indices=args.indices,
@@ -262,6 +269,7 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     bars = metadata.get("daily_bars", {})
     factors = metadata.get("adjustment_factors", {})
     hk, indices = metadata.get("hk_daily_bars", {}), metadata.get("index_daily_bars", {})
+    profiles, statements = metadata.get("security_profiles", {}), metadata.get("financial_statements", {})
     requests = sum(int(m.get("upstream_requests", 0)) for m in metadata.values())
     lines = [f"run {result.run_id} {'succeeded' if result.success else 'FAILED'}"]
     rows = [
@@ -274,6 +282,9 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         ("upstream requests (bars)", bars.get("upstream_requests", 0)),
         ("HK bar rows written", hk.get("rows_written", "-")),
         ("index bar rows written", indices.get("rows_written", "-")),
+        ("profiles fetched / new versions", f"{profiles.get('symbols_due', '-')} / "
+                                            f"{_count_rows(profiles.get('new_versions'))}"),
+        ("financial reports fetched (symbols)", statements.get("symbols_due", "-")),
         ("factors fetched / changed", f"{factors.get('symbols_fetched', 0)} symbols / "
                                       f"{_count_rows(factors.get('changed'))} symbols"),
         ("upstream requests (all)", requests),

@@ -12,7 +12,11 @@
     hk_trading_calendar ─┬─> hk_daily_bars ─────────────────────────┤   (atomic snapshot that
     hk_securities ───────┘   (HKEX calendar, HKD, no price limit)   │    readers and BI open)
     Indices                                                         │
-    trading_calendar ───> index_daily_bars (000300, 399006, ...) ───┘
+    trading_calendar ───> index_daily_bars (000300, 399006, ...) ───┤
+    Fundamentals                                                    │
+    securities ─┬─> security_profiles (history; weekly) ────────────┤
+                ├─> financial_statements (eastmoney; when due) ─────┤
+                └─> financial_indicators (sina; when due) ──────────┘
 
 Every asset writes to the working DuckDB file after its Great Expectations suite passed;
 blocking checks that fail stop the run before `published_warehouse`.
@@ -25,10 +29,13 @@ from quantdb_pipeline.assets import (
     daily_bars,
     hk_daily_bars,
     hk_securities,
+    financial_indicators,
+    financial_statements,
     hk_trading_calendar,
     index_daily_bars,
     published_warehouse,
     securities,
+    security_profiles,
     trading_calendar,
 )
 from quantdb_pipeline.partitions import daily_partitions
@@ -49,10 +56,19 @@ daily_bars_job = define_asset_job(
                 "refresh the adjustment factors that the new bars show to be stale, then publish.",
 )
 
+fundamentals_job = define_asset_job(
+    "fundamentals_job",
+    selection=AssetSelection.assets(security_profiles, financial_statements, financial_indicators,
+                                    published_warehouse),
+    description="Refresh the profiles that are due (new listings, weekly) and the financial reports that "
+                "can be new (inside disclosure windows), then publish.",
+)
+
 defs = Definitions(
     assets=[trading_calendar, securities, daily_bars, adjustment_factors,
-            hk_trading_calendar, hk_securities, hk_daily_bars, index_daily_bars, published_warehouse],
-    jobs=[reference_job, daily_bars_job],
+            hk_trading_calendar, hk_securities, hk_daily_bars, index_daily_bars,
+            security_profiles, financial_statements, financial_indicators, published_warehouse],
+    jobs=[reference_job, daily_bars_job, fundamentals_job],
     resources=resources_from_env(),
     # Every step writes the one DuckDB file, which admits one writing process: run a job's
     # steps in one process, one after another, instead of racing for the file lock.

@@ -5,18 +5,21 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from quantdb_pipeline.assets.bars import daily_bars
 from quantdb_pipeline.assets.factors import adjustment_factors
+from quantdb_pipeline.assets.fundamentals import financial_indicators, financial_statements, security_profiles
 from quantdb_pipeline.assets.markets import hk_daily_bars, hk_securities, hk_trading_calendar, index_daily_bars
 from quantdb_pipeline.assets.reference import securities, trading_calendar
 from quantdb_pipeline.resources import WarehouseResource
 
 TABLES = ("trading_calendar", "securities", "daily_bars", "adjustment_factors", "hk_securities", "hk_daily_bars",
-          "indices", "index_daily_bars", "quarantine")
+          "indices", "index_daily_bars", "security_profiles", "financial_statements", "financial_indicators",
+          "quarantine")
 
 
 @asset(
     group_name="publish",
     deps=[trading_calendar, securities, daily_bars, adjustment_factors,
-          hk_trading_calendar, hk_securities, hk_daily_bars, index_daily_bars],
+          hk_trading_calendar, hk_securities, hk_daily_bars, index_daily_bars,
+          security_profiles, financial_statements, financial_indicators],
     kinds={"duckdb"},
 )
 def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
