@@ -41,7 +41,11 @@ __all__ = [
     "WarehouseNotFoundError",
     "WarehouseBusyError",
     "adjustment_factors",
+    "FINANCIAL_METRICS",
+    "NoProfileError",
     "connect",
+    "financials",
+    "profile",
     "daily_bars",
     "hk_securities",
     "index_bars",
@@ -373,9 +377,105 @@ def trading_days(start=None, end=None, *, market: str = "CN",
         ).fetchall()]
 
 
-def securities(*, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Every known security (listed and delisted) with exchange, board, name and dates."""
+def securities(as_of=None, include_delisted: bool = False, *,
+               warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The A-share universe: symbol, exchange, board, name, is_st, industry, list and delist dates.
+
+    Without `as_of`: every security not delisted, with its current name. With `as_of`: the
+    securities listed on that day, with the name, ST status and industry of the profile
+    version valid then (`profile_known` is False where the warehouse holds no profile that
+    old: name and is_st are then today's). `include_delisted=True` keeps delisted names too.
+    """
+    day = _date(as_of, "as_of")
     with _cursor(warehouse) as conn:
         return conn.execute(
-            "SELECT symbol, exchange, board, name, is_st, list_date, delist_date FROM securities ORDER BY symbol"
-        ).df()
+            """
+            SELECT s.symbol, s.exchange, s.board, coalesce(p.name, s.name) AS name,
+                   coalesce(p.is_st, s.is_st) AS is_st, p.industry, s.list_date, s.delist_date,
+                   p.symbol IS NOT NULL AS profile_known
+            FROM securities s
+            LEFT JOIN security_profiles p ON p.symbol = s.symbol
+                 AND (CASE WHEN $day::DATE IS NULL THEN p.valid_to IS NULL
+                           ELSE p.valid_from <= $day AND (p.valid_to IS NULL OR p.valid_to > $day) END)
+            WHERE ($include_delisted OR s.delist_date IS NULL OR s.delist_date > coalesce($day, DATE '9999-12-31'))
+              AND ($day::DATE IS NULL OR s.list_date IS NULL OR s.list_date <= $day)
+            ORDER BY s.symbol
+            """, {"day": day, "include_delisted": include_delisted}).df()
+
+
+class NoProfileError(LookupError):
+    """The warehouse holds no profile version of a symbol on the date asked for."""
+
+
+#: Columns of `read.profile`.
+PROFILE_FIELDS = ("symbol", "name", "is_st", "industry", "total_shares", "float_shares", "list_date",
+                  "total_market_cap", "float_market_cap", "valid_from", "valid_to", "observed_on")
+
+
+def profile(symbol: str, as_of=None, *, warehouse: str | os.PathLike | None = None) -> pd.Series:
+    """The profile of `symbol` as the pipeline knew it on `as_of` (default: the current one).
+
+    A version is valid from the day the pipeline first saw it (`valid_from`) until the day the
+    next one was seen (`valid_to`, exclusive). Shares are counts of shares, market values CNY
+    as observed on `observed_on`.
+    """
+    try:
+        code = normalize_symbol(symbol)
+    except SymbolError as error:
+        raise UnknownSymbolError(str(error)) from error
+    day = _date(as_of, "as_of")
+    with _cursor(warehouse) as conn:
+        rows = conn.execute(
+            f"""
+            SELECT {", ".join(PROFILE_FIELDS)} FROM security_profiles
+            WHERE symbol = $code AND (CASE WHEN $day::DATE IS NULL THEN valid_to IS NULL
+                                           ELSE valid_from <= $day AND (valid_to IS NULL OR valid_to > $day) END)
+            """, {"code": code, "day": day}).df()
+        if len(rows):
+            return rows.iloc[0]
+        first = conn.execute("SELECT min(valid_from) FROM security_profiles WHERE symbol = ?", [code]).fetchall()[0][0]
+        if first is None:
+            _check_known(conn, "securities", [code], rows)
+            raise NoProfileError(f"no profile of {code} in the warehouse yet: run the security_profiles asset")
+        raise NoProfileError(f"no profile of {code} known on {day}: the first was observed on {first}")
+
+
+#: The metrics of `read.financials` (the key_financials view), in English.
+FINANCIAL_METRICS = ("revenue", "net_profit", "parent_net_profit", "deducted_net_profit", "operating_cash_flow",
+                     "total_equity", "eps_basic", "bvps", "roe", "gross_margin", "net_margin", "debt_to_assets")
+
+
+def financials(symbols: str | Iterable[str], metrics: Iterable[str] | None = None, start=None, end=None,
+               as_of=None, *, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Key financial metrics per symbol and report date (one row per report).
+
+    `start`/`end` bound the report dates. With `as_of`, only reports public on or before that
+    day are returned: no look-ahead. A report is public from its announcement date
+    (eastmoney's NOTICE_DATE); where none is known, from the statutory deadline (Q1 04-30,
+    H1 08-31, Q3 10-31, annual 04-30 next year), and `available_from_estimated` is True.
+    Flows (revenue, profits, cash flow) are year-to-date, CNY; eps and bvps CNY per share;
+    roe, margins and debt_to_assets percent.
+    """
+    try:
+        codes = _symbols(symbols)[0]
+    except SymbolError as error:
+        raise UnknownSymbolError(str(error)) from error
+    chosen = list(FINANCIAL_METRICS if metrics is None else ([metrics] if isinstance(metrics, str) else metrics))
+    unknown = [m for m in chosen if m not in FINANCIAL_METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(FINANCIAL_METRICS)}")
+    start, end = _range(start, end)
+    day = _date(as_of, "as_of")
+    with _cursor(warehouse) as conn:
+        rows = conn.execute(
+            f"""
+            SELECT symbol, report_date, available_from, available_from_estimated, {", ".join(chosen)}
+            FROM key_financials
+            WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))
+              AND report_date >= coalesce($start::DATE, DATE '0001-01-01')
+              AND report_date <= coalesce($end::DATE, DATE '9999-12-31')
+              AND ($day::DATE IS NULL OR available_from <= $day)
+            ORDER BY symbol, report_date
+            """, {"codes": codes, "start": start, "end": end, "day": day}).df()
+        _check_known(conn, "securities", codes, rows)
+        return rows
