@@ -62,7 +62,8 @@ class Pipeline:
         market = market or MarketSourceResource(kind="sample", sample_today=today, **market_config)
         return {"market": market, "warehouse": WarehouseResource(database=str(self.warehouse))}
 
-    def run(self, start: str, end: str, today: str, assets=None, market=None, **market_config):
+    def run(self, start: str, end: str, today: str, assets=None, market=None, ops: dict | None = None,
+            **market_config):
         # every run ends by publishing, as the jobs and the CLI do; tests read the published file
         assets = [*(assets or [trading_calendar, securities, daily_bars, adjustment_factors]), published_warehouse]
         result = dagster.materialize(
@@ -70,7 +71,7 @@ class Pipeline:
             resources=self.resources(today, market, **market_config),
             instance=self.instance,
             tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
-            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}, **({"ops": ops} if ops else {})},
             raise_on_error=False,
         )
         return result
