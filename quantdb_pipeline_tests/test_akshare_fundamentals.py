@@ -92,6 +92,9 @@ def fake_upstreams(mock: responses.RequestsMock, market: SampleMarket, calls: li
 
 @pytest.fixture
 def upstream():
+    from akshare.stock_feature.stock_three_report_em import _stock_balance_sheet_by_report_ctype_em
+
+    _stock_balance_sheet_by_report_ctype_em.cache_clear()  # akshare caches company types per process
     market, calls = SampleMarket(today=TODAY), []
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake_upstreams(mock, market, calls)
@@ -138,6 +141,10 @@ def test_the_three_eastmoney_statements_become_long_items_with_notice_dates(upst
     assert assets["notice_date"].tolist() == [reports.loc[dt.date(2024, 9, 30), "notice_date"]]
     announced = reports[reports["notice_date"] <= dt.date(2024, 11, 15)]
     assert set(balance["report_date"]) == set(announced.index)  # akshare pages through every report date
+    # what a quarterly refresh costs upstream: per statement one list of report dates and a page
+    # per 5 reports, plus the company type once per process (akshare caches it)
+    pages = -(-len(announced) // 5)
+    assert sum(1 for c in calls if c[1] == symbol) == 1 + 3 * (1 + pages)
     items = set(frames["income"]["item"])
     assert ("OPERATE_INCOME" in items) if symbol == BANK_SYMBOL else ("TOTAL_OPERATE_INCOME" in items)
     assert "NETCASH_OPERATE" in set(frames["cash_flow"]["item"])
