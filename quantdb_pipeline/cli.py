@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--refresh-factors", action="store_true",
                      help="refetch every symbol's adjustment factors, not only those the bars show stale")
     run.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+    show = commands.add_parser("status", help="what the published warehouse holds and what is waiting",
+                               description="Tables with rows and latest dates, coverage gaps against the "
+                                           "trading calendar, quarantined rows, symbols waiting for a retry "
+                                           "(the same as read.status()).")
+    show.add_argument("--warehouse", help="DuckDB file (default: $QUANTDB_WAREHOUSE or warehouse/quantdb.duckdb)")
+    show.add_argument("--limit", type=int, default=20, help="rows shown per section (default 20)")
     return parser
 
 
@@ -123,7 +129,34 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "run":
         return run(args)
+    if args.command == "status":
+        return status(args)
     return EXIT_USAGE
+
+
+def status(args: argparse.Namespace) -> int:
+    """Print `read.status()`: tables, coverage gaps, quarantine, symbols waiting for a retry."""
+    from quantdb_pipeline import read
+
+    try:
+        report = read.status(warehouse=args.warehouse)
+    except (read.WarehouseNotFoundError, read.WarehouseBusyError) as error:
+        print(f"quantdb-pipeline: {error}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    titles = {"tables": "tables", "gaps": "coverage gaps against the trading calendar",
+              "quarantine": "quarantined rows", "retries": "symbols waiting for a retry"}
+    for key, title in titles.items():
+        frame = report[key]
+        print(f"{title}:")
+        if frame.empty:
+            print("  none")
+        else:
+            shown = frame.head(args.limit)
+            print("  " + shown.to_string(index=False).replace("\n", "\n  "))
+            if len(frame) > len(shown):
+                print(f"  ... {len(frame) - len(shown)} more")
+        print()
+    return EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:

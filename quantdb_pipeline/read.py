@@ -51,6 +51,7 @@ __all__ = [
     "index_bars",
     "indices",
     "securities",
+    "status",
     "trading_days",
 ]
 
@@ -479,3 +480,52 @@ def financials(symbols: str | Iterable[str], metrics: Iterable[str] | None = Non
             """, {"codes": codes, "start": start, "end": end, "day": day}).df()
         _check_known(conn, "securities", codes, rows)
         return rows
+
+
+_STATUS_TABLES = {  # table -> its date column
+    "daily_bars": "trade_date", "adjustment_factors": "ex_date", "hk_daily_bars": "trade_date",
+    "index_daily_bars": "trade_date", "security_profiles": "observed_on", "financial_statements": "report_date",
+    "financial_indicators": "report_date", "securities": None, "hk_securities": None, "trading_calendar": "trade_date",
+}
+
+
+def status(*, warehouse: str | os.PathLike | None = None) -> dict[str, pd.DataFrame]:
+    """What the published warehouse holds and what is waiting, as frames (also `quantdb-pipeline status`).
+
+    - `tables`: per table its rows, latest date and last write (run and UTC time);
+    - `gaps`: listed A-shares whose bar coverage ends before the last trading day with bars,
+      and trading days in the covered range on which no symbol has a bar;
+    - `quarantine`: quarantined rows per table and rule;
+    - `retries`: symbols whose last attempt failed or answered empty, per dataset, with the error.
+    """
+    with _cursor(warehouse) as conn:
+        rows = []
+        for table, column in _STATUS_TABLES.items():
+            latest = f"max({column})" if column else "NULL"
+            stamp = "max(ingested_at), arg_max(run_id, ingested_at)"
+            n, last, ingested, run = conn.execute(f"SELECT count(*), {latest}, {stamp} FROM {table}").fetchall()[0]
+            rows.append((table, n, last, ingested, run))
+        tables = pd.DataFrame(rows, columns=["table", "rows", "latest_date", "last_written_at", "last_run_id"])
+        last_day = tables.set_index("table").loc["daily_bars", "latest_date"]
+        gaps = conn.execute(
+            """
+            WITH coverage AS (SELECT symbol, max(covered_to) AS covered_to FROM bar_coverage GROUP BY symbol)
+            SELECT 'symbol behind' AS kind, s.symbol, coalesce(c.covered_to, NULL) AS covered_to, NULL::DATE AS trade_date
+            FROM securities s LEFT JOIN coverage c USING (symbol)
+            WHERE $last_day::DATE IS NOT NULL AND (s.delist_date IS NULL OR s.delist_date > $last_day)
+              AND (s.list_date IS NULL OR s.list_date <= $last_day)
+              AND (c.covered_to IS NULL OR c.covered_to < $last_day)
+            UNION ALL
+            SELECT 'day without bars', NULL, NULL, t.trade_date
+            FROM trading_calendar t
+            WHERE t.market = 'CN' AND t.trade_date BETWEEN (SELECT min(trade_date) FROM daily_bars) AND $last_day
+              AND NOT EXISTS (SELECT 1 FROM daily_bars b WHERE b.trade_date = t.trade_date)
+            ORDER BY kind, symbol, trade_date
+            """, {"last_day": last_day if pd.notna(last_day) else None}).df()
+        quarantine = conn.execute(
+            "SELECT table_name, rules, count(*) AS rows, max(quarantined_at) AS last_at FROM quarantine "
+            "GROUP BY ALL ORDER BY table_name, rules").df()
+        retries = conn.execute(
+            "SELECT dataset, symbol, status, last_attempt_at, error FROM ingest_state "
+            "WHERE status IN ('failed', 'empty') ORDER BY dataset, symbol").df()
+        return {"tables": tables, "gaps": gaps, "quarantine": quarantine, "retries": retries}
