@@ -22,7 +22,7 @@ Every asset writes to the working DuckDB file after its Great Expectations suite
 blocking checks that fail stop the run before `published_warehouse`.
 """
 
-from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+from dagster import Definitions, in_process_executor
 
 from quantdb_pipeline.assets import (
     adjustment_factors,
@@ -38,37 +38,23 @@ from quantdb_pipeline.assets import (
     security_profiles,
     trading_calendar,
 )
-from quantdb_pipeline.partitions import daily_partitions
+from quantdb_pipeline.jobs import daily_bars_job, financials_job, profiles_job, reference_job
 from quantdb_pipeline.resources import resources_from_env
-
-reference_job = define_asset_job(
-    "reference_job",
-    selection=AssetSelection.assets(trading_calendar, securities, hk_trading_calendar, hk_securities,
-                                    published_warehouse),
-    description="Refresh the trading calendars and the security universes (A-shares, HK), then publish.",
+from quantdb_pipeline.schedules import (
+    financials_schedule,
+    nightly_bars_schedule,
+    reference_schedule,
+    weekly_profiles_schedule,
 )
-daily_bars_job = define_asset_job(
-    "daily_bars_job",
-    selection=AssetSelection.assets(daily_bars, adjustment_factors, hk_daily_bars, index_daily_bars,
-                                    published_warehouse),
-    partitions_def=daily_partitions,
-    description="Load A-share, HK and index bars for a date or a date range (one step per range), "
-                "refresh the adjustment factors that the new bars show to be stale, then publish.",
-)
-
-fundamentals_job = define_asset_job(
-    "fundamentals_job",
-    selection=AssetSelection.assets(security_profiles, financial_statements, financial_indicators,
-                                    published_warehouse),
-    description="Refresh the profiles that are due (new listings, weekly) and the financial reports that "
-                "can be new (inside disclosure windows), then publish.",
-)
+from quantdb_pipeline.sensors import new_listings_sensor, run_failure_alert
 
 defs = Definitions(
     assets=[trading_calendar, securities, daily_bars, adjustment_factors,
             hk_trading_calendar, hk_securities, hk_daily_bars, index_daily_bars,
             security_profiles, financial_statements, financial_indicators, published_warehouse],
-    jobs=[reference_job, daily_bars_job, fundamentals_job],
+    jobs=[reference_job, daily_bars_job, profiles_job, financials_job],
+    schedules=[reference_schedule, nightly_bars_schedule, weekly_profiles_schedule, financials_schedule],
+    sensors=[new_listings_sensor, run_failure_alert],
     resources=resources_from_env(),
     # Every step writes the one DuckDB file, which admits one writing process: run a job's
     # steps in one process, one after another, instead of racing for the file lock.

@@ -22,7 +22,7 @@ def test_definitions_hold_the_whole_pipeline():
         assert bars.partitions_def is not None and bars.backfill_policy is not None
     publish = graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "published_warehouse"))
     assert {k.to_user_string() for k in publish.parent_keys} == keys - {"published_warehouse"}
-    assert {j.name for j in defs.jobs} >= {"reference_job", "daily_bars_job", "fundamentals_job"}
+    assert {j.name for j in defs.jobs} >= {"reference_job", "daily_bars_job", "profiles_job", "financials_job"}
 
 
 def test_dagster_finds_the_code_location_from_the_repo_root_without_flags():

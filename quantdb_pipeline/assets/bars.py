@@ -5,7 +5,9 @@ import datetime as dt
 from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
+    Config,
     Failure,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -18,11 +20,19 @@ from quantdb_pipeline.loaders.bars import BarLoadReport, load_daily_bars
 from quantdb_pipeline.partitions import daily_partitions
 from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+from quantdb_pipeline.settings import MARKET_TIMEZONE
 from quantdb_pipeline.warehouse.writes import Lineage
 
 PREVIEW_ROWS = 10
 ROWS_SUITE = "daily_bars_rows_suite"
 BATCH_SUITE = "daily_bars_batch_suite"
+
+
+class BarsConfig(Config):
+    """`lag_days`: also refetch the last N trading days already stored, to absorb upstream's
+    late corrections (the nightly schedule uses 3; a fetch for new days just asks for more)."""
+
+    lag_days: int = 0
 
 
 @asset(
@@ -33,6 +43,8 @@ BATCH_SUITE = "daily_bars_batch_suite"
     deps=[trading_calendar, securities],
     pool=POOL,
     kinds={"duckdb"},
+    freshness_policy=FreshnessPolicy.cron(deadline_cron="0 18 * * 1-5", lower_bound_delta=dt.timedelta(hours=2),
+                                          timezone=MARKET_TIMEZONE),
     check_specs=[
         suite_check(ROWS_SUITE, "daily_bars", "row rules: keys, trading day, not in future, OHLC order, "
                     "positive prices, board price limit, amount/volume within [low, high]; failing rows "
@@ -41,7 +53,8 @@ BATCH_SUITE = "daily_bars_batch_suite"
                     "symbols fetched for it; a failure refuses the whole batch"),
     ],
 )
-def daily_bars(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
+def daily_bars(context: AssetExecutionContext, config: BarsConfig, market: MarketSourceResource,
+               warehouse: WarehouseResource):
     """Unadjusted A-share daily bars, loaded incrementally and checked before they are written.
 
     Writes to DuckDB itself (no IO manager): a multi-partition run cannot hand one value
@@ -61,7 +74,7 @@ def daily_bars(context: AssetExecutionContext, market: MarketSourceResource, war
         with warehouse.get_connection() as conn:
             report = load_daily_bars(conn, source, start, end, lineage, symbols=market.symbol_list(),
                                      progress=on_progress, min_daily_coverage=market.min_daily_coverage,
-                                     breaker_threshold=market.breaker_threshold)
+                                     breaker_threshold=market.breaker_threshold, lag_days=config.lag_days)
             preview = conn.execute(
                 """
                 SELECT symbol, trade_date, open, high, low, close, volume, amount

@@ -1,7 +1,9 @@
 """Publishing: the checked working file becomes the snapshot that readers and BI tools open."""
 
+import datetime as dt
+
 import duckdb
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, FreshnessPolicy, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline.assets.bars import daily_bars
 from quantdb_pipeline.assets.factors import adjustment_factors
@@ -9,6 +11,12 @@ from quantdb_pipeline.assets.fundamentals import financial_indicators, financial
 from quantdb_pipeline.assets.markets import hk_daily_bars, hk_securities, hk_trading_calendar, index_daily_bars
 from quantdb_pipeline.assets.reference import securities, trading_calendar
 from quantdb_pipeline.resources import WarehouseResource
+from quantdb_pipeline.settings import MARKET_TIMEZONE
+
+#: Readers expect the day's bars published by 18:00 Shanghai time on weekdays (the nightly
+#: run starts at 17:00). On exchange holidays the policy reports stale; the schedule skips them.
+BARS_FRESH_BY = FreshnessPolicy.cron(deadline_cron="0 18 * * 1-5", lower_bound_delta=dt.timedelta(hours=2),
+                                     timezone=MARKET_TIMEZONE)
 
 TABLES = ("trading_calendar", "securities", "daily_bars", "adjustment_factors", "hk_securities", "hk_daily_bars",
           "indices", "index_daily_bars", "security_profiles", "financial_statements", "financial_indicators",
@@ -21,6 +29,7 @@ TABLES = ("trading_calendar", "securities", "daily_bars", "adjustment_factors", 
           hk_trading_calendar, hk_securities, hk_daily_bars, index_daily_bars,
           security_profiles, financial_statements, financial_indicators],
     kinds={"duckdb"},
+    freshness_policy=BARS_FRESH_BY,
 )
 def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """Atomically replace the published warehouse file with the checkpointed working file.

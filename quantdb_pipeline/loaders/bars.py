@@ -121,8 +121,14 @@ def plan_bar_fetches(
     end: dt.date,
     today: dt.date,
     symbols: list[str] | None = None,
+    lag_days: int = 0,
 ) -> BarPlan:
-    """Decide, without calling upstream, which symbol ranges a load of [start, end] must fetch."""
+    """Decide, without calling upstream, which symbol ranges a load of [start, end] must fetch.
+
+    `lag_days` > 0 refetches the last `lag_days` trading days up to `end` even when covered,
+    to absorb upstream's late corrections; a symbol fetched anyway (for new days) only asks
+    for a longer window, so the lag window costs no extra request for it.
+    """
     days = TradingDays(d for (d,) in conn.execute(
         "SELECT trade_date FROM trading_calendar WHERE market = 'CN'").fetchall())
     if len(days) == 0:
@@ -152,6 +158,11 @@ def plan_bar_fetches(
             inactive += 1
             continue
         span = missing_span(covered, window)
+        if lag_days > 0 and covered:
+            recent = days.between(list_date or dt.date(1990, 1, 1), upper)[-lag_days:]
+            if len(recent):
+                first = recent[0].astype(dt.date)
+                span = (min(span[0], first), span[1]) if span else (first, recent[-1].astype(dt.date))
         if span is None:
             skipped += 1
         else:
@@ -208,6 +219,7 @@ def load_daily_bars(
     progress: ProgressCallback | None = None,
     min_daily_coverage: float = DEFAULT_MIN_DAILY_COVERAGE,
     breaker_threshold: int = 8,
+    lag_days: int = 0,
 ) -> BarLoadReport:
     """Fetch what [start, end] is missing, check it, and write what passed in one transaction.
 
@@ -225,7 +237,7 @@ def load_daily_bars(
     """
     began = time.perf_counter()
     today = source.today()
-    plan = plan_bar_fetches(conn, start, end, today, symbols)
+    plan = plan_bar_fetches(conn, start, end, today, symbols, lag_days=lag_days)
     report = BarLoadReport(start=start, end=plan.end, trading_days=plan.trading_days,
                            symbols_skipped=plan.skipped_covered)
     requests_before = sum(source.requests.values())

@@ -1,0 +1,44 @@
+"""The jobs: what runs together. Each ends by publishing the checked working file."""
+
+from dagster import AssetSelection, define_asset_job
+
+from quantdb_pipeline.assets import (
+    adjustment_factors,
+    daily_bars,
+    financial_indicators,
+    financial_statements,
+    hk_daily_bars,
+    hk_securities,
+    hk_trading_calendar,
+    index_daily_bars,
+    published_warehouse,
+    securities,
+    security_profiles,
+    trading_calendar,
+)
+from quantdb_pipeline.partitions import daily_partitions
+
+reference_job = define_asset_job(
+    "reference_job",
+    selection=AssetSelection.assets(trading_calendar, securities, hk_trading_calendar, hk_securities,
+                                    published_warehouse),
+    description="Refresh the trading calendars and the security universes (A-shares, HK), then publish.",
+)
+daily_bars_job = define_asset_job(
+    "daily_bars_job",
+    selection=AssetSelection.assets(daily_bars, adjustment_factors, hk_daily_bars, index_daily_bars,
+                                    published_warehouse),
+    partitions_def=daily_partitions,
+    description="Load A-share, HK and index bars for a date or a date range (one step per range), "
+                "refresh the adjustment factors that the new bars show to be stale, then publish.",
+)
+profiles_job = define_asset_job(
+    "profiles_job",
+    selection=AssetSelection.assets(security_profiles, published_warehouse),
+    description="Refresh the profiles that are due (new listings at once, the rest weekly), then publish.",
+)
+financials_job = define_asset_job(
+    "financials_job",
+    selection=AssetSelection.assets(financial_statements, financial_indicators, published_warehouse),
+    description="Fetch the financial reports that can be new (inside disclosure windows), then publish.",
+)

@@ -1,0 +1,89 @@
+"""Schedules, in Shanghai time, that consult the trading calendar in the warehouse.
+
+Each is STOPPED until you turn it on in the UI (Automation tab): a schedule that starts by
+itself would call the data vendors the moment a newcomer runs `dagster dev`. The calendar
+is data, not code: a holiday announced after this was written is in the SSE calendar the
+reference job loads, and the nightly tick skips it, saying why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
+
+from quantdb_pipeline.jobs import daily_bars_job, financials_job, profiles_job, reference_job
+from quantdb_pipeline.settings import MARKET_TIMEZONE
+
+#: Re-fetch this many trading days already stored, each night, for upstream's corrections.
+NIGHTLY_LAG_DAYS = 3
+
+
+def trading_day_verdict(day: dt.date) -> str | None:
+    """None if `day` is a trading day of the CN calendar in the published warehouse, else why not."""
+    from quantdb_pipeline import read
+
+    try:
+        days = read.trading_days(day - dt.timedelta(days=400), day + dt.timedelta(days=400))
+    except read.WarehouseNotFoundError:
+        return "no warehouse yet: run reference_job (or `quantdb-pipeline run`) first"
+    if not days or days[-1] < day:
+        last = days[-1] if days else "nowhere"
+        return f"the trading calendar in the warehouse ends at {last}: refresh it with reference_job"
+    if day in days:
+        return None
+    if day.weekday() >= 5:
+        return f"{day} is a {day:%A}: no trading"
+    return f"{day} ({day:%A}) is not a trading day of the SSE calendar: an exchange holiday"
+
+
+def _local_day(context: ScheduleEvaluationContext) -> dt.date:
+    return context.scheduled_execution_time.astimezone(ZoneInfo(MARKET_TIMEZONE)).date()
+
+
+@schedule(job=reference_job, cron_schedule="30 16 * * 1-5", execution_timezone=MARKET_TIMEZONE,
+          default_status=DefaultScheduleStatus.STOPPED,
+          description="16:30 Shanghai, Monday..Friday: the calendar and the security lists (8 requests).")
+def reference_schedule(context: ScheduleEvaluationContext):
+    day = _local_day(context)
+    return RunRequest(run_key=f"reference-{day}", tags={"quantdb/scheduled_for": day.isoformat()})
+
+
+@schedule(job=daily_bars_job, cron_schedule="0 17 * * 1-5", execution_timezone=MARKET_TIMEZONE,
+          default_status=DefaultScheduleStatus.STOPPED,
+          description="17:00 Shanghai on trading days: the day's bars (and a 3-day lag window), "
+                      "stale factors, HK and index bars; skips holidays by the calendar in the warehouse.")
+def nightly_bars_schedule(context: ScheduleEvaluationContext):
+    day = _local_day(context)
+    reason = trading_day_verdict(day)
+    if reason:
+        return SkipReason(reason)
+    return RunRequest(
+        run_key=f"bars-{day}", partition_key=day.isoformat(),
+        run_config={"ops": {"daily_bars": {"config": {"lag_days": NIGHTLY_LAG_DAYS}}}},
+        tags={"quantdb/scheduled_for": day.isoformat()})
+
+
+@schedule(job=profiles_job, cron_schedule="0 10 * * 6", execution_timezone=MARKET_TIMEZONE,
+          default_status=DefaultScheduleStatus.STOPPED,
+          description="Saturday 10:00 Shanghai: profiles that are a week old (one request per symbol).")
+def weekly_profiles_schedule(context: ScheduleEvaluationContext):
+    day = _local_day(context)
+    return RunRequest(run_key=f"profiles-{day}", tags={"quantdb/scheduled_for": day.isoformat()})
+
+
+@schedule(job=financials_job, cron_schedule="0 20 * * *", execution_timezone=MARKET_TIMEZONE,
+          default_status=DefaultScheduleStatus.STOPPED,
+          description="20:00 Shanghai daily while a disclosure window is open: reports that can be new.")
+def financials_schedule(context: ScheduleEvaluationContext):
+    from quantdb_pipeline.loaders.fundamentals import open_report_periods, statutory_deadline
+
+    day = _local_day(context)
+    periods = open_report_periods(day)
+    if not periods:
+        return SkipReason(f"{day}: no disclosure window is open (the next opens after the next quarter end)")
+    windows = ", ".join(f"{p} due by {statutory_deadline(p)}" for p in periods)
+    return RunRequest(run_key=f"financials-{day}", tags={"quantdb/scheduled_for": day.isoformat(),
+                                                         "quantdb/open_reports": windows})
+

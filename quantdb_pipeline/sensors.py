@@ -1,0 +1,97 @@
+"""Sensors: new listings get their history, and a failed run raises an alert."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import urllib.request
+from pathlib import Path
+
+from dagster import (
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunRequest,
+    SensorEvaluationContext,
+    SkipReason,
+    run_failure_sensor,
+    sensor,
+)
+
+from quantdb_pipeline.jobs import daily_bars_job
+from quantdb_pipeline.settings import warehouse_path
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_ENV = "QUANTDB_ALERT_WEBHOOK_URL"
+#: Failures are recorded one JSON object per line, beside the warehouse.
+ALERTS_FILE = "alerts.jsonl"
+
+
+def unloaded_listings() -> tuple[list[str], dt.date | None]:
+    """Listed A-shares without any bar coverage, and the last trading day with bars."""
+    from quantdb_pipeline import read
+
+    with read.connect() as conn:
+        last = conn.execute("SELECT max(trade_date) FROM daily_bars").fetchall()[0][0]
+        if last is None:
+            return [], None
+        symbols = [s for (s,) in conn.execute(
+            """
+            SELECT symbol FROM securities s
+            WHERE s.list_date <= ? AND (s.delist_date IS NULL OR s.delist_date > ?)
+              AND NOT EXISTS (SELECT 1 FROM bar_coverage c WHERE c.symbol = s.symbol)
+            ORDER BY symbol
+            """, [last, last]).fetchall()]
+    return symbols, last
+
+
+@sensor(job=daily_bars_job, minimum_interval_seconds=3600, default_status=DefaultSensorStatus.STOPPED,
+        description="Hourly: listed A-shares with no bars yet (new listings) get their whole history.")
+def new_listings_sensor(context: SensorEvaluationContext):
+    """A run of the latest bar date: symbols with no coverage are fetched from their listing date."""
+    from quantdb_pipeline import read
+
+    try:
+        symbols, last = unloaded_listings()
+    except read.WarehouseNotFoundError:
+        return SkipReason("no warehouse yet")
+    if not symbols:
+        return SkipReason("every listed symbol has bars")
+    shown = ", ".join(symbols[:20]) + (f" and {len(symbols) - 20} more" if len(symbols) > 20 else "")
+    context.log.info(f"new listings without bars: {shown}")
+    return RunRequest(run_key=f"listings-{last}-{','.join(symbols)}", partition_key=last.isoformat(),
+                      tags={"quantdb/new_listings": shown[:200]})
+
+
+def alert(payload: dict, webhook: str | None = None, record_to: Path | None = None) -> None:
+    """Log a failure, append it to the alerts file and POST it to the webhook (if one is set)."""
+    log.error("ALERT run %s of %s failed: %s", payload["run_id"], payload["job"], payload["error"])
+    if record_to is not None:
+        record_to.parent.mkdir(parents=True, exist_ok=True)
+        with record_to.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    if webhook:
+        request = urllib.request.Request(webhook, data=json.dumps(payload).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                response.read()
+        except OSError as error:  # an alert channel that is down must not hide the failure
+            log.error("alert webhook %s failed: %s", webhook, error)
+
+
+@run_failure_sensor(default_status=DefaultSensorStatus.RUNNING,
+                    description=f"Records each failed run in {ALERTS_FILE} beside the warehouse, logs it, "
+                                f"and POSTs it to ${WEBHOOK_ENV} when set.")
+def run_failure_alert(context: RunFailureSensorContext):
+    run = context.dagster_run
+    payload = {
+        "run_id": run.run_id,
+        "job": run.job_name,
+        "error": context.failure_event.message,
+        "tags": {k: v for k, v in run.tags.items() if k.startswith(("quantdb/", "dagster/partition"))},
+        "at": dt.datetime.now(dt.timezone.utc).isoformat(),
+    }
+    alert(payload, os.environ.get(WEBHOOK_ENV) or None, warehouse_path().parent / ALERTS_FILE)
