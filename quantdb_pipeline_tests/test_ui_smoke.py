@@ -1,0 +1,151 @@
+"""The Dagster UI as a user starts it: `dagster dev` on 127.0.0.1 with the repo's dagster.yaml,
+checked through its GraphQL API: the whole pipeline is listed, and a run launched there on the
+sample market succeeds (queued, dequeued by the daemon, executed, published)."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DAGSTER = Path(sys.executable).with_name("dagster")
+
+ASSETS_AND_CHECKS = """
+{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } }
+  repositoriesOrError { ... on RepositoryConnection { nodes { name location { name }
+      schedules { name scheduleState { status } } sensors { name sensorState { status } } } } } }
+"""
+LAUNCH = """
+mutation($selector: JobOrPipelineSelector!, $tags: [ExecutionTag!]) {
+  launchRun(executionParams: {selector: $selector, executionMetadata: {tags: $tags}}) {
+    __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } } } }
+"""
+STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+START_SCHEDULE = """
+mutation($selector: ScheduleSelector!) { startSchedule(scheduleSelector: $selector) { __typename } }
+"""
+RUNS = "{ runsOrError { ... on Runs { results { runId status } } } }"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", method="POST",
+                                     data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        body = json.loads(response.read())
+    assert "errors" not in body, body
+    return body["data"]
+
+
+@pytest.fixture
+def dagster_dev(tmp_path):
+    """Starts `dagster dev` from a directory holding the repo's dagster.yaml, like the repo root."""
+    shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")  # [tool.dagster] finds the code
+    started = []
+
+    def start() -> int:
+        if started:
+            stop(started.pop())
+        process, port = launch(tmp_path)
+        started.append(process)
+        return port
+
+    yield start, tmp_path
+    for process in started:
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def launch(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = {**os.environ, "QUANTDB_WAREHOUSE": str(tmp_path / "warehouse" / "quantdb.duckdb"),
+           "QUANTDB_SOURCE": "sample", "QUANTDB_SAMPLE_TODAY": "2024-09-30", "QUANTDB_SYMBOLS": "600000,000001,300001",
+           "QUANTDB_HK_SYMBOLS": "00700", "QUANTDB_INDICES": "000300", "DAGSTER_HOME": ""}
+    env.pop("DAGSTER_HOME")
+    process = subprocess.Popen([str(DAGSTER), "dev", "-h", "127.0.0.1", "-p", str(port)], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=open(tmp_path / "dagster-dev.log", "ab"),
+                               start_new_session=True)
+    deadline = time.monotonic() + 240
+    while True:
+        try:
+            graphql(port, "{ version }")
+            return process, port
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop(process)
+                raise RuntimeError("dagster dev did not start: "
+                                   + (tmp_path / "dagster-dev.log").read_text()[-3000:]) from None
+            time.sleep(1)
+
+
+def wait_for(port: int, run_id: str, timeout: float = 300) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = graphql(port, STATUS, {"id": run_id})["runOrError"]["status"]
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            return status
+        time.sleep(2)
+    return "TIMEOUT"
+
+
+def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev):
+    start, home = dagster_dev
+    port = start()
+    data = graphql(port, ASSETS_AND_CHECKS)
+    assets = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
+    assert {"trading_calendar", "securities", "daily_bars", "adjustment_factors", "hk_daily_bars", "index_daily_bars",
+            "security_profiles", "financial_statements", "financial_indicators", "published_warehouse"} <= set(assets)
+    checks = {c["name"] for n in assets.values() for c in n["assetChecksOrError"].get("checks", [])}
+    assert {"daily_bars_rows_suite", "daily_bars_batch_suite", "adjustment_factors_suite",
+            "security_profiles_suite", "financial_statements_suite"} <= checks
+    repository = data["repositoriesOrError"]["nodes"][0]
+    schedules = {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]}
+    sensors = {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]}
+    assert schedules == {"reference_schedule": "STOPPED", "nightly_bars_schedule": "STOPPED",
+                         "weekly_profiles_schedule": "STOPPED", "financials_schedule": "STOPPED"}
+    assert sensors == {"new_listings_sensor": "STOPPED", "run_failure_alert": "RUNNING"}
+
+    selector = {"repositoryLocationName": repository["location"]["name"], "repositoryName": repository["name"]}
+    for job, tags in (("reference_job", []), ("daily_bars_job", [{"key": "dagster/partition", "value": "2024-09-30"}])):
+        launched = graphql(port, LAUNCH, {"selector": {**selector, "jobName": job}, "tags": tags})["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        status = wait_for(port, launched["run"]["runId"])
+        assert status == "SUCCESS", (job, status, (home / "dagster-dev.log").read_text()[-3000:])
+    published = home / "warehouse" / "quantdb.duckdb"
+    from quantdb_pipeline import read
+
+    bars = read.daily_bars(["600000", "000001"], "2024-09-30", "2024-09-30", warehouse=published)
+    assert len(bars) == 2  # the run launched in the UI fetched, checked and published the day
+    assert (home / ".dagster" / "storage").is_dir()  # run history lives in the instance of dagster.yaml
+
+    # runs and a schedule turned on survive a restart of `dagster dev`
+    started = graphql(port, START_SCHEDULE, {"selector": {**selector, "scheduleName": "nightly_bars_schedule"}})
+    assert started["startSchedule"]["__typename"] == "ScheduleStateResult"
+    port = start()
+    runs = graphql(port, RUNS)["runsOrError"]["results"]
+    assert len(runs) >= 2 and all(r["status"] == "SUCCESS" for r in runs)
+    repository = graphql(port, ASSETS_AND_CHECKS)["repositoriesOrError"]["nodes"][0]
+    assert {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]}["nightly_bars_schedule"] == "RUNNING"
