@@ -124,3 +124,11 @@ def test_rate_limiter_spaces_calls_evenly():
     limiter.wait()
     limiter.wait()
     assert slept[-1] == pytest.approx(0.25)
+
+
+def test_every_akshare_source_in_a_process_shares_one_limiter_per_rate():
+    from quantdb_pipeline.sources.akshare_source import AkshareSource
+
+    a, b = AkshareSource(requests_per_second=2.0), AkshareSource(requests_per_second=2.0)
+    assert a._limiter is b._limiter  # two asset steps, one spacing of requests
+    assert AkshareSource(requests_per_second=5.0)._limiter is not a._limiter

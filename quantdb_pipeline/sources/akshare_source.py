@@ -17,7 +17,7 @@ import pandas as pd
 
 from quantdb_pipeline.settings import MARKET_TIMEZONE
 from quantdb_pipeline.sources.base import ListingFrames, bundled_sse_calendar
-from quantdb_pipeline.sources.pacing import RateLimiter, UnreadableAnswer, call_with_retries
+from quantdb_pipeline.sources.pacing import RateLimiter, UnreadableAnswer, call_with_retries, shared_limiter
 from quantdb_pipeline.symbols import exchange_of, index_exchange
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,9 @@ class AkshareSource:
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
         self._sleep = sleep or time.sleep
-        self._limiter = RateLimiter(requests_per_second, sleep=self._sleep)
+        # real sleeping: one limiter per process and rate, shared by every step's source
+        self._limiter = (shared_limiter(requests_per_second) if sleep is None
+                         else RateLimiter(requests_per_second, sleep=self._sleep))
         self._now = now or (lambda: dt.datetime.now(ZoneInfo(MARKET_TIMEZONE)))
 
     @staticmethod

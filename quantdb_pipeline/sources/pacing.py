@@ -43,6 +43,19 @@ class RateLimiter:
             self._sleep(delay)
 
 
+_shared: dict[float, RateLimiter] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_limiter(per_second: float) -> RateLimiter:
+    """The process's one limiter for this rate: every asset step builds its own source, and
+    all of them must share one spacing of requests to the vendors."""
+    with _shared_lock:
+        if per_second not in _shared:
+            _shared[per_second] = RateLimiter(per_second)
+        return _shared[per_second]
+
+
 class UnreadableAnswer(RuntimeError):
     """An answer that is not the format asked for (an error or captcha page): retried."""
 
