@@ -125,3 +125,11 @@ def test_read_imports_neither_dagster_nor_akshare_nor_great_expectations():
             "print(sorted(m for m in ('dagster', 'akshare', 'great_expectations') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_pandas_and_duckdb_are_imported_on_first_use_not_at_import(warehouse):
+    code = ("import sys, quantdb_pipeline.read as read; before = [m for m in ('pandas', 'duckdb') if m in sys.modules]; "
+            f"n = len(read.daily_bars('600000', '2024-06-03', '2024-06-07', warehouse={str(warehouse)!r})); "
+            "print(before, n)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[] 5"
