@@ -51,6 +51,7 @@ __all__ = [
     "NoProfileError",
     "connect",
     "financials",
+    "panel",
     "profile",
     "daily_bars",
     "hk_securities",
@@ -353,6 +354,51 @@ def hk_securities(*, warehouse: str | os.PathLike | None = None) -> pd.DataFrame
     """The HK securities the warehouse knows: symbol (five digits), name, currency."""
     with _cursor(warehouse) as conn:
         return conn.execute("SELECT symbol, name, currency FROM hk_securities ORDER BY symbol").df()
+
+
+#: Fields `panel` can pivot.
+PANEL_FIELDS = ("open", "high", "low", "close", "prev_close", "volume", "amount", "pct_change", "turnover_rate")
+PANEL_OUTPUTS = ("pandas", "arrow", "polars")
+
+
+def panel(field: str = "close", symbols: str | Iterable[str] | None = None, start=None, end=None,
+          adjust: str | None = None, *, as_of=None, output: str = "pandas",
+          warehouse: str | os.PathLike | None = None):
+    """One field as a date x symbol table: rows are trading dates, columns symbols (A-shares).
+
+    `symbols=None` means every A-share with bars in the range. A symbol without a bar on a
+    date (suspended, not yet listed) has a missing value there. `adjust`/`as_of` as in
+    `daily_bars` (prices only). `output`: "pandas" (a DataFrame indexed by trade_date),
+    "arrow" (a pyarrow Table with a trade_date column) or "polars" (needs polars installed).
+    """
+    if field not in PANEL_FIELDS:
+        raise ValueError(f"unknown field {field!r}; choose from {list(PANEL_FIELDS)}")
+    if output not in PANEL_OUTPUTS:
+        raise ValueError(f"output={output!r}: choose from {list(PANEL_OUTPUTS)}")
+    if symbols is None:
+        first, last = _range(start, end)
+        with _cursor(warehouse) as conn:
+            codes = [c for (c,) in conn.execute(
+                "SELECT DISTINCT symbol FROM daily_bars WHERE trade_date >= coalesce(?::DATE, DATE '0001-01-01') "
+                "AND trade_date <= coalesce(?::DATE, DATE '9999-12-31') ORDER BY symbol", [first, last]).fetchall()]
+        if not codes:
+            raise ValueError(f"no bars between {first} and {last}")
+    else:
+        codes = symbols
+    long = daily_bars(codes, start, end, columns=[field], adjust=adjust, as_of=as_of, warehouse=warehouse)
+    wide = long.pivot(index="trade_date", columns="symbol", values=field)
+    wide.columns.name = None
+    if output == "pandas":
+        return wide
+    if output == "arrow":
+        import pyarrow as pa
+
+        return pa.Table.from_pandas(wide.reset_index(), preserve_index=False)
+    try:
+        import polars
+    except ImportError as error:
+        raise ImportError("output='polars' needs polars: pip install polars") from error
+    return polars.from_pandas(wide.reset_index())
 
 
 def adjustment_factors(symbols: str | Iterable[str], *,
