@@ -131,6 +131,18 @@ _shared: dict[Path, tuple[tuple[int, int, int], duckdb.DuckDBPyConnection]] = {}
 _shared_lock = threading.Lock()
 
 
+def close() -> None:
+    """Close the cached read-only connections (they reopen on the next call).
+
+    Only needed when this process must write a file it has been reading, as the benchmarks do;
+    the pipeline itself never writes the published file in place.
+    """
+    with _shared_lock:
+        for _, conn in _shared.values():
+            conn.close()
+        _shared.clear()
+
+
 @contextmanager
 def _cursor(warehouse: str | os.PathLike | None):
     """A cursor on a cached read-only connection, reopened when a new snapshot is published.

@@ -133,3 +133,14 @@ def test_pandas_and_duckdb_are_imported_on_first_use_not_at_import(warehouse):
             "print(before, n)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[] 5"
+
+
+def test_close_releases_the_file_for_a_writer_in_the_same_process(warehouse):
+    import duckdb
+
+    read.daily_bars("600000", "2024-06-03", "2024-06-07", warehouse=warehouse)
+    with pytest.raises(duckdb.Error):
+        duckdb.connect(str(warehouse)).close()  # the cached read-only attachment holds the file
+    read.close()
+    duckdb.connect(str(warehouse)).close()
+    assert len(read.daily_bars("600000", "2024-06-03", "2024-06-07", warehouse=warehouse)) == 5  # reopens
