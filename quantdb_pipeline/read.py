@@ -317,7 +317,8 @@ def daily_bars(
 
 def _check_known(conn: duckdb.DuckDBPyConnection, reference: str, codes: list[str], rows: pd.DataFrame) -> None:
     """Codes without rows are a suspension or a range outside the data, unless unknown: that raises."""
-    absent = [s for s in codes if s not in set(rows["symbol"].unique())]
+    present = set(rows["symbol"].unique())
+    absent = [s for s in codes if s not in present]
     if not absent:
         return
     known = {s for (s,) in conn.execute(
