@@ -184,6 +184,7 @@ def load_adjustment_factors(
     dirty = set(quarantine["symbol"])
     stored = conn.execute("SELECT symbol, ex_date, hfq_factor FROM adjustment_factors "
                           "WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [list(report.needed)]).df()
+    stored_by_symbol = dict(tuple(stored.groupby("symbol", sort=False)))  # one pass, not one filter per symbol
     replaced = []
     for frame in fetched:
         symbol = frame["symbol"].iloc[0]
@@ -192,7 +193,7 @@ def load_adjustment_factors(
             report.failed[symbol] = reason
             outcomes.append((symbol, "failed", reason))
             continue
-        change = _describe_change(stored[stored["symbol"] == symbol], frame)
+        change = _describe_change(stored_by_symbol.get(symbol, stored.iloc[0:0]), frame)
         if change:
             report.changed[symbol] = change
         replaced.append(symbol)

@@ -307,9 +307,8 @@ class SampleMarket:
         yoy = {item: np.round(reports[column].pct_change(4).to_numpy()[announced][::-1] * 100, 4)
                for item, column in items.items()}
         reports = reports[announced].iloc[::-1]
-        exchange = {"SH": "SH", "SZ": "SZ", "BJ": "BJ"}[record["exchange"]]
         frame = pd.DataFrame({
-            "SECUCODE": f"{symbol}.{exchange}", "SECURITY_CODE": symbol,
+            "SECUCODE": f"{symbol}.{record['exchange']}", "SECURITY_CODE": symbol,
             "SECURITY_NAME_ABBR": name_on(record, self._today), "ORG_CODE": f"10{symbol}",
             "ORG_TYPE": "银行" if bank else "通用", "REPORT_DATE": [f"{d} 00:00:00" for d in reports["report_date"]],
             "REPORT_TYPE": reports["report_type"].to_numpy(), "REPORT_DATE_NAME": reports["report_type"].to_numpy(),
