@@ -3,20 +3,24 @@
 import datetime as dt
 
 from dagster import (
+    AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
     BackfillPolicy,
     Config,
     Failure,
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
-    asset,
+    multi_asset,
 )
 
 from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.reference import POOL, securities, trading_calendar
 from quantdb_pipeline.loaders.bars import BarLoadReport, load_daily_bars
+from quantdb_pipeline.loaders.spot import DEFAULT_RECONCILE_SYMBOLS, SpotRejected
 from quantdb_pipeline.partitions import daily_partitions
 from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
@@ -26,31 +30,50 @@ from quantdb_pipeline.warehouse.writes import Lineage
 PREVIEW_ROWS = 10
 ROWS_SUITE = "daily_bars_rows_suite"
 BATCH_SUITE = "daily_bars_batch_suite"
+SPOT_DAY_SUITE = "daily_bars_spot_day"
+RECONCILE_SUITE = "daily_bars_spot_reconciliation"
 
 
 class BarsConfig(Config):
-    """`lag_days`: also refetch the last N trading days already stored, to absorb upstream's
-    late corrections (the nightly schedule uses 3; a fetch for new days just asks for more)."""
+    """`spot`: take today's bars from the whole-market quote list (about 56 requests instead of
+    one per symbol) when only today is missing, and reconcile `reconcile_symbols` symbols'
+    earlier quote-list bars against the history endpoint. `lag_days`: also refetch the last N
+    trading days already stored through the history endpoint (one request per symbol)."""
 
+    spot: bool = True
+    reconcile_symbols: int = DEFAULT_RECONCILE_SYMBOLS
     lag_days: int = 0
 
 
-@asset(
-    group_name="market_data",
+DESCRIPTION = "Unadjusted A-share daily bars, loaded incrementally and checked before they are written."
+
+
+@multi_asset(
+    specs=[AssetSpec(
+        "daily_bars", description=DESCRIPTION, group_name="market_data", partitions_def=daily_partitions,
+        deps=[trading_calendar, securities], kinds={"duckdb"},
+        freshness_policy=FreshnessPolicy.cron(deadline_cron="0 18 * * 1-5",
+                                              lower_bound_delta=dt.timedelta(hours=2), timezone=MARKET_TIMEZONE))],
     partitions_def=daily_partitions,
     # A backfill of a date range runs as ONE step, so each symbol's range is one request.
     backfill_policy=BackfillPolicy.single_run(),
-    deps=[trading_calendar, securities],
     pool=POOL,
-    kinds={"duckdb"},
-    freshness_policy=FreshnessPolicy.cron(deadline_cron="0 18 * * 1-5", lower_bound_delta=dt.timedelta(hours=2),
-                                          timezone=MARKET_TIMEZONE),
+    # the two quote-list checks are evaluated only by runs that use the quote list; a subsettable
+    # asset may leave a check unevaluated (Dagster shows it skipped) instead of faking a pass
+    can_subset=True,
     check_specs=[
         suite_check(ROWS_SUITE, "daily_bars", "row rules: keys, trading day, not in future, OHLC order, "
                     "positive prices, board price limit, amount/volume within [low, high]; failing rows "
                     "are quarantined"),
         suite_check(BATCH_SUITE, "daily_bars", "batch rule: each trading day has rows for enough of the "
                     "symbols fetched for it; a failure refuses the whole batch"),
+        # not declared blocking: a wrong day fails the step itself, before anything is written
+        AssetCheckSpec(SPOT_DAY_SUITE, asset="daily_bars", description=(
+            "the quote list shows the expected session: its 昨收 equals the stored previous close for most "
+            "symbols; a failure fails the load and writes nothing (runs that use the quote list only)")),
+        AssetCheckSpec(RECONCILE_SUITE, asset="daily_bars", description=(
+            "a rotating sample of symbols' earlier quote-list bars equal the history endpoint's, field by "
+            "field; the history rows replace them either way (runs that use the quote list only)")),
     ],
 )
 def daily_bars(context: AssetExecutionContext, config: BarsConfig, market: MarketSourceResource,
@@ -59,7 +82,10 @@ def daily_bars(context: AssetExecutionContext, config: BarsConfig, market: Marke
 
     Writes to DuckDB itself (no IO manager): a multi-partition run cannot hand one value
     per partition to an IO manager, and the write must replace exactly the fetched window.
+    Its checks are evaluated while it loads, so running a check alone runs the load.
     """
+    if AssetKey("daily_bars") not in context.selected_asset_keys:
+        raise Failure(description="daily_bars' checks are evaluated while it loads: materialize daily_bars")
     key_range = context.partition_key_range
     start, end = dt.date.fromisoformat(key_range.start), dt.date.fromisoformat(key_range.end)
     source = market.build()
@@ -74,7 +100,8 @@ def daily_bars(context: AssetExecutionContext, config: BarsConfig, market: Marke
         with warehouse.get_connection() as conn:
             report = load_daily_bars(conn, source, start, end, lineage, symbols=market.symbol_list(),
                                      progress=on_progress, min_daily_coverage=market.min_daily_coverage,
-                                     breaker_threshold=market.breaker_threshold, lag_days=config.lag_days)
+                                     breaker_threshold=market.breaker_threshold, lag_days=config.lag_days,
+                                     use_spot=config.spot, reconcile_symbols=config.reconcile_symbols)
             preview = conn.execute(
                 """
                 SELECT symbol, trade_date, open, high, low, close, volume, amount
@@ -82,6 +109,9 @@ def daily_bars(context: AssetExecutionContext, config: BarsConfig, market: Marke
                 """,
                 [context.run_id, PREVIEW_ROWS],
             ).df()
+    except SpotRejected as refused:
+        yield check_result(SPOT_DAY_SUITE, refused.outcome)
+        raise Failure(description=str(refused)) from refused
     except GateFailed as refused:
         if refused.row_checks is not None:
             yield check_result(ROWS_SUITE, refused.row_checks)
@@ -90,6 +120,12 @@ def daily_bars(context: AssetExecutionContext, config: BarsConfig, market: Marke
     _log_per_symbol(context, report)
     yield check_result(ROWS_SUITE, report.row_checks)
     yield check_result(BATCH_SUITE, report.batch_checks)
+    if report.spot_checks is not None:
+        yield check_result(SPOT_DAY_SUITE, report.spot_checks, {"day": str(report.spot_day)})
+    if report.reconciliation is not None:
+        yield check_result(RECONCILE_SUITE, report.reconciliation, {
+            "symbols_reconciled": MetadataValue.text(", ".join(report.reconciled)),
+            "rows_mismatched": report.reconcile_mismatches})
     if report.circuit_open:
         raise Failure(description=f"circuit breaker: {report.circuit_open}",
                       metadata=_metadata(report, source.name, preview))
@@ -110,6 +146,11 @@ def _log_per_symbol(context: AssetExecutionContext, report: BarLoadReport) -> No
         context.log.warning(f"daily_bars: empty answers (retried next run): {', '.join(report.empty)}")
     if report.rows_quarantined:
         context.log.warning(f"daily_bars: {report.rows_quarantined} rows quarantined (see the quarantine table)")
+    if report.spot_day:
+        context.log.info(f"daily_bars {report.spot_day}: {report.spot_symbols} symbols from the quote list "
+                         f"({report.spot_requests} requests, {report.spot_idle} without a trade); "
+                         f"{len(report.reconciled)} reconciled against history, "
+                         f"{report.reconcile_mismatches} rows differed")
     context.log.info(
         f"daily_bars {report.start}..{report.end}: {report.rows_written} rows, "
         f"{report.symbols_updated} symbols updated, {report.symbols_skipped} already covered, "
@@ -132,6 +173,9 @@ def _metadata(report: BarLoadReport, source: str, preview) -> dict:
             "| symbol | reason |\n|---|---|\n" + failed if failed else "none"),
         "empty_answers": len(report.empty),
         "upstream_requests": report.requests,
+        "spot_quotes": (f"{report.spot_day}: {report.spot_symbols} symbols in {report.spot_requests} requests, "
+                        f"{report.spot_idle} without a trade" if report.spot_day else "not used"),
+        "symbols_reconciled": len(report.reconciled),
         "trading_days_in_range": report.trading_days,
         "range": f"{report.start}..{report.end}",
         "duplicates_dropped": report.duplicates_dropped,

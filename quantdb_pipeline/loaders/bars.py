@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from quantdb_pipeline.faults import crash_point
+from quantdb_pipeline.loaders import spot
+from quantdb_pipeline.loaders.spot import SpotPlan
 from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import GateFailed, split
 from quantdb_pipeline.quality.suites import DEFAULT_MIN_DAILY_COVERAGE, BarContext, validate_bars
@@ -78,6 +80,14 @@ class BarLoadReport:
     batch_checks: SuiteOutcome | None = None
     seconds: float = 0.0
     gate_seconds: float = 0.0
+    spot_day: dt.date | None = None  # the day taken from the quote list, if it was used
+    spot_symbols: int = 0  # symbols whose day's bar came from the quote list
+    spot_idle: int = 0  # of those, listed without a trade (suspended): covered, no bar
+    spot_requests: int = 0
+    spot_checks: SuiteOutcome | None = None
+    reconciled: list[str] = field(default_factory=list)
+    reconciliation: SuiteOutcome | None = None
+    reconcile_mismatches: int = 0
 
 
 class CalendarMissing(RuntimeError):
@@ -170,13 +180,17 @@ def plan_bar_fetches(
     return BarPlan(start, end, len(days.between(start, end)), fetches, skipped, inactive, coverage, days)
 
 
-def _stage(fetched: list[tuple[BarFetch, pd.DataFrame]], report: BarLoadReport, today: dt.date) -> pd.DataFrame:
+def _stage(fetched: list[tuple[BarFetch, pd.DataFrame]], report: BarLoadReport, today: dt.date,
+           spot_rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """The run's bars: past rows outside each fetched window dropped, exact duplicate rows dropped.
 
     Conflicting duplicates (same key, different values) and rows dated after today stay:
-    they are errors, and the gate quarantines them with the rule they broke.
+    they are errors, and the gate quarantines them with the rule they broke. `spot_rows`, all
+    dated the quote list's day, come last.
     """
     nonempty = [(fetch, bars) for fetch, bars in fetched if len(bars)]
+    if spot_rows is not None and len(spot_rows):
+        nonempty.append((BarFetch("", today, today), spot_rows))
     if not nonempty:
         return normalize.empty_bars()
     bars = pd.concat([b for _, b in nonempty], ignore_index=True)
@@ -209,6 +223,59 @@ def _bar_context(conn: duckdb.DuckDBPyConnection, plan: BarPlan, today: dt.date,
                       securities=securities, previous_close=previous, min_daily_coverage=min_daily_coverage)
 
 
+def _spot_plan(conn: duckdb.DuckDBPyConnection, source: MarketSource, plan: BarPlan, today: dt.date,
+               reconcile_symbols: int, symbols: list[str] | None) -> SpotPlan | None:
+    """Take today's bar from the quote list for the symbols stored through the previous session
+    and missing only today, when that is cheaper than their history requests; reconcile a
+    sample of earlier quote-list bars."""
+    previous = plan.calendar.last_before(today)
+    if plan.end != today or not plan.calendar.is_trading_day(today) or previous is None:
+        return None
+    # only symbols stored through the previous session: their stored close dates the quote list
+    candidates = {f.symbol for f in plan.fetches if f.start == today and f.end == today
+                  and any(lo <= previous <= hi for lo, hi in plan.coverage.get(f.symbol, []))}
+    if not candidates or not spot.worthwhile(conn, len(candidates), today):
+        return None
+    sample = spot.reconciliation_sample(conn, source.name, today, reconcile_symbols, symbols)
+    return SpotPlan(today, previous, candidates - {symbol for symbol, _, _ in sample}, sample)
+
+
+def _history_fetches(plan: BarPlan, spot_plan: SpotPlan | None) -> list[BarFetch]:
+    """The per-symbol history requests: the plan's, less what the quote list serves, with each
+    reconciled symbol's window reaching back to its first pending quote-list bar."""
+    if spot_plan is None:
+        return plan.fetches
+    first = {symbol: start for symbol, start, _ in spot_plan.reconcile}
+    last = {symbol: end for symbol, _, end in spot_plan.reconcile}
+    fetches = []
+    for fetch in plan.fetches:
+        if fetch.symbol in spot_plan.symbols:
+            continue
+        if fetch.symbol in first:
+            fetch = BarFetch(fetch.symbol, min(fetch.start, first.pop(fetch.symbol)), fetch.end)
+        fetches.append(fetch)
+    fetches += [BarFetch(symbol, start, last[symbol]) for symbol, start in first.items()]
+    return fetches
+
+
+def _fetch_spot(conn: duckdb.DuckDBPyConnection, source: MarketSource, spot_plan: SpotPlan,
+                report: BarLoadReport) -> tuple[pd.DataFrame, set[str]]:
+    """The quote list's bars of the planned symbols and the planned symbols it shows idle.
+
+    Raises `SpotRejected` when the list is not the day's: nothing of the run is written.
+    """
+    before = sum(source.requests.values())
+    raw = source.a_share_spot_raw()
+    report.spot_requests = sum(source.requests.values()) - before
+    quotes, idle = normalize.a_share_spot_bars(raw, spot_plan.day, source.name)
+    report.spot_checks = spot.check_day(conn, quotes, spot_plan)
+    if report.spot_checks.batch_failed:
+        raise spot.SpotRejected(report.spot_checks, spot.rejection_detail(report.spot_checks, quotes, conn, spot_plan))
+    report.spot_day = spot_plan.day
+    mine = quotes["symbol"].isin(list(spot_plan.symbols)).to_numpy()
+    return quotes[mine].reset_index(drop=True), set(idle) & spot_plan.symbols
+
+
 def load_daily_bars(
     conn: duckdb.DuckDBPyConnection,
     source: MarketSource,
@@ -220,6 +287,8 @@ def load_daily_bars(
     min_daily_coverage: float = DEFAULT_MIN_DAILY_COVERAGE,
     breaker_threshold: int = 8,
     lag_days: int = 0,
+    use_spot: bool = False,
+    reconcile_symbols: int = spot.DEFAULT_RECONCILE_SYMBOLS,
 ) -> BarLoadReport:
     """Fetch what [start, end] is missing, check it, and write what passed in one transaction.
 
@@ -230,6 +299,10 @@ def load_daily_bars(
     - `breaker_threshold` consecutive symbols that exhaust their retries or answer empty look
       like a ban: fetching stops (`report.circuit_open`), what was fetched is still checked
       and written.
+    - `use_spot`: symbols missing only today take today's bar from the whole-market quote
+      list (see `loaders.spot`), and `reconcile_symbols` symbols with earlier quote-list bars
+      are refetched from history and compared. A quote list that is not today's raises
+      `SpotRejected` before anything else is fetched.
     - The quality gate runs on the whole staged batch before anything is written: rows that
       fail a row rule are quarantined; a symbol with quarantined rows keeps its stored bars,
       is not marked covered and is retried next run; a failed batch rule raises `GateFailed`
@@ -241,11 +314,20 @@ def load_daily_bars(
     report = BarLoadReport(start=start, end=plan.end, trading_days=plan.trading_days,
                            symbols_skipped=plan.skipped_covered)
     requests_before = sum(source.requests.values())
+    spot_plan = _spot_plan(conn, source, plan, today, reconcile_symbols, symbols) if use_spot else None
+    spot_rows, idle = None, set()
+    if spot_plan is not None:
+        spot_rows, idle = _fetch_spot(conn, source, spot_plan, report)
+        report.spot_symbols, report.spot_idle = len(spot_plan.symbols), len(idle)
+        report.reconciled = [symbol for symbol, _, _ in spot_plan.reconcile]
+        log.info("daily_bars %s: %d symbols from the quote list (%d requests), %d idle; reconciling %d",
+                 today, report.spot_symbols, report.spot_requests, report.spot_idle, len(report.reconciled))
+    history_fetches = _history_fetches(plan, spot_plan)
     fetched: list[tuple[BarFetch, pd.DataFrame]] = []
     outcomes: list[tuple[str, str, str | None]] = []
     streak = 0
-    total = len(plan.fetches)
-    for i, fetch in enumerate(plan.fetches, start=1):
+    total = len(history_fetches)
+    for i, fetch in enumerate(history_fetches, start=1):
         if i == total // 2 + 1:
             crash_point("fetch")
         try:
@@ -271,11 +353,20 @@ def load_daily_bars(
             log.error("daily_bars circuit breaker: %s", report.circuit_open)
             break
     report.requests = sum(source.requests.values()) - requests_before
+    if spot_plan is not None and spot_plan.reconcile:
+        sampled = {symbol for symbol, _, _ in spot_plan.reconcile}
+        history = [bars for fetch, bars in fetched if fetch.symbol in sampled and len(bars)]
+        answered = [entry for entry in spot_plan.reconcile if entry[0] in {f.symbol for f, _ in fetched}]
+        if answered:
+            report.reconciliation, report.reconcile_mismatches = spot.reconcile(
+                conn, pd.concat(history, ignore_index=True) if history else normalize.empty_bars(),
+                source.name, answered)
 
-    staged = _stage(fetched, report, today)
+    spot_fetches = [BarFetch(symbol, today, today) for symbol in sorted(spot_plan.symbols)] if spot_plan else []
+    staged = _stage(fetched, report, today, spot_rows)
     gate_began = time.perf_counter()
-    context = _bar_context(conn, plan, today, [f for f, _ in fetched], min_daily_coverage)
-    attempted = plan.fetches[: total - report.not_attempted]
+    context = _bar_context(conn, plan, today, [f for f, _ in fetched] + spot_fetches, min_daily_coverage)
+    attempted = history_fetches[: total - report.not_attempted] + spot_fetches
     windows = pd.DataFrame([(f.symbol, f.start, f.end) for f in attempted], columns=["symbol", "start", "end"])
     report.row_checks, report.batch_checks = validate_bars(staged, windows, context)
     report.gate_seconds = time.perf_counter() - gate_began
@@ -284,22 +375,26 @@ def load_daily_bars(
         raise GateFailed(report.batch_checks, f"daily_bars {start}..{plan.end}", row_checks=report.row_checks)
     passed, quarantine = split("daily_bars", staged, report.row_checks, ["symbol", "trade_date"])
     report.rows_quarantined = len(quarantine)
+    if spot_plan is not None:
+        from_spot = passed["symbol"].isin(list(spot_plan.symbols)).to_numpy()
+        passed["source"] = np.where(from_spot, spot.spot_source(lineage.source), lineage.source)
 
     rows = Counter(passed["symbol"].tolist())
     dirty = {}
     for symbol, rules in zip(quarantine["symbol"], quarantine["rules"]):
         dirty.setdefault(symbol, set()).update(rules.split(","))
     windows, coverage = [], {}
-    for fetch, _ in fetched:
+    for fetch in [f for f, _ in fetched] + spot_fetches:
         if fetch.symbol in dirty:
             reason = f"quality: rows quarantined for {', '.join(sorted(dirty[fetch.symbol]))}"
             report.failed[fetch.symbol] = reason
             outcomes.append((fetch.symbol, "failed", reason))
-        elif rows[fetch.symbol] == 0:
+        elif rows[fetch.symbol] == 0 and fetch.symbol not in idle:
             report.empty.append(fetch.symbol)
             outcomes.append((fetch.symbol, "empty", f"no rows for {fetch.start}..{fetch.end}"))
             continue
         else:
+            # a symbol the quote list shows without a trade did not trade: covered, no bar
             windows.append((fetch.symbol, fetch.start, fetch.end))
             outcomes.append((fetch.symbol, "ok", None))
             coverage[fetch.symbol] = merge(

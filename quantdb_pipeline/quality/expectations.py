@@ -150,5 +150,5 @@ def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> SuiteOutcom
 
 def _offending_values(frame: pd.DataFrame, position: int) -> dict:
     row = frame.iloc[position]
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()
-            if k in frame.attrs.get("report_columns", frame.columns) and not pd.isna(v)}
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v.item() if hasattr(v, "item") else v)
+            for k, v in row.items() if k in frame.attrs.get("report_columns", frame.columns) and not pd.isna(v)}

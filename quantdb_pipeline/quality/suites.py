@@ -486,3 +486,65 @@ def validate_calendar(frame: pd.DataFrame) -> SuiteOutcome:
     years.attrs["report_columns"] = ["year", "trading_days"]
     outcome.outcomes += run_suite("trading_calendar_years", years, year_rules).outcomes
     return outcome
+
+
+# -- spot quotes (the nightly fast path) ----------------------------------------------------
+
+#: Share of symbols whose 昨收 must equal the stored previous-session close for the quote list
+#: to count as the expected day's (ex-dates legitimately differ: a few percent at most).
+MIN_SPOT_DAY_SHARE = 0.8
+#: Half a fen: prices that agree to the fen agree.
+PRICE_TOLERANCE = 0.005
+#: Relative tolerance of volume and amount between the quote list and the history endpoint.
+TURNOVER_TOLERANCE = 0.001
+SPOT_DAY_REPORT_COLUMNS = ["symbol", "prev_close", "stored_close", "close"]
+RECONCILED_PRICES = ("open", "high", "low", "close", "prev_close")
+RECONCILED_TURNOVER = ("volume", "amount")
+RECONCILE_REPORT_COLUMNS = ["symbol", "trade_date", "in_spot", "in_history",
+                            *(f"{side}_{f}" for f in (*RECONCILED_PRICES, *RECONCILED_TURNOVER)
+                              for side in ("spot", "history"))]
+
+
+def validate_spot_day(quotes: pd.DataFrame, min_share: float = MIN_SPOT_DAY_SHARE) -> SuiteOutcome:
+    """Do the quotes belong to the session after the stored one? `quotes` holds, per symbol with
+    a stored close on the previous session: symbol, prev_close (the quotes' 昨收), stored_close,
+    close. A list that still shows the previous session fails: its 昨收 is the close before."""
+    frame = pd.DataFrame({c: quotes[c].to_numpy() for c in SPOT_DAY_REPORT_COLUMNS})
+    frame["prev_close_is_stored_close"] = (
+        (frame["prev_close"].astype("float64") - frame["stored_close"].astype("float64")).abs() <= PRICE_TOLERANCE)
+    frame.attrs["report_columns"] = SPOT_DAY_REPORT_COLUMNS
+    gxe = gx_expectations()
+    return run_suite("spot_day", frame, [
+        _rule(gxe.ExpectTableRowCountToBeBetween, "spot_day_comparable", FAIL,
+              "some quoted symbols have a stored close on the previous session to compare with",
+              min_value=1),
+        _rule(gxe.ExpectColumnValuesToBeInSet, "spot_day", FAIL,
+              f"昨收 equals the stored close of the previous session for >= {min_share:.0%} of the "
+              "symbols (else the list shows another day)",
+              column="prev_close_is_stored_close", value_set=[True], mostly=min_share),
+    ])
+
+
+def validate_reconciliation(pairs: pd.DataFrame) -> SuiteOutcome:
+    """Stored quote-list bars against the history endpoint's, row by row (a warning: the history
+    rows replace the stored ones either way). `pairs` is the outer join of both on (symbol,
+    trade_date): in_spot, in_history, and spot_<field>, history_<field> per compared field."""
+    frame = pd.DataFrame({c: pairs[c].to_numpy() for c in pairs.columns})
+    frame["in_both"] = frame["in_spot"].astype(bool) & frame["in_history"].astype(bool)
+    for f in RECONCILED_PRICES:
+        frame[f"{f}_diff"] = (frame[f"spot_{f}"].astype("float64") - frame[f"history_{f}"].astype("float64")).abs()
+    for f in RECONCILED_TURNOVER:
+        spot, history = frame[f"spot_{f}"].astype("float64"), frame[f"history_{f}"].astype("float64")
+        frame[f"{f}_rel_diff"] = (spot - history).abs() / history.abs().where(history != 0, 1.0)
+    frame.attrs["report_columns"] = RECONCILE_REPORT_COLUMNS
+    gxe = gx_expectations()
+    rules = [_rule(gxe.ExpectColumnValuesToBeInSet, "same_days", WARN,
+                   "a bar in the quote list has one in the history and the other way round",
+                   column="in_both", value_set=[True])]
+    rules += [_rule(gxe.ExpectColumnValuesToBeBetween, f"same_{f}", WARN,
+                    f"{f} agrees to half a fen", column=f"{f}_diff", max_value=PRICE_TOLERANCE)
+              for f in RECONCILED_PRICES]
+    rules += [_rule(gxe.ExpectColumnValuesToBeBetween, f"same_{f}", WARN,
+                    f"{f} agrees within {TURNOVER_TOLERANCE:.1%}", column=f"{f}_rel_diff",
+                    max_value=TURNOVER_TOLERANCE) for f in RECONCILED_TURNOVER]
+    return run_suite("spot_reconciliation", frame, rules)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from quantdb_pipeline.settings import MARKET_TIMEZONE
-from quantdb_pipeline.sources.base import ListingFrames, bundled_sse_calendar
+from quantdb_pipeline.sources.base import ListingFrames, bundled_sse_calendar, spot_pages
 from quantdb_pipeline.sources.pacing import RateLimiter, UnreadableAnswer, call_with_retries, shared_limiter
 from quantdb_pipeline.symbols import exchange_of, index_exchange
 
@@ -99,6 +99,14 @@ class AkshareSource:
             symbol=symbol, period="daily", start_date=start.strftime("%Y%m%d"),
             end_date=end.strftime("%Y%m%d"), adjust="", timeout=self.timeout_seconds,
         )
+
+    def a_share_spot_raw(self) -> pd.DataFrame:
+        """eastmoney's quote list of every A-share, one request per 100 rows (akshare pages and
+        paces them itself, 0.5..1.5 s apart, and retries each page up to three times)."""
+        ak = self._ak()
+        quotes = self._call("stock_zh_a_spot_em", "", ak.stock_zh_a_spot_em)
+        self.requests["stock_zh_a_spot_em"] += spot_pages(len(quotes)) - 1  # the first page is counted
+        return quotes
 
     def adjustment_factors_raw(self, symbol: str) -> pd.DataFrame:
         """sina's hfq factors. akshare evaluates sina's script text; an error page fails that

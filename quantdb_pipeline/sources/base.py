@@ -47,6 +47,14 @@ class MarketSource(Protocol):
     def a_share_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Unadjusted daily bars of one symbol, shaped like `stock_zh_a_hist(adjust="")`."""
 
+    def a_share_spot_raw(self) -> pd.DataFrame:
+        """The whole A-share market's latest quotes, shaped like `stock_zh_a_spot_em()`.
+
+        After the close these are the day's bars of every symbol, in pages of 100 rows: each
+        page is one upstream request. The frame carries no date; which trading day it shows
+        is for the caller to verify.
+        """
+
     def hk_trading_calendar_raw(self) -> pd.DataFrame:
         """HKEX trading days (column `trade_date`)."""
 
@@ -75,6 +83,15 @@ class MarketSource(Protocol):
 
         An empty frame means upstream knows no corporate action of the symbol.
         """
+
+
+#: eastmoney's quote list answers 100 rows a request (`pz=100`), akshare pages through them.
+SPOT_PAGE_ROWS = 100
+
+
+def spot_pages(rows: int) -> int:
+    """Upstream requests a quote list of `rows` rows costs."""
+    return max(1, -(-rows // SPOT_PAGE_ROWS))
 
 
 def bundled_sse_calendar() -> list[dt.date]:

@@ -36,6 +36,22 @@ A_SHARE_BAR_COLUMNS = {
 #: 涨跌额, the change against the exchange's reference previous close: prev_close = close - change.
 A_SHARE_CHANGE_COLUMN = "涨跌额"
 
+#: `stock_zh_a_spot_em` columns -> canonical `daily_bars` columns. After the close the quote
+#: list is the day's bar of every symbol: 最新价 is the close, 昨收 the exchange's reference
+#: previous close, 成交量 in lots of 100 shares. The frame has no date column.
+A_SHARE_SPOT_COLUMNS = {
+    "代码": "symbol",
+    "今开": "open",
+    "最高": "high",
+    "最低": "low",
+    "最新价": "close",
+    "成交量": "volume",  # lots of 100 shares
+    "成交额": "amount",  # CNY
+    "涨跌幅": "pct_change",  # percent
+    "换手率": "turnover_rate",  # percent
+    "昨收": "prev_close",
+}
+
 #: sina's hfq factors (`stock_zh_a_daily(adjust="hfq-factor")`, already renamed by akshare).
 FACTOR_COLUMNS = {"date": "ex_date", "hfq_factor": "hfq_factor"}
 A_SHARE_BAR_SYMBOL_COLUMN = "股票代码"
@@ -230,6 +246,37 @@ def a_share_bars(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
     columns["volume"] = pd.array(np.round(lots * SHARES_PER_LOT), dtype="Int64")
     columns["prev_close"] = np.round(columns["close"] - _numeric(raw, A_SHARE_CHANGE_COLUMN, source, symbol), 4)
     return pd.DataFrame({name: columns[name] for name in BAR_COLUMNS})
+
+
+def a_share_spot_bars(raw: pd.DataFrame, trade_date: dt.date, source: str) -> tuple[pd.DataFrame, list[str]]:
+    """(canonical `daily_bars` rows dated `trade_date`, symbols listed without a trade) from a
+    `stock_zh_a_spot_em` frame taken after that day's close.
+
+    A row without a price or volume ("-" upstream) is a symbol that did not trade: suspended
+    symbols have no bar, as in the history endpoint. Which day the quotes belong to cannot be
+    read from the frame: the caller checks it against the stored closes.
+    """
+    if raw.shape[1] == 0 or len(raw) == 0:
+        return empty_bars(), []
+    _require(raw, A_SHARE_SPOT_COLUMNS, source, None)
+    codes = raw["代码"].astype(str).str.strip()
+    bad = ~codes.str.fullmatch(r"\d{6}")
+    if bad.any():
+        raise SourceSchemaError(source, None, "代码", f"not a six-digit code: {codes[bad].iloc[0]!r}")
+    values = {canonical: _numeric(raw, upstream, source, None)
+              for upstream, canonical in A_SHARE_SPOT_COLUMNS.items() if canonical != "symbol"}
+    traded = ~np.isnan(values["close"]) & ~np.isnan(values["open"]) & (np.nan_to_num(values["volume"]) > 0)
+    idle = codes[~traded].tolist()
+    n = int(traded.sum())
+    columns = {
+        "symbol": pd.array(codes[traded].to_numpy(dtype=object), dtype="string"),
+        "trade_date": pd.arrays.ArrowExtensionArray(pa.array([trade_date] * n, type=pa.date32())),
+    }
+    for name, array in values.items():
+        columns[name] = array[traded]
+    columns["volume"] = pd.array(np.round(columns["volume"] * SHARES_PER_LOT), dtype="Int64")
+    columns["prev_close"] = np.round(columns["prev_close"], 4)
+    return pd.DataFrame({name: columns[name] for name in BAR_COLUMNS}), idle
 
 
 def empty_frame(dtypes: dict) -> pd.DataFrame:

@@ -40,7 +40,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from quantdb_pipeline.sources.base import ListingFrames, bundled_sse_calendar
+from quantdb_pipeline.sources.base import ListingFrames, bundled_sse_calendar, spot_pages
 from quantdb_pipeline.symbols import board_of, index_exchange
 
 #: Board mix of the sample universe (share of symbols) and the first code of each board.
@@ -207,6 +207,29 @@ class SampleMarket:
             return pd.DataFrame()
         return history.iloc[lo:hi].reset_index(drop=True)
 
+    def a_share_spot_raw(self) -> pd.DataFrame:
+        """Every listed symbol's quote after the close, shaped like `stock_zh_a_spot_em()`.
+
+        It shows the last session up to "today": on a day without trading the list still shows
+        the previous session's quotes, as eastmoney's does, which is what the pipeline's check
+        of the quotes' day must catch. A suspended symbol shows no trade (eastmoney's "-",
+        which akshare reads as NaN) and its last close as 昨收.
+        """
+        calendar = _calendar()
+        session = calendar[bisect_right(calendar, self._today) - 1]
+        universe = self._universe
+        listed = universe[(universe["list_date"] <= session)
+                          & ~universe["delist_date"].map(lambda d: d is not None and d <= session)]
+        last_rows = []
+        for record in listed.to_dict("records"):
+            history = _history(self.seed, record)[0]
+            position = bisect_right(history["日期"].tolist(), session) - 1
+            last_rows.append(history.iloc[position] if position >= 0 else None)
+        names = [name_on(record, session) for record in listed.to_dict("records")]
+        quotes = spot_quotes(listed, names, last_rows, session)
+        self.requests["stock_zh_a_spot_em"] += spot_pages(len(quotes))
+        return quotes
+
     def adjustment_factors_raw(self, symbol: str) -> pd.DataFrame:
         """Cumulative hfq factors from each ex-date on, newest first, like sina's `hfq-factor`.
 
@@ -352,6 +375,62 @@ class SampleMarket:
     def universe(self) -> pd.DataFrame:
         """Every simulated security, including future listings and delisted names."""
         return self._universe.copy()
+
+
+_SPOT_COLUMNS = ["序号", "代码", "名称", "最新价", "涨跌幅", "涨跌额", "成交量", "成交额", "振幅", "最高", "最低",
+                 "今开", "昨收", "量比", "换手率", "市盈率-动态", "市净率", "总市值", "流通市值", "涨速", "5分钟涨跌",
+                 "60日涨跌幅", "年初至今涨跌幅"]
+
+
+def spot_quotes(listed: pd.DataFrame, names: list[str], last_rows: list, session: dt.date) -> pd.DataFrame:
+    """The quote list after `session`'s close, as `stock_zh_a_spot_em()` returns it.
+
+    `listed` holds the universe records shown, `last_rows` each one's last history row up to
+    the session (None before its first bar). A symbol whose last row is older did not trade:
+    its price fields are NaN and 昨收 is its last close. Sorted by 涨跌幅, best first, as
+    akshare sorts the pages it joins.
+    """
+    n = len(listed)
+    traded = np.array([row is not None and row["日期"] == session for row in last_rows], dtype=bool)
+
+    def field(column: str, when_idle=np.nan) -> np.ndarray:
+        values = np.array([np.nan if row is None else float(row[column]) for row in last_rows])
+        return np.where(traded, values, when_idle)
+
+    close = field("收盘")
+    last_close = np.array([np.nan if row is None else float(row["收盘"]) for row in last_rows])
+    change = field("涨跌额")
+    shares = listed["total_shares"].to_numpy(dtype="float64")
+    float_shares = listed["float_shares"].to_numpy(dtype="float64")
+    price = np.where(traded, close, last_close)
+    frame = pd.DataFrame({
+        "序号": np.arange(1, n + 1),
+        "代码": listed["code"].to_numpy(),
+        "名称": names,
+        "最新价": close,
+        "涨跌幅": field("涨跌幅"),
+        "涨跌额": change,
+        "成交量": field("成交量"),
+        "成交额": field("成交额"),
+        "振幅": field("振幅"),
+        "最高": field("最高"),
+        "最低": field("最低"),
+        "今开": field("开盘"),
+        "昨收": np.where(traded, np.round(close - change, 2), last_close),
+        "量比": np.where(traded, 1.0, np.nan),
+        "换手率": field("换手率"),
+        "市盈率-动态": np.nan,
+        "市净率": np.nan,
+        "总市值": np.round(shares * price, 0),
+        "流通市值": np.round(float_shares * price, 0),
+        "涨速": np.where(traded, 0.0, np.nan),
+        "5分钟涨跌": np.where(traded, 0.0, np.nan),
+        "60日涨跌幅": np.nan,
+        "年初至今涨跌幅": np.nan,
+    }, columns=_SPOT_COLUMNS)
+    frame = frame.sort_values("涨跌幅", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+    frame["序号"] = np.arange(1, n + 1)
+    return frame
 
 
 def _universe(size: int, seed: int) -> pd.DataFrame:

@@ -137,9 +137,11 @@ def write_bar_batch(
     the stored row with that key; stored rows of other keys are kept (so a symbol whose refetch
     had a bad row keeps its good stored bar for that day). `coverage` is each touched symbol's
     complete new list of covered intervals. `outcomes` (symbol, status, error) is one row per
-    symbol attempted. All of it commits together or not at all.
+    symbol attempted. A `source` column in `bars`, if present, is each row's lineage source. All of it commits together or not at all.
     """
-    bars = bars[BAR_COLUMNS].drop_duplicates(["symbol", "trade_date"], keep="last")
+    row_source = "source" in bars.columns  # per-row lineage (e.g. "<source>/spot"), else the batch's
+    bars = bars[BAR_COLUMNS + (["source"] if row_source else [])].drop_duplicates(
+        ["symbol", "trade_date"], keep="last")
     coverage_rows = pd.DataFrame(
         [(symbol, start, end) for symbol, intervals in coverage.items() for start, end in intervals],
         columns=["symbol", "covered_from", "covered_to"],
@@ -174,8 +176,10 @@ def write_bar_batch(
         )
         crash_point("write")
         _write_quarantine(conn, quarantine if quarantine is not None else empty_quarantine(), lineage)
+        source = "source" if row_source else "?"
         conn.execute(f"INSERT INTO daily_bars ({', '.join(BAR_COLUMNS)}, source, run_id, ingested_at) "
-                     f"SELECT {', '.join(BAR_COLUMNS)}, ?, ?, ? FROM staged_bars", params)
+                     f"SELECT {', '.join(BAR_COLUMNS)}, {source}, ?, ? FROM staged_bars",
+                     params[1:] if row_source else params)
         conn.execute("DELETE FROM bar_coverage WHERE symbol IN (SELECT symbol FROM staged_touched)")
         conn.execute(
             "INSERT INTO bar_coverage SELECT symbol, covered_from, covered_to, ?, ? FROM staged_coverage",

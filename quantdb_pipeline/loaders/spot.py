@@ -1,0 +1,146 @@
+"""The nightly fast path: the whole market's bars from eastmoney's quote list.
+
+After the close, `stock_zh_a_spot_em` is the day's bar of every A-share in about 56 paged
+requests, where the history endpoint needs one request per symbol (5,000 a night). The
+quote list carries no date, so before a row of it is written:
+
+- the day is checked: its 昨收 (reference previous close) must equal the stored close of the
+  previous session for most symbols. A list that still shows the previous session, as
+  eastmoney's does before it rolls over or on a holiday, fails that and nothing is written;
+- rows from it are stamped `<source>/spot`, and the next nights reconcile a rotating sample of
+  symbols against the history endpoint: their pending days are refetched from history (one
+  request per symbol), compared field by field, and the history rows replace the quote-list
+  ones. Mismatches are reported as a warning check with examples.
+
+The sample is the symbols whose oldest unreconciled quote-list bar is oldest, ties broken by
+a hash of symbol and day, so that every symbol comes round in turn.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import duckdb
+import pandas as pd
+
+from quantdb_pipeline.quality.expectations import SuiteOutcome
+from quantdb_pipeline.quality.gate import GateFailed
+from quantdb_pipeline.quality.suites import (
+    RECONCILED_PRICES,
+    RECONCILED_TURNOVER,
+    validate_reconciliation,
+    validate_spot_day,
+)
+from quantdb_pipeline.sources.base import spot_pages
+
+#: Stamped after the source's name on rows that came from the quote list.
+SPOT_SUFFIX = "/spot"
+#: Symbols reconciled against the history endpoint per run (one request each).
+DEFAULT_RECONCILE_SYMBOLS = 20
+
+
+def spot_source(source: str) -> str:
+    return source + SPOT_SUFFIX
+
+
+class SpotRejected(GateFailed):
+    """The quote list does not show the session the run expects: nothing of it is written."""
+
+
+@dataclass
+class SpotPlan:
+    """Which symbols take the day's bar from the quote list, and which are reconciled."""
+
+    day: dt.date
+    previous: dt.date
+    symbols: set[str]
+    reconcile: list[tuple[str, dt.date, dt.date]] = field(default_factory=list)  # symbol, first, last
+
+
+def worthwhile(conn: duckdb.DuckDBPyConnection, candidates: int, day: dt.date) -> bool:
+    """Is one quote list (a request per 100 listed symbols) cheaper than `candidates` history requests?"""
+    listed = conn.execute(
+        "SELECT count(*) FROM securities WHERE (list_date IS NULL OR list_date <= ?) "
+        "AND (delist_date IS NULL OR delist_date > ?)", [day, day]).fetchall()[0][0]
+    return candidates > spot_pages(listed)
+
+
+def reconciliation_sample(conn: duckdb.DuckDBPyConnection, source: str, day: dt.date, size: int,
+                          symbols: list[str] | None = None) -> list[tuple[str, dt.date, dt.date]]:
+    """Up to `size` symbols with quote-list bars before `day`, oldest pending first, and their
+    pending range."""
+    if size <= 0:
+        return []
+    rows = conn.execute(
+        """
+        SELECT symbol, min(trade_date) AS first, max(trade_date) AS last FROM daily_bars
+        WHERE source = $source AND trade_date < $day
+          AND ($symbols::VARCHAR[] IS NULL OR list_contains($symbols::VARCHAR[], symbol))
+        GROUP BY symbol ORDER BY first, md5(symbol || $day::VARCHAR) LIMIT $size
+        """, {"source": spot_source(source), "day": day, "symbols": symbols, "size": size}).fetchall()
+    return [(symbol, first, last) for symbol, first, last in rows]
+
+
+def check_day(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, plan: SpotPlan) -> SuiteOutcome:
+    """The spot-day suite on the quoted symbols that have a stored bar on the previous session."""
+    stored = conn.execute("SELECT symbol, close AS stored_close FROM daily_bars WHERE trade_date = ?",
+                          [plan.previous]).df()
+    quoted = pd.DataFrame({"symbol": bars["symbol"].astype(object).to_numpy(),
+                           "prev_close": bars["prev_close"].to_numpy(), "close": bars["close"].to_numpy()})
+    compared = quoted.merge(stored.astype({"symbol": object}), on="symbol", how="inner")
+    return validate_spot_day(compared.reset_index(drop=True))
+
+
+def rejection_detail(outcome: SuiteOutcome, bars: pd.DataFrame, conn: duckdb.DuckDBPyConnection,
+                     plan: SpotPlan) -> str:
+    """Why the list is not the day's, in numbers: which session it looks like."""
+    stored = conn.execute("SELECT symbol, close FROM daily_bars WHERE trade_date = ?", [plan.previous]).df()
+    merged = bars[["symbol", "close", "prev_close"]].astype({"symbol": object}).merge(
+        stored.astype({"symbol": object}), on="symbol", suffixes=("", "_stored"))
+    chained = int(((merged["prev_close"] - merged["close_stored"]).abs() <= 0.005).sum())
+    unchanged = int(((merged["close"] - merged["close_stored"]).abs() <= 0.005).sum())
+    verdict = (f"its last prices equal the {plan.previous} closes for {unchanged:,}: the list still shows "
+               f"{plan.previous}" if len(merged) and unchanged > len(merged) / 2 else
+               "it looks like neither session")
+    return (f"the quote list is not {plan.day}'s: 昨收 equals the stored {plan.previous} close for "
+            f"{chained:,} of {len(merged):,} symbols; {verdict}. Nothing was written; run again once "
+            "upstream shows the day's close")
+
+
+def reconcile(conn: duckdb.DuckDBPyConnection, history: pd.DataFrame, source: str,
+              sample: list[tuple[str, dt.date, dt.date]]) -> tuple[SuiteOutcome, int]:
+    """Compare the stored quote-list bars of `sample` with the history endpoint's `history`.
+
+    Inside each symbol's pending range, every stored quote-list bar and every history bar on a
+    day not already stored from history is paired by (symbol, trade_date). Returns the suite
+    outcome and the number of mismatching rows.
+    """
+    windows = pd.DataFrame(sample, columns=["symbol", "first", "last"]).astype({"symbol": "string"})
+    fields = (*RECONCILED_PRICES, *RECONCILED_TURNOVER)
+    conn.register("reconcile_windows", windows)
+    conn.register("reconcile_history", history[["symbol", "trade_date", *fields]])
+    try:
+        pairs = conn.execute(
+            f"""
+            WITH spot AS (
+                SELECT b.* FROM daily_bars b JOIN reconcile_windows w
+                  ON b.symbol = w.symbol AND b.trade_date BETWEEN w.first AND w.last
+                WHERE b.source = $spot),
+            hist AS (
+                SELECT h.* FROM reconcile_history h JOIN reconcile_windows w
+                  ON h.symbol = w.symbol AND h.trade_date BETWEEN w.first AND w.last
+                WHERE NOT EXISTS (SELECT 1 FROM daily_bars b WHERE b.symbol = h.symbol
+                                  AND b.trade_date = h.trade_date AND b.source <> $spot))
+            SELECT coalesce(s.symbol, h.symbol) AS symbol, coalesce(s.trade_date, h.trade_date) AS trade_date,
+                   s.symbol IS NOT NULL AS in_spot, h.symbol IS NOT NULL AS in_history,
+                   {", ".join(f"s.{f} AS spot_{f}, h.{f} AS history_{f}" for f in fields)}
+            FROM spot s FULL OUTER JOIN hist h USING (symbol, trade_date)
+            ORDER BY symbol, trade_date
+            """, {"spot": spot_source(source)}).df()
+    finally:
+        conn.unregister("reconcile_windows")
+        conn.unregister("reconcile_history")
+    outcome = validate_reconciliation(pairs)
+    mismatched = {row for o in outcome.failed for row in o.failed_rows}
+    return outcome, len(mismatched)
