@@ -177,4 +177,47 @@ class FakeSina:
         return 200, {"Content-Type": "application/x-javascript"}, body
 
 
-__all__ = ["FakeEastmoney", "FakeSina", "FaultyMarket", "adjusted", "np"]
+QUOTE_LIST_URL = "https://82.push2.eastmoney.com/api/qt/clist/get"
+#: eastmoney's quote-list fields in the order its JSON lists them (akshare names them by position).
+QUOTE_FIELDS = {
+    "f1": None, "f2": "最新价", "f3": "涨跌幅", "f4": "涨跌额", "f5": "成交量", "f6": "成交额", "f7": "振幅",
+    "f8": "换手率", "f9": "市盈率-动态", "f10": "量比", "f11": "5分钟涨跌", "f12": "代码", "f13": None, "f14": "名称",
+    "f15": "最高", "f16": "最低", "f17": "今开", "f18": "昨收", "f20": "总市值", "f21": "流通市值", "f22": "涨速",
+    "f23": "市净率", "f24": "60日涨跌幅", "f25": "年初至今涨跌幅", "f62": None, "f115": None, "f128": None,
+    "f140": None, "f141": None, "f136": None, "f152": None,
+}
+
+
+class FakeQuoteList:
+    """Answers `stock_zh_a_spot_em` (eastmoney's paged quote list, `pn`/`pz`) from the sample
+    market's quotes: numbers as eastmoney sends them with `fltt=2`, "-" where there is none."""
+
+    def __init__(self, market: SampleMarket, mock: responses.RequestsMock, quotes: pd.DataFrame | None = None):
+        self.quotes = market.a_share_spot_raw() if quotes is None else quotes
+        self.pages: list[int] = []
+        mock.add_callback(responses.GET, QUOTE_LIST_URL, callback=self._answer)
+
+    @staticmethod
+    def _item(row) -> dict:
+        item = {}
+        for key, column in QUOTE_FIELDS.items():
+            if key == "f13":
+                value = 1 if str(row["代码"]).startswith("6") else 0  # 1 = SSE, 0 = SZSE/BSE
+            else:
+                value = row[column] if column else "-"
+            if isinstance(value, float) and np.isnan(value):
+                value = "-"
+            item[key] = value.item() if hasattr(value, "item") else value
+        return item
+
+    def _answer(self, request):
+        params = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
+        page, size = int(params["pn"]), int(params["pz"])
+        self.pages.append(page)
+        rows = self.quotes.sort_values("代码").iloc[(page - 1) * size: page * size]
+        body = {"rc": 0, "rt": 6, "svr": 181669, "lt": 1, "full": 1, "dlmkts": "",
+                "data": {"total": len(self.quotes), "diff": [self._item(r) for _, r in rows.iterrows()]}}
+        return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
+
+
+__all__ = ["FakeEastmoney", "FakeQuoteList", "FakeSina", "FaultyMarket", "adjusted", "np"]

@@ -1,0 +1,168 @@
+"""The nightly fast path: the day's bars from the whole-market quote list, its day checked,
+and a rotating sample reconciled against the history endpoint the next nights."""
+
+import datetime as dt
+
+import pandas as pd
+import responses
+
+from quantdb_pipeline.assets import daily_bars
+from quantdb_pipeline.resources import MarketSourceResource
+from quantdb_pipeline.sources import normalize
+from quantdb_pipeline.sources.akshare_source import AkshareSource
+from quantdb_pipeline.sources.sample_market import SUSPENDED_SYMBOL, SUSPENSION, SampleMarket
+from quantdb_pipeline_tests.conftest import d, failure_messages
+from quantdb_pipeline_tests.faults import FakeQuoteList
+
+BACKFILL = ("2024-05-06", "2024-06-04")
+DAYS = ("2024-06-05", "2024-06-06", "2024-06-07")
+BAR_VALUES = ["open", "high", "low", "close", "volume", "amount", "pct_change", "turnover_rate", "prev_close"]
+
+
+class QuoteListMarket(MarketSourceResource):
+    """The sample market whose quote list shows another session (`shows`), or has one wrong
+    high price (`wrong_high` on the quoted day)."""
+
+    shows: str = ""
+    wrong_high: str = ""
+
+    def build(self):
+        market = super().build()
+        original = market.a_share_spot_raw
+
+        def a_share_spot_raw():
+            if self.shows:
+                quotes = SampleMarket(today=self.shows, size=self.sample_size).a_share_spot_raw()
+                market.requests["stock_zh_a_spot_em"] += 1
+            else:
+                quotes = original()
+            if self.wrong_high:
+                quotes.loc[quotes["代码"] == self.wrong_high, "最高"] += 0.05
+            return quotes
+
+        market.a_share_spot_raw = a_share_spot_raw
+        return market
+
+
+def checks_of(result) -> dict:
+    return {c.check_name: c for c in result.get_asset_check_evaluations()}
+
+
+def backfill(pipeline):
+    assert pipeline.run(*BACKFILL, today=BACKFILL[1]).success
+
+
+def bars_on(pipeline, day: str) -> pd.DataFrame:
+    return pipeline.query(f"SELECT symbol, {', '.join(BAR_VALUES)}, source FROM daily_bars "
+                          "WHERE trade_date = ? ORDER BY symbol", [day])
+
+
+def test_a_nightly_run_takes_the_day_from_the_quote_list_in_one_page_and_matches_history(pipeline):
+    backfill(pipeline)
+    result = pipeline.run(DAYS[0], DAYS[0], today=DAYS[0], assets=[daily_bars])
+    assert result.success, failure_messages(result)
+    meta = pipeline.bars_metadata(result)
+    # 64 symbols: one page of the quote list instead of 63 history requests
+    assert meta["upstream_requests"] == 1
+    assert meta["spot_quotes"].startswith(f"{DAYS[0]}: 63 symbols in 1 requests, 1 without a trade")
+    check = checks_of(result)["daily_bars_spot_day"]
+    assert check.passed and check.metadata["rows_checked"].value >= 60
+    stored = bars_on(pipeline, DAYS[0])
+    assert set(stored["source"]) == {"sample/spot"}
+    market = SampleMarket(today=DAYS[0])
+    history = pd.concat([normalize.a_share_bars(market.a_share_daily_raw(s, d(DAYS[0]), d(DAYS[0])), s, "sample")
+                         for s in stored["symbol"]], ignore_index=True)
+    pd.testing.assert_frame_equal(stored[["symbol", *BAR_VALUES]].reset_index(drop=True),
+                                  history[["symbol", *BAR_VALUES]].astype({"symbol": object}),
+                                  check_dtype=False)
+    # the suspended symbol is listed without a trade: no bar, but covered, so not asked again
+    assert SUSPENSION[0] <= d(DAYS[0]) <= SUSPENSION[1] and SUSPENDED_SYMBOL not in set(stored["symbol"])
+    covered = pipeline.query("SELECT max(covered_to) AS c FROM bar_coverage WHERE symbol = ?", [SUSPENDED_SYMBOL])
+    assert covered["c"][0].date() == d(DAYS[0])
+    again = pipeline.run(DAYS[0], DAYS[0], today=DAYS[0], assets=[daily_bars])
+    assert pipeline.bars_metadata(again)["upstream_requests"] == 0
+
+
+def test_the_next_nights_reconcile_a_rotating_sample_against_history(pipeline):
+    backfill(pipeline)
+    assert pipeline.run(DAYS[0], DAYS[0], today=DAYS[0], assets=[daily_bars]).success
+    sampled = []
+    for day in DAYS[1:]:
+        result = pipeline.run(day, day, today=day, assets=[daily_bars],
+                              ops={"daily_bars": {"config": {"reconcile_symbols": 5}}})
+        assert result.success, failure_messages(result)
+        meta = pipeline.bars_metadata(result)
+        assert meta["symbols_reconciled"] == 5 and meta["upstream_requests"] == 1 + 5
+        check = checks_of(result)["daily_bars_spot_reconciliation"]
+        assert check.passed  # the sample's quote list equals its history
+        names = check.metadata["symbols_reconciled"].value.split(", ")
+        sampled.append(set(names))
+        stored = pipeline.query("SELECT DISTINCT source FROM daily_bars WHERE symbol IN (SELECT unnest(?))",
+                                [names])
+        assert set(stored["source"]) == {"sample"}  # history rows replaced the quote-list ones
+    assert len(sampled[0]) == 5 and not sampled[0] & sampled[1]  # the sample rotates
+
+
+def test_a_mismatch_is_reported_by_rule_and_example_and_the_history_row_replaces_it(pipeline):
+    backfill(pipeline)
+    wrong = QuoteListMarket(kind="sample", sample_today=DAYS[0], wrong_high="600000")
+    assert pipeline.run(DAYS[0], DAYS[0], today=DAYS[0], market=wrong, assets=[daily_bars]).success
+    quoted = bars_on(pipeline, DAYS[0]).set_index("symbol").loc["600000"]
+    result = pipeline.run(DAYS[1], DAYS[1], today=DAYS[1], assets=[daily_bars],
+                          ops={"daily_bars": {"config": {"reconcile_symbols": 100}}})
+    assert result.success, failure_messages(result)
+    check = checks_of(result)["daily_bars_spot_reconciliation"]
+    assert not check.passed and check.severity.value == "WARN"
+    assert check.metadata["failed_rules"].value == "same_high (1)"
+    assert check.metadata["rows_mismatched"].value == 1
+    results = check.metadata["results"].value
+    assert "symbol=600000" in results and f"trade_date={DAYS[0]}" in results
+    fixed = bars_on(pipeline, DAYS[0]).set_index("symbol").loc["600000"]
+    truth = SampleMarket(today=DAYS[1]).a_share_daily_raw("600000", d(DAYS[0]), d(DAYS[0]))
+    assert fixed["high"] == truth["最高"].iloc[0] == round(quoted["high"] - 0.05, 2)
+    assert fixed["source"] == "sample"
+
+
+def test_a_quote_list_of_the_previous_session_is_refused_and_nothing_is_written(pipeline):
+    backfill(pipeline)
+    before = pipeline.query("SELECT * FROM daily_bars ORDER BY symbol, trade_date")
+    stale = QuoteListMarket(kind="sample", sample_today=DAYS[0], shows=BACKFILL[1])
+    result = pipeline.run(DAYS[0], DAYS[0], today=DAYS[0], market=stale, assets=[daily_bars])
+    assert not result.success
+    check = checks_of(result)["daily_bars_spot_day"]
+    assert not check.passed and check.metadata["failed_rules"].value.startswith("spot_day (")
+    message = " ".join(failure_messages(result))
+    assert f"the quote list is not {DAYS[0]}'s" in message and f"the list still shows {BACKFILL[1]}" in message
+    after = pipeline.query("SELECT * FROM daily_bars ORDER BY symbol, trade_date")
+    pd.testing.assert_frame_equal(before, after)
+    state = pipeline.query("SELECT count(*) AS n FROM ingest_state WHERE run_id = ?", [result.run_id])
+    assert state["n"][0] == 0
+
+
+def test_history_is_used_when_the_quote_list_is_off_or_more_than_today_is_missing(pipeline):
+    backfill(pipeline)
+    result = pipeline.run(DAYS[0], DAYS[0], today=DAYS[0], assets=[daily_bars],
+                          ops={"daily_bars": {"config": {"spot": False}}})
+    assert pipeline.bars_metadata(result)["upstream_requests"] == 63
+    assert pipeline.bars_metadata(result)["spot_quotes"] == "not used"
+    assert "daily_bars_spot_day" not in checks_of(result)  # not evaluated, not faked as passed
+    two_days = pipeline.run(*DAYS[1:], today=DAYS[2], assets=[daily_bars])
+    meta = pipeline.bars_metadata(two_days)
+    # one request per symbol, the suspended one included: its empty history answer is not trusted
+    assert meta["upstream_requests"] == 63 and meta["spot_quotes"] == "not used"
+
+
+@responses.activate
+def test_akshare_quote_list_pages_are_counted_and_normalized_like_the_history_endpoint():
+    market = SampleMarket(today=DAYS[0], size=150)
+    fake = FakeQuoteList(market, responses.mock)
+    source = AkshareSource(requests_per_second=1e9, sleep=lambda seconds: None)
+    raw = source.a_share_spot_raw()  # akshare's own paging and parsing
+    assert fake.pages == [1, 2] and source.requests["stock_zh_a_spot_em"] == len(responses.calls) == 2
+    bars, idle = normalize.a_share_spot_bars(raw, d(DAYS[0]), "akshare")
+    assert idle == [SUSPENDED_SYMBOL]  # eastmoney's "-" for a suspended symbol
+    assert len(bars) == len(raw) - 1 and bars["trade_date"].unique().tolist() == [dt.date(2024, 6, 5)]
+    row = bars.set_index("symbol").loc["600000"]
+    history = market.a_share_daily_raw("600000", d(DAYS[0]), d(DAYS[0])).iloc[0]
+    assert row["volume"] == history["成交量"] * 100  # lots -> shares
+    assert row["close"] == history["收盘"] and row["prev_close"] == round(history["收盘"] - history["涨跌额"], 2)
