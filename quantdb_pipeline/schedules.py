@@ -16,8 +16,9 @@ from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext
 from quantdb_pipeline.jobs import daily_bars_job, financials_job, profiles_job, reference_job
 from quantdb_pipeline.settings import MARKET_TIMEZONE
 
-#: Re-fetch this many trading days already stored, each night, for upstream's corrections.
-NIGHTLY_LAG_DAYS = 3
+#: Symbols whose earlier quote-list bars are refetched from history and compared, each night:
+#: every symbol comes round in turn, and upstream's late corrections are absorbed that way.
+NIGHTLY_RECONCILE_SYMBOLS = 20
 
 
 def trading_day_verdict(day: dt.date) -> str | None:
@@ -52,8 +53,9 @@ def reference_schedule(context: ScheduleEvaluationContext):
 
 @schedule(job=daily_bars_job, cron_schedule="0 17 * * 1-5", execution_timezone=MARKET_TIMEZONE,
           default_status=DefaultScheduleStatus.STOPPED,
-          description="17:00 Shanghai on trading days: the day's bars (and a 3-day lag window), "
-                      "stale factors, HK and index bars; skips holidays by the calendar in the warehouse.")
+          description="17:00 Shanghai on trading days: the day's bars from the whole-market quote list "
+                      "(a rotating sample reconciled against history), stale factors, HK and index bars; "
+                      "skips holidays by the calendar in the warehouse.")
 def nightly_bars_schedule(context: ScheduleEvaluationContext):
     day = _local_day(context)
     reason = trading_day_verdict(day)
@@ -61,7 +63,8 @@ def nightly_bars_schedule(context: ScheduleEvaluationContext):
         return SkipReason(reason)
     return RunRequest(
         run_key=f"bars-{day}", partition_key=day.isoformat(),
-        run_config={"ops": {"daily_bars": {"config": {"lag_days": NIGHTLY_LAG_DAYS}}}},
+        run_config={"ops": {"daily_bars": {"config": {"spot": True,
+                                                      "reconcile_symbols": NIGHTLY_RECONCILE_SYMBOLS}}}},
         tags={"quantdb/scheduled_for": day.isoformat()})
 
 

@@ -49,10 +49,11 @@ def tick(schedule_def, day: str, hour: int = 17):
     return schedule_def(build_schedule_context(scheduled_execution_time=at))
 
 
-def test_nightly_schedule_runs_on_a_trading_day_with_a_lag_window(published):
+def test_nightly_schedule_runs_on_a_trading_day_from_the_quote_list(published):
     request = tick(nightly_bars_schedule, "2024-09-30")
     assert isinstance(request, RunRequest) and request.partition_key == "2024-09-30"
-    assert request.run_config["ops"]["daily_bars"]["config"]["lag_days"] == 3
+    config = request.run_config["ops"]["daily_bars"]["config"]
+    assert config["spot"] is True and config["reconcile_symbols"] == 20
 
 
 @pytest.mark.parametrize("day, words", [("2024-10-05", "Saturday"), ("2024-10-01", "exchange holiday")],

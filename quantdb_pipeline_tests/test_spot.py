@@ -166,3 +166,18 @@ def test_akshare_quote_list_pages_are_counted_and_normalized_like_the_history_en
     history = market.a_share_daily_raw("600000", d(DAYS[0]), d(DAYS[0])).iloc[0]
     assert row["volume"] == history["成交量"] * 100  # lots -> shares
     assert row["close"] == history["收盘"] and row["prev_close"] == round(history["收盘"] - history["涨跌额"], 2)
+
+
+def test_a_rerun_of_the_same_day_asks_upstream_for_nothing_unless_forced(pipeline):
+    backfill(pipeline)
+    assets_requests = {}
+    for label in ("nightly", "rerun"):
+        result = pipeline.run(DAYS[0], DAYS[0], today=DAYS[0])
+        assert result.success, failure_messages(result)
+        assets_requests[label] = {asset: pipeline.metadata(result, asset)["upstream_requests"]
+                                  for asset in ("trading_calendar", "securities", "daily_bars", "adjustment_factors")}
+    assert assets_requests["nightly"]["daily_bars"] == 1 and assets_requests["nightly"]["securities"] == 6
+    assert assets_requests["rerun"] == dict.fromkeys(assets_requests["rerun"], 0)
+    assert pipeline.metadata(result, "securities")["fetched"].startswith(f"no: already fetched for {DAYS[0]}")
+    forced = pipeline.run(DAYS[0], DAYS[0], today=DAYS[0], ops={"trading_calendar": {"config": {"force": True}}})
+    assert pipeline.metadata(forced, "trading_calendar")["upstream_requests"] == 1

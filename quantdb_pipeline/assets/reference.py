@@ -1,6 +1,6 @@
 """Reference assets: the trading calendar and the security universe."""
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
@@ -9,6 +9,12 @@ from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 from quantdb_pipeline.warehouse.writes import Lineage
 
 POOL = "upstream_api"
+
+
+class ReferenceConfig(Config):
+    """`force: true` fetches again although this source day's lists were already fetched."""
+
+    force: bool = False
 CALENDAR_SUITE = "trading_calendar_suite"
 SECURITIES_SUITE = "securities_suite"
 
@@ -16,12 +22,14 @@ SECURITIES_SUITE = "securities_suite"
 @asset(group_name="reference", pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(CALENDAR_SUITE, "trading_calendar",
                                 "keys, weekdays, market code, 200..260 trading days per complete year")])
-def trading_calendar(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
+def trading_calendar(context: AssetExecutionContext, config: ReferenceConfig, market: MarketSourceResource,
+                     warehouse: WarehouseResource):
     """SSE trading days (SZSE and BSE share them). Every date-driven step consults this table."""
     source = market.build()
     try:
         with warehouse.get_connection() as conn:
-            loaded = load_trading_calendar(conn, source, Lineage.now(source.name, context.run_id))
+            loaded = load_trading_calendar(conn, source, Lineage.now(source.name, context.run_id),
+                                           force=config.force)
     except GateFailed as failed:
         yield check_result(CALENDAR_SUITE, failed.outcome)
         raise Failure(description=str(failed)) from failed
@@ -35,6 +43,7 @@ def trading_calendar(context: AssetExecutionContext, market: MarketSourceResourc
         "last_day": str(calendar["trade_date"].iloc[-1]),
         "last_trading_day_to_date": str(past["trade_date"].iloc[-1]) if len(past) else "",
         "upstream_requests": sum(source.requests.values()),
+        "fetched": "yes" if loaded.fetched else f"no: already fetched for {today} (config force: true refetches)",
         "source": source.name,
     })
 
@@ -42,11 +51,12 @@ def trading_calendar(context: AssetExecutionContext, market: MarketSourceResourc
 @asset(group_name="reference", pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(SECURITIES_SUITE, "securities",
                                 "symbol format and uniqueness, exchange and board values, names, listing dates")])
-def securities(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
+def securities(context: AssetExecutionContext, config: ReferenceConfig, market: MarketSourceResource,
+               warehouse: WarehouseResource):
     """Listed and delisted A-shares from the SSE, SZSE and BSE lists, with board and listing dates."""
     source = market.build()
     with warehouse.get_connection() as conn:
-        loaded = load_securities(conn, source, Lineage.now(source.name, context.run_id))
+        loaded = load_securities(conn, source, Lineage.now(source.name, context.run_id), force=config.force)
     yield check_result(SECURITIES_SUITE, loaded.checks)
     frame, counts = loaded.frame, loaded.counts
     by_board = (frame.assign(listed=frame["delist_date"].isna())
@@ -59,6 +69,8 @@ def securities(context: AssetExecutionContext, market: MarketSourceResource, war
         "quarantined": counts["quarantined"],
         "st_names": int(frame["is_st"].sum()),
         "upstream_requests": sum(source.requests.values()),
+        "fetched": ("yes" if loaded.fetched else
+                    f"no: already fetched for {source.today()} (config force: true refetches)"),
         "by_board": MetadataValue.md(by_board.to_markdown(index=False)),
         "source": source.name,
     })

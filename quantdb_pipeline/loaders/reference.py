@@ -1,4 +1,9 @@
-"""Reference data: the trading calendar and the securities universe, checked before written."""
+"""Reference data: the trading calendar and the securities universe, checked before written.
+
+Each is fetched at most once per source day ("today"): neither changes within a day, and a
+rerun of the nightly then asks upstream for nothing. `force=True` fetches anyway. A load
+that skips the fetch still runs its suite, on the stored rows.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import GateFailed, split
 from quantdb_pipeline.quality.suites import validate_calendar, validate_securities
 from quantdb_pipeline.sources import MarketSource, normalize
-from quantdb_pipeline.warehouse.writes import Lineage, replace_calendar, upsert_securities
+from quantdb_pipeline.warehouse.writes import Lineage, get_setting, replace_calendar, set_setting, upsert_securities
 
 
 @dataclass
@@ -19,20 +24,43 @@ class ReferenceLoad:
     frame: pd.DataFrame
     checks: SuiteOutcome
     counts: dict
+    fetched: bool = True  # False: already fetched for this day, the stored rows were checked
 
 
-def load_trading_calendar(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage) -> ReferenceLoad:
+def _refreshed_key(dataset: str, source: MarketSource) -> str:
+    return f"{dataset}.{source.name}.refreshed_for"
+
+
+def _fetched_today(conn: duckdb.DuckDBPyConnection, dataset: str, source: MarketSource, force: bool) -> bool:
+    return not force and get_setting(conn, _refreshed_key(dataset, source)) == source.today().isoformat()
+
+
+def load_trading_calendar(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
+                          force: bool = False) -> ReferenceLoad:
     """Replace the stored calendar with the source's, if it passes every rule (else `GateFailed`)."""
+    if _fetched_today(conn, "trading_calendar", source, force):
+        calendar = conn.execute("SELECT market, trade_date FROM trading_calendar WHERE market = 'CN' "
+                                "ORDER BY trade_date").df()
+        calendar["trade_date"] = calendar["trade_date"].dt.date
+        return ReferenceLoad(calendar, validate_calendar(calendar), {"trading_days": len(calendar)}, fetched=False)
     calendar = normalize.trading_calendar(source.trading_calendar_raw(), source.name)
     checks = validate_calendar(calendar)
     if checks.failed:
         raise GateFailed(checks, f"{source.name} trading calendar")
     replace_calendar(conn, calendar, lineage)
+    set_setting(conn, _refreshed_key("trading_calendar", source), source.today().isoformat())
     return ReferenceLoad(calendar, checks, {"trading_days": len(calendar)})
 
 
-def load_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage) -> ReferenceLoad:
+def load_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
+                    force: bool = False) -> ReferenceLoad:
     """Upsert the exchanges' listed and delisted A-shares that pass the suite; quarantine the rest."""
+    if _fetched_today(conn, "securities", source, force):
+        frame = conn.execute(f"SELECT {', '.join(normalize.SECURITY_COLUMNS)} FROM securities ORDER BY symbol").df()
+        for column in ("list_date", "delist_date"):
+            frame[column] = frame[column].dt.date
+        counts = {"new": 0, "total": len(frame), "quarantined": 0}
+        return ReferenceLoad(frame, validate_securities(frame, source.today()), counts, fetched=False)
     raw = source.listings_raw()
     frame = normalize.securities(
         pd.concat([raw.sh_main, raw.sh_star], ignore_index=True), raw.sz, raw.bj,
@@ -44,4 +72,5 @@ def load_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, linea
     passed, quarantine = split("securities", frame.reset_index(drop=True), checks, ["symbol"])
     counts = upsert_securities(conn, passed, lineage, quarantine=quarantine)
     counts["quarantined"] = len(quarantine)
+    set_setting(conn, _refreshed_key("securities", source), source.today().isoformat())
     return ReferenceLoad(frame, checks, counts)
