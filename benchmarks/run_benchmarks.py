@@ -45,6 +45,7 @@ from quantdb_pipeline.warehouse.schema import migrate
 from quantdb_pipeline.warehouse.writes import Lineage
 
 HERE = Path(__file__).resolve().parent
+EMPTY = pd.DataFrame()
 
 
 class ReplayMarket:
@@ -67,7 +68,8 @@ class ReplayMarket:
 
     def a_share_daily_raw(self, symbol, start, end):
         self.requests["stock_zh_a_hist"] += 1
-        return self._raw.get(symbol, pd.DataFrame())  # the load asks for the window simulated
+        raw = self._raw.get(symbol)  # the load asks for the window simulated
+        return EMPTY if raw is None else raw
 
     def adjustment_factors_raw(self, symbol):
         self.requests["stock_zh_a_daily_hfq_factor"] += 1

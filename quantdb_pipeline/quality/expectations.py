@@ -148,7 +148,15 @@ def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> SuiteOutcom
     return SuiteOutcome(name, len(frame), outcomes)
 
 
+def _plain(value):
+    if isinstance(value, pd.Timestamp) and value == value.normalize() and value.tzinfo is None:
+        return value.date().isoformat()  # a date column held as datetime64
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value.item() if hasattr(value, "item") else value
+
+
 def _offending_values(frame: pd.DataFrame, position: int) -> dict:
     row = frame.iloc[position]
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v.item() if hasattr(v, "item") else v)
-            for k, v in row.items() if k in frame.attrs.get("report_columns", frame.columns) and not pd.isna(v)}
+    return {k: _plain(v) for k, v in row.items()
+            if k in frame.attrs.get("report_columns", frame.columns) and not pd.isna(v)}
