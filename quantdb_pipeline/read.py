@@ -27,13 +27,16 @@ from quantdb_pipeline._lazy import LazyModule
 
 if TYPE_CHECKING:
     import duckdb
+    import numpy as np
     import pandas as pd
 else:  # imported on first use: `import quantdb_pipeline.read` stays fast (pandas alone takes 0.3 s)
     duckdb = LazyModule("duckdb")
+    np = LazyModule("numpy")
     pd = LazyModule("pandas")
 from quantdb_pipeline.settings import warehouse_path
 from quantdb_pipeline.symbols import (
     SymbolError,
+    is_bare_code,
     is_hk_symbol,
     normalize_hk_symbol,
     normalize_index_symbol,
@@ -203,7 +206,9 @@ def _symbols(symbols: str | Iterable[str]) -> tuple[list[str], list[str]]:
         raise ValueError("no symbols given")
     a_shares, hk = [], []
     for item in items:
-        if is_hk_symbol(item):
+        if is_bare_code(item):
+            a_shares.append(item)
+        elif is_hk_symbol(item):
             hk.append(normalize_hk_symbol(item))
         else:
             a_shares.append(normalize_symbol(item))
@@ -244,6 +249,16 @@ _BARS_SQL = """
 """
 
 
+def _adjustment(adjust: str | None, as_of) -> tuple[str, dt.date | None]:
+    """(the SQL ratio prices are multiplied by, the qfq base date), after checking both."""
+    if adjust not in ADJUSTMENTS:
+        raise ValueError(f"adjust={adjust!r}: use None (unadjusted), 'qfq' (forward) or 'hfq' (backward)")
+    as_of = _date(as_of, "as_of")
+    if as_of is not None and adjust != "qfq":
+        raise ValueError("as_of only applies to adjust='qfq' (the date whose prices qfq keeps as traded)")
+    return {None: "1.0", "hfq": "f.factor", "qfq": "f.factor / f.base"}[adjust], as_of
+
+
 def daily_bars(
     symbols: str | Iterable[str],
     start=None,
@@ -281,11 +296,7 @@ def daily_bars(
     except SymbolError as error:
         raise UnknownSymbolError(str(error)) from error
     start, end = _range(start, end)
-    if adjust not in ADJUSTMENTS:
-        raise ValueError(f"adjust={adjust!r}: use None (unadjusted), 'qfq' (forward) or 'hfq' (backward)")
-    as_of = _date(as_of, "as_of")
-    if as_of is not None and adjust != "qfq":
-        raise ValueError("as_of only applies to adjust='qfq' (the date whose prices qfq keeps as traded)")
+    ratio, as_of = _adjustment(adjust, as_of)
     if hk_codes and adjust is not None:
         raise ValueError(f"adjust={adjust!r} for Hong Kong symbols ({', '.join(hk_codes)}): the warehouse holds "
                          "no HK adjustment factors yet, only unadjusted HK bars")
@@ -294,7 +305,6 @@ def daily_bars(
     if unknown:
         raise ValueError(f"unknown column(s) {unknown}; choose from {list(BAR_FIELDS)}")
     fields = [f for f in fields if f not in ("symbol", "trade_date")]
-    ratio = {None: "1.0", "hfq": "f.factor", "qfq": "f.factor / f.base"}[adjust]
     select = ", ".join(["b.symbol", "b.trade_date", *(  # whitelisted identifiers only
         f"b.{f} * {ratio} AS {f}" if f in _PRICE_FIELDS else
         "f.factor AS hfq_factor" if f == "hfq_factor" else f"b.{f}" for f in fields)])
@@ -317,7 +327,9 @@ def daily_bars(
 
 def _check_known(conn: duckdb.DuckDBPyConnection, reference: str, codes: list[str], rows: pd.DataFrame) -> None:
     """Codes without rows are a suspension or a range outside the data, unless unknown: that raises."""
-    present = set(rows["symbol"].unique())
+    present = set(rows["symbol"].unique().tolist())
+    if len(present) == len(codes):
+        return
     absent = [s for s in codes if s not in present]
     if not absent:
         return
@@ -388,19 +400,45 @@ def panel(field: str = "close", symbols: str | Iterable[str] | None = None, star
         raise ValueError(f"unknown field {field!r}; choose from {list(PANEL_FIELDS)}")
     if output not in PANEL_OUTPUTS:
         raise ValueError(f"output={output!r}: choose from {list(PANEL_OUTPUTS)}")
-    if symbols is None:
-        first, last = _range(start, end)
-        with _cursor(warehouse) as conn:
+    first, last = _range(start, end)
+    with _cursor(warehouse) as conn:
+        if symbols is None:
             codes = [c for (c,) in conn.execute(
                 "SELECT DISTINCT symbol FROM daily_bars WHERE trade_date >= coalesce(?::DATE, DATE '0001-01-01') "
                 "AND trade_date <= coalesce(?::DATE, DATE '9999-12-31') ORDER BY symbol", [first, last]).fetchall()]
-        if not codes:
-            raise ValueError(f"no bars between {first} and {last}")
-    else:
-        codes = symbols
-    long = daily_bars(codes, start, end, columns=[field], adjust=adjust, as_of=as_of, warehouse=warehouse)
-    wide = long.pivot(index="trade_date", columns="symbol", values=field)
-    wide.columns.name = None
+            if not codes:
+                raise ValueError(f"no bars between {first} and {last}")
+        else:
+            try:
+                codes, hk_codes = _symbols(symbols)
+            except SymbolError as error:
+                raise UnknownSymbolError(str(error)) from error
+            if hk_codes:
+                raise ValueError(f"panel covers A-shares only; got Hong Kong symbols {', '.join(hk_codes)}")
+            codes = sorted(codes)
+        adjust_sql, as_of = _adjustment(adjust, as_of)
+        value = f"b.{field} * {adjust_sql}" if field in _PRICE_FIELDS else f"b.{field}"
+        bars_sql = (_PLAIN_BARS_SQL if adjust is None else _BARS_SQL).replace("ORDER BY symbol, trade_date", "")
+        # the column of each symbol comes from DuckDB, so no symbol string reaches Python per row
+        long = conn.execute(
+            f"""
+            WITH wanted AS (SELECT unnest($codes::VARCHAR[]) AS symbol,
+                                   generate_subscripts($codes::VARCHAR[], 1) - 1 AS col),
+                 bars AS ({bars_sql.format(table="daily_bars", select=f"b.symbol, b.trade_date, {value} AS value")})
+            SELECT bars.trade_date, wanted.col, bars.value FROM bars JOIN wanted USING (symbol)
+            """, {"codes": codes, "start": first, "end": last,
+                  **({"as_of": as_of} if adjust is not None else {})}).fetchnumpy()
+        if symbols is not None:
+            present = np.unique(long["col"])
+            if len(present) < len(codes):
+                _check_known(conn, "securities", codes, pd.DataFrame({"symbol": [codes[i] for i in present]}))
+    days, row = np.unique(long["trade_date"], return_inverse=True)
+    matrix = np.full((len(days), len(codes)), np.nan)
+    matrix[row, long["col"]] = np.asarray(long["value"], dtype="float64")
+    used = np.zeros(len(codes), dtype=bool)
+    used[long["col"]] = True  # a symbol without a bar in the range gets no column, as in a pivot
+    wide = pd.DataFrame(matrix[:, used], index=pd.DatetimeIndex(days, name="trade_date"),
+                        columns=[c for c, u in zip(codes, used) if u])
     if output == "pandas":
         return wide
     if output == "arrow":

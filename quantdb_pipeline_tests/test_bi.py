@@ -61,6 +61,21 @@ def test_panel_is_dates_by_symbols_with_gaps_as_missing(warehouse):
         read.panel("close", output="excel", warehouse=warehouse)
 
 
+def test_panel_equals_a_pivot_of_daily_bars_for_every_field_and_adjustment(warehouse):
+    codes = SYMBOLS.split(",")
+    for field, adjust in (("close", None), ("volume", None), ("open", "hfq"), ("close", "qfq")):
+        long = read.daily_bars(codes, "2026-06-01", TODAY, columns=[field], adjust=adjust, warehouse=warehouse)
+        expected = long.pivot(index="trade_date", columns="symbol", values=field).astype("float64")
+        expected.columns.name = None
+        got = read.panel(field, codes, "2026-06-01", TODAY, adjust=adjust, warehouse=warehouse)
+        pd.testing.assert_frame_equal(got, expected, check_index_type=False, check_freq=False)
+        assert list(got.columns) == sorted(codes)
+    with pytest.raises(read.UnknownSymbolError, match="688999"):
+        read.panel("close", ["600000", "688999"], warehouse=warehouse)
+    with pytest.raises(ValueError, match="A-shares only"):
+        read.panel("close", ["600000", "00700"], warehouse=warehouse)
+
+
 def test_get_stock_data_answers_like_qdb_and_akshare(warehouse):
     frame = get_stock_data("600000", start_date="20260701", end_date="20260710", warehouse=warehouse)
     raw = SampleMarket(today=TODAY).a_share_daily_raw("600000", dt.date(2026, 7, 1), dt.date(2026, 7, 10))
