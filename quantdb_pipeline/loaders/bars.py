@@ -79,7 +79,9 @@ class BarLoadReport:
     row_checks: SuiteOutcome | None = None
     batch_checks: SuiteOutcome | None = None
     seconds: float = 0.0
+    normalize_seconds: float = 0.0  # upstream frames -> canonical rows, all symbols
     gate_seconds: float = 0.0
+    write_seconds: float = 0.0  # the one transaction: delete windows, insert, coverage, state
     spot_day: dt.date | None = None  # the day taken from the quote list, if it was used
     spot_symbols: int = 0  # symbols whose day's bar came from the quote list
     spot_idle: int = 0  # of those, listed without a trade (suspended): covered, no bar
@@ -201,7 +203,12 @@ def _stage(fetched: list[tuple[BarFetch, pd.DataFrame]], report: BarLoadReport, 
     inside = (dates >= lo) & ((dates <= hi) | (dates > np.datetime64(today, "D")))
     report.rows_outside_window += int((~inside).sum())
     bars = bars[inside]
-    duplicated = bars.duplicated(keep="last")
+    # exact duplicates can only be among rows whose key repeats: compare whole rows only there
+    repeated = bars.duplicated(["symbol", "trade_date"], keep=False).to_numpy()
+    if not repeated.any():
+        return bars.reset_index(drop=True)
+    duplicated = np.zeros(len(bars), dtype=bool)
+    duplicated[repeated] = bars[repeated].duplicated(keep="last").to_numpy()
     report.duplicates_dropped += int(duplicated.sum())
     return bars[~duplicated].reset_index(drop=True)
 
@@ -332,7 +339,9 @@ def load_daily_bars(
             crash_point("fetch")
         try:
             raw = source.a_share_daily_raw(fetch.symbol, fetch.start, fetch.end)
+            normalizing = time.perf_counter()
             bars = normalize.a_share_bars(raw, fetch.symbol, source.name)
+            report.normalize_seconds += time.perf_counter() - normalizing
         except Exception as error:  # noqa: BLE001 - isolated to the symbol, reported
             reason = f"{type(error).__name__}: {error}"
             report.failed[fetch.symbol] = reason
@@ -379,7 +388,7 @@ def load_daily_bars(
         from_spot = passed["symbol"].isin(list(spot_plan.symbols)).to_numpy()
         passed["source"] = np.where(from_spot, spot.spot_source(lineage.source), lineage.source)
 
-    rows = Counter(passed["symbol"].tolist())
+    rows = Counter(passed["symbol"].value_counts().to_dict())
     dirty = {}
     for symbol, rules in zip(quarantine["symbol"], quarantine["rules"]):
         dirty.setdefault(symbol, set()).update(rules.split(","))
@@ -401,6 +410,7 @@ def load_daily_bars(
                 plan.coverage.get(fetch.symbol, []) + [(fetch.start, fetch.end)], plan.calendar)
         if rows[fetch.symbol]:
             report.rows_per_symbol[fetch.symbol] = rows[fetch.symbol]
+    writing = time.perf_counter()
     report.rows_written = write_bar_batch(
         conn,
         passed,
@@ -412,6 +422,7 @@ def load_daily_bars(
         quarantine=quarantine,
         as_of=today,
     )
+    report.write_seconds = time.perf_counter() - writing
     report.symbols_updated = len(coverage)
     stored_floor = get_setting(conn, HISTORY_START_KEY)
     if stored_floor is None or start < dt.date.fromisoformat(stored_floor):
