@@ -33,6 +33,7 @@ def test_run_twice_loads_then_makes_zero_bar_requests_and_is_recorded_in_the_ins
     assert main(ARGS + ["--no-progress"]) == EXIT_OK
     second = capsys.readouterr()
     assert summary_value(second.out, "upstream requests (bars)") == "0"
+    assert summary_value(second.out, "upstream requests (all)") == "0"  # reference lists: once a day
     assert summary_value(second.out, "bar rows written") == "0"
     assert summary_value(second.out, "bar rows in warehouse") == str(len(snapshot))
     with duckdb.connect("warehouse/cli.duckdb", read_only=True) as conn:

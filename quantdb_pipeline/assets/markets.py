@@ -13,7 +13,7 @@ from dagster import (
 
 from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
-from quantdb_pipeline.assets.reference import POOL, trading_calendar
+from quantdb_pipeline.assets.reference import POOL, ReferenceConfig, trading_calendar
 from quantdb_pipeline.loaders.markets import (
     HK,
     INDEX,
@@ -57,13 +57,17 @@ def hk_trading_calendar(context: AssetExecutionContext, market: MarketSourceReso
 
 
 @asset(group_name="hong_kong", pool=POOL, kinds={"duckdb"})
-def hk_securities(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
-    """The HKEX main board list (five-digit codes, names, trading currency)."""
+def hk_securities(context: AssetExecutionContext, config: ReferenceConfig, market: MarketSourceResource,
+                  warehouse: WarehouseResource):
+    """The HKEX main board list (five-digit codes, names, trading currency), fetched once a day."""
     source = market.build()
     with warehouse.get_connection() as conn:
-        counts = load_hk_securities(conn, source, Lineage.now(source.name, context.run_id))
-    return MaterializeResult(metadata={"listed_now": counts["listed"], "hk_securities": counts["total"],
-                                       "upstream_requests": sum(source.requests.values()), "source": source.name})
+        counts = load_hk_securities(conn, source, Lineage.now(source.name, context.run_id), force=config.force)
+    fetched = counts["listed"] is not None
+    return MaterializeResult(metadata={
+        **({"listed_now": counts["listed"]} if fetched else {}), "hk_securities": counts["total"],
+        "upstream_requests": sum(source.requests.values()), "source": source.name,
+        "fetched": "yes" if fetched else f"no: already fetched for {source.today()} (config force: true refetches)"})
 
 
 def _load(context: AssetExecutionContext, market_config: MarketSourceResource, warehouse: WarehouseResource,

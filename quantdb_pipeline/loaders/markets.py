@@ -27,6 +27,7 @@ from quantdb_pipeline.settings import DEFAULT_INDICES
 from quantdb_pipeline.sources import MarketSource, normalize
 from quantdb_pipeline.sources.pacing import RetriesExhausted
 from quantdb_pipeline.symbols import index_exchange
+from quantdb_pipeline.loaders.reference import fetched_today, mark_fetched
 from quantdb_pipeline.warehouse.writes import Lineage, replace_calendar, upsert_rows, write_market_bars
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,18 @@ def load_hk_calendar(conn: duckdb.DuckDBPyConnection, source: MarketSource, line
     return checks
 
 
-def load_hk_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage) -> dict:
-    """Upsert the HK main board list; names no longer listed are kept."""
+def load_hk_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
+                       force: bool = False) -> dict:
+    """Upsert the HK main board list, at most once per source day; names no longer listed are kept."""
+    if fetched_today(conn, "hk_securities", source, force):
+        total = conn.execute("SELECT count(*) FROM hk_securities").fetchall()[0][0]
+        return {"listed": None, "total": total}
     listed = normalize.hk_securities(source.hk_listings_raw(), source.name)
     if listed.empty:
         raise ValueError(f"{source.name}: the HK list came back empty; the stored HK universe is kept")
-    return {"listed": len(listed), "total": upsert_rows(conn, "hk_securities", listed, "symbol", lineage)}
+    total = upsert_rows(conn, "hk_securities", listed, "symbol", lineage)
+    mark_fetched(conn, "hk_securities", source)
+    return {"listed": len(listed), "total": total}
 
 
 def register_indices(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> None:
@@ -105,9 +112,11 @@ def _windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str]
     stored = {s: (lo, hi) for s, lo, hi in conn.execute(
         f"SELECT symbol, min(trade_date), max(trade_date) FROM {market.table} GROUP BY symbol").fetchall()}
     fetches, skipped = [], 0
+    # the range's first trading day: a range starting on a holiday (HK's 07-01) is covered from the next
+    first = days[min(days.searchsorted(np.datetime64(start, "D")), len(days) - 1)].astype(dt.date)
     for symbol in symbols:
         lo = start
-        if symbol in stored and start >= stored[symbol][0]:
+        if symbol in stored and max(start, first) >= stored[symbol][0]:
             lo = max(start, stored[symbol][1] + dt.timedelta(days=1))
         a, b = days.searchsorted(np.datetime64(lo, "D")), days.searchsorted(np.datetime64(end, "D"), side="right")
         if a >= b:

@@ -31,14 +31,19 @@ def _refreshed_key(dataset: str, source: MarketSource) -> str:
     return f"{dataset}.{source.name}.refreshed_for"
 
 
-def _fetched_today(conn: duckdb.DuckDBPyConnection, dataset: str, source: MarketSource, force: bool) -> bool:
+def fetched_today(conn: duckdb.DuckDBPyConnection, dataset: str, source: MarketSource, force: bool = False) -> bool:
+    """Was `dataset` already fetched from `source` for the source's current day?"""
     return not force and get_setting(conn, _refreshed_key(dataset, source)) == source.today().isoformat()
+
+
+def mark_fetched(conn: duckdb.DuckDBPyConnection, dataset: str, source: MarketSource) -> None:
+    set_setting(conn, _refreshed_key(dataset, source), source.today().isoformat())
 
 
 def load_trading_calendar(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
                           force: bool = False) -> ReferenceLoad:
     """Replace the stored calendar with the source's, if it passes every rule (else `GateFailed`)."""
-    if _fetched_today(conn, "trading_calendar", source, force):
+    if fetched_today(conn, "trading_calendar", source, force):
         calendar = conn.execute("SELECT market, trade_date FROM trading_calendar WHERE market = 'CN' "
                                 "ORDER BY trade_date").df()
         calendar["trade_date"] = calendar["trade_date"].dt.date
@@ -48,14 +53,14 @@ def load_trading_calendar(conn: duckdb.DuckDBPyConnection, source: MarketSource,
     if checks.failed:
         raise GateFailed(checks, f"{source.name} trading calendar")
     replace_calendar(conn, calendar, lineage)
-    set_setting(conn, _refreshed_key("trading_calendar", source), source.today().isoformat())
+    mark_fetched(conn, "trading_calendar", source)
     return ReferenceLoad(calendar, checks, {"trading_days": len(calendar)})
 
 
 def load_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
                     force: bool = False) -> ReferenceLoad:
     """Upsert the exchanges' listed and delisted A-shares that pass the suite; quarantine the rest."""
-    if _fetched_today(conn, "securities", source, force):
+    if fetched_today(conn, "securities", source, force):
         frame = conn.execute(f"SELECT {', '.join(normalize.SECURITY_COLUMNS)} FROM securities ORDER BY symbol").df()
         for column in ("list_date", "delist_date"):
             frame[column] = frame[column].dt.date
@@ -72,5 +77,5 @@ def load_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, linea
     passed, quarantine = split("securities", frame.reset_index(drop=True), checks, ["symbol"])
     counts = upsert_securities(conn, passed, lineage, quarantine=quarantine)
     counts["quarantined"] = len(quarantine)
-    set_setting(conn, _refreshed_key("securities", source), source.today().isoformat())
+    mark_fetched(conn, "securities", source)
     return ReferenceLoad(frame, checks, counts)
