@@ -176,6 +176,10 @@ def test_a_rerun_of_the_same_day_asks_upstream_for_nothing_unless_forced(pipelin
         assert result.success, failure_messages(result)
         assets_requests[label] = {asset: pipeline.metadata(result, asset)["upstream_requests"]
                                   for asset in ("trading_calendar", "securities", "daily_bars", "adjustment_factors")}
+        published = pipeline.metadata(result, "published_warehouse")
+        assert published["run_upstream_requests"] == sum(assets_requests[label].values())
+        assert pipeline.instance.get_run_by_id(result.run_id).tags["quantdb/upstream_requests"] == str(
+            published["run_upstream_requests"])
     assert assets_requests["nightly"]["daily_bars"] == 1 and assets_requests["nightly"]["securities"] == 6
     assert assets_requests["rerun"] == dict.fromkeys(assets_requests["rerun"], 0)
     assert pipeline.metadata(result, "securities")["fetched"].startswith(f"no: already fetched for {DAYS[0]}")

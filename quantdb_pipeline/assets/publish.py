@@ -3,7 +3,7 @@
 import datetime as dt
 
 import duckdb
-from dagster import AssetExecutionContext, FreshnessPolicy, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, DagsterEventType, FreshnessPolicy, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline.assets.bars import daily_bars
 from quantdb_pipeline.assets.factors import adjustment_factors
@@ -38,6 +38,9 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
     failed: readers only ever see data that passed the gate, and a run that dies before this
     step leaves the published file exactly as it was.
     """
+    requests = _upstream_requests(context)
+    # on the run itself, so the Runs page shows each run's cost to the vendors
+    context.instance.add_run_tags(context.run_id, {"quantdb/upstream_requests": str(sum(requests.values()))})
     published = warehouse.publish()
     with duckdb.connect(":memory:") as conn:
         conn.execute("ATTACH ? AS published (READ_ONLY)", [str(published.path)])
@@ -50,6 +53,23 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
         "size_mib": round(published.size_bytes / 2**20, 2),
         "publish_seconds": round(published.seconds, 3),
         "latest_bar": str(last_bar),
+        "run_upstream_requests": sum(requests.values()),
+        "upstream_requests_by_asset": MetadataValue.md(
+            "| asset | requests |\n|---|---:|\n" + "\n".join(f"| {a} | {n:,} |" for a, n in sorted(requests.items()))),
         "tables": MetadataValue.md(table),
         **{f"rows_{t}": n for t, n in counts.items()},
     })
+
+
+def _upstream_requests(context: AssetExecutionContext) -> dict[str, int]:
+    """The `upstream_requests` of every asset this run materialized, from the run's event log."""
+    records = context.instance.get_records_for_run(
+        run_id=context.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=1000).records
+    requests = {}
+    for record in records:
+        materialization = record.event_log_entry.asset_materialization
+        value = materialization.metadata.get("upstream_requests") if materialization else None
+        if value is not None:
+            key = materialization.asset_key.to_user_string()
+            requests[key] = requests.get(key, 0) + int(value.value)
+    return requests
