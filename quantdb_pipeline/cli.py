@@ -144,7 +144,8 @@ def status(args: argparse.Namespace) -> int:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
         return EXIT_RUN_FAILED
     titles = {"tables": "tables", "gaps": "coverage gaps against the trading calendar",
-              "quarantine": "quarantined rows", "retries": "symbols waiting for a retry"}
+              "quarantine": "quarantined rows", "retries": "symbols waiting for a retry",
+              "unreconciled": "quote-list bars not yet reconciled with the history endpoint"}
     for key, title in titles.items():
         frame = report[key]
         print(f"{title}:")

@@ -599,7 +599,9 @@ def status(*, warehouse: str | os.PathLike | None = None) -> dict[str, pd.DataFr
     - `gaps`: listed A-shares whose bar coverage ends before the last trading day with bars,
       and trading days in the covered range on which no symbol has a bar;
     - `quarantine`: quarantined rows per table and rule;
-    - `retries`: symbols whose last attempt failed or answered empty, per dataset, with the error.
+    - `retries`: symbols whose last attempt failed or answered empty, per dataset, with the error;
+    - `unreconciled`: bars taken from the nightly quote list and not yet compared with the
+      history endpoint (symbols, rows, oldest and newest day).
     """
     with _cursor(warehouse) as conn:
         rows = []
@@ -631,4 +633,8 @@ def status(*, warehouse: str | os.PathLike | None = None) -> dict[str, pd.DataFr
         retries = conn.execute(
             "SELECT dataset, symbol, status, last_attempt_at, error FROM ingest_state "
             "WHERE status IN ('failed', 'empty') ORDER BY dataset, symbol").df()
-        return {"tables": tables, "gaps": gaps, "quarantine": quarantine, "retries": retries}
+        unreconciled = conn.execute(
+            "SELECT source, count(DISTINCT symbol) AS symbols, count(*) AS rows, min(trade_date) AS oldest, "
+            "max(trade_date) AS newest FROM daily_bars WHERE source LIKE '%/spot' GROUP BY source ORDER BY source").df()
+        return {"tables": tables, "gaps": gaps, "quarantine": quarantine, "retries": retries,
+                "unreconciled": unreconciled}

@@ -6,6 +6,7 @@ import datetime as dt
 import pandas as pd
 import responses
 
+from quantdb_pipeline import read
 from quantdb_pipeline.assets import daily_bars
 from quantdb_pipeline.resources import MarketSourceResource
 from quantdb_pipeline.sources import normalize
@@ -101,6 +102,10 @@ def test_the_next_nights_reconcile_a_rotating_sample_against_history(pipeline):
                                 [names])
         assert set(stored["source"]) == {"sample"}  # history rows replaced the quote-list ones
     assert len(sampled[0]) == 5 and not sampled[0] & sampled[1]  # the sample rotates
+    pending = read.status(warehouse=pipeline.warehouse)["unreconciled"].iloc[0]
+    # 62 symbols traded; the 5 reconciled on the last night took that night from history too
+    assert pending["source"] == "sample/spot" and pending["symbols"] == 62 - 5
+    assert pending["oldest"].date() == d(DAYS[0]) and pending["newest"].date() == d(DAYS[2])
 
 
 def test_a_mismatch_is_reported_by_rule_and_example_and_the_history_row_replaces_it(pipeline):
