@@ -276,8 +276,6 @@ def _fetch_spot(conn: duckdb.DuckDBPyConnection, source: MarketSource, spot_plan
     report.spot_requests = sum(source.requests.values()) - before
     quotes, idle = normalize.a_share_spot_bars(raw, spot_plan.day, source.name)
     report.spot_checks = spot.check_day(conn, quotes, spot_plan)
-    if report.spot_checks.batch_failed:
-        raise spot.SpotRejected(report.spot_checks, spot.rejection_detail(report.spot_checks, quotes, conn, spot_plan))
     report.spot_day = spot_plan.day
     mine = quotes["symbol"].isin(list(spot_plan.symbols)).to_numpy()
     return quotes[mine].reset_index(drop=True), set(idle) & spot_plan.symbols
@@ -365,7 +363,8 @@ def load_daily_bars(
     if spot_plan is not None and spot_plan.reconcile:
         sampled = {symbol for symbol, _, _ in spot_plan.reconcile}
         history = [bars for fetch, bars in fetched if fetch.symbol in sampled and len(bars)]
-        answered = [entry for entry in spot_plan.reconcile if entry[0] in {f.symbol for f, _ in fetched}]
+        got_answer = {fetch.symbol for fetch, _ in fetched}
+        answered = [entry for entry in spot_plan.reconcile if entry[0] in got_answer]
         if answered:
             report.reconciliation, report.reconcile_mismatches = spot.reconcile(
                 conn, pd.concat(history, ignore_index=True) if history else normalize.empty_bars(),

@@ -20,6 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from quantdb_pipeline.loaders.reference import fetched_today, mark_fetched
 from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import GateFailed, split
 from quantdb_pipeline.quality.suites import validate_calendar, validate_market_bars
@@ -27,7 +28,6 @@ from quantdb_pipeline.settings import DEFAULT_INDICES
 from quantdb_pipeline.sources import MarketSource, normalize
 from quantdb_pipeline.sources.pacing import RetriesExhausted
 from quantdb_pipeline.symbols import index_exchange
-from quantdb_pipeline.loaders.reference import fetched_today, mark_fetched
 from quantdb_pipeline.warehouse.writes import Lineage, replace_calendar, upsert_rows, write_market_bars
 
 log = logging.getLogger(__name__)

@@ -27,6 +27,7 @@ import pandas as pd
 from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.quality.suites import (
+    PRICE_TOLERANCE,
     RECONCILED_PRICES,
     RECONCILED_TURNOVER,
     validate_reconciliation,
@@ -83,28 +84,30 @@ def reconciliation_sample(conn: duckdb.DuckDBPyConnection, source: str, day: dt.
 
 
 def check_day(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, plan: SpotPlan) -> SuiteOutcome:
-    """The spot-day suite on the quoted symbols that have a stored bar on the previous session."""
+    """The spot-day suite on the quoted symbols that have a stored bar on the previous session.
+
+    Raises `SpotRejected`, saying which session the list looks like, when it fails.
+    """
     stored = conn.execute("SELECT symbol, close AS stored_close FROM daily_bars WHERE trade_date = ?",
                           [plan.previous]).df()
     quoted = pd.DataFrame({"symbol": bars["symbol"].astype(object).to_numpy(),
                            "prev_close": bars["prev_close"].to_numpy(), "close": bars["close"].to_numpy()})
-    compared = quoted.merge(stored.astype({"symbol": object}), on="symbol", how="inner")
-    return validate_spot_day(compared.reset_index(drop=True))
+    compared = quoted.merge(stored.astype({"symbol": object}), on="symbol", how="inner").reset_index(drop=True)
+    outcome = validate_spot_day(compared)
+    if outcome.batch_failed:
+        raise SpotRejected(outcome, _rejection_detail(compared, plan))
+    return outcome
 
 
-def rejection_detail(outcome: SuiteOutcome, bars: pd.DataFrame, conn: duckdb.DuckDBPyConnection,
-                     plan: SpotPlan) -> str:
+def _rejection_detail(compared: pd.DataFrame, plan: SpotPlan) -> str:
     """Why the list is not the day's, in numbers: which session it looks like."""
-    stored = conn.execute("SELECT symbol, close FROM daily_bars WHERE trade_date = ?", [plan.previous]).df()
-    merged = bars[["symbol", "close", "prev_close"]].astype({"symbol": object}).merge(
-        stored.astype({"symbol": object}), on="symbol", suffixes=("", "_stored"))
-    chained = int(((merged["prev_close"] - merged["close_stored"]).abs() <= 0.005).sum())
-    unchanged = int(((merged["close"] - merged["close_stored"]).abs() <= 0.005).sum())
+    chained = int(((compared["prev_close"] - compared["stored_close"]).abs() <= PRICE_TOLERANCE).sum())
+    unchanged = int(((compared["close"] - compared["stored_close"]).abs() <= PRICE_TOLERANCE).sum())
     verdict = (f"its last prices equal the {plan.previous} closes for {unchanged:,}: the list still shows "
-               f"{plan.previous}" if len(merged) and unchanged > len(merged) / 2 else
+               f"{plan.previous}" if len(compared) and unchanged > len(compared) / 2 else
                "it looks like neither session")
     return (f"the quote list is not {plan.day}'s: 昨收 equals the stored {plan.previous} close for "
-            f"{chained:,} of {len(merged):,} symbols; {verdict}. Nothing was written; run again once "
+            f"{chained:,} of {len(compared):,} symbols; {verdict}. Nothing was written; run again once "
             "upstream shows the day's close")
 
 
