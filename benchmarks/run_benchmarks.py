@@ -40,7 +40,7 @@ from quantdb_pipeline.loaders.factors import load_adjustment_factors
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.base import spot_pages
-from quantdb_pipeline.sources.sample_market import SampleMarket, name_on, spot_quotes
+from quantdb_pipeline.sources.sample_market import SampleMarket, ex_date_reference, name_on, spot_quotes
 from quantdb_pipeline.warehouse import connect
 from quantdb_pipeline.warehouse.schema import migrate
 from quantdb_pipeline.warehouse.writes import Lineage
@@ -98,13 +98,14 @@ def quote_list(market: SampleMarket, raw: dict[str, pd.DataFrame], day: dt.date)
     """The sample market's quote list after `day`'s close, built from bars already simulated."""
     universe = market.universe()
     listed = universe[(universe["list_date"] <= day) & ~universe["delist_date"].map(lambda d: d is not None and d <= day)]
-    last_rows = []
+    last_rows, references = [], []
     for code in listed["code"]:
         bars = raw.get(code)
         past = bars[bars["日期"] <= day] if bars is not None else EMPTY
         last_rows.append(past.iloc[-1] if len(past) else None)
+        references.append(ex_date_reference(market.corporate_actions(code), day))
     names = [name_on(record, day) for record in listed.to_dict("records")]
-    return spot_quotes(listed, names, last_rows, day)
+    return spot_quotes(listed, names, last_rows, day, references)
 
 
 def machine() -> list[str]:

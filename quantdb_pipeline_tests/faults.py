@@ -132,15 +132,17 @@ def adjusted(market: SampleMarket, symbol: str, raw: pd.DataFrame, fqt: str) -> 
     if fqt == "0" or raw.empty:
         return raw
     factors = market.adjustment_factors_raw(symbol).sort_values("date")
-    days = pd.to_datetime(pd.Series(raw["日期"]).astype(str))
-    factor = factors["hfq_factor"].to_numpy()[np.searchsorted(factors["date"].to_numpy(), days.to_numpy(),
-                                                              side="right") - 1]
+    days = pd.to_datetime(pd.Series(raw["日期"]).astype(str)).to_numpy()
+    points, values = factors["hfq_factor"].to_numpy(), factors["date"].to_numpy()
+    factor = points[np.maximum(np.searchsorted(values, days, side="right") - 1, 0)]
+    before = points[np.maximum(np.searchsorted(values, days, side="left") - 1, 0)]  # the previous session's
     if fqt == "1":
-        factor = factor / factors["hfq_factor"].iloc[-1]
+        factor, before = factor / points[-1], before / points[-1]
     out = raw.copy()
     for column in ("开盘", "收盘", "最高", "最低"):
         out[column] = np.round(raw[column].to_numpy() * factor, 2)
-    previous = np.round((raw["收盘"] - raw["涨跌额"]).to_numpy() * factor, 2)
+    # unadjusted 涨跌额 is close-to-close: close - 涨跌额 is the previous unadjusted close
+    previous = np.round((raw["收盘"] - raw["涨跌额"]).to_numpy() * before, 2)
     out["涨跌额"] = np.round(out["收盘"].to_numpy() - previous, 2)
     return out
 

@@ -103,3 +103,43 @@ def test_an_error_page_from_sina_is_retried_and_no_factors_means_unadjusted(upst
     assert states["300002"] == "empty" and states[DIVIDEND_SYMBOL] == "ok"
     raw = read.daily_bars("300002", warehouse=warehouse)
     assert (read.daily_bars("300002", adjust="qfq", warehouse=warehouse)["close"] == raw["close"]).all()
+
+
+def refresh(path, source, start, end, run_id):
+    """What a run of the A-share assets does for [start, end], in the assets' order."""
+    conn = open_working(path)
+    try:
+        migrate(conn)
+        lineage = Lineage.now(source.name, run_id)
+        bars = load_daily_bars(conn, source, start, end, lineage, symbols=SYMBOLS)
+        factors = load_adjustment_factors(conn, source, lineage, symbols=SYMBOLS)
+        return bars, factors
+    finally:
+        conn.close()
+        publish(path)
+
+
+def test_a_dividend_that_arrives_through_a_history_load_moves_qfq_like_akshares_own(warehouse):
+    """eastmoney's unadjusted 涨跌额 is close-to-close on ex-dates (recorded: 000001 on
+    2024-06-14), so history-path bars never show the ex-date: it must come from elsewhere."""
+    before, after = dt.date(2026, 7, 10), dt.date(2026, 7, 20)  # DIVIDEND_DATE 2026-07-15 between
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        eastmoney, sina = FakeEastmoney(SampleMarket(today=before), mock), FakeSina(SampleMarket(today=before), mock)
+        refresh(warehouse, akshare_on(before), START, before, "first")
+        eastmoney.market = sina.market = SampleMarket(today=after)
+        eastmoney.calls.clear()
+        bars, _ = refresh(warehouse, akshare_on(after), START, after, "second")
+        assert bars.requests == len(SYMBOLS) and bars.rows_per_symbol[DIVIDEND_SYMBOL] == 6  # new days only
+        theirs = ak.stock_zh_a_hist(symbol=DIVIDEND_SYMBOL, period="daily", start_date=START.strftime("%Y%m%d"),
+                                    end_date=after.strftime("%Y%m%d"), adjust="qfq")
+    ours = read.daily_bars(DIVIDEND_SYMBOL, START, after, adjust="qfq", warehouse=warehouse)
+    assert ours["trade_date"].dt.date.tolist() == theirs["日期"].tolist()
+    np.testing.assert_allclose(ours["close"], theirs["收盘"], atol=0.01)
+    last = ours["trade_date"].dt.date < DIVIDEND_DATE
+    raw = read.daily_bars(DIVIDEND_SYMBOL, START, after, warehouse=warehouse)
+    assert ours["close"][last].iloc[-1] < 0.8 * raw["close"][last].iloc[-1]  # 10送3派8.5 moved history
+
+
+def akshare_on(day: dt.date) -> AkshareSource:
+    return AkshareSource(requests_per_second=1000, backoff_seconds=0.01, sleep=lambda s: None,
+                         now=lambda: dt.datetime.combine(day, dt.time(18), tzinfo=ZoneInfo("Asia/Shanghai")))

@@ -22,9 +22,12 @@ What it contains, so that tests can catch real bugs:
   and sina's key indicators, each report visible from its announcement date on;
 - corporate actions: most symbols pay a yearly cash dividend (ex-dates in June..August),
   some issue bonus shares, and `SPLIT_SYMBOL` splits 1:2 (10转10) on `SPLIT_DATE`;
-  `DIVIDEND_SYMBOL` pays on `DIVIDEND_DATE`. On an ex-date the reference previous close
-  is `(close - cash) / (1 + shares per share)`, as the exchanges publish it, and
-  `adjustment_factors_raw` answers sina's cumulative hfq factors;
+  `DIVIDEND_SYMBOL` pays on `DIVIDEND_DATE`. On an ex-date the exchange's reference
+  previous close is `(close - cash) / (1 + shares per share)`, rounded to the fen; the
+  price limit is measured from it. As in eastmoney's unadjusted klines, the history's
+  涨跌额/涨跌幅 stay close-to-close on ex-dates; only the quote list's 昨收 shows the
+  reference price. `dividends_raw(period)` answers eastmoney's whole-market dividend table
+  (`stock_fhps_em`) and `adjustment_factors_raw` sina's cumulative hfq factors;
 - Hong Kong: `HK_SYMBOLS` on HKEX's own calendar (no price limit, volume in shares, HKD);
 - indices: `INDEX_SYMBOLS`, the major CN indices, on the SSE calendar.
 """
@@ -220,13 +223,14 @@ class SampleMarket:
         universe = self._universe
         listed = universe[(universe["list_date"] <= session)
                           & ~universe["delist_date"].map(lambda d: d is not None and d <= session)]
-        last_rows = []
+        last_rows, references = [], []
         for record in listed.to_dict("records"):
-            history = _history(self.seed, record)[0]
+            history, _, events = _history(self.seed, record)
             position = bisect_right(history["日期"].tolist(), session) - 1
             last_rows.append(history.iloc[position] if position >= 0 else None)
+            references.append(ex_date_reference(events, session))
         names = [name_on(record, session) for record in listed.to_dict("records")]
-        quotes = spot_quotes(listed, names, last_rows, session)
+        quotes = spot_quotes(listed, names, last_rows, session, references)
         self.requests["stock_zh_a_spot_em"] += spot_pages(len(quotes))
         return quotes
 
@@ -382,11 +386,21 @@ _SPOT_COLUMNS = ["序号", "代码", "名称", "最新价", "涨跌幅", "涨跌
                  "60日涨跌幅", "年初至今涨跌幅"]
 
 
-def spot_quotes(listed: pd.DataFrame, names: list[str], last_rows: list, session: dt.date) -> pd.DataFrame:
+def ex_date_reference(events: pd.DataFrame, day: dt.date) -> float:
+    """The exchange's ex-rights reference price if `day` is an ex-date in `events`, else NaN."""
+    on_day = events["reference_close"][events["ex_date"] == day]
+    return float(on_day.iloc[0]) if len(on_day) else np.nan
+
+
+def spot_quotes(listed: pd.DataFrame, names: list[str], last_rows: list, session: dt.date,
+                references: list[float] | None = None) -> pd.DataFrame:
     """The quote list after `session`'s close, as `stock_zh_a_spot_em()` returns it.
 
     `listed` holds the universe records shown, `last_rows` each one's last history row up to
-    the session (None before its first bar). A symbol whose last row is older did not trade:
+    the session (None before its first bar), `references` the exchange's reference price of
+    the symbols whose ex-date the session is (NaN for the others). 昨收 is the exchange's
+    reference previous close, so on an ex-date it and the day's 涨跌额/涨跌幅 differ from the
+    history klines, which are close-to-close. A symbol whose last row is older did not trade:
     its price fields are NaN and 昨收 is its last close. Sorted by 涨跌幅, best first, as
     akshare sorts the pages it joins.
     """
@@ -399,7 +413,9 @@ def spot_quotes(listed: pd.DataFrame, names: list[str], last_rows: list, session
 
     close = field("收盘")
     last_close = np.array([np.nan if row is None else float(row["收盘"]) for row in last_rows])
-    change = field("涨跌额")
+    reference = np.full(n, np.nan) if references is None else np.asarray(references, dtype="float64")
+    previous = np.where(np.isnan(reference), np.round(close - field("涨跌额"), 2), reference)
+    change = np.round(close - previous, 2)
     shares = listed["total_shares"].to_numpy(dtype="float64")
     float_shares = listed["float_shares"].to_numpy(dtype="float64")
     price = np.where(traded, close, last_close)
@@ -408,7 +424,7 @@ def spot_quotes(listed: pd.DataFrame, names: list[str], last_rows: list, session
         "代码": listed["code"].to_numpy(),
         "名称": names,
         "最新价": close,
-        "涨跌幅": field("涨跌幅"),
+        "涨跌幅": np.where(np.isnan(reference), field("涨跌幅"), np.round((close / previous - 1) * 100, 2)),
         "涨跌额": change,
         "成交量": field("成交量"),
         "成交额": field("成交额"),
@@ -416,7 +432,7 @@ def spot_quotes(listed: pd.DataFrame, names: list[str], last_rows: list, session
         "最高": field("最高"),
         "最低": field("最低"),
         "今开": field("开盘"),
-        "昨收": np.where(traded, np.round(close - change, 2), last_close),
+        "昨收": np.where(traded, previous, last_close),
         "量比": np.where(traded, 1.0, np.nan),
         "换手率": field("换手率"),
         "市盈率-动态": np.nan,
@@ -528,12 +544,13 @@ def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, 
     anchor = math.log(record["start_price"])
     actions = _actions(seed, code, days)
 
-    prev_close = np.empty(n)
+    last_close = np.empty(n)  # the previous session's unadjusted close: what eastmoney's 涨跌额 is measured from
     ohlc = np.empty((n, 4))
     moves = np.empty(n)
     prev = record["start_price"]
     factor, factors, events = 1.0, [(days[0], 1.0)] if n else [], []
     for i in range(n):
+        last_close[i] = prev
         if i in actions:  # ex-date: trading resumes from the exchange's reference price
             cash, shares = actions[i]
             cash = round(prev * yields[i], 3) if cash is None else cash
@@ -555,7 +572,6 @@ def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, 
         open_ = min(max(round(prev * math.exp(gaps[i]), 2), down), up)
         high = min(max(round(max(open_, close) * (1 + wick_up[i]), 2), open_, close), up)
         low = max(min(round(min(open_, close) * (1 - wick_down[i]), 2), open_, close), down)
-        prev_close[i] = prev
         ohlc[i] = (open_, close, high, low)
         moves[i] = abs(shock)
         prev = close
@@ -572,9 +588,11 @@ def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, 
         "最低": low,
         "成交量": lots,
         "成交额": np.round(lots * 100 * vwap, 2),
-        "振幅": np.round((high - low) / prev_close * 100, 2),
-        "涨跌幅": np.round((close / prev_close - 1) * 100, 2),
-        "涨跌额": np.round(close - prev_close, 2),
+        # close-to-close, also on ex-dates, as eastmoney's unadjusted klines are (recorded:
+        # 000001 on 2024-06-14, 10.80 -> 10.18, 涨跌额 -0.62): history bars never show an ex-date
+        "振幅": np.round((high - low) / last_close * 100, 2),
+        "涨跌幅": np.round((close / last_close - 1) * 100, 2),
+        "涨跌额": np.round(close - last_close, 2),
         "换手率": np.round(lots * 100 / record["float_shares"] * 100, 2),
     }, columns=_BAR_COLUMNS)
     factor_frame = pd.DataFrame({"date": pd.to_datetime([d for d, _ in factors]),
