@@ -172,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
     from quantdb_pipeline import progress
     from quantdb_pipeline.assets import (
         adjustment_factors,
+        corporate_actions,
         daily_bars,
         financial_indicators,
         financial_statements,
@@ -194,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     assets = [
-        *([trading_calendar, securities, daily_bars, adjustment_factors] if "cn" in markets else []),
+        *([trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors] if "cn" in markets else []),
         *([hk_trading_calendar, hk_securities, hk_daily_bars] if "hk" in markets else []),
         *([trading_calendar, index_daily_bars] if "index" in markets else []),  # indices use the SSE calendar
         *([trading_calendar, securities, security_profiles, financial_statements, financial_indicators]

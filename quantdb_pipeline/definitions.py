@@ -3,11 +3,14 @@
     A-shares
     trading_calendar ─┬─────────────────────────────────────────────┐
       [calendar suite]│                                             │
-                      ├─> daily_bars ───> adjustment_factors ───────┤
-    securities ───────┘   (daily partitions,  (sina hfq factors,    │
-      [securities suite]   Asia/Shanghai; a    refetched when bars  │
-                           range runs as one   show a new ex-date)  │
-                           step) [rows, batch] [factors suite]      │
+                      ├─> corporate_actions (eastmoney dividends by │
+    securities ───────┤     report period; ex-dates) [actions suite]│
+      [securities suite]        │                                   │
+                      └─> daily_bars ───> adjustment_factors ───────┤
+                          (daily partitions,  (sina hfq factors,    │
+                           Asia/Shanghai; a    refetched on a known │
+                           range runs as one   new ex-date; derived │
+                           step) [rows, batch] until they arrive)   │
     Hong Kong                                                       ├─> published_warehouse
     hk_trading_calendar ─┬─> hk_daily_bars ─────────────────────────┤   (atomic snapshot that
     hk_securities ───────┘   (HKEX calendar, HKD, no price limit)   │    readers and BI open)
@@ -26,6 +29,7 @@ from dagster import Definitions, in_process_executor
 
 from quantdb_pipeline.assets import (
     adjustment_factors,
+    corporate_actions,
     daily_bars,
     hk_daily_bars,
     hk_securities,
@@ -49,7 +53,7 @@ from quantdb_pipeline.schedules import (
 from quantdb_pipeline.sensors import new_listings_sensor, run_failure_alert
 
 defs = Definitions(
-    assets=[trading_calendar, securities, daily_bars, adjustment_factors,
+    assets=[trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors,
             hk_trading_calendar, hk_securities, hk_daily_bars, index_daily_bars,
             security_profiles, financial_statements, financial_indicators, published_warehouse],
     jobs=[reference_job, daily_bars_job, profiles_job, financials_job],

@@ -4,6 +4,7 @@ from dagster import AssetSelection, define_asset_job
 
 from quantdb_pipeline.assets import (
     adjustment_factors,
+    corporate_actions,
     daily_bars,
     financial_indicators,
     financial_statements,
@@ -26,11 +27,12 @@ reference_job = define_asset_job(
 )
 daily_bars_job = define_asset_job(
     "daily_bars_job",
-    selection=AssetSelection.assets(daily_bars, adjustment_factors, hk_daily_bars, index_daily_bars,
+    selection=AssetSelection.assets(corporate_actions, daily_bars, adjustment_factors, hk_daily_bars, index_daily_bars,
                                     published_warehouse),
     partitions_def=daily_partitions,
     description="Load A-share, HK and index bars for a date or a date range (one step per range), "
-                "refresh the adjustment factors that the new bars show to be stale, then publish.",
+                "refresh the corporate actions of open report periods and the adjustment factors of symbols with a new "
+                "ex-date, then publish.",
 )
 profiles_job = define_asset_job(
     "profiles_job",

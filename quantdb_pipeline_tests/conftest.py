@@ -16,6 +16,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from quantdb_pipeline.assets import (
     adjustment_factors,
+    corporate_actions,
     daily_bars,
     published_warehouse,
     securities,
@@ -65,7 +66,8 @@ class Pipeline:
     def run(self, start: str, end: str, today: str, assets=None, market=None, ops: dict | None = None,
             **market_config):
         # every run ends by publishing, as the jobs and the CLI do; tests read the published file
-        assets = [*(assets or [trading_calendar, securities, daily_bars, adjustment_factors]), published_warehouse]
+        assets = [*(assets or [trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors]),
+                  published_warehouse]
         result = dagster.materialize(
             assets,
             resources=self.resources(today, market, **market_config),

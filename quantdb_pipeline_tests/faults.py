@@ -222,4 +222,67 @@ class FakeQuoteList:
         return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
 
 
-__all__ = ["FakeEastmoney", "FakeQuoteList", "FakeSina", "FaultyMarket", "adjusted", "np"]
+DATA_CENTER_URL = "https://datacenter-web.eastmoney.com/api/data/v1/get"
+#: RPT_SHAREBONUS_DET's fields in the order eastmoney sends them: akshare 1.19.5 names the
+#: columns of `stock_fhps_em` by position, so the order is the contract.
+FHPS_FIELDS = {
+    "SECUCODE": None, "SECURITY_NAME_ABBR": "名称", "REPORT_DATE": "report_date", "ORG_CODE": None,
+    "SECURITY_CODE": "代码", "BONUS_IT_RATIO": "送转股份-送转总比例", "BONUS_RATIO": "送转股份-送转比例",
+    "IT_RATIO": "送转股份-转股比例", "PRETAX_BONUS_RMB": "现金分红-现金分红比例", "PLAN_NOTICE_DATE": "预案公告日",
+    "EQUITY_RECORD_DATE": "股权登记日", "EX_DIVIDEND_DATE": "除权除息日", "EX_DIVIDEND_DAYS": None,
+    "ASSIGN_PROGRESS": "方案进度", "IMPL_PLAN_PROFILE": None, "NOTICE_DATE": "最新公告日期",
+    "BD10_CLOSE_ADJCHRATE": None, "D10_CLOSE_ADJCHRATE": None, "D30_CLOSE_ADJCHRATE": None,
+    "BASIC_EPS": "每股收益", "BVPS": "每股净资产", "PER_CAPITAL_RESERVE": "每股公积金",
+    "PER_UNASSIGN_PROFIT": "每股未分配利润", "PNP_YOY_RATIO": "净利润同比增长", "TOTAL_SHARES": "总股本",
+    "PUBLISH_DATE": None, "DIVIDENT_RATIO": "现金分红-股息率", "EXECUTE_TRADE_MARKET": None, "ORG_TYPE": None,
+    "PAYOUT_RATIO": None,
+}
+
+
+class FakeDataCenter:
+    """Answers eastmoney's data-center dividend table (`stock_fhps_em(date)`, report
+    RPT_SHAREBONUS_DET) from the sample market: 500 rows a page, dates as "YYYY-MM-DD 00:00:00",
+    and for a period without rows the answer eastmoney gives, `"result": null` with code 9201."""
+
+    def __init__(self, market: SampleMarket, mock: responses.RequestsMock, page_size: int = 500):
+        self.market, self.page_size = market, page_size
+        self.calls: list[tuple[str, int]] = []  # (period, page)
+        self.faults: dict[str, list] = {}
+        mock.add_callback(responses.GET, DATA_CENTER_URL, callback=self._answer)
+
+    def queue(self, period: str, *faults) -> None:
+        self.faults.setdefault(period, []).extend(faults)
+
+    @staticmethod
+    def _value(value):
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+            return None
+        if isinstance(value, dt.date):
+            return f"{value.isoformat()} 00:00:00"
+        return value.item() if hasattr(value, "item") else value
+
+    def _answer(self, request):
+        params = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
+        assert params["reportName"] == "RPT_SHAREBONUS_DET", params["reportName"]
+        period = re.search(r"REPORT_DATE='(\d{4}-\d{2}-\d{2})'", params["filter"]).group(1)
+        page = int(params["pageNumber"])
+        self.calls.append((period, page))
+        fault = self.faults.get(period, []).pop(0) if self.faults.get(period) else None
+        if isinstance(fault, int):
+            return fault, {}, "<html><body>502 Bad Gateway</body></html>"
+        table = self.market.dividends_raw(dt.date.fromisoformat(period))
+        if callable(fault):
+            table = fault(table)
+        if table.empty:
+            body = {"version": None, "result": None, "success": False, "message": "返回数据为空", "code": 9201}
+            return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
+        rows = table.iloc[(page - 1) * self.page_size: page * self.page_size].assign(report_date=dt.date.fromisoformat(period))
+        data = [{field: (self._value(row[column]) if column else None) for field, column in FHPS_FIELDS.items()}
+                for _, row in rows.iterrows()]
+        pages = -(-len(table) // self.page_size)
+        body = {"version": "x", "result": {"pages": pages, "data": data, "count": len(table)}, "success": True,
+                "message": "ok", "code": 0}
+        return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
+
+
+__all__ = ["FakeDataCenter", "FakeEastmoney", "FakeQuoteList", "FakeSina", "FaultyMarket", "adjusted", "np"]

@@ -13,6 +13,7 @@ import pytest
 from quantdb_pipeline import read
 from quantdb_pipeline.sources.sample_market import (
     DIVIDEND_DATE,
+    DIVIDEND_PERIOD,
     DIVIDEND_SYMBOL,
     SPLIT_DATE,
     SPLIT_SYMBOL,
@@ -48,7 +49,16 @@ def test_sample_ex_dates_carry_the_exchange_reference_price_and_matching_factors
     raw = market.a_share_daily_raw(DIVIDEND_SYMBOL, d("2026-07-14"), DIVIDEND_DATE)
     last, ex_day = raw.iloc[0], raw.iloc[1]
     reference = round((last["收盘"] - 0.85) / 1.3, 2)
-    assert round(ex_day["收盘"] - ex_day["涨跌额"], 2) == reference  # upstream's prev close is the ex-rights price
+    # like eastmoney's unadjusted klines: 涨跌额 is close-to-close, the ex-date does not show
+    assert round(ex_day["收盘"] - ex_day["涨跌额"], 2) == last["收盘"]
+    assert ex_day["涨跌幅"] == round((ex_day["收盘"] / last["收盘"] - 1) * 100, 2)
+    # the quote list that night shows the exchange's reference price as 昨收
+    quote = SampleMarket(today=DIVIDEND_DATE).a_share_spot_raw().set_index("代码").loc[DIVIDEND_SYMBOL]
+    assert quote["昨收"] == reference and quote["涨跌额"] == round(ex_day["收盘"] - reference, 2)
+    # and eastmoney's dividend table lists it under the Q1 report, per 10 shares
+    plan = market.dividends_raw(DIVIDEND_PERIOD).set_index("代码").loc[DIVIDEND_SYMBOL]
+    assert (plan["现金分红-现金分红比例"], plan["送转股份-送转比例"], plan["除权除息日"]) == (8.5, 3.0, DIVIDEND_DATE)
+    assert DIVIDEND_SYMBOL not in set(market.dividends_raw(dt.date(2025, 12, 31))["代码"])
     factors = market.adjustment_factors_raw(DIVIDEND_SYMBOL)
     assert factors["hfq_factor"].iloc[0] / factors["hfq_factor"].iloc[1] == pytest.approx(last["收盘"] / reference)
     # before its ex-date a dividend is not in upstream's factors
@@ -145,36 +155,75 @@ class LateFactors(SampleMarket):
         return factors[factors["date"] != pd.Timestamp(DIVIDEND_DATE)].reset_index(drop=True)
 
 
-def test_an_ex_date_upstream_has_not_published_is_retried_for_a_grace_period_then_reported(tmp_path):
+def load_all(conn, market: SampleMarket, symbols: list[str], start: str = "2026-06-01"):
+    """What a run of the A-share assets does, in their order, on an open working connection."""
     from quantdb_pipeline.loaders.bars import load_daily_bars
-    from quantdb_pipeline.loaders.factors import EX_DATE_GRACE_DAYS, load_adjustment_factors
+    from quantdb_pipeline.loaders.corporate_actions import load_corporate_actions
+    from quantdb_pipeline.loaders.factors import load_adjustment_factors
     from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
-    from quantdb_pipeline.warehouse.schema import connect
     from quantdb_pipeline.warehouse.writes import Lineage
+
+    lineage = Lineage.now("sample", str(market.today()))
+    load_trading_calendar(conn, market, lineage)
+    load_securities(conn, market, lineage)
+    load_corporate_actions(conn, market, lineage, d(start))
+    load_daily_bars(conn, market, d(start), market.today(), lineage, symbols=symbols)
+    return load_adjustment_factors(conn, market, lineage, symbols=symbols)
+
+
+def stored_factors(conn, symbol: str) -> pd.DataFrame:
+    return conn.execute("SELECT ex_date, hfq_factor, derived_from FROM adjustment_factors WHERE symbol = ? "
+                        "ORDER BY ex_date", [symbol]).df().assign(ex_date=lambda f: pd.to_datetime(f["ex_date"]).dt.date)
+
+
+def test_an_ex_date_upstream_has_not_published_gets_a_derived_factor_until_upstream_confirms_it(tmp_path):
+    from quantdb_pipeline.loaders.factors import DERIVED_RECHECK_DAYS, EX_DATE_GRACE_DAYS
+    from quantdb_pipeline.warehouse.schema import connect
 
     conn = connect(tmp_path / "w.duckdb")
     symbols = [DIVIDEND_SYMBOL, "600000"]
-
-    def run(today: str):
-        market = LateFactors(today=today)
-        lineage = Lineage.now("sample", today)
-        load_trading_calendar(conn, market, lineage)
-        load_securities(conn, market, lineage)
-        load_daily_bars(conn, market, d("2026-06-01"), d(today), lineage, symbols=symbols)
-        return load_adjustment_factors(conn, market, lineage, symbols=symbols)
-
-    first = run(AFTER)
+    first = load_all(conn, LateFactors(today=AFTER), symbols)
     assert set(first.needed.values()) == {"never fetched"}
-    assert first.unexplained[["symbol", "ex_date"]].astype(str).values.tolist() == [[DIVIDEND_SYMBOL, str(DIVIDEND_DATE)]]
-    assert first.unexplained["implied_step"].iloc[0] > 1.3  # 10送3 plus cash
-    second = run(AFTER)  # still inside the grace period: asked again, only for that symbol
+    assert first.derived[["symbol", "ex_date", "derived_from"]].astype(str).values.tolist() == [
+        [DIVIDEND_SYMBOL, str(DIVIDEND_DATE), "corporate_actions"]]
+    assert first.gaps.empty
+    # the derived step is the exchange's ex-rights price: (last close - 0.85) / 1.3, to the fen
+    closes = conn.execute("SELECT trade_date, close FROM daily_bars WHERE symbol = ? ORDER BY trade_date",
+                          [DIVIDEND_SYMBOL]).df()
+    last = closes["close"][pd.to_datetime(closes["trade_date"]).dt.date < DIVIDEND_DATE].iloc[-1]
+    factors = stored_factors(conn, DIVIDEND_SYMBOL)
+    assert factors["hfq_factor"].iloc[-1] / factors["hfq_factor"].iloc[-2] == pytest.approx(
+        last / round((last - 0.85) / 1.3, 2), rel=1e-12)
+    truth = SampleMarket(today=AFTER).adjustment_factors_raw(DIVIDEND_SYMBOL)
+    assert factors["hfq_factor"].iloc[-1] == pytest.approx(truth["hfq_factor"].iloc[0], rel=1e-9)
+
+    second = load_all(conn, LateFactors(today=AFTER), symbols)  # inside the grace period: asked again
     assert second.needed == {DIVIDEND_SYMBOL: f"new ex-date {DIVIDEND_DATE}"} and second.requests == 1
-    late = (DIVIDEND_DATE + dt.timedelta(days=EX_DATE_GRACE_DAYS + 2)).isoformat()
-    third = run(late)
-    assert DIVIDEND_SYMBOL in third.needed
-    fourth = run(late)  # past the grace period: not asked again, still reported
+    late = DIVIDEND_DATE + dt.timedelta(days=EX_DATE_GRACE_DAYS + 2)
+    assert DIVIDEND_SYMBOL in load_all(conn, LateFactors(today=late), symbols).needed
+    fourth = load_all(conn, LateFactors(today=late), symbols)  # past the grace period: not asked every night
     assert fourth.needed == {} and fourth.requests == 0
-    assert fourth.unexplained["symbol"].tolist() == [DIVIDEND_SYMBOL]
+    assert fourth.derived["symbol"].tolist() == [DIVIDEND_SYMBOL]  # still derived, still reported
+    # upstream publishes it at last: the next recheck replaces the derived factor and confirms its step
+    later = late + dt.timedelta(days=DERIVED_RECHECK_DAYS)
+    fifth = load_all(conn, SampleMarket(today=later), symbols)
+    assert fifth.needed == {DIVIDEND_SYMBOL: "derived factor awaiting upstream"}
+    assert fifth.derived.empty and stored_factors(conn, DIVIDEND_SYMBOL)["derived_from"].isna().all()
+    outcomes = {o.rule: o for o in fifth.checks.outcomes}
+    assert outcomes["confirms_derived_step"].success  # the next test shows it fails on a contradiction
+
+
+def test_an_upstream_factor_that_contradicts_the_derived_step_is_reported(tmp_path):
+    from quantdb_pipeline.warehouse.schema import connect
+
+    conn = connect(tmp_path / "w.duckdb")
+    symbols = [DIVIDEND_SYMBOL]
+    assert len(load_all(conn, LateFactors(today=AFTER), symbols).derived) == 1
+    report = load_all(conn, WrongFactors(today=AFTER), symbols)
+    outcome = {o.rule: o for o in report.checks.outcomes}["confirms_derived_step"]
+    assert not outcome.success and outcome.unexpected_count == 1
+    assert str(DIVIDEND_DATE) in str(outcome.examples)
+    assert stored_factors(conn, DIVIDEND_SYMBOL)["derived_from"].isna().all()  # a warning: upstream's is loaded
 
 
 class WrongFactors(SampleMarket):
@@ -191,25 +240,22 @@ class WrongFactors(SampleMarket):
         return factors
 
 
-def test_factor_rules_warn_on_a_step_the_bars_contradict_and_quarantine_future_ex_dates(tmp_path):
-    from quantdb_pipeline.loaders.bars import load_daily_bars
+def test_factor_rules_warn_on_a_step_the_known_ex_date_contradicts_and_quarantine_future_ex_dates(tmp_path):
     from quantdb_pipeline.loaders.factors import load_adjustment_factors
-    from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
     from quantdb_pipeline.warehouse.schema import connect
     from quantdb_pipeline.warehouse.writes import Lineage
 
     conn = connect(tmp_path / "w.duckdb")
     market, lineage, symbols = WrongFactors(today=AFTER), Lineage.now("sample", "t"), [DIVIDEND_SYMBOL, "600000"]
-    load_trading_calendar(conn, market, lineage)
-    load_securities(conn, market, lineage)
-    load_daily_bars(conn, market, d("2026-06-01"), d(AFTER), lineage, symbols=symbols)
-    report = load_adjustment_factors(conn, market, lineage, symbols=symbols)
+    report = load_all(conn, market, symbols)
     outcomes = {o.rule: o for o in report.checks.outcomes}
     assert not outcomes["step_matches_reference_price"].success
     assert outcomes["step_matches_reference_price"].unexpected_count == 1 and outcomes["not_in_future"].unexpected_count == 1
     stored = dict(conn.execute("SELECT symbol, count(*) FROM adjustment_factors GROUP BY symbol").fetchall())
     assert stored.get(DIVIDEND_SYMBOL, 0) >= 2  # a warning: loaded
-    assert "600000" not in stored and "600000" in report.failed  # quarantined: nothing of it written, retried
+    assert "600000" in report.failed  # quarantined: nothing of upstream's list written, retried next run
+    # meanwhile its known ex-dates are covered by derived factors, not left unadjusted
+    assert stored_factors(conn, "600000")["derived_from"].notna().all() and stored["600000"] >= 2
     rules = conn.execute("SELECT rules FROM quarantine WHERE table_name = 'adjustment_factors'").fetchall()
     assert rules == [("not_in_future",)]
     assert "600000" in load_adjustment_factors(conn, SampleMarket(today=AFTER), lineage, symbols=symbols).needed

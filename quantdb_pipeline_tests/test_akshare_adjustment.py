@@ -16,14 +16,15 @@ import responses
 
 from quantdb_pipeline import read
 from quantdb_pipeline.loaders.bars import load_daily_bars
+from quantdb_pipeline.loaders.corporate_actions import load_corporate_actions
 from quantdb_pipeline.loaders.factors import load_adjustment_factors
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.sources.akshare_source import AkshareSource
-from quantdb_pipeline.sources.sample_market import DIVIDEND_SYMBOL, SPLIT_SYMBOL, SampleMarket
+from quantdb_pipeline.sources.sample_market import DIVIDEND_DATE, DIVIDEND_SYMBOL, SPLIT_SYMBOL, SampleMarket
 from quantdb_pipeline.warehouse.publish import open_working, publish
 from quantdb_pipeline.warehouse.schema import migrate
 from quantdb_pipeline.warehouse.writes import Lineage
-from quantdb_pipeline_tests.faults import FakeEastmoney, FakeSina
+from quantdb_pipeline_tests.faults import FakeDataCenter, FakeEastmoney, FakeSina
 
 TODAY = dt.date(2026, 7, 20)
 START = dt.date(2024, 1, 2)
@@ -39,6 +40,7 @@ def akshare() -> AkshareSource:
 def upstream():
     market = SampleMarket(today=TODAY)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        FakeDataCenter(market, mock)
         yield market, FakeEastmoney(market, mock), FakeSina(market, mock)
 
 
@@ -47,6 +49,7 @@ def load(path, source, run_id="http"):
     try:
         migrate(conn)
         lineage = Lineage.now(source.name, run_id)
+        load_corporate_actions(conn, source, lineage, START)
         load_daily_bars(conn, source, START, TODAY, lineage, symbols=SYMBOLS)
         return load_adjustment_factors(conn, source, lineage, symbols=SYMBOLS)
     finally:
@@ -91,18 +94,27 @@ def test_sina_factors_parse_to_the_stored_change_points(upstream, warehouse):
     np.testing.assert_allclose(stored["hfq_factor"], expected["hfq_factor"], rtol=1e-9)
 
 
-def test_an_error_page_from_sina_is_retried_and_no_factors_means_unadjusted(upstream, warehouse):
+def test_an_error_page_from_sina_is_retried_and_missing_factors_are_derived_from_the_dividend_table(
+        upstream, warehouse):
     _, _, sina = upstream
     sina.queue(DIVIDEND_SYMBOL, 502)  # akshare evaluates the page text: an error page is unreadable
     sina.queue("300002", lambda factors: factors.iloc[0:0])  # sina has no factors for it
+    sina.queue("600005", lambda factors: factors.iloc[0:0])
     report = load(warehouse, akshare())
     assert not report.failed
     assert sina.calls.count(DIVIDEND_SYMBOL) == 2
     states = dict(read.connect(warehouse).execute(
         "SELECT symbol, status FROM ingest_state WHERE dataset = 'adjustment_factors'").fetchall())
     assert states["300002"] == "empty" and states[DIVIDEND_SYMBOL] == "ok"
-    raw = read.daily_bars("300002", warehouse=warehouse)
-    assert (read.daily_bars("300002", adjust="qfq", warehouse=warehouse)["close"] == raw["close"]).all()
+    # no upstream factors, but eastmoney's dividend table knows their ex-dates: derived, not unadjusted
+    assert set(report.derived["symbol"]) == {"300002", "600005"} and report.gaps.empty
+    for symbol in ("300002", "600005"):
+        theirs = ak.stock_zh_a_hist(symbol=symbol, period="daily", start_date=START.strftime("%Y%m%d"),
+                                    end_date=TODAY.strftime("%Y%m%d"), adjust="qfq")
+        ours = read.daily_bars(symbol, START, TODAY, adjust="qfq", warehouse=warehouse)
+        raw = read.daily_bars(symbol, START, TODAY, warehouse=warehouse)
+        assert (ours["close"] != raw["close"]).any()
+        np.testing.assert_allclose(ours["close"], theirs["收盘"], atol=0.01, err_msg=symbol)
 
 
 def refresh(path, source, start, end, run_id):
@@ -111,9 +123,10 @@ def refresh(path, source, start, end, run_id):
     try:
         migrate(conn)
         lineage = Lineage.now(source.name, run_id)
+        actions = load_corporate_actions(conn, source, lineage, start)
         bars = load_daily_bars(conn, source, start, end, lineage, symbols=SYMBOLS)
         factors = load_adjustment_factors(conn, source, lineage, symbols=SYMBOLS)
-        return bars, factors
+        return actions, bars, factors
     finally:
         conn.close()
         publish(path)
@@ -124,14 +137,25 @@ def test_a_dividend_that_arrives_through_a_history_load_moves_qfq_like_akshares_
     2024-06-14), so history-path bars never show the ex-date: it must come from elsewhere."""
     before, after = dt.date(2026, 7, 10), dt.date(2026, 7, 20)  # DIVIDEND_DATE 2026-07-15 between
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        eastmoney, sina = FakeEastmoney(SampleMarket(today=before), mock), FakeSina(SampleMarket(today=before), mock)
+        fakes = [FakeEastmoney(SampleMarket(today=before), mock), FakeSina(SampleMarket(today=before), mock),
+                 FakeDataCenter(SampleMarket(today=before), mock)]
         refresh(warehouse, akshare_on(before), START, before, "first")
-        eastmoney.market = sina.market = SampleMarket(today=after)
-        eastmoney.calls.clear()
-        bars, _ = refresh(warehouse, akshare_on(after), START, after, "second")
+        for fake in fakes:
+            fake.market = SampleMarket(today=after)
+        fakes[2].calls.clear()
+        actions, bars, factors = refresh(warehouse, akshare_on(after), START, after, "second")
         assert bars.requests == len(SYMBOLS) and bars.rows_per_symbol[DIVIDEND_SYMBOL] == 6  # new days only
+        assert not bars.rows_quarantined  # the ex-date's -24% close-to-close is the ex-rights price's +0.4%
+        # the open report periods only, 0331 among them (the dividend is paid from the Q1 report)
+        assert sorted({p for p, _ in fakes[2].calls}) == ["2025-12-31", "2026-03-31", "2026-06-30"]
+        assert actions.requests == 2 + 2 + 1  # 1231 and 0331: page 1 twice (akshare); 0630: empty (code 9201)
+        assert factors.needed == {DIVIDEND_SYMBOL: f"new ex-date {DIVIDEND_DATE}"} and factors.requests == 1
         theirs = ak.stock_zh_a_hist(symbol=DIVIDEND_SYMBOL, period="daily", start_date=START.strftime("%Y%m%d"),
                                     end_date=after.strftime("%Y%m%d"), adjust="qfq")
+    stored = read.connect(warehouse).execute(
+        "SELECT report_period, ex_date, cash_per_share, bonus_shares_per_share FROM corporate_actions "
+        "WHERE symbol = ?", [DIVIDEND_SYMBOL]).fetchall()
+    assert stored == [(dt.date(2026, 3, 31), DIVIDEND_DATE, 0.85, 0.3)]  # announced 07-09: known before it happened
     ours = read.daily_bars(DIVIDEND_SYMBOL, START, after, adjust="qfq", warehouse=warehouse)
     assert ours["trade_date"].dt.date.tolist() == theirs["日期"].tolist()
     np.testing.assert_allclose(ours["close"], theirs["收盘"], atol=0.01)

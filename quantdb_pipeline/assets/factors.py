@@ -4,6 +4,7 @@ from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, M
 
 from quantdb_pipeline import progress
 from quantdb_pipeline.assets.bars import daily_bars
+from quantdb_pipeline.assets.corporate_actions import corporate_actions
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.reference import POOL
 from quantdb_pipeline.loaders.factors import load_adjustment_factors
@@ -21,20 +22,23 @@ class FactorConfig(Config):
 
 @asset(
     group_name="market_data",
-    deps=[daily_bars],
+    deps=[daily_bars, corporate_actions],
     pool=POOL,
     kinds={"duckdb"},
     check_specs=[suite_check(FACTORS_SUITE, "adjustment_factors",
                              "keys, positive factors, no future ex-dates (quarantined); each factor step "
-                             "matches last close / the exchange's reference price (warning)")],
+                             "matches last close / the exchange's reference price, and upstream confirms the "
+                             "steps the pipeline derived before it published them (warnings)")],
 )
 def adjustment_factors(context: AssetExecutionContext, config: FactorConfig, market: MarketSourceResource,
                        warehouse: WarehouseResource):
     """sina's cumulative hfq factors per symbol, for qfq/hfq prices computed on read.
 
-    Fetched for symbols never fetched, whose last attempt failed, or whose stored bars show
-    an ex-date (reference previous close != last close) the stored factors lack. The
-    unadjusted bars are not refetched.
+    Fetched for symbols never fetched, whose last attempt failed, or with a known ex-date
+    (`corporate_actions`, or the quote list's reference price) that upstream's stored factors
+    lack. The unadjusted bars are not refetched. Until upstream publishes a factor, its step
+    is derived from the reference price and marked; ex-dates no factor can cover are listed
+    in `adjustment_gaps` and make `read.daily_bars(adjust=...)` warn.
     """
     source = market.build()
     lineage = Lineage.now(source.name, context.run_id)
@@ -52,11 +56,14 @@ def adjustment_factors(context: AssetExecutionContext, config: FactorConfig, mar
         context.log.info(f"adjustment_factors {symbol}: {change} (qfq history of {symbol} changes)")
     for symbol, reason in sorted(report.failed.items()):
         context.log.warning(f"adjustment_factors {symbol} failed, will retry next run: {reason}")
-    unexplained = report.unexplained
+    derived, gaps = report.derived, report.gaps
+    for row in gaps.itertuples(index=False):
+        context.log.warning(f"adjustment_factors {row.symbol}: ex-date {row.ex_date} is not adjusted: {row.reason}")
     yield check_result(FACTORS_SUITE, report.checks, extra={
-        "unexplained_ex_dates": len(unexplained),
-        "unexplained_examples": MetadataValue.md(
-            unexplained.head(10).to_markdown(index=False) if len(unexplained) else "none"),
+        "derived_factors": len(derived),
+        "derived_preview": MetadataValue.md(derived.head(10).to_markdown(index=False) if len(derived) else "none"),
+        "adjustment_gaps": len(gaps),
+        "adjustment_gaps_preview": MetadataValue.md(gaps.head(10).to_markdown(index=False) if len(gaps) else "none"),
     })
     metadata = {
         "symbols_fetched": len(report.needed),

@@ -6,6 +6,7 @@ import duckdb
 from dagster import AssetExecutionContext, DagsterEventType, FreshnessPolicy, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline.assets.bars import daily_bars
+from quantdb_pipeline.assets.corporate_actions import corporate_actions
 from quantdb_pipeline.assets.factors import adjustment_factors
 from quantdb_pipeline.assets.fundamentals import financial_indicators, financial_statements, security_profiles
 from quantdb_pipeline.assets.markets import hk_daily_bars, hk_securities, hk_trading_calendar, index_daily_bars
@@ -18,14 +19,15 @@ from quantdb_pipeline.settings import MARKET_TIMEZONE
 BARS_FRESH_BY = FreshnessPolicy.cron(deadline_cron="0 18 * * 1-5", lower_bound_delta=dt.timedelta(hours=2),
                                      timezone=MARKET_TIMEZONE)
 
-TABLES = ("trading_calendar", "securities", "daily_bars", "adjustment_factors", "hk_securities", "hk_daily_bars",
+TABLES = ("trading_calendar", "securities", "corporate_actions", "daily_bars", "adjustment_factors", "adjustment_gaps",
+          "hk_securities", "hk_daily_bars",
           "indices", "index_daily_bars", "security_profiles", "financial_statements", "financial_indicators",
           "quarantine")
 
 
 @asset(
     group_name="publish",
-    deps=[trading_calendar, securities, daily_bars, adjustment_factors,
+    deps=[trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors,
           hk_trading_calendar, hk_securities, hk_daily_bars, index_daily_bars,
           security_profiles, financial_statements, financial_indicators],
     kinds={"duckdb"},

@@ -227,7 +227,45 @@ def _bar_context(conn: duckdb.DuckDBPyConnection, plan: BarPlan, today: dt.date,
             """).fetchall())
         conn.unregister("fetch_starts")
     return BarContext(today=today, trading_days=[d.astype(dt.date) for d in plan.calendar.days],
-                      securities=securities, previous_close=previous, min_daily_coverage=min_daily_coverage)
+                      securities=securities, previous_close=previous, min_daily_coverage=min_daily_coverage,
+                      ex_rights=_known_ex_rights(conn, fetches, today))
+
+
+def _known_ex_rights(conn: duckdb.DuckDBPyConnection, fetches: list[BarFetch], today: dt.date) -> pd.DataFrame:
+    """The ex-dates inside the fetched windows that the warehouse knows, for the price-limit rule:
+    implemented plans from `corporate_actions`, else a step in upstream's stored factors.
+
+    The history klines are close-to-close on an ex-date, so without this a 10-for-10 split
+    would read as a -50% day and be quarantined.
+    """
+    windows = pd.DataFrame({"symbol": pd.Series([f.symbol for f in fetches], dtype="string"),
+                            "start": pd.Series([f.start for f in fetches], dtype="date32[pyarrow]"),
+                            "end": pd.Series([f.end for f in fetches], dtype="date32[pyarrow]")})
+    conn.register("fetch_windows", windows)
+    try:
+        return conn.execute(
+            """
+            WITH actions AS (
+                SELECT c.symbol, c.ex_date, sum(c.cash_per_share) AS cash,
+                       sum(c.bonus_shares_per_share + c.transfer_shares_per_share) AS new_shares,
+                       sum(coalesce(c.rights_shares_per_share, 0)) AS rights_shares,
+                       max(coalesce(c.rights_price, 0)) AS rights_price, NULL::DOUBLE AS step
+                FROM corporate_actions c JOIN fetch_windows w
+                  ON c.symbol = w.symbol AND c.ex_date BETWEEN w.start AND least(w."end", ?)
+                GROUP BY c.symbol, c.ex_date),
+            steps AS (
+                SELECT f.symbol, f.ex_date, NULL, NULL, NULL, NULL,
+                       f.hfq_factor / lag(f.hfq_factor) OVER (PARTITION BY f.symbol ORDER BY f.ex_date) AS step
+                FROM adjustment_factors f WHERE f.derived_from IS NULL
+                  AND f.symbol IN (SELECT symbol FROM fetch_windows))
+            SELECT * FROM actions
+            UNION ALL
+            SELECT s.* FROM steps s JOIN fetch_windows w ON s.symbol = w.symbol AND s.ex_date BETWEEN w.start AND w."end"
+            WHERE s.step IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM actions a WHERE a.symbol = s.symbol AND a.ex_date = s.ex_date)
+            """, [today]).df()
+    finally:
+        conn.unregister("fetch_windows")
 
 
 def _spot_plan(conn: duckdb.DuckDBPyConnection, source: MarketSource, plan: BarPlan, today: dt.date,
@@ -278,7 +316,8 @@ def _fetch_spot(conn: duckdb.DuckDBPyConnection, source: MarketSource, spot_plan
     report.spot_checks = spot.check_day(conn, quotes, spot_plan)
     report.spot_day = spot_plan.day
     mine = quotes["symbol"].isin(list(spot_plan.symbols)).to_numpy()
-    return quotes[mine].reset_index(drop=True), set(idle) & spot_plan.symbols
+    quotes = spot.with_previous_close(conn, quotes[mine].reset_index(drop=True), spot_plan.day)
+    return quotes, set(idle) & spot_plan.symbols
 
 
 def load_daily_bars(

@@ -1,4 +1,4 @@
-"""Adjustment factors: fetched once per symbol, and again only when the bars show an ex-date.
+"""Adjustment factors: fetched once per symbol, and again only when a new ex-date is known.
 
 Which factor source: sina's cumulative hfq factors (`stock_zh_a_daily(adjust="hfq-factor")`).
 One small request returns a symbol's whole factor history as change points, at full
@@ -6,13 +6,28 @@ precision. The alternative, eastmoney's hfq closes divided by unadjusted closes,
 second kline request over the whole history and inherits the rounding of adjusted prices
 to the fen (a 0.1% error on a low-priced stock, different every day).
 
-When to refetch, without asking upstream: eastmoney's 涨跌额 gives each bar the exchange's
-reference previous close. On an ordinary day it equals the last close; on an ex-date
-(cash dividend, bonus shares, split, rights issue) it is the ex-rights price. A stored bar
-whose reference price differs from the last close marks an ex-date; if the stored factors
-have no change point there, they are stale and the symbol's factors are fetched again.
-Unadjusted bars are never refetched for this. Upstream may publish a new factor a few days
-after the ex-date: such a symbol is retried for `EX_DATE_GRACE_DAYS`, then reported.
+When to refetch, without asking upstream: an ex-date is known from two signals, combined
+because neither is complete:
+
+- `corporate_actions` (eastmoney's whole-market dividend table): an implemented plan's
+  ex-date, cash and new shares; the exchange's reference price follows from the last close
+  by the ex-rights formula (`market_rules.ex_rights_reference`);
+- the quote list's 昨收 (`daily_bars.reference_price`), the exchange's reference price itself,
+  on nights the quote list is used.
+
+Never from the history klines: eastmoney's unadjusted 涨跌额 is close-to-close on ex-dates,
+so `close - 涨跌额` is the last close whatever happened (should upstream ever measure it
+from the reference price instead, nothing here depends on it). A known ex-date that the
+stored upstream factors lack makes the symbol's factors stale: they are fetched again
+(bars are never refetched for this). Upstream may publish a new factor days after the
+ex-date, so such a symbol is asked again for `EX_DATE_GRACE_DAYS`.
+
+Until upstream's factor arrives, and after the grace period if it never does, the step is
+derived from the reference price (prev close / reference) and stored marked
+`derived_from`; when upstream's factor arrives it replaces the derived one, and a step that
+disagrees by more than `DERIVED_STEP_TOLERANCE` is reported by the factor check. A known
+ex-date that cannot be covered consistently (upstream's list has later ex-dates but not this
+one) is written to `adjustment_gaps`, and `read.daily_bars(adjust=...)` warns about it.
 """
 
 from __future__ import annotations
@@ -24,8 +39,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pandas as pd
 
+from quantdb_pipeline.market_rules import ex_rights_reference
 from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_factors
@@ -34,23 +51,48 @@ from quantdb_pipeline.sources.pacing import RetriesExhausted
 from quantdb_pipeline.warehouse.writes import Lineage, write_factor_batch
 
 DATASET = "adjustment_factors"
-#: Days after an ex-date during which missing upstream factors are asked for again.
+#: Days after an ex-date during which missing upstream factors are asked for again (every run).
 EX_DATE_GRACE_DAYS = 10
+#: After that, a symbol with a derived factor is asked again once this many days have passed.
+DERIVED_RECHECK_DAYS = 7
 #: Reference price and last close are both in fen: a larger gap is a corporate action.
 EX_DATE_MIN_GAP = 0.005
+QUOTE_LIST_EVIDENCE, CORPORATE_ACTIONS_EVIDENCE = "quote_list_reference", "corporate_actions"
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int, str, int], None]
 
-#: Ex-dates the stored bars show: the reference previous close differs from the last close.
-_EX_DATES_SQL = f"""
-    SELECT symbol, trade_date AS ex_date, last_close / prev_close AS implied_step
-    FROM (SELECT symbol, trade_date, prev_close,
-                 lag(close) OVER (PARTITION BY symbol ORDER BY trade_date) AS last_close
-          FROM daily_bars
-          WHERE ?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], symbol))
-    WHERE prev_close > 0 AND abs(prev_close - last_close) > {EX_DATE_MIN_GAP}
+#: Ex-dates the warehouse knows, with the last close before each: from the quote list's
+#: reference price, and from implemented plans the stored bars have reached.
+_KNOWN_EX_DATES_SQL = f"""
+    WITH scope AS (
+        SELECT symbol, trade_date, close, reference_price FROM daily_bars
+        WHERE $symbols::VARCHAR[] IS NULL OR list_contains($symbols::VARCHAR[], symbol)),
+    last_bar AS (SELECT symbol, max(trade_date) AS last_day FROM scope GROUP BY symbol),
+    quoted AS (
+        SELECT q.symbol, q.trade_date AS ex_date, p.close AS last_close, q.reference_price AS quoted_reference
+        FROM (SELECT * FROM scope WHERE reference_price > 0) q
+        ASOF JOIN scope p ON q.symbol = p.symbol AND q.trade_date > p.trade_date
+        WHERE abs(q.reference_price - p.close) > {EX_DATE_MIN_GAP}),
+    actions AS (
+        SELECT symbol, ex_date, sum(cash_per_share) AS cash,
+               sum(bonus_shares_per_share + transfer_shares_per_share) AS new_shares,
+               sum(coalesce(rights_shares_per_share, 0)) AS rights_shares,
+               max(coalesce(rights_price, 0)) AS rights_price
+        FROM corporate_actions
+        WHERE ex_date IS NOT NULL AND ex_date <= $today
+          AND ($symbols::VARCHAR[] IS NULL OR list_contains($symbols::VARCHAR[], symbol))
+        GROUP BY symbol, ex_date),
+    acted AS (
+        SELECT a.*, p.close AS last_close
+        FROM actions a JOIN last_bar l ON a.symbol = l.symbol AND a.ex_date <= l.last_day
+        ASOF JOIN scope p ON a.symbol = p.symbol AND a.ex_date > p.trade_date)
+    SELECT coalesce(q.symbol, a.symbol) AS symbol, coalesce(q.ex_date, a.ex_date) AS ex_date,
+           coalesce(q.last_close, a.last_close) AS last_close, q.quoted_reference,
+           a.cash, a.new_shares, a.rights_shares, a.rights_price
+    FROM quoted q FULL OUTER JOIN acted a ON q.symbol = a.symbol AND q.ex_date = a.ex_date
+    ORDER BY 1, 2
 """
 
 
@@ -63,59 +105,126 @@ class FactorLoadReport:
     requests: int = 0
     changed: dict[str, str] = field(default_factory=dict)  # symbol -> what changed
     failed: dict[str, str] = field(default_factory=dict)
-    unexplained: pd.DataFrame = field(default_factory=pd.DataFrame)  # ex-dates upstream never confirmed
+    derived: pd.DataFrame = field(default_factory=pd.DataFrame)  # factors derived while upstream lacks them
+    gaps: pd.DataFrame = field(default_factory=pd.DataFrame)  # known ex-dates no factor covers
     circuit_open: str | None = None
     checks: SuiteOutcome | None = None
     seconds: float = 0.0
 
 
-def ex_dates(conn: duckdb.DuckDBPyConnection, symbols: list[str] | None = None) -> pd.DataFrame:
-    """(symbol, ex_date, implied_step) for every ex-date visible in the stored bars."""
-    return conn.execute(_EX_DATES_SQL + " ORDER BY symbol, ex_date", [symbols, symbols]).df()
+def known_ex_dates(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None = None) -> pd.DataFrame:
+    """Every ex-date the warehouse knows for stored bars to adjust, one row each.
+
+    Columns: symbol, ex_date, last_close (the last stored close before it, CNY), reference
+    (the exchange's reference price: the quote list's 昨收 where seen, else the ex-rights
+    formula on the corporate action), implied_step (last_close / reference, the factor step
+    upstream's hfq factors should show), evidence ("quote_list_reference", "corporate_actions"
+    or both, joined by "+"). Ex-dates whose distribution is too small to move the reference
+    price off the last close are left out: no factor changes there.
+    """
+    known = conn.execute(_KNOWN_EX_DATES_SQL, {"symbols": symbols, "today": today}).df()
+    quoted = known["quoted_reference"].notna().to_numpy()
+    acted = known["cash"].notna().to_numpy()
+    formula = ex_rights_reference(known["last_close"].to_numpy(dtype="float64"), known["cash"].to_numpy(dtype="float64"),
+                                  known["new_shares"].to_numpy(dtype="float64"),
+                                  known["rights_shares"].to_numpy(dtype="float64"),
+                                  known["rights_price"].to_numpy(dtype="float64"))
+    reference = np.where(quoted, known["quoted_reference"].to_numpy(dtype="float64"), formula)
+    evidence = np.where(quoted & acted, f"{QUOTE_LIST_EVIDENCE}+{CORPORATE_ACTIONS_EVIDENCE}",
+                        np.where(quoted, QUOTE_LIST_EVIDENCE, CORPORATE_ACTIONS_EVIDENCE))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = known["last_close"].to_numpy(dtype="float64") / reference
+    out = pd.DataFrame({"symbol": known["symbol"].astype(object), "ex_date": pd.to_datetime(known["ex_date"]).dt.date,
+                        "last_close": known["last_close"].astype("float64"), "reference": reference,
+                        "implied_step": step, "evidence": evidence})
+    moves = np.isfinite(step) & (reference > 0) & (np.abs(known["last_close"].to_numpy(dtype="float64") - reference)
+                                                   > EX_DATE_MIN_GAP)
+    return out[moves].reset_index(drop=True)
+
+
+def _upstream_dates(conn: duckdb.DuckDBPyConnection, symbols: list[str] | None) -> pd.DataFrame:
+    return conn.execute(
+        "SELECT symbol, ex_date, hfq_factor FROM adjustment_factors WHERE derived_from IS NULL "
+        "AND ($symbols::VARCHAR[] IS NULL OR list_contains($symbols::VARCHAR[], symbol)) ORDER BY symbol, ex_date",
+        {"symbols": symbols}).df().assign(ex_date=lambda f: pd.to_datetime(f["ex_date"]).dt.date)
 
 
 def symbols_needing_factors(conn: duckdb.DuckDBPyConnection, today: dt.date,
                             symbols: list[str] | None = None, refresh: bool = False) -> dict[str, str]:
     """symbol -> reason, for every symbol with bars whose factors are missing or stale."""
-    rows = conn.execute(
-        f"""
-        WITH with_bars AS (
-            SELECT DISTINCT symbol FROM daily_bars
-            WHERE ?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], symbol)),
-        state AS (SELECT symbol, status, as_of FROM ingest_state WHERE dataset = '{DATASET}'),
-        stale AS (
-            SELECT e.symbol, min(e.ex_date) AS ex_date
-            FROM ({_EX_DATES_SQL}) e JOIN state s USING (symbol)
-            WHERE NOT EXISTS (SELECT 1 FROM adjustment_factors f
-                              WHERE f.symbol = e.symbol AND f.ex_date = e.ex_date)
-              AND (s.as_of IS NULL OR s.as_of < e.ex_date + {EX_DATE_GRACE_DAYS})
-            GROUP BY e.symbol)
-        SELECT b.symbol,
-               CASE WHEN ? THEN 'refresh requested'
-                    WHEN s.symbol IS NULL THEN 'never fetched'
-                    WHEN s.status = 'failed' THEN 'last attempt failed'
-                    WHEN x.symbol IS NOT NULL THEN 'new ex-date ' || strftime(x.ex_date, '%Y-%m-%d')
-               END AS reason
-        FROM with_bars b LEFT JOIN state s USING (symbol) LEFT JOIN stale x USING (symbol)
-        WHERE ? OR s.symbol IS NULL OR s.status = 'failed' OR x.symbol IS NOT NULL
-        ORDER BY b.symbol
-        """,
-        [symbols, symbols, symbols, symbols, refresh, refresh],
-    ).fetchall()
-    return dict(rows)
+    with_bars = [s for (s,) in conn.execute(
+        "SELECT DISTINCT symbol FROM daily_bars WHERE $symbols::VARCHAR[] IS NULL "
+        "OR list_contains($symbols::VARCHAR[], symbol) ORDER BY symbol", {"symbols": symbols}).fetchall()]
+    state = {symbol: (status, as_of) for symbol, status, as_of in conn.execute(
+        f"SELECT symbol, status, as_of FROM ingest_state WHERE dataset = '{DATASET}'").fetchall()}
+    known = known_ex_dates(conn, today, symbols)
+    have = set(zip(*[_upstream_dates(conn, symbols)[c] for c in ("symbol", "ex_date")]))
+    stale: dict[str, dt.date] = {}
+    for symbol, ex_date in zip(known["symbol"], known["ex_date"]):
+        as_of = state.get(symbol, (None, None))[1]
+        if (symbol, ex_date) not in have and (as_of is None or as_of < ex_date + dt.timedelta(days=EX_DATE_GRACE_DAYS)):
+            stale.setdefault(symbol, ex_date)
+    awaiting = {symbol for (symbol,) in conn.execute(
+        "SELECT DISTINCT symbol FROM adjustment_factors WHERE derived_from IN (?, ?)",
+        [QUOTE_LIST_EVIDENCE, CORPORATE_ACTIONS_EVIDENCE]).fetchall()
+        if (state.get(symbol, (None, None))[1] or dt.date.min) <= today - dt.timedelta(days=DERIVED_RECHECK_DAYS)}
+    needed = {}
+    for symbol in with_bars:
+        status = state.get(symbol, (None, None))[0]
+        if refresh:
+            needed[symbol] = "refresh requested"
+        elif status is None:
+            needed[symbol] = "never fetched"
+        elif status == "failed":
+            needed[symbol] = "last attempt failed"
+        elif symbol in stale:
+            needed[symbol] = f"new ex-date {stale[symbol]:%Y-%m-%d}"
+        elif symbol in awaiting:
+            needed[symbol] = "derived factor awaiting upstream"
+    return needed
 
 
-def unexplained_ex_dates(conn: duckdb.DuckDBPyConnection, symbols: list[str] | None = None) -> pd.DataFrame:
-    """Ex-dates in the bars that the stored factors do not have (symbol, ex_date, implied_step)."""
-    return conn.execute(
-        f"""
-        SELECT e.* FROM ({_EX_DATES_SQL}) e
-        WHERE e.symbol IN (SELECT symbol FROM ingest_state WHERE dataset = '{DATASET}' AND status <> 'failed')
-          AND NOT EXISTS (SELECT 1 FROM adjustment_factors f WHERE f.symbol = e.symbol AND f.ex_date = e.ex_date)
-        ORDER BY e.symbol, e.ex_date
-        """,
-        [symbols, symbols],
-    ).df()
+def derive_factors(conn: duckdb.DuckDBPyConnection, today: dt.date,
+                   symbols: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(derived factor rows, gap rows) for the known ex-dates upstream's factors lack.
+
+    An ex-date after a symbol's last upstream factor continues upstream's series: the factor
+    in force times the implied step (a symbol upstream has no factors for starts from 1.0 on
+    its first bar, as upstream's lists do). An ex-date before upstream's last one cannot be
+    inserted without restating every later upstream factor: it is a gap.
+    """
+    known = known_ex_dates(conn, today, symbols)
+    upstream = _upstream_dates(conn, symbols)
+    first_bars = dict(conn.execute(
+        "SELECT symbol, min(trade_date) FROM daily_bars WHERE $symbols::VARCHAR[] IS NULL "
+        "OR list_contains($symbols::VARCHAR[], symbol) GROUP BY symbol", {"symbols": symbols}).fetchall())
+    by_symbol = dict(tuple(upstream.groupby("symbol", sort=False)))
+    derived, gaps = [], []
+    for symbol, events in known.groupby("symbol", sort=True):
+        ups = by_symbol.get(symbol)
+        covered = set() if ups is None else set(ups["ex_date"])
+        missing = events[~events["ex_date"].isin(covered)]
+        if missing.empty:
+            continue
+        last_upstream = None if ups is None else ups["ex_date"].iloc[-1]
+        factor = 1.0 if ups is None else float(ups["hfq_factor"].iloc[-1])
+        if ups is None:
+            derived.append((symbol, first_bars[symbol], 1.0, "base"))
+        for event in missing.itertuples(index=False):
+            if last_upstream is not None and event.ex_date < last_upstream:
+                gaps.append((symbol, event.ex_date, event.evidence,
+                             f"upstream's factors have later ex-dates but not this one (step "
+                             f"{event.implied_step:.6f} from {event.evidence})"))
+                continue
+            factor *= event.implied_step
+            basis = QUOTE_LIST_EVIDENCE if event.evidence.startswith(QUOTE_LIST_EVIDENCE) else CORPORATE_ACTIONS_EVIDENCE
+            derived.append((symbol, event.ex_date, factor, basis))
+    derived_frame = pd.DataFrame(derived, columns=["symbol", "ex_date", "hfq_factor", "derived_from"])
+    gap_frame = pd.DataFrame(gaps, columns=["symbol", "ex_date", "evidence", "reason"])
+    for frame in (derived_frame, gap_frame):
+        frame["symbol"] = frame["symbol"].astype("string")
+        frame["ex_date"] = frame["ex_date"].astype("date32[pyarrow]")
+    return derived_frame, gap_frame
 
 
 def _describe_change(old: pd.DataFrame, new: pd.DataFrame) -> str | None:
@@ -178,12 +287,19 @@ def load_adjustment_factors(
     report.requests = sum(source.requests.values()) - requests_before
 
     staged = pd.concat(fetched, ignore_index=True) if fetched else normalize.empty_factors()
-    report.checks = validate_factors(staged, today, ex_dates(conn, list({*staged["symbol"]}) or None))
+    fetched_symbols = sorted({*staged["symbol"]})
+    steps = known_ex_dates(conn, today, fetched_symbols) if fetched_symbols else known_ex_dates(conn, today, [])
+    derived_before = set(map(tuple, conn.execute(
+        "SELECT symbol, ex_date FROM adjustment_factors WHERE derived_from IN (?, ?)",
+        [QUOTE_LIST_EVIDENCE, CORPORATE_ACTIONS_EVIDENCE]).df().assign(
+            ex_date=lambda f: pd.to_datetime(f["ex_date"]).dt.date).to_numpy()))
+    steps["derived"] = [(s, d) in derived_before for s, d in zip(steps["symbol"], steps["ex_date"])]
+    report.checks = validate_factors(staged, today, steps)
     passed, quarantine = split("adjustment_factors", staged, report.checks, ["symbol", "ex_date"])
     report.rows_quarantined = len(quarantine)
     dirty = set(quarantine["symbol"])
-    stored = conn.execute("SELECT symbol, ex_date, hfq_factor FROM adjustment_factors "
-                          "WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [list(report.needed)]).df()
+    stored = conn.execute("SELECT symbol, ex_date, hfq_factor FROM adjustment_factors WHERE derived_from IS NULL "
+                          "AND symbol IN (SELECT unnest(?::VARCHAR[]))", [list(report.needed)]).df()
     stored_by_symbol = dict(tuple(stored.groupby("symbol", sort=False)))  # one pass, not one filter per symbol
     replaced = []
     for frame in fetched:
@@ -198,10 +314,21 @@ def load_adjustment_factors(
             report.changed[symbol] = change
         replaced.append(symbol)
         outcomes.append((symbol, "ok", None))
+    derivation: dict[str, pd.DataFrame] = {}
+
+    def derive(connection: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.DataFrame]:
+        derivation["derived"], derivation["gaps"] = derive_factors(connection, today, symbols)
+        return derivation["derived"], derivation["gaps"]
+
     report.rows_written = write_factor_batch(
         conn, passed, replaced, pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype(
-            {"error": "string"}), lineage, today, quarantine=quarantine)
+            {"error": "string"}), lineage, today, quarantine=quarantine, derive=derive, scope=symbols)
     report.symbols_updated = len(replaced)
-    report.unexplained = unexplained_ex_dates(conn, symbols)
+    derived = derivation["derived"]
+    report.derived = derived[derived["derived_from"] != "base"].reset_index(drop=True)
+    report.gaps = derivation["gaps"]
+    for row in report.derived.itertuples(index=False):
+        log.warning("adjustment_factors %s: upstream has no factor for ex-date %s yet; derived from %s",
+                    row.symbol, row.ex_date, row.derived_from)
     report.seconds = time.perf_counter() - began
     return report

@@ -22,6 +22,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from quantdb_pipeline.quality.expectations import SuiteOutcome
@@ -90,8 +91,8 @@ def check_day(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, plan: SpotPla
     """
     stored = conn.execute("SELECT symbol, close AS stored_close FROM daily_bars WHERE trade_date = ?",
                           [plan.previous]).df()
-    quoted = pd.DataFrame({"symbol": bars["symbol"].astype(object).to_numpy(),
-                           "prev_close": bars["prev_close"].to_numpy(), "close": bars["close"].to_numpy()})
+    quoted = pd.DataFrame({"symbol": bars["symbol"].astype(object).to_numpy(),  # prev_close here: the list's 昨收
+                           "prev_close": bars["reference_price"].to_numpy(), "close": bars["close"].to_numpy()})
     compared = quoted.merge(stored.astype({"symbol": object}), on="symbol", how="inner").reset_index(drop=True)
     outcome = validate_spot_day(compared)
     if outcome.batch_failed:
@@ -109,6 +110,20 @@ def _rejection_detail(compared: pd.DataFrame, plan: SpotPlan) -> str:
     return (f"the quote list is not {plan.day}'s: 昨收 equals the stored {plan.previous} close for "
             f"{chained:,} of {len(compared):,} symbols; {verdict}. Nothing was written; run again once "
             "upstream shows the day's close")
+
+
+def with_previous_close(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    """The quote-list bars with `prev_close` set to each symbol's last stored close before `day`
+    (昨收 is kept apart as `reference_price`: on an ex-date it is the ex-rights price)."""
+    conn.register("quoted_symbols", pd.DataFrame({"symbol": bars["symbol"].astype(object).to_numpy()}))
+    try:
+        last = dict(conn.execute(
+            "SELECT symbol, arg_max(close, trade_date) FROM daily_bars WHERE trade_date < ? "
+            "AND symbol IN (SELECT symbol FROM quoted_symbols) GROUP BY symbol", [day]).fetchall())
+    finally:
+        conn.unregister("quoted_symbols")
+    previous = bars["symbol"].astype(object).map(last).to_numpy(dtype="float64", na_value=np.nan)
+    return bars.assign(prev_close=previous)
 
 
 def reconcile(conn: duckdb.DuckDBPyConnection, history: pd.DataFrame, source: str,

@@ -44,7 +44,7 @@ def split(table: str, staged: pd.DataFrame, outcome: SuiteOutcome, key_columns: 
     positions = sorted(bad)
     rejected = staged.iloc[positions]
     # the quarantine's date column: a bar's trade date, a report's period, a factor's ex-date
-    date_column = next((c for c in ("trade_date", "report_date", "ex_date") if c in rejected), None)
+    date_column = next((c for c in ("trade_date", "report_date", "report_period", "ex_date") if c in rejected), None)
     quarantine = pd.DataFrame({
         "table_name": table,
         "row_key": [" ".join(str(row[k]) for k in key_columns) for _, row in rejected.iterrows()],

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from quantdb_pipeline.market_rules import ex_rights_reference
 from quantdb_pipeline.quality.expectations import FAIL, QUARANTINE, WARN, SuiteOutcome, gx_expectations, run_suite
 
 #: Daily price limits, percent. ChiNext moved from 10% to 20% with the registration reform.
@@ -51,6 +52,9 @@ class BarContext:
     securities: pd.DataFrame  # symbol, board, is_st, list_date
     previous_close: dict[str, float] = field(default_factory=dict)  # last stored close before the batch
     min_daily_coverage: float = DEFAULT_MIN_DAILY_COVERAGE
+    #: Known ex-dates of the batch's symbols: symbol, ex_date, and either the distribution
+    #: (cash, new_shares, rights_shares, rights_price) or upstream's factor step (step).
+    ex_rights: pd.DataFrame | None = None
 
 
 def _day_array(dates: pd.Series) -> np.ndarray:
@@ -77,7 +81,8 @@ def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
     symbols = bars["symbol"].to_numpy(dtype=object, na_value=None)
     codes, uniques = pd.factorize(symbols)
     frame = pd.DataFrame({"symbol": symbols, "trade_date": day_values.astype("datetime64[s]")})
-    for column in ("open", "high", "low", "close", "amount", "pct_change", "turnover_rate", "volume", "prev_close"):
+    for column in ("open", "high", "low", "close", "amount", "pct_change", "turnover_rate", "volume", "prev_close",
+                   "reference_price"):
         frame[column] = bars[column].to_numpy(dtype="float64", na_value=np.nan)
     with np.errstate(invalid="ignore"):
         frame["days_after_today"] = (day_values - np.datetime64(context.today, "D")).astype("float64")
@@ -99,7 +104,6 @@ def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
     newly_listed = ~np.isnat(list_days) & (day_pos - list_pos < UNLIMITED_FIRST_DAYS)
     limit[newly_listed] = np.nan
     pct = frame["pct_change"].to_numpy()
-    frame["abs_pct_change"] = np.abs(pct)
     st_limit = np.where(is_st, ST_LIMIT_PCT, np.nan)
     st_limit[newly_listed] = np.nan
 
@@ -117,14 +121,22 @@ def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
                                                        "float64", np.nan)
     previous = np.empty(n)
     previous[order] = previous_sorted
-    # upstream's own reference previous close, which on ex-dates is the ex-rights price
-    prev_close = frame["prev_close"].to_numpy()
+    # what upstream's 涨跌幅 is measured from: the quote list's 昨收, else close - 涨跌额 (the
+    # history klines' previous close), else the previous close in the warehouse
+    prev_close, quoted = frame["prev_close"].to_numpy(), frame["reference_price"].to_numpy()
+    change_base = np.where(~np.isnan(quoted), quoted, np.where(np.isnan(prev_close), previous, prev_close))
+    # what the exchange measures the price limit from: its reference price, which on an ex-date
+    # is the ex-rights price (the history klines do not show it: it comes from known ex-dates)
     reference = np.where(np.isnan(prev_close), previous, prev_close)
+    ex_rights = _ex_rights_references(symbols, day_values, reference, context.ex_rights)
+    reference = np.where(~np.isnan(quoted), quoted, np.where(np.isnan(ex_rights), reference, ex_rights))
     frame["previous_close"] = reference
     frame["board_limit_pct"] = _limit_with_rounding(limit, reference)
     frame["st_limit_pct"] = _limit_with_rounding(st_limit, reference)
     with np.errstate(invalid="ignore", divide="ignore"):
-        frame["pct_from_previous_close"] = (close / reference - 1) * 100
+        from_reference = (close / reference - 1) * 100
+        frame["abs_pct_change"] = np.where(np.isnan(from_reference), np.abs(pct), np.abs(from_reference))
+        frame["pct_from_previous_close"] = (close / change_base - 1) * 100
         frame["pct_discrepancy"] = np.abs(pct - frame["pct_from_previous_close"].to_numpy())
         volume = frame["volume"].to_numpy()
         frame["vwap"] = np.where(volume > 0, frame["amount"].to_numpy() / volume, np.nan)
@@ -132,6 +144,30 @@ def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
     frame["vwap_cap"] = frame["high"].to_numpy() * (1 + VWAP_TOLERANCE)
     frame.attrs["report_columns"] = BAR_REPORT_COLUMNS
     return frame
+
+
+def _ex_rights_references(symbols: np.ndarray, days: np.ndarray, previous: np.ndarray,
+                          ex_rights: pd.DataFrame | None) -> np.ndarray:
+    """The exchange's ex-rights reference price of each row that falls on a known ex-date, NaN elsewhere."""
+    out = np.full(len(symbols), np.nan)
+    if ex_rights is None or ex_rights.empty or not len(symbols):
+        return out
+    keys = pd.MultiIndex.from_arrays([ex_rights["symbol"].astype(str).to_numpy(),
+                                      pd.to_datetime(ex_rights["ex_date"]).to_numpy().astype("datetime64[D]")])
+    position = keys.get_indexer(pd.MultiIndex.from_arrays([symbols.astype(str), days]))
+    rows = np.flatnonzero(position >= 0)
+    if not len(rows):
+        return out
+    events = ex_rights.iloc[position[rows]]
+    step = events["step"].to_numpy(dtype="float64")
+    formula = ex_rights_reference(previous[rows], events["cash"].to_numpy(dtype="float64"),
+                                  events["new_shares"].to_numpy(dtype="float64"),
+                                  events["rights_shares"].to_numpy(dtype="float64"),
+                                  events["rights_price"].to_numpy(dtype="float64"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        from_step = np.round(previous[rows] / step, 2)
+    out[rows] = np.where(np.isnan(step), formula, from_step)
+    return out
 
 
 def _limit_with_rounding(limit_pct: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -178,7 +214,8 @@ def bar_row_expectations(context: BarContext) -> list:
         _rule(gxe.ExpectColumnValuesToBeBetween, "amount_non_negative", QUARANTINE, "amount >= 0 (CNY)",
               column="amount", min_value=0),
         _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "within_board_limit", QUARANTINE,
-              "|pct_change| <= the board's daily limit, with the limit price rounded to the fen "
+              "the close moved from the exchange's reference price (the ex-rights price on a known ex-date) "
+              "by no more than the board's daily limit, with the limit price rounded to the fen "
               f"(none on a listing's first {UNLIMITED_FIRST_DAYS} days)",
               column_A="board_limit_pct", column_B="abs_pct_change", or_equal=True,
               ignore_row_if="either_value_is_missing"),
@@ -194,8 +231,8 @@ def bar_row_expectations(context: BarContext) -> list:
               "amount / volume <= high", column_A="vwap_cap", column_B="vwap", or_equal=True,
               ignore_row_if="either_value_is_missing"),
         _rule(gxe.ExpectColumnValuesToBeBetween, "pct_change_matches_previous_close", WARN,
-              "pct_change agrees with close / prev_close (upstream's reference previous close, or "
-              "the last stored close where upstream sends none)",
+              "pct_change agrees with close / what upstream measures it from (the quote list's 昨收, the "
+              "history klines' close - 涨跌额, or the last stored close where upstream sends neither)",
               column="pct_discrepancy", max_value=PCT_CONSISTENCY_TOLERANCE),
     ]
     return rules
@@ -328,13 +365,16 @@ def validate_market_bars(bars: pd.DataFrame, market: str, today: dt.date,
 
 #: A factor step may differ from last close / reference price by the rounding of the latter.
 FACTOR_STEP_TOLERANCE = 0.005
+#: Upstream's step on an ex-date whose factor the pipeline had derived must confirm it this closely.
+DERIVED_STEP_TOLERANCE = 0.001
 
 
 def prepare_factors(factors: pd.DataFrame, today: dt.date, reference_steps: pd.DataFrame) -> pd.DataFrame:
-    """Factors plus each ex-date's step against the price ratio the stored bars imply.
+    """Factors plus each ex-date's step against the step the known ex-date implies.
 
-    `reference_steps` (symbol, ex_date, implied_step) holds, for ex-dates seen in the bars,
-    last close / upstream's reference previous close.
+    `reference_steps` (symbol, ex_date, implied_step, and optionally derived) holds, for the
+    ex-dates the warehouse knows (`loaders.factors.known_ex_dates`), last close / the
+    exchange's reference price; `derived` marks those whose factor the pipeline had derived.
     """
     frame = pd.DataFrame({c: factors[c].astype(object).to_numpy() for c in factors.columns})
     dates = pd.to_datetime(frame["ex_date"], errors="coerce")
@@ -345,9 +385,13 @@ def prepare_factors(factors: pd.DataFrame, today: dt.date, reference_steps: pd.D
     step = ordered["hfq_factor"] / ordered.groupby("symbol", sort=False)["hfq_factor"].shift(1)
     frame["factor_step"] = step.reindex(frame.index)
     implied = reference_steps.assign(ex_date_iso=pd.to_datetime(reference_steps["ex_date"]).dt.strftime("%Y-%m-%d"))
-    keyed = frame[["symbol", "ex_date_iso"]].merge(implied[["symbol", "ex_date_iso", "implied_step"]],
+    if "derived" not in implied:
+        implied["derived"] = False
+    keyed = frame[["symbol", "ex_date_iso"]].merge(implied[["symbol", "ex_date_iso", "implied_step", "derived"]],
                                                    how="left", on=["symbol", "ex_date_iso"])
-    frame["step_discrepancy"] = (frame["factor_step"] / keyed["implied_step"].to_numpy() - 1).abs()
+    frame["step_discrepancy"] = (frame["factor_step"] / keyed["implied_step"].to_numpy(dtype="float64") - 1).abs()
+    derived = keyed["derived"].astype(object).fillna(False).astype(bool).to_numpy()
+    frame["derived_step_discrepancy"] = np.where(derived, frame["step_discrepancy"], np.nan)
     frame.attrs["report_columns"] = ["symbol", "ex_date", "hfq_factor", "factor_step"]
     return frame
 
@@ -365,10 +409,64 @@ def validate_factors(factors: pd.DataFrame, today: dt.date, reference_steps: pd.
               column="days_after_today", max_value=0),
         _rule(gxe.ExpectColumnValuesToBeBetween, "step_matches_reference_price", WARN,
               f"the factor's step on an ex-date equals last close / the exchange's reference price "
-              f"within {FACTOR_STEP_TOLERANCE:.1%} (where the bars hold that ex-date)",
+              f"within {FACTOR_STEP_TOLERANCE:.1%} (where the warehouse knows that ex-date: the quote "
+              f"list's 昨收 or a corporate action)",
               column="step_discrepancy", max_value=FACTOR_STEP_TOLERANCE),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "confirms_derived_step", WARN,
+              f"where the pipeline had derived a factor before upstream published it, upstream's step equals "
+              f"the derived one within {DERIVED_STEP_TOLERANCE:.1%}",
+              column="derived_step_discrepancy", max_value=DERIVED_STEP_TOLERANCE),
     ]
     return run_suite("adjustment_factors", prepare_factors(factors, today, reference_steps), rules)
+
+
+# -- corporate_actions --------------------------------------------------------------------
+
+
+def prepare_corporate_actions(actions: pd.DataFrame) -> pd.DataFrame:
+    """The staged distribution plans plus the derived columns the rules look at."""
+    frame = pd.DataFrame({c: actions[c].astype(object).to_numpy() for c in actions.columns})
+    for column in ("report_period", "record_date", "ex_date", "plan_announced_on"):
+        frame[f"{column}_iso"] = pd.to_datetime(frame[column], errors="coerce").dt.strftime("%Y-%m-%d")
+    amounts = ["cash_per_share", "bonus_shares_per_share", "transfer_shares_per_share"]
+    for column in amounts:
+        frame[column] = frame[column].astype("float64")
+    frame["distributes"] = frame[amounts].fillna(0).sum(axis=1) > 0
+    frame["is_a_share_code"] = frame["symbol"].astype(str).str.fullmatch(r"\d{6}")
+    ex_date = pd.to_datetime(frame["ex_date"], errors="coerce")
+    frame["ex_after_record"] = np.where(ex_date.isna() | pd.to_datetime(frame["record_date"], errors="coerce").isna(),
+                                        None, ex_date > pd.to_datetime(frame["record_date"], errors="coerce"))
+    frame["ex_after_period"] = np.where(ex_date.isna(), None,
+                                        ex_date > pd.to_datetime(frame["report_period"], errors="coerce"))
+    frame.attrs["report_columns"] = ["symbol", "report_period", "ex_date", "cash_per_share",
+                                     "bonus_shares_per_share", "transfer_shares_per_share", "plan_progress"]
+    return frame
+
+
+def validate_corporate_actions(actions: pd.DataFrame) -> SuiteOutcome:
+    """Row rules of `corporate_actions`: keys and codes, non-negative amounts, dates in order."""
+    gxe = gx_expectations()
+    rules = [
+        _rule(gxe.ExpectColumnValuesToBeInSet, "a_share_code", QUARANTINE, "symbol is a six-digit A-share code",
+              column="is_a_share_code", value_set=[True]),
+        _rule(gxe.ExpectCompoundColumnsToBeUnique, "key_unique", QUARANTINE,
+              "one plan per (symbol, report_period, plan_announced_on); conflicting duplicates are all quarantined",
+              column_list=["symbol", "report_period_iso", "plan_announced_on_iso"],
+              ignore_row_if="any_value_is_missing"),
+        *(_rule(gxe.ExpectColumnValuesToBeBetween, f"{column}_non_negative", QUARANTINE, f"{column} >= 0",
+                column=column, min_value=0)
+          for column in ("cash_per_share", "bonus_shares_per_share", "transfer_shares_per_share")),
+        _rule(gxe.ExpectColumnValuesToBeInSet, "ex_date_after_record_date", QUARANTINE,
+              "ex_date is after record_date (A-shares: the next trading day)", column="ex_after_record",
+              value_set=[True]),
+        _rule(gxe.ExpectColumnValuesToBeInSet, "ex_date_after_report_period", QUARANTINE,
+              "ex_date is after the report period the distribution is paid from", column="ex_after_period",
+              value_set=[True]),
+        _rule(gxe.ExpectColumnValuesToBeInSet, "distributes_something", WARN,
+              "cash, bonus or transferred shares > 0 (a plan of nothing changes no price)",
+              column="distributes", value_set=[True]),
+    ]
+    return run_suite("corporate_actions", prepare_corporate_actions(actions), rules)
 
 
 # -- security_profiles, financial_statements, financial_indicators -------------------------

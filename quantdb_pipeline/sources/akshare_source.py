@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from quantdb_pipeline.settings import MARKET_TIMEZONE
-from quantdb_pipeline.sources.base import ListingFrames, bundled_sse_calendar, spot_pages
+from quantdb_pipeline.sources.base import ListingFrames, bundled_sse_calendar, data_center_requests, spot_pages
 from quantdb_pipeline.sources.pacing import RateLimiter, UnreadableAnswer, call_with_retries, shared_limiter
 from quantdb_pipeline.symbols import exchange_of, index_exchange
 
@@ -125,6 +125,16 @@ class AkshareSource:
 
         return self._call("stock_zh_a_daily_hfq_factor", symbol, factors,
                           symbol=exchange_of(symbol).lower() + symbol, adjust="hfq-factor")
+
+    def dividends_raw(self, period: dt.date) -> pd.DataFrame:
+        """eastmoney's whole-market dividend table for one report period (`stock_fhps_em`), 500
+        rows a page. A period without rows answers `"result": null` (code 9201), on which
+        akshare fails subscripting None: that is an empty frame, not an error."""
+        ak = self._ak()
+        rows = self._call("stock_fhps_em", period.strftime("%Y%m%d"), _none_is_empty(ak.stock_fhps_em),
+                          date=period.strftime("%Y%m%d"))
+        self.requests["stock_fhps_em"] += data_center_requests(len(rows)) - 1  # the first is counted
+        return rows
 
     def hk_trading_calendar_raw(self) -> pd.DataFrame:
         """No akshare endpoint serves HKEX's calendar; `exchange_calendars` does (see `calendars`)."""

@@ -84,9 +84,23 @@ class MarketSource(Protocol):
         An empty frame means upstream knows no corporate action of the symbol.
         """
 
+    def dividends_raw(self, period: dt.date) -> pd.DataFrame:
+        """Every company's distribution plan for one report period (a quarter end), shaped like
+        `stock_fhps_em(date="YYYYMMDD")`. An empty frame when upstream has none for it."""
+
 
 #: eastmoney's quote list answers 100 rows a request (`pz=100`), akshare pages through them.
 SPOT_PAGE_ROWS = 100
+
+
+#: eastmoney's data-center tables answer 500 rows a request; akshare asks for page 1 twice.
+DATA_CENTER_PAGE_ROWS = 500
+
+
+def data_center_requests(rows: int) -> int:
+    """Upstream requests akshare makes for a data-center table of `rows` rows (`stock_fhps_em`):
+    one to learn the page count, then every page; one when the table is empty."""
+    return 1 + -(-rows // DATA_CENTER_PAGE_ROWS)
 
 
 def spot_pages(rows: int) -> int:

@@ -33,12 +33,15 @@ A_SHARE_BAR_COLUMNS = {
     "涨跌幅": "pct_change",  # percent
     "换手率": "turnover_rate",  # percent
 }
-#: 涨跌额, the change against the exchange's reference previous close: prev_close = close - change.
+#: 涨跌额, the change against the previous close: prev_close = close - change. eastmoney's
+#: history klines measure it close-to-close, also on ex-dates (recorded: 000001 on 2024-06-14,
+#: 10.80 -> 10.18, 涨跌额 -0.62 after a 0.719 cash dividend), so it never shows an ex-date.
 A_SHARE_CHANGE_COLUMN = "涨跌额"
 
 #: `stock_zh_a_spot_em` columns -> canonical `daily_bars` columns. After the close the quote
 #: list is the day's bar of every symbol: 最新价 is the close, 昨收 the exchange's reference
-#: previous close, 成交量 in lots of 100 shares. The frame has no date column.
+#: previous close (the ex-rights price on an ex-date; 涨跌额 and 涨跌幅 are measured from it),
+#: 成交量 in lots of 100 shares. The frame has no date column.
 A_SHARE_SPOT_COLUMNS = {
     "代码": "symbol",
     "今开": "open",
@@ -49,7 +52,7 @@ A_SHARE_SPOT_COLUMNS = {
     "成交额": "amount",  # CNY
     "涨跌幅": "pct_change",  # percent
     "换手率": "turnover_rate",  # percent
-    "昨收": "prev_close",
+    "昨收": "reference_price",
 }
 
 #: sina's hfq factors (`stock_zh_a_daily(adjust="hfq-factor")`, already renamed by akshare).
@@ -129,10 +132,11 @@ BAR_DTYPES = {
     "pct_change": "float64",
     "turnover_rate": "float64",
     "prev_close": "float64",
+    "reference_price": "float64",
 }
 BAR_COLUMNS = list(BAR_DTYPES)
 
-HK_BAR_DTYPES = {**BAR_DTYPES, "currency": "string"}
+HK_BAR_DTYPES = {**{k: v for k, v in BAR_DTYPES.items() if k != "reference_price"}, "currency": "string"}
 HK_BAR_COLUMNS_OUT = list(HK_BAR_DTYPES)
 INDEX_BAR_DTYPES = {k: BAR_DTYPES[k] for k in ("symbol", "trade_date", "open", "high", "low", "close",
                                                "volume", "amount")}
@@ -220,10 +224,10 @@ def a_share_bars(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
     """Canonical `daily_bars` rows from a `stock_zh_a_hist` frame (unadjusted, daily).
 
     Units: prices and `amount` in CNY, `volume` in shares (upstream lots x 100),
-    `pct_change` and `turnover_rate` in percent; `prev_close` is the exchange's reference
-    previous close (close - 涨跌额), which differs from the last close on ex-dates. Built
-    column by column from NumPy and Arrow arrays: this runs once per symbol, thousands of
-    times a night.
+    `pct_change` and `turnover_rate` in percent; `prev_close` is the previous unadjusted
+    close (close - 涨跌额: eastmoney measures 涨跌额 close-to-close, also on ex-dates), and
+    `reference_price` is NULL: these klines carry no reference price. Built column by column
+    from NumPy and Arrow arrays: this runs once per symbol, thousands of times a night.
     """
     if raw.shape[1] == 0 or len(raw) == 0:
         return empty_bars()
@@ -245,6 +249,7 @@ def a_share_bars(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
     lots = columns["volume"]
     columns["volume"] = pd.array(np.round(lots * SHARES_PER_LOT), dtype="Int64")
     columns["prev_close"] = np.round(columns["close"] - _numeric(raw, A_SHARE_CHANGE_COLUMN, source, symbol), 4)
+    columns["reference_price"] = np.full(n, np.nan)
     return pd.DataFrame({name: columns[name] for name in BAR_COLUMNS})
 
 
@@ -254,7 +259,9 @@ def a_share_spot_bars(raw: pd.DataFrame, trade_date: dt.date, source: str) -> tu
 
     A row without a price or volume ("-" upstream) is a symbol that did not trade: suspended
     symbols have no bar, as in the history endpoint. Which day the quotes belong to cannot be
-    read from the frame: the caller checks it against the stored closes.
+    read from the frame: the caller checks it against the stored closes. 昨收 becomes
+    `reference_price`; `prev_close` (the previous unadjusted close) is left NaN for the
+    caller to fill from the stored bars.
     """
     if raw.shape[1] == 0 or len(raw) == 0:
         return empty_bars(), []
@@ -275,7 +282,8 @@ def a_share_spot_bars(raw: pd.DataFrame, trade_date: dt.date, source: str) -> tu
     for name, array in values.items():
         columns[name] = array[traded]
     columns["volume"] = pd.array(np.round(columns["volume"] * SHARES_PER_LOT), dtype="Int64")
-    columns["prev_close"] = np.round(columns["prev_close"], 4)
+    columns["reference_price"] = np.round(columns["reference_price"], 4)
+    columns["prev_close"] = np.full(n, np.nan)
     return pd.DataFrame({name: columns[name] for name in BAR_COLUMNS}), idle
 
 
@@ -412,6 +420,59 @@ def financial_statement(raw: pd.DataFrame, symbol: str, statement: str, source: 
     long.insert(0, "symbol", symbol)
     long.insert(1, "statement", statement)
     return long[list(STATEMENT_DTYPES)].astype(STATEMENT_DTYPES)
+
+
+#: `stock_fhps_em` columns -> canonical `corporate_actions` columns. Amounts are per 10 shares
+#: upstream and per share here.
+DIVIDEND_DATE_COLUMNS = {"预案公告日": "plan_announced_on", "股权登记日": "record_date", "除权除息日": "ex_date",
+                         "最新公告日期": "announced_on"}
+DIVIDEND_PER_TEN_COLUMNS = {"现金分红-现金分红比例": "cash_per_share", "送转股份-送转比例": "bonus_shares_per_share",
+                            "送转股份-转股比例": "transfer_shares_per_share"}
+DIVIDEND_TOTAL_SHARES_COLUMN = "送转股份-送转总比例"
+CORPORATE_ACTION_DTYPES = {
+    "symbol": "string", "report_period": "date32[pyarrow]", "plan_announced_on": "date32[pyarrow]",
+    "record_date": "date32[pyarrow]", "ex_date": "date32[pyarrow]", "pay_date": "date32[pyarrow]",
+    "cash_per_share": "float64", "bonus_shares_per_share": "float64", "transfer_shares_per_share": "float64",
+    "rights_shares_per_share": "float64", "rights_price": "float64", "plan_progress": "string",
+    "announced_on": "date32[pyarrow]",
+}
+CORPORATE_ACTION_COLUMNS = list(CORPORATE_ACTION_DTYPES)
+
+
+def empty_corporate_actions() -> pd.DataFrame:
+    return empty_frame(CORPORATE_ACTION_DTYPES)
+
+
+def corporate_actions(raw: pd.DataFrame, period: dt.date, source: str) -> pd.DataFrame:
+    """Canonical `corporate_actions` rows from a `stock_fhps_em(date=period)` frame.
+
+    Amounts per share (upstream: per 10 shares); a missing amount is none (0). Where upstream
+    gives only the total of new shares (送转总比例) and not its split into bonus (送股) and
+    transferred (转增) shares, the total is kept as bonus shares: adjustment needs only the sum.
+    stock_fhps_em has no payment date and no rights issues: those columns are NULL.
+    """
+    if raw.shape[1] == 0 or len(raw) == 0:
+        return empty_corporate_actions()
+    _require(raw, ["代码", "方案进度", DIVIDEND_TOTAL_SHARES_COLUMN, *DIVIDEND_DATE_COLUMNS,
+                   *DIVIDEND_PER_TEN_COLUMNS], source, None)
+    n = len(raw)
+    out = {"symbol": pd.array(raw["代码"].astype(str).str.strip().to_numpy(dtype=object), dtype="string"),
+           "report_period": pd.arrays.ArrowExtensionArray(pa.array([period] * n, type=pa.date32()))}
+    for upstream, canonical in DIVIDEND_DATE_COLUMNS.items():
+        out[canonical] = pd.arrays.ArrowExtensionArray(_date_array(raw, upstream, source, None, allow_missing=True))
+    out["pay_date"] = pd.arrays.ArrowExtensionArray(pa.nulls(n, type=pa.date32()))
+    per_ten = {canonical: _numeric(raw, upstream, source, None) / 10
+               for upstream, canonical in DIVIDEND_PER_TEN_COLUMNS.items()}
+    total_shares = _numeric(raw, DIVIDEND_TOTAL_SHARES_COLUMN, source, None) / 10
+    parts_missing = np.isnan(per_ten["bonus_shares_per_share"]) & np.isnan(per_ten["transfer_shares_per_share"])
+    per_ten["bonus_shares_per_share"] = np.where(parts_missing, total_shares, per_ten["bonus_shares_per_share"])
+    for canonical, values in per_ten.items():
+        out[canonical] = np.nan_to_num(values, nan=0.0)
+    out["rights_shares_per_share"] = np.full(n, np.nan)
+    out["rights_price"] = np.full(n, np.nan)
+    out["plan_progress"] = pd.array(raw["方案进度"].astype(object).where(raw["方案进度"].notna(), None).to_numpy(),
+                                    dtype="string")
+    return pd.DataFrame({name: out[name] for name in CORPORATE_ACTION_COLUMNS}).astype(CORPORATE_ACTION_DTYPES)
 
 
 def empty_factors() -> pd.DataFrame:

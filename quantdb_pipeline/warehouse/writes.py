@@ -9,6 +9,7 @@ for bars on purpose: with duplicate keys inside one batch it silently keeps one 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from quantdb_pipeline.faults import crash_point
-from quantdb_pipeline.sources.normalize import BAR_COLUMNS, SECURITY_COLUMNS
+from quantdb_pipeline.sources.normalize import BAR_COLUMNS, CORPORATE_ACTION_COLUMNS, SECURITY_COLUMNS
 from quantdb_pipeline.warehouse.coverage import Interval
 from quantdb_pipeline.warehouse.schema import scalar
 
@@ -153,6 +154,15 @@ def write_bar_batch(
     _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
     params = _lineage_params(lineage)
     with transaction(conn):
+        # a reference price only the quote list gives survives the history row replacing its bar
+        conn.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE kept_references AS
+            SELECT d.symbol, d.trade_date, d.reference_price FROM daily_bars d JOIN staged_bars s
+              ON d.symbol = s.symbol AND d.trade_date = s.trade_date
+            WHERE d.reference_price IS NOT NULL AND s.reference_price IS NULL
+            """
+        )
         conn.execute(
             """
             DELETE FROM daily_bars USING staged_windows w
@@ -176,10 +186,14 @@ def write_bar_batch(
         )
         crash_point("write")
         _write_quarantine(conn, quarantine if quarantine is not None else empty_quarantine(), lineage)
-        source = "source" if row_source else "?"
+        source = "s.source" if row_source else "?"
+        values = ", ".join("coalesce(s.reference_price, k.reference_price)" if c == "reference_price" else f"s.{c}"
+                           for c in BAR_COLUMNS)
         conn.execute(f"INSERT INTO daily_bars ({', '.join(BAR_COLUMNS)}, source, run_id, ingested_at) "
-                     f"SELECT {', '.join(BAR_COLUMNS)}, {source}, ?, ? FROM staged_bars",
+                     f"SELECT {values}, {source}, ?, ? FROM staged_bars s LEFT JOIN kept_references k "
+                     "ON s.symbol = k.symbol AND s.trade_date = k.trade_date",
                      params[1:] if row_source else params)
+        conn.execute("DROP TABLE kept_references")
         conn.execute("DELETE FROM bar_coverage WHERE symbol IN (SELECT symbol FROM staged_touched)")
         conn.execute(
             "INSERT INTO bar_coverage SELECT symbol, covered_from, covered_to, ?, ? FROM staged_coverage",
@@ -359,17 +373,24 @@ def write_factor_batch(
     as_of: dt.date,
     quarantine: pd.DataFrame | None = None,
     dataset: str = "adjustment_factors",
+    derive: Callable[[duckdb.DuckDBPyConnection], tuple[pd.DataFrame, pd.DataFrame]] | None = None,
+    scope: list[str] | None = None,
 ) -> int:
-    """Replace the whole factor history of each symbol in `replaced` with its rows in `factors`.
+    """Replace the whole upstream factor history of each symbol in `replaced` with its rows in
+    `factors`, then the derived factors and the adjustment gaps of the symbols in `scope`
+    (None: all), in one transaction.
 
     Upstream restates a symbol's factors as a whole (a new base after a split rescales every
     row), so a symbol's factors are swapped together, never merged. Symbols not in `replaced`
-    (failed, or with quarantined rows) keep what is stored.
+    (failed, or with quarantined rows) keep what is stored. `derive(conn)`, called inside the
+    transaction once upstream's rows are in, returns (derived factor rows: symbol, ex_date,
+    hfq_factor, derived_from; gap rows: symbol, ex_date, evidence, reason).
     """
     factors = factors[factors["symbol"].isin(replaced)][FACTOR_COLUMNS]
     _stage(conn, "staged_factors", factors)
     _stage(conn, "staged_replaced", pd.DataFrame({"symbol": pd.Series(replaced, dtype="string")}))
     _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
+    in_scope = "TRUE" if scope is None else "list_contains($scope::VARCHAR[], symbol)"
     with transaction(conn):
         conn.execute("DELETE FROM adjustment_factors WHERE symbol IN (SELECT symbol FROM staged_replaced)")
         conn.execute("DELETE FROM quarantine WHERE table_name = 'adjustment_factors' "
@@ -378,9 +399,60 @@ def write_factor_batch(
         conn.execute(f"INSERT INTO adjustment_factors ({', '.join(FACTOR_COLUMNS)}, source, run_id, ingested_at) "
                      f"SELECT {', '.join(FACTOR_COLUMNS)}, ?, ?, ? FROM staged_factors", _lineage_params(lineage))
         _record_outcomes(conn, dataset, lineage, as_of)
+        if derive is not None:
+            params = {} if scope is None else {"scope": scope}
+            conn.execute(f"DELETE FROM adjustment_factors WHERE derived_from IS NOT NULL AND {in_scope}", params)
+            conn.execute(f"DELETE FROM adjustment_gaps WHERE {in_scope}", params)
+            derived, gaps = derive(conn)
+            _stage(conn, "staged_derived", derived[[*FACTOR_COLUMNS, "derived_from"]])
+            _stage(conn, "staged_gaps", gaps[["symbol", "ex_date", "evidence", "reason"]])
+            conn.execute(f"INSERT INTO adjustment_factors ({', '.join(FACTOR_COLUMNS)}, derived_from, source, run_id, "
+                         f"ingested_at) SELECT {', '.join(FACTOR_COLUMNS)}, derived_from, 'derived', ?, ? "
+                         "FROM staged_derived", _lineage_params(lineage)[1:])
+            conn.execute("INSERT INTO adjustment_gaps SELECT symbol, ex_date, evidence, reason, ? FROM staged_gaps",
+                         [lineage.ingested_at])
+            conn.unregister("staged_derived")
+            conn.unregister("staged_gaps")
     for name in ("staged_factors", "staged_replaced", "staged_outcomes"):
         conn.unregister(name)
     return len(factors)
+
+
+def replace_corporate_actions(conn: duckdb.DuckDBPyConnection, actions: pd.DataFrame, periods: list[dt.date],
+                              outcomes: pd.DataFrame, lineage: Lineage, as_of: dt.date,
+                              quarantine: pd.DataFrame | None = None) -> int:
+    """Replace every row of each report period in `periods` with its rows in `actions`.
+
+    upstream answers a period as a whole (plans appear, gain an ex-date, are withdrawn), so a
+    period is swapped as a whole, except that a symbol with quarantined rows in a period keeps
+    its stored rows of that period. `outcomes` (symbol = the period as YYYY-MM-DD, status,
+    error) go to `ingest_state`; periods not in `periods` keep what is stored.
+    """
+    actions = actions[CORPORATE_ACTION_COLUMNS]
+    quarantine = quarantine if quarantine is not None else empty_quarantine()
+    kept = pd.DataFrame({"symbol": quarantine["symbol"].astype("string"),
+                         "report_period": quarantine["trade_date"].astype("date32[pyarrow]")})
+    _stage(conn, "staged_actions", actions)
+    _stage(conn, "staged_periods", pd.DataFrame({"report_period": pd.Series(periods, dtype="date32[pyarrow]")}))
+    _stage(conn, "staged_kept", kept)
+    _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]])
+    with transaction(conn):
+        conn.execute("""
+            DELETE FROM corporate_actions
+            WHERE report_period IN (SELECT report_period FROM staged_periods)
+              AND NOT EXISTS (SELECT 1 FROM staged_kept k WHERE k.symbol = corporate_actions.symbol
+                                                            AND k.report_period = corporate_actions.report_period)
+            """)
+        conn.execute("DELETE FROM quarantine WHERE table_name = 'corporate_actions' AND trade_date IN "
+                     "(SELECT report_period FROM staged_periods)")
+        _write_quarantine(conn, quarantine if quarantine is not None else empty_quarantine(), lineage)
+        conn.execute(f"INSERT INTO corporate_actions ({', '.join(CORPORATE_ACTION_COLUMNS)}, source, run_id, ingested_at) "
+                     f"SELECT {', '.join(CORPORATE_ACTION_COLUMNS)}, ?, ?, ? FROM staged_actions",
+                     _lineage_params(lineage))
+        _record_outcomes(conn, "corporate_actions", lineage, as_of)
+    for name in ("staged_actions", "staged_periods", "staged_kept", "staged_outcomes"):
+        conn.unregister(name)
+    return len(actions)
 
 
 def get_setting(conn: duckdb.DuckDBPyConnection, key: str) -> str | None:

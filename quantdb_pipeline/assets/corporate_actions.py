@@ -1,0 +1,86 @@
+"""Corporate actions: eastmoney's whole-market dividend table, by report period."""
+
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from quantdb_pipeline import progress
+from quantdb_pipeline.assets.checks import check_result, suite_check
+from quantdb_pipeline.assets.reference import POOL, securities, trading_calendar
+from quantdb_pipeline.loaders.corporate_actions import load_corporate_actions
+from quantdb_pipeline.partitions import daily_partitions
+from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+from quantdb_pipeline.warehouse.writes import Lineage
+
+ACTIONS_SUITE = "corporate_actions_suite"
+
+
+class CorporateActionsConfig(Config):
+    """`refresh: true` refetches every report period, not only the open ones."""
+
+    refresh: bool = False
+
+
+@asset(
+    group_name="market_data",
+    deps=[trading_calendar, securities],
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    pool=POOL,
+    kinds={"duckdb"},
+    check_specs=[suite_check(ACTIONS_SUITE, "corporate_actions",
+                             "six-digit codes, one plan per symbol and period, non-negative amounts, ex-date after "
+                             "record date and report period (quarantined); a plan that distributes nothing (warning)")],
+)
+def corporate_actions(context: AssetExecutionContext, config: CorporateActionsConfig, market: MarketSourceResource,
+                      warehouse: WarehouseResource):
+    """Cash dividends, bonus and transferred shares with their ex-dates, for the whole market.
+
+    One `stock_fhps_em` call per report period answers every company (500 rows a page).
+    Periods reach back from the run's first day; a period is refetched nightly while its
+    distributions can still change, never once closed. The ex-dates here tell
+    `adjustment_factors` which symbols' factors are stale, and tell the bar gate the
+    exchange's reference price on ex-dates (the history klines do not show it).
+    """
+    source = market.build()
+    lineage = Lineage.now(source.name, context.run_id)
+    start = context.partition_key_range.start if context.has_partition_key_range else None
+
+    def on_progress(done: int, total: int, period: str, rows: int) -> None:
+        progress.report("corporate_actions", done, total, period, rows)
+        context.log.info(f"corporate_actions: {done}/{total} report periods fetched (last {period}: {rows} rows)")
+
+    import datetime as dt
+
+    with warehouse.get_connection() as conn:
+        report = load_corporate_actions(conn, source, lineage, dt.date.fromisoformat(start) if start else source.today(),
+                                        refresh=config.refresh, progress=on_progress,
+                                        breaker_threshold=market.breaker_threshold)
+    for period, reason in sorted(report.failed.items()):
+        context.log.warning(f"corporate_actions {period} failed, will retry next run: {reason}")
+    yield check_result(ACTIONS_SUITE, report.checks)
+    new = report.new_ex_dates
+    metadata = {
+        "periods_fetched": len(report.needed),
+        "periods": MetadataValue.md(
+            "| period | why |\n|---|---|\n" + "\n".join(f"| {p} | {r} |" for p, r in report.needed.items())
+            if report.needed else "no period needed fetching"),
+        "periods_empty": len(report.empty),
+        "periods_failed": len(report.failed),
+        "rows_written": report.rows_written,
+        "rows_quarantined": report.rows_quarantined,
+        "new_ex_dates": len(new),
+        "new_ex_dates_preview": MetadataValue.md(new.head(10).to_markdown(index=False) if len(new) else "none"),
+        "upstream_requests": report.requests,
+        "seconds": round(report.seconds, 2),
+        "source": source.name,
+    }
+    if report.circuit_open:
+        raise Failure(description=f"circuit breaker: {report.circuit_open}", metadata=metadata)
+    yield MaterializeResult(metadata=metadata)
