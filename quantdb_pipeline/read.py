@@ -45,11 +45,13 @@ from quantdb_pipeline.symbols import (
 
 __all__ = [
     "ADJUSTMENTS",
+    "AdjustmentGapWarning",
     "BAR_FIELDS",
     "UnknownSymbolError",
     "WarehouseNotFoundError",
     "WarehouseBusyError",
     "adjustment_factors",
+    "corporate_actions",
     "FINANCIAL_METRICS",
     "NoProfileError",
     "connect",
@@ -81,6 +83,10 @@ class WarehouseNotFoundError(FileNotFoundError):
 
 class WarehouseBusyError(RuntimeError):
     """The warehouse file is locked by a writing process."""
+
+
+class AdjustmentGapWarning(UserWarning):
+    """Adjusted prices were asked for across an ex-date that no adjustment factor covers."""
 
 
 class UnknownSymbolError(KeyError):
@@ -290,6 +296,14 @@ def daily_bars(
       all earlier qfq prices, which is why they are computed here and never stored.
 
     Prices are not rounded (upstream rounds adjusted prices to the fen).
+
+    Adjusted prices are never silently unadjusted: where the warehouse knows an ex-date that
+    no factor covers (`adjustment_gaps`: upstream's factor list lacks it and none could be
+    derived), an `AdjustmentGapWarning` names each symbol and ex-date, the frame gets a boolean
+    `adjustment_gap` column marking the rows whose adjusted prices miss that event (qfq: rows
+    before it; hfq: rows from it on), and `frame.attrs["adjustment_gaps"]` lists the gaps.
+    Factors the pipeline derived while upstream had not published them are exact to the fen
+    of the exchange's reference price; `adjustment_factors()` shows them (`derived_from`).
     """
     try:
         codes, hk_codes = _symbols(symbols)
@@ -321,8 +335,40 @@ def daily_bars(
                 sql, params = _BARS_SQL, {"codes": market_codes, "start": start, "end": end, "as_of": as_of}
             bars = conn.execute(sql.format(table=table, select=select + extra), params).df()
             _check_known(conn, reference, market_codes, bars)
+            if adjust is not None and table == "daily_bars":
+                bars = _mark_gaps(conn, bars, market_codes, adjust, as_of)
             frames.append(bars)
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _mark_gaps(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, codes: list[str], adjust: str,
+               as_of: dt.date | None) -> pd.DataFrame:
+    """Warn about and mark the rows whose adjusted prices miss a known, uncovered ex-date."""
+    try:
+        gaps = conn.execute("SELECT symbol, ex_date, evidence, reason FROM adjustment_gaps "
+                            "WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol, ex_date", [codes]).df()
+    except duckdb.CatalogException:  # a warehouse from before adjustment gaps were recorded
+        return bars
+    if adjust == "qfq" and as_of is not None:
+        gaps = gaps[pd.to_datetime(gaps["ex_date"]).dt.date <= as_of]
+    if gaps.empty:
+        return bars
+    days = bars["trade_date"].to_numpy(dtype="datetime64[D]")
+    affected = np.zeros(len(bars), dtype=bool)
+    for symbol, ex_date in zip(gaps["symbol"], pd.to_datetime(gaps["ex_date"]).to_numpy(dtype="datetime64[D]")):
+        mine = (bars["symbol"] == symbol).to_numpy()
+        affected |= mine & ((days < ex_date) if adjust == "qfq" else (days >= ex_date))
+    if not affected.any():
+        return bars
+    import warnings
+
+    listed = ", ".join(f"{s} {d:%Y-%m-%d}" for s, d in zip(gaps["symbol"], pd.to_datetime(gaps["ex_date"])))
+    warnings.warn(f"adjust={adjust!r}: no adjustment factor covers the ex-date(s) {listed}; {int(affected.sum())} "
+                  f"row(s) are not adjusted for them (column adjustment_gap). Reason: {gaps['reason'].iloc[0]}",
+                  AdjustmentGapWarning, stacklevel=3)
+    bars = bars.assign(adjustment_gap=affected)
+    bars.attrs["adjustment_gaps"] = gaps
+    return bars
 
 
 def _check_known(conn: duckdb.DuckDBPyConnection, reference: str, codes: list[str], rows: pd.DataFrame) -> None:
@@ -454,15 +500,52 @@ def panel(field: str = "close", symbols: str | Iterable[str] | None = None, star
 
 def adjustment_factors(symbols: str | Iterable[str], *,
                        warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The stored hfq factors (symbol, ex_date, hfq_factor): each applies from its ex_date on."""
+    """The stored hfq factors (symbol, ex_date, hfq_factor, derived_from): each applies from its
+    ex_date on. `derived_from` is None for upstream's (sina's) factors; for a factor upstream
+    had not published yet it says what the step was derived from ("quote_list_reference" or
+    "corporate_actions"; "base" for the 1.0 a derived series starts from)."""
     try:
         codes = _symbols(symbols)[0]
     except SymbolError as error:
         raise UnknownSymbolError(str(error)) from error
     with _cursor(warehouse) as conn:
         return conn.execute(
-            "SELECT symbol, ex_date, hfq_factor FROM adjustment_factors "
+            "SELECT symbol, ex_date, hfq_factor, derived_from FROM adjustment_factors "
             "WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol, ex_date", [codes]).df()
+
+
+CORPORATE_ACTION_FIELDS = ("symbol", "report_period", "ex_date", "record_date", "pay_date", "cash_per_share",
+                           "bonus_shares_per_share", "transfer_shares_per_share", "rights_shares_per_share",
+                           "rights_price", "plan_progress", "plan_announced_on", "announced_on")
+
+
+def corporate_actions(symbols: str | Iterable[str] | None = None, start=None, end=None, *,
+                      implemented_only: bool = True,
+                      warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Distributions with ex-dates between `start` and `end` (inclusive), for total-return work.
+
+    One row per plan: symbol, report_period, ex_date, record_date, pay_date (None: the source
+    has none), cash_per_share (pre-tax, CNY), bonus_shares_per_share, transfer_shares_per_share,
+    rights_shares_per_share and rights_price (None: not in the source), plan_progress,
+    plan_announced_on, announced_on; sorted by ex_date then symbol. Default: every symbol.
+    `implemented_only=False` adds plans without an ex-date yet (then `start`/`end` filter
+    on plan_announced_on). Source: eastmoney's dividend table (`stock_fhps_em`).
+    """
+    try:
+        codes = None if symbols is None else _symbols(symbols)[0]
+    except SymbolError as error:
+        raise UnknownSymbolError(str(error)) from error
+    start, end = _range(start, end)
+    with _cursor(warehouse) as conn:
+        return conn.execute(
+            f"""
+            SELECT {", ".join(CORPORATE_ACTION_FIELDS)} FROM corporate_actions
+            WHERE ($codes::VARCHAR[] IS NULL OR symbol IN (SELECT unnest($codes::VARCHAR[])))
+              AND (ex_date IS NOT NULL OR NOT $implemented)
+              AND coalesce(ex_date, plan_announced_on) >= coalesce($start::DATE, DATE '0001-01-01')
+              AND coalesce(ex_date, plan_announced_on) <= coalesce($end::DATE, DATE '9999-12-31')
+            ORDER BY coalesce(ex_date, plan_announced_on), symbol
+            """, {"codes": codes, "implemented": implemented_only, "start": start, "end": end}).df()
 
 
 def trading_days(start=None, end=None, *, market: str = "CN",

@@ -259,3 +259,95 @@ def test_factor_rules_warn_on_a_step_the_known_ex_date_contradicts_and_quarantin
     rules = conn.execute("SELECT rules FROM quarantine WHERE table_name = 'adjustment_factors'").fetchall()
     assert rules == [("not_in_future",)]
     assert "600000" in load_adjustment_factors(conn, SampleMarket(today=AFTER), lineage, symbols=symbols).needed
+
+
+class UnannouncedDividend(SampleMarket):
+    """An ex-date only the quote list shows: eastmoney's dividend table misses it (as reported in
+    akshare#3656) and sina never publishes its factor."""
+
+    def dividends_raw(self, period):
+        table = super().dividends_raw(period)
+        return table[table["代码"] != DIVIDEND_SYMBOL].reset_index(drop=True)
+
+    def adjustment_factors_raw(self, symbol):
+        factors = super().adjustment_factors_raw(symbol)
+        return factors[factors["date"] != pd.Timestamp(DIVIDEND_DATE)].reset_index(drop=True)
+
+
+def test_an_ex_date_only_the_quote_list_shows_is_adjusted_from_its_reference_price(pipeline):
+    from quantdb_pipeline.resources import MarketSourceResource
+
+    class Market(MarketSourceResource):
+        def build(self):
+            return UnannouncedDividend(today=self.sample_today)
+
+    day_before, ex_day = "2026-07-14", DIVIDEND_DATE.isoformat()
+    assert pipeline.run("2026-07-01", day_before, today=day_before,
+                        market=Market(kind="sample", sample_today=day_before, symbols=SYMBOLS)).success
+    result = pipeline.run(ex_day, ex_day, today=ex_day, market=Market(kind="sample", sample_today=ex_day,
+                                                                          symbols=SYMBOLS))
+    assert result.success
+    assert pipeline.bars_metadata(result)["spot_quotes"].startswith(ex_day)  # the quote-list path
+    factors_meta = pipeline.metadata(result, "adjustment_factors")
+    assert factors_meta["derived_factors"] == 1 and factors_meta["adjustment_gaps"] == 0
+    reference = float(SampleMarket(today=ex_day).corporate_actions(DIVIDEND_SYMBOL)["reference_close"].iloc[0])
+    stored = pipeline.query("SELECT reference_price, prev_close FROM daily_bars WHERE symbol = ? AND trade_date = ?",
+                            [DIVIDEND_SYMBOL, DIVIDEND_DATE]).iloc[0]
+    assert stored["reference_price"] == reference and stored["prev_close"] > reference * 1.2
+    qfq = read.daily_bars(DIVIDEND_SYMBOL, day_before, ex_day, adjust="qfq", warehouse=pipeline.warehouse)
+    raw = read.daily_bars(DIVIDEND_SYMBOL, day_before, ex_day, warehouse=pipeline.warehouse)
+    # the day before trades at the exchange's reference price in qfq, never at its unadjusted close
+    assert qfq["close"].iloc[0] == pytest.approx(reference, abs=1e-9) and raw["close"].iloc[0] > reference * 1.2
+    assert qfq["close"].iloc[1] == raw["close"].iloc[1]
+    factors = read.adjustment_factors(DIVIDEND_SYMBOL, warehouse=pipeline.warehouse)
+    assert factors["derived_from"].tolist()[-1] == "quote_list_reference"
+
+
+class ForgetfulFactors(SampleMarket):
+    """sina's list lacks an old ex-date of 600005 that eastmoney's dividend table has."""
+
+    forgotten: dt.date
+
+    def adjustment_factors_raw(self, symbol):
+        factors = super().adjustment_factors_raw(symbol)
+        if symbol != "600005":
+            return factors
+        kept = factors[factors["date"] != pd.Timestamp(self.forgotten)]
+        later = kept["date"] > pd.Timestamp(self.forgotten)
+        step = factors["hfq_factor"][factors["date"] == pd.Timestamp(self.forgotten)].iloc[0] / factors[
+            "hfq_factor"][factors["date"] < pd.Timestamp(self.forgotten)].iloc[0]
+        kept.loc[later, "hfq_factor"] = kept.loc[later, "hfq_factor"] / step  # as if it never happened
+        return kept.reset_index(drop=True)
+
+
+def test_a_known_ex_date_no_factor_covers_makes_adjusted_reads_warn_and_mark_the_rows(tmp_path):
+    from quantdb_pipeline.warehouse.schema import connect
+
+    today = "2025-12-31"
+    market = ForgetfulFactors(today=today)
+    events = market.corporate_actions("600005")
+    events = events[(events["ex_date"] >= d("2024-01-02")) & (events["ex_date"] <= d(today))]
+    assert len(events) >= 2
+    market.forgotten = events["ex_date"].iloc[0]
+    path = tmp_path / "w.duckdb"
+    conn = connect(path)
+    report = load_all(conn, market, ["600005"], start="2024-01-02")
+    conn.close()
+    assert report.gaps[["symbol", "ex_date"]].astype(str).values.tolist() == [["600005", str(market.forgotten)]]
+    assert "later ex-dates but not this one" in report.gaps["reason"].iloc[0]
+    with pytest.warns(read.AdjustmentGapWarning, match=f"600005 {market.forgotten:%Y-%m-%d}"):
+        qfq = read.daily_bars("600005", "2024-01-02", today, adjust="qfq", warehouse=path)
+    before = (qfq["trade_date"].dt.date < market.forgotten).to_numpy()
+    assert qfq["adjustment_gap"].to_numpy().tolist() == before.tolist() and before.any()
+    assert qfq.attrs["adjustment_gaps"]["ex_date"].dt.date.tolist() == [market.forgotten]
+    with pytest.warns(read.AdjustmentGapWarning):
+        hfq = read.daily_bars("600005", "2024-01-02", today, adjust="hfq", warehouse=path)
+    assert hfq["adjustment_gap"].to_numpy().tolist() == (~before).tolist()
+    # qfq as of a day before the gap is not affected by it: no warning, no column
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", read.AdjustmentGapWarning)
+        early = read.daily_bars("600005", "2024-01-02", today, adjust="qfq",
+                                as_of=market.forgotten - dt.timedelta(days=1), warehouse=path)
+    assert "adjustment_gap" not in early

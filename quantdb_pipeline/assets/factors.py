@@ -59,12 +59,13 @@ def adjustment_factors(context: AssetExecutionContext, config: FactorConfig, mar
     derived, gaps = report.derived, report.gaps
     for row in gaps.itertuples(index=False):
         context.log.warning(f"adjustment_factors {row.symbol}: ex-date {row.ex_date} is not adjusted: {row.reason}")
-    yield check_result(FACTORS_SUITE, report.checks, extra={
+    pending = {
         "derived_factors": len(derived),
         "derived_preview": MetadataValue.md(derived.head(10).to_markdown(index=False) if len(derived) else "none"),
         "adjustment_gaps": len(gaps),
         "adjustment_gaps_preview": MetadataValue.md(gaps.head(10).to_markdown(index=False) if len(gaps) else "none"),
-    })
+    }
+    yield check_result(FACTORS_SUITE, report.checks, extra=pending)
     metadata = {
         "symbols_fetched": len(report.needed),
         "symbols_updated": report.symbols_updated,
@@ -76,6 +77,7 @@ def adjustment_factors(context: AssetExecutionContext, config: FactorConfig, mar
         "changed": MetadataValue.md(
             "| symbol | change |\n|---|---|\n" + "\n".join(f"| {s} | {c} |" for s, c in sorted(report.changed.items()))
             if report.changed else "none"),
+        **pending,
         "seconds": round(report.seconds, 2),
         "source": source.name,
     }
