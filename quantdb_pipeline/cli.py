@@ -303,6 +303,7 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
 
     bars = metadata.get("daily_bars", {})
     factors = metadata.get("adjustment_factors", {})
+    actions = metadata.get("corporate_actions", {})
     hk, indices = metadata.get("hk_daily_bars", {}), metadata.get("index_daily_bars", {})
     profiles, statements = metadata.get("security_profiles", {}), metadata.get("financial_statements", {})
     requests = sum(int(m.get("upstream_requests", 0)) for m in metadata.values())
@@ -320,8 +321,12 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         ("profiles fetched / new versions", f"{profiles.get('symbols_due', '-')} / "
                                             f"{_count_rows(profiles.get('new_versions'))}"),
         ("financial reports fetched (symbols)", statements.get("symbols_due", "-")),
+        ("dividend periods fetched / new ex-dates", f"{actions.get('periods_fetched', '-')} / "
+                                                   f"{actions.get('new_ex_dates', '-')}"),
         ("factors fetched / changed", f"{factors.get('symbols_fetched', 0)} symbols / "
                                       f"{_count_rows(factors.get('changed'))} symbols"),
+        ("factors derived / ex-dates not covered", f"{factors.get('derived_factors', 0)} / "
+                                                   f"{factors.get('adjustment_gaps', 0)}"),
         ("upstream requests (all)", requests),
         ("elapsed", f"{elapsed:.1f} s"),
     ]

@@ -10,6 +10,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import akshare as ak
+import pandas as pd
 import numpy as np
 import pytest
 import responses
@@ -167,3 +168,26 @@ def test_a_dividend_that_arrives_through_a_history_load_moves_qfq_like_akshares_
 def akshare_on(day: dt.date) -> AkshareSource:
     return AkshareSource(requests_per_second=1000, backoff_seconds=0.01, sleep=lambda s: None,
                          now=lambda: dt.datetime.combine(day, dt.time(18), tzinfo=ZoneInfo("Asia/Shanghai")))
+
+
+def test_stock_fhps_em_pages_become_per_share_corporate_actions_and_an_empty_period_is_no_error():
+    from quantdb_pipeline.sources import normalize
+
+    market = SampleMarket(today=TODAY)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = FakeDataCenter(market, mock)
+        fake.queue("2025-12-31", 502)
+        source = akshare()
+        raw = source.dividends_raw(dt.date(2025, 12, 31))
+        # the 502 is retried; akshare then asks for page 1 twice (once for the page count)
+        assert len(raw) == 38 and source.requests["stock_fhps_em"] == len(fake.calls) == 3
+        assert len(source.dividends_raw(dt.date(2025, 6, 30))) == 0  # code 9201: no plans, not an error
+        assert source.requests["stock_fhps_em"] == len(fake.calls) == 4
+    rows = normalize.corporate_actions(raw, dt.date(2025, 12, 31), "akshare")
+    expected = market.corporate_actions("000007")
+    expected = expected[expected["ex_date"].map(lambda d: d.year) == 2026].iloc[0]
+    mine = rows[rows["symbol"] == "000007"].iloc[0]
+    assert mine["ex_date"] == expected["ex_date"] and mine["report_period"] == dt.date(2025, 12, 31)
+    assert mine["cash_per_share"] == pytest.approx(expected["cash"])  # upstream: per 10 shares
+    assert mine["bonus_shares_per_share"] + mine["transfer_shares_per_share"] == pytest.approx(expected["shares"])
+    assert mine["plan_progress"] == "实施分配" and pd.isna(mine["pay_date"])

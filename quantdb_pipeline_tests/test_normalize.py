@@ -40,8 +40,9 @@ def test_canonical_columns_and_dtypes():
     assert {c: str(t) for c, t in bars.dtypes.items()} == {
         "symbol": "string", "trade_date": "date32[day][pyarrow]", "open": "float64", "high": "float64",
         "low": "float64", "close": "float64", "volume": "Int64", "amount": "float64",
-        "pct_change": "float64", "turnover_rate": "float64", "prev_close": "float64"}
+        "pct_change": "float64", "turnover_rate": "float64", "prev_close": "float64", "reference_price": "float64"}
     assert bars["trade_date"].tolist() == [dt.date(2024, 1, 2), dt.date(2024, 1, 3)]
+    assert bars["reference_price"].isna().all()  # the history klines carry no reference price
 
 
 @pytest.mark.parametrize("dates", [["2024-01-02", "2024-01-03"], ["20240102", "20240103"],
