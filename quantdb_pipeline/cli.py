@@ -145,7 +145,8 @@ def status(args: argparse.Namespace) -> int:
         return EXIT_RUN_FAILED
     titles = {"tables": "tables", "gaps": "coverage gaps against the trading calendar",
               "quarantine": "quarantined rows", "retries": "symbols waiting for a retry",
-              "unreconciled": "quote-list bars not yet reconciled with the history endpoint"}
+              "unreconciled": "quote-list bars not yet reconciled with the history endpoint",
+              "adjustment": "ex-dates with a derived factor (upstream has not published it) or no factor at all"}
     for key, title in titles.items():
         frame = report[key]
         print(f"{title}:")

@@ -669,7 +669,8 @@ def financials(symbols: str | Iterable[str], metrics: Iterable[str] | None = Non
 
 
 _STATUS_TABLES = {  # table -> its date column
-    "daily_bars": "trade_date", "adjustment_factors": "ex_date", "hk_daily_bars": "trade_date",
+    "daily_bars": "trade_date", "adjustment_factors": "ex_date", "corporate_actions": "ex_date",
+    "hk_daily_bars": "trade_date",
     "index_daily_bars": "trade_date", "security_profiles": "observed_on", "financial_statements": "report_date",
     "financial_indicators": "report_date", "securities": None, "hk_securities": None, "trading_calendar": "trade_date",
 }
@@ -684,7 +685,10 @@ def status(*, warehouse: str | os.PathLike | None = None) -> dict[str, pd.DataFr
     - `quarantine`: quarantined rows per table and rule;
     - `retries`: symbols whose last attempt failed or answered empty, per dataset, with the error;
     - `unreconciled`: bars taken from the nightly quote list and not yet compared with the
-      history endpoint (symbols, rows, oldest and newest day).
+      history endpoint (symbols, rows, oldest and newest day);
+    - `adjustment`: ex-dates whose factor is derived while upstream has not published it
+      (kind "derived", with what it was derived from) or that no factor covers (kind "gap",
+      with the reason): symbol, ex_date, kind, detail.
     """
     with _cursor(warehouse) as conn:
         rows = []
@@ -719,5 +723,13 @@ def status(*, warehouse: str | os.PathLike | None = None) -> dict[str, pd.DataFr
         unreconciled = conn.execute(
             "SELECT source, count(DISTINCT symbol) AS symbols, count(*) AS rows, min(trade_date) AS oldest, "
             "max(trade_date) AS newest FROM daily_bars WHERE source LIKE '%/spot' GROUP BY source ORDER BY source").df()
+        adjustment = conn.execute(
+            """
+            SELECT symbol, ex_date, 'derived' AS kind, derived_from AS detail FROM adjustment_factors
+            WHERE derived_from IS NOT NULL AND derived_from <> 'base'
+            UNION ALL
+            SELECT symbol, ex_date, 'gap', reason FROM adjustment_gaps
+            ORDER BY kind, symbol, ex_date
+            """).df()
         return {"tables": tables, "gaps": gaps, "quarantine": quarantine, "retries": retries,
-                "unreconciled": unreconciled}
+                "unreconciled": unreconciled, "adjustment": adjustment}

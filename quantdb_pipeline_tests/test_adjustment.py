@@ -301,6 +301,8 @@ def test_an_ex_date_only_the_quote_list_shows_is_adjusted_from_its_reference_pri
     assert qfq["close"].iloc[1] == raw["close"].iloc[1]
     factors = read.adjustment_factors(DIVIDEND_SYMBOL, warehouse=pipeline.warehouse)
     assert factors["derived_from"].tolist()[-1] == "quote_list_reference"
+    pending = read.status(warehouse=pipeline.warehouse)["adjustment"]
+    assert pending[["symbol", "kind", "detail"]].values.tolist() == [[DIVIDEND_SYMBOL, "derived", "quote_list_reference"]]
 
 
 class ForgetfulFactors(SampleMarket):
@@ -351,3 +353,5 @@ def test_a_known_ex_date_no_factor_covers_makes_adjusted_reads_warn_and_mark_the
         early = read.daily_bars("600005", "2024-01-02", today, adjust="qfq",
                                 as_of=market.forgotten - dt.timedelta(days=1), warehouse=path)
     assert "adjustment_gap" not in early
+    pending = read.status(warehouse=path)["adjustment"]
+    assert pending[["symbol", "kind"]].values.tolist() == [["600005", "gap"]]

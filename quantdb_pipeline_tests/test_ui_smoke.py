@@ -116,10 +116,11 @@ def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev)
     port = start()
     data = graphql(port, ASSETS_AND_CHECKS)
     assets = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
-    assert {"trading_calendar", "securities", "daily_bars", "adjustment_factors", "hk_daily_bars", "index_daily_bars",
+    assert {"trading_calendar", "securities", "corporate_actions", "daily_bars", "adjustment_factors", "hk_daily_bars",
+            "index_daily_bars",
             "security_profiles", "financial_statements", "financial_indicators", "published_warehouse"} <= set(assets)
     checks = {c["name"] for n in assets.values() for c in n["assetChecksOrError"].get("checks", [])}
-    assert {"daily_bars_rows_suite", "daily_bars_batch_suite", "adjustment_factors_suite",
+    assert {"daily_bars_rows_suite", "daily_bars_batch_suite", "adjustment_factors_suite", "corporate_actions_suite",
             "security_profiles_suite", "financial_statements_suite"} <= checks
     repository = data["repositoriesOrError"]["nodes"][0]
     schedules = {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]}
