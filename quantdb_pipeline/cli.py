@@ -230,8 +230,12 @@ def run(args: argparse.Namespace) -> int:
 
         def on_progress(step: str, done: int, total: int, symbol: str, rows: int) -> None:
             nonlocal bar
+            if bar is not None and bar.desc != step:  # one bar per step
+                bar.close()
+                bar = None
             if bar is None:
-                bar = tqdm(total=total, desc=step, unit="symbol", file=sys.stderr)
+                bar = tqdm(total=total, desc=step, unit="period" if step == "corporate_actions" else "symbol",
+                           file=sys.stderr)
             bar.set_postfix_str(f"{symbol}: {rows} rows")
             bar.update(done - bar.n)
 

@@ -64,11 +64,21 @@ def test_real_sse_calendar_and_only_trading_days():
 def test_daily_price_limits_hold_per_board_and_for_st():
     market = SampleMarket(today=TODAY)
     bars = all_bars(market).merge(market.universe()[["code", "board"]], left_on="symbol", right_on="code")
-    bars = bars[bars["symbol"] != IPO_SYMBOL]  # no limit in the first days after listing
+    bars = bars[bars["symbol"] != IPO_SYMBOL].reset_index(drop=True)  # no limit in the first days after listing
     limit = bars["board"].map(PRICE_LIMIT) * 100
     limit[bars["symbol"] == ST_SYMBOL] = 5
+    # the exchange measures the limit from its reference price: on an ex-date the ex-rights
+    # price (the history's 涨跌幅 is close-to-close there, like eastmoney's)
+    events = pd.concat([market.corporate_actions(s).assign(symbol=s) for s in market.universe()["code"]])
+    keyed = bars[["symbol", "trade_date"]].astype({"trade_date": object}).merge(
+        events[["symbol", "ex_date", "reference_close"]], how="left", left_on=["symbol", "trade_date"],
+        right_on=["symbol", "ex_date"])
+    reference = keyed["reference_close"].astype("float64").fillna(bars["prev_close"]).to_numpy()
+    moves = (bars["close"] / reference - 1).abs() * 100
     # limit prices are rounded to the fen, so a move can exceed the limit by a rounding step
-    assert (bars["pct_change"].abs() <= limit + 0.6).all()
+    assert (moves <= limit + 0.6).all()
+    assert keyed["reference_close"].notna().sum() > 20  # ex-dates were measured from their reference
+    assert (bars["pct_change"].abs() > limit + 0.6).any()  # ... where close-to-close exceeds the limit
     assert bars.loc[bars["board"] == "main", "pct_change"].abs().max() > 9.5  # limits are actually hit
     assert (bars["low"] <= bars[["open", "close"]].min(axis=1)).all()
     assert (bars["high"] >= bars[["open", "close"]].max(axis=1)).all()

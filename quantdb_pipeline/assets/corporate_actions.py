@@ -1,5 +1,7 @@
 """Corporate actions: eastmoney's whole-market dividend table, by report period."""
 
+import datetime as dt
+
 from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
@@ -50,17 +52,15 @@ def corporate_actions(context: AssetExecutionContext, config: CorporateActionsCo
     """
     source = market.build()
     lineage = Lineage.now(source.name, context.run_id)
-    start = context.partition_key_range.start if context.has_partition_key_range else None
+    start = (dt.date.fromisoformat(context.partition_key_range.start) if context.has_partition_key_range
+             else source.today())
 
     def on_progress(done: int, total: int, period: str, rows: int) -> None:
         progress.report("corporate_actions", done, total, period, rows)
         context.log.info(f"corporate_actions: {done}/{total} report periods fetched (last {period}: {rows} rows)")
 
-    import datetime as dt
-
     with warehouse.get_connection() as conn:
-        report = load_corporate_actions(conn, source, lineage, dt.date.fromisoformat(start) if start else source.today(),
-                                        refresh=config.refresh, progress=on_progress,
+        report = load_corporate_actions(conn, source, lineage, start, refresh=config.refresh, progress=on_progress,
                                         breaker_threshold=market.breaker_threshold)
     for period, reason in sorted(report.failed.items()):
         context.log.warning(f"corporate_actions {period} failed, will retry next run: {reason}")

@@ -129,13 +129,21 @@ def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
     # is the ex-rights price (the history klines do not show it: it comes from known ex-dates)
     reference = np.where(np.isnan(prev_close), previous, prev_close)
     ex_rights = _ex_rights_references(symbols, day_values, reference, context.ex_rights)
+    reference_known = ~np.isnan(quoted) | ~np.isnan(ex_rights)
     reference = np.where(~np.isnan(quoted), quoted, np.where(np.isnan(ex_rights), reference, ex_rights))
     frame["previous_close"] = reference
-    frame["board_limit_pct"] = _limit_with_rounding(limit, reference)
-    frame["st_limit_pct"] = _limit_with_rounding(st_limit, reference)
+    board_limit = _limit_with_rounding(limit, reference)
     with np.errstate(invalid="ignore", divide="ignore"):
         from_reference = (close / reference - 1) * 100
         frame["abs_pct_change"] = np.where(np.isnan(from_reference), np.abs(pct), np.abs(from_reference))
+    # A fall from the previous close beyond the limit on a day with no known reference price is
+    # what an ex-date looks like in the close-to-close history klines when the dividend table
+    # misses it, as well as what a bad price looks like: warned about, not quarantined.
+    unexplained_fall = ~reference_known & (from_reference < 0)
+    frame["board_limit_pct"] = np.where(unexplained_fall, np.nan, board_limit)
+    frame["fall_limit_pct"] = np.where(unexplained_fall, board_limit, np.nan)
+    frame["st_limit_pct"] = _limit_with_rounding(st_limit, reference)
+    with np.errstate(invalid="ignore", divide="ignore"):
         frame["pct_from_previous_close"] = (close / change_base - 1) * 100
         frame["pct_discrepancy"] = np.abs(pct - frame["pct_from_previous_close"].to_numpy())
         volume = frame["volume"].to_numpy()
@@ -216,8 +224,15 @@ def bar_row_expectations(context: BarContext) -> list:
         _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "within_board_limit", QUARANTINE,
               "the close moved from the exchange's reference price (the ex-rights price on a known ex-date) "
               "by no more than the board's daily limit, with the limit price rounded to the fen "
-              f"(none on a listing's first {UNLIMITED_FIRST_DAYS} days)",
+              f"(none on a listing's first {UNLIMITED_FIRST_DAYS} days; a fall with no known reference price "
+              "is the next rule's)",
               column_A="board_limit_pct", column_B="abs_pct_change", or_equal=True,
+              ignore_row_if="either_value_is_missing"),
+        _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "fall_within_board_limit", WARN,
+              "a fall from the previous close on a day with no known reference price stays within the board's "
+              "limit; beyond it is an ex-date that corporate_actions lacks, or a bad price (a warning: the row "
+              "loads; the examples name the symbol and day to check)",
+              column_A="fall_limit_pct", column_B="abs_pct_change", or_equal=True,
               ignore_row_if="either_value_is_missing"),
         _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "within_st_limit", WARN,
               f"|pct_change| <= {ST_LIMIT_PCT}% + tolerance for names that are ST now "
