@@ -3,6 +3,7 @@ and a rotating sample reconciled against the history endpoint the next nights.""
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import responses
 
@@ -73,9 +74,19 @@ def test_a_nightly_run_takes_the_day_from_the_quote_list_in_one_page_and_matches
     market = SampleMarket(today=DAYS[0])
     history = pd.concat([normalize.a_share_bars(market.a_share_daily_raw(s, d(DAYS[0]), d(DAYS[0])), s, "sample")
                          for s in stored["symbol"]], ignore_index=True)
-    pd.testing.assert_frame_equal(stored[["symbol", *BAR_VALUES]].reset_index(drop=True),
-                                  history[["symbol", *BAR_VALUES]].astype({"symbol": object}),
-                                  check_dtype=False)
+    same = [v for v in BAR_VALUES if v != "pct_change"]
+    pd.testing.assert_frame_equal(stored[["symbol", *same]].reset_index(drop=True),
+                                  history[["symbol", *same]].astype({"symbol": object}), check_dtype=False)
+    # the list's 涨跌幅 is measured from its 昨收, the exchange's reference price: on an ex-date that
+    # is the ex-rights price, while the history klines stay close-to-close
+    quoted = pipeline.query("SELECT symbol, close, pct_change, reference_price, prev_close FROM daily_bars "
+                            "WHERE trade_date = ? ORDER BY symbol", [DAYS[0]])
+    np.testing.assert_allclose(quoted["pct_change"], ((quoted["close"] / quoted["reference_price"] - 1) * 100).round(2))
+    ex_dates = {s for s in quoted["symbol"] if d(DAYS[0]) in set(market.corporate_actions(s)["ex_date"])}
+    shifted = set(quoted["symbol"][(quoted["reference_price"] - quoted["prev_close"]).abs() > 0.005])
+    assert shifted == ex_dates and len(ex_dates) >= 2
+    plain = ~stored["symbol"].isin(ex_dates).to_numpy()
+    np.testing.assert_array_equal(stored["pct_change"][plain], history["pct_change"][plain])
     # the suspended symbol is listed without a trade: no bar, but covered, so not asked again
     assert SUSPENSION[0] <= d(DAYS[0]) <= SUSPENSION[1] and SUSPENDED_SYMBOL not in set(stored["symbol"])
     covered = pipeline.query("SELECT max(covered_to) AS c FROM bar_coverage WHERE symbol = ?", [SUSPENDED_SYMBOL])
@@ -170,7 +181,8 @@ def test_akshare_quote_list_pages_are_counted_and_normalized_like_the_history_en
     row = bars.set_index("symbol").loc["600000"]
     history = market.a_share_daily_raw("600000", d(DAYS[0]), d(DAYS[0])).iloc[0]
     assert row["volume"] == history["成交量"] * 100  # lots -> shares
-    assert row["close"] == history["收盘"] and row["prev_close"] == round(history["收盘"] - history["涨跌额"], 2)
+    assert row["close"] == history["收盘"] and row["reference_price"] == round(history["收盘"] - history["涨跌额"], 2)
+    assert np.isnan(row["prev_close"])  # the loader fills it from the stored previous close
 
 
 def test_a_rerun_of_the_same_day_asks_upstream_for_nothing_unless_forced(pipeline):
@@ -180,7 +192,8 @@ def test_a_rerun_of_the_same_day_asks_upstream_for_nothing_unless_forced(pipelin
         result = pipeline.run(DAYS[0], DAYS[0], today=DAYS[0])
         assert result.success, failure_messages(result)
         assets_requests[label] = {asset: pipeline.metadata(result, asset)["upstream_requests"]
-                                  for asset in ("trading_calendar", "securities", "daily_bars", "adjustment_factors")}
+                                  for asset in ("trading_calendar", "securities", "corporate_actions", "daily_bars",
+                                                "adjustment_factors")}
         published = pipeline.metadata(result, "published_warehouse")
         assert published["run_upstream_requests"] == sum(assets_requests[label].values())
         assert pipeline.instance.get_run_by_id(result.run_id).tags["quantdb/upstream_requests"] == str(
