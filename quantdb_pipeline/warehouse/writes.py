@@ -348,6 +348,7 @@ def replace_reports(conn: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFr
 
 
 FACTOR_COLUMNS = ["symbol", "ex_date", "hfq_factor"]
+HK_FACTOR_COLUMNS = ["symbol", "ex_date", "hfq_factor", "hfq_cash", "qfq_factor"]
 
 
 def write_factor_batch(
@@ -359,24 +360,27 @@ def write_factor_batch(
     as_of: dt.date,
     quarantine: pd.DataFrame | None = None,
     dataset: str = "adjustment_factors",
+    table: str = "adjustment_factors",
+    columns: list[str] = FACTOR_COLUMNS,
 ) -> int:
     """Replace the whole factor history of each symbol in `replaced` with its rows in `factors`.
 
     Upstream restates a symbol's factors as a whole (a new base after a split rescales every
     row), so a symbol's factors are swapped together, never merged. Symbols not in `replaced`
-    (failed, or with quarantined rows) keep what is stored.
+    (failed, or with quarantined rows) keep what is stored. `table`/`columns`: the A-share
+    `adjustment_factors` or `hk_adjustment_factors` (`HK_FACTOR_COLUMNS`).
     """
-    factors = factors[factors["symbol"].isin(replaced)][FACTOR_COLUMNS]
+    factors = factors[factors["symbol"].isin(replaced)][columns]
     _stage(conn, "staged_factors", factors)
     _stage(conn, "staged_replaced", pd.DataFrame({"symbol": pd.Series(replaced, dtype="string")}))
     _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
     with transaction(conn):
-        conn.execute("DELETE FROM adjustment_factors WHERE symbol IN (SELECT symbol FROM staged_replaced)")
-        conn.execute("DELETE FROM quarantine WHERE table_name = 'adjustment_factors' "
+        conn.execute(f"DELETE FROM {table} WHERE symbol IN (SELECT symbol FROM staged_replaced)")
+        conn.execute(f"DELETE FROM quarantine WHERE table_name = '{table}' "
                      "AND symbol IN (SELECT symbol FROM staged_replaced)")
         _write_quarantine(conn, quarantine if quarantine is not None else empty_quarantine(), lineage)
-        conn.execute(f"INSERT INTO adjustment_factors ({', '.join(FACTOR_COLUMNS)}, source, run_id, ingested_at) "
-                     f"SELECT {', '.join(FACTOR_COLUMNS)}, ?, ?, ? FROM staged_factors", _lineage_params(lineage))
+        conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, source, run_id, ingested_at) "
+                     f"SELECT {', '.join(columns)}, ?, ?, ? FROM staged_factors", _lineage_params(lineage))
         _record_outcomes(conn, dataset, lineage, as_of)
     for name in ("staged_factors", "staged_replaced", "staged_outcomes"):
         conn.unregister(name)
