@@ -3,7 +3,13 @@
 from quantdb_pipeline.assets.bars import daily_bars
 from quantdb_pipeline.assets.factors import adjustment_factors
 from quantdb_pipeline.assets.fundamentals import financial_indicators, financial_statements, security_profiles
-from quantdb_pipeline.assets.markets import hk_daily_bars, hk_securities, hk_trading_calendar, index_daily_bars
+from quantdb_pipeline.assets.markets import (
+    hk_adjustment_factors,
+    hk_daily_bars,
+    hk_securities,
+    hk_trading_calendar,
+    index_daily_bars,
+)
 from quantdb_pipeline.assets.publish import published_warehouse
 from quantdb_pipeline.assets.reference import securities, trading_calendar
 
@@ -12,6 +18,7 @@ __all__ = [
     "daily_bars",
     "financial_indicators",
     "financial_statements",
+    "hk_adjustment_factors",
     "hk_daily_bars",
     "hk_securities",
     "hk_trading_calendar",
