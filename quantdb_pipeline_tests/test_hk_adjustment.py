@@ -220,3 +220,22 @@ def test_hk_and_a_share_factors_through_dagster_on_the_sample_market(pipeline):
                        hk_symbols="00700,00005,03690")
     meta = pipeline.metadata(due, "hk_adjustment_factors")
     assert meta["symbols_fetched"] == 3 and "due by age" in meta["why_fetched"]
+
+
+def test_normalize_joins_the_two_scripts_on_the_union_of_their_dates():
+    from quantdb_pipeline.sources import HkFactorFrames, normalize
+
+    start = dt.date(1900, 1, 1)
+    hfq = pd.DataFrame({"date": [dt.date(2024, 5, 17), dt.date(2023, 9, 15), start],
+                        "hfq_factor": ["1.1000", "1.1000", "1.0000"], "cash": ["13.58", "9.84", "0"]})
+    qfq = pd.DataFrame({"date": [dt.date(2024, 5, 20), start], "qfq_factor": ["1.0", "0.9"]})  # a date hfq lacks
+    rows = normalize.hk_adjustment_factors(HkFactorFrames(hfq, qfq), "00700", "akshare")
+    assert rows["ex_date"].tolist() == [start, dt.date(2023, 9, 15), dt.date(2024, 5, 17), dt.date(2024, 5, 20)]
+    assert rows["hfq_factor"].tolist() == [1.0, 1.1, 1.1, 1.1] and rows["hfq_cash"].tolist() == [0, 9.84, 13.58, 13.58]
+    assert rows["qfq_factor"].tolist() == [0.9, 0.9, 0.9, 1.0]
+
+    one_row = normalize.hk_adjustment_factors(HkFactorFrames(hfq, qfq.iloc[-1:]), "00700", "akshare")
+    assert one_row["qfq_factor"].tolist() == [1.0, 1.0, 1.0]  # akshare leaves qfq unadjusted for one row
+    bad = hfq.assign(hfq_factor=["1.1", "-1", "1"])
+    with pytest.raises(normalize.SourceSchemaError, match="hfq_factor"):
+        normalize.hk_adjustment_factors(HkFactorFrames(bad, qfq), "00700", "akshare")
