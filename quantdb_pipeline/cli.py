@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
                      default=float(os.environ.get(settings.MIN_COVERAGE_ENV, "0.8")),
                      help="quality gate: share of symbols each trading day must have rows for (default 0.8)")
     run.add_argument("--refresh-factors", action="store_true",
-                     help="refetch every symbol's adjustment factors, not only those the bars show stale")
+                     help="refetch every symbol's adjustment factors (A-share and HK), not only the stale or due ones")
     run.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     show = commands.add_parser("status", help="what the published warehouse holds and what is waiting",
                                description="Tables with rows and latest dates, coverage gaps against the "
@@ -177,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
         daily_bars,
         financial_indicators,
         financial_statements,
+        hk_adjustment_factors,
         hk_daily_bars,
         hk_securities,
         hk_trading_calendar,
@@ -197,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     assets = [
         *([trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors] if "cn" in markets else []),
-        *([hk_trading_calendar, hk_securities, hk_daily_bars] if "hk" in markets else []),
+        *([hk_trading_calendar, hk_securities, hk_daily_bars, hk_adjustment_factors] if "hk" in markets else []),
         *([trading_calendar, index_daily_bars] if "index" in markets else []),  # indices use the SSE calendar
         *([trading_calendar, securities, security_profiles, financial_statements, financial_indicators]
           if "fundamentals" in markets else []),
@@ -252,8 +253,10 @@ def run(args: argparse.Namespace) -> int:
                   "dagster/asset_partition_range_end": end.isoformat(),
                   LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}},
-                        **({"ops": {"adjustment_factors": {"config": {"refresh": args.refresh_factors}}}}
-                           if "cn" in markets else {})},
+                        "ops": {**({"adjustment_factors": {"config": {"refresh": args.refresh_factors}}}
+                                   if "cn" in markets else {}),
+                                **({"hk_adjustment_factors": {"config": {"refresh": args.refresh_factors}}}
+                                   if "hk" in markets else {})}},
             raise_on_error=False,
         )
     elapsed = time.perf_counter() - began

@@ -12,8 +12,9 @@
                            range runs as one   new ex-date; derived │
                            step) [rows, batch] until they arrive)   │
     Hong Kong                                                       ├─> published_warehouse
-    hk_trading_calendar ─┬─> hk_daily_bars ─────────────────────────┤   (atomic snapshot that
-    hk_securities ───────┘   (HKEX calendar, HKD, no price limit)   │    readers and BI open)
+    hk_trading_calendar ─┬─> hk_daily_bars ─> hk_adjustment_factors ┤   (atomic snapshot that
+    hk_securities ───────┘   (HKEX calendar,  (sina hfq + cash, qfq;│    readers and BI open)
+                              HKD, no limit)   every 30 days)       │
     Indices                                                         │
     trading_calendar ───> index_daily_bars (000300, 399006, ...) ───┤
     Fundamentals                                                    │
@@ -31,6 +32,7 @@ from quantdb_pipeline.assets import (
     adjustment_factors,
     corporate_actions,
     daily_bars,
+    hk_adjustment_factors,
     hk_daily_bars,
     hk_securities,
     financial_indicators,
@@ -54,7 +56,7 @@ from quantdb_pipeline.sensors import new_listings_sensor, run_failure_alert
 
 defs = Definitions(
     assets=[trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors,
-            hk_trading_calendar, hk_securities, hk_daily_bars, index_daily_bars,
+            hk_trading_calendar, hk_securities, hk_daily_bars, hk_adjustment_factors, index_daily_bars,
             security_profiles, financial_statements, financial_indicators, published_warehouse],
     jobs=[reference_job, daily_bars_job, profiles_job, financials_job],
     schedules=[reference_schedule, nightly_bars_schedule, weekly_profiles_schedule, financials_schedule],

@@ -8,6 +8,7 @@ from quantdb_pipeline.assets import (
     daily_bars,
     financial_indicators,
     financial_statements,
+    hk_adjustment_factors,
     hk_daily_bars,
     hk_securities,
     hk_trading_calendar,
@@ -27,12 +28,12 @@ reference_job = define_asset_job(
 )
 daily_bars_job = define_asset_job(
     "daily_bars_job",
-    selection=AssetSelection.assets(corporate_actions, daily_bars, adjustment_factors, hk_daily_bars, index_daily_bars,
-                                    published_warehouse),
+    selection=AssetSelection.assets(corporate_actions, daily_bars, adjustment_factors, hk_daily_bars,
+                                    hk_adjustment_factors, index_daily_bars, published_warehouse),
     partitions_def=daily_partitions,
     description="Load A-share, HK and index bars for a date or a date range (one step per range), "
                 "refresh the corporate actions of open report periods and the adjustment factors of symbols with a new "
-                "ex-date, then publish.",
+                "ex-date (HK: missing or due), then publish.",
 )
 profiles_job = define_asset_job(
     "profiles_job",

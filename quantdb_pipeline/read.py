@@ -59,6 +59,7 @@ __all__ = [
     "panel",
     "profile",
     "daily_bars",
+    "hk_adjustment_factors",
     "hk_securities",
     "index_bars",
     "indices",
@@ -69,10 +70,10 @@ __all__ = [
 
 #: Columns `daily_bars` can return; `symbol` and `trade_date` always come first.
 BAR_FIELDS = ("open", "high", "low", "close", "volume", "amount", "pct_change", "turnover_rate",
-              "prev_close", "hfq_factor", "source", "run_id", "ingested_at")
+              "prev_close", "reference_price", "hfq_factor", "source", "run_id", "ingested_at")
 _DEFAULT_BAR_FIELDS = BAR_FIELDS[:8]
 #: Fields multiplied by the adjustment ratio; volume and amount stay as traded.
-_PRICE_FIELDS = ("open", "high", "low", "close", "prev_close")
+_PRICE_FIELDS = ("open", "high", "low", "close", "prev_close", "reference_price")
 ADJUSTMENTS = (None, "qfq", "hfq")
 _COMPACT_DATE = re.compile(r"^\d{8}$")
 
@@ -229,12 +230,17 @@ _PLAIN_BARS_SQL = """
     ORDER BY symbol, trade_date
 """
 #: With factors: each bar takes the factor of the latest ex-date on or before it (ASOF).
+#: prev_close is the previous bar's unadjusted close (eastmoney's 涨跌额 is close-to-close),
+#: so it takes the factor in force on the previous bar's date: adjusted, it equals the
+#: previous adjusted close. reference_price (the ex-rights price on an ex-date) takes the day's.
 _BARS_SQL = """
     WITH b AS (
-        SELECT * FROM {table}
-        WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))
-          AND trade_date >= coalesce($start::DATE, DATE '0001-01-01')
-          AND trade_date <= coalesce($end::DATE, DATE '9999-12-31')),
+        SELECT * FROM (
+            SELECT *, lag(trade_date) OVER (PARTITION BY symbol ORDER BY trade_date) AS previous_date
+            FROM {table}
+            WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))
+              AND trade_date <= coalesce($end::DATE, DATE '9999-12-31'))
+        WHERE trade_date >= coalesce($start::DATE, DATE '0001-01-01')),
     factors AS (
         SELECT symbol, ex_date, hfq_factor FROM adjustment_factors
         WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))),
@@ -244,15 +250,72 @@ _BARS_SQL = """
                             WHERE ex_date <= coalesce($as_of::DATE, DATE '9999-12-31')),
                         arg_min(hfq_factor, ex_date)) AS base
         FROM factors GROUP BY symbol),
+    yesterday AS (
+        SELECT b.symbol, b.trade_date, y.hfq_factor
+        FROM b ASOF LEFT JOIN factors y
+             ON b.symbol = y.symbol AND coalesce(b.previous_date, b.trade_date) >= y.ex_date),
     f AS (
         SELECT b.symbol, b.trade_date,
                coalesce(x.hfq_factor, n.first_factor, 1.0) AS factor,
+               coalesce(y.hfq_factor, n.first_factor, 1.0) AS previous_factor,
                coalesce(n.base, 1.0) AS base
         FROM b ASOF LEFT JOIN factors x ON b.symbol = x.symbol AND b.trade_date >= x.ex_date
+        JOIN yesterday y ON b.symbol = y.symbol AND b.trade_date = y.trade_date
         LEFT JOIN bounds n ON b.symbol = n.symbol)
     SELECT {select} FROM b JOIN f USING (symbol, trade_date)
     ORDER BY symbol, trade_date
 """
+#: HK bars with sina's HK factors (`hk_adjustment_factors`): each bar takes the row of the latest
+#: ex-date on or before it; before a symbol's first row, that row's values. HK prev_close is the
+#: previous bar's unadjusted close (eastmoney's 涨跌额 ignores ex-dates), so it takes the row in
+#: force on the previous bar's date: adjusted, it equals the previous adjusted close.
+_HK_BARS_SQL = """
+    WITH b AS (
+        SELECT * FROM (
+            SELECT *, lag(trade_date) OVER (PARTITION BY symbol ORDER BY trade_date) AS previous_date
+            FROM hk_daily_bars
+            WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))
+              AND trade_date <= coalesce($end::DATE, DATE '9999-12-31'))
+        WHERE trade_date >= coalesce($start::DATE, DATE '0001-01-01')),
+    factors AS (
+        SELECT symbol, ex_date, hfq_factor, hfq_cash, qfq_factor FROM hk_adjustment_factors
+        WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))),
+    bounds AS (
+        SELECT symbol, arg_min(hfq_factor, ex_date) AS first_factor, arg_min(hfq_cash, ex_date) AS first_cash,
+               arg_min(qfq_factor, ex_date) AS first_qfq,
+               coalesce(arg_max(qfq_factor, ex_date) FILTER (
+                            WHERE ex_date <= coalesce($as_of::DATE, DATE '9999-12-31')),
+                        arg_min(qfq_factor, ex_date)) AS base
+        FROM factors GROUP BY symbol),
+    today AS (
+        SELECT b.symbol, b.trade_date, x.hfq_factor, x.hfq_cash, x.qfq_factor
+        FROM b ASOF LEFT JOIN factors x ON b.symbol = x.symbol AND b.trade_date >= x.ex_date),
+    yesterday AS (
+        SELECT b.symbol, b.trade_date, y.hfq_factor, y.hfq_cash, y.qfq_factor
+        FROM b ASOF LEFT JOIN factors y
+             ON b.symbol = y.symbol AND coalesce(b.previous_date, b.trade_date) >= y.ex_date),
+    f AS (
+        SELECT symbol, trade_date,
+               coalesce(t.hfq_factor, n.first_factor, 1.0) AS factor,
+               coalesce(t.hfq_cash, n.first_cash, 0.0) AS cash,
+               coalesce(t.qfq_factor, n.first_qfq, 1.0) AS qfq,
+               coalesce(y.hfq_factor, n.first_factor, 1.0) AS previous_factor,
+               coalesce(y.hfq_cash, n.first_cash, 0.0) AS previous_cash,
+               coalesce(y.qfq_factor, n.first_qfq, 1.0) AS previous_qfq,
+               coalesce(n.base, 1.0) AS base
+        FROM today t JOIN yesterday y USING (symbol, trade_date) LEFT JOIN bounds n USING (symbol))
+    SELECT {select} FROM b JOIN f USING (symbol, trade_date)
+    ORDER BY symbol, trade_date
+"""
+#: How each HK price is adjusted: sina's hfq is affine, its qfq a ratio (see `hk_adjustment_factors`).
+_HK_PRICE_SQL = {None: "b.{f}", "hfq": "b.{f} * f.factor + f.cash", "qfq": "b.{f} * f.qfq / f.base"}
+_HK_PREVIOUS_SQL = {None: "b.prev_close", "hfq": "b.prev_close * f.previous_factor + f.previous_cash",
+                    "qfq": "b.prev_close * f.previous_qfq / f.base"}
+
+
+def _previous(ratio: str) -> str:
+    """The ratio for prev_close: the factor in force on the previous bar instead of the day's."""
+    return ratio.replace("f.factor", "f.previous_factor")
 
 
 def _adjustment(adjust: str | None, as_of) -> tuple[str, dt.date | None]:
@@ -285,8 +348,10 @@ def daily_bars(
     in the trading currency, percentages in percent. A request with HK symbols also gets a
     `currency` column (CNY for A-shares, HKD for most HK lines). A suspended day has no row.
 
-    `adjust` multiplies open, high, low, close and prev_close (volume and amount stay as
-    traded, as in akshare):
+    `adjust` adjusts open, high, low, close, prev_close (the previous bar's close, adjusted
+    with the previous bar's factor) and reference_price (the exchange's reference previous
+    close where the quote list gave one, else NaN; NaN for HK); volume and amount stay as
+    traded, as in akshare:
 
     - None: unadjusted, as traded;
     - "hfq": backward-adjusted, `price x hfq_factor`; history never changes;
@@ -294,6 +359,12 @@ def daily_bars(
       force on `as_of` (default: the latest factor in the warehouse). Prices on and after
       the last ex-date before `as_of` equal the traded ones; every new dividend changes
       all earlier qfq prices, which is why they are computed here and never stored.
+
+    Hong Kong symbols follow sina's HK factors exactly as akshare's `stock_hk_daily` applies
+    them: "hfq" is affine, `price x hfq_factor + hfq_cash` (HKD; cash dividends are added back),
+    and "qfq" is `price x qfq_factor / base` with `base` the qfq factor in force on `as_of`
+    (1 by default). The `hfq_factor` column of an HK row is its share factor (without the cash).
+    An HK symbol with no stored factor rows is adjusted by nothing (adjusted = traded).
 
     Prices are not rounded (upstream rounds adjusted prices to the fen).
 
@@ -311,17 +382,19 @@ def daily_bars(
         raise UnknownSymbolError(str(error)) from error
     start, end = _range(start, end)
     ratio, as_of = _adjustment(adjust, as_of)
-    if hk_codes and adjust is not None:
-        raise ValueError(f"adjust={adjust!r} for Hong Kong symbols ({', '.join(hk_codes)}): the warehouse holds "
-                         "no HK adjustment factors yet, only unadjusted HK bars")
     fields = list(_DEFAULT_BAR_FIELDS if columns is None else columns)
     unknown = [f for f in fields if f not in BAR_FIELDS and f not in ("symbol", "trade_date")]
     if unknown:
         raise ValueError(f"unknown column(s) {unknown}; choose from {list(BAR_FIELDS)}")
     fields = [f for f in fields if f not in ("symbol", "trade_date")]
-    select = ", ".join(["b.symbol", "b.trade_date", *(  # whitelisted identifiers only
-        f"b.{f} * {ratio} AS {f}" if f in _PRICE_FIELDS else
-        "f.factor AS hfq_factor" if f == "hfq_factor" else f"b.{f}" for f in fields)])
+
+    def select(price: str, previous: str | None = None, hk: bool = False) -> str:  # whitelisted identifiers only
+        return ", ".join(["b.symbol", "b.trade_date", *(
+            "NULL::DOUBLE AS reference_price" if f == "reference_price" and hk else
+            f"{previous} AS {f}" if f == "prev_close" and previous else
+            f"{price.format(f=f)} AS {f}" if f in _PRICE_FIELDS else
+            "f.factor AS hfq_factor" if f == "hfq_factor" else f"b.{f}" for f in fields)])
+
     frames = []
     with _cursor(warehouse) as conn:
         for table, market_codes, reference, currency in (
@@ -329,11 +402,15 @@ def daily_bars(
             if not market_codes:
                 continue
             extra = (f", {currency} AS currency" if currency else ", b.currency") if hk_codes else ""
-            if adjust is None and "hfq_factor" not in fields:  # unadjusted: no factor join
-                sql, params = _PLAIN_BARS_SQL, {"codes": market_codes, "start": start, "end": end}
+            plain = adjust is None and "hfq_factor" not in fields  # unadjusted: no factor join
+            if table == "hk_daily_bars":
+                sql = _PLAIN_BARS_SQL if plain else _HK_BARS_SQL
+                columns_sql = select(_HK_PRICE_SQL[adjust], _HK_PREVIOUS_SQL[adjust], hk=True)
             else:
-                sql, params = _BARS_SQL, {"codes": market_codes, "start": start, "end": end, "as_of": as_of}
-            bars = conn.execute(sql.format(table=table, select=select + extra), params).df()
+                sql = _PLAIN_BARS_SQL if plain else _BARS_SQL
+                columns_sql = select(f"b.{{f}} * {ratio}", f"b.prev_close * {_previous(ratio)}")
+            params = {"codes": market_codes, "start": start, "end": end, **({} if plain else {"as_of": as_of})}
+            bars = conn.execute(sql.format(table=table, select=columns_sql + extra), params).df()
             _check_known(conn, reference, market_codes, bars)
             if adjust is not None and table == "daily_bars":
                 bars = _mark_gaps(conn, bars, market_codes, adjust, as_of)
@@ -463,7 +540,8 @@ def panel(field: str = "close", symbols: str | Iterable[str] | None = None, star
                 raise ValueError(f"panel covers A-shares only; got Hong Kong symbols {', '.join(hk_codes)}")
             codes = sorted(codes)
         adjust_sql, as_of = _adjustment(adjust, as_of)
-        value = f"b.{field} * {adjust_sql}" if field in _PRICE_FIELDS else f"b.{field}"
+        value = (f"b.{field} * {_previous(adjust_sql)}" if field == "prev_close" else
+                 f"b.{field} * {adjust_sql}" if field in _PRICE_FIELDS else f"b.{field}")
         bars_sql = (_PLAIN_BARS_SQL if adjust is None else _BARS_SQL).replace("ORDER BY symbol, trade_date", "")
         # the column of each symbol comes from DuckDB, so no symbol string reaches Python per row
         long = conn.execute(
@@ -546,6 +624,21 @@ def corporate_actions(symbols: str | Iterable[str] | None = None, start=None, en
               AND coalesce(ex_date, plan_announced_on) <= coalesce($end::DATE, DATE '9999-12-31')
             ORDER BY coalesce(ex_date, plan_announced_on), symbol
             """, {"codes": codes, "implemented": implemented_only, "start": start, "end": end}).df()
+
+
+def hk_adjustment_factors(symbols: str | Iterable[str], *,
+                          warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
+    """sina's stored HK factors (symbol, ex_date, hfq_factor, hfq_cash, qfq_factor), each row in
+    force from its ex_date on: hfq price = price x hfq_factor + hfq_cash (HKD), qfq price =
+    price x qfq_factor. A symbol without rows has had no corporate action upstream knows of."""
+    try:
+        codes = _symbols(symbols)[1]
+    except SymbolError as error:
+        raise UnknownSymbolError(str(error)) from error
+    with _cursor(warehouse) as conn:
+        return conn.execute(
+            "SELECT symbol, ex_date, hfq_factor, hfq_cash, qfq_factor FROM hk_adjustment_factors "
+            "WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol, ex_date", [codes]).df()
 
 
 def trading_days(start=None, end=None, *, market: str = "CN",
@@ -670,7 +763,7 @@ def financials(symbols: str | Iterable[str], metrics: Iterable[str] | None = Non
 
 _STATUS_TABLES = {  # table -> its date column
     "daily_bars": "trade_date", "adjustment_factors": "ex_date", "corporate_actions": "ex_date",
-    "hk_daily_bars": "trade_date",
+    "hk_daily_bars": "trade_date", "hk_adjustment_factors": "ex_date",
     "index_daily_bars": "trade_date", "security_profiles": "observed_on", "financial_statements": "report_date",
     "financial_indicators": "report_date", "securities": None, "hk_securities": None, "trading_calendar": "trade_date",
 }

@@ -179,6 +179,108 @@ class FakeSina:
         return 200, {"Content-Type": "application/x-javascript"}, body
 
 
+SINA_HK_URL = re.compile(r"https://finance\.sina\.com\.cn/stock/hkstock/(\d{5})/(klc2_kl|hfq|qfq)\.js")
+#: Day 0 of the day count in sina's encoded histories (the decoder adds 7657 days to 1970-01-01).
+SINA_DAY_ZERO = dt.date(1990, 12, 19)
+_SINA_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+class _Bits:
+    """sina's bit stream: values written least significant bit first, six bits to a character."""
+
+    def __init__(self):
+        self.bits: list[int] = []
+
+    def put(self, value: int, width: int, signed: bool = False) -> None:
+        low, high = (-(1 << (width - 1)), 1 << (width - 1)) if signed else (0, 1 << width)
+        if not low <= value < high:
+            raise ValueError(f"{value} does not fit {width} bits")
+        value &= (1 << width) - 1
+        self.bits.extend((value >> k) & 1 for k in range(width))
+
+    def text(self) -> str:
+        assert len(self.bits) % 6 == 0, "the format keeps every record a whole number of characters"
+        return "".join(_SINA_ALPHABET[sum(b << k for k, b in enumerate(self.bits[i:i + 6]))]
+                       for i in range(0, len(self.bits), 6))
+
+
+def encode_sina_history(bars: pd.DataFrame, decimals: int = 3, price_units: int = 8, volume_units: int = 12) -> str:
+    """Daily bars (日期 开盘 最高 最低 收盘 成交量) in the encoding of sina's `klc2_kl.js`, as the
+    decoder bundled with akshare (`akshare.stock.cons.hk_js_decode`, format 1479) reads it.
+
+    Header: format 1479 (12 bits), 63 (6), price decimals (6), first day (18, signed), minimum
+    price and volume widths (3 + 3, in units of 3 bits). Each record: a 6-bit control (0: the
+    next weekday; 32 + 63: set the widths; 32 + 1: an absolute day follows in 18 bits), then the
+    open against the last close (signed), high - open, open - low, close - open (signed) and the
+    volume against the last volume (signed), each `price_units` / `volume_units` x 3 bits wide.
+    """
+    out = _Bits()
+    scale = 10 ** decimals
+    days = [(d - SINA_DAY_ZERO).days for d in bars["日期"]]
+    low_price, low_volume = min(7, price_units), min(7, volume_units)
+    out.put(1479, 12), out.put(63, 6), out.put(decimals, 6), out.put(days[0], 18, signed=True)
+    out.put(low_price, 3), out.put(low_volume, 3)
+    widen = volume_units % 2  # an odd volume width widens every field by one unit (the decoder's rule)
+    price_bits, volume_bits = (price_units + widen) * 3, (volume_units + widen) * 3
+    last_day, last_close, last_volume = days[0] - 1, 0, 0
+    for i, (day, row) in enumerate(zip(days, bars.itertuples(index=False))):
+        next_day = last_day + 1  # the next weekday: day numbers 3 and 4 (mod 7) are Saturdays and Sundays
+        following = next_day + (2 if next_day % 7 == 3 else 1 if next_day % 7 == 4 else 0)
+        if i == 0:  # the first record steps one weekday from the header's day - 1 and sets the widths
+            out.put(32, 6), out.put(63, 6), out.put(price_units - low_price, 3), out.put(volume_units - low_volume, 3)
+        elif day == following:
+            out.put(0, 6)
+        else:
+            out.put(32, 6), out.put(1, 6), out.put(day, 18)
+        o, h, lo, c = (round(float(getattr(row, name)) * scale) for name in ("开盘", "最高", "最低", "收盘"))
+        volume = int(row.成交量)
+        out.put(o - last_close, price_bits, signed=True), out.put(h - o, price_bits), out.put(o - lo, price_bits)
+        out.put(c - o, price_bits, signed=True), out.put(volume - last_volume, volume_bits, signed=True)
+        last_day, last_close, last_volume = day, c, volume
+    return out.text()
+
+
+class FakeSinaHongKong:
+    """Answers sina's HK scripts from the sample market: the encoded unadjusted history
+    (`klc2_kl.js`, which `stock_hk_daily` downloads before anything else) and the factor scripts
+    `hfq.js` (`{"d", "f", "c"}`: hfq = price x f + c) and `qfq.js` (`{"d", "f"}`), newest first,
+    one line each as akshare evaluates them. Faults are queued per (symbol, script): an int HTTP
+    status, "nothing" (`{"total": 0, "data": []}`) or "one row" (the 1900-01-01 start row only).
+    """
+
+    def __init__(self, market: SampleMarket, mock):
+        self.market = market
+        self.faults: dict[tuple[str, str], list] = {}
+        self.calls: list[tuple[str, str]] = []
+        mock.add_callback(responses.GET, SINA_HK_URL, callback=self._answer)
+
+    def queue(self, symbol: str, script: str, *faults) -> None:
+        self.faults.setdefault((symbol, script), []).extend(faults)
+
+    def _answer(self, request):
+        symbol, script = SINA_HK_URL.match(request.url).groups()
+        self.calls.append((symbol, script))
+        queued = self.faults.get((symbol, script))
+        fault = queued.pop(0) if queued else None
+        if isinstance(fault, int):
+            return fault, {}, "<html><head><meta charset=\"utf-8\"></head><body>502 Bad Gateway</body></html>"
+        if script == "klc2_kl":
+            history = self.market.hk_daily_history(symbol)
+            history = history[history["日期"] <= self.market.today()]
+            return 200, {"Content-Type": "application/x-javascript"}, \
+                f'var KLC_KL_hk{symbol}="{encode_sina_history(history)}";\n'
+        frames = self.market.hk_adjustment_factors_raw(symbol)
+        frame = frames.hfq if script == "hfq" else frames.qfq
+        if fault == "nothing":
+            frame = frame.iloc[0:0]
+        elif fault == "one row":
+            frame = frame.iloc[-1:]
+        rows = [{"d": str(r[0]), "f": f"{r[1]:.10f}", **({"c": f"{r[2]:.4f}"} if script == "hfq" else {})}
+                for r in frame.itertuples(index=False)]
+        body = f"var hk{symbol}{script}={json.dumps({'total': len(rows), 'data': rows})}\n/* sina finance */"
+        return 200, {"Content-Type": "application/x-javascript"}, body
+
+
 QUOTE_LIST_URL = "https://82.push2.eastmoney.com/api/qt/clist/get"
 #: eastmoney's quote-list fields in the order its JSON lists them (akshare names them by position).
 QUOTE_FIELDS = {
@@ -285,4 +387,5 @@ class FakeDataCenter:
         return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
 
 
-__all__ = ["FakeDataCenter", "FakeEastmoney", "FakeQuoteList", "FakeSina", "FaultyMarket", "adjusted", "np"]
+__all__ = ["FakeDataCenter", "FakeEastmoney", "FakeQuoteList", "FakeSina", "FakeSinaHongKong", "FaultyMarket",
+           "adjusted", "encode_sina_history", "np"]

@@ -104,6 +104,11 @@ def test_a_later_dividend_changes_qfq_history_only_without_refetching_bars(pipel
     for adj in ("qfq", "hfq"):
         np.testing.assert_allclose(new[adj]["close"], expected_adjusted(market, DIVIDEND_SYMBOL, new[None], adj),
                                    rtol=1e-9)
+    # prev_close is the previous bar's close: adjusted with that bar's factor, also across the ex-date
+    for adj in ("qfq", "hfq"):
+        chained = read.daily_bars(DIVIDEND_SYMBOL, *window, columns=["close", "prev_close"], adjust=adj,
+                                  warehouse=path)
+        np.testing.assert_allclose(chained["prev_close"].iloc[1:], chained["close"].iloc[:-1], rtol=1e-12)
     # qfq as of a date before the dividend is the old qfq series
     as_of = read.daily_bars(DIVIDEND_SYMBOL, *window, adjust="qfq", as_of=BEFORE, warehouse=path)
     pd.testing.assert_series_equal(as_of["close"].iloc[:old_days], old["qfq"]["close"])

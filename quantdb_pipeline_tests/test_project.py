@@ -15,7 +15,7 @@ def test_definitions_hold_the_whole_pipeline():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"trading_calendar", "securities", "corporate_actions", "daily_bars", "adjustment_factors",
-                    "hk_trading_calendar",
+                    "hk_trading_calendar", "hk_adjustment_factors",
                     "hk_securities", "hk_daily_bars", "index_daily_bars", "security_profiles",
                     "financial_statements", "financial_indicators", "published_warehouse"}
     for name in ("corporate_actions", "daily_bars", "hk_daily_bars", "index_daily_bars"):

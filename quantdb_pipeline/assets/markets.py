@@ -5,6 +5,7 @@ import datetime as dt
 from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
+    Config,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -14,6 +15,7 @@ from dagster import (
 from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.reference import POOL, ReferenceConfig, trading_calendar
+from quantdb_pipeline.loaders.hk_factors import REFRESH_AFTER_DAYS, REFRESH_PER_RUN, load_hk_adjustment_factors
 from quantdb_pipeline.loaders.markets import (
     HK,
     INDEX,
@@ -31,6 +33,7 @@ from quantdb_pipeline.warehouse.writes import Lineage
 
 HK_CALENDAR_SUITE = "hk_trading_calendar_suite"
 HK_BARS_SUITE = "hk_daily_bars_suite"
+HK_FACTORS_SUITE = "hk_adjustment_factors_suite"
 INDEX_BARS_SUITE = "index_daily_bars_suite"
 _ROW_RULES = ("keys, trading day of the market's own calendar, not in future, positive prices, OHLC order, "
               "non-negative volume and amount")
@@ -102,6 +105,67 @@ def _load(context: AssetExecutionContext, market_config: MarketSourceResource, w
 def hk_daily_bars(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
     """Unadjusted HKEX daily bars (HKD, volume in shares) on HKEX's own calendar."""
     yield from _load(context, market, warehouse, HK, HK_BARS_SUITE, market.hk_symbol_list())
+
+
+class HkFactorConfig(Config):
+    """`refresh: true` refetches every HK symbol's factors, not only the missing, failed or due ones."""
+
+    refresh: bool = False
+
+
+@asset(group_name="hong_kong", deps=[hk_daily_bars], pool=POOL, kinds={"duckdb"},
+       check_specs=[suite_check(HK_FACTORS_SUITE, "hk_adjustment_factors",
+                                "keys, positive factors, no future ex-dates (quarantined); cash not negative, "
+                                "each qfq step matches the hfq step at the last stored close (warnings)")])
+def hk_adjustment_factors(context: AssetExecutionContext, config: HkFactorConfig, market: MarketSourceResource,
+                          warehouse: WarehouseResource):
+    """sina's HK factors per symbol (affine hfq: price x hfq_factor + hfq_cash; qfq: price x qfq_factor),
+    for HK qfq/hfq prices computed on read exactly as akshare's `stock_hk_daily` computes them.
+
+    Fetched for HK symbols with bars never fetched or whose last attempt failed, and again once
+    their last fetch is 30 days old (at most 150 such symbols a run): no cheap signal shows an HK
+    ex-date. Four upstream requests per symbol.
+    """
+    source = market.build()
+
+    def on_progress(done: int, total: int, symbol: str, rows: int) -> None:
+        progress.report("hk_adjustment_factors", done, total, symbol, rows)
+        if done == total or done % 100 == 0:
+            context.log.info(f"hk_adjustment_factors: {done}/{total} symbols fetched (last {symbol}: {rows} rows)")
+
+    with warehouse.get_connection() as conn:
+        report = load_hk_adjustment_factors(conn, source, Lineage.now(source.name, context.run_id),
+                                            symbols=market.hk_symbol_list(), refresh=config.refresh,
+                                            progress=on_progress, breaker_threshold=market.breaker_threshold)
+    for symbol, change in sorted(report.changed.items()):
+        context.log.info(f"hk_adjustment_factors {symbol}: {change} (qfq history of {symbol} changes)")
+    for symbol, reason in sorted(report.failed.items()):
+        context.log.warning(f"hk_adjustment_factors {symbol} failed, will retry next run: {reason}")
+    yield check_result(HK_FACTORS_SUITE, report.checks)
+    reasons: dict[str, int] = {}
+    for reason in report.needed.values():
+        key = "due by age" if reason.startswith("due") else reason
+        reasons[key] = reasons.get(key, 0) + 1
+    metadata = {
+        "symbols_fetched": len(report.needed),
+        "symbols_updated": report.symbols_updated,
+        "symbols_failed": len(report.failed),
+        "rows_written": report.rows_written,
+        "rows_quarantined": report.rows_quarantined,
+        "upstream_requests": report.requests,
+        "why_fetched": MetadataValue.md(
+            "| reason | symbols |\n|---|---:|\n" + "\n".join(f"| {r} | {n} |" for r, n in sorted(reasons.items()))
+            if reasons else "no HK symbol needed factors"),
+        "changed": MetadataValue.md(
+            "| symbol | change |\n|---|---|\n" + "\n".join(f"| {s} | {c} |" for s, c in sorted(report.changed.items()))
+            if report.changed else "none"),
+        "refetch_cadence": f"every {REFRESH_AFTER_DAYS} days, at most {REFRESH_PER_RUN} symbols a run",
+        "seconds": round(report.seconds, 2),
+        "source": source.name,
+    }
+    if report.circuit_open:
+        raise Failure(description=f"circuit breaker: {report.circuit_open}", metadata=metadata)
+    yield MaterializeResult(metadata=metadata)
 
 
 @asset(group_name="indices", partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(),

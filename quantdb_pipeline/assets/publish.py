@@ -9,7 +9,13 @@ from quantdb_pipeline.assets.bars import daily_bars
 from quantdb_pipeline.assets.corporate_actions import corporate_actions
 from quantdb_pipeline.assets.factors import adjustment_factors
 from quantdb_pipeline.assets.fundamentals import financial_indicators, financial_statements, security_profiles
-from quantdb_pipeline.assets.markets import hk_daily_bars, hk_securities, hk_trading_calendar, index_daily_bars
+from quantdb_pipeline.assets.markets import (
+    hk_adjustment_factors,
+    hk_daily_bars,
+    hk_securities,
+    hk_trading_calendar,
+    index_daily_bars,
+)
 from quantdb_pipeline.assets.reference import securities, trading_calendar
 from quantdb_pipeline.resources import WarehouseResource
 from quantdb_pipeline.settings import MARKET_TIMEZONE
@@ -20,7 +26,7 @@ BARS_FRESH_BY = FreshnessPolicy.cron(deadline_cron="0 18 * * 1-5", lower_bound_d
                                      timezone=MARKET_TIMEZONE)
 
 TABLES = ("trading_calendar", "securities", "corporate_actions", "daily_bars", "adjustment_factors", "adjustment_gaps",
-          "hk_securities", "hk_daily_bars",
+          "hk_securities", "hk_daily_bars", "hk_adjustment_factors",
           "indices", "index_daily_bars", "security_profiles", "financial_statements", "financial_indicators",
           "quarantine")
 
@@ -28,7 +34,7 @@ TABLES = ("trading_calendar", "securities", "corporate_actions", "daily_bars", "
 @asset(
     group_name="publish",
     deps=[trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors,
-          hk_trading_calendar, hk_securities, hk_daily_bars, index_daily_bars,
+          hk_trading_calendar, hk_securities, hk_daily_bars, hk_adjustment_factors, index_daily_bars,
           security_profiles, financial_statements, financial_indicators],
     kinds={"duckdb"},
     freshness_policy=BARS_FRESH_BY,

@@ -484,6 +484,57 @@ def validate_corporate_actions(actions: pd.DataFrame) -> SuiteOutcome:
     return run_suite("corporate_actions", prepare_corporate_actions(actions), rules)
 
 
+# -- hk_adjustment_factors ----------------------------------------------------------------
+
+def prepare_hk_factors(factors: pd.DataFrame, today: dt.date, previous_closes: pd.DataFrame) -> pd.DataFrame:
+    """HK factors plus, on each ex-date, how far sina's qfq step is from the one its hfq implies.
+
+    `previous_closes` (symbol, ex_date, previous_close) holds the last stored unadjusted close
+    before each ex-date. hfq is continuous across an ex-date, so the price the stock resumes
+    from is (previous_close x old hfq_factor + old hfq_cash - new hfq_cash) / new hfq_factor,
+    and qfq's step (old qfq_factor / new qfq_factor) should be that price / previous_close.
+    """
+    frame = pd.DataFrame({c: factors[c].astype(object).to_numpy() for c in factors.columns})
+    dates = pd.to_datetime(frame["ex_date"], errors="coerce")
+    frame["ex_date_iso"] = dates.dt.strftime("%Y-%m-%d")
+    frame["days_after_today"] = (dates - pd.Timestamp(today)).dt.days
+    for column in ("hfq_factor", "hfq_cash", "qfq_factor"):
+        frame[column] = frame[column].astype("float64")
+    ordered = frame.sort_values(["symbol", "ex_date_iso"], kind="stable")
+    before = ordered.groupby("symbol", sort=False)[["hfq_factor", "hfq_cash", "qfq_factor"]].shift(1)
+    closes = previous_closes.assign(ex_date_iso=pd.to_datetime(previous_closes["ex_date"]).dt.strftime("%Y-%m-%d"))
+    close = ordered[["symbol", "ex_date_iso"]].merge(closes[["symbol", "ex_date_iso", "previous_close"]], how="left",
+                                                     on=["symbol", "ex_date_iso"])["previous_close"].to_numpy()
+    resumes = (close * before["hfq_factor"] + before["hfq_cash"] - ordered["hfq_cash"]) / ordered["hfq_factor"]
+    qfq_step = before["qfq_factor"] / ordered["qfq_factor"]
+    frame["qfq_step_discrepancy"] = (qfq_step / (resumes / close) - 1).abs().reindex(frame.index)
+    frame.attrs["report_columns"] = ["symbol", "ex_date", "hfq_factor", "hfq_cash", "qfq_factor"]
+    return frame
+
+
+def validate_hk_factors(factors: pd.DataFrame, today: dt.date, previous_closes: pd.DataFrame) -> SuiteOutcome:
+    gxe = gx_expectations()
+    rules = [
+        _rule(gxe.ExpectColumnValuesToNotBeNull, "ex_date_present", QUARANTINE, "ex_date is not null",
+              column="ex_date_iso"),
+        _rule(gxe.ExpectCompoundColumnsToBeUnique, "key_unique", QUARANTINE, "one row per (symbol, ex_date)",
+              column_list=["symbol", "ex_date_iso"]),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "hfq_factor_positive", QUARANTINE, "hfq_factor > 0",
+              column="hfq_factor", min_value=0, strict_min=True),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "qfq_factor_positive", QUARANTINE, "qfq_factor > 0",
+              column="qfq_factor", min_value=0, strict_min=True),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "not_in_future", QUARANTINE, "ex_date is not after today",
+              column="days_after_today", max_value=0),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "hfq_cash_not_negative", WARN,
+              "hfq_cash >= 0 (cash dividends are added back)", column="hfq_cash", min_value=0),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "qfq_step_matches_hfq", WARN,
+              f"on an ex-date, the qfq step equals the price ratio the hfq factors imply at the last stored "
+              f"close within {FACTOR_STEP_TOLERANCE:.1%}", column="qfq_step_discrepancy",
+              max_value=FACTOR_STEP_TOLERANCE),
+    ]
+    return run_suite("hk_adjustment_factors", prepare_hk_factors(factors, today, previous_closes), rules)
+
+
 # -- security_profiles, financial_statements, financial_indicators -------------------------
 
 #: Assets = liabilities + equity, within this share of total assets (upstream rounds items).

@@ -5,6 +5,6 @@ deterministic offline market. Both return raw frames in akshare's shape, and `no
 turns those into canonical frames, so the sample market exercises production mapping code.
 """
 
-from quantdb_pipeline.sources.base import ListingFrames, MarketSource
+from quantdb_pipeline.sources.base import HkFactorFrames, ListingFrames, MarketSource
 
-__all__ = ["ListingFrames", "MarketSource"]
+__all__ = ["HkFactorFrames", "ListingFrames", "MarketSource"]

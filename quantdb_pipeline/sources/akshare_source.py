@@ -16,7 +16,13 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from quantdb_pipeline.settings import MARKET_TIMEZONE
-from quantdb_pipeline.sources.base import ListingFrames, bundled_sse_calendar, data_center_requests, spot_pages
+from quantdb_pipeline.sources.base import (
+    HkFactorFrames,
+    ListingFrames,
+    bundled_sse_calendar,
+    data_center_requests,
+    spot_pages,
+)
 from quantdb_pipeline.sources.pacing import RateLimiter, UnreadableAnswer, call_with_retries, shared_limiter
 from quantdb_pipeline.symbols import exchange_of, index_exchange
 
@@ -153,6 +159,45 @@ class AkshareSource:
             "stock_hk_hist", symbol, _none_is_empty(ak.stock_hk_hist), symbol=symbol, period="daily",
             start_date=start.strftime("%Y%m%d"), end_date=end.strftime("%Y%m%d"), adjust="",
         )
+
+    def hk_adjustment_factors_raw(self, symbol: str) -> HkFactorFrames:
+        """sina's HK hfq and qfq factor scripts through `stock_hk_daily(adjust="hfq-factor"/"qfq-factor")`.
+
+        Four upstream requests per symbol, counted as such: akshare's `stock_hk_daily` first
+        downloads and decodes (in V8) the symbol's whole unadjusted history (`klc2_kl.js`)
+        and only then looks at `adjust`, so each factor kind costs that download plus its
+        script. Going through akshare anyway keeps sina's URLs and its positional column
+        names (date, hfq_factor, cash / date, qfq_factor) in akshare, which the tests run
+        against HTTP fakes; the cost is bounded by fetching rarely (see `loaders.hk_factors`).
+
+        A script whose `data` is empty (akshare fails renaming its columns) means no factors;
+        an answer akshare cannot read at all (an error page instead of the script, a history
+        that does not decode) is retried like a network error.
+        """
+        ak = self._ak()
+
+        def factors(kind: str) -> pd.DataFrame:
+            def call(**kwargs) -> pd.DataFrame:
+                self._limiter.wait()  # paces the klc2_kl.js download; _call paced (and counts) the script
+                self.requests[f"stock_hk_daily_{kind}_factor"] += 1
+                try:
+                    return ak.stock_hk_daily(**kwargs)
+                except ValueError as error:
+                    if "Length mismatch" in str(error) and "has 0 elements" in str(error):
+                        return pd.DataFrame()  # {"total": 0, "data": []}
+                    raise UnreadableAnswer(f"sina HK {kind} factors for {symbol}: unreadable answer ({error!r})") \
+                        from error
+                except (SyntaxError, IndexError, NameError, KeyError, TypeError) as error:
+                    raise UnreadableAnswer(f"sina HK {kind} factors for {symbol}: unreadable answer ({error!r})") \
+                        from error
+                except Exception as error:
+                    if type(error).__module__.startswith("py_mini_racer"):  # klc2_kl.js did not decode
+                        raise UnreadableAnswer(f"sina HK history of {symbol} did not decode ({error!r})") from error
+                    raise
+
+            return self._call(f"stock_hk_daily_{kind}_factor", symbol, call, symbol=symbol, adjust=f"{kind}-factor")
+
+        return HkFactorFrames(hfq=factors("hfq"), qfq=factors("qfq"))
 
     def index_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         ak = self._ak()

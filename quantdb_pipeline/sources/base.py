@@ -25,6 +25,19 @@ class ListingFrames:
     sz_delisted: pd.DataFrame  # stock_info_sz_delist("终止上市公司")
 
 
+@dataclass(frozen=True)
+class HkFactorFrames:
+    """sina's two factor scripts of one HK symbol, raw, as `stock_hk_daily` returns them.
+
+    Both newest first, as sina sends them (its last row is a `1900-01-01` start row); values
+    as sina's text or as numbers. A frame of one row or none means no corporate action: for
+    such a frame akshare's own `stock_hk_daily(adjust="hfq"/"qfq")` returns unadjusted prices.
+    """
+
+    hfq: pd.DataFrame  # stock_hk_daily(adjust="hfq-factor"): date, hfq_factor, cash (hfq = price x hfq_factor + cash)
+    qfq: pd.DataFrame  # stock_hk_daily(adjust="qfq-factor"): date, qfq_factor (qfq = price x qfq_factor)
+
+
 class MarketSource(Protocol):
     """What the pipeline needs from a market data source.
 
@@ -63,6 +76,14 @@ class MarketSource(Protocol):
 
     def hk_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Unadjusted HK daily bars of a five-digit code, shaped like `stock_hk_hist(adjust="")`."""
+
+    def hk_adjustment_factors_raw(self, symbol: str) -> HkFactorFrames:
+        """sina's HK hfq factors (affine: price x hfq_factor + cash, HKD) and qfq factors
+        (price x qfq_factor) of a five-digit code, from each date on until the next.
+
+        Each kind costs two upstream requests: akshare downloads the symbol's whole unadjusted
+        history (`klc2_kl.js`) before the factor script.
+        """
 
     def index_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Daily bars of a six-digit CN index code, shaped like `stock_zh_index_daily_em()`."""

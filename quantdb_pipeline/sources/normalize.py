@@ -57,6 +57,10 @@ A_SHARE_SPOT_COLUMNS = {
 
 #: sina's hfq factors (`stock_zh_a_daily(adjust="hfq-factor")`, already renamed by akshare).
 FACTOR_COLUMNS = {"date": "ex_date", "hfq_factor": "hfq_factor"}
+#: sina's HK factor scripts (`stock_hk_daily(adjust="hfq-factor"/"qfq-factor")`), named by akshare
+#: by position: hfq price = price x hfq_factor + cash (HKD); qfq price = price x qfq_factor.
+HK_HFQ_FACTOR_COLUMNS = {"date": "ex_date", "hfq_factor": "hfq_factor", "cash": "hfq_cash"}
+HK_QFQ_FACTOR_COLUMNS = {"date": "ex_date", "qfq_factor": "qfq_factor"}
 A_SHARE_BAR_SYMBOL_COLUMN = "股票代码"
 
 #: Exchange list frames (`stock_info_sh_name_code`, `stock_info_sz_name_code`,
@@ -144,6 +148,8 @@ INDEX_BAR_COLUMNS_OUT = list(INDEX_BAR_DTYPES)
 HK_SECURITY_DTYPES = {"symbol": "string", "name": "string", "currency": "string"}
 
 FACTOR_DTYPES = {"symbol": "string", "ex_date": "date32[pyarrow]", "hfq_factor": "float64"}
+HK_FACTOR_DTYPES = {"symbol": "string", "ex_date": "date32[pyarrow]", "hfq_factor": "float64", "hfq_cash": "float64",
+                    "qfq_factor": "float64"}
 
 SECURITY_DTYPES = {
     "symbol": "string",
@@ -501,6 +507,52 @@ def adjustment_factors(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFr
     return out.drop_duplicates("ex_date", keep="first").sort_values("ex_date").reset_index(drop=True)
 
 
+def _hk_factor_series(raw: pd.DataFrame, columns: dict[str, str], source: str, symbol: str) -> pd.DataFrame | None:
+    """One of sina's HK factor scripts as (ex_date, values...) ascending, or None when it holds
+    at most one row: akshare's `stock_hk_daily(adjust="hfq"/"qfq")` then leaves prices unadjusted."""
+    if raw.shape[1] == 0 or len(raw) <= 1:
+        return None
+    _require(raw, columns, source, symbol)
+    out = pd.DataFrame({"ex_date": pd.to_datetime(_date_array(raw, "date", source, symbol).to_pandas())})
+    for upstream, name in columns.items():
+        if name == "ex_date":
+            continue
+        values = pd.to_numeric(raw[upstream], errors="coerce").to_numpy(dtype="float64")
+        bad = ~(values > 0) if name != "hfq_cash" else np.isnan(values)
+        if bad.any():
+            expected = "numbers" if name == "hfq_cash" else "positive numbers"
+            raise SourceSchemaError(source, symbol, upstream, f"expected {expected}, got {raw[upstream][bad].iloc[0]!r}")
+        out[name] = values
+    return out.drop_duplicates("ex_date", keep="first").sort_values("ex_date").reset_index(drop=True)
+
+
+def hk_adjustment_factors(raw, symbol: str, source: str) -> pd.DataFrame:
+    """Canonical `hk_adjustment_factors` rows from sina's two HK factor scripts (`HkFactorFrames`).
+
+    One row per date on which either factor changes, each carrying the hfq factor, hfq cash
+    (HKD) and qfq factor in force from that date until the next row. A script of at most one
+    row contributes no adjustment (hfq_factor 1, hfq_cash 0, qfq_factor 1), as in akshare's
+    own adjusted prices; both such scripts give an empty frame. Before the first date of one
+    script, its first values apply (sina starts each script with a 1900-01-01 row).
+    """
+    hfq = _hk_factor_series(raw.hfq, HK_HFQ_FACTOR_COLUMNS, source, symbol)
+    qfq = _hk_factor_series(raw.qfq, HK_QFQ_FACTOR_COLUMNS, source, symbol)
+    if hfq is None and qfq is None:
+        return empty_frame(HK_FACTOR_DTYPES)
+    if hfq is None:
+        hfq = pd.DataFrame({"ex_date": qfq["ex_date"].iloc[:1], "hfq_factor": [1.0], "hfq_cash": [0.0]})
+    if qfq is None:
+        qfq = pd.DataFrame({"ex_date": hfq["ex_date"].iloc[:1], "qfq_factor": [1.0]})
+    merged = hfq.merge(qfq, on="ex_date", how="outer").sort_values("ex_date").ffill().bfill()
+    return pd.DataFrame({
+        "symbol": pd.array(np.full(len(merged), symbol, dtype=object), dtype="string"),
+        "ex_date": pd.arrays.ArrowExtensionArray(pa.array(merged["ex_date"].dt.date.tolist(), type=pa.date32())),
+        "hfq_factor": merged["hfq_factor"].to_numpy(dtype="float64"),
+        "hfq_cash": merged["hfq_cash"].to_numpy(dtype="float64"),
+        "qfq_factor": merged["qfq_factor"].to_numpy(dtype="float64"),
+    })
+
+
 #: "ST", "*ST", "S*ST", "SST" + name marks special treatment (±5% limit); "STAR..." does not.
 _ST_NAME = r"^\s*(?:\*|S\*?)?ST(?![A-Za-z])"
 
@@ -588,6 +640,7 @@ __all__ = [
     "financial_indicators",
     "financial_statement",
     "profile",
+    "hk_adjustment_factors",
     "hk_bars",
     "hk_securities",
     "index_bars",

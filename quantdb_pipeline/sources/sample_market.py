@@ -28,7 +28,12 @@ What it contains, so that tests can catch real bugs:
   涨跌额/涨跌幅 stay close-to-close on ex-dates; only the quote list's 昨收 shows the
   reference price. `dividends_raw(period)` answers eastmoney's whole-market dividend table
   (`stock_fhps_em`) and `adjustment_factors_raw` sina's cumulative hfq factors;
-- Hong Kong: `HK_SYMBOLS` on HKEX's own calendar (no price limit, volume in shares, HKD);
+- Hong Kong: `HK_SYMBOLS` on HKEX's own calendar (no price limit, volume in shares, HKD),
+  with cash dividends (once or twice a year; `HK_FIXED_ACTIONS` for `HK_ACTION_SYMBOL`,
+  including one bonus issue) and `HK_NO_ACTION_SYMBOL` paying none. On an HK ex-date the
+  price path continues from (close - cash) / (1 + bonus shares per share) while 涨跌额 is
+  measured against the previous unadjusted close, as eastmoney does; the bars never show
+  the ex-date. `hk_adjustment_factors_raw` answers sina's HK factors (affine hfq, qfq);
 - indices: `INDEX_SYMBOLS`, the major CN indices, on the SSE calendar.
 """
 
@@ -43,7 +48,13 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from quantdb_pipeline.sources.base import ListingFrames, bundled_sse_calendar, data_center_requests, spot_pages
+from quantdb_pipeline.sources.base import (
+    HkFactorFrames,
+    ListingFrames,
+    bundled_sse_calendar,
+    data_center_requests,
+    spot_pages,
+)
 from quantdb_pipeline.symbols import board_of, index_exchange
 
 #: Board mix of the sample universe (share of symbols) and the first code of each board.
@@ -108,6 +119,19 @@ HK_SYMBOLS = {
     "02318": ("Ping An (sample)", 50.0), "00388": ("HKEX (sample)", 300.0),
 }
 HK_LISTED_FROM = {"09988": dt.date(2019, 11, 26), "03690": dt.date(2018, 9, 20)}
+#: HK corporate actions that tests rely on: (ex-date, cash HKD per share, bonus shares per share).
+HK_ACTION_SYMBOL = "00700"
+HK_BONUS_DATE = dt.date(2023, 9, 15)
+HK_FIXED_ACTIONS = {
+    HK_ACTION_SYMBOL: tuple((dt.date(year, 5, day), cash, 0.0) for year, day, cash in (
+        (2016, 20, 0.55), (2017, 19, 0.61), (2018, 18, 0.88), (2019, 17, 1.00), (2020, 15, 1.20),
+        (2021, 21, 1.60), (2022, 20, 1.60), (2023, 19, 2.40), (2024, 17, 3.40), (2025, 16, 4.50),
+        (2026, 15, 5.30))) + ((HK_BONUS_DATE, 0.0, 0.1),),
+}
+#: Pays no dividend: sina's factor scripts for it hold only their start row.
+HK_NO_ACTION_SYMBOL = "03690"
+#: Symbols paying an interim and a final dividend; the others pay once a year (June).
+HK_TWICE_A_YEAR = ("00005", "00941", "01299", "02318", "00388")
 #: Index sample: akshare symbol -> first level.
 INDEX_SYMBOLS = {
     "sh000001": 3500.0, "sz399001": 12000.0, "sz399006": 2700.0, "sh000300": 3700.0,
@@ -293,6 +317,40 @@ class SampleMarket:
 
     def hk_daily_history(self, symbol: str) -> pd.DataFrame:
         return _hk_history(self.seed, symbol)
+
+    def hk_corporate_actions(self, symbol: str) -> pd.DataFrame:
+        """HK ex-dates up to today: ex_date, cash (HKD per share), shares (bonus per share),
+        previous_close (the last unadjusted close before the ex-date)."""
+        events = _hk_simulation(self.seed, symbol)[1]
+        return events[events["ex_date"] <= self._today].reset_index(drop=True)
+
+    def hk_adjustment_factors_raw(self, symbol: str) -> HkFactorFrames:
+        """sina's HK factors as `stock_hk_daily(adjust="hfq-factor"/"qfq-factor")` return them:
+        newest first, ending with a 1900-01-01 start row; ex-dates after today are not answered.
+
+        hfq is affine, continuous across each ex-date: the cash dividend D enters as
+        cash += D x hfq_factor, bonus shares s as hfq_factor x= 1 + s. qfq multiplies the
+        price by the product of (close - D) / ((1 + s) x close) over the later ex-dates, so
+        the newest row is 1. Two requests per kind, as akshare makes them.
+        """
+        self.requests["stock_hk_daily_hfq_factor"] += 2
+        self.requests["stock_hk_daily_qfq_factor"] += 2
+        if symbol not in HK_SYMBOLS:
+            return HkFactorFrames(pd.DataFrame(), pd.DataFrame())
+        events = self.hk_corporate_actions(symbol)
+        start = dt.date(1900, 1, 1)
+        hfq, qfq = [(start, 1.0, 0.0)], [(start, 1.0)]
+        factor, cash = 1.0, 0.0
+        for event in events.itertuples():
+            cash += event.cash * factor
+            factor *= 1 + event.shares
+            hfq.append((event.ex_date, factor, cash))
+        ratios = [(e.previous_close - e.cash) / ((1 + e.shares) * e.previous_close) for e in events.itertuples()]
+        for i, day in enumerate(events["ex_date"]):
+            qfq.append((day, float(np.prod(ratios[i + 1:]))))
+        qfq[0] = (start, float(np.prod(ratios)))
+        return HkFactorFrames(pd.DataFrame(hfq[::-1], columns=["date", "hfq_factor", "cash"]),
+                              pd.DataFrame(qfq[::-1], columns=["date", "qfq_factor"]))
 
     def individual_info_raw(self, symbol: str) -> pd.DataFrame:
         """A profile as of today, shaped like `stock_individual_info_em(symbol)` (item, value)."""
@@ -697,8 +755,31 @@ def _walk(rng: np.random.Generator, n: int, start: float, vol: float, decimals: 
     return opens, highs, lows, closes, previous, np.abs(shocks)
 
 
+def _hk_actions(seed: int, code: str, days: list[dt.date]) -> dict[int, tuple[float | None, float]]:
+    """Day index -> (cash per share, or None for a drawn yield; bonus shares per share)."""
+    if code == HK_NO_ACTION_SYMBOL or not days:
+        return {}
+
+    def on_or_after(day: dt.date) -> int | None:
+        i = bisect_left(days, day)
+        return i if 0 < i < len(days) else None  # never the first simulated day
+
+    if code in HK_FIXED_ACTIONS:
+        found = {on_or_after(d): (cash, shares) for d, cash, shares in HK_FIXED_ACTIONS[code]}
+        return {i: action for i, action in found.items() if i is not None}
+    rng = np.random.default_rng([seed, int(code), 853])
+    actions = {}
+    for year in range(days[0].year, days[-1].year + 1):
+        for month in (5, 9) if code in HK_TWICE_A_YEAR else (6,):
+            i = on_or_after(dt.date(year, month, 1 + int(rng.integers(0, 25))))
+            if i is not None:
+                actions[i] = (None, 0.0)
+    return actions
+
+
 @lru_cache(maxsize=16)
-def _hk_history(seed: int, code: str) -> pd.DataFrame:
+def _hk_simulation(seed: int, code: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(unadjusted bars shaped like `stock_hk_hist`, ex-date events) of one HK symbol."""
     from quantdb_pipeline.sources.calendars import hk_trading_days
 
     first = max(SIMULATION_ORIGIN, HK_LISTED_FROM.get(code, dt.date.min))
@@ -706,8 +787,23 @@ def _hk_history(seed: int, code: str) -> pd.DataFrame:
     rng = np.random.default_rng([seed, int(code), 852])
     opens, highs, lows, closes, previous, moves = _walk(rng, len(days), HK_SYMBOLS[code][1], 0.02, 2)
     shares = (rng.lognormal(16.5, 0.5, len(days)) * (1 + 20 * moves)).astype("int64") // 100 * 100
+    # the walk is the total-return path; each ex-date scales the traded prices from then on
+    actions = _hk_actions(seed, code, days)
+    yields = np.random.default_rng([seed, int(code), 854]).uniform(0.008, 0.025, len(days))
+    walk = np.column_stack([opens, highs, lows, closes])
+    traded = walk.copy()
+    scale, events = 1.0, []
+    for i in sorted(actions):
+        last = float(traded[i - 1, 3])
+        cash, bonus = actions[i]
+        cash = round(last * float(yields[i]), 3) if cash is None else cash
+        scale *= (last - cash) / ((1 + bonus) * last)
+        events.append((days[i], cash, bonus, last))
+        traded[i:] = np.round(walk[i:] * scale, 2)
+    opens, highs, lows, closes = traded.T
+    previous = np.concatenate([previous[:1], closes[:-1]])  # the last unadjusted close
     amount = np.round(shares * (opens + highs + lows + closes) / 4, 2)
-    return pd.DataFrame({
+    bars = pd.DataFrame({
         "日期": days, "开盘": opens, "收盘": closes, "最高": highs, "最低": lows,
         "成交量": shares, "成交额": amount,
         "振幅": np.round((highs - lows) / previous * 100, 2),
@@ -715,6 +811,11 @@ def _hk_history(seed: int, code: str) -> pd.DataFrame:
         "涨跌额": np.round(closes - previous, 3),
         "换手率": np.round(shares / 5e9 * 100, 2),
     })
+    return bars, pd.DataFrame(events, columns=["ex_date", "cash", "shares", "previous_close"])
+
+
+def _hk_history(seed: int, code: str) -> pd.DataFrame:
+    return _hk_simulation(seed, code)[0]
 
 
 @lru_cache(maxsize=16)

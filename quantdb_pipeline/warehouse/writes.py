@@ -362,6 +362,7 @@ def replace_reports(conn: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFr
 
 
 FACTOR_COLUMNS = ["symbol", "ex_date", "hfq_factor"]
+HK_FACTOR_COLUMNS = ["symbol", "ex_date", "hfq_factor", "hfq_cash", "qfq_factor"]
 
 
 def write_factor_batch(
@@ -375,6 +376,8 @@ def write_factor_batch(
     dataset: str = "adjustment_factors",
     derive: Callable[[duckdb.DuckDBPyConnection], tuple[pd.DataFrame, pd.DataFrame]] | None = None,
     scope: list[str] | None = None,
+    table: str = "adjustment_factors",
+    columns: list[str] = FACTOR_COLUMNS,
 ) -> int:
     """Replace the whole upstream factor history of each symbol in `replaced` with its rows in
     `factors`, then the derived factors and the adjustment gaps of the symbols in `scope`
@@ -382,22 +385,24 @@ def write_factor_batch(
 
     Upstream restates a symbol's factors as a whole (a new base after a split rescales every
     row), so a symbol's factors are swapped together, never merged. Symbols not in `replaced`
-    (failed, or with quarantined rows) keep what is stored. `derive(conn)`, called inside the
-    transaction once upstream's rows are in, returns (derived factor rows: symbol, ex_date,
-    hfq_factor, derived_from; gap rows: symbol, ex_date, evidence, reason).
+    (failed, or with quarantined rows) keep what is stored. `table`/`columns`: the A-share
+    `adjustment_factors` or `hk_adjustment_factors` (`HK_FACTOR_COLUMNS`). `derive(conn)`
+    (A-shares), called inside the transaction once upstream's rows are in, returns (derived
+    factor rows: symbol, ex_date, hfq_factor, derived_from; gap rows: symbol, ex_date,
+    evidence, reason).
     """
-    factors = factors[factors["symbol"].isin(replaced)][FACTOR_COLUMNS]
+    factors = factors[factors["symbol"].isin(replaced)][columns]
     _stage(conn, "staged_factors", factors)
     _stage(conn, "staged_replaced", pd.DataFrame({"symbol": pd.Series(replaced, dtype="string")}))
     _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
     in_scope = "TRUE" if scope is None else "list_contains($scope::VARCHAR[], symbol)"
     with transaction(conn):
-        conn.execute("DELETE FROM adjustment_factors WHERE symbol IN (SELECT symbol FROM staged_replaced)")
-        conn.execute("DELETE FROM quarantine WHERE table_name = 'adjustment_factors' "
+        conn.execute(f"DELETE FROM {table} WHERE symbol IN (SELECT symbol FROM staged_replaced)")
+        conn.execute(f"DELETE FROM quarantine WHERE table_name = '{table}' "
                      "AND symbol IN (SELECT symbol FROM staged_replaced)")
         _write_quarantine(conn, quarantine if quarantine is not None else empty_quarantine(), lineage)
-        conn.execute(f"INSERT INTO adjustment_factors ({', '.join(FACTOR_COLUMNS)}, source, run_id, ingested_at) "
-                     f"SELECT {', '.join(FACTOR_COLUMNS)}, ?, ?, ? FROM staged_factors", _lineage_params(lineage))
+        conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, source, run_id, ingested_at) "
+                     f"SELECT {', '.join(columns)}, ?, ?, ? FROM staged_factors", _lineage_params(lineage))
         _record_outcomes(conn, dataset, lineage, as_of)
         if derive is not None:
             params = {} if scope is None else {"scope": scope}

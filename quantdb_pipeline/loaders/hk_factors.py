@@ -1,0 +1,183 @@
+"""Hong Kong adjustment factors: sina's HK hfq and qfq factors, fetched again on a bounded cadence.
+
+Which factors: sina's, through `stock_hk_daily(adjust="hfq-factor")` and `(adjust="qfq-factor")`,
+the same vendor and scripts akshare's own HK qfq/hfq prices use. sina's HK backward adjustment
+is affine (hfq price = price x hfq_factor + cash: a cash dividend is added back, not compounded)
+and its forward adjustment a plain ratio (qfq price = price x qfq_factor), so neither can be
+derived from the other exactly: both are stored (`hk_adjustment_factors`) and applied on read.
+
+When to fetch: a symbol with HK bars whose factors were never fetched or whose last attempt
+failed; and, because no cheap signal shows an HK ex-date, again once its last fetch is
+`REFRESH_AFTER_DAYS` old, at most `REFRESH_PER_RUN` such symbols a run (oldest first, so a
+whole board fetched on one day does not come due on one later day). Why no signal: eastmoney's
+unadjusted bars measure 涨跌额 against the previous unadjusted close, so the stored bars never
+reveal an ex-date (the A-share check of reference price against last close finds nothing), and
+the HK quote list's 昨收 is neither stored nor reliable on an ex-date. A dividend therefore
+reaches the stored qfq prices within `REFRESH_AFTER_DAYS` (plus the queue), or at once with
+`refresh`. Each fetch costs four upstream requests (see `AkshareSource.hk_adjustment_factors_raw`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+
+import duckdb
+import pandas as pd
+
+from quantdb_pipeline.loaders.factors import FactorLoadReport
+from quantdb_pipeline.quality.gate import split
+from quantdb_pipeline.quality.suites import validate_hk_factors
+from quantdb_pipeline.sources import MarketSource, normalize
+from quantdb_pipeline.sources.pacing import RetriesExhausted
+from quantdb_pipeline.warehouse.writes import HK_FACTOR_COLUMNS, Lineage, write_factor_batch
+
+DATASET = TABLE = "hk_adjustment_factors"
+#: A symbol's factors are fetched again once its last fetch is this many days old.
+REFRESH_AFTER_DAYS = 30
+#: At most this many symbols are fetched again for age in one run (never fetched and failed
+#: symbols are not capped).
+REFRESH_PER_RUN = 150
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int, str, int], None]
+
+
+def symbols_needing_hk_factors(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None = None,
+                               refresh: bool = False, refresh_per_run: int = REFRESH_PER_RUN) -> dict[str, str]:
+    """symbol -> reason, for every HK symbol with bars whose factors are missing, failed or due."""
+    rows = conn.execute(
+        f"""
+        WITH with_bars AS (
+            SELECT DISTINCT symbol FROM hk_daily_bars
+            WHERE ?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], symbol)),
+        state AS (SELECT symbol, status, as_of FROM ingest_state WHERE dataset = '{DATASET}'),
+        reasons AS (
+            SELECT b.symbol, s.as_of,
+                   CASE WHEN ? THEN 'refresh requested'
+                        WHEN s.symbol IS NULL THEN 'never fetched'
+                        WHEN s.status = 'failed' THEN 'last attempt failed'
+                        WHEN s.as_of IS NULL OR s.as_of <= ?::DATE - {REFRESH_AFTER_DAYS}
+                            THEN 'due: last fetched ' || coalesce(strftime(s.as_of, '%Y-%m-%d'), 'unknown')
+                   END AS reason
+            FROM with_bars b LEFT JOIN state s USING (symbol))
+        SELECT symbol, reason FROM reasons
+        WHERE reason IS NOT NULL
+        QUALIFY NOT starts_with(reason, 'due')
+             OR row_number() OVER (PARTITION BY starts_with(reason, 'due') ORDER BY as_of NULLS FIRST, symbol) <= ?
+        ORDER BY symbol
+        """,
+        [symbols, symbols, refresh, today, refresh_per_run],
+    ).fetchall()
+    return dict(rows)
+
+
+def previous_closes(conn: duckdb.DuckDBPyConnection, factors: pd.DataFrame) -> pd.DataFrame:
+    """(symbol, ex_date, previous_close): the last stored unadjusted close before each ex-date."""
+    conn.register("staged_hk_ex_dates", factors[["symbol", "ex_date"]])
+    try:
+        return conn.execute(
+            "SELECT s.symbol, s.ex_date, b.close AS previous_close FROM staged_hk_ex_dates s "
+            "ASOF JOIN hk_daily_bars b ON s.symbol = b.symbol AND s.ex_date > b.trade_date").df()
+    finally:
+        conn.unregister("staged_hk_ex_dates")
+
+
+def _describe_change(old: pd.DataFrame, new: pd.DataFrame) -> str | None:
+    """What differs between a symbol's stored and fetched factors, or None (qfq factors move
+    with every new ex-date by construction, so only new dates and hfq restatements count)."""
+    if old.empty:
+        return None
+    before = {d: (f, c) for d, f, c in zip(pd.to_datetime(old["ex_date"]).dt.date, old["hfq_factor"], old["hfq_cash"])}
+    after = {d: (f, c) for d, f, c in zip(pd.to_datetime(new["ex_date"].astype(object)).dt.date, new["hfq_factor"],
+                                          new["hfq_cash"])}
+    added = sorted(set(after) - set(before))
+    moved = [d for d in set(before) & set(after)
+             if abs(after[d][0] / before[d][0] - 1) > 1e-9 or abs(after[d][1] - before[d][1]) > 1e-9]
+    parts = []
+    if added:
+        parts.append("new ex-date(s) " + ", ".join(map(str, added)))
+    if moved:
+        parts.append(f"{len(moved)} earlier hfq row(s) restated")
+    if set(before) - set(after):
+        parts.append(f"{len(set(before) - set(after))} ex-date(s) withdrawn")
+    return "; ".join(parts) or None
+
+
+def load_hk_adjustment_factors(
+    conn: duckdb.DuckDBPyConnection,
+    source: MarketSource,
+    lineage: Lineage,
+    symbols: list[str] | None = None,
+    refresh: bool = False,
+    progress: ProgressCallback | None = None,
+    breaker_threshold: int = 8,
+    refresh_per_run: int = REFRESH_PER_RUN,
+) -> FactorLoadReport:
+    """Fetch the factors of every HK symbol that needs them, check them, swap them in per symbol.
+
+    A symbol whose scripts hold no corporate action is recorded as 'empty' and keeps no rows
+    (its adjusted prices are its traded ones); a failed symbol keeps what is stored.
+    """
+    began = time.perf_counter()
+    today = source.today()
+    report = FactorLoadReport(needed=symbols_needing_hk_factors(conn, today, symbols, refresh, refresh_per_run))
+    requests_before = sum(source.requests.values())
+    fetched, outcomes, streak = [], [], 0
+    total = len(report.needed)
+    for i, symbol in enumerate(report.needed, start=1):
+        try:
+            frame = normalize.hk_adjustment_factors(source.hk_adjustment_factors_raw(symbol), symbol, source.name)
+        except Exception as error:  # noqa: BLE001 - isolated to the symbol, reported, retried
+            reason = f"{type(error).__name__}: {error}"
+            report.failed[symbol] = reason
+            outcomes.append((symbol, "failed", reason))
+            log.warning("%s %s failed: %s", TABLE, symbol, reason)
+            streak = streak + 1 if isinstance(error, RetriesExhausted) else 0
+            frame = None
+        else:
+            if frame.empty:  # no corporate action: adjusted prices equal traded ones
+                outcomes.append((symbol, "empty", "upstream has no corporate action"))
+            else:
+                fetched.append(frame)
+            streak = 0
+        if progress:
+            progress(i, total, symbol, 0 if frame is None else len(frame))
+        if streak >= breaker_threshold and i < total:
+            report.circuit_open = (f"stopped after {streak} consecutive symbols failed (last: {symbol}); "
+                                   f"{total - i} symbols not attempted, to be retried by the next run")
+            log.error("%s circuit breaker: %s", TABLE, report.circuit_open)
+            break
+    report.requests = sum(source.requests.values()) - requests_before
+
+    staged = pd.concat(fetched, ignore_index=True) if fetched else normalize.empty_frame(normalize.HK_FACTOR_DTYPES)
+    report.checks = validate_hk_factors(staged, today, previous_closes(conn, staged))
+    passed, quarantine = split(TABLE, staged, report.checks, ["symbol", "ex_date"])
+    report.rows_quarantined = len(quarantine)
+    dirty = set(quarantine["symbol"])
+    stored = conn.execute(f"SELECT symbol, ex_date, hfq_factor, hfq_cash FROM {TABLE} "
+                          "WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [list(report.needed)]).df()
+    stored_by_symbol = dict(tuple(stored.groupby("symbol", sort=False)))
+    replaced = [s for s, status, _ in outcomes if status == "empty"]  # stored rows, if any, were withdrawn
+    for frame in fetched:
+        symbol = frame["symbol"].iloc[0]
+        if symbol in dirty:
+            reason = "quality: factor rows quarantined"
+            report.failed[symbol] = reason
+            outcomes.append((symbol, "failed", reason))
+            continue
+        change = _describe_change(stored_by_symbol.get(symbol, stored.iloc[0:0]), frame)
+        if change:
+            report.changed[symbol] = change
+        replaced.append(symbol)
+        outcomes.append((symbol, "ok", None))
+    report.rows_written = write_factor_batch(
+        conn, passed, replaced, pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype(
+            {"error": "string"}), lineage, today, quarantine=quarantine, dataset=DATASET, table=TABLE,
+        columns=HK_FACTOR_COLUMNS)
+    report.symbols_updated = len(replaced)
+    report.seconds = time.perf_counter() - began
+    return report
