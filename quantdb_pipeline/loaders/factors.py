@@ -227,14 +227,18 @@ def derive_factors(conn: duckdb.DuckDBPyConnection, today: dt.date,
     return derived_frame, gap_frame
 
 
-def _describe_change(old: pd.DataFrame, new: pd.DataFrame) -> str | None:
-    """What differs between a symbol's stored and fetched factors, or None."""
+def describe_change(old: pd.DataFrame, new: pd.DataFrame, columns: tuple[str, ...] = ("hfq_factor",)) -> str | None:
+    """What differs between a symbol's stored and fetched factors (ex_date plus `columns`), or None."""
     if old.empty:
         return None
-    before = dict(zip(pd.to_datetime(old["ex_date"]).dt.date, old["hfq_factor"]))
-    after = dict(zip(pd.to_datetime(new["ex_date"].astype(object)).dt.date, new["hfq_factor"]))
+
+    def by_date(frame: pd.DataFrame) -> dict:
+        days = pd.to_datetime(frame["ex_date"].astype(object)).dt.date
+        return dict(zip(days, zip(*(frame[c].to_numpy(dtype="float64") for c in columns))))
+
+    before, after = by_date(old), by_date(new)
     added = sorted(set(after) - set(before))
-    moved = [d for d in set(before) & set(after) if abs(after[d] / before[d] - 1) > 1e-9]
+    moved = [d for d in set(before) & set(after) if not np.allclose(after[d], before[d], rtol=1e-9, atol=1e-9)]
     parts = []
     if added:
         parts.append("new ex-date(s) " + ", ".join(map(str, added)))
@@ -309,7 +313,7 @@ def load_adjustment_factors(
             report.failed[symbol] = reason
             outcomes.append((symbol, "failed", reason))
             continue
-        change = _describe_change(stored_by_symbol.get(symbol, stored.iloc[0:0]), frame)
+        change = describe_change(stored_by_symbol.get(symbol, stored.iloc[0:0]), frame)
         if change:
             report.changed[symbol] = change
         replaced.append(symbol)

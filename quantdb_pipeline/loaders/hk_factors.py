@@ -27,7 +27,7 @@ from collections.abc import Callable
 import duckdb
 import pandas as pd
 
-from quantdb_pipeline.loaders.factors import FactorLoadReport
+from quantdb_pipeline.loaders.factors import FactorLoadReport, describe_change
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_hk_factors
 from quantdb_pipeline.sources import MarketSource, normalize
@@ -84,27 +84,6 @@ def previous_closes(conn: duckdb.DuckDBPyConnection, factors: pd.DataFrame) -> p
             "ASOF JOIN hk_daily_bars b ON s.symbol = b.symbol AND s.ex_date > b.trade_date").df()
     finally:
         conn.unregister("staged_hk_ex_dates")
-
-
-def _describe_change(old: pd.DataFrame, new: pd.DataFrame) -> str | None:
-    """What differs between a symbol's stored and fetched factors, or None (qfq factors move
-    with every new ex-date by construction, so only new dates and hfq restatements count)."""
-    if old.empty:
-        return None
-    before = {d: (f, c) for d, f, c in zip(pd.to_datetime(old["ex_date"]).dt.date, old["hfq_factor"], old["hfq_cash"])}
-    after = {d: (f, c) for d, f, c in zip(pd.to_datetime(new["ex_date"].astype(object)).dt.date, new["hfq_factor"],
-                                          new["hfq_cash"])}
-    added = sorted(set(after) - set(before))
-    moved = [d for d in set(before) & set(after)
-             if abs(after[d][0] / before[d][0] - 1) > 1e-9 or abs(after[d][1] - before[d][1]) > 1e-9]
-    parts = []
-    if added:
-        parts.append("new ex-date(s) " + ", ".join(map(str, added)))
-    if moved:
-        parts.append(f"{len(moved)} earlier hfq row(s) restated")
-    if set(before) - set(after):
-        parts.append(f"{len(set(before) - set(after))} ex-date(s) withdrawn")
-    return "; ".join(parts) or None
 
 
 def load_hk_adjustment_factors(
@@ -169,7 +148,8 @@ def load_hk_adjustment_factors(
             report.failed[symbol] = reason
             outcomes.append((symbol, "failed", reason))
             continue
-        change = _describe_change(stored_by_symbol.get(symbol, stored.iloc[0:0]), frame)
+        # qfq factors move with every new ex-date by construction: only new dates and hfq restatements count
+        change = describe_change(stored_by_symbol.get(symbol, stored.iloc[0:0]), frame, ("hfq_factor", "hfq_cash"))
         if change:
             report.changed[symbol] = change
         replaced.append(symbol)
