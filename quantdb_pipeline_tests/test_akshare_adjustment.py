@@ -140,7 +140,13 @@ def test_a_dividend_that_arrives_through_a_history_load_moves_qfq_like_akshares_
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fakes = [FakeEastmoney(SampleMarket(today=before), mock), FakeSina(SampleMarket(today=before), mock),
                  FakeDataCenter(SampleMarket(today=before), mock)]
-        refresh(warehouse, akshare_on(before), START, before, "first")
+        first, _, _ = refresh(warehouse, akshare_on(before), START, before, "first")
+        # plans announced but not yet implemented have no ex-date yet: stored, not quarantined
+        assert first.rows_quarantined == 0
+        plans = read.corporate_actions(implemented_only=False, warehouse=warehouse)
+        pending = plans[plans["ex_date"].isna()]
+        assert len(pending) > 0 and (pending["plan_progress"] != "实施分配").all()
+        assert len(read.corporate_actions(warehouse=warehouse)) == len(plans) - len(pending)
         for fake in fakes:
             fake.market = SampleMarket(today=after)
         fakes[2].calls.clear()

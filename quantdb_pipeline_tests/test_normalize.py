@@ -1,5 +1,6 @@
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -159,3 +160,21 @@ def test_a_factor_that_is_not_a_positive_number_names_symbol_and_value(value):
     with pytest.raises(SourceSchemaError) as caught:
         normalize.adjustment_factors(sina_factors(hfq_factor=["1.5", value, "1.0"]), "600005", "akshare")
     assert "600005" in str(caught.value) and "hfq_factor" in str(caught.value) and repr(value) in str(caught.value)
+
+
+def test_a_missing_date_in_akshares_date_objects_is_null_not_year_one():
+    """akshare's `.dt.date` columns hold NaT for a missing date (stock_fhps_em's ex-date of a
+    plan not yet implemented); pyarrow alone would store it as 0001-01-01."""
+    raw = pd.DataFrame({
+        "代码": ["600002", "000006"], "方案进度": ["实施分配", "股东大会决议通过"],
+        "送转股份-送转总比例": [3.0, np.nan], "送转股份-送转比例": [3.0, np.nan], "送转股份-转股比例": [np.nan, np.nan],
+        "现金分红-现金分红比例": [8.5, 2.0],
+        "预案公告日": [dt.date(2026, 5, 1), dt.date(2026, 4, 20)],
+        "股权登记日": pd.to_datetime(pd.Series(["2026-07-14", None]), errors="coerce").dt.date,
+        "除权除息日": pd.to_datetime(pd.Series(["2026-07-15", None]), errors="coerce").dt.date,
+        "最新公告日期": [dt.date(2026, 7, 9), dt.date(2026, 5, 20)],
+    })
+    rows = normalize.corporate_actions(raw, dt.date(2026, 3, 31), "akshare")
+    assert rows["ex_date"].tolist()[0] == dt.date(2026, 7, 15) and pd.isna(rows["ex_date"].iloc[1])
+    assert pd.isna(rows["record_date"].iloc[1])
+    assert rows["cash_per_share"].tolist() == [0.85, 0.2] and rows["bonus_shares_per_share"].tolist() == [0.3, 0.0]

@@ -197,7 +197,9 @@ def _date_array(raw: pd.DataFrame, column: str, source: str, symbol: str | None,
     values = raw[column]
     if values.dtype == object:
         try:  # the common case, akshare's own: a column of datetime.date objects
-            array = pa.array(values.tolist(), type=pa.date32())
+            # NaT (akshare's `.dt.date` of a missing date) must become null: pyarrow would
+            # silently turn it into 0001-01-01
+            array = pa.array([None if v is pd.NaT else v for v in values.tolist()], type=pa.date32())
             if allow_missing or array.null_count == 0:
                 return array
         except (pa.ArrowTypeError, pa.ArrowInvalid, TypeError):
