@@ -418,31 +418,47 @@ def daily_bars(
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
-def _mark_gaps(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, codes: list[str], adjust: str,
-               as_of: dt.date | None) -> pd.DataFrame:
-    """Warn about and mark the rows whose adjusted prices miss a known, uncovered ex-date."""
+def _known_gaps(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> pd.DataFrame:
+    """The stored adjustment gaps of `codes` (empty on a warehouse from before they were recorded)."""
     try:
-        gaps = conn.execute("SELECT symbol, ex_date, evidence, reason FROM adjustment_gaps "
+        return conn.execute("SELECT symbol, ex_date, evidence, reason FROM adjustment_gaps "
                             "WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol, ex_date", [codes]).df()
-    except duckdb.CatalogException:  # a warehouse from before adjustment gaps were recorded
-        return bars
-    if adjust == "qfq" and as_of is not None:
-        gaps = gaps[pd.to_datetime(gaps["ex_date"]).dt.date <= as_of]
-    if gaps.empty:
-        return bars
-    days = bars["trade_date"].to_numpy(dtype="datetime64[D]")
-    affected = np.zeros(len(bars), dtype=bool)
+    except duckdb.CatalogException:
+        return pd.DataFrame(columns=["symbol", "ex_date", "evidence", "reason"])
+
+
+def _gap_rows(gaps: pd.DataFrame, symbols: np.ndarray, days: np.ndarray, adjust: str,
+              as_of: dt.date | None) -> np.ndarray:
+    """Which (symbol, day) rows' adjusted prices miss a gap's event: qfq scales the rows before
+    an ex-date up to `as_of`, and the rows from an ex-date on after it (as hfq always does)."""
+    affected = np.zeros(len(days), dtype=bool)
     for symbol, ex_date in zip(gaps["symbol"], pd.to_datetime(gaps["ex_date"]).to_numpy(dtype="datetime64[D]")):
-        mine = (bars["symbol"] == symbol).to_numpy()
-        affected |= mine & ((days < ex_date) if adjust == "qfq" else (days >= ex_date))
-    if not affected.any():
-        return bars
+        mine = symbols == symbol
+        before = adjust == "qfq" and (as_of is None or ex_date <= np.datetime64(as_of, "D"))
+        affected |= mine & ((days < ex_date) if before else (days >= ex_date))
+    return affected
+
+
+def _warn_gaps(gaps: pd.DataFrame, adjust: str, rows: int) -> None:
     import warnings
 
     listed = ", ".join(f"{s} {d:%Y-%m-%d}" for s, d in zip(gaps["symbol"], pd.to_datetime(gaps["ex_date"])))
-    warnings.warn(f"adjust={adjust!r}: no adjustment factor covers the ex-date(s) {listed}; {int(affected.sum())} "
-                  f"row(s) are not adjusted for them (column adjustment_gap). Reason: {gaps['reason'].iloc[0]}",
-                  AdjustmentGapWarning, stacklevel=3)
+    warnings.warn(f"adjust={adjust!r}: no adjustment factor covers the ex-date(s) {listed}; {rows} row(s) are not "
+                  f"adjusted for them (column adjustment_gap). Reason: {gaps['reason'].iloc[0]}",
+                  AdjustmentGapWarning, stacklevel=4)
+
+
+def _mark_gaps(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, codes: list[str], adjust: str,
+               as_of: dt.date | None) -> pd.DataFrame:
+    """Warn about and mark the rows whose adjusted prices miss a known, uncovered ex-date."""
+    gaps = _known_gaps(conn, codes)
+    if gaps.empty:
+        return bars
+    affected = _gap_rows(gaps, bars["symbol"].to_numpy(dtype=object),
+                         bars["trade_date"].to_numpy(dtype="datetime64[D]"), adjust, as_of)
+    if not affected.any():
+        return bars
+    _warn_gaps(gaps, adjust, int(affected.sum()))
     bars = bars.assign(adjustment_gap=affected)
     bars.attrs["adjustment_gaps"] = gaps
     return bars
@@ -556,6 +572,12 @@ def panel(field: str = "close", symbols: str | Iterable[str] | None = None, star
             present = np.unique(long["col"])
             if len(present) < len(codes):
                 _check_known(conn, "securities", codes, pd.DataFrame({"symbol": [codes[i] for i in present]}))
+        gaps = _known_gaps(conn, codes) if adjust is not None and field in _PRICE_FIELDS else None
+    if gaps is not None and len(gaps):
+        affected = _gap_rows(gaps, np.asarray(codes, dtype=object)[long["col"]],
+                             np.asarray(long["trade_date"], dtype="datetime64[D]"), adjust, as_of)
+        if affected.any():
+            _warn_gaps(gaps, adjust, int(affected.sum()))
     days, row = np.unique(long["trade_date"], return_inverse=True)
     matrix = np.full((len(days), len(codes)), np.nan)
     matrix[row, long["col"]] = np.asarray(long["value"], dtype="float64")

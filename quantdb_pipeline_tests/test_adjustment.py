@@ -350,13 +350,12 @@ def test_a_known_ex_date_no_factor_covers_makes_adjusted_reads_warn_and_mark_the
     with pytest.warns(read.AdjustmentGapWarning):
         hfq = read.daily_bars("600005", "2024-01-02", today, adjust="hfq", warehouse=path)
     assert hfq["adjustment_gap"].to_numpy().tolist() == (~before).tolist()
-    # qfq as of a day before the gap is not affected by it: no warning, no column
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", read.AdjustmentGapWarning)
+    # qfq as of a day before the gap keeps the earlier prices and scales the later ones: those miss it
+    with pytest.warns(read.AdjustmentGapWarning):
         early = read.daily_bars("600005", "2024-01-02", today, adjust="qfq",
                                 as_of=market.forgotten - dt.timedelta(days=1), warehouse=path)
-    assert "adjustment_gap" not in early
+    assert early["adjustment_gap"].to_numpy().tolist() == (~before).tolist()
+    with pytest.warns(read.AdjustmentGapWarning, match="600005"):
+        read.panel("close", ["600005"], "2024-01-02", today, adjust="qfq", warehouse=path)
     pending = read.status(warehouse=path)["adjustment"]
     assert pending[["symbol", "kind"]].values.tolist() == [["600005", "gap"]]
