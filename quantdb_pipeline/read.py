@@ -313,6 +313,13 @@ _HK_PREVIOUS_SQL = {None: "b.prev_close", "hfq": "b.prev_close * f.previous_fact
                     "qfq": "b.prev_close * f.previous_qfq / f.base"}
 
 
+def _adjusted_pct(close: str, previous: str) -> str:
+    """pct_change of the adjusted series: upstream's is close-to-close in unadjusted prices, so on
+    an ex-date it shows the dividend as a loss. Rounded to 0.01 like upstream's; upstream's where
+    there is no previous close."""
+    return f"coalesce(round(({close}) / nullif({previous}, 0) * 100 - 100, 2), b.pct_change)"
+
+
 def _previous(ratio: str) -> str:
     """The ratio for prev_close: the factor in force on the previous bar instead of the day's."""
     return ratio.replace("f.factor", "f.previous_factor")
@@ -350,8 +357,9 @@ def daily_bars(
 
     `adjust` adjusts open, high, low, close, prev_close (the previous bar's close, adjusted
     with the previous bar's factor) and reference_price (the exchange's reference previous
-    close where the quote list gave one, else NaN; NaN for HK); volume and amount stay as
-    traded, as in akshare:
+    close where the quote list gave one, else NaN; NaN for HK), and recomputes pct_change
+    from the adjusted close and prev_close (so an ex-date shows the day's return, not the
+    dividend); volume and amount stay as traded, as in akshare:
 
     - None: unadjusted, as traded;
     - "hfq": backward-adjusted, `price x hfq_factor`; history never changes;
@@ -391,6 +399,7 @@ def daily_bars(
     def select(price: str, previous: str | None = None, hk: bool = False) -> str:  # whitelisted identifiers only
         return ", ".join(["b.symbol", "b.trade_date", *(
             "NULL::DOUBLE AS reference_price" if f == "reference_price" and hk else
+            f"{_adjusted_pct(price.format(f='close'), previous)} AS pct_change" if f == "pct_change" and adjust else
             f"{previous} AS {f}" if f == "prev_close" and previous else
             f"{price.format(f=f)} AS {f}" if f in _PRICE_FIELDS else
             "f.factor AS hfq_factor" if f == "hfq_factor" else f"b.{f}" for f in fields)])
@@ -557,6 +566,8 @@ def panel(field: str = "close", symbols: str | Iterable[str] | None = None, star
             codes = sorted(codes)
         adjust_sql, as_of = _adjustment(adjust, as_of)
         value = (f"b.{field} * {_previous(adjust_sql)}" if field == "prev_close" else
+                 _adjusted_pct(f"b.close * {adjust_sql}", f"b.prev_close * {_previous(adjust_sql)}")
+                 if field == "pct_change" and adjust is not None else
                  f"b.{field} * {adjust_sql}" if field in _PRICE_FIELDS else f"b.{field}")
         bars_sql = (_PLAIN_BARS_SQL if adjust is None else _BARS_SQL).replace("ORDER BY symbol, trade_date", "")
         # the column of each symbol comes from DuckDB, so no symbol string reaches Python per row

@@ -144,6 +144,7 @@ def adjusted(market: SampleMarket, symbol: str, raw: pd.DataFrame, fqt: str) -> 
     # unadjusted 涨跌额 is close-to-close: close - 涨跌额 is the previous unadjusted close
     previous = np.round((raw["收盘"] - raw["涨跌额"]).to_numpy() * before, 2)
     out["涨跌额"] = np.round(out["收盘"].to_numpy() - previous, 2)
+    out["涨跌幅"] = np.round((out["收盘"].to_numpy() / previous - 1) * 100, 2)
     return out
 
 

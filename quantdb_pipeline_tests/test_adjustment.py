@@ -109,6 +109,12 @@ def test_a_later_dividend_changes_qfq_history_only_without_refetching_bars(pipel
         chained = read.daily_bars(DIVIDEND_SYMBOL, *window, columns=["close", "prev_close"], adjust=adj,
                                   warehouse=path)
         np.testing.assert_allclose(chained["prev_close"].iloc[1:], chained["close"].iloc[:-1], rtol=1e-12)
+        move = read.daily_bars(DIVIDEND_SYMBOL, *window, columns=["close", "prev_close", "pct_change"], adjust=adj,
+                               warehouse=path)
+        np.testing.assert_allclose(move["pct_change"], ((move["close"] / move["prev_close"] - 1) * 100).round(2))
+    on_ex_date = new[None]["trade_date"].dt.date == DIVIDEND_DATE
+    assert new[None]["pct_change"][on_ex_date].iloc[0] < -20  # upstream's close-to-close: the dividend as a loss
+    assert abs(new["qfq"]["pct_change"][on_ex_date].iloc[0]) < 10  # the adjusted series: the day's return
     # qfq as of a date before the dividend is the old qfq series
     as_of = read.daily_bars(DIVIDEND_SYMBOL, *window, adjust="qfq", as_of=BEFORE, warehouse=path)
     pd.testing.assert_series_equal(as_of["close"].iloc[:old_days], old["qfq"]["close"])
