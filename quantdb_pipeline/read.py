@@ -46,6 +46,7 @@ from quantdb_pipeline.symbols import (
 __all__ = [
     "ADJUSTMENTS",
     "AdjustmentGapWarning",
+    "StaleFactorsWarning",
     "BAR_FIELDS",
     "UnknownSymbolError",
     "WarehouseNotFoundError",
@@ -88,6 +89,11 @@ class WarehouseBusyError(RuntimeError):
 
 class AdjustmentGapWarning(UserWarning):
     """Adjusted prices were asked for across an ex-date that no adjustment factor covers."""
+
+
+class StaleFactorsWarning(AdjustmentGapWarning):
+    """Adjusted HK prices reach past the day their factors were last fetched: no source tells
+    HK ex-dates in between, so a dividend since then is not in them."""
 
 
 class UnknownSymbolError(KeyError):
@@ -368,8 +374,10 @@ def daily_bars(
       the last ex-date before `as_of` equal the traded ones; every new dividend changes
       all earlier qfq prices, which is why they are computed here and never stored.
 
-    Hong Kong symbols follow sina's HK factors exactly as akshare's `stock_hk_daily` applies
-    them: "hfq" is affine, `price x hfq_factor + hfq_cash` (HKD; cash dividends are added back),
+    Hong Kong factors come without any ex-date signal between fetches (every 30 days): when
+    the requested HK bars reach past the day a symbol's factors were last fetched, a
+    `StaleFactorsWarning` (an `AdjustmentGapWarning`) says so. Hong Kong symbols follow
+    sina's HK factors exactly as akshare's `stock_hk_daily` applies them: "hfq" is affine, `price x hfq_factor + hfq_cash` (HKD; cash dividends are added back),
     and "qfq" is `price x qfq_factor / base` with `base` the qfq factor in force on `as_of`
     (1 by default). The `hfq_factor` column of an HK row is its share factor (without the cash).
     An HK symbol with no stored factor rows is adjusted by nothing (adjusted = traded).
@@ -423,6 +431,8 @@ def daily_bars(
             _check_known(conn, reference, market_codes, bars)
             if adjust is not None and table == "daily_bars":
                 bars = _mark_gaps(conn, bars, market_codes, adjust, as_of)
+            elif adjust is not None:
+                _warn_unchecked_hk_factors(conn, bars, adjust)
             frames.append(bars)
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
@@ -455,6 +465,26 @@ def _warn_gaps(gaps: pd.DataFrame, adjust: str, rows: int) -> None:
     warnings.warn(f"adjust={adjust!r}: no adjustment factor covers the ex-date(s) {listed}; {rows} row(s) are not "
                   f"adjusted for them (column adjustment_gap). Reason: {gaps['reason'].iloc[0]}",
                   AdjustmentGapWarning, stacklevel=4)
+
+
+def _warn_unchecked_hk_factors(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, adjust: str) -> None:
+    """Warn when HK bars reach past the source day their factors were last fetched on."""
+    if bars.empty:
+        return
+    last_bar = bars.groupby("symbol")["trade_date"].max().dt.date.to_dict()
+    checked = dict(conn.execute(
+        "SELECT symbol, as_of FROM ingest_state WHERE dataset = 'hk_adjustment_factors' "
+        "AND symbol IN (SELECT unnest(?::VARCHAR[]))", [list(last_bar)]).fetchall())
+    behind = {s: checked.get(s) for s, day in last_bar.items() if checked.get(s) is None or day > checked[s]}
+    if not behind:
+        return
+    import warnings
+
+    listed = ", ".join(f"{s} (factors fetched {d or 'never'}, bars to {last_bar[s]})" for s, d in behind.items())
+    warnings.warn(f"adjust={adjust!r}: HK factors can be behind the bars: {listed}. No source tells HK ex-dates "
+                  "between fetches (they are refetched every 30 days): a dividend since then is not in these prices; "
+                  "`quantdb-pipeline run --markets hk --refresh-factors` refetches them.",
+                  StaleFactorsWarning, stacklevel=3)
 
 
 def _mark_gaps(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, codes: list[str], adjust: str,

@@ -239,3 +239,31 @@ def test_normalize_joins_the_two_scripts_on_the_union_of_their_dates():
     bad = hfq.assign(hfq_factor=["1.1", "-1", "1"])
     with pytest.raises(normalize.SourceSchemaError, match="hfq_factor"):
         normalize.hk_adjustment_factors(HkFactorFrames(bad, qfq), "00700", "akshare")
+
+
+def test_hk_bars_beyond_the_last_factor_fetch_read_adjusted_with_a_warning(pipeline):
+    """No source tells HK ex-dates between fetches: reading past the fetch day says so."""
+    import warnings
+
+    hk_assets = [hk_trading_calendar, hk_securities, hk_daily_bars, hk_adjustment_factors]
+    fetched, later = "2024-05-10", "2024-06-10"  # 00700 goes ex on 2024-05-17 in between
+    assert pipeline.run("2024-03-01", fetched, today=fetched, assets=hk_assets, hk_symbols="00700").success
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", read.AdjustmentGapWarning)
+        read.daily_bars("00700", "2024-05-01", fetched, adjust="qfq", warehouse=pipeline.warehouse)  # in step
+    stale_day = dt.date.fromisoformat(fetched) + dt.timedelta(days=REFRESH_AFTER_DAYS - 1)
+    assert pipeline.run(fetched, stale_day.isoformat(), today=stale_day.isoformat(), assets=hk_assets,
+                        hk_symbols="00700").success
+    with pytest.warns(read.StaleFactorsWarning, match=f"00700 \\(factors fetched {fetched}, bars to"):
+        stale = read.daily_bars("00700", "2024-05-01", later, adjust="qfq", warehouse=pipeline.warehouse)
+    raw = read.daily_bars("00700", "2024-05-01", later, warehouse=pipeline.warehouse)
+    assert (stale["close"] == raw["close"]).all()  # the dividend of 2024-05-17 is not in them: hence the warning
+    refreshed = pipeline.run(stale_day.isoformat(), stale_day.isoformat(), today=stale_day.isoformat(),
+                             assets=hk_assets, hk_symbols="00700", ops={"hk_adjustment_factors": {
+                                 "config": {"refresh": True}}})
+    assert refreshed.success
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", read.AdjustmentGapWarning)
+        fresh = read.daily_bars("00700", "2024-05-01", later, adjust="qfq", warehouse=pipeline.warehouse)
+    assert (fresh["close"][fresh["trade_date"].dt.date < dt.date(2024, 5, 17)]
+            < raw["close"][raw["trade_date"].dt.date < dt.date(2024, 5, 17)]).all()

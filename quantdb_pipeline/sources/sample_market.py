@@ -48,6 +48,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from quantdb_pipeline.market_rules import ex_rights_reference
 from quantdb_pipeline.sources.base import (
     HkFactorFrames,
     ListingFrames,
@@ -681,7 +682,7 @@ def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, 
         if i in actions:  # ex-date: trading resumes from the exchange's reference price
             cash, shares = actions[i]
             cash = round(prev * yields[i], 3) if cash is None else cash
-            reference = round((prev - cash) / (1 + shares), 2)
+            reference = ex_rights_reference(prev, cash, shares)  # half-up to the fen, as the exchanges round
             factor *= prev / reference
             factors.append((days[i], factor))
             events.append((days[i], cash, shares, prev, reference))
