@@ -228,6 +228,19 @@ def _symbols(symbols: str | Iterable[str]) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(a_shares)), list(dict.fromkeys(hk))
 
 
+def _market_codes(symbols: str | Iterable[str], market: str, hint: str) -> list[str]:
+    """The `market` ("A-share" or "HK") codes of `symbols`; a symbol of the other market is an
+    error that says where to look (`hint`), not an empty frame."""
+    try:
+        a_shares, hk = _symbols(symbols)
+    except SymbolError as error:
+        raise UnknownSymbolError(str(error)) from error
+    mine, theirs = (a_shares, hk) if market == "A-share" else (hk, a_shares)
+    if theirs:
+        raise ValueError(f"{', '.join(theirs)}: not {market} symbol(s); {hint}")
+    return mine
+
+
 _PLAIN_BARS_SQL = """
     SELECT {select} FROM {table} b
     WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))
@@ -645,10 +658,7 @@ def adjustment_factors(symbols: str | Iterable[str], *,
     ex_date on. `derived_from` is None for upstream's (sina's) factors; for a factor upstream
     had not published yet it says what the step was derived from ("quote_list_reference" or
     "corporate_actions"; "base" for the 1.0 a derived series starts from)."""
-    try:
-        codes = _symbols(symbols)[0]
-    except SymbolError as error:
-        raise UnknownSymbolError(str(error)) from error
+    codes = _market_codes(symbols, "A-share", "HK factors are in hk_adjustment_factors()")
     with _cursor(warehouse) as conn:
         return conn.execute(
             "SELECT symbol, ex_date, hfq_factor, derived_from FROM adjustment_factors "
@@ -672,10 +682,8 @@ def corporate_actions(symbols: str | Iterable[str] | None = None, start=None, en
     `implemented_only=False` adds plans without an ex-date yet (then `start`/`end` filter
     on plan_announced_on). Source: eastmoney's dividend table (`stock_fhps_em`).
     """
-    try:
-        codes = None if symbols is None else _symbols(symbols)[0]
-    except SymbolError as error:
-        raise UnknownSymbolError(str(error)) from error
+    codes = None if symbols is None else _market_codes(
+        symbols, "A-share", "corporate actions cover A-shares (HK dividends are in hk_adjustment_factors)")
     start, end = _range(start, end)
     with _cursor(warehouse) as conn:
         return conn.execute(
@@ -694,10 +702,7 @@ def hk_adjustment_factors(symbols: str | Iterable[str], *,
     """sina's stored HK factors (symbol, ex_date, hfq_factor, hfq_cash, qfq_factor), each row in
     force from its ex_date on: hfq price = price x hfq_factor + hfq_cash (HKD), qfq price =
     price x qfq_factor. A symbol without rows has had no corporate action upstream knows of."""
-    try:
-        codes = _symbols(symbols)[1]
-    except SymbolError as error:
-        raise UnknownSymbolError(str(error)) from error
+    codes = _market_codes(symbols, "HK", "A-share factors are in adjustment_factors()")
     with _cursor(warehouse) as conn:
         return conn.execute(
             "SELECT symbol, ex_date, hfq_factor, hfq_cash, qfq_factor FROM hk_adjustment_factors "
@@ -874,8 +879,11 @@ def status(*, warehouse: str | os.PathLike | None = None) -> dict[str, pd.DataFr
             "SELECT table_name, rules, count(*) AS rows, max(quarantined_at) AS last_at FROM quarantine "
             "GROUP BY ALL ORDER BY table_name, rules").df()
         retries = conn.execute(
+            # an empty answer is retried for bars (upstream throttles with empty frames); for factors
+            # and dividend periods it means "none", which is not waiting for anything
             "SELECT dataset, symbol, status, last_attempt_at, error FROM ingest_state "
-            "WHERE status IN ('failed', 'empty') ORDER BY dataset, symbol").df()
+            "WHERE status = 'failed' OR (status = 'empty' AND dataset NOT IN "
+            "('corporate_actions', 'adjustment_factors', 'hk_adjustment_factors')) ORDER BY dataset, symbol").df()
         unreconciled = conn.execute(
             "SELECT source, count(DISTINCT symbol) AS symbols, count(*) AS rows, min(trade_date) AS oldest, "
             "max(trade_date) AS newest FROM daily_bars WHERE source LIKE '%/spot' GROUP BY source ORDER BY source").df()

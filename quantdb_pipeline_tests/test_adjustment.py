@@ -365,3 +365,8 @@ def test_a_known_ex_date_no_factor_covers_makes_adjusted_reads_warn_and_mark_the
         read.panel("close", ["600005"], "2024-01-02", today, adjust="qfq", warehouse=path)
     pending = read.status(warehouse=path)["adjustment"]
     assert pending[["symbol", "kind"]].values.tolist() == [["600005", "gap"]]
+    # a Hong Kong code asked of an A-share table is an error, not an empty frame
+    with pytest.raises(ValueError, match="00700: not A-share symbol"):
+        read.corporate_actions("00700", warehouse=path)
+    with pytest.raises(ValueError, match="hk_adjustment_factors"):
+        read.adjustment_factors("0700.HK", warehouse=path)
