@@ -250,16 +250,15 @@ _PLAIN_BARS_SQL = """
 """
 #: With factors: each bar takes the factor of the latest ex-date on or before it (ASOF).
 #: prev_close is the previous bar's unadjusted close (eastmoney's 涨跌额 is close-to-close),
-#: so it takes the factor in force on the previous bar's date: adjusted, it equals the
-#: previous adjusted close. reference_price (the ex-rights price on an ex-date) takes the day's.
+#: so with `{previous}` it takes the factor in force on the previous bar's date (for the first
+#: bar of the range, on the day before it): adjusted, it equals the previous adjusted close.
+#: reference_price (the ex-rights price on an ex-date) takes the day's factor.
 _BARS_SQL = """
     WITH b AS (
-        SELECT * FROM (
-            SELECT *, lag(trade_date) OVER (PARTITION BY symbol ORDER BY trade_date) AS previous_date
-            FROM {table}
-            WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))
-              AND trade_date <= coalesce($end::DATE, DATE '9999-12-31'))
-        WHERE trade_date >= coalesce($start::DATE, DATE '0001-01-01')),
+        SELECT *{previous_date} FROM {table}
+        WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))
+          AND trade_date >= coalesce($start::DATE, DATE '0001-01-01')
+          AND trade_date <= coalesce($end::DATE, DATE '9999-12-31')),
     factors AS (
         SELECT symbol, ex_date, hfq_factor FROM adjustment_factors
         WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))),
@@ -268,22 +267,37 @@ _BARS_SQL = """
                coalesce(arg_max(hfq_factor, ex_date) FILTER (
                             WHERE ex_date <= coalesce($as_of::DATE, DATE '9999-12-31')),
                         arg_min(hfq_factor, ex_date)) AS base
-        FROM factors GROUP BY symbol),
-    yesterday AS (
-        SELECT b.symbol, b.trade_date, y.hfq_factor
-        FROM b ASOF LEFT JOIN factors y
-             ON b.symbol = y.symbol AND coalesce(b.previous_date, b.trade_date) >= y.ex_date),
+        FROM factors GROUP BY symbol),{yesterday}
     f AS (
         SELECT b.symbol, b.trade_date,
-               coalesce(x.hfq_factor, n.first_factor, 1.0) AS factor,
-               coalesce(y.hfq_factor, n.first_factor, 1.0) AS previous_factor,
+               coalesce(x.hfq_factor, n.first_factor, 1.0) AS factor,{previous_factor}
                coalesce(n.base, 1.0) AS base
-        FROM b ASOF LEFT JOIN factors x ON b.symbol = x.symbol AND b.trade_date >= x.ex_date
-        JOIN yesterday y ON b.symbol = y.symbol AND b.trade_date = y.trade_date
+        FROM b ASOF LEFT JOIN factors x ON b.symbol = x.symbol AND b.trade_date >= x.ex_date{join_yesterday}
         LEFT JOIN bounds n ON b.symbol = n.symbol)
     SELECT {select} FROM b JOIN f USING (symbol, trade_date)
     ORDER BY symbol, trade_date
 """
+_PREVIOUS_PARTS = {
+    "previous_date": ", lag(trade_date) OVER (PARTITION BY symbol ORDER BY trade_date) AS previous_date",
+    "yesterday": """
+    yesterday AS (
+        SELECT b.symbol, b.trade_date, y.hfq_factor
+        FROM b ASOF LEFT JOIN factors y
+             ON b.symbol = y.symbol AND coalesce(b.previous_date, b.trade_date - 1) >= y.ex_date),""",
+    "previous_factor": "\n               coalesce(y.hfq_factor, n.first_factor, 1.0) AS previous_factor,",
+    "join_yesterday": "\n        JOIN yesterday y ON b.symbol = y.symbol AND b.trade_date = y.trade_date",
+}
+
+
+def _bars_sql(previous: bool) -> str:
+    """`_BARS_SQL`, with the previous bar's factor only when prev_close or an adjusted
+    pct_change needs it (it costs a window and a second join)."""
+    parts = _PREVIOUS_PARTS if previous else dict.fromkeys(_PREVIOUS_PARTS, "")
+    return _BARS_SQL.replace("{previous_date}", parts["previous_date"]).replace(
+        "{yesterday}", parts["yesterday"]).replace("{previous_factor}", parts["previous_factor"]).replace(
+        "{join_yesterday}", parts["join_yesterday"])
+
+
 #: HK bars with sina's HK factors (`hk_adjustment_factors`): each bar takes the row of the latest
 #: ex-date on or before it; before a symbol's first row, that row's values. HK prev_close is the
 #: previous bar's unadjusted close (eastmoney's 涨跌额 ignores ex-dates), so it takes the row in
@@ -437,8 +451,9 @@ def daily_bars(
                 sql = _PLAIN_BARS_SQL if plain else _HK_BARS_SQL
                 columns_sql = select(_HK_PRICE_SQL[adjust], _HK_PREVIOUS_SQL[adjust], hk=True)
             else:
-                sql = _PLAIN_BARS_SQL if plain else _BARS_SQL
-                columns_sql = select(f"b.{{f}} * {ratio}", f"b.prev_close * {_previous(ratio)}")
+                previous = "prev_close" in fields or (adjust is not None and "pct_change" in fields)
+                sql = _PLAIN_BARS_SQL if plain else _bars_sql(previous)
+                columns_sql = select(f"b.{{f}} * {ratio}", f"b.prev_close * {_previous(ratio)}" if previous else None)
             params = {"codes": market_codes, "start": start, "end": end, **({} if plain else {"as_of": as_of})}
             bars = conn.execute(sql.format(table=table, select=columns_sql + extra), params).df()
             _check_known(conn, reference, market_codes, bars)
@@ -612,7 +627,8 @@ def panel(field: str = "close", symbols: str | Iterable[str] | None = None, star
                  _adjusted_pct(f"b.close * {adjust_sql}", f"b.prev_close * {_previous(adjust_sql)}")
                  if field == "pct_change" and adjust is not None else
                  f"b.{field} * {adjust_sql}" if field in _PRICE_FIELDS else f"b.{field}")
-        bars_sql = (_PLAIN_BARS_SQL if adjust is None else _BARS_SQL).replace("ORDER BY symbol, trade_date", "")
+        bars_sql = (_PLAIN_BARS_SQL if adjust is None else _bars_sql(field in ("prev_close", "pct_change"))).replace(
+            "ORDER BY symbol, trade_date", "")
         # the column of each symbol comes from DuckDB, so no symbol string reaches Python per row
         long = conn.execute(
             f"""
