@@ -251,7 +251,8 @@ _PLAIN_BARS_SQL = """
 #: With factors: each bar takes the factor of the latest ex-date on or before it (ASOF).
 #: prev_close is the previous bar's unadjusted close (eastmoney's 涨跌额 is close-to-close),
 #: so with `{previous}` it takes the factor in force on the previous bar's date (for the first
-#: bar of the range, on the day before it): adjusted, it equals the previous adjusted close.
+#: bar of the range, on the day before it): the factor before the matched ex-date when that
+#: ex-date falls after the previous bar. Adjusted, it equals the previous adjusted close.
 #: reference_price (the ex-rights price on an ex-date) takes the day's factor.
 _BARS_SQL = """
     WITH b AS (
@@ -260,42 +261,40 @@ _BARS_SQL = """
           AND trade_date >= coalesce($start::DATE, DATE '0001-01-01')
           AND trade_date <= coalesce($end::DATE, DATE '9999-12-31')),
     factors AS (
-        SELECT symbol, ex_date, hfq_factor FROM adjustment_factors
+        SELECT symbol, ex_date, hfq_factor,
+               lag(hfq_factor) OVER (PARTITION BY symbol ORDER BY ex_date) AS before_factor
+        FROM adjustment_factors
         WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))),
     bounds AS (
         SELECT symbol, arg_min(hfq_factor, ex_date) AS first_factor,
                coalesce(arg_max(hfq_factor, ex_date) FILTER (
                             WHERE ex_date <= coalesce($as_of::DATE, DATE '9999-12-31')),
                         arg_min(hfq_factor, ex_date)) AS base
-        FROM factors GROUP BY symbol),{yesterday}
+        FROM factors GROUP BY symbol),
     f AS (
         SELECT b.symbol, b.trade_date,
                coalesce(x.hfq_factor, n.first_factor, 1.0) AS factor,{previous_factor}
                coalesce(n.base, 1.0) AS base
-        FROM b ASOF LEFT JOIN factors x ON b.symbol = x.symbol AND b.trade_date >= x.ex_date{join_yesterday}
+        FROM b ASOF LEFT JOIN factors x ON b.symbol = x.symbol AND b.trade_date >= x.ex_date
         LEFT JOIN bounds n ON b.symbol = n.symbol)
     SELECT {select} FROM b JOIN f USING (symbol, trade_date)
     ORDER BY symbol, trade_date
 """
 _PREVIOUS_PARTS = {
     "previous_date": ", lag(trade_date) OVER (PARTITION BY symbol ORDER BY trade_date) AS previous_date",
-    "yesterday": """
-    yesterday AS (
-        SELECT b.symbol, b.trade_date, y.hfq_factor
-        FROM b ASOF LEFT JOIN factors y
-             ON b.symbol = y.symbol AND coalesce(b.previous_date, b.trade_date - 1) >= y.ex_date),""",
-    "previous_factor": "\n               coalesce(y.hfq_factor, n.first_factor, 1.0) AS previous_factor,",
-    "join_yesterday": "\n        JOIN yesterday y ON b.symbol = y.symbol AND b.trade_date = y.trade_date",
+    "previous_factor": """
+               CASE WHEN x.ex_date > coalesce(b.previous_date, b.trade_date - 1)
+                    THEN coalesce(x.before_factor, n.first_factor, 1.0)
+                    ELSE coalesce(x.hfq_factor, n.first_factor, 1.0) END AS previous_factor,""",
 }
 
 
 def _bars_sql(previous: bool) -> str:
     """`_BARS_SQL`, with the previous bar's factor only when prev_close or an adjusted
-    pct_change needs it (it costs a window and a second join)."""
+    pct_change needs it (it costs a window over the rows)."""
     parts = _PREVIOUS_PARTS if previous else dict.fromkeys(_PREVIOUS_PARTS, "")
     return _BARS_SQL.replace("{previous_date}", parts["previous_date"]).replace(
-        "{yesterday}", parts["yesterday"]).replace("{previous_factor}", parts["previous_factor"]).replace(
-        "{join_yesterday}", parts["join_yesterday"])
+        "{previous_factor}", parts["previous_factor"])
 
 
 #: HK bars with sina's HK factors (`hk_adjustment_factors`): each bar takes the row of the latest
