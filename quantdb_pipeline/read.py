@@ -178,6 +178,7 @@ def _cursor(warehouse: str | os.PathLike | None):
             cached = (signature, _open(path))
             _shared[path] = cached
         cursor = cached[1].cursor()
+    _current.snapshot = (path, signature)
     cursor.execute("USE warehouse")  # the catalog choice is per connection, and a cursor is one
     try:
         yield cursor
@@ -261,8 +262,7 @@ _BARS_SQL = """
           AND trade_date >= coalesce($start::DATE, DATE '0001-01-01')
           AND trade_date <= coalesce($end::DATE, DATE '9999-12-31')),
     factors AS (
-        SELECT symbol, ex_date, hfq_factor,
-               lag(hfq_factor) OVER (PARTITION BY symbol ORDER BY ex_date) AS before_factor
+        SELECT symbol, ex_date, hfq_factor{before_factor}
         FROM adjustment_factors
         WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))),
     bounds AS (
@@ -282,6 +282,7 @@ _BARS_SQL = """
 """
 _PREVIOUS_PARTS = {
     "previous_date": ", lag(trade_date) OVER (PARTITION BY symbol ORDER BY trade_date) AS previous_date",
+    "before_factor": ", lag(hfq_factor) OVER (PARTITION BY symbol ORDER BY ex_date) AS before_factor",
     "previous_factor": """
                CASE WHEN x.ex_date > coalesce(b.previous_date, b.trade_date - 1)
                     THEN coalesce(x.before_factor, n.first_factor, 1.0)
@@ -293,8 +294,10 @@ def _bars_sql(previous: bool) -> str:
     """`_BARS_SQL`, with the previous bar's factor only when prev_close or an adjusted
     pct_change needs it (it costs a window over the rows)."""
     parts = _PREVIOUS_PARTS if previous else dict.fromkeys(_PREVIOUS_PARTS, "")
-    return _BARS_SQL.replace("{previous_date}", parts["previous_date"]).replace(
-        "{previous_factor}", parts["previous_factor"])
+    sql = _BARS_SQL
+    for name, part in parts.items():
+        sql = sql.replace("{" + name + "}", part)
+    return sql
 
 
 #: HK bars with sina's HK factors (`hk_adjustment_factors`): each bar takes the row of the latest
@@ -464,13 +467,28 @@ def daily_bars(
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
+_current = threading.local()  # the snapshot the calling thread's last cursor reads
+_gaps_by_snapshot: dict[tuple, pd.DataFrame] = {}
+
+
 def _known_gaps(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> pd.DataFrame:
-    """The stored adjustment gaps of `codes` (empty on a warehouse from before they were recorded)."""
-    try:
-        return conn.execute("SELECT symbol, ex_date, evidence, reason FROM adjustment_gaps "
-                            "WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol, ex_date", [codes]).df()
-    except duckdb.CatalogException:
-        return pd.DataFrame(columns=["symbol", "ex_date", "evidence", "reason"])
+    """The stored adjustment gaps of `codes` (empty on a warehouse from before they were recorded).
+
+    The table is small and changes only with a new snapshot: read once per snapshot, so an
+    adjusted read pays no extra query for it."""
+    key = getattr(_current, "snapshot", None)
+    gaps = _gaps_by_snapshot.get(key)
+    if gaps is None:
+        try:
+            gaps = conn.execute("SELECT symbol, ex_date, evidence, reason FROM adjustment_gaps "
+                                "ORDER BY symbol, ex_date").df()
+        except duckdb.CatalogException:
+            gaps = pd.DataFrame(columns=["symbol", "ex_date", "evidence", "reason"])
+        if key is not None:
+            for stale in [k for k in _gaps_by_snapshot if k[0] == key[0]]:
+                del _gaps_by_snapshot[stale]
+            _gaps_by_snapshot[key] = gaps
+    return gaps[gaps["symbol"].isin(codes)].reset_index(drop=True) if len(gaps) else gaps
 
 
 def _gap_rows(gaps: pd.DataFrame, symbols: np.ndarray, days: np.ndarray, adjust: str,
