@@ -322,7 +322,7 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         ("symbols updated", bars.get("symbols_updated", 0)),
         ("symbols already covered", bars.get("symbols_skipped_covered", 0)),
         ("symbols failed", bars.get("symbols_failed", 0)),
-        ("rows quarantined", bars.get("rows_quarantined", 0)),
+        ("rows quarantined (all tables)", sum(int(m.get("rows_quarantined") or 0) for m in metadata.values())),
         ("upstream requests (bars)", bars.get("upstream_requests", 0)),
         ("HK bar rows written", hk.get("rows_written", "-")),
         ("index bar rows written", indices.get("rows_written", "-")),

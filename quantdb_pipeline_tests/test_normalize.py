@@ -178,3 +178,17 @@ def test_a_missing_date_in_akshares_date_objects_is_null_not_year_one():
     assert rows["ex_date"].tolist()[0] == dt.date(2026, 7, 15) and pd.isna(rows["ex_date"].iloc[1])
     assert pd.isna(rows["record_date"].iloc[1])
     assert rows["cash_per_share"].tolist() == [0.85, 0.2] and rows["bonus_shares_per_share"].tolist() == [0.3, 0.0]
+
+
+def test_a_column_of_only_missing_dates_is_null_whatever_its_dtype():
+    """A report period whose plans are all unimplemented has no ex-date at all: akshare's column
+    is then datetime64 NaT throughout, not date objects."""
+    raw = pd.DataFrame({
+        "代码": ["600002"], "方案进度": ["股东大会决议通过"], "送转股份-送转总比例": [3.0], "送转股份-送转比例": [3.0],
+        "送转股份-转股比例": [np.nan], "现金分红-现金分红比例": [8.5], "预案公告日": [dt.date(2026, 5, 1)],
+        "股权登记日": pd.to_datetime(pd.Series([None])), "除权除息日": pd.Series([pd.NaT], dtype="datetime64[s]"),
+        "最新公告日期": [dt.date(2026, 5, 31)],
+    })
+    rows = normalize.corporate_actions(raw, dt.date(2026, 3, 31), "akshare")
+    assert rows["ex_date"].isna().all() and rows["record_date"].isna().all()
+    assert rows["plan_announced_on"].tolist() == [dt.date(2026, 5, 1)]

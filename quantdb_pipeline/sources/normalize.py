@@ -220,7 +220,7 @@ def _date_array(raw: pd.DataFrame, column: str, source: str, symbol: str | None,
         raise SourceSchemaError(source, symbol, column, "missing date")
     if parsed.dt.tz is not None:
         parsed = parsed.dt.tz_localize(None)
-    return pa.array(parsed.dt.normalize().dt.date.tolist(), type=pa.date32())
+    return pa.array([None if v is pd.NaT else v for v in parsed.dt.normalize().dt.date.tolist()], type=pa.date32())
 
 
 def _dates(raw: pd.DataFrame, column: str, source: str, symbol: str | None, *, allow_missing=False) -> pd.Series:
