@@ -91,6 +91,12 @@ def kline_strings(raw: pd.DataFrame) -> list[str]:
 class FakeEastmoney:
     """Answers `stock_zh_a_hist` requests from the sample market; faults are queued per symbol.
 
+    Shaped like eastmoney's push2his kline payload as akshare 1.19.5 parses it ("date,open,
+    close,high,low,volume,amount,amplitude,pct,chg,turnover"). Unadjusted 涨跌额/涨跌幅 are
+    close-to-close on ex-dates, as recorded on real data (000001 on 2024-06-14: 10.80 -> 10.18,
+    涨跌额 -0.62; 601398 on 2024-07-16). The pipeline never reads an ex-date from them, so it
+    works whichever way upstream measures them.
+
     A queued fault is one of: an exception instance (raised by the transport), an int HTTP
     status, "captcha", "empty", or a callable applied to the raw frame before encoding.
     """
@@ -128,7 +134,9 @@ class FakeEastmoney:
 
 
 def adjusted(market: SampleMarket, symbol: str, raw: pd.DataFrame, fqt: str) -> pd.DataFrame:
-    """Upstream's own adjusted klines (fqt=1 qfq, fqt=2 hfq): prices x factor, rounded to the fen."""
+    """Upstream's own adjusted klines (fqt=1 qfq, fqt=2 hfq): prices x factor, rounded to the fen,
+    涨跌额/涨跌幅 of the adjusted series. How eastmoney computes its adjusted change is not
+    documented; the tests compare our adjusted pct_change within the fen rounding only."""
     if fqt == "0" or raw.empty:
         return raw
     factors = market.adjustment_factors_raw(symbol).sort_values("date")
