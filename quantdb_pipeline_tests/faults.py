@@ -105,6 +105,7 @@ class FakeEastmoney:
         self.market = market
         self.faults: dict[str, list] = {}
         self.calls: list[str] = []
+        self.ranges: list[tuple[str, dt.date, dt.date]] = []  # (symbol, beg, end) of each request answered
         mock.add_callback(responses.GET, KLINE_URL, callback=self._answer)
 
     def queue(self, symbol: str, *faults) -> None:
@@ -123,6 +124,7 @@ class FakeEastmoney:
             return 200, {"Content-Type": "text/html"}, "<html><title>验证码</title><body>请完成验证</body></html>"
         start = dt.datetime.strptime(params["beg"], "%Y%m%d").date()
         end = dt.datetime.strptime(params["end"], "%Y%m%d").date()
+        self.ranges.append((symbol, start, end))
         raw = adjusted(self.market, symbol, self.market.a_share_daily_raw(symbol, start, end), params["fqt"])
         if fault == "empty":
             raw = pd.DataFrame()
