@@ -73,8 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     show = commands.add_parser("status", help="what the published warehouse holds and what is waiting",
                                description="Tables with rows and latest dates, coverage gaps against the "
-                                           "trading calendar, quarantined rows, symbols waiting for a retry "
-                                           "(the same as read.status()).")
+                                           "trading calendar, missing days per symbol, quarantined rows, "
+                                           "symbols waiting for a retry (the same as read.status()).")
     show.add_argument("--warehouse", help="DuckDB file (default: $QUANTDB_WAREHOUSE or warehouse/quantdb.duckdb)")
     show.add_argument("--limit", type=int, default=20, help="rows shown per section (default 20)")
     return parser
@@ -148,6 +148,7 @@ def status(args: argparse.Namespace) -> int:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
         return EXIT_RUN_FAILED
     titles = {"tables": "tables", "gaps": "coverage gaps against the trading calendar",
+              "holes": "missing trading days per symbol (revisited: the next run fetches them by itself)",
               "quarantine": "quarantined rows", "retries": "symbols waiting for a retry",
               "unreconciled": "quote-list bars not yet reconciled with the history endpoint",
               "adjustment": "ex-dates with a derived factor (upstream has not published it) or no factor at all"}
