@@ -229,28 +229,38 @@ def test_an_hk_day_without_a_bar_is_asked_again_once_a_night_inside_the_trailing
 
 
 def test_a_complete_warehouse_costs_no_extra_request_and_holes_beyond_the_window_are_listed(published):
+    from quantdb_pipeline.cli import _default_start
+
+    market = SampleMarket(today=BACKFILL[1].isoformat(), size=SIZE)
     conn = open_working(published)
     try:
-        # a hole older than the trailing window: 600000 lacks 2024-05-08
-        conn.execute("DELETE FROM bar_coverage WHERE symbol = '600000'")
-        conn.execute("INSERT INTO bar_coverage VALUES ('600000', '2024-05-06', '2024-05-07', 'x', now()), "
-                     "('600000', '2024-05-09', '2024-06-04', 'x', now())")
-        market = SampleMarket(today=BACKFILL[1].isoformat(), size=SIZE)
         rerun = load_daily_bars(conn, market, BACKFILL[1], BACKFILL[1], Lineage.now("sample", "rerun"))
         off = load_daily_bars(conn, market, BACKFILL[1], BACKFILL[1], Lineage.now("sample", "off"), revisit_days=0)
+        assert rerun.requests == off.requests == 0  # the trailing window costs nothing on a complete warehouse
+        # 600000 lacks 2024-05-07, before the trailing window (the 20 trading days 05-08..06-04);
+        # 000001 lacks 2024-05-21, inside it
+        conn.execute("DELETE FROM bar_coverage WHERE symbol IN ('600000', '000001')")
+        conn.execute("INSERT INTO bar_coverage VALUES ('600000', '2024-05-06', '2024-05-06', 'x', now()), "
+                     "('600000', '2024-05-08', '2024-06-04', 'x', now()), "
+                     "('000001', '2024-05-06', '2024-05-20', 'x', now()), "
+                     "('000001', '2024-05-22', '2024-06-04', 'x', now())")
     finally:
         conn.close()
     publish(published)
-    assert rerun.requests == off.requests == 0  # the trailing window costs nothing on a complete warehouse
     holes = read.status(warehouse=published)["holes"]
     assert [(r.market, r.symbol, r.first_missing.date(), r.last_missing.date(), r.trading_days, r.revisited)
-            for r in holes.itertuples()] == [("CN", "600000", d("2024-05-08"), d("2024-05-08"), 1, False)]
-    # an explicit range covering it fills it
+            for r in holes.itertuples()] == [("CN", "000001", d("2024-05-21"), d("2024-05-21"), 1, True),
+                                             ("CN", "600000", d("2024-05-07"), d("2024-05-07"), 1, False)]
+    assert _default_start(published, BACKFILL[1], None) == d("2024-05-21")  # the CLI's range shows the hole
+
     conn = open_working(published)
     try:
-        filled = load_daily_bars(conn, SampleMarket(today=BACKFILL[1].isoformat(), size=SIZE),
-                                 d("2024-05-08"), d("2024-05-08"), Lineage.now("sample", "fill"))
+        nightly = load_daily_bars(conn, market, BACKFILL[1], BACKFILL[1], Lineage.now("sample", "again"))
+        assert nightly.requests == 1 and nightly.rows_per_symbol == {"000001": 1}  # the revisited hole only
+        # the older hole waits for a run whose own range covers it
+        filled = load_daily_bars(conn, market, d("2024-05-07"), d("2024-05-07"), Lineage.now("sample", "fill"))
     finally:
         conn.close()
     publish(published)
-    assert filled.requests == 1 and read.status(warehouse=published)["holes"].empty
+    assert filled.requests == 1 and filled.rows_per_symbol == {"600000": 1}
+    assert read.status(warehouse=published)["holes"].empty
