@@ -880,35 +880,53 @@ _HOLE_SOURCES = [
 
 
 def _holes(conn: duckdb.DuckDBPyConnection, revisit_days: int) -> pd.DataFrame:
-    """Runs of consecutive trading days a symbol lacks, per market (see `status`)."""
+    """Runs of consecutive trading days a symbol lacks, per market (see `status`).
+
+    Computed from the gaps between a symbol's covered intervals (A-shares) or between its
+    consecutive stored bars (HK, indices), with trading days numbered, so that the cost grows
+    with the rows stored rather than with symbols x days.
+    """
     frames = []
     for market, table, calendar, present in _HOLE_SOURCES:
         last_day = conn.execute(f"SELECT max(trade_date) FROM {table}").fetchall()[0][0]
         if last_day is None:
             continue
-        if present == "coverage":  # A-shares: bar_coverage, from the first covered day to the delisting
+        if present == "coverage":
+            # A-shares: after each covered interval up to the next one, or up to the last day
+            # (the day before the delisting for a delisted symbol); endpoints need not be trading days
             spans = """
-                SELECT c.symbol, greatest(min(c.covered_from), coalesce(any_value(s.list_date), DATE '1900-01-01')) AS lo,
-                       least($last_day, coalesce(any_value(s.delist_date) - 1, $last_day)) AS hi
-                FROM bar_coverage c JOIN securities s USING (symbol) GROUP BY c.symbol"""
-            lacking = ("NOT EXISTS (SELECT 1 FROM bar_coverage c WHERE c.symbol = w.symbol "
-                       "AND w.trade_date BETWEEN c.covered_from AND c.covered_to)")
-        else:  # HK and indices: the stored bars, from the symbol's first bar
-            spans = f"SELECT symbol, min(trade_date) AS lo, $last_day AS hi FROM {table} GROUP BY symbol"
-            lacking = f"NOT EXISTS (SELECT 1 FROM {table} b WHERE b.symbol = w.symbol AND b.trade_date = w.trade_date)"
+                intervals AS (
+                    SELECT c.symbol,
+                           max(c.covered_to) OVER (PARTITION BY c.symbol ORDER BY c.covered_from
+                                                   ROWS UNBOUNDED PRECEDING) AS after,
+                           coalesce(lead(c.covered_from) OVER (PARTITION BY c.symbol ORDER BY c.covered_from),
+                                    DATE '9999-12-31') AS before,
+                           least($last_day, coalesce(s.delist_date - 1, $last_day)) AS until
+                    FROM bar_coverage c JOIN securities s USING (symbol)),
+                a AS (SELECT i.*, d.n AS n_after FROM intervals i ASOF LEFT JOIN days d ON i.after >= d.trade_date),
+                b AS (SELECT a.*, d.n AS n_before FROM a ASOF LEFT JOIN days d ON a.before <= d.trade_date),
+                c AS (SELECT b.*, d.n AS n_until FROM b ASOF LEFT JOIN days d ON b.until >= d.trade_date),
+                spans AS (SELECT symbol, coalesce(n_after, 0) + 1 AS lo,
+                                 least(coalesce(n_before - 1, n_until), n_until) AS hi FROM c)"""
+        else:
+            # HK and indices: between consecutive stored bars, and after the last one
+            spans = f"""
+                numbered AS (SELECT b.symbol, d.n FROM {table} b JOIN days d USING (trade_date)),
+                spans AS (SELECT symbol, n + 1 AS lo,
+                                 coalesce(lead(n) OVER (PARTITION BY symbol ORDER BY n),
+                                          (SELECT max(n) FROM days) + 1) - 1 AS hi
+                          FROM numbered)"""
         frames.append(conn.execute(
             f"""
             WITH days AS (SELECT trade_date, row_number() OVER (ORDER BY trade_date) AS n FROM trading_calendar
                           WHERE market = $calendar AND trade_date <= $last_day),
-            last AS (SELECT max(n) AS n FROM days),
-            spans AS ({spans}),
-            wanted AS (SELECT s.symbol, d.trade_date, d.n FROM spans s JOIN days d ON d.trade_date BETWEEN s.lo AND s.hi),
-            missing AS (SELECT w.*, w.n - row_number() OVER (PARTITION BY w.symbol ORDER BY w.n) AS run
-                        FROM wanted w WHERE {lacking})
-            SELECT $market AS market, symbol, min(trade_date) AS first_missing, max(trade_date) AS last_missing,
-                   count(*) AS trading_days,
-                   max(m.n) > (SELECT n FROM last) - $revisit OR max(trade_date) = $last_day AS revisited
-            FROM missing m GROUP BY symbol, run ORDER BY symbol, first_missing
+            {spans}
+            SELECT $market AS market, s.symbol, f.trade_date AS first_missing, l.trade_date AS last_missing,
+                   s.hi - s.lo + 1 AS trading_days,
+                   s.hi > (SELECT max(n) FROM days) - $revisit OR l.trade_date = $last_day AS revisited
+            FROM spans s JOIN days f ON f.n = s.lo JOIN days l ON l.n = s.hi
+            WHERE s.lo <= s.hi
+            ORDER BY s.symbol, first_missing
             """, {"calendar": calendar, "last_day": last_day, "market": market, "revisit": revisit_days}).df())
     columns = ["market", "symbol", "first_missing", "last_missing", "trading_days", "revisited"]
     frames = [f for f in frames if len(f)]

@@ -228,8 +228,8 @@ def test_an_hk_day_without_a_bar_is_asked_again_once_a_night_inside_the_trailing
     assert pipeline.metadata(again, "hk_daily_bars")["upstream_requests"] == 0
 
 
-def test_a_complete_warehouse_costs_no_extra_request_and_holes_beyond_the_window_are_listed(published):
-    from quantdb_pipeline.cli import _default_start
+def test_a_complete_warehouse_costs_no_extra_request_and_holes_beyond_the_window_are_listed(published, capsys):
+    from quantdb_pipeline.cli import _default_start, main
 
     market = SampleMarket(today=BACKFILL[1].isoformat(), size=SIZE)
     conn = open_working(published)
@@ -252,6 +252,12 @@ def test_a_complete_warehouse_costs_no_extra_request_and_holes_beyond_the_window
             for r in holes.itertuples()] == [("CN", "000001", d("2024-05-21"), d("2024-05-21"), 1, True),
                                              ("CN", "600000", d("2024-05-07"), d("2024-05-07"), 1, False)]
     assert _default_start(published, BACKFILL[1], None) == d("2024-05-21")  # the CLI's range shows the hole
+    assert main(["status", "--warehouse", str(published)]) == 0
+    printed = capsys.readouterr().out
+    section = printed.split("missing trading days per symbol")[1].split("\n\n")[0]
+    rows = [line.split() for line in section.splitlines()]
+    assert ["CN", "000001", "2024-05-21", "2024-05-21", "1", "True"] in rows
+    assert ["CN", "600000", "2024-05-07", "2024-05-07", "1", "False"] in rows
 
     conn = open_working(published)
     try:
