@@ -5,7 +5,9 @@ clipped to its listing and delisting and to the source's "today"; the trading da
 window already covered are skipped, and what is missing is fetched in ONE request (a
 backfill of a year is one request per symbol, not one per day). A symbol with no coverage
 at all (a new listing, or a symbol new to the warehouse) gets its history from its listing
-date, bounded below by the warehouse's history start.
+date, bounded below by the warehouse's history start. Besides its range, every run fetches
+the holes of the symbols already held: days they lack in a trailing window and after their
+last covered day (see `plan_bar_fetches`), in the same one request per symbol.
 """
 
 from __future__ import annotations
@@ -143,9 +145,9 @@ def _revisited(days: TradingDays, covered: list[Interval], lower: dt.date, upper
     - the tail: every day after the symbol's last covered day, for a symbol still listed on
       `end`. Coverage never spans days the calendar did not know when it was written (a plan
       only fetches known days), so days the calendar learns late, such as the new year's when
-      the vendor publishes it after 31 Dec, are in the tail of every symbol. For a listed
-      symbol the run's own window lacks `end` whenever the tail is not empty, so the tail
-      widens its request and never adds one.
+      the vendor publishes it after 31 Dec, are in the tail of every symbol. When the run's
+      last day is a trading day, a listed symbol with a tail lacks that day too, so the tail
+      widens its request rather than adding one.
     """
     first = max(lower, min(lo for lo, _ in covered))
     trailing = days.trailing(end, revisit_days)
