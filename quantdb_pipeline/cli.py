@@ -50,8 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="comma-separated CN index codes (default: 000001,399001,399006,000300,000905,"
                           "000852,000016,000688)")
     run.add_argument("--start", type=_date,
-                     help="first date (default: the day after the warehouse's coverage ends, "
-                          "or three years before --end on an empty warehouse)")
+                     help="first date (default: the first day the warehouse lacks, after a symbol's coverage "
+                          "ends or in the --revisit-days window, or three years before --end on an empty "
+                          "warehouse)")
     run.add_argument("--end", type=_date, help="last date (default: the last day with final bars)")
     run.add_argument("--warehouse", help="DuckDB file (default: $QUANTDB_WAREHOUSE or warehouse/quantdb.duckdb)")
     run.add_argument("--sample-today", default=os.environ.get(settings.SAMPLE_TODAY_ENV, ""),
@@ -64,13 +65,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--min-daily-coverage", type=float,
                      default=float(os.environ.get(settings.MIN_COVERAGE_ENV, "0.8")),
                      help="quality gate: share of symbols each trading day must have rows for (default 0.8)")
+    run.add_argument("--revisit-days", type=int, default=settings.revisit_days(),
+                     help="trading days back from --end in which every day a symbol lacks is fetched again "
+                          f"(default: ${settings.REVISIT_DAYS_ENV} or {settings.DEFAULT_REVISIT_DAYS}; 0: off)")
     run.add_argument("--refresh-factors", action="store_true",
                      help="refetch every symbol's adjustment factors (A-share and HK), not only the stale or due ones")
     run.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     show = commands.add_parser("status", help="what the published warehouse holds and what is waiting",
                                description="Tables with rows and latest dates, coverage gaps against the "
-                                           "trading calendar, quarantined rows, symbols waiting for a retry "
-                                           "(the same as read.status()).")
+                                           "trading calendar, missing days per symbol, quarantined rows, "
+                                           "symbols waiting for a retry (the same as read.status()).")
     show.add_argument("--warehouse", help="DuckDB file (default: $QUANTDB_WAREHOUSE or warehouse/quantdb.duckdb)")
     show.add_argument("--limit", type=int, default=20, help="rows shown per section (default 20)")
     return parser
@@ -144,6 +148,7 @@ def status(args: argparse.Namespace) -> int:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
         return EXIT_RUN_FAILED
     titles = {"tables": "tables", "gaps": "coverage gaps against the trading calendar",
+              "holes": "missing trading days per symbol (revisited: the next run fetches them by itself)",
               "quarantine": "quarantined rows", "retries": "symbols waiting for a retry",
               "unreconciled": "quote-list bars not yet reconciled with the history endpoint",
               "adjustment": "ex-dates with a derived factor (upstream has not published it) or no factor at all"}
@@ -207,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
                                   indices=args.indices,
                                   requests_per_second=args.requests_per_second,
                                   sample_today=args.sample_today, sample_size=args.sample_size,
-                                  min_daily_coverage=args.min_daily_coverage)
+                                  min_daily_coverage=args.min_daily_coverage, revisit_days=args.revisit_days)
     try:
         market.symbol_list(), market.hk_symbol_list(), market.index_list()
         source = market.build()
@@ -215,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
         return EXIT_USAGE
     end = args.end or source.today()
-    start = args.start or _default_start(warehouse, end, market.symbol_list())
+    start = args.start or _default_start(warehouse, end, market.symbol_list(), args.revisit_days)
     first_partition = dt.date.fromisoformat(settings.PARTITIONS_START)
     if start > end:
         print(f"quantdb-pipeline: --start {start} is after --end {end}", file=sys.stderr)
@@ -276,22 +281,27 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _default_start(warehouse: Path, end: dt.date, symbols: list[str] | None) -> dt.date:
-    """Continue where the warehouse ends; on an empty warehouse, three years before `end`.
+def _default_start(warehouse: Path, end: dt.date, symbols: list[str] | None,
+                   revisit_days: int = settings.DEFAULT_REVISIT_DAYS) -> dt.date:
+    """The first day the warehouse lacks (see `loaders.bars.resume_date`: after a symbol's
+    coverage ends, or a hole in the trailing window); on an empty warehouse, three years
+    before `end`.
 
-    Keeps the nightly run small: Dagster records every daily partition of a range, so a
-    three-year range costs tens of seconds of bookkeeping even when nothing is fetched.
+    The loader fetches those days whatever the start; starting there makes the run's range
+    (and the partitions Dagster records) show them. Keeps the nightly run small: Dagster
+    records every daily partition of a range, so a three-year range costs tens of seconds of
+    bookkeeping even when nothing is fetched.
     """
     import duckdb
 
     from quantdb_pipeline import read
-    from quantdb_pipeline.loaders.bars import resume_date
+    from quantdb_pipeline.loaders.bars import CalendarMissing, resume_date
 
     three_years = end - dt.timedelta(days=3 * 365 + 1)
     try:
         with read.connect(warehouse) as conn:
-            resume = resume_date(conn, end, symbols)
-    except (read.WarehouseNotFoundError, duckdb.Error):
+            resume = resume_date(conn, end, symbols, revisit_days)
+    except (read.WarehouseNotFoundError, CalendarMissing, duckdb.Error):
         return three_years
     return three_years if resume is None else min(resume, end)
 

@@ -33,6 +33,7 @@ else:  # imported on first use: `import quantdb_pipeline.read` stays fast (panda
     duckdb = LazyModule("duckdb")
     np = LazyModule("numpy")
     pd = LazyModule("pandas")
+from quantdb_pipeline.settings import revisit_days as revisit_days_setting
 from quantdb_pipeline.settings import warehouse_path
 from quantdb_pipeline.symbols import (
     SymbolError,
@@ -870,12 +871,86 @@ _STATUS_TABLES = {  # table -> its date column
 }
 
 
-def status(*, warehouse: str | os.PathLike | None = None) -> dict[str, pd.DataFrame]:
+#: Each bar table's holes: (market, table, its calendar, how a symbol's day counts as present).
+_HOLE_SOURCES = [
+    ("CN", "daily_bars", "CN", "coverage"),
+    ("HK", "hk_daily_bars", "HK", "bars"),
+    ("index", "index_daily_bars", "CN", "bars"),
+]
+
+
+def _holes(conn: duckdb.DuckDBPyConnection, revisit_days: int) -> pd.DataFrame:
+    """Runs of consecutive trading days a symbol lacks, per market (see `status`).
+
+    Computed from the gaps between a symbol's covered intervals (A-shares) or between its
+    consecutive stored bars (HK, indices), with trading days numbered, so that the cost grows
+    with the rows stored rather than with symbols x days.
+    """
+    frames = []
+    for market, table, calendar, present in _HOLE_SOURCES:
+        last_day = conn.execute(f"SELECT max(trade_date) FROM {table}").fetchall()[0][0]
+        if last_day is None:
+            continue
+        if present == "coverage":
+            # A-shares: after each covered interval up to the next one, or up to the last day
+            # (the day before the delisting for a delisted symbol); endpoints need not be trading days
+            spans = """
+                intervals AS (
+                    SELECT c.symbol,
+                           max(c.covered_to) OVER (PARTITION BY c.symbol ORDER BY c.covered_from
+                                                   ROWS UNBOUNDED PRECEDING) AS after,
+                           coalesce(lead(c.covered_from) OVER (PARTITION BY c.symbol ORDER BY c.covered_from),
+                                    DATE '9999-12-31') AS before,
+                           least($last_day, coalesce(s.delist_date - 1, $last_day)) AS until
+                    FROM bar_coverage c JOIN securities s USING (symbol)),
+                a AS (SELECT i.*, d.n AS n_after FROM intervals i ASOF LEFT JOIN days d ON i.after >= d.trade_date),
+                b AS (SELECT a.*, d.n AS n_before FROM a ASOF LEFT JOIN days d ON a.before <= d.trade_date),
+                c AS (SELECT b.*, d.n AS n_until FROM b ASOF LEFT JOIN days d ON b.until >= d.trade_date),
+                spans AS (SELECT symbol, coalesce(n_after, 0) + 1 AS lo,
+                                 least(coalesce(n_before - 1, n_until), n_until) AS hi FROM c)"""
+        else:
+            # HK and indices: between consecutive stored bars, and after the last one
+            spans = f"""
+                numbered AS (SELECT b.symbol, d.n FROM {table} b JOIN days d USING (trade_date)),
+                spans AS (SELECT symbol, n + 1 AS lo,
+                                 coalesce(lead(n) OVER (PARTITION BY symbol ORDER BY n),
+                                          (SELECT max(n) FROM days) + 1) - 1 AS hi
+                          FROM numbered)"""
+        frames.append(conn.execute(
+            f"""
+            WITH days AS (SELECT trade_date, row_number() OVER (ORDER BY trade_date) AS n FROM trading_calendar
+                          WHERE market = $calendar AND trade_date <= $last_day),
+            {spans}
+            SELECT $market AS market, s.symbol, f.trade_date AS first_missing, l.trade_date AS last_missing,
+                   s.hi - s.lo + 1 AS trading_days,
+                   s.hi > (SELECT max(n) FROM days) - $revisit OR l.trade_date = $last_day AS revisited
+            FROM spans s JOIN days f ON f.n = s.lo JOIN days l ON l.n = s.hi
+            WHERE s.lo <= s.hi
+            ORDER BY s.symbol, first_missing
+            """, {"calendar": calendar, "last_day": last_day, "market": market, "revisit": revisit_days}).df())
+    columns = ["market", "symbol", "first_missing", "last_missing", "trading_days", "revisited"]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | None = None) -> dict[str, pd.DataFrame]:
     """What the published warehouse holds and what is waiting, as frames (also `quantdb-pipeline status`).
 
     - `tables`: per table its rows, latest date and last write (run and UTC time);
     - `gaps`: listed A-shares whose bar coverage ends before the last trading day with bars,
       and trading days in the covered range on which no symbol has a bar;
+    - `holes`: the trading days each symbol lacks, one row per run of consecutive missing
+      trading days of its market's calendar: market (CN, HK, index), symbol, first_missing,
+      last_missing, trading_days (how many), revisited. A-shares lack a day that no
+      `bar_coverage` interval holds, from their first covered day (their listing at the
+      earliest) to the last day with A-share bars (before their delisting): an `empty`
+      answer, a refused quote list, a quarantined row, a missed night; a suspension is
+      covered and is no hole. HK symbols and indices lack a day of their calendar, from their
+      first stored bar to their table's last day, without a bar (a suspended HK symbol's days
+      are holes too). `revisited` is True when the next run asks for it by itself: the hole
+      reaches into the trailing window of `revisit_days` trading days (default
+      $QUANTDB_REVISIT_DAYS or 20) before the last day, or runs up to that day; other holes
+      stay until a run's own range covers them (`quantdb-pipeline run --start ... --end ...`);
     - `quarantine`: quarantined rows per table and rule;
     - `retries`: symbols whose last attempt failed or answered empty, per dataset, with the error;
     - `unreconciled`: bars taken from the nightly quote list and not yet compared with the
@@ -908,6 +983,7 @@ def status(*, warehouse: str | os.PathLike | None = None) -> dict[str, pd.DataFr
               AND NOT EXISTS (SELECT 1 FROM daily_bars b WHERE b.trade_date = t.trade_date)
             ORDER BY kind, symbol, trade_date
             """, {"last_day": last_day if pd.notna(last_day) else None}).df()
+        holes = _holes(conn, revisit_days_setting() if revisit_days is None else revisit_days)
         quarantine = conn.execute(
             "SELECT table_name, rules, count(*) AS rows, max(quarantined_at) AS last_at FROM quarantine "
             "GROUP BY ALL ORDER BY table_name, rules").df()
@@ -928,5 +1004,5 @@ def status(*, warehouse: str | os.PathLike | None = None) -> dict[str, pd.DataFr
             SELECT symbol, ex_date, 'gap', reason FROM adjustment_gaps
             ORDER BY kind, symbol, ex_date
             """).df()
-        return {"tables": tables, "gaps": gaps, "quarantine": quarantine, "retries": retries,
+        return {"tables": tables, "gaps": gaps, "holes": holes, "quarantine": quarantine, "retries": retries,
                 "unreconciled": unreconciled, "adjustment": adjustment}

@@ -9,7 +9,9 @@ Environment variables (read when the definitions load):
 - `QUANTDB_WAREHOUSE`: the DuckDB file (default `warehouse/quantdb.duckdb`);
 - `QUANTDB_REQUESTS_PER_SECOND`: pacing of akshare requests (default 2);
 - `QUANTDB_SAMPLE_TODAY`, `QUANTDB_SAMPLE_SIZE`: the sample market's "today" and number of symbols;
-- `QUANTDB_MIN_DAILY_COVERAGE`: the batch rule's minimum share of symbols per trading day (0.8).
+- `QUANTDB_MIN_DAILY_COVERAGE`: the batch rule's minimum share of symbols per trading day (0.8);
+- `QUANTDB_REVISIT_DAYS`: trading days back from a run's last day in which missing days are
+  fetched again (20).
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ class MarketSourceResource(ConfigurableResource):
         default=0.8, description="Batch rule: share of the fetched symbols each trading day must have rows for")
     breaker_threshold: int = Field(
         default=8, description="Consecutive failed or empty symbols that stop a run (ban protection)")
+    revisit_days: int = Field(
+        default=settings.DEFAULT_REVISIT_DAYS,
+        description="Trading days back from the run's last day in which every day a symbol lacks (an empty "
+                    "answer, a refused quote list, a quarantined row) is fetched again; 0 turns it off")
 
     def build(self) -> MarketSource:
         if self.kind == "sample":
@@ -100,6 +106,7 @@ def resources_from_env(environ: dict[str, str] | None = None) -> dict[str, Confi
             sample_today=env.get(settings.SAMPLE_TODAY_ENV, ""),
             sample_size=int(env.get(settings.SAMPLE_SYMBOLS_ENV, "64")),
             min_daily_coverage=float(env.get(settings.MIN_COVERAGE_ENV, "0.8")),
+            revisit_days=settings.revisit_days(env),
         ),
         "warehouse": WarehouseResource(database=str(settings.warehouse_path(env.get(settings.WAREHOUSE_ENV)))),
     }

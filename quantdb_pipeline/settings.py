@@ -17,9 +17,19 @@ SAMPLE_TODAY_ENV = "QUANTDB_SAMPLE_TODAY"
 SAMPLE_SYMBOLS_ENV = "QUANTDB_SAMPLE_SIZE"
 RATE_ENV = "QUANTDB_REQUESTS_PER_SECOND"
 MIN_COVERAGE_ENV = "QUANTDB_MIN_DAILY_COVERAGE"
+REVISIT_DAYS_ENV = "QUANTDB_REVISIT_DAYS"
 
 DEFAULT_WAREHOUSE = Path("warehouse") / "quantdb.duckdb"
 DEFAULT_SOURCE = "sample"
+#: Trading days back from a run's last day in which every run looks for holes (trading days a
+#: listed symbol lacks: an empty answer, a refused quote list, a quarantined row) and fetches them.
+DEFAULT_REVISIT_DAYS = 20
+
+
+def revisit_days(environ: dict[str, str] | None = None) -> int:
+    """$QUANTDB_REVISIT_DAYS, else `DEFAULT_REVISIT_DAYS`."""
+    value = (os.environ if environ is None else environ).get(REVISIT_DAYS_ENV, "")
+    return int(value) if value.strip() else DEFAULT_REVISIT_DAYS
 
 #: The CN indices loaded by default: six-digit code -> English name.
 DEFAULT_INDICES = {

@@ -105,6 +105,7 @@ class FakeEastmoney:
         self.market = market
         self.faults: dict[str, list] = {}
         self.calls: list[str] = []
+        self.ranges: list[tuple[str, dt.date, dt.date]] = []  # (symbol, beg, end) of each request answered
         mock.add_callback(responses.GET, KLINE_URL, callback=self._answer)
 
     def queue(self, symbol: str, *faults) -> None:
@@ -123,6 +124,7 @@ class FakeEastmoney:
             return 200, {"Content-Type": "text/html"}, "<html><title>验证码</title><body>请完成验证</body></html>"
         start = dt.datetime.strptime(params["beg"], "%Y%m%d").date()
         end = dt.datetime.strptime(params["end"], "%Y%m%d").date()
+        self.ranges.append((symbol, start, end))
         raw = adjusted(self.market, symbol, self.market.a_share_daily_raw(symbol, start, end), params["fqt"])
         if fault == "empty":
             raw = pd.DataFrame()
@@ -303,10 +305,17 @@ QUOTE_FIELDS = {
 
 class FakeQuoteList:
     """Answers `stock_zh_a_spot_em` (eastmoney's paged quote list, `pn`/`pz`) from the sample
-    market's quotes: numbers as eastmoney sends them with `fltt=2`, "-" where there is none."""
+    market's quotes: numbers as eastmoney sends them with `fltt=2`, "-" where there is none.
 
-    def __init__(self, market: SampleMarket, mock: responses.RequestsMock, quotes: pd.DataFrame | None = None):
+    Two known upstream flaws on demand: `overlap` = k starts each later page k rows early, as
+    when the list moves between page requests, so that k codes come twice and the last k never
+    come (the page sizes and `total` stay right); `first_page_only` reports a `total` of one
+    page, so that akshare stops after it (a truncated list)."""
+
+    def __init__(self, market: SampleMarket, mock: responses.RequestsMock, quotes: pd.DataFrame | None = None,
+                 overlap: int = 0, first_page_only: bool = False):
         self.quotes = market.a_share_spot_raw() if quotes is None else quotes
+        self.overlap, self.first_page_only = overlap, first_page_only
         self.pages: list[int] = []
         mock.add_callback(responses.GET, QUOTE_LIST_URL, callback=self._answer)
 
@@ -327,9 +336,12 @@ class FakeQuoteList:
         params = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
         page, size = int(params["pn"]), int(params["pz"])
         self.pages.append(page)
-        rows = self.quotes.sort_values("代码").iloc[(page - 1) * size: page * size]
+        shift = (page - 1) * self.overlap
+        first, last = (page - 1) * size, min(page * size, len(self.quotes))
+        rows = self.quotes.sort_values("代码").iloc[first - shift: last - shift]
+        total = min(size, len(self.quotes)) if self.first_page_only else len(self.quotes)
         body = {"rc": 0, "rt": 6, "svr": 181669, "lt": 1, "full": 1, "dlmkts": "",
-                "data": {"total": len(self.quotes), "diff": [self._item(r) for _, r in rows.iterrows()]}}
+                "data": {"total": total, "diff": [self._item(r) for _, r in rows.iterrows()]}}
         return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
 
 

@@ -113,11 +113,13 @@ def test_a_new_listing_gets_its_history_from_its_listing_date(pipeline):
     expected = SampleMarket(today=today).a_share_daily_raw(IPO_SYMBOL, IPO_DATE, d(today))
     assert ipo_rows["trade_date"].dt.date.tolist() == expected["日期"].tolist()
     assert ipo_rows["trade_date"].iloc[0].date() == IPO_DATE
-    # every other symbol only got the requested day (the gap 08-16..10-09 stays a gap)
-    others = pipeline.query(
-        "SELECT count(*) AS n FROM daily_bars WHERE symbol <> ? AND trade_date BETWEEN '2025-08-16' AND '2025-10-09'",
-        [IPO_SYMBOL])
-    assert others["n"][0] == 0
+    # every other symbol lacked the days after its coverage (08-16..10-09) too: they came in the
+    # same one request per symbol as the requested day
+    days = pipeline.query("SELECT count(*) AS n FROM trading_calendar WHERE market = 'CN' "
+                          "AND trade_date BETWEEN '2025-08-18' AND '2025-10-10'")["n"][0]
+    gap = pipeline.query("SELECT count(DISTINCT trade_date) AS days, count(DISTINCT symbol) AS symbols FROM daily_bars "
+                         "WHERE symbol <> ? AND trade_date BETWEEN '2025-08-16' AND '2025-10-10'", [IPO_SYMBOL])
+    assert gap["days"][0] == days and gap["symbols"][0] == meta["symbols_updated"] - 1
     assert meta["symbols_updated"] == meta["upstream_requests"]
 
 

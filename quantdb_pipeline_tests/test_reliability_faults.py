@@ -114,8 +114,15 @@ def test_bad_rows_are_quarantined_with_their_rule_and_the_rest_is_loaded(publish
     assert stored == expected_stored
     for values in published_rows(published, "SELECT close, volume FROM daily_bars WHERE symbol = ?", [SYMBOL]):
         assert values[0] > 0
-    # not covered: the next run asks again, and a clean answer clears the quarantine
+    # what passed is covered: the next run asks again for the quarantined trading days only,
+    # and a clean answer clears the quarantine
     healed = load(published, SampleMarket(today=TODAY), NEXT, "heal")
+    if fault == "future_date":
+        # the row dated after today is no day of the window: the window is covered, nothing is
+        # asked again; its quarantine row stays until the symbol's next clean answer
+        assert healed.requests == 0 and not healed.failed
+        assert published_rows(published, "SELECT count(*) FROM quarantine") == [(1,)]
+        return
     assert healed.requests == 1 and not healed.failed
     assert published_rows(published, "SELECT count(*) FROM quarantine") == [(0,)]
     expected = [(d, c) for d, c in zip(clean["日期"], clean["收盘"])]
@@ -192,6 +199,34 @@ def test_bad_payloads_through_akshare_are_quarantined(published, eastmoney, faul
     assert rule in report.failed[SYMBOL]
     assert any(rule in r[0] for r in published_rows(published, "SELECT rules FROM quarantine WHERE symbol = ?", [SYMBOL]))
     assert base_rows(published) == before
+
+
+def test_one_quarantined_row_keeps_the_rest_covered_and_only_its_day_is_asked_again(published, eastmoney):
+    clean = SampleMarket(today=TODAY).a_share_daily_raw(SYMBOL, *NEXT)
+    bad_day = clean["日期"].iloc[len(clean) // 2]  # faults.negative_price turns the middle row's close negative
+    eastmoney.queue(SYMBOL, faults.negative_price)
+    report = load(published, akshare(), NEXT, "bad")
+    assert report.rows_quarantined == 1 and "close_positive" in report.failed[SYMBOL]
+    assert (SYMBOL, *NEXT) in eastmoney.ranges
+    stored = published_rows(published, "SELECT trade_date, close FROM daily_bars WHERE symbol = ? AND trade_date > ? "
+                            "ORDER BY 1", [SYMBOL, BASE[1]])
+    assert stored == [(d, c) for d, c in zip(clean["日期"], clean["收盘"]) if d != bad_day]
+    # covered: July through the day before the bad one, and the day after it through the window's end
+    coverage = published_rows(published, "SELECT covered_from, covered_to FROM bar_coverage WHERE symbol = ? "
+                              "ORDER BY 1", [SYMBOL])
+    days = list(clean["日期"])
+    at = days.index(bad_day)
+    assert coverage == [(BASE[0], days[at - 1]), (days[at + 1], NEXT[1])]
+
+    eastmoney.ranges.clear()
+    healed = load(published, akshare(), NEXT, "heal")
+    assert eastmoney.ranges == [(SYMBOL, bad_day, bad_day)]  # one request, for the quarantined day only
+    assert healed.requests == 1 and not healed.failed and healed.rows_written == 1
+    assert published_rows(published, "SELECT close FROM daily_bars WHERE symbol = ? AND trade_date = ?",
+                          [SYMBOL, bad_day]) == [(clean["收盘"].iloc[at],)]
+    assert published_rows(published, "SELECT covered_from, covered_to FROM bar_coverage WHERE symbol = ?",
+                          [SYMBOL]) == [(BASE[0], NEXT[1])]
+    assert published_rows(published, "SELECT count(*) FROM quarantine") == [(0,)]
 
 
 def test_persistent_failures_are_recorded_and_a_ban_like_streak_opens_the_circuit(published, eastmoney):

@@ -101,7 +101,8 @@ def daily_bars(context: AssetExecutionContext, config: BarsConfig, market: Marke
             report = load_daily_bars(conn, source, start, end, lineage, symbols=market.symbol_list(),
                                      progress=on_progress, min_daily_coverage=market.min_daily_coverage,
                                      breaker_threshold=market.breaker_threshold, lag_days=config.lag_days,
-                                     use_spot=config.spot, reconcile_symbols=config.reconcile_symbols)
+                                     use_spot=config.spot, reconcile_symbols=config.reconcile_symbols,
+                                     revisit_days=market.revisit_days)
             preview = conn.execute(
                 """
                 SELECT symbol, trade_date, open, high, low, close, volume, amount

@@ -89,7 +89,8 @@ def _load(context: AssetExecutionContext, market_config: MarketSourceResource, w
             register_indices(conn, symbols)
         report = load_market_bars(conn, source, market, start, end, Lineage.now(source.name, context.run_id),
                                   symbols=symbols, progress=on_progress,
-                                  breaker_threshold=market_config.breaker_threshold)
+                                  breaker_threshold=market_config.breaker_threshold,
+                                  revisit_days=market_config.revisit_days)
     _log(context, market, report)
     yield check_result(suite, report.checks)
     metadata = _metadata(report, source.name)

@@ -5,7 +5,9 @@ clipped to its listing and delisting and to the source's "today"; the trading da
 window already covered are skipped, and what is missing is fetched in ONE request (a
 backfill of a year is one request per symbol, not one per day). A symbol with no coverage
 at all (a new listing, or a symbol new to the warehouse) gets its history from its listing
-date, bounded below by the warehouse's history start.
+date, bounded below by the warehouse's history start. Besides its range, every run fetches
+the holes of the symbols already held: days they lack in a trailing window and after their
+last covered day (see `plan_bar_fetches`), in the same one request per symbol.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from quantdb_pipeline.loaders.spot import SpotPlan
 from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import GateFailed, split
 from quantdb_pipeline.quality.suites import DEFAULT_MIN_DAILY_COVERAGE, BarContext, validate_bars
+from quantdb_pipeline.settings import DEFAULT_REVISIT_DAYS
 from quantdb_pipeline.sources import MarketSource, normalize
 from quantdb_pipeline.sources.pacing import RetriesExhausted
-from quantdb_pipeline.warehouse.coverage import Interval, TradingDays, merge, missing_span
+from quantdb_pipeline.warehouse.coverage import Interval, TradingDays, merge, missing_span, without
 from quantdb_pipeline.warehouse.writes import Lineage, get_setting, set_setting, write_bar_batch
 
 DATASET = "daily_bars"
@@ -105,11 +108,13 @@ def _stored_coverage(conn: duckdb.DuckDBPyConnection) -> dict[str, list[Interval
     return coverage
 
 
-def resume_date(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None = None) -> dt.date | None:
-    """The first day after the earliest end of coverage among symbols still listed, or None.
+def resume_date(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None = None,
+                revisit_days: int = DEFAULT_REVISIT_DAYS) -> dt.date | None:
+    """The first day a run ending `today` would fetch for a symbol already in the warehouse, or None.
 
-    A default start for "bring the warehouse up to date": later days are missing for at
-    least one symbol, earlier ones are covered at the tail for everyone. Symbols with no
+    A default start for "bring the warehouse up to date": the earliest of each listed symbol's
+    first day after its coverage ends and its first hole in the trailing window (see
+    `plan_bar_fetches`), so that the run's own range shows what it fills. Symbols with no
     coverage are not considered: they get their whole history whatever the start.
     """
     rows = conn.execute(
@@ -124,7 +129,34 @@ def resume_date(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[s
         [today, symbols, symbols],
     ).fetchall()
     last = rows[0][0] if rows else None
-    return None if last is None else last + dt.timedelta(days=1)
+    if last is None:
+        return None
+    plan = plan_bar_fetches(conn, today, today, today, symbols, revisit_days=revisit_days)
+    holes = [f.start for f in plan.fetches if f.symbol in plan.coverage]
+    return min([last + dt.timedelta(days=1), *holes])
+
+
+def _revisited(days: TradingDays, covered: list[Interval], lower: dt.date, upper: dt.date, end: dt.date,
+               revisit_days: int) -> np.ndarray:
+    """The days of a covered symbol a run ending `end` looks at besides its own window.
+
+    - the trailing window: the last `revisit_days` trading days up to `end`, from the symbol's
+      first covered day (before it is history never loaded, not a hole) and its listing;
+    - the tail: every day after the symbol's last covered day, for a symbol still listed on
+      `end`. Coverage never spans days the calendar did not know when it was written (a plan
+      only fetches known days), so days the calendar learns late, such as the new year's when
+      the vendor publishes it after 31 Dec, are in the tail of every symbol. When the run's
+      last day is a trading day, a listed symbol with a tail lacks that day too, so the tail
+      widens its request rather than adding one.
+    """
+    first = max(lower, min(lo for lo, _ in covered))
+    trailing = days.trailing(end, revisit_days)
+    trailing = trailing[(trailing >= np.datetime64(first, "D")) & (trailing <= np.datetime64(upper, "D"))]
+    if upper < end:  # delisted before the run's end: only what the trailing window still reaches
+        return trailing
+    last = max(hi for _, hi in covered)
+    tail = days.between(max(first, last + dt.timedelta(days=1)), upper)
+    return np.union1d(trailing, tail)
 
 
 def plan_bar_fetches(
@@ -134,8 +166,18 @@ def plan_bar_fetches(
     today: dt.date,
     symbols: list[str] | None = None,
     lag_days: int = 0,
+    revisit_days: int = DEFAULT_REVISIT_DAYS,
 ) -> BarPlan:
     """Decide, without calling upstream, which symbol ranges a load of [start, end] must fetch.
+
+    Besides [start, end], every run looks for holes of the symbols it already holds: the
+    trading days a symbol lacks (not in `bar_coverage`: an `empty` answer, a refused quote
+    list, a quarantined row, a missed night) inside the trailing window of `revisit_days`
+    trading days up to `end`, and every day after its last covered day (which is how days
+    the calendar learns late are fetched). A suspended symbol's days are covered without bars,
+    so they are not holes. A symbol's missing days are one request, from its first missing
+    day to its last (rows in between that are already covered are fetched again and replace
+    the stored ones); a warehouse without holes costs no extra request.
 
     `lag_days` > 0 refetches the last `lag_days` trading days up to `end` even when covered,
     to absorb upstream's late corrections; a symbol fetched anyway (for new days) only asks
@@ -166,6 +208,9 @@ def plan_bar_fetches(
             last = days.last_before(delist_date)
             upper = min(upper, last) if last else dt.date.min
         window = days.between(lower, upper) if lower <= upper else days.days[:0]
+        if covered:
+            window = np.union1d(window, _revisited(days, covered, list_date or dt.date.min, upper, end,
+                                                   revisit_days))
         if len(window) == 0:
             inactive += 1
             continue
@@ -211,6 +256,14 @@ def _stage(fetched: list[tuple[BarFetch, pd.DataFrame]], report: BarLoadReport, 
     duplicated[repeated] = bars[repeated].duplicated(keep="last").to_numpy()
     report.duplicates_dropped += int(duplicated.sum())
     return bars[~duplicated].reset_index(drop=True)
+
+
+def _clean_windows(fetch: BarFetch, bad_days: set[dt.date | None], calendar: TradingDays) -> list[Interval]:
+    """The parts of a fetched window that answered cleanly: the window less its quarantined
+    trading days. A quarantined row without a date cannot be placed: nothing is clean then."""
+    if None in bad_days:
+        return []
+    return without([(fetch.start, fetch.end)], bad_days, calendar)
 
 
 def _bar_context(conn: duckdb.DuckDBPyConnection, plan: BarPlan, today: dt.date, fetches: list[BarFetch],
@@ -333,6 +386,7 @@ def load_daily_bars(
     lag_days: int = 0,
     use_spot: bool = False,
     reconcile_symbols: int = spot.DEFAULT_RECONCILE_SYMBOLS,
+    revisit_days: int = DEFAULT_REVISIT_DAYS,
 ) -> BarLoadReport:
     """Fetch what [start, end] is missing, check it, and write what passed in one transaction.
 
@@ -347,14 +401,17 @@ def load_daily_bars(
       list (see `loaders.spot`), and `reconcile_symbols` symbols with earlier quote-list bars
       are refetched from history and compared. A quote list that is not today's raises
       `SpotRejected` before anything else is fetched.
+    - `revisit_days`: besides [start, end], the days symbols lack in the trailing window and
+      after their last covered day are fetched (see `plan_bar_fetches`).
     - The quality gate runs on the whole staged batch before anything is written: rows that
-      fail a row rule are quarantined; a symbol with quarantined rows keeps its stored bars,
-      is not marked covered and is retried next run; a failed batch rule raises `GateFailed`
-      and nothing is written.
+      fail a row rule are quarantined; a failed batch rule raises `GateFailed` and nothing is
+      written. A symbol with quarantined rows keeps what passed and its fetched window is
+      covered except the quarantined trading days (see `_clean_windows`): its stored bars of
+      those days are kept, and the next run asks for those days only.
     """
     began = time.perf_counter()
     today = source.today()
-    plan = plan_bar_fetches(conn, start, end, today, symbols, lag_days=lag_days)
+    plan = plan_bar_fetches(conn, start, end, today, symbols, lag_days=lag_days, revisit_days=revisit_days)
     report = BarLoadReport(start=start, end=plan.end, trading_days=plan.trading_days,
                            symbols_skipped=plan.skipped_covered)
     requests_before = sum(source.requests.values())
@@ -427,15 +484,21 @@ def load_daily_bars(
         passed["source"] = np.where(from_spot, spot.spot_source(lineage.source), lineage.source)
 
     rows = Counter(passed["symbol"].value_counts().to_dict())
-    dirty = {}
-    for symbol, rules in zip(quarantine["symbol"], quarantine["rules"]):
+    dirty, bad_days = {}, {}
+    for symbol, rules, day in zip(quarantine["symbol"], quarantine["rules"], quarantine["trade_date"]):
         dirty.setdefault(symbol, set()).update(rules.split(","))
+        bad_days.setdefault(symbol, set()).add(None if pd.isna(day) else day)
     windows, coverage = [], {}
     for fetch in [f for f, _ in fetched] + spot_fetches:
         if fetch.symbol in dirty:
             reason = f"quality: rows quarantined for {', '.join(sorted(dirty[fetch.symbol]))}"
             report.failed[fetch.symbol] = reason
             outcomes.append((fetch.symbol, "failed", reason))
+            clean = _clean_windows(fetch, bad_days[fetch.symbol], plan.calendar)
+            windows += [(fetch.symbol, lo, hi) for lo, hi in clean]
+            if clean or any(day is not None for day in bad_days[fetch.symbol]):
+                coverage[fetch.symbol] = without(plan.coverage.get(fetch.symbol, []) + clean,
+                                                 bad_days[fetch.symbol], plan.calendar)
         elif rows[fetch.symbol] == 0 and fetch.symbol not in idle:
             report.empty.append(fetch.symbol)
             outcomes.append((fetch.symbol, "empty", f"no rows for {fetch.start}..{fetch.end}"))

@@ -3,7 +3,8 @@
 Simpler than A-shares on purpose. Both endpoints answer a symbol's range in one request,
 indices never suspend, and an HK fetch downloads the whole history anyway, so the stored
 bars are the coverage: a symbol is fetched from the day after its last stored bar (or from
-`start` when that is earlier than its first stored bar) through today. Each market is
+`start` when that is earlier than its first stored bar) through today, and from its first
+hole in the trailing window if that is earlier (see `_windows`). Each market is
 checked by its own suite (see `quality.suites.MARKET_RULES`).
 """
 
@@ -24,7 +25,7 @@ from quantdb_pipeline.loaders.reference import fetched_today, mark_fetched
 from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import GateFailed, split
 from quantdb_pipeline.quality.suites import validate_calendar, validate_market_bars
-from quantdb_pipeline.settings import DEFAULT_INDICES
+from quantdb_pipeline.settings import DEFAULT_INDICES, DEFAULT_REVISIT_DAYS
 from quantdb_pipeline.sources import MarketSource, normalize
 from quantdb_pipeline.sources.pacing import RetriesExhausted
 from quantdb_pipeline.symbols import index_exchange
@@ -108,9 +109,34 @@ def register_indices(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> None:
 
 
 def _windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str], start: dt.date,
-             end: dt.date, days: np.ndarray) -> tuple[list[tuple[str, dt.date, dt.date]], int]:
+             end: dt.date, days: np.ndarray, today: dt.date,
+             revisit_days: int = DEFAULT_REVISIT_DAYS) -> tuple[list[tuple[str, dt.date, dt.date]], int]:
+    """(symbol, from, to) to fetch for a run of [start, end], and how many symbols need nothing.
+
+    A symbol is fetched from the day after its last stored bar (or from `start` when that is
+    earlier than its first stored bar) through `end`, and from its first hole if earlier: a
+    trading day of the market's calendar in the trailing window of `revisit_days` days up to
+    `end`, on or after its first stored bar, without a bar (an empty answer, a quarantined
+    row, a suspension). The stored bars are the coverage here, so a suspended symbol's days
+    stay holes: a symbol whose only holes are in the trailing window is asked once per night
+    (not again when a run of the same source day already asked: `ingest_state.as_of`), and
+    only while the hole is inside the trailing window. Every listed HK symbol and index is
+    fetched nightly for the new day anyway, so the revisit widens those requests (HK's
+    answers are the whole history regardless) and adds requests only to reruns and past ranges.
+    """
     stored = {s: (lo, hi) for s, lo, hi in conn.execute(
         f"SELECT symbol, min(trade_date), max(trade_date) FROM {market.table} GROUP BY symbol").fetchall()}
+    trailing = days[days <= np.datetime64(end, "D")][-revisit_days:] if revisit_days > 0 else days[:0]
+    present: dict[str, set] = {}
+    asked_today: set[str] = set()
+    if len(trailing):
+        for symbol, day in conn.execute(
+                f"SELECT symbol, trade_date FROM {market.table} WHERE trade_date BETWEEN ? AND ?",
+                [trailing[0].astype(dt.date), end]).fetchall():
+            present.setdefault(symbol, set()).add(day)
+        asked_today = {s for (s,) in conn.execute(
+            "SELECT symbol FROM ingest_state WHERE dataset = ? AND as_of = ? AND status <> 'failed'",
+            [market.table, today]).fetchall()}
     fetches, skipped = [], 0
     # the range's first trading day: a range starting on a holiday (HK's 07-01) is covered from the next
     first = days[min(days.searchsorted(np.datetime64(start, "D")), len(days) - 1)].astype(dt.date)
@@ -119,7 +145,14 @@ def _windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str]
         if symbol in stored and max(start, first) >= stored[symbol][0]:
             lo = max(start, stored[symbol][1] + dt.timedelta(days=1))
         a, b = days.searchsorted(np.datetime64(lo, "D")), days.searchsorted(np.datetime64(end, "D"), side="right")
-        if a >= b:
+        own = a < b
+        if symbol in stored:
+            have = present.get(symbol, set())
+            holes = [d for d in (t.astype(dt.date) for t in trailing)
+                     if d >= stored[symbol][0] and d not in have]
+            if holes and (own or symbol not in asked_today):
+                lo, own = min(lo, holes[0]), True
+        if not own:
             skipped += 1
         else:
             fetches.append((symbol, lo, end))
@@ -136,8 +169,10 @@ def load_market_bars(
     symbols: list[str] | None = None,
     progress: ProgressCallback | None = None,
     breaker_threshold: int = 8,
+    revisit_days: int = DEFAULT_REVISIT_DAYS,
 ) -> MarketLoadReport:
-    """Fetch what [start, end] lacks for each symbol, check it by the market's rules, write once."""
+    """Fetch what [start, end] lacks for each symbol, and its holes in the trailing window of
+    `revisit_days` trading days (see `_windows`), check it by the market's rules, write once."""
     began = time.perf_counter()
     today = source.today()
     end = min(end, today)
@@ -150,7 +185,7 @@ def load_market_bars(
         reference = "hk_securities" if market is HK else "indices"
         symbols = [s for (s,) in conn.execute(f"SELECT symbol FROM {reference} ORDER BY symbol").fetchall()]
     fetches, report.symbols_skipped = _windows(conn, market, symbols, start, end,
-                                               np.array(trading_days, dtype="datetime64[D]"))
+                                               np.array(trading_days, dtype="datetime64[D]"), today, revisit_days)
     requests_before = sum(source.requests.values())
     fetched, outcomes, streak = [], [], 0
     fetch = getattr(source, market.fetch)

@@ -36,6 +36,17 @@ class TradingDays:
         pos = np.searchsorted(self.days, np.datetime64(day, "D"), "left")
         return None if pos == 0 else self.days[pos - 1].astype(dt.date)
 
+    def first_after(self, day: dt.date) -> dt.date | None:
+        pos = np.searchsorted(self.days, np.datetime64(day, "D"), "right")
+        return None if pos == len(self.days) else self.days[pos].astype(dt.date)
+
+    def trailing(self, end: dt.date, count: int) -> np.ndarray:
+        """The last `count` trading days on or before `end` (fewer if the calendar starts later)."""
+        if count <= 0:
+            return self.days[:0]
+        hi = int(np.searchsorted(self.days, np.datetime64(end, "D"), "right"))
+        return self.days[max(0, hi - count):hi]
+
     def _span(self, interval: Interval) -> tuple[int, int]:
         start, end = interval
         first = int(np.searchsorted(self.days, np.datetime64(start, "D"), "left"))
@@ -68,3 +79,30 @@ def merge(intervals: Iterable[Interval], days: TradingDays) -> list[Interval]:
         else:
             merged.append([first, last, start, end])
     return [(start, end) for _, _, start, end in merged]
+
+
+def without(intervals: Iterable[Interval], excluded: Iterable[dt.date], days: TradingDays) -> list[Interval]:
+    """`intervals` less the trading days in `excluded` (other dates in `excluded` are ignored).
+
+    Used to cover what a fetch answered cleanly while its quarantined days stay missing: a
+    window [Mon, Fri] less a bad Wednesday is [Mon, Tue] and [Thu, Fri], so the next run's
+    plan asks for Wednesday only.
+    """
+    cut = sorted({day for day in excluded if day is not None and days.is_trading_day(day)})
+    out: list[Interval] = []
+    for start, end in merge(intervals, days):
+        lo = start
+        for day in cut:
+            if day < lo or day > end:
+                continue
+            before = days.last_before(day)
+            if before is not None and before >= lo:
+                out.append((lo, before))
+            after = days.first_after(day)
+            if after is None or after > end:
+                lo = None
+                break
+            lo = after
+        if lo is not None and lo <= end:
+            out.append((lo, end))
+    return out
