@@ -33,6 +33,7 @@ else:  # imported on first use: `import quantdb_pipeline.read` stays fast (panda
     duckdb = LazyModule("duckdb")
     np = LazyModule("numpy")
     pd = LazyModule("pandas")
+dataset_status = LazyModule("quantdb_pipeline.warehouse.dataset_status")  # imports duckdb and pandas
 from quantdb_pipeline.settings import warehouse_path
 from quantdb_pipeline.symbols import (
     SymbolError,
@@ -878,6 +879,9 @@ def status(*, warehouse: str | os.PathLike | None = None) -> dict[str, pd.DataFr
       and trading days in the covered range on which no symbol has a bar;
     - `quarantine`: quarantined rows per table and rule;
     - `retries`: symbols whose last attempt failed or answered empty, per dataset, with the error;
+    - `stale`: datasets whose last load failed (circuit breaker, endpoint down, batch refused) and
+      that therefore still hold their last good rows: dataset, reason, failed_run_id, failed_at,
+      last_good_at, last_good_run_id (UTC); a later completed load removes the dataset from here;
     - `unreconciled`: bars taken from the nightly quote list and not yet compared with the
       history endpoint (symbols, rows, oldest and newest day);
     - `adjustment`: ex-dates whose factor is derived while upstream has not published it
@@ -928,5 +932,6 @@ def status(*, warehouse: str | os.PathLike | None = None) -> dict[str, pd.DataFr
             SELECT symbol, ex_date, 'gap', reason FROM adjustment_gaps
             ORDER BY kind, symbol, ex_date
             """).df()
-        return {"tables": tables, "gaps": gaps, "quarantine": quarantine, "retries": retries,
+        stale = dataset_status.stale(conn)
+        return {"tables": tables, "gaps": gaps, "quarantine": quarantine, "retries": retries, "stale": stale,
                 "unreconciled": unreconciled, "adjustment": adjustment}
