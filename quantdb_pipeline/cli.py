@@ -298,22 +298,10 @@ def failed_datasets(metadata: dict[str, dict]) -> dict[str, str]:
 
 
 def step_failures(result) -> list[tuple[str, str]]:
-    """(step, message) per failed step: the step's own description (a `Failure`'s, which names each
-    failed dataset on its own line), else the innermost error of the chain, not Dagster's wrapper
-    ("Error occurred while executing op ...")."""
-    found = []
-    for event in result.all_events:
-        if not event.is_step_failure:
-            continue
-        data = event.step_failure_data
-        if data.user_failure_data is not None and data.user_failure_data.description:
-            found.append((event.step_key, data.user_failure_data.description.strip()))
-            continue
-        error = data.error
-        while error is not None and error.cause is not None:
-            error = error.cause
-        found.append((event.step_key, error.message.strip() if error is not None else "unknown error"))
-    return found
+    """(step, message) per failed step, in the step's own words (see `outcome.step_failure_message`)."""
+    from quantdb_pipeline.assets.outcome import step_failure_message
+
+    return [(event.step_key, step_failure_message(event)) for event in result.all_events if event.is_step_failure]
 
 
 def _default_start(warehouse: Path, end: dt.date, symbols: list[str] | None) -> dt.date:
@@ -348,6 +336,7 @@ def _metadata_by_asset(result) -> dict[str, dict]:
 
 def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result) -> str:
     from quantdb_pipeline import read
+    from quantdb_pipeline.assets.outcome import LOAD_CHECK
 
     bars = metadata.get("daily_bars", {})
     factors = metadata.get("adjustment_factors", {})
@@ -398,6 +387,8 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     if checks:
         lines.append("quality checks:")
         for check in checks:
+            if check.check_name == LOAD_CHECK and check.passed:
+                continue  # one line per asset saying "the load completed" is noise; failures are listed below
             status = "passed" if check.passed else f"FAILED ({check.severity.value.lower()})"
             detail = check.description or ""
             lines.append(f"  {check.check_name:<28} {status}  {detail}")

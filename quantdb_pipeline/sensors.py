@@ -19,6 +19,7 @@ from dagster import (
     sensor,
 )
 
+from quantdb_pipeline.assets.outcome import step_failure_message
 from quantdb_pipeline.jobs import daily_bars_job
 from quantdb_pipeline.settings import warehouse_path
 
@@ -91,21 +92,24 @@ def alert(payload: dict, webhook: str | None = None, record_to: Path | None = No
                                 f"and POSTs it to ${WEBHOOK_ENV} when set.")
 def run_failure_alert(context: RunFailureSensorContext):
     run = context.dagster_run
-    failed, lines = failure_lines(context.get_step_failure_events())
+    failed, lines, published = failure_lines(context.get_step_failure_events())
     payload = {
         "run_id": run.run_id,
         "job": run.job_name,
         # the steps' own words: "hk_daily_bars: circuit breaker: ..." per dataset, not "Steps failed: [...]"
         "error": "\n".join(lines) or context.failure_event.message,
         "failed_datasets": failed,
+        # True: the other datasets were published, the failed ones keep their last good rows
+        "published": published,
         "tags": {k: v for k, v in run.tags.items() if k.startswith(("quantdb/", "dagster/partition"))},
         "at": dt.datetime.now(dt.timezone.utc).isoformat(),
     }
     alert(payload, os.environ.get(WEBHOOK_ENV) or None, warehouse_path().parent / ALERTS_FILE)
 
 
-def failure_lines(step_failures) -> tuple[dict[str, str], list[str]]:
-    """({dataset: reason}, one line per failed dataset or crashed step) from a run's step failure events.
+def failure_lines(step_failures) -> tuple[dict[str, str], list[str], bool]:
+    """({dataset: reason}, one line per failed dataset or crashed step, whether the run published)
+    from a run's step failure events.
 
     `published_warehouse` fails after publishing with a `Failure` whose metadata `failed_datasets`
     maps each failed dataset to its reason; any other step failed by itself (a crash), and its
@@ -113,20 +117,17 @@ def failure_lines(step_failures) -> tuple[dict[str, str], list[str]]:
     """
     failed: dict[str, str] = {}
     lines: list[str] = []
+    published = False
     for event in step_failures:
         data = event.step_failure_data
         user = data.user_failure_data
         datasets = user.metadata.get("failed_datasets") if user is not None else None
         if datasets is not None:
             failed.update(datasets.value)
+            flag = user.metadata.get("published")
+            published = published or bool(flag is not None and flag.value)
             lines += [f"{dataset}: {reason}" for dataset, reason in sorted(datasets.value.items())]
             continue
-        if user is not None and user.description:
-            message = user.description.strip()
-        else:
-            error = data.error
-            while error is not None and error.cause is not None:
-                error = error.cause
-            message = error.message.strip() if error is not None else "unknown error"
+        message = step_failure_message(event)
         lines.append(f"step {event.step_key} failed: {' '.join(message.split())}")
-    return failed, lines
+    return failed, lines, published

@@ -144,7 +144,7 @@ def test_a_failed_run_is_recorded_logged_and_posted_to_the_webhook(pipeline, mon
     # a crash names its step and its own error, not Dagster's "Error occurred while executing op" wrapper
     assert payload["error"] == ("step daily_bars failed: quantdb_pipeline.loaders.bars.CalendarMissing: "
                                 "no trading calendar in the warehouse: materialize trading_calendar first")
-    assert payload["failed_datasets"] == {}
+    assert payload["failed_datasets"] == {} and payload["published"] is False
     assert any("ALERT run" in r.message and result.run_id in r.message for r in caplog.records)
 
 

@@ -100,3 +100,17 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
     yield AssetCheckResult(check_name=LOAD_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
                            description=reason, metadata={"dataset_status": "failed", "last_good_at": last_good_at,
                                                          "reason": MetadataValue.text(reason)})
+
+
+def step_failure_message(event) -> str:
+    """The user-facing message of a STEP_FAILURE event: the step's own `Failure` description (for
+    `published_warehouse`, one `dataset: reason` line per failed dataset), else the innermost
+    error of the chain (a crash's own exception, not Dagster's "Error occurred while executing
+    op" wrapper), as `ExceptionClass: message`."""
+    data = event.step_failure_data
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return data.user_failure_data.description.strip()
+    error = data.error
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip() if error is not None else "unknown error"

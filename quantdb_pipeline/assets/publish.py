@@ -64,7 +64,7 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
     failed = {dataset: reason for dataset, reason in outcomes.items() if reason is not None}
     if failed and len(failed) == len(outcomes):
         raise Failure(description=failure_text(failed, published=False),
-                      metadata={"failed_datasets": MetadataValue.json(failed)})
+                      metadata={"failed_datasets": MetadataValue.json(failed), "published": False})
     requests = _upstream_requests(context)
     # on the run itself, so the Runs page shows each run's cost to the vendors
     context.instance.add_run_tags(context.run_id, {"quantdb/upstream_requests": str(sum(requests.values()))})
@@ -92,7 +92,7 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
     })
     if failed:
         raise Failure(description=failure_text(failed, published=True),
-                      metadata={"failed_datasets": MetadataValue.json(failed)})
+                      metadata={"failed_datasets": MetadataValue.json(failed), "published": True})
 
 
 def failure_text(failed: dict[str, str], published: bool) -> str:
