@@ -104,6 +104,7 @@ def test_a_failed_dataset_keeps_its_rows_is_stale_and_the_rest_is_published(pipe
     alert = alert_for(pipeline, night, monkeypatch)
     assert alert["run_id"] == night.run_id and alert["failed_datasets"] == {dataset: row["reason"]}
     assert alert["error"] == f"{dataset}: {row['reason']}" and alert["published"] is True
+    assert alert["tags"]["quantdb/failed_datasets"] == dataset
 
     healed = pipeline.run(*NIGHT, today=NIGHT[1], assets=ASSETS, breaker_threshold=3)
     assert healed.success, failure_messages(healed)

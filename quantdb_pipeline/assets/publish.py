@@ -62,6 +62,8 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
     with warehouse.get_connection() as conn:
         outcomes = dataset_status.outcomes_of_run(conn, context.run_id)
     failed = {dataset: reason for dataset, reason in outcomes.items() if reason is not None}
+    if failed:  # on the run, so the Runs page (and the alert's tags) show which datasets are stale
+        context.instance.add_run_tags(context.run_id, {"quantdb/failed_datasets": ",".join(sorted(failed))})
     if failed and len(failed) == len(outcomes):
         raise Failure(description=failure_text(failed, published=False),
                       metadata={"failed_datasets": MetadataValue.json(failed), "published": False})
