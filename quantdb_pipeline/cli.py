@@ -15,7 +15,15 @@ from pathlib import Path
 
 from quantdb_pipeline import settings
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_SYMBOLS_FAILED, EXIT_USAGE = 0, 1, 2, 64
+#: `run`: 0 everything loaded and published; 1 nothing published (the published file is as it
+#: was: every dataset failed, or a step crashed); 2 published, but some of it is incomplete: a
+#: dataset failed and keeps its last good rows (reported stale), or some symbols failed (both
+#: retried by the next run); 64 bad arguments. `status`: 0, or 1 when there is no warehouse.
+EXIT_OK, EXIT_NOT_PUBLISHED, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2, 64
+EXIT_RUN_FAILED, EXIT_SYMBOLS_FAILED = EXIT_NOT_PUBLISHED, EXIT_PARTIAL  # their former names
+EXIT_CODES = ("exit codes: 0 everything loaded and published; 2 published, but a dataset failed (it keeps its "
+              "last good rows and is reported stale) or some symbols failed, both retried by the next run; "
+              "1 nothing published (every dataset failed, or a step crashed); 64 bad arguments")
 LAUNCHED_BY, PID_TAG, HOST_TAG = "quantdb/launched_by", "quantdb/pid", "quantdb/host"
 
 
@@ -35,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", help="load calendars, securities, bars and adjustment factors for a date range",
         description="Materialize the pipeline's assets (A-shares, Hong Kong, indices) for [start, end] "
-                    "in one Dagster run, publish, then print a summary.")
+                    "in one Dagster run, publish what passed its checks, then print a summary.",
+        epilog=EXIT_CODES)
     run.add_argument("--source", choices=["sample", "akshare"],
                      default=os.environ.get(settings.SOURCE_ENV, settings.DEFAULT_SOURCE),
                      help="market data source (default: $QUANTDB_SOURCE or sample)")
@@ -146,10 +155,11 @@ def status(args: argparse.Namespace) -> int:
         report = read.status(warehouse=args.warehouse)
     except (read.WarehouseNotFoundError, read.WarehouseBusyError) as error:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
-        return EXIT_RUN_FAILED
+        return EXIT_NOT_PUBLISHED
     titles = {"tables": "tables", "gaps": "coverage gaps against the trading calendar",
               "holes": "missing trading days per symbol (revisited: the next run fetches them by itself)",
               "quarantine": "quarantined rows", "retries": "symbols waiting for a retry",
+              "stale": "stale datasets: their last load failed, they hold their last good rows",
               "unreconciled": "quote-list bars not yet reconciled with the history endpoint",
               "adjustment": "ex-dates with a derived factor (upstream has not published it) or no factor at all"}
     for key, title in titles.items():
@@ -270,15 +280,33 @@ def run(args: argparse.Namespace) -> int:
         progress.remove_listener(on_progress)
     metadata = _metadata_by_asset(result)
     print(_summary(warehouse, start, end, metadata, elapsed, result))
-    if not result.success:
-        for event in result.all_events:
-            if event.is_failure and event.event_specific_data and getattr(event.event_specific_data, "error", None):
-                print(f"step {event.step_key} failed: {event.event_specific_data.error.message.strip()}",
-                      file=sys.stderr)
-        return EXIT_RUN_FAILED
+    for step, message in step_failures(result):
+        print(f"step {step} failed: {message}", file=sys.stderr)
+    return exit_code(result, metadata)
+
+
+def exit_code(result, metadata: dict[str, dict]) -> int:
+    """`EXIT_OK`, `EXIT_PARTIAL` or `EXIT_NOT_PUBLISHED` for a finished run (see `EXIT_CODES`)."""
+    if "published_warehouse" not in metadata:
+        return EXIT_NOT_PUBLISHED
+    if not result.success or failed_datasets(metadata):
+        return EXIT_PARTIAL
     if any(metadata.get(a, {}).get("symbols_failed") for a in ("daily_bars", "hk_daily_bars", "index_daily_bars")):
-        return EXIT_SYMBOLS_FAILED
+        return EXIT_PARTIAL
     return EXIT_OK
+
+
+def failed_datasets(metadata: dict[str, dict]) -> dict[str, str]:
+    """dataset -> reason, for the datasets whose load failed in this run (they keep their last good rows)."""
+    return {asset: str(values.get("failure_reason", ""))
+            for asset, values in sorted(metadata.items()) if values.get("dataset_status") == "failed"}
+
+
+def step_failures(result) -> list[tuple[str, str]]:
+    """(step, message) per failed step, in the step's own words (see `outcome.step_failure_message`)."""
+    from quantdb_pipeline.assets.outcome import step_failure_message
+
+    return [(event.step_key, step_failure_message(event)) for event in result.all_events if event.is_step_failure]
 
 
 def _default_start(warehouse: Path, end: dt.date, symbols: list[str] | None,
@@ -318,6 +346,7 @@ def _metadata_by_asset(result) -> dict[str, dict]:
 
 def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result) -> str:
     from quantdb_pipeline import read
+    from quantdb_pipeline.assets.outcome import LOAD_CHECK
 
     bars = metadata.get("daily_bars", {})
     factors = metadata.get("adjustment_factors", {})
@@ -325,7 +354,12 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     hk, indices = metadata.get("hk_daily_bars", {}), metadata.get("index_daily_bars", {})
     profiles, statements = metadata.get("security_profiles", {}), metadata.get("financial_statements", {})
     requests = sum(int(m.get("upstream_requests", 0)) for m in metadata.values())
-    lines = [f"run {result.run_id} {'succeeded' if result.success else 'FAILED'}"]
+    failed = failed_datasets(metadata)
+    published = "published_warehouse" in metadata
+    outcome = ("succeeded" if result.success else
+               f"published; {len(failed)} dataset(s) FAILED" if published and failed else
+               "published; a step FAILED" if published else "FAILED: nothing published")
+    lines = [f"run {result.run_id} {outcome}"]
     rows = [
         ("date range", f"{start}..{end}"),
         ("bar rows written", bars.get("rows_written", 0)),
@@ -363,12 +397,21 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     if checks:
         lines.append("quality checks:")
         for check in checks:
+            if check.check_name == LOAD_CHECK and check.passed:
+                continue  # one line per asset saying "the load completed" is noise; failures are listed below
             status = "passed" if check.passed else f"FAILED ({check.severity.value.lower()})"
             detail = check.description or ""
             lines.append(f"  {check.check_name:<28} {status}  {detail}")
-    failed = bars.get("failed_symbols")
-    if failed and failed != "none":
-        lines += ["failed symbols (retried by the next run):", failed]
+    symbols = bars.get("failed_symbols")
+    if symbols and symbols != "none":
+        lines += ["failed symbols (retried by the next run):", symbols]
+    if failed:
+        lines.append("failed datasets (each keeps its last good rows, reported stale; retried by the next run):")
+        lines += [f"  {dataset}: {reason}" for dataset, reason in failed.items()]
+    crashed = [(step, message) for step, message in step_failures(result)
+               if step != "published_warehouse" and step not in failed]
+    for step, message in crashed:
+        lines.append(f"step {step} failed: {message.splitlines()[0] if message else ''}")
     return "\n".join(lines)
 
 

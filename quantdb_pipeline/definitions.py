@@ -22,8 +22,10 @@
                 ├─> financial_statements (eastmoney; when due) ─────┤
                 └─> financial_indicators (sina; when due) ──────────┘
 
-Every asset writes to the working DuckDB file after its Great Expectations suite passed;
-blocking checks that fail stop the run before `published_warehouse`.
+Every asset writes to the working DuckDB file after its Great Expectations suite passed.
+A dataset whose load stops (breaker, endpoint down, refused batch) keeps its last good rows
+and fails its `load_complete` check; `published_warehouse` publishes the rest, then fails
+the run naming each failed dataset (see `assets.outcome`).
 """
 
 from dagster import Definitions, in_process_executor

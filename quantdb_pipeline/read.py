@@ -34,6 +34,7 @@ else:  # imported on first use: `import quantdb_pipeline.read` stays fast (panda
     np = LazyModule("numpy")
     pd = LazyModule("pandas")
 from quantdb_pipeline.settings import revisit_days as revisit_days_setting
+dataset_status = LazyModule("quantdb_pipeline.warehouse.dataset_status")  # imports duckdb and pandas
 from quantdb_pipeline.settings import warehouse_path
 from quantdb_pipeline.symbols import (
     SymbolError,
@@ -953,6 +954,9 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
       stay until a run's own range covers them (`quantdb-pipeline run --start ... --end ...`);
     - `quarantine`: quarantined rows per table and rule;
     - `retries`: symbols whose last attempt failed or answered empty, per dataset, with the error;
+    - `stale`: datasets whose last load failed (circuit breaker, endpoint down, batch refused) and
+      that therefore still hold their last good rows: dataset, reason, failed_run_id, failed_at,
+      last_good_at, last_good_run_id (UTC); a later completed load removes the dataset from here;
     - `unreconciled`: bars taken from the nightly quote list and not yet compared with the
       history endpoint (symbols, rows, oldest and newest day);
     - `adjustment`: ex-dates whose factor is derived while upstream has not published it
@@ -1005,4 +1009,6 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
             ORDER BY kind, symbol, ex_date
             """).df()
         return {"tables": tables, "gaps": gaps, "holes": holes, "quarantine": quarantine, "retries": retries,
+        stale = dataset_status.stale(conn)
+        return {"tables": tables, "gaps": gaps, "quarantine": quarantine, "retries": retries, "stale": stale,
                 "unreconciled": unreconciled, "adjustment": adjustment}

@@ -19,6 +19,7 @@ from dagster import (
     sensor,
 )
 
+from quantdb_pipeline.assets.outcome import step_failure_message
 from quantdb_pipeline.jobs import daily_bars_job
 from quantdb_pipeline.settings import warehouse_path
 
@@ -66,7 +67,11 @@ def new_listings_sensor(context: SensorEvaluationContext):
 
 
 def alert(payload: dict, webhook: str | None = None, record_to: Path | None = None) -> None:
-    """Log a failure, append it to the alerts file and POST it to the webhook (if one is set)."""
+    """Log a failure, append it to the alerts file and POST it to the webhook (if one is set).
+
+    `payload`: run_id, job, error (one line per failed dataset or step), and optionally
+    failed_datasets ({dataset: reason}), tags and at.
+    """
     log.error("ALERT run %s of %s failed: %s", payload["run_id"], payload["job"], payload["error"])
     if record_to is not None:
         record_to.parent.mkdir(parents=True, exist_ok=True)
@@ -87,11 +92,42 @@ def alert(payload: dict, webhook: str | None = None, record_to: Path | None = No
                                 f"and POSTs it to ${WEBHOOK_ENV} when set.")
 def run_failure_alert(context: RunFailureSensorContext):
     run = context.dagster_run
+    failed, lines, published = failure_lines(context.get_step_failure_events())
     payload = {
         "run_id": run.run_id,
         "job": run.job_name,
-        "error": context.failure_event.message,
+        # the steps' own words: "hk_daily_bars: circuit breaker: ..." per dataset, not "Steps failed: [...]"
+        "error": "\n".join(lines) or context.failure_event.message,
+        "failed_datasets": failed,
+        # True: the other datasets were published, the failed ones keep their last good rows
+        "published": published,
         "tags": {k: v for k, v in run.tags.items() if k.startswith(("quantdb/", "dagster/partition"))},
         "at": dt.datetime.now(dt.timezone.utc).isoformat(),
     }
     alert(payload, os.environ.get(WEBHOOK_ENV) or None, warehouse_path().parent / ALERTS_FILE)
+
+
+def failure_lines(step_failures) -> tuple[dict[str, str], list[str], bool]:
+    """({dataset: reason}, one line per failed dataset or crashed step, whether the run published)
+    from a run's step failure events.
+
+    `published_warehouse` fails after publishing with a `Failure` whose metadata `failed_datasets`
+    maps each failed dataset to its reason; any other step failed by itself (a crash), and its
+    line carries the innermost error, not Dagster's "Error occurred while executing op" wrapper.
+    """
+    failed: dict[str, str] = {}
+    lines: list[str] = []
+    published = False
+    for event in step_failures:
+        data = event.step_failure_data
+        user = data.user_failure_data
+        datasets = user.metadata.get("failed_datasets") if user is not None else None
+        if datasets is not None:
+            failed.update(datasets.value)
+            flag = user.metadata.get("published")
+            published = published or bool(flag is not None and flag.value)
+            lines += [f"{dataset}: {reason}" for dataset, reason in sorted(datasets.value.items())]
+            continue
+        message = step_failure_message(event)
+        lines.append(f"step {event.step_key} failed: {' '.join(message.split())}")
+    return failed, lines, published

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -14,6 +14,8 @@ import pandas as pd
 import requests
 import responses
 
+from quantdb_pipeline.resources import MarketSourceResource
+from quantdb_pipeline.sources.pacing import RetriesExhausted
 from quantdb_pipeline.sources.sample_market import SampleMarket
 
 KLINE_URL = "https://push2his.eastmoney.com/api/qt/stock/kline/get"
@@ -76,6 +78,36 @@ class FaultyMarket(SampleMarket):
     def a_share_daily_raw(self, symbol, start, end):
         raw = super().a_share_daily_raw(symbol, start, end)
         return self.fault(raw) if symbol == self.fault_symbol else raw
+
+
+def refuse(endpoint: str) -> Callable:
+    """A stand-in for a source method whose endpoint is down: every call raises `RetriesExhausted`,
+    as `AkshareSource` does once upstream kept failing through every retry."""
+
+    def down(self, *args, **kwargs):
+        raise RetriesExhausted(f"{endpoint}: gave up after 5 attempts: ConnectionError: connection reset by peer")
+
+    return down
+
+
+class EndpointDown(SampleMarket):
+    """The sample market with whole endpoints down: each method named in `down` (e.g.
+    `hk_daily_raw`, `individual_info_raw`) raises `RetriesExhausted` on every call."""
+
+    def __init__(self, *args, down: Iterable[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in down:
+            setattr(self, name, refuse(name).__get__(self))
+
+
+class EndpointDownResource(MarketSourceResource):
+    """The sample market resource with the comma-separated source methods of `down` down."""
+
+    down: str = ""
+
+    def build(self):
+        return EndpointDown(today=self.sample_today or None, size=self.sample_size,
+                            down=[n.strip() for n in self.down.split(",") if n.strip()])
 
 
 # -- HTTP-level: a fake eastmoney kline endpoint backed by the sample market ----------------

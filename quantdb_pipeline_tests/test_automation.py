@@ -141,6 +141,10 @@ def test_a_failed_run_is_recorded_logged_and_posted_to_the_webhook(pipeline, mon
     assert content_type == "application/json" and payload["run_id"] == result.run_id
     recorded = (pipeline.warehouse.parent / ALERTS_FILE).read_text().splitlines()
     assert json.loads(recorded[-1])["run_id"] == result.run_id
+    # a crash names its step and its own error, not Dagster's "Error occurred while executing op" wrapper
+    assert payload["error"] == ("step daily_bars failed: quantdb_pipeline.loaders.bars.CalendarMissing: "
+                                "no trading calendar in the warehouse: materialize trading_calendar first")
+    assert payload["failed_datasets"] == {} and payload["published"] is False
     assert any("ALERT run" in r.message and result.run_id in r.message for r in caplog.records)
 
 

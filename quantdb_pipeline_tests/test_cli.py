@@ -7,7 +7,7 @@ import duckdb
 from dagster import DagsterInstance, RunsFilter
 from dagster._core.instance.ref import InstanceRef
 
-from quantdb_pipeline.cli import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, main
+from quantdb_pipeline.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 
 ARGS = ["run", "--source", "sample", "--sample-today", "2024-08-30", "--start", "2024-07-01",
         "--end", "2024-07-19", "--warehouse", "warehouse/cli.duckdb"]
@@ -72,10 +72,16 @@ def test_help_runs_as_a_module():
     assert "--sample-today" in out and "--warehouse" in out
 
 
-def test_a_failed_blocking_check_makes_the_cli_exit_non_zero(workdir, capsys, monkeypatch):
+def test_a_refused_batch_exits_2_names_its_dataset_and_the_other_datasets_are_published(workdir, capsys,
+                                                                                          monkeypatch):
     # a batch rule nobody can meet: each day must have rows for more than all of its symbols
     monkeypatch.setenv("QUANTDB_MIN_DAILY_COVERAGE", "1.5")
-    assert main(ARGS + ["--no-progress"]) == EXIT_RUN_FAILED
+    assert main(ARGS + ["--no-progress"]) == EXIT_PARTIAL
     out = capsys.readouterr()
     assert "FAILED" in out.out and "daily_bars_batch_suite" in out.out
-    assert "daily_universe_coverage" in out.err
+    refused = [line.strip() for line in out.out.splitlines() if line.startswith("  daily_bars: ")]
+    assert len(refused) == 1 and "quality gate refused the batch: daily_universe_coverage" in refused[0]
+    assert "daily_universe_coverage" in out.err and "Error occurred while executing op" not in out.err
+    with duckdb.connect("warehouse/cli.duckdb", read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM daily_bars").fetchall() == [(0,)]  # nothing of the batch
+        assert conn.execute("SELECT count(*) FROM hk_daily_bars").fetchall()[0][0] > 0  # the others published

@@ -18,6 +18,7 @@ from dagster import (
 
 from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
+from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.reference import POOL, securities, trading_calendar
 from quantdb_pipeline.loaders.bars import BarLoadReport, load_daily_bars
 from quantdb_pipeline.loaders.spot import DEFAULT_RECONCILE_SYMBOLS, SpotRejected
@@ -74,6 +75,7 @@ DESCRIPTION = "Unadjusted A-share daily bars, loaded incrementally and checked b
         AssetCheckSpec(RECONCILE_SUITE, asset="daily_bars", description=(
             "a rotating sample of symbols' earlier quote-list bars equal the history endpoint's, field by "
             "field; the history rows replace them either way (runs that use the quote list only)")),
+        load_check("daily_bars"),
     ],
 )
 def daily_bars(context: AssetExecutionContext, config: BarsConfig, market: MarketSourceResource,
@@ -86,6 +88,12 @@ def daily_bars(context: AssetExecutionContext, config: BarsConfig, market: Marke
     """
     if AssetKey("daily_bars") not in context.selected_asset_keys:
         raise Failure(description="daily_bars' checks are evaluated while it loads: materialize daily_bars")
+    # the two suites are left unevaluated when the load fails first: this asset is subsettable
+    yield from settle_dataset(context, warehouse, "daily_bars", _load(context, config, market, warehouse))
+
+
+def _load(context: AssetExecutionContext, config: BarsConfig, market: MarketSourceResource,
+          warehouse: WarehouseResource):
     key_range = context.partition_key_range
     start, end = dt.date.fromisoformat(key_range.start), dt.date.fromisoformat(key_range.end)
     source = market.build()
@@ -112,12 +120,14 @@ def daily_bars(context: AssetExecutionContext, config: BarsConfig, market: Marke
             ).df()
     except SpotRejected as refused:
         yield check_result(SPOT_DAY_SUITE, refused.outcome)
-        raise Failure(description=str(refused)) from refused
+        raise DatasetFailed(str(refused), {"rows_written": 0, "upstream_requests": sum(source.requests.values()),
+                                           "source": source.name}) from refused
     except GateFailed as refused:
         if refused.row_checks is not None:
             yield check_result(ROWS_SUITE, refused.row_checks)
         yield check_result(BATCH_SUITE, refused.outcome)
-        raise Failure(description=str(refused)) from refused
+        raise DatasetFailed(str(refused), {"rows_written": 0, "upstream_requests": sum(source.requests.values()),
+                                           "source": source.name}) from refused
     _log_per_symbol(context, report)
     yield check_result(ROWS_SUITE, report.row_checks)
     yield check_result(BATCH_SUITE, report.batch_checks)
@@ -128,11 +138,9 @@ def daily_bars(context: AssetExecutionContext, config: BarsConfig, market: Marke
             "symbols_reconciled": MetadataValue.text(", ".join(report.reconciled)),
             "rows_mismatched": report.reconcile_mismatches})
     if report.circuit_open:
-        raise Failure(description=f"circuit breaker: {report.circuit_open}",
-                      metadata=_metadata(report, source.name, preview))
+        raise DatasetFailed(f"circuit breaker: {report.circuit_open}", _metadata(report, source.name, preview))
     if report.failed and not report.rows_per_symbol and not report.symbols_skipped:
-        raise Failure(description=f"every symbol failed for {start}..{end}",
-                      metadata=_metadata(report, source.name, preview))
+        raise DatasetFailed(f"every symbol failed for {start}..{end}", _metadata(report, source.name, preview))
     yield MaterializeResult(metadata=_metadata(report, source.name, preview))
 
 

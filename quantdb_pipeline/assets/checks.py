@@ -6,8 +6,10 @@ from quantdb_pipeline.quality.expectations import FAIL, QUARANTINE, SuiteOutcome
 
 
 def suite_check(name: str, asset: str, description: str) -> AssetCheckSpec:
-    """A blocking check: a failure of severity ERROR stops downstream steps (and publishing)."""
-    return AssetCheckSpec(name, asset=asset, blocking=True, description=description)
+    """A quality suite as a check. Not blocking: the gate itself refuses a failing batch before
+    anything is written (`GateFailed`), so the other datasets' checked rows can still be published;
+    the refused dataset keeps its last good rows and fails its `load_complete` check (see `outcome`)."""
+    return AssetCheckSpec(name, asset=asset, blocking=False, description=description)
 
 
 def check_result(name: str, outcome: SuiteOutcome, extra: dict | None = None) -> AssetCheckResult:

@@ -6,7 +6,6 @@ from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
     Config,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -14,6 +13,7 @@ from dagster import (
 
 from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
+from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.reference import POOL, securities, trading_calendar
 from quantdb_pipeline.loaders.corporate_actions import load_corporate_actions
 from quantdb_pipeline.partitions import daily_partitions
@@ -38,7 +38,8 @@ class CorporateActionsConfig(Config):
     kinds={"duckdb"},
     check_specs=[suite_check(ACTIONS_SUITE, "corporate_actions",
                              "six-digit codes, one plan per symbol and period, non-negative amounts, ex-date after "
-                             "record date and report period (quarantined); a plan that distributes nothing (warning)")],
+                             "record date and report period (quarantined); a plan that distributes nothing (warning)"),
+                 load_check("corporate_actions")],
 )
 def corporate_actions(context: AssetExecutionContext, config: CorporateActionsConfig, market: MarketSourceResource,
                       warehouse: WarehouseResource):
@@ -50,6 +51,12 @@ def corporate_actions(context: AssetExecutionContext, config: CorporateActionsCo
     `adjustment_factors` which symbols' factors are stale, and tell the bar gate the
     exchange's reference price on ex-dates (the history klines do not show it).
     """
+    yield from settle_dataset(context, warehouse, "corporate_actions", _load(context, config, market, warehouse),
+                              [ACTIONS_SUITE])
+
+
+def _load(context: AssetExecutionContext, config: CorporateActionsConfig, market: MarketSourceResource,
+          warehouse: WarehouseResource):
     source = market.build()
     lineage = Lineage.now(source.name, context.run_id)
     start = (dt.date.fromisoformat(context.partition_key_range.start) if context.has_partition_key_range
@@ -82,5 +89,5 @@ def corporate_actions(context: AssetExecutionContext, config: CorporateActionsCo
         "source": source.name,
     }
     if report.circuit_open:
-        raise Failure(description=f"circuit breaker: {report.circuit_open}", metadata=metadata)
+        raise DatasetFailed(f"circuit breaker: {report.circuit_open}", metadata)
     yield MaterializeResult(metadata=metadata)

@@ -1,11 +1,12 @@
 """Adjustment factors: refreshed per symbol when the bars show a new ex-date."""
 
-from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline import progress
 from quantdb_pipeline.assets.bars import daily_bars
 from quantdb_pipeline.assets.corporate_actions import corporate_actions
 from quantdb_pipeline.assets.checks import check_result, suite_check
+from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.reference import POOL
 from quantdb_pipeline.loaders.factors import load_adjustment_factors
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
@@ -28,7 +29,8 @@ class FactorConfig(Config):
     check_specs=[suite_check(FACTORS_SUITE, "adjustment_factors",
                              "keys, positive factors, no future ex-dates (quarantined); each factor step "
                              "matches last close / the exchange's reference price, and upstream confirms the "
-                             "steps the pipeline derived before it published them (warnings)")],
+                             "steps the pipeline derived before it published them (warnings)"),
+                 load_check("adjustment_factors")],
 )
 def adjustment_factors(context: AssetExecutionContext, config: FactorConfig, market: MarketSourceResource,
                        warehouse: WarehouseResource):
@@ -40,6 +42,12 @@ def adjustment_factors(context: AssetExecutionContext, config: FactorConfig, mar
     is derived from the reference price and marked; ex-dates no factor can cover are listed
     in `adjustment_gaps` and make `read.daily_bars(adjust=...)` warn.
     """
+    yield from settle_dataset(context, warehouse, "adjustment_factors", _load(context, config, market, warehouse),
+                              [FACTORS_SUITE])
+
+
+def _load(context: AssetExecutionContext, config: FactorConfig, market: MarketSourceResource,
+          warehouse: WarehouseResource):
     source = market.build()
     lineage = Lineage.now(source.name, context.run_id)
 
@@ -82,7 +90,7 @@ def adjustment_factors(context: AssetExecutionContext, config: FactorConfig, mar
         "source": source.name,
     }
     if report.circuit_open:
-        raise Failure(description=f"circuit breaker: {report.circuit_open}", metadata=metadata)
+        raise DatasetFailed(f"circuit breaker: {report.circuit_open}", metadata)
     yield MaterializeResult(metadata=metadata)
 
 

@@ -1,9 +1,10 @@
 """Security profiles with history, and financial reports with their announcement dates."""
 
-from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
+from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.reference import POOL, securities
 from quantdb_pipeline.loaders.fundamentals import (
     FundamentalsReport,
@@ -27,6 +28,13 @@ class RefreshConfig(Config):
 
 def _run(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,
          warehouse: WarehouseResource, load, suite: str):
+    dataset = context.asset_key.to_user_string()
+    yield from settle_dataset(context, warehouse, dataset, _load(context, config, market, warehouse, load, suite),
+                              [suite])
+
+
+def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,
+          warehouse: WarehouseResource, load, suite: str):
     source = market.build()
 
     def on_progress(done: int, total: int, symbol: str, rows: int) -> None:
@@ -63,14 +71,15 @@ def _run(context: AssetExecutionContext, config: RefreshConfig, market: MarketSo
         metadata["new_versions"] = MetadataValue.md("| symbol | change |\n|---|---|\n" + "\n".join(
             f"| {s} | {c} |" for s, c in sorted(report.changes.items())))
     if report.circuit_open:
-        raise Failure(description=f"circuit breaker: {report.circuit_open}", metadata=metadata)
+        raise DatasetFailed(f"circuit breaker: {report.circuit_open}", metadata)
     yield MaterializeResult(metadata=metadata)
 
 
 @asset(group_name="fundamentals", deps=[securities], pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(PROFILES_SUITE, "security_profiles",
                                 "one profile per symbol, name present, 0 < float shares <= total shares "
-                                "(quarantine); industry known, listing date not in the future (warning)")])
+                                "(quarantine); industry known, listing date not in the future (warning)"),
+                    load_check("security_profiles")])
 def security_profiles(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,
                       warehouse: WarehouseResource):
     """Name, ST status, industry, shares and market values per symbol, with history: a change
@@ -81,7 +90,8 @@ def security_profiles(context: AssetExecutionContext, config: RefreshConfig, mar
 @asset(group_name="fundamentals", deps=[securities], pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(STATEMENTS_SUITE, "financial_statements",
                                 "keys, quarter-end report dates, announced after the period, balance-sheet "
-                                "identity within 0.1%; failing reports are quarantined")])
+                                "identity within 0.1%; failing reports are quarantined"),
+                    load_check("financial_statements")])
 def financial_statements(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,
                          warehouse: WarehouseResource):
     """eastmoney's balance sheet, income statement and cash flow by report period (long, any
@@ -91,7 +101,8 @@ def financial_statements(context: AssetExecutionContext, config: RefreshConfig, 
 
 @asset(group_name="fundamentals", deps=[securities], pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(INDICATORS_SUITE, "financial_indicators",
-                                "keys, quarter-end report dates (quarantine)")])
+                                "keys, quarter-end report dates (quarantine)"),
+                    load_check("financial_indicators")])
 def financial_indicators(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,
                          warehouse: WarehouseResource):
     """sina's key financial indicators (long; unknown labels kept), behind the key_financials view."""

@@ -6,7 +6,6 @@ from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
     Config,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -14,6 +13,7 @@ from dagster import (
 
 from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
+from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.reference import POOL, ReferenceConfig, trading_calendar
 from quantdb_pipeline.loaders.hk_factors import REFRESH_AFTER_DAYS, REFRESH_PER_RUN, load_hk_adjustment_factors
 from quantdb_pipeline.loaders.markets import (
@@ -41,9 +41,15 @@ _ROW_RULES = ("keys, trading day of the market's own calendar, not in future, po
 
 @asset(group_name="hong_kong", pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(HK_CALENDAR_SUITE, "hk_trading_calendar",
-                                "keys, weekdays, 200..260 trading days per complete year")])
+                                "keys, weekdays, 200..260 trading days per complete year"),
+                    load_check("hk_trading_calendar")])
 def hk_trading_calendar(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
     """HKEX trading days (market 'HK' in trading_calendar), from the `exchange_calendars` library."""
+    yield from settle_dataset(context, warehouse, "hk_trading_calendar", _hk_calendar(context, market, warehouse),
+                              [HK_CALENDAR_SUITE])
+
+
+def _hk_calendar(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
     source = market.build()
     try:
         with warehouse.get_connection() as conn:
@@ -53,21 +59,26 @@ def hk_trading_calendar(context: AssetExecutionContext, market: MarketSourceReso
             ).fetchall()[0]
     except GateFailed as failed:
         yield check_result(HK_CALENDAR_SUITE, failed.outcome)
-        raise Failure(description=str(failed)) from failed
+        raise DatasetFailed(str(failed)) from failed
     yield check_result(HK_CALENDAR_SUITE, checks)
     yield MaterializeResult(metadata={"trading_days": days, "first_day": str(first), "last_day": str(last),
                                       "calendar": "exchange_calendars XHKG"})
 
 
-@asset(group_name="hong_kong", pool=POOL, kinds={"duckdb"})
+@asset(group_name="hong_kong", pool=POOL, kinds={"duckdb"}, check_specs=[load_check("hk_securities")])
 def hk_securities(context: AssetExecutionContext, config: ReferenceConfig, market: MarketSourceResource,
                   warehouse: WarehouseResource):
     """The HKEX main board list (five-digit codes, names, trading currency), fetched once a day."""
+    yield from settle_dataset(context, warehouse, "hk_securities", _hk_securities(context, config, market, warehouse))
+
+
+def _hk_securities(context: AssetExecutionContext, config: ReferenceConfig, market: MarketSourceResource,
+                   warehouse: WarehouseResource):
     source = market.build()
     with warehouse.get_connection() as conn:
         counts = load_hk_securities(conn, source, Lineage.now(source.name, context.run_id), force=config.force)
     fetched = counts["listed"] is not None
-    return MaterializeResult(metadata={
+    yield MaterializeResult(metadata={
         **({"listed_now": counts["listed"]} if fetched else {}), "hk_securities": counts["total"],
         "upstream_requests": sum(source.requests.values()), "source": source.name,
         "fetched": "yes" if fetched else f"no: already fetched for {source.today()} (config force: true refetches)"})
@@ -95,17 +106,23 @@ def _load(context: AssetExecutionContext, market_config: MarketSourceResource, w
     yield check_result(suite, report.checks)
     metadata = _metadata(report, source.name)
     if report.circuit_open:
-        raise Failure(description=f"circuit breaker: {report.circuit_open}", metadata=metadata)
+        raise DatasetFailed(f"circuit breaker: {report.circuit_open}", metadata)
+    if report.failed and not report.rows_per_symbol and not report.symbols_skipped:
+        symbol, reason = sorted(report.failed.items())[0]
+        raise DatasetFailed(f"every symbol failed for {start}..{end} ({symbol}: {reason})", metadata)
     yield MaterializeResult(metadata=metadata)
 
 
 @asset(group_name="hong_kong", partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(),
        deps=[hk_trading_calendar, hk_securities], pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(HK_BARS_SUITE, "hk_daily_bars",
-                                f"{_ROW_RULES}, amount/volume within [low, high]; no price limit (HK has none)")])
+                                f"{_ROW_RULES}, amount/volume within [low, high]; no price limit (HK has none)"),
+                    load_check("hk_daily_bars")])
 def hk_daily_bars(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
     """Unadjusted HKEX daily bars (HKD, volume in shares) on HKEX's own calendar."""
-    yield from _load(context, market, warehouse, HK, HK_BARS_SUITE, market.hk_symbol_list())
+    yield from settle_dataset(context, warehouse, "hk_daily_bars",
+                              _load(context, market, warehouse, HK, HK_BARS_SUITE, market.hk_symbol_list()),
+                              [HK_BARS_SUITE])
 
 
 class HkFactorConfig(Config):
@@ -117,7 +134,8 @@ class HkFactorConfig(Config):
 @asset(group_name="hong_kong", deps=[hk_daily_bars], pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(HK_FACTORS_SUITE, "hk_adjustment_factors",
                                 "keys, positive factors, no future ex-dates (quarantined); cash not negative, "
-                                "each qfq step matches the hfq step at the last stored close (warnings)")])
+                                "each qfq step matches the hfq step at the last stored close (warnings)"),
+                    load_check("hk_adjustment_factors")])
 def hk_adjustment_factors(context: AssetExecutionContext, config: HkFactorConfig, market: MarketSourceResource,
                           warehouse: WarehouseResource):
     """sina's HK factors per symbol (affine hfq: price x hfq_factor + hfq_cash; qfq: price x qfq_factor),
@@ -127,6 +145,12 @@ def hk_adjustment_factors(context: AssetExecutionContext, config: HkFactorConfig
     their last fetch is 30 days old (at most 150 such symbols a run): no cheap signal shows an HK
     ex-date. Four upstream requests per symbol.
     """
+    yield from settle_dataset(context, warehouse, "hk_adjustment_factors",
+                              _hk_factors(context, config, market, warehouse), [HK_FACTORS_SUITE])
+
+
+def _hk_factors(context: AssetExecutionContext, config: HkFactorConfig, market: MarketSourceResource,
+                warehouse: WarehouseResource):
     source = market.build()
 
     def on_progress(done: int, total: int, symbol: str, rows: int) -> None:
@@ -165,17 +189,20 @@ def hk_adjustment_factors(context: AssetExecutionContext, config: HkFactorConfig
         "source": source.name,
     }
     if report.circuit_open:
-        raise Failure(description=f"circuit breaker: {report.circuit_open}", metadata=metadata)
+        raise DatasetFailed(f"circuit breaker: {report.circuit_open}", metadata)
     yield MaterializeResult(metadata=metadata)
 
 
 @asset(group_name="indices", partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(),
        deps=[trading_calendar], pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(INDEX_BARS_SUITE, "index_daily_bars",
-                                f"{_ROW_RULES}; no price limit, turnover rate or vwap rule for indices")])
+                                f"{_ROW_RULES}; no price limit, turnover rate or vwap rule for indices"),
+                    load_check("index_daily_bars")])
 def index_daily_bars(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
     """Daily levels of the major CN indices (SSE Composite, CSI 300, ChiNext, ...) on the SSE calendar."""
-    yield from _load(context, market, warehouse, INDEX, INDEX_BARS_SUITE, market.index_list())
+    yield from settle_dataset(context, warehouse, "index_daily_bars",
+                              _load(context, market, warehouse, INDEX, INDEX_BARS_SUITE, market.index_list()),
+                              [INDEX_BARS_SUITE])
 
 
 def _log(context: AssetExecutionContext, market: Market, report: MarketLoadReport) -> None:

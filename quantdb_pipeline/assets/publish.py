@@ -3,7 +3,15 @@
 import datetime as dt
 
 import duckdb
-from dagster import AssetExecutionContext, DagsterEventType, FreshnessPolicy, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    DagsterEventType,
+    Failure,
+    FreshnessPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from quantdb_pipeline.assets.bars import daily_bars
 from quantdb_pipeline.assets.corporate_actions import corporate_actions
@@ -19,6 +27,7 @@ from quantdb_pipeline.assets.markets import (
 from quantdb_pipeline.assets.reference import securities, trading_calendar
 from quantdb_pipeline.resources import WarehouseResource
 from quantdb_pipeline.settings import MARKET_TIMEZONE
+from quantdb_pipeline.warehouse import dataset_status
 
 #: Readers expect the day's bars published by 18:00 Shanghai time on weekdays (the nightly
 #: run starts at 17:00). On exchange holidays the policy reports stale; the schedule skips them.
@@ -39,13 +48,25 @@ TABLES = ("trading_calendar", "securities", "corporate_actions", "daily_bars", "
     kinds={"duckdb"},
     freshness_policy=BARS_FRESH_BY,
 )
-def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseResource):
     """Atomically replace the published warehouse file with the checkpointed working file.
 
-    Runs after the tables it depends on, and not at all when one of their blocking checks
-    failed: readers only ever see data that passed the gate, and a run that dies before this
-    step leaves the published file exactly as it was.
+    Runs after the tables it depends on. What passed its gate is published even when another
+    dataset of the run failed: the loaders write only checked rows, so a failed dataset (see
+    `assets.outcome`) still holds its last good rows, and `dataset_status` (published with the
+    rest) makes `read.status()` report it stale. The step then fails AFTER publishing, its
+    description naming each failed dataset and the reason on one line, so the run is marked
+    failed and the run-failure alert fires. When every dataset of the run failed, nothing is
+    published. A run that dies before this step leaves the published file exactly as it was.
     """
+    with warehouse.get_connection() as conn:
+        outcomes = dataset_status.outcomes_of_run(conn, context.run_id)
+    failed = {dataset: reason for dataset, reason in outcomes.items() if reason is not None}
+    if failed:  # on the run, so the Runs page (and the alert's tags) show which datasets are stale
+        context.instance.add_run_tags(context.run_id, {"quantdb/failed_datasets": ",".join(sorted(failed))})
+    if failed and len(failed) == len(outcomes):
+        raise Failure(description=failure_text(failed, published=False),
+                      metadata={"failed_datasets": MetadataValue.json(failed), "published": False})
     requests = _upstream_requests(context)
     # on the run itself, so the Runs page shows each run's cost to the vendors
     context.instance.add_run_tags(context.run_id, {"quantdb/upstream_requests": str(sum(requests.values()))})
@@ -56,7 +77,7 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
         last_bar = conn.execute("SELECT max(trade_date) FROM published.daily_bars").fetchall()[0][0]
     table = "| table | rows |\n|---|---:|\n" + "\n".join(f"| {t} | {n:,} |" for t, n in counts.items())
     context.log.info(f"published {published.path} ({published.size_bytes / 2**20:.1f} MiB) in {published.seconds:.2f}s")
-    return MaterializeResult(metadata={
+    yield MaterializeResult(metadata={
         "path": str(published.path),
         "size_mib": round(published.size_bytes / 2**20, 2),
         "publish_seconds": round(published.seconds, 3),
@@ -65,8 +86,22 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
         "upstream_requests_by_asset": MetadataValue.md(
             "| asset | requests |\n|---|---:|\n" + "\n".join(f"| {a} | {n:,} |" for a, n in sorted(requests.items()))),
         "tables": MetadataValue.md(table),
+        "datasets_failed": len(failed),
+        "failed_datasets": MetadataValue.md(
+            "| dataset | reason (keeps its last good rows) |\n|---|---|\n" + "\n".join(
+                f"| {d} | {r.replace('|', '/')} |" for d, r in sorted(failed.items())) if failed else "none"),
         **{f"rows_{t}": n for t, n in counts.items()},
     })
+    if failed:
+        raise Failure(description=failure_text(failed, published=True),
+                      metadata={"failed_datasets": MetadataValue.json(failed), "published": True})
+
+
+def failure_text(failed: dict[str, str], published: bool) -> str:
+    """The run's failure: a headline, then `dataset: reason`, one line per failed dataset."""
+    head = (f"published; {len(failed)} dataset(s) failed and keep their last good rows (reported stale):"
+            if published else "nothing published: every dataset of this run failed; the published file is unchanged:")
+    return "\n".join([head, *(f"{dataset}: {reason}" for dataset, reason in sorted(failed.items()))])
 
 
 def _upstream_requests(context: AssetExecutionContext) -> dict[str, int]:

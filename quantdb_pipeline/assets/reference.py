@@ -1,8 +1,9 @@
 """Reference assets: the trading calendar and the security universe."""
 
-from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline.assets.checks import check_result, suite_check
+from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
@@ -21,10 +22,17 @@ SECURITIES_SUITE = "securities_suite"
 
 @asset(group_name="reference", pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(CALENDAR_SUITE, "trading_calendar",
-                                "keys, weekdays, market code, 200..260 trading days per complete year")])
+                                "keys, weekdays, market code, 200..260 trading days per complete year"),
+                    load_check("trading_calendar")])
 def trading_calendar(context: AssetExecutionContext, config: ReferenceConfig, market: MarketSourceResource,
                      warehouse: WarehouseResource):
     """SSE trading days (SZSE and BSE share them). Every date-driven step consults this table."""
+    yield from settle_dataset(context, warehouse, "trading_calendar", _calendar(context, config, market, warehouse),
+                              [CALENDAR_SUITE])
+
+
+def _calendar(context: AssetExecutionContext, config: ReferenceConfig, market: MarketSourceResource,
+              warehouse: WarehouseResource):
     source = market.build()
     try:
         with warehouse.get_connection() as conn:
@@ -32,7 +40,7 @@ def trading_calendar(context: AssetExecutionContext, config: ReferenceConfig, ma
                                            force=config.force)
     except GateFailed as failed:
         yield check_result(CALENDAR_SUITE, failed.outcome)
-        raise Failure(description=str(failed)) from failed
+        raise DatasetFailed(str(failed)) from failed
     yield check_result(CALENDAR_SUITE, loaded.checks)
     calendar = loaded.frame
     today = source.today()
@@ -50,10 +58,17 @@ def trading_calendar(context: AssetExecutionContext, config: ReferenceConfig, ma
 
 @asset(group_name="reference", pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(SECURITIES_SUITE, "securities",
-                                "symbol format and uniqueness, exchange and board values, names, listing dates")])
+                                "symbol format and uniqueness, exchange and board values, names, listing dates"),
+                    load_check("securities")])
 def securities(context: AssetExecutionContext, config: ReferenceConfig, market: MarketSourceResource,
                warehouse: WarehouseResource):
     """Listed and delisted A-shares from the SSE, SZSE and BSE lists, with board and listing dates."""
+    yield from settle_dataset(context, warehouse, "securities", _securities(context, config, market, warehouse),
+                              [SECURITIES_SUITE])
+
+
+def _securities(context: AssetExecutionContext, config: ReferenceConfig, market: MarketSourceResource,
+                warehouse: WarehouseResource):
     source = market.build()
     with warehouse.get_connection() as conn:
         loaded = load_securities(conn, source, Lineage.now(source.name, context.run_id), force=config.force)

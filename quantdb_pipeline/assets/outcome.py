@@ -1,0 +1,116 @@
+"""How a dataset's load ends, so that one failed dataset does not hold back the others.
+
+Dagster skips every step downstream of a failed step, and of a blocking check that failed
+with severity ERROR (docs: `AssetCheckSpec(blocking=...)`, "If the check fails with severity
+ERROR, then the downstream assets won't execute"). A dataset asset that raised would
+therefore stop `published_warehouse` for every market. Instead each dataset asset runs its
+body through `settle_dataset`:
+
+- the body raises `DatasetFailed` (circuit breaker, gate refusal, every symbol failed), or
+  an upstream error escapes it (`UPSTREAM_ERRORS`: endpoint down, unreadable answer, an
+  upstream frame of another shape) -> the failure is recorded in `dataset_status`, the asset
+  materializes with `dataset_status: failed` and the reason, and its non-blocking
+  `load_complete` check fails with severity ERROR naming the reason. Nothing of the failed
+  load that did not pass the gate was written (the loaders write only checked rows), so the
+  dataset keeps its last good rows and `published_warehouse` publishes the rest, then fails
+  the run naming each failed dataset;
+- anything else (a bug, a usage error such as bars before the calendar) fails the step as
+  before: visible as a failed step, and nothing is published, as the state is unknown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+import requests
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+)
+
+from quantdb_pipeline.sources.normalize import SourceSchemaError
+from quantdb_pipeline.sources.pacing import RetriesExhausted, UnreadableAnswer
+from quantdb_pipeline.warehouse import dataset_status
+
+LOAD_CHECK = "load_complete"
+
+#: Errors that mean "upstream did not give us this dataset tonight", not "our code is wrong".
+UPSTREAM_ERRORS: tuple[type[BaseException], ...] = (
+    requests.RequestException, RetriesExhausted, UnreadableAnswer, SourceSchemaError, json.JSONDecodeError)
+
+
+class DatasetFailed(Exception):
+    """The dataset's load stopped; `reason` is one line, `metadata` the asset's usual metadata."""
+
+    def __init__(self, reason: str, metadata: dict | None = None):
+        super().__init__(reason)
+        self.reason = dataset_status.one_line(reason)
+        self.metadata = metadata or {}
+
+
+def load_check(asset: str) -> AssetCheckSpec:
+    """The dataset's `load_complete` check: not blocking, so the other datasets still publish."""
+    return AssetCheckSpec(LOAD_CHECK, asset=asset, blocking=False, description=(
+        "the load completed: endpoint answered, circuit breaker closed, batch accepted by the gate. A failure "
+        "(ERROR) means the dataset kept its last good rows and is reported stale by read.status(); the "
+        "other datasets are still published"))
+
+
+def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body: Iterable,
+                   suites: Iterable[str] = ()) -> Iterator:
+    """Run an asset `body` (a generator of Dagster results) and record how `dataset`'s load ended.
+
+    `suites`: the asset's quality-check names; one the body did not yield before failing is
+    yielded as not evaluated (WARN), since Dagster requires a result for every check spec.
+    """
+    yielded: set[str] = set()
+    try:
+        for event in body:
+            if isinstance(event, AssetCheckResult):
+                yielded.add(event.check_name)
+            yield event
+    except DatasetFailed as failed:
+        reason, metadata = failed.reason, failed.metadata
+    except UPSTREAM_ERRORS as error:
+        reason, metadata = dataset_status.one_line(f"{type(error).__name__}: {error}"), {}
+    else:
+        with warehouse.get_connection() as conn:
+            dataset_status.record(conn, dataset, context.run_id, None)
+        yield AssetCheckResult(check_name=LOAD_CHECK, passed=True, severity=AssetCheckSeverity.ERROR,
+                               description="the load completed", metadata={"dataset_status": "ok"})
+        return
+    context.log.error(f"{dataset} failed and keeps its last good rows (reported stale): {reason}")
+    with warehouse.get_connection() as conn:
+        dataset_status.record(conn, dataset, context.run_id, reason)
+        last_good = conn.execute("SELECT last_good_at FROM dataset_status WHERE dataset = ?", [dataset]).fetchall()
+    last_good_at = str(last_good[0][0]) if last_good and last_good[0][0] is not None else "never"
+    for suite in suites:
+        if suite not in yielded:
+            yield AssetCheckResult(check_name=suite, passed=False, severity=AssetCheckSeverity.WARN,
+                                   description="not evaluated: the load failed before rows reached the gate",
+                                   metadata={"rows_checked": 0})
+    # Materialized although stale: Dagster runs the steps downstream of a materialized asset only.
+    yield MaterializeResult(metadata={**metadata, "dataset_status": "failed", "failure_reason": reason,
+                                      "last_good_at": last_good_at})
+    yield AssetCheckResult(check_name=LOAD_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
+                           description=reason, metadata={"dataset_status": "failed", "last_good_at": last_good_at,
+                                                         "reason": MetadataValue.text(reason)})
+
+
+def step_failure_message(event) -> str:
+    """The user-facing message of a STEP_FAILURE event: the step's own `Failure` description (for
+    `published_warehouse`, one `dataset: reason` line per failed dataset), else the innermost
+    error of the chain (a crash's own exception, not Dagster's "Error occurred while executing
+    op" wrapper), as `ExceptionClass: message`."""
+    data = event.step_failure_data
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return data.user_failure_data.description.strip()
+    error = data.error
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip() if error is not None else "unknown error"
