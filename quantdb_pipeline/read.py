@@ -1008,7 +1008,7 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
             SELECT symbol, ex_date, 'gap', reason FROM adjustment_gaps
             ORDER BY kind, symbol, ex_date
             """).df()
-        return {"tables": tables, "gaps": gaps, "holes": holes, "quarantine": quarantine, "retries": retries,
         stale = dataset_status.stale(conn)
-        return {"tables": tables, "gaps": gaps, "quarantine": quarantine, "retries": retries, "stale": stale,
+        return {"tables": tables, "gaps": gaps, "holes": holes, "quarantine": quarantine, "retries": retries,
+                "stale": stale,
                 "unreconciled": unreconciled, "adjustment": adjustment}
