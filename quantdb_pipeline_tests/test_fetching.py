@@ -1,0 +1,65 @@
+"""The one per-item fetch loop's rules: what counts toward the breaker, what is spared, what is excused."""
+
+import pandas as pd
+
+from quantdb_pipeline.loaders.fetching import fetch_each
+from quantdb_pipeline.sources.pacing import RetriesExhausted
+
+ROWS, EMPTY = pd.DataFrame({"x": [1, 2]}), pd.DataFrame()
+
+
+def answers(script: dict[str, object]):
+    def fetch(item: str) -> pd.DataFrame:
+        answer = script[item]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+    return fetch
+
+
+ITEMS = [f"s{i}" for i in range(6)]
+
+
+def test_empty_answers_open_the_breaker_only_where_empty_is_suspicious():
+    script = {item: EMPTY for item in ITEMS}
+    bars = fetch_each(ITEMS, answers(script), dataset="bars", empty_is_suspicious=True, breaker_threshold=3)
+    assert bars.circuit_open == ("stopped after 3 consecutive symbols failed or answered empty (last: s2); "
+                                 "3 symbols not attempted, to be retried by the next run")
+    assert bars.empty == ["s0", "s1", "s2"] and bars.not_attempted == ["s3", "s4", "s5"]
+    factors = fetch_each(ITEMS, answers(script), dataset="factors", empty_is_suspicious=False, breaker_threshold=3)
+    assert factors.circuit_open is None and factors.empty == ITEMS and factors.not_attempted == []
+
+
+def test_only_exhausted_retries_count_other_errors_and_answers_reset_the_streak():
+    script = {"s0": RetriesExhausted("ban"), "s1": RetriesExhausted("ban"), "s2": KeyError("收盘"),
+              "s3": RetriesExhausted("ban"), "s4": RetriesExhausted("ban"), "s5": ROWS}
+    got = fetch_each(ITEMS, answers(script), dataset="bars", empty_is_suspicious=True, breaker_threshold=3)
+    assert got.circuit_open is None and set(got.failed) == {"s0", "s1", "s2", "s3", "s4"}
+    assert got.failed["s2"] == "KeyError: '收盘'" and [item for item, _ in got.answers] == ["s5"]
+    script["s5"] = RetriesExhausted("ban")
+    got = fetch_each(ITEMS + ["s6"], answers({**script, "s6": ROWS}), dataset="bars", empty_is_suspicious=False,
+                     breaker_threshold=3)
+    assert got.circuit_open.startswith("stopped after 3 consecutive symbols failed (last: s5)")
+    assert got.not_attempted == ["s6"]
+
+
+def test_a_judge_may_excuse_a_streak_and_the_later_empties_it_explains():
+    script = {item: EMPTY for item in ITEMS}
+    streaks = []
+
+    def judge(streak):
+        streaks.append([item for item, _ in streak])
+        return lambda item, answer: item != "s5"
+
+    progress = []
+    got = fetch_each(ITEMS, answers(script), dataset="bars", empty_is_suspicious=True, breaker_threshold=3,
+                     judge_streak=judge, progress=lambda *call: progress.append(call))
+    assert streaks == [["s0", "s1", "s2"]]  # asked once; s5 alone is no streak
+    assert got.closed == ["s0", "s1", "s2", "s3", "s4"] and got.empty == ["s5"] and got.circuit_open is None
+    assert progress[-1] == (6, 6, "s5", 0)
+
+
+def test_a_judge_that_finds_no_innocent_cause_lets_the_breaker_open():
+    got = fetch_each(ITEMS, answers({item: EMPTY for item in ITEMS}), dataset="bars", empty_is_suspicious=True,
+                     breaker_threshold=3, judge_streak=lambda streak: None)
+    assert got.circuit_open and got.not_attempted == ["s3", "s4", "s5"] and got.closed == []
