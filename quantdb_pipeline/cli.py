@@ -146,7 +146,8 @@ def status(args: argparse.Namespace) -> int:
     titles = {"tables": "tables", "gaps": "coverage gaps against the trading calendar",
               "quarantine": "quarantined rows", "retries": "symbols waiting for a retry",
               "unreconciled": "quote-list bars not yet reconciled with the history endpoint",
-              "adjustment": "ex-dates with a derived factor (upstream has not published it) or no factor at all"}
+              "adjustment": "ex-dates with a derived factor (upstream has not published it) or no factor at all",
+              "closures": "market closures the library calendar does not know (not trading days)"}
     for key, title in titles.items():
         frame = report[key]
         print(f"{title}:")

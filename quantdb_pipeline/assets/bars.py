@@ -172,6 +172,7 @@ def _metadata(report: BarLoadReport, source: str, preview) -> dict:
         "failed_symbols": MetadataValue.md(
             "| symbol | reason |\n|---|---|\n" + failed if failed else "none"),
         "empty_answers": len(report.empty),
+        "market_closures": MetadataValue.md(_closures_md(report)),
         "upstream_requests": report.requests,
         "spot_quotes": (f"{report.spot_day}: {report.spot_symbols} symbols in {report.spot_requests} requests, "
                         f"{report.spot_idle} without a trade" if report.spot_day else "not used"),
@@ -184,3 +185,11 @@ def _metadata(report: BarLoadReport, source: str, preview) -> dict:
         "source": source,
         "preview": MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "no rows written"),
     }
+
+
+def _closures_md(report) -> str:
+    """The closures this run recorded (its answers were all empty on a session, a probe showed the
+    source healthy) and the recorded ones it removed (an answer held a bar on the day)."""
+    lines = [f"| recorded | {c.replace('|', '/')} |" for c in report.closures]
+    lines += [f"| removed | {day}: an answer held a bar on the day |" for day in report.reopened]
+    return "| closure | detail |\n|---|---|\n" + "\n".join(lines) if lines else "none"

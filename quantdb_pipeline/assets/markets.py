@@ -198,8 +198,17 @@ def _metadata(report: MarketLoadReport, source: str) -> dict:
         "symbols_failed": len(report.failed),
         "failed_symbols": MetadataValue.md("| symbol | reason |\n|---|---|\n" + failed if failed else "none"),
         "empty_answers": len(report.empty),
+        "market_closures": MetadataValue.md(_closures_md(report)),
         "upstream_requests": report.requests,
         "range": f"{report.start}..{report.end}",
         "seconds": round(report.seconds, 2),
         "source": source,
     }
+
+
+def _closures_md(report) -> str:
+    """The closures this run recorded (its answers were all empty on a session, a probe showed the
+    source healthy) and the recorded ones it removed (an answer held a bar on the day)."""
+    lines = [f"| recorded | {c.replace('|', '/')} |" for c in report.closures]
+    lines += [f"| removed | {day}: an answer held a bar on the day |" for day in report.reopened]
+    return "| closure | detail |\n|---|---|\n" + "\n".join(lines) if lines else "none"
