@@ -47,7 +47,7 @@ def test_a_judge_may_excuse_a_streak_and_the_later_empties_it_explains():
     script = {item: EMPTY for item in ITEMS}
     streaks = []
 
-    def judge(streak):
+    def judge(streak, answered):
         streaks.append([item for item, _ in streak])
         return lambda item, answer: item != "s5"
 
@@ -61,5 +61,5 @@ def test_a_judge_may_excuse_a_streak_and_the_later_empties_it_explains():
 
 def test_a_judge_that_finds_no_innocent_cause_lets_the_breaker_open():
     got = fetch_each(ITEMS, answers({item: EMPTY for item in ITEMS}), dataset="bars", empty_is_suspicious=True,
-                     breaker_threshold=3, judge_streak=lambda streak: None)
+                     breaker_threshold=3, judge_streak=lambda streak, answered: None)
     assert got.circuit_open and got.not_attempted == ["s3", "s4", "s5"] and got.closed == []

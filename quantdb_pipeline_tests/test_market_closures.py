@@ -178,7 +178,9 @@ CN_TODAY = "2024-08-30"
 CN_CLOSED = d("2024-08-30")  # a Friday: suppose the SSE, SZSE and BSE closed all day
 
 
-def test_a_whole_market_a_share_closure_is_recorded_and_the_night_succeeds(tmp_path):
+@pytest.fixture
+def a_shares(tmp_path):
+    """A published warehouse with the sample A-shares through 2024-08-29, and their codes."""
     path = tmp_path / "quantdb.duckdb"
     market = SampleMarket(today=CN_TODAY)
     conn = open_working(path)
@@ -189,15 +191,25 @@ def test_a_whole_market_a_share_closure_is_recorded_and_the_night_succeeds(tmp_p
     load_daily_bars(conn, market, d("2024-08-01"), d("2024-08-29"), lineage)
     conn.close()
     publish(path)
-    symbols = sorted(market.universe()["code"])
+    return path, market, sorted(market.universe()["code"])
+
+
+def a_share_night(path, market, empty_for: list[str]):
+    """The night of CN_CLOSED through akshare's real kline function; `empty_for` lack the day."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         eastmoney = FakeEastmoney(market, mock)
-        for symbol in symbols:  # every answer lacks the closed day (twice: one symbol is also probed)
+        for symbol in empty_for:  # twice: one symbol may also be probed
             eastmoney.queue(symbol, *[lambda raw: raw[raw["日期"] != CN_CLOSED]] * 2)
         conn = open_working(path)
         report = load_daily_bars(conn, akshare_on(CN_CLOSED), CN_CLOSED, CN_CLOSED, Lineage.now("akshare", "closed"))
         conn.close()
         publish(path)
+    return report, eastmoney
+
+
+def test_a_whole_market_a_share_closure_is_recorded_and_the_night_succeeds(a_shares):
+    path, market, symbols = a_shares
+    report, eastmoney = a_share_night(path, market, symbols)
     assert report.circuit_open is None and not report.failed and report.empty == []
     asked = Counter(eastmoney.calls)
     assert report.requests == len(eastmoney.calls) == len(asked) + 1  # one request a symbol, one probe
@@ -210,3 +222,13 @@ def test_a_whole_market_a_share_closure_is_recorded_and_the_night_succeeds(tmp_p
     assert empty == asked_for_day == len(asked) and "nothing for 2024-08-30" in closures["evidence"].iloc[0]
     assert CN_CLOSED not in read.trading_days("2024-08-26", "2024-08-30", warehouse=path)
     assert read.status(warehouse=path)["gaps"].query("kind == 'day without bars'").empty
+
+
+def test_empty_answers_on_a_day_others_traded_are_no_closure_and_cost_no_probe(a_shares):
+    path, market, symbols = a_shares
+    report, eastmoney = a_share_night(path, market, symbols[-10:])  # ten adjacent codes lost the day
+    assert report.circuit_open and "8 consecutive symbols failed or answered empty" in report.circuit_open
+    assert report.not_attempted == 2 and report.closures == []
+    assert max(Counter(eastmoney.calls).values()) == 1  # no probe: the other symbols' bars show the day traded
+    assert read.market_closures(warehouse=path).empty
+    assert CN_CLOSED in read.trading_days("2024-08-30", "2024-08-30", warehouse=path)

@@ -391,7 +391,7 @@ def load_daily_bars(
         [bars for _, bars in fetched], history_fetches[: total - report.not_attempted], got.closed, lineage)
     if report.closures or report.reopened:  # the gate and the coverage see the market's real sessions
         plan.calendar = judge.calendar_now()
-    idle = idle | {f.symbol for f in got.closed}  # closed on every day of its window: covered, no bar
+    idle = idle | {f.symbol for f in got.closed if judge.covers(f)}  # closed every day of its window: covered
     report.requests = sum(source.requests.values()) - requests_before
     if spot_plan is not None and spot_plan.reconcile:
         sampled = {symbol for symbol, _, _ in spot_plan.reconcile}

@@ -9,8 +9,10 @@ How a closure is decided (`ClosureJudge`, plugged into `fetching.fetch_each` as 
 `judge_streak`): when the breaker is about to open on a streak of empty answers,
 
 1. the streak must hold empty answers only (a request that failed after its retries is
-   not explained by a closure), and the trading days inside its windows must be few
-   (at most `MAX_CLOSURE_DAYS`): a nightly window, not a backfill;
+   not explained by a closure), the trading days inside its windows must be few (at most
+   `MAX_CLOSURE_DAYS`: a nightly window, not a backfill), and no answer of the run so far
+   may hold a bar on them (then the empties are the symbols' own: old codes after a code
+   switch, say);
 2. ONE probe request asks a symbol of the streak (the one with the latest stored bar) for
    the `PROBE_SESSIONS` sessions before those days through the last of them;
 3. if the probe returns bars for earlier sessions and none for the candidate days, the
@@ -21,7 +23,8 @@ How a closure is decided (`ClosureJudge`, plugged into `fetching.fetch_each` as 
 
 `ClosureJudge.finish` then records the closures in `market_closures` with their evidence
 ("412 of 412 symbols asked for 2023-09-01 answered empty; probe 00700 answered 2023-08-31,
-nothing for 2023-09-01"), unless an answer of the same run holds a bar on the day.
+nothing for 2023-09-01"), unless an answer of the same run holds a bar on the day; the
+empty answers excused during the loop then count as empty again (`covers`).
 
 A closure recorded wrongly would hide that day's bars for good (no plan asks for a day
 that is not a session), so: the evidence is kept; any later answer that holds a bar on a
@@ -99,16 +102,21 @@ class ClosureJudge:
     probe: Callable[[str, dt.date, dt.date], pd.DataFrame]
     probes: int = 0
     found: dict[dt.date, str] = field(default_factory=dict)  # day -> the probe's evidence
+    recorded_days: set[dt.date] = field(default_factory=set)  # what `finish` recorded
 
     def _trading_days(self, start: dt.date, end: dt.date) -> set[dt.date]:
         return {d.astype(dt.date) for d in self.calendar.between(start, end)}
 
-    def __call__(self, streak: list[tuple[Hashable, pd.DataFrame | Exception]]):
+    def __call__(self, streak: list[tuple[Hashable, pd.DataFrame | Exception]],
+                 answered: list[tuple[Hashable, pd.DataFrame]]):
         if any(isinstance(answer, Exception) for _, answer in streak) or self.probes >= MAX_PROBES:
             return None
         windows = [self.window(item) for item, _ in streak]
         candidates = sorted(set().union(*(self._trading_days(lo, hi) for _, lo, hi in windows)))
         if not candidates or len(candidates) > MAX_CLOSURE_DAYS:
+            return None
+        traded = set().union(*(_days(frame) for _, frame in answered if len(frame)))
+        if traded & set(candidates):  # other symbols traded then: these empties are theirs (a code switch)
             return None
         first, last = candidates[0], candidates[-1]
         earlier = self.calendar.between(dt.date(1900, 1, 1), first - dt.timedelta(days=1))[-PROBE_SESSIONS:]
@@ -171,6 +179,7 @@ class ClosureJudge:
             n_asked = sum(day in self._trading_days(*self.window(item)[1:]) for item in asked)
             n_empty = sum(day in self._trading_days(*self.window(item)[1:]) for item in closed)
             rows.append((day, f"{n_empty} of {n_asked} symbols asked for {day} answered empty; {probe}"))
+        self.recorded_days = {day for day, _ in rows}
         if not reopened and not rows:
             return [], []
         with transaction(self.conn):
@@ -185,6 +194,13 @@ class ClosureJudge:
                     "INSERT OR REPLACE INTO market_closures VALUES (?, ?, ?, ?, ?)",
                     [self.market, day, lineage.ingested_at, evidence, lineage.run_id])
         return [f"{day}: {evidence}" for day, evidence in rows], reopened
+
+    def covers(self, item: Hashable) -> bool:
+        """Whether every trading day of `item`'s window is a closure `finish` recorded: an
+        empty answer excused during the loop stays excused only then."""
+        _, lo, hi = self.window(item)
+        days = self._trading_days(lo, hi)
+        return bool(days) and days <= self.recorded_days
 
     def calendar_now(self) -> TradingDays:
         """The market's sessions after `finish`."""

@@ -25,7 +25,8 @@ through `fetch_each`, so the rules below hold for all of them:
   a streak that ends with the list does not open the breaker (nothing is left to spare);
   see `judge_streak` for what is checked then.
 - `judge_streak`, when given, is asked before the breaker opens (and when every item so far
-  was suspicious): with the streak's (item, answer-or-exception) pairs it may show that the
+  was suspicious): with the streak's (item, answer-or-exception) pairs and the answers so
+  far (item, frame) it may show that the
   empties have an innocent cause (a market closure the calendar does not know: see
   `loaders.closures`) by returning a predicate `excused(item, answer) -> bool`. The streak
   then resets, and every later empty answer the predicate excuses is recorded in `closed`
@@ -89,7 +90,7 @@ def fetch_each(
     noun: str = "symbols",
     progress: ProgressCallback | None = None,
     crash_at_half: str | None = None,
-    judge_streak: Callable[[list[tuple[T, Answer]]], Excuse | None] | None = None,
+    judge_streak: Callable[[list[tuple[T, Answer]], list[tuple[T, pd.DataFrame]]], Excuse | None] | None = None,
 ) -> Fetched[T]:
     """Call `fetch(item)` for each item under the rules of this module; see its docstring.
 
@@ -127,7 +128,7 @@ def fetch_each(
         if progress:
             progress(i, total, name(item), rows)
         if len(streak) >= breaker_threshold and (i < total or len(streak) == i):
-            excuse = judge_streak(streak) if judge_streak else None
+            excuse = judge_streak(streak, result.answers) if judge_streak else None
             if excuse is not None:
                 excuses.append(excuse)
                 for excused, _ in streak:

@@ -181,7 +181,7 @@ def load_market_bars(
     report.closures, report.reopened = judge.finish([b for _, b in fetched], attempted, got.closed, lineage)
     if report.closures or report.reopened:
         trading_days = sessions(conn, market.calendar)
-    closed = {symbol for symbol, _, _ in got.closed}
+    closed = {window[0] for window in got.closed if judge.covers(window)}
 
     frames = [b for _, b in fetched if len(b)]
     staged = pd.concat(frames, ignore_index=True) if frames else normalize.empty_frame(market.dtypes)
