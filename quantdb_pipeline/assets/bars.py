@@ -146,6 +146,10 @@ def _log_per_symbol(context: AssetExecutionContext, report: BarLoadReport) -> No
         context.log.warning(f"daily_bars: empty answers (retried next run): {', '.join(report.empty)}")
     if report.rows_quarantined:
         context.log.warning(f"daily_bars: {report.rows_quarantined} rows quarantined (see the quarantine table)")
+    for closure in report.closures:
+        context.log.warning(f"daily_bars: market closure recorded, not a trading day: {closure}")
+    for day in report.reopened:
+        context.log.warning(f"daily_bars: {day} was recorded closed but upstream has bars for it: reopened")
     if report.spot_day:
         context.log.info(f"daily_bars {report.spot_day}: {report.spot_symbols} symbols from the quote list "
                          f"({report.spot_requests} requests, {report.spot_idle} without a trade); "

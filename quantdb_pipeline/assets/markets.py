@@ -183,6 +183,10 @@ def _log(context: AssetExecutionContext, market: Market, report: MarketLoadRepor
         context.log.info(f"{market.table} rows per symbol: " + " ".join(f"{s}:{n}" for s, n in items[i: i + 20]))
     for symbol, reason in sorted(report.failed.items()):
         context.log.warning(f"{market.table} {symbol} failed, will retry next run: {reason}")
+    for closure in report.closures:
+        context.log.warning(f"{market.table}: market closure recorded, not a trading day: {closure}")
+    for day in report.reopened:
+        context.log.warning(f"{market.table}: {day} was recorded closed but upstream has bars for it: reopened")
     context.log.info(f"{market.table} {report.start}..{report.end}: {report.rows_written} rows, "
                      f"{report.symbols_updated} symbols updated, {report.symbols_skipped} up to date, "
                      f"{len(report.failed)} failed, {report.requests} upstream requests")
