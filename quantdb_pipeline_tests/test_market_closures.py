@@ -21,7 +21,7 @@ from quantdb_pipeline.sources.sample_market import HK_SYMBOLS, SampleMarket
 from quantdb_pipeline.warehouse.publish import open_working, publish
 from quantdb_pipeline.warehouse.schema import migrate
 from quantdb_pipeline.warehouse.writes import Lineage
-from quantdb_pipeline_tests.conftest import d
+from quantdb_pipeline_tests.conftest import d, failure_messages
 from quantdb_pipeline_tests.faults import FakeEastmoney, kline_strings
 
 TYPHOON, RAINSTORM = d("2023-09-01"), d("2023-09-08")  # HKEX closed all day; the library lists both
@@ -170,6 +170,48 @@ def test_a_ban_on_a_closed_looking_day_is_still_a_ban(hk):
     report = night(path, fake, TYPHOON)
     assert report.circuit_open and report.not_attempted == len(SYMBOLS) - THRESHOLD
     assert read.market_closures(warehouse=path).empty
+
+
+# -- through Dagster: the HK closure does not fail the night, the A-share bars are published
+
+class HongKongThroughAkshare(SampleMarket):
+    """The sample market, except that HK bars come from akshare's real `stock_hk_hist` behind
+    the HTTP fake (so the closure is seen as eastmoney would show it)."""
+
+    def __init__(self, *args, akshare: AkshareSource, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.akshare = akshare
+
+    def hk_daily_raw(self, symbol, start, end):
+        self.requests["stock_hk_hist"] += 1
+        return self.akshare.hk_daily_raw(symbol, start, end)
+
+
+def test_the_typhoon_night_publishes_every_market_through_dagster(pipeline):
+    from quantdb_pipeline.assets import daily_bars, hk_daily_bars, hk_securities, hk_trading_calendar
+    from quantdb_pipeline.assets import securities, trading_calendar
+    from quantdb_pipeline.resources import MarketSourceResource
+
+    class Typhoon(MarketSourceResource):
+        def build(self):
+            return HongKongThroughAkshare(today=self.sample_today, akshare=akshare_on(d(self.sample_today)))
+
+    assets = [trading_calendar, securities, daily_bars, hk_trading_calendar, hk_securities, hk_daily_bars]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = FakeHongKongKlines(SampleMarket(today="2023-09-29"), mock, closed={TYPHOON, RAINSTORM})
+        for start, day in (("2023-08-28", "2023-08-31"), ("2023-09-01", "2023-09-01")):
+            fake.now = d(day)
+            market = Typhoon(kind="sample", sample_today=day, breaker_threshold=THRESHOLD)
+            result = pipeline.run(start, day, today=day, assets=assets, market=market)
+            assert result.success, failure_messages(result)
+    hk_meta = pipeline.metadata(result, "hk_daily_bars")
+    assert "2023-09-01: 8 of 8 symbols asked for 2023-09-01 answered empty" in hk_meta["market_closures"]
+    assert hk_meta["upstream_requests"] == len(SYMBOLS) + 1
+    a_shares = read.daily_bars(read.securities(warehouse=pipeline.warehouse)["symbol"].tolist(), TYPHOON, TYPHOON,
+                               warehouse=pipeline.warehouse)
+    assert len(a_shares) > 50  # the A-share bars of the night are published
+    assert TYPHOON not in read.trading_days(TYPHOON, TYPHOON, market="HK", warehouse=pipeline.warehouse)
+    assert TYPHOON in read.trading_days(TYPHOON, TYPHOON, market="CN", warehouse=pipeline.warehouse)
 
 
 # -- A-shares: a whole-market closure behaves the same -------------------------------------
