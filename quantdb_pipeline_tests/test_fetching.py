@@ -63,3 +63,33 @@ def test_a_judge_that_finds_no_innocent_cause_lets_the_breaker_open():
     got = fetch_each(ITEMS, answers({item: EMPTY for item in ITEMS}), dataset="bars", empty_is_suspicious=True,
                      breaker_threshold=3, judge_streak=lambda streak, answered: None)
     assert got.circuit_open and got.not_attempted == ["s3", "s4", "s5"] and got.closed == []
+
+
+def test_dividend_periods_the_breaker_spared_keep_their_stored_plans(tmp_path):
+    import datetime as dt
+
+    from quantdb_pipeline.loaders.bars import load_daily_bars
+    from quantdb_pipeline.loaders.corporate_actions import load_corporate_actions
+    from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
+    from quantdb_pipeline.sources.sample_market import SampleMarket
+    from quantdb_pipeline.warehouse.schema import connect
+    from quantdb_pipeline.warehouse.writes import Lineage
+
+    class Banned(SampleMarket):
+        def dividends_raw(self, period):
+            raise RetriesExhausted(f"stock_fhps_em({period:%Y%m%d}): connection reset, 4 retries")
+
+    market, lineage = SampleMarket(today="2024-08-30"), Lineage.now("sample", "base")
+    conn = connect(tmp_path / "w.duckdb")
+    load_trading_calendar(conn, market, lineage)
+    load_securities(conn, market, lineage)
+    load_daily_bars(conn, market, dt.date(2023, 1, 3), dt.date(2024, 8, 30), lineage)
+    first = load_corporate_actions(conn, market, lineage, dt.date(2023, 1, 3))
+    stored = conn.execute("SELECT count(*) FROM corporate_actions").fetchall()[0][0]
+    assert first.rows_written == stored > 0 and len(first.needed) > 3
+
+    banned = load_corporate_actions(conn, Banned(today="2024-08-30"), Lineage.now("sample", "ban"),
+                                    dt.date(2023, 1, 3), refresh=True, breaker_threshold=2)
+    assert banned.circuit_open.startswith("stopped after 2 consecutive periods failed")
+    assert banned.not_attempted == len(banned.needed) - 2 and len(banned.failed) == 2
+    assert conn.execute("SELECT count(*) FROM corporate_actions").fetchall()[0][0] == stored  # nothing lost
