@@ -49,6 +49,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from quantdb_pipeline.warehouse.coverage import TradingDays
@@ -79,10 +80,29 @@ def recorded(conn: duckdb.DuckDBPyConnection, market: str | None = None) -> pd.D
                         "WHERE ?::VARCHAR IS NULL OR market = ? ORDER BY market, day", [market, market]).df()
 
 
+def _day_values(frame: pd.DataFrame) -> np.ndarray:
+    """The frame's trade dates as datetime64[D] (normalized bars hold date32 Arrow columns)."""
+    column = frame["trade_date"]
+    if hasattr(column.array, "__arrow_array__"):
+        return column.array.__arrow_array__().to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    return pd.to_datetime(column).to_numpy().astype("datetime64[D]")
+
+
 def _days(frame: pd.DataFrame) -> set[dt.date]:
-    if frame.empty:
+    return set() if frame.empty else {d.astype(dt.date) for d in np.unique(_day_values(frame))}
+
+
+def _days_among(frames: Iterable[pd.DataFrame], wanted: set[dt.date]) -> set[dt.date]:
+    """Which of `wanted` some frame holds a bar on (one vectorized pass per frame)."""
+    if not wanted:
         return set()
-    return set(pd.to_datetime(frame["trade_date"].astype(object)).dt.date)
+    targets = np.array(sorted(wanted), dtype="datetime64[D]")
+    found: set[dt.date] = set()
+    for frame in frames:
+        if len(frame):
+            hits = targets[np.isin(targets, _day_values(frame))]
+            found.update(d.astype(dt.date) for d in hits)
+    return found
 
 
 @dataclass
@@ -115,8 +135,7 @@ class ClosureJudge:
         candidates = sorted(set().union(*(self._trading_days(lo, hi) for _, lo, hi in windows)))
         if not candidates or len(candidates) > MAX_CLOSURE_DAYS:
             return None
-        traded = set().union(*(_days(frame) for _, frame in answered if len(frame)))
-        if traded & set(candidates):  # other symbols traded then: these empties are theirs (a code switch)
+        if _days_among((frame for _, frame in answered), set(candidates)):  # other symbols traded then: these empties are theirs (a code switch)
             return None
         first, last = candidates[0], candidates[-1]
         earlier = self.calendar.between(dt.date(1900, 1, 1), first - dt.timedelta(days=1))[-PROBE_SESSIONS:]
@@ -165,9 +184,8 @@ class ClosureJudge:
         the items attempted; `closed`: those excused as closed. Returns (the closures recorded,
         as "day: evidence", the recorded days removed).
         """
-        with_bars = set().union(*(_days(frame) for frame in answers))
-        stored = {d for d in recorded(self.conn, self.market)["day"].map(
-            lambda v: pd.Timestamp(v).date())}
+        stored = {pd.Timestamp(v).date() for v in recorded(self.conn, self.market)["day"]}
+        with_bars = _days_among(answers, stored | set(self.found))
         reopened = sorted(stored & with_bars)
         asked, closed = list(asked), list(closed)
         rows = []
