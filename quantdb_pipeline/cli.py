@@ -161,7 +161,8 @@ def status(args: argparse.Namespace) -> int:
               "quarantine": "quarantined rows", "retries": "symbols waiting for a retry",
               "stale": "stale datasets: their last load failed, they hold their last good rows",
               "unreconciled": "quote-list bars not yet reconciled with the history endpoint",
-              "adjustment": "ex-dates with a derived factor (upstream has not published it) or no factor at all"}
+              "adjustment": "ex-dates with a derived factor (upstream has not published it) or no factor at all",
+              "closures": "market closures the library calendar does not know (not trading days)"}
     for key, title in titles.items():
         frame = report[key]
         print(f"{title}:")

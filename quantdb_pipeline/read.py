@@ -66,6 +66,7 @@ __all__ = [
     "hk_securities",
     "index_bars",
     "indices",
+    "market_closures",
     "securities",
     "status",
     "trading_days",
@@ -746,18 +747,34 @@ def hk_adjustment_factors(symbols: str | Iterable[str], *,
 
 def trading_days(start=None, end=None, *, market: str = "CN",
                  warehouse: str | os.PathLike | None = None) -> list[dt.date]:
-    """Trading days of `market` between `start` and `end` (inclusive), ascending."""
+    """Trading days of `market` ("CN" or "HK") between `start` and `end` (inclusive), ascending.
+
+    The library calendar less the closures the pipeline recorded (`market_closures()`): a
+    day the exchange closed unannounced (a typhoon) is not a trading day.
+    """
     start, end = _range(start, end)
     with _cursor(warehouse) as conn:
         return [d for (d,) in conn.execute(
             """
-            SELECT trade_date FROM trading_calendar
+            SELECT trade_date FROM trading_sessions
             WHERE market = ? AND trade_date >= coalesce(?::DATE, DATE '0001-01-01')
               AND trade_date <= coalesce(?::DATE, DATE '9999-12-31')
             ORDER BY trade_date
             """,
             [market, start, end],
         ).fetchall()]
+
+
+def market_closures(market: str | None = None, *, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Days the calendar lists as sessions on which `market` (default: every market) did not
+    trade, as the pipeline found them: market, day, detected_at (UTC), evidence (what the
+    answers and the probe request showed), run_id. `trading_days` leaves these days out; a
+    later answer with a bar on such a day removes its row.
+    """
+    with _cursor(warehouse) as conn:
+        return conn.execute(
+            "SELECT market, day, detected_at, evidence, run_id FROM market_closures "
+            "WHERE ?::VARCHAR IS NULL OR market = ? ORDER BY market, day", [market, market]).df()
 
 
 def securities(as_of=None, include_delisted: bool = False, *,
@@ -919,7 +936,7 @@ def _holes(conn: duckdb.DuckDBPyConnection, revisit_days: int) -> pd.DataFrame:
                           FROM numbered)"""
         frames.append(conn.execute(
             f"""
-            WITH days AS (SELECT trade_date, row_number() OVER (ORDER BY trade_date) AS n FROM trading_calendar
+            WITH days AS (SELECT trade_date, row_number() OVER (ORDER BY trade_date) AS n FROM trading_sessions
                           WHERE market = $calendar AND trade_date <= $last_day),
             {spans}
             SELECT $market AS market, s.symbol, f.trade_date AS first_missing, l.trade_date AS last_missing,
@@ -939,7 +956,8 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
 
     - `tables`: per table its rows, latest date and last write (run and UTC time);
     - `gaps`: listed A-shares whose bar coverage ends before the last trading day with bars,
-      and trading days in the covered range on which no symbol has a bar;
+      and trading days in the covered range on which no symbol has a bar (recorded market
+      closures are not trading days);
     - `holes`: the trading days each symbol lacks, one row per run of consecutive missing
       trading days of its market's calendar: market (CN, HK, index), symbol, first_missing,
       last_missing, trading_days (how many), revisited. A-shares lack a day that no
@@ -961,7 +979,9 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
       history endpoint (symbols, rows, oldest and newest day);
     - `adjustment`: ex-dates whose factor is derived while upstream has not published it
       (kind "derived", with what it was derived from) or that no factor covers (kind "gap",
-      with the reason): symbol, ex_date, kind, detail.
+      with the reason): symbol, ex_date, kind, detail;
+    - `closures`: days the library calendar lists on which a market did not trade, as recorded
+      from the answers of a run (market, day, detected_at, evidence); not trading days above.
     """
     with _cursor(warehouse) as conn:
         rows = []
@@ -982,7 +1002,7 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
               AND (c.covered_to IS NULL OR c.covered_to < $last_day)
             UNION ALL
             SELECT 'day without bars', NULL, NULL, t.trade_date
-            FROM trading_calendar t
+            FROM trading_sessions t
             WHERE t.market = 'CN' AND t.trade_date BETWEEN (SELECT min(trade_date) FROM daily_bars) AND $last_day
               AND NOT EXISTS (SELECT 1 FROM daily_bars b WHERE b.trade_date = t.trade_date)
             ORDER BY kind, symbol, trade_date
@@ -1009,6 +1029,7 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
             ORDER BY kind, symbol, ex_date
             """).df()
         stale = dataset_status.stale(conn)
+        closures = conn.execute("SELECT market, day, detected_at, evidence FROM market_closures "
+                                "ORDER BY market, day").df()
         return {"tables": tables, "gaps": gaps, "holes": holes, "quarantine": quarantine, "retries": retries,
-                "stale": stale,
-                "unreconciled": unreconciled, "adjustment": adjustment}
+                "stale": stale, "unreconciled": unreconciled, "adjustment": adjustment, "closures": closures}

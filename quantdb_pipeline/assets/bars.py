@@ -155,6 +155,10 @@ def _log_per_symbol(context: AssetExecutionContext, report: BarLoadReport) -> No
         context.log.warning(f"daily_bars: empty answers (retried next run): {', '.join(report.empty)}")
     if report.rows_quarantined:
         context.log.warning(f"daily_bars: {report.rows_quarantined} rows quarantined (see the quarantine table)")
+    for closure in report.closures:
+        context.log.warning(f"daily_bars: market closure recorded, not a trading day: {closure}")
+    for day in report.reopened:
+        context.log.warning(f"daily_bars: {day} was recorded closed but upstream has bars for it: reopened")
     if report.spot_day:
         context.log.info(f"daily_bars {report.spot_day}: {report.spot_symbols} symbols from the quote list "
                          f"({report.spot_requests} requests, {report.spot_idle} without a trade); "
@@ -181,6 +185,7 @@ def _metadata(report: BarLoadReport, source: str, preview) -> dict:
         "failed_symbols": MetadataValue.md(
             "| symbol | reason |\n|---|---|\n" + failed if failed else "none"),
         "empty_answers": len(report.empty),
+        "market_closures": MetadataValue.md(_closures_md(report)),
         "upstream_requests": report.requests,
         "spot_quotes": (f"{report.spot_day}: {report.spot_symbols} symbols in {report.spot_requests} requests, "
                         f"{report.spot_idle} without a trade" if report.spot_day else "not used"),
@@ -193,3 +198,11 @@ def _metadata(report: BarLoadReport, source: str, preview) -> dict:
         "source": source,
         "preview": MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "no rows written"),
     }
+
+
+def _closures_md(report) -> str:
+    """The closures this run recorded (its answers were all empty on a session, a probe showed the
+    source healthy) and the recorded ones it removed (an answer held a bar on the day)."""
+    lines = [f"| recorded | {c.replace('|', '/')} |" for c in report.closures]
+    lines += [f"| removed | {day}: an answer held a bar on the day |" for day in report.reopened]
+    return "| closure | detail |\n|---|---|\n" + "\n".join(lines) if lines else "none"

@@ -211,6 +211,10 @@ def _log(context: AssetExecutionContext, market: Market, report: MarketLoadRepor
         context.log.info(f"{market.table} rows per symbol: " + " ".join(f"{s}:{n}" for s, n in items[i: i + 20]))
     for symbol, reason in sorted(report.failed.items()):
         context.log.warning(f"{market.table} {symbol} failed, will retry next run: {reason}")
+    for closure in report.closures:
+        context.log.warning(f"{market.table}: market closure recorded, not a trading day: {closure}")
+    for day in report.reopened:
+        context.log.warning(f"{market.table}: {day} was recorded closed but upstream has bars for it: reopened")
     context.log.info(f"{market.table} {report.start}..{report.end}: {report.rows_written} rows, "
                      f"{report.symbols_updated} symbols updated, {report.symbols_skipped} up to date, "
                      f"{len(report.failed)} failed, {report.requests} upstream requests")
@@ -226,8 +230,17 @@ def _metadata(report: MarketLoadReport, source: str) -> dict:
         "symbols_failed": len(report.failed),
         "failed_symbols": MetadataValue.md("| symbol | reason |\n|---|---|\n" + failed if failed else "none"),
         "empty_answers": len(report.empty),
+        "market_closures": MetadataValue.md(_closures_md(report)),
         "upstream_requests": report.requests,
         "range": f"{report.start}..{report.end}",
         "seconds": round(report.seconds, 2),
         "source": source,
     }
+
+
+def _closures_md(report) -> str:
+    """The closures this run recorded (its answers were all empty on a session, a probe showed the
+    source healthy) and the recorded ones it removed (an answer held a bar on the day)."""
+    lines = [f"| recorded | {c.replace('|', '/')} |" for c in report.closures]
+    lines += [f"| removed | {day}: an answer held a bar on the day |" for day in report.reopened]
+    return "| closure | detail |\n|---|---|\n" + "\n".join(lines) if lines else "none"

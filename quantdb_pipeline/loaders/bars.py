@@ -23,15 +23,15 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from quantdb_pipeline.faults import crash_point
 from quantdb_pipeline.loaders import spot
+from quantdb_pipeline.loaders.closures import ClosureJudge, sessions
+from quantdb_pipeline.loaders.fetching import fetch_each
 from quantdb_pipeline.loaders.spot import SpotPlan
 from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import GateFailed, split
 from quantdb_pipeline.quality.suites import DEFAULT_MIN_DAILY_COVERAGE, BarContext, validate_bars
 from quantdb_pipeline.settings import DEFAULT_REVISIT_DAYS
 from quantdb_pipeline.sources import MarketSource, normalize
-from quantdb_pipeline.sources.pacing import RetriesExhausted
 from quantdb_pipeline.warehouse.coverage import Interval, TradingDays, merge, missing_span, without
 from quantdb_pipeline.warehouse.writes import Lineage, get_setting, set_setting, write_bar_batch
 
@@ -93,6 +93,8 @@ class BarLoadReport:
     reconciled: list[str] = field(default_factory=list)
     reconciliation: SuiteOutcome | None = None
     reconcile_mismatches: int = 0
+    closures: list[str] = field(default_factory=list)  # market closures recorded by this run: "day: evidence"
+    reopened: list[dt.date] = field(default_factory=list)  # recorded closures an answer disproved (removed)
 
 
 class CalendarMissing(RuntimeError):
@@ -183,8 +185,7 @@ def plan_bar_fetches(
     to absorb upstream's late corrections; a symbol fetched anyway (for new days) only asks
     for a longer window, so the lag window costs no extra request for it.
     """
-    days = TradingDays(d for (d,) in conn.execute(
-        "SELECT trade_date FROM trading_calendar WHERE market = 'CN'").fetchall())
+    days = TradingDays(sessions(conn, "CN"))
     if len(days) == 0:
         raise CalendarMissing("no trading calendar in the warehouse: materialize trading_calendar first")
     end = min(end, today)
@@ -424,37 +425,30 @@ def load_daily_bars(
         log.info("daily_bars %s: %d symbols from the quote list (%d requests), %d idle; reconciling %d",
                  today, report.spot_symbols, report.spot_requests, report.spot_idle, len(report.reconciled))
     history_fetches = _history_fetches(plan, spot_plan)
-    fetched: list[tuple[BarFetch, pd.DataFrame]] = []
-    outcomes: list[tuple[str, str, str | None]] = []
-    streak = 0
     total = len(history_fetches)
-    for i, fetch in enumerate(history_fetches, start=1):
-        if i == total // 2 + 1:
-            crash_point("fetch")
-        try:
-            raw = source.a_share_daily_raw(fetch.symbol, fetch.start, fetch.end)
-            normalizing = time.perf_counter()
-            bars = normalize.a_share_bars(raw, fetch.symbol, source.name)
-            report.normalize_seconds += time.perf_counter() - normalizing
-        except Exception as error:  # noqa: BLE001 - isolated to the symbol, reported
-            reason = f"{type(error).__name__}: {error}"
-            report.failed[fetch.symbol] = reason
-            outcomes.append((fetch.symbol, "failed", reason))
-            log.warning("daily_bars %s %s..%s failed: %s", fetch.symbol, fetch.start, fetch.end, reason)
-            streak = streak + 1 if isinstance(error, RetriesExhausted) else 0
-            bars = None
-        else:
-            fetched.append((fetch, bars))
-            streak = streak + 1 if bars.empty else 0
-        if progress:
-            progress(i, total, fetch.symbol, 0 if bars is None else len(bars))
-        if streak >= breaker_threshold and i < total:
-            report.not_attempted = total - i
-            report.circuit_open = (
-                f"stopped after {streak} consecutive symbols failed or answered empty (last: {fetch.symbol}); "
-                f"{report.not_attempted} symbols not attempted, to be retried by the next run")
-            log.error("daily_bars circuit breaker: %s", report.circuit_open)
-            break
+
+    def fetch_bars(fetch: BarFetch) -> pd.DataFrame:
+        raw = source.a_share_daily_raw(fetch.symbol, fetch.start, fetch.end)
+        normalizing = time.perf_counter()
+        bars = normalize.a_share_bars(raw, fetch.symbol, source.name)
+        report.normalize_seconds += time.perf_counter() - normalizing
+        return bars
+
+    judge = ClosureJudge(conn, "CN", DATASET, plan.calendar, window=lambda f: (f.symbol, f.start, f.end),
+                         probe=lambda symbol, lo, hi: fetch_bars(BarFetch(symbol, lo, hi)))
+    got = fetch_each(history_fetches, fetch_bars, dataset=DATASET, empty_is_suspicious=True,
+                     breaker_threshold=breaker_threshold, name=lambda f: f.symbol,
+                     describe=lambda f: f"{f.symbol} {f.start}..{f.end}", progress=progress, crash_at_half="fetch",
+                     judge_streak=judge)
+    fetched: list[tuple[BarFetch, pd.DataFrame]] = got.answers
+    outcomes: list[tuple[str, str, str | None]] = [(f.symbol, "failed", r) for f, r in got.failed.items()]
+    report.failed.update({f.symbol: r for f, r in got.failed.items()})
+    report.not_attempted, report.circuit_open = len(got.not_attempted), got.circuit_open
+    report.closures, report.reopened = judge.finish(
+        [bars for _, bars in fetched], history_fetches[: total - report.not_attempted], got.closed, lineage)
+    if report.closures or report.reopened:  # the gate and the coverage see the market's real sessions
+        plan.calendar = judge.calendar_now()
+    idle = idle | {f.symbol for f in got.closed if judge.covers(f)}  # closed every day of its window: covered
     report.requests = sum(source.requests.values()) - requests_before
     if spot_plan is not None and spot_plan.reconcile:
         sampled = {symbol for symbol, _, _ in spot_plan.reconcile}

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
+from quantdb_pipeline.loaders.fetching import fetch_each
 from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_corporate_actions
 from quantdb_pipeline.sources import MarketSource, normalize
-from quantdb_pipeline.sources.pacing import RetriesExhausted
 from quantdb_pipeline.warehouse.writes import Lineage, replace_corporate_actions
 
 DATASET = "corporate_actions"
@@ -55,6 +55,7 @@ class CorporateActionsReport:
     empty: list[dt.date] = field(default_factory=list)
     failed: dict[dt.date, str] = field(default_factory=dict)
     new_ex_dates: pd.DataFrame = field(default_factory=pd.DataFrame)  # symbol, ex_date, report_period
+    not_attempted: int = 0  # items skipped after the circuit breaker opened
     circuit_open: str | None = None
     checks: SuiteOutcome | None = None
     seconds: float = 0.0
@@ -126,40 +127,26 @@ def load_corporate_actions(
     today = source.today()
     report = CorporateActionsReport(needed=periods_to_fetch(conn, start, today, refresh))
     requests_before = sum(source.requests.values())
-    frames, outcomes, streak = [], [], 0
-    total = len(report.needed)
-    for i, period in enumerate(report.needed, start=1):
-        key = period.isoformat()
-        try:
-            rows = normalize.corporate_actions(source.dividends_raw(period), period, source.name)
-        except Exception as error:  # noqa: BLE001 - isolated to the period, reported, retried
-            reason = f"{type(error).__name__}: {error}"
-            report.failed[period] = reason
-            outcomes.append((key, "failed", reason))
-            log.warning("corporate_actions %s failed: %s", key, reason)
-            streak = streak + 1 if isinstance(error, RetriesExhausted) else 0
-            rows = None
-        else:
-            streak = 0
-            if rows.empty:
-                report.empty.append(period)
-                outcomes.append((key, "empty", "upstream has no plans for this period"))
-            else:
-                frames.append(rows)
-                outcomes.append((key, "ok", None))
-        if progress:
-            progress(i, total, key, 0 if rows is None else len(rows))
-        if streak >= breaker_threshold and i < total:
-            report.circuit_open = (f"stopped after {streak} consecutive periods failed (last: {key}); "
-                                   f"{total - i} periods not attempted, to be retried by the next run")
-            break
+    # a period with no plans yet answers empty: an ordinary answer, not a throttling sign
+    got = fetch_each(list(report.needed),
+                     lambda period: normalize.corporate_actions(source.dividends_raw(period), period, source.name),
+                     dataset=DATASET, empty_is_suspicious=False, breaker_threshold=breaker_threshold,
+                     name=lambda period: period.isoformat(), noun="periods", progress=progress)
+    report.failed.update(got.failed)
+    report.empty = list(got.empty)
+    report.circuit_open = got.circuit_open
+    report.not_attempted = len(got.not_attempted)
+    outcomes = [(period.isoformat(), "failed", reason) for period, reason in got.failed.items()]
+    outcomes += [(period.isoformat(), "empty", "upstream has no plans for this period") for period in got.empty]
+    outcomes += [(period.isoformat(), "ok", None) for period, rows in got.answers if not rows.empty]
+    frames = [rows for _, rows in got.answers if not rows.empty]
     report.requests = sum(source.requests.values()) - requests_before
 
     staged = pd.concat(frames, ignore_index=True) if frames else normalize.empty_corporate_actions()
     report.checks = validate_corporate_actions(staged)
     passed, quarantine = split(DATASET, staged, report.checks, ["symbol", "report_period", "plan_announced_on"])
     report.rows_quarantined = len(quarantine)
-    replaced = [p for p in report.needed if p not in report.failed]
+    replaced = [period for period, _ in got.answers]  # not the failed ones, nor those the breaker spared
     report.new_ex_dates = _new_ex_dates(conn, passed)
     report.rows_written = replace_corporate_actions(
         conn, passed, replaced, pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype(

@@ -42,12 +42,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from quantdb_pipeline.loaders.fetching import fetch_each
 from quantdb_pipeline.market_rules import ex_rights_reference
 from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_factors
 from quantdb_pipeline.sources import MarketSource, normalize
-from quantdb_pipeline.sources.pacing import RetriesExhausted
 from quantdb_pipeline.warehouse.writes import Lineage, write_factor_batch
 
 DATASET = "adjustment_factors"
@@ -107,6 +107,7 @@ class FactorLoadReport:
     failed: dict[str, str] = field(default_factory=dict)
     derived: pd.DataFrame = field(default_factory=pd.DataFrame)  # factors derived while upstream lacks them
     gaps: pd.DataFrame = field(default_factory=pd.DataFrame)  # known ex-dates no factor covers
+    not_attempted: int = 0  # items skipped after the circuit breaker opened
     circuit_open: str | None = None
     checks: SuiteOutcome | None = None
     seconds: float = 0.0
@@ -263,31 +264,18 @@ def load_adjustment_factors(
     today = source.today()
     report = FactorLoadReport(needed=symbols_needing_factors(conn, today, symbols, refresh))
     requests_before = sum(source.requests.values())
-    fetched, outcomes, streak = [], [], 0
-    total = len(report.needed)
-    for i, symbol in enumerate(report.needed, start=1):
-        try:
-            frame = normalize.adjustment_factors(source.adjustment_factors_raw(symbol), symbol, source.name)
-        except Exception as error:  # noqa: BLE001 - isolated to the symbol, reported, retried
-            reason = f"{type(error).__name__}: {error}"
-            report.failed[symbol] = reason
-            outcomes.append((symbol, "failed", reason))
-            log.warning("adjustment_factors %s failed: %s", symbol, reason)
-            streak = streak + 1 if isinstance(error, RetriesExhausted) else 0
-            frame = None
-        else:
-            if frame.empty:  # no corporate action ever: adjusted prices equal unadjusted ones
-                outcomes.append((symbol, "empty", "upstream has no factors"))
-            else:
-                fetched.append(frame)
-            streak = 0
-        if progress:
-            progress(i, total, symbol, 0 if frame is None else len(frame))
-        if streak >= breaker_threshold and i < total:
-            report.circuit_open = (f"stopped after {streak} consecutive symbols failed (last: {symbol}); "
-                                   f"{total - i} symbols not attempted, to be retried by the next run")
-            log.error("adjustment_factors circuit breaker: %s", report.circuit_open)
-            break
+    got = fetch_each(list(report.needed),
+                     lambda symbol: normalize.adjustment_factors(source.adjustment_factors_raw(symbol), symbol,
+                                                                 source.name),
+                     dataset=DATASET, empty_is_suspicious=False, breaker_threshold=breaker_threshold,
+                     progress=progress)
+    report.failed.update(got.failed)
+    report.circuit_open = got.circuit_open
+    report.not_attempted = len(got.not_attempted)
+    outcomes = [(symbol, "failed", reason) for symbol, reason in got.failed.items()]
+    # an empty list means no corporate action ever: adjusted prices equal unadjusted ones
+    outcomes += [(symbol, "empty", "upstream has no factors") for symbol in got.empty]
+    fetched = [frame for _, frame in got.answers if not frame.empty]
     report.requests = sum(source.requests.values()) - requests_before
 
     staged = pd.concat(fetched, ignore_index=True) if fetched else normalize.empty_factors()

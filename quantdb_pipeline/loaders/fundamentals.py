@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
+from quantdb_pipeline.loaders.fetching import fetch_each
 from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_indicators, validate_profiles, validate_statements
 from quantdb_pipeline.sources import MarketSource, normalize
-from quantdb_pipeline.sources.pacing import RetriesExhausted
 from quantdb_pipeline.warehouse.writes import Lineage, replace_reports, upsert_profiles
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class FundamentalsReport:
     requests: int = 0
     changes: dict[str, str] = field(default_factory=dict)  # profiles: symbol -> what changed
     failed: dict[str, str] = field(default_factory=dict)
+    not_attempted: int = 0  # items skipped after the circuit breaker opened
     circuit_open: str | None = None
     checks: SuiteOutcome | None = None
     seconds: float = 0.0
@@ -132,25 +133,13 @@ def reports_due(conn: duckdb.DuckDBPyConnection, dataset: str, table: str, today
 
 def _fetch_all(due: dict[str, str], fetch: Callable[[str], pd.DataFrame], report: FundamentalsReport,
                progress: ProgressCallback | None, breaker_threshold: int) -> list[tuple[str, pd.DataFrame]]:
-    fetched, streak = [], 0
-    for i, symbol in enumerate(due, start=1):
-        try:
-            frame = fetch(symbol)
-        except Exception as error:  # noqa: BLE001 - isolated to the symbol, reported, retried
-            report.failed[symbol] = f"{type(error).__name__}: {error}"
-            log.warning("%s %s failed: %s", report.dataset, symbol, report.failed[symbol])
-            streak = streak + 1 if isinstance(error, RetriesExhausted) else 0
-            frame = None
-        else:
-            fetched.append((symbol, frame))
-            streak = 0
-        if progress:
-            progress(i, len(due), symbol, 0 if frame is None else len(frame))
-        if streak >= breaker_threshold and i < len(due):
-            report.circuit_open = (f"stopped after {streak} consecutive symbols failed (last: {symbol}); "
-                                   f"{len(due) - i} not attempted, to be retried by the next run")
-            break
-    return fetched
+    """Fetch each due symbol; a new listing without reports answers empty, so empties are ordinary."""
+    got = fetch_each(list(due), fetch, dataset=report.dataset, empty_is_suspicious=False,
+                     breaker_threshold=breaker_threshold, progress=progress)
+    report.failed.update(got.failed)
+    report.circuit_open = got.circuit_open
+    report.not_attempted = len(got.not_attempted)
+    return got.answers
 
 
 def load_profiles(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,

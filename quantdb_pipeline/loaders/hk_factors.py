@@ -27,11 +27,11 @@ from collections.abc import Callable
 import duckdb
 import pandas as pd
 
+from quantdb_pipeline.loaders.fetching import fetch_each
 from quantdb_pipeline.loaders.factors import FactorLoadReport, describe_change
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_hk_factors
 from quantdb_pipeline.sources import MarketSource, normalize
-from quantdb_pipeline.sources.pacing import RetriesExhausted
 from quantdb_pipeline.warehouse.writes import HK_FACTOR_COLUMNS, Lineage, write_factor_batch
 
 DATASET = TABLE = "hk_adjustment_factors"
@@ -105,31 +105,18 @@ def load_hk_adjustment_factors(
     today = source.today()
     report = FactorLoadReport(needed=symbols_needing_hk_factors(conn, today, symbols, refresh, refresh_per_run))
     requests_before = sum(source.requests.values())
-    fetched, outcomes, streak = [], [], 0
-    total = len(report.needed)
-    for i, symbol in enumerate(report.needed, start=1):
-        try:
-            frame = normalize.hk_adjustment_factors(source.hk_adjustment_factors_raw(symbol), symbol, source.name)
-        except Exception as error:  # noqa: BLE001 - isolated to the symbol, reported, retried
-            reason = f"{type(error).__name__}: {error}"
-            report.failed[symbol] = reason
-            outcomes.append((symbol, "failed", reason))
-            log.warning("%s %s failed: %s", TABLE, symbol, reason)
-            streak = streak + 1 if isinstance(error, RetriesExhausted) else 0
-            frame = None
-        else:
-            if frame.empty:  # no corporate action: adjusted prices equal traded ones
-                outcomes.append((symbol, "empty", "upstream has no corporate action"))
-            else:
-                fetched.append(frame)
-            streak = 0
-        if progress:
-            progress(i, total, symbol, 0 if frame is None else len(frame))
-        if streak >= breaker_threshold and i < total:
-            report.circuit_open = (f"stopped after {streak} consecutive symbols failed (last: {symbol}); "
-                                   f"{total - i} symbols not attempted, to be retried by the next run")
-            log.error("%s circuit breaker: %s", TABLE, report.circuit_open)
-            break
+    got = fetch_each(list(report.needed),
+                     lambda symbol: normalize.hk_adjustment_factors(source.hk_adjustment_factors_raw(symbol), symbol,
+                                                                    source.name),
+                     dataset=TABLE, empty_is_suspicious=False, breaker_threshold=breaker_threshold,
+                     progress=progress)
+    report.failed.update(got.failed)
+    report.circuit_open = got.circuit_open
+    report.not_attempted = len(got.not_attempted)
+    outcomes = [(symbol, "failed", reason) for symbol, reason in got.failed.items()]
+    # no corporate action: adjusted prices equal traded ones
+    outcomes += [(symbol, "empty", "upstream has no corporate action") for symbol in got.empty]
+    fetched = [frame for _, frame in got.answers if not frame.empty]
     report.requests = sum(source.requests.values()) - requests_before
 
     staged = pd.concat(fetched, ignore_index=True) if fetched else normalize.empty_frame(normalize.HK_FACTOR_DTYPES)

@@ -21,14 +21,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from quantdb_pipeline.loaders.closures import ClosureJudge, sessions
+from quantdb_pipeline.loaders.fetching import fetch_each
 from quantdb_pipeline.loaders.reference import fetched_today, mark_fetched
 from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import GateFailed, split
 from quantdb_pipeline.quality.suites import validate_calendar, validate_market_bars
 from quantdb_pipeline.settings import DEFAULT_INDICES, DEFAULT_REVISIT_DAYS
 from quantdb_pipeline.sources import MarketSource, normalize
-from quantdb_pipeline.sources.pacing import RetriesExhausted
 from quantdb_pipeline.symbols import index_exchange
+from quantdb_pipeline.warehouse.coverage import TradingDays
 from quantdb_pipeline.warehouse.writes import Lineage, replace_calendar, upsert_rows, write_market_bars
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,10 @@ class MarketLoadReport:
     empty: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     rows_per_symbol: Counter = field(default_factory=Counter)
+    not_attempted: int = 0  # items skipped after the circuit breaker opened
     circuit_open: str | None = None
+    closures: list[str] = field(default_factory=list)  # market closures recorded by this run: "day: evidence"
+    reopened: list[dt.date] = field(default_factory=list)  # recorded closures an answer disproved (removed)
     checks: SuiteOutcome | None = None
     seconds: float = 0.0
 
@@ -177,8 +182,7 @@ def load_market_bars(
     today = source.today()
     end = min(end, today)
     report = MarketLoadReport(market.name, start, end)
-    trading_days = [d for (d,) in conn.execute(
-        "SELECT trade_date FROM trading_calendar WHERE market = ? ORDER BY trade_date", [market.calendar]).fetchall()]
+    trading_days = sessions(conn, market.calendar)
     if not trading_days:
         raise RuntimeError(f"no {market.calendar} trading calendar in the warehouse: load the reference data first")
     if symbols is None:
@@ -187,32 +191,32 @@ def load_market_bars(
     fetches, report.symbols_skipped = _windows(conn, market, symbols, start, end,
                                                np.array(trading_days, dtype="datetime64[D]"), today, revisit_days)
     requests_before = sum(source.requests.values())
-    fetched, outcomes, streak = [], [], 0
     fetch = getattr(source, market.fetch)
-    for i, (symbol, lo, hi) in enumerate(fetches, start=1):
-        try:
-            bars = market.normalize(fetch(symbol, lo, hi), symbol, source.name)
-        except Exception as error:  # noqa: BLE001 - isolated to the symbol, reported, retried
-            reason = f"{type(error).__name__}: {error}"
-            report.failed[symbol] = reason
-            outcomes.append((symbol, "failed", reason))
-            log.warning("%s %s %s..%s failed: %s", market.table, symbol, lo, hi, reason)
-            streak = streak + 1 if isinstance(error, RetriesExhausted) else 0
-            bars = None
-        else:
-            dates = bars["trade_date"].array.__arrow_array__().to_numpy()
-            keep = (dates >= np.datetime64(lo, "D")) & ((dates <= np.datetime64(hi, "D")) |
-                                                         (dates > np.datetime64(today, "D")))
-            bars = bars[keep].drop_duplicates()
-            fetched.append(((symbol, lo, hi), bars))
-            streak = streak + 1 if bars.empty else 0
-        if progress:
-            progress(i, len(fetches), symbol, 0 if bars is None else len(bars))
-        if streak >= breaker_threshold and i < len(fetches):
-            report.circuit_open = (f"stopped after {streak} consecutive symbols failed or answered empty "
-                                   f"(last: {symbol}); {len(fetches) - i} not attempted")
-            break
+
+    def fetch_window(window: tuple[str, dt.date, dt.date]) -> pd.DataFrame:
+        symbol, lo, hi = window
+        bars = market.normalize(fetch(symbol, lo, hi), symbol, source.name)
+        dates = bars["trade_date"].array.__arrow_array__().to_numpy()
+        keep = (dates >= np.datetime64(lo, "D")) & ((dates <= np.datetime64(hi, "D")) |
+                                                     (dates > np.datetime64(today, "D")))
+        return bars[keep].drop_duplicates()
+
+    judge = ClosureJudge(conn, market.calendar, market.table, TradingDays(trading_days), window=lambda w: w,
+                         probe=lambda symbol, lo, hi: fetch_window((symbol, lo, hi)))
+    got = fetch_each(fetches, fetch_window, dataset=market.table, empty_is_suspicious=True,
+                     breaker_threshold=breaker_threshold, name=lambda w: w[0],
+                     describe=lambda w: f"{w[0]} {w[1]}..{w[2]}", progress=progress, judge_streak=judge)
+    fetched = got.answers
+    outcomes = [(symbol, "failed", reason) for (symbol, _, _), reason in got.failed.items()]
+    report.failed.update({symbol: reason for (symbol, _, _), reason in got.failed.items()})
+    report.circuit_open = got.circuit_open
+    report.not_attempted = len(got.not_attempted)
     report.requests = sum(source.requests.values()) - requests_before
+    attempted = fetches[: len(fetches) - report.not_attempted]
+    report.closures, report.reopened = judge.finish([b for _, b in fetched], attempted, got.closed, lineage)
+    if report.closures or report.reopened:
+        trading_days = sessions(conn, market.calendar)
+    closed = {window[0] for window in got.closed if judge.covers(window)}
 
     frames = [b for _, b in fetched if len(b)]
     staged = pd.concat(frames, ignore_index=True) if frames else normalize.empty_frame(market.dtypes)
@@ -226,6 +230,8 @@ def load_market_bars(
         if symbol in dirty:
             report.failed[symbol] = "quality: rows quarantined"
             outcomes.append((symbol, "failed", report.failed[symbol]))
+        elif rows[symbol] == 0 and symbol in closed:
+            outcomes.append((symbol, "ok", None))  # the market was closed on every day of its window
         elif rows[symbol] == 0:
             report.empty.append(symbol)
             outcomes.append((symbol, "empty", f"no rows for {lo}..{hi}"))

@@ -1,0 +1,149 @@
+"""One per-item fetch loop for every loader: failures, empty answers, the circuit breaker, progress.
+
+Every loader that asks upstream once per symbol (or per report period) runs its requests
+through `fetch_each`, so the rules below hold for all of them:
+
+- A fetch that raises is isolated to its item: the item is recorded in `failed` with the
+  reason (`"<ExceptionType>: <message>"`) and the loader records it as failed, so the next
+  run asks again. Only `RetriesExhausted` (the pacing layer gave up after its retries: what
+  a ban or an outage looks like) counts toward the breaker; any other error (a changed
+  column, a malformed answer) is about that item and resets the streak.
+- An empty answer (a frame with no rows) is recorded in `empty`. Whether it counts toward
+  the breaker is the caller's declared rule, `empty_is_suspicious`, not an accident of each
+  loop:
+    * True for bar endpoints (eastmoney's klines for A-shares, HK and indices): a window
+      that holds trading days cannot be empty for a listed symbol, and eastmoney answers
+      throttled requests with empty frames, so a run of empties is what a ban looks like;
+    * False where empty is an ordinary answer: adjustment factors (sina answers a symbol
+      that never paid a dividend or split with an empty factor list; for HK, a script with
+      no corporate action), dividend periods (eastmoney's table has no rows for a quarter
+      with no plans yet) and fundamentals (a new listing has no reports). There an empty
+      answer resets the streak like any other answer.
+- `breaker_threshold` consecutive suspicious items (see above) open the breaker: the loop
+  stops, `circuit_open` says why, the items after it are `not_attempted` (the next run asks
+  for them), and what was fetched is returned for the loader to check and write. As before,
+  a streak that ends with the list does not open the breaker (nothing is left to spare);
+  see `judge_streak` for what is checked then.
+- `judge_streak`, when given, is asked before the breaker opens (and when every item so far
+  was suspicious): with the streak's (item, answer-or-exception) pairs and the answers so
+  far (item, frame) it may show that the
+  empties have an innocent cause (a market closure the calendar does not know: see
+  `loaders.closures`) by returning a predicate `excused(item, answer) -> bool`. The streak
+  then resets, and every later empty answer the predicate excuses is recorded in `closed`
+  (not in `empty`, not suspicious). Returning None means no innocent cause: the breaker opens.
+- `progress(done, total, name, rows)` is called after every item; `crash_at_half` names the
+  `faults.crash_point` reached before the middle item (the reliability tests kill the
+  process there).
+
+Returned shapes: see `Fetched`. Request counts stay with the loaders (`source.requests`),
+which also count requests made outside this loop (quote lists, probes).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import pandas as pd
+
+from quantdb_pipeline.faults import crash_point
+from quantdb_pipeline.sources.pacing import RetriesExhausted
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=Hashable)
+ProgressCallback = Callable[[int, int, str, int], None]  # done, total, name, rows
+#: An answer: the frame upstream returned (after the caller's normalization), or the error raised.
+Answer = pd.DataFrame | Exception
+Excuse = Callable[[T, pd.DataFrame], bool]
+
+
+@dataclass
+class Fetched(Generic[T]):
+    """What `fetch_each` got, in request order.
+
+    `answers` holds every item that answered (empty answers included), `failed` maps an item
+    to its reason, `empty` lists the items that answered empty and were not excused,
+    `closed` those excused by `judge_streak`, `not_attempted` the items skipped after the
+    breaker opened, `circuit_open` the breaker's reason (None while closed).
+    """
+
+    answers: list[tuple[T, pd.DataFrame]] = field(default_factory=list)
+    failed: dict[T, str] = field(default_factory=dict)
+    empty: list[T] = field(default_factory=list)
+    closed: list[T] = field(default_factory=list)
+    not_attempted: list[T] = field(default_factory=list)
+    circuit_open: str | None = None
+
+
+def fetch_each(
+    items: Sequence[T],
+    fetch: Callable[[T], pd.DataFrame],
+    *,
+    dataset: str,
+    empty_is_suspicious: bool,
+    breaker_threshold: int = 8,
+    name: Callable[[T], str] = str,
+    describe: Callable[[T], str] | None = None,
+    noun: str = "symbols",
+    progress: ProgressCallback | None = None,
+    crash_at_half: str | None = None,
+    judge_streak: Callable[[list[tuple[T, Answer]], list[tuple[T, pd.DataFrame]]], Excuse | None] | None = None,
+) -> Fetched[T]:
+    """Call `fetch(item)` for each item under the rules of this module; see its docstring.
+
+    `name(item)` names the item in progress calls and the breaker's reason (a symbol, a
+    period); `describe(item)` in the warning logged for a failure (default: `name`).
+    """
+    result: Fetched[T] = Fetched()
+    describe = describe or name
+    streak: list[tuple[T, Answer]] = []
+    excuses: list[Excuse] = []
+    total = len(items)
+    for i, item in enumerate(items, start=1):
+        if crash_at_half and i == total // 2 + 1:
+            crash_point(crash_at_half)
+        answer: Answer
+        try:
+            answer = fetch(item)
+        except Exception as error:  # noqa: BLE001 - isolated to the item, reported, retried next run
+            answer = error
+            result.failed[item] = f"{type(error).__name__}: {error}"
+            log.warning("%s %s failed: %s", dataset, describe(item), result.failed[item])
+            suspicious = isinstance(error, RetriesExhausted)
+            rows = 0
+        else:
+            result.answers.append((item, answer))
+            rows = len(answer)
+            suspicious = False
+            if answer.empty:
+                if any(excuse(item, answer) for excuse in excuses):
+                    result.closed.append(item)
+                else:
+                    result.empty.append(item)
+                    suspicious = empty_is_suspicious
+        streak = streak + [(item, answer)] if suspicious else []
+        if progress:
+            progress(i, total, name(item), rows)
+        if len(streak) >= breaker_threshold and (i < total or len(streak) == i):
+            excuse = judge_streak(streak, result.answers) if judge_streak else None
+            if excuse is not None:
+                excuses.append(excuse)
+                for excused, _ in streak:
+                    if excused in result.empty:
+                        result.empty.remove(excused)
+                        result.closed.append(excused)
+                streak = []
+                continue
+            if i == total:
+                break
+            result.not_attempted = list(items[i:])
+            what = "failed or answered empty" if empty_is_suspicious else "failed"
+            result.circuit_open = (
+                f"stopped after {len(streak)} consecutive {noun} {what} (last: {name(item)}); "
+                f"{len(result.not_attempted)} {noun} not attempted, to be retried by the next run")
+            log.error("%s circuit breaker: %s", dataset, result.circuit_open)
+            break
+    return result
