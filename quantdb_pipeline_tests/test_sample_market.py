@@ -3,13 +3,13 @@ import datetime as dt
 import pandas as pd
 import pandas.testing as pdt
 
+from quantdb_pipeline.market_rules import board_limit_pcts
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.sample_market import (
     DELIST_DATE,
     DELISTED_SYMBOL,
     IPO_DATE,
     IPO_SYMBOL,
-    PRICE_LIMIT,
     ST_DATE,
     ST_SYMBOL,
     SUSPENDED_SYMBOL,
@@ -65,8 +65,10 @@ def test_daily_price_limits_hold_per_board_and_for_st():
     market = SampleMarket(today=TODAY)
     bars = all_bars(market).merge(market.universe()[["code", "board"]], left_on="symbol", right_on="code")
     bars = bars[bars["symbol"] != IPO_SYMBOL].reset_index(drop=True)  # no limit in the first days after listing
-    limit = bars["board"].map(PRICE_LIMIT) * 100
-    limit[bars["symbol"] == ST_SYMBOL] = 5
+    days = pd.to_datetime(bars["trade_date"].astype(object)).to_numpy().astype("datetime64[D]")
+    st = ((bars["symbol"] == ST_SYMBOL) & (bars["trade_date"] >= ST_DATE)).to_numpy()
+    limit = board_limit_pcts(bars["board"].to_numpy(dtype=object), days, st=st)
+    assert set(limit[st]) == {5.0, 10.0}  # the main-board ST limit widened on 2026-07-06
     # the exchange measures the limit from its reference price: on an ex-date the ex-rights
     # price (the history's 涨跌幅 is close-to-close there, like eastmoney's)
     events = pd.concat([market.corporate_actions(s).assign(symbol=s) for s in market.universe()["code"]])

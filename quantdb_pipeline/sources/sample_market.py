@@ -9,13 +9,16 @@ What it contains, so that tests can catch real bugs:
 
 - the real SSE trading calendar (the one akshare ships);
 - SH main board, SZ main board, ChiNext, STAR and BSE symbols, with each board's daily
-  price limit (±10%, ±20%, ±20%, ±30%) and ±5% for the ST name;
-- `IPO_SYMBOL` listing on `IPO_DATE`, with no price limit for its first five days on a
-  registration-based board;
+  price limit on each date as `market_rules` states it (±10%; ChiNext ±10% before the
+  2020-08-24 reform, ±20% from it; ±20%; ±30%) and the ST limit for the ST name (main board
+  ±5%, ±10% from 2026-07-06);
+- listings inside the simulated range with the first days `market_rules` gives them: no limit
+  for five days on a registration-based board, a +44%/-36% band around the issue price on an
+  approval-based listing's first day; `IPO_SYMBOL` lists on `IPO_DATE`;
 - `DELISTED_SYMBOL` delisted on `DELIST_DATE` (its last bar is the trading day before);
 - `SUSPENDED_SYMBOL` suspended from `SUSPENSION[0]` to `SUSPENSION[1]` (no rows, like
   eastmoney);
-- `ST_SYMBOL`, renamed "*ST ..." on `ST_DATE` (±5% limit from then on), and
+- `ST_SYMBOL`, renamed "*ST ..." on `ST_DATE` (the ST limit from then on), and
   `INDUSTRY_CHANGE_SYMBOL`, whose industry changes on `INDUSTRY_CHANGE_DATE`; profiles in
   the shape of `stock_individual_info_em`;
 - quarterly financial statements in eastmoney's shape (a bank's layout for `BANK_SYMBOL`)
@@ -48,7 +51,13 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from quantdb_pipeline.market_rules import ex_rights_reference
+from quantdb_pipeline.market_rules import (
+    board_limit_pct,
+    ex_rights_reference,
+    first_day_band_pct,
+    st_limit_pct,
+    unlimited_first_days,
+)
 from quantdb_pipeline.sources.base import (
     HkFactorFrames,
     ListingFrames,
@@ -66,8 +75,6 @@ BOARD_MIX = (
     ("STAR", 0.15, 688001),
     ("BSE", 0.12, 920001),
 )
-PRICE_LIMIT = {"main": 0.10, "chinext": 0.20, "star": 0.20, "bse": 0.30}
-ST_PRICE_LIMIT = 0.05
 #: The board's launch date bounds the listing dates drawn for its symbols.
 BOARD_OPENED = {
     "main": dt.date(2005, 1, 4),
@@ -614,9 +621,13 @@ def _universe(size: int, seed: int) -> pd.DataFrame:
 
 
 def _limit(record: dict, day: dt.date) -> float:
-    if record["code"] == ST_SYMBOL and day >= ST_DATE:
-        return ST_PRICE_LIMIT
-    return PRICE_LIMIT[record["board"]]
+    """The daily limit of the record's symbol on `day` as a fraction (0.1 for ±10%), by the
+    exchanges' rules (`market_rules`): its board's, or the ST limit from `ST_DATE` on."""
+    st = record["code"] == ST_SYMBOL and day >= ST_DATE
+    pct = st_limit_pct(record["board"], day) if st else board_limit_pct(record["board"], day)
+    if math.isnan(pct):
+        raise ValueError(f"no daily limit known for board {record['board']} on {day}")
+    return pct / 100
 
 
 def name_on(record: dict, day: dt.date) -> str:
@@ -668,7 +679,9 @@ def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, 
     wick_down = np.abs(rng.normal(0, vol / 2, n)).tolist()
     activity = np.exp(rng.normal(0, 0.4, n))
     yields = rng.uniform(0.005, 0.03, n).tolist()
-    ipo_days = 5 if record["list_date"] >= SIMULATION_ORIGIN and record["board"] != "main" else 0
+    listed_inside = record["list_date"] >= SIMULATION_ORIGIN
+    ipo_days = unlimited_first_days(record["board"], record["list_date"]) if listed_inside else 0
+    band = first_day_band_pct(record["board"], record["list_date"]) if listed_inside else None
     anchor = math.log(record["start_price"])
     actions = _actions(seed, code, days)
 
@@ -688,8 +701,11 @@ def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, 
             events.append((days[i], cash, shares, prev, reference))
             anchor -= math.log(prev / reference)  # mean reversion towards the adjusted level
             prev = reference
-        if i < ipo_days:
-            up, down = prev * 3, prev * 0.5  # registration-based IPOs: no limit for five days
+        if i == 0 and band is not None:  # approval-based IPO: a band around the issue price on day one
+            up, down = round(prev * (1 + band[0] / 100), 2), round(prev * (1 + band[1] / 100), 2)
+            shock = 0.6
+        elif i < ipo_days:
+            up, down = prev * 3, prev * 0.5  # no limit on the first days after listing
             shock = 0.6 if i == 0 else shocks[i] * 2
         else:
             limit = _limit(record, days[i])
