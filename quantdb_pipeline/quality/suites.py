@@ -292,8 +292,11 @@ def validate_bars(bars: pd.DataFrame, windows: pd.DataFrame, context: BarContext
 
 #: Each market's own rules: HK has no daily price limit; indices have no turnover rate, and
 #: their amount / volume is an average constituent price, not a price of the index.
+#: "open_from_auction": eastmoney's HK open is the opening auction's price, which can lie
+#: outside the continuous session's [low, high] (02171 on 2024-04-22: open 4.81, high 4.65,
+#: low 4.41, close 4.52): such an open is warned about and the bar kept.
 MARKET_RULES = {
-    "hk": ("vwap", "pct_change_consistent"),
+    "hk": ("vwap", "pct_change_consistent", "open_from_auction"),
     "index": (),
 }
 
@@ -344,11 +347,17 @@ def market_bar_expectations(market: str) -> list:
     for price in ("open", "high", "low", "close"):
         rules.append(_rule(gxe.ExpectColumnValuesToBeBetween, f"{price}_positive", QUARANTINE, f"{price} > 0",
                            column=price, min_value=0, strict_min=True))
+    auction_open = "open_from_auction" in MARKET_RULES[market]
     for a, b, name in (("open", "low", "low_le_open"), ("close", "low", "low_le_close"),
-                       ("high", "open", "open_le_high"), ("high", "close", "close_le_high")):
-        rules.append(_rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, name, QUARANTINE,
-                           f"{b} <= {a}", column_A=a, column_B=b, or_equal=True,
-                           ignore_row_if="either_value_is_missing"))
+                       ("high", "open", "open_le_high"), ("high", "close", "close_le_high"),
+                       ("high", "low", "low_le_high")):
+        action, description = QUARANTINE, f"{b} <= {a}"
+        if auction_open and "open" in (a, b):
+            action = WARN
+            description += (" (a warning: the open is the opening auction's price, which may lie outside the "
+                            "continuous session's range; the bar loads)")
+        rules.append(_rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, name, action, description,
+                           column_A=a, column_B=b, or_equal=True, ignore_row_if="either_value_is_missing"))
     if "vwap" in MARKET_RULES[market]:
         rules += [
             _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_above_low", QUARANTINE,
