@@ -111,3 +111,17 @@ def test_requests_are_counted():
     market.a_share_daily_raw("600000", *WINDOW)
     market.a_share_daily_raw("000001", *WINDOW)
     assert market.requests["stock_zh_a_hist"] == 2
+
+
+def test_chinext_moves_within_ten_percent_before_the_reform_and_twenty_after_it():
+    market = SampleMarket(today=TODAY)
+    chinext = [s for s, b, listed in market.universe()[["code", "board", "list_date"]].itertuples(index=False)
+               if b == "chinext" and listed < dt.date(2019, 8, 1)]
+    frames = [normalize.a_share_bars(market.a_share_daily_raw(s, dt.date(2019, 8, 1), dt.date(2021, 8, 20)), s,
+                                     "sample") for s in chinext]
+    bars = pd.concat(frames, ignore_index=True)
+    rise = (bars["close"] / bars["prev_close"] - 1) * 100  # rises only: an ex-date lowers close-to-close moves
+    before = (bars["trade_date"] < dt.date(2020, 8, 24)).to_numpy()
+    assert len(chinext) >= 5
+    assert rise[before].max() <= 10.0 + 0.6 and rise[before].max() >= 9.9  # limit-up days at 10%
+    assert rise[~before].max() > 15  # from 2020-08-24 on, 20%
