@@ -219,9 +219,9 @@ def test_hk_and_index_loads_through_http_fakes_end_to_end(tmp_path):
 
 
 #: eastmoney's HK klines for 02171 around 2024-04-22 ("date,open,close,high,low,volume,amount,
-#: amplitude,pct,chg,turnover"). The 2024-04-22 bar is recorded upstream data: its open (the
-#: opening auction's price, 4.81) lies above the continuous session's high (4.65). The bars
-#: around it are made up to be consistent with it.
+#: amplitude,pct,chg,turnover"). The 2024-04-22 bar's prices are recorded upstream data: its
+#: open (the opening auction's price, 4.81) lies above the continuous session's high (4.65).
+#: Its volume and amount, and the bars around it, are made up to be consistent with it.
 HK_AUCTION_OPEN_KLINES = [
     "2024-04-18,4.70,4.75,4.78,4.66,1520000,7196000.00,2.56,1.06,0.05,0.08",
     "2024-04-19,4.74,4.80,4.85,4.70,1830000,8767000.00,3.16,1.05,0.05,0.10",
@@ -284,3 +284,17 @@ def test_an_hk_close_outside_the_range_or_high_below_low_is_still_quarantined():
     assert sorted(outcome.quarantined_rows()) == [1, 2]
     assert set(outcome.quarantined_rows()[1]) == {"close_le_high"}
     assert "low_le_high" in outcome.quarantined_rows()[2]
+
+
+def test_an_hk_vwap_between_the_session_range_and_an_auction_open_is_not_quarantined():
+    """Much of the day's volume at an opening auction above the session's high lifts amount /
+    volume above the high: the bar is valid. Beyond both the high and the open it is not."""
+    from quantdb_pipeline.quality.suites import validate_market_bars
+
+    rows = normalize.hk_bars(pd.DataFrame({
+        "日期": [d("2024-04-22"), d("2024-04-23")], "开盘": [4.81, 4.50], "收盘": [4.52, 4.55],
+        "最高": [4.65, 4.60], "最低": [4.41, 4.46], "成交量": [2410000, 1290000],
+        "成交额": [2410000 * 4.74, 1290000 * 4.75], "振幅": [5.0, 3.1], "涨跌幅": [-5.83, 0.66],
+        "涨跌额": [-0.28, 0.03], "换手率": [0.13, 0.07]}), "02171", "test")
+    outcome = validate_market_bars(rows, "hk", d("2024-04-23"), [d("2024-04-22"), d("2024-04-23")])
+    assert outcome.quarantined_rows() == {1: ["vwap_below_high"]}  # 4.75 above 4.60 x 1.01 and the open 4.50

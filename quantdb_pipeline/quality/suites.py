@@ -301,7 +301,8 @@ MARKET_RULES = {
 }
 
 
-def prepare_market_bars(bars: pd.DataFrame, today: dt.date, trading_days: list[dt.date]) -> pd.DataFrame:
+def prepare_market_bars(bars: pd.DataFrame, today: dt.date, trading_days: list[dt.date],
+                        market: str = "") -> pd.DataFrame:
     frame = pd.DataFrame({c: bars[c].to_numpy() for c in bars.columns})
     frame["symbol"] = bars["symbol"].to_numpy(dtype=object)
     dates = pd.to_datetime(pd.Series(bars["trade_date"].astype(object).to_numpy()), errors="coerce")
@@ -318,8 +319,12 @@ def prepare_market_bars(bars: pd.DataFrame, today: dt.date, trading_days: list[d
     volume = frame["volume"].astype("float64")
     frame["volume"] = volume
     frame["vwap"] = (frame["amount"] / volume).where(volume > 0)
-    frame["vwap_floor"] = frame["low"] * (1 - VWAP_TOLERANCE)
-    frame["vwap_cap"] = frame["high"] * (1 + VWAP_TOLERANCE)
+    low, high = frame["low"], frame["high"]
+    if "open_from_auction" in MARKET_RULES.get(market, ()):
+        # the auction's volume traded at the open, which may lie outside the session's range
+        low, high = np.fmin(low, frame["open"]), np.fmax(high, frame["open"])
+    frame["vwap_floor"] = low * (1 - VWAP_TOLERANCE)
+    frame["vwap_cap"] = high * (1 + VWAP_TOLERANCE)
     if "prev_close" in frame:
         frame["pct_discrepancy"] = (frame["pct_change"] - (frame["close"] / frame["prev_close"] - 1) * 100).abs()
     frame.attrs["report_columns"] = [c for c in BAR_REPORT_COLUMNS if c in frame]
@@ -361,11 +366,12 @@ def market_bar_expectations(market: str) -> list:
     if "vwap" in MARKET_RULES[market]:
         rules += [
             _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_above_low", QUARANTINE,
-                  "amount / volume >= low (volume in shares)", column_A="vwap", column_B="vwap_floor",
+                  "amount / volume >= low (volume in shares; HK: or the open, the auction's price)",
+                  column_A="vwap", column_B="vwap_floor",
                   or_equal=True, ignore_row_if="either_value_is_missing"),
             _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_below_high", QUARANTINE,
-                  "amount / volume <= high", column_A="vwap_cap", column_B="vwap", or_equal=True,
-                  ignore_row_if="either_value_is_missing"),
+                  "amount / volume <= high (HK: or the open)", column_A="vwap_cap", column_B="vwap",
+                  or_equal=True, ignore_row_if="either_value_is_missing"),
         ]
     if "pct_change_consistent" in MARKET_RULES[market]:
         rules.append(_rule(gxe.ExpectColumnValuesToBeBetween, "pct_change_matches_previous_close", WARN,
@@ -377,7 +383,7 @@ def market_bar_expectations(market: str) -> list:
 def validate_market_bars(bars: pd.DataFrame, market: str, today: dt.date,
                          trading_days: list[dt.date]) -> SuiteOutcome:
     """The row rules of `hk_daily_bars` (market "hk") or `index_daily_bars` (market "index")."""
-    return run_suite(f"{market}_daily_bars", prepare_market_bars(bars, today, trading_days),
+    return run_suite(f"{market}_daily_bars", prepare_market_bars(bars, today, trading_days, market),
                      market_bar_expectations(market))
 
 
