@@ -1,10 +1,15 @@
-"""Rules of the Chinese exchanges that more than one layer applies.
+"""Rules of the Chinese exchanges that more than one layer applies: the ex-rights reference
+price, daily price limits by board and date, ST limits by board and date, and the first days
+after a listing without a limit. The quality gate (`quality.suites`) checks bars against them
+and the sample market (`sources.sample_market`) simulates by them: one home, so the two agree.
 
 Kept free of Dagster, akshare and Great Expectations: the loaders, the quality suites and the
 read side may all import it.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import numpy as np
 
@@ -28,3 +33,124 @@ def ex_rights_reference(previous_close, cash=0.0, new_shares=0.0, rights_shares=
     # half away from zero, like the exchanges (np.round rounds half to even)
     rounded = np.floor(raw * 10**PRICE_DECIMALS + 0.5 + 1e-9) / 10**PRICE_DECIMALS
     return rounded.item() if rounded.ndim == 0 else rounded
+
+
+# -- daily price limits --------------------------------------------------------------------
+#
+# Percent of the exchange's reference price (the previous close, or the ex-rights price on an
+# ex-date). Each board's limit is a list of (first day, limit) steps; NaN means no limit we know
+# of: before a board opened, a day has no rule here, and the gate quarantines nothing by limit.
+# Sources: the SSE/SZSE/BSE trading rules as summarised in DESIGN.md ("Upstream facts").
+
+#: Main board: ±10% since 1996-12-16. ChiNext: ±10% from its opening (2009-10-30), ±20% from the
+#: registration reform (2020-08-24, for every ChiNext stock, old or new). STAR: ±20% since its
+#: first trading day (2019-07-22). BSE: ±30% since its opening (2021-11-15); before that, the
+#: NEEQ's rules applied, which are not modelled (no limit: nothing is quarantined for them).
+BOARD_LIMIT_STEPS: dict[str, tuple[tuple[dt.date, float], ...]] = {
+    "main": ((dt.date(1996, 12, 16), 10.0),),
+    "chinext": ((dt.date(2009, 10, 30), 10.0), (dt.date(2020, 8, 24), 20.0)),
+    "star": ((dt.date(2019, 7, 22), 20.0),),
+    "bse": ((dt.date(2021, 11, 15), 30.0),),
+}
+#: Names under special treatment (ST, *ST): ±5% on the main board until 2026-07-05, ±10% from
+#: 2026-07-06. ChiNext, STAR and BSE ST names keep their board's limit (±20%, ±20%, ±30%).
+MAIN_BOARD_ST_LIMIT_STEPS: tuple[tuple[dt.date, float], ...] = (
+    (dt.date(1996, 12, 16), 5.0),
+    (dt.date(2026, 7, 6), 10.0),
+)
+CHINEXT_REFORM = dt.date(2020, 8, 24)
+#: The main board's registration-based IPOs list from this day on (the first ones on 2023-04-10).
+MAIN_BOARD_REGISTRATION = dt.date(2023, 4, 10)
+#: Registration-based listings (STAR, ChiNext from its reform, main board from 2023-04-10) trade
+#: without a limit on their first five trading days. The BSE's rules give a new listing no limit
+#: on its first day; some summaries say five days: an exemption only stops a quarantine, so the
+#: wider one is used.
+REGISTRATION_UNLIMITED_DAYS = 5
+#: Approval-based listings (main board before 2023-04-10, ChiNext before its reform) have, on
+#: their first day only, a band around the issue price instead of the board's limit: since
+#: 2014-01-01, +44% / -36% (orders above 144% or below 64% of the issue price are invalid).
+#: The issue price is not in the bars, so the gate exempts that day; the sample market uses the band.
+APPROVAL_UNLIMITED_DAYS = 1
+FIRST_DAY_BAND_PCT = (44.0, -36.0)
+FIRST_DAY_BAND_FROM = dt.date(2014, 1, 1)
+
+
+def _step_value(steps: tuple[tuple[dt.date, float], ...], day: dt.date) -> float:
+    value = float("nan")
+    for first, pct in steps:
+        if day >= first:
+            value = pct
+    return value
+
+
+def _step_values(steps: tuple[tuple[dt.date, float], ...], days: np.ndarray) -> np.ndarray:
+    out = np.full(len(days), np.nan)
+    for first, pct in steps:
+        out[days >= np.datetime64(first, "D")] = pct
+    return out
+
+
+def board_limit_pct(board: str, day: dt.date) -> float:
+    """The board's daily price limit on `day`, percent (10.0 for ±10%); NaN where none is known."""
+    return _step_value(BOARD_LIMIT_STEPS.get(board, ()), day)
+
+
+def st_limit_pct(board: str, day: dt.date) -> float:
+    """The daily limit of an ST name of `board` on `day`, percent; NaN where none is known."""
+    if board == "main":
+        return _step_value(MAIN_BOARD_ST_LIMIT_STEPS, day)
+    return board_limit_pct(board, day)
+
+
+def board_limit_pcts(boards: np.ndarray, days: np.ndarray, st: np.ndarray | None = None) -> np.ndarray:
+    """`board_limit_pct` (or `st_limit_pct` where `st` is True) per row, vectorised.
+
+    `boards`: object array of board names (None for unknown), `days`: datetime64[D] (NaT gives
+    NaN), `st`: optional bool array. Returns float64 percent, NaN where no limit is known.
+    """
+    days = np.asarray(days, dtype="datetime64[D]")
+    out = np.full(len(days), np.nan)
+    st = np.zeros(len(days), dtype=bool) if st is None else np.asarray(st, dtype=bool)
+    for board, steps in BOARD_LIMIT_STEPS.items():
+        rows = boards == board
+        out[rows] = _step_values(steps, days[rows])
+    main_st = (boards == "main") & st
+    out[main_st] = _step_values(MAIN_BOARD_ST_LIMIT_STEPS, days[main_st])
+    return out
+
+
+def unlimited_first_days(board: str, list_date: dt.date | None) -> int:
+    """How many trading days from the listing day (counted as day 1) the gate checks no limit on.
+
+    5 for registration-based listings (STAR; ChiNext from 2020-08-24; main board from
+    2023-04-10) and for the BSE; 1 for approval-based ones (the first day's band is around the
+    issue price, which the bars do not carry); 0 without a listing date.
+    """
+    if list_date is None or (isinstance(list_date, float) and np.isnan(list_date)):
+        return 0
+    if board in ("star", "bse"):
+        return REGISTRATION_UNLIMITED_DAYS
+    if board == "chinext":
+        return REGISTRATION_UNLIMITED_DAYS if list_date >= CHINEXT_REFORM else APPROVAL_UNLIMITED_DAYS
+    if board == "main":
+        return REGISTRATION_UNLIMITED_DAYS if list_date >= MAIN_BOARD_REGISTRATION else APPROVAL_UNLIMITED_DAYS
+    return REGISTRATION_UNLIMITED_DAYS  # an unknown board: exempt the widest
+
+
+def unlimited_first_days_of(boards: np.ndarray, list_days: np.ndarray) -> np.ndarray:
+    """`unlimited_first_days` per row: `boards` object array, `list_days` datetime64[D] (NaT -> 0). int64."""
+    list_days = np.asarray(list_days, dtype="datetime64[D]")
+    out = np.full(len(list_days), REGISTRATION_UNLIMITED_DAYS, dtype="int64")
+    approval = (((boards == "chinext") & (list_days < np.datetime64(CHINEXT_REFORM, "D")))
+                | ((boards == "main") & (list_days < np.datetime64(MAIN_BOARD_REGISTRATION, "D"))))
+    out[approval] = APPROVAL_UNLIMITED_DAYS
+    out[np.isnat(list_days)] = 0
+    return out
+
+
+def first_day_band_pct(board: str, list_date: dt.date) -> tuple[float, float] | None:
+    """(up, down) percent around the issue price on an approval-based listing's first day, or
+    None where the first day has no limit (registration-based listings, BSE, before 2014)."""
+    if unlimited_first_days(board, list_date) != APPROVAL_UNLIMITED_DAYS or list_date < FIRST_DAY_BAND_FROM:
+        return None
+    return FIRST_DAY_BAND_PCT

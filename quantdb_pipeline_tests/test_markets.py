@@ -7,6 +7,7 @@ import re
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 import pytest
 import responses
 
@@ -215,3 +216,85 @@ def test_hk_and_index_loads_through_http_fakes_end_to_end(tmp_path):
     assert set(levels["symbol"]) == {"000300", "399006"}
     expected = market.index_daily_raw("399006", d("2024-09-02"), d(TODAY))
     assert levels[levels["symbol"] == "399006"]["volume"].tolist() == (expected["volume"] * 100).tolist()
+
+
+#: eastmoney's HK klines for 02171 around 2024-04-22 ("date,open,close,high,low,volume,amount,
+#: amplitude,pct,chg,turnover"). The 2024-04-22 bar's prices are recorded upstream data: its
+#: open (the opening auction's price, 4.81) lies above the continuous session's high (4.65).
+#: Its volume and amount, and the bars around it, are made up to be consistent with it.
+HK_AUCTION_OPEN_KLINES = [
+    "2024-04-18,4.70,4.75,4.78,4.66,1520000,7196000.00,2.56,1.06,0.05,0.08",
+    "2024-04-19,4.74,4.80,4.85,4.70,1830000,8767000.00,3.16,1.05,0.05,0.10",
+    "2024-04-22,4.81,4.52,4.65,4.41,2410000,10893000.00,5.00,-5.83,-0.28,0.13",
+    "2024-04-23,4.50,4.55,4.60,4.46,1290000,5856000.00,3.10,0.66,0.03,0.07",
+]
+
+
+@responses.activate
+def test_an_hk_open_outside_the_session_range_is_kept_and_warned_and_the_symbol_covered(tmp_path):
+    from quantdb_pipeline.loaders.markets import HK, load_hk_calendar, load_market_bars
+    from quantdb_pipeline.warehouse.publish import open_working
+    from quantdb_pipeline.warehouse.schema import migrate
+    from quantdb_pipeline.warehouse.writes import Lineage
+
+    calls = []
+
+    def kline(request):
+        calls.append(request.params["secid"])
+        return 200, {}, json.dumps({"rc": 0, "data": {"code": "02171", "klines": HK_AUCTION_OPEN_KLINES}})
+
+    responses.add_callback(responses.GET, re.compile(re.escape(HK_KLINE_URL)), callback=kline)
+    source = AkshareSource(requests_per_second=1e9, sleep=lambda s: None,
+                           now=lambda: dt.datetime(2024, 4, 23, 18, tzinfo=ZoneInfo("Asia/Shanghai")))
+    conn = open_working(tmp_path / "quantdb.duckdb")
+    migrate(conn)
+    lineage = Lineage.now("akshare", "http")
+    load_hk_calendar(conn, SampleMarket(today="2024-04-23"), lineage)
+    report = load_market_bars(conn, source, HK, d("2024-04-18"), d("2024-04-23"), lineage, symbols=["02171"])
+
+    assert calls == ["116.02171"]
+    assert report.rows_quarantined == 0 and report.failed == {} and report.rows_written == 4
+    stored = conn.execute("SELECT open, high, low, close FROM hk_daily_bars "
+                          "WHERE symbol = '02171' AND trade_date = DATE '2024-04-22'").fetchall()
+    assert stored == [(4.81, 4.65, 4.41, 4.52)]
+    warned = {o.rule: o for o in report.checks.failed}
+    assert set(warned) == {"open_le_high"} and warned["open_le_high"].action == "warn"
+    example = warned["open_le_high"].examples[0]
+    assert (example["symbol"], str(example["trade_date"]), example["open"]) == ("02171", "2024-04-22", 4.81)
+    assert conn.execute("SELECT count(*) FROM quarantine").fetchall() == [(0,)]
+    assert conn.execute("SELECT status FROM ingest_state WHERE dataset = 'hk_daily_bars' "
+                        "AND symbol = '02171'").fetchall() == [("ok",)]
+
+    again = load_market_bars(conn, source, HK, d("2024-04-18"), d("2024-04-23"), lineage, symbols=["02171"])
+    assert again.symbols_skipped == 1 and again.requests == 0 and calls == ["116.02171"]  # covered: not retried
+
+
+def test_an_hk_close_outside_the_range_or_high_below_low_is_still_quarantined():
+    from quantdb_pipeline.quality.suites import validate_market_bars
+
+    rows = normalize.hk_bars(pd.DataFrame({
+        "日期": [d("2024-04-19"), d("2024-04-22"), d("2024-04-23")], "开盘": [4.74, 4.81, 4.50],
+        "收盘": [4.80, 4.70, 4.55], "最高": [4.85, 4.65, 4.40], "最低": [4.70, 4.41, 4.46],
+        "成交量": [1830000, 2410000, 1290000], "成交额": [8767000.0, 10893000.0, 5700000.0],
+        "振幅": [3.16, 5.0, 3.1], "涨跌幅": [1.05, -2.08, -3.19], "涨跌额": [0.05, -0.10, -0.15],
+        "换手率": [0.1, 0.13, 0.07]}), "02171", "test")
+    days = [d("2024-04-19"), d("2024-04-22"), d("2024-04-23")]
+    outcome = validate_market_bars(rows, "hk", d("2024-04-23"), days)
+    # 04-22: close 4.70 above high 4.65; 04-23: high 4.40 below low 4.46 (and the close)
+    assert sorted(outcome.quarantined_rows()) == [1, 2]
+    assert set(outcome.quarantined_rows()[1]) == {"close_le_high"}
+    assert "low_le_high" in outcome.quarantined_rows()[2]
+
+
+def test_an_hk_vwap_between_the_session_range_and_an_auction_open_is_not_quarantined():
+    """Much of the day's volume at an opening auction above the session's high lifts amount /
+    volume above the high: the bar is valid. Beyond both the high and the open it is not."""
+    from quantdb_pipeline.quality.suites import validate_market_bars
+
+    rows = normalize.hk_bars(pd.DataFrame({
+        "日期": [d("2024-04-22"), d("2024-04-23")], "开盘": [4.81, 4.50], "收盘": [4.52, 4.55],
+        "最高": [4.65, 4.60], "最低": [4.41, 4.46], "成交量": [2410000, 1290000],
+        "成交额": [2410000 * 4.74, 1290000 * 4.75], "振幅": [5.0, 3.1], "涨跌幅": [-5.83, 0.66],
+        "涨跌额": [-0.28, 0.03], "换手率": [0.13, 0.07]}), "02171", "test")
+    outcome = validate_market_bars(rows, "hk", d("2024-04-23"), [d("2024-04-22"), d("2024-04-23")])
+    assert outcome.quarantined_rows() == {1: ["vwap_below_high"]}  # 4.75 above 4.60 x 1.01 and the open 4.50

@@ -3,14 +3,15 @@ import datetime as dt
 import pandas as pd
 import pandas.testing as pdt
 
+from quantdb_pipeline.market_rules import board_limit_pcts
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.sample_market import (
     DELIST_DATE,
     DELISTED_SYMBOL,
     IPO_DATE,
     IPO_SYMBOL,
-    PRICE_LIMIT,
     ST_DATE,
+    ST_LIMIT_UP_DATE,
     ST_SYMBOL,
     SUSPENDED_SYMBOL,
     SUSPENSION,
@@ -65,8 +66,10 @@ def test_daily_price_limits_hold_per_board_and_for_st():
     market = SampleMarket(today=TODAY)
     bars = all_bars(market).merge(market.universe()[["code", "board"]], left_on="symbol", right_on="code")
     bars = bars[bars["symbol"] != IPO_SYMBOL].reset_index(drop=True)  # no limit in the first days after listing
-    limit = bars["board"].map(PRICE_LIMIT) * 100
-    limit[bars["symbol"] == ST_SYMBOL] = 5
+    days = pd.to_datetime(bars["trade_date"].astype(object)).to_numpy().astype("datetime64[D]")
+    st = ((bars["symbol"] == ST_SYMBOL) & (bars["trade_date"] >= ST_DATE)).to_numpy()
+    limit = board_limit_pcts(bars["board"].to_numpy(dtype=object), days, st=st)
+    assert set(limit[st]) == {5.0, 10.0}  # the main-board ST limit widened on 2026-07-06
     # the exchange measures the limit from its reference price: on an ex-date the ex-rights
     # price (the history's 涨跌幅 is close-to-close there, like eastmoney's)
     events = pd.concat([market.corporate_actions(s).assign(symbol=s) for s in market.universe()["code"]])
@@ -109,3 +112,68 @@ def test_requests_are_counted():
     market.a_share_daily_raw("600000", *WINDOW)
     market.a_share_daily_raw("000001", *WINDOW)
     assert market.requests["stock_zh_a_hist"] == 2
+
+
+def test_chinext_moves_within_ten_percent_before_the_reform_and_twenty_after_it():
+    market = SampleMarket(today=TODAY)
+    chinext = [s for s, b, listed in market.universe()[["code", "board", "list_date"]].itertuples(index=False)
+               if b == "chinext" and listed < dt.date(2019, 8, 1)]
+    frames = [normalize.a_share_bars(market.a_share_daily_raw(s, dt.date(2019, 8, 1), dt.date(2021, 8, 20)), s,
+                                     "sample") for s in chinext]
+    bars = pd.concat(frames, ignore_index=True)
+    rise = (bars["close"] / bars["prev_close"] - 1) * 100  # rises only: an ex-date lowers close-to-close moves
+    before = (bars["trade_date"] < dt.date(2020, 8, 24)).to_numpy()
+    assert len(chinext) >= 5
+    assert rise[before].max() <= 10.0 + 0.6 and rise[before].max() >= 9.9  # limit-up days at 10%
+    assert rise[~before].max() > 15  # from 2020-08-24 on, 20%
+
+
+def test_the_sample_market_from_2005_to_today_passes_the_gate_with_nothing_quarantined(tmp_path):
+    """Every board's limit on each date, ChiNext before and after its reform, ST names before and
+    after 2026-07-06, and listings inside the range: the gate and the sample share their rules.
+    (The CLI cannot start before the first Dagster partition, 2015-01-05: this runs the loader.)"""
+    from quantdb_pipeline.loaders.bars import load_daily_bars
+    from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
+    from quantdb_pipeline.quality.suites import BarContext, validate_bars
+    from quantdb_pipeline.warehouse.publish import open_working
+    from quantdb_pipeline.warehouse.schema import migrate
+    from quantdb_pipeline.warehouse.writes import Lineage
+
+    market = SampleMarket(size=64)  # today: the real today (at most the calendar's last day)
+    universe = market.universe()
+    listed = universe[universe["list_date"] <= market.today()]
+    assert set(listed["board"]) == {"main", "chinext", "star", "bse"}
+    assert ((listed["board"] == "chinext") & (listed["list_date"] > dt.date(2016, 1, 4))
+            & (listed["list_date"] < dt.date(2020, 8, 24))).any()  # approval-based ChiNext listings inside
+    assert ((listed["board"] == "main") & (listed["list_date"] > dt.date(2014, 1, 1))).any()
+    conn = open_working(tmp_path / "quantdb.duckdb")
+    migrate(conn)
+    lineage = Lineage.now("sample", "acceptance")
+    load_trading_calendar(conn, market, lineage)
+    load_securities(conn, market, lineage)
+    report = load_daily_bars(conn, market, dt.date(2005, 1, 1), market.today(), lineage)
+
+    assert report.rows_quarantined == 0 and report.failed == {} and report.circuit_open is None
+    assert conn.execute("SELECT count(*) FROM quarantine").fetchall() == [(0,)]
+    limit_rule = next(o for o in report.row_checks.outcomes if o.rule == "within_board_limit")
+    assert limit_rule.success and report.row_checks.rows == report.rows_written > 100_000
+    first, chinext_before_reform = conn.execute(
+        "SELECT min(trade_date), count(*) FILTER (WHERE s.board = 'chinext' AND trade_date < DATE '2020-08-24') "
+        "FROM daily_bars JOIN securities s USING (symbol)").fetchall()[0]
+    assert first < dt.date(2006, 1, 1) and chinext_before_reform > 10_000
+    assert conn.execute("SELECT count(DISTINCT symbol) FROM ingest_state WHERE dataset = 'daily_bars' "
+                        "AND status = 'ok'").fetchall() == [(len(listed),)]  # every symbol covered
+
+    # the ST name's limit moves after 2026-07-06 (10% on the main board now) are not warned about
+    if market.today() >= ST_LIMIT_UP_DATE:
+        st_bars = normalize.a_share_bars(market.a_share_daily_raw(ST_SYMBOL, dt.date(2026, 7, 6), market.today()),
+                                         ST_SYMBOL, "sample")
+        limit_up = st_bars[st_bars["trade_date"] == ST_LIMIT_UP_DATE].iloc[0]
+        assert limit_up["close"] == round(limit_up["prev_close"] * 1.1, 2)  # beyond the old 5%
+        securities = conn.execute("SELECT symbol, board, is_st, list_date FROM securities").fetchdf()
+        assert securities.set_index("symbol").loc[ST_SYMBOL, "is_st"]
+        days = [d for (d,) in conn.execute("SELECT trade_date FROM trading_calendar WHERE market = 'CN'").fetchall()]
+        context = BarContext(today=market.today(), trading_days=days, securities=securities)
+        rows, _ = validate_bars(st_bars, pd.DataFrame(columns=["symbol", "start", "end"]), context)
+        assert next(o for o in rows.outcomes if o.rule == "within_st_limit").success
+    conn.close()

@@ -116,7 +116,8 @@ def _load(context: AssetExecutionContext, market_config: MarketSourceResource, w
 @asset(group_name="hong_kong", partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(),
        deps=[hk_trading_calendar, hk_securities], pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(HK_BARS_SUITE, "hk_daily_bars",
-                                f"{_ROW_RULES}, amount/volume within [low, high]; no price limit (HK has none)"),
+                                f"{_ROW_RULES} (an opening-auction open outside [low, high] only warns), "
+                                "amount/volume within [low, high] or up to the open; no price limit (HK has none)"),
                     load_check("hk_daily_bars")])
 def hk_daily_bars(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
     """Unadjusted HKEX daily bars (HKD, volume in shares) on HKEX's own calendar."""

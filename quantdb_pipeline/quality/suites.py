@@ -14,17 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from quantdb_pipeline.market_rules import ex_rights_reference
+from quantdb_pipeline.market_rules import board_limit_pcts, ex_rights_reference, unlimited_first_days_of
 from quantdb_pipeline.quality.expectations import FAIL, QUARANTINE, WARN, SuiteOutcome, gx_expectations, run_suite
 
-#: Daily price limits, percent. ChiNext moved from 10% to 20% with the registration reform.
-BOARD_LIMIT_PCT = {"main": 10.0, "chinext": 20.0, "star": 20.0, "bse": 30.0}
-CHINEXT_20PCT_FROM = dt.date(2020, 8, 24)
-ST_LIMIT_PCT = 5.0
+# The daily price limits by board and date, the ST limits and the days after a listing without
+# a limit are the exchanges' rules: `quantdb_pipeline.market_rules` holds them.
 #: Limit prices are rounded to the fen, so a limit move can exceed the limit slightly.
 LIMIT_TOLERANCE_PCT = 0.6
-#: New listings trade without (or with a wider) limit on their first days.
-UNLIMITED_FIRST_DAYS = 5
 #: pct_change is rounded to 0.01 upstream.
 PCT_CONSISTENCY_TOLERANCE = 0.02
 #: amount / volume may sit slightly outside [low, high] through rounding of amount.
@@ -93,18 +89,16 @@ def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
                             "datetime64[D]", np.datetime64("NaT"))
     is_st = _per_symbol(codes, uniques, info["is_st"].astype(object).fillna(False).astype(bool), bool, False)
 
-    board_limit = pd.Series(BOARD_LIMIT_PCT, dtype="float64")
-    limit = _per_symbol(codes, uniques, info["board"].map(board_limit), "float64", np.nan)
-    limit[(board == "chinext") & (day_values < np.datetime64(CHINEXT_20PCT_FROM, "D"))] = 10.0
+    limit = board_limit_pcts(board, day_values)
     calendar = np.array(sorted(context.trading_days), dtype="datetime64[D]")
     day_pos = np.searchsorted(calendar, day_values)
     # looked up here, judged by the suite: a 9,000-date value set would be copied per expectation
     frame["is_trading_day"] = (day_pos < len(calendar)) & (calendar[np.minimum(day_pos, len(calendar) - 1)] == day_values)
     list_pos = np.searchsorted(calendar, list_days)
-    newly_listed = ~np.isnat(list_days) & (day_pos - list_pos < UNLIMITED_FIRST_DAYS)
+    newly_listed = ~np.isnat(list_days) & (day_pos - list_pos < unlimited_first_days_of(board, list_days))
     limit[newly_listed] = np.nan
     pct = frame["pct_change"].to_numpy()
-    st_limit = np.where(is_st, ST_LIMIT_PCT, np.nan)
+    st_limit = np.where(is_st, board_limit_pcts(board, day_values, st=np.ones(n, dtype=bool)), np.nan)
     st_limit[newly_listed] = np.nan
 
     # the previous close of each row: the row before it of the same symbol, else the stored one
@@ -224,8 +218,9 @@ def bar_row_expectations(context: BarContext) -> list:
         _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "within_board_limit", QUARANTINE,
               "the close moved from the exchange's reference price (the ex-rights price on a known ex-date) "
               "by no more than the board's daily limit, with the limit price rounded to the fen "
-              f"(none on a listing's first {UNLIMITED_FIRST_DAYS} days; a fall with no known reference price "
-              "is the next rule's)",
+              "(by board and date: main 10, ChiNext 10 then 20 from 2020-08-24, STAR 20, BSE 30; none on a "
+              "listing's first 5 trading days, or first day for approval-based listings; a fall with no known "
+              "reference price is the next rule's)",
               column_A="board_limit_pct", column_B="abs_pct_change", or_equal=True,
               ignore_row_if="either_value_is_missing"),
         _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "fall_within_board_limit", WARN,
@@ -235,7 +230,8 @@ def bar_row_expectations(context: BarContext) -> list:
               column_A="fall_limit_pct", column_B="abs_pct_change", or_equal=True,
               ignore_row_if="either_value_is_missing"),
         _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "within_st_limit", WARN,
-              f"|pct_change| <= {ST_LIMIT_PCT}% + tolerance for names that are ST now "
+              "the move stays within the ST limit of the board on that date (main board 5 until 2026-07-05, "
+              "10 from 2026-07-06; other boards their board's limit) for names that are ST now "
               "(a warning: the warehouse does not yet know since when a name is ST)",
               column_A="st_limit_pct", column_B="abs_pct_change", or_equal=True,
               ignore_row_if="either_value_is_missing"),
@@ -296,13 +292,17 @@ def validate_bars(bars: pd.DataFrame, windows: pd.DataFrame, context: BarContext
 
 #: Each market's own rules: HK has no daily price limit; indices have no turnover rate, and
 #: their amount / volume is an average constituent price, not a price of the index.
+#: "open_from_auction": eastmoney's HK open is the opening auction's price, which can lie
+#: outside the continuous session's [low, high] (02171 on 2024-04-22: open 4.81, high 4.65,
+#: low 4.41, close 4.52): such an open is warned about and the bar kept.
 MARKET_RULES = {
-    "hk": ("vwap", "pct_change_consistent"),
+    "hk": ("vwap", "pct_change_consistent", "open_from_auction"),
     "index": (),
 }
 
 
-def prepare_market_bars(bars: pd.DataFrame, today: dt.date, trading_days: list[dt.date]) -> pd.DataFrame:
+def prepare_market_bars(bars: pd.DataFrame, today: dt.date, trading_days: list[dt.date],
+                        market: str = "") -> pd.DataFrame:
     frame = pd.DataFrame({c: bars[c].to_numpy() for c in bars.columns})
     frame["symbol"] = bars["symbol"].to_numpy(dtype=object)
     dates = pd.to_datetime(pd.Series(bars["trade_date"].astype(object).to_numpy()), errors="coerce")
@@ -319,8 +319,12 @@ def prepare_market_bars(bars: pd.DataFrame, today: dt.date, trading_days: list[d
     volume = frame["volume"].astype("float64")
     frame["volume"] = volume
     frame["vwap"] = (frame["amount"] / volume).where(volume > 0)
-    frame["vwap_floor"] = frame["low"] * (1 - VWAP_TOLERANCE)
-    frame["vwap_cap"] = frame["high"] * (1 + VWAP_TOLERANCE)
+    low, high = frame["low"], frame["high"]
+    if "open_from_auction" in MARKET_RULES.get(market, ()):
+        # the auction's volume traded at the open, which may lie outside the session's range
+        low, high = np.fmin(low, frame["open"]), np.fmax(high, frame["open"])
+    frame["vwap_floor"] = low * (1 - VWAP_TOLERANCE)
+    frame["vwap_cap"] = high * (1 + VWAP_TOLERANCE)
     if "prev_close" in frame:
         frame["pct_discrepancy"] = (frame["pct_change"] - (frame["close"] / frame["prev_close"] - 1) * 100).abs()
     frame.attrs["report_columns"] = [c for c in BAR_REPORT_COLUMNS if c in frame]
@@ -348,19 +352,26 @@ def market_bar_expectations(market: str) -> list:
     for price in ("open", "high", "low", "close"):
         rules.append(_rule(gxe.ExpectColumnValuesToBeBetween, f"{price}_positive", QUARANTINE, f"{price} > 0",
                            column=price, min_value=0, strict_min=True))
+    auction_open = "open_from_auction" in MARKET_RULES[market]
     for a, b, name in (("open", "low", "low_le_open"), ("close", "low", "low_le_close"),
-                       ("high", "open", "open_le_high"), ("high", "close", "close_le_high")):
-        rules.append(_rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, name, QUARANTINE,
-                           f"{b} <= {a}", column_A=a, column_B=b, or_equal=True,
-                           ignore_row_if="either_value_is_missing"))
+                       ("high", "open", "open_le_high"), ("high", "close", "close_le_high"),
+                       ("high", "low", "low_le_high")):
+        action, description = QUARANTINE, f"{b} <= {a}"
+        if auction_open and "open" in (a, b):
+            action = WARN
+            description += (" (a warning: the open is the opening auction's price, which may lie outside the "
+                            "continuous session's range; the bar loads)")
+        rules.append(_rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, name, action, description,
+                           column_A=a, column_B=b, or_equal=True, ignore_row_if="either_value_is_missing"))
     if "vwap" in MARKET_RULES[market]:
         rules += [
             _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_above_low", QUARANTINE,
-                  "amount / volume >= low (volume in shares)", column_A="vwap", column_B="vwap_floor",
+                  "amount / volume >= low (volume in shares; HK: or the open, the auction's price)",
+                  column_A="vwap", column_B="vwap_floor",
                   or_equal=True, ignore_row_if="either_value_is_missing"),
             _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_below_high", QUARANTINE,
-                  "amount / volume <= high", column_A="vwap_cap", column_B="vwap", or_equal=True,
-                  ignore_row_if="either_value_is_missing"),
+                  "amount / volume <= high (HK: or the open)", column_A="vwap_cap", column_B="vwap",
+                  or_equal=True, ignore_row_if="either_value_is_missing"),
         ]
     if "pct_change_consistent" in MARKET_RULES[market]:
         rules.append(_rule(gxe.ExpectColumnValuesToBeBetween, "pct_change_matches_previous_close", WARN,
@@ -372,7 +383,7 @@ def market_bar_expectations(market: str) -> list:
 def validate_market_bars(bars: pd.DataFrame, market: str, today: dt.date,
                          trading_days: list[dt.date]) -> SuiteOutcome:
     """The row rules of `hk_daily_bars` (market "hk") or `index_daily_bars` (market "index")."""
-    return run_suite(f"{market}_daily_bars", prepare_market_bars(bars, today, trading_days),
+    return run_suite(f"{market}_daily_bars", prepare_market_bars(bars, today, trading_days, market),
                      market_bar_expectations(market))
 
 

@@ -555,7 +555,7 @@ def hk_adjustment_factors(raw, symbol: str, source: str) -> pd.DataFrame:
     })
 
 
-#: "ST", "*ST", "S*ST", "SST" + name marks special treatment (±5% limit); "STAR..." does not.
+#: "ST", "*ST", "S*ST", "SST" + name marks special treatment (its limit: `market_rules.st_limit_pct`); "STAR..." does not.
 _ST_NAME = r"^\s*(?:\*|S\*?)?ST(?![A-Za-z])"
 
 

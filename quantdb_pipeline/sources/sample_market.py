@@ -9,13 +9,17 @@ What it contains, so that tests can catch real bugs:
 
 - the real SSE trading calendar (the one akshare ships);
 - SH main board, SZ main board, ChiNext, STAR and BSE symbols, with each board's daily
-  price limit (±10%, ±20%, ±20%, ±30%) and ±5% for the ST name;
-- `IPO_SYMBOL` listing on `IPO_DATE`, with no price limit for its first five days on a
-  registration-based board;
+  price limit on each date as `market_rules` states it (±10%; ChiNext ±10% before the
+  2020-08-24 reform, ±20% from it; ±20%; ±30%) and the ST limit for the ST name (main board
+  ±5%, ±10% from 2026-07-06);
+- listings inside the simulated range with the first days `market_rules` gives them: no limit
+  for five days on a registration-based board, a +44%/-36% band around the issue price on an
+  approval-based listing's first day; `IPO_SYMBOL` lists on `IPO_DATE`;
 - `DELISTED_SYMBOL` delisted on `DELIST_DATE` (its last bar is the trading day before);
 - `SUSPENDED_SYMBOL` suspended from `SUSPENSION[0]` to `SUSPENSION[1]` (no rows, like
   eastmoney);
-- `ST_SYMBOL`, renamed "*ST ..." on `ST_DATE` (±5% limit from then on), and
+- `ST_SYMBOL`, renamed "*ST ..." on `ST_DATE` (the ST limit from then on; a limit-up day on
+  `ST_LIMIT_UP_DATE`, under the main board's 10% ST limit), and
   `INDUSTRY_CHANGE_SYMBOL`, whose industry changes on `INDUSTRY_CHANGE_DATE`; profiles in
   the shape of `stock_individual_info_em`;
 - quarterly financial statements in eastmoney's shape (a bank's layout for `BANK_SYMBOL`)
@@ -48,7 +52,13 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from quantdb_pipeline.market_rules import ex_rights_reference
+from quantdb_pipeline.market_rules import (
+    board_limit_pct,
+    ex_rights_reference,
+    first_day_band_pct,
+    st_limit_pct,
+    unlimited_first_days,
+)
 from quantdb_pipeline.sources.base import (
     HkFactorFrames,
     ListingFrames,
@@ -66,8 +76,6 @@ BOARD_MIX = (
     ("STAR", 0.15, 688001),
     ("BSE", 0.12, 920001),
 )
-PRICE_LIMIT = {"main": 0.10, "chinext": 0.20, "star": 0.20, "bse": 0.30}
-ST_PRICE_LIMIT = 0.05
 #: The board's launch date bounds the listing dates drawn for its symbols.
 BOARD_OPENED = {
     "main": dt.date(2005, 1, 4),
@@ -77,11 +85,16 @@ BOARD_OPENED = {
 }
 LATEST_RANDOM_LISTING = dt.date(2023, 6, 30)
 
-#: Prices are simulated from this date (or the listing date, if later).
+#: Prices are simulated from this date (or the listing date, if later). An A-share listed
+#: before it also has bars from its listing date on (`_pre_origin_history`, built backwards
+#: from its price at the origin, so the bars from the origin on do not depend on it); corporate
+#: actions, factors, reports, HK and index bars start at the origin.
 SIMULATION_ORIGIN = dt.date(2016, 1, 4)
 
 ST_SYMBOL = "000002"
 ST_DATE = dt.date(2023, 5, 4)
+#: `ST_SYMBOL` closes at its limit up on this day: +10%, the main-board ST limit from 2026-07-06.
+ST_LIMIT_UP_DATE = dt.date(2026, 7, 8)
 INDUSTRY_CHANGE_SYMBOL, INDUSTRY_CHANGE_DATE = "600003", dt.date(2024, 1, 2)
 INDUSTRIES = ("电子", "医药生物", "计算机", "汽车", "食品饮料", "机械设备", "基础化工", "电力设备")
 BANK_SYMBOL = "000001"
@@ -234,6 +247,8 @@ class SampleMarket:
         if record is None:
             return pd.DataFrame()  # eastmoney answers an unknown code with no klines
         history = _history(self.seed, record)[0]
+        if start < SIMULATION_ORIGIN and record["list_date"] < SIMULATION_ORIGIN:
+            history = pd.concat([_pre_origin_history(self.seed, record), history], ignore_index=True)
         end = min(end, self._today)
         dates = history["日期"]
         lo, hi = bisect_left(dates.tolist(), start), bisect_right(dates.tolist(), end)
@@ -614,9 +629,13 @@ def _universe(size: int, seed: int) -> pd.DataFrame:
 
 
 def _limit(record: dict, day: dt.date) -> float:
-    if record["code"] == ST_SYMBOL and day >= ST_DATE:
-        return ST_PRICE_LIMIT
-    return PRICE_LIMIT[record["board"]]
+    """The daily limit of the record's symbol on `day` as a fraction (0.1 for ±10%), by the
+    exchanges' rules (`market_rules`): its board's, or the ST limit from `ST_DATE` on."""
+    st = record["code"] == ST_SYMBOL and day >= ST_DATE
+    pct = st_limit_pct(record["board"], day) if st else board_limit_pct(record["board"], day)
+    if math.isnan(pct):
+        raise ValueError(f"no daily limit known for board {record['board']} on {day}")
+    return pct / 100
 
 
 def name_on(record: dict, day: dt.date) -> str:
@@ -668,7 +687,9 @@ def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, 
     wick_down = np.abs(rng.normal(0, vol / 2, n)).tolist()
     activity = np.exp(rng.normal(0, 0.4, n))
     yields = rng.uniform(0.005, 0.03, n).tolist()
-    ipo_days = 5 if record["list_date"] >= SIMULATION_ORIGIN and record["board"] != "main" else 0
+    listed_inside = record["list_date"] >= SIMULATION_ORIGIN
+    ipo_days = unlimited_first_days(record["board"], record["list_date"]) if listed_inside else 0
+    band = first_day_band_pct(record["board"], record["list_date"]) if listed_inside else None
     anchor = math.log(record["start_price"])
     actions = _actions(seed, code, days)
 
@@ -688,14 +709,19 @@ def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, 
             events.append((days[i], cash, shares, prev, reference))
             anchor -= math.log(prev / reference)  # mean reversion towards the adjusted level
             prev = reference
-        if i < ipo_days:
-            up, down = prev * 3, prev * 0.5  # registration-based IPOs: no limit for five days
+        if i == 0 and band is not None:  # approval-based IPO: a band around the issue price on day one
+            up, down = round(prev * (1 + band[0] / 100), 2), round(prev * (1 + band[1] / 100), 2)
+            shock = 0.6
+        elif i < ipo_days:
+            up, down = prev * 3, prev * 0.5  # no limit on the first days after listing
             shock = 0.6 if i == 0 else shocks[i] * 2
         else:
             limit = _limit(record, days[i])
             up, down = round(prev * (1 + limit), 2), round(prev * (1 - limit), 2)
             # a little mean reversion keeps simulated prices in a realistic range for years
             shock = shocks[i] - 0.004 * (math.log(prev) - anchor)
+            if code == ST_SYMBOL and days[i] == ST_LIMIT_UP_DATE:
+                shock = 0.2  # clamped to the limit price below
         close = min(max(round(prev * math.exp(shock), 2), down), up)
         open_ = min(max(round(prev * math.exp(gaps[i]), 2), down), up)
         high = min(max(round(max(open_, close) * (1 + wick_up[i]), 2), open_, close), up)
@@ -729,9 +755,91 @@ def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, 
     return bars, factor_frame, event_frame
 
 
+_HISTORY_KEYS = ("code", "board", "list_date", "delist_date", "float_shares", "start_price", "drift", "volatility")
+
+
 def _history(seed: int, record: dict) -> pd.DataFrame:
-    keys = ("code", "board", "list_date", "delist_date", "float_shares", "start_price", "drift", "volatility")
-    return _history_cached(seed, tuple((k, record[k]) for k in keys))
+    return _history_cached(seed, tuple((k, record[k]) for k in _HISTORY_KEYS))
+
+
+def _pre_origin_history(seed: int, record: dict) -> pd.DataFrame:
+    """The bars of a symbol listed before `SIMULATION_ORIGIN`, from its listing day to the day
+    before the origin (no corporate actions), shaped like `a_share_daily_raw`'s frames."""
+    return _pre_origin_cached(seed, tuple((k, record[k]) for k in _HISTORY_KEYS))
+
+
+def _round_fen(value: float) -> float:
+    return round(value, 2)
+
+
+@lru_cache(maxsize=256)
+def _pre_origin_cached(seed: int, key: tuple) -> pd.DataFrame:
+    """Walked backwards from the price at the origin, so that the last close before the origin is
+    `start_price` (what the bars from the origin on are measured from) and each day's close stays
+    within the limit of the day before's close, rounded to the fen, under `market_rules`."""
+    record = dict(key)
+    calendar = _calendar()
+    days = list(calendar[bisect_left(calendar, record["list_date"]):bisect_left(calendar, SIMULATION_ORIGIN)])
+    n = len(days)
+    if not n:
+        return pd.DataFrame(columns=_BAR_COLUMNS)
+    rng = np.random.default_rng([seed, int(record["code"]), 2005])
+    vol = record["volatility"]
+    shocks = (rng.standard_t(4, n) * vol / math.sqrt(2)).tolist()
+    gaps = rng.normal(0, vol / 3, n).tolist()
+    wick_up = np.abs(rng.normal(0, vol / 2, n)).tolist()
+    wick_down = np.abs(rng.normal(0, vol / 2, n)).tolist()
+    activity = np.exp(rng.normal(0, 0.4, n))
+    anchor = math.log(record["start_price"])
+    closes = np.empty(n)
+    close = record["start_price"]
+    for i in range(n - 1, 0, -1):
+        closes[i] = close
+        limit = _limit(record, days[i])
+        # backwards, mean reversion pulls the earlier price towards the anchor too
+        previous = max(0.5, _round_fen(close / math.exp(shocks[i] + 0.004 * (math.log(close) - anchor))))
+        if close > _round_fen(previous * (1 + limit)):
+            previous = math.ceil(close / (1 + limit) * 100) / 100
+            while close > _round_fen(previous * (1 + limit)):
+                previous = _round_fen(previous + 0.01)
+        elif close < _round_fen(previous * (1 - limit)):
+            previous = math.floor(close / (1 - limit) * 100) / 100
+            while close < _round_fen(previous * (1 - limit)):
+                previous = _round_fen(previous - 0.01)
+        close = previous
+    closes[0] = close
+    # the listing day is measured from the issue price, within the first-day band where there is one
+    band = first_day_band_pct(record["board"], record["list_date"])
+    issue = _round_fen(close / 1.3)
+    if band is not None:
+        issue = max(issue, math.ceil(close / (1 + band[0] / 100) * 100) / 100)
+        while close > _round_fen(issue * (1 + band[0] / 100)):
+            issue = _round_fen(issue + 0.01)
+    last_close = np.concatenate([[issue], closes[:-1]])
+    ohlc = np.empty((n, 4))
+    for i in range(n):
+        prev, close = float(last_close[i]), float(closes[i])
+        if i == 0:
+            up, down = ((_round_fen(prev * (1 + band[0] / 100)), _round_fen(prev * (1 + band[1] / 100)))
+                        if band is not None else (math.inf, 0.0))
+        else:
+            limit = _limit(record, days[i])
+            up, down = _round_fen(prev * (1 + limit)), _round_fen(prev * (1 - limit))
+        open_ = min(max(_round_fen(prev * math.exp(gaps[i])), down), up)
+        high = min(max(_round_fen(max(open_, close) * (1 + wick_up[i])), open_, close), up)
+        low = max(min(_round_fen(min(open_, close) * (1 - wick_down[i])), open_, close), down)
+        ohlc[i] = (open_, close, high, low)
+    open_, close, high, low = ohlc.T
+    moves = np.abs(np.log(close / last_close))
+    lots = np.maximum(1, (record["float_shares"] / 100 * 0.01 * activity * (1 + 20 * moves)).astype("int64"))
+    return pd.DataFrame({
+        "日期": days, "股票代码": record["code"], "开盘": open_, "收盘": close, "最高": high, "最低": low,
+        "成交量": lots, "成交额": np.round(lots * 100 * ohlc.mean(axis=1), 2),
+        "振幅": np.round((high - low) / last_close * 100, 2),
+        "涨跌幅": np.round((close / last_close - 1) * 100, 2),
+        "涨跌额": np.round(close - last_close, 2),
+        "换手率": np.round(lots * 100 / record["float_shares"] * 100, 2),
+    }, columns=_BAR_COLUMNS)
 
 
 def _cut(history: pd.DataFrame, column: str, start: dt.date, end: dt.date) -> pd.DataFrame:
