@@ -10,6 +10,7 @@ import pytest
 from quantdb_pipeline.assets import daily_bars, securities
 from quantdb_pipeline.resources import MarketSourceResource
 from quantdb_pipeline.sources.sample_market import (
+    BSE_SWITCH_DATE,
     DELIST_DATE,
     DELISTED_SYMBOL,
     IPO_DATE,
@@ -17,6 +18,7 @@ from quantdb_pipeline.sources.sample_market import (
     SUSPENDED_SYMBOL,
     SUSPENSION,
     SampleMarket,
+    old_bse_code,
 )
 from quantdb_pipeline.warehouse.publish import working_path
 from quantdb_pipeline_tests.conftest import d, failure_messages
@@ -113,12 +115,22 @@ def test_a_new_listing_gets_its_history_from_its_listing_date(pipeline):
     expected = SampleMarket(today=today).a_share_daily_raw(IPO_SYMBOL, IPO_DATE, d(today))
     assert ipo_rows["trade_date"].dt.date.tolist() == expected["日期"].tolist()
     assert ipo_rows["trade_date"].iloc[0].date() == IPO_DATE
-    # every other symbol only got the requested day (the gap 08-16..10-09 stays a gap)
+    # every other symbol only got the requested day (the gap 08-16..10-09 stays a gap), except the
+    # BSE's 920 codes: new from 2025-10-09 (the code switch), they get their whole history too
     others = pipeline.query(
-        "SELECT count(*) AS n FROM daily_bars WHERE symbol <> ? AND trade_date BETWEEN '2025-08-16' AND '2025-10-09'",
-        [IPO_SYMBOL])
+        "SELECT count(*) AS n FROM daily_bars WHERE symbol <> ? AND symbol NOT LIKE '92%' "
+        "AND trade_date BETWEEN '2025-08-16' AND '2025-10-09'", [IPO_SYMBOL])
     assert others["n"][0] == 0
     assert meta["symbols_updated"] == meta["upstream_requests"]
+    # the old BSE codes the first run stored are switched to their twins and no longer fetched
+    bse = sorted(SampleMarket(today=today).universe().query("board == 'bse'")["code"])
+    changes = pipeline.query("SELECT old_symbol, new_symbol, change_date, matched_by FROM symbol_changes ORDER BY 1")
+    assert changes.assign(change_date=changes["change_date"].dt.date).values.tolist() == [
+        [old_bse_code(code), code, BSE_SWITCH_DATE, "name_and_list_date"] for code in bse]
+    statuses = pipeline.query("SELECT status, count(*) AS n FROM securities WHERE symbol LIKE '83%' GROUP BY 1")
+    assert statuses.values.tolist() == [["switched", len(bse)]]
+    assert pipeline.query("SELECT count(*) AS n FROM daily_bars WHERE symbol LIKE '83%' AND trade_date > '2025-08-15'"
+                          )["n"][0] == 0
 
 
 def test_a_delisted_symbol_is_fetched_up_to_its_last_trading_day_only(pipeline):

@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
+from quantdb_pipeline.symbols import BSE_CODE_SWITCH_DATE, NEW_BSE_PREFIX
+
 log = logging.getLogger(__name__)
 
 LISTED, DROPPED, SWITCHED = "listed", "dropped", "switched"
@@ -51,8 +53,6 @@ EXCHANGE_LIST, NAME_AND_LIST_DATE = "exchange_list", "name_and_list_date"
 MAX_DROP_SHARE = 0.05
 #: Drops always allowed per exchange and load, whatever the share (small universes, tests).
 MIN_DROPS_ALLOWED = 3
-#: The BSE's codes since the October 2025 switch start with these digits.
-NEW_BSE_PREFIX = "92"
 
 CHANGE_COLUMNS = ["old_symbol", "new_symbol", "change_date", "matched_by", "name", "list_date"]
 
@@ -143,7 +143,9 @@ def _by_name_and_list_date(listed: pd.DataFrame, stored: pd.DataFrame, known_old
 def _with_change_dates(conn: duckdb.DuckDBPyConnection, pairs: pd.DataFrame, stored: pd.DataFrame,
                        listed_set: set[str]) -> pd.DataFrame:
     """change_date: the first trading day after the old code was last seen, i.e. after the later
-    of its last stored bar and (when today's list no longer shows it) the last day a list did."""
+    of its last stored bar and (when today's list no longer shows it) the last day a list did;
+    for an old BSE code matched to a 920 code, not before `BSE_CODE_SWITCH_DATE` (a warehouse
+    not updated for a while last saw the old code well before the switch). NULL when unknown."""
     if pairs.empty:
         return pairs
     olds = list(pairs["old_symbol"])
@@ -152,14 +154,17 @@ def _with_change_dates(conn: duckdb.DuckDBPyConnection, pairs: pd.DataFrame, sto
     last_listed = {s: (None if pd.isna(d) else pd.Timestamp(d).date())
                    for s, d in zip(stored["symbol"], stored["last_listed"])}
     dates = []
-    for old in olds:
+    for old, new in zip(olds, pairs["new_symbol"]):
+        bse_switch = BSE_CODE_SWITCH_DATE if new.startswith(NEW_BSE_PREFIX) and not old.startswith(NEW_BSE_PREFIX) \
+            else None
         seen = [d for d in (last_bar.get(old), None if old in listed_set else last_listed.get(old)) if d is not None]
-        if not seen:
-            dates.append(None)
-            continue
-        rows = conn.execute("SELECT min(trade_date) FROM trading_calendar WHERE market = 'CN' AND trade_date > ?",
-                            [max(seen)]).fetchall()
-        dates.append(rows[0][0] if rows else None)
+        after = None
+        if seen:
+            rows = conn.execute("SELECT min(trade_date) FROM trading_calendar WHERE market = 'CN' AND trade_date > ?",
+                                [max(seen)]).fetchall()
+            after = rows[0][0] if rows else None
+        known = [d for d in (after, bse_switch) if d is not None]
+        dates.append(max(known) if known else None)
     return pairs.assign(change_date=dates)
 
 
