@@ -983,7 +983,7 @@ def status(*, warehouse: str | os.PathLike | None = None) -> dict[str, pd.DataFr
             SELECT 'symbol behind' AS kind, s.symbol, coalesce(c.covered_to, NULL) AS covered_to, NULL::DATE AS trade_date
             FROM securities s LEFT JOIN coverage c USING (symbol)
             WHERE $last_day::DATE IS NOT NULL AND (s.delist_date IS NULL OR s.delist_date > $last_day)
-              AND (s.list_date IS NULL OR s.list_date <= $last_day)
+              AND (s.list_date IS NULL OR s.list_date <= $last_day) AND s.status = 'listed'
               AND (c.covered_to IS NULL OR c.covered_to < $last_day)
             UNION ALL
             SELECT 'day without bars', NULL, NULL, t.trade_date
@@ -1000,7 +1000,8 @@ def status(*, warehouse: str | os.PathLike | None = None) -> dict[str, pd.DataFr
             # and dividend periods it means "none", which is not waiting for anything
             "SELECT dataset, symbol, status, last_attempt_at, error FROM ingest_state "
             "WHERE status = 'failed' OR (status = 'empty' AND dataset NOT IN "
-            "('corporate_actions', 'adjustment_factors', 'hk_adjustment_factors')) ORDER BY dataset, symbol").df()
+            "('corporate_actions', 'adjustment_factors', 'hk_adjustment_factors')) "
+            "AND symbol NOT IN (SELECT symbol FROM securities WHERE status <> 'listed') ORDER BY dataset, symbol").df()
         unreconciled = conn.execute(
             "SELECT source, count(DISTINCT symbol) AS symbols, count(*) AS rows, min(trade_date) AS oldest, "
             "max(trade_date) AS newest FROM daily_bars WHERE source LIKE '%/spot' GROUP BY source ORDER BY source").df()

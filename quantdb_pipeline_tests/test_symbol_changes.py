@@ -106,6 +106,10 @@ def test_the_night_of_the_bse_code_switch_publishes_and_either_code_reads_the_jo
         assert joined["volume"].tolist() == (truth["成交量"] * 100).tolist()
         assert set(joined["symbol"]) == {code}  # reported under the code asked for
         assert joined.attrs["symbol_changes"][["old_symbol", "new_symbol"]].values.tolist() == [[old[0], bse[0]]]
+    # nor does status() list them as behind or waiting for a retry
+    for name, frame in read.status(warehouse=pipeline.warehouse).items():
+        if "symbol" in frame.columns:
+            assert not set(frame["symbol"].dropna()) & set(old), name
     before_switch = pipeline.query("SELECT run_id FROM daily_bars WHERE symbol = ? AND trade_date = '2025-09-26'",
                                    [old[0]])
     assert before_switch["run_id"].tolist() == [first.run_id]  # the old code's own bar, kept
@@ -221,3 +225,46 @@ def test_inactive_codes_with_bars_are_not_due_for_factors(tmp_path):
     due = symbols_needing_factors(conn, AFTER)
     assert not set(due) & set(old) and any(s.startswith("60") for s in due)
     conn.close()
+
+
+def tiny_switch(tmp_path, new_factors_reach_back: bool):
+    """830001 trades 09-26 and 09-29 (ex-date 09-29: factor 1 -> 1.25), 920001 from 10-09 on. The
+    new code's factors either repeat the old history (sina serving it under the new code) or
+    start afresh at 1.0 on its first day."""
+    from quantdb_pipeline.warehouse.publish import publish
+
+    conn = open_working(tmp_path / "quantdb.duckdb")
+    migrate(conn)
+    stamp = "'t', 'r', now()"
+    conn.execute(f"""INSERT INTO securities (symbol, exchange, board, name, is_st, list_date, source, run_id,
+                     ingested_at, status) VALUES ('830001', 'BJ', 'bse', 'X', false, DATE '2022-01-04', {stamp},
+                     'switched'), ('920001', 'BJ', 'bse', 'X', false, DATE '2022-01-04', {stamp}, 'listed')""")
+    bars = [("830001", "2025-09-26", 10.0, 10.0), ("830001", "2025-09-29", 8.0, 10.0),
+            ("920001", "2025-10-09", 8.4, 8.0), ("920001", "2025-10-10", 8.8, 8.4)]
+    for symbol, day, close, previous in bars:
+        conn.execute(f"INSERT INTO daily_bars (symbol, trade_date, open, high, low, close, volume, amount, prev_close, "
+                     f"source, run_id, ingested_at) VALUES (?, ?, ?, ?, ?, ?, 100, 1000.0, ?, {stamp})",
+                     [symbol, day, close, close, close, close, previous])
+    factors = [("830001", "2022-01-04", 1.0), ("830001", "2025-09-29", 1.25)]
+    factors += ([("920001", "2022-01-04", 1.0), ("920001", "2025-09-29", 1.25)] if new_factors_reach_back
+                else [("920001", "2025-10-09", 1.0)])
+    for symbol, day, factor in factors:
+        conn.execute(f"INSERT INTO adjustment_factors (symbol, ex_date, hfq_factor, source, run_id, ingested_at) "
+                     f"VALUES (?, ?, ?, {stamp})", [symbol, day, factor])
+    conn.execute(f"INSERT INTO symbol_changes VALUES ('830001', '920001', DATE '2025-10-09', 'name_and_list_date', "
+                 f"'X', DATE '2022-01-04', {stamp})")
+    conn.close()
+    publish(tmp_path / "quantdb.duckdb")
+    return tmp_path / "quantdb.duckdb"
+
+
+@pytest.mark.parametrize("reach_back", [True, False], ids=["new_factors_cover_history", "new_factors_start_fresh"])
+def test_adjusted_prices_of_the_joined_history_stay_continuous(tmp_path, reach_back):
+    path = tiny_switch(tmp_path, reach_back)
+    for code in ("830001", "920001"):
+        hfq = read.daily_bars(code, columns=["close", "hfq_factor"], adjust="hfq", warehouse=path)
+        assert hfq["close"].tolist() == [10.0, 10.0, 10.5, 11.0]  # 8 x 1.25 on and after the ex-date
+        qfq = read.daily_bars(code, columns=["close", "pct_change"], adjust="qfq", warehouse=path)
+        assert qfq["close"].round(6).tolist() == [8.0, 8.0, 8.4, 8.8]  # the latest prices as traded
+        assert qfq["pct_change"].tolist()[1:] == [0.0, 5.0, 4.76]  # no jump at the switch or ex-date
+        assert set(qfq["symbol"]) == {code}
