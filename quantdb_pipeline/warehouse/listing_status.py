@@ -89,7 +89,7 @@ def plan_listing_update(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame, pr
     listed["list_date"] = [None if pd.isna(d) else pd.Timestamp(d).date() for d in listed["list_date"]]
     listed_set = set(listed["symbol"])
 
-    pairs = _from_exchange_list(previous_codes, listed, stored, known_old)
+    pairs = _from_exchange_list(previous_codes, listed, known_old)
     pairs = pd.concat([pairs, _by_name_and_list_date(listed, stored, known_old | set(pairs["old_symbol"]),
                                                      known_new | set(pairs["new_symbol"]))], ignore_index=True)
     changes = _with_change_dates(conn, pairs, stored, listed_set)
@@ -110,8 +110,7 @@ def plan_listing_update(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame, pr
     return ListingUpdate(today, sorted(listed_set), changes, dropped, refused)
 
 
-def _from_exchange_list(previous_codes: pd.DataFrame, listed: pd.DataFrame, stored: pd.DataFrame,
-                        known_old: set[str]) -> pd.DataFrame:
+def _from_exchange_list(previous_codes: pd.DataFrame, listed: pd.DataFrame, known_old: set[str]) -> pd.DataFrame:
     if previous_codes is None or previous_codes.empty:
         return empty_changes()
     info = listed.set_index("symbol")
