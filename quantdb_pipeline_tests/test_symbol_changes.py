@@ -268,3 +268,11 @@ def test_adjusted_prices_of_the_joined_history_stay_continuous(tmp_path, reach_b
         assert qfq["close"].round(6).tolist() == [8.0, 8.0, 8.4, 8.8]  # the latest prices as traded
         assert qfq["pct_change"].tolist()[1:] == [0.0, 5.0, 4.76]  # no jump at the switch or ex-date
         assert set(qfq["symbol"]) == {code}
+
+
+def test_the_new_listings_sensor_never_asks_for_a_switched_code(tmp_path, monkeypatch):
+    from quantdb_pipeline.sensors import unloaded_listings
+
+    monkeypatch.setenv("QUANTDB_WAREHOUSE", str(tiny_switch(tmp_path, new_factors_reach_back=True)))
+    symbols, last = unloaded_listings()  # neither code has bar coverage in this warehouse
+    assert symbols == ["920001"] and last == dt.date(2025, 10, 10)
