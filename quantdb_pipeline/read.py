@@ -266,7 +266,7 @@ _BARS_SQL = """
           AND trade_date <= coalesce($end::DATE, DATE '9999-12-31')),
     factors AS (
         SELECT symbol, ex_date, hfq_factor{before_factor}
-        FROM adjustment_factors
+        FROM {factors}
         WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))),
     bounds AS (
         SELECT symbol, arg_min(hfq_factor, ex_date) AS first_factor,
@@ -293,14 +293,75 @@ _PREVIOUS_PARTS = {
 }
 
 
-def _bars_sql(previous: bool) -> str:
+def _bars_sql(previous: bool, factors: str = "adjustment_factors") -> str:
     """`_BARS_SQL`, with the previous bar's factor only when prev_close or an adjusted
-    pct_change needs it (it costs a window over the rows)."""
-    parts = _PREVIOUS_PARTS if previous else dict.fromkeys(_PREVIOUS_PARTS, "")
+    pct_change needs it (it costs a window over the rows); `factors` is the factor rows'
+    table (or a joined subquery, see `_CHANGED_FACTORS_SQL`)."""
+    parts = {**(_PREVIOUS_PARTS if previous else dict.fromkeys(_PREVIOUS_PARTS, "")), "factors": factors}
     sql = _BARS_SQL
     for name, part in parts.items():
         sql = sql.replace("{" + name + "}", part)
     return sql
+
+
+#: The codes asked for and, for a code that changed (`symbol_changes`), both codes of the change:
+#: `is_new` 0 for the old code, 1 for the new one, NULL for a code without change.
+_CHANGE_MEMBERS = """
+    req AS (SELECT unnest($codes::VARCHAR[]) AS code),
+    ch AS (SELECT r.code, c.old_symbol, c.new_symbol, c.change_date
+           FROM req r JOIN symbol_changes c ON r.code IN (c.old_symbol, c.new_symbol)),
+    members AS (
+        SELECT code, old_symbol AS member, 0 AS is_new, change_date FROM ch
+        UNION ALL SELECT code, new_symbol, 1, change_date FROM ch
+        UNION ALL SELECT code, code, NULL, NULL FROM req WHERE code NOT IN (SELECT code FROM ch))"""
+#: The joined history of each code asked for, labelled with that code: the old code's bars before
+#: the change date and the new code's from it on; a day only the other code has is taken from it
+#: (eastmoney serves the whole history under the new code). Without a change date, the new
+#: code's bars come first.
+_CHANGED_BARS_SQL = f"""(
+    WITH {_CHANGE_MEMBERS}
+    SELECT m.code AS symbol, d.* EXCLUDE (symbol)
+    FROM members m JOIN daily_bars d ON d.symbol = m.member
+    QUALIFY row_number() OVER (
+        PARTITION BY m.code, d.trade_date
+        ORDER BY CASE WHEN m.is_new IS NULL THEN 0
+                      WHEN m.change_date IS NULL THEN 1 - m.is_new
+                      WHEN (m.is_new = 1) = (d.trade_date >= m.change_date) THEN 0 ELSE 1 END) = 1)"""
+#: The factor rows of the joined history. When the new code's factors reach back before the
+#: change (sina serving the whole history under the new code), they alone apply. Otherwise the
+#: old code's rows before the change date, then the new code's from it on, scaled to continue
+#: the old code's level (no corporate action is assumed on the day of the change itself).
+_CHANGED_FACTORS_SQL = f"""(
+    WITH {_CHANGE_MEMBERS},
+    newf AS (SELECT ch.code, f.ex_date, f.hfq_factor, coalesce(ch.change_date, DATE '9999-12-31') AS d
+             FROM ch JOIN adjustment_factors f ON f.symbol = ch.new_symbol),
+    oldf AS (SELECT ch.code, f.ex_date, f.hfq_factor FROM ch JOIN adjustment_factors f ON f.symbol = ch.old_symbol
+             WHERE f.ex_date < coalesce(ch.change_date, DATE '9999-12-31')),
+    reaches AS (SELECT code FROM newf GROUP BY code HAVING min(ex_date) < min(d)),
+    olast AS (SELECT code, arg_max(hfq_factor, ex_date) AS f FROM oldf GROUP BY code),
+    nfirst AS (SELECT code, arg_min(hfq_factor, ex_date) AS f FROM newf WHERE ex_date >= d GROUP BY code)
+    SELECT code AS symbol, ex_date, hfq_factor FROM newf WHERE code IN (SELECT code FROM reaches)
+    UNION ALL
+    SELECT code, ex_date, hfq_factor FROM oldf WHERE code NOT IN (SELECT code FROM reaches)
+    UNION ALL
+    SELECT n.code, n.ex_date, n.hfq_factor * coalesce(o.f / s.f, 1.0)
+    FROM newf n LEFT JOIN olast o USING (code) LEFT JOIN nfirst s USING (code)
+    WHERE n.code NOT IN (SELECT code FROM reaches) AND n.ex_date >= n.d
+    UNION ALL
+    SELECT f.symbol, f.ex_date, f.hfq_factor FROM adjustment_factors f
+    WHERE f.symbol IN (SELECT code FROM req) AND f.symbol NOT IN (SELECT code FROM ch))"""
+
+
+def _symbol_changes(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> pd.DataFrame:
+    """The `symbol_changes` rows naming any of `codes` (empty on a warehouse from before they
+    were recorded)."""
+    try:
+        return conn.execute(
+            "SELECT old_symbol, new_symbol, change_date, matched_by FROM symbol_changes "
+            "WHERE old_symbol IN (SELECT unnest($codes::VARCHAR[])) OR new_symbol IN (SELECT unnest($codes::VARCHAR[])) "
+            "ORDER BY old_symbol", {"codes": codes}).df()
+    except duckdb.CatalogException:
+        return pd.DataFrame(columns=["old_symbol", "new_symbol", "change_date", "matched_by"])
 
 
 #: HK bars with sina's HK factors (`hk_adjustment_factors`): each bar takes the row of the latest
@@ -423,6 +484,14 @@ def daily_bars(
     before it; hfq: rows from it on), and `frame.attrs["adjustment_gaps"]` lists the gaps.
     Factors the pipeline derived while upstream had not published them are exact to the fen
     of the exchange's reference price; `adjustment_factors()` shows them (`derived_from`).
+
+    A code that changed (`symbol_changes`, e.g. a BSE 83xxxx code and its 920xxx successor of
+    October 2025) returns the joined history of both codes under the code asked for (its
+    `symbol` column shows that code): the old code's bars before the change date, the new
+    code's from it on, and a day only one of them has from that one. Adjusted prices use the
+    new code's factors when they reach back before the change, else the old code's before it
+    and the new code's (scaled to continue them) after. `frame.attrs["symbol_changes"]` lists
+    the changes applied. Adjustment-gap marks are those of the code asked for.
     """
     try:
         codes, hk_codes = _symbols(symbols)
@@ -460,7 +529,15 @@ def daily_bars(
                 sql = _PLAIN_BARS_SQL if plain else _bars_sql(previous)
                 columns_sql = select(f"b.{{f}} * {ratio}", f"b.prev_close * {_previous(ratio)}" if previous else None)
             params = {"codes": market_codes, "start": start, "end": end, **({} if plain else {"as_of": as_of})}
-            bars = conn.execute(sql.format(table=table, select=columns_sql + extra), params).df()
+            changes = _symbol_changes(conn, market_codes) if table == "daily_bars" else None
+            source_table = table
+            if changes is not None and len(changes):
+                source_table = _CHANGED_BARS_SQL
+                if not plain:
+                    sql = _bars_sql(previous, _CHANGED_FACTORS_SQL)
+            bars = conn.execute(sql.format(table=source_table, select=columns_sql + extra), params).df()
+            if changes is not None and len(changes):
+                bars.attrs["symbol_changes"] = changes
             _check_known(conn, reference, market_codes, bars)
             if adjust is not None and table == "daily_bars":
                 bars = _mark_gaps(conn, bars, market_codes, adjust, as_of)
@@ -779,7 +856,13 @@ def market_closures(market: str | None = None, *, warehouse: str | os.PathLike |
 
 def securities(as_of=None, include_delisted: bool = False, *,
                warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The A-share universe: symbol, exchange, board, name, is_st, industry, list and delist dates.
+    """The A-share universe: symbol, exchange, board, name, is_st, industry, list and delist dates,
+    listing status and the code's successor.
+
+    `status` is "listed" (fetched every night), "dropped" (no longer in its exchange's list:
+    kept and readable, not fetched) or "switched" (the old code of a code change: `new_symbol`
+    names the new code and `change_date` its first day; `daily_bars` of either code returns
+    the joined history); `last_listed` is the last day a list showed the code.
 
     Without `as_of`: every security not delisted, with its current name. With `as_of`: the
     securities listed on that day, with the name, ST status and industry of the profile
@@ -792,8 +875,9 @@ def securities(as_of=None, include_delisted: bool = False, *,
             """
             SELECT s.symbol, s.exchange, s.board, coalesce(p.name, s.name) AS name,
                    coalesce(p.is_st, s.is_st) AS is_st, p.industry, s.list_date, s.delist_date,
-                   p.symbol IS NOT NULL AS profile_known
+                   p.symbol IS NOT NULL AS profile_known, s.status, s.last_listed, c.new_symbol, c.change_date
             FROM securities s
+            LEFT JOIN symbol_changes c ON c.old_symbol = s.symbol
             LEFT JOIN security_profiles p ON p.symbol = s.symbol
                  AND (CASE WHEN $day::DATE IS NULL THEN p.valid_to IS NULL
                            ELSE p.valid_from <= $day AND (p.valid_to IS NULL OR p.valid_to > $day) END)
@@ -998,7 +1082,7 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
             SELECT 'symbol behind' AS kind, s.symbol, coalesce(c.covered_to, NULL) AS covered_to, NULL::DATE AS trade_date
             FROM securities s LEFT JOIN coverage c USING (symbol)
             WHERE $last_day::DATE IS NOT NULL AND (s.delist_date IS NULL OR s.delist_date > $last_day)
-              AND (s.list_date IS NULL OR s.list_date <= $last_day)
+              AND (s.list_date IS NULL OR s.list_date <= $last_day) AND s.status = 'listed'
               AND (c.covered_to IS NULL OR c.covered_to < $last_day)
             UNION ALL
             SELECT 'day without bars', NULL, NULL, t.trade_date
@@ -1016,7 +1100,8 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
             # and dividend periods it means "none", which is not waiting for anything
             "SELECT dataset, symbol, status, last_attempt_at, error FROM ingest_state "
             "WHERE status = 'failed' OR (status = 'empty' AND dataset NOT IN "
-            "('corporate_actions', 'adjustment_factors', 'hk_adjustment_factors')) ORDER BY dataset, symbol").df()
+            "('corporate_actions', 'adjustment_factors', 'hk_adjustment_factors')) "
+            "AND symbol NOT IN (SELECT symbol FROM securities WHERE status <> 'listed') ORDER BY dataset, symbol").df()
         unreconciled = conn.execute(
             "SELECT source, count(DISTINCT symbol) AS symbols, count(*) AS rows, min(trade_date) AS oldest, "
             "max(trade_date) AS newest FROM daily_bars WHERE source LIKE '%/spot' GROUP BY source ORDER BY source").df()

@@ -41,7 +41,7 @@ def unloaded_listings() -> tuple[list[str], dt.date | None]:
         symbols = [s for (s,) in conn.execute(
             """
             SELECT symbol FROM securities s
-            WHERE s.list_date <= ? AND (s.delist_date IS NULL OR s.delist_date > ?)
+            WHERE s.list_date <= ? AND (s.delist_date IS NULL OR s.delist_date > ?) AND s.status = 'listed'
               AND NOT EXISTS (SELECT 1 FROM bar_coverage c WHERE c.symbol = s.symbol)
             ORDER BY symbol
             """, [last, last]).fetchall()]

@@ -12,6 +12,7 @@ a silent reinterpretation; the same holds for an index's side.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 EXCHANGES = ("SH", "SZ", "BJ")
@@ -36,6 +37,12 @@ class SymbolError(ValueError):
 _SH_PREFIXES, _SZ_PREFIXES, _BJ_PREFIXES = ("60", "68", "90"), ("00", "30", "20"), ("43", "83", "87", "88", "92")
 #: The first two digits of every A-share code (SSE, SZSE, BSE).
 A_SHARE_PREFIXES = _SH_PREFIXES + _SZ_PREFIXES + _BJ_PREFIXES
+#: From this day on the BSE's 248 stocks listed before it trade under 920xxx codes (new listings
+#: had 920 codes since 2024-04); the 43/83/87xxxx codes left the market (BSE notice of
+#: 2025-09-12). eastmoney answers the old codes with no data and serves the whole history
+#: under the new ones.
+BSE_CODE_SWITCH_DATE = dt.date(2025, 10, 9)
+NEW_BSE_PREFIX = "92"
 
 
 def exchange_of(code: str) -> str:

@@ -442,3 +442,75 @@ class FakeDataCenter:
 
 __all__ = ["FakeDataCenter", "FakeEastmoney", "FakeQuoteList", "FakeSina", "FakeSinaHongKong", "FaultyMarket",
            "adjusted", "encode_sina_history", "np"]
+
+
+# -- HTTP-level: the exchanges' security lists, served from the sample market ------------------
+
+SSE_LIST_URL = "https://query.sse.com.cn/sseQuery/commonQuery.do"
+SSE_DELIST_URL = "https://query.sse.com.cn/commonQuery.do"
+SZSE_URL = "https://www.szse.cn/api/report/ShowReport"
+BSE_URL = "https://www.bse.cn/nqxxController/nqxxCnzq.do"
+
+
+def _xlsx(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_excel(buffer, index=False)
+    return buffer.getvalue()
+
+
+def _yyyymmdd(day) -> str:
+    return pd.Timestamp(day).strftime("%Y%m%d")
+
+
+class FakeExchangeLists:
+    """The SSE, SZSE and BSE lists (`stock_info_sh_name_code`, `stock_info_sz_name_code`,
+    `stock_info_bj_name_code`, and the SSE/SZSE delisting lists) as of `market`'s today, in
+    each exchange's own payload shape, as `test_akshare_contract.fake_exchange_lists` records
+    them: SSE JSON (`result`), SZSE xlsx reports, bse.cn's JSONP page of positional fields
+    (k00 上市日期, k11 流通股本, k36 总股本, k38 证券代码, k40 证券简称; akshare 1.19.5 keeps no
+    previous-code field). Set `market` to move to another day."""
+
+    def __init__(self, market: SampleMarket, mock: responses.RequestsMock):
+        self.market = market
+        mock.add_callback(responses.GET, SSE_LIST_URL, callback=self._sse)
+        mock.add_callback(responses.GET, SSE_DELIST_URL, callback=self._sse_delisted)
+        mock.add_callback(responses.GET, SZSE_URL, callback=self._szse)
+        mock.add_callback(responses.POST, BSE_URL, callback=self._bse)
+
+    def _lists(self):
+        return self.market.listings_raw()
+
+    def _sse(self, request):
+        lists = self._lists()
+        frame = lists.sh_star if request.params.get("STOCK_TYPE") == "8" else lists.sh_main
+        rows = [{"A_STOCK_CODE": r["证券代码"], "SEC_NAME_CN": r["证券简称"], "SEC_NAME_FULL": r["证券全称"],
+                 "COMPANY_ABBR": r["公司简称"], "FULL_NAME": r["公司全称"], "LIST_DATE": _yyyymmdd(r["上市日期"]),
+                 "B_STOCK_CODE": "-"} for r in frame.to_dict("records")]
+        return 200, {}, json.dumps({"result": rows})
+
+    def _sse_delisted(self, request):
+        rows = [{"COMPANY_CODE": r["公司代码"], "COMPANY_ABBR": r["公司简称"], "LIST_DATE": _yyyymmdd(r["上市日期"]),
+                 "DELIST_DATE": _yyyymmdd(r["暂停上市日期"])} for r in self._lists().sh_delisted.to_dict("records")]
+        return 200, {}, json.dumps({"result": rows})
+
+    def _szse(self, request):
+        lists = self._lists()
+        if request.params.get("CATALOGID") == "1793_ssgs":
+            frame = lists.sz_delisted.assign(证券代码=lambda f: f["证券代码"].astype(int),
+                                             上市日期=lambda f: f["上市日期"].map(str),
+                                             终止上市日期=lambda f: f["终止上市日期"].map(str))
+        else:
+            frame = lists.sz.assign(公司全称="x", 英文名称="x", A股代码=lambda f: f["A股代码"].astype(int))
+        return 200, {}, _xlsx(frame)
+
+    def _bse(self, request):
+        rows = []
+        for r in self._lists().bj.to_dict("records"):
+            row = {f"k{i:02d}": "-" for i in range(48)}
+            row.update({"k00": _yyyymmdd(r["上市日期"]), "k11": int(r["流通股本"]), "k17": r["所属行业"],
+                        "k22": _yyyymmdd(r["报告日期"]), "k29": r["地区"], "k35": "x", "k36": int(r["总股本"]),
+                        "k38": r["证券代码"], "k40": r["证券简称"]})
+            rows.append(row)
+        return 200, {}, "null(" + json.dumps([{"content": rows, "totalPages": 1}]) + ")"

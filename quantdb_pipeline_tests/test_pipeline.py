@@ -10,6 +10,7 @@ import pytest
 from quantdb_pipeline.assets import daily_bars, securities
 from quantdb_pipeline.resources import MarketSourceResource
 from quantdb_pipeline.sources.sample_market import (
+    BSE_SWITCH_DATE,
     DELIST_DATE,
     DELISTED_SYMBOL,
     IPO_DATE,
@@ -17,6 +18,7 @@ from quantdb_pipeline.sources.sample_market import (
     SUSPENDED_SYMBOL,
     SUSPENSION,
     SampleMarket,
+    old_bse_code,
 )
 from quantdb_pipeline.warehouse.publish import working_path
 from quantdb_pipeline_tests.conftest import d, failure_messages
@@ -121,6 +123,15 @@ def test_a_new_listing_gets_its_history_from_its_listing_date(pipeline):
                          "WHERE symbol <> ? AND trade_date BETWEEN '2025-08-16' AND '2025-10-10'", [IPO_SYMBOL])
     assert gap["days"][0] == days and gap["symbols"][0] == meta["symbols_updated"] - 1
     assert meta["symbols_updated"] == meta["upstream_requests"]
+    # the old BSE codes the first run stored are switched to their twins and no longer fetched
+    bse = sorted(SampleMarket(today=today).universe().query("board == 'bse'")["code"])
+    changes = pipeline.query("SELECT old_symbol, new_symbol, change_date, matched_by FROM symbol_changes ORDER BY 1")
+    assert changes.assign(change_date=changes["change_date"].dt.date).values.tolist() == [
+        [old_bse_code(code), code, BSE_SWITCH_DATE, "name_and_list_date"] for code in bse]
+    statuses = pipeline.query("SELECT status, count(*) AS n FROM securities WHERE symbol LIKE '83%' GROUP BY 1")
+    assert statuses.values.tolist() == [["switched", len(bse)]]
+    assert pipeline.query("SELECT count(*) AS n FROM daily_bars WHERE symbol LIKE '83%' AND trade_date > '2025-08-15'"
+                          )["n"][0] == 0
 
 
 def test_a_delisted_symbol_is_fetched_up_to_its_last_trading_day_only(pipeline):

@@ -77,11 +77,17 @@ def _securities(context: AssetExecutionContext, config: ReferenceConfig, market:
     by_board = (frame.assign(listed=frame["delist_date"].isna())
                 .groupby(["exchange", "board"])["listed"].agg(listed="sum", delisted=lambda s: (~s).sum())
                 .reset_index())
-    context.log.info(f"securities: {counts['total']} known, {counts['new']} new, {counts['quarantined']} quarantined")
+    context.log.info(f"securities: {counts['total']} known, {counts['new']} new, {counts['quarantined']} quarantined, "
+                     f"{counts['switched']} switched code, {counts['dropped']} dropped out of the lists"
+                     + (f" ({counts['drops_refused']} more missing: not deactivated, the list looks incomplete)"
+                        if counts["drops_refused"] else ""))
     yield MaterializeResult(metadata={
         "securities": counts["total"],
         "new_securities": counts["new"],
         "quarantined": counts["quarantined"],
+        "switched_codes": counts["switched"],
+        "dropped_codes": counts["dropped"],
+        "drops_refused": counts["drops_refused"],
         "st_names": int(frame["is_st"].sum()),
         "upstream_requests": sum(source.requests.values()),
         "fetched": ("yes" if loaded.fetched else

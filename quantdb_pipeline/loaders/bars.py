@@ -124,7 +124,7 @@ def resume_date(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[s
         SELECT min(last_covered) FROM (
             SELECT c.symbol, max(c.covered_to) AS last_covered
             FROM bar_coverage c JOIN securities s USING (symbol)
-            WHERE (s.delist_date IS NULL OR s.delist_date > ?)
+            WHERE (s.delist_date IS NULL OR s.delist_date > ?) AND s.status = 'listed'
               AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], c.symbol))
             GROUP BY c.symbol)
         """,
@@ -192,7 +192,7 @@ def plan_bar_fetches(
     history_start = get_setting(conn, HISTORY_START_KEY)
     floor = min(start, dt.date.fromisoformat(history_start)) if history_start else start
     securities = conn.execute(
-        "SELECT symbol, list_date, delist_date FROM securities ORDER BY symbol"
+        "SELECT symbol, list_date, delist_date FROM securities WHERE status = 'listed' ORDER BY symbol"
     ).fetchall()
     if symbols is not None:
         wanted = set(symbols)

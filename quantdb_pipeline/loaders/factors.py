@@ -154,8 +154,10 @@ def symbols_needing_factors(conn: duckdb.DuckDBPyConnection, today: dt.date,
                             symbols: list[str] | None = None, refresh: bool = False) -> dict[str, str]:
     """symbol -> reason, for every symbol with bars whose factors are missing or stale."""
     with_bars = [s for (s,) in conn.execute(
-        "SELECT DISTINCT symbol FROM daily_bars WHERE $symbols::VARCHAR[] IS NULL "
-        "OR list_contains($symbols::VARCHAR[], symbol) ORDER BY symbol", {"symbols": symbols}).fetchall()]
+        "SELECT DISTINCT symbol FROM daily_bars WHERE ($symbols::VARCHAR[] IS NULL "
+        "OR list_contains($symbols::VARCHAR[], symbol)) "
+        "AND symbol NOT IN (SELECT symbol FROM securities WHERE status <> 'listed') ORDER BY symbol",
+        {"symbols": symbols}).fetchall()]
     state = {symbol: (status, as_of) for symbol, status, as_of in conn.execute(
         f"SELECT symbol, status, as_of FROM ingest_state WHERE dataset = '{DATASET}'").fetchall()}
     known = known_ex_dates(conn, today, symbols)

@@ -84,7 +84,7 @@ def _listed(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] 
         """
         SELECT symbol FROM securities
         WHERE (list_date IS NULL OR list_date <= ?) AND (delist_date IS NULL OR delist_date > ?)
-          AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], symbol))
+          AND status = 'listed' AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], symbol))
         ORDER BY symbol
         """, [today, today, symbols, symbols]).fetchall()]
 

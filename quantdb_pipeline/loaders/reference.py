@@ -16,6 +16,7 @@ from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import GateFailed, split
 from quantdb_pipeline.quality.suites import validate_calendar, validate_securities
 from quantdb_pipeline.sources import MarketSource, normalize
+from quantdb_pipeline.warehouse.listing_status import plan_listing_update
 from quantdb_pipeline.warehouse.writes import Lineage, get_setting, replace_calendar, set_setting, upsert_securities
 
 
@@ -59,12 +60,16 @@ def load_trading_calendar(conn: duckdb.DuckDBPyConnection, source: MarketSource,
 
 def load_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
                     force: bool = False) -> ReferenceLoad:
-    """Upsert the exchanges' listed and delisted A-shares that pass the suite; quarantine the rest."""
+    """Upsert the exchanges' listed and delisted A-shares that pass the suite; quarantine the rest.
+
+    Codes the lists no longer show become `dropped`, old codes of a code switch `switched`
+    (with a `symbol_changes` row): kept and readable, never fetched (see `listing_status`).
+    """
     if fetched_today(conn, "securities", source, force):
         frame = conn.execute(f"SELECT {', '.join(normalize.SECURITY_COLUMNS)} FROM securities ORDER BY symbol").df()
         for column in ("list_date", "delist_date"):
             frame[column] = frame[column].dt.date
-        counts = {"new": 0, "total": len(frame), "quarantined": 0}
+        counts = {"new": 0, "total": len(frame), "quarantined": 0, "switched": 0, "dropped": 0, "drops_refused": 0}
         return ReferenceLoad(frame, validate_securities(frame, source.today()), counts, fetched=False)
     raw = source.listings_raw()
     frame = normalize.securities(
@@ -75,7 +80,8 @@ def load_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, linea
         raise ValueError(f"{source.name}: the security lists came back empty; the stored universe is kept")
     checks = validate_securities(frame, source.today())
     passed, quarantine = split("securities", frame.reset_index(drop=True), checks, ["symbol"])
-    counts = upsert_securities(conn, passed, lineage, quarantine=quarantine)
+    listing = plan_listing_update(conn, frame, normalize.bse_previous_codes(raw.bj), source.today())
+    counts = upsert_securities(conn, passed, lineage, quarantine=quarantine, listing=listing)
     counts["quarantined"] = len(quarantine)
     mark_fetched(conn, "securities", source)
     return ReferenceLoad(frame, checks, counts)

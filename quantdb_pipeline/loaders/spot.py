@@ -64,7 +64,7 @@ def worthwhile(conn: duckdb.DuckDBPyConnection, candidates: int, day: dt.date) -
     """Is one quote list (a request per 100 listed symbols) cheaper than `candidates` history requests?"""
     listed = conn.execute(
         "SELECT count(*) FROM securities WHERE (list_date IS NULL OR list_date <= ?) "
-        "AND (delist_date IS NULL OR delist_date > ?)", [day, day]).fetchall()[0][0]
+        "AND (delist_date IS NULL OR delist_date > ?) AND status = 'listed'", [day, day]).fetchall()[0][0]
     return candidates > spot_pages(listed)
 
 

@@ -68,6 +68,10 @@ A_SHARE_BAR_SYMBOL_COLUMN = "股票代码"
 SH_LIST_COLUMNS = {"证券代码": "symbol", "证券简称": "name", "上市日期": "list_date"}
 SZ_LIST_COLUMNS = {"A股代码": "symbol", "A股简称": "name", "A股上市日期": "list_date"}
 BJ_LIST_COLUMNS = {"证券代码": "symbol", "证券简称": "name", "上市日期": "list_date"}
+#: A BSE list column naming a code's previous code, should the list carry one. akshare 1.19.5's
+#: `stock_info_bj_name_code` does not (it keeps 证券代码, 证券简称, 总股本, 流通股本, 上市日期,
+#: 所属行业, 地区, 报告日期); tushare's `bse_mapping` calls the field 原代码.
+BJ_PREVIOUS_CODE_COLUMNS = ("原代码", "原证券代码")
 #: Delisting frames (`stock_info_sh_delist`, `stock_info_sz_delist`).
 SH_DELIST_COLUMNS = {"公司代码": "symbol", "公司简称": "name", "上市日期": "list_date", "暂停上市日期": "delist_date"}
 SZ_DELIST_COLUMNS = {"证券代码": "symbol", "证券简称": "name", "上市日期": "list_date", "终止上市日期": "delist_date"}
@@ -615,6 +619,18 @@ def securities(
     return out[SECURITY_COLUMNS].sort_values("symbol").reset_index(drop=True).astype(SECURITY_DTYPES)
 
 
+def bse_previous_codes(bj: pd.DataFrame) -> pd.DataFrame:
+    """(old_symbol, new_symbol) pairs the BSE list itself names, from a previous-code column
+    (`BJ_PREVIOUS_CODE_COLUMNS`); empty when the list has none (as akshare 1.19.5's has not)."""
+    column = next((c for c in BJ_PREVIOUS_CODE_COLUMNS if c in bj.columns), None)
+    if column is None or "证券代码" not in bj.columns or bj.empty:
+        return pd.DataFrame({"old_symbol": pd.Series(dtype="object"), "new_symbol": pd.Series(dtype="object")})
+    pairs = pd.DataFrame({"old_symbol": bj[column], "new_symbol": bj["证券代码"]}).dropna()
+    pairs = pairs.astype(str).apply(lambda c: c.str.strip().str.zfill(6))
+    pairs = pairs[pairs["old_symbol"].str.fullmatch(r"\d{6}") & (pairs["old_symbol"] != pairs["new_symbol"])]
+    return pairs.drop_duplicates("old_symbol", keep=False).reset_index(drop=True)
+
+
 def _safe_exchange(code: str) -> str | None:
     try:
         return exchange_of(code)
@@ -637,6 +653,7 @@ __all__ = [
     "SourceSchemaError",
     "a_share_bars",
     "adjustment_factors",
+    "bse_previous_codes",
     "empty_bars",
     "empty_factors",
     "financial_indicators",

@@ -38,7 +38,12 @@ What it contains, so that tests can catch real bugs:
   price path continues from (close - cash) / (1 + bonus shares per share) while 涨跌额 is
   measured against the previous unadjusted close, as eastmoney does; the bars never show
   the ex-date. `hk_adjustment_factors_raw` answers sina's HK factors (affine hfq, qfq);
-- indices: `INDEX_SYMBOLS`, the major CN indices, on the SSE calendar.
+- indices: `INDEX_SYMBOLS`, the major CN indices, on the SSE calendar;
+- the BSE code switch: the sample's BSE codes are the 920xxx codes traded from
+  `BSE_SWITCH_DATE` on; before it each traded as `old_bse_code(code)` (83xxxx). As on the
+  real market, the BSE list shows the code of the day, and from the switch eastmoney answers
+  the old codes with no data and serves the whole history under the new ones.
+  `universe()` shows each security's code on "today".
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ from quantdb_pipeline.sources.base import (
     data_center_requests,
     spot_pages,
 )
-from quantdb_pipeline.symbols import board_of, index_exchange
+from quantdb_pipeline.symbols import BSE_CODE_SWITCH_DATE, board_of, index_exchange
 
 #: Board mix of the sample universe (share of symbols) and the first code of each board.
 BOARD_MIX = (
@@ -153,6 +158,10 @@ INDEX_SYMBOLS = {
 }
 INDEX_FIRST_DAY = {"sh000688": dt.date(2020, 1, 2)}  # the STAR 50 starts later
 
+#: First trading day under the BSE's 920xxx codes; the sample's BSE symbols listed before it
+#: traded as 83xxxx until then.
+BSE_SWITCH_DATE = BSE_CODE_SWITCH_DATE
+
 DEFAULT_SIZE = 64
 DEFAULT_SEED = 20240101
 
@@ -167,6 +176,18 @@ def _calendar() -> tuple[dt.date, ...]:
 def _first_trading_day_on_or_after(day: dt.date) -> dt.date:
     days = _calendar()
     return days[bisect_left(days, day)]
+
+
+def old_bse_code(code: str) -> str:
+    """The code a sample BSE symbol (920xxx) traded under before `BSE_SWITCH_DATE`: 83 + its last four digits."""
+    return "83" + code[2:]
+
+
+def code_on(record: dict, day: dt.date) -> str:
+    """The code a sample security trades under on `day` (its own, but an old BSE code before the switch)."""
+    if record["board"] == "bse" and record["list_date"] < BSE_SWITCH_DATE and day < BSE_SWITCH_DATE:
+        return old_bse_code(record["code"])
+    return record["code"]
 
 
 class SampleMarket:
@@ -206,7 +227,7 @@ class SampleMarket:
         for endpoint in ("stock_info_sh_name_code", "stock_info_sh_name_code", "stock_info_sz_name_code",
                          "stock_info_bj_name_code", "stock_info_sh_delist", "stock_info_sz_delist"):
             self.requests[endpoint] += 1
-        u = self._universe.assign(name=[name_on(r, self._today) for r in self._universe.to_dict("records")])
+        u = self.universe().assign(name=[name_on(r, self._today) for r in self._universe.to_dict("records")])
         listed = u[(u["list_date"] <= self._today) & ~(u["delist_date"] <= self._today)]
         delisted = u[u["delist_date"] <= self._today]
 
@@ -254,7 +275,8 @@ class SampleMarket:
         lo, hi = bisect_left(dates.tolist(), start), bisect_right(dates.tolist(), end)
         if lo >= hi:
             return pd.DataFrame()
-        return history.iloc[lo:hi].reset_index(drop=True)
+        bars = history.iloc[lo:hi].reset_index(drop=True)
+        return bars if symbol == record["code"] else bars.assign(股票代码=symbol)
 
     def a_share_spot_raw(self) -> pd.DataFrame:
         """Every listed symbol's quote after the close, shaped like `stock_zh_a_spot_em()`.
@@ -276,6 +298,7 @@ class SampleMarket:
             last_rows.append(history.iloc[position] if position >= 0 else None)
             references.append(ex_date_reference(events, session))
         names = [name_on(record, session) for record in listed.to_dict("records")]
+        listed = listed.assign(code=[code_on(record, session) for record in listed.to_dict("records")])
         quotes = spot_quotes(listed, names, last_rows, session, references)
         self.requests["stock_zh_a_spot_em"] += spot_pages(len(quotes))
         return quotes
@@ -396,7 +419,7 @@ class SampleMarket:
     def financial_reports(self, symbol: str) -> pd.DataFrame:
         """Every simulated report of `symbol` (also those not announced yet), canonical names."""
         record = self._record(symbol)
-        return _reports(self.seed, symbol, record["list_date"], record["total_shares"])
+        return _reports(self.seed, record["code"], record["list_date"], record["total_shares"])
 
     def statement_raw(self, symbol: str, statement: str) -> pd.DataFrame:
         """One of eastmoney's three statements by report period, as akshare returns it
@@ -447,8 +470,14 @@ class SampleMarket:
         return frame
 
     def _record(self, symbol: str) -> dict | None:
-        matches = self._universe.index[self._universe["code"] == symbol]
-        return None if len(matches) == 0 else self._universe.loc[matches[0]].to_dict()
+        """The security trading as `symbol` on "today" (its history is keyed by its own code);
+        None for an unknown code, an old BSE code after the switch and a 920 code before it."""
+        canonical = "92" + symbol[2:] if symbol.startswith("83") else symbol
+        matches = self._universe.index[self._universe["code"] == canonical]
+        if len(matches) == 0:
+            return None
+        record = self._universe.loc[matches[0]].to_dict()
+        return record if code_on(record, self._today) == symbol else None
 
     def corporate_actions(self, symbol: str) -> pd.DataFrame:
         """Every simulated ex-date of `symbol` (also those after today): cash, shares, reference price."""
@@ -457,17 +486,21 @@ class SampleMarket:
     def dividends_raw(self, period: dt.date) -> pd.DataFrame:
         """The whole market's distribution plans for report `period` as announced by today,
         shaped like `stock_fhps_em(date)` (amounts per 10 shares, ex-date once implemented)."""
-        events = {record["code"]: _history(self.seed, record)[2] for record in self._universe.to_dict("records")
-                  if record["list_date"] <= self._today}
-        table = dividend_table(events, self._universe, period, self._today)
+        events = {code_on(record, self._today): _history(self.seed, record)[2]
+                  for record in self._universe.to_dict("records") if record["list_date"] <= self._today}
+        table = dividend_table(events, self.universe(), period, self._today)
         self.requests["stock_fhps_em"] += data_center_requests(len(table))
         return table
 
     # -- introspection for tests and demos ------------------------------------------------
 
     def universe(self) -> pd.DataFrame:
-        """Every simulated security, including future listings and delisted names."""
-        return self._universe.copy()
+        """Every simulated security, including future listings and delisted names, under its
+        code on "today" (`code`); `code_after_switch` is its 920xxx code where it has one."""
+        universe = self._universe.copy()
+        universe["code_after_switch"] = universe["code"].where(universe["board"] == "bse")
+        universe["code"] = [code_on(record, self._today) for record in self._universe.to_dict("records")]
+        return universe
 
 
 _SPOT_COLUMNS = ["序号", "代码", "名称", "最新价", "涨跌幅", "涨跌额", "成交量", "成交额", "振幅", "最高", "最低",

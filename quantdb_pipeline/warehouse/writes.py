@@ -20,6 +20,7 @@ import pyarrow as pa
 from quantdb_pipeline.faults import crash_point
 from quantdb_pipeline.sources.normalize import BAR_COLUMNS, CORPORATE_ACTION_COLUMNS, SECURITY_COLUMNS
 from quantdb_pipeline.warehouse.coverage import Interval
+from quantdb_pipeline.warehouse.listing_status import ListingUpdate, apply_listing_update
 from quantdb_pipeline.warehouse.schema import scalar
 
 
@@ -69,8 +70,11 @@ def replace_calendar(conn: duckdb.DuckDBPyConnection, calendar: pd.DataFrame, li
 
 
 def upsert_securities(conn: duckdb.DuckDBPyConnection, securities: pd.DataFrame, lineage: Lineage,
-                      quarantine: pd.DataFrame | None = None) -> dict:
-    """Insert new securities and update known ones; never drop a symbol the lists no longer show."""
+                      quarantine: pd.DataFrame | None = None, listing: ListingUpdate | None = None) -> dict:
+    """Insert new securities and update known ones; never drop a symbol the lists no longer show.
+
+    `listing` (see `listing_status`): the day's statuses (listed / dropped / switched) and new
+    symbol changes, written in the same transaction."""
     staged = securities[SECURITY_COLUMNS].drop_duplicates("symbol", keep="first")
     _stage(conn, "staged_securities", staged)
     with transaction(conn):
@@ -80,7 +84,7 @@ def upsert_securities(conn: duckdb.DuckDBPyConnection, securities: pd.DataFrame,
         new = scalar(conn, "SELECT count(*) FROM staged_securities WHERE symbol NOT IN (SELECT symbol FROM securities)")
         conn.execute(
             f"""
-            INSERT INTO securities
+            INSERT INTO securities ({", ".join(SECURITY_COLUMNS)}, source, run_id, ingested_at)
             SELECT {", ".join(SECURITY_COLUMNS)}, ?, ?, ? FROM staged_securities
             ON CONFLICT (symbol) DO UPDATE SET
                 exchange = excluded.exchange, board = excluded.board, name = excluded.name,
@@ -91,8 +95,11 @@ def upsert_securities(conn: duckdb.DuckDBPyConnection, securities: pd.DataFrame,
             """,
             _lineage_params(lineage),
         )
+        if listing is not None:
+            apply_listing_update(conn, listing, lineage)
     conn.unregister("staged_securities")
-    return {"new": int(new), "total": scalar(conn, "SELECT count(*) FROM securities")}
+    return {"new": int(new), "total": scalar(conn, "SELECT count(*) FROM securities"),
+            **(listing.counts() if listing is not None else {})}
 
 
 QUARANTINE_COLUMNS = ["table_name", "row_key", "symbol", "trade_date", "rules", "row_values"]
