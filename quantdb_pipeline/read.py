@@ -1004,7 +1004,8 @@ def _holes(conn: duckdb.DuckDBPyConnection, revisit_days: int) -> pd.DataFrame:
                            coalesce(lead(c.covered_from) OVER (PARTITION BY c.symbol ORDER BY c.covered_from),
                                     DATE '9999-12-31') AS before,
                            least($last_day, coalesce(s.delist_date - 1, $last_day)) AS until
-                    FROM bar_coverage c JOIN securities s USING (symbol)),
+                    -- codes no longer listed (dropped, switched) are never fetched again: no holes
+                    FROM bar_coverage c JOIN securities s USING (symbol) WHERE s.status = 'listed'),
                 a AS (SELECT i.*, d.n AS n_after FROM intervals i ASOF LEFT JOIN days d ON i.after >= d.trade_date),
                 b AS (SELECT a.*, d.n AS n_before FROM a ASOF LEFT JOIN days d ON a.before <= d.trade_date),
                 c AS (SELECT b.*, d.n AS n_until FROM b ASOF LEFT JOIN days d ON b.until >= d.trade_date),
