@@ -43,8 +43,8 @@ DEFAULT_INDICES = {
     "000688": "STAR 50",
 }
 
-#: First day of the `daily_bars` partitions shown in the Dagster UI.
-PARTITIONS_START = "2015-01-05"
+#: First day of the `daily_bars` partitions shown in the Dagster UI: the first SSE session.
+PARTITIONS_START = "1990-12-19"
 #: Market time zone: trading dates and schedules are in Shanghai time.
 MARKET_TIMEZONE = "Asia/Shanghai"
 
