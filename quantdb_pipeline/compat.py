@@ -10,7 +10,6 @@ fetched on a call; the data is what the pipeline has published (see docs/MIGRATI
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 
 from quantdb_pipeline import read

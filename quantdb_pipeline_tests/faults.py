@@ -514,3 +514,23 @@ class FakeExchangeLists:
                         "k38": r["证券代码"], "k40": r["证券简称"]})
             rows.append(row)
         return 200, {}, "null(" + json.dumps([{"content": rows, "totalPages": 1}]) + ")"
+
+
+def published_sample_warehouse(path, market, start: dt.date, end: dt.date):
+    """`path` published with `market`'s CN calendar, securities and A-share bars of [start, end],
+    loaded cleanly through the real loaders (run id 'base'); returns `path`."""
+    from quantdb_pipeline.loaders.bars import load_daily_bars
+    from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
+    from quantdb_pipeline.warehouse.publish import open_working, publish
+    from quantdb_pipeline.warehouse.schema import migrate
+    from quantdb_pipeline.warehouse.writes import Lineage
+
+    conn = open_working(path)
+    migrate(conn)
+    lineage = Lineage.now("sample", "base")
+    load_trading_calendar(conn, market, lineage)
+    load_securities(conn, market, lineage)
+    load_daily_bars(conn, market, start, end, lineage)
+    conn.close()
+    publish(path)
+    return path

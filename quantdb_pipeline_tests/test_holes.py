@@ -20,17 +20,15 @@ from quantdb_pipeline.assets import (
     trading_calendar,
 )
 from quantdb_pipeline.loaders.bars import load_daily_bars
-from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.resources import MarketSourceResource
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.akshare_source import AkshareSource
 from quantdb_pipeline.sources.sample_market import SUSPENDED_SYMBOL, SampleMarket
 from quantdb_pipeline.warehouse.publish import open_working, publish
-from quantdb_pipeline.warehouse.schema import migrate
 from quantdb_pipeline.warehouse.writes import Lineage
 from quantdb_pipeline_tests.conftest import d, failure_messages
-from quantdb_pipeline_tests.faults import FakeEastmoney, FakeQuoteList
+from quantdb_pipeline_tests.faults import FakeEastmoney, FakeQuoteList, published_sample_warehouse
 
 SIZE = 150  # two pages of the quote list (100 rows a page)
 BACKFILL = (d("2024-05-06"), d("2024-06-04"))
@@ -46,16 +44,8 @@ def akshare_at(day: dt.date) -> AkshareSource:
 @pytest.fixture
 def published(tmp_path):
     """A published warehouse of 150 sample symbols, May 6 .. June 4 2024 loaded cleanly."""
-    path = tmp_path / "quantdb.duckdb"
     market = SampleMarket(today=BACKFILL[1].isoformat(), size=SIZE)
-    conn = open_working(path)
-    migrate(conn)
-    lineage = Lineage.now("sample", "base")
-    load_trading_calendar(conn, market, lineage)
-    load_securities(conn, market, lineage)
-    load_daily_bars(conn, market, *BACKFILL, lineage)
-    conn.close()
-    publish(path)
+    path = published_sample_warehouse(tmp_path / "quantdb.duckdb", market, *BACKFILL)
     return path
 
 

@@ -14,7 +14,6 @@ import responses
 from quantdb_pipeline import read
 from quantdb_pipeline.loaders.bars import load_daily_bars
 from quantdb_pipeline.loaders.markets import HK, load_hk_calendar, load_market_bars
-from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.sources.akshare_source import AkshareSource
 from quantdb_pipeline.sources.calendars import hk_trading_days
 from quantdb_pipeline.sources.sample_market import HK_SYMBOLS, SampleMarket
@@ -22,7 +21,7 @@ from quantdb_pipeline.warehouse.publish import open_working, publish
 from quantdb_pipeline.warehouse.schema import migrate
 from quantdb_pipeline.warehouse.writes import Lineage
 from quantdb_pipeline_tests.conftest import d, failure_messages
-from quantdb_pipeline_tests.faults import FakeEastmoney, kline_strings
+from quantdb_pipeline_tests.faults import FakeEastmoney, kline_strings, published_sample_warehouse
 
 TYPHOON, RAINSTORM = d("2023-09-01"), d("2023-09-08")  # HKEX closed all day; the library lists both
 HK_KLINE = re.compile(r"https://(\d+\.)?push2his\.eastmoney\.com/api/qt/stock/kline/get")
@@ -223,16 +222,8 @@ CN_CLOSED = d("2024-08-30")  # a Friday: suppose the SSE, SZSE and BSE closed al
 @pytest.fixture
 def a_shares(tmp_path):
     """A published warehouse with the sample A-shares through 2024-08-29, and their codes."""
-    path = tmp_path / "quantdb.duckdb"
     market = SampleMarket(today=CN_TODAY)
-    conn = open_working(path)
-    migrate(conn)
-    lineage = Lineage.now("sample", "base")
-    load_trading_calendar(conn, market, lineage)
-    load_securities(conn, market, lineage)
-    load_daily_bars(conn, market, d("2024-08-01"), d("2024-08-29"), lineage)
-    conn.close()
-    publish(path)
+    path = published_sample_warehouse(tmp_path / "quantdb.duckdb", market, d("2024-08-01"), d("2024-08-29"))
     return path, market, sorted(market.universe()["code"])
 
 

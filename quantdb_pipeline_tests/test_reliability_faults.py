@@ -13,7 +13,6 @@ import requests
 import responses
 
 from quantdb_pipeline.loaders.bars import load_daily_bars
-from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.sources.akshare_source import AkshareSource
 from quantdb_pipeline.sources.sample_market import SampleMarket
@@ -47,16 +46,8 @@ def published_rows(published, sql, params=()):
 @pytest.fixture
 def published(tmp_path):
     """A published warehouse with July loaded cleanly from the sample market."""
-    path = tmp_path / "quantdb.duckdb"
     market = SampleMarket(today=TODAY)
-    conn = open_working(path)
-    migrate(conn)
-    lineage = Lineage.now("sample", "base")
-    load_trading_calendar(conn, market, lineage)
-    load_securities(conn, market, lineage)
-    load_daily_bars(conn, market, *BASE, lineage)
-    conn.close()
-    publish(path)
+    path = faults.published_sample_warehouse(tmp_path / "quantdb.duckdb", market, *BASE)
     return path
 
 

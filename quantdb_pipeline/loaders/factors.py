@@ -113,6 +113,27 @@ class FactorLoadReport:
     seconds: float = 0.0
 
 
+
+def fetch_factor_lists(source: MarketSource, report: FactorLoadReport, fetch: Callable[[str], pd.DataFrame],
+                       dataset: str, breaker_threshold: int,
+                       progress: ProgressCallback | None) -> tuple[list[tuple], list[pd.DataFrame]]:
+    """Fetch the factor list of each symbol in `report.needed`: (ingest outcomes, non-empty frames).
+
+    An empty list is a normal answer here (no corporate action ever: adjusted prices equal
+    traded ones), so empties are recorded 'empty' and never count toward the breaker. Fills
+    the report's failed, circuit_open, not_attempted and requests.
+    """
+    requests_before = sum(source.requests.values())
+    got = fetch_each(list(report.needed), fetch, dataset=dataset, empty_is_suspicious=False,
+                     breaker_threshold=breaker_threshold, progress=progress)
+    report.failed.update(got.failed)
+    report.circuit_open = got.circuit_open
+    report.not_attempted = len(got.not_attempted)
+    outcomes = [(symbol, "failed", reason) for symbol, reason in got.failed.items()]
+    outcomes += [(symbol, "empty", "upstream has no corporate action") for symbol in got.empty]
+    report.requests = sum(source.requests.values()) - requests_before
+    return outcomes, [frame for _, frame in got.answers if not frame.empty]
+
 def known_ex_dates(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None = None) -> pd.DataFrame:
     """Every ex-date the warehouse knows for stored bars to adjust, one row each.
 
@@ -265,20 +286,10 @@ def load_adjustment_factors(
     began = time.perf_counter()
     today = source.today()
     report = FactorLoadReport(needed=symbols_needing_factors(conn, today, symbols, refresh))
-    requests_before = sum(source.requests.values())
-    got = fetch_each(list(report.needed),
-                     lambda symbol: normalize.adjustment_factors(source.adjustment_factors_raw(symbol), symbol,
-                                                                 source.name),
-                     dataset=DATASET, empty_is_suspicious=False, breaker_threshold=breaker_threshold,
-                     progress=progress)
-    report.failed.update(got.failed)
-    report.circuit_open = got.circuit_open
-    report.not_attempted = len(got.not_attempted)
-    outcomes = [(symbol, "failed", reason) for symbol, reason in got.failed.items()]
-    # an empty list means no corporate action ever: adjusted prices equal unadjusted ones
-    outcomes += [(symbol, "empty", "upstream has no factors") for symbol in got.empty]
-    fetched = [frame for _, frame in got.answers if not frame.empty]
-    report.requests = sum(source.requests.values()) - requests_before
+    outcomes, fetched = fetch_factor_lists(
+        source, report, lambda symbol: normalize.adjustment_factors(source.adjustment_factors_raw(symbol), symbol,
+                                                                    source.name),
+        DATASET, breaker_threshold, progress)
 
     staged = pd.concat(fetched, ignore_index=True) if fetched else normalize.empty_factors()
     fetched_symbols = sorted({*staged["symbol"]})

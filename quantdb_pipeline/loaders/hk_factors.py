@@ -27,8 +27,7 @@ from collections.abc import Callable
 import duckdb
 import pandas as pd
 
-from quantdb_pipeline.loaders.fetching import fetch_each
-from quantdb_pipeline.loaders.factors import FactorLoadReport, describe_change
+from quantdb_pipeline.loaders.factors import FactorLoadReport, describe_change, fetch_factor_lists
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_hk_factors
 from quantdb_pipeline.sources import MarketSource, normalize
@@ -104,20 +103,10 @@ def load_hk_adjustment_factors(
     began = time.perf_counter()
     today = source.today()
     report = FactorLoadReport(needed=symbols_needing_hk_factors(conn, today, symbols, refresh, refresh_per_run))
-    requests_before = sum(source.requests.values())
-    got = fetch_each(list(report.needed),
-                     lambda symbol: normalize.hk_adjustment_factors(source.hk_adjustment_factors_raw(symbol), symbol,
-                                                                    source.name),
-                     dataset=TABLE, empty_is_suspicious=False, breaker_threshold=breaker_threshold,
-                     progress=progress)
-    report.failed.update(got.failed)
-    report.circuit_open = got.circuit_open
-    report.not_attempted = len(got.not_attempted)
-    outcomes = [(symbol, "failed", reason) for symbol, reason in got.failed.items()]
-    # no corporate action: adjusted prices equal traded ones
-    outcomes += [(symbol, "empty", "upstream has no corporate action") for symbol in got.empty]
-    fetched = [frame for _, frame in got.answers if not frame.empty]
-    report.requests = sum(source.requests.values()) - requests_before
+    outcomes, fetched = fetch_factor_lists(
+        source, report, lambda symbol: normalize.hk_adjustment_factors(source.hk_adjustment_factors_raw(symbol),
+                                                                       symbol, source.name),
+        TABLE, breaker_threshold, progress)
 
     staged = pd.concat(fetched, ignore_index=True) if fetched else normalize.empty_frame(normalize.HK_FACTOR_DTYPES)
     report.checks = validate_hk_factors(staged, today, previous_closes(conn, staged))

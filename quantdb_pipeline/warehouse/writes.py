@@ -314,7 +314,7 @@ def upsert_profiles(conn: duckdb.DuckDBPyConnection, profiles: pd.DataFrame, out
         conn.execute(f"""
             UPDATE security_profiles c SET valid_to = ? FROM staged_profiles p
             WHERE c.symbol = p.symbol AND c.valid_to IS NULL AND ({differs})""", [today])
-        conn.execute(f"""
+        conn.execute("""
             UPDATE security_profiles c SET total_market_cap = p.total_market_cap,
                 float_market_cap = p.float_market_cap, observed_on = ?, run_id = ?, ingested_at = ?
             FROM staged_profiles p WHERE c.symbol = p.symbol AND c.valid_to IS NULL""",
