@@ -14,6 +14,7 @@ import responses
 from quantdb_pipeline import read
 from quantdb_pipeline.loaders.bars import load_daily_bars
 from quantdb_pipeline.loaders.markets import HK, load_hk_calendar, load_market_bars
+from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.sources.akshare_source import AkshareSource
 from quantdb_pipeline.sources.calendars import hk_trading_days
 from quantdb_pipeline.sources.sample_market import HK_SYMBOLS, SampleMarket
@@ -265,3 +266,45 @@ def test_empty_answers_on_a_day_others_traded_are_no_closure_and_cost_no_probe(a
     assert max(Counter(eastmoney.calls).values()) == 1  # no probe: the other symbols' bars show the day traded
     assert read.market_closures(warehouse=path).empty
     assert CN_CLOSED in read.trading_days("2024-08-30", "2024-08-30", warehouse=path)
+
+
+def test_a_closure_the_night_missed_is_learned_from_the_next_nights_answers(a_shares):
+    """The closed night's quote list was refused, so nothing was asked that night; the next
+    night asks every symbol for both days and every answer skips the closed one."""
+    path, _, symbols = a_shares
+    next_day = d("2024-09-02")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        eastmoney = FakeEastmoney(SampleMarket(today=str(next_day)), mock)
+        for symbol in symbols:
+            eastmoney.queue(symbol, lambda raw: raw[raw["日期"] != CN_CLOSED])
+        conn = open_working(path)
+        report = load_daily_bars(conn, akshare_on(next_day), CN_CLOSED, next_day, Lineage.now("akshare", "next"))
+        conn.close()
+        publish(path)
+    assert report.circuit_open is None and not report.failed
+    assert len(eastmoney.calls) == len(set(eastmoney.calls))  # no probe: the answers are the evidence
+    assert report.batch_checks.failed == []  # without the closure: 0 of 63 symbols have a bar on 08-30
+    closures = read.market_closures("CN", warehouse=path)
+    assert closures["day"].astype(str).tolist() == [str(CN_CLOSED)]
+    assert "no answer has a bar for 2024-08-30" in closures["evidence"].iloc[0]
+    assert CN_CLOSED not in read.trading_days("2024-08-26", "2024-09-02", warehouse=path)
+    bars = read.daily_bars(symbols[0], "2024-08-29", "2024-09-02", warehouse=path)
+    assert bars["trade_date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-08-29", "2024-09-02"]
+    assert read.status(warehouse=path)["holes"].empty
+
+
+def test_a_day_nobody_has_yet_is_no_closure_without_later_bars(a_shares):
+    """The last day of every window, missing from every answer (not published yet, say), is
+    not taken for a closure: no answer shows a later session, so the gate refuses the batch."""
+    path, market, symbols = a_shares
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        eastmoney = FakeEastmoney(market, mock)
+        for symbol in symbols:
+            eastmoney.queue(symbol, lambda raw: raw[raw["日期"] != CN_CLOSED])
+        conn = open_working(path)
+        with pytest.raises(GateFailed, match="daily_universe_coverage"):
+            load_daily_bars(conn, akshare_on(CN_CLOSED), d("2024-08-28"), CN_CLOSED,
+                            Lineage.now("akshare", "lag"), lag_days=3)
+        assert conn.execute("SELECT count(*) FROM market_closures").fetchall() == [(0,)]
+        conn.close()
+    assert len(eastmoney.calls) == len(set(eastmoney.calls))  # no probe either

@@ -64,6 +64,9 @@ MAX_CLOSURE_DAYS = 3
 PROBE_SESSIONS = 5
 #: A run probes at most this often: past it, a new streak opens the breaker.
 MAX_PROBES = 2
+#: A session is also taken as closed, without a probe, when at least this many symbols
+#: answered bars for sessions after it and no answer of the run has a bar on it.
+MIN_SILENT_SYMBOLS = 8
 
 Window = tuple[str, dt.date, dt.date]  # symbol, first day, last day
 
@@ -185,9 +188,13 @@ class ClosureJudge:
         as "day: evidence", the recorded days removed).
         """
         stored = {pd.Timestamp(v).date() for v in recorded(self.conn, self.market)["day"]}
+        answers, asked = list(answers), list(asked)
+        silent = {day: evidence for day, evidence in self._silent_days(answers, asked).items()
+                  if day not in self.found}
+        self.found.update(silent)
         with_bars = _days_among(answers, stored | set(self.found))
         reopened = sorted(stored & with_bars)
-        asked, closed = list(asked), list(closed)
+        closed = list(closed)
         rows = []
         for day, probe in sorted(self.found.items()):
             if day in with_bars:
@@ -196,7 +203,8 @@ class ClosureJudge:
                 continue
             n_asked = sum(day in self._trading_days(*self.window(item)[1:]) for item in asked)
             n_empty = sum(day in self._trading_days(*self.window(item)[1:]) for item in closed)
-            rows.append((day, f"{n_empty} of {n_asked} symbols asked for {day} answered empty; {probe}"))
+            rows.append((day, f"{n_asked} symbols asked for {day}: {probe}" if day in silent else
+                         f"{n_empty} of {n_asked} symbols asked for {day} answered empty; {probe}"))
         self.recorded_days = {day for day, _ in rows}
         if not reopened and not rows:
             return [], []
@@ -212,6 +220,42 @@ class ClosureJudge:
                     "INSERT OR REPLACE INTO market_closures VALUES (?, ?, ?, ?, ?)",
                     [self.market, day, lineage.ingested_at, evidence, lineage.run_id])
         return [f"{day}: {evidence}" for day, evidence in rows], reopened
+
+    def _silent_days(self, answers: list[pd.DataFrame], asked: list[Hashable]) -> dict[dt.date, str]:
+        """Sessions inside the asked windows that no answer has a bar on, although at least
+        `MIN_SILENT_SYMBOLS` symbols answered bars for later sessions: day -> evidence.
+
+        The answers are their own probe here. This catches a closure the night itself could
+        not see (the quote list was refused that night, or the empties were spread out), when
+        the next nights' windows reach back over it: without it every such window would show
+        a session with no bar for any symbol and the batch coverage rule would refuse it.
+        Bars after the day show upstream has published past it, so a day not yet published
+        is never taken for a closure.
+        """
+        frames = [frame for frame in answers if len(frame)]
+        if len(frames) < MIN_SILENT_SYMBOLS:
+            return {}
+        with_bars = np.unique(np.concatenate([_day_values(frame) for frame in frames]))
+        windows = [self.window(item) for item in asked]
+        lo, hi = min(w[1] for w in windows), max(w[2] for w in windows)
+        sessions_asked = self.calendar.between(lo, hi)
+        candidates = sessions_asked[~np.isin(sessions_asked, with_bars)]
+        if len(candidates) == 0:
+            return {}
+        window_of = {symbol: (start, end) for symbol, start, end in windows}
+        spans = []  # per answering symbol: its window and its last bar
+        for frame in frames:
+            symbol = frame["symbol"].iloc[0]
+            if symbol in window_of:
+                start, end = window_of[symbol]
+                spans.append((np.datetime64(start, "D"), np.datetime64(end, "D"), _day_values(frame).max()))
+        found = {}
+        for day in candidates:
+            later = sum(start <= day <= end and last > day for start, end, last in spans)
+            if later >= MIN_SILENT_SYMBOLS:
+                day = day.astype(dt.date)
+                found[day] = f"no answer has a bar for {day}; {later} symbols answered bars for later sessions"
+        return found
 
     def covers(self, item: Hashable) -> bool:
         """Whether every trading day of `item`'s window is a closure `finish` recorded: an
