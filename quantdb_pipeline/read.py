@@ -694,7 +694,8 @@ def panel(field: str = "close", symbols: str | Iterable[str] | None = None, star
           warehouse: str | os.PathLike | None = None):
     """One field as a date x symbol table: rows are trading dates, columns symbols (A-shares).
 
-    `symbols=None` means every A-share with bars in the range. A symbol without a bar on a
+    `symbols=None` means every A-share with bars in the range, a code change's companies once
+    (under the new code, when it has bars in the range). A symbol without a bar on a
     date (suspended, not yet listed) has a missing value there. `adjust`/`as_of` as in
     `daily_bars` (prices only). `output`: "pandas" (a DataFrame indexed by trade_date),
     "arrow" (a pyarrow Table with a trade_date column) or "polars" (needs polars installed).
@@ -706,9 +707,17 @@ def panel(field: str = "close", symbols: str | Iterable[str] | None = None, star
     first, last = _range(start, end)
     with _cursor(warehouse) as conn:
         if symbols is None:
+            # a code change's old code is left out when its new code has bars in the range (eastmoney
+            # serves the whole history under the new code): one column per company, not two
             codes = [c for (c,) in conn.execute(
-                "SELECT DISTINCT symbol FROM daily_bars WHERE trade_date >= coalesce(?::DATE, DATE '0001-01-01') "
-                "AND trade_date <= coalesce(?::DATE, DATE '9999-12-31') ORDER BY symbol", [first, last]).fetchall()]
+                """
+                WITH present AS (SELECT DISTINCT symbol FROM daily_bars
+                                 WHERE trade_date >= coalesce(?::DATE, DATE '0001-01-01')
+                                   AND trade_date <= coalesce(?::DATE, DATE '9999-12-31'))
+                SELECT symbol FROM present p WHERE NOT EXISTS (
+                    SELECT 1 FROM symbol_changes c JOIN present n ON n.symbol = c.new_symbol
+                    WHERE c.old_symbol = p.symbol)
+                ORDER BY symbol""", [first, last]).fetchall()]
             if not codes:
                 raise ValueError(f"no bars between {first} and {last}")
         else:
@@ -864,8 +873,10 @@ def securities(as_of=None, include_delisted: bool = False, *,
     names the new code and `change_date` its first day; `daily_bars` of either code returns
     the joined history); `last_listed` is the last day a list showed the code.
 
-    Without `as_of`: every security not delisted, with its current name. With `as_of`: the
-    securities listed on that day, with the name, ST status and industry of the profile
+    Without `as_of`: every security not delisted, with its current name (both codes of a code
+    change, told apart by `status`). With `as_of`: the securities listed on that day, each
+    company once (a code change's old code before `change_date`, its new code from it on),
+    with the name, ST status and industry of the profile
     version valid then (`profile_known` is False where the warehouse holds no profile that
     old: name and is_st are then today's). `include_delisted=True` keeps delisted names too.
     """
@@ -883,6 +894,10 @@ def securities(as_of=None, include_delisted: bool = False, *,
                            ELSE p.valid_from <= $day AND (p.valid_to IS NULL OR p.valid_to > $day) END)
             WHERE ($include_delisted OR s.delist_date IS NULL OR s.delist_date > coalesce($day, DATE '9999-12-31'))
               AND ($day::DATE IS NULL OR s.list_date IS NULL OR s.list_date <= $day)
+              -- on a day, a company of a code change trades under one code: the old before the change
+              AND ($day::DATE IS NULL OR c.change_date IS NULL OR $day < c.change_date)
+              AND ($day::DATE IS NULL OR NOT EXISTS (
+                   SELECT 1 FROM symbol_changes n WHERE n.new_symbol = s.symbol AND $day < n.change_date))
             ORDER BY s.symbol
             """, {"day": day, "include_delisted": include_delisted}).df()
 

@@ -114,6 +114,16 @@ def test_the_night_of_the_bse_code_switch_publishes_and_either_code_reads_the_jo
                                    [old[0]])
     assert before_switch["run_id"].tolist() == [first.run_id]  # the old code's own bar, kept
 
+    # point in time, each company trades under one code: the old before the switch, the new from it on
+    on_sep_26 = set(read.securities(as_of="2025-09-26", warehouse=pipeline.warehouse)["symbol"])
+    on_switch = set(read.securities(as_of=AFTER, warehouse=pipeline.warehouse)["symbol"])
+    assert set(old) <= on_sep_26 and not set(bse) & on_sep_26
+    assert set(bse) <= on_switch and not set(old) & on_switch
+    # and a panel of the whole market has one column per company, with the new code's history
+    wide = read.panel("close", start="2025-09-01", end="2025-10-09", warehouse=pipeline.warehouse)
+    assert not set(old) & set(wide.columns) and set(bse) <= set(wide.columns)
+    assert wide[bse[0]].dropna().tolist() == truth["收盘"].tolist()
+
 
 def sample_warehouse(tmp_path, market: SampleMarket):
     conn = open_working(tmp_path / "quantdb.duckdb")
