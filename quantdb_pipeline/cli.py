@@ -27,6 +27,32 @@ EXIT_CODES = ("exit codes: 0 everything loaded and published; 2 published, but a
 LAUNCHED_BY, PID_TAG, HOST_TAG = "quantdb/launched_by", "quantdb/pid", "quantdb/host"
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments exit with `EXIT_USAGE`, not argparse's 2, which here means a partial publish."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _share(text: str) -> float:
+    """A share of symbols in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 (exclusive) and 1, e.g. 0.8")
+    return value
+
+
+def _days(text: str) -> int:
+    """A count of trading days, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of trading days (0 or more)")
+    return int(text)
+
+
 def _date(text: str) -> dt.date:
     try:
         if len(text) == 8 and text.isdigit():
@@ -37,7 +63,7 @@ def _date(text: str) -> dt.date:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="quantdb-pipeline", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="quantdb-pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
@@ -71,10 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--requests-per-second", type=float,
                      default=float(os.environ.get(settings.RATE_ENV, "2")),
                      help="akshare pacing (default 2)")
-    run.add_argument("--min-daily-coverage", type=float,
+    run.add_argument("--min-daily-coverage", type=_share,
                      default=float(os.environ.get(settings.MIN_COVERAGE_ENV, "0.8")),
                      help="quality gate: share of symbols each trading day must have rows for (default 0.8)")
-    run.add_argument("--revisit-days", type=int, default=settings.revisit_days(),
+    run.add_argument("--revisit-days", type=_days, default=settings.revisit_days(),
                      help="trading days back from --end in which every day a symbol lacks is fetched again "
                           f"(default: ${settings.REVISIT_DAYS_ENV} or {settings.DEFAULT_REVISIT_DAYS}; 0: off)")
     run.add_argument("--refresh-factors", action="store_true",
@@ -281,8 +307,12 @@ def run(args: argparse.Namespace) -> int:
         progress.remove_listener(on_progress)
     metadata = _metadata_by_asset(result)
     print(_summary(warehouse, start, end, metadata, elapsed, result))
+    failed = failed_datasets(metadata)
     for step, message in step_failures(result):
-        print(f"step {step} failed: {message}", file=sys.stderr)
+        if step == "published_warehouse" and failed:  # published: not a crash
+            print(f"quantdb-pipeline: {message}", file=sys.stderr)
+        else:
+            print(f"step {step} failed: {message}", file=sys.stderr)
     return exit_code(result, metadata)
 
 

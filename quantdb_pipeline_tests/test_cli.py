@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import duckdb
+import pytest
 from dagster import DagsterInstance, RunsFilter
 from dagster._core.instance.ref import InstanceRef
 
@@ -85,3 +86,15 @@ def test_a_refused_batch_exits_2_names_its_dataset_and_the_other_datasets_are_pu
     with duckdb.connect("warehouse/cli.duckdb", read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM daily_bars").fetchall() == [(0,)]  # nothing of the batch
         assert conn.execute("SELECT count(*) FROM hk_daily_bars").fetchall()[0][0] > 0  # the others published
+
+
+@pytest.mark.parametrize("option, value, says", [
+    ("--min-daily-coverage", "1.5", "not a share between 0 (exclusive) and 1"),
+    ("--min-daily-coverage", "0", "not a share between 0 (exclusive) and 1"),
+    ("--revisit-days", "-3", "not a number of trading days (0 or more)"),
+])
+def test_out_of_range_settings_are_usage_errors_naming_the_option(option, value, says, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", option, value])
+    assert stopped.value.code == EXIT_USAGE  # not 2: that is a partial publish
+    assert f"argument {option}: '{value}' is {says}" in capsys.readouterr().err
