@@ -1004,10 +1004,17 @@ def _holes(conn: duckdb.DuckDBPyConnection, revisit_days: int) -> pd.DataFrame:
     with the rows stored rather than with symbols x days.
     """
     frames = []
+    # up to the last day ANY table of the same calendar reached: A-shares that failed for days
+    # while the indices were loaded lack those days too
+    last_days = {}
+    for _, table, calendar, _ in _HOLE_SOURCES:
+        last = conn.execute(f"SELECT max(trade_date) FROM {table}").fetchall()[0][0]
+        if last is not None:
+            last_days[calendar] = max(last, last_days.get(calendar, last))
     for market, table, calendar, present in _HOLE_SOURCES:
-        last_day = conn.execute(f"SELECT max(trade_date) FROM {table}").fetchall()[0][0]
-        if last_day is None:
+        if conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)").fetchall()[0][0] == 0:
             continue
+        last_day = last_days[calendar]
         if present == "coverage":
             # A-shares: after each covered interval up to the next one, or up to the last day
             # (the day before the delisting for a delisted symbol); endpoints need not be trading days
@@ -1062,10 +1069,11 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
       trading days of its market's calendar: market (CN, HK, index), symbol, first_missing,
       last_missing, trading_days (how many), revisited. A-shares lack a day that no
       `bar_coverage` interval holds, from their first covered day (their listing at the
-      earliest) to the last day with A-share bars (before their delisting): an `empty`
+      earliest) to the last day with bars on the CN calendar, A-shares or indices (before
+      their delisting): an `empty`
       answer, a refused quote list, a quarantined row, a missed night; a suspension is
       covered and is no hole. HK symbols and indices lack a day of their calendar, from their
-      first stored bar to their table's last day, without a bar (a suspended HK symbol's days
+      first stored bar to the last day with bars on their calendar, without a bar (a suspended HK symbol's days
       are holes too). `revisited` is True when the next run asks for it by itself: the hole
       reaches into the trailing window of `revisit_days` trading days (default
       $QUANTDB_REVISIT_DAYS or 20) before the last day, or runs up to that day; other holes

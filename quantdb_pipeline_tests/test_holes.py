@@ -260,3 +260,26 @@ def test_a_complete_warehouse_costs_no_extra_request_and_holes_beyond_the_window
     publish(published)
     assert filled.requests == 1 and filled.rows_per_symbol == {"600000": 1}
     assert read.status(warehouse=published)["holes"].empty
+
+
+def test_days_the_a_shares_missed_while_the_indices_loaded_are_holes(tmp_path):
+    """A-share bars failed for two nights while the indices (same calendar) were loaded: the
+    A-shares' missing days are holes, though `daily_bars` itself ends before them."""
+    from quantdb_pipeline.loaders.markets import INDEX, load_market_bars
+
+    market = SampleMarket(today="2024-06-04", size=12)
+    path = published_sample_warehouse(tmp_path / "quantdb.duckdb", market, d("2024-05-06"), d("2024-06-04"))
+    conn = open_working(path)
+    load_market_bars(conn, SampleMarket(today="2024-06-06", size=12), INDEX, d("2024-05-06"), d("2024-06-06"),
+                     Lineage.now("sample", "indices"), symbols=["000300"])
+    conn.close()
+    publish(path)
+    holes = read.status(warehouse=path)["holes"].query("market == 'CN'")
+    covered = read.connect(warehouse=path).execute(
+        "SELECT DISTINCT c.symbol FROM bar_coverage c JOIN securities s USING (symbol) "
+        "WHERE c.covered_to = DATE '2024-06-04' AND (s.delist_date IS NULL OR s.delist_date > DATE '2024-06-06')"
+    ).fetchall()
+    assert sorted(holes["symbol"]) == sorted(s for (s,) in covered) and len(holes) >= 10
+    assert set(holes["first_missing"].astype(str)) == {"2024-06-05"}
+    assert set(holes["last_missing"].astype(str)) == {"2024-06-06"}
+    assert holes["trading_days"].eq(2).all() and holes["revisited"].all()
