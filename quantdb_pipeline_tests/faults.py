@@ -82,7 +82,9 @@ class FaultyMarket(SampleMarket):
 
 def refuse(endpoint: str) -> Callable:
     """A stand-in for a source method whose endpoint is down: every call raises `RetriesExhausted`,
-    as `AkshareSource` does once upstream kept failing through every retry."""
+    as `AkshareSource` does once upstream kept failing through every retry (a ban or an outage:
+    connection resets and empty bodies are what eastmoney sends then; which one does not matter,
+    the source turns both into this after its retries)."""
 
     def down(self, *args, **kwargs):
         raise RetriesExhausted(f"{endpoint}: gave up after 5 attempts: ConnectionError: connection reset by peer")
@@ -341,8 +343,11 @@ class FakeQuoteList:
 
     Two known upstream flaws on demand: `overlap` = k starts each later page k rows early, as
     when the list moves between page requests, so that k codes come twice and the last k never
-    come (the page sizes and `total` stay right); `first_page_only` reports a `total` of one
-    page, so that akshare stops after it (a truncated list)."""
+    come (the page sizes and `total` stay right; akfamily/akshare#5640: "每次爬取的结果都有近百个是
+    重复的，还有相同个数的遗漏"); `first_page_only` reports a `total` of one page, so that akshare
+    stops after it (a truncated list, as when eastmoney capped its page size under akshare's
+    paging: akfamily/akshare#5825, #6122). Whether a later page repeats or skips rows is not
+    documented; the loader only trusts codes that came, so either shape leaves holes, not errors."""
 
     def __init__(self, market: SampleMarket, mock: responses.RequestsMock, quotes: pd.DataFrame | None = None,
                  overlap: int = 0, first_page_only: bool = False):
