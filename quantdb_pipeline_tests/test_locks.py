@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -182,3 +183,31 @@ def test_cli_with_both_files_locked_prints_one_line_naming_the_holder(cli_wareho
     assert cli_warehouse.stat().st_mtime_ns == before
     with duckdb.connect(str(cli_warehouse), read_only=True) as conn:  # untouched, readable once the lock is gone
         assert conn.execute("SELECT max(trade_date) FROM daily_bars").fetchall() == [(CLI_END_OF_LOAD,)]
+
+
+#: Opens the file read-only, as a schedule tick does for a moment, and lets go after argv[2] seconds.
+BRIEF_READER = """
+import sys, time, duckdb
+conn = duckdb.connect(sys.argv[1], read_only=True)
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_step_waits_for_a_tick_reading_the_working_file_and_not_for_a_second_run(published, monkeypatch):
+    from quantdb_pipeline.warehouse import publish as publishing
+
+    working = working_path(published)
+    reader = subprocess.Popen([sys.executable, "-c", BRIEF_READER, str(working), "1.0"], stdout=subprocess.PIPE,
+                              text=True)
+    assert reader.stdout.readline().strip() == "holding"
+    began = time.monotonic()
+    conn = open_working(published)  # would fail at once without the wait
+    waited = time.monotonic() - began
+    conn.close()
+    reader.wait(timeout=10)
+    assert 0.3 < waited < publishing.LOCK_WAIT_SECONDS
+    monkeypatch.setattr(publishing, "LOCK_WAIT_SECONDS", 0.5)
+    with held_open(working) as holder:  # another writer: after the wait, DuckDB's error naming it
+        with pytest.raises(duckdb.IOException, match=f"PID {holder.pid}"):
+            open_working(published)
