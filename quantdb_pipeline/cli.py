@@ -229,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
         security_profiles,
         trading_calendar,
     )
+    from quantdb_pipeline.read import WarehouseBusyError
     from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
     from quantdb_pipeline.symbols import SymbolError
 
@@ -257,7 +258,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
         return EXIT_USAGE
     end = args.end or source.today()
-    start = args.start or _default_start(warehouse, end, market.symbol_list(), args.revisit_days)
+    try:
+        start = args.start or _default_start(warehouse, end, market.symbol_list(), args.revisit_days)
+    except WarehouseBusyError as error:  # nothing started, nothing published: say who holds the lock
+        print(f"quantdb-pipeline: cannot decide the start (pass --start to run anyway): {error}", file=sys.stderr)
+        return EXIT_NOT_PUBLISHED
     first_partition = dt.date.fromisoformat(settings.PARTITIONS_START)
     if start > end:
         print(f"quantdb-pipeline: --start {start} is after --end {end}", file=sys.stderr)
@@ -350,15 +355,20 @@ def _default_start(warehouse: Path, end: dt.date, symbols: list[str] | None,
     (and the partitions Dagster records) show them. Keeps the nightly run small: Dagster
     records every daily partition of a range, so a three-year range costs tens of seconds of
     bookkeeping even when nothing is fetched.
+
+    Read from the working file (see `warehouse.planning`), so a BI tool holding the published
+    file read-write does not stop the run. Raises `read.WarehouseBusyError` (naming the
+    holders) when every warehouse file is locked.
     """
     import duckdb
 
     from quantdb_pipeline import read
     from quantdb_pipeline.loaders.bars import CalendarMissing, resume_date
+    from quantdb_pipeline.warehouse.planning import planning_connection
 
     three_years = end - dt.timedelta(days=3 * 365 + 1)
     try:
-        with read.connect(warehouse) as conn:
+        with planning_connection(warehouse) as conn:
             resume = resume_date(conn, end, symbols, revisit_days)
     except (read.WarehouseNotFoundError, CalendarMissing, duckdb.Error):
         return three_years

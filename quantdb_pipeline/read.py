@@ -87,7 +87,30 @@ class WarehouseNotFoundError(FileNotFoundError):
 
 
 class WarehouseBusyError(RuntimeError):
-    """The warehouse file is locked by a writing process."""
+    """The warehouse file is locked by a process that has it open read-write.
+
+    `path`: the locked file; `holder`: the program and PID holding the lock, as DuckDB names
+    them ("/usr/bin/python3 (PID 1234)"), or None when DuckDB did not say.
+    """
+
+    def __init__(self, message: str, path: Path | None = None, holder: str | None = None):
+        super().__init__(message)
+        self.path, self.holder = path, holder
+
+
+#: DuckDB's lock conflict, e.g. `Could not set lock on file "/w/quantdb.duckdb": Conflicting
+#: lock is held in /usr/bin/python3 (PID 1234)` (some builds add " by user NAME").
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)(?: by user (?P<user>\S+))?")
+
+
+def lock_holder(error: BaseException | str) -> str | None:
+    """The program and PID holding the lock in a DuckDB lock-conflict error, e.g.
+    "/usr/bin/python3 (PID 1234)", or None when the text does not name one."""
+    found = _LOCK_HOLDER.search(str(error))
+    if found is None:
+        return None
+    user = f", user {found['user']}" if found["user"] else ""
+    return f"{found['program']} (PID {found['pid']}{user})"
 
 
 class AdjustmentGapWarning(UserWarning):
@@ -133,9 +156,11 @@ def _open(path: Path) -> duckdb.DuckDBPyConnection:
     except duckdb.IOException as error:
         conn.close()
         if "lock" in str(error).lower():
+            holder = lock_holder(error)
             raise WarehouseBusyError(
-                f"{path} is locked by a writing process; the pipeline writes a working file and "
-                "publishes snapshots, so another program must be writing the published file itself"
+                f"{path} is held open read-write by {holder or 'another process'}; the pipeline never "
+                "writes the published file in place, so open it read-only in BI tools "
+                "(DBeaver: duckdb.read_only=true; the duckdb CLI: -readonly)", path, holder,
             ) from error
         raise
     return conn
@@ -838,17 +863,24 @@ def trading_days(start=None, end=None, *, market: str = "CN",
     The library calendar less the closures the pipeline recorded (`market_closures()`): a
     day the exchange closed unannounced (a typhoon) is not a trading day.
     """
-    start, end = _range(start, end)
+    _range(start, end)  # a bad range is reported before the file is opened
     with _cursor(warehouse) as conn:
-        return [d for (d,) in conn.execute(
-            """
-            SELECT trade_date FROM trading_sessions
-            WHERE market = ? AND trade_date >= coalesce(?::DATE, DATE '0001-01-01')
-              AND trade_date <= coalesce(?::DATE, DATE '9999-12-31')
-            ORDER BY trade_date
-            """,
-            [market, start, end],
-        ).fetchall()]
+        return trading_days_on(conn, start, end, market)
+
+
+def trading_days_on(conn: duckdb.DuckDBPyConnection, start=None, end=None, market: str = "CN") -> list[dt.date]:
+    """`trading_days` on an open connection (the pipeline's planning connection, see
+    `warehouse.planning`): the trading days of `market` in [start, end], ascending."""
+    start, end = _range(start, end)
+    return [d for (d,) in conn.execute(
+        """
+        SELECT trade_date FROM trading_sessions
+        WHERE market = ? AND trade_date >= coalesce(?::DATE, DATE '0001-01-01')
+          AND trade_date <= coalesce(?::DATE, DATE '9999-12-31')
+        ORDER BY trade_date
+        """,
+        [market, start, end],
+    ).fetchall()]
 
 
 def market_closures(market: str | None = None, *, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:

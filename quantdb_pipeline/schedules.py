@@ -22,13 +22,26 @@ NIGHTLY_RECONCILE_SYMBOLS = 20
 
 
 def trading_day_verdict(day: dt.date) -> str | None:
-    """None if `day` is a trading day of the CN calendar in the published warehouse, else why not."""
+    """None if `day` is a trading day of the CN calendar in the warehouse, else why not.
+
+    Read from the pipeline's working file, else the published one (`warehouse.planning`), so
+    that a BI tool holding the published file read-write does not cost the night's run; when
+    both are locked, the reason names the locks and the processes holding them.
+    """
+    import duckdb
+
     from quantdb_pipeline import read
+    from quantdb_pipeline.warehouse.planning import planning_connection
 
     try:
-        days = read.trading_days(day - dt.timedelta(days=400), day + dt.timedelta(days=400))
+        with planning_connection() as conn:
+            days = read.trading_days_on(conn, day - dt.timedelta(days=400), day + dt.timedelta(days=400))
     except read.WarehouseNotFoundError:
         return "no warehouse yet: run reference_job (or `quantdb-pipeline run`) first"
+    except read.WarehouseBusyError as error:
+        return f"cannot read the trading calendar: {error}"
+    except duckdb.CatalogException:  # a working file a first run left before creating the tables
+        return "no trading calendar in the warehouse yet: run reference_job (or `quantdb-pipeline run`) first"
     if not days or days[-1] < day:
         last = days[-1] if days else "nowhere"
         return f"the trading calendar in the warehouse ends at {last}: refresh it with reference_job"

@@ -31,10 +31,14 @@ ALERTS_FILE = "alerts.jsonl"
 
 
 def unloaded_listings() -> tuple[list[str], dt.date | None]:
-    """Listed A-shares without any bar coverage, and the last trading day with bars."""
-    from quantdb_pipeline import read
+    """Listed A-shares without any bar coverage, and the last trading day with bars.
 
-    with read.connect() as conn:
+    Read from the pipeline's working file, else the published one (`warehouse.planning`);
+    raises `read.WarehouseNotFoundError`, or `read.WarehouseBusyError` when both are locked.
+    """
+    from quantdb_pipeline.warehouse.planning import planning_connection
+
+    with planning_connection() as conn:
         last = conn.execute("SELECT max(trade_date) FROM daily_bars").fetchall()[0][0]
         if last is None:
             return [], None
@@ -58,6 +62,8 @@ def new_listings_sensor(context: SensorEvaluationContext):
         symbols, last = unloaded_listings()
     except read.WarehouseNotFoundError:
         return SkipReason("no warehouse yet")
+    except read.WarehouseBusyError as error:  # both files locked: say by whom, try again next hour
+        return SkipReason(str(error))
     if not symbols:
         return SkipReason("every listed symbol has bars")
     shown = ", ".join(symbols[:20]) + (f" and {len(symbols) - 20} more" if len(symbols) > 20 else "")

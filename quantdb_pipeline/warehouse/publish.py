@@ -6,7 +6,9 @@ working file is checkpointed, copied to a temporary file in the same folder, flu
 disk, checked to open, and renamed over the published path: an atomic replace. Readers
 (the `read` module, BI tools) open only the published file, read-only, so they never
 block the pipeline, the pipeline never blocks them, and they see either the old snapshot
-or the new one, never a half-written file. A crash at any point leaves the published file
+or the new one, never a half-written file. The write side plans its runs from the working
+file (`warehouse.planning`), so even a reader holding the published file read-write does
+not stop it. A crash at any point leaves the published file
 as it was; a stale temporary file is removed by the next publish.
 """
 
@@ -32,6 +34,25 @@ def working_path(published: str | os.PathLike) -> Path:
     return published.with_name(f"{published.stem}.work{published.suffix}")
 
 
+#: How long opening the working file for writing waits for a lock held by someone else. A
+#: schedule tick or sensor reads it for a moment (`warehouse.planning`) and would otherwise
+#: fail a step that opens it at that instant; a second pipeline run holds it far longer.
+LOCK_WAIT_SECONDS = 10.0
+
+
+def _connect_writable(path: Path, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """`duckdb.connect(path)` read-write, retried for `LOCK_WAIT_SECONDS` while another process
+    holds a lock on it; then DuckDB's own error (which names the holder) is raised."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return duckdb.connect(str(path), config=config or {})
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def open_working(published: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     """Open the working file for writing; start it from the published snapshot if it is missing."""
     published = Path(published)
@@ -39,7 +60,7 @@ def open_working(published: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     working.parent.mkdir(parents=True, exist_ok=True)
     if not working.exists() and published.exists():
         shutil.copyfile(published, working)
-    return duckdb.connect(str(working), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
+    return _connect_writable(working, {"storage_compatibility_version": STORAGE_COMPATIBILITY})
 
 
 @dataclass(frozen=True)
@@ -59,7 +80,7 @@ def publish(published: str | os.PathLike) -> Published:
     working = working_path(published)
     for stale in published.parent.glob(f".{published.name}{_TMP_MARK}*"):
         stale.unlink(missing_ok=True)
-    with duckdb.connect(str(working)) as conn:
+    with _connect_writable(working) as conn:
         conn.execute("CHECKPOINT")
     wal = Path(f"{working}.wal")
     if wal.exists() and wal.stat().st_size > 0:
