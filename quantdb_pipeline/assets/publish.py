@@ -1,6 +1,8 @@
 """Publishing: the checked working file becomes the snapshot that readers and BI tools open."""
 
 import datetime as dt
+import errno
+from pathlib import Path
 
 import duckdb
 from dagster import (
@@ -72,8 +74,10 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
     context.instance.add_run_tags(context.run_id, {"quantdb/upstream_requests": str(sum(requests.values()))})
     try:
         published = warehouse.publish()
-    except OSError as error:  # a full volume, NotEnoughSpace: one line, not a traceback
-        raise Failure(description=f"nothing published, the published file is unchanged: {error}",
+    except OSError as error:  # NotEnoughSpace, a full volume (ENOSPC): one line, not a traceback
+        hint = (f"; free space in {Path(warehouse.database).parent} and run again"
+                if error.errno == errno.ENOSPC else "")
+        raise Failure(description=f"nothing published, the published file is unchanged: {error}{hint}",
                       metadata={"published": False}) from error
     for aside in published.orphaned_wals:
         context.log.warning(

@@ -36,6 +36,10 @@ from quantdb_pipeline.faults import crash_point
 
 #: Files are written so that DuckDB 1.1 and later (and BI tools bundling it) can read them.
 STORAGE_COMPATIBILITY = "v1.1.0"
+#: The oldest DuckDB that opens the published file (README, "Minimum DuckDB version"; the
+#: Makefile pins this series for the compatibility test). DuckDB 1.0 fails with "Serialization
+#: Error: Failed to deserialize: expected end of object, but found field id: 103".
+MINIMUM_DUCKDB = "1.1"
 _TMP_MARK = ".publishing-"
 #: Free space the publish copy needs, as a multiple of the working file's size (the copy
 #: itself, plus room for the file system's own blocks and a WAL the open check may start).
@@ -128,7 +132,7 @@ def check_free_space(published: Path, working: Path) -> None:
             f"not enough free space to publish: {needed / mib:.1f} MiB needed (working file "
             f"{working.stat().st_size / mib:.1f} MiB x {SPACE_FACTOR}), {free / mib:.1f} MiB free in "
             f"{published.parent}; free at least {(needed - free) / mib:.1f} MiB there (or point "
-            f"QUANTDB_WAREHOUSE to a larger volume) and run again; the published file is unchanged")
+            f"QUANTDB_WAREHOUSE to a larger volume) and run again")
 
 
 def move_wal_aside(published: str | os.PathLike) -> Path | None:
