@@ -39,4 +39,4 @@ dev: setup
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 clean:
-	rm -rf $(VENV) $(OLD_DUCKDB) .dagster warehouse/*.duckdb warehouse/*.duckdb.wal
+	rm -rf $(VENV) $(OLD_DUCKDB) .dagster warehouse/*.duckdb warehouse/*.duckdb.wal warehouse/*.duckdb.wal.orphaned-* warehouse/.*.publishing-*

@@ -26,7 +26,7 @@ from pydantic import Field
 from quantdb_pipeline import settings
 from quantdb_pipeline.sources import MarketSource
 from quantdb_pipeline.symbols import normalize_hk_symbol, normalize_index_symbol, normalize_symbols
-from quantdb_pipeline.warehouse.publish import Published, open_working, publish
+from quantdb_pipeline.warehouse.publish import Published, open_working, publish, remove_stale_temporaries
 from quantdb_pipeline.warehouse.schema import prepare
 
 
@@ -80,7 +80,14 @@ class MarketSourceResource(ConfigurableResource):
 class WarehouseResource(DuckDBResource):
     """The warehouse. `database` is the published file that readers open; assets write to the
     working file beside it (see `warehouse.publish`) and call `publish()` once their data passed
-    its checks. Every connection is brought up to the latest schema first."""
+    its checks. Every connection is brought up to the latest schema first. At the start of every
+    run (CLI, UI, schedule) temporary publish copies left by dead processes are removed, so a copy
+    cut short by a full volume cannot keep the next run from publishing."""
+
+    def setup_for_execution(self, context) -> None:
+        for stale in remove_stale_temporaries(self.database):
+            if context.log is not None:
+                context.log.warning(f"removed {stale}: a temporary publish copy left by a process that died")
 
     @contextmanager
     def get_connection(self):

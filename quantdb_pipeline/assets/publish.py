@@ -1,6 +1,8 @@
 """Publishing: the checked working file becomes the snapshot that readers and BI tools open."""
 
 import datetime as dt
+import errno
+from pathlib import Path
 
 import duckdb
 from dagster import (
@@ -70,7 +72,19 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
     requests = _upstream_requests(context)
     # on the run itself, so the Runs page shows each run's cost to the vendors
     context.instance.add_run_tags(context.run_id, {"quantdb/upstream_requests": str(sum(requests.values()))})
-    published = warehouse.publish()
+    try:
+        published = warehouse.publish()
+    except OSError as error:  # NotEnoughSpace, a full volume (ENOSPC): one line, not a traceback
+        hint = (f"; free space in {Path(warehouse.database).parent} and run again"
+                if error.errno == errno.ENOSPC else "")
+        raise Failure(description=f"nothing published, the published file is unchanged: {error}{hint}",
+                      metadata={"published": False}) from error
+    for aside in published.orphaned_wals:
+        context.log.warning(
+            f"moved {published.path.name}.wal aside to {aside}: a write-ahead log of a session that "
+            f"opened {published.path.name} read-write (a BI tool without read-only); it would have replayed that "
+            "session's edits onto the new snapshot. Open the published file read-only (see README, SQL and BI "
+            "tools); delete the moved file once inspected")
     with duckdb.connect(":memory:") as conn:
         conn.execute("ATTACH ? AS published (READ_ONLY)", [str(published.path)])
         counts = {t: conn.execute(f"SELECT count(*) FROM published.{t}").fetchall()[0][0] for t in TABLES}
@@ -81,6 +95,7 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
         "path": str(published.path),
         "size_mib": round(published.size_bytes / 2**20, 2),
         "publish_seconds": round(published.seconds, 3),
+        "orphaned_wals": MetadataValue.json([str(p) for p in published.orphaned_wals]),
         "latest_bar": str(last_bar),
         "run_upstream_requests": sum(requests.values()),
         "upstream_requests_by_asset": MetadataValue.md(
