@@ -44,14 +44,25 @@ UNFINISHED = {DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunS
 
 
 @pytest.fixture
-def workdir(tmp_path) -> Path:
+def workdir(tmp_path, monkeypatch) -> Path:
+    """A directory like the repo root; the test runs in it, since dagster.yaml's paths are
+    relative to the directory the instance is opened from."""
     shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
-    return tmp_path
+    monkeypatch.chdir(tmp_path)
+    open_instance(tmp_path).dispose()  # create the storage now: two processes creating it at once collide
+    yield tmp_path
+    for process in STARTED:  # a failed test must not leave a paused run behind
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    STARTED.clear()
+
+
+STARTED: list[subprocess.Popen] = []
 
 
 def open_instance(workdir: Path) -> DagsterInstance:
-    """The CLI's instance, opened afresh (one opened before the CLI created its storage did not
-    see the CLI's runs)."""
+    """The CLI's instance (the test's cwd is `workdir`), opened afresh for each look."""
     return DagsterInstance.from_ref(InstanceRef.from_dir(str(workdir / ".dagster"), config_dir=str(workdir)))
 
 
@@ -60,14 +71,22 @@ def runs(workdir: Path) -> list:
         return inst.get_runs()
 
 
+def cli_env() -> dict:
+    """The environment of a CLI process: this checkout's code, no QUANTDB_ settings or DAGSTER_HOME."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANTDB_", "DAGSTER_HOME"))}
+    return {**env, "PYTHONPATH": str(REPO)}
+
+
 def start(workdir: Path, name: str, pause: bool = False) -> subprocess.Popen:
     """A `quantdb-pipeline run` in `workdir`; its stderr goes to `<name>.err` (read while it runs)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANTDB_", "DAGSTER_HOME"))}
+    env = cli_env()
     if pause:
         env.update({PAUSE_ENV: "fetch", PAUSE_SECONDS_ENV: "300"})
     with (workdir / f"{name}.err").open("w") as err:
-        return subprocess.Popen([sys.executable, "-m", "quantdb_pipeline.cli", "run", "--no-progress", *ARGS],
-                                cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        process = subprocess.Popen([sys.executable, "-m", "quantdb_pipeline.cli", "run", "--no-progress", *ARGS],
+                                   cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    STARTED.append(process)
+    return process
 
 
 def stderr_of(workdir: Path, name: str) -> str:
@@ -85,8 +104,6 @@ def wait_for(condition, timeout: float = 180, what: str = "condition"):
 
 
 def run_of(workdir: Path, process: subprocess.Popen):
-    if not (workdir / ".dagster").exists():
-        return None
     with open_instance(workdir) as inst:
         found = inst.get_runs(RunsFilter(tags={PID_TAG: str(process.pid)}))
     return found[0] if found else None
@@ -120,7 +137,7 @@ def test_a_slot_kept_by_a_run_that_ended_is_freed_and_the_next_cli_run_completes
 
     nxt = subprocess.run([sys.executable, "-m", "quantdb_pipeline.cli", "run", "--no-progress", *ARGS],
                          cwd=workdir, capture_output=True, text=True, timeout=240,
-                         env={k: v for k, v in os.environ.items() if not k.startswith(("QUANTDB_", "DAGSTER_HOME"))})
+                         env=cli_env())
     assert nxt.returncode == 0, nxt.stderr
     assert f"freed the pool slot run {run_id} held after it ended" in nxt.stderr
     assert slot_runs(workdir) == set()
@@ -190,7 +207,7 @@ def test_ctrl_c_before_the_run_starts_exits_130_with_one_line_and_leaves_no_run_
     stops = [line for line in err.splitlines() if not line.startswith("Loading sample market")]
     assert len(stops) == 1 and stops[0].startswith("quantdb-pipeline: stopped by Ctrl-C"), err
     if moment == "while importing":
-        assert not (workdir / ".dagster").exists() and "no run was started" in stops[0]
+        assert runs(workdir) == [] and "no run was started" in stops[0]
         return
     left = runs(workdir)
     assert len(left) == 1 and left[0].status in {DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE}
