@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from quantdb_pipeline.interrupts import Interrupts
 
-    with Interrupts() as interrupts:
+    with Interrupts(on_stuck=_stop_now) as interrupts:
         try:
             code = _run(args, interrupts)
         except KeyboardInterrupt:
@@ -193,15 +193,28 @@ def run(args: argparse.Namespace) -> int:
             code = None
         if interrupts.received is None:
             return code
-        interrupts.ignore_further()  # a second Ctrl-C must not break the clean-up
-        closed = _close_own_runs(interrupts.instance)
-        interrupts.restore_stderr()
-        name, exit_code = (("SIGTERM", EXIT_TERMINATED) if interrupts.received == signal.SIGTERM
-                           else ("Ctrl-C", EXIT_INTERRUPTED))
-        print(f"quantdb-pipeline: stopped by {name}"
-              + (f"; run {', '.join(closed)}" if closed else "; no run was started")
-              + "; the published warehouse is unchanged or a complete snapshot", file=sys.stderr)
-        return exit_code
+        return _stopped(interrupts)
+
+
+def _stopped(interrupts) -> int:
+    """Clean up after SIGINT/SIGTERM, print the one line, return 130 or 143."""
+    interrupts.ignore_further()  # a second Ctrl-C must not break the clean-up
+    closed = _close_own_runs(interrupts.instance)
+    interrupts.restore_stderr()
+    name, exit_code = (("SIGTERM", EXIT_TERMINATED) if interrupts.received == signal.SIGTERM
+                       else ("Ctrl-C", EXIT_INTERRUPTED))
+    print(f"quantdb-pipeline: stopped by {name}"
+          + (f"; run {', '.join(closed)}" if closed else "; no run was started")
+          + "; the published warehouse is unchanged or a complete snapshot", file=sys.stderr)
+    return exit_code
+
+
+def _stop_now(interrupts) -> None:
+    """From the watcher thread, when Dagster did not act on the signal (it waits for a pool slot
+    without looking at interrupts): clean up as `_stopped` does and leave at once."""
+    code = _stopped(interrupts)
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _close_own_runs(instance) -> list[str]:

@@ -12,15 +12,23 @@ not hold: Dagster's compute-log capture puts its own saved fd 2 back when the st
 Outside Dagster's execution, SIGINT and SIGTERM both raise `KeyboardInterrupt` (SIGTERM would
 otherwise kill the process on the spot and leave its run STARTED).
 
+Dagster's in-process executor waits for a pool slot in a loop that never looks at the
+interrupt it captured (and spins at full CPU); the CLI waits in its own loop first, but a
+holder can appear between that check and Dagster's claim. So after a signal the watcher gives
+the main thread `grace_seconds` to finish; if it has not, it calls `on_stuck(self)` from the
+watcher thread, which is expected to clean up and `os._exit`.
+
 Use only from the main thread (elsewhere it does nothing); the caller decides the exit code.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import sys
 import threading
+import time
 
 WATCHED = (signal.SIGINT, signal.SIGTERM)
 
@@ -31,8 +39,9 @@ class Interrupts:
     `instance` is a slot for the caller's Dagster instance, so clean-up can reach it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_stuck=None, grace_seconds: float = 15.0) -> None:
         self.received: int | None = None
+        self._on_stuck, self._grace = on_stuck, grace_seconds
         self.instance = None
         self._active = False
         self._lock = threading.Lock()
@@ -65,10 +74,17 @@ class Interrupts:
             self.received = signo
 
     def _watch(self) -> None:
+        deadline = None
         while True:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                data = os.read(self._read, 64)
+                ready, _, _ = select.select([self._read], [], [], timeout)
+                data = os.read(self._read, 64) if ready else None
             except OSError:
+                return
+            if data is None:  # the grace period is over and the main thread is still busy
+                if self._on_stuck is not None and not self._restored:
+                    self._on_stuck(self)
                 return
             if not data:
                 return
@@ -77,6 +93,8 @@ class Interrupts:
             if self.received is not None:
                 with self._lock:
                     self._muted = not self._restored
+                if deadline is None:
+                    deadline = time.monotonic() + self._grace
 
     def note_exception(self) -> None:
         """A `KeyboardInterrupt` reached the caller: make sure it is recorded."""
@@ -84,7 +102,7 @@ class Interrupts:
 
     def ignore_further(self) -> None:
         """Ignore SIGINT and SIGTERM from now on (the clean-up after the first one must finish)."""
-        if self._active:
+        if self._active and threading.current_thread() is threading.main_thread():
             for signo in WATCHED:
                 signal.signal(signo, signal.SIG_IGN)
 
