@@ -20,7 +20,8 @@ from quantdb_pipeline import settings
 #: was: every dataset failed, or a step crashed); 2 published, but some of it is incomplete: a
 #: dataset failed and keeps its last good rows (reported stale), or some symbols failed (both
 #: retried by the next run); 64 bad arguments; 130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the
-#: shell's 128 + signal; either way nothing is published and the run is recorded FAILED or CANCELED).
+#: shell's 128 + signal; the run is recorded FAILED or CANCELED, its pool slot freed; the published
+#: file is the last complete snapshot, as publishing is one rename).
 #: `status`: 0, or 1 when there is no warehouse.
 EXIT_OK, EXIT_NOT_PUBLISHED, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2, 64
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
@@ -28,8 +29,8 @@ EXIT_RUN_FAILED, EXIT_SYMBOLS_FAILED = EXIT_NOT_PUBLISHED, EXIT_PARTIAL  # their
 EXIT_CODES = ("exit codes: 0 everything loaded and published; 2 published, but a dataset failed (it keeps its "
               "last good rows and is reported stale) or some symbols failed, both retried by the next run; "
               "1 nothing published (every dataset failed, or a step crashed); 64 bad arguments; "
-              "130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (nothing published; the run is recorded "
-              "FAILED or CANCELED)")
+              "130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the run is recorded FAILED or CANCELED; "
+              "the published file is the last complete snapshot)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -236,7 +237,7 @@ def _close_own_runs(instance) -> list[str]:
     return [f"{run.run_id} {instance.get_run_by_id(run.run_id).status.value}" for run in mine]
 
 
-def _wait_for_holders(instance, interrupts) -> None:
+def _wait_for_holders(instance) -> None:
     """Wait, in this process's own loop (Ctrl-C stops it), while a live run holds the pool slot or
     the queue, saying which run; dead and ended holders are recovered on each pass."""
     from quantdb_pipeline import run_recovery
@@ -341,7 +342,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     began = time.perf_counter()
     with _instance() as instance:
         interrupts.instance = instance
-        _wait_for_holders(instance, interrupts)
+        _wait_for_holders(instance)
         result = dagster.materialize(
             [*dict.fromkeys(assets), published_warehouse],
             resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},
