@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -18,13 +19,18 @@ from quantdb_pipeline import settings
 #: `run`: 0 everything loaded and published; 1 nothing published (the published file is as it
 #: was: every dataset failed, or a step crashed); 2 published, but some of it is incomplete: a
 #: dataset failed and keeps its last good rows (reported stale), or some symbols failed (both
-#: retried by the next run); 64 bad arguments. `status`: 0, or 1 when there is no warehouse.
+#: retried by the next run); 64 bad arguments; 130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the
+#: shell's 128 + signal; the run is recorded FAILED or CANCELED, its pool slot freed; the published
+#: file is the last complete snapshot, as publishing is one rename).
+#: `status`: 0, or 1 when there is no warehouse.
 EXIT_OK, EXIT_NOT_PUBLISHED, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2, 64
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 EXIT_RUN_FAILED, EXIT_SYMBOLS_FAILED = EXIT_NOT_PUBLISHED, EXIT_PARTIAL  # their former names
 EXIT_CODES = ("exit codes: 0 everything loaded and published; 2 published, but a dataset failed (it keeps its "
               "last good rows and is reported stale) or some symbols failed, both retried by the next run; "
-              "1 nothing published (every dataset failed, or a step crashed); 64 bad arguments")
-LAUNCHED_BY, PID_TAG, HOST_TAG = "quantdb/launched_by", "quantdb/pid", "quantdb/host"
+              "1 nothing published (every dataset failed, or a step crashed); 64 bad arguments; "
+              "130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the run is recorded FAILED or CANCELED; "
+              "the published file is the last complete snapshot)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,38 +138,6 @@ def _instance():
     return DagsterInstance.from_ref(InstanceRef.from_dir(str(cwd / ".dagster"), config_dir=str(cwd)))
 
 
-def _recover_dead_runs(instance) -> list[str]:
-    """Mark CLI runs whose process died (kill -9, power loss) as failed and free their pool slots.
-
-    A run killed mid-step never releases its claim on the `upstream_api` pool, and the next
-    run would wait for that slot forever. Runs started here carry their pid and host.
-    """
-    import socket
-
-    from dagster import DagsterRunStatus, RunsFilter
-
-    recovered = []
-    for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING],
-                                            tags={LAUNCHED_BY: "cli"})):
-        pid, host = int(run.tags.get(PID_TAG, "0")), run.tags.get(HOST_TAG)
-        if host != socket.gethostname() or pid <= 0 or _alive(pid):
-            continue
-        instance.report_run_failed(run, f"process {pid} died during the run")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        recovered.append(run.run_id)
-    return recovered
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "run":
@@ -204,6 +178,87 @@ def status(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the pipeline (`_run`); Ctrl-C or SIGTERM at any moment ends it with one line and 130/143.
+
+    Whatever the moment (importing, waiting for a slot, before Dagster starts the run, mid-step),
+    the runs this process created are left FAILED (Dagster's own verdict on an interrupted run) or
+    CANCELED (not started yet), never NOT_STARTED or STARTED, and their pool slots are freed.
+    """
+    from quantdb_pipeline.interrupts import Interrupts
+
+    with Interrupts(on_stuck=_stop_now) as interrupts:
+        try:
+            code = _run(args, interrupts)
+        except KeyboardInterrupt:
+            interrupts.note_exception()
+            code = None
+        if interrupts.received is None:
+            return code
+        return _stopped(interrupts)
+
+
+def _stopped(interrupts) -> int:
+    """Clean up after SIGINT/SIGTERM, print the one line, return 130 or 143."""
+    interrupts.ignore_further()  # a second Ctrl-C must not break the clean-up
+    closed = _close_own_runs(interrupts.instance)
+    interrupts.restore_stderr()
+    name, exit_code = (("SIGTERM", EXIT_TERMINATED) if interrupts.received == signal.SIGTERM
+                       else ("Ctrl-C", EXIT_INTERRUPTED))
+    print(f"quantdb-pipeline: stopped by {name}"
+          + (f"; run {', '.join(closed)}" if closed else "; no run was started")
+          + "; the published warehouse is unchanged or a complete snapshot", file=sys.stderr)
+    return exit_code
+
+
+def _stop_now(interrupts) -> None:
+    """From the watcher thread, when Dagster did not act on the signal (it waits for a pool slot
+    without looking at interrupts): clean up as `_stopped` does and leave at once."""
+    code = _stopped(interrupts)
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _close_own_runs(instance) -> list[str]:
+    """Cancel the unfinished runs of this process and free its pool slots; "<run id> <STATUS>" each."""
+    import socket
+
+    if instance is None:  # interrupted before the instance was opened: no run exists
+        return []
+    from dagster import RunsFilter
+
+    from quantdb_pipeline.run_recovery import HOST_TAG, LAUNCHED_BY, PID_TAG
+
+    mine = instance.get_runs(RunsFilter(tags={LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()),
+                                              HOST_TAG: socket.gethostname()}))
+    for run in mine:
+        if not run.is_finished:
+            instance.report_run_canceled(run, "stopped by the user (Ctrl-C or SIGTERM) before it finished")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    return [f"{run.run_id} {instance.get_run_by_id(run.run_id).status.value}" for run in mine]
+
+
+def _wait_for_holders(instance) -> None:
+    """Wait, in this process's own loop (Ctrl-C stops it), while a live run holds the pool slot or
+    the queue, saying which run; dead and ended holders are recovered on each pass."""
+    from quantdb_pipeline import run_recovery
+
+    said: set[str] = set()
+    while True:
+        for run_id in run_recovery.recover_dead_runs(instance):
+            print(f"marked run {run_id} failed: its process died; its pool slot is free again", file=sys.stderr)
+        for run_id in run_recovery.free_slots_of_ended_runs(instance):
+            print(f"freed the pool slot run {run_id} held after it ended", file=sys.stderr)
+        waiting = run_recovery.holders(instance)
+        if not waiting:
+            return
+        for holder in waiting:
+            if holder.run_id not in said:
+                print(f"waiting: {holder.describe()}; Ctrl-C stops waiting", file=sys.stderr)
+                said.add(holder.run_id)
+        time.sleep(1.0)
+
+
+def _run(args: argparse.Namespace, interrupts) -> int:
     import socket
     import warnings
 
@@ -231,6 +286,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from quantdb_pipeline.read import WarehouseBusyError
     from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+    from quantdb_pipeline.run_recovery import HOST_TAG, LAUNCHED_BY, PID_TAG
     from quantdb_pipeline.symbols import SymbolError
 
     warehouse = settings.warehouse_path(args.warehouse)
@@ -290,8 +346,8 @@ def run(args: argparse.Namespace) -> int:
         progress.add_listener(on_progress)
     began = time.perf_counter()
     with _instance() as instance:
-        for run_id in _recover_dead_runs(instance):
-            print(f"marked run {run_id} failed: its process died; its pool slot is free again", file=sys.stderr)
+        interrupts.instance = instance
+        _wait_for_holders(instance)
         result = dagster.materialize(
             [*dict.fromkeys(assets), published_warehouse],
             resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},
@@ -310,6 +366,8 @@ def run(args: argparse.Namespace) -> int:
     if bar is not None:
         bar.close()
         progress.remove_listener(on_progress)
+    if interrupts.received is not None:  # Dagster caught the signal mid-run and failed the run
+        return EXIT_INTERRUPTED
     metadata = _metadata_by_asset(result)
     print(_summary(warehouse, start, end, metadata, elapsed, result))
     failed = failed_datasets(metadata)

@@ -48,6 +48,7 @@ from quantdb_pipeline.assets import (
 )
 from quantdb_pipeline.jobs import daily_bars_job, financials_job, profiles_job, reference_job
 from quantdb_pipeline.resources import resources_from_env
+from quantdb_pipeline.run_recovery import dead_run_sensor
 from quantdb_pipeline.schedules import (
     financials_schedule,
     nightly_bars_schedule,
@@ -62,7 +63,7 @@ defs = Definitions(
             security_profiles, financial_statements, financial_indicators, published_warehouse],
     jobs=[reference_job, daily_bars_job, profiles_job, financials_job],
     schedules=[reference_schedule, nightly_bars_schedule, weekly_profiles_schedule, financials_schedule],
-    sensors=[new_listings_sensor, run_failure_alert],
+    sensors=[new_listings_sensor, run_failure_alert, dead_run_sensor],
     resources=resources_from_env(),
     # Every step writes the one DuckDB file, which admits one writing process: run a job's
     # steps in one process, one after another, instead of racing for the file lock.
