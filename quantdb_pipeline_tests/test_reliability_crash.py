@@ -15,8 +15,9 @@ from quantdb_pipeline import read
 from quantdb_pipeline.faults import CRASH_ENV
 
 REPO = Path(__file__).resolve().parents[1]
-FIRST = ["--sample-today", "2024-07-31", "--start", "2024-07-01"]
-SECOND = ["--sample-today", "2024-08-30"]  # continues from where the first run ended
+SIZE = ["--sample-size", "24"]
+FIRST = [*SIZE, "--sample-today", "2024-07-31", "--start", "2024-07-01"]
+SECOND = [*SIZE, "--sample-today", "2024-08-30"]  # continues from where the first run ended
 TABLES = {
     "trading_calendar": "SELECT market, trade_date FROM trading_calendar",
     "securities": "SELECT symbol, exchange, board, name, is_st, list_date, delist_date FROM securities",
@@ -30,6 +31,7 @@ TABLES = {
 
 def cli(workdir: Path, args: list[str], crash: str | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANTDB_", "DAGSTER_HOME"))}
+    env["PYTHONPATH"] = str(REPO)  # this checkout's code, whatever the venv's editable install points at
     if crash:
         env[CRASH_ENV] = crash
     return subprocess.run([sys.executable, "-m", "quantdb_pipeline.cli", "run", "--no-progress", *args],
@@ -52,19 +54,28 @@ def digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> dict:
-    workdir = fresh(tmp_path_factory.mktemp("reference") / "repo")
-    for args in (FIRST, SECOND):
-        done = cli(workdir, args)
-        assert done.returncode == 0, done.stderr
+def after_first(tmp_path_factory) -> Path:
+    """A project directory (warehouse and Dagster instance) after the first run; copied per test."""
+    workdir = fresh(tmp_path_factory.mktemp("first") / "repo")
+    done = cli(workdir, FIRST)
+    assert done.returncode == 0, done.stderr
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, after_first) -> dict:
+    workdir = tmp_path_factory.mktemp("reference") / "repo"
+    shutil.copytree(after_first, workdir)
+    done = cli(workdir, SECOND)
+    assert done.returncode == 0, done.stderr
     return contents(workdir / "warehouse" / "quantdb.duckdb")
 
 
 @pytest.mark.parametrize("point", ["fetch", "write", "publish"])
-def test_kill_9_leaves_the_published_file_intact_and_a_rerun_converges(tmp_path, uninterrupted, point):
-    workdir = fresh(tmp_path / "repo")
+def test_kill_9_leaves_the_published_file_intact_and_a_rerun_converges(tmp_path, after_first, uninterrupted, point):
+    workdir = tmp_path / "repo"
+    shutil.copytree(after_first, workdir)
     published = workdir / "warehouse" / "quantdb.duckdb"
-    assert cli(workdir, FIRST).returncode == 0
     before = digest(published)
     july = read.daily_bars("600000", warehouse=published)
 
