@@ -237,6 +237,29 @@ def _close_own_runs(instance) -> list[str]:
     return [f"{run.run_id} {instance.get_run_by_id(run.run_id).status.value}" for run in mine]
 
 
+def _working_file_lock(warehouse: Path) -> str | None:
+    """Why the run cannot write its working file now, or None.
+
+    Checked once no live run holds the slot or the queue (`_wait_for_holders`): what still holds
+    the working file read-write then is no pipeline run but a foreign session (a BI tool or the
+    duckdb CLI pointed at `quantdb.work.duckdb`), and every step would wait for its lock, fail
+    and print a traceback. Says the program and PID holding it, in one line.
+    """
+    from quantdb_pipeline import read
+    from quantdb_pipeline.warehouse.publish import working_path
+
+    working = working_path(warehouse)
+    if not working.exists():
+        return None
+    try:
+        read._open(working).close()
+    except read.WarehouseBusyError as error:
+        return (f"the working file {working} is held open read-write by {error.holder or 'another process'}, "
+                "which is no pipeline run; the pipeline writes only that file: close that session "
+                "(open the published quantdb.duckdb read-only instead) and run again")
+    return None
+
+
 def _wait_for_holders(instance) -> None:
     """Wait, in this process's own loop (Ctrl-C stops it), while a live run holds the pool slot or
     the queue, saying which run; dead and ended holders are recovered on each pass."""
@@ -348,6 +371,10 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     with _instance() as instance:
         interrupts.instance = instance
         _wait_for_holders(instance)
+        locked = _working_file_lock(warehouse)
+        if locked:  # every step would wait for the lock, fail, and print its traceback
+            print(f"quantdb-pipeline: not started: {locked}", file=sys.stderr)
+            return EXIT_NOT_PUBLISHED
         result = dagster.materialize(
             [*dict.fromkeys(assets), published_warehouse],
             resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},

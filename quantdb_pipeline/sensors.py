@@ -93,7 +93,11 @@ def alert(payload: dict, webhook: str | None = None, record_to: Path | None = No
             log.error("alert webhook %s failed: %s", webhook, error)
 
 
-@run_failure_sensor(default_status=DefaultSensorStatus.RUNNING,
+# monitor_all_code_locations: the CLI executes its runs in process (ephemeral jobs without a
+# code-location origin), and a run-status sensor that watches only its own code location skips
+# them silently: a failed cron run, or a dead CLI run that dead_run_sensor failed, would raise no
+# alert. This instance holds this project's runs only.
+@run_failure_sensor(default_status=DefaultSensorStatus.RUNNING, monitor_all_code_locations=True,
                     description=f"Records each failed run in {ALERTS_FILE} beside the warehouse, logs it, "
                                 f"and POSTs it to ${WEBHOOK_ENV} when set.")
 def run_failure_alert(context: RunFailureSensorContext):
