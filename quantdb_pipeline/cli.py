@@ -382,13 +382,16 @@ def _run(args: argparse.Namespace, interrupts) -> int:
             tags={"dagster/asset_partition_range_start": start.isoformat(),
                   "dagster/asset_partition_range_end": end.isoformat(),
                   LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            # Dagster's console repeats a failure with its stack trace at every level it passes;
+            # the summary below says what failed in the steps' own words and lists the warnings.
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
                         "ops": {**({"adjustment_factors": {"config": {"refresh": args.refresh_factors}}}
                                    if "cn" in markets else {}),
                                 **({"hk_adjustment_factors": {"config": {"refresh": args.refresh_factors}}}
                                    if "hk" in markets else {})}},
             raise_on_error=False,
         )
+        warnings_logged = run_warnings(instance, result.run_id)
     elapsed = time.perf_counter() - began
     if bar is not None:
         bar.close()
@@ -397,6 +400,13 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         return EXIT_INTERRUPTED
     metadata = _metadata_by_asset(result)
     print(_summary(warehouse, start, end, metadata, elapsed, result))
+    if warnings_logged:
+        shown = warnings_logged[:WARNINGS_SHOWN]
+        print(f"warnings ({len(warnings_logged)}):")
+        print("\n".join(f"  {line}" for line in shown))
+        if len(warnings_logged) > len(shown):
+            print(f"  ... {len(warnings_logged) - len(shown)} more: the run's log in the UI (`dagster dev`, Runs) "
+                  "has them all")
     failed = failed_datasets(metadata)
     for step, message in step_failures(result):
         if step == "published_warehouse" and failed:  # published: not a crash
@@ -404,6 +414,26 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         else:
             print(f"step {step} failed: {message}", file=sys.stderr)
     return exit_code(result, metadata)
+
+
+#: Warnings printed after the summary; the rest are in the run's event log (the UI's Runs page).
+WARNINGS_SHOWN = 10
+
+
+def run_warnings(instance, run_id: str) -> list[str]:
+    """The first line of each warning or error the run's steps logged (`context.log.warning`, a
+    moved-aside WAL, a symbol that failed), in order, without repeats; not Dagster's own events
+    (step failures are reported from the steps' failure events instead)."""
+    import logging
+
+    lines: list[str] = []
+    for entry in instance.all_logs(run_id):
+        if entry.dagster_event is not None or entry.level < logging.WARNING or not entry.user_message:
+            continue
+        line = entry.user_message.strip().splitlines()[0]
+        if line not in lines:
+            lines.append(line)
+    return lines
 
 
 def exit_code(result, metadata: dict[str, dict]) -> int:

@@ -131,6 +131,10 @@ FULL_VOLUME = textwrap.dedent("""
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
 
     shutil.copyfile = copy_until_full
+    if how == "cli":  # a nightly run, as cron starts it, whose publish meets the full volume
+        from quantdb_pipeline.cli import main
+        sys.exit(main(["run", "--warehouse", published, "--markets", "index", "--indices", "000001",
+                       "--sample-size", "10", "--sample-today", "2024-08-02", "--no-progress"]))
     if how == "dagster":
         import dagster
         from quantdb_pipeline.assets import published_warehouse
@@ -152,17 +156,27 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("how", ["publish", "interrupt", "dagster"])
-def test_a_copy_cut_short_leaves_the_published_file_and_no_temporary_copy(published, how):
+@pytest.mark.parametrize("how", ["publish", "interrupt", "dagster", "cli"])
+def test_a_copy_cut_short_leaves_the_published_file_and_no_temporary_copy(published, how, tmp_path):
     before = digest(published)
-    done = subprocess.run([sys.executable, "-c", FULL_VOLUME, str(published), how], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")  # the CLI's instance, in tmp_path
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("QUANTDB_", "DAGSTER_HOME"))},
+           "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", FULL_VOLUME, str(published), how], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
     assert digest(published) == before
     assert not list(published.parent.glob(".quantdb.duckdb.publishing-*"))
     if how == "publish":
         assert done.returncode == 1 and "No space left on device" in done.stderr.splitlines()[-1]
     elif how == "interrupt":
         assert done.returncode == 130, done.stderr
+    elif how == "cli":  # one screen: the failure in one line, no Dagster log lines or stack traces
+        assert done.returncode == 1, done.stdout + done.stderr
+        loading, failure = done.stderr.strip().splitlines()
+        assert loading.startswith("Loading sample market")
+        assert failure.startswith("step published_warehouse failed: nothing published, the published file is "
+                                  "unchanged: [Errno 28] No space left on device"), failure
+        assert "FAILED: nothing published" in done.stdout and "Traceback" not in done.stdout
     else:  # the step's failure is one line, in the words the CLI prints after "step ... failed:"
         assert done.returncode == 0, done.stderr
         (message,) = done.stdout.strip().splitlines()
@@ -217,3 +231,15 @@ def test_publish_checks_free_space_first_and_says_how_much_is_missing(published,
     assert not list(small_volume.glob(".quantdb.duckdb.publishing-*"))
     filler.unlink()
     assert publish(target).size_bytes == working_path(target).stat().st_size  # room again: publishes
+
+
+def test_the_cli_summary_lists_the_moved_wal_among_the_run_warnings(published, workdir, capsys):
+    from quantdb_pipeline.cli import EXIT_OK, main
+
+    kill_a_read_write_session(published)
+    assert main(["run", "--warehouse", str(published), "--markets", "index", "--indices", "000001",
+                 "--sample-size", "10", "--sample-today", "2024-08-02", "--no-progress"]) == EXIT_OK
+    out = capsys.readouterr().out.splitlines()
+    at = out.index("warnings (1):")
+    assert out[at + 1].strip().startswith("moved quantdb.duckdb.wal aside to ")
+    assert snapshot(published)["deleted_rows"] > 0
