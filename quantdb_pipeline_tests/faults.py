@@ -521,9 +521,10 @@ class FakeExchangeLists:
         return 200, {}, "null(" + json.dumps([{"content": rows, "totalPages": 1}]) + ")"
 
 
-def published_sample_warehouse(path, market, start: dt.date, end: dt.date):
-    """`path` published with `market`'s CN calendar, securities and A-share bars of [start, end],
-    loaded cleanly through the real loaders (run id 'base'); returns `path`."""
+def published_sample_warehouse(path, market, start: dt.date, end: dt.date, symbols: list[str] | None = None):
+    """`path` published with `market`'s CN calendar, securities and A-share bars of [start, end]
+    (of `symbols` only, when given: the other listed symbols are then new listings), loaded
+    cleanly through the real loaders (run id 'base'); returns `path`."""
     from quantdb_pipeline.loaders.bars import load_daily_bars
     from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
     from quantdb_pipeline.warehouse.publish import open_working, publish
@@ -535,7 +536,7 @@ def published_sample_warehouse(path, market, start: dt.date, end: dt.date):
     lineage = Lineage.now("sample", "base")
     load_trading_calendar(conn, market, lineage)
     load_securities(conn, market, lineage)
-    load_daily_bars(conn, market, start, end, lineage)
+    load_daily_bars(conn, market, start, end, lineage, symbols=symbols)
     conn.close()
     publish(path)
     return path

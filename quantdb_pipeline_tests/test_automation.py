@@ -14,14 +14,13 @@ from dagster import RunRequest, SkipReason, build_run_status_sensor_context, bui
 
 from quantdb_pipeline import read
 from quantdb_pipeline.loaders.bars import load_daily_bars
-from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.schedules import financials_schedule, nightly_bars_schedule
 from quantdb_pipeline.sensors import ALERTS_FILE, WEBHOOK_ENV, new_listings_sensor, run_failure_alert
 from quantdb_pipeline.sources.sample_market import SampleMarket
 from quantdb_pipeline.warehouse.publish import open_working, publish
-from quantdb_pipeline.warehouse.schema import migrate
 from quantdb_pipeline.warehouse.writes import Lineage
 from quantdb_pipeline_tests import faults
+from quantdb_pipeline_tests.faults import published_sample_warehouse
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TODAY = "2024-10-11"
@@ -32,16 +31,8 @@ def published(tmp_path, monkeypatch):
     """A published warehouse with the calendar, the universe and a week of bars for two symbols."""
     path = tmp_path / "warehouse" / "quantdb.duckdb"
     monkeypatch.setenv("QUANTDB_WAREHOUSE", str(path))
-    market = SampleMarket(today=TODAY)
-    conn = open_working(path)
-    migrate(conn)
-    lineage = Lineage.now("sample", "setup")
-    load_trading_calendar(conn, market, lineage)
-    load_securities(conn, market, lineage)
-    load_daily_bars(conn, market, dt.date(2024, 9, 23), dt.date(2024, 9, 30), lineage, symbols=["600000", "000001"])
-    conn.close()
-    publish(path)
-    return path
+    return published_sample_warehouse(path, SampleMarket(today=TODAY), dt.date(2024, 9, 23), dt.date(2024, 9, 30),
+                                      symbols=["600000", "000001"])
 
 
 def tick(schedule_def, day: str, hour: int = 17):

@@ -21,16 +21,13 @@ from dagster import RunRequest, SkipReason, build_schedule_context, build_sensor
 
 from quantdb_pipeline import read
 from quantdb_pipeline.cli import EXIT_NOT_PUBLISHED, EXIT_OK, main
-from quantdb_pipeline.loaders.bars import load_daily_bars, resume_date
-from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
+from quantdb_pipeline.loaders.bars import resume_date
 from quantdb_pipeline.schedules import nightly_bars_schedule
 from quantdb_pipeline.sensors import new_listings_sensor
 from quantdb_pipeline.settings import DEFAULT_REVISIT_DAYS
 from quantdb_pipeline.sources.sample_market import SampleMarket
 from quantdb_pipeline.warehouse.planning import planning_connection
-from quantdb_pipeline.warehouse.publish import open_working, publish, working_path
-from quantdb_pipeline.warehouse.schema import migrate
-from quantdb_pipeline.warehouse.writes import Lineage
+from quantdb_pipeline.warehouse.publish import open_working, working_path
 from quantdb_pipeline_tests.faults import published_sample_warehouse
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,16 +69,8 @@ def published(tmp_path, monkeypatch):
     2024-09-23..30 for two symbols only, so the other listed symbols are new listings."""
     path = tmp_path / "warehouse" / "quantdb.duckdb"
     monkeypatch.setenv("QUANTDB_WAREHOUSE", str(path))
-    market = SampleMarket(today="2024-10-11")
-    conn = open_working(path)
-    migrate(conn)
-    lineage = Lineage.now("sample", "setup")
-    load_trading_calendar(conn, market, lineage)
-    load_securities(conn, market, lineage)
-    load_daily_bars(conn, market, dt.date(2024, 9, 23), dt.date(2024, 9, 30), lineage, symbols=["600000", "000001"])
-    conn.close()
-    publish(path)
-    return path
+    return published_sample_warehouse(path, SampleMarket(today="2024-10-11"), dt.date(2024, 9, 23), dt.date(2024, 9, 30),
+                                      symbols=["600000", "000001"])
 
 
 def test_the_lock_holder_really_blocks_readers_of_the_published_file(published):
