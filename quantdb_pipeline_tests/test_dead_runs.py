@@ -89,6 +89,14 @@ def start(workdir: Path, name: str, pause: bool = False) -> subprocess.Popen:
     return process
 
 
+def catches(pid: int, signo: int) -> bool:
+    """Whether process `pid` has a handler installed for `signo` (Linux: SigCgt in /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signo - 1) & 1)
+    return False
+
+
 def stderr_of(workdir: Path, name: str) -> str:
     return (workdir / f"{name}.err").read_text()
 
@@ -197,8 +205,8 @@ def test_a_waiting_cli_run_names_the_live_holder_and_stops_on_ctrl_c_and_sigterm
 @pytest.mark.parametrize("moment", ["while importing", "as the run is created"])
 def test_ctrl_c_before_the_run_starts_exits_130_with_one_line_and_leaves_no_run_behind(workdir, moment):
     process = start(workdir, "cli")
-    if moment == "while importing":
-        time.sleep(0.3)
+    if moment == "while importing":  # as soon as the CLI catches SIGTERM too: it is in `run`, importing Dagster
+        wait_for(lambda: catches(process.pid, signal.SIGTERM), what="the CLI's signal handlers")
     else:
         wait_for(lambda: run_of(workdir, process), what="the run record")
     process.send_signal(signal.SIGINT)
