@@ -128,14 +128,33 @@ def _version() -> str:
 
 
 def _instance():
-    """The instance `dagster dev` would use from this directory: $DAGSTER_HOME, else ./dagster.yaml."""
+    """The instance `dagster dev` would use from this directory ($DAGSTER_HOME, else ./dagster.yaml),
+    with one change: steps' stdout and stderr are not captured (`NoOpComputeLogManager`).
+
+    Why: the configured `LocalComputeLogManager` mirrors a step's output to the terminal through
+    child processes (`tail -F` and a Python `watch_orphans.py` watcher per stream) that share the
+    CLI's process group. A terminal's Ctrl-C signals the whole foreground group, so the watchers
+    died printing `KeyboardInterrupt` tracebacks next to the CLI's one line. Without capture no
+    such child exists, and a step's output (the progress bar, warnings) goes straight to the
+    terminal. The trade-off: the UI shows a CLI run's structured event log (steps, materializations,
+    checks, failures) but no captured stdout/stderr for it; runs launched from the UI or a schedule
+    use the configured manager and keep theirs. Same storage, so the run is in the UI's history.
+    """
     from dagster import DagsterInstance
     from dagster._core.instance.ref import InstanceRef
+    from dagster._serdes import ConfigurableClassData
 
-    if os.environ.get("DAGSTER_HOME"):
-        return DagsterInstance.get()
-    cwd = Path.cwd()
-    return DagsterInstance.from_ref(InstanceRef.from_dir(str(cwd / ".dagster"), config_dir=str(cwd)))
+    home = os.path.expanduser(os.environ.get("DAGSTER_HOME", ""))
+    if home and not (os.path.isabs(home) and os.path.isdir(home)):
+        return DagsterInstance.get()  # raises Dagster's own error naming the bad $DAGSTER_HOME
+    if home:
+        ref = InstanceRef.from_dir(home)
+    else:
+        cwd = Path.cwd()
+        ref = InstanceRef.from_dir(str(cwd / ".dagster"), config_dir=str(cwd))
+    no_capture = ConfigurableClassData("dagster._core.storage.noop_compute_log_manager",
+                                       "NoOpComputeLogManager", "{}")
+    return DagsterInstance.from_ref(ref._replace(compute_logs_data=no_capture))
 
 
 def main(argv: list[str] | None = None) -> int:

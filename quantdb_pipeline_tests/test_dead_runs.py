@@ -6,7 +6,9 @@ dagster.yaml in a temporary directory) and the sample market:
 - a SIGKILLed CLI run (STARTED, dead pid) is failed by `dead_run_sensor`, its slot freed, and
   `run_failure_alert` records it;
 - a CLI run waiting for a live holder names it, and Ctrl-C / SIGTERM stop it at once;
-- Ctrl-C before or during a run: exit 130, one line, no NOT_STARTED/STARTED run left.
+- Ctrl-C before or during a run: exit 130, one line, no NOT_STARTED/STARTED run left;
+- a terminal's Ctrl-C (or SIGTERM) mid-step, sent to the CLI's whole process group as a terminal
+  does: the same one line, no child process's traceback.
 
 The holder is a CLI run paused mid-fetch (`QUANTDB_PAUSE_AT=fetch`) while it holds the slot.
 """
@@ -77,14 +79,18 @@ def cli_env() -> dict:
     return {**env, "PYTHONPATH": str(REPO)}
 
 
-def start(workdir: Path, name: str, pause: bool = False) -> subprocess.Popen:
-    """A `quantdb-pipeline run` in `workdir`; its stderr goes to `<name>.err` (read while it runs)."""
+def start(workdir: Path, name: str, pause: bool = False, own_group: bool = False) -> subprocess.Popen:
+    """A `quantdb-pipeline run` in `workdir`; its stderr goes to `<name>.err` (read while it runs).
+
+    `own_group`: in a session and process group of its own, led by the CLI, as a shell starts a
+    foreground job (the terminal's Ctrl-C signals that whole group: `os.killpg(pid, ...)`)."""
     env = cli_env()
     if pause:
         env.update({PAUSE_ENV: "fetch", PAUSE_SECONDS_ENV: "300"})
     with (workdir / f"{name}.err").open("w") as err:
         process = subprocess.Popen([sys.executable, "-m", "quantdb_pipeline.cli", "run", "--no-progress", *ARGS],
-                                   cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=err)
+                                   cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=err,
+                                   start_new_session=own_group)
     STARTED.append(process)
     return process
 
@@ -122,9 +128,9 @@ def slot_runs(workdir: Path) -> set[str]:
         return {slot.run_id for slot in inst.event_log_storage.get_concurrency_info(POOL).claimed_slots}
 
 
-def holding_the_slot(workdir: Path) -> tuple[subprocess.Popen, str]:
+def holding_the_slot(workdir: Path, own_group: bool = False) -> tuple[subprocess.Popen, str]:
     """A live CLI run paused mid-fetch, holding the pool slot, and its run id."""
-    holder = start(workdir, "holder", pause=True)
+    holder = start(workdir, "holder", pause=True, own_group=own_group)
     run = wait_for(lambda: run_of(workdir, holder), what="the holder's run")
     wait_for(lambda: run.run_id in slot_runs(workdir), what="the holder to claim the slot")
     return holder, run.run_id
@@ -221,3 +227,27 @@ def test_ctrl_c_before_the_run_starts_exits_130_with_one_line_and_leaves_no_run_
     assert len(left) == 1 and left[0].status in {DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE}
     assert not {r.status for r in left} & UNFINISHED
     assert slot_runs(workdir) == set()
+
+
+@pytest.mark.parametrize("signo, code, name", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_a_terminal_ctrl_c_mid_step_reaches_the_whole_process_group_and_prints_one_line(workdir, signo, code, name):
+    """A terminal signals the foreground process group, not only the CLI: any helper process a
+    step starts in that group (Dagster's compute-log `tail -F` and its `watch_orphans.py` watcher
+    did, and died printing `KeyboardInterrupt` tracebacks) would get the signal too."""
+    holder, run_id = holding_the_slot(workdir, own_group=True)
+    assert os.getpgid(holder.pid) == holder.pid  # it leads its group, like a shell's foreground job
+    os.killpg(holder.pid, signo)
+    assert holder.wait(timeout=30) == code
+    err = stderr_of(workdir, "holder")
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("Loading sample market"), lines
+    assert lines[1].startswith(f"quantdb-pipeline: stopped by {name}; run {run_id} FAILURE"), lines
+    left = runs(workdir)
+    assert [r.run_id for r in left] == [run_id] and not {r.status for r in left} & UNFINISHED
+    assert slot_runs(workdir) == set()
+    # the run's history is in the instance the UI reads: the step it was in, and Dagster's verdict
+    with open_instance(workdir) as instance:
+        steps = {(e.step_key, e.dagster_event.event_type) for e in instance.all_logs(run_id) if e.is_dagster_event}
+    assert {(None, DagsterEventType.RUN_START), (None, DagsterEventType.RUN_FAILURE)} <= steps
+    assert any(kind == DagsterEventType.STEP_START for _, kind in steps)
