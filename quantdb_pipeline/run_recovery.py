@@ -19,11 +19,12 @@ pid: Dagster's run launcher reports their death itself; only their slots are fre
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass
 
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
+
+from quantdb_pipeline.processes import alive
 
 LAUNCHED_BY, PID_TAG, HOST_TAG = "quantdb/launched_by", "quantdb/pid", "quantdb/host"
 
@@ -40,17 +41,6 @@ class Holder:
 
     def describe(self) -> str:
         return f"run {self.run_id} ({self.job}, {self.status}, launched by {self.launched_by}) holds {self.holds}"
-
-
-def alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host (one we may not signal counts as alive)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def cli_process_died(run) -> bool:

@@ -34,6 +34,7 @@ from pathlib import Path
 import duckdb
 
 from quantdb_pipeline.faults import crash_point
+from quantdb_pipeline.processes import alive
 
 #: Files are written so that DuckDB 1.1 and later (and BI tools bundling it) can read them.
 STORAGE_COMPATIBILITY = "v1.1.0"
@@ -112,16 +113,6 @@ def _temporary(published: Path) -> Path:
     return published.with_name(f".{published.name}{_TMP_MARK}{os.getpid()}")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    return True
-
-
 def remove_stale_temporaries(published: str | os.PathLike) -> list[Path]:
     """Remove temporary publish copies left by dead processes (or by this one); returns them.
 
@@ -133,7 +124,7 @@ def remove_stale_temporaries(published: str | os.PathLike) -> list[Path]:
     removed = []
     for stale in published.parent.glob(f".{published.name}{_TMP_MARK}*"):
         pid = stale.name.rsplit(_TMP_MARK, 1)[1]
-        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and alive(int(pid)):
             continue
         stale.unlink(missing_ok=True)
         removed.append(stale)
