@@ -117,8 +117,11 @@ def test_the_orphaned_wal_is_in_the_metadata_and_log_of_published_warehouse(publ
     assert snapshot(published)["deleted_rows"] > 0
 
 
-#: Runs `publish` (or the `published_warehouse` step) with the stdlib's file copy replaced by one
-#: that writes part of the file and then fails as a full volume (or a Ctrl-C) does.
+#: Runs `publish` (or the `published_warehouse` step, or the CLI) with the stdlib's file copy
+#: replaced by one that writes part of the file and then fails as a full volume does: write(2) and
+#: sendfile(2) report ENOSPC once the volume is full, and `shutil.copyfile` raises that OSError
+#: leaving the partial target behind (the partial `.publishing-<pid>` copy the bug report found).
+#: Or it fails as a Ctrl-C in the middle of the copy does.
 FULL_VOLUME = textwrap.dedent("""
     import errno, os, shutil, sys
     published, how = sys.argv[1], sys.argv[2]
