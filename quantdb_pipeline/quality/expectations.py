@@ -160,3 +160,26 @@ def _offending_values(frame: pd.DataFrame, position: int) -> dict:
     row = frame.iloc[position]
     return {k: _plain(v) for k, v in row.items()
             if k in frame.attrs.get("report_columns", frame.columns) and not pd.isna(v)}
+
+
+def combine(first: SuiteOutcome | None, second: SuiteOutcome) -> SuiteOutcome:
+    """One outcome for a suite run chunk by chunk over the same rules (a load that writes its
+    batch in chunks): rows and failing counts add up, examples are kept up to `EXAMPLES`.
+
+    `failed_rows` are positions in each chunk's own frame, so the combined outcome keeps
+    none: quarantining is done per chunk, before this summary is made.
+    """
+    if first is None:
+        return SuiteOutcome(second.suite, second.rows, [
+            RuleOutcome(**{**o.__dict__, "examples": list(o.examples), "failed_rows": []}) for o in second.outcomes])
+    by_rule = {o.rule: o for o in first.outcomes}
+    for o in second.outcomes:
+        mine = by_rule.get(o.rule)
+        if mine is None:
+            first.outcomes.append(RuleOutcome(**{**o.__dict__, "examples": list(o.examples), "failed_rows": []}))
+            continue
+        mine.success = mine.success and o.success
+        mine.unexpected_count += o.unexpected_count
+        mine.examples = (mine.examples + o.examples)[:EXAMPLES]
+    first.rows += second.rows
+    return first
