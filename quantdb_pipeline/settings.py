@@ -36,13 +36,16 @@ def revisit_days(environ: dict[str, str] | None = None) -> int:
 #: A per-symbol load (bars, HK, indices, factors, fundamentals) checks and writes its symbols in
 #: chunks, each chunk (rows, coverage, outcomes) in one transaction, so that a killed load loses
 #: at most one chunk and its rerun resumes from the stored coverage, and so that memory holds
-#: one chunk, not the whole range. A chunk closes after `DEFAULT_CHUNK_SYMBOLS` symbols (about
-#: 2 minutes of paced akshare requests at the default rate: the most a kill can cost) or at the
-#: symbol that brings it to `DEFAULT_CHUNK_ROWS` rows (a backfill of 30 years is ~7,000 rows per
-#: symbol; 200,000 bar rows are ~40 MB across the frames a chunk passes through), whichever
-#: comes first. Small chunks cost a transaction and a gate run each (~0.1 s), so they are not smaller.
+#: one chunk, not the whole range. A chunk closes after `DEFAULT_CHUNK_SYMBOLS` symbols (under a
+#: minute of paced akshare requests at the default rate: the most a kill costs) or at the
+#: symbol that brings it to `DEFAULT_CHUNK_ROWS` rows, whichever comes first. The row bound is
+#: what keeps memory flat: a chunk's bars pass through normalization, the gate's derived frame
+#: and Great Expectations, about 0.7 KB per row at the peak (measured: 200,000-row chunks took a
+#: 10-year backfill 100 MiB above a 3-year one), and a year of bars is ~245 rows per symbol, so
+#: 50,000 rows is what 100 symbols x 2 years hold: a backfill of 3 years or of 30 has chunks of
+#: the same size. Each chunk costs a transaction and a gate run (~0.2 s), so they are not smaller.
 DEFAULT_CHUNK_SYMBOLS = 100
-DEFAULT_CHUNK_ROWS = 200_000
+DEFAULT_CHUNK_ROWS = 50_000
 
 
 def chunk_limits(environ: dict[str, str] | None = None) -> tuple[int, int]:

@@ -98,7 +98,8 @@ class Fetched(Generic[T]):
     def attempted(self) -> list[T]:
         """The chunk's items that were asked, in request order (answered or failed)."""
         answered = [item for item, _ in self.answers]
-        return answered + [item for item in self.failed if item not in set(answered)]
+        seen = set(answered)
+        return answered + [item for item in self.failed if item not in seen]
 
     def extend(self, other: Fetched[T]) -> None:
         self.answers += other.answers
