@@ -12,8 +12,11 @@
     (a no-op): time and upstream requests; backfill time, peak memory and file size.
 (e) What keeping ex-dates current costs: the dividend-table requests of one night in each
     month of a year (the report periods still open that night), at the benchmark's size.
+(Memory) Peak RSS of a bar backfill of --memory-symbols symbols over 3, 10 and 20 years, each in
+    a fresh child process, against the goal (20 years at most 1.2x 3 years).
 
 Usage: python benchmarks/run_benchmarks.py [--symbols 5000] [--years 5] [--reads 300]
+       [--memory-symbols 1000] [--memory-only]
 """
 
 from __future__ import annotations
@@ -503,13 +506,108 @@ def report(load: dict, reads: dict, nightly: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Backfill lengths of the memory benchmark, years; the goal compares the longest with the shortest.
+MEMORY_YEARS = (3, 10, 20)
+#: Goal: peak memory of the longest backfill at most this multiple of the shortest's.
+MEMORY_GOAL = 1.2
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def memory_child(symbols: int, years: int, workdir: Path) -> None:
+    """One backfill in this (fresh) process: calendar, securities, then `years` of bars of the
+    sample market's `symbols` symbols through `load_daily_bars`, chunked as configured; prints
+    JSON: rows, seconds, requests, baseline and peak RSS (MiB)."""
+    import json
+
+    market = SampleMarket(size=symbols)
+    end = market.today()
+    start = end.replace(year=end.year - years)
+    lineage = Lineage.now("sample", f"memory-{years}y")
+    with connect(workdir / f"memory-{years}y.duckdb") as conn:
+        load_trading_calendar(conn, market, lineage)
+        load_securities(conn, market, lineage)
+        baseline = _peak_rss_mib()
+        began = time.perf_counter()
+        report = load_daily_bars(conn, market, start, end, lineage)
+        seconds = time.perf_counter() - began
+    print(json.dumps({"rows": report.rows_written, "seconds": seconds, "requests": report.requests,
+                      "baseline_mib": baseline, "peak_mib": _peak_rss_mib(), "start": str(start), "end": str(end)}))
+
+
+def bench_memory(symbols: int, years: tuple[int, ...] = MEMORY_YEARS) -> dict:
+    """Peak resident memory of a bar backfill of `symbols` sample symbols over each of `years`,
+    each in its own child process (so one run's peak cannot hide another's): what a first load
+    costs in memory as the range grows. The sample market simulates each symbol's history when
+    asked (an LRU of recent symbols), so the figure is our loader's, not a precomputed market's."""
+    import json
+
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in years:
+            out = subprocess.run([sys.executable, __file__, "--memory-child", str(symbols), str(n), tmp],
+                                 capture_output=True, text=True, check=True,
+                                 env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+            runs[n] = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"memory: {symbols} symbols x {n} years: {runs[n]['rows']:,} rows, "
+                  f"peak {runs[n]['peak_mib']:.0f} MiB, {runs[n]['seconds']:.0f} s", file=sys.stderr)
+    return {"symbols": symbols, "runs": runs}
+
+
+def memory_section(memory: dict) -> list[str]:
+    """The report section of `bench_memory`, with its goal row."""
+    from quantdb_pipeline.settings import chunk_limits
+
+    runs = memory["runs"]
+    shortest, longest = runs[min(runs)], runs[max(runs)]
+    ratio = longest["peak_mib"] / shortest["peak_mib"]
+    chunk_symbols, chunk_rows = chunk_limits()
+    return [
+        f"## Memory: peak RSS of a bar backfill, {memory['symbols']:,} symbols",
+        "",
+        "Each backfill runs in a fresh process: trading calendar and securities, then `load_daily_bars` over the "
+        f"range (chunks of at most {chunk_symbols} symbols or {chunk_rows:,} rows, each checked and written in one "
+        "transaction). Peak RSS is the process's VmHWM; the baseline is the peak before the bar load started "
+        "(interpreter, pandas, DuckDB, the sample market's universe).",
+        "",
+        "| years | range | rows | seconds | baseline MiB | peak MiB |",
+        "|---:|---|---:|---:|---:|---:|",
+        *(f"| {n} | {r['start']}..{r['end']} | {r['rows']:,} | {r['seconds']:.0f} | {r['baseline_mib']:.0f} "
+          f"| {r['peak_mib']:.0f} |" for n, r in sorted(runs.items())),
+        "",
+        "| goal | measured | met |",
+        "|---|---:|---|",
+        f"| peak RSS of {max(runs)} years <= {MEMORY_GOAL}x that of {min(runs)} years | {ratio:.2f}x "
+        f"| {'yes' if ratio <= MEMORY_GOAL else '**no**'} |",
+        "",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=5000)
     parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--reads", type=int, default=300)
     parser.add_argument("--output", type=Path, default=HERE / "REPORT.md")
+    parser.add_argument("--memory-symbols", type=int, default=1000,
+                        help="symbols of the memory benchmark's backfills (3, 10, 20 years); 0 skips it")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="run only the memory benchmark and print its section (REPORT.md is not written)")
+    parser.add_argument("--memory-child", nargs=3, metavar=("SYMBOLS", "YEARS", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        memory_child(int(args.memory_child[0]), int(args.memory_child[1]), Path(args.memory_child[2]))
+        return
+    memory = bench_memory(args.memory_symbols) if args.memory_symbols else None
+    if args.memory_only:
+        print("\n".join(memory_section(memory)) if memory else "")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         load, path, replays = bench_load(Path(tmp), args.symbols, args.years)
         print(f"load: {load['rows']} rows in {load['ours_s']:.2f}s", file=sys.stderr)
@@ -517,6 +615,8 @@ def main() -> None:
         nightly = bench_nightly(path, replays)
         nightly["dividend_nights"] = bench_dividend_nights(replays)
     text = report(load, reads, nightly)
+    if memory:
+        text += "\n" + "\n".join(memory_section(memory))
     args.output.write_text(text)
     print(text)
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from quantdb_pipeline.loaders.fetching import fetch_each
+from quantdb_pipeline.loaders.fetching import fetch_chunks, fetch_each
 from quantdb_pipeline.sources.pacing import RetriesExhausted
 
 ROWS, EMPTY = pd.DataFrame({"x": [1, 2]}), pd.DataFrame()
@@ -93,3 +93,38 @@ def test_dividend_periods_the_breaker_spared_keep_their_stored_plans(tmp_path):
     assert banned.circuit_open.startswith("stopped after 2 consecutive periods failed")
     assert banned.not_attempted == len(banned.needed) - 2 and len(banned.failed) == 2
     assert conn.execute("SELECT count(*) FROM corporate_actions").fetchall()[0][0] == stored  # nothing lost
+
+
+def chunked(items, script, **options):
+    return [[item for item, _ in chunk.answers] + list(chunk.failed)
+            for chunk in fetch_chunks(items, answers(script), dataset="bars", **options)]
+
+
+def test_chunks_close_at_the_symbol_bound_or_at_the_symbol_that_reaches_the_row_bound():
+    items = [f"s{i}" for i in range(7)]
+    script = {item: ROWS for item in items}  # two rows each
+    assert chunked(items, script, empty_is_suspicious=True, max_items=3, max_rows=None) == [
+        ["s0", "s1", "s2"], ["s3", "s4", "s5"], ["s6"]]
+    assert chunked(items, script, empty_is_suspicious=True, max_items=100, max_rows=5) == [
+        ["s0", "s1", "s2"], ["s3", "s4", "s5"], ["s6"]]
+    assert chunked(items, script, empty_is_suspicious=True, max_items=2, max_rows=3) == [
+        ["s0", "s1"], ["s2", "s3"], ["s4", "s5"], ["s6"]]
+
+
+def test_a_chunk_stays_open_while_a_suspicious_streak_is_open():
+    # s1..s3 empty: the streak may still be excused as a whole, so no chunk closes inside it
+    script = {"s0": ROWS, "s1": EMPTY, "s2": EMPTY, "s3": EMPTY, "s4": ROWS, "s5": ROWS}
+    assert chunked(ITEMS, script, empty_is_suspicious=True, max_items=2, max_rows=None,
+                   breaker_threshold=8) == [["s0", "s1", "s2", "s3", "s4"], ["s5"]]
+    # where empty is an ordinary answer there is no streak: chunks close on the bound
+    assert chunked(ITEMS, script, empty_is_suspicious=False, max_items=2, max_rows=None) == [
+        ["s0", "s1"], ["s2", "s3"], ["s4", "s5"]]
+
+
+def test_the_breaker_ends_the_last_chunk_with_what_was_not_attempted():
+    script = {"s0": ROWS, "s1": ROWS, "s2": EMPTY, "s3": EMPTY, "s4": EMPTY, "s5": ROWS}
+    chunks = list(fetch_chunks(ITEMS, answers(script), dataset="bars", empty_is_suspicious=True, max_items=2,
+                               max_rows=None, breaker_threshold=3))
+    assert [[item for item, _ in c.answers] for c in chunks] == [["s0", "s1"], ["s2", "s3", "s4"]]
+    assert chunks[-1].not_attempted == ["s5"] and "stopped after 3 consecutive" in chunks[-1].circuit_open
+    assert all(c.circuit_open is None for c in chunks[:-1])

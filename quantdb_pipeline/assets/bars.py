@@ -66,8 +66,9 @@ DESCRIPTION = "Unadjusted A-share daily bars, loaded incrementally and checked b
         suite_check(ROWS_SUITE, "daily_bars", "row rules: keys, trading day, not in future, OHLC order, "
                     "positive prices, board price limit, amount/volume within [low, high]; failing rows "
                     "are quarantined"),
-        suite_check(BATCH_SUITE, "daily_bars", "batch rule: each trading day has rows for enough of the "
-                    "symbols fetched for it; a failure refuses the whole batch"),
+        suite_check(BATCH_SUITE, "daily_bars", "batch rule, checked at the end of the load: each trading day "
+                    "has rows for enough of the symbols fetched for it; a failing day is refused (the run's "
+                    "bars of it removed, left to the next run) and the load fails"),
         # not declared blocking: a wrong day fails the step itself, before anything is written
         AssetCheckSpec(SPOT_DAY_SUITE, asset="daily_bars", description=(
             "the quote list shows the expected session: its 昨收 equals the stored previous close for most "

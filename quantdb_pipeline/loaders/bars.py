@@ -1,4 +1,4 @@
-"""Daily bars: plan the fetches a date range needs, fetch each symbol once, check, write once.
+"""Daily bars: plan the fetches a date range needs, fetch each symbol once, check and write chunk by chunk.
 
 Incremental by construction. For every symbol active in the range, the wanted window is
 clipped to its listing and delisting and to the source's "today"; the trading days of that
@@ -25,15 +25,22 @@ import pandas as pd
 
 from quantdb_pipeline.loaders import spot
 from quantdb_pipeline.loaders.closures import ClosureJudge, sessions
-from quantdb_pipeline.loaders.fetching import fetch_each
+from quantdb_pipeline.loaders.fetching import fetch_chunks
 from quantdb_pipeline.loaders.spot import SpotPlan
-from quantdb_pipeline.quality.expectations import SuiteOutcome
+from quantdb_pipeline.quality.expectations import SuiteOutcome, combine
 from quantdb_pipeline.quality.gate import GateFailed, split
-from quantdb_pipeline.quality.suites import DEFAULT_MIN_DAILY_COVERAGE, BarContext, validate_bars
-from quantdb_pipeline.settings import DEFAULT_REVISIT_DAYS
+from quantdb_pipeline.quality.suites import (
+    DEFAULT_MIN_DAILY_COVERAGE,
+    BarContext,
+    bar_day_counts,
+    daily_coverage,
+    validate_bar_days,
+    validate_bar_rows,
+)
+from quantdb_pipeline.settings import DEFAULT_REVISIT_DAYS, chunk_limits
 from quantdb_pipeline.sources import MarketSource, normalize
 from quantdb_pipeline.warehouse.coverage import Interval, TradingDays, merge, missing_span, without
-from quantdb_pipeline.warehouse.writes import Lineage, get_setting, set_setting, write_bar_batch
+from quantdb_pipeline.warehouse.writes import Lineage, get_setting, set_setting, transaction, write_bar_batch
 
 DATASET = "daily_bars"
 HISTORY_START_KEY = "daily_bars.history_start"
@@ -84,7 +91,7 @@ class BarLoadReport:
     seconds: float = 0.0
     normalize_seconds: float = 0.0  # upstream frames -> canonical rows, all symbols
     gate_seconds: float = 0.0
-    write_seconds: float = 0.0  # the one transaction: delete windows, insert, coverage, state
+    write_seconds: float = 0.0  # the chunks' transactions: delete windows, insert, coverage, state
     spot_day: dt.date | None = None  # the day taken from the quote list, if it was used
     spot_symbols: int = 0  # symbols whose day's bar came from the quote list
     spot_idle: int = 0  # of those, listed without a trade (suspended): covered, no bar
@@ -267,24 +274,6 @@ def _clean_windows(fetch: BarFetch, bad_days: set[dt.date | None], calendar: Tra
     return without([(fetch.start, fetch.end)], bad_days, calendar)
 
 
-def _bar_context(conn: duckdb.DuckDBPyConnection, plan: BarPlan, today: dt.date, fetches: list[BarFetch],
-                 min_daily_coverage: float) -> BarContext:
-    securities = conn.execute("SELECT symbol, board, is_st, list_date FROM securities").df()
-    previous = {}
-    if fetches:
-        starts = pd.DataFrame({"symbol": [f.symbol for f in fetches], "start": [f.start for f in fetches]})
-        conn.register("fetch_starts", starts)
-        previous = dict(conn.execute(
-            """
-            SELECT b.symbol, arg_max(b.close, b.trade_date) FROM daily_bars b JOIN fetch_starts f
-              ON b.symbol = f.symbol AND b.trade_date < f.start GROUP BY b.symbol
-            """).fetchall())
-        conn.unregister("fetch_starts")
-    return BarContext(today=today, trading_days=[d.astype(dt.date) for d in plan.calendar.days],
-                      securities=securities, previous_close=previous, min_daily_coverage=min_daily_coverage,
-                      ex_rights=_known_ex_rights(conn, fetches, today))
-
-
 def _known_ex_rights(conn: duckdb.DuckDBPyConnection, fetches: list[BarFetch], today: dt.date) -> pd.DataFrame:
     """The ex-dates inside the fetched windows that the warehouse knows, for the price-limit rule:
     implemented plans from `corporate_actions`, else a step in upstream's stored factors.
@@ -388,9 +377,15 @@ def load_daily_bars(
     use_spot: bool = False,
     reconcile_symbols: int = spot.DEFAULT_RECONCILE_SYMBOLS,
     revisit_days: int = DEFAULT_REVISIT_DAYS,
+    chunk: tuple[int, int] | None = None,
 ) -> BarLoadReport:
-    """Fetch what [start, end] is missing, check it, and write what passed in one transaction.
+    """Fetch what [start, end] is missing, check it, and write what passed chunk by chunk.
 
+    - Symbols are fetched, normalized, checked by the row rules and written (bars, coverage,
+      outcomes, quarantine) a chunk at a time, one transaction per chunk; `chunk` is the
+      (symbols, rows) bound of a chunk, default `settings.chunk_limits()`. A process killed
+      mid-load keeps every chunk written before it, and the rerun's plan (from coverage)
+      asks only for the rest: a kill costs at most one chunk of requests.
     - A symbol whose fetch or normalization fails is recorded with its reason in
       `ingest_state` and the report, and is retried by the next run.
     - An empty answer for a window with trading days is not trusted as "no data" (eastmoney
@@ -404,14 +399,20 @@ def load_daily_bars(
       `SpotRejected` before anything else is fetched.
     - `revisit_days`: besides [start, end], the days symbols lack in the trailing window and
       after their last covered day are fetched (see `plan_bar_fetches`).
-    - The quality gate runs on the whole staged batch before anything is written: rows that
-      fail a row rule are quarantined; a failed batch rule raises `GateFailed` and nothing is
-      written. A symbol with quarantined rows keeps what passed and its fetched window is
-      covered except the quarantined trading days (see `_clean_windows`): its stored bars of
-      those days are kept, and the next run asks for those days only.
+    - Rows that fail a row rule are quarantined. A symbol with quarantined rows keeps what
+      passed and its fetched window is covered except the quarantined trading days (see
+      `_clean_windows`): its stored bars of those days are kept, and the next run asks for
+      those days only.
+    - The batch rule (each trading day has rows for `min_daily_coverage` of the symbols
+      fetched for it) needs every symbol, so it is evaluated at the end, over the rows the
+      run staged, before anything is published (loaders write the working file only). A day
+      that fails it is refused: this run's bars of that day are deleted and the day is cut
+      out of the coverage of every symbol whose window held it (so the next run asks for it
+      again), then `GateFailed` is raised. Bars of other days stay written.
     """
     began = time.perf_counter()
     today = source.today()
+    max_symbols, max_rows = chunk or chunk_limits()
     plan = plan_bar_fetches(conn, start, end, today, symbols, lag_days=lag_days, revisit_days=revisit_days)
     report = BarLoadReport(start=start, end=plan.end, trading_days=plan.trading_days,
                            symbols_skipped=plan.skipped_covered)
@@ -425,9 +426,8 @@ def load_daily_bars(
         log.info("daily_bars %s: %d symbols from the quote list (%d requests), %d idle; reconciling %d",
                  today, report.spot_symbols, report.spot_requests, report.spot_idle, len(report.reconciled))
     history_fetches = _history_fetches(plan, spot_plan)
-    total = len(history_fetches)
 
-    def fetch_bars(fetch: BarFetch) -> pd.DataFrame:
+    def normalized(fetch: BarFetch) -> pd.DataFrame:
         raw = source.a_share_daily_raw(fetch.symbol, fetch.start, fetch.end)
         normalizing = time.perf_counter()
         bars = normalize.a_share_bars(raw, fetch.symbol, source.name)
@@ -435,92 +435,210 @@ def load_daily_bars(
         return bars
 
     judge = ClosureJudge(conn, "CN", DATASET, plan.calendar, window=lambda f: (f.symbol, f.start, f.end),
-                         probe=lambda symbol, lo, hi: fetch_bars(BarFetch(symbol, lo, hi)))
-    got = fetch_each(history_fetches, fetch_bars, dataset=DATASET, empty_is_suspicious=True,
-                     breaker_threshold=breaker_threshold, name=lambda f: f.symbol,
-                     describe=lambda f: f"{f.symbol} {f.start}..{f.end}", progress=progress, crash_at_half="fetch",
-                     judge_streak=judge)
-    fetched: list[tuple[BarFetch, pd.DataFrame]] = got.answers
-    outcomes: list[tuple[str, str, str | None]] = [(f.symbol, "failed", r) for f, r in got.failed.items()]
-    report.failed.update({f.symbol: r for f, r in got.failed.items()})
-    report.not_attempted, report.circuit_open = len(got.not_attempted), got.circuit_open
-    report.closures, report.reopened = judge.finish(
-        [bars for _, bars in fetched], history_fetches[: total - report.not_attempted], got.closed, lineage)
-    if report.closures or report.reopened:  # the gate and the coverage see the market's real sessions
-        plan.calendar = judge.calendar_now()
-    idle = idle | {f.symbol for f in got.closed if judge.covers(f)}  # closed every day of its window: covered
-    report.requests = sum(source.requests.values()) - requests_before
-    if spot_plan is not None and spot_plan.reconcile:
-        sampled = {symbol for symbol, _, _ in spot_plan.reconcile}
-        history = [bars for fetch, bars in fetched if fetch.symbol in sampled and len(bars)]
-        got_answer = {fetch.symbol for fetch, _ in fetched}
-        answered = [entry for entry in spot_plan.reconcile if entry[0] in got_answer]
-        if answered:
-            report.reconciliation, report.reconcile_mismatches = spot.reconcile(
-                conn, pd.concat(history, ignore_index=True) if history else normalize.empty_bars(),
-                source.name, answered)
+                         probe=lambda symbol, lo, hi: normalized(BarFetch(symbol, lo, hi)))
 
+    def fetch_bars(fetch: BarFetch) -> pd.DataFrame:
+        bars = normalized(fetch)
+        judge.observe(fetch, bars)
+        return bars
+
+    run = _Run(conn, plan, report, lineage, today, min_daily_coverage, spot_plan, source.name)
     spot_fetches = [BarFetch(symbol, today, today) for symbol in sorted(spot_plan.symbols)] if spot_plan else []
-    staged = _stage(fetched, report, today, spot_rows)
+    if spot_fetches:
+        run.write([], spot_fetches, spot_rows, idle)
+    spot_rows = None
+    attempted: list[BarFetch] = []
+    closed: list[BarFetch] = []  # excused as closed: written once `finish` has decided the closures
+    for got in fetch_chunks(history_fetches, fetch_bars, dataset=DATASET, empty_is_suspicious=True,
+                            max_items=max_symbols, max_rows=max_rows, breaker_threshold=breaker_threshold,
+                            name=lambda f: f.symbol, describe=lambda f: f"{f.symbol} {f.start}..{f.end}",
+                            progress=progress, crash_at_half="fetch", judge_streak=judge):
+        attempted += got.attempted()
+        report.failed.update({f.symbol: r for f, r in got.failed.items()})
+        run.outcomes += [(f.symbol, "failed", r) for f, r in got.failed.items()]
+        report.not_attempted, report.circuit_open = len(got.not_attempted), got.circuit_open
+        if judge.reopen_seen(lineage):  # the gate and the coverage see the market's real sessions
+            plan.calendar = judge.calendar
+        excused = set(got.closed)
+        run.write([(f, bars) for f, bars in got.answers if f not in excused], [], None, set())
+        closed += got.closed
+    report.closures, report.reopened = judge.finish(attempted, closed, lineage)
+    if report.closures or report.reopened:
+        plan.calendar = judge.calendar_now()
+    if closed or run.outcomes:
+        covered = {f.symbol for f in closed if judge.covers(f)}  # closed every day of its window: covered
+        run.write([(f, normalize.empty_bars()) for f in closed], [], None, covered)
+    report.requests = sum(source.requests.values()) - requests_before
+    report.symbols_updated = len(run.updated)
+
     gate_began = time.perf_counter()
-    context = _bar_context(conn, plan, today, [f for f, _ in fetched] + spot_fetches, min_daily_coverage)
-    attempted = history_fetches[: total - report.not_attempted] + spot_fetches
-    windows = pd.DataFrame([(f.symbol, f.start, f.end) for f in attempted], columns=["symbol", "start", "end"])
-    report.row_checks, report.batch_checks = validate_bars(staged, windows, context)
-    report.gate_seconds = time.perf_counter() - gate_began
+    context = BarContext(today=today, trading_days=[d.astype(dt.date) for d in plan.calendar.days],
+                         securities=run.securities, min_daily_coverage=min_daily_coverage)
+    windows = pd.DataFrame([(f.symbol, f.start, f.end) for f in attempted + spot_fetches],
+                           columns=["symbol", "start", "end"])
+    counted = run.day_counts()
+    report.batch_checks = validate_bar_days(counted, windows, context)
+    report.row_checks = report.row_checks or validate_bar_rows(normalize.empty_bars(), context)
+    report.gate_seconds += time.perf_counter() - gate_began
     if report.batch_checks.batch_failed:
+        coverage = daily_coverage(counted, windows, context.trading_days)
+        refused = [dt.date.fromisoformat(day) for day in
+                   coverage.loc[~(coverage["share"] >= min_daily_coverage), "trade_date_iso"]]
+        _refuse_days(conn, refused, windows, plan.calendar, lineage)
         report.seconds = time.perf_counter() - began
         raise GateFailed(report.batch_checks, f"daily_bars {start}..{plan.end}", row_checks=report.row_checks)
-    passed, quarantine = split("daily_bars", staged, report.row_checks, ["symbol", "trade_date"])
-    report.rows_quarantined = len(quarantine)
-    if spot_plan is not None:
-        from_spot = passed["symbol"].isin(list(spot_plan.symbols)).to_numpy()
-        passed["source"] = np.where(from_spot, spot.spot_source(lineage.source), lineage.source)
-
-    rows = Counter(passed["symbol"].value_counts().to_dict())
-    dirty, bad_days = {}, {}
-    for symbol, rules, day in zip(quarantine["symbol"], quarantine["rules"], quarantine["trade_date"]):
-        dirty.setdefault(symbol, set()).update(rules.split(","))
-        bad_days.setdefault(symbol, set()).add(None if pd.isna(day) else day)
-    windows, coverage = [], {}
-    for fetch in [f for f, _ in fetched] + spot_fetches:
-        if fetch.symbol in dirty:
-            reason = f"quality: rows quarantined for {', '.join(sorted(dirty[fetch.symbol]))}"
-            report.failed[fetch.symbol] = reason
-            outcomes.append((fetch.symbol, "failed", reason))
-            clean = _clean_windows(fetch, bad_days[fetch.symbol], plan.calendar)
-            windows += [(fetch.symbol, lo, hi) for lo, hi in clean]
-            if clean or any(day is not None for day in bad_days[fetch.symbol]):
-                coverage[fetch.symbol] = without(plan.coverage.get(fetch.symbol, []) + clean,
-                                                 bad_days[fetch.symbol], plan.calendar)
-        elif rows[fetch.symbol] == 0 and fetch.symbol not in idle:
-            report.empty.append(fetch.symbol)
-            outcomes.append((fetch.symbol, "empty", f"no rows for {fetch.start}..{fetch.end}"))
-            continue
-        else:
-            # a symbol the quote list shows without a trade did not trade: covered, no bar
-            windows.append((fetch.symbol, fetch.start, fetch.end))
-            outcomes.append((fetch.symbol, "ok", None))
-            coverage[fetch.symbol] = merge(
-                plan.coverage.get(fetch.symbol, []) + [(fetch.start, fetch.end)], plan.calendar)
-        if rows[fetch.symbol]:
-            report.rows_per_symbol[fetch.symbol] = rows[fetch.symbol]
-    writing = time.perf_counter()
-    report.rows_written = write_bar_batch(
-        conn,
-        passed,
-        pd.DataFrame(windows, columns=["symbol", "fetched_from", "fetched_to"]),
-        coverage,
-        pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
-        lineage,
-        DATASET,
-        quarantine=quarantine,
-        as_of=today,
-    )
-    report.write_seconds = time.perf_counter() - writing
-    report.symbols_updated = len(coverage)
     stored_floor = get_setting(conn, HISTORY_START_KEY)
     if stored_floor is None or start < dt.date.fromisoformat(stored_floor):
         set_setting(conn, HISTORY_START_KEY, start.isoformat())
     report.seconds = time.perf_counter() - began
     return report
+
+
+class _Run:
+    """What one load keeps across its chunks: the report, the outcomes not yet written, which
+    symbols it covered, and the rows per trading day the batch rule needs at the end. Holds
+    nothing that grows with a symbol's rows."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, plan: BarPlan, report: BarLoadReport, lineage: Lineage,
+                 today: dt.date, min_daily_coverage: float, spot_plan: SpotPlan | None, source: str):
+        self.conn, self.plan, self.report, self.lineage, self.today = conn, plan, report, lineage, today
+        self.min_daily_coverage, self.spot_plan, self.source = min_daily_coverage, spot_plan, source
+        self.securities = conn.execute("SELECT symbol, board, is_st, list_date FROM securities").df()
+        self.outcomes: list[tuple[str, str, str | None]] = []  # failures, written with the next chunk
+        self.updated: set[str] = set()
+        self._days: Counter = Counter()
+
+    def day_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        days = np.array(sorted(self._days), dtype="int64")  # days since the epoch
+        return days.astype("datetime64[D]"), np.array([self._days[d] for d in days.tolist()], dtype="int64")
+
+    def _reconcile(self, fetched: list[tuple[BarFetch, pd.DataFrame]]) -> None:
+        """Compare this chunk's sampled symbols with their stored quote-list bars, before the
+        history rows replace them."""
+        if self.spot_plan is None or not self.spot_plan.reconcile:
+            return
+        answered = {fetch.symbol for fetch, _ in fetched}
+        entries = [entry for entry in self.spot_plan.reconcile if entry[0] in answered]
+        if not entries:
+            return
+        sampled = {symbol for symbol, _, _ in entries}
+        history = [bars for fetch, bars in fetched if fetch.symbol in sampled and len(bars)]
+        outcome, mismatches = spot.reconcile(
+            self.conn, pd.concat(history, ignore_index=True) if history else normalize.empty_bars(),
+            self.source, entries)
+        self.report.reconciliation = combine(self.report.reconciliation, outcome)
+        self.report.reconcile_mismatches += mismatches
+
+    def write(self, fetched: list[tuple[BarFetch, pd.DataFrame]], spot_fetches: list[BarFetch],
+              spot_rows: pd.DataFrame | None, idle: set[str]) -> None:
+        """Check one chunk by the row rules and write it, with the outcomes pending, in one transaction."""
+        report, plan = self.report, self.plan
+        self._reconcile(fetched)
+        staged = _stage(fetched, report, self.today, spot_rows)
+        gate_began = time.perf_counter()
+        chunk_fetches = [f for f, _ in fetched] + spot_fetches
+        context = BarContext(today=self.today, trading_days=[d.astype(dt.date) for d in plan.calendar.days],
+                             securities=self.securities, previous_close=_previous_closes(self.conn, chunk_fetches),
+                             min_daily_coverage=self.min_daily_coverage,
+                             ex_rights=_known_ex_rights(self.conn, chunk_fetches, self.today))
+        row_checks = validate_bar_rows(staged, context)
+        report.row_checks = combine(report.row_checks, row_checks)
+        report.gate_seconds += time.perf_counter() - gate_began
+        for day, count in zip(*bar_day_counts(staged)):
+            self._days[int(day.astype("int64"))] += int(count)
+        passed, quarantine = split("daily_bars", staged, row_checks, ["symbol", "trade_date"])
+        del staged
+        report.rows_quarantined += len(quarantine)
+        if self.spot_plan is not None and spot_rows is not None:
+            from_spot = passed["symbol"].isin(list(self.spot_plan.symbols)).to_numpy()
+            passed["source"] = np.where(from_spot, spot.spot_source(self.lineage.source), self.lineage.source)
+
+        rows = Counter(passed["symbol"].value_counts().to_dict())
+        dirty, bad_days = {}, {}
+        for symbol, rules, day in zip(quarantine["symbol"], quarantine["rules"], quarantine["trade_date"]):
+            dirty.setdefault(symbol, set()).update(rules.split(","))
+            bad_days.setdefault(symbol, set()).add(None if pd.isna(day) else day)
+        outcomes, self.outcomes = self.outcomes, []
+        windows, coverage = [], {}
+        for fetch in chunk_fetches:
+            if fetch.symbol in dirty:
+                reason = f"quality: rows quarantined for {', '.join(sorted(dirty[fetch.symbol]))}"
+                report.failed[fetch.symbol] = reason
+                outcomes.append((fetch.symbol, "failed", reason))
+                clean = _clean_windows(fetch, bad_days[fetch.symbol], plan.calendar)
+                windows += [(fetch.symbol, lo, hi) for lo, hi in clean]
+                if clean or any(day is not None for day in bad_days[fetch.symbol]):
+                    coverage[fetch.symbol] = without(plan.coverage.get(fetch.symbol, []) + clean,
+                                                     bad_days[fetch.symbol], plan.calendar)
+            elif rows[fetch.symbol] == 0 and fetch.symbol not in idle:
+                report.empty.append(fetch.symbol)
+                outcomes.append((fetch.symbol, "empty", f"no rows for {fetch.start}..{fetch.end}"))
+                continue
+            else:
+                # a symbol the quote list shows without a trade did not trade: covered, no bar
+                windows.append((fetch.symbol, fetch.start, fetch.end))
+                outcomes.append((fetch.symbol, "ok", None))
+                coverage[fetch.symbol] = merge(
+                    plan.coverage.get(fetch.symbol, []) + [(fetch.start, fetch.end)], plan.calendar)
+            if rows[fetch.symbol]:
+                report.rows_per_symbol[fetch.symbol] += rows[fetch.symbol]
+        for symbol, intervals in coverage.items():  # a later chunk (the closed symbols) builds on it
+            plan.coverage[symbol] = intervals
+        writing = time.perf_counter()
+        report.rows_written += write_bar_batch(
+            self.conn,
+            passed,
+            pd.DataFrame(windows, columns=["symbol", "fetched_from", "fetched_to"]),
+            coverage,
+            pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
+            self.lineage,
+            DATASET,
+            quarantine=quarantine,
+            as_of=self.today,
+        )
+        report.write_seconds += time.perf_counter() - writing
+        self.updated.update(coverage)
+
+
+def _previous_closes(conn: duckdb.DuckDBPyConnection, fetches: list[BarFetch]) -> dict[str, float]:
+    """Each fetched symbol's last stored close before its window (what pct_change is checked against)."""
+    if not fetches:
+        return {}
+    starts = pd.DataFrame({"symbol": [f.symbol for f in fetches], "start": [f.start for f in fetches]})
+    conn.register("fetch_starts", starts)
+    try:
+        return dict(conn.execute(
+            """
+            SELECT b.symbol, arg_max(b.close, b.trade_date) FROM daily_bars b JOIN fetch_starts f
+              ON b.symbol = f.symbol AND b.trade_date < f.start GROUP BY b.symbol
+            """).fetchall())
+    finally:
+        conn.unregister("fetch_starts")
+
+
+def _refuse_days(conn: duckdb.DuckDBPyConnection, days: list[dt.date], windows: pd.DataFrame,
+                 calendar: TradingDays, lineage: Lineage) -> None:
+    """Undo a run's bars of the days the batch rule refused, in one transaction: its rows of those
+    days are deleted and each day is cut out of the coverage of the symbols whose window held it,
+    so the next run asks for it again. Rows of those days stored by earlier runs and not
+    refetched are kept."""
+    if not days:
+        return
+    refused = np.array(sorted(days), dtype="datetime64[D]")
+    touched = {}
+    for symbol, lo, hi in windows.itertuples(index=False):
+        inside = refused[(refused >= np.datetime64(lo, "D")) & (refused <= np.datetime64(hi, "D"))]
+        if len(inside):
+            touched.setdefault(symbol, set()).update(d.astype(dt.date) for d in inside)
+    stored = _stored_coverage(conn)
+    with transaction(conn):
+        conn.execute("DELETE FROM daily_bars WHERE run_id = ? AND list_contains(?::DATE[], trade_date)",
+                     [lineage.run_id, list(days)])
+        for symbol, cut in touched.items():
+            conn.execute("DELETE FROM bar_coverage WHERE symbol = ?", [symbol])
+            kept = without(stored.get(symbol, []), cut, calendar)
+            if kept:
+                conn.executemany("INSERT INTO bar_coverage VALUES (?, ?, ?, ?, ?)",
+                                 [(symbol, lo, hi, lineage.run_id, lineage.ingested_at) for lo, hi in kept])
+    log.error("daily_bars: %d days refused by the batch rule; their bars of this run removed: %s", len(days),
+              ", ".join(map(str, days[:10])) + (" ..." if len(days) > 10 else ""))

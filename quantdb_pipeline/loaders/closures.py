@@ -21,6 +21,11 @@ How a closure is decided (`ClosureJudge`, plugged into `fetching.fetch_each` as 
    (status 'ok'), and fetching goes on. If the probe fails, is empty, or has a bar on a
    candidate day, it is a ban and the breaker opens as before.
 
+A loader that writes in chunks shows the judge every answer as it arrives (`observe`: only
+the days with bars and each answering symbol's window and last bar are kept, not the
+frames), asks it before checking each chunk whether an answer reopened a recorded closure
+(`reopen_seen`), and calls `finish` after the last chunk.
+
 `ClosureJudge.finish` then records the closures in `market_closures` with their evidence
 ("412 of 412 symbols asked for 2023-09-01 answered empty; probe 00700 answered 2023-08-31,
 nothing for 2023-09-01"), unless an answer of the same run holds a bar on the day; the
@@ -126,6 +131,44 @@ class ClosureJudge:
     probes: int = 0
     found: dict[dt.date, str] = field(default_factory=dict)  # day -> the probe's evidence
     recorded_days: set[dt.date] = field(default_factory=set)  # what `finish` recorded
+    #: Days some observed answer has a bar on (datetime64[D], ascending).
+    bar_days: np.ndarray = field(default_factory=lambda: np.array([], dtype="datetime64[D]"))
+    #: Per observed answer with bars: (symbol, window start, window end, its last bar).
+    spans: list[tuple[str, np.datetime64, np.datetime64, np.datetime64]] = field(default_factory=list)
+    answers_with_bars: int = 0
+    reopened_days: list[dt.date] = field(default_factory=list)  # what `reopen_seen` removed
+
+    def observe(self, item: Hashable, frame: pd.DataFrame) -> None:
+        """Remember what `finish` needs of an answer: the days it has bars on, its window, its last bar."""
+        if not len(frame):
+            return
+        days = np.unique(_day_values(frame))
+        days = days[~np.isnat(days)]
+        if not len(days):
+            return
+        self.bar_days = np.union1d(self.bar_days, days)
+        symbol, lo, hi = self.window(item)
+        self.spans.append((symbol, np.datetime64(lo, "D"), np.datetime64(hi, "D"), days[-1]))
+        self.answers_with_bars += 1
+
+    def reopen_seen(self, lineage: Lineage) -> list[dt.date]:
+        """Remove the recorded closures an observed answer has a bar on (and, for A-shares, cut
+        the day out of the coverage spanning it), before the answers are checked and written.
+        Returns the days removed by this call."""
+        stored = {pd.Timestamp(v).date() for v in recorded(self.conn, self.market)["day"]}
+        hits = sorted(d for d in stored if np.isin(np.datetime64(d, "D"), self.bar_days))
+        if not hits:
+            return []
+        with transaction(self.conn):
+            for day in hits:
+                self.conn.execute("DELETE FROM market_closures WHERE market = ? AND day = ?", [self.market, day])
+                if self.table == "daily_bars":
+                    _uncover(self.conn, day, lineage)
+                log.warning("%s %s: upstream now has bars for a day recorded as closed; the closure is removed",
+                            self.market, day)
+        self.reopened_days += hits
+        self.calendar = self.calendar_now()
+        return hits
 
     def _trading_days(self, start: dt.date, end: dt.date) -> set[dt.date]:
         return {d.astype(dt.date) for d in self.calendar.between(start, end)}
@@ -138,7 +181,10 @@ class ClosureJudge:
         candidates = sorted(set().union(*(self._trading_days(lo, hi) for _, lo, hi in windows)))
         if not candidates or len(candidates) > MAX_CLOSURE_DAYS:
             return None
-        if _days_among((frame for _, frame in answered), set(candidates)):  # other symbols traded then: these empties are theirs (a code switch)
+        # other symbols traded then (an answer of this chunk, or one observed earlier): these
+        # empties are theirs (a code switch)
+        if _days_among((frame for _, frame in answered), set(candidates)) or np.isin(
+                np.array(candidates, dtype="datetime64[D]"), self.bar_days).any():
             return None
         first, last = candidates[0], candidates[-1]
         earlier = self.calendar.between(dt.date(1900, 1, 1), first - dt.timedelta(days=1))[-PROBE_SESSIONS:]
@@ -179,21 +225,19 @@ class ClosureJudge:
             "AND symbol IN (SELECT unnest(?::VARCHAR[])) GROUP BY symbol", [first, symbols]).fetchall())
         return max(symbols, key=lambda s: (stored.get(s) or dt.date.min, -symbols.index(s)))
 
-    def finish(self, answers: Iterable[pd.DataFrame], asked: Iterable[Hashable], closed: Iterable[Hashable],
+    def finish(self, asked: Iterable[Hashable], closed: Iterable[Hashable],
                lineage: Lineage) -> tuple[list[str], list[dt.date]]:
         """Record this run's closures and remove recorded ones that an answer contradicts.
 
-        `answers`: every frame the run got (a bar on a day disproves its closure); `asked`:
-        the items attempted; `closed`: those excused as closed. Returns (the closures recorded,
-        as "day: evidence", the recorded days removed).
+        Works from what `observe` kept of every answer (a bar on a day disproves its closure);
+        `asked`: the items attempted; `closed`: those excused as closed. Returns (the closures
+        recorded, as "day: evidence", the recorded days removed by this run).
         """
-        stored = {pd.Timestamp(v).date() for v in recorded(self.conn, self.market)["day"]}
-        answers, asked = list(answers), list(asked)
-        silent = {day: evidence for day, evidence in self._silent_days(answers, asked).items()
-                  if day not in self.found}
+        reopened = self.reopen_seen(lineage)
+        asked = list(asked)
+        silent = {day: evidence for day, evidence in self._silent_days(asked).items() if day not in self.found}
         self.found.update(silent)
-        with_bars = _days_among(answers, stored | set(self.found))
-        reopened = sorted(stored & with_bars)
+        with_bars = {d for d in self.found if np.isin(np.datetime64(d, "D"), self.bar_days)}
         closed = list(closed)
         rows = []
         for day, probe in sorted(self.found.items()):
@@ -206,22 +250,15 @@ class ClosureJudge:
             rows.append((day, f"{n_asked} symbols asked for {day}: {probe}" if day in silent else
                          f"{n_empty} of {n_asked} symbols asked for {day} answered empty; {probe}"))
         self.recorded_days = {day for day, _ in rows}
-        if not reopened and not rows:
-            return [], []
-        with transaction(self.conn):
-            for day in reopened:
-                self.conn.execute("DELETE FROM market_closures WHERE market = ? AND day = ?", [self.market, day])
-                if self.table == "daily_bars":
-                    _uncover(self.conn, day, lineage)
-                log.warning("%s %s: upstream now has bars for a day recorded as closed; the closure is removed",
-                            self.market, day)
-            for day, evidence in rows:
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO market_closures VALUES (?, ?, ?, ?, ?)",
-                    [self.market, day, lineage.ingested_at, evidence, lineage.run_id])
-        return [f"{day}: {evidence}" for day, evidence in rows], reopened
+        if rows:
+            with transaction(self.conn):
+                for day, evidence in rows:
+                    self.conn.execute(
+                        "INSERT OR REPLACE INTO market_closures VALUES (?, ?, ?, ?, ?)",
+                        [self.market, day, lineage.ingested_at, evidence, lineage.run_id])
+        return [f"{day}: {evidence}" for day, evidence in rows], sorted(set(self.reopened_days + reopened))
 
-    def _silent_days(self, answers: list[pd.DataFrame], asked: list[Hashable]) -> dict[dt.date, str]:
+    def _silent_days(self, asked: list[Hashable]) -> dict[dt.date, str]:
         """Sessions inside the asked windows that no answer has a bar on, although at least
         `MIN_SILENT_SYMBOLS` symbols answered bars for later sessions: day -> evidence.
 
@@ -232,23 +269,16 @@ class ClosureJudge:
         Bars after the day show upstream has published past it, so a day not yet published
         is never taken for a closure.
         """
-        frames = [frame for frame in answers if len(frame)]
-        if len(frames) < MIN_SILENT_SYMBOLS:
+        if self.answers_with_bars < MIN_SILENT_SYMBOLS or not asked:
             return {}
-        with_bars = np.unique(np.concatenate([_day_values(frame) for frame in frames]))
         windows = [self.window(item) for item in asked]
         lo, hi = min(w[1] for w in windows), max(w[2] for w in windows)
         sessions_asked = self.calendar.between(lo, hi)
-        candidates = sessions_asked[~np.isin(sessions_asked, with_bars)]
+        candidates = sessions_asked[~np.isin(sessions_asked, self.bar_days)]
         if len(candidates) == 0:
             return {}
-        window_of = {symbol: (start, end) for symbol, start, end in windows}
-        spans = []  # per answering symbol: its window and its last bar
-        for frame in frames:
-            symbol = frame["symbol"].iloc[0]
-            if symbol in window_of:
-                start, end = window_of[symbol]
-                spans.append((np.datetime64(start, "D"), np.datetime64(end, "D"), _day_values(frame).max()))
+        asked_symbols = {symbol for symbol, _, _ in windows}
+        spans = [(start, end, last) for symbol, start, end, last in self.spans if symbol in asked_symbols]
         found = {}
         for day in candidates:
             later = sum(start <= day <= end and last > day for start, end, last in spans)

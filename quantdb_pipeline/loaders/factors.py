@@ -35,18 +35,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from quantdb_pipeline.loaders.fetching import fetch_each
+from quantdb_pipeline.loaders.fetching import fetch_chunks
 from quantdb_pipeline.market_rules import ex_rights_reference
-from quantdb_pipeline.quality.expectations import SuiteOutcome
+from quantdb_pipeline.quality.expectations import SuiteOutcome, combine
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_factors
+from quantdb_pipeline.settings import chunk_limits
 from quantdb_pipeline.sources import MarketSource, normalize
 from quantdb_pipeline.warehouse.writes import Lineage, write_factor_batch
 
@@ -115,24 +116,29 @@ class FactorLoadReport:
 
 
 def fetch_factor_lists(source: MarketSource, report: FactorLoadReport, fetch: Callable[[str], pd.DataFrame],
-                       dataset: str, breaker_threshold: int,
-                       progress: ProgressCallback | None) -> tuple[list[tuple], list[pd.DataFrame]]:
-    """Fetch the factor list of each symbol in `report.needed`: (ingest outcomes, non-empty frames).
+                       dataset: str, breaker_threshold: int, progress: ProgressCallback | None,
+                       chunk: tuple[int, int] | None = None) -> Iterator[tuple[list[tuple], list[pd.DataFrame]]]:
+    """Fetch the factor list of each symbol in `report.needed`, a chunk at a time (`chunk`:
+    (symbols, rows), default `settings.chunk_limits()`): per chunk, (ingest outcomes, non-empty
+    frames), for the caller to check and write before the next chunk is fetched.
 
     An empty list is a normal answer here (no corporate action ever: adjusted prices equal
     traded ones), so empties are recorded 'empty' and never count toward the breaker. Fills
-    the report's failed, circuit_open, not_attempted and requests.
+    the report's failed, circuit_open, not_attempted and requests as it goes.
     """
     requests_before = sum(source.requests.values())
-    got = fetch_each(list(report.needed), fetch, dataset=dataset, empty_is_suspicious=False,
-                     breaker_threshold=breaker_threshold, progress=progress)
-    report.failed.update(got.failed)
-    report.circuit_open = got.circuit_open
-    report.not_attempted = len(got.not_attempted)
-    outcomes = [(symbol, "failed", reason) for symbol, reason in got.failed.items()]
-    outcomes += [(symbol, "empty", "upstream has no corporate action") for symbol in got.empty]
-    report.requests = sum(source.requests.values()) - requests_before
-    return outcomes, [frame for _, frame in got.answers if not frame.empty]
+    max_symbols, max_rows = chunk or chunk_limits()
+    for got in fetch_chunks(list(report.needed), fetch, dataset=dataset, empty_is_suspicious=False,
+                            max_items=max_symbols, max_rows=max_rows, breaker_threshold=breaker_threshold,
+                            progress=progress):
+        report.failed.update(got.failed)
+        report.circuit_open = got.circuit_open
+        report.not_attempted = len(got.not_attempted)
+        outcomes = [(symbol, "failed", reason) for symbol, reason in got.failed.items()]
+        outcomes += [(symbol, "empty", "upstream has no corporate action") for symbol in got.empty]
+        report.requests = sum(source.requests.values()) - requests_before
+        yield outcomes, [frame for _, frame in got.answers if not frame.empty]
+
 
 def known_ex_dates(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None = None) -> pd.DataFrame:
     """Every ex-date the warehouse knows for stored bars to adjust, one row each.
@@ -281,30 +287,63 @@ def load_adjustment_factors(
     refresh: bool = False,
     progress: ProgressCallback | None = None,
     breaker_threshold: int = 8,
+    chunk: tuple[int, int] | None = None,
 ) -> FactorLoadReport:
-    """Fetch the factors of every symbol that needs them, check them, swap them in per symbol."""
+    """Fetch the factors of every symbol that needs them, check them, swap them in per symbol.
+
+    Symbols are checked and written a chunk at a time (`chunk`, see `fetch_factor_lists`), one
+    transaction each: a killed load keeps the chunks written (their symbols are 'ok' in
+    `ingest_state`, so the rerun does not ask for them). The derived factors and adjustment
+    gaps, which read every symbol's stored factors, are rebuilt once after the last chunk."""
     began = time.perf_counter()
     today = source.today()
     report = FactorLoadReport(needed=symbols_needing_factors(conn, today, symbols, refresh))
-    outcomes, fetched = fetch_factor_lists(
-        source, report, lambda symbol: normalize.adjustment_factors(source.adjustment_factors_raw(symbol), symbol,
-                                                                    source.name),
-        DATASET, breaker_threshold, progress)
-
-    staged = pd.concat(fetched, ignore_index=True) if fetched else normalize.empty_factors()
-    fetched_symbols = sorted({*staged["symbol"]})
-    steps = known_ex_dates(conn, today, fetched_symbols) if fetched_symbols else known_ex_dates(conn, today, [])
     derived_before = set(map(tuple, conn.execute(
         "SELECT symbol, ex_date FROM adjustment_factors WHERE derived_from IN (?, ?)",
         [QUOTE_LIST_EVIDENCE, CORPORATE_ACTIONS_EVIDENCE]).df().assign(
             ex_date=lambda f: pd.to_datetime(f["ex_date"]).dt.date).to_numpy()))
+    for outcomes, fetched in fetch_factor_lists(
+            source, report, lambda symbol: normalize.adjustment_factors(source.adjustment_factors_raw(symbol), symbol,
+                                                                        source.name),
+            DATASET, breaker_threshold, progress, chunk):
+        _write_chunk(conn, report, outcomes, fetched, derived_before, lineage, today)
+    derivation: dict[str, pd.DataFrame] = {}
+
+    def derive(connection: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.DataFrame]:
+        derivation["derived"], derivation["gaps"] = derive_factors(connection, today, symbols)
+        return derivation["derived"], derivation["gaps"]
+
+    # after the last chunk: the derived factors and gaps, from every symbol's stored factors
+    write_factor_batch(conn, normalize.empty_factors(), [], _outcomes([]), lineage, today, derive=derive,
+                       scope=symbols)
+    derived = derivation["derived"]
+    report.derived = derived[derived["derived_from"] != "base"].reset_index(drop=True)
+    report.gaps = derivation["gaps"]
+    for row in report.derived.itertuples(index=False):
+        log.warning("adjustment_factors %s: upstream has no factor for ex-date %s yet; derived from %s",
+                    row.symbol, row.ex_date, row.derived_from)
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _outcomes(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["symbol", "status", "error"]).astype({"error": "string"})
+
+
+def _write_chunk(conn: duckdb.DuckDBPyConnection, report: FactorLoadReport, outcomes: list[tuple],
+                 fetched: list[pd.DataFrame], derived_before: set, lineage: Lineage, today: dt.date) -> None:
+    """Check one chunk of upstream factor lists and swap them in, with their outcomes, in one transaction."""
+    staged = pd.concat(fetched, ignore_index=True) if fetched else normalize.empty_factors()
+    fetched_symbols = sorted({*staged["symbol"]})
+    steps = known_ex_dates(conn, today, fetched_symbols)
     steps["derived"] = [(s, d) in derived_before for s, d in zip(steps["symbol"], steps["ex_date"])]
-    report.checks = validate_factors(staged, today, steps)
-    passed, quarantine = split("adjustment_factors", staged, report.checks, ["symbol", "ex_date"])
-    report.rows_quarantined = len(quarantine)
+    checks = validate_factors(staged, today, steps)
+    report.checks = combine(report.checks, checks)
+    passed, quarantine = split("adjustment_factors", staged, checks, ["symbol", "ex_date"])
+    report.rows_quarantined += len(quarantine)
     dirty = set(quarantine["symbol"])
     stored = conn.execute("SELECT symbol, ex_date, hfq_factor FROM adjustment_factors WHERE derived_from IS NULL "
-                          "AND symbol IN (SELECT unnest(?::VARCHAR[]))", [list(report.needed)]).df()
+                          "AND symbol IN (SELECT unnest(?::VARCHAR[]))", [fetched_symbols]).df()
     stored_by_symbol = dict(tuple(stored.groupby("symbol", sort=False)))  # one pass, not one filter per symbol
     replaced = []
     for frame in fetched:
@@ -319,21 +358,6 @@ def load_adjustment_factors(
             report.changed[symbol] = change
         replaced.append(symbol)
         outcomes.append((symbol, "ok", None))
-    derivation: dict[str, pd.DataFrame] = {}
-
-    def derive(connection: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.DataFrame]:
-        derivation["derived"], derivation["gaps"] = derive_factors(connection, today, symbols)
-        return derivation["derived"], derivation["gaps"]
-
-    report.rows_written = write_factor_batch(
-        conn, passed, replaced, pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype(
-            {"error": "string"}), lineage, today, quarantine=quarantine, derive=derive, scope=symbols)
-    report.symbols_updated = len(replaced)
-    derived = derivation["derived"]
-    report.derived = derived[derived["derived_from"] != "base"].reset_index(drop=True)
-    report.gaps = derivation["gaps"]
-    for row in report.derived.itertuples(index=False):
-        log.warning("adjustment_factors %s: upstream has no factor for ex-date %s yet; derived from %s",
-                    row.symbol, row.ex_date, row.derived_from)
-    report.seconds = time.perf_counter() - began
-    return report
+    report.rows_written += write_factor_batch(conn, passed, replaced, _outcomes(outcomes), lineage, today,
+                                              quarantine=quarantine)
+    report.symbols_updated += len(replaced)

@@ -17,16 +17,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
 
-from quantdb_pipeline.loaders.fetching import fetch_each
-from quantdb_pipeline.quality.expectations import SuiteOutcome
+from quantdb_pipeline.loaders.fetching import fetch_chunks
+from quantdb_pipeline.quality.expectations import SuiteOutcome, combine
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_indicators, validate_profiles, validate_statements
+from quantdb_pipeline.settings import chunk_limits
 from quantdb_pipeline.sources import MarketSource, normalize
 from quantdb_pipeline.warehouse.writes import Lineage, replace_reports, upsert_profiles
 
@@ -131,38 +132,50 @@ def reports_due(conn: duckdb.DuckDBPyConnection, dataset: str, table: str, today
     return due
 
 
-def _fetch_all(due: dict[str, str], fetch: Callable[[str], pd.DataFrame], report: FundamentalsReport,
-               progress: ProgressCallback | None, breaker_threshold: int) -> list[tuple[str, pd.DataFrame]]:
-    """Fetch each due symbol; a new listing without reports answers empty, so empties are ordinary."""
-    got = fetch_each(list(due), fetch, dataset=report.dataset, empty_is_suspicious=False,
-                     breaker_threshold=breaker_threshold, progress=progress)
-    report.failed.update(got.failed)
-    report.circuit_open = got.circuit_open
-    report.not_attempted = len(got.not_attempted)
-    return got.answers
+def _fetch_chunks(due: dict[str, str], fetch: Callable[[str], pd.DataFrame], report: FundamentalsReport,
+                  progress: ProgressCallback | None, breaker_threshold: int,
+                  chunk: tuple[int, int] | None) -> Iterator[list[tuple[str, pd.DataFrame]]]:
+    """Fetch each due symbol, yielding the answers a chunk at a time (`chunk`: (symbols, rows),
+    default `settings.chunk_limits()`) for the caller to check and write before the next chunk;
+    a new listing without reports answers empty, so empties are ordinary. The failures of a
+    chunk are in `report.failed` when it is yielded."""
+    max_symbols, max_rows = chunk or chunk_limits()
+    for got in fetch_chunks(list(due), fetch, dataset=report.dataset, empty_is_suspicious=False,
+                            max_items=max_symbols, max_rows=max_rows, breaker_threshold=breaker_threshold,
+                            progress=progress):
+        report.failed.update(got.failed)
+        report.circuit_open = got.circuit_open
+        report.not_attempted = len(got.not_attempted)
+        yield got.answers, got.failed
 
 
 def load_profiles(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
                   symbols: list[str] | None = None, refresh: bool = False,
-                  progress: ProgressCallback | None = None, breaker_threshold: int = 8) -> FundamentalsReport:
+                  progress: ProgressCallback | None = None, breaker_threshold: int = 8,
+                  chunk: tuple[int, int] | None = None) -> FundamentalsReport:
+    """The profile of every symbol due, checked and merged a chunk of symbols per transaction."""
     began, today = time.perf_counter(), source.today()
     report = FundamentalsReport(PROFILES, due=profiles_due(conn, today, symbols, refresh))
     before = sum(source.requests.values())
-    fetched = _fetch_all(report.due, lambda s: normalize.profile(source.individual_info_raw(s), s, source.name),
-                         report, progress, breaker_threshold)
-    report.requests = sum(source.requests.values()) - before
-    staged = (pd.concat([f for _, f in fetched], ignore_index=True) if fetched
-              else normalize.empty_frame(normalize.PROFILE_DTYPES))
-    report.checks = validate_profiles(staged, today)
-    passed, quarantine = split(PROFILES, staged, report.checks, ["symbol"])
-    report.rows_quarantined = len(quarantine)
-    for symbol in quarantine["symbol"]:
-        report.failed[symbol] = "quality: profile quarantined"
-    outcomes = pd.DataFrame(
-        [(s, "failed", r) for s, r in report.failed.items()] + [(s, "ok", None) for s in passed["symbol"]],
-        columns=["symbol", "status", "error"]).astype({"error": "string"})
-    report.changes = upsert_profiles(conn, passed, outcomes, lineage, today, quarantine)
-    report.symbols_updated, report.rows_written = len(passed), len(passed)
+    for fetched, failed in _fetch_chunks(
+            report.due, lambda s: normalize.profile(source.individual_info_raw(s), s, source.name),
+            report, progress, breaker_threshold, chunk):
+        report.requests = sum(source.requests.values()) - before
+        staged = (pd.concat([f for _, f in fetched], ignore_index=True) if fetched
+                  else normalize.empty_frame(normalize.PROFILE_DTYPES))
+        checks = validate_profiles(staged, today)
+        report.checks = combine(report.checks, checks)
+        passed, quarantine = split(PROFILES, staged, checks, ["symbol"])
+        report.rows_quarantined += len(quarantine)
+        failed = dict(failed)
+        for symbol in quarantine["symbol"]:
+            report.failed[symbol] = failed[symbol] = "quality: profile quarantined"
+        outcomes = pd.DataFrame(
+            [(s, "failed", r) for s, r in failed.items()] + [(s, "ok", None) for s in passed["symbol"]],
+            columns=["symbol", "status", "error"]).astype({"error": "string"})
+        report.changes.update(upsert_profiles(conn, passed, outcomes, lineage, today, quarantine))
+        report.symbols_updated += len(passed)
+        report.rows_written += len(passed)
     report.seconds = time.perf_counter() - began
     return report
 
@@ -174,34 +187,36 @@ def _statements(source: MarketSource, symbol: str) -> pd.DataFrame:
 
 
 def _load_reports(conn, source, lineage, dataset, table, fetch, validate, key, symbols, refresh, progress,
-                  breaker_threshold) -> FundamentalsReport:
+                  breaker_threshold, chunk=None) -> FundamentalsReport:
+    """Fetch the reports of every symbol due, checked and swapped in a chunk of symbols per transaction."""
     began, today = time.perf_counter(), source.today()
     report = FundamentalsReport(dataset, due=reports_due(conn, dataset, table, today, symbols, refresh))
     before = sum(source.requests.values())
-    fetched = _fetch_all(report.due, fetch, report, progress, breaker_threshold)
-    report.requests = sum(source.requests.values()) - before
-    frames = [f for _, f in fetched if len(f)]
     dtypes = normalize.STATEMENT_DTYPES if table == STATEMENTS else normalize.INDICATOR_DTYPES
-    staged = pd.concat(frames, ignore_index=True) if frames else normalize.empty_frame(dtypes)
-    if table == INDICATORS:  # sina repeats some labels inside a section: the first one counts
-        staged = staged.drop_duplicates(["symbol", "report_date", "section", "indicator"], keep="first")
-        staged = staged.reset_index(drop=True)
-    report.checks = validate(staged)
-    passed, quarantine = split(table, staged, report.checks, key)
-    report.rows_quarantined = len(quarantine)
-    outcomes = []
-    for symbol, frame in fetched:
-        if frame.empty:
-            outcomes.append((symbol, "empty", "upstream has no reports"))
-        else:
-            rejected = int((quarantine["symbol"] == symbol).sum())
-            outcomes.append((symbol, "ok", f"{rejected} rows quarantined" if rejected else None))
-    outcomes += [(s, "failed", r) for s, r in report.failed.items()]
-    replaced = [s for s, f in fetched if len(f)]
-    report.rows_written = replace_reports(conn, table, passed, replaced, pd.DataFrame(
-        outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}), lineage, today, quarantine,
-        dataset)
-    report.symbols_updated = len(replaced)
+    for fetched, failed in _fetch_chunks(report.due, fetch, report, progress, breaker_threshold, chunk):
+        report.requests = sum(source.requests.values()) - before
+        frames = [f for _, f in fetched if len(f)]
+        staged = pd.concat(frames, ignore_index=True) if frames else normalize.empty_frame(dtypes)
+        if table == INDICATORS:  # sina repeats some labels inside a section: the first one counts
+            staged = staged.drop_duplicates(["symbol", "report_date", "section", "indicator"], keep="first")
+            staged = staged.reset_index(drop=True)
+        checks = validate(staged)
+        report.checks = combine(report.checks, checks)
+        passed, quarantine = split(table, staged, checks, key)
+        report.rows_quarantined += len(quarantine)
+        outcomes = []
+        for symbol, frame in fetched:
+            if frame.empty:
+                outcomes.append((symbol, "empty", "upstream has no reports"))
+            else:
+                rejected = int((quarantine["symbol"] == symbol).sum())
+                outcomes.append((symbol, "ok", f"{rejected} rows quarantined" if rejected else None))
+        outcomes += [(s, "failed", r) for s, r in failed.items()]
+        replaced = [s for s, f in fetched if len(f)]
+        report.rows_written += replace_reports(conn, table, passed, replaced, pd.DataFrame(
+            outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}), lineage, today, quarantine,
+            dataset)
+        report.symbols_updated += len(replaced)
     report.seconds = time.perf_counter() - began
     return report
 

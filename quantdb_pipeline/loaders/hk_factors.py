@@ -28,6 +28,7 @@ import duckdb
 import pandas as pd
 
 from quantdb_pipeline.loaders.factors import FactorLoadReport, describe_change, fetch_factor_lists
+from quantdb_pipeline.quality.expectations import combine
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_hk_factors
 from quantdb_pipeline.sources import MarketSource, normalize
@@ -94,8 +95,10 @@ def load_hk_adjustment_factors(
     progress: ProgressCallback | None = None,
     breaker_threshold: int = 8,
     refresh_per_run: int = REFRESH_PER_RUN,
+    chunk: tuple[int, int] | None = None,
 ) -> FactorLoadReport:
-    """Fetch the factors of every HK symbol that needs them, check them, swap them in per symbol.
+    """Fetch the factors of every HK symbol that needs them, check them, swap them in per symbol,
+    a chunk of symbols per transaction (`chunk`: see `factors.fetch_factor_lists`).
 
     A symbol whose scripts hold no corporate action is recorded as 'empty' and keeps no rows
     (its adjusted prices are its traded ones); a failed symbol keeps what is stored.
@@ -103,15 +106,23 @@ def load_hk_adjustment_factors(
     began = time.perf_counter()
     today = source.today()
     report = FactorLoadReport(needed=symbols_needing_hk_factors(conn, today, symbols, refresh, refresh_per_run))
-    outcomes, fetched = fetch_factor_lists(
-        source, report, lambda symbol: normalize.hk_adjustment_factors(source.hk_adjustment_factors_raw(symbol),
-                                                                       symbol, source.name),
-        TABLE, breaker_threshold, progress)
+    for outcomes, fetched in fetch_factor_lists(
+            source, report, lambda symbol: normalize.hk_adjustment_factors(source.hk_adjustment_factors_raw(symbol),
+                                                                           symbol, source.name),
+            TABLE, breaker_threshold, progress, chunk):
+        _write_chunk(conn, report, outcomes, fetched, lineage, today)
+    report.seconds = time.perf_counter() - began
+    return report
 
+
+def _write_chunk(conn: duckdb.DuckDBPyConnection, report: FactorLoadReport, outcomes: list[tuple],
+                 fetched: list[pd.DataFrame], lineage: Lineage, today: dt.date) -> None:
+    """Check one chunk of HK factor lists and swap them in, with their outcomes, in one transaction."""
     staged = pd.concat(fetched, ignore_index=True) if fetched else normalize.empty_frame(normalize.HK_FACTOR_DTYPES)
-    report.checks = validate_hk_factors(staged, today, previous_closes(conn, staged))
-    passed, quarantine = split(TABLE, staged, report.checks, ["symbol", "ex_date"])
-    report.rows_quarantined = len(quarantine)
+    checks = validate_hk_factors(staged, today, previous_closes(conn, staged))
+    report.checks = combine(report.checks, checks)
+    passed, quarantine = split(TABLE, staged, checks, ["symbol", "ex_date"])
+    report.rows_quarantined += len(quarantine)
     dirty = set(quarantine["symbol"])
     stored = conn.execute(f"SELECT symbol, ex_date, hfq_factor, hfq_cash FROM {TABLE} "
                           "WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [list(report.needed)]).df()
@@ -130,10 +141,8 @@ def load_hk_adjustment_factors(
             report.changed[symbol] = change
         replaced.append(symbol)
         outcomes.append((symbol, "ok", None))
-    report.rows_written = write_factor_batch(
+    report.symbols_updated += len(replaced)
+    report.rows_written += write_factor_batch(
         conn, passed, replaced, pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype(
             {"error": "string"}), lineage, today, quarantine=quarantine, dataset=DATASET, table=TABLE,
         columns=HK_FACTOR_COLUMNS)
-    report.symbols_updated = len(replaced)
-    report.seconds = time.perf_counter() - began
-    return report

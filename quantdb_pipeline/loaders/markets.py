@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from quantdb_pipeline.loaders.closures import ClosureJudge, sessions
-from quantdb_pipeline.loaders.fetching import fetch_each
+from quantdb_pipeline.loaders.fetching import fetch_chunks
 from quantdb_pipeline.loaders.reference import fetched_today, mark_fetched
-from quantdb_pipeline.quality.expectations import SuiteOutcome
+from quantdb_pipeline.quality.expectations import SuiteOutcome, combine
 from quantdb_pipeline.quality.gate import GateFailed, split
 from quantdb_pipeline.quality.suites import validate_calendar, validate_market_bars
-from quantdb_pipeline.settings import DEFAULT_INDICES, DEFAULT_REVISIT_DAYS
+from quantdb_pipeline.settings import DEFAULT_INDICES, DEFAULT_REVISIT_DAYS, chunk_limits
 from quantdb_pipeline.sources import MarketSource, normalize
 from quantdb_pipeline.symbols import index_exchange
 from quantdb_pipeline.warehouse.coverage import TradingDays
@@ -175,9 +175,13 @@ def load_market_bars(
     progress: ProgressCallback | None = None,
     breaker_threshold: int = 8,
     revisit_days: int = DEFAULT_REVISIT_DAYS,
+    chunk: tuple[int, int] | None = None,
 ) -> MarketLoadReport:
     """Fetch what [start, end] lacks for each symbol, and its holes in the trailing window of
-    `revisit_days` trading days (see `_windows`), check it by the market's rules, write once."""
+    `revisit_days` trading days (see `_windows`), check it by the market's rules and write it
+    chunk by chunk (`chunk`: (symbols, rows), default `settings.chunk_limits()`), one
+    transaction per chunk: a killed load keeps the chunks written, and the rerun's windows
+    start after the stored bars."""
     began = time.perf_counter()
     today = source.today()
     end = min(end, today)
@@ -192,6 +196,7 @@ def load_market_bars(
                                                np.array(trading_days, dtype="datetime64[D]"), today, revisit_days)
     requests_before = sum(source.requests.values())
     fetch = getattr(source, market.fetch)
+    max_symbols, max_rows = chunk or chunk_limits()
 
     def fetch_window(window: tuple[str, dt.date, dt.date]) -> pd.DataFrame:
         symbol, lo, hi = window
@@ -203,48 +208,61 @@ def load_market_bars(
 
     judge = ClosureJudge(conn, market.calendar, market.table, TradingDays(trading_days), window=lambda w: w,
                          probe=lambda symbol, lo, hi: fetch_window((symbol, lo, hi)))
-    got = fetch_each(fetches, fetch_window, dataset=market.table, empty_is_suspicious=True,
-                     breaker_threshold=breaker_threshold, name=lambda w: w[0],
-                     describe=lambda w: f"{w[0]} {w[1]}..{w[2]}", progress=progress, judge_streak=judge)
-    fetched = got.answers
-    outcomes = [(symbol, "failed", reason) for (symbol, _, _), reason in got.failed.items()]
-    report.failed.update({symbol: reason for (symbol, _, _), reason in got.failed.items()})
-    report.circuit_open = got.circuit_open
-    report.not_attempted = len(got.not_attempted)
-    report.requests = sum(source.requests.values()) - requests_before
-    attempted = fetches[: len(fetches) - report.not_attempted]
-    report.closures, report.reopened = judge.finish([b for _, b in fetched], attempted, got.closed, lineage)
-    if report.closures or report.reopened:
-        trading_days = sessions(conn, market.calendar)
-    closed = {window[0] for window in got.closed if judge.covers(window)}
 
-    frames = [b for _, b in fetched if len(b)]
-    staged = pd.concat(frames, ignore_index=True) if frames else normalize.empty_frame(market.dtypes)
-    report.checks = validate_market_bars(staged, market.name, today, trading_days)
-    passed, quarantine = split(market.table, staged, report.checks, ["symbol", "trade_date"])
-    report.rows_quarantined = len(quarantine)
-    dirty = set(quarantine["symbol"])
-    rows = Counter(passed["symbol"].tolist())
-    windows = []
-    for (symbol, lo, hi), _ in fetched:
-        if symbol in dirty:
-            report.failed[symbol] = "quality: rows quarantined"
-            outcomes.append((symbol, "failed", report.failed[symbol]))
-        elif rows[symbol] == 0 and symbol in closed:
-            outcomes.append((symbol, "ok", None))  # the market was closed on every day of its window
-        elif rows[symbol] == 0:
-            report.empty.append(symbol)
-            outcomes.append((symbol, "empty", f"no rows for {lo}..{hi}"))
-        else:
-            windows.append((symbol, lo, hi))
-            outcomes.append((symbol, "ok", None))
-        if rows[symbol]:
-            report.rows_per_symbol[symbol] = rows[symbol]
-    report.rows_written = write_market_bars(
-        conn, market.table, market.columns, passed,
-        pd.DataFrame(windows, columns=["symbol", "fetched_from", "fetched_to"]),
-        pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
-        lineage, today, quarantine=quarantine)
-    report.symbols_updated = len(windows)
+    def observed(window: tuple[str, dt.date, dt.date]) -> pd.DataFrame:
+        bars = fetch_window(window)
+        judge.observe(window, bars)
+        return bars
+
+    def write(fetched: list, outcomes: list, closed: set[str]) -> None:
+        """Check one chunk by the market's rules and write it with its outcomes in one transaction."""
+        frames = [b for _, b in fetched if len(b)]
+        staged = pd.concat(frames, ignore_index=True) if frames else normalize.empty_frame(market.dtypes)
+        checks = validate_market_bars(staged, market.name, today, sessions(conn, market.calendar))
+        report.checks = combine(report.checks, checks)
+        passed, quarantine = split(market.table, staged, checks, ["symbol", "trade_date"])
+        report.rows_quarantined += len(quarantine)
+        dirty = set(quarantine["symbol"])
+        rows = Counter(passed["symbol"].tolist())
+        windows = []
+        for (symbol, lo, hi), _ in fetched:
+            if symbol in dirty:
+                report.failed[symbol] = "quality: rows quarantined"
+                outcomes.append((symbol, "failed", report.failed[symbol]))
+            elif rows[symbol] == 0 and symbol in closed:
+                outcomes.append((symbol, "ok", None))  # the market was closed on every day of its window
+            elif rows[symbol] == 0:
+                report.empty.append(symbol)
+                outcomes.append((symbol, "empty", f"no rows for {lo}..{hi}"))
+            else:
+                windows.append((symbol, lo, hi))
+                outcomes.append((symbol, "ok", None))
+            if rows[symbol]:
+                report.rows_per_symbol[symbol] += rows[symbol]
+        report.rows_written += write_market_bars(
+            conn, market.table, market.columns, passed,
+            pd.DataFrame(windows, columns=["symbol", "fetched_from", "fetched_to"]),
+            pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
+            lineage, today, quarantine=quarantine)
+        report.symbols_updated += len(windows)
+
+    attempted, closed = [], []  # closed: excused as closed, written once `finish` has decided
+    for got in fetch_chunks(fetches, observed, dataset=market.table, empty_is_suspicious=True,
+                            max_items=max_symbols, max_rows=max_rows, breaker_threshold=breaker_threshold,
+                            name=lambda w: w[0], describe=lambda w: f"{w[0]} {w[1]}..{w[2]}", progress=progress,
+                            judge_streak=judge):
+        attempted += got.attempted()
+        report.failed.update({symbol: reason for (symbol, _, _), reason in got.failed.items()})
+        report.circuit_open, report.not_attempted = got.circuit_open, len(got.not_attempted)
+        judge.reopen_seen(lineage)  # before the gate: a bar on a recorded closure makes it a session again
+        excused = set(got.closed)
+        write([(w, b) for w, b in got.answers if w not in excused],
+              [(symbol, "failed", reason) for (symbol, _, _), reason in got.failed.items()], set())
+        closed += got.closed
+    report.requests = sum(source.requests.values()) - requests_before
+    report.closures, report.reopened = judge.finish(attempted, closed, lineage)
+    if closed:
+        write([(w, normalize.empty_frame(market.dtypes)) for w in closed], [],
+              {w[0] for w in closed if judge.covers(w)})
     report.seconds = time.perf_counter() - began
     return report

@@ -160,3 +160,31 @@ def _offending_values(frame: pd.DataFrame, position: int) -> dict:
     row = frame.iloc[position]
     return {k: _plain(v) for k, v in row.items()
             if k in frame.attrs.get("report_columns", frame.columns) and not pd.isna(v)}
+
+
+def combine(first: SuiteOutcome | None, second: SuiteOutcome) -> SuiteOutcome:
+    """One outcome for a suite run chunk by chunk over the same rules (a load that writes its
+    batch in chunks): rows and failing counts add up, examples are kept up to `EXAMPLES`.
+
+    `failed_rows` of `second` are shifted by the rows before it, so they stay distinct: the
+    positions of the chunks' frames laid end to end (quarantining itself is done per chunk,
+    on each chunk's own outcome).
+    """
+    def shifted(o: RuleOutcome, offset: int) -> RuleOutcome:
+        return RuleOutcome(**{**o.__dict__, "examples": list(o.examples),
+                              "failed_rows": [row + offset for row in o.failed_rows]})
+
+    if first is None:
+        return SuiteOutcome(second.suite, second.rows, [shifted(o, 0) for o in second.outcomes])
+    by_rule = {o.rule: o for o in first.outcomes}
+    for o in second.outcomes:
+        mine = by_rule.get(o.rule)
+        if mine is None:
+            first.outcomes.append(shifted(o, first.rows))
+            continue
+        mine.success = mine.success and o.success
+        mine.unexpected_count += o.unexpected_count
+        mine.examples = (mine.examples + o.examples)[:EXAMPLES]
+        mine.failed_rows += [row + first.rows for row in o.failed_rows]
+    first.rows += second.rows
+    return first

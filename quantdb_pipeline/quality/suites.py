@@ -249,8 +249,19 @@ def bar_row_expectations(context: BarContext) -> list:
     return rules
 
 
-def daily_coverage(bars: pd.DataFrame, windows: pd.DataFrame, trading_days: list[dt.date]) -> pd.DataFrame:
-    """Per trading day of the batch: symbols expected (their fetch window covers the day), reported, share."""
+def bar_day_counts(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct trade dates as datetime64[D] ascending, rows on each): what `daily_coverage`
+    needs of a batch, small enough to add up over the chunks of a load."""
+    day_values = _day_array(bars["trade_date"]) if len(bars) else np.array([], dtype="datetime64[D]")
+    return np.unique(day_values[~np.isnat(day_values)], return_counts=True)
+
+
+def daily_coverage(bars: pd.DataFrame | tuple[np.ndarray, np.ndarray], windows: pd.DataFrame,
+                   trading_days: list[dt.date]) -> pd.DataFrame:
+    """Per trading day of the batch: symbols expected (their fetch window covers the day), reported, share.
+
+    `bars`: the batch's bars, or their `bar_day_counts` (a load written in chunks adds those up).
+    """
     if windows.empty:
         return pd.DataFrame({"trade_date_iso": [], "expected": [], "reported": [], "share": []})
     days = np.array(sorted(trading_days), dtype="datetime64[D]")
@@ -258,9 +269,10 @@ def daily_coverage(bars: pd.DataFrame, windows: pd.DataFrame, trading_days: list
     ends = windows["end"].to_numpy(dtype="datetime64[D]")
     lo, hi = days.searchsorted(starts.min()), days.searchsorted(ends.max(), side="right")
     span = days[lo:hi]
-    expected = ((span[:, None] >= starts[None, :]) & (span[:, None] <= ends[None, :])).sum(axis=1)
-    day_values = _day_array(bars["trade_date"]) if len(bars) else np.array([], dtype="datetime64[D]")
-    days_reported, counts = np.unique(day_values[~np.isnat(day_values)], return_counts=True)
+    # per day: windows started on or before it less windows ended before it (no days x windows matrix)
+    expected = (np.searchsorted(np.sort(starts), span, side="right")
+                - np.searchsorted(np.sort(ends), span, side="left"))
+    days_reported, counts = bars if isinstance(bars, tuple) else bar_day_counts(bars)
     reported = np.zeros(len(span), dtype="int64")
     if len(days_reported):
         pos = np.minimum(np.searchsorted(days_reported, span), len(days_reported) - 1)
@@ -279,13 +291,22 @@ def bar_batch_expectations(context: BarContext) -> list:
                   column="share", min_value=context.min_daily_coverage)]
 
 
-def validate_bars(bars: pd.DataFrame, windows: pd.DataFrame, context: BarContext) -> tuple[SuiteOutcome, SuiteOutcome]:
-    """(row-level outcome on `bars` positions, batch-level outcome)."""
-    rows = run_suite("daily_bars", prepare_bars(bars, context), bar_row_expectations(context))
+def validate_bar_rows(bars: pd.DataFrame, context: BarContext) -> SuiteOutcome:
+    """The row rules, on `bars` positions."""
+    return run_suite("daily_bars", prepare_bars(bars, context), bar_row_expectations(context))
+
+
+def validate_bar_days(bars: pd.DataFrame | tuple[np.ndarray, np.ndarray], windows: pd.DataFrame,
+                      context: BarContext) -> SuiteOutcome:
+    """The batch rule (`daily_universe_coverage`) over a batch's bars or their `bar_day_counts`."""
     coverage = daily_coverage(bars, windows, context.trading_days)
     coverage.attrs["report_columns"] = list(coverage.columns)
-    batch = run_suite("daily_bars_batch", coverage, bar_batch_expectations(context))
-    return rows, batch
+    return run_suite("daily_bars_batch", coverage, bar_batch_expectations(context))
+
+
+def validate_bars(bars: pd.DataFrame, windows: pd.DataFrame, context: BarContext) -> tuple[SuiteOutcome, SuiteOutcome]:
+    """(row-level outcome on `bars` positions, batch-level outcome)."""
+    return validate_bar_rows(bars, context), validate_bar_days(bars, windows, context)
 
 
 # -- hk_daily_bars and index_daily_bars -------------------------------------------------

@@ -805,7 +805,11 @@ def _round_fen(value: float) -> float:
     return round(value, 2)
 
 
-@lru_cache(maxsize=256)
+#: Few: only a bar request reaching before the origin asks for it (once per symbol in a load),
+#: and each entry holds years of bars, so a larger cache would make a long backfill's memory
+#: grow with its range (the histories from the origin on are cached for 256 symbols: their
+#: length does not depend on what a load asks for).
+@lru_cache(maxsize=8)
 def _pre_origin_cached(seed: int, key: tuple) -> pd.DataFrame:
     """Walked backwards from the price at the origin, so that the last close before the origin is
     `start_price` (what the bars from the origin on are measured from) and each day's close stays
