@@ -33,6 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -258,9 +259,29 @@ def bench_dividend_nights(replays: dict) -> dict:
     return nights
 
 
+#: Rows per gate call in the chunk measurements: what a streamed load validates at a time.
+GATE_CHUNK_ROWS = (50_000, 250_000)
+
+
+def _symbol_chunks(bars: pd.DataFrame, rows: int) -> list[pd.DataFrame]:
+    """Consecutive runs of whole symbols, each ending at the first symbol boundary past `rows` rows."""
+    codes = pd.factorize(bars["symbol"])[0]
+    boundaries = [*np.flatnonzero(codes[1:] != codes[:-1]) + 1, len(bars)]
+    chunks, start = [], 0
+    for boundary in boundaries:
+        if boundary - start >= rows or boundary == len(bars):
+            chunks.append(bars.iloc[start:boundary].reset_index(drop=True))
+            start = boundary
+    return [c for c in chunks if len(c)]
+
+
 def bench_gate(market: SampleMarket, raw: dict, end: dt.date) -> dict:
-    """The quality gate alone: GE import, a large batch, and a nightly-sized batch once warm."""
-    from quantdb_pipeline.quality.suites import BarContext, validate_bars
+    """The quality gate alone: GE import, a large batch, chunks of whole symbols as a streamed load
+    validates them, a nightly-sized batch once warm; and where the time goes: the derived columns,
+    the row rules evaluated together (what the gate does), and the same rules as one Great
+    Expectations expectation each (what it did), on the first chunk of each size."""
+    from quantdb_pipeline.quality.expectations import run_suite
+    from quantdb_pipeline.quality.suites import BarContext, bar_row_expectations, prepare_bars, validate_bars
     from quantdb_pipeline.sources.base import bundled_sse_calendar
 
     out = subprocess.run([sys.executable, "-c", "import time, os; os.environ['GX_ANALYTICS_ENABLED'] = 'false'; "
@@ -276,18 +297,32 @@ def bench_gate(market: SampleMarket, raw: dict, end: dt.date) -> dict:
         spans = frame.groupby("symbol")["trade_date"].agg(["min", "max"]).reset_index()
         return pd.DataFrame({"symbol": spans["symbol"], "start": spans["min"], "end": spans["max"]})
 
+    def timed(call) -> float:
+        began = time.perf_counter()
+        call()
+        return time.perf_counter() - began
+
     validate_bars(bars.head(1000), windows(bars.head(1000)), context)  # warm: GE imported, suites built
-    began = time.perf_counter()
-    validate_bars(bars, windows(bars), context)
-    large = time.perf_counter() - began
+    large = timed(lambda: validate_bars(bars, windows(bars), context))
+    chunked = {}
+    for rows in GATE_CHUNK_ROWS:
+        chunks = _symbol_chunks(bars, rows)
+        spans = [windows(c) for c in chunks]
+        seconds = sum(timed(lambda c=c, w=w: validate_bars(c, w, context)) for c, w in zip(chunks, spans))
+        first = chunks[0]
+        staged = prepare_bars(first, context)
+        rules = bar_row_expectations(context)
+        chunked[rows] = {
+            "calls": len(chunks), "rows": len(bars), "seconds": seconds, "first_rows": len(first),
+            "prepare_s": timed(lambda: prepare_bars(first, context)),
+            "merged_s": timed(lambda: run_suite("daily_bars", staged, rules)),
+            "per_rule_s": timed(lambda: run_suite("daily_bars", staged, rules, merge_row_rules=False)),
+            "rules": len(rules),
+        }
     last_days = sorted(bars["trade_date"].unique())[-5:]
     nightly = bars[bars["trade_date"].isin(last_days)].reset_index(drop=True)
-    timings = []
-    for _ in range(5):
-        began = time.perf_counter()
-        validate_bars(nightly, windows(nightly), context)
-        timings.append(time.perf_counter() - began)
-    return {"import_s": float(out), "large_rows": len(bars), "large_s": large,
+    timings = [timed(lambda: validate_bars(nightly, windows(nightly), context)) for _ in range(5)]
+    return {"import_s": float(out), "large_rows": len(bars), "large_s": large, "chunks": chunked,
             "nightly_rows": len(nightly), "nightly_s": statistics.median(timings)}
 
 
@@ -376,6 +411,33 @@ def goal_rows(load: dict, reads: dict, nightly: dict) -> list[str]:
             for name, value, limit, fmt in goals]
 
 
+def gate_explanation(load: dict) -> list[str]:
+    """Where the quality gate's time goes, per chunk size: the derived columns, the row rules
+    evaluated together (what the gate does), the same rules as one GE expectation each."""
+    raw_per_row = load["raw"]["raw Arrow append, same DDL (primary key)"] / load["rows"]
+    lines = ["Where the gate's time goes, on the first chunk of each size (seconds per million rows, and against "
+             "the raw append with primary key at the same rows):", "",
+             "| chunk rows | derived columns | row rules together, GE judging their merged result | "
+             "the same rules as one GE expectation each |", "|---:|---:|---:|---:|"]
+    for c in load["gate"]["chunks"].values():
+        cells = [f"{c[k] / c['first_rows'] * 1e6:.2f} s ({c[k] / c['first_rows'] / raw_per_row:.2f}x)"
+                 for k in ("prepare_s", "merged_s", "per_rule_s")]
+        lines.append(f"| {c['first_rows']:,} | " + " | ".join(cells) + " |")
+    first = next(iter(load["gate"]["chunks"].values()))
+    lines += ["", f"Great Expectations' pandas engine spends its time per expectation, not per row: building each "
+              f"expectation's metric graph in Python (about 17 ms per rule and call, whatever the rows) and, for every "
+              f"column-pair rule that skips missing values, a copy of the whole frame. With the {first['rules']} "
+              f"`daily_bars` row rules as one expectation each, that cost alone exceeds the raw append at chunk "
+              f"sizes a streamed load uses (last column). The gate therefore evaluates the row rules together in "
+              f"one vectorised pass with Great Expectations' semantics (`quality/row_rules.py`, tested against GE "
+              f"rule by rule and row by row) and has Great Expectations validate each batch on the merged result, "
+              f"one expectation, next to the batch-level coverage suite; each rule keeps its name, failing rows and "
+              f"examples. Great Expectations' SQL datasource over DuckDB would not remove the per-expectation "
+              f"cost: the metric graph is built in Python the same way for either engine, and each rule becomes "
+              f"its own queries (no DuckDB SQLAlchemy dialect is installed: duckdb_engine would be needed)."]
+    return lines
+
+
 def report(load: dict, reads: dict, nightly: dict) -> str:
     raw_pk = load["raw"]["raw Arrow append, same DDL (primary key)"]
     raw_plain = load["raw"]["raw Arrow append, no constraints"]
@@ -417,7 +479,8 @@ def report(load: dict, reads: dict, nightly: dict) -> str:
         "|---|---:|---:|",
         *(f"| {name} | {seconds:.2f} | {seconds / raw_pk:.1f}x |" for name, seconds in (
             ("normalize (akshare-shaped frames -> canonical rows, per symbol)", load["normalize_s"]),
-            ("quality gate (derived columns, then the Great Expectations suites)", load["gate_s"]),
+            ("quality gate (derived columns, row rules, Great Expectations on their result and the batch suite)",
+             load["gate_s"]),
             ("write (one transaction: delete windows, insert with PK, coverage, ingest state)", load["write_s"]),
             ("planning, staging, dedupe, bookkeeping", load["ours_s"] - load["normalize_s"] - load["gate_s"]
              - load["write_s"]))),
@@ -439,8 +502,12 @@ def report(load: dict, reads: dict, nightly: dict) -> str:
         f"| `import great_expectations` (once per process, cold) | | {load['gate']['import_s']:.2f} | |",
         f"| full backfill batch, warm | {load['gate']['large_rows']:,} | {load['gate']['large_s']:.2f} "
         f"| {load['gate']['large_s'] / load['gate']['large_rows'] * 1e6:.1f} |",
+        *(f"| chunks of whole symbols, about {size:,} rows each ({c['calls']} calls), warm | {c['rows']:,} "
+          f"| {c['seconds']:.2f} | {c['seconds'] / c['rows'] * 1e6:.2f} |" for size, c in load['gate']['chunks'].items()),
         f"| nightly-sized batch ({load['symbols']} symbols x 5 days), warm, median of 5 | {load['gate']['nightly_rows']:,} "
         f"| {load['gate']['nightly_s']:.2f} | {load['gate']['nightly_s'] / load['gate']['nightly_rows'] * 1e6:.1f} |",
+        "",
+        *gate_explanation(load),
         "",
         f"## (c) Reads: `read.daily_bars`, one symbol x one year ({reads['range']}, median "
         f"{reads['rows_median']:.0f} rows), {reads['reads']} calls with random symbols",
