@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -250,6 +251,13 @@ def _limit_with_rounding(limit_pct: np.ndarray, reference: np.ndarray) -> np.nda
 
 
 def bar_row_expectations(context: BarContext) -> list:
+    """The `daily_bars` row rules. They do not depend on the context (what they need is in the
+    derived columns), so they are built once per process: a streamed load validates many chunks."""
+    return list(_bar_row_rules())
+
+
+@lru_cache(maxsize=1)
+def _bar_row_rules() -> tuple:
     gxe = gx_expectations()
     rules = [
         _rule(gxe.ExpectColumnValuesToNotBeNull, "symbol_present", QUARANTINE, "symbol is not null", column="symbol"),
@@ -309,7 +317,7 @@ def bar_row_expectations(context: BarContext) -> list:
               "history klines' close - 涨跌额, or the last stored close where upstream sends neither)",
               column="pct_discrepancy", max_value=PCT_CONSISTENCY_TOLERANCE),
     ]
-    return rules
+    return tuple(rules)
 
 
 def daily_coverage(bars: pd.DataFrame, windows: pd.DataFrame, trading_days: list[dt.date]) -> pd.DataFrame:
