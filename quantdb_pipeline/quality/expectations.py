@@ -134,27 +134,28 @@ def run_suite(name: str, frame: pd.DataFrame, expectations: list, merge_row_rule
             if mask is not None:
                 masks[position] = mask.unexpected
     judged = [(position, e) for position, e in enumerate(expectations) if position not in masks]
-    checked = frame
-    if masks:
+    if not masks:
+        by_position = _validate(name, frame, judged)
+    else:
         failed = np.zeros(len(frame), dtype="int64")
         for mask in masks.values():
             failed += mask
-        gxe = gx_expectations()
-        judged.append((-1, gxe.ExpectColumnValuesToBeBetween(
-            column=MERGED_COLUMN, max_value=0,
-            meta={"rule": "row_rules", "action": QUARANTINE,
-                  "description": "each row breaks none of the suite's row rules"})))
-        # the other rules need the frame's own columns; alone, the merged check needs only its own
-        checked = frame.assign(**{MERGED_COLUMN: failed}) if len(judged) > 1 else pd.DataFrame({MERGED_COLUMN: failed})
-    by_position = _validate(name, checked, judged)
+        merged = pd.DataFrame({MERGED_COLUMN: failed})
+        if judged:  # the other rules need the frame's own columns
+            by_position = _validate(name, frame.assign(**{MERGED_COLUMN: failed}), [*judged, (-1, _merged_rule())])
+            verdict = by_position[-1][0]
+        else:  # alone, the merged check needs its own column and GE's verdict only: the masks name the rows
+            verdict = _validate_merged(name, merged)
+            by_position = {}
+        if bool(verdict.success) != (not failed.any()):
+            raise RuntimeError(f"{name}: Great Expectations' verdict on the merged row rules ({verdict.success}) "
+                               f"disagrees with the rules' own count of failing rows ({int((failed > 0).sum())})")
 
     outcomes = []
-    rows_breaking_some_rule = set(by_position[-1][1].get("unexpected_index_list") or []) if masks else set()
     for position, expectation in enumerate(expectations):
         meta = expectation.meta or {}
         if position in masks:
-            rows = np.flatnonzero(masks[position])
-            failed_rows = [int(r) for r in rows if int(r) in rows_breaking_some_rule]
+            failed_rows = np.flatnonzero(masks[position]).tolist()
             outcomes.append(RuleOutcome(
                 rule=meta.get("rule", expectation.expectation_type), expectation=expectation.expectation_type,
                 action=meta.get("action", QUARANTINE), description=meta.get("description", ""),
@@ -181,6 +182,28 @@ def run_suite(name: str, frame: pd.DataFrame, expectations: list, merge_row_rule
             failed_rows=failed_rows,
         ))
     return SuiteOutcome(name, len(frame), outcomes)
+
+
+def _merged_rule():
+    return gx_expectations().ExpectColumnValuesToBeBetween(
+        column=MERGED_COLUMN, max_value=0,
+        meta={"rule": "row_rules", "action": QUARANTINE, "description": "each row breaks none of the suite's row rules",
+              "position": -1})
+
+
+@lru_cache(maxsize=None)
+def _merged_suite(name: str):
+    """The suite holding only the merged check, registered once per suite name (it never changes)."""
+    import great_expectations as gx
+
+    return _context().suites.add(gx.ExpectationSuite(name=f"{name}_merged_row_rules", expectations=[_merged_rule()]))
+
+
+def _validate_merged(name: str, merged: pd.DataFrame):
+    """Great Expectations' verdict (an ExpectationValidationResult) on the merged check alone:
+    BOOLEAN_ONLY, about a third cheaper than COMPLETE, as the masks already name the rows."""
+    batch = _batch_definition(name).get_batch(batch_parameters={"dataframe": merged})
+    return batch.validate(_merged_suite(name), result_format={"result_format": "BOOLEAN_ONLY"}).results[0]
 
 
 def _validate(name: str, frame: pd.DataFrame, judged: list[tuple[int, object]]) -> dict[int, tuple]:
