@@ -414,6 +414,12 @@ def prepare_market_bars(bars: pd.DataFrame, today: dt.date, trading_days: list[d
 
 
 def market_bar_expectations(market: str) -> list:
+    """The row rules of a market's bars, built once per market and process (chunked loads validate often)."""
+    return list(_market_bar_rules(market))
+
+
+@lru_cache(maxsize=None)
+def _market_bar_rules(market: str) -> tuple:
     gxe = gx_expectations()
     rules = [
         _rule(gxe.ExpectColumnValuesToNotBeNull, "trade_date_present", QUARANTINE, "trade_date is not null",
@@ -459,7 +465,7 @@ def market_bar_expectations(market: str) -> list:
         rules.append(_rule(gxe.ExpectColumnValuesToBeBetween, "pct_change_matches_previous_close", WARN,
                            "pct_change agrees with close / prev_close", column="pct_discrepancy",
                            max_value=PCT_CONSISTENCY_TOLERANCE))
-    return rules
+    return tuple(rules)
 
 
 def validate_market_bars(bars: pd.DataFrame, market: str, today: dt.date,
