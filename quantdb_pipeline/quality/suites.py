@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from quantdb_pipeline.market_rules import board_limit_pcts, ex_rights_reference, unlimited_first_days_of
 from quantdb_pipeline.quality.expectations import FAIL, QUARANTINE, WARN, SuiteOutcome, gx_expectations, run_suite
@@ -60,50 +62,107 @@ def _day_array(dates: pd.Series) -> np.ndarray:
     return pd.to_datetime(pd.Series(dates.astype(object).to_numpy()), errors="coerce").to_numpy(dtype="datetime64[D]")
 
 
+def _calendar_days(trading_days) -> np.ndarray:
+    """The trading days (date objects), sorted, as datetime64[D]: through Arrow, since NumPy
+    converts ~9,000 date objects one by one (tens of ms per call; a streamed load calls per chunk)."""
+    days = list(trading_days)
+    try:
+        return np.sort(pa.array(days, type=pa.date32()).to_numpy(zero_copy_only=False).astype("datetime64[D]"))
+    except (pa.ArrowTypeError, pa.ArrowInvalid, TypeError):  # e.g. Timestamps: the general way
+        return np.array(sorted(days), dtype="datetime64[D]")
+
+
 def _per_symbol(codes: np.ndarray, uniques: np.ndarray, mapping: pd.Series, dtype, fill) -> np.ndarray:
     """`mapping` (indexed by symbol) looked up once per distinct symbol, then spread to the rows."""
+    return _symbol_values(uniques, mapping, dtype, fill)[codes]
+
+
+def _symbol_values(uniques: np.ndarray, mapping: pd.Series, dtype, fill) -> np.ndarray:
+    """`mapping` at each distinct symbol, then `fill` once more: index it with factorize codes
+    (code -1, a null symbol, gets the fill)."""
     looked_up = mapping.reindex(uniques).to_numpy(dtype=dtype, na_value=fill)
-    return np.append(looked_up, np.array([fill], dtype=dtype))[codes]  # code -1 (null symbol) -> fill
+    return np.append(looked_up, np.array([fill], dtype=dtype))
+
+
+def _limits_by_board_and_day(board_codes: np.ndarray, boards: np.ndarray, days: np.ndarray, st: bool) -> np.ndarray:
+    """`board_limit_pcts` of each row (board code into `boards`, -1 unknown; day datetime64[D]),
+    computed once per (board, calendar day) pair: a backfill has millions of rows, a handful of
+    boards and a few thousand days."""
+    out = np.full(len(days), np.nan)
+    known = ~np.isnat(days)
+    if not known.any():
+        return out
+    first = days[known].min()
+    offsets = (days[known] - first).astype("int64")
+    span = int(offsets.max()) + 1
+    if span * (len(boards) + 1) > 4 * len(days) + 100_000:  # absurd dates: row by row is cheaper
+        row_boards = np.append(np.asarray(boards, dtype=object), None)[board_codes]
+        return board_limit_pcts(row_boards, days, st=np.full(len(days), st))
+    calendar_days = first + np.arange(span)
+    table = np.full((len(boards) + 1, span), np.nan)  # last row: unknown board (code -1)
+    for code, board in enumerate(boards):
+        table[code] = board_limit_pcts(np.full(span, board, dtype=object), calendar_days, st=np.full(span, st))
+    out[known] = table[board_codes[known], offsets]
+    return out
+
+
+def _previous_close_order(codes: np.ndarray, day_values: np.ndarray) -> np.ndarray:
+    """Row positions sorted by (symbol code, day), stable; the identity when the rows already are
+    (a batch is the concatenation of per-symbol histories: no sort then)."""
+    n = len(codes)
+    if n > 1 and not np.isnat(day_values).any():
+        same = codes[1:] == codes[:-1]
+        days = day_values.view("int64")
+        if bool(np.all((codes[1:] > codes[:-1]) | (same & (days[1:] >= days[:-1])))):
+            return np.arange(n)
+    return np.lexsort((day_values, codes))
 
 
 def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
     """The staged bars plus the derived columns the rules look at (RangeIndex kept).
 
-    Built from NumPy arrays, symbol look-ups done once per distinct symbol: a backfill batch
-    has millions of rows.
+    Built from NumPy arrays, symbol look-ups done once per distinct symbol and the price limits
+    once per (board, day): a backfill batch has millions of rows.
     """
     n = len(bars)
     day_values = _day_array(bars["trade_date"])
-    symbols = bars["symbol"].to_numpy(dtype=object, na_value=None)
-    codes, uniques = pd.factorize(symbols)
-    frame = pd.DataFrame({"symbol": symbols, "trade_date": day_values.astype("datetime64[s]")})
+    codes, found = pd.factorize(bars["symbol"], use_na_sentinel=True)
+    uniques = np.asarray(found, dtype=object)
+    columns = {"symbol": bars["symbol"].array, "trade_date": day_values.astype("datetime64[s]")}
     for column in ("open", "high", "low", "close", "amount", "pct_change", "turnover_rate", "volume", "prev_close",
                    "reference_price"):
-        frame[column] = bars[column].to_numpy(dtype="float64", na_value=np.nan)
+        columns[column] = bars[column].to_numpy(dtype="float64", na_value=np.nan)
     with np.errstate(invalid="ignore"):
-        frame["days_after_today"] = (day_values - np.datetime64(context.today, "D")).astype("float64")
-    frame.loc[np.isnat(day_values), "days_after_today"] = np.nan
+        days_after = (day_values - np.datetime64(context.today, "D")).astype("float64")
+    days_after[np.isnat(day_values)] = np.nan
+    columns["days_after_today"] = days_after
     info = context.securities.drop_duplicates("symbol").set_index("symbol")
-    board = _per_symbol(codes, uniques, info["board"].astype(object), object, None)
-    list_days = _per_symbol(codes, uniques, pd.to_datetime(info["list_date"].astype(object)).astype("datetime64[s]"),
-                            "datetime64[D]", np.datetime64("NaT"))
-    is_st = _per_symbol(codes, uniques, info["is_st"].astype(object).fillna(False).astype(bool), bool, False)
+    symbol_board = _symbol_values(uniques, info["board"].astype(object), object, None)
+    symbol_list_day = _symbol_values(uniques, pd.to_datetime(info["list_date"].astype(object)).astype("datetime64[s]"),
+                                     "datetime64[D]", np.datetime64("NaT"))
+    is_st = _symbol_values(uniques, info["is_st"].astype(object).fillna(False).astype(bool), bool, False)[codes]
+    board_codes, boards = pd.factorize(symbol_board, use_na_sentinel=True)
+    row_board_codes = board_codes[codes]
 
-    limit = board_limit_pcts(board, day_values)
-    calendar = np.array(sorted(context.trading_days), dtype="datetime64[D]")
+    limit = _limits_by_board_and_day(row_board_codes, np.asarray(boards, dtype=object), day_values, st=False)
+    calendar = _calendar_days(context.trading_days)
     day_pos = np.searchsorted(calendar, day_values)
     # looked up here, judged by the suite: a 9,000-date value set would be copied per expectation
-    frame["is_trading_day"] = (day_pos < len(calendar)) & (calendar[np.minimum(day_pos, len(calendar) - 1)] == day_values)
-    list_pos = np.searchsorted(calendar, list_days)
-    newly_listed = ~np.isnat(list_days) & (day_pos - list_pos < unlimited_first_days_of(board, list_days))
+    columns["is_trading_day"] = (day_pos < len(calendar)) & (calendar[np.minimum(day_pos, len(calendar) - 1)] == day_values)
+    symbol_list_pos = np.searchsorted(calendar, symbol_list_day)
+    symbol_unlimited = unlimited_first_days_of(symbol_board, symbol_list_day)
+    newly_listed = ~np.isnat(symbol_list_day)[codes] & (day_pos - symbol_list_pos[codes] < symbol_unlimited[codes])
     limit[newly_listed] = np.nan
-    pct = frame["pct_change"].to_numpy()
-    st_limit = np.where(is_st, board_limit_pcts(board, day_values, st=np.ones(n, dtype=bool)), np.nan)
+    pct = columns["pct_change"]
+    st_limit = np.full(n, np.nan)
+    if is_st.any():
+        st_limit[is_st] = _limits_by_board_and_day(row_board_codes[is_st], np.asarray(boards, dtype=object),
+                                                   day_values[is_st], st=True)
     st_limit[newly_listed] = np.nan
 
     # the previous close of each row: the row before it of the same symbol, else the stored one
-    close = frame["close"].to_numpy()
-    order = np.lexsort((day_values, codes))
+    close = columns["close"]
+    order = _previous_close_order(codes, day_values)
     ordered_codes = codes[order]
     previous_sorted = np.empty(n)
     if n:
@@ -117,50 +176,66 @@ def prepare_bars(bars: pd.DataFrame, context: BarContext) -> pd.DataFrame:
     previous[order] = previous_sorted
     # what upstream's 涨跌幅 is measured from: the quote list's 昨收, else close - 涨跌额 (the
     # history klines' previous close), else the previous close in the warehouse
-    prev_close, quoted = frame["prev_close"].to_numpy(), frame["reference_price"].to_numpy()
+    prev_close, quoted = columns["prev_close"], columns["reference_price"]
     change_base = np.where(~np.isnan(quoted), quoted, np.where(np.isnan(prev_close), previous, prev_close))
     # what the exchange measures the price limit from: its reference price, which on an ex-date
     # is the ex-rights price (the history klines do not show it: it comes from known ex-dates)
     reference = np.where(np.isnan(prev_close), previous, prev_close)
-    ex_rights = _ex_rights_references(symbols, day_values, reference, context.ex_rights)
+    ex_rights = _ex_rights_references(codes, uniques, day_values, reference, context.ex_rights)
     reference_known = ~np.isnan(quoted) | ~np.isnan(ex_rights)
     reference = np.where(~np.isnan(quoted), quoted, np.where(np.isnan(ex_rights), reference, ex_rights))
-    frame["previous_close"] = reference
+    columns["previous_close"] = reference
     board_limit = _limit_with_rounding(limit, reference)
     with np.errstate(invalid="ignore", divide="ignore"):
         from_reference = (close / reference - 1) * 100
-        frame["abs_pct_change"] = np.where(np.isnan(from_reference), np.abs(pct), np.abs(from_reference))
+        columns["abs_pct_change"] = np.where(np.isnan(from_reference), np.abs(pct), np.abs(from_reference))
     # A fall from the previous close beyond the limit on a day with no known reference price is
     # what an ex-date looks like in the close-to-close history klines when the dividend table
     # misses it, as well as what a bad price looks like: warned about, not quarantined.
     unexplained_fall = ~reference_known & (from_reference < 0)
-    frame["board_limit_pct"] = np.where(unexplained_fall, np.nan, board_limit)
-    frame["fall_limit_pct"] = np.where(unexplained_fall, board_limit, np.nan)
-    frame["st_limit_pct"] = _limit_with_rounding(st_limit, reference)
+    columns["board_limit_pct"] = np.where(unexplained_fall, np.nan, board_limit)
+    columns["fall_limit_pct"] = np.where(unexplained_fall, board_limit, np.nan)
+    columns["st_limit_pct"] = st_limit
+    if is_st.any():
+        columns["st_limit_pct"][is_st] = _limit_with_rounding(st_limit[is_st], reference[is_st])
     with np.errstate(invalid="ignore", divide="ignore"):
-        frame["pct_from_previous_close"] = (close / change_base - 1) * 100
-        frame["pct_discrepancy"] = np.abs(pct - frame["pct_from_previous_close"].to_numpy())
-        volume = frame["volume"].to_numpy()
-        frame["vwap"] = np.where(volume > 0, frame["amount"].to_numpy() / volume, np.nan)
-    frame["vwap_floor"] = frame["low"].to_numpy() * (1 - VWAP_TOLERANCE)
-    frame["vwap_cap"] = frame["high"].to_numpy() * (1 + VWAP_TOLERANCE)
+        columns["pct_from_previous_close"] = (close / change_base - 1) * 100
+        columns["pct_discrepancy"] = np.abs(pct - columns["pct_from_previous_close"])
+        volume = columns["volume"]
+        columns["vwap"] = np.where(volume > 0, columns["amount"] / volume, np.nan)
+    columns["vwap_floor"] = columns["low"] * (1 - VWAP_TOLERANCE)
+    columns["vwap_cap"] = columns["high"] * (1 + VWAP_TOLERANCE)
+    frame = pd.DataFrame(columns, copy=False)  # one block per column: no 2-D copy of millions of rows
     frame.attrs["report_columns"] = BAR_REPORT_COLUMNS
     return frame
 
 
-def _ex_rights_references(symbols: np.ndarray, days: np.ndarray, previous: np.ndarray,
+def _ex_rights_references(codes: np.ndarray, uniques: np.ndarray, days: np.ndarray, previous: np.ndarray,
                           ex_rights: pd.DataFrame | None) -> np.ndarray:
-    """The exchange's ex-rights reference price of each row that falls on a known ex-date, NaN elsewhere."""
-    out = np.full(len(symbols), np.nan)
-    if ex_rights is None or ex_rights.empty or not len(symbols):
+    """The exchange's ex-rights reference price of each row that falls on a known ex-date, NaN elsewhere.
+
+    `codes`/`uniques`: the rows' symbols factorized (code -1: null symbol); `days` datetime64[D].
+    """
+    out = np.full(len(codes), np.nan)
+    if ex_rights is None or ex_rights.empty or not len(codes):
         return out
-    keys = pd.MultiIndex.from_arrays([ex_rights["symbol"].astype(str).to_numpy(),
-                                      pd.to_datetime(ex_rights["ex_date"]).to_numpy().astype("datetime64[D]")])
-    position = keys.get_indexer(pd.MultiIndex.from_arrays([symbols.astype(str), days]))
+    event_codes = pd.Index(uniques).get_indexer(ex_rights["symbol"].astype(str).to_numpy())
+    event_days = pd.to_datetime(ex_rights["ex_date"]).to_numpy().astype("datetime64[D]")
+    usable = (event_codes >= 0) & ~np.isnat(event_days)  # ex-dates of symbols the batch holds
+    if not usable.any():
+        return out
+    # one integer per (symbol, day): code * 2^32 + days since the epoch
+    def key(symbol_codes, day_values):
+        return symbol_codes.astype("int64") * 2**32 + (day_values.astype("int64") + 2**31)
+
+    events = pd.Index(key(event_codes[usable], event_days[usable]))
+    known = (codes >= 0) & ~np.isnat(days)
+    position = np.full(len(codes), -1)
+    position[known] = events.get_indexer(key(codes[known], days[known]))
     rows = np.flatnonzero(position >= 0)
     if not len(rows):
         return out
-    events = ex_rights.iloc[position[rows]]
+    events = ex_rights.iloc[np.flatnonzero(usable)[position[rows]]]
     step = events["step"].to_numpy(dtype="float64")
     formula = ex_rights_reference(previous[rows], events["cash"].to_numpy(dtype="float64"),
                                   events["new_shares"].to_numpy(dtype="float64"),
@@ -187,6 +262,13 @@ def _limit_with_rounding(limit_pct: np.ndarray, reference: np.ndarray) -> np.nda
 
 
 def bar_row_expectations(context: BarContext) -> list:
+    """The `daily_bars` row rules. They do not depend on the context (what they need is in the
+    derived columns), so they are built once per process: a streamed load validates many chunks."""
+    return list(_bar_row_rules())
+
+
+@lru_cache(maxsize=1)
+def _bar_row_rules() -> tuple:
     gxe = gx_expectations()
     rules = [
         _rule(gxe.ExpectColumnValuesToNotBeNull, "symbol_present", QUARANTINE, "symbol is not null", column="symbol"),
@@ -246,7 +328,7 @@ def bar_row_expectations(context: BarContext) -> list:
               "history klines' close - 涨跌额, or the last stored close where upstream sends neither)",
               column="pct_discrepancy", max_value=PCT_CONSISTENCY_TOLERANCE),
     ]
-    return rules
+    return tuple(rules)
 
 
 def bar_day_counts(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -264,7 +346,7 @@ def daily_coverage(bars: pd.DataFrame | tuple[np.ndarray, np.ndarray], windows: 
     """
     if windows.empty:
         return pd.DataFrame({"trade_date_iso": [], "expected": [], "reported": [], "share": []})
-    days = np.array(sorted(trading_days), dtype="datetime64[D]")
+    days = _calendar_days(trading_days)
     starts = windows["start"].to_numpy(dtype="datetime64[D]")
     ends = windows["end"].to_numpy(dtype="datetime64[D]")
     lo, hi = days.searchsorted(starts.min()), days.searchsorted(ends.max(), side="right")
@@ -353,6 +435,12 @@ def prepare_market_bars(bars: pd.DataFrame, today: dt.date, trading_days: list[d
 
 
 def market_bar_expectations(market: str) -> list:
+    """The row rules of a market's bars, built once per market and process (chunked loads validate often)."""
+    return list(_market_bar_rules(market))
+
+
+@lru_cache(maxsize=None)
+def _market_bar_rules(market: str) -> tuple:
     gxe = gx_expectations()
     rules = [
         _rule(gxe.ExpectColumnValuesToNotBeNull, "trade_date_present", QUARANTINE, "trade_date is not null",
@@ -398,7 +486,7 @@ def market_bar_expectations(market: str) -> list:
         rules.append(_rule(gxe.ExpectColumnValuesToBeBetween, "pct_change_matches_previous_close", WARN,
                            "pct_change agrees with close / prev_close", column="pct_discrepancy",
                            max_value=PCT_CONSISTENCY_TOLERANCE))
-    return rules
+    return tuple(rules)
 
 
 def validate_market_bars(bars: pd.DataFrame, market: str, today: dt.date,

@@ -245,14 +245,15 @@ def a_share_bars(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
         return empty_bars()
     _require(raw, [*A_SHARE_BAR_COLUMNS, A_SHARE_CHANGE_COLUMN], source, symbol)
     if A_SHARE_BAR_SYMBOL_COLUMN in raw.columns:
-        codes = set(raw[A_SHARE_BAR_SYMBOL_COLUMN].astype(str).unique())
+        # the distinct values first, as text after: one str() per distinct code, not per row
+        codes = {str(v) for v in pd.unique(raw[A_SHARE_BAR_SYMBOL_COLUMN].to_numpy(dtype=object))}
         if codes != {symbol}:
             raise SourceSchemaError(
                 source, symbol, A_SHARE_BAR_SYMBOL_COLUMN, f"rows for other symbols: {sorted(codes)}"
             )
     n = len(raw)
     columns = {
-        "symbol": pd.array(np.full(n, symbol, dtype=object), dtype="string"),
+        "symbol": _repeated_text(symbol, n),
         "trade_date": pd.arrays.ArrowExtensionArray(_date_array(raw, "日期", source, symbol)),
     }
     for upstream, canonical in A_SHARE_BAR_COLUMNS.items():
@@ -262,7 +263,13 @@ def a_share_bars(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
     columns["volume"] = pd.array(np.round(lots * SHARES_PER_LOT), dtype="Int64")
     columns["prev_close"] = np.round(columns["close"] - _numeric(raw, A_SHARE_CHANGE_COLUMN, source, symbol), 4)
     columns["reference_price"] = np.full(n, np.nan)
-    return pd.DataFrame({name: columns[name] for name in BAR_COLUMNS})
+    # copy=False: no 2-D block built from the float columns (the frame is concatenated next)
+    return pd.DataFrame({name: columns[name] for name in BAR_COLUMNS}, copy=False)
+
+
+def _repeated_text(value: str, n: int) -> pd.api.extensions.ExtensionArray:
+    """`value` n times as a pandas "string" array (Arrow-backed), built by Arrow without n Python strings."""
+    return pd.arrays.ArrowStringArray(pa.array([value], type=pa.large_string()).take(np.zeros(n, dtype=np.int32)))
 
 
 def a_share_spot_bars(raw: pd.DataFrame, trade_date: dt.date, source: str) -> tuple[pd.DataFrame, list[str]]:
