@@ -44,6 +44,14 @@ QUOTE_LIST_CHECKS = AssetSelection.checks(*(AssetCheckKey(AssetKey("daily_bars")
                                             for name in (SPOT_DAY_SUITE, RECONCILE_SUITE)))
 
 
+def selection_without_quote_list(assets: list, may_use_quote_list: bool) -> AssetSelection | None:
+    """What a run of `assets` selects: everything (None) when it may use the quote list or does not
+    load `daily_bars`, else everything but `QUOTE_LIST_CHECKS`."""
+    if may_use_quote_list or not any(AssetKey("daily_bars") in getattr(a, "keys", ()) for a in assets):
+        return None
+    return AssetSelection.assets(*assets) - QUOTE_LIST_CHECKS
+
+
 class BarsConfig(Config):
     """`spot`: take today's bars from the whole-market quote list (about 56 requests instead of
     one per symbol) when only today is missing, and reconcile `reconcile_symbols` symbols'
