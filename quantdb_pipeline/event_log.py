@@ -137,11 +137,18 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                 self.store_asset_check_event(event, event_id)
 
     def _upsert_asset_keys(self, conn, asset_events: list[tuple[EventLogEntry, int]]) -> None:
-        """One upsert per asset key: the column values each event would set, later events winning
-        (stock `_store_asset_event` runs an insert-or-update per event with the same values)."""
+        """One upsert per asset key with the values the event-by-event path would leave: stock
+        `_store_asset_event` runs an insert-or-update per event, each event type setting the same
+        columns, so only the last event of each type per key counts (later ones winning). Computing
+        the values of that one only matters: a materialization's values hold the whole event
+        serialized again (`last_materialization`)."""
         has_index_cols = self._has_asset_key_index_cols_on_connection(conn)
+        last: dict[tuple[str, str], int] = {}  # (asset key, event type) -> index of its last event
+        for index, (event, _) in enumerate(asset_events):
+            last[(event.dagster_event.asset_key.to_string(), event.dagster_event_type.value)] = index
         merged: dict[str, dict] = {}
-        for event, event_id in asset_events:
+        for index in sorted(last.values()):
+            event, event_id = asset_events[index]
             values = self._get_asset_entry_values(event, event_id, has_index_cols)
             if values:
                 merged.setdefault(event.dagster_event.asset_key.to_string(), {}).update(values)

@@ -200,6 +200,7 @@ def test_a_cli_range_run_writes_one_slim_event_per_partition_and_its_tables_once
     from dagster import MarkdownMetadataValue
 
     from quantdb_pipeline.assets import daily_bars
+    from quantdb_pipeline.assets.outcome import PARTITION_METADATA
     from quantdb_pipeline.cli import EXIT_OK, main
 
     args = ["run", "--source", "sample", "--sample-today", "2024-08-30", "--start", "2024-07-01", "--end",
@@ -219,7 +220,9 @@ def test_a_cli_range_run_writes_one_slim_event_per_partition_and_its_tables_once
         for materialization in materializations:
             assert not any(isinstance(v, MarkdownMetadataValue) for v in materialization.metadata.values())
             assert materialization.metadata["rows_written"].value > 0
-            assert materialization.metadata["details"].value.startswith("failed_symbols, ")
+            details = materialization.metadata["details"].value
+            assert "failed_symbols" in details and "preview" in details
+            assert set(materialization.metadata) <= {*PARTITION_METADATA, "details"}
         observations = [e.dagster_event.asset_observation_data.asset_observation for e in
                         inst.all_logs(run_id, of_type=DagsterEventType.ASSET_OBSERVATION)
                         if e.dagster_event.asset_key == AssetKey("daily_bars")]

@@ -33,12 +33,6 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
 )
-from dagster._core.definitions.metadata.metadata_value import (
-    JsonMetadataValue,
-    MarkdownMetadataValue,
-    TableMetadataValue,
-    TextMetadataValue,
-)
 
 from quantdb_pipeline.sources.normalize import SourceSchemaError
 from quantdb_pipeline.sources.pacing import RetriesExhausted, UnreadableAnswer
@@ -46,9 +40,11 @@ from quantdb_pipeline.warehouse import dataset_status
 
 LOAD_CHECK = "load_complete"
 
-#: Metadata values a partitioned asset reports once per run on an `AssetObservation` instead of on
-#: its materialization (see `slim_for_partitions`).
-DETAIL_TYPES = (MarkdownMetadataValue, TableMetadataValue, JsonMetadataValue, TextMetadataValue)
+#: The metadata a partitioned asset keeps on its materialization, i.e. on every partition's copy
+#: (see `slim_for_partitions`): what the UI's partition view, `published_warehouse` (requests)
+#: and the run's failure report need. The rest goes on one observation per run.
+PARTITION_METADATA = ("rows_written", "rows_quarantined", "symbols_failed", "upstream_requests", "range",
+                      "seconds", "source", "dataset_status", "failure_reason", "last_good_at")
 DETAILS_KEY = "details"
 
 #: Errors that mean "upstream did not give us this dataset tonight", not "our code is wrong".
@@ -115,23 +111,25 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
 
 
 def slim_for_partitions(context: AssetExecutionContext, event) -> Iterator:
-    """`event`, and for a partitioned asset's `MaterializeResult`, its tables and texts moved to one
-    `AssetObservation`.
+    """`event`, and for a partitioned asset's `MaterializeResult`, all but `PARTITION_METADATA`
+    moved to one `AssetObservation`.
 
     Why: a range run's one `MaterializeResult` becomes one materialization event per partition, each
-    holding a copy of its metadata (a 10-year range: ~2,400 copies). Scalars (rows written, symbols
-    failed, seconds, range, ...) stay on the materialization, where the UI's partition view and
-    `published_warehouse` read them; markdown tables (failed symbols, market closures, preview),
-    JSON and long texts go to one observation of the asset, written once per run (the UI lists it
-    among the asset's events), and the materialization says so under `details`. `run_metadata`
-    puts both together again for the CLI's summary and the tests. Unpartitioned assets keep
-    everything on their materialization.
+    holding a copy of its metadata (a 10-year range: ~2,400 copies), and Dagster serializes each
+    copy, twice with the asset's latest-materialization row: metadata size is per-partition cost.
+    A few scalars (rows written, symbols failed, requests, range, seconds, source, the dataset's
+    status) stay on the materialization, where the UI's partition view and `published_warehouse`
+    read them; the other counts and the markdown tables (failed symbols, market closures, preview)
+    go to one observation of the asset, written once per run (the UI lists it among the asset's
+    events), and the materialization names them under `details`. `run_metadata` puts both together
+    again for the CLI's summary and the tests. Unpartitioned assets keep everything on their
+    materialization.
     """
     if not isinstance(event, MaterializeResult) or context.assets_def.partitions_def is None:
         yield event
         return
     metadata = dict(event.metadata or {})
-    details = {key: value for key, value in metadata.items() if isinstance(value, DETAIL_TYPES)}
+    details = {key: value for key, value in metadata.items() if key not in PARTITION_METADATA}
     if not details:
         yield event
         return
