@@ -491,8 +491,8 @@ def _default_start(warehouse: Path, end: dt.date, symbols: list[str] | None,
 
     The loader fetches those days whatever the start; starting there makes the run's range
     (and the partitions Dagster records) show them. Keeps the nightly run small: Dagster
-    records every daily partition of a range, so a three-year range costs tens of seconds of
-    bookkeeping even when nothing is fetched.
+    records every daily partition of a range (a few milliseconds each, see `event_log`), even
+    when nothing is fetched.
 
     Read from the working file (see `warehouse.planning`), so a BI tool holding the published
     file read-write does not stop the run. Raises `read.WarehouseBusyError` (naming the

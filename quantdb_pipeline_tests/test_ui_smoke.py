@@ -157,9 +157,10 @@ def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev)
                                                    "partitionNames": week}})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     deadline = time.monotonic() + 300
-    while graphql(port, BACKFILL_STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"]["status"] in (
-            "REQUESTED", "CANCELING") and time.monotonic() < deadline:
+    while (status := graphql(port, BACKFILL_STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"][
+            "status"]) in ("REQUESTED", "CANCELING") and time.monotonic() < deadline:
         time.sleep(2)
+    assert status == "COMPLETED_SUCCESS", (status, (home / "dagster-dev.log").read_text()[-3000:])
     from dagster import AssetKey, DagsterEventType, DagsterInstance, RunsFilter
     from dagster._core.instance.ref import InstanceRef
 
