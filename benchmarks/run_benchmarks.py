@@ -581,7 +581,7 @@ def bookkeeping_section(runs: list[dict]) -> str:
         "",
         f"What remains is about {per_partition_ms:.1f} ms per partition (Dagster builds, serializes and stores one "
         "materialization event per partition: that event is the partition's status) plus run start; the "
-        f"smallest run's bookkeeping was {floor_s:.1f} s. The goal therefore holds once the body takes about "
+        f"least bookkeeping measured was {floor_s:.1f} s. The goal therefore holds once the body takes about "
         f"{floor_s * (1 - BOOKKEEPING_GOAL) / BOOKKEEPING_GOAL:.0f} s or more: a real akshare load of the same range "
         "is paced (one request per symbol at 2 requests/s; a full-market 10-year load is tens of minutes), so "
         "there the share is a few percent or less; the offline sample market loads far faster than that and "
