@@ -15,8 +15,12 @@
 (Memory) Peak RSS of a bar backfill of --memory-symbols symbols over 3, 10 and 20 years, each in
     a fresh child process, against the goal (20 years at most 1.2x 3 years).
 
+(f) Dagster's bookkeeping of a single-run 10-year backfill of `daily_bars` through a real instance
+    from the repo's dagster.yaml (`bench_bookkeeping`): wall time against the asset body's own time.
+
 Usage: python benchmarks/run_benchmarks.py [--symbols 5000] [--years 5] [--reads 300]
        [--memory-symbols 1000] [--memory-only]
+       [--bookkeeping-symbols 200,1000] [--bookkeeping-stock] [--only-bookkeeping]
 """
 
 from __future__ import annotations
@@ -693,6 +697,91 @@ def memory_section(memory: dict) -> list[str]:
     ]
 
 
+# --- (f) Dagster bookkeeping of a single-run backfill -----------------------------------------
+
+BOOKKEEPING_RANGE = ("2014-01-02", "2023-12-29")  # 10 years of SSE sessions, the sample's today after it
+BOOKKEEPING_TODAY = "2024-01-10"
+BOOKKEEPING_GOAL = 0.10
+BOOKKEEPING_BEGIN, BOOKKEEPING_END = "<!-- bookkeeping: begin -->", "<!-- bookkeeping: end -->"
+
+
+def bench_bookkeeping(symbol_counts: list[int], stock_reference: bool = False) -> list[dict]:
+    """One single-run backfill of `daily_bars` over `BOOKKEEPING_RANGE` per symbol count, each in a
+    fresh process and instance (benchmarks/bookkeeping_run.py), on SSE trading-day partitions; with
+    `stock_reference`, also the smallest count on Dagster's stock sqlite event log, for comparison.
+
+    Returns one dict per run: wall_s (the materialize call), body_s (the asset's own `seconds`:
+    fetch, normalize, gate, write), bookkeeping_s = wall - body (run start, resources, Dagster's
+    events), share, events written by type, partitions in the range and recorded.
+    """
+    import json
+
+    variants = [("repo", n) for n in symbol_counts]
+    if stock_reference and symbol_counts:
+        variants.insert(0, ("stock", min(symbol_counts)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    runs = []
+    for storage, symbols in variants:
+        out = subprocess.run(
+            [sys.executable, str(HERE / "bookkeeping_run.py"), "--start", BOOKKEEPING_RANGE[0], "--end",
+             BOOKKEEPING_RANGE[1], "--today", BOOKKEEPING_TODAY, "--symbols", str(symbols),
+             "--partitions", "trading", "--storage", storage],
+            capture_output=True, text=True, env=env, check=True).stdout
+        run = json.loads(out.strip().splitlines()[-1])
+        run["bookkeeping_s"] = run["wall_s"] - run["body_s"]
+        run["share"] = run["bookkeeping_s"] / run["wall_s"]
+        print(f"bookkeeping: {storage} {symbols} symbols: wall {run['wall_s']:.1f}s body {run['body_s']:.1f}s "
+              f"share {run['share']:.0%}", file=sys.stderr)
+        runs.append(run)
+    return runs
+
+
+def bookkeeping_section(runs: list[dict]) -> str:
+    """Section (f) of the report, between markers so that `--only-bookkeeping` can replace it."""
+    ours = [r for r in runs if r["storage"] == "repo"]
+    if not ours:
+        return ""
+    per_partition_ms = min(r["bookkeeping_s"] / r["partitions_recorded"] * 1000 for r in ours)
+    floor_s = min(r["bookkeeping_s"] for r in ours)
+    lines = [
+        BOOKKEEPING_BEGIN,
+        "## (f) Dagster bookkeeping of a single-run 10-year backfill",
+        "",
+        f"One `materialize` of `daily_bars` over {ours[0]['range']} with Dagster's partition range tags (what a UI "
+        "single-run backfill and the CLI run), sample market, a fresh instance from the repo's `dagster.yaml` "
+        "(sqlite, with the batched event log), daily partitions on SSE trading days, the checks a past range "
+        "evaluates. Body = the asset's own `seconds` (fetch, normalize, quality gate, write); bookkeeping = "
+        "wall - body (run start, resources, every event Dagster writes). Each run in a fresh process "
+        f"(`benchmarks/bookkeeping_run.py`); {BOOKKEEPING_TODAY} is the sample's today.",
+        "",
+        "| event log | symbols | bar rows | wall s | body s | bookkeeping s | share | events written "
+        "| of which materializations | planned events | partitions recorded / in range |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        *(f"| {'batched (dagster.yaml)' if r['storage'] == 'repo' else 'stock sqlite, for comparison'} "
+          f"| {r['symbols']:,} | {r['rows']:,} | {r['wall_s']:.1f} | {r['body_s']:.1f} | {r['bookkeeping_s']:.1f} "
+          f"| {r['share']:.0%} | {r['events']:,} | {r['events_by_type'].get('ASSET_MATERIALIZATION', 0):,} "
+          f"| {r['events_by_type'].get('ASSET_MATERIALIZATION_PLANNED', 0) + r['events_by_type'].get('ASSET_CHECK_EVALUATION_PLANNED', 0):,} "
+          f"| {r['partitions_recorded']:,} / {r['partitions_in_range']:,}"
+          f"{'' if r['recorded_equals_range'] else ' **(differ)**'} |" for r in runs),
+        "",
+        "| goal | measured | met |",
+        "|---|---:|---|",
+        *(f"| bookkeeping <= {BOOKKEEPING_GOAL:.0%} of a 10-year backfill, {r['symbols']:,} sample symbols "
+          f"| {r['share']:.0%} | {'yes' if r['share'] <= BOOKKEEPING_GOAL else '**no**'} |" for r in ours),
+        "",
+        f"What remains is about {per_partition_ms:.1f} ms per partition (Dagster builds, serializes and stores one "
+        "materialization event per partition: that event is the partition's status) plus run start; the "
+        f"least bookkeeping measured was {floor_s:.1f} s. The goal therefore holds once the body takes about "
+        f"{floor_s * (1 - BOOKKEEPING_GOAL) / BOOKKEEPING_GOAL:.0f} s or more: a real akshare load of the same range "
+        "is paced (one request per symbol at 2 requests/s; a full-market 10-year load is tens of minutes), so "
+        "there the share is a few percent or less; the offline sample market loads far faster than that and "
+        "the share above is the honest figure for it.",
+        BOOKKEEPING_END,
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=5000)
@@ -704,9 +793,27 @@ def main() -> None:
     parser.add_argument("--memory-only", action="store_true",
                         help="run only the memory benchmark and print its section (REPORT.md is not written)")
     parser.add_argument("--memory-child", nargs=3, metavar=("SYMBOLS", "YEARS", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--bookkeeping-symbols", default="200,1000",
+                        help="symbol counts of the 10-year bookkeeping runs, comma-separated ('' skips them)")
+    parser.add_argument("--only-bookkeeping", action="store_true",
+                        help="run only section (f) and replace it in the existing report")
+    parser.add_argument("--bookkeeping-stock", action="store_true",
+                        help="add a run on Dagster's stock sqlite event log at the smallest count (~10 min)")
     args = parser.parse_args()
     if args.memory_child:
         memory_child(int(args.memory_child[0]), int(args.memory_child[1]), Path(args.memory_child[2]))
+        return
+    counts = [int(n) for n in args.bookkeeping_symbols.split(",") if n.strip()]
+    if args.only_bookkeeping:
+        section = bookkeeping_section(bench_bookkeeping(counts, args.bookkeeping_stock))
+        text = args.output.read_text() if args.output.exists() else ""
+        if BOOKKEEPING_BEGIN in text:
+            text = text[:text.index(BOOKKEEPING_BEGIN)] + section + text[text.index(BOOKKEEPING_END)
+                                                                         + len(BOOKKEEPING_END) + 1:]
+        else:
+            text = text + "\n" + section
+        args.output.write_text(text)
+        print(section)
         return
     memory = bench_memory(args.memory_symbols) if args.memory_symbols else None
     if args.memory_only:
@@ -721,6 +828,7 @@ def main() -> None:
     text = report(load, reads, nightly)
     if memory:
         text += "\n" + "\n".join(memory_section(memory))
+    text += "\n" + bookkeeping_section(bench_bookkeeping(counts, args.bookkeeping_stock))
     args.output.write_text(text)
     print(text)
 

@@ -326,6 +326,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         security_profiles,
         trading_calendar,
     )
+    from quantdb_pipeline.assets.bars import selection_without_quote_list
     from quantdb_pipeline.read import WarehouseBusyError
     from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
     from quantdb_pipeline.run_recovery import HOST_TAG, LAUNCHED_BY, PID_TAG
@@ -394,8 +395,11 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         if locked:  # every step would wait for the lock, fail, and print its traceback
             print(f"quantdb-pipeline: not started: {locked}", file=sys.stderr)
             return EXIT_NOT_PUBLISHED
+        selected = [*dict.fromkeys(assets), published_warehouse]
         result = dagster.materialize(
-            [*dict.fromkeys(assets), published_warehouse],
+            selected,
+            # only a range ending on the source's today may use the quote list (see QUOTE_LIST_CHECKS)
+            selection=selection_without_quote_list(selected, may_use_quote_list=end == source.today()),
             resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},
             instance=instance,
             tags={"dagster/asset_partition_range_start": start.isoformat(),
@@ -487,8 +491,8 @@ def _default_start(warehouse: Path, end: dt.date, symbols: list[str] | None,
 
     The loader fetches those days whatever the start; starting there makes the run's range
     (and the partitions Dagster records) show them. Keeps the nightly run small: Dagster
-    records every daily partition of a range, so a three-year range costs tens of seconds of
-    bookkeeping even when nothing is fetched.
+    records every daily partition of a range (a few milliseconds each, see `event_log`), even
+    when nothing is fetched.
 
     Read from the working file (see `warehouse.planning`), so a BI tool holding the published
     file read-write does not stop the run. Raises `read.WarehouseBusyError` (naming the
@@ -510,13 +514,10 @@ def _default_start(warehouse: Path, end: dt.date, symbols: list[str] | None,
 
 
 def _metadata_by_asset(result) -> dict[str, dict]:
-    """The metadata of each asset's materialization (a range run repeats it per partition)."""
-    found: dict[str, dict] = {}
-    for event in result.get_asset_materialization_events():
-        key = event.asset_key.to_user_string()
-        if key not in found:
-            found[key] = {k: v.value for k, v in event.materialization.metadata.items()}
-    return found
+    """The metadata of each asset's materialization with its run's details (`outcome.run_metadata`)."""
+    from quantdb_pipeline.assets.outcome import run_metadata
+
+    return run_metadata(result)
 
 
 def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result) -> str:

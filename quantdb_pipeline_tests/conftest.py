@@ -82,9 +82,13 @@ class Pipeline:
         return self.metadata(result, "daily_bars")
 
     def metadata(self, result, asset: str) -> dict:
-        for event in result.get_asset_materialization_events():
-            if event.asset_key.to_user_string() == asset:
-                return {k: v.value for k, v in event.materialization.metadata.items()}
+        """The asset's materialization metadata with its run's details (tables, texts; see
+        `outcome.slim_for_partitions`)."""
+        from quantdb_pipeline.assets.outcome import run_metadata
+
+        found = run_metadata(result)
+        if asset in found:
+            return found[asset]
         raise AssertionError(f"{asset} did not materialize: {failure_messages(result)}")
 
     def query(self, sql: str, params=None) -> pd.DataFrame:

@@ -34,6 +34,11 @@ START_SCHEDULE = """
 mutation($selector: ScheduleSelector!) { startSchedule(scheduleSelector: $selector) { __typename } }
 """
 RUNS = "{ runsOrError { ... on Runs { results { runId status } } } }"
+BACKFILL = """
+mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }
+"""
+BACKFILL_STATUS = "query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } } }"
 
 
 def free_port() -> int:
@@ -113,7 +118,7 @@ def wait_for(port: int, run_id: str, timeout: float = 300) -> str:
     return "TIMEOUT"
 
 
-def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev):
+def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev, monkeypatch):
     start, home = dagster_dev
     port = start()
     data = graphql(port, ASSETS_AND_CHECKS)
@@ -143,6 +148,30 @@ def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev)
     bars = read.daily_bars(["600000", "000001"], "2024-09-30", "2024-09-30", warehouse=published)
     assert len(bars) == 2  # the run launched in the UI fetched, checked and published the day
     assert (home / ".dagster" / "storage").is_dir()  # run history lives in the instance of dagster.yaml
+
+    # a UI backfill of a date range: the daemon creates ONE run for the range (single-run policy), with
+    # one planned materialization for it (the event log's setting reaches the daemon) and every
+    # partition of the range recorded
+    week = ["2024-09-23", "2024-09-24", "2024-09-25", "2024-09-26", "2024-09-27"]
+    launched = graphql(port, BACKFILL, {"params": {"assetSelection": [{"path": ["daily_bars"]}],
+                                                   "partitionNames": week}})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    deadline = time.monotonic() + 300
+    while (status := graphql(port, BACKFILL_STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"][
+            "status"]) in ("REQUESTED", "CANCELING") and time.monotonic() < deadline:
+        time.sleep(2)
+    assert status == "COMPLETED_SUCCESS", (status, (home / "dagster-dev.log").read_text()[-3000:])
+    from dagster import AssetKey, DagsterEventType, DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
+
+    monkeypatch.chdir(home)  # dagster.yaml's storage paths are relative to where Dagster starts
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(home / ".dagster"), config_dir=str(home))) as instance:
+        every = instance.get_runs()
+        runs = [r for r in every if r.tags.get("dagster/backfill") == launched["backfillId"]]
+        assert len(runs) == 1 and runs[0].is_success, [(r.run_id, r.status, r.tags, r.asset_selection) for r in every]
+        planned = instance.all_logs(runs[0].run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+        assert len(planned) == 1
+        assert set(week) <= set(instance.get_materialized_partitions(AssetKey("daily_bars")))
 
     # runs and a schedule turned on survive a restart of `dagster dev`
     started = graphql(port, START_SCHEDULE, {"selector": {**selector, "scheduleName": "nightly_bars_schedule"}})

@@ -29,6 +29,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetObservation,
     MaterializeResult,
     MetadataValue,
 )
@@ -38,6 +39,13 @@ from quantdb_pipeline.sources.pacing import RetriesExhausted, UnreadableAnswer
 from quantdb_pipeline.warehouse import dataset_status
 
 LOAD_CHECK = "load_complete"
+
+#: The metadata a partitioned asset keeps on its materialization, i.e. on every partition's copy
+#: (see `slim_for_partitions`): what the UI's partition view, `published_warehouse` (requests)
+#: and the run's failure report need. The rest goes on one observation per run.
+PARTITION_METADATA = ("rows_written", "rows_quarantined", "symbols_failed", "upstream_requests", "range",
+                      "seconds", "source", "dataset_status", "failure_reason", "last_good_at")
+DETAILS_KEY = "details"
 
 #: Errors that mean "upstream did not give us this dataset tonight", not "our code is wrong".
 UPSTREAM_ERRORS: tuple[type[BaseException], ...] = (
@@ -73,7 +81,7 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
         for event in body:
             if isinstance(event, AssetCheckResult):
                 yielded.add(event.check_name)
-            yield event
+            yield from slim_for_partitions(context, event)
     except DatasetFailed as failed:
         reason, metadata = failed.reason, failed.metadata
     except UPSTREAM_ERRORS as error:
@@ -95,11 +103,60 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
                                    description="not evaluated: the load failed before rows reached the gate",
                                    metadata={"rows_checked": 0})
     # Materialized although stale: Dagster runs the steps downstream of a materialized asset only.
-    yield MaterializeResult(metadata={**metadata, "dataset_status": "failed", "failure_reason": reason,
-                                      "last_good_at": last_good_at})
+    yield from slim_for_partitions(context, MaterializeResult(metadata={
+        **metadata, "dataset_status": "failed", "failure_reason": reason, "last_good_at": last_good_at}))
     yield AssetCheckResult(check_name=LOAD_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
                            description=reason, metadata={"dataset_status": "failed", "last_good_at": last_good_at,
                                                          "reason": MetadataValue.text(reason)})
+
+
+def slim_for_partitions(context: AssetExecutionContext, event) -> Iterator:
+    """`event`, and for a partitioned asset's `MaterializeResult`, all but `PARTITION_METADATA`
+    moved to one `AssetObservation`.
+
+    Why: a range run's one `MaterializeResult` becomes one materialization event per partition, each
+    holding a copy of its metadata (a 10-year range: ~2,400 copies), and Dagster serializes each
+    copy, twice with the asset's latest-materialization row: metadata size is per-partition cost.
+    A few scalars (rows written, symbols failed, requests, range, seconds, source, the dataset's
+    status) stay on the materialization, where the UI's partition view and `published_warehouse`
+    read them; the other counts and the markdown tables (failed symbols, market closures, preview)
+    go to one observation of the asset, written once per run (the UI lists it among the asset's
+    events), and the materialization names them under `details`. `run_metadata` puts both together
+    again for the CLI's summary and the tests. Unpartitioned assets keep everything on their
+    materialization.
+    """
+    if not isinstance(event, MaterializeResult) or context.assets_def.partitions_def is None:
+        yield event
+        return
+    metadata = dict(event.metadata or {})
+    details = {key: value for key, value in metadata.items() if key not in PARTITION_METADATA}
+    if not details:
+        yield event
+        return
+    asset_key = event.asset_key or context.asset_key
+    yield AssetObservation(asset_key=asset_key, metadata=details,
+                           description=f"run {context.run_id}: the tables of its {asset_key.to_user_string()} "
+                                       f"materialization ({context.partition_key_range.start}.."
+                                       f"{context.partition_key_range.end})")
+    scalars = {key: value for key, value in metadata.items() if key not in details}
+    scalars[DETAILS_KEY] = f"{', '.join(details)}: on this run's observation of the asset"
+    yield event._replace(metadata=scalars)
+
+
+def run_metadata(result) -> dict[str, dict]:
+    """asset -> the metadata of its materialization in an execution result, with the details its
+    run's observation holds (`slim_for_partitions`), as raw values. A range run repeats the
+    materialization per partition: the first is taken."""
+    found: dict[str, dict] = {}
+    for event in result.get_asset_materialization_events():
+        key = event.asset_key.to_user_string()
+        if key not in found:
+            found[key] = {k: v.value for k, v in event.materialization.metadata.items()}
+    for event in result.get_asset_observation_events():
+        key = event.asset_key.to_user_string()
+        if key in found:
+            found[key].update({k: v.value for k, v in event.asset_observation_data.asset_observation.metadata.items()})
+    return found
 
 
 def step_failure_message(event) -> str:
