@@ -13,7 +13,9 @@
 (e) What keeping ex-dates current costs: the dividend-table requests of one night in each
     month of a year (the report periods still open that night), at the benchmark's size.
 
-Usage: python benchmarks/run_benchmarks.py [--symbols 5000] [--years 5] [--reads 300]
+Usage: python benchmarks/run_benchmarks.py [--symbols 5000] [--years 5] [--reads 300] [--reads-only WAREHOUSE]
+
+The QuantDB comparison in (c) needs QuantDB in a venv of its own (`make bench-setup`).
 """
 
 from __future__ import annotations
@@ -332,6 +334,11 @@ def bench_reads(path: Path, reads: int) -> dict:
         return statistics.median(samples)
 
     cross_section = timed(lambda: read.daily_bars(active, last, last, columns=["close"], warehouse=path), 20)
+    with read.connect(path) as conn:
+        cross_bare = timed(lambda: conn.execute("SELECT symbol, trade_date, close FROM daily_bars WHERE trade_date = ? "
+                                                "ORDER BY symbol", [last]).df(), 20)
+        cross_count = timed(lambda: conn.execute("SELECT count(*) FROM daily_bars WHERE trade_date = ?",
+                                                 [last]).fetchall(), 20)
     panel_ms = timed(lambda: read.panel("close", start=start, end=last, warehouse=path), 5)
     panel_qfq_ms = timed(lambda: read.panel("close", start=start, end=last, adjust="qfq", warehouse=path), 5)
     panel_shape = read.panel("close", start=start, end=last, warehouse=path).shape
@@ -354,7 +361,127 @@ def bench_reads(path: Path, reads: int) -> dict:
         "open_p50": percentile(opens, 0.5), "import_ms": statistics.median(imports), "days": len(end),
         "cross_section_ms": cross_section, "panel_ms": panel_ms, "panel_qfq_ms": panel_qfq_ms,
         "panel_shape": panel_shape, "symbols": len(active),
+        "cross_bare_ms": cross_bare, "cross_count_ms": cross_count, "quantdb": bench_vs_quantdb(path),
     }
+
+
+#: QuantDB side by side: the issue's sample, one symbol over 353 SSE trading days (2023-01-03..2024-06-20).
+QDB_SYMBOL, QDB_START, QDB_END = "000001", dt.date(2023, 1, 3), dt.date(2024, 6, 20)
+QDB_VERSION = "2.2.12"
+QDB_CALLS = 200
+#: QuantDB's venv (`make bench-setup`): it pins its own dependencies, so never our .venv.
+QDB_PYTHON = Path(os.environ.get("QUANTDB_QDB_PYTHON", HERE.parent / ".venv-quantdb" / "bin" / "python"))
+_QDB_COMPARED = ("open", "high", "low", "close", "volume", "amount")
+
+
+def bench_vs_quantdb(path: Path) -> dict:
+    """`read.daily_bars` against QuantDB's cache hit on the same rows, in this run.
+
+    The rows are the warehouse's (the sample market's, never upstream's) bars of `QDB_SYMBOL`
+    over `QDB_START..QDB_END`; `benchmarks/quantdb_side.py` writes them into QuantDB's SQLite
+    cache in its own venv with the network cut, checks that its trading calendar wants exactly
+    those days (a hit, not a fetch), times `qdb.get_stock_data` warm, and returns what it
+    served. QuantDB runs twice: with its default INFO logging and with LOG_LEVEL=WARNING; the
+    faster of the two is the one compared. Our side: `QDB_CALLS` warm calls, the median."""
+    import json
+
+    ours_rows = read.daily_bars(QDB_SYMBOL, QDB_START, QDB_END, warehouse=path)
+    result = {"symbol": QDB_SYMBOL, "range": f"{QDB_START}..{QDB_END}", "rows": len(ours_rows),
+              "calls": QDB_CALLS, "version": QDB_VERSION}
+    if not len(ours_rows):
+        return {**result, "skipped": f"no bars of {QDB_SYMBOL} in {QDB_START}..{QDB_END} in this warehouse"}
+    if not QDB_PYTHON.exists():
+        return {**result, "skipped": f"no QuantDB venv at {QDB_PYTHON}: run `make bench-setup`"}
+    with tempfile.TemporaryDirectory() as tmp:
+        rows_file = Path(tmp) / "rows.json"
+        rows_file.write_text(json.dumps({"symbol": QDB_SYMBOL, "rows": [
+            {"date": f"{day:%Y-%m-%d}", **{c: (int(v) if c == "volume" else float(v)) for c, v in zip(
+                [*_QDB_COMPARED, "pct_change", "turnover_rate"], values)}}
+            for day, *values in zip(ours_rows["trade_date"], *(ours_rows[c] for c in
+                                                             [*_QDB_COMPARED, "pct_change", "turnover_rate"]))]}))
+        runs = {}
+        for label, level in (("default (INFO logging)", "INFO"), ("LOG_LEVEL=WARNING", "WARNING")):
+            out = Path(tmp) / f"{level}.json"
+            done = subprocess.run([str(QDB_PYTHON), str(HERE / "quantdb_side.py"), str(rows_file), str(out),
+                                   str(QDB_CALLS)], env={**os.environ, "LOG_LEVEL": level},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if done.returncode != 0:
+                return {**result, "skipped": f"QuantDB side failed: {done.stderr.strip().splitlines()[-1:]}"}
+            runs[label] = json.loads(out.read_text())
+    served = next(iter(runs.values()))
+    ours = [(f"{d:%Y-%m-%d}", *(int(v) if c == "volume" else float(v) for c, v in zip(_QDB_COMPARED, vals)))
+            for d, *vals in zip(ours_rows["trade_date"], *(ours_rows[c] for c in _QDB_COMPARED))]
+    theirs = [(r["date"], *(r[c] for c in _QDB_COMPARED)) for r in served["rows"]]
+
+    read.daily_bars(QDB_SYMBOL, QDB_START, QDB_END, warehouse=path)  # warm
+    calls = []
+    for _ in range(QDB_CALLS):
+        began = time.perf_counter()
+        read.daily_bars(QDB_SYMBOL, QDB_START, QDB_END, warehouse=path)
+        calls.append((time.perf_counter() - began) * 1000)
+    with read.connect(path) as conn:
+        query = ("SELECT symbol, trade_date, open, high, low, close, volume, amount, pct_change, turnover_rate "
+                 "FROM daily_bars WHERE symbol = ? AND trade_date BETWEEN ? AND ? ORDER BY trade_date")
+        conn.execute(query, [QDB_SYMBOL, QDB_START, QDB_END]).df()
+        bare = []
+        for _ in range(QDB_CALLS):
+            began = time.perf_counter()
+            conn.execute(query, [QDB_SYMBOL, QDB_START, QDB_END]).df()
+            bare.append((time.perf_counter() - began) * 1000)
+    qdb = {label: statistics.median(run["calls_ms"]) for label, run in runs.items()}
+    fastest = min(qdb, key=qdb.get)
+    return {**result, "version": served["version"], "quantdb_ms": qdb, "compared": fastest,
+            "quantdb_rows": len(theirs), "equal": ours == theirs, "ours_ms": statistics.median(calls),
+            "ours_p95": percentile(calls, 0.95), "bare_ms": statistics.median(bare),
+            "ratio": qdb[fastest] / statistics.median(calls)}
+
+
+def quantdb_goal_rows(cmp: dict) -> list[str]:
+    name = f"`read.daily_bars` vs QuantDB {cmp['version']}'s cache hit, same {cmp['rows']} rows, >= 8x"
+    if "skipped" in cmp:
+        return [f"| {name} | not measured: {cmp['skipped']} | **no** |"]
+    met = cmp["ratio"] >= 8 and cmp["equal"]
+    return [f"| {name} | {cmp['ratio']:.1f}x ({cmp['ours_ms']:.2f} vs {cmp['quantdb_ms'][cmp['compared']]:.2f} ms"
+            f"{'' if cmp['equal'] else ', rows differ'}) | {'yes' if met else '**no**'} |"]
+
+
+def quantdb_section(cmp: dict, reads: dict) -> list[str]:
+    lines = [f"### Read vs QuantDB {cmp['version']} side by side on the same rows", ""]
+    if "skipped" in cmp:
+        return [*lines, f"Not measured: {cmp['skipped']}.", ""]
+    lines += [
+        f"{cmp['rows']} bars of {cmp['symbol']}, {cmp['range']}, from this warehouse (the sample market's, not "
+        f"upstream's), written into QuantDB's SQLite cache in its own venv with the network cut; its trading "
+        f"calendar asks for exactly these days, so every call is a cache hit. Warm, median of {cmp['calls']} calls "
+        "each, in this run.",
+        "",
+        "| what | median ms | vs ours |",
+        "|---|---:|---:|",
+        f"| `read.daily_bars('{cmp['symbol']}', start, end)` | {cmp['ours_ms']:.2f} | 1.0x |",
+        *(f"| `qdb.get_stock_data('{cmp['symbol']}', start_date, end_date)`, {label} | {ms:.2f} "
+          f"| {ms / cmp['ours_ms']:.1f}x |" for label, ms in cmp["quantdb_ms"].items()),
+        f"| the bare SQL query on an open DuckDB connection, `.df()` (for reference) | {cmp['bare_ms']:.2f} "
+        f"| {cmp['bare_ms'] / cmp['ours_ms']:.1f}x |",
+        "",
+        f"Rows equal (date, open, high, low, close, volume, amount): "
+        f"{'yes' if cmp['equal'] else '**no**'}, {cmp['quantdb_rows']} from QuantDB. The goal compares the "
+        f"faster QuantDB configuration ({cmp['compared']}).",
+        "",
+    ]
+    if "cross_bare_ms" in reads:
+        lines += [
+            "### Cross-section: every symbol's close on one day",
+            "",
+            "| what | median ms |",
+            "|---|---:|",
+            f"| `read.daily_bars(<{reads['symbols']:,} symbols>, day, day, columns=[\"close\"])` | "
+            f"{reads['cross_section_ms']:.1f} |",
+            f"| the bare query `SELECT symbol, trade_date, close FROM daily_bars WHERE trade_date = ?` | "
+            f"{reads['cross_bare_ms']:.1f} |",
+            f"| the same counting only (`count(*)`: the date filter alone) | {reads['cross_count_ms']:.1f} |",
+            "",
+        ]
+    return lines
 
 
 def goal_rows(load: dict, reads: dict, nightly: dict) -> list[str]:
@@ -367,13 +494,21 @@ def goal_rows(load: dict, reads: dict, nightly: dict) -> list[str]:
         ("no-op rerun requests, 0", nightly["rerun"]["requests"], 0, "{:.0f}"),
         ("dividend-table requests on the costliest night of the year, <= 10",
          max(n["requests"] for n in nightly["dividend_nights"].values()), 10, "{:.0f}"),
+    ]
+    return [f"| {name} | {fmt.format(value)} | {'yes' if value <= limit else '**no**'} |"
+            for name, value, limit, fmt in goals] + reads_goal_rows(reads)
+
+
+def reads_goal_rows(reads: dict) -> list[str]:
+    goals = [
         ("one symbol x 1 year, p50 warm, <= 5 ms", reads["p50"], 5.0, "{:.1f} ms"),
-        ("every symbol's close on one day, <= 20 ms", reads["cross_section_ms"], 20.0, "{:.1f} ms"),
+        (f"every symbol's close on one day ({reads['symbols']:,} symbols), <= 20 ms", reads["cross_section_ms"],
+         20.0, "{:.1f} ms"),
         ("close panel of every symbol x 1 year, <= 250 ms", reads["panel_ms"], 250.0, "{:.0f} ms"),
         ("`import quantdb_pipeline.read`, <= 0.3 s", reads["import_ms"] / 1000, 0.3, "{:.3f} s"),
     ]
     return [f"| {name} | {fmt.format(value)} | {'yes' if value <= limit else '**no**'} |"
-            for name, value, limit, fmt in goals]
+            for name, value, limit, fmt in goals] + quantdb_goal_rows(reads["quantdb"])
 
 
 def report(load: dict, reads: dict, nightly: dict) -> str:
@@ -460,6 +595,7 @@ def report(load: dict, reads: dict, nightly: dict) -> str:
         "",
         f"`import quantdb_pipeline.read` in a fresh interpreter: {reads['import_ms']:.0f} ms (median of 5).",
         "",
+        *quantdb_section(reads["quantdb"], reads),
         f"## (d) Nightly runs from the quote list, and a no-op rerun (on top of the backfill)",
         "",
         "Each run: the reference lists (fetched once per day), the open report periods of the dividend table, "
@@ -509,7 +645,16 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--reads", type=int, default=300)
     parser.add_argument("--output", type=Path, default=HERE / "REPORT.md")
+    parser.add_argument("--reads-only", type=Path, metavar="WAREHOUSE",
+                        help="measure only the reads (c) on an existing warehouse file and print their goals; "
+                             "REPORT.md is not written")
     args = parser.parse_args()
+    if args.reads_only:
+        reads = bench_reads(args.reads_only, args.reads)
+        print("\n".join(["| goal | measured | met |", "|---|---:|---|", *reads_goal_rows(reads), "",
+                         f"one symbol x 1 year: p50 {reads['p50']:.2f} ms, bare query p50 {reads['query_p50']:.2f} ms",
+                         "", *quantdb_section(reads["quantdb"], reads)]))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         load, path, replays = bench_load(Path(tmp), args.symbols, args.years)
         print(f"load: {load['rows']} rows in {load['ours_s']:.2f}s", file=sys.stderr)

@@ -311,10 +311,12 @@ def _one_code(sql: str, params: dict) -> tuple[str, dict]:
 
     A constant filter is checked against each row group's min/max symbol before the group is
     read, where the semi-join only filters rows after planning a hash join; for the one-symbol
-    read (the common case) that halves DuckDB's part of the call. Same rows, same order."""
+    read (the common case) that halves DuckDB's part of the call; its rows need sorting by date
+    only. Same rows, same order."""
     one = sql.replace(_IN_CODES, "symbol = $code")
     if "$codes" in one:  # a query that uses the list otherwise: keep it
         return sql, params
+    one = one.replace("ORDER BY symbol, trade_date\n", "ORDER BY trade_date\n")  # one symbol: sort by date only
     return one, {**{k: v for k, v in params.items() if k != "codes"}, "code": params["codes"][0]}
 
 
