@@ -1,21 +1,26 @@
 """QuantDB 2.2.12's cache hit on rows we give it; runs in QuantDB's own venv (see `make bench-setup`).
 
-    .venv-quantdb/bin/python benchmarks/quantdb_side.py ROWS.json RESULT.json [REPEATS]
+    .venv-quantdb/bin/python benchmarks/quantdb_side.py ROWS.json
 
 ROWS.json: {"symbol": "000001", "rows": [{"date": "2023-01-03", "open": .., "high": .., "low": ..,
 "close": .., "volume": shares, "amount": CNY, "pct_change": percent, "turnover_rate": percent}, ...]}.
 The rows are written into QuantDB's SQLite cache through its own SQLAlchemy models (an
 `assets` row and one `daily_stock_data` row per day, `amount` in its `turnover` column, as its
 akshare adapter maps 成交额), so that `qdb.get_stock_data(symbol, start, end)` finds every
-trading day of its calendar and never fetches. Then the call is timed `REPEATS` times after one
-warm-up call (milliseconds, each call separately).
+trading day of its calendar and never fetches; one warm-up call follows.
 
 The network is cut before QuantDB is imported: any socket connect raises, so a cache miss (or
 any other upstream call) fails this script instead of reaching a vendor. It also fails when
 QuantDB's calendar wants a day the rows lack (that would be a miss, not a hit).
 
-RESULT.json: {"version", "calls_ms": [...], "trading_days": n, "missing_days": [...],
-"rows": [{"date": "YYYY-MM-DD", "open", "high", "low", "close", "volume", "amount"}, ...]}.
+Then it serves the benchmark, one JSON line per request on stdout, so that the benchmark can
+interleave QuantDB's calls with its own under the same machine load. QuantDB's own console
+log (INFO by default, as users get it) goes to /dev/null, not to that stdout.
+
+- on start: {"version", "trading_days": n, "rows": [{"date": "YYYY-MM-DD", "open", "high",
+  "low", "close", "volume", "amount"}, ...]} (what the warm-up call served);
+- "calls N" on stdin: N timed calls, {"calls_ms": [...]} (milliseconds, each call separately);
+- end of stdin: exits.
 """
 
 from __future__ import annotations
@@ -35,20 +40,19 @@ def _no_network(*args, **kwargs):
 
 
 def main() -> None:
-    rows_path, result_path = Path(sys.argv[1]), Path(sys.argv[2])
-    repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 200
-    payload = json.loads(rows_path.read_text())
+    payload = json.loads(Path(sys.argv[1]).read_text())
     symbol, rows = payload["symbol"], payload["rows"]
 
     socket.socket.connect = _no_network
     socket.socket.connect_ex = _no_network
     socket.create_connection = _no_network
     socket.getaddrinfo = _no_network
+    reply = os.fdopen(os.dup(sys.stdout.fileno()), "w")  # the protocol's channel
+    sys.stdout = open(os.devnull, "w")  # QuantDB's console log handler binds sys.stdout on import
 
     work = Path(tempfile.mkdtemp(prefix="quantdb-side-"))
     os.chdir(work)  # its calendar cache (data/) and log file (logs/) are relative to the working directory
     os.environ["DATABASE_URL"] = f"sqlite:///{work / 'stock_data.db'}"
-    os.environ.setdefault("LOG_LEVEL", "INFO")  # its default
     for packages in site.getsitepackages():  # its default SQLite home must exist before first use
         (Path(packages) / "database").mkdir(exist_ok=True)
 
@@ -84,16 +88,21 @@ def main() -> None:
                          "that would be a cache miss")
 
     frame = qdb.get_stock_data(symbol, start_date=start, end_date=end)  # warm-up: sessions, calendar, imports
-    calls = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        qdb.get_stock_data(symbol, start_date=start, end_date=end)
-        calls.append((time.perf_counter() - began) * 1000)
-    out = [{"date": f"{d:%Y-%m-%d}", "open": o, "high": h, "low": lo, "close": c, "volume": int(v), "amount": a}
-           for d, o, h, lo, c, v, a in zip(frame["date"], frame["open"], frame["high"], frame["low"],
-                                           frame["close"], frame["volume"], frame["turnover"])]
-    result_path.write_text(json.dumps({"version": version("quantdb"), "calls_ms": calls,
-                                       "trading_days": len(wanted), "missing_days": missing, "rows": out}))
+    served = [{"date": f"{d:%Y-%m-%d}", "open": o, "high": h, "low": lo, "close": c, "volume": int(v), "amount": a}
+              for d, o, h, lo, c, v, a in zip(frame["date"], frame["open"], frame["high"], frame["low"],
+                                              frame["close"], frame["volume"], frame["turnover"])]
+    print(json.dumps({"version": version("quantdb"), "trading_days": len(wanted), "rows": served}), file=reply,
+          flush=True)
+    for line in sys.stdin:
+        command, _, count = line.strip().partition(" ")
+        if command != "calls":
+            raise SystemExit(f"unknown request {line!r}")
+        calls = []
+        for _ in range(int(count)):
+            began = time.perf_counter()
+            qdb.get_stock_data(symbol, start_date=start, end_date=end)
+            calls.append((time.perf_counter() - began) * 1000)
+        print(json.dumps({"calls_ms": calls}), file=reply, flush=True)
 
 
 if __name__ == "__main__":

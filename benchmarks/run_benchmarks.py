@@ -369,20 +369,22 @@ def bench_reads(path: Path, reads: int) -> dict:
 QDB_SYMBOL, QDB_START, QDB_END = "000001", dt.date(2023, 1, 3), dt.date(2024, 6, 20)
 QDB_VERSION = "2.2.12"
 QDB_CALLS = 200
+QDB_ROUNDS = 5
 #: QuantDB's venv (`make bench-setup`): it pins its own dependencies, so never our .venv.
 QDB_PYTHON = Path(os.environ.get("QUANTDB_QDB_PYTHON", HERE.parent / ".venv-quantdb" / "bin" / "python"))
 _QDB_COMPARED = ("open", "high", "low", "close", "volume", "amount")
 
 
 def bench_vs_quantdb(path: Path) -> dict:
-    """`read.daily_bars` against QuantDB's cache hit on the same rows, in this run.
+    """`read.daily_bars` against QuantDB's cache hit on the same rows, interleaved in this run.
 
     The rows are the warehouse's (the sample market's, never upstream's) bars of `QDB_SYMBOL`
     over `QDB_START..QDB_END`; `benchmarks/quantdb_side.py` writes them into QuantDB's SQLite
     cache in its own venv with the network cut, checks that its trading calendar wants exactly
-    those days (a hit, not a fetch), times `qdb.get_stock_data` warm, and returns what it
-    served. QuantDB runs twice: with its default INFO logging and with LOG_LEVEL=WARNING; the
-    faster of the two is the one compared. Our side: `QDB_CALLS` warm calls, the median."""
+    those days (a hit, not a fetch) and returns what it served. QuantDB runs twice, with its
+    default INFO logging and with LOG_LEVEL=WARNING; the faster is the one compared. Both sides
+    are timed warm in `QDB_ROUNDS` alternating rounds (QuantDB, QuantDB quiet, ours) so that
+    the machine's load falls on all of them alike; figures are medians over every call."""
     import json
 
     ours_rows = read.daily_bars(QDB_SYMBOL, QDB_START, QDB_END, warehouse=path)
@@ -392,33 +394,53 @@ def bench_vs_quantdb(path: Path) -> dict:
         return {**result, "skipped": f"no bars of {QDB_SYMBOL} in {QDB_START}..{QDB_END} in this warehouse"}
     if not QDB_PYTHON.exists():
         return {**result, "skipped": f"no QuantDB venv at {QDB_PYTHON}: run `make bench-setup`"}
+    given = [*_QDB_COMPARED, "pct_change", "turnover_rate"]
     with tempfile.TemporaryDirectory() as tmp:
         rows_file = Path(tmp) / "rows.json"
         rows_file.write_text(json.dumps({"symbol": QDB_SYMBOL, "rows": [
-            {"date": f"{day:%Y-%m-%d}", **{c: (int(v) if c == "volume" else float(v)) for c, v in zip(
-                [*_QDB_COMPARED, "pct_change", "turnover_rate"], values)}}
-            for day, *values in zip(ours_rows["trade_date"], *(ours_rows[c] for c in
-                                                             [*_QDB_COMPARED, "pct_change", "turnover_rate"]))]}))
-        runs = {}
-        for label, level in (("default (INFO logging)", "INFO"), ("LOG_LEVEL=WARNING", "WARNING")):
-            out = Path(tmp) / f"{level}.json"
-            done = subprocess.run([str(QDB_PYTHON), str(HERE / "quantdb_side.py"), str(rows_file), str(out),
-                                   str(QDB_CALLS)], env={**os.environ, "LOG_LEVEL": level},
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            if done.returncode != 0:
-                return {**result, "skipped": f"QuantDB side failed: {done.stderr.strip().splitlines()[-1:]}"}
-            runs[label] = json.loads(out.read_text())
-    served = next(iter(runs.values()))
+            {"date": f"{day:%Y-%m-%d}", **{c: (int(v) if c == "volume" else float(v)) for c, v in zip(given, values)}}
+            for day, *values in zip(ours_rows["trade_date"], *(ours_rows[c] for c in given))]}))
+        sides = {}
+        try:
+            for label, level in (("default (INFO logging)", "INFO"), ("LOG_LEVEL=WARNING", "WARNING")):
+                sides[label] = subprocess.Popen(
+                    [str(QDB_PYTHON), str(HERE / "quantdb_side.py"), str(rows_file)], text=True,
+                    env={**os.environ, "LOG_LEVEL": level}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE)
+            started = {}
+            for label, side in sides.items():
+                line = side.stdout.readline()
+                if not line:
+                    return {**result, "skipped": f"QuantDB side failed: {side.communicate()[1].strip()[-300:]}"}
+                started[label] = json.loads(line)
+
+            def quantdb_calls(side, n: int) -> list[float]:
+                side.stdin.write(f"calls {n}\n")
+                side.stdin.flush()
+                return json.loads(side.stdout.readline())["calls_ms"]
+
+            read.daily_bars(QDB_SYMBOL, QDB_START, QDB_END, warehouse=path)  # warm
+            theirs_ms = {label: [] for label in sides}
+            ours_ms = []
+            per_round = QDB_CALLS // QDB_ROUNDS
+            for _ in range(QDB_ROUNDS):
+                for label, side in sides.items():
+                    theirs_ms[label] += quantdb_calls(side, per_round)
+                for _ in range(per_round):
+                    began = time.perf_counter()
+                    read.daily_bars(QDB_SYMBOL, QDB_START, QDB_END, warehouse=path)
+                    ours_ms.append((time.perf_counter() - began) * 1000)
+        finally:
+            for side in sides.values():
+                try:
+                    side.stdin.close()
+                except BrokenPipeError:  # it died; its stderr was reported above
+                    pass
+                side.wait(timeout=60)
+    served = next(iter(started.values()))
     ours = [(f"{d:%Y-%m-%d}", *(int(v) if c == "volume" else float(v) for c, v in zip(_QDB_COMPARED, vals)))
             for d, *vals in zip(ours_rows["trade_date"], *(ours_rows[c] for c in _QDB_COMPARED))]
     theirs = [(r["date"], *(r[c] for c in _QDB_COMPARED)) for r in served["rows"]]
-
-    read.daily_bars(QDB_SYMBOL, QDB_START, QDB_END, warehouse=path)  # warm
-    calls = []
-    for _ in range(QDB_CALLS):
-        began = time.perf_counter()
-        read.daily_bars(QDB_SYMBOL, QDB_START, QDB_END, warehouse=path)
-        calls.append((time.perf_counter() - began) * 1000)
     with read.connect(path) as conn:
         query = ("SELECT symbol, trade_date, open, high, low, close, volume, amount, pct_change, turnover_rate "
                  "FROM daily_bars WHERE symbol = ? AND trade_date BETWEEN ? AND ? ORDER BY trade_date")
@@ -428,12 +450,13 @@ def bench_vs_quantdb(path: Path) -> dict:
             began = time.perf_counter()
             conn.execute(query, [QDB_SYMBOL, QDB_START, QDB_END]).df()
             bare.append((time.perf_counter() - began) * 1000)
-    qdb = {label: statistics.median(run["calls_ms"]) for label, run in runs.items()}
+    qdb = {label: statistics.median(calls) for label, calls in theirs_ms.items()}
     fastest = min(qdb, key=qdb.get)
+    ours_median = statistics.median(ours_ms)
     return {**result, "version": served["version"], "quantdb_ms": qdb, "compared": fastest,
-            "quantdb_rows": len(theirs), "equal": ours == theirs, "ours_ms": statistics.median(calls),
-            "ours_p95": percentile(calls, 0.95), "bare_ms": statistics.median(bare),
-            "ratio": qdb[fastest] / statistics.median(calls)}
+            "quantdb_rows": len(theirs), "equal": ours == theirs, "ours_ms": ours_median,
+            "ours_p95": percentile(ours_ms, 0.95), "bare_ms": statistics.median(bare),
+            "ratio": qdb[fastest] / ours_median, "rounds": QDB_ROUNDS}
 
 
 def quantdb_goal_rows(cmp: dict) -> list[str]:
@@ -453,14 +476,15 @@ def quantdb_section(cmp: dict, reads: dict) -> list[str]:
         f"{cmp['rows']} bars of {cmp['symbol']}, {cmp['range']}, from this warehouse (the sample market's, not "
         f"upstream's), written into QuantDB's SQLite cache in its own venv with the network cut; its trading "
         f"calendar asks for exactly these days, so every call is a cache hit. Warm, median of {cmp['calls']} calls "
-        "each, in this run.",
+        f"each, in this run, in {cmp['rounds']} alternating rounds (the machine's load falls on both sides alike).",
         "",
         "| what | median ms | vs ours |",
         "|---|---:|---:|",
         f"| `read.daily_bars('{cmp['symbol']}', start, end)` | {cmp['ours_ms']:.2f} | 1.0x |",
         *(f"| `qdb.get_stock_data('{cmp['symbol']}', start_date, end_date)`, {label} | {ms:.2f} "
           f"| {ms / cmp['ours_ms']:.1f}x |" for label, ms in cmp["quantdb_ms"].items()),
-        f"| the bare SQL query on an open DuckDB connection, `.df()` (for reference) | {cmp['bare_ms']:.2f} "
+        f"| the bare SQL query on an open DuckDB connection, `.df()` (for reference; after the rounds) "
+        f"| {cmp['bare_ms']:.2f} "
         f"| {cmp['bare_ms'] / cmp['ours_ms']:.1f}x |",
         "",
         f"Rows equal (date, open, high, low, close, volume, amount): "

@@ -37,6 +37,7 @@ from quantdb_pipeline.settings import revisit_days as revisit_days_setting
 dataset_status = LazyModule("quantdb_pipeline.warehouse.dataset_status")  # imports duckdb and pandas
 from quantdb_pipeline.settings import warehouse_path
 from quantdb_pipeline.symbols import (
+    A_SHARE_PREFIXES,
     SymbolError,
     is_bare_code,
     is_hk_symbol,
@@ -273,11 +274,17 @@ def _range(start, end) -> tuple[dt.date | None, dt.date | None]:
     return start, end
 
 
+#: A comma-joined list of bare six-digit A-share codes only (checked in one pass for a long list).
+_ALL_BARE = re.compile(r"(?:{p})[0-9]{{4}}(?:,(?:{p})[0-9]{{4}})*".format(p="|".join(A_SHARE_PREFIXES)))
+
+
 def _symbols(symbols: str | Iterable[str]) -> tuple[list[str], list[str]]:
     """(A-share codes, HK codes), each in the order given, duplicates dropped."""
     items = [symbols] if isinstance(symbols, str) else list(symbols)
     if not items:
         raise ValueError("no symbols given")
+    if len(items) > 1 and all(type(item) is str for item in items) and _ALL_BARE.fullmatch(",".join(items)):
+        return list(dict.fromkeys(items)), []  # the cross-section's 5,000 bare codes: half the per-item checks' time
     a_shares, hk = [], []
     for item in items:
         if is_bare_code(item):
