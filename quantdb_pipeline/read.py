@@ -316,10 +316,11 @@ _IN_CODES = "symbol IN (SELECT unnest($codes::VARCHAR[]))"
 def _one_code(sql: str, params: dict) -> tuple[str, dict]:
     """`sql` and `params` for a single code: `symbol = $code` instead of `_IN_CODES`.
 
-    A constant filter is checked against each row group's min/max symbol before the group is
-    read, where the semi-join only filters rows after planning a hash join; for the one-symbol
-    read (the common case) that halves DuckDB's part of the call; its rows need sorting by date
-    only. Same rows, same order."""
+    A constant filter goes into the table scan, which skips every row group whose min/max
+    symbol excludes it; the semi-join unnests the list, builds a hash table and probes it (it
+    prunes row groups only through a min/max filter made at run time). For the one-symbol read
+    (the common case) that halves DuckDB's part of the call: 2.0 ms against 4.5 ms on an open
+    connection, 6 M rows. Its rows need sorting by date only. Same rows, same order."""
     one = sql.replace(_IN_CODES, "symbol = $code")
     if "$codes" in one:  # a query that uses the list otherwise: keep it
         return sql, params
