@@ -197,7 +197,8 @@ def test_every_thread_reads_a_new_snapshot_and_its_symbol_changes(warehouse, tmp
     assert before_thread["close"].tolist() == before_main["close"].tolist()
 
 
-def test_a_read_inside_another_read_of_the_same_thread_leaves_its_result_alone(warehouse):
+def test_a_read_inside_another_read_of_the_same_thread_leaves_its_result_alone(warehouse, monkeypatch):
+    monkeypatch.setenv("QUANTDB_READ_CACHE_MB", "0")  # the query path, not the result cache
     expected = read.daily_bars("600000", "2024-06-03", "2024-06-07", warehouse=warehouse)
     with read._cursor(warehouse) as outer:
         pending = outer.execute("SELECT trade_date FROM daily_bars WHERE symbol = '000001' ORDER BY trade_date")
@@ -207,7 +208,8 @@ def test_a_read_inside_another_read_of_the_same_thread_leaves_its_result_alone(w
     assert len(days) > 60 and days == sorted(days)
 
 
-def test_threads_reading_at_once_each_get_their_own_rows(warehouse):
+def test_threads_reading_at_once_each_get_their_own_rows(warehouse, monkeypatch):
+    monkeypatch.setenv("QUANTDB_READ_CACHE_MB", "0")  # every thread queries (test_read_cache covers the cache)
     from concurrent.futures import ThreadPoolExecutor
 
     symbols = ["600000", "000001", "600002", "600003"] * 10
