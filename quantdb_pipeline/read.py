@@ -731,8 +731,14 @@ def cache_info() -> dict[str, int]:
 
 
 def clear_cache() -> None:
-    """Drop every kept read result and reset the counters (`cache_info`)."""
+    """Drop every kept read result and per-snapshot table (symbol changes, adjustment gaps) and
+    reset the counters (`cache_info`): the next read costs what the first read of a snapshot
+    does, on the already open connection."""
     _results.clear()
+    with _by_snapshot_lock:
+        _by_snapshot.clear()
+
+
 _by_snapshot: dict[tuple[str, tuple], object] = {}
 _by_snapshot_lock = threading.Lock()
 
