@@ -54,6 +54,7 @@ from quantdb_pipeline.sources.sample_market import (
 )
 from quantdb_pipeline.warehouse import connect
 from quantdb_pipeline.warehouse.schema import migrate
+from quantdb_pipeline.settings import READ_CACHE_ENV
 from quantdb_pipeline.warehouse.writes import Lineage
 
 HERE = Path(__file__).resolve().parent
@@ -303,6 +304,7 @@ def bench_reads(path: Path, reads: int) -> dict:
     start = last.replace(year=last.year - 1)
     read.daily_bars(active[0], start, last, warehouse=path)  # warm the OS cache
     latencies, rows = [], []
+    os.environ[READ_CACHE_ENV] = "0"  # result cache off: each call queries (the few repeated symbols too)
     for _ in range(reads):
         symbol = rng.choice(active)
         began = time.perf_counter()
@@ -325,23 +327,31 @@ def bench_reads(path: Path, reads: int) -> dict:
             began = time.perf_counter()
             conn.execute(query, [symbol, start, last]).df()
             open_conn.append((time.perf_counter() - began) * 1000)
-    def timed(fn, runs: int) -> float:
+    def timed(fn, runs: int, cached: bool = False) -> float:
+        """Median ms of `fn()`, with the result cache off unless `cached` (then: repeated calls, kept result)."""
         samples = []
+        if cached:
+            del os.environ[READ_CACHE_ENV]
+        fn()
         for _ in range(runs):
             began = time.perf_counter()
             fn()
             samples.append((time.perf_counter() - began) * 1000)
+        os.environ[READ_CACHE_ENV] = "0"
         return statistics.median(samples)
 
     cross_section = timed(lambda: read.daily_bars(active, last, last, columns=["close"], warehouse=path), 20)
+    cross_cached = timed(lambda: read.daily_bars(active, last, last, columns=["close"], warehouse=path), 20, True)
     with read.connect(path) as conn:
         cross_bare = timed(lambda: conn.execute("SELECT symbol, trade_date, close FROM daily_bars WHERE trade_date = ? "
                                                 "ORDER BY symbol", [last]).df(), 20)
         cross_count = timed(lambda: conn.execute("SELECT count(*) FROM daily_bars WHERE trade_date = ?",
                                                  [last]).fetchall(), 20)
     panel_ms = timed(lambda: read.panel("close", start=start, end=last, warehouse=path), 5)
+    panel_cached = timed(lambda: read.panel("close", start=start, end=last, warehouse=path), 5, True)
     panel_qfq_ms = timed(lambda: read.panel("close", start=start, end=last, adjust="qfq", warehouse=path), 5)
     panel_shape = read.panel("close", start=start, end=last, warehouse=path).shape
+    del os.environ[READ_CACHE_ENV]
     opens = []
     for _ in range(50):
         began = time.perf_counter()
@@ -359,7 +369,8 @@ def bench_reads(path: Path, reads: int) -> dict:
         "qfq_p50": percentile(adjusted, 0.5), "qfq_p95": percentile(adjusted, 0.95),
         "query_p50": percentile(open_conn, 0.5), "query_p95": percentile(open_conn, 0.95),
         "open_p50": percentile(opens, 0.5), "import_ms": statistics.median(imports), "days": len(end),
-        "cross_section_ms": cross_section, "panel_ms": panel_ms, "panel_qfq_ms": panel_qfq_ms,
+        "cross_section_ms": cross_section, "cross_cached_ms": cross_cached, "panel_cached_ms": panel_cached,
+        "panel_ms": panel_ms, "panel_qfq_ms": panel_qfq_ms,
         "panel_shape": panel_shape, "symbols": len(active),
         "cross_bare_ms": cross_bare, "cross_count_ms": cross_count, "quantdb": bench_vs_quantdb(path),
     }
@@ -370,6 +381,7 @@ QDB_SYMBOL, QDB_START, QDB_END = "000001", dt.date(2023, 1, 3), dt.date(2024, 6,
 QDB_VERSION = "2.2.12"
 QDB_CALLS = 200
 QDB_ROUNDS = 5
+QDB_OPENED = 4  # per round: first reads that also open the snapshot file
 #: QuantDB's venv (`make bench-setup`): it pins its own dependencies, so never our .venv.
 QDB_PYTHON = Path(os.environ.get("QUANTDB_QDB_PYTHON", HERE.parent / ".venv-quantdb" / "bin" / "python"))
 _QDB_COMPARED = ("open", "high", "low", "close", "volume", "amount")
@@ -426,18 +438,29 @@ def bench_vs_quantdb(path: Path) -> dict:
                      "FROM daily_bars WHERE symbol = ? AND trade_date BETWEEN ? AND ? ORDER BY trade_date")
             conn.execute(query, [QDB_SYMBOL, QDB_START, QDB_END]).df()
             theirs_ms = {label: [] for label in sides}
-            ours_ms, bare = [], []
+            ours_ms, uncached, opened, bare = [], [], [], []
             per_round = QDB_CALLS // QDB_ROUNDS
+
+            def ours() -> float:
+                began = time.perf_counter()
+                read.daily_bars(QDB_SYMBOL, QDB_START, QDB_END, warehouse=path)
+                return (time.perf_counter() - began) * 1000
+
             for _ in range(QDB_ROUNDS):
                 for label, side in sides.items():
                     theirs_ms[label] += quantdb_calls(side, per_round)
                 for _ in range(per_round):
-                    began = time.perf_counter()
-                    read.daily_bars(QDB_SYMBOL, QDB_START, QDB_END, warehouse=path)
-                    ours_ms.append((time.perf_counter() - began) * 1000)
+                    ours_ms.append(ours())  # warm: the kept result of this snapshot
+                    os.environ[READ_CACHE_ENV] = "0"  # untimed: a result-cache miss, the snapshot already read
+                    uncached.append(ours())
+                    del os.environ[READ_CACHE_ENV]
                     began = time.perf_counter()
                     conn.execute(query, [QDB_SYMBOL, QDB_START, QDB_END]).df()
                     bare.append((time.perf_counter() - began) * 1000)
+                for _ in range(QDB_OPENED):
+                    read.close()  # untimed: the next call opens the file, as after a publish
+                    read.clear_cache()
+                    opened.append(ours())
             conn.close()
         finally:
             for side in sides.values():
@@ -456,16 +479,22 @@ def bench_vs_quantdb(path: Path) -> dict:
     return {**result, "version": served["version"], "quantdb_ms": qdb, "compared": fastest,
             "quantdb_rows": len(theirs), "equal": ours == theirs, "ours_ms": ours_median,
             "ours_p95": percentile(ours_ms, 0.95), "bare_ms": statistics.median(bare),
-            "ratio": qdb[fastest] / ours_median, "rounds": QDB_ROUNDS}
+            "ratio": qdb[fastest] / ours_median, "rounds": QDB_ROUNDS,
+            "uncached_ms": statistics.median(uncached), "uncached_ratio": qdb[fastest] / statistics.median(uncached),
+            "opened_ms": statistics.median(opened), "opened_calls": len(opened)}
 
 
 def quantdb_goal_rows(cmp: dict) -> list[str]:
-    name = f"`read.daily_bars` vs QuantDB {cmp['version']}'s cache hit, same {cmp['rows']} rows, >= 8x"
+    name = (f"`read.daily_bars` vs QuantDB {cmp['version']}'s cache hit, same {cmp['rows']} rows, warm "
+            f"(a repeated call: our kept result), >= 8x")
     if "skipped" in cmp:
         return [f"| {name} | not measured: {cmp['skipped']} | **no** |"]
     met = cmp["ratio"] >= 8 and cmp["equal"]
-    return [f"| {name} | {cmp['ratio']:.1f}x ({cmp['ours_ms']:.2f} vs {cmp['quantdb_ms'][cmp['compared']]:.2f} ms"
-            f"{'' if cmp['equal'] else ', rows differ'}) | {'yes' if met else '**no**'} |"]
+    theirs = cmp["quantdb_ms"][cmp["compared"]]
+    return [f"| {name} | {cmp['ratio']:.1f}x ({cmp['ours_ms']:.2f} vs {theirs:.2f} ms"
+            f"{'' if cmp['equal'] else ', rows differ'}) | {'yes' if met else '**no**'} |",
+            f"| the same, uncached (result cache off; for reference, not the goal) "
+            f"| {cmp['uncached_ratio']:.1f}x ({cmp['uncached_ms']:.2f} vs {theirs:.2f} ms) | |"]
 
 
 def quantdb_section(cmp: dict, reads: dict) -> list[str]:
@@ -480,7 +509,12 @@ def quantdb_section(cmp: dict, reads: dict) -> list[str]:
         "",
         "| what | median ms | vs ours |",
         "|---|---:|---:|",
-        f"| `read.daily_bars('{cmp['symbol']}', start, end)` | {cmp['ours_ms']:.2f} | 1.0x |",
+        f"| `read.daily_bars('{cmp['symbol']}', start, end)`, warm: repeated, the kept result (a copy) "
+        f"| {cmp['ours_ms']:.2f} | 1.0x |",
+        f"| the same, uncached: result cache off (`{READ_CACHE_ENV}=0`), connection open, the snapshot already "
+        f"read once (the first call of a request) | {cmp['uncached_ms']:.2f} | {cmp['uncached_ms'] / cmp['ours_ms']:.1f}x |",
+        f"| the same, the first read after a publish: the snapshot file opened, its symbol changes read (median "
+        f"of {cmp['opened_calls']}) | {cmp['opened_ms']:.2f} | {cmp['opened_ms'] / cmp['ours_ms']:.1f}x |",
         *(f"| `qdb.get_stock_data('{cmp['symbol']}', start_date, end_date)`, {label} | {ms:.2f} "
           f"| {ms / cmp['ours_ms']:.1f}x |" for label, ms in cmp["quantdb_ms"].items()),
         f"| the bare SQL query on an open DuckDB connection, `.df()` (the floor of a read; each call after one of ours) "
@@ -498,8 +532,9 @@ def quantdb_section(cmp: dict, reads: dict) -> list[str]:
             "",
             "| what | median ms |",
             "|---|---:|",
-            f"| `read.daily_bars(<{reads['symbols']:,} symbols>, day, day, columns=[\"close\"])` | "
-            f"{reads['cross_section_ms']:.1f} |",
+            f"| `read.daily_bars(<{reads['symbols']:,} symbols>, day, day, columns=[\"close\"])`, uncached "
+            f"(result cache off) | {reads['cross_section_ms']:.1f} |",
+            f"| the same, warm (repeated: the kept result) | {reads['cross_cached_ms']:.2f} |",
             f"| the bare query `SELECT symbol, trade_date, close FROM daily_bars WHERE trade_date = ?` | "
             f"{reads['cross_bare_ms']:.1f} |",
             f"| the same counting only (`count(*)`: the date filter alone) | {reads['cross_count_ms']:.1f} |",
@@ -525,10 +560,12 @@ def goal_rows(load: dict, reads: dict, nightly: dict) -> list[str]:
 
 def reads_goal_rows(reads: dict) -> list[str]:
     goals = [
-        ("one symbol x 1 year, p50 warm, <= 5 ms", reads["p50"], 5.0, "{:.1f} ms"),
-        (f"every symbol's close on one day ({reads['symbols']:,} symbols), <= 20 ms", reads["cross_section_ms"],
-         20.0, "{:.1f} ms"),
-        ("close panel of every symbol x 1 year, <= 250 ms", reads["panel_ms"], 250.0, "{:.0f} ms"),
+        ("one symbol x 1 year, p50, uncached (open connection, result cache off), <= 5 ms", reads["p50"], 5.0,
+         "{:.1f} ms"),
+        (f"every symbol's close on one day ({reads['symbols']:,} symbols), uncached (result cache off; "
+         f"repeated: {reads['cross_cached_ms']:.2f} ms), <= 20 ms", reads["cross_section_ms"], 20.0, "{:.1f} ms"),
+        (f"close panel of every symbol x 1 year, uncached (repeated: {reads['panel_cached_ms']:.2f} ms), "
+         "<= 250 ms", reads["panel_ms"], 250.0, "{:.0f} ms"),
         ("`import quantdb_pipeline.read`, <= 0.3 s", reads["import_ms"] / 1000, 0.3, "{:.3f} s"),
     ]
     return [f"| {name} | {fmt.format(value)} | {'yes' if value <= limit else '**no**'} |"
@@ -606,15 +643,18 @@ def report(load: dict, reads: dict, nightly: dict) -> str:
         "",
         "| what | p50 ms | p95 ms |",
         "|---|---:|---:|",
-        f"| `read.daily_bars(symbol, start, end)` (cached read-only connection, warm) | {reads['p50']:.1f} | {reads['p95']:.1f} |",
+        f"| `read.daily_bars(symbol, start, end)`, uncached (open read-only connection, result cache off) "
+        f"| {reads['p50']:.1f} | {reads['p95']:.1f} |",
         f"| `read.daily_bars(symbol, start, end, adjust=\"qfq\")` (factors joined on read) | {reads['qfq_p50']:.1f} "
         f"| {reads['qfq_p95']:.1f} |",
         f"| the bare SQL query on an open DuckDB connection | {reads['query_p50']:.1f} | {reads['query_p95']:.1f} |",
         f"| opening the file read-only (what a call would cost without the cache) | {reads['open_p50']:.1f} | |",
-        f"| every symbol's close on one day (`daily_bars` of {reads['symbols']:,} symbols, one date), median of 20 "
-        f"| {reads['cross_section_ms']:.1f} | |",
+        f"| every symbol's close on one day (`daily_bars` of {reads['symbols']:,} symbols, one date), uncached, "
+        f"median of 20 | {reads['cross_section_ms']:.1f} | |",
+        f"| the same repeated (the kept result) | {reads['cross_cached_ms']:.2f} | |",
         f"| `read.panel(\"close\")` {reads['panel_shape'][0]} days x {reads['panel_shape'][1]:,} symbols, median of 5 "
         f"| {reads['panel_ms']:.0f} | |",
+        f"| the same panel repeated (the kept result) | {reads['panel_cached_ms']:.2f} | |",
         f"| the same panel with `adjust=\"qfq\"` | {reads['panel_qfq_ms']:.0f} | |",
         "",
         f"`import quantdb_pipeline.read` in a fresh interpreter: {reads['import_ms']:.0f} ms (median of 5).",
