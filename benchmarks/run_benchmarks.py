@@ -43,6 +43,7 @@ from quantdb_pipeline.loaders.bars import load_daily_bars
 from quantdb_pipeline.loaders.corporate_actions import closes_on, load_corporate_actions, quarter_ends
 from quantdb_pipeline.loaders.factors import load_adjustment_factors
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
+from quantdb_pipeline.settings import READ_CACHE_ENV
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.base import data_center_requests, spot_pages
 from quantdb_pipeline.sources.sample_market import (
@@ -54,7 +55,6 @@ from quantdb_pipeline.sources.sample_market import (
 )
 from quantdb_pipeline.warehouse import connect
 from quantdb_pipeline.warehouse.schema import migrate
-from quantdb_pipeline.settings import READ_CACHE_ENV
 from quantdb_pipeline.warehouse.writes import Lineage
 
 HERE = Path(__file__).resolve().parent
