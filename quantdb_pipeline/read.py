@@ -600,6 +600,9 @@ def daily_bars(
     new code's factors when they reach back before the change, else the old code's before it
     and the new code's (scaled to continue them) after. `frame.attrs["symbol_changes"]` lists
     the changes applied. Adjustment-gap marks are those of the code asked for.
+
+    A repeated call with the same arguments on the same published snapshot returns a copy of
+    the kept result without querying (see the module docstring: `QUANTDB_READ_CACHE_MB`).
     """
     try:
         codes, hk_codes = _symbols(symbols)
