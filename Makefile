@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed
 # DuckDB 1.1 in a venv of its own: the tests check that it opens the published warehouse.
 OLD_DUCKDB := .venv-duckdb11
 OLD_STAMP := $(OLD_DUCKDB)/.installed
+# QuantDB 2.2.12 in a venv of its own (it pins its own dependencies): the benchmark's comparison.
+QDB_VENV := .venv-quantdb
+QDB_STAMP := $(QDB_VENV)/.installed
 
-.PHONY: setup demo test benchmark dev clean
+.PHONY: setup demo test benchmark bench-setup dev clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +23,15 @@ $(OLD_STAMP):
 	$(OLD_DUCKDB)/bin/python -m pip install --quiet "duckdb==1.1.3"
 	touch $(OLD_STAMP)
 
+$(QDB_STAMP):
+	$(PYTHON) -m venv $(QDB_VENV)
+	$(QDB_VENV)/bin/python -m pip install --quiet "quantdb==2.2.12"
+	touch $(QDB_STAMP)
+
 setup: $(STAMP)
+
+## QuantDB 2.2.12 in .venv-quantdb, for the benchmark's side-by-side read (never touches the network there).
+bench-setup: $(QDB_STAMP)
 
 ## Load the offline sample market into warehouse/quantdb.duckdb through Dagster, then summarize.
 demo: setup
@@ -31,7 +42,7 @@ test: setup $(OLD_STAMP)
 	QUANTDB_OLD_DUCKDB_PYTHON=$(CURDIR)/$(OLD_DUCKDB)/bin/python $(BIN)/python -m pytest
 
 ## Measure load throughput and read latency; rewrites benchmarks/REPORT.md.
-benchmark: setup
+benchmark: setup bench-setup
 	$(BIN)/python benchmarks/run_benchmarks.py
 
 ## Start the Dagster UI on http://127.0.0.1:3000 with the instance of dagster.yaml.
@@ -39,4 +50,4 @@ dev: setup
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 clean:
-	rm -rf $(VENV) $(OLD_DUCKDB) .dagster warehouse/*.duckdb warehouse/*.duckdb.wal warehouse/*.duckdb.wal.orphaned-* warehouse/.*.publishing-*
+	rm -rf $(VENV) $(OLD_DUCKDB) $(QDB_VENV) .dagster warehouse/*.duckdb warehouse/*.duckdb.wal warehouse/*.duckdb.wal.orphaned-* warehouse/.*.publishing-*

@@ -20,12 +20,15 @@ MIN_COVERAGE_ENV = "QUANTDB_MIN_DAILY_COVERAGE"
 REVISIT_DAYS_ENV = "QUANTDB_REVISIT_DAYS"
 CHUNK_SYMBOLS_ENV = "QUANTDB_CHUNK_SYMBOLS"
 CHUNK_ROWS_ENV = "QUANTDB_CHUNK_ROWS"
+READ_CACHE_ENV = "QUANTDB_READ_CACHE_MB"
 
 DEFAULT_WAREHOUSE = Path("warehouse") / "quantdb.duckdb"
 DEFAULT_SOURCE = "sample"
 #: Trading days back from a run's last day in which every run looks for holes (trading days a
 #: listed symbol lacks: an empty answer, a refused quote list, a quarantined row) and fetches them.
 DEFAULT_REVISIT_DAYS = 20
+#: MiB of result frames `read` keeps per process (see `quantdb_pipeline.result_cache`).
+DEFAULT_READ_CACHE_MB = 256.0
 
 
 def revisit_days(environ: dict[str, str] | None = None) -> int:
@@ -62,6 +65,22 @@ def chunk_limits(environ: dict[str, str] | None = None) -> tuple[int, int]:
             raise ValueError(f"${name} must be a positive integer, got {value!r}")
         limits.append(int(value))
     return limits[0], limits[1]
+
+
+def read_cache_bytes(environ: dict[str, str] | None = None) -> int:
+    """$QUANTDB_READ_CACHE_MB (MiB, decimals allowed; 0 disables the cache) in bytes, else
+    `DEFAULT_READ_CACHE_MB`. Raises ValueError naming the variable for a value that is not a
+    number >= 0."""
+    value = (os.environ if environ is None else environ).get(READ_CACHE_ENV, "").strip()
+    if not value:
+        return int(DEFAULT_READ_CACHE_MB * 2**20)
+    try:
+        mib = float(value)
+    except ValueError:
+        mib = -1.0
+    if not mib >= 0:
+        raise ValueError(f"{READ_CACHE_ENV}={value!r}: give the MiB of read results to keep, a number >= 0 (0: off)")
+    return int(mib * 2**20)
 
 #: The CN indices loaded by default: six-digit code -> English name.
 DEFAULT_INDICES = {

@@ -144,3 +144,78 @@ def test_close_releases_the_file_for_a_writer_in_the_same_process(warehouse):
     read.close()
     duckdb.connect(str(warehouse)).close()
     assert len(read.daily_bars("600000", "2024-06-03", "2024-06-07", warehouse=warehouse)) == 5  # reopens
+
+
+def _publish_edited_copy(published, tmp_path, sql: list[str]) -> None:
+    """A new snapshot as the pipeline makes one: edit a copy, then rename it over the published file."""
+    import os
+    import shutil
+
+    import duckdb
+
+    work = tmp_path / "work.duckdb"
+    shutil.copyfile(published, work)
+    with duckdb.connect(str(work)) as conn:
+        for statement in sql:
+            conn.execute(statement)
+    os.replace(work, published)
+
+
+def test_every_thread_reads_a_new_snapshot_and_its_symbol_changes(warehouse, tmp_path):
+    import shutil
+    import threading
+
+    published = tmp_path / "quantdb.duckdb"
+    shutil.copyfile(warehouse, published)
+
+    def read_in_thread() -> pd.DataFrame:
+        out = {}
+        worker = threading.Thread(target=lambda: out.update(bars=read.daily_bars("600000", "2024-06-03", "2024-06-07",
+                                                                                 warehouse=published)))
+        worker.start()
+        worker.join()
+        return out["bars"]
+
+    before_main = read.daily_bars("600000", "2024-06-03", "2024-06-07", warehouse=published)
+    before_thread = read_in_thread()
+    assert "symbol_changes" not in before_main.attrs
+    _publish_edited_copy(published, tmp_path, [
+        "UPDATE daily_bars SET close = 123.45 WHERE symbol = '600000' AND trade_date = DATE '2024-06-04'",
+        "INSERT INTO symbol_changes VALUES ('600000', '600001', DATE '2024-06-06', 'test', 'renamed', NULL, "
+        "'test', 'test-run', now())",
+    ])
+    after_main = read.daily_bars("600000", "2024-06-03", "2024-06-04", warehouse=published)
+    after_thread = read_in_thread()
+    assert before_main.loc[before_main["trade_date"] == "2024-06-04", "close"].item() != 123.45
+    assert after_main.loc[after_main["trade_date"] == "2024-06-04", "close"].item() == 123.45
+    # the change is read from the new snapshot: from its change date on, the new code's bars
+    assert after_main.attrs["symbol_changes"][["old_symbol", "new_symbol"]].values.tolist() == [["600000", "600001"]]
+    joined = after_thread.set_index("trade_date")["close"]
+    own = read.daily_bars("600001", "2024-06-06", "2024-06-07", warehouse=published).set_index("trade_date")["close"]
+    assert joined.loc["2024-06-06":].tolist() == own.tolist()
+    assert joined.loc["2024-06-04"] == 123.45
+    assert before_thread["close"].tolist() == before_main["close"].tolist()
+
+
+def test_a_read_inside_another_read_of_the_same_thread_leaves_its_result_alone(warehouse, monkeypatch):
+    monkeypatch.setenv("QUANTDB_READ_CACHE_MB", "0")  # the query path, not the result cache
+    expected = read.daily_bars("600000", "2024-06-03", "2024-06-07", warehouse=warehouse)
+    with read._cursor(warehouse) as outer:
+        pending = outer.execute("SELECT trade_date FROM daily_bars WHERE symbol = '000001' ORDER BY trade_date")
+        inner = read.daily_bars("600000", "2024-06-03", "2024-06-07", warehouse=warehouse)
+        days = [day for (day,) in pending.fetchall()]
+    assert inner.equals(expected)
+    assert len(days) > 60 and days == sorted(days)
+
+
+def test_threads_reading_at_once_each_get_their_own_rows(warehouse, monkeypatch):
+    monkeypatch.setenv("QUANTDB_READ_CACHE_MB", "0")  # every thread queries (test_read_cache covers the cache)
+    from concurrent.futures import ThreadPoolExecutor
+
+    symbols = ["600000", "000001", "600002", "600003"] * 10
+    expected = {s: read.daily_bars(s, "2024-06-03", "2024-07-31", warehouse=warehouse) for s in set(symbols)}
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda s: read.daily_bars(s, "2024-06-03", "2024-07-31", warehouse=warehouse), symbols))
+    for symbol, bars in zip(symbols, results):
+        assert bars.equals(expected[symbol]), symbol
+        assert set(bars["symbol"]) == {symbol}
