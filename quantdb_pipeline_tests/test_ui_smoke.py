@@ -34,6 +34,14 @@ START_SCHEDULE = """
 mutation($selector: ScheduleSelector!) { startSchedule(scheduleSelector: $selector) { __typename } }
 """
 RUNS = "{ runsOrError { ... on Runs { results { runId status } } } }"
+BACKFILL = """
+mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) { __typename
+  ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } ... on InvalidSubsetError { message } } }
+"""
+BACKFILL_STATUS = """
+query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status numPartitions
+  runs(limit: 10) { status tags { key value } } } } }
+"""
 
 
 def free_port() -> int:
@@ -128,7 +136,8 @@ def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev)
     schedules = {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]}
     sensors = {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]}
     assert schedules == {"reference_schedule": "STOPPED", "nightly_bars_schedule": "STOPPED",
-                         "weekly_profiles_schedule": "STOPPED", "financials_schedule": "STOPPED"}
+                         "nightly_hk_bars_schedule": "STOPPED", "weekly_profiles_schedule": "STOPPED",
+                         "financials_schedule": "STOPPED"}
     assert sensors == {"new_listings_sensor": "STOPPED", "run_failure_alert": "RUNNING", "dead_run_sensor": "RUNNING"}
 
     selector = {"repositoryLocationName": repository["location"]["name"], "repositoryName": repository["name"]}
@@ -142,6 +151,26 @@ def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev)
 
     bars = read.daily_bars(["600000", "000001"], "2024-09-30", "2024-09-30", warehouse=published)
     assert len(bars) == 2  # the run launched in the UI fetched, checked and published the day
+
+    # a backfill of a range, as the UI's Materialize > partition range launches it: one run for the
+    # range (single-run backfill policy), whose partitions are the range's SSE sessions only
+    params = {"partitionsByAssets": [
+        {"assetKey": {"path": ["daily_bars"]}, "partitions": {"range": {"start": "2024-09-20", "end": "2024-09-27"}}},
+        {"assetKey": {"path": ["published_warehouse"]}, "partitions": None}]}
+    launched = graphql(port, BACKFILL, {"params": params})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    deadline = time.monotonic() + 400
+    while (backfill := graphql(port, BACKFILL_STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"]
+           )["status"] == "REQUESTED" and time.monotonic() < deadline:
+        time.sleep(3)
+    assert backfill["status"] == "COMPLETED_SUCCESS", (backfill, (home / "dagster-dev.log").read_text()[-3000:])
+    assert backfill["numPartitions"] == 6  # 09-20 and 09-23..27: the weekend is no partition
+    ranges = [{t["key"]: t["value"] for t in run["tags"]} for run in backfill["runs"]]
+    assert [(r["dagster/asset_partition_range_start"], r["dagster/asset_partition_range_end"])
+            for r in ranges if "dagster/asset_partition_range_start" in r] == [("2024-09-20", "2024-09-27")]
+    bars = read.daily_bars(["600000", "000001"], "2024-09-20", "2024-09-27", warehouse=published)
+    assert sorted(bars["trade_date"].dt.strftime("%m-%d").unique()) == ["09-20", "09-23", "09-24", "09-25", "09-26",
+                                                                         "09-27"]
     assert (home / ".dagster" / "storage").is_dir()  # run history lives in the instance of dagster.yaml
 
     # runs and a schedule turned on survive a restart of `dagster dev`
