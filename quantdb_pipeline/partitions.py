@@ -38,7 +38,8 @@ Pitfalls that `TradingDays.snap` guards against (measured on Dagster 1.13.27):
 - `partition_key=<closed day>` raises `DagsterUnknownPartitionError`; the schedules only ask for
   sessions (`schedules.trading_day_verdict`);
 - Dagster issue #33551: with `end_offset=1` and today a closed day, the last partition is the
-  NEXT session (a future day shown as missing over a weekend). Nothing of ours asks for it: the
+  NEXT session (measured: on Saturday 2024-01-06 the last key is Monday 2024-01-08; on National
+  Day 2024-10-01 the SSE's is 2024-10-08, a future day shown as missing). Nothing of ours asks for it: the
   schedules skip closed days and a snapped range ends at or before the requested end. A user
   who launches it from the UI gets an empty load (no bars exist for a future day).
 """
