@@ -492,8 +492,8 @@ def _default_start(warehouse: Path, end: dt.date, symbols: list[str] | None,
     before `end`.
 
     The loader fetches those days whatever the start; starting there makes the run's range
-    (and the partitions Dagster records) show them (the range is then snapped to trading days, `range_runs`). Keeps the nightly run
-    small: Dagster records every trading-day partition of a range (about 730 for three years,
+    (and the partitions Dagster records) show them; the range is then snapped to trading days
+    (`range_runs`). Keeps the nightly run small: Dagster records every trading-day partition of a range (about 730 for three years,
     5,300 from 2005; two events each with the sqlite event log), which costs time even when
     nothing is fetched.
 
