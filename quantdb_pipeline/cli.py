@@ -75,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", help="load calendars, securities, bars and adjustment factors for a date range",
         description="Materialize the pipeline's assets (A-shares, Hong Kong, indices) for [start, end] "
-                    "in one Dagster run, publish what passed its checks, then print a summary.",
+                    "snapped to trading days, in one Dagster run per market's partitions (HK bars, by HKEX "
+                    "sessions, first; then the rest, by SSE sessions), publish once what passed its checks, "
+                    "then print a summary. A range without a trading day starts no run.",
         epilog=EXIT_CODES)
     run.add_argument("--source", choices=["sample", "akshare"],
                      default=os.environ.get(settings.SOURCE_ENV, settings.DEFAULT_SOURCE),
@@ -309,7 +311,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     # BackfillPolicy is marked beta; the CLI's users need not see that on every run.
     warnings.filterwarnings("ignore", category=dagster.BetaWarning)
 
-    from quantdb_pipeline import progress
+    from quantdb_pipeline import progress, range_runs
     from quantdb_pipeline.assets import (
         adjustment_factors,
         corporate_actions,
@@ -326,7 +328,6 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         security_profiles,
         trading_calendar,
     )
-    from quantdb_pipeline.assets.bars import selection_without_quote_list
     from quantdb_pipeline.read import WarehouseBusyError
     from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
     from quantdb_pipeline.run_recovery import HOST_TAG, LAUNCHED_BY, PID_TAG
@@ -370,7 +371,14 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         print(f"quantdb-pipeline: --start {start} is before the first partition {first_partition}", file=sys.stderr)
         return EXIT_USAGE
 
+    # one run per market's partitions, each range snapped to that market's trading days
+    runs, skipped = range_runs.plan([*dict.fromkeys(assets)], published_warehouse, start, end)
+    if not runs:  # a Dagster run would record the NEXT trading day as materialized
+        print(f"quantdb-pipeline: no trading day in {start}..{end}: nothing to load, no run started")
+        return EXIT_OK
     print(f"Loading {args.source} market {start}..{end} into {warehouse}", file=sys.stderr)
+    for line in skipped:
+        print(f"quantdb-pipeline: {line}", file=sys.stderr)
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
@@ -395,26 +403,22 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         if locked:  # every step would wait for the lock, fail, and print its traceback
             print(f"quantdb-pipeline: not started: {locked}", file=sys.stderr)
             return EXIT_NOT_PUBLISHED
-        selected = [*dict.fromkeys(assets), published_warehouse]
-        result = dagster.materialize(
-            selected,
+        result = range_runs.materialize_range(
+            [*dict.fromkeys(assets)], published_warehouse, start, end,
             # only a range ending on the source's today may use the quote list (see QUOTE_LIST_CHECKS)
-            selection=selection_without_quote_list(selected, may_use_quote_list=end == source.today()),
+            may_use_quote_list=end == source.today(),
             resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},
             instance=instance,
-            tags={"dagster/asset_partition_range_start": start.isoformat(),
-                  "dagster/asset_partition_range_end": end.isoformat(),
-                  LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
+            tags={LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
             # Dagster's console repeats a failure with its stack trace at every level it passes;
             # the summary below says what failed in the steps' own words and lists the warnings.
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-                        "ops": {**({"adjustment_factors": {"config": {"refresh": args.refresh_factors}}}
-                                   if "cn" in markets else {}),
-                                **({"hk_adjustment_factors": {"config": {"refresh": args.refresh_factors}}}
-                                   if "hk" in markets else {})}},
-            raise_on_error=False,
+                        "ops": {"adjustment_factors": {"config": {"refresh": args.refresh_factors}},
+                                "hk_adjustment_factors": {"config": {"refresh": args.refresh_factors}}}},
+            stop=lambda: interrupts.received is not None,
         )
-        warnings_logged = run_warnings(instance, result.run_id)
+        warnings_logged = [line for run_id in result.run_ids for line in run_warnings(instance, run_id)]
+        warnings_logged = list(dict.fromkeys(warnings_logged))
     elapsed = time.perf_counter() - began
     if bar is not None:
         bar.close()
@@ -490,9 +494,10 @@ def _default_start(warehouse: Path, end: dt.date, symbols: list[str] | None,
     before `end`.
 
     The loader fetches those days whatever the start; starting there makes the run's range
-    (and the partitions Dagster records) show them. Keeps the nightly run small: Dagster
-    records every daily partition of a range (a few milliseconds each, see `event_log`), even
-    when nothing is fetched.
+    (and the partitions Dagster records) show them; the range is then snapped to trading days
+    (`range_runs`). Keeps the nightly run small: Dagster records every trading-day partition of a
+    range (about 730 for three years, 5,300 from 2005; a few milliseconds each, see `event_log`),
+    even when nothing is fetched.
 
     Read from the working file (see `warehouse.planning`), so a BI tool holding the published
     file read-write does not stop the run. Raises `read.WarehouseBusyError` (naming the
@@ -535,9 +540,13 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     outcome = ("succeeded" if result.success else
                f"published; {len(failed)} dataset(s) FAILED" if published and failed else
                "published; a step FAILED" if published else "FAILED: nothing published")
-    lines = [f"run {result.run_id} {outcome}"]
+    # one run per market's partitions (HK first); the last one publishes
+    ids = result.run_ids
+    lines = [f"run {ids[0]} {outcome}" if len(ids) == 1 else f"runs {', '.join(ids)} {outcome}"]
+    ranges = {run.market: f"{run.start}..{run.end}" for run in result.runs}
+    shown = ranges.get("CN", ranges.get("HK"))
     rows = [
-        ("date range", f"{start}..{end}"),
+        ("date range", shown + "".join(f" (HK {r})" for m, r in ranges.items() if m == "HK" and r != shown)),
         ("bar rows written", bars.get("rows_written", 0)),
         ("symbols updated", bars.get("symbols_updated", 0)),
         ("symbols already covered", bars.get("symbols_skipped_covered", 0)),

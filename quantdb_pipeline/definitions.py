@@ -7,14 +7,15 @@
     securities ───────┤     report period; ex-dates) [actions suite]│
       [securities suite]        │                                   │
                       └─> daily_bars ───> adjustment_factors ───────┤
-                          (daily partitions,  (sina hfq factors,    │
-                           Asia/Shanghai; a    refetched on a known │
+                          (SSE sessions from  (sina hfq factors,    │
+                           1990-12-19; a       refetched on a known │
                            range runs as one   new ex-date; derived │
                            step) [rows, batch] until they arrive)   │
     Hong Kong                                                       ├─> published_warehouse
     hk_trading_calendar ─┬─> hk_daily_bars ─> hk_adjustment_factors ┤   (atomic snapshot that
     hk_securities ───────┘   (HKEX calendar,  (sina hfq + cash, qfq;│    readers and BI open)
-                              HKD, no limit)   every 30 days)       │
+                              HKD, no limit;   every 30 days)       │
+                              partitions: HKEX sessions)            │
     Indices                                                         │
     trading_calendar ───> index_daily_bars (000300, 399006, ...) ───┤
     Fundamentals                                                    │
@@ -46,12 +47,13 @@ from quantdb_pipeline.assets import (
     security_profiles,
     trading_calendar,
 )
-from quantdb_pipeline.jobs import daily_bars_job, financials_job, profiles_job, reference_job
+from quantdb_pipeline.jobs import daily_bars_job, financials_job, hk_daily_bars_job, profiles_job, reference_job
 from quantdb_pipeline.resources import resources_from_env
 from quantdb_pipeline.run_recovery import dead_run_sensor
 from quantdb_pipeline.schedules import (
     financials_schedule,
     nightly_bars_schedule,
+    nightly_hk_bars_schedule,
     reference_schedule,
     weekly_profiles_schedule,
 )
@@ -61,8 +63,9 @@ defs = Definitions(
     assets=[trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors,
             hk_trading_calendar, hk_securities, hk_daily_bars, hk_adjustment_factors, index_daily_bars,
             security_profiles, financial_statements, financial_indicators, published_warehouse],
-    jobs=[reference_job, daily_bars_job, profiles_job, financials_job],
-    schedules=[reference_schedule, nightly_bars_schedule, weekly_profiles_schedule, financials_schedule],
+    jobs=[reference_job, daily_bars_job, hk_daily_bars_job, profiles_job, financials_job],
+    schedules=[reference_schedule, nightly_bars_schedule, nightly_hk_bars_schedule, weekly_profiles_schedule,
+               financials_schedule],
     sensors=[new_listings_sensor, run_failure_alert, dead_run_sensor],
     resources=resources_from_env(),
     # Every step writes the one DuckDB file, which admits one writing process: run a job's

@@ -18,7 +18,7 @@ from quantdb_pipeline.assets import (
     security_profiles,
     trading_calendar,
 )
-from quantdb_pipeline.partitions import daily_partitions
+from quantdb_pipeline.partitions import hk_partitions, sse_partitions
 
 reference_job = define_asset_job(
     "reference_job",
@@ -28,12 +28,21 @@ reference_job = define_asset_job(
 )
 daily_bars_job = define_asset_job(
     "daily_bars_job",
-    selection=AssetSelection.assets(corporate_actions, daily_bars, adjustment_factors, hk_daily_bars,
-                                    hk_adjustment_factors, index_daily_bars, published_warehouse),
-    partitions_def=daily_partitions,
-    description="Load A-share, HK and index bars for a date or a date range (one step per range), "
+    selection=AssetSelection.assets(corporate_actions, daily_bars, adjustment_factors, index_daily_bars,
+                                    published_warehouse),
+    partitions_def=sse_partitions,
+    description="Load A-share and index bars for an SSE trading day or a range of them (one step per range), "
                 "refresh the corporate actions of open report periods and the adjustment factors of symbols with a new "
-                "ex-date (HK: missing or due), then publish.",
+                "ex-date, then publish.",
+)
+# HK bars have their own partitions (HKEX sessions), and Dagster runs one partitions definition per
+# run: HK bars are a job of their own.
+hk_daily_bars_job = define_asset_job(
+    "hk_daily_bars_job",
+    selection=AssetSelection.assets(hk_daily_bars, hk_adjustment_factors, published_warehouse),
+    partitions_def=hk_partitions,
+    description="Load HK bars for an HKEX trading day or a range of them (one step per range), refresh the HK "
+                "adjustment factors that are missing or due, then publish.",
 )
 profiles_job = define_asset_job(
     "profiles_job",

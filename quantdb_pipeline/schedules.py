@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 
-from quantdb_pipeline.jobs import daily_bars_job, financials_job, profiles_job, reference_job
+from quantdb_pipeline.jobs import daily_bars_job, financials_job, hk_daily_bars_job, profiles_job, reference_job
 from quantdb_pipeline.settings import MARKET_TIMEZONE
 
 #: Symbols whose earlier quote-list bars are refetched from history and compared, each night:
@@ -21,21 +21,27 @@ from quantdb_pipeline.settings import MARKET_TIMEZONE
 NIGHTLY_RECONCILE_SYMBOLS = 20
 
 
-def trading_day_verdict(day: dt.date) -> str | None:
-    """None if `day` is a trading day of the CN calendar in the warehouse, else why not.
+def trading_day_verdict(day: dt.date, market: str = "CN") -> str | None:
+    """None if `day` is a trading day of `market`'s calendar ("CN": SSE, "HK": HKEX) in the
+    warehouse and a partition of that market's bars, else why not.
 
     Read from the pipeline's working file, else the published one (`warehouse.planning`), so
     that a BI tool holding the published file read-write does not cost the night's run; when
-    both are locked, the reason names the locks and the processes holding them.
+    both are locked, the reason names the locks and the processes holding them. A day the
+    stored calendar trades but the partitions exclude (a calendar shipped with an older
+    library) is skipped too: Dagster refuses a run for a partition that does not exist.
     """
     import duckdb
 
     from quantdb_pipeline import read
+    from quantdb_pipeline.partitions import HK_DAYS, SSE_DAYS
     from quantdb_pipeline.warehouse.planning import planning_connection
 
+    exchange, partitions = ("HKEX", HK_DAYS) if market == "HK" else ("SSE", SSE_DAYS)
     try:
         with planning_connection() as conn:
-            days = read.trading_days_on(conn, day - dt.timedelta(days=400), day + dt.timedelta(days=400))
+            days = read.trading_days_on(conn, day - dt.timedelta(days=400), day + dt.timedelta(days=400),
+                                        market=market)
     except read.WarehouseNotFoundError:
         return "no warehouse yet: run reference_job (or `quantdb-pipeline run`) first"
     except read.WarehouseBusyError as error:
@@ -44,12 +50,15 @@ def trading_day_verdict(day: dt.date) -> str | None:
         return "no trading calendar in the warehouse yet: run reference_job (or `quantdb-pipeline run`) first"
     if not days or days[-1] < day:
         last = days[-1] if days else "nowhere"
-        return f"the trading calendar in the warehouse ends at {last}: refresh it with reference_job"
-    if day in days:
-        return None
-    if day.weekday() >= 5:
-        return f"{day} is a {day:%A}: no trading"
-    return f"{day} ({day:%A}) is not a trading day of the SSE calendar: an exchange holiday"
+        return f"the {exchange} trading calendar in the warehouse ends at {last}: refresh it with reference_job"
+    if day not in days:
+        if day.weekday() >= 5:
+            return f"{day} is a {day:%A}: no trading"
+        return f"{day} ({day:%A}) is not a trading day of the {exchange} calendar: an exchange holiday"
+    if not partitions.is_session(day):
+        return (f"{day} is a trading day of the stored {exchange} calendar but no partition of its bars (the "
+                "partitions follow the calendar the installed libraries ship): upgrade akshare/exchange_calendars")
+    return None
 
 
 def _local_day(context: ScheduleEvaluationContext) -> dt.date:
@@ -66,9 +75,9 @@ def reference_schedule(context: ScheduleEvaluationContext):
 
 @schedule(job=daily_bars_job, cron_schedule="0 17 * * 1-5", execution_timezone=MARKET_TIMEZONE,
           default_status=DefaultScheduleStatus.STOPPED,
-          description="17:00 Shanghai on trading days: the day's bars from the whole-market quote list "
-                      "(a rotating sample reconciled against history), stale factors, HK and index bars; "
-                      "skips holidays by the calendar in the warehouse.")
+          description="17:00 Shanghai on SSE trading days: the day's bars from the whole-market quote list "
+                      "(a rotating sample reconciled against history), stale factors and index bars; "
+                      "skips holidays by the calendar in the warehouse (HK: nightly_hk_bars_schedule).")
 def nightly_bars_schedule(context: ScheduleEvaluationContext):
     day = _local_day(context)
     reason = trading_day_verdict(day)
@@ -79,6 +88,20 @@ def nightly_bars_schedule(context: ScheduleEvaluationContext):
         run_config={"ops": {"daily_bars": {"config": {"spot": True,
                                                       "reconcile_symbols": NIGHTLY_RECONCILE_SYMBOLS}}}},
         tags={"quantdb/scheduled_for": day.isoformat()})
+
+
+@schedule(job=hk_daily_bars_job, cron_schedule="30 17 * * 1-5", execution_timezone=MARKET_TIMEZONE,
+          default_status=DefaultScheduleStatus.STOPPED,
+          description="17:30 Shanghai on HKEX trading days (HKEX closes at 16:10 local = Shanghai time): the day's "
+                      "HK bars and the HK factors that are due; skips HKEX holidays by the HK calendar in the "
+                      "warehouse. Its own job: HK bars are partitioned by HKEX sessions, not SSE ones.")
+def nightly_hk_bars_schedule(context: ScheduleEvaluationContext):
+    day = _local_day(context)
+    reason = trading_day_verdict(day, market="HK")
+    if reason:
+        return SkipReason(reason)
+    return RunRequest(run_key=f"hk-bars-{day}", partition_key=day.isoformat(),
+                      tags={"quantdb/scheduled_for": day.isoformat()})
 
 
 @schedule(job=profiles_job, cron_schedule="0 10 * * 6", execution_timezone=MARKET_TIMEZONE,

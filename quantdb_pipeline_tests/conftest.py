@@ -7,7 +7,6 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-import dagster
 import duckdb
 import pandas as pd
 import pytest
@@ -22,6 +21,7 @@ from quantdb_pipeline.assets import (
     securities,
     trading_calendar,
 )
+from quantdb_pipeline.range_runs import materialize_range
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,18 +65,17 @@ class Pipeline:
 
     def run(self, start: str, end: str, today: str, assets=None, market=None, ops: dict | None = None,
             **market_config):
+        """As the CLI runs a range (`range_runs.materialize_range`): snapped to each market's
+        trading days, HK assets in a run of their own, one publish at the end. A `RangeResult`,
+        or None when the range holds no trading day (no run, nothing written or fetched)."""
         # every run ends by publishing, as the jobs and the CLI do; tests read the published file
-        assets = [*(assets or [trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors]),
-                  published_warehouse]
-        result = dagster.materialize(
-            assets,
+        assets = assets or [trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors]
+        return materialize_range(
+            assets, published_warehouse, d(start), d(end),
             resources=self.resources(today, market, **market_config),
             instance=self.instance,
-            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}, **({"ops": ops} if ops else {})},
-            raise_on_error=False,
         )
-        return result
 
     def bars_metadata(self, result) -> dict:
         return self.metadata(result, "daily_bars")

@@ -14,7 +14,7 @@ from dagster import RunRequest, SkipReason, build_run_status_sensor_context, bui
 
 from quantdb_pipeline import read
 from quantdb_pipeline.loaders.bars import load_daily_bars
-from quantdb_pipeline.schedules import financials_schedule, nightly_bars_schedule
+from quantdb_pipeline.schedules import financials_schedule, nightly_bars_schedule, nightly_hk_bars_schedule
 from quantdb_pipeline.sensors import ALERTS_FILE, WEBHOOK_ENV, new_listings_sensor, run_failure_alert
 from quantdb_pipeline.sources.sample_market import SampleMarket
 from quantdb_pipeline.warehouse.publish import open_working, publish
@@ -68,6 +68,24 @@ def test_nightly_schedule_skips_beyond_the_calendar_and_without_a_warehouse(publ
     assert "calendar in the warehouse ends at 2026-12-31" in tick(nightly_bars_schedule, "2027-01-04").skip_message
     monkeypatch.setenv("QUANTDB_WAREHOUSE", str(tmp_path / "none.duckdb"))
     assert "no warehouse yet" in tick(nightly_bars_schedule, "2024-09-30").skip_message
+
+
+def test_the_hk_schedule_follows_hkex_sessions_and_requests_hk_partitions(published):
+    from quantdb_pipeline.jobs import hk_daily_bars_job
+    from quantdb_pipeline.loaders.markets import load_hk_calendar
+
+    assert "HKEX trading calendar in the warehouse ends at nowhere" in tick(nightly_hk_bars_schedule,
+                                                                            "2024-10-02").skip_message
+    conn = open_working(published)
+    load_hk_calendar(conn, SampleMarket(today=TODAY), Lineage.now("sample", "hk-calendar"))
+    conn.close()
+    publish(published)
+    request = tick(nightly_hk_bars_schedule, "2024-10-02")  # HKEX trades, the SSE is closed (National Day)
+    assert isinstance(request, RunRequest) and request.partition_key == "2024-10-02"
+    assert hk_daily_bars_job.partitions_def.has_partition_key(request.partition_key)
+    assert isinstance(tick(nightly_bars_schedule, "2024-10-02"), SkipReason)
+    skipped = tick(nightly_hk_bars_schedule, "2024-10-01")  # HKEX closed, National Day
+    assert isinstance(skipped, SkipReason) and "not a trading day of the HKEX calendar" in skipped.skip_message
 
 
 def test_financials_schedule_runs_only_inside_disclosure_windows(published):

@@ -44,7 +44,11 @@ def test_run_twice_loads_then_makes_zero_bar_requests_and_is_recorded_in_the_ins
 
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(workdir / ".dagster"), config_dir=str(workdir))) as inst:
         runs = inst.get_runs(RunsFilter(tags={"quantdb/launched_by": "cli"}))
-    assert len(runs) == 2 and all(r.is_success for r in runs)
+    # two commands, each two runs: HK bars (HKEX-session partitions), then the rest, which publishes for both
+    assert len(runs) == 4 and all(r.is_success for r in runs)
+    publishing = [r for r in runs if "quantdb/publishes_runs" in r.tags]
+    assert len(publishing) == 2
+    assert {r.tags["quantdb/publishes_runs"] for r in publishing} == {r.run_id for r in runs} - {r.run_id for r in publishing}
     assert (workdir / ".dagster" / "storage").is_dir()  # storage from dagster.yaml, not a temp dir
 
 
@@ -54,7 +58,8 @@ def test_without_start_a_run_continues_where_the_warehouse_ends(workdir, capsys)
     later = ["run", "--sample-today", "2024-07-26", "--warehouse", "warehouse/cli.duckdb", "--no-progress", *SMALL]
     assert main(later) == EXIT_OK
     out = capsys.readouterr().out
-    assert summary_value(out, "date range") == "2024-07-20..2024-07-26"
+    # the warehouse ends on Friday 07-19: the range starts on the next trading day, Monday 07-22
+    assert summary_value(out, "date range") == "2024-07-22..2024-07-26"
     assert summary_value(out, "bars cover") == "2024-07-01..2024-07-26"
     assert main(later) == EXIT_OK
     out = capsys.readouterr().out

@@ -215,7 +215,7 @@ def test_hk_and_a_share_factors_through_dagster_on_the_sample_market(pipeline):
     rerun = pipeline.run("2024-06-28", "2024-06-28", today="2024-06-28", assets=hk_assets,
                          hk_symbols="00700,00005,03690")
     assert pipeline.metadata(rerun, "hk_adjustment_factors")["upstream_requests"] == 0
-    later = dt.date(2024, 6, 28) + dt.timedelta(days=REFRESH_AFTER_DAYS)
+    later = dt.date(2024, 6, 28) + dt.timedelta(days=REFRESH_AFTER_DAYS + 1)  # a Monday: a range needs a session
     due = pipeline.run(later.isoformat(), later.isoformat(), today=later.isoformat(), assets=hk_assets,
                        hk_symbols="00700,00005,03690")
     meta = pipeline.metadata(due, "hk_adjustment_factors")
@@ -251,7 +251,8 @@ def test_hk_bars_beyond_the_last_factor_fetch_read_adjusted_with_a_warning(pipel
     with warnings.catch_warnings():
         warnings.simplefilter("error", read.AdjustmentGapWarning)
         read.daily_bars("00700", "2024-05-01", fetched, adjust="qfq", warehouse=pipeline.warehouse)  # in step
-    stale_day = dt.date.fromisoformat(fetched) + dt.timedelta(days=REFRESH_AFTER_DAYS - 1)
+    # a Friday (a range needs a session), the last one before the factors are due
+    stale_day = dt.date.fromisoformat(fetched) + dt.timedelta(days=REFRESH_AFTER_DAYS - 2)
     assert pipeline.run(fetched, stale_day.isoformat(), today=stale_day.isoformat(), assets=hk_assets,
                         hk_symbols="00700").success
     with pytest.warns(read.StaleFactorsWarning, match=f"00700 \\(factors fetched {fetched}, bars to"):

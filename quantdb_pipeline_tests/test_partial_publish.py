@@ -96,7 +96,8 @@ def test_a_failed_dataset_keeps_its_rows_is_stale_and_the_rest_is_published(pipe
     stale = read.status(warehouse=pipeline.warehouse)["stale"]
     assert stale["dataset"].tolist() == [dataset]
     row = stale.iloc[0]
-    assert words in row["reason"] and row["failed_run_id"] == night.run_id and row["last_good_run_id"] == good.run_id
+    # HK assets run in a run of their own before the publishing one (`range_runs`)
+    assert words in row["reason"] and row["failed_run_id"] in night.run_ids and row["last_good_run_id"] in good.run_ids
     # the step failure and the alert name it on one line each, never Dagster's wrapper text
     lines = [m for m in failure_messages(night) if dataset in m][0].splitlines()
     assert lines[0].startswith("dagster._core.definitions.events.Failure: published; 1 dataset(s) failed")
@@ -109,8 +110,9 @@ def test_a_failed_dataset_keeps_its_rows_is_stale_and_the_rest_is_published(pipe
     healed = pipeline.run(*NIGHT, today=NIGHT[1], assets=ASSETS, breaker_threshold=3)
     assert healed.success, failure_messages(healed)
     assert read.status(warehouse=pipeline.warehouse)["stale"].empty
-    assert published(pipeline.warehouse, "SELECT status, last_good_run_id FROM dataset_status WHERE dataset = ?",
-                     [dataset]) == [("ok", healed.run_id)]
+    [(status, last_good_run_id)] = published(
+        pipeline.warehouse, "SELECT status, last_good_run_id FROM dataset_status WHERE dataset = ?", [dataset])
+    assert status == "ok" and last_good_run_id in healed.run_ids
     waiting = "SELECT count(*) FROM ingest_state WHERE dataset = ? AND status = 'failed'"
     assert published(pipeline.warehouse, waiting, [dataset]) == [(0,)]  # every symbol refetched
 
@@ -127,7 +129,8 @@ def test_cli_exits_2_naming_the_failed_dataset_and_a_later_good_run_exits_0(work
     assert out.splitlines()[0].endswith("published; 1 dataset(s) FAILED")
     failed = [line.strip() for line in out.splitlines() if line.startswith("  hk_daily_bars: ")]
     assert len(failed) == 1
-    assert failed[0].startswith("hk_daily_bars: every symbol failed for 2024-07-01..2024-07-19")
+    # 2024-07-01 is an HKEX holiday (HKSAR Establishment Day): the HK run starts on 07-02
+    assert failed[0].startswith("hk_daily_bars: every symbol failed for 2024-07-02..2024-07-19")
     assert "RetriesExhausted: stock_hk_hist: gave up after 5 attempts" in failed[0]
     assert "Error occurred while executing op" not in out + err and "step None" not in out + err
     assert int(summary_value(out, "bar rows written")) > 0

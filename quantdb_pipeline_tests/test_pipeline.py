@@ -21,6 +21,7 @@ from quantdb_pipeline.sources.sample_market import (
     old_bse_code,
 )
 from quantdb_pipeline.warehouse.publish import working_path
+from quantdb_pipeline_tests import faults
 from quantdb_pipeline_tests.conftest import d, failure_messages
 
 START, END = "2024-05-20", "2024-07-31"  # spans the sample suspension
@@ -93,14 +94,20 @@ def test_next_day_fetches_only_that_day(pipeline):
     assert coverage.astype(str).values.tolist() == [[START, "2024-08-01"]]  # merged, not two intervals
 
 
-def test_holiday_partition_writes_nothing_and_calls_nothing(pipeline):
+def test_a_holiday_range_starts_no_run_writes_nothing_and_calls_nothing(pipeline, monkeypatch):
     assert pipeline.run("2024-09-23", "2024-09-30", today="2024-10-31").success
     before = pipeline.query(ALL_COLUMNS.format("daily_bars"))
-    result = pipeline.run("2024-10-01", "2024-10-01", today="2024-10-31", assets=[daily_bars])  # National Day
-    meta = pipeline.bars_metadata(result)
-    assert result.success
-    assert meta["upstream_requests"] == 0 and meta["rows_written"] == 0 and meta["trading_days_in_range"] == 0
+    runs_before = len(pipeline.instance.get_runs())
+    monkeypatch.setattr(faults.SampleMarket, "a_share_daily_raw", faults.refuse("stock_zh_a_hist"))
+    # National Day week: no SSE session, so no partition; a run would record 2024-10-08 materialized
+    assert pipeline.run("2024-10-01", "2024-10-07", today="2024-10-31", assets=[daily_bars]) is None
+    assert len(pipeline.instance.get_runs()) == runs_before
+    assert "2024-10-08" not in pipeline.instance.get_materialized_partitions(daily_bars.key)
     pdt.assert_frame_equal(pipeline.query(ALL_COLUMNS.format("daily_bars")), before)
+    # a range from the holiday to the next session runs that session only
+    result = pipeline.run("2024-10-05", "2024-10-08", today="2024-10-31", assets=[daily_bars])
+    assert [(r.start.isoformat(), r.end.isoformat()) for r in result.runs] == [("2024-10-08", "2024-10-08")]
+    assert "circuit breaker" in pipeline.metadata(result, "daily_bars")["failure_reason"]  # it did fetch
 
 
 def test_a_new_listing_gets_its_history_from_its_listing_date(pipeline):

@@ -35,10 +35,13 @@ mutation($selector: ScheduleSelector!) { startSchedule(scheduleSelector: $select
 """
 RUNS = "{ runsOrError { ... on Runs { results { runId status } } } }"
 BACKFILL = """
-mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
-    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }
+mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) { __typename
+  ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } ... on InvalidSubsetError { message } } }
 """
-BACKFILL_STATUS = "query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } } }"
+BACKFILL_STATUS = """
+query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status numPartitions
+  runs(limit: 10) { status tags { key value } } } } }
+"""
 
 
 def free_port() -> int:
@@ -133,7 +136,8 @@ def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev,
     schedules = {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]}
     sensors = {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]}
     assert schedules == {"reference_schedule": "STOPPED", "nightly_bars_schedule": "STOPPED",
-                         "weekly_profiles_schedule": "STOPPED", "financials_schedule": "STOPPED"}
+                         "nightly_hk_bars_schedule": "STOPPED", "weekly_profiles_schedule": "STOPPED",
+                         "financials_schedule": "STOPPED"}
     assert sensors == {"new_listings_sensor": "STOPPED", "run_failure_alert": "RUNNING", "dead_run_sensor": "RUNNING"}
 
     selector = {"repositoryLocationName": repository["location"]["name"], "repositoryName": repository["name"]}
@@ -147,31 +151,43 @@ def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev,
 
     bars = read.daily_bars(["600000", "000001"], "2024-09-30", "2024-09-30", warehouse=published)
     assert len(bars) == 2  # the run launched in the UI fetched, checked and published the day
+
+    # a backfill of a range, as the UI's Materialize > partition range launches it: one run for the
+    # range (single-run backfill policy), whose partitions are the range's SSE sessions only
+    params = {"partitionsByAssets": [
+        {"assetKey": {"path": ["daily_bars"]}, "partitions": {"range": {"start": "2024-09-20", "end": "2024-09-27"}}},
+        {"assetKey": {"path": ["published_warehouse"]}, "partitions": None}]}
+    launched = graphql(port, BACKFILL, {"params": params})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    deadline = time.monotonic() + 400
+    while (backfill := graphql(port, BACKFILL_STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"]
+           )["status"] == "REQUESTED" and time.monotonic() < deadline:
+        time.sleep(3)
+    assert backfill["status"] == "COMPLETED_SUCCESS", (backfill, (home / "dagster-dev.log").read_text()[-3000:])
+    assert backfill["numPartitions"] == 6  # 09-20 and 09-23..27: the weekend is no partition
+    ranges = [{t["key"]: t["value"] for t in run["tags"]} for run in backfill["runs"]]
+    assert [(r["dagster/asset_partition_range_start"], r["dagster/asset_partition_range_end"])
+            for r in ranges if "dagster/asset_partition_range_start" in r] == [("2024-09-20", "2024-09-27")]
+    bars = read.daily_bars(["600000", "000001"], "2024-09-20", "2024-09-27", warehouse=published)
+    assert sorted(bars["trade_date"].dt.strftime("%m-%d").unique()) == ["09-20", "09-23", "09-24", "09-25", "09-26",
+                                                                         "09-27"]
     assert (home / ".dagster" / "storage").is_dir()  # run history lives in the instance of dagster.yaml
 
-    # a UI backfill of a date range: the daemon creates ONE run for the range (single-run policy), with
-    # one planned materialization for it (the event log's setting reaches the daemon) and every
-    # partition of the range recorded
-    week = ["2024-09-23", "2024-09-24", "2024-09-25", "2024-09-26", "2024-09-27"]
-    launched = graphql(port, BACKFILL, {"params": {"assetSelection": [{"path": ["daily_bars"]}],
-                                                   "partitionNames": week}})["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    deadline = time.monotonic() + 300
-    while (status := graphql(port, BACKFILL_STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"][
-            "status"]) in ("REQUESTED", "CANCELING") and time.monotonic() < deadline:
-        time.sleep(2)
-    assert status == "COMPLETED_SUCCESS", (status, (home / "dagster-dev.log").read_text()[-3000:])
+    # the daemon created that ONE run with one planned materialization for the range (the event
+    # log's setting reaches the daemon), and recorded every partition of the range
     from dagster import AssetKey, DagsterEventType, DagsterInstance
     from dagster._core.instance.ref import InstanceRef
 
     monkeypatch.chdir(home)  # dagster.yaml's storage paths are relative to where Dagster starts
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(home / ".dagster"), config_dir=str(home))) as instance:
         every = instance.get_runs()
-        runs = [r for r in every if r.tags.get("dagster/backfill") == launched["backfillId"]]
+        runs = [r for r in every if r.tags.get("dagster/backfill") == launched["backfillId"]
+                and "dagster/asset_partition_range_start" in r.tags]
         assert len(runs) == 1 and runs[0].is_success, [(r.run_id, r.status, r.tags, r.asset_selection) for r in every]
         planned = instance.all_logs(runs[0].run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
-        assert len(planned) == 1
-        assert set(week) <= set(instance.get_materialized_partitions(AssetKey("daily_bars")))
+        assert [e.asset_key.to_user_string() for e in planned].count("daily_bars") == 1
+        recorded = set(instance.get_materialized_partitions(AssetKey("daily_bars")))
+        assert {"2024-09-20", "2024-09-23", "2024-09-27"} <= recorded and "2024-09-21" not in recorded
 
     # runs and a schedule turned on survive a restart of `dagster dev`
     started = graphql(port, START_SCHEDULE, {"selector": {**selector, "scheduleName": "nightly_bars_schedule"}})

@@ -24,7 +24,7 @@ from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_da
 from quantdb_pipeline.assets.reference import POOL, securities, trading_calendar
 from quantdb_pipeline.loaders.bars import BarLoadReport, load_daily_bars
 from quantdb_pipeline.loaders.spot import DEFAULT_RECONCILE_SYMBOLS, SpotRejected
-from quantdb_pipeline.partitions import daily_partitions
+from quantdb_pipeline.partitions import sse_partitions
 from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 from quantdb_pipeline.settings import MARKET_TIMEZONE
@@ -68,11 +68,11 @@ DESCRIPTION = "Unadjusted A-share daily bars, loaded incrementally and checked b
 
 @multi_asset(
     specs=[AssetSpec(
-        "daily_bars", description=DESCRIPTION, group_name="market_data", partitions_def=daily_partitions,
+        "daily_bars", description=DESCRIPTION, group_name="market_data", partitions_def=sse_partitions,
         deps=[trading_calendar, securities], kinds={"duckdb"},
         freshness_policy=FreshnessPolicy.cron(deadline_cron="0 18 * * 1-5",
                                               lower_bound_delta=dt.timedelta(hours=2), timezone=MARKET_TIMEZONE))],
-    partitions_def=daily_partitions,
+    partitions_def=sse_partitions,
     # A backfill of a date range runs as ONE step, so each symbol's range is one request.
     backfill_policy=BackfillPolicy.single_run(),
     pool=POOL,

@@ -16,7 +16,7 @@ from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.reference import POOL, securities, trading_calendar
 from quantdb_pipeline.loaders.corporate_actions import load_corporate_actions
-from quantdb_pipeline.partitions import daily_partitions
+from quantdb_pipeline.partitions import sse_partitions
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 from quantdb_pipeline.warehouse.writes import Lineage
 
@@ -32,7 +32,7 @@ class CorporateActionsConfig(Config):
 @asset(
     group_name="market_data",
     deps=[trading_calendar, securities],
-    partitions_def=daily_partitions,
+    partitions_def=sse_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     pool=POOL,
     kinds={"duckdb"},

@@ -26,7 +26,7 @@ from quantdb_pipeline.loaders.markets import (
     load_market_bars,
     register_indices,
 )
-from quantdb_pipeline.partitions import daily_partitions
+from quantdb_pipeline.partitions import hk_partitions, sse_partitions
 from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 from quantdb_pipeline.warehouse.writes import Lineage
@@ -113,7 +113,7 @@ def _load(context: AssetExecutionContext, market_config: MarketSourceResource, w
     yield MaterializeResult(metadata=metadata)
 
 
-@asset(group_name="hong_kong", partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(),
+@asset(group_name="hong_kong", partitions_def=hk_partitions, backfill_policy=BackfillPolicy.single_run(),
        deps=[hk_trading_calendar, hk_securities], pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(HK_BARS_SUITE, "hk_daily_bars",
                                 f"{_ROW_RULES} (an opening-auction open outside [low, high] only warns), "
@@ -194,7 +194,7 @@ def _hk_factors(context: AssetExecutionContext, config: HkFactorConfig, market: 
     yield MaterializeResult(metadata=metadata)
 
 
-@asset(group_name="indices", partitions_def=daily_partitions, backfill_policy=BackfillPolicy.single_run(),
+@asset(group_name="indices", partitions_def=sse_partitions, backfill_policy=BackfillPolicy.single_run(),
        deps=[trading_calendar], pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(INDEX_BARS_SUITE, "index_daily_bars",
                                 f"{_ROW_RULES}; no price limit, turnover rate or vwap rule for indices"),

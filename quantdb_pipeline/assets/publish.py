@@ -41,6 +41,11 @@ TABLES = ("trading_calendar", "securities", "corporate_actions", "daily_bars", "
           "indices", "index_daily_bars", "security_profiles", "financial_statements", "financial_indicators",
           "quarantine")
 
+#: On a run that publishes for earlier runs of the same command (the CLI runs HK bars, which have
+#: their own partitions, in a run before the publishing one): their run ids, comma-separated. Their
+#: datasets' outcomes and upstream requests count as this run's.
+PUBLISHES_RUNS_TAG = "quantdb/publishes_runs"
+
 
 @asset(
     group_name="publish",
@@ -61,15 +66,17 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
     failed and the run-failure alert fires. When every dataset of the run failed, nothing is
     published. A run that dies before this step leaves the published file exactly as it was.
     """
+    run_ids = runs_published(context)
     with warehouse.get_connection() as conn:
-        outcomes = dataset_status.outcomes_of_run(conn, context.run_id)
+        outcomes = {dataset: reason for run_id in run_ids
+                    for dataset, reason in dataset_status.outcomes_of_run(conn, run_id).items()}
     failed = {dataset: reason for dataset, reason in outcomes.items() if reason is not None}
     if failed:  # on the run, so the Runs page (and the alert's tags) show which datasets are stale
         context.instance.add_run_tags(context.run_id, {"quantdb/failed_datasets": ",".join(sorted(failed))})
     if failed and len(failed) == len(outcomes):
         raise Failure(description=failure_text(failed, published=False),
                       metadata={"failed_datasets": MetadataValue.json(failed), "published": False})
-    requests = _upstream_requests(context)
+    requests = _upstream_requests(context, run_ids)
     # on the run itself, so the Runs page shows each run's cost to the vendors
     context.instance.add_run_tags(context.run_id, {"quantdb/upstream_requests": str(sum(requests.values()))})
     try:
@@ -119,23 +126,34 @@ def failure_text(failed: dict[str, str], published: bool) -> str:
     return "\n".join([head, *(f"{dataset}: {reason}" for dataset, reason in sorted(failed.items()))])
 
 
-def _upstream_requests(context: AssetExecutionContext) -> dict[str, int]:
-    """The `upstream_requests` of every asset this run materialized, from the run's event log.
+def runs_published(context: AssetExecutionContext) -> list[str]:
+    """The runs this publish covers: the earlier ones named by `PUBLISHES_RUNS_TAG`, then this one."""
+    linked = context.run.tags.get(PUBLISHES_RUNS_TAG, "")
+    return [*(r for r in linked.split(",") if r), context.run_id]
 
-    Counted once per asset: a range run writes one materialization per partition, each a copy of
-    the asset's one result (summing them multiplied the count by the partitions). Read page by
-    page: a 10-year range alone writes ~2,400 of them.
+
+def _upstream_requests(context: AssetExecutionContext, run_ids: list[str]) -> dict[str, int]:
+    """The `upstream_requests` of every asset the runs materialized, from their event logs.
+
+    Counted once per asset and run: a range run writes one materialization per partition, each a
+    copy of the asset's one result (summing them multiplied the count by the partitions). Read
+    page by page: a 10-year range alone writes ~2,400 of them.
     """
     requests: dict[str, int] = {}
-    cursor = None
-    while True:
-        page = context.instance.get_records_for_run(run_id=context.run_id, cursor=cursor, limit=1000,
-                                                    of_type=DagsterEventType.ASSET_MATERIALIZATION)
-        for record in page.records:
-            materialization = record.event_log_entry.asset_materialization
-            value = materialization.metadata.get("upstream_requests") if materialization else None
-            if value is not None:
-                requests.setdefault(materialization.asset_key.to_user_string(), int(value.value))
-        if not page.has_more:
-            return requests
-        cursor = page.cursor
+    for run_id in run_ids:
+        in_run: dict[str, int] = {}
+        cursor = None
+        while True:
+            page = context.instance.get_records_for_run(run_id=run_id, cursor=cursor, limit=1000,
+                                                        of_type=DagsterEventType.ASSET_MATERIALIZATION)
+            for record in page.records:
+                materialization = record.event_log_entry.asset_materialization
+                value = materialization.metadata.get("upstream_requests") if materialization else None
+                if value is not None:
+                    in_run.setdefault(materialization.asset_key.to_user_string(), int(value.value))
+            if not page.has_more:
+                break
+            cursor = page.cursor
+        for key, value in in_run.items():
+            requests[key] = requests.get(key, 0) + value
+    return requests
