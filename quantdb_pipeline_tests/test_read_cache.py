@@ -9,12 +9,9 @@ import duckdb
 import pytest
 
 from quantdb_pipeline import read
-from quantdb_pipeline.loaders.bars import load_daily_bars
-from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.settings import READ_CACHE_ENV, read_cache_bytes
 from quantdb_pipeline.sources.sample_market import SampleMarket
-from quantdb_pipeline.warehouse import connect
-from quantdb_pipeline.warehouse.writes import Lineage
+from quantdb_pipeline_tests.faults import published_sample_warehouse
 
 RANGE = ("2024-06-03", "2024-07-31")
 
@@ -22,13 +19,8 @@ RANGE = ("2024-06-03", "2024-07-31")
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     path = tmp_path_factory.mktemp("read_cache") / "quantdb.duckdb"
-    market = SampleMarket(today="2024-08-30")
-    lineage = Lineage.now("sample", "test-run")
-    with connect(path) as conn:
-        load_trading_calendar(conn, market, lineage)
-        load_securities(conn, market, lineage)
-        load_daily_bars(conn, market, dt.date(2024, 5, 20), dt.date(2024, 8, 30), lineage)
-    return path
+    return published_sample_warehouse(path, SampleMarket(today="2024-08-30"), dt.date(2024, 5, 20),
+                                      dt.date(2024, 8, 30))
 
 
 @pytest.fixture
