@@ -354,10 +354,20 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     try:
         market.symbol_list(), market.hk_symbol_list(), market.index_list()
         source = market.build()
+        settings.chunk_limits()  # a bad $QUANTDB_CHUNK_* is a usage error now, not a failed step later
     except (SymbolError, ValueError) as error:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
         return EXIT_USAGE
-    end = args.end or source.today()
+    today = source.today()
+    if args.start and args.start > today:
+        print(f"quantdb-pipeline: no trading day in {args.start}..{args.end or args.start} has final bars yet "
+              f"(the source's last final day is {today}): nothing to load, no run started", file=sys.stderr)
+        return EXIT_OK
+    if args.end and args.end > today:
+        # Dagster would record the partitions after `today` as materialized although no bars exist yet
+        print(f"quantdb-pipeline: --end {args.end} is after the source's last final day {today}: the range ends "
+              f"there", file=sys.stderr)
+    end = min(args.end or today, today)
     try:
         start = args.start or _default_start(warehouse, end, market.symbol_list(), args.revisit_days)
     except WarehouseBusyError as error:  # nothing started, nothing published: say who holds the lock
@@ -374,7 +384,8 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     # one run per market's partitions, each range snapped to that market's trading days
     runs, skipped = range_runs.plan([*dict.fromkeys(assets)], published_warehouse, start, end)
     if not runs:  # a Dagster run would record the NEXT trading day as materialized
-        print(f"quantdb-pipeline: no trading day in {start}..{end}: nothing to load, no run started")
+        print(f"quantdb-pipeline: no trading day in {start}..{end}: nothing to load, no run started",
+              file=sys.stderr)
         return EXIT_OK
     print(f"Loading {args.source} market {start}..{end} into {warehouse}", file=sys.stderr)
     for line in skipped:
@@ -406,7 +417,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         result = range_runs.materialize_range(
             [*dict.fromkeys(assets)], published_warehouse, start, end,
             # only a range ending on the source's today may use the quote list (see QUOTE_LIST_CHECKS)
-            may_use_quote_list=end == source.today(),
+            may_use_quote_list=end == today,
             resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},
             instance=instance,
             tags={LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},

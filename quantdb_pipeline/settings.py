@@ -78,7 +78,7 @@ def read_cache_bytes(environ: dict[str, str] | None = None) -> int:
         mib = float(value)
     except ValueError:
         mib = -1.0
-    if not mib >= 0:
+    if not 0 <= mib < float("inf"):
         raise ValueError(f"{READ_CACHE_ENV}={value!r}: give the MiB of read results to keep, a number >= 0 (0: off)")
     return int(mib * 2**20)
 

@@ -67,11 +67,16 @@ def test_without_start_a_run_continues_where_the_warehouse_ends(workdir, capsys)
     assert summary_value(out, "upstream requests (bars)") == "0"
 
 
-def test_bad_arguments_exit_with_a_usage_error(workdir, capsys):
+def test_bad_arguments_exit_with_a_usage_error(workdir, capsys, monkeypatch):
     assert main(["run", "--symbols", "12345", "--sample-today", "2024-08-30"]) == EXIT_USAGE
     assert "12345" in capsys.readouterr().err
     assert main(["run", "--start", "2024-08-01", "--end", "2024-07-01", "--sample-today", "2024-08-30"]) == EXIT_USAGE
     assert "after" in capsys.readouterr().err
+    monkeypatch.setenv("QUANTDB_CHUNK_SYMBOLS", "abc")  # caught before any run is recorded
+    assert main(["run", "--sample-today", "2024-08-30", "--warehouse", "warehouse/cli.duckdb"]) == EXIT_USAGE
+    assert capsys.readouterr().err.strip() == ("quantdb-pipeline: $QUANTDB_CHUNK_SYMBOLS must be a positive "
+                                               "integer, got 'abc'")
+    assert not (workdir / ".dagster").exists() and not (workdir / "warehouse" / "cli.duckdb").exists()
 
 
 def test_help_runs_as_a_module():

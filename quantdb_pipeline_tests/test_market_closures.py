@@ -308,3 +308,23 @@ def test_a_day_nobody_has_yet_is_no_closure_without_later_bars(a_shares):
         assert conn.execute("SELECT count(*) FROM market_closures").fetchall() == [(0,)]
         conn.close()
     assert len(eastmoney.calls) == len(set(eastmoney.calls))  # no probe either
+
+
+def test_sessions_before_every_symbols_history_are_no_closures(tmp_path):
+    """A backfill reaching back before upstream's history (the sample's HK bars begin 2016-01-04,
+    though its symbols listed earlier; akshare's histories also begin years after some listings):
+    the empty sessions before every symbol's first bar are not closures, the later ones load."""
+    market = SampleMarket(today="2020-01-31")  # every one of the eight listed by then
+    path = tmp_path / "quantdb.duckdb"
+    conn = open_working(path)
+    try:
+        migrate(conn)
+        load_hk_calendar(conn, market, Lineage.now("exchange_calendars", "setup"))
+        report = load_market_bars(conn, market, HK, d("2015-11-02"), d("2020-01-31"), Lineage.now("sample", "old"),
+                                  symbols=SYMBOLS)
+        first = conn.execute("SELECT min(trade_date) FROM hk_daily_bars").fetchone()[0]
+        recorded = conn.execute("SELECT count(*) FROM market_closures").fetchone()[0]
+    finally:
+        conn.close()
+    assert report.closures == [] and recorded == 0 and not report.failed
+    assert first == d("2016-01-04")

@@ -106,8 +106,8 @@ def test_a_cli_range_without_a_trading_day_starts_no_run_and_fetches_nothing(wor
     holiday = ["run", "--source", "sample", "--sample-today", "2024-10-31", "--start", "2024-10-01", "--end",
                "2024-10-01", "--warehouse", "warehouse/cli.duckdb", "--no-progress", *SMALL, "--markets", "cn,index"]
     assert main(holiday) == EXIT_OK
-    out = capsys.readouterr().out
-    assert out.strip() == "quantdb-pipeline: no trading day in 2024-10-01..2024-10-01: nothing to load, no run started"
+    assert capsys.readouterr().err.strip() == ("quantdb-pipeline: no trading day in 2024-10-01..2024-10-01: "
+                                               "nothing to load, no run started")
     assert (workdir / "warehouse" / "cli.duckdb").read_bytes() == snapshot
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(workdir / ".dagster"), config_dir=str(workdir))) as inst:
         assert len(inst.get_runs(RunsFilter(tags={"quantdb/launched_by": "cli"}))) == 2  # the first command's two
@@ -126,3 +126,21 @@ def test_a_range_holding_hk_sessions_only_runs_hk_alone(workdir, capsys):
         days = conn.execute("SELECT DISTINCT trade_date::VARCHAR FROM hk_daily_bars ORDER BY 1").fetchall()
         assert days == [("2024-10-02",), ("2024-10-03",), ("2024-10-04",)]
         assert conn.execute("SELECT count(*) FROM daily_bars").fetchall() == [(0,)]
+
+
+def test_a_range_past_the_sources_today_ends_there_and_records_no_later_partition(workdir, capsys):
+    # the sample's today is 2024-07-19 (a Friday): later sessions have no final bars yet
+    swap = {"2024-08-30": "2024-07-19", "2024-07-01": "2024-07-15", "2024-07-19": "2024-08-30"}
+    args = [swap.get(a, a) for a in ARGS]
+    assert main(args + SMALL + ["--no-progress", "--markets", "cn"]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert "--end 2024-08-30 is after the source's last final day 2024-07-19: the range ends there" in captured.err
+    assert summary_value(captured.out, "date range") == "2024-07-15..2024-07-19"
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(workdir / ".dagster"), config_dir=str(workdir))) as inst:
+        assert sorted(inst.get_materialized_partitions(daily_bars.key)) == [
+            "2024-07-15", "2024-07-16", "2024-07-17", "2024-07-18", "2024-07-19"]
+    future = [a if a != "2024-07-15" else "2024-07-22" for a in args]
+    assert main(future + SMALL + ["--no-progress", "--markets", "cn"]) == EXIT_OK
+    assert "nothing to load, no run started" in capsys.readouterr().err
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(workdir / ".dagster"), config_dir=str(workdir))) as inst:
+        assert len(inst.get_runs(RunsFilter(tags={"quantdb/launched_by": "cli"}))) == 1

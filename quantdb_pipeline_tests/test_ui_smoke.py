@@ -185,7 +185,7 @@ def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev,
                 and "dagster/asset_partition_range_start" in r.tags]
         assert len(runs) == 1 and runs[0].is_success, [(r.run_id, r.status, r.tags, r.asset_selection) for r in every]
         planned = instance.all_logs(runs[0].run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
-        assert [e.asset_key.to_user_string() for e in planned].count("daily_bars") == 1
+        assert [e.dagster_event.asset_key.to_user_string() for e in planned].count("daily_bars") == 1
         recorded = set(instance.get_materialized_partitions(AssetKey("daily_bars")))
         assert {"2024-09-20", "2024-09-23", "2024-09-27"} <= recorded and "2024-09-21" not in recorded
 

@@ -133,8 +133,8 @@ class ClosureJudge:
     recorded_days: set[dt.date] = field(default_factory=set)  # what `finish` recorded
     #: Days some observed answer has a bar on (datetime64[D], ascending).
     bar_days: np.ndarray = field(default_factory=lambda: np.array([], dtype="datetime64[D]"))
-    #: Per observed answer with bars: (symbol, window start, window end, its last bar).
-    spans: list[tuple[str, np.datetime64, np.datetime64, np.datetime64]] = field(default_factory=list)
+    #: Per observed answer with bars: (symbol, window start, window end, its first bar, its last bar).
+    spans: list[tuple[str, np.datetime64, np.datetime64, np.datetime64, np.datetime64]] = field(default_factory=list)
     answers_with_bars: int = 0
     reopened_days: list[dt.date] = field(default_factory=list)  # what `reopen_seen` removed
 
@@ -148,7 +148,7 @@ class ClosureJudge:
             return
         self.bar_days = np.union1d(self.bar_days, days)
         symbol, lo, hi = self.window(item)
-        self.spans.append((symbol, np.datetime64(lo, "D"), np.datetime64(hi, "D"), days[-1]))
+        self.spans.append((symbol, np.datetime64(lo, "D"), np.datetime64(hi, "D"), days[0], days[-1]))
         self.answers_with_bars += 1
 
     def reopen_seen(self, lineage: Lineage) -> list[dt.date]:
@@ -260,14 +260,17 @@ class ClosureJudge:
 
     def _silent_days(self, asked: list[Hashable]) -> dict[dt.date, str]:
         """Sessions inside the asked windows that no answer has a bar on, although at least
-        `MIN_SILENT_SYMBOLS` symbols answered bars for later sessions: day -> evidence.
+        `MIN_SILENT_SYMBOLS` symbols whose history spans the day (a bar before it, in the answer
+        or already stored) answered bars for later sessions: day -> evidence.
 
         The answers are their own probe here. This catches a closure the night itself could
         not see (the quote list was refused that night, or the empties were spread out), when
         the next nights' windows reach back over it: without it every such window would show
         a session with no bar for any symbol and the batch coverage rule would refuse it.
         Bars after the day show upstream has published past it, so a day not yet published
-        is never taken for a closure.
+        is never taken for a closure. A day before a symbol's first bar is before its history
+        (upstream's history may begin years after the listing), not evidence of a closure: a
+        backfill reaching before every symbol's history records nothing there.
         """
         if self.answers_with_bars < MIN_SILENT_SYMBOLS or not asked:
             return {}
@@ -278,10 +281,17 @@ class ClosureJudge:
         if len(candidates) == 0:
             return {}
         asked_symbols = {symbol for symbol, _, _ in windows}
-        spans = [(start, end, last) for symbol, start, end, last in self.spans if symbol in asked_symbols]
+        stored_first = dict(self.conn.execute(
+            f"SELECT symbol, min(trade_date) FROM {self.table} WHERE symbol IN (SELECT unnest(?)) GROUP BY symbol",
+            [sorted(asked_symbols)]).fetchall())
+        spans = []
+        for symbol, start, end, first, last in self.spans:
+            if symbol in asked_symbols:
+                known = stored_first.get(symbol)
+                spans.append((start, end, min(first, np.datetime64(known, "D")) if known else first, last))
         found = {}
         for day in candidates:
-            later = sum(start <= day <= end and last > day for start, end, last in spans)
+            later = sum(start <= day <= end and first < day < last for start, end, first, last in spans)
             if later >= MIN_SILENT_SYMBOLS:
                 day = day.astype(dt.date)
                 found[day] = f"no answer has a bar for {day}; {later} symbols answered bars for later sessions"
