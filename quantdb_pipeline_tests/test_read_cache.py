@@ -146,7 +146,9 @@ def test_threads_share_the_cache_and_each_get_their_own_rows(published):
         assert set(bars["symbol"]) == {symbol} and len(bars) > 30
         assert bars.equals(results[symbols.index(symbol)])
     info = read.cache_info()
-    assert info["entries"] == 4 and info["hits"] + info["misses"] == 40 and info["hits"] >= 36 - 4
+    # threads asking for a symbol at the same moment may each miss it once (a loaded machine makes
+    # that likely), never more: a thread's own miss stores the result its next call finds
+    assert info["entries"] == 4 and info["hits"] + info["misses"] == 40 and 4 <= info["misses"] <= 4 * 4
 
 
 @pytest.mark.parametrize("bad", ["-1", "lots", "nan"])
