@@ -192,7 +192,9 @@ def _numeric(raw: pd.DataFrame, column: str, source: str, symbol: str | None) ->
     values = raw[column]
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
         raise SourceSchemaError(source, symbol, column, f"expected a numeric column, got dtype {values.dtype}")
-    return values.to_numpy(dtype="float64", na_value=np.nan)
+    # an owned, writable array: a view of `raw` would tie the canonical frame (built with
+    # copy=False) to the upstream frame and, under copy-on-write, be read-only
+    return values.to_numpy(dtype="float64", na_value=np.nan, copy=True)
 
 
 def _date_array(raw: pd.DataFrame, column: str, source: str, symbol: str | None,
