@@ -208,7 +208,10 @@ def test_an_ex_date_upstream_has_not_published_gets_a_derived_factor_until_upstr
     truth = SampleMarket(today=AFTER).adjustment_factors_raw(DIVIDEND_SYMBOL)
     assert factors["hfq_factor"].iloc[-1] == pytest.approx(truth["hfq_factor"].iloc[0], rel=1e-9)
 
-    second = load_all(conn, LateFactors(today=AFTER), symbols)  # inside the grace period: asked again
+    rerun = load_all(conn, LateFactors(today=AFTER), symbols)  # the same source day: nothing asked again
+    assert rerun.needed == {} and rerun.requests == 0
+    next_day = (d(AFTER) + dt.timedelta(days=1)).isoformat()
+    second = load_all(conn, LateFactors(today=next_day), symbols)  # inside the grace period: asked again
     assert second.needed == {DIVIDEND_SYMBOL: f"new ex-date {DIVIDEND_DATE}"} and second.requests == 1
     late = DIVIDEND_DATE + dt.timedelta(days=EX_DATE_GRACE_DAYS + 2)
     assert DIVIDEND_SYMBOL in load_all(conn, LateFactors(today=late), symbols).needed
@@ -224,13 +227,47 @@ def test_an_ex_date_upstream_has_not_published_gets_a_derived_factor_until_upstr
     assert outcomes["confirms_derived_step"].success  # the next test shows it fails on a contradiction
 
 
+class NoRecentFactors(SampleMarket):
+    """Upstream that has published no factor since 2026-06-01, for any symbol."""
+
+    def adjustment_factors_raw(self, symbol):
+        factors = super().adjustment_factors_raw(symbol)
+        return factors[factors["date"] < pd.Timestamp("2026-06-01")].reset_index(drop=True) if len(factors) else factors
+
+
+def test_stale_factors_are_asked_again_a_bounded_number_per_night_longest_waiting_first(tmp_path):
+    """A peak ex-date season must not turn one night into hundreds of factor requests: derived
+    factors serve meanwhile, and the queue drains a few symbols a night, each once."""
+    from quantdb_pipeline.loaders.factors import load_adjustment_factors
+    from quantdb_pipeline.warehouse.schema import connect
+    from quantdb_pipeline.warehouse.writes import Lineage
+
+    conn = connect(tmp_path / "w.duckdb")
+    market = NoRecentFactors(today=AFTER)
+    symbols = [s for s in market.universe()["code"][:64] if s.startswith(("600", "000"))]
+    first = load_all(conn, market, symbols, start="2026-05-04")
+    waiting = set(first.derived["symbol"])
+    assert len(waiting) >= 8  # the sample's June-July ex-dates, every one derived
+    asked: list[set[str]] = []
+    for day in ("2026-07-27", "2026-07-28", "2026-07-29"):  # a week on: every derived factor awaits upstream
+        night = load_adjustment_factors(conn, NoRecentFactors(today=day), Lineage.now("sample", day),
+                                        symbols=symbols, refetch_per_run=3)
+        assert len(night.needed) == 3 and night.requests == 3
+        assert set(night.needed) <= waiting
+        asked.append(set(night.needed))
+        rerun = load_adjustment_factors(conn, NoRecentFactors(today=day), Lineage.now("sample", day),
+                                        symbols=symbols, refetch_per_run=3)
+        assert rerun.needed == {} and rerun.requests == 0  # once a source day
+    assert len(set.union(*asked)) == 9  # three nights, nine different symbols
+
+
 def test_an_upstream_factor_that_contradicts_the_derived_step_is_reported(tmp_path):
     from quantdb_pipeline.warehouse.schema import connect
 
     conn = connect(tmp_path / "w.duckdb")
     symbols = [DIVIDEND_SYMBOL]
     assert len(load_all(conn, LateFactors(today=AFTER), symbols).derived) == 1
-    report = load_all(conn, WrongFactors(today=AFTER), symbols)
+    report = load_all(conn, WrongFactors(today="2026-07-21"), symbols)  # the next night asks again
     outcome = {o.rule: o for o in report.checks.outcomes}["confirms_derived_step"]
     assert not outcome.success and outcome.unexpected_count == 1
     assert str(DIVIDEND_DATE) in str(outcome.examples)

@@ -56,6 +56,12 @@ DATASET = "adjustment_factors"
 EX_DATE_GRACE_DAYS = 10
 #: After that, a symbol with a derived factor is asked again once this many days have passed.
 DERIVED_RECHECK_DAYS = 7
+#: At most this many symbols are asked again per source day for a new ex-date or a derived factor
+#: awaiting upstream, longest-waiting first. On a peak ex-date night several hundred A-shares go
+#: ex together; the derived factor serves their adjusted prices meanwhile, so the queue drains
+#: over the next nights inside the nightly request budget instead of in one burst. Never-fetched
+#: and failed symbols are not capped.
+REFETCH_PER_RUN = 40
 #: Reference price and last close are both in fen: a larger gap is a corporate action.
 EX_DATE_MIN_GAP = 0.005
 QUOTE_LIST_EVIDENCE, CORPORATE_ACTIONS_EVIDENCE = "quote_list_reference", "corporate_actions"
@@ -178,8 +184,13 @@ def _upstream_dates(conn: duckdb.DuckDBPyConnection, symbols: list[str] | None) 
 
 
 def symbols_needing_factors(conn: duckdb.DuckDBPyConnection, today: dt.date,
-                            symbols: list[str] | None = None, refresh: bool = False) -> dict[str, str]:
-    """symbol -> reason, for every symbol with bars whose factors are missing or stale."""
+                            symbols: list[str] | None = None, refresh: bool = False,
+                            refetch_per_run: int = REFETCH_PER_RUN) -> dict[str, str]:
+    """symbol -> reason, for every symbol with bars whose factors are missing or failed, and for
+    up to `refetch_per_run` whose factors are stale (a known ex-date upstream's list lacks, or a
+    derived factor awaiting upstream's), those asked longest ago first. The allowance is per
+    source day: symbols already asked today count against it, so a rerun of the night asks
+    nothing again."""
     with_bars = [s for (s,) in conn.execute(
         "SELECT DISTINCT symbol FROM daily_bars WHERE ($symbols::VARCHAR[] IS NULL "
         "OR list_contains($symbols::VARCHAR[], symbol)) "
@@ -198,20 +209,24 @@ def symbols_needing_factors(conn: duckdb.DuckDBPyConnection, today: dt.date,
         "SELECT DISTINCT symbol FROM adjustment_factors WHERE derived_from IN (?, ?)",
         [QUOTE_LIST_EVIDENCE, CORPORATE_ACTIONS_EVIDENCE]).fetchall()
         if (state.get(symbol, (None, None))[1] or dt.date.min) <= today - dt.timedelta(days=DERIVED_RECHECK_DAYS)}
-    needed = {}
+    needed, queued, asked_today = {}, [], 0
     for symbol in with_bars:
-        status = state.get(symbol, (None, None))[0]
+        status, as_of = state.get(symbol, (None, None))
         if refresh:
             needed[symbol] = "refresh requested"
         elif status is None:
             needed[symbol] = "never fetched"
         elif status == "failed":
             needed[symbol] = "last attempt failed"
+        elif as_of is not None and as_of >= today:
+            asked_today += 1  # a rerun of the night spends what is left of the day's allowance
         elif symbol in stale:
-            needed[symbol] = f"new ex-date {stale[symbol]:%Y-%m-%d}"
+            queued.append((as_of or dt.date.min, stale[symbol], symbol, f"new ex-date {stale[symbol]:%Y-%m-%d}"))
         elif symbol in awaiting:
-            needed[symbol] = "derived factor awaiting upstream"
-    return needed
+            queued.append((as_of or dt.date.min, dt.date.max, symbol, "derived factor awaiting upstream"))
+    for _, _, symbol, reason in sorted(queued)[:max(refetch_per_run - asked_today, 0)]:
+        needed[symbol] = reason
+    return dict(sorted(needed.items()))
 
 
 def derive_factors(conn: duckdb.DuckDBPyConnection, today: dt.date,
@@ -288,6 +303,7 @@ def load_adjustment_factors(
     progress: ProgressCallback | None = None,
     breaker_threshold: int = 8,
     chunk: tuple[int, int] | None = None,
+    refetch_per_run: int = REFETCH_PER_RUN,
 ) -> FactorLoadReport:
     """Fetch the factors of every symbol that needs them, check them, swap them in per symbol.
 
@@ -297,7 +313,7 @@ def load_adjustment_factors(
     gaps, which read every symbol's stored factors, are rebuilt once after the last chunk."""
     began = time.perf_counter()
     today = source.today()
-    report = FactorLoadReport(needed=symbols_needing_factors(conn, today, symbols, refresh))
+    report = FactorLoadReport(needed=symbols_needing_factors(conn, today, symbols, refresh, refetch_per_run))
     derived_before = set(map(tuple, conn.execute(
         "SELECT symbol, ex_date FROM adjustment_factors WHERE derived_from IN (?, ?)",
         [QUOTE_LIST_EVIDENCE, CORPORATE_ACTIONS_EVIDENCE]).df().assign(
