@@ -9,9 +9,9 @@ from quantdb_pipeline.assets.reference import POOL, securities
 from quantdb_pipeline.loaders.fundamentals import (
     FundamentalsReport,
     load_indicators,
-    load_profiles,
     load_statements,
 )
+from quantdb_pipeline.loaders.profiles import ProfileReport, load_profiles
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 from quantdb_pipeline.warehouse.writes import Lineage
 
@@ -67,6 +67,15 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
         "seconds": round(report.seconds, 2),
         "source": source.name,
     }
+    if isinstance(report, ProfileReport):
+        metadata["quote_list"] = report.quote_list or "not used"
+        metadata["weekly_refresh"] = (MetadataValue.md("| endpoint | requests |\n|---|---:|\n" + "\n".join(
+            f"| {e} | {n} |" for e, n in sorted(report.weekly_requests.items()))) if report.weekly_refresh
+            else "not due")
+        metadata["industries_assigned"] = report.industries
+        metadata["dated_name_periods"] = report.name_periods
+        metadata["former_names_asked"] = len(report.former_names_asked)
+        metadata["not_in_quote_list"] = report.not_in_quote_list
     if report.changes:
         metadata["new_versions"] = MetadataValue.md("| symbol | change |\n|---|---|\n" + "\n".join(
             f"| {s} | {c} |" for s, c in sorted(report.changes.items())))
@@ -83,7 +92,8 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
 def security_profiles(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,
                       warehouse: WarehouseResource):
     """Name, ST status, industry, shares and market values per symbol, with history: a change
-    starts a new version. New listings at once, everyone else weekly."""
+    starts a new version. From the whole-market quote list (reused from the nightly bars step)
+    every night, industries and name history in a weekly refresh (see `loaders.profiles`)."""
     yield from _run(context, config, market, warehouse, load_profiles, PROFILES_SUITE)
 
 
