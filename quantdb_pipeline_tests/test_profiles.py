@@ -211,3 +211,37 @@ def test_before_the_first_observation_names_come_from_dated_records_or_are_null(
     history = read.name_history(RENAMED_SYMBOL, warehouse=path)
     assert list(history["source"]) == ["profile", "former_names", "former_names"]
     assert history["name"].tolist()[1] == FORMER_NAME and history["valid_from"].isna().tolist()[1:] == [True, True]
+
+
+def test_a_weekly_endpoint_down_keeps_industries_and_names_but_not_the_nights_rename(tmp_path):
+    from quantdb_pipeline_tests.faults import EndpointDown
+
+    conn = warehouse(tmp_path / "w.duckdb", BEFORE_ST)
+    load_profiles(conn, SampleMarket(today=BEFORE_ST), Lineage.now("sample", "first"))
+    stored = conn.execute("SELECT symbol, industry FROM industry_assignments ORDER BY symbol").fetchall()
+    day = ST_DATE + dt.timedelta(days=4)  # a week on: the refresh is due, and eastmoney's boards are down
+    down = EndpointDown(today=day, down=["industry_constituents_raw"])
+    load_trading_calendar(conn, down, Lineage.now("sample", "c"))
+    load_securities(conn, down, Lineage.now("sample", "s"))
+    report = load_profiles(conn, down, Lineage.now("sample", "down"), breaker_threshold=3)
+    assert report.weekly_refresh and report.circuit_open is None
+    assert any(key.startswith("industry board ") for key in report.failed)
+    assert conn.execute("SELECT symbol, industry FROM industry_assignments ORDER BY symbol").fetchall() == stored
+    assert report.changes[ST_SYMBOL] == "name: SZ main 002 -> *ST SZ main 002"  # the night's rename all the same
+    healed = load_profiles(conn, SampleMarket(today=day), Lineage.now("sample", "healed"))
+    assert healed.weekly_refresh and not healed.failed  # still due the next run, and done then
+    conn.close()
+
+
+def test_without_the_quote_list_nothing_is_written_and_every_symbol_is_recorded_failed(tmp_path):
+    from quantdb_pipeline_tests.faults import EndpointDown
+
+    day = dt.date(2024, 8, 30)
+    conn = warehouse(tmp_path / "w.duckdb", day)
+    report = load_profiles(conn, EndpointDown(today=day, down=["a_share_spot_raw"]), Lineage.now("sample", "x"))
+    assert report.circuit_open.startswith("quote list unavailable: a_share_spot_raw: gave up")
+    assert conn.execute("SELECT count(*) FROM security_profiles").fetchall() == [(0,)]
+    failed = conn.execute("SELECT count(*) FROM ingest_state WHERE dataset = 'security_profiles' "
+                          "AND status = 'failed'").fetchall()[0][0]
+    assert failed == len(listed(SampleMarket(today=day))) == len(report.failed)
+    conn.close()

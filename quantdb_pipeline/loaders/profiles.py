@@ -44,8 +44,10 @@ from quantdb_pipeline.quality.expectations import combine
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_profiles
 from quantdb_pipeline.sources import MarketSource, normalize
+from quantdb_pipeline.sources.pacing import RetriesExhausted
 from quantdb_pipeline.warehouse.profile_inputs import (
     quote_list_snapshot,
+    record_failures,
     replace_former_names,
     replace_industries,
     replace_name_periods,
@@ -244,8 +246,10 @@ def load_profiles(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage
                   progress: ProgressCallback | None = None, breaker_threshold: int = 8,
                   chunk: tuple[int, int] | None = None) -> ProfileReport:
     """Refresh the profiles of every listed symbol (of `symbols`, if given) from the quote list,
-    after the weekly refresh when it is due (or `refresh`). When the weekly refresh's breaker
-    opens (an endpoint down), nothing of the profiles is written and `circuit_open` says why.
+    after the weekly refresh when it is due (or `refresh`). A weekly refresh that fails (an
+    endpoint down) keeps the stored industries and names, stays due, and is in `failed`: the
+    night's names still come from the quote list. Without a quote list (upstream down, or an
+    empty list) nothing is written, every symbol is recorded failed and `circuit_open` says why.
     `progress` and `chunk` are accepted for the assets' common signature; the step asks no
     per-symbol endpoint but sina's bounded batch."""
     began, today = time.perf_counter(), source.today()
@@ -261,11 +265,21 @@ def load_profiles(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage
         report.weekly_requests = _requests_since(source, before)
         if industries and names:
             set_setting(conn, _weekly_key(source), today.isoformat())
-        if report.circuit_open:
-            report.requests = sum(source.requests.values()) - before_total
-            report.seconds = time.perf_counter() - began
-            return report
-    _quote_list(conn, source, lineage, today, report)
+        else:  # stays due: the next run tries again; tonight's names still come from the quote list
+            log.warning("profiles: the weekly refresh did not complete (%s); industries and name history as "
+                        "stored", report.circuit_open or "; ".join(report.failed))
+        report.circuit_open = None
+    try:
+        _quote_list(conn, source, lineage, today, report)
+    except (RetriesExhausted, ValueError) as error:
+        # no list, no profiles: every symbol's profile stays as stored and is recorded failed
+        reason = f"quote list unavailable: {error}"
+        record_failures(conn, PROFILES, listed, reason, lineage, today)
+        report.failed.update({symbol: reason for symbol in listed})
+        report.circuit_open = reason
+        report.requests = sum(source.requests.values()) - before_total
+        report.seconds = time.perf_counter() - began
+        return report
     staged = build_profiles(conn, listed)
     report.not_in_quote_list = len(listed) - len(staged)
     report.due = {symbol: reason for symbol in staged["symbol"]}

@@ -87,3 +87,13 @@ def replace_former_names(conn: duckdb.DuckDBPyConnection, names: pd.DataFrame, a
     for name in ("staged_names", "staged_asked", "staged_outcomes"):
         conn.unregister(name)
     return len(names)
+
+
+def record_failures(conn: duckdb.DuckDBPyConnection, dataset: str, symbols: list[str], reason: str,
+                    lineage: Lineage, today: dt.date) -> None:
+    """Record `symbols` failed under `dataset` in ingest_state (nothing else is written)."""
+    _stage(conn, "staged_outcomes", pd.DataFrame({"symbol": pd.Series(symbols, dtype="string"), "status": "failed",
+                                                  "error": pd.Series([reason] * len(symbols), dtype="string")}))
+    with transaction(conn):
+        _record_outcomes(conn, dataset, lineage, today)
+    conn.unregister("staged_outcomes")
