@@ -245,3 +245,30 @@ def test_without_the_quote_list_nothing_is_written_and_every_symbol_is_recorded_
                           "AND status = 'failed'").fetchall()[0][0]
     assert failed == len(listed(SampleMarket(today=day))) == len(report.failed)
     conn.close()
+
+
+def test_with_more_boards_than_a_refresh_reads_the_longest_unread_go_first(tmp_path, monkeypatch):
+    from quantdb_pipeline.loaders import profiles
+
+    monkeypatch.setattr(profiles, "MAX_BOARDS_PER_REFRESH", 4)
+    day = dt.date(2024, 8, 30)
+    conn = warehouse(tmp_path / "w.duckdb", day)
+    market = SampleMarket(today=day)
+    codes = sorted({INDUSTRY_BOARDS[industry_on(r, day)] for r in listed(market)})
+    assert len(codes) > 8  # three refreshes to read them all
+    read_boards = []
+    for week in range(3):
+        today = day + dt.timedelta(days=7 * week)
+        weekly = SampleMarket(today=today)
+        load_trading_calendar(conn, weekly, Lineage.now("sample", f"c{week}"))
+        load_securities(conn, weekly, Lineage.now("sample", f"s{week}"))
+        report = load_profiles(conn, weekly, Lineage.now("sample", f"w{week}"))
+        assert report.weekly_requests["stock_board_industry_cons_em"] == 4  # one page per sample board
+        boards = [b for (b,) in conn.execute("SELECT symbol FROM ingest_state WHERE dataset = 'industry_boards' "
+                                             "AND as_of = ? ORDER BY symbol", [today]).fetchall()]
+        read_boards.append(boards)
+    assert read_boards[0] == codes[:4] and read_boards[1] == codes[4:8]
+    assert read_boards[2] == sorted(codes[8:] + codes[:4 - len(codes[8:])])  # the rest, then the oldest read
+    assigned = dict(conn.execute("SELECT symbol, board_code FROM industry_assignments").fetchall())
+    assert set(assigned.values()) == set(codes) and assigned[BANK_SYMBOL] == "BK0475"
+    conn.close()

@@ -16,7 +16,8 @@ listed symbol from lists the pipeline fetches anyway, never with one request per
   `securities`.
 
 The weekly refresh (at most once every `WEEKLY_REFRESH_DAYS`, or on `refresh`) re-reads the
-industry boards (1 + one request per 100 constituents of each board), SZSE's name-change records
+industry boards (one request per 100 boards + one per 100 constituents of each board, at most
+`MAX_BOARDS_PER_REFRESH` boards, longest unread first), SZSE's name-change records
 (one xlsx: dated names back to listing, `security_names`) and, for at most
 `FORMER_NAMES_PER_REFRESH` SSE/BSE symbols, sina's former-names page (undated, `former_names`):
 each symbol once, oldest listing first (a failed one again at the next refresh). A symbol listed
@@ -66,6 +67,13 @@ WEEKLY_REFRESH_DAYS = 7
 #: sina pages (one request each) per weekly refresh: the one pass over ~2,900 SSE/BSE symbols
 #: costs ~2,900 requests, spread over ~49 weekly refreshes; after it, only new failures are asked.
 FORMER_NAMES_PER_REFRESH = 60
+#: ingest_state dataset of the industry boards (symbol: the board code, as_of: the day last read).
+INDUSTRY_BOARDS = "industry_boards"
+#: Boards whose constituents are read per weekly refresh. eastmoney's industry list (`m:90 t:2`)
+#: held about 86 boards (one page of constituents each, a few two or more: ~120 requests); should
+#: it list far more (a finer classification), the boards read longest ago go first and a full
+#: round takes several weeks, so the weekly refresh stays under its budget either way.
+MAX_BOARDS_PER_REFRESH = 150
 #: A share count derived from market value / price within this fraction of the stored one is
 #: the stored one (the price is rounded to the fen; eastmoney's market values may be rounded).
 SHARES_TOLERANCE = 0.005
@@ -125,12 +133,24 @@ def _requests_since(source: MarketSource, before: Counter) -> dict[str, int]:
     return {k: v - before.get(k, 0) for k, v in source.requests.items() if v - before.get(k, 0)}
 
 
+def boards_due(conn: duckdb.DuckDBPyConnection, codes: list[str], limit: int) -> list[str]:
+    """All of `codes` when they are at most `limit`, else the `limit` boards read longest ago
+    (never read first)."""
+    if len(codes) <= limit:
+        return codes
+    last = dict(conn.execute("SELECT symbol, as_of FROM ingest_state WHERE dataset = ? AND status = 'ok'",
+                             [INDUSTRY_BOARDS]).fetchall())
+    return sorted(codes, key=lambda code: (last.get(code) or dt.date.min, code))[:limit]
+
+
 def _refresh_industries(conn, source: MarketSource, lineage: Lineage, today: dt.date, report: ProfileReport,
                         breaker_threshold: int) -> bool:
-    """Re-read every industry board's constituents; replace the assignments only if every board answered."""
+    """Re-read the constituents of the boards due (`boards_due`); replace their assignments only
+    if every one of them answered."""
     boards = normalize.industry_boards(source.industry_boards_raw(), source.name)
     names = dict(zip(boards["board_code"], boards["industry"]))
-    got = fetch_each(list(names), source.industry_constituents_raw, dataset="industry_boards",
+    due = boards_due(conn, list(names), MAX_BOARDS_PER_REFRESH)
+    got = fetch_each(due, source.industry_constituents_raw, dataset=INDUSTRY_BOARDS,
                      empty_is_suspicious=False, breaker_threshold=breaker_threshold, noun="boards")
     for code, reason in got.failed.items():
         report.failed[f"industry board {code}"] = reason
@@ -142,7 +162,11 @@ def _refresh_industries(conn, source: MarketSource, lineage: Lineage, today: dt.
         return False
     frames = [normalize.industry_members(raw, names[code], code, source.name) for code, raw in got.answers]
     members = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["symbol", "industry", "board_code"])
-    report.industries = replace_industries(conn, members, today, lineage)
+    outcomes = pd.DataFrame({"symbol": pd.Series(due, dtype="string"), "status": "ok",
+                             "error": pd.Series([None] * len(due), dtype="string")})
+    report.industries = replace_industries(conn, members, today, lineage,
+                                           boards=None if len(due) == len(names) else due, outcomes=outcomes,
+                                           dataset=INDUSTRY_BOARDS)
     return True
 
 
@@ -277,6 +301,7 @@ def load_profiles(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage
         record_failures(conn, PROFILES, listed, reason, lineage, today)
         report.failed.update({symbol: reason for symbol in listed})
         report.circuit_open = reason
+        report.checks = validate_profiles(normalize.empty_frame(normalize.PROFILE_DTYPES), today)
         report.requests = sum(source.requests.values()) - before_total
         report.seconds = time.perf_counter() - began
         return report

@@ -59,11 +59,32 @@ def store_exchange_shares(conn: duckdb.DuckDBPyConnection, shares: pd.DataFrame,
     return _replace_all(conn, "exchange_shares", shares, ["symbol", "total_shares", "float_shares"], lineage, day)
 
 
-def replace_industries(conn: duckdb.DuckDBPyConnection, members: pd.DataFrame, day: dt.date,
-                       lineage: Lineage) -> int:
-    """Replace every industry assignment with `members` (symbol, industry, board_code); a symbol
-    on two boards keeps the first."""
-    return _replace_all(conn, "industry_assignments", members, ["symbol", "industry", "board_code"], lineage, day)
+def replace_industries(conn: duckdb.DuckDBPyConnection, members: pd.DataFrame, day: dt.date, lineage: Lineage,
+                       boards: list[str] | None = None, outcomes: pd.DataFrame | None = None,
+                       dataset: str = "industry_boards") -> int:
+    """Replace the industry assignments with `members` (symbol, industry, board_code; a symbol on
+    two boards keeps the first): all of them (`boards` None), or those of the boards in `boards`
+    and of the symbols in `members`. `outcomes` (symbol = board code, status, error) go to
+    ingest_state under `dataset`."""
+    members = members[["symbol", "industry", "board_code"]].drop_duplicates("symbol", keep="first")
+    _stage(conn, "staged_members", members)
+    _stage(conn, "staged_boards", pd.DataFrame({"board_code": pd.Series(boards or [], dtype="string")}))
+    if outcomes is not None:
+        _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]])
+    with transaction(conn):
+        if boards is None:
+            conn.execute("DELETE FROM industry_assignments")
+        else:
+            conn.execute("DELETE FROM industry_assignments WHERE board_code IN (SELECT board_code FROM staged_boards) "
+                         "OR symbol IN (SELECT symbol FROM staged_members)")
+        conn.execute("INSERT INTO industry_assignments (symbol, industry, board_code, observed_on, source, run_id, "
+                     "ingested_at) SELECT symbol, industry, board_code, ?, ?, ?, ? FROM staged_members",
+                     [day, *_lineage_params(lineage)])
+        if outcomes is not None:
+            _record_outcomes(conn, dataset, lineage, day)
+    for name in ("staged_members", "staged_boards") + (("staged_outcomes",) if outcomes is not None else ()):
+        conn.unregister(name)
+    return len(members)
 
 
 def replace_name_periods(conn: duckdb.DuckDBPyConnection, periods: pd.DataFrame, lineage: Lineage) -> int:
