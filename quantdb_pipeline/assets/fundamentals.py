@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
+from quantdb_pipeline.assets.bars import daily_bars
 from quantdb_pipeline.assets.reference import POOL, securities
 from quantdb_pipeline.loaders.fundamentals import (
     FundamentalsReport,
@@ -84,7 +85,8 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
     yield MaterializeResult(metadata=metadata)
 
 
-@asset(group_name="fundamentals", deps=[securities], pool=POOL, kinds={"duckdb"},
+# after daily_bars where both run: the bars step leaves the quote list it fetched for this one
+@asset(group_name="fundamentals", deps=[securities, daily_bars], pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(PROFILES_SUITE, "security_profiles",
                                 "one profile per symbol, name present, 0 < float shares <= total shares "
                                 "(quarantine); industry known, listing date not in the future (warning)"),

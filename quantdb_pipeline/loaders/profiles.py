@@ -73,7 +73,7 @@ INDUSTRY_BOARDS = "industry_boards"
 #: held about 86 boards (one page of constituents each, a few two or more: ~120 requests); should
 #: it list far more (a finer classification), the boards read longest ago go first and a full
 #: round takes several weeks, so the weekly refresh stays under its budget either way.
-MAX_BOARDS_PER_REFRESH = 150
+MAX_BOARDS_PER_REFRESH = 120
 #: A share count derived from market value / price within this fraction of the stored one is
 #: the stored one (the price is rounded to the fen; eastmoney's market values may be rounded).
 SHARES_TOLERANCE = 0.005
