@@ -55,7 +55,7 @@ from quantdb_pipeline.schedules import (
     nightly_bars_schedule,
     nightly_hk_bars_schedule,
     reference_schedule,
-    weekly_profiles_schedule,
+    nightly_profiles_schedule,
 )
 from quantdb_pipeline.sensors import new_listings_sensor, run_failure_alert
 
@@ -64,7 +64,7 @@ defs = Definitions(
             hk_trading_calendar, hk_securities, hk_daily_bars, hk_adjustment_factors, index_daily_bars,
             security_profiles, financial_statements, financial_indicators, published_warehouse],
     jobs=[reference_job, daily_bars_job, hk_daily_bars_job, profiles_job, financials_job],
-    schedules=[reference_schedule, nightly_bars_schedule, nightly_hk_bars_schedule, weekly_profiles_schedule,
+    schedules=[reference_schedule, nightly_bars_schedule, nightly_hk_bars_schedule, nightly_profiles_schedule,
                financials_schedule],
     sensors=[new_listings_sensor, run_failure_alert, dead_run_sensor],
     resources=resources_from_env(),

@@ -47,7 +47,7 @@ hk_daily_bars_job = define_asset_job(
 profiles_job = define_asset_job(
     "profiles_job",
     selection=AssetSelection.assets(security_profiles, published_warehouse),
-    description="Refresh the profiles that are due (new listings at once, the rest weekly), then publish.",
+    description="Refresh every profile from the quote list (industries and name history weekly), then publish.",
 )
 financials_job = define_asset_job(
     "financials_job",

@@ -1110,22 +1110,35 @@ def securities(as_of=None, include_delisted: bool = False, *,
     Without `as_of`: every security not delisted, with its current name (both codes of a code
     change, told apart by `status`). With `as_of`: the securities listed on that day, each
     company once (a code change's old code before `change_date`, its new code from it on),
-    with the name, ST status and industry of the profile
-    version valid then (`profile_known` is False where the warehouse holds no profile that
-    old: name and is_st are then today's). `include_delisted=True` keeps delisted names too.
+    with the name, ST status and industry of the profile version valid then. Before the first
+    observed profile version, name and is_st come from an exchange's dated name-change record
+    (SZSE) covering the day, else they are NULL (unknown; never today's name); `name_source`
+    says which: "profile", "exchange_record" or NULL. `profile_known` is False where the
+    warehouse holds no profile version that old (industry is then NULL).
+    `include_delisted=True` keeps delisted names too.
     """
     day = _date(as_of, "as_of")
     with _cursor(warehouse) as conn:
         return conn.execute(
             """
-            SELECT s.symbol, s.exchange, s.board, coalesce(p.name, s.name) AS name,
-                   coalesce(p.is_st, s.is_st) AS is_st, p.industry, s.list_date, s.delist_date,
-                   p.symbol IS NOT NULL AS profile_known, s.status, s.last_listed, c.new_symbol, c.change_date
+            SELECT s.symbol, s.exchange, s.board,
+                   CASE WHEN $day::DATE IS NULL THEN coalesce(p.name, s.name) ELSE coalesce(p.name, h.name) END AS name,
+                   CASE WHEN $day::DATE IS NULL THEN coalesce(p.is_st, s.is_st) ELSE coalesce(p.is_st, h.is_st) END
+                       AS is_st,
+                   p.industry, s.list_date, s.delist_date,
+                   p.symbol IS NOT NULL AS profile_known,
+                   CASE WHEN p.symbol IS NOT NULL THEN 'profile' WHEN h.symbol IS NOT NULL THEN 'exchange_record'
+                        WHEN $day::DATE IS NULL THEN 'securities' END AS name_source,
+                   s.status, s.last_listed, c.new_symbol, c.change_date
             FROM securities s
             LEFT JOIN symbol_changes c ON c.old_symbol = s.symbol
             LEFT JOIN security_profiles p ON p.symbol = s.symbol
                  AND (CASE WHEN $day::DATE IS NULL THEN p.valid_to IS NULL
                            ELSE p.valid_from <= $day AND (p.valid_to IS NULL OR p.valid_to > $day) END)
+            -- dated names only before the first observed version: after it, what was observed counts
+            LEFT JOIN security_names h ON h.symbol = s.symbol AND $day::DATE IS NOT NULL
+                 AND h.valid_from <= $day AND (h.valid_to IS NULL OR h.valid_to > $day)
+                 AND NOT EXISTS (SELECT 1 FROM security_profiles f WHERE f.symbol = s.symbol AND f.valid_from <= $day)
             WHERE ($include_delisted OR s.delist_date IS NULL OR s.delist_date > coalesce($day, DATE '9999-12-31'))
               AND ($day::DATE IS NULL OR s.list_date IS NULL OR s.list_date <= $day)
               -- on a day, a company of a code change trades under one code: the old before the change
@@ -1142,15 +1155,20 @@ class NoProfileError(LookupError):
 
 #: Columns of `read.profile`.
 PROFILE_FIELDS = ("symbol", "name", "is_st", "industry", "total_shares", "float_shares", "list_date",
-                  "total_market_cap", "float_market_cap", "valid_from", "valid_to", "observed_on")
+                  "total_market_cap", "float_market_cap", "shares_source", "valid_from", "valid_to", "observed_on")
 
 
 def profile(symbol: str, as_of=None, *, warehouse: str | os.PathLike | None = None) -> pd.Series:
     """The profile of `symbol` as the pipeline knew it on `as_of` (default: the current one).
 
     A version is valid from the day the pipeline first saw it (`valid_from`) until the day the
-    next one was seen (`valid_to`, exclusive). Shares are counts of shares, market values CNY
-    as observed on `observed_on`.
+    next one was seen (`valid_to`, exclusive). Shares are counts of shares (`shares_source`:
+    "exchange_list", or "market_value/price" where derived), market values CNY as observed on
+    `observed_on`.
+
+    Before the first observed version, an exchange's dated name-change record (SZSE) covering
+    `as_of` answers name and is_st (valid_from/valid_to: the record's period; every other field
+    NULL, observed_on NaT, `shares_source` "exchange_record"); with none, `NoProfileError`.
     """
     try:
         code = normalize_symbol(symbol)
@@ -1167,10 +1185,52 @@ def profile(symbol: str, as_of=None, *, warehouse: str | os.PathLike | None = No
         if len(rows):
             return rows.iloc[0]
         first = conn.execute("SELECT min(valid_from) FROM security_profiles WHERE symbol = ?", [code]).fetchall()[0][0]
+        if day is not None and (first is None or day < first):
+            named = conn.execute(
+                f"""
+                SELECT {", ".join(f if f in ("symbol", "name", "is_st", "valid_from", "valid_to") else
+                                  "'exchange_record' AS shares_source" if f == "shares_source" else
+                                  f"NULL::DATE AS {f}" if f in ("list_date", "observed_on") else
+                                  f"NULL::VARCHAR AS {f}" if f == "industry" else f"NULL::DOUBLE AS {f}"
+                                  for f in PROFILE_FIELDS)}
+                FROM security_names
+                WHERE symbol = $code AND valid_from <= $day AND (valid_to IS NULL OR valid_to > $day)
+                """, {"code": code, "day": day}).df()
+            if len(named):
+                return named.iloc[0]
         if first is None:
             _check_known(conn, "securities", [code], rows)
             raise NoProfileError(f"no profile of {code} in the warehouse yet: run the security_profiles asset")
         raise NoProfileError(f"no profile of {code} known on {day}: the first was observed on {first}")
+
+
+def name_history(symbol: str, *, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Every name of `symbol` the warehouse knows: symbol, name, is_st, valid_from, valid_to
+    (exclusive), source, position.
+
+    source "exchange_record": dated by an exchange's name-change record (SZSE); "profile": a
+    profile version (dated by when the pipeline first saw it); "former_names": sina's list of
+    former names, undated (valid_from/valid_to NULL, `position` 1 = oldest), which says a name
+    was carried, not when. Dated rows first, by valid_from.
+    """
+    try:
+        code = normalize_symbol(symbol)
+    except SymbolError as error:
+        raise UnknownSymbolError(str(error)) from error
+    with _cursor(warehouse) as conn:
+        rows = conn.execute(
+            """
+            SELECT symbol, name, is_st, valid_from, valid_to, 'exchange_record' AS source, NULL::INTEGER AS position
+            FROM security_names WHERE symbol = $code
+            UNION ALL
+            SELECT symbol, name, is_st, valid_from, valid_to, 'profile', NULL FROM security_profiles WHERE symbol = $code
+            UNION ALL
+            SELECT symbol, name, is_st, NULL, NULL, 'former_names', position FROM former_names WHERE symbol = $code
+            ORDER BY valid_from NULLS LAST, source, position
+            """, {"code": code}).df()
+        if rows.empty:
+            _check_known(conn, "securities", [code], rows)
+        return rows
 
 
 #: The metrics of `read.financials` (the key_financials view), in English.

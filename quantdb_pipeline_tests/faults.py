@@ -382,6 +382,95 @@ class FakeQuoteList:
         return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
 
 
+INDUSTRY_BOARDS_URL = "https://17.push2.eastmoney.com/api/qt/clist/get"
+INDUSTRY_CONSTITUENTS_URL = "https://29.push2.eastmoney.com/api/qt/clist/get"
+#: Fields eastmoney's clist sends besides those asked for (akshare 1.19.5 names 32 columns of the
+#: 30 fields `stock_board_industry_cons_em` asks for, as it names 31 of the quote list's 29).
+CLIST_EXTRA_FIELDS = ("f140", "f141")
+
+
+def clist_field_order(asked: str) -> list[str]:
+    """The keys of one clist row in the order eastmoney's JSON lists them, which is the order
+    akshare names the columns by: ascending field number, except that f136 follows f141 (as
+    `QUOTE_FIELDS` records for the quote list)."""
+    fields = set(asked.split(",")) | set(CLIST_EXTRA_FIELDS)
+    return sorted(fields, key=lambda f: 141.5 if f == "f136" else int(f[1:]))
+
+
+class FakeIndustryBoards:
+    """Answers eastmoney's industry boards (`stock_board_industry_name_em`, `fs=m:90 t:2 f:!50`)
+    and each board's constituents (`stock_board_industry_cons_em(BKxxxx)`, `fs=b:BKxxxx f:!50`)
+    from the sample market, paged like the quote list (`page_size` rows a page, whatever `pz`
+    asks: akshare reads the page size off the first page). Fields as `clist_field_order`: for a
+    board f12 code, f14 name, f2 level, f3 change, f104/f105 up/down counts, f128/f140/f136 the
+    leading stock; for a constituent f12 code, f14 name and the quote fields. `calls` records
+    (board code or "boards", page) of each request."""
+
+    def __init__(self, market: SampleMarket, mock: responses.RequestsMock, page_size: int = 100):
+        self.market, self.page_size = market, page_size
+        self.calls: list[tuple[str, int]] = []
+        mock.add_callback(responses.GET, INDUSTRY_BOARDS_URL, callback=self._boards)
+        mock.add_callback(responses.GET, INDUSTRY_CONSTITUENTS_URL, callback=self._constituents)
+
+    def _page(self, what: str, params: dict, rows: list[dict]):
+        page = int(params["pn"])
+        self.calls.append((what, page))
+        order = clist_field_order(params["fields"])
+        chosen = rows[(page - 1) * self.page_size: page * self.page_size]
+        diff = [{f: row.get(f, "-") for f in order} for row in chosen]
+        body = {"rc": 0, "rt": 6, "svr": 181669, "lt": 1, "full": 1, "dlmkts": "",
+                "data": {"total": len(rows), "diff": diff} if rows else None}
+        return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
+
+    def _boards(self, request):
+        params = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
+        assert params["fs"] == "m:90 t:2 f:!50", params["fs"]
+        boards = self.market.industry_boards_raw()
+        rows = [{"f1": 2, "f2": r["最新价"], "f3": r["涨跌幅"], "f4": r["涨跌额"], "f12": r["板块代码"], "f13": 90,
+                 "f14": r["板块名称"], "f104": int(r["上涨家数"]), "f105": int(r["下跌家数"]), "f128": "-",
+                 "f140": "-", "f141": 0, "f136": 0.0} for _, r in boards.iterrows()]
+        return self._page("boards", params, rows)
+
+    def _constituents(self, request):
+        params = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
+        board = re.fullmatch(r"b:(BK\d+) f:!50", params["fs"]).group(1)
+        members = self.market.industry_constituents_raw(board)
+        rows = [{"f1": 2, "f2": r["最新价"], "f3": r["涨跌幅"], "f4": r["涨跌额"], "f12": r["代码"],
+                 "f13": 1 if str(r["代码"]).startswith("6") else 0, "f14": r["名称"], "f15": r["最高"],
+                 "f16": r["最低"], "f17": r["今开"], "f18": r["昨收"]} for _, r in members.iterrows()]
+        return self._page(board, params, rows)
+
+
+SINA_CORP_INFO_URL = re.compile(r"https://vip\.stock\.finance\.sina\.com\.cn/corp/go\.php/vCI_CorpInfo/stockid/(\d{6})\.phtml")
+
+
+class FakeSinaFormerNames:
+    """Answers sina's company page (`stock_info_change_name(symbol)`) from the sample market: a
+    GBK page whose fourth table holds label/value rows, one of them 证券简称更名历史： with the
+    names oldest first, separated by spaces (akshare reads `pd.read_html(...)[3]`, splits the
+    label at "："); a symbol never renamed has the row with an empty value. The sample's names
+    hold spaces, which would split them: they are sent without. `calls` lists the symbols asked."""
+
+    def __init__(self, market: SampleMarket, mock: responses.RequestsMock):
+        self.market = market
+        self.calls: list[str] = []
+        mock.add_callback(responses.GET, SINA_CORP_INFO_URL, callback=self._answer)
+
+    def _answer(self, request):
+        symbol = SINA_CORP_INFO_URL.match(request.url).group(1)
+        self.calls.append(symbol)
+        names = self.market.former_names_raw(symbol)
+        # names separated by spaces; the sample's names hold spaces, real short names do not: dropped
+        history = " ".join(n.replace(" ", "") for n in names["name"]) if len(names) else ""
+        record = self.market._record(symbol)
+        table = "".join(f"<tr><td>{label}：</td><td>{value}</td><td>x：</td><td>y</td></tr>" for label, value in (
+            ("公司名称", (record["name"] if record is not None else symbol) + "股份有限公司"),
+            ("上市市场", "上海证券交易所"), ("证券简称更名历史", history), ("注册地址", "上海市")))
+        filler = "<table><tr><td>新浪财经</td></tr></table>"
+        page = f"<html><head><title>{symbol}公司资料</title></head><body>{filler * 3}<table>{table}</table></body></html>"
+        return 200, {"Content-Type": "text/html; charset=gbk"}, page.encode("gbk")
+
+
 DATA_CENTER_URL = "https://datacenter-web.eastmoney.com/api/data/v1/get"
 #: RPT_SHAREBONUS_DET's fields in the order eastmoney sends them: akshare 1.19.5 names the
 #: columns of `stock_fhps_em` by position, so the order is the contract.
@@ -445,7 +534,8 @@ class FakeDataCenter:
         return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
 
 
-__all__ = ["FakeDataCenter", "FakeEastmoney", "FakeQuoteList", "FakeSina", "FakeSinaHongKong", "FaultyMarket",
+__all__ = ["FakeDataCenter", "FakeEastmoney", "FakeIndustryBoards", "FakeQuoteList", "FakeSina", "FakeSinaFormerNames",
+           "FakeSinaHongKong", "FaultyMarket",
            "adjusted", "encode_sina_history", "np"]
 
 
@@ -475,7 +565,9 @@ class FakeExchangeLists:
     each exchange's own payload shape, as `test_akshare_contract.fake_exchange_lists` records
     them: SSE JSON (`result`), SZSE xlsx reports, bse.cn's JSONP page of positional fields
     (k00 上市日期, k11 流通股本, k36 总股本, k38 证券代码, k40 证券简称; akshare 1.19.5 keeps no
-    previous-code field). Set `market` to move to another day."""
+    previous-code field), and SZSE's name-change report (`stock_info_sz_change_name`, CATALOGID
+    SSGSGMXX: an xlsx of 变更日期, 证券代码 as a number, 证券简称, 变更前简称, 变更后简称). Set
+    `market` to move to another day."""
 
     def __init__(self, market: SampleMarket, mock: responses.RequestsMock):
         self.market = market
@@ -501,6 +593,12 @@ class FakeExchangeLists:
         return 200, {}, json.dumps({"result": rows})
 
     def _szse(self, request):
+        if request.params.get("CATALOGID") == "SSGSGMXX":  # stock_info_sz_change_name: tab1 全称, tab2 简称
+            changes = self.market.sz_name_changes_raw()
+            if request.params.get("TABKEY") == "tab1":
+                changes = changes.rename(columns={"变更前简称": "变更前全称", "变更后简称": "变更后全称"})
+            return 200, {}, _xlsx(changes.assign(证券代码=lambda f: f["证券代码"].astype(int),
+                                                 变更日期=lambda f: f["变更日期"].map(str)))
         lists = self._lists()
         if request.params.get("CATALOGID") == "1793_ssgs":
             frame = lists.sz_delisted.assign(证券代码=lambda f: f["证券代码"].astype(int),

@@ -47,8 +47,12 @@ def test_a_name_change_to_st_starts_a_new_version_and_keeps_the_old_one(pipeline
     as_of_before = read.securities(as_of=before, warehouse=pipeline.warehouse).set_index("symbol")
     assert not as_of_before.loc[ST_SYMBOL, "is_st"] and as_of_before.loc[ST_SYMBOL, "profile_known"]
     assert read.securities(warehouse=pipeline.warehouse).set_index("symbol").loc[ST_SYMBOL, "is_st"]
-    with pytest.raises(read.NoProfileError, match=f"first was observed on {before}"):
-        read.profile(ST_SYMBOL, as_of=before - dt.timedelta(days=30), warehouse=pipeline.warehouse)
+    # before the first observation, SZSE's dated name-change record answers the name (and nothing else)
+    earlier = read.profile(ST_SYMBOL, as_of=before - dt.timedelta(days=30), warehouse=pipeline.warehouse)
+    assert earlier["name"] == old["name"] and not earlier["is_st"] and earlier["valid_to"].date() == ST_DATE
+    assert earlier["shares_source"] == "exchange_record" and pd.isna(earlier["total_shares"])
+    with pytest.raises(read.NoProfileError, match=f"first was observed on {before}"):  # SSE: no dated record
+        read.profile("600000", as_of=before - dt.timedelta(days=30), warehouse=pipeline.warehouse)
     history = pipeline.query("SELECT count(*) AS n FROM security_profiles WHERE symbol = ?", [ST_SYMBOL])
     assert history["n"][0] == 2
     unchanged = pipeline.query("SELECT count(*) AS n FROM security_profiles WHERE symbol = '600000'")

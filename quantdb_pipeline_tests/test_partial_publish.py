@@ -63,7 +63,7 @@ def alert_for(pipeline, result, monkeypatch) -> dict:
 
 @pytest.mark.parametrize("endpoint, dataset, table, words", [
     ("hk_daily_raw", "hk_daily_bars", "hk_daily_bars", "circuit breaker: stopped after 3 consecutive"),
-    ("individual_info_raw", "security_profiles", "security_profiles", "circuit breaker: stopped after 3 consecutive"),
+    ("a_share_spot_raw", "security_profiles", "security_profiles", "quote list unavailable"),
 ], ids=["hk_breaker", "fundamentals_endpoint_down"])
 def test_a_failed_dataset_keeps_its_rows_is_stale_and_the_rest_is_published(pipeline, monkeypatch, endpoint, dataset,
                                                                             table, words):

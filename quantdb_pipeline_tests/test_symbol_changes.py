@@ -18,7 +18,7 @@ from quantdb_pipeline import read
 from quantdb_pipeline.assets import daily_bars, securities, trading_calendar
 from quantdb_pipeline.loaders.bars import plan_bar_fetches
 from quantdb_pipeline.loaders.factors import symbols_needing_factors
-from quantdb_pipeline.loaders.fundamentals import profiles_due
+from quantdb_pipeline.loaders.profiles import profiled_symbols
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.resources import MarketSourceResource
 from quantdb_pipeline.sources import normalize
@@ -167,7 +167,7 @@ def test_a_cut_list_deactivates_nothing_while_a_code_that_really_left_stops_bein
     plan = plan_bar_fetches(conn, day, day + dt.timedelta(days=3), day + dt.timedelta(days=3))
     planned = {f.symbol for f in plan.fetches}
     assert gone not in planned and set(sz) <= planned
-    assert gone not in profiles_due(conn, day)
+    assert gone not in profiled_symbols(conn, day)
     assert read_securities_row(conn, gone)["status"] == "dropped"  # kept, not deleted
     # the code is back in the list: fetched again
     load_securities(conn, SampleMarket(today=day + dt.timedelta(days=2)), Lineage.now("sample", "back"), force=True)

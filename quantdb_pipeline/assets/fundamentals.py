@@ -5,13 +5,14 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
+from quantdb_pipeline.assets.bars import daily_bars
 from quantdb_pipeline.assets.reference import POOL, securities
 from quantdb_pipeline.loaders.fundamentals import (
     FundamentalsReport,
     load_indicators,
-    load_profiles,
     load_statements,
 )
+from quantdb_pipeline.loaders.profiles import ProfileReport, load_profiles
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 from quantdb_pipeline.warehouse.writes import Lineage
 
@@ -67,6 +68,15 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
         "seconds": round(report.seconds, 2),
         "source": source.name,
     }
+    if isinstance(report, ProfileReport):
+        metadata["quote_list"] = report.quote_list or "not used"
+        metadata["weekly_refresh"] = (MetadataValue.md("| endpoint | requests |\n|---|---:|\n" + "\n".join(
+            f"| {e} | {n} |" for e, n in sorted(report.weekly_requests.items()))) if report.weekly_refresh
+            else "not due")
+        metadata["industries_assigned"] = report.industries
+        metadata["dated_name_periods"] = report.name_periods
+        metadata["former_names_asked"] = len(report.former_names_asked)
+        metadata["not_in_quote_list"] = report.not_in_quote_list
     if report.changes:
         metadata["new_versions"] = MetadataValue.md("| symbol | change |\n|---|---|\n" + "\n".join(
             f"| {s} | {c} |" for s, c in sorted(report.changes.items())))
@@ -75,7 +85,8 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
     yield MaterializeResult(metadata=metadata)
 
 
-@asset(group_name="fundamentals", deps=[securities], pool=POOL, kinds={"duckdb"},
+# after daily_bars where both run: the bars step leaves the quote list it fetched for this one
+@asset(group_name="fundamentals", deps=[securities, daily_bars], pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(PROFILES_SUITE, "security_profiles",
                                 "one profile per symbol, name present, 0 < float shares <= total shares "
                                 "(quarantine); industry known, listing date not in the future (warning)"),
@@ -83,7 +94,8 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
 def security_profiles(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,
                       warehouse: WarehouseResource):
     """Name, ST status, industry, shares and market values per symbol, with history: a change
-    starts a new version. New listings at once, everyone else weekly."""
+    starts a new version. From the whole-market quote list (reused from the nightly bars step)
+    every night, industries and name history in a weekly refresh (see `loaders.profiles`)."""
     yield from _run(context, config, market, warehouse, load_profiles, PROFILES_SUITE)
 
 

@@ -40,6 +40,7 @@ from quantdb_pipeline.quality.suites import (
 from quantdb_pipeline.settings import DEFAULT_REVISIT_DAYS, chunk_limits
 from quantdb_pipeline.sources import MarketSource, normalize
 from quantdb_pipeline.warehouse.coverage import Interval, TradingDays, merge, missing_span, without
+from quantdb_pipeline.warehouse.profile_inputs import store_quote_list
 from quantdb_pipeline.warehouse.writes import Lineage, get_setting, set_setting, transaction, write_bar_batch
 
 DATASET = "daily_bars"
@@ -346,7 +347,7 @@ def _history_fetches(plan: BarPlan, spot_plan: SpotPlan | None) -> list[BarFetch
     return fetches
 
 
-def _fetch_spot(conn: duckdb.DuckDBPyConnection, source: MarketSource, spot_plan: SpotPlan,
+def _fetch_spot(conn: duckdb.DuckDBPyConnection, source: MarketSource, spot_plan: SpotPlan, lineage: Lineage,
                 report: BarLoadReport) -> tuple[pd.DataFrame, set[str]]:
     """The quote list's bars of the planned symbols and the planned symbols it shows idle.
 
@@ -357,6 +358,12 @@ def _fetch_spot(conn: duckdb.DuckDBPyConnection, source: MarketSource, spot_plan
     report.spot_requests = sum(source.requests.values()) - before
     quotes, idle = normalize.a_share_spot_bars(raw, spot_plan.day, source.name)
     report.spot_checks = spot.check_day(conn, quotes, spot_plan)
+    # the list's names and market values, for the profile step to reuse instead of asking again;
+    # a shape the profile fields cannot be read from costs the profile step its own fetch, not the bars
+    try:
+        store_quote_list(conn, normalize.quote_list_profiles(raw, source.name), spot_plan.day, lineage)
+    except normalize.SourceSchemaError as error:
+        log.warning("quote list of %s not kept for profiles: %s", spot_plan.day, error)
     report.spot_day = spot_plan.day
     mine = quotes["symbol"].isin(list(spot_plan.symbols)).to_numpy()
     quotes = spot.with_previous_close(conn, quotes[mine].reset_index(drop=True), spot_plan.day)
@@ -420,7 +427,7 @@ def load_daily_bars(
     spot_plan = _spot_plan(conn, source, plan, today, reconcile_symbols, symbols) if use_spot else None
     spot_rows, idle = None, set()
     if spot_plan is not None:
-        spot_rows, idle = _fetch_spot(conn, source, spot_plan, report)
+        spot_rows, idle = _fetch_spot(conn, source, spot_plan, lineage, report)
         report.spot_symbols, report.spot_idle = len(spot_plan.symbols), len(idle)
         report.reconciled = [symbol for symbol, _, _ in spot_plan.reconcile]
         log.info("daily_bars %s: %d symbols from the quote list (%d requests), %d idle; reconciling %d",

@@ -1,10 +1,4 @@
-"""Security profiles (with history) and financial reports (with announcement dates).
-
-Profiles: eastmoney's `stock_individual_info_em` says what a security is *now*; upstream
-does not date changes. Each refresh compares the answer with the current stored version:
-a different name (becoming ST, say), industry, share count or listing date closes that
-version on the day it was seen to change and opens a new one, so that `read.profile(symbol,
-as_of)` answers what the pipeline knew on any day. Market values are refreshed in place.
+"""Financial reports (with announcement dates); profiles are `loaders.profiles`.
 
 Financials: a symbol's reports are fetched when a new one can exist: never fetched yet, or
 a quarter has ended whose report is not stored while its disclosure window (up to the
@@ -26,18 +20,15 @@ import pandas as pd
 from quantdb_pipeline.loaders.fetching import fetch_chunks
 from quantdb_pipeline.quality.expectations import SuiteOutcome, combine
 from quantdb_pipeline.quality.gate import split
-from quantdb_pipeline.quality.suites import validate_indicators, validate_profiles, validate_statements
+from quantdb_pipeline.quality.suites import validate_indicators, validate_statements
 from quantdb_pipeline.settings import chunk_limits
 from quantdb_pipeline.sources import MarketSource, normalize
-from quantdb_pipeline.warehouse.writes import Lineage, replace_reports, upsert_profiles
+from quantdb_pipeline.warehouse.writes import Lineage, replace_reports
 
 log = logging.getLogger(__name__)
 
-PROFILES = "security_profiles"
 STATEMENTS = "financial_statements"
 INDICATORS = "financial_indicators"
-#: A profile older than this is refreshed (the weekly refresh).
-PROFILE_REFRESH_DAYS = 7
 #: Inside a disclosure window, a symbol whose new report has not appeared is asked again after this.
 RETRY_DAYS = 7
 #: After the statutory deadline, late reports are still looked for during this many days.
@@ -95,23 +86,6 @@ def _state(conn: duckdb.DuckDBPyConnection, dataset: str) -> dict[str, tuple[str
         "SELECT symbol, status, as_of FROM ingest_state WHERE dataset = ?", [dataset]).fetchall()}
 
 
-def profiles_due(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None = None,
-                 refresh: bool = False) -> dict[str, str]:
-    """New listings at once, everyone else once their profile is `PROFILE_REFRESH_DAYS` old."""
-    state, due = _state(conn, PROFILES), {}
-    for symbol in _listed(conn, today, symbols):
-        status, as_of = state.get(symbol, (None, None))
-        if refresh:
-            due[symbol] = "refresh requested"
-        elif status is None:
-            due[symbol] = "new"
-        elif status == "failed":
-            due[symbol] = "last attempt failed"
-        elif as_of is None or (today - as_of).days >= PROFILE_REFRESH_DAYS:
-            due[symbol] = "weekly refresh"
-    return due
-
-
 def reports_due(conn: duckdb.DuckDBPyConnection, dataset: str, table: str, today: dt.date,
                 symbols: list[str] | None = None, refresh: bool = False) -> dict[str, str]:
     """Symbols whose reports are never fetched, or whose next report is due and missing."""
@@ -147,37 +121,6 @@ def _fetch_chunks(due: dict[str, str], fetch: Callable[[str], pd.DataFrame], rep
         report.circuit_open = got.circuit_open
         report.not_attempted = len(got.not_attempted)
         yield got.answers, got.failed
-
-
-def load_profiles(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
-                  symbols: list[str] | None = None, refresh: bool = False,
-                  progress: ProgressCallback | None = None, breaker_threshold: int = 8,
-                  chunk: tuple[int, int] | None = None) -> FundamentalsReport:
-    """The profile of every symbol due, checked and merged a chunk of symbols per transaction."""
-    began, today = time.perf_counter(), source.today()
-    report = FundamentalsReport(PROFILES, due=profiles_due(conn, today, symbols, refresh))
-    before = sum(source.requests.values())
-    for fetched, failed in _fetch_chunks(
-            report.due, lambda s: normalize.profile(source.individual_info_raw(s), s, source.name),
-            report, progress, breaker_threshold, chunk):
-        report.requests = sum(source.requests.values()) - before
-        staged = (pd.concat([f for _, f in fetched], ignore_index=True) if fetched
-                  else normalize.empty_frame(normalize.PROFILE_DTYPES))
-        checks = validate_profiles(staged, today)
-        report.checks = combine(report.checks, checks)
-        passed, quarantine = split(PROFILES, staged, checks, ["symbol"])
-        report.rows_quarantined += len(quarantine)
-        failed = dict(failed)
-        for symbol in quarantine["symbol"]:
-            report.failed[symbol] = failed[symbol] = "quality: profile quarantined"
-        outcomes = pd.DataFrame(
-            [(s, "failed", r) for s, r in failed.items()] + [(s, "ok", None) for s in passed["symbol"]],
-            columns=["symbol", "status", "error"]).astype({"error": "string"})
-        report.changes.update(upsert_profiles(conn, passed, outcomes, lineage, today, quarantine))
-        report.symbols_updated += len(passed)
-        report.rows_written += len(passed)
-    report.seconds = time.perf_counter() - began
-    return report
 
 
 def _statements(source: MarketSource, symbol: str) -> pd.DataFrame:

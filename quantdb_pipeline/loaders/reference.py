@@ -7,6 +7,7 @@ that skips the fetch still runs its suite, on the stored rows.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import duckdb
@@ -17,8 +18,10 @@ from quantdb_pipeline.quality.gate import GateFailed, split
 from quantdb_pipeline.quality.suites import validate_calendar, validate_securities
 from quantdb_pipeline.sources import MarketSource, normalize
 from quantdb_pipeline.warehouse.listing_status import plan_listing_update
+from quantdb_pipeline.warehouse.profile_inputs import store_exchange_shares
 from quantdb_pipeline.warehouse.writes import Lineage, get_setting, replace_calendar, set_setting, upsert_securities
 
+log = logging.getLogger(__name__)
 
 @dataclass
 class ReferenceLoad:
@@ -83,5 +86,12 @@ def load_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, linea
     listing = plan_listing_update(conn, frame, normalize.bse_previous_codes(raw.bj), source.today())
     counts = upsert_securities(conn, passed, lineage, quarantine=quarantine, listing=listing)
     counts["quarantined"] = len(quarantine)
+    # the SZSE and BSE lists carry share counts: the profile step takes them from here
+    try:
+        counts["exchange_shares"] = store_exchange_shares(
+            conn, normalize.exchange_shares(raw.sz, raw.bj, source.name), source.today(), lineage)
+    except normalize.SourceSchemaError as error:  # profiles then derive shares, flagged; the universe loads
+        log.warning("exchange share counts not read: %s", error)
+        counts["exchange_shares"] = 0
     mark_fetched(conn, "securities", source)
     return ReferenceLoad(frame, checks, counts)

@@ -211,6 +211,32 @@ class AkshareSource:
         return self._call("stock_individual_info_em", symbol, ak.stock_individual_info_em, symbol=symbol,
                           timeout=self.timeout_seconds)
 
+    def industry_boards_raw(self) -> pd.DataFrame:
+        ak = self._ak()
+        return self._call("stock_board_industry_name_em", "", ak.stock_board_industry_name_em)
+
+    def industry_constituents_raw(self, board_code: str) -> pd.DataFrame:
+        """Asked by board code: given a board name, akshare would first fetch the board list again
+        to look the code up. A board without constituents makes akshare divide by its empty first
+        page (ZeroDivisionError): that is an empty frame."""
+        ak = self._ak()
+
+        def constituents(**kwargs) -> pd.DataFrame:
+            try:
+                return ak.stock_board_industry_cons_em(**kwargs)
+            except ZeroDivisionError:
+                return pd.DataFrame()
+
+        return self._call("stock_board_industry_cons_em", board_code, constituents, symbol=board_code)
+
+    def sz_name_changes_raw(self) -> pd.DataFrame:
+        ak = self._ak()
+        return self._call("stock_info_sz_change_name", "简称变更", ak.stock_info_sz_change_name, symbol="简称变更")
+
+    def former_names_raw(self, symbol: str) -> pd.DataFrame:
+        ak = self._ak()
+        return self._call("stock_info_change_name", symbol, ak.stock_info_change_name, symbol=symbol)
+
     def statement_raw(self, symbol: str, statement: str) -> pd.DataFrame:
         """One statement; akshare makes 2 + ceil(reports / 5) requests for it (counted as one)."""
         ak = self._ak()

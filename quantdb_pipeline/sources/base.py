@@ -91,6 +91,22 @@ class MarketSource(Protocol):
     def individual_info_raw(self, symbol: str) -> pd.DataFrame:
         """A profile as of today, shaped like `stock_individual_info_em(symbol)` (item, value)."""
 
+    def industry_boards_raw(self) -> pd.DataFrame:
+        """eastmoney's industry boards, shaped like `stock_board_industry_name_em()` (板块名称,
+        板块代码, ...): one request per 100 boards."""
+
+    def industry_constituents_raw(self, board_code: str) -> pd.DataFrame:
+        """The symbols of one industry board (a BKxxxx code), shaped like
+        `stock_board_industry_cons_em(symbol=board_code)` (代码, 名称, ...): one request per 100."""
+
+    def sz_name_changes_raw(self) -> pd.DataFrame:
+        """SZSE's whole-exchange short-name changes, shaped like `stock_info_sz_change_name("简称变更")`
+        (变更日期, 证券代码, 证券简称, 变更前简称, 变更后简称): one request (an xlsx)."""
+
+    def former_names_raw(self, symbol: str) -> pd.DataFrame:
+        """sina's former names of one symbol, shaped like `stock_info_change_name(symbol)` (index,
+        name; oldest first, undated); empty when sina lists none. One request."""
+
     def statement_raw(self, symbol: str, statement: str) -> pd.DataFrame:
         """eastmoney's "balance", "income" or "cash_flow" statement by report period, as
         `stock_balance_sheet_by_report_em` / `stock_profit_sheet_by_report_em` /

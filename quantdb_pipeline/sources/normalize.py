@@ -394,6 +394,163 @@ def profile(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
     return frame[list(PROFILE_DTYPES)].astype(PROFILE_DTYPES)
 
 
+#: `stock_zh_a_spot_em` columns a profile takes: 名称 carries the ST prefix; prices and market
+#: values in CNY. 最新价 is "-" (NaN) for a symbol without a trade; 昨收 is then its last close.
+QUOTE_PROFILE_COLUMNS = {"代码": "symbol", "名称": "name", "最新价": "price", "昨收": "reference_price",
+                         "总市值": "total_market_cap", "流通市值": "float_market_cap"}
+#: Exchange lists that carry shares (in shares): SZSE's `stock_info_sz_name_code("A股列表")` and
+#: BSE's `stock_info_bj_name_code()`. SSE's `stock_info_sh_name_code` carries none.
+SZ_SHARE_COLUMNS = {"A股代码": "symbol", "A股总股本": "total_shares", "A股流通股本": "float_shares"}
+BJ_SHARE_COLUMNS = {"证券代码": "symbol", "总股本": "total_shares", "流通股本": "float_shares"}
+#: eastmoney industry boards (`stock_board_industry_name_em`) and a board's constituents
+#: (`stock_board_industry_cons_em(board_code)`).
+INDUSTRY_BOARD_COLUMNS = {"板块名称": "industry", "板块代码": "board_code"}
+INDUSTRY_MEMBER_COLUMNS = {"代码": "symbol"}
+#: SZSE's name-change records (`stock_info_sz_change_name("简称变更")`): the change date, the code and
+#: the short names before and after. Which exact header SZSE gives the before/after columns is
+#: not pinned down (the 全称变更 tab says 变更前全称/变更后全称): any column starting 变更前/变更后 is taken.
+SZ_NAME_CHANGE_COLUMNS = {"变更日期": "change_date", "证券代码": "symbol"}
+#: sina's former names (`stock_info_change_name(symbol)`): position (1 = oldest) and name, no dates.
+FORMER_NAME_COLUMNS = {"index": "position", "name": "name"}
+
+QUOTE_PROFILE_DTYPES = {"symbol": "string", "name": "string", "is_st": "bool", "price": "float64",
+                        "total_market_cap": "float64", "float_market_cap": "float64"}
+SHARE_DTYPES = {"symbol": "string", "total_shares": "float64", "float_shares": "float64"}
+NAME_PERIOD_DTYPES = {"symbol": "string", "valid_from": "date32[pyarrow]", "valid_to": "date32[pyarrow]",
+                      "name": "string", "is_st": "bool"}
+FORMER_NAME_DTYPES = {"symbol": "string", "position": "int32", "name": "string", "is_st": "bool"}
+
+
+def _codes(raw: pd.DataFrame, column: str, source: str, what: str) -> pd.Series:
+    codes = raw[column].astype(str).str.strip().str.split(".").str[0].str.zfill(6)
+    bad = ~codes.str.fullmatch(r"\d{6}")
+    if bad.any():
+        raise SourceSchemaError(source, None, column, f"{what}: not a six-digit code: {codes[bad].iloc[0]!r}")
+    return codes
+
+
+def _counts(raw: pd.DataFrame, column: str, source: str, what: str) -> np.ndarray:
+    """Numbers as an exchange sends them: numbers, or text with thousands separators; "-" is none."""
+    text = raw[column].astype(str).str.replace(",", "", regex=False).str.strip()
+    values = pd.to_numeric(text.where(~text.isin(["-", "", "nan", "None"])), errors="coerce")
+    bad = values.isna() & ~text.isin(["-", "", "nan", "None"])
+    if bad.any():
+        raise SourceSchemaError(source, None, column, f"{what}: expected a number, got {raw[column][bad].iloc[0]!r}")
+    return values.to_numpy(dtype="float64")
+
+
+def quote_list_profiles(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+    """(symbol, name, is_st, price, total_market_cap, float_market_cap) per row of a
+    `stock_zh_a_spot_em` frame. `price` is 最新价, or 昨收 where the symbol did not trade (so
+    that market value / price stays the share count); CNY."""
+    if raw.shape[1] == 0 or len(raw) == 0:
+        return empty_frame(QUOTE_PROFILE_DTYPES)
+    _require(raw, QUOTE_PROFILE_COLUMNS, source, None)
+    last = _numeric(raw, "最新价", source, None)
+    reference = _numeric(raw, "昨收", source, None)
+    out = pd.DataFrame({
+        "symbol": _codes(raw, "代码", source, "quote list").to_numpy(dtype=object),
+        "name": raw["名称"].astype(str).str.strip().to_numpy(dtype=object),
+        "price": np.where(np.isnan(last), reference, last),
+        "total_market_cap": _numeric(raw, "总市值", source, None),
+        "float_market_cap": _numeric(raw, "流通市值", source, None),
+    })
+    out["is_st"] = _is_st(out["name"].astype("string"))
+    out = out.drop_duplicates("symbol", keep="first")  # a list that moved between pages repeats rows
+    return out[list(QUOTE_PROFILE_DTYPES)].reset_index(drop=True).astype(QUOTE_PROFILE_DTYPES)
+
+
+def exchange_shares(sz: pd.DataFrame, bj: pd.DataFrame, source: str) -> pd.DataFrame:
+    """(symbol, total_shares, float_shares) in shares from the SZSE and BSE lists; a list without
+    the share columns (or empty) contributes nothing."""
+    frames = []
+    for raw, columns, what in ((sz, SZ_SHARE_COLUMNS, "SZSE list"), (bj, BJ_SHARE_COLUMNS, "BSE list")):
+        if raw is None or raw.shape[1] == 0 or len(raw) == 0 or not set(columns) <= set(raw.columns):
+            continue
+        code, total, floating = list(columns)
+        frames.append(pd.DataFrame({"symbol": _codes(raw, code, source, what).to_numpy(dtype=object),
+                                    "total_shares": _counts(raw, total, source, what),
+                                    "float_shares": _counts(raw, floating, source, what)}))
+    if not frames:
+        return empty_frame(SHARE_DTYPES)
+    out = pd.concat(frames, ignore_index=True)
+    out = out[out["total_shares"] > 0].drop_duplicates("symbol", keep="first")
+    return out.reset_index(drop=True).astype(SHARE_DTYPES)
+
+
+def industry_boards(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+    """(industry, board_code) from `stock_board_industry_name_em()`."""
+    _require(raw, INDUSTRY_BOARD_COLUMNS, source, None)
+    out = raw[list(INDUSTRY_BOARD_COLUMNS)].rename(columns=INDUSTRY_BOARD_COLUMNS).astype(str)
+    out = out.apply(lambda c: c.str.strip())
+    bad = ~out["board_code"].str.fullmatch(r"BK\d+")
+    if bad.any():
+        raise SourceSchemaError(source, None, "板块代码", f"not a board code: {out['board_code'][bad].iloc[0]!r}")
+    return out.drop_duplicates("board_code").reset_index(drop=True).astype("string")
+
+
+def industry_members(raw: pd.DataFrame, industry: str, board_code: str, source: str) -> pd.DataFrame:
+    """(symbol, industry, board_code) from `stock_board_industry_cons_em(board_code)`."""
+    if raw.shape[1] == 0 or len(raw) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in ("symbol", "industry", "board_code")})
+    _require(raw, INDUSTRY_MEMBER_COLUMNS, source, None)
+    symbols = _codes(raw, "代码", source, f"industry board {board_code}").drop_duplicates()
+    return pd.DataFrame({"symbol": symbols.to_numpy(dtype=object), "industry": industry,
+                         "board_code": board_code}).astype("string")
+
+
+def sz_name_periods(raw: pd.DataFrame, list_dates: dict[str, dt.date], source: str) -> pd.DataFrame:
+    """Dated name periods (symbol, valid_from, valid_to, name, is_st) from SZSE's 简称变更 records.
+
+    Per symbol, by change date: the name before the first change runs from the listing date
+    (`list_dates`; no period when unknown or not before the change), each new name from its
+    change date to the next change (the last one open-ended). Two records on one day: the last
+    listed wins.
+    """
+    if raw.shape[1] == 0 or len(raw) == 0:
+        return empty_frame(NAME_PERIOD_DTYPES)
+    _require(raw, SZ_NAME_CHANGE_COLUMNS, source, None)
+    before = next((c for c in raw.columns if str(c).startswith("变更前")), None)
+    after = next((c for c in raw.columns if str(c).startswith("变更后")), None)
+    if after is None:
+        raise SourceSchemaError(source, None, "变更后简称", "SZSE name changes: no 变更后 column "
+                                f"(columns: {', '.join(map(str, raw.columns))})")
+    records = pd.DataFrame({
+        "symbol": _codes(raw, "证券代码", source, "SZSE name changes").to_numpy(dtype=object),
+        "change_date": _dates(raw, "变更日期", f"{source} SZSE name changes", None),
+        "before": raw[before].astype(str).str.strip().to_numpy(dtype=object) if before else None,
+        "after": raw[after].astype(str).str.strip().to_numpy(dtype=object),
+    }).dropna(subset=["change_date"])
+    records = records.drop_duplicates(["symbol", "change_date"], keep="last")
+    rows = []
+    for symbol, group in records.sort_values(["symbol", "change_date"], kind="stable").groupby("symbol", sort=True):
+        changes = list(group.itertuples(index=False))
+        listed = list_dates.get(symbol)
+        first = changes[0]
+        if before and listed is not None and listed < first.change_date and first.before not in (None, "", "nan"):
+            rows.append((symbol, listed, first.change_date, first.before))
+        for i, change in enumerate(changes):
+            end = changes[i + 1].change_date if i + 1 < len(changes) else None
+            rows.append((symbol, change.change_date, end, change.after))
+    out = pd.DataFrame(rows, columns=["symbol", "valid_from", "valid_to", "name"])
+    out["is_st"] = _is_st(out["name"].astype("string"))
+    return out[list(NAME_PERIOD_DTYPES)].astype(NAME_PERIOD_DTYPES)
+
+
+def former_names(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
+    """(symbol, position, name, is_st) from sina's `stock_info_change_name(symbol)`: every name
+    the page lists, oldest first, undated. Empty when sina lists none."""
+    if raw.shape[1] == 0 or len(raw) == 0:
+        return empty_frame(FORMER_NAME_DTYPES)
+    _require(raw, FORMER_NAME_COLUMNS, source, symbol)
+    names = raw["name"].astype(str).str.strip()
+    names = names[names.ne("") & names.ne("nan")]
+    out = pd.DataFrame({"symbol": symbol, "position": np.arange(1, len(names) + 1, dtype="int32"),
+                        "name": names.to_numpy(dtype=object)})
+    out["is_st"] = _is_st(out["name"].astype("string"))
+    return out.astype(FORMER_NAME_DTYPES)
+
+
 def financial_indicators(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
     """sina's key-indicator frame (选项, 指标, one column per report date) -> long rows."""
     if raw.shape[1] == 0 or len(raw) == 0:
@@ -668,6 +825,12 @@ __all__ = [
     "financial_indicators",
     "financial_statement",
     "profile",
+    "quote_list_profiles",
+    "exchange_shares",
+    "industry_boards",
+    "industry_members",
+    "sz_name_periods",
+    "former_names",
     "hk_adjustment_factors",
     "hk_bars",
     "hk_securities",

@@ -19,9 +19,12 @@ What it contains, so that tests can catch real bugs:
 - `SUSPENDED_SYMBOL` suspended from `SUSPENSION[0]` to `SUSPENSION[1]` (no rows, like
   eastmoney);
 - `ST_SYMBOL`, renamed "*ST ..." on `ST_DATE` (the ST limit from then on; a limit-up day on
-  `ST_LIMIT_UP_DATE`, under the main board's 10% ST limit), and
+  `ST_LIMIT_UP_DATE`, under the main board's 10% ST limit), listed in SZSE's name-change
+  records (`sz_name_changes_raw`); `RENAMED_SYMBOL` (SSE) renamed on `RENAME_DATE`, known only
+  from sina's undated former names (`former_names_raw`); and
   `INDUSTRY_CHANGE_SYMBOL`, whose industry changes on `INDUSTRY_CHANGE_DATE`; profiles in
-  the shape of `stock_individual_info_em`;
+  the shape of `stock_individual_info_em`, and eastmoney's industry boards with their
+  constituents (`industry_boards_raw`, `industry_constituents_raw`, codes `INDUSTRY_BOARDS`);
 - quarterly financial statements in eastmoney's shape (a bank's layout for `BANK_SYMBOL`)
   and sina's key indicators, each report visible from its announcement date on;
 - corporate actions: most symbols pay a yearly cash dividend (ex-dates in June..August),
@@ -102,6 +105,11 @@ ST_DATE = dt.date(2023, 5, 4)
 ST_LIMIT_UP_DATE = dt.date(2026, 7, 8)
 INDUSTRY_CHANGE_SYMBOL, INDUSTRY_CHANGE_DATE = "600003", dt.date(2024, 1, 2)
 INDUSTRIES = ("电子", "医药生物", "计算机", "汽车", "食品饮料", "机械设备", "基础化工", "电力设备")
+#: An SSE symbol renamed on `RENAME_DATE`: `FORMER_NAME` before it. SSE publishes no name-change
+#: list; sina's former-names page lists both names, undated.
+RENAMED_SYMBOL, RENAME_DATE, FORMER_NAME = "600008", dt.date(2021, 3, 1), "Old SH main 009"
+#: eastmoney industry board code of each sample industry (BK0475 is eastmoney's 银行 board).
+INDUSTRY_BOARDS = {name: f"BK{1031 + i:04d}" for i, name in enumerate(INDUSTRIES)} | {"银行": "BK0475", "非银金融": "BK0473"}
 BANK_SYMBOL = "000001"
 #: First quarter end with financial statements in the sample.
 FIRST_REPORT = dt.date(2016, 3, 31)
@@ -409,6 +417,55 @@ class SampleMarket:
         }
         return pd.DataFrame({"item": list(values), "value": list(values.values())})
 
+    def _listed_records(self) -> list[dict]:
+        """Universe records listed on today, each under its code of today."""
+        return [{**r, "code": code_on(r, self._today)} for r in self._universe.to_dict("records")
+                if r["list_date"] <= self._today and not (r["delist_date"] is not None and r["delist_date"] <= self._today)]
+
+    def industry_boards_raw(self) -> pd.DataFrame:
+        """The industry boards of today's listed symbols, shaped like `stock_board_industry_name_em()`;
+        a request per 100 boards, as akshare pages them."""
+        industries = sorted({industry_on(r, self._today) for r in self._listed_records()})
+        self.requests["stock_board_industry_name_em"] += spot_pages(len(industries))
+        n = len(industries)
+        return pd.DataFrame({
+            "排名": np.arange(1, n + 1), "板块名称": industries, "板块代码": [INDUSTRY_BOARDS[i] for i in industries],
+            "最新价": 1000.0, "涨跌额": 0.0, "涨跌幅": 0.0, "总市值": np.nan, "换手率": np.nan,
+            "上涨家数": 0, "下跌家数": 0, "领涨股票": "-", "领涨股票-涨跌幅": 0.0})
+
+    def industry_constituents_raw(self, board_code: str) -> pd.DataFrame:
+        """Today's listed symbols of one board, shaped like `stock_board_industry_cons_em(board_code)`;
+        a request per 100 rows (one for an empty board, where akshare then fails)."""
+        members = [r for r in self._listed_records() if INDUSTRY_BOARDS[industry_on(r, self._today)] == board_code]
+        self.requests["stock_board_industry_cons_em"] += spot_pages(len(members))
+        n = len(members)
+        return pd.DataFrame({
+            "序号": np.arange(1, n + 1), "代码": [r["code"] for r in members],
+            "名称": [name_on(r, self._today) for r in members], "最新价": 10.0, "涨跌幅": 0.0, "涨跌额": 0.0,
+            "成交量": 0.0, "成交额": 0.0, "振幅": 0.0, "最高": 10.0, "最低": 10.0, "今开": 10.0, "昨收": 10.0,
+            "换手率": 0.0, "市盈率-动态": np.nan, "市净率": np.nan})
+
+    def sz_name_changes_raw(self) -> pd.DataFrame:
+        """SZSE's short-name changes up to today, shaped like `stock_info_sz_change_name("简称变更")`
+        (sorted by 变更日期, as akshare sorts them); one request."""
+        self.requests["stock_info_sz_change_name"] += 1
+        rows = [(day, record["code"], name_on(record, self._today), before, after)
+                for record in self._listed_records() if record["exchange"] == "SZ"
+                for day, before, after in name_changes(record, self._today)]
+        frame = pd.DataFrame(rows, columns=["变更日期", "证券代码", "证券简称", "变更前简称", "变更后简称"])
+        return frame.sort_values("变更日期", kind="stable", ignore_index=True)
+
+    def former_names_raw(self, symbol: str) -> pd.DataFrame:
+        """sina's 证券简称更名历史 of `symbol` as `stock_info_change_name` returns it: (index, name),
+        oldest first, ending with today's name; empty for a symbol never renamed. One request."""
+        self.requests["stock_info_change_name"] += 1
+        record = self._record(symbol)
+        changes = name_changes(record, self._today) if record is not None else []
+        if not changes:
+            return pd.DataFrame()
+        names = [changes[0][1]] + [after for _, _, after in changes]
+        return pd.DataFrame({"index": np.arange(1, len(names) + 1), "name": names})
+
     def shares_on(self, symbol: str, day: dt.date) -> tuple[int, int]:
         """(total, free-float) shares on `day`: bonus shares and splits multiply them."""
         record = self._record(symbol)
@@ -672,8 +729,20 @@ def _limit(record: dict, day: dt.date) -> float:
 
 
 def name_on(record: dict, day: dt.date) -> str:
-    """The security's name on `day`: `ST_SYMBOL` is "*ST ..." from `ST_DATE` on."""
-    return "*ST " + record["name"] if record["code"] == ST_SYMBOL and day >= ST_DATE else record["name"]
+    """The security's name on `day`: `ST_SYMBOL` is "*ST ..." from `ST_DATE` on, `RENAMED_SYMBOL`
+    is `FORMER_NAME` before `RENAME_DATE`."""
+    if record["code"] == ST_SYMBOL and day >= ST_DATE:
+        return "*ST " + record["name"]
+    if record["code"] == RENAMED_SYMBOL and day < RENAME_DATE:
+        return FORMER_NAME
+    return record["name"]
+
+
+def name_changes(record: dict, today: dt.date) -> list[tuple[dt.date, str, str]]:
+    """(first day of the new name, name before, name after) of each rename up to `today`."""
+    days = {ST_SYMBOL: (ST_DATE,), RENAMED_SYMBOL: (RENAME_DATE,)}.get(record["code"], ())
+    return [(day, name_on(record, day - dt.timedelta(days=1)), name_on(record, day))
+            for day in days if record["list_date"] < day <= today]
 
 
 def industry_on(record: dict, day: dt.date) -> str:

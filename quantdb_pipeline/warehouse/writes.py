@@ -281,7 +281,7 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
 
 
 PROFILE_COLUMNS = ["symbol", "name", "is_st", "industry", "total_shares", "float_shares", "list_date",
-                   "total_market_cap", "float_market_cap"]
+                   "total_market_cap", "float_market_cap", "shares_source"]
 #: A change of any of these starts a new profile version; market values are refreshed in place.
 PROFILE_VERSIONED = ["name", "is_st", "industry", "total_shares", "float_shares", "list_date"]
 
@@ -290,6 +290,7 @@ def upsert_profiles(conn: duckdb.DuckDBPyConnection, profiles: pd.DataFrame, out
                     lineage: Lineage, today: dt.date, quarantine: pd.DataFrame | None = None) -> dict[str, str]:
     """Merge observed profiles into `security_profiles` (type-2 history); return symbol -> change.
 
+    `shares_source` says how the shares were obtained (see migration 0013); it is not versioned.
     Unchanged: the current version's market values and `observed_on` are refreshed. Changed:
     the current version ends today and a new one starts today (or, if the current one also
     started today, it is corrected in place).
@@ -316,7 +317,8 @@ def upsert_profiles(conn: duckdb.DuckDBPyConnection, profiles: pd.DataFrame, out
             WHERE c.symbol = p.symbol AND c.valid_to IS NULL AND ({differs})""", [today])
         conn.execute("""
             UPDATE security_profiles c SET total_market_cap = p.total_market_cap,
-                float_market_cap = p.float_market_cap, observed_on = ?, run_id = ?, ingested_at = ?
+                float_market_cap = p.float_market_cap, shares_source = p.shares_source, observed_on = ?,
+                run_id = ?, ingested_at = ?
             FROM staged_profiles p WHERE c.symbol = p.symbol AND c.valid_to IS NULL""",
                      [today, lineage.run_id, lineage.ingested_at])
         conn.execute(f"""
