@@ -271,7 +271,7 @@ def _metadata(report: MarketLoadReport, source: str) -> dict:
             "symbols_reconciled": len(report.reconciled),
             "reconciliation": (f"{report.reconcile_mismatches} rows differ ({_failed_rules(report.reconciliation)}) "
                                f"in {', '.join(report.reconciled)}" if report.reconcile_mismatches
-                               else "agrees" if report.reconciled else "none")}
+                               else f"agrees in {', '.join(report.reconciled)}" if report.reconciled else "none")}
            if report.market == HK.name else {}),
         "range": f"{report.start}..{report.end}",
         "seconds": round(report.seconds, 2),

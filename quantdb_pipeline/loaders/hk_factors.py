@@ -81,8 +81,9 @@ def symbols_needing_hk_factors(conn: duckdb.DuckDBPyConnection, today: dt.date, 
             WHERE q.accepted AND q.reference_price IS NOT NULL),
         signals AS (
             SELECT q.symbol, min(q.day) AS first_day,
-                   arg_min(printf('ex-date signal: 昨收 %s on %s, stored close %s', q.reference_price, q.day,
-                                  q.stored_close), q.day) AS detail
+                   arg_min('ex-date signal: 昨收 ' || CAST(q.reference_price AS VARCHAR) || ' on '
+                           || CAST(q.day AS VARCHAR) || ', stored close ' || CAST(q.stored_close AS VARCHAR),
+                           q.day) AS detail
             FROM quoted q LEFT JOIN state s USING (symbol)
             WHERE abs(q.reference_price - q.stored_close) > {SIGNAL_TOLERANCE}
               AND (s.as_of IS NULL OR q.day > s.as_of)
