@@ -130,14 +130,14 @@ def test_an_hk_ex_date_seen_through_the_lists_reference_close_refetches_that_sym
     assets = [*HK_ASSETS, hk_adjustment_factors]
     first = pipeline.run(*BACKFILL, today=BACKFILL[1], assets=assets)
     assert first.success, failure_messages(first)
-    assert pipeline.metadata(first, "hk_adjustment_factors")["upstream_requests"] == 4 * 8  # never fetched
+    assert pipeline.metadata(first, "hk_adjustment_factors")["upstream_requests"] == 2 * 8  # never fetched
     quiet = pipeline.run(NIGHTS[0], NIGHTS[0], today=NIGHTS[0], assets=assets)
     assert pipeline.metadata(quiet, "hk_adjustment_factors")["upstream_requests"] == 0
     ex_night = NIGHTS[1]
     result = pipeline.run(ex_night, ex_night, today=ex_night, assets=assets)
     assert result.success, failure_messages(result)
     factors = pipeline.metadata(result, "hk_adjustment_factors")
-    assert factors["symbols_fetched"] == 1 and factors["upstream_requests"] == 4
+    assert factors["symbols_fetched"] == 1 and factors["upstream_requests"] == 2
     assert "ex-date signal (昨收) | 1" in factors["why_fetched"]
     stored = pipeline.query("SELECT ex_date FROM hk_adjustment_factors WHERE symbol = ?", [HK_ACTION_SYMBOL])
     assert d(ex_night) in set(stored["ex_date"].dt.date)
@@ -147,10 +147,10 @@ def test_an_hk_ex_date_seen_through_the_lists_reference_close_refetches_that_sym
                                 [HK_ACTION_SYMBOL, NIGHTS[0]])["close"][0]
     assert quote == round(last_close - 3.40, 3)  # the ex-rights reference: last close less the cash dividend
     # the whole HK night (the HK calendar comes from a library, no request): the list (1 page), the
-    # 5 symbols reconciled by default, one factor fetch (4)
+    # 5 symbols reconciled by default, one factor fetch (2: sina's two scripts)
     night_total = sum(pipeline.metadata(result, a)["upstream_requests"]
                       for a in ("hk_securities", "hk_daily_bars", "hk_adjustment_factors"))
-    assert night_total == 1 + 5 + 4
+    assert night_total == 1 + 5 + 2
     # the signal is spent: a rerun of the night asks nothing, nor does the next night without ex-dates
     again = pipeline.run(ex_night, ex_night, today=ex_night, assets=assets)
     assert pipeline.metadata(again, "hk_adjustment_factors")["upstream_requests"] == 0

@@ -172,9 +172,9 @@ def hk_adjustment_factors(context: AssetExecutionContext, config: HkFactorConfig
     for HK qfq/hfq prices computed on read exactly as akshare's `stock_hk_daily` computes them.
 
     Fetched for HK symbols with bars never fetched or whose last attempt failed; again when the
-    night's HK quote list shows a 昨收 other than the stored close (an ex-date signal, at most 5
-    symbols a run); and once their last fetch is 30 days old (at most 3 symbols a run), the
-    fallback should the signal miss a dividend. Four upstream requests per symbol.
+    night's HK quote list shows a 昨收 other than the stored close (an ex-date signal, at most 10
+    symbols a run); and once their last fetch is 30 days old (at most 5 symbols a run), the
+    fallback should the signal miss a dividend. Two upstream requests per symbol.
     """
     yield from settle_dataset(context, warehouse, "hk_adjustment_factors",
                               _hk_factors(context, config, market, warehouse), [HK_FACTORS_SUITE])

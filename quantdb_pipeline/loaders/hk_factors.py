@@ -1,7 +1,7 @@
 """Hong Kong adjustment factors: sina's HK hfq and qfq factors, fetched again on a bounded cadence.
 
-Which factors: sina's, through `stock_hk_daily(adjust="hfq-factor")` and `(adjust="qfq-factor")`,
-the same vendor and scripts akshare's own HK qfq/hfq prices use. sina's HK backward adjustment
+Which factors: sina's, the `hfq.js` and `qfq.js` scripts akshare's `stock_hk_daily(adjust="hfq-factor")`
+and `(adjust="qfq-factor")` read, the same vendor and scripts akshare's own HK qfq/hfq prices use. sina's HK backward adjustment
 is affine (hfq price = price x hfq_factor + cash: a cash dividend is added back, not compounded)
 and its forward adjustment a plain ratio (qfq price = price x qfq_factor), so neither can be
 derived from the other exactly: both are stored (`hk_adjustment_factors`) and applied on read.
@@ -23,10 +23,10 @@ When to fetch, cheapest first, within a night's request budget:
   board fetched on one day does not come due on one later day).
 
 A dividend the signal misses reaches the stored qfq prices when the rotation comes round, or
-at once with `refresh`. Each fetch costs four upstream requests (see
-`AkshareSource.hk_adjustment_factors_raw`), so a night spends at most
-4 x (`SIGNAL_PER_RUN` + `REFRESH_PER_RUN`) = 32 requests here besides retries of failures; the
-first full load 4 per HK symbol (about 10,400 for 2,600 symbols).
+at once with `refresh`. Each fetch costs two upstream requests, one per script (through
+`stock_hk_daily` it would be four: see `AkshareSource.hk_adjustment_factors_raw`), so a night
+spends at most 2 x (`SIGNAL_PER_RUN` + `REFRESH_PER_RUN`) = 30 requests here besides retries of
+failures; the first full load 2 per HK symbol (about 5,200 for 2,600 symbols).
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ DATASET = TABLE = "hk_adjustment_factors"
 #: A symbol's factors are due again once its last fetch is this many days old.
 REFRESH_AFTER_DAYS = 30
 #: At most this many symbols are fetched again for age in one run (never fetched and failed
-#: symbols are not capped): 3 x 4 = 12 requests a night, so the whole 2,600-symbol board comes
-#: round in about 870 nights at most. It is the fallback; the ex-date signal is the fast path.
-REFRESH_PER_RUN = 3
-#: At most this many symbols are fetched for an ex-date signal in one run (5 x 4 = 20 requests);
-#: an HK night has about 10 ex-dates on average, more in the dividend seasons, which queue.
-SIGNAL_PER_RUN = 5
+#: symbols are not capped): 5 x 2 = 10 requests a night, so the whole 2,600-symbol board comes
+#: round in about 520 nights. It is the fallback; the ex-date signal is the fast path.
+REFRESH_PER_RUN = 5
+#: At most this many symbols are fetched for an ex-date signal in one run (10 x 2 = 20 requests);
+#: more in a dividend season wait in the queue, oldest signal first.
+SIGNAL_PER_RUN = 10
 #: 昨收 and the stored close differ by more than this (HKD) for an ex-date signal.
 SIGNAL_TOLERANCE = 0.005
 

@@ -118,7 +118,9 @@ def plan(conn: duckdb.DuckDBPyConnection, source: str, fetches: list[tuple[str, 
         f"SELECT symbol FROM {QUOTES} WHERE as_of = $day AND accepted AND close IS NULL", {"day": previous}).fetchall()}
     candidates = set(wanted) & held
     listed = conn.execute("SELECT count(*) FROM hk_securities").fetchall()[0][0]
-    if not candidates or not spot.worthwhile(conn, len(candidates), today, listed=listed):
+    # free when hk_securities already fetched the day's list; else worth its pages?
+    stored = conn.execute(f"SELECT count(*) FROM {QUOTES} WHERE as_of = ?", [today]).fetchall()[0][0]
+    if not candidates or not (stored or spot.worthwhile(conn, len(candidates), today, listed=listed)):
         return None
     sample = spot.reconciliation_sample(conn, source, today, reconcile_symbols, symbols, table=TABLE)
     return HkSpotPlan(today, previous, candidates - {s for s, _, _ in sample}, sample, listed=listed)

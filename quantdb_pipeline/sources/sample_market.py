@@ -37,7 +37,9 @@ What it contains, so that tests can catch real bugs:
   including one bonus issue) and `HK_NO_ACTION_SYMBOL` paying none. On an HK ex-date the
   price path continues from (close - cash) / (1 + bonus shares per share) while 涨跌额 is
   measured against the previous unadjusted close, as eastmoney does; the bars never show
-  the ex-date. `hk_adjustment_factors_raw` answers sina's HK factors (affine hfq, qfq);
+  the ex-date, the main-board quote list (`hk_listings_raw`, the day's OHLC after the close)
+  shows it in 昨收, the ex-rights reference price. `hk_adjustment_factors_raw` answers
+  sina's HK factors (affine hfq, qfq);
 - indices: `INDEX_SYMBOLS`, the major CN indices, on the SSE calendar;
 - the BSE code switch: the sample's BSE codes are the 920xxx codes traded from
   `BSE_SWITCH_DATE` on; before it each traded as `old_bse_code(code)` (83xxxx). As on the
@@ -395,10 +397,10 @@ class SampleMarket:
         hfq is affine, continuous across each ex-date: the cash dividend D enters as
         cash += D x hfq_factor, bonus shares s as hfq_factor x= 1 + s. qfq multiplies the
         price by the product of (close - D) / ((1 + s) x close) over the later ex-dates, so
-        the newest row is 1. Two requests per kind, as akshare makes them.
+        the newest row is 1. One request per script, as `AkshareSource` fetches them.
         """
-        self.requests["stock_hk_daily_hfq_factor"] += 2
-        self.requests["stock_hk_daily_qfq_factor"] += 2
+        self.requests["sina_hk_hfq_factor_js"] += 1
+        self.requests["sina_hk_qfq_factor_js"] += 1
         if symbol not in HK_SYMBOLS:
             return HkFactorFrames(pd.DataFrame(), pd.DataFrame())
         events = self.hk_corporate_actions(symbol)
