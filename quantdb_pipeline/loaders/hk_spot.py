@@ -20,6 +20,10 @@ also serve:
   day missing from the list and the history bar is stored: either answer works;
 - the ex-date signal of the HK factors (`loaders.hk_factors`): 昨收 against the stored close.
 
+Only a list fetched after the close is taken as the day (`LIST_FINAL_AFTER`, 16:30 HKT): an
+intraday list passes the day check (its 昨收 already chains), so before then the bars use the
+history path as before, and a list `hk_securities` stored earlier in the day is fetched again.
+
 Which symbols take the list: those whose only missing day is today and that are stored (a bar,
 or covered without one) through the previous HK session, when that is cheaper than their
 history requests. Ranges, backfills, new symbols, symbols with holes and symbols the list
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
@@ -44,25 +49,37 @@ from quantdb_pipeline.warehouse.writes import Lineage, transaction, upsert_rows
 
 TABLE = "hk_daily_bars"
 QUOTES = "hk_quote_list"
+#: HKEX closes at 16:00 HKT and its closing auction ends by about 16:10: a list fetched before
+#: this time of the day shows intraday prices, which the day check cannot tell from the close
+#: (its 昨收 already chains), so the bars never take the day from it.
+LIST_FINAL_AFTER = dt.time(16, 30)
+HKT = ZoneInfo("Asia/Hong_Kong")
 #: HK symbols reconciled against `stock_hk_hist` per night (one request each): with ~2,600 symbols
 #: each comes round about once a year; a wrong field shows within days since it affects most symbols.
 DEFAULT_HK_RECONCILE_SYMBOLS = 5
 _QUOTE_COLUMNS = list(normalize.HK_QUOTE_DTYPES)
 
 
+def final_after(day: dt.date) -> dt.datetime:
+    """When a list fetched on `day` shows the session's close (UTC)."""
+    return dt.datetime.combine(day, LIST_FINAL_AFTER, HKT).astimezone(dt.timezone.utc)
+
+
 def day_quotes(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
-               refresh: bool = False) -> tuple[pd.DataFrame, bool]:
+               refresh: bool = False, final: bool = False) -> tuple[pd.DataFrame, bool]:
     """(the HK quote list of the source's today as `hk_quote_list` rows, fetched now?).
 
     The stored rows of today when a run already fetched them (no request), else one fetch
     (about 26 paged requests), stored with `as_of` today and upserted into `hk_securities`
-    (names of symbols no longer listed are kept). Raises ValueError for an empty list; the
-    stored list and universe are kept then.
+    (names of symbols no longer listed are kept). `final`: only rows fetched after the close
+    (`final_after`) will do; older ones are fetched again. Raises ValueError for an empty
+    list; the stored list and universe are kept then.
     """
     today = source.today()
     if not refresh:
-        stored = conn.execute(f"SELECT {', '.join(_QUOTE_COLUMNS)} FROM {QUOTES} WHERE as_of = ? ORDER BY symbol",
-                              [today]).df()
+        stored = conn.execute(f"SELECT {', '.join(_QUOTE_COLUMNS)} FROM {QUOTES} WHERE as_of = ? "
+                              "AND (NOT ? OR ingested_at >= ?) ORDER BY symbol",
+                              [today, final, final_after(today)]).df()
         if len(stored):
             return stored.astype(normalize.HK_QUOTE_DTYPES), False
     quotes = normalize.hk_quote_list(source.hk_listings_raw(), source.name)
@@ -109,6 +126,8 @@ def plan(conn: duckdb.DuckDBPyConnection, source: str, fetches: list[tuple[str, 
     at = days.searchsorted(today64)
     if end != today or at >= len(days) or days[at] != today64 or at == 0:
         return None
+    if dt.datetime.now(dt.timezone.utc) < final_after(today):
+        return None  # before the close the list is intraday: the history path, as before
     previous = days[at - 1].astype(dt.date)
     wanted = [s for s, lo, hi in fetches if lo == hi == today]
     if not wanted:
@@ -119,7 +138,8 @@ def plan(conn: duckdb.DuckDBPyConnection, source: str, fetches: list[tuple[str, 
     candidates = set(wanted) & held
     listed = conn.execute("SELECT count(*) FROM hk_securities").fetchall()[0][0]
     # free when hk_securities already fetched the day's list; else worth its pages?
-    stored = conn.execute(f"SELECT count(*) FROM {QUOTES} WHERE as_of = ?", [today]).fetchall()[0][0]
+    stored = conn.execute(f"SELECT count(*) FROM {QUOTES} WHERE as_of = ? AND ingested_at >= ?",
+                          [today, final_after(today)]).fetchall()[0][0]
     if not candidates or not (stored or spot.worthwhile(conn, len(candidates), today, listed=listed)):
         return None
     sample = spot.reconciliation_sample(conn, source, today, reconcile_symbols, symbols, table=TABLE)
@@ -161,7 +181,7 @@ def take_day(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lin
     rerun fetches it again (also when `hk_securities` fetched it earlier in the run: a list taken
     before eastmoney rolled over is not kept as the day's), and nothing else is written.
     """
-    quotes, fetched = day_quotes(conn, source, lineage)
+    quotes, fetched = day_quotes(conn, source, lineage, final=True)
     bars, idle = normalize.hk_spot_bars(quotes, spot_plan.day, source.name)
     try:
         checks = spot.check_day(conn, bars, spot_plan, table=TABLE)
