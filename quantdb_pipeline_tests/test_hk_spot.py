@@ -157,6 +157,42 @@ def test_an_hk_ex_date_seen_through_the_lists_reference_close_refetches_that_sym
     assert pipeline.metadata(again, "hk_daily_bars")["upstream_requests"] == 0
 
 
+class HkListSuspending(MarketSourceResource):
+    """The sample market whose HK quote list shows `suspended` without a trade ("-" prices)."""
+
+    suspended: str = ""
+
+    def build(self):
+        market = super().build()
+        original = market.hk_listings_raw
+
+        def hk_listings_raw():
+            frame = original()
+            frame.loc[frame["代码"] == self.suspended,
+                      ["最新价", "涨跌额", "涨跌幅", "今开", "最高", "最低", "成交量", "成交额"]] = np.nan
+            return frame
+
+        market.hk_listings_raw = hk_listings_raw
+        return market
+
+
+def test_a_symbol_the_list_shows_without_a_trade_is_covered_and_not_asked_from_history_the_next_night(pipeline):
+    assert pipeline.run(*BACKFILL, today=BACKFILL[1], assets=HK_ASSETS).success
+    quiet = HkListSuspending(kind="sample", sample_today=NIGHTS[0], suspended="00005")
+    night = pipeline.run(NIGHTS[0], NIGHTS[0], today=NIGHTS[0], market=quiet, assets=HK_ASSETS)
+    assert night.success, failure_messages(night)
+    assert pipeline.metadata(night, "hk_daily_bars")["spot_quotes"].startswith(
+        f"{NIGHTS[0]}: 8 symbols in 0 requests (0: the list hk_securities fetched), 1 without a trade")
+    assert "00005" not in set(hk_bars_on(pipeline, NIGHTS[0])["symbol"])
+    # the next night 00005 lacks no day: it takes the list like the others, no history request
+    after = pipeline.run(NIGHTS[1], NIGHTS[1], today=NIGHTS[1], assets=HK_ASSETS,
+                         ops={"hk_daily_bars": {"config": {"reconcile_symbols": 0}}})
+    assert after.success, failure_messages(after)
+    meta = pipeline.metadata(after, "hk_daily_bars")
+    assert meta["upstream_requests"] == 0 and meta["spot_quotes"].startswith(f"{NIGHTS[1]}: 8 symbols in 0 requests")
+    assert "00005" in set(hk_bars_on(pipeline, NIGHTS[1])["symbol"])
+
+
 def hk_list_frame(size: int, day: str) -> pd.DataFrame:
     """An HK main-board list of `size` rows, akshare's columns: the sample's 8 symbols repeated under
     other five-digit codes."""
