@@ -93,7 +93,8 @@ def nightly_bars_schedule(context: ScheduleEvaluationContext):
 @schedule(job=hk_daily_bars_job, cron_schedule="30 17 * * 1-5", execution_timezone=MARKET_TIMEZONE,
           default_status=DefaultScheduleStatus.STOPPED,
           description="17:30 Shanghai on HKEX trading days (HKEX closes at 16:10 local = Shanghai time): the day's "
-                      "HK bars and the HK factors that are due; skips HKEX holidays by the HK calendar in the "
+                      "HK bars from the main-board quote list (5 symbols reconciled against history) and the HK factors that "
+                      "are due or signalled; skips HKEX holidays by the HK calendar in the "
                       "warehouse. Its own job: HK bars are partitioned by HKEX sessions, not SSE ones.")
 def nightly_hk_bars_schedule(context: ScheduleEvaluationContext):
     day = _local_day(context)

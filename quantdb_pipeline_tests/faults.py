@@ -326,7 +326,8 @@ class FakeSinaHongKong:
         return 200, {"Content-Type": "application/x-javascript"}, body
 
 
-QUOTE_LIST_URL = "https://82.push2.eastmoney.com/api/qt/clist/get"
+QUOTE_LIST_URL = "https://82.push2.eastmoney.com/api/qt/clist/get"  # stock_zh_a_spot_em
+HK_QUOTE_LIST_URL = "https://81.push2.eastmoney.com/api/qt/clist/get"  # stock_hk_main_board_spot_em
 #: eastmoney's quote-list fields in the order its JSON lists them (akshare names them by position).
 QUOTE_FIELDS = {
     "f1": None, "f2": "最新价", "f3": "涨跌幅", "f4": "涨跌额", "f5": "成交量", "f6": "成交额", "f7": "振幅",
@@ -337,9 +338,16 @@ QUOTE_FIELDS = {
 }
 
 
+def a_share_market_id(code: str) -> int:
+    return 1 if str(code).startswith("6") else 0  # f13: 1 = SSE, 0 = SZSE/BSE
+
+
 class FakeQuoteList:
-    """Answers `stock_zh_a_spot_em` (eastmoney's paged quote list, `pn`/`pz`) from the sample
-    market's quotes: numbers as eastmoney sends them with `fltt=2`, "-" where there is none.
+    """Answers eastmoney's paged quote list (`pn`/`pz`) from a frame of akshare's columns: by
+    default `stock_zh_a_spot_em` from the sample market's A-share quotes; with `url` =
+    `HK_QUOTE_LIST_URL`, `quotes` = an HK list and `market_id` = 116, `stock_hk_main_board_spot_em`
+    (the same fields in the same order; akshare names them by position). Numbers as eastmoney
+    sends them with `fltt=2`, "-" where there is none (or the frame lacks the column).
 
     Two known upstream flaws on demand: `overlap` = k starts each later page k rows early, as
     when the list moves between page requests, so that k codes come twice and the last k never
@@ -349,21 +357,23 @@ class FakeQuoteList:
     paging: akfamily/akshare#5825, #6122). Whether a later page repeats or skips rows is not
     documented; the loader only trusts codes that came, so either shape leaves holes, not errors."""
 
-    def __init__(self, market: SampleMarket, mock: responses.RequestsMock, quotes: pd.DataFrame | None = None,
-                 overlap: int = 0, first_page_only: bool = False):
+    def __init__(self, market: SampleMarket | None, mock: responses.RequestsMock, quotes: pd.DataFrame | None = None,
+                 overlap: int = 0, first_page_only: bool = False, url: str = QUOTE_LIST_URL,
+                 market_id: Callable[[str], int] | int = a_share_market_id):
         self.quotes = market.a_share_spot_raw() if quotes is None else quotes
         self.overlap, self.first_page_only = overlap, first_page_only
+        self.market_id = market_id if callable(market_id) else (lambda code: market_id)
         self.pages: list[int] = []
-        mock.add_callback(responses.GET, QUOTE_LIST_URL, callback=self._answer)
+        self.params: list[dict] = []
+        mock.add_callback(responses.GET, url, callback=self._answer)
 
-    @staticmethod
-    def _item(row) -> dict:
+    def _item(self, row) -> dict:
         item = {}
         for key, column in QUOTE_FIELDS.items():
             if key == "f13":
-                value = 1 if str(row["代码"]).startswith("6") else 0  # 1 = SSE, 0 = SZSE/BSE
+                value = self.market_id(row["代码"])
             else:
-                value = row[column] if column else "-"
+                value = row[column] if column and column in row else "-"
             if isinstance(value, float) and np.isnan(value):
                 value = "-"
             item[key] = value.item() if hasattr(value, "item") else value
@@ -373,6 +383,7 @@ class FakeQuoteList:
         params = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
         page, size = int(params["pn"]), int(params["pz"])
         self.pages.append(page)
+        self.params.append(params)
         shift = (page - 1) * self.overlap
         first, last = (page - 1) * size, min(page * size, len(self.quotes))
         rows = self.quotes.sort_values("代码").iloc[first - shift: last - shift]

@@ -1,5 +1,6 @@
-"""Hong Kong adjustment: sina's HK factors through the real akshare functions behind HTTP fakes,
-adjusted HK prices on read, and the `hk_adjustment_factors` asset on the sample market.
+"""Hong Kong adjustment: sina's HK factor scripts behind HTTP fakes (fetched at akshare's URLs and
+read as akshare reads them, two requests a symbol), adjusted HK prices on read, and the
+`hk_adjustment_factors` asset on the sample market.
 
 The fakes serve one upstream market (the sample's): eastmoney's unadjusted HK klines, and sina's
 encoded HK history (`klc2_kl.js`) with its hfq and qfq factor scripts. Our HK qfq/hfq, computed on
@@ -106,10 +107,9 @@ def test_our_hk_qfq_and_hfq_equal_akshares_own_for_the_same_upstream_data(upstre
     path, source = tmp_path / "quantdb.duckdb", akshare()
     report = load(path, source)
     assert not report.failed and report.checks.failed == []
-    # stock_hk_daily downloads the whole history before each factor script: 4 requests a symbol
-    assert report.requests == 4 * len(SYMBOLS)
-    assert sorted(upstream.sina.calls) == sorted((s, script) for s in SYMBOLS
-                                                 for script in ("klc2_kl", "klc2_kl", "hfq", "qfq"))
+    # sina's two factor scripts, not the whole history stock_hk_daily downloads before each: 2 a symbol
+    assert report.requests == 2 * len(SYMBOLS)
+    assert sorted(upstream.sina.calls) == sorted((s, script) for s in SYMBOLS for script in ("hfq", "qfq"))
     worst = 0.0
     for symbol in SYMBOLS:
         raw = read.daily_bars(symbol, START, TODAY, warehouse=path)
@@ -197,7 +197,7 @@ def test_hk_and_a_share_factors_through_dagster_on_the_sample_market(pipeline):
                           symbols=DIVIDEND_SYMBOL, hk_symbols="0700.HK,00005,hk03690")
     assert result.success, failure_messages(result)
     meta = pipeline.metadata(result, "hk_adjustment_factors")
-    assert meta["symbols_fetched"] == 3 and meta["upstream_requests"] == 12 and meta["symbols_failed"] == 0
+    assert meta["symbols_fetched"] == 3 and meta["upstream_requests"] == 2 * 3 and meta["symbols_failed"] == 0
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks["hk_adjustment_factors_suite"].passed  # the qfq steps agree with the hfq steps
     assert pipeline.query("SELECT count(DISTINCT symbol) AS n FROM hk_adjustment_factors")["n"][0] == 2

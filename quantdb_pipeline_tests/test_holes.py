@@ -205,10 +205,12 @@ def test_an_hk_day_without_a_bar_is_asked_again_once_a_night_inside_the_trailing
     # a rerun of the same night with the day still missing (a suspension): not asked again tonight
     rerun = pipeline.run("2024-10-31", "2024-10-31", today="2024-10-31", market=holey, assets=assets)
     assert pipeline.metadata(rerun, "hk_daily_bars")["upstream_requests"] == 0
-    # the next night asks 00700 from its hole (one request, as for 00005), and the bar arrives
+    # the next night asks 00700 from its hole (one request; 00005, missing only the night, takes it
+    # from the quote list hk_securities fetched), and the bar arrives
     result = pipeline.run("2024-11-01", "2024-11-01", today="2024-11-01", assets=assets, hk_symbols="00700,00005")
     assert result.success, failure_messages(result)
-    assert pipeline.metadata(result, "hk_daily_bars")["upstream_requests"] == 2
+    assert pipeline.metadata(result, "hk_daily_bars")["upstream_requests"] == 1
+    assert pipeline.metadata(result, "hk_daily_bars")["spot_quotes"].startswith("2024-11-01: 1 symbols in 0 requests")
     truth = SampleMarket(today="2024-11-01").hk_daily_raw("00700", hole, hole)
     stored = pipeline.query("SELECT close, volume FROM hk_daily_bars WHERE symbol = '00700' AND trade_date = ?",
                             [hole])

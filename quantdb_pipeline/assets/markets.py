@@ -15,7 +15,13 @@ from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.reference import POOL, ReferenceConfig, trading_calendar
-from quantdb_pipeline.loaders.hk_factors import REFRESH_AFTER_DAYS, REFRESH_PER_RUN, load_hk_adjustment_factors
+from quantdb_pipeline.loaders.hk_factors import (
+    REFRESH_AFTER_DAYS,
+    REFRESH_PER_RUN,
+    SIGNAL_PER_RUN,
+    load_hk_adjustment_factors,
+)
+from quantdb_pipeline.loaders.hk_spot import DEFAULT_HK_RECONCILE_SYMBOLS
 from quantdb_pipeline.loaders.markets import (
     HK,
     INDEX,
@@ -26,6 +32,7 @@ from quantdb_pipeline.loaders.markets import (
     load_market_bars,
     register_indices,
 )
+from quantdb_pipeline.loaders.spot import SpotRejected
 from quantdb_pipeline.partitions import hk_partitions, sse_partitions
 from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
@@ -84,8 +91,17 @@ def _hk_securities(context: AssetExecutionContext, config: ReferenceConfig, mark
         "fetched": "yes" if fetched else f"no: already fetched for {source.today()} (config force: true refetches)"})
 
 
+class HkBarsConfig(Config):
+    """`spot`: take today's HK bars from the main-board quote list (about 26 requests, shared with
+    `hk_securities`, instead of one per symbol) when only today is missing, and reconcile
+    `reconcile_symbols` symbols' earlier quote-list bars against `stock_hk_hist` (one request each)."""
+
+    spot: bool = True
+    reconcile_symbols: int = DEFAULT_HK_RECONCILE_SYMBOLS
+
+
 def _load(context: AssetExecutionContext, market_config: MarketSourceResource, warehouse: WarehouseResource,
-          market: Market, suite: str, symbols):
+          market: Market, suite: str, symbols, config: HkBarsConfig | None = None):
     key_range = context.partition_key_range
     start, end = dt.date.fromisoformat(key_range.start), dt.date.fromisoformat(key_range.end)
     source = market_config.build()
@@ -95,13 +111,19 @@ def _load(context: AssetExecutionContext, market_config: MarketSourceResource, w
         if done == total or done % 50 == 0:
             context.log.info(f"{market.table}: {done}/{total} symbols fetched (last {symbol}: {rows} rows)")
 
-    with warehouse.get_connection() as conn:
-        if market is INDEX:
-            register_indices(conn, symbols)
-        report = load_market_bars(conn, source, market, start, end, Lineage.now(source.name, context.run_id),
-                                  symbols=symbols, progress=on_progress,
-                                  breaker_threshold=market_config.breaker_threshold,
-                                  revisit_days=market_config.revisit_days)
+    try:
+        with warehouse.get_connection() as conn:
+            if market is INDEX:
+                register_indices(conn, symbols)
+            report = load_market_bars(conn, source, market, start, end, Lineage.now(source.name, context.run_id),
+                                      symbols=symbols, progress=on_progress,
+                                      breaker_threshold=market_config.breaker_threshold,
+                                      revisit_days=market_config.revisit_days,
+                                      use_spot=config is not None and config.spot,
+                                      reconcile_symbols=config.reconcile_symbols if config else 0)
+    except SpotRejected as refused:
+        raise DatasetFailed(str(refused), {"rows_written": 0, "upstream_requests": sum(source.requests.values()),
+                                           "source": source.name}) from refused
     _log(context, market, report)
     yield check_result(suite, report.checks)
     metadata = _metadata(report, source.name)
@@ -119,10 +141,17 @@ def _load(context: AssetExecutionContext, market_config: MarketSourceResource, w
                                 f"{_ROW_RULES} (an opening-auction open outside [low, high] only warns), "
                                 "amount/volume within [low, high] or up to the open; no price limit (HK has none)"),
                     load_check("hk_daily_bars")])
-def hk_daily_bars(context: AssetExecutionContext, market: MarketSourceResource, warehouse: WarehouseResource):
-    """Unadjusted HKEX daily bars (HKD, volume in shares) on HKEX's own calendar."""
+def hk_daily_bars(context: AssetExecutionContext, config: HkBarsConfig, market: MarketSourceResource,
+                  warehouse: WarehouseResource):
+    """Unadjusted HKEX daily bars (HKD, volume in shares) on HKEX's own calendar.
+
+    Nightly, the day comes from the main-board quote list `hk_securities` fetched (its 昨收 must
+    equal the stored previous close for most symbols, else nothing is written and the load
+    fails); rows from it are stamped `<source>/spot` and a rotating sample is reconciled
+    against `stock_hk_hist` the next nights (metadata `spot_quotes`, `reconciliation`).
+    Ranges, new symbols, holes and symbols the list lacks use `stock_hk_hist`."""
     yield from settle_dataset(context, warehouse, "hk_daily_bars",
-                              _load(context, market, warehouse, HK, HK_BARS_SUITE, market.hk_symbol_list()),
+                              _load(context, market, warehouse, HK, HK_BARS_SUITE, market.hk_symbol_list(), config),
                               [HK_BARS_SUITE])
 
 
@@ -142,9 +171,10 @@ def hk_adjustment_factors(context: AssetExecutionContext, config: HkFactorConfig
     """sina's HK factors per symbol (affine hfq: price x hfq_factor + hfq_cash; qfq: price x qfq_factor),
     for HK qfq/hfq prices computed on read exactly as akshare's `stock_hk_daily` computes them.
 
-    Fetched for HK symbols with bars never fetched or whose last attempt failed, and again once
-    their last fetch is 30 days old (at most 150 such symbols a run): no cheap signal shows an HK
-    ex-date. Four upstream requests per symbol.
+    Fetched for HK symbols with bars never fetched or whose last attempt failed; again when the
+    night's HK quote list shows a 昨收 other than the stored close (an ex-date signal, at most 10
+    symbols a run); and once their last fetch is 30 days old (at most 5 symbols a run), the
+    fallback should the signal miss a dividend. Two upstream requests per symbol.
     """
     yield from settle_dataset(context, warehouse, "hk_adjustment_factors",
                               _hk_factors(context, config, market, warehouse), [HK_FACTORS_SUITE])
@@ -170,7 +200,8 @@ def _hk_factors(context: AssetExecutionContext, config: HkFactorConfig, market: 
     yield check_result(HK_FACTORS_SUITE, report.checks)
     reasons: dict[str, int] = {}
     for reason in report.needed.values():
-        key = "due by age" if reason.startswith("due") else reason
+        key = ("due by age" if reason.startswith("due") else
+               "ex-date signal (昨收)" if reason.startswith("ex-date signal") else reason)
         reasons[key] = reasons.get(key, 0) + 1
     metadata = {
         "symbols_fetched": len(report.needed),
@@ -185,7 +216,8 @@ def _hk_factors(context: AssetExecutionContext, config: HkFactorConfig, market: 
         "changed": MetadataValue.md(
             "| symbol | change |\n|---|---|\n" + "\n".join(f"| {s} | {c} |" for s, c in sorted(report.changed.items()))
             if report.changed else "none"),
-        "refetch_cadence": f"every {REFRESH_AFTER_DAYS} days, at most {REFRESH_PER_RUN} symbols a run",
+        "refetch_cadence": (f"on an ex-date signal, at most {SIGNAL_PER_RUN} symbols a run; every "
+                            f"{REFRESH_AFTER_DAYS} days, at most {REFRESH_PER_RUN} symbols a run"),
         "seconds": round(report.seconds, 2),
         "source": source.name,
     }
@@ -233,10 +265,22 @@ def _metadata(report: MarketLoadReport, source: str) -> dict:
         "empty_answers": len(report.empty),
         "market_closures": MetadataValue.md(_closures_md(report)),
         "upstream_requests": report.requests,
+        **({"spot_quotes": (f"{report.spot_day}: {report.spot_symbols} symbols in {report.spot_requests} requests "
+                            f"(0: the list hk_securities fetched), {report.spot_idle} without a trade"
+                            if report.spot_day else "not used"),
+            "symbols_reconciled": len(report.reconciled),
+            "reconciliation": (f"{report.reconcile_mismatches} rows differ ({_failed_rules(report.reconciliation)}) "
+                               f"in {', '.join(report.reconciled)}" if report.reconcile_mismatches
+                               else f"agrees in {', '.join(report.reconciled)}" if report.reconciled else "none")}
+           if report.market == HK.name else {}),
         "range": f"{report.start}..{report.end}",
         "seconds": round(report.seconds, 2),
         "source": source,
     }
+
+
+def _failed_rules(outcome) -> str:
+    return ", ".join(sorted({o.rule for o in outcome.failed})) if outcome is not None else ""
 
 
 def _closures_md(report) -> str:

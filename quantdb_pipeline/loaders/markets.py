@@ -15,15 +15,16 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from quantdb_pipeline.loaders import hk_spot, spot
 from quantdb_pipeline.loaders.closures import ClosureJudge, sessions
 from quantdb_pipeline.loaders.fetching import fetch_chunks
-from quantdb_pipeline.loaders.reference import fetched_today, mark_fetched
+from quantdb_pipeline.loaders.reference import fetched_today
 from quantdb_pipeline.quality.expectations import SuiteOutcome, combine
 from quantdb_pipeline.quality.gate import GateFailed, split
 from quantdb_pipeline.quality.suites import validate_calendar, validate_market_bars
@@ -77,6 +78,14 @@ class MarketLoadReport:
     reopened: list[dt.date] = field(default_factory=list)  # recorded closures an answer disproved (removed)
     checks: SuiteOutcome | None = None
     seconds: float = 0.0
+    spot_day: dt.date | None = None  # HK: the day taken from the quote list, if it was used
+    spot_symbols: int = 0  # symbols whose day came from the quote list (with or without a trade)
+    spot_idle: int = 0  # of those, listed without a trade: covered, no bar
+    spot_requests: int = 0  # 0 when a run of the day had already fetched (and stored) the list
+    spot_checks: SuiteOutcome | None = None
+    reconciled: list[str] = field(default_factory=list)
+    reconciliation: SuiteOutcome | None = None
+    reconcile_mismatches: int = 0
 
 
 def load_hk_calendar(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage) -> SuiteOutcome:
@@ -92,16 +101,17 @@ def load_hk_calendar(conn: duckdb.DuckDBPyConnection, source: MarketSource, line
 
 def load_hk_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
                        force: bool = False) -> dict:
-    """Upsert the HK main board list, at most once per source day; names no longer listed are kept."""
+    """Upsert the HK main board list, at most once per source day; names no longer listed are kept.
+
+    The list is the quote list the HK bars take the day from (`hk_spot.day_quotes`): whichever
+    asks first fetches it, the other reads the stored rows. `listed` is None when nothing was
+    fetched for the universe (already done for the day)."""
     if fetched_today(conn, "hk_securities", source, force):
         total = conn.execute("SELECT count(*) FROM hk_securities").fetchall()[0][0]
         return {"listed": None, "total": total}
-    listed = normalize.hk_securities(source.hk_listings_raw(), source.name)
-    if listed.empty:
-        raise ValueError(f"{source.name}: the HK list came back empty; the stored HK universe is kept")
-    total = upsert_rows(conn, "hk_securities", listed, "symbol", lineage)
-    mark_fetched(conn, "hk_securities", source)
-    return {"listed": len(listed), "total": total}
+    quotes, _ = hk_spot.day_quotes(conn, source, lineage, refresh=force)
+    total = conn.execute("SELECT count(*) FROM hk_securities").fetchall()[0][0]
+    return {"listed": len(quotes), "total": total}
 
 
 def register_indices(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> None:
@@ -114,8 +124,8 @@ def register_indices(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> None:
 
 
 def _windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str], start: dt.date,
-             end: dt.date, days: np.ndarray, today: dt.date,
-             revisit_days: int = DEFAULT_REVISIT_DAYS) -> tuple[list[tuple[str, dt.date, dt.date]], int]:
+             end: dt.date, days: np.ndarray, today: dt.date, revisit_days: int = DEFAULT_REVISIT_DAYS,
+             idle: dict[str, set[dt.date]] | None = None) -> tuple[list[tuple[str, dt.date, dt.date]], int]:
     """(symbol, from, to) to fetch for a run of [start, end], and how many symbols need nothing.
 
     A symbol is fetched from the day after its last stored bar (or from `start` when that is
@@ -128,9 +138,16 @@ def _windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str]
     only while the hole is inside the trailing window. Every listed HK symbol and index is
     fetched nightly for the new day anyway, so the revisit widens those requests (HK's
     answers are the whole history regardless) and adds requests only to reruns and past ranges.
+
+    `idle`: symbol -> days covered without a bar (an accepted HK quote list showed no trade, see
+    `hk_spot`): they count as stored, so that the quote-list nights do not ask history for them.
     """
+    idle = idle or {}
     stored = {s: (lo, hi) for s, lo, hi in conn.execute(
         f"SELECT symbol, min(trade_date), max(trade_date) FROM {market.table} GROUP BY symbol").fetchall()}
+    for symbol, quiet in idle.items():
+        if symbol in stored:
+            stored[symbol] = (stored[symbol][0], max(stored[symbol][1], max(quiet)))
     trailing = days[days <= np.datetime64(end, "D")][-revisit_days:] if revisit_days > 0 else days[:0]
     present: dict[str, set] = {}
     asked_today: set[str] = set()
@@ -139,6 +156,8 @@ def _windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str]
                 f"SELECT symbol, trade_date FROM {market.table} WHERE trade_date BETWEEN ? AND ?",
                 [trailing[0].astype(dt.date), end]).fetchall():
             present.setdefault(symbol, set()).add(day)
+        for symbol, quiet in idle.items():
+            present.setdefault(symbol, set()).update(quiet)
         asked_today = {s for (s,) in conn.execute(
             "SELECT symbol FROM ingest_state WHERE dataset = ? AND as_of = ? AND status <> 'failed'",
             [market.table, today]).fetchall()}
@@ -164,6 +183,43 @@ def _windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str]
     return fetches, skipped
 
 
+def _take_spot_day(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
+                   spot_plan: hk_spot.HkSpotPlan, report: MarketLoadReport, today: dt.date) -> None:
+    """Write the planned symbols' day from the HK quote list (rows stamped `<source>/spot`), in one
+    transaction: bars that pass the HK rules, the idle symbols covered without a bar, the symbols
+    the list lacks recorded empty (history asks for them the next night). Raises `SpotRejected`
+    (from `hk_spot.take_day`) with nothing written when the list is not the day's."""
+    before = sum(source.requests.values())
+    taken = hk_spot.take_day(conn, source, lineage, spot_plan)
+    report.spot_requests = sum(source.requests.values()) - before
+    report.spot_day, report.spot_checks = spot_plan.day, taken.checks
+    report.spot_symbols, report.spot_idle = len(spot_plan.symbols), len(taken.idle)
+    report.reconciled = [symbol for symbol, _, _ in spot_plan.reconcile]
+    staged = taken.bars[HK.columns]
+    checks = validate_market_bars(staged, HK.name, today, sessions(conn, HK.calendar))
+    report.checks = combine(report.checks, checks)
+    passed, quarantine = split(HK.table, staged, checks, ["symbol", "trade_date"])
+    report.rows_quarantined += len(quarantine)
+    dirty = set(quarantine["symbol"])
+    written = set(passed["symbol"]) | taken.idle
+    outcomes = [(s, "ok", None) for s in sorted(written - dirty)]
+    outcomes += [(s, "failed", "quality: rows quarantined") for s in sorted(dirty)]
+    outcomes += [(s, "empty", f"not in the quote list of {spot_plan.day}") for s in sorted(taken.missing)]
+    report.failed.update({s: "quality: rows quarantined" for s in dirty})
+    report.empty += sorted(taken.missing)
+    windows = pd.DataFrame([(s, today, today) for s in sorted(written - dirty)],
+                           columns=["symbol", "fetched_from", "fetched_to"])
+    report.rows_written += write_market_bars(
+        conn, HK.table, HK.columns, passed, windows,
+        pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
+        replace(lineage, source=spot.spot_source(lineage.source)), today, quarantine=quarantine)
+    report.symbols_updated += len(windows)
+    report.rows_per_symbol.update(Counter(passed["symbol"].tolist()))
+    log.info("hk_daily_bars %s: %d symbols from the quote list (%d requests), %d idle, %d not listed; "
+             "reconciling %d", today, report.spot_symbols, report.spot_requests, report.spot_idle,
+             len(taken.missing), len(report.reconciled))
+
+
 def load_market_bars(
     conn: duckdb.DuckDBPyConnection,
     source: MarketSource,
@@ -176,12 +232,19 @@ def load_market_bars(
     breaker_threshold: int = 8,
     revisit_days: int = DEFAULT_REVISIT_DAYS,
     chunk: tuple[int, int] | None = None,
+    use_spot: bool = False,
+    reconcile_symbols: int = hk_spot.DEFAULT_HK_RECONCILE_SYMBOLS,
 ) -> MarketLoadReport:
     """Fetch what [start, end] lacks for each symbol, and its holes in the trailing window of
     `revisit_days` trading days (see `_windows`), check it by the market's rules and write it
     chunk by chunk (`chunk`: (symbols, rows), default `settings.chunk_limits()`), one
     transaction per chunk: a killed load keeps the chunks written, and the rerun's windows
-    start after the stored bars."""
+    start after the stored bars.
+
+    `use_spot` (HK only): symbols missing only today take the day from the main-board quote
+    list (see `hk_spot`), and `reconcile_symbols` symbols' earlier quote-list bars are fetched
+    from history and compared. A list that is not today's raises `SpotRejected` before any
+    history request, with nothing written."""
     began = time.perf_counter()
     today = source.today()
     end = min(end, today)
@@ -192,9 +255,15 @@ def load_market_bars(
     if symbols is None:
         reference = "hk_securities" if market is HK else "indices"
         symbols = [s for (s,) in conn.execute(f"SELECT symbol FROM {reference} ORDER BY symbol").fetchall()]
-    fetches, report.symbols_skipped = _windows(conn, market, symbols, start, end,
-                                               np.array(trading_days, dtype="datetime64[D]"), today, revisit_days)
+    days = np.array(trading_days, dtype="datetime64[D]")
+    idle = hk_spot.idle_days(conn, end - dt.timedelta(days=3 * max(revisit_days, 10))) if market is HK else {}
+    fetches, report.symbols_skipped = _windows(conn, market, symbols, start, end, days, today, revisit_days, idle)
     requests_before = sum(source.requests.values())
+    spot_plan = (hk_spot.plan(conn, source.name, fetches, days, today, end, reconcile_symbols, symbols)
+                 if use_spot and market is HK else None)
+    if spot_plan is not None:
+        _take_spot_day(conn, source, lineage, spot_plan, report, today)
+        fetches = hk_spot.history_fetches(fetches, spot_plan)
     fetch = getattr(source, market.fetch)
     max_symbols, max_rows = chunk or chunk_limits()
 
@@ -214,8 +283,24 @@ def load_market_bars(
         judge.observe(window, bars)
         return bars
 
+    def reconcile(fetched: list) -> None:
+        """Compare this chunk's sampled symbols' stored quote-list bars with their history, before
+        the history rows replace them."""
+        answered = {w[0] for w, _ in fetched}
+        entries = [e for e in (spot_plan.reconcile if spot_plan else []) if e[0] in answered]
+        if not entries:
+            return
+        sampled = {symbol for symbol, _, _ in entries}
+        history = [b for w, b in fetched if w[0] in sampled and len(b)]
+        outcome, mismatches = spot.reconcile(
+            conn, pd.concat(history, ignore_index=True) if history else normalize.empty_frame(market.dtypes),
+            source.name, entries, table=market.table)
+        report.reconciliation = combine(report.reconciliation, outcome)
+        report.reconcile_mismatches += mismatches
+
     def write(fetched: list, outcomes: list, closed: set[str]) -> None:
         """Check one chunk by the market's rules and write it with its outcomes in one transaction."""
+        reconcile(fetched)
         frames = [b for _, b in fetched if len(b)]
         staged = pd.concat(frames, ignore_index=True) if frames else normalize.empty_frame(market.dtypes)
         checks = validate_market_bars(staged, market.name, today, sessions(conn, market.calendar))

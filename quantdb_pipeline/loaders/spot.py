@@ -1,8 +1,12 @@
 """The nightly fast path: the whole market's bars from eastmoney's quote list.
 
 After the close, `stock_zh_a_spot_em` is the day's bar of every A-share in about 56 paged
-requests, where the history endpoint needs one request per symbol (5,000 a night). The
-quote list carries no date, so before a row of it is written:
+requests, where the history endpoint needs one request per symbol (5,000 a night); for Hong
+Kong, `stock_hk_main_board_spot_em` is the main board's day in about 26 pages instead of
+2,600 requests. Each function here takes the bar table it works on (`daily_bars` or
+`hk_daily_bars`, see `BAR_TABLES`); the callers (`loaders.bars`, `loaders.markets`) plan which
+symbols take the list and which trading calendar dates it. The quote list carries no date,
+so before a row of it is written:
 
 - the day is checked: its 昨收 (reference previous close) must equal the stored close of the
   previous session for most symbols. A list that still shows the previous session, as
@@ -40,6 +44,14 @@ from quantdb_pipeline.sources.base import spot_pages
 SPOT_SUFFIX = "/spot"
 #: Symbols reconciled against the history endpoint per run (one request each).
 DEFAULT_RECONCILE_SYMBOLS = 20
+#: The bar tables a quote list can fill (SQL identifiers: only these are interpolated).
+BAR_TABLES = ("daily_bars", "hk_daily_bars")
+
+
+def _table(table: str) -> str:
+    if table not in BAR_TABLES:
+        raise ValueError(f"no quote-list path for table {table!r}; one of {BAR_TABLES}")
+    return table
 
 
 def spot_source(source: str) -> str:
@@ -60,8 +72,12 @@ class SpotPlan:
     reconcile: list[tuple[str, dt.date, dt.date]] = field(default_factory=list)  # symbol, first, last
 
 
-def worthwhile(conn: duckdb.DuckDBPyConnection, candidates: int, day: dt.date) -> bool:
-    """Is one quote list (a request per 100 listed symbols) cheaper than `candidates` history requests?"""
+def worthwhile(conn: duckdb.DuckDBPyConnection, candidates: int, day: dt.date, listed: int | None = None) -> bool:
+    """Is one quote list (a request per 100 listed symbols) cheaper than `candidates` history requests?
+
+    `listed`: how many symbols the list shows; by default the A-shares listed on `day`."""
+    if listed is not None:
+        return candidates > spot_pages(listed)
     listed = conn.execute(
         "SELECT count(*) FROM securities WHERE (list_date IS NULL OR list_date <= ?) "
         "AND (delist_date IS NULL OR delist_date > ?) AND status = 'listed'", [day, day]).fetchall()[0][0]
@@ -69,14 +85,15 @@ def worthwhile(conn: duckdb.DuckDBPyConnection, candidates: int, day: dt.date) -
 
 
 def reconciliation_sample(conn: duckdb.DuckDBPyConnection, source: str, day: dt.date, size: int,
-                          symbols: list[str] | None = None) -> list[tuple[str, dt.date, dt.date]]:
-    """Up to `size` symbols with quote-list bars before `day`, oldest pending first, and their
-    pending range."""
+                          symbols: list[str] | None = None,
+                          table: str = "daily_bars") -> list[tuple[str, dt.date, dt.date]]:
+    """Up to `size` symbols with quote-list bars in `table` before `day`, oldest pending first,
+    and their pending range."""
     if size <= 0:
         return []
     rows = conn.execute(
-        """
-        SELECT symbol, min(trade_date) AS first, max(trade_date) AS last FROM daily_bars
+        f"""
+        SELECT symbol, min(trade_date) AS first, max(trade_date) AS last FROM {_table(table)}
         WHERE source = $source AND trade_date < $day
           AND ($symbols::VARCHAR[] IS NULL OR list_contains($symbols::VARCHAR[], symbol))
         GROUP BY symbol ORDER BY first, md5(symbol || $day::VARCHAR) LIMIT $size
@@ -84,12 +101,14 @@ def reconciliation_sample(conn: duckdb.DuckDBPyConnection, source: str, day: dt.
     return [(symbol, first, last) for symbol, first, last in rows]
 
 
-def check_day(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, plan: SpotPlan) -> SuiteOutcome:
-    """The spot-day suite on the quoted symbols that have a stored bar on the previous session.
+def check_day(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, plan: SpotPlan,
+              table: str = "daily_bars") -> SuiteOutcome:
+    """The spot-day suite on the quoted symbols that have a stored bar in `table` on the previous
+    session. `bars`: symbol, close and `reference_price` (the list's 昨收).
 
     Raises `SpotRejected`, saying which session the list looks like, when it fails.
     """
-    stored = conn.execute("SELECT symbol, close AS stored_close FROM daily_bars WHERE trade_date = ?",
+    stored = conn.execute(f"SELECT symbol, close AS stored_close FROM {_table(table)} WHERE trade_date = ?",
                           [plan.previous]).df()
     quoted = pd.DataFrame({"symbol": bars["symbol"].astype(object).to_numpy(),  # prev_close here: the list's 昨收
                            "prev_close": bars["reference_price"].to_numpy(), "close": bars["close"].to_numpy()})
@@ -112,13 +131,14 @@ def _rejection_detail(compared: pd.DataFrame, plan: SpotPlan) -> str:
             "upstream shows the day's close")
 
 
-def with_previous_close(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, day: dt.date) -> pd.DataFrame:
-    """The quote-list bars with `prev_close` set to each symbol's last stored close before `day`
-    (昨收 is kept apart as `reference_price`: on an ex-date it is the ex-rights price)."""
+def with_previous_close(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, day: dt.date,
+                        table: str = "daily_bars") -> pd.DataFrame:
+    """The quote-list bars with `prev_close` set to each symbol's last close stored in `table`
+    before `day` (昨收 is kept apart as `reference_price`: on an ex-date it is the ex-rights price)."""
     conn.register("quoted_symbols", pd.DataFrame({"symbol": bars["symbol"].astype(object).to_numpy()}))
     try:
         last = dict(conn.execute(
-            "SELECT symbol, arg_max(close, trade_date) FROM daily_bars WHERE trade_date < ? "
+            f"SELECT symbol, arg_max(close, trade_date) FROM {_table(table)} WHERE trade_date < ? "
             "AND symbol IN (SELECT symbol FROM quoted_symbols) GROUP BY symbol", [day]).fetchall())
     finally:
         conn.unregister("quoted_symbols")
@@ -127,7 +147,7 @@ def with_previous_close(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, day
 
 
 def reconcile(conn: duckdb.DuckDBPyConnection, history: pd.DataFrame, source: str,
-              sample: list[tuple[str, dt.date, dt.date]]) -> tuple[SuiteOutcome, int]:
+              sample: list[tuple[str, dt.date, dt.date]], table: str = "daily_bars") -> tuple[SuiteOutcome, int]:
     """Compare the stored quote-list bars of `sample` with the history endpoint's `history`.
 
     Inside each symbol's pending range, every stored quote-list bar and every history bar on a
@@ -142,13 +162,13 @@ def reconcile(conn: duckdb.DuckDBPyConnection, history: pd.DataFrame, source: st
         pairs = conn.execute(
             f"""
             WITH spot AS (
-                SELECT b.* FROM daily_bars b JOIN reconcile_windows w
+                SELECT b.* FROM {_table(table)} b JOIN reconcile_windows w
                   ON b.symbol = w.symbol AND b.trade_date BETWEEN w.first AND w.last
                 WHERE b.source = $spot),
             hist AS (
                 SELECT h.* FROM reconcile_history h JOIN reconcile_windows w
                   ON h.symbol = w.symbol AND h.trade_date BETWEEN w.first AND w.last
-                WHERE NOT EXISTS (SELECT 1 FROM daily_bars b WHERE b.symbol = h.symbol
+                WHERE NOT EXISTS (SELECT 1 FROM {_table(table)} b WHERE b.symbol = h.symbol
                                   AND b.trade_date = h.trade_date AND b.source <> $spot))
             SELECT coalesce(s.symbol, h.symbol) AS symbol, coalesce(s.trade_date, h.trade_date) AS trade_date,
                    s.symbol IS NOT NULL AS in_spot, h.symbol IS NOT NULL AS in_history,

@@ -161,43 +161,47 @@ class AkshareSource:
         )
 
     def hk_adjustment_factors_raw(self, symbol: str) -> HkFactorFrames:
-        """sina's HK hfq and qfq factor scripts through `stock_hk_daily(adjust="hfq-factor"/"qfq-factor")`.
+        """sina's HK hfq and qfq factor scripts: two upstream requests per symbol.
 
-        Four upstream requests per symbol, counted as such: akshare's `stock_hk_daily` first
-        downloads and decodes (in V8) the symbol's whole unadjusted history (`klc2_kl.js`)
-        and only then looks at `adjust`, so each factor kind costs that download plus its
-        script. Going through akshare anyway keeps sina's URLs and its positional column
-        names (date, hfq_factor, cash / date, qfq_factor) in akshare, which the tests run
-        against HTTP fakes; the cost is bounded by fetching rarely (see `loaders.hk_factors`).
+        Fetched at the URLs akshare 1.19.5 keeps (`akshare.stock.cons.hk_sina_stock_hist_hfq_url`
+        and `..._qfq_url`) and read as its `stock_hk_daily(adjust="hfq-factor"/"qfq-factor")`
+        reads them: the text between the first "=" and the line end is a literal
+        `{"total": n, "data": [{"d": date, "f": factor[, "c": cash]}]}`, its columns named by
+        position (date, hfq_factor, cash / date, qfq_factor). Not through `stock_hk_daily`
+        itself: it first downloads and decodes (in V8) the symbol's whole unadjusted history
+        (`klc2_kl.js`), which the factors do not use, so each kind would cost two requests and
+        a symbol four (10,400 for a first load of 2,600 HK symbols instead of 5,200). The price
+        is owning this small parse; the tests hold it to akshare's: our adjusted prices equal
+        `stock_hk_daily(adjust="qfq"/"hfq")` for the same sina answers (HTTP fakes).
 
-        A script whose `data` is empty (akshare fails renaming its columns) means no factors;
-        an answer akshare cannot read at all (an error page instead of the script, a history
-        that does not decode) is retried like a network error.
+        A script whose `data` is empty means no factors (an empty frame); an HTTP error or an
+        answer that is not such a literal (an error page) is retried like a network error.
         """
-        ak = self._ak()
+        import ast
 
-        def factors(kind: str) -> pd.DataFrame:
-            def call(**kwargs) -> pd.DataFrame:
-                self._limiter.wait()  # paces the klc2_kl.js download; _call paced (and counts) the script
-                self.requests[f"stock_hk_daily_{kind}_factor"] += 1
+        import requests
+        from akshare.stock import cons
+
+        def script(kind: str, url: str, columns: list[str]) -> pd.DataFrame:
+            def fetch() -> pd.DataFrame:
+                answer = requests.get(url.format(symbol), timeout=self.timeout_seconds)
+                answer.raise_for_status()
                 try:
-                    return ak.stock_hk_daily(**kwargs)
-                except ValueError as error:
-                    if "Length mismatch" in str(error) and "has 0 elements" in str(error):
-                        return pd.DataFrame()  # {"total": 0, "data": []}
-                    raise UnreadableAnswer(f"sina HK {kind} factors for {symbol}: unreadable answer ({error!r})") \
-                        from error
-                except (SyntaxError, IndexError, NameError, KeyError, TypeError) as error:
-                    raise UnreadableAnswer(f"sina HK {kind} factors for {symbol}: unreadable answer ({error!r})") \
-                        from error
-                except Exception as error:
-                    if type(error).__module__.startswith("py_mini_racer"):  # klc2_kl.js did not decode
-                        raise UnreadableAnswer(f"sina HK history of {symbol} did not decode ({error!r})") from error
-                    raise
+                    data = ast.literal_eval(answer.text.split("=", 1)[1].split("\n")[0])["data"]
+                    frame = pd.DataFrame(data)
+                    if frame.empty:
+                        return pd.DataFrame()
+                    frame.columns = columns
+                except (IndexError, KeyError, TypeError, ValueError, SyntaxError) as error:
+                    raise UnreadableAnswer(f"sina HK {kind} factors for {symbol}: unreadable answer "
+                                           f"({answer.text[:80]!r}: {error!r})") from error
+                frame["date"] = pd.to_datetime(frame["date"]).dt.date
+                return frame
 
-            return self._call(f"stock_hk_daily_{kind}_factor", symbol, call, symbol=symbol, adjust=f"{kind}-factor")
+            return self._call(f"sina_hk_{kind}_factor_js", symbol, fetch)
 
-        return HkFactorFrames(hfq=factors("hfq"), qfq=factors("qfq"))
+        return HkFactorFrames(hfq=script("hfq", cons.hk_sina_stock_hist_hfq_url, ["date", "hfq_factor", "cash"]),
+                              qfq=script("qfq", cons.hk_sina_stock_hist_qfq_url, ["date", "qfq_factor"]))
 
     def index_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         ak = self._ak()

@@ -81,8 +81,7 @@ class MarketSource(Protocol):
         """sina's HK hfq factors (affine: price x hfq_factor + cash, HKD) and qfq factors
         (price x qfq_factor) of a five-digit code, from each date on until the next.
 
-        Each kind costs two upstream requests: akshare downloads the symbol's whole unadjusted
-        history (`klc2_kl.js`) before the factor script.
+        One upstream request per kind (sina's `hfq.js`, `qfq.js`): two per symbol.
         """
 
     def index_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:

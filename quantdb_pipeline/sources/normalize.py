@@ -83,6 +83,16 @@ HK_BAR_COLUMNS = {
 }
 #: HK main board list (`stock_hk_main_board_spot_em`) -> symbol, name.
 HK_LIST_COLUMNS = {"代码": "symbol", "名称": "name"}
+#: The same list's day, after the close (akshare 1.19.5 keeps these of eastmoney's fields: f2 最新价,
+#: f3 涨跌幅, f4 涨跌额, f5 成交量, f6 成交额, f12 代码, f14 名称, f15 最高, f16 最低, f17 今开,
+#: f18 昨收). 成交量 in shares, as in `stock_hk_hist` (an HK board lot varies by stock, so
+#: eastmoney counts shares; were it lots, the gate's amount/volume-within-[low, high] rule would
+#: quarantine every row and the reconciliation would report it). 昨收 is the reference previous
+#: close, kept as `reference_price`. No 换手率: turnover_rate stays NaN for quote-list rows.
+HK_SPOT_COLUMNS = {
+    "今开": "open", "最高": "high", "最低": "low", "最新价": "close", "昨收": "reference_price",
+    "成交量": "volume", "成交额": "amount", "涨跌幅": "pct_change",
+}
 HK_CURRENCY = "HKD"
 
 #: `stock_zh_index_daily_em` columns (akshare names them in English; 成交量 in lots of 100).
@@ -355,6 +365,51 @@ def hk_securities(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     out["currency"] = HK_CURRENCY
     out = out[out["symbol"].str.fullmatch(r"\d{5}")].drop_duplicates("symbol")
     return out.sort_values("symbol").reset_index(drop=True).astype(HK_SECURITY_DTYPES)
+
+
+HK_QUOTE_DTYPES = {"symbol": "string", "name": "string", "open": "float64", "high": "float64", "low": "float64",
+                   "close": "float64", "reference_price": "float64", "volume": "Int64", "amount": "float64",
+                   "pct_change": "float64"}
+
+
+def hk_quote_list(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The HK main board list as rows of `hk_quote_list` (without as_of and lineage): symbol,
+    name and the day's quote, NaN prices for a symbol listed without a trade ("-" upstream, or
+    no volume). Raises `SourceSchemaError` naming the column when a needed one is missing."""
+    _require(raw, [*HK_LIST_COLUMNS, *HK_SPOT_COLUMNS], source, None)
+    names = hk_securities(raw, source)  # one home for the code and name rules
+    raw = raw.assign(代码=raw["代码"].astype(str).str.strip().str.zfill(5)).drop_duplicates("代码")
+    raw = raw.set_index("代码").loc[names["symbol"].to_numpy(dtype=object)]
+    values = {canonical: _numeric(raw, upstream, source, None) for upstream, canonical in HK_SPOT_COLUMNS.items()}
+    traded = ~np.isnan(values["close"]) & ~np.isnan(values["open"]) & (np.nan_to_num(values["volume"]) > 0)
+    for name in ("open", "high", "low", "close", "amount", "pct_change"):
+        values[name] = np.where(traded, values[name], np.nan)
+    out = {"symbol": names["symbol"].to_numpy(dtype=object), "name": names["name"].to_numpy(dtype=object), **values}
+    out["volume"] = pd.array(np.where(traded, np.round(np.nan_to_num(values["volume"])), np.nan), dtype="Int64")
+    out["reference_price"] = np.round(values["reference_price"], 4)
+    return pd.DataFrame(out).astype(HK_QUOTE_DTYPES)
+
+
+def hk_spot_bars(quotes: pd.DataFrame, trade_date: dt.date, source: str) -> tuple[pd.DataFrame, list[str]]:
+    """(canonical `hk_daily_bars` rows dated `trade_date` plus `reference_price`, symbols listed
+    without a trade) from `hk_quote_list` rows. `prev_close` is left NaN for the caller to fill
+    from the stored bars; which day the quotes show is for the caller to check."""
+    traded = quotes["close"].notna().to_numpy()
+    rows = quotes[traded]
+    n = len(rows)
+    bars = pd.DataFrame({
+        "symbol": pd.array(rows["symbol"].to_numpy(dtype=object), dtype="string"),
+        "trade_date": pd.arrays.ArrowExtensionArray(pa.array([trade_date] * n, type=pa.date32())),
+        **{c: rows[c].to_numpy(dtype="float64") for c in ("open", "high", "low", "close")},
+        "volume": pd.array(rows["volume"].to_numpy(dtype="float64"), dtype="Int64"),
+        "amount": rows["amount"].to_numpy(dtype="float64"),
+        "pct_change": rows["pct_change"].to_numpy(dtype="float64"),
+        "turnover_rate": np.full(n, np.nan),
+        "prev_close": np.full(n, np.nan),
+        "currency": pd.array(np.full(n, HK_CURRENCY, dtype=object), dtype="string"),
+        "reference_price": rows["reference_price"].to_numpy(dtype="float64"),
+    })
+    return bars, quotes["symbol"][~traded].astype(str).tolist()
 
 
 PROFILE_DTYPES = {

@@ -40,7 +40,9 @@ What it contains, so that tests can catch real bugs:
   including one bonus issue) and `HK_NO_ACTION_SYMBOL` paying none. On an HK ex-date the
   price path continues from (close - cash) / (1 + bonus shares per share) while 涨跌额 is
   measured against the previous unadjusted close, as eastmoney does; the bars never show
-  the ex-date. `hk_adjustment_factors_raw` answers sina's HK factors (affine hfq, qfq);
+  the ex-date, the main-board quote list (`hk_listings_raw`, the day's OHLC after the close)
+  shows it in 昨收, the ex-rights reference price. `hk_adjustment_factors_raw` answers
+  sina's HK factors (affine hfq, qfq);
 - indices: `INDEX_SYMBOLS`, the major CN indices, on the SSE calendar;
 - the BSE code switch: the sample's BSE codes are the 920xxx codes traded from
   `BSE_SWITCH_DATE` on; before it each traded as `old_bse_code(code)` (83xxxx). As on the
@@ -326,19 +328,44 @@ class SampleMarket:
         return factors.iloc[::-1].reset_index(drop=True)
 
     def hk_listings_raw(self) -> pd.DataFrame:
-        """The HK main board, shaped like `stock_hk_main_board_spot_em()` (one page)."""
-        self.requests["stock_hk_main_board_spot_em"] += 1
-        listed = [code for code in HK_SYMBOLS if HK_LISTED_FROM.get(code, dt.date.min) <= self._today]
-        last = [self.hk_daily_history(code) for code in listed]
-        last = [h[h["日期"] <= self._today].iloc[-1] for h in last]
-        return pd.DataFrame({
-            "序号": range(1, len(listed) + 1), "代码": listed, "名称": [HK_SYMBOLS[c][0] for c in listed],
-            "最新价": [h["收盘"] for h in last], "涨跌额": [h["涨跌额"] for h in last],
-            "涨跌幅": [h["涨跌幅"] for h in last], "今开": [h["开盘"] for h in last],
-            "最高": [h["最高"] for h in last], "最低": [h["最低"] for h in last],
-            "昨收": [round(h["收盘"] - h["涨跌额"], 3) for h in last],
-            "成交量": [float(h["成交量"]) for h in last], "成交额": [h["成交额"] for h in last],
-        })
+        """The HK main board after the close, shaped like `stock_hk_main_board_spot_em()`, counted
+        as the real list's pages (100 rows a request).
+
+        It shows the last HK session up to "today" (on a day without trading, still the previous
+        session's quotes, as eastmoney's does): each symbol's day from the same history
+        `hk_daily_raw` answers, 成交量 in shares, and 昨收 the reference previous close: the
+        last close, or on an ex-date the ex-rights price (last close - cash) / (1 + bonus shares),
+        with 涨跌额/涨跌幅 measured from it. A symbol without a bar on the session shows "-"
+        (NaN) prices and its last close as 昨收. Sorted by 涨跌幅, best first, as akshare joins its pages.
+        """
+        from quantdb_pipeline.sources.calendars import hk_trading_days
+
+        days = list(hk_trading_days(_calendar()[-1]))
+        session = days[bisect_right(days, self._today) - 1]
+        listed = [code for code in HK_SYMBOLS if HK_LISTED_FROM.get(code, dt.date.min) <= session]
+        rows = []
+        for code in listed:
+            history, events = _hk_simulation(self.seed, code)
+            upto = history[history["日期"] <= session]
+            bar = upto.iloc[-1]
+            traded = bar["日期"] == session
+            previous = float(upto["收盘"].iloc[-2]) if traded and len(upto) > 1 else float(bar["收盘"])
+            event = events[events["ex_date"] == session] if traded else events.iloc[0:0]
+            if len(event):
+                cash, shares = float(event["cash"].iloc[0]), float(event["shares"].iloc[0])
+                previous = round((previous - cash) / (1 + shares), 3)
+            day = (lambda column: float(bar[column])) if traded else (lambda column: np.nan)
+            close = day("收盘")
+            rows.append({"代码": code, "名称": HK_SYMBOLS[code][0], "最新价": close,
+                         "涨跌额": round(close - previous, 3), "涨跌幅": round((close / previous - 1) * 100, 2),
+                         "今开": day("开盘"), "最高": day("最高"), "最低": day("最低"), "昨收": previous,
+                         "成交量": day("成交量"), "成交额": day("成交额")})
+        self.requests["stock_hk_main_board_spot_em"] += spot_pages(len(rows))
+        frame = pd.DataFrame(rows, columns=["代码", "名称", "最新价", "涨跌额", "涨跌幅", "今开", "最高", "最低",
+                                            "昨收", "成交量", "成交额"])
+        frame = frame.sort_values("涨跌幅", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+        frame.insert(0, "序号", np.arange(1, len(frame) + 1))
+        return frame
 
     def hk_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Unadjusted HK bars, shaped like `stock_hk_hist(adjust="")`: volume in shares, HKD."""
@@ -378,10 +405,10 @@ class SampleMarket:
         hfq is affine, continuous across each ex-date: the cash dividend D enters as
         cash += D x hfq_factor, bonus shares s as hfq_factor x= 1 + s. qfq multiplies the
         price by the product of (close - D) / ((1 + s) x close) over the later ex-dates, so
-        the newest row is 1. Two requests per kind, as akshare makes them.
+        the newest row is 1. One request per script, as `AkshareSource` fetches them.
         """
-        self.requests["stock_hk_daily_hfq_factor"] += 2
-        self.requests["stock_hk_daily_qfq_factor"] += 2
+        self.requests["sina_hk_hfq_factor_js"] += 1
+        self.requests["sina_hk_qfq_factor_js"] += 1
         if symbol not in HK_SYMBOLS:
             return HkFactorFrames(pd.DataFrame(), pd.DataFrame())
         events = self.hk_corporate_actions(symbol)
