@@ -65,6 +65,7 @@ from quantdb_pipeline.market_rules import (
     unlimited_first_days,
 )
 from quantdb_pipeline.sources.base import (
+    REPORT_TABLES,
     HkFactorFrames,
     ListingFrames,
     bundled_sse_calendar,
@@ -467,6 +468,17 @@ class SampleMarket:
             frame[report["report_date"].strftime("%Y%m%d")] = [
                 float(report[column]) if column in report and pd.notna(report[column]) else np.nan
                 for _, _, column in rows]
+        return frame
+
+    def report_table_raw(self, table: str, period: dt.date) -> pd.DataFrame:
+        """eastmoney's whole-market report table `table` (`REPORT_TABLES`) for report `period`
+        as upstream answers it on "today", shaped like the akshare function: one row per
+        company whose report of `period` is announced by today, built from the same reports
+        `statement_raw` and `financial_abstract_raw` serve. As akshare 1.19.5's tables, the
+        balance, income and cash-flow tables leave the BSE out and "balance_bse" holds only
+        it. Costs what the real pages would (`data_center_requests`)."""
+        frame = report_table(self.seed, self._universe, table, period, self._today)
+        self.requests[REPORT_TABLES[table]] += data_center_requests(len(frame))
         return frame
 
     def _record(self, symbol: str) -> dict | None:
@@ -1016,6 +1028,71 @@ ABSTRACT_ROWS = (
     ("常用指标", "资产负债率", "debt_to_assets"), ("每股指标", "基本每股收益", "eps_basic"),
     ("每股指标", "每股净资产", "bvps"), ("盈利能力", "研发费用率", "rd_ratio"),
 )
+#: The columns akshare 1.19.5 returns for each whole-market report table, in its order, and the
+#: sample report field each carries (None: not simulated, NaN as upstream's null).
+REPORT_TABLE_COLUMNS = {
+    "summary": {"股票代码": None, "股票简称": None, "每股收益": "eps_basic", "营业总收入-营业总收入": "revenue",
+                "营业总收入-同比增长": "revenue_yoy", "营业总收入-季度环比增长": None,
+                "净利润-净利润": "parent_net_profit", "净利润-同比增长": "parent_net_profit_yoy",
+                "净利润-季度环比增长": None, "每股净资产": "bvps", "净资产收益率": "roe", "每股经营现金流量": None,
+                "销售毛利率": "gross_margin", "所处行业": None, "最新公告日期": None},
+    "balance": {"股票代码": None, "股票简称": None, "资产-货币资金": "cash", "资产-应收账款": None, "资产-存货": None,
+                "资产-总资产": "total_assets", "资产-总资产同比": None, "负债-应付账款": None, "负债-预收账款": None,
+                "负债-总负债": "total_liabilities", "负债-总负债同比": None, "资产负债率": "debt_to_assets",
+                "股东权益合计": "total_equity", "公告日期": None},
+    "income": {"股票代码": None, "股票简称": None, "净利润": "parent_net_profit", "净利润同比": None,
+               "营业总收入": "revenue", "营业总收入同比": None, "营业总支出-营业支出": "operating_cost",
+               "营业总支出-销售费用": None, "营业总支出-管理费用": None, "营业总支出-财务费用": None,
+               "营业总支出-营业总支出": None, "营业利润": None, "利润总额": None, "公告日期": None},
+    "cash_flow": {"股票代码": None, "股票简称": None, "净现金流-净现金流": "net_cash_flow", "净现金流-同比增长": None,
+                  "经营性现金流-现金流量净额": "operating_cash_flow", "经营性现金流-净现金流占比": None,
+                  "投资性现金流-现金流量净额": "investing_cash_flow", "投资性现金流-净现金流占比": None,
+                  "融资性现金流-现金流量净额": "financing_cash_flow", "融资性现金流-净现金流占比": None, "公告日期": None},
+}
+REPORT_TABLE_COLUMNS["balance_bse"] = REPORT_TABLE_COLUMNS["balance"]
+
+
+def report_table(seed: int, universe: pd.DataFrame, table: str, period: dt.date, today: dt.date) -> pd.DataFrame:
+    """A whole-market report table (akshare's frame) of `period` as known on `today`, newest
+    announcement first (eastmoney sorts by NOTICE_DATE, SECURITY_CODE, both descending)."""
+    columns = REPORT_TABLE_COLUMNS[table]
+    rows = []
+    for record in universe.to_dict("records"):
+        if record["list_date"] > today or (pd.notna(record["delist_date"]) and period > record["delist_date"]):
+            continue
+        if (record["board"] == "bse") != (table == "balance_bse") and table != "summary":
+            continue
+        reports = _reports(seed, record["code"], record["list_date"], record["total_shares"])
+        at = reports.index[reports["report_date"] == period]
+        if len(at) == 0 or reports.loc[at[0], "notice_date"] > today:
+            continue
+        report = reports.loc[at[0]].to_dict()
+        bank = record["code"] == BANK_SYMBOL
+        last_year = reports[reports["report_date"] == period.replace(year=period.year - 1)]
+        for field in ("revenue", "parent_net_profit"):  # as statement_raw's *_YOY: vs the same period a year ago
+            report[f"{field}_yoy"] = (round((report[field] / last_year[field].iloc[0] - 1) * 100, 4)
+                                      if len(last_year) else np.nan)
+        report["net_cash_flow"] = round(report["operating_cash_flow"] + report["investing_cash_flow"]
+                                        + report["financing_cash_flow"], 2)
+        if bank:  # a bank's layout has no 货币资金 (cash at the central bank instead) and no gross margin
+            report["cash"], report["gross_margin"] = np.nan, np.nan
+        code = code_on(record, today)
+        row = {column: (np.nan if field is None else float(report[field])) for column, field in columns.items()}
+        row.update({"股票代码": code, "股票简称": name_on(record, today)})
+        notice = "最新公告日期" if table == "summary" else "公告日期"
+        row[notice] = report["notice_date"]
+        if table == "summary":
+            row["所处行业"] = industry_on(record, today)
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows, columns=list(columns))
+    notice = "最新公告日期" if table == "summary" else "公告日期"
+    frame = frame.sort_values([notice, "股票代码"], ascending=False, kind="stable").reset_index(drop=True)
+    frame.insert(0, "序号", range(1, len(frame) + 1))
+    return frame
+
+
 #: Statutory disclosure deadlines: Q1 by 04-30, H1 by 08-31, Q3 by 10-31, annual by 04-30 next year.
 _NOTICE_WINDOWS = {3: ((4, 10), (4, 30), 0), 6: ((7, 20), (8, 31), 0), 9: ((10, 15), (10, 31), 0),
                    12: ((3, 1), (4, 30), 1)}
