@@ -1062,20 +1062,9 @@ def report_table(seed: int, universe: pd.DataFrame, table: str, period: dt.date,
             continue
         if (record["board"] == "bse") != (table == "balance_bse") and table != "summary":
             continue
-        reports = _reports(seed, record["code"], record["list_date"], record["total_shares"])
-        at = reports.index[reports["report_date"] == period]
-        if len(at) == 0 or reports.loc[at[0], "notice_date"] > today:
+        report = _report_rows(seed, record["code"], record["list_date"], record["total_shares"]).get(period)
+        if report is None or report["notice_date"] > today:
             continue
-        report = reports.loc[at[0]].to_dict()
-        bank = record["code"] == BANK_SYMBOL
-        last_year = reports[reports["report_date"] == period.replace(year=period.year - 1)]
-        for field in ("revenue", "parent_net_profit"):  # as statement_raw's *_YOY: vs the same period a year ago
-            report[f"{field}_yoy"] = (round((report[field] / last_year[field].iloc[0] - 1) * 100, 4)
-                                      if len(last_year) else np.nan)
-        report["net_cash_flow"] = round(report["operating_cash_flow"] + report["investing_cash_flow"]
-                                        + report["financing_cash_flow"], 2)
-        if bank:  # a bank's layout has no 货币资金 (cash at the central bank instead) and no gross margin
-            report["cash"], report["gross_margin"] = np.nan, np.nan
         code = code_on(record, today)
         row = {column: (np.nan if field is None else float(report[field])) for column, field in columns.items()}
         row.update({"股票代码": code, "股票简称": name_on(record, today)})
@@ -1091,6 +1080,25 @@ def report_table(seed: int, universe: pd.DataFrame, table: str, period: dt.date,
     frame = frame.sort_values([notice, "股票代码"], ascending=False, kind="stable").reset_index(drop=True)
     frame.insert(0, "序号", range(1, len(frame) + 1))
     return frame
+
+
+@lru_cache(maxsize=4096)
+def _report_rows(seed: int, code: str, list_date: dt.date, total_shares: int) -> dict[dt.date, dict]:
+    """`_reports` by report date, with what the whole-market tables add: year-on-year growth
+    of revenue and parent net profit (as statement_raw's *_YOY: against the same period a
+    year before, in percent) and the net cash flow; a bank has no 货币资金 (its cash is at
+    the central bank) and no gross margin."""
+    reports = _reports(seed, code, list_date, total_shares)
+    rows = {row["report_date"]: row for row in reports.to_dict("records")}
+    for period, row in rows.items():
+        last_year = rows.get(period.replace(year=period.year - 1))
+        for field in ("revenue", "parent_net_profit"):
+            row[f"{field}_yoy"] = round((row[field] / last_year[field] - 1) * 100, 4) if last_year else np.nan
+        row["net_cash_flow"] = round(row["operating_cash_flow"] + row["investing_cash_flow"]
+                                     + row["financing_cash_flow"], 2)
+        if code == BANK_SYMBOL:
+            row["cash"], row["gross_margin"] = np.nan, np.nan
+    return rows
 
 
 #: Statutory disclosure deadlines: Q1 by 04-30, H1 by 08-31, Q3 by 10-31, annual by 04-30 next year.
