@@ -207,3 +207,43 @@ def test_periods_due_on_an_empty_warehouse_cover_the_configured_years(tmp_path):
     due = periods_due(conn, dt.date(2025, 4, 10), years=10)
     assert len(due) == 40 and max(due) == dt.date(2025, 3, 31) and min(due) == dt.date(2015, 6, 30)
     assert list(due) == sorted(due, reverse=True)  # newest first: a cut-short first load has the recent ones
+
+
+def test_through_dagster_the_whole_market_is_the_default_and_the_watchlist_looks_the_same(
+        pipeline, instance, tmp_path):
+    from quantdb_pipeline.assets import financial_indicators, financial_statements, securities, trading_calendar
+    from quantdb_pipeline_tests.conftest import Pipeline, failure_messages
+
+    today, symbols = "2024-11-15", f"{SYMBOL},{BANK_SYMBOL},600001"
+    assets = [trading_calendar, securities, financial_statements, financial_indicators]
+    default = pipeline.run(today, today, today=today, assets=assets, symbols=symbols, financial_years=1)
+    assert default.success, failure_messages(default)
+    statements_meta = pipeline.metadata(default, "financial_statements")
+    market = SampleMarket(today=today)
+    assert statements_meta["periods_fetched"] == 4 and statements_meta["symbols_due"] == 0
+    assert statements_meta["upstream_requests"] == sum(
+        1 + -(-len(market.report_table_raw(t, p)) // DATA_CENTER_PAGE_ROWS)
+        for p in report_periods(dt.date(2024, 11, 15), 1) for t in REPORT_TABLES)
+    assert pipeline.metadata(default, "financial_indicators")["upstream_requests"] == 0  # no watchlist, no sina
+    stored = set(pipeline.query("SELECT DISTINCT symbol FROM financial_statements")["symbol"])
+    assert stored == {SYMBOL, BANK_SYMBOL, "600001"}  # the run's symbols only
+
+    watched = Pipeline(instance, tmp_path / "watched.duckdb")
+    result = watched.run(today, today, today=today, assets=assets, symbols=symbols, financial_years=1,
+                         financials_watchlist=SYMBOL)
+    assert result.success, failure_messages(result)
+    assert watched.metadata(result, "financial_statements")["symbols_due"] == 1
+    assert watched.metadata(result, "financial_indicators")["symbols_due"] == 1
+    whole = read.financials(SYMBOL, as_of=today, warehouse=pipeline.warehouse).set_index("report_date")
+    per_symbol = read.financials(SYMBOL, as_of=today, warehouse=watched.warehouse).set_index("report_date")
+    q3 = pd.Timestamp(Q3)
+    for metric in ("revenue", "parent_net_profit", "eps_basic", "bvps", "roe", "gross_margin", "total_equity",
+                   "operating_cash_flow", "debt_to_assets"):
+        assert whole.loc[q3, metric] == pytest.approx(per_symbol.loc[q3, metric]), metric
+    assert whole.loc[q3, "available_from"] == per_symbol.loc[q3, "available_from"]
+    sql = ("SELECT statement, item, value, notice_date FROM financial_statements WHERE symbol = ? "
+           "AND report_date = ? ORDER BY ALL")
+    a, b = pipeline.query(sql, [SYMBOL, Q3]), watched.query(sql, [SYMBOL, Q3])
+    shared = a.merge(b, on=["statement", "item"], suffixes=("_whole", "_per_symbol"))
+    assert len(shared) == 10 and (shared["value_whole"] - shared["value_per_symbol"]).abs().max() < 1e-6
+    assert (shared["notice_date_whole"] == shared["notice_date_per_symbol"]).all()
