@@ -44,7 +44,8 @@ def pages_plus_one(market: SampleMarket, table: str, period: dt.date) -> int:
 
 @pytest.fixture
 def data_center():
-    """`serve(day)`: the one fake data center, answering as upstream on `day`, its calls cleared."""
+    """`serve(day)`: the one fake data center, answering as upstream on `day`, its calls and
+    queued faults cleared."""
     fakes = []
 
     def serve(day: str, page_size: int = PAGE) -> FakeDataCenter:
@@ -53,6 +54,7 @@ def data_center():
         fakes[0].market, fakes[0].page_size = SampleMarket(today=day), page_size
         fakes[0].calls.clear()
         fakes[0].table_calls.clear()
+        fakes[0].faults.clear()
         return fakes[0]
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -247,3 +249,36 @@ def test_through_dagster_the_whole_market_is_the_default_and_the_watchlist_looks
     shared = a.merge(b, on=["statement", "item"], suffixes=("_whole", "_per_symbol"))
     assert len(shared) == 10 and (shared["value_whole"] - shared["value_per_symbol"]).abs().max() < 1e-6
     assert (shared["notice_date_whole"] == shared["notice_date_per_symbol"]).all()
+
+
+def test_a_refetched_period_replaces_the_companies_rows_and_clears_their_quarantine(data_center, tmp_path):
+    fake = data_center("2024-11-15")
+
+    def unbalanced(table):
+        table = table.copy()
+        table.loc[table["股票代码"] == SYMBOL, "资产-总资产"] *= 1.2
+        return table
+
+    fake.queue(Q3.isoformat(), *[unbalanced] * 10, report="RPT_DMSK_FN_BALANCE")
+    conn = warehouse_on(tmp_path / "w.duckdb", "2024-11-15")
+    load_financial_reports(conn, akshare_on("2024-11-15"), Lineage.now("akshare", "r1"), years=1)
+    other = "600001"
+    data_center("2024-11-18")
+
+    def restated(table):  # upstream restates 600001's revenue and drops its operating cost
+        table = table.copy()
+        table.loc[table["股票代码"] == other, "营业总收入"] = 1234.5
+        table.loc[table["股票代码"] == other, "营业总支出-营业支出"] = float("nan")
+        return table
+
+    fake.queue(Q3.isoformat(), *[restated] * 10, report="RPT_DMSK_FN_INCOME")
+    report = load_financial_reports(conn, akshare_on("2024-11-18"), Lineage.now("akshare", "r2"), years=1,
+                                    refresh=True)
+    assert report.rows_quarantined == 0
+    income = dict(conn.execute("SELECT item, value FROM financial_statements WHERE symbol = ? AND report_date = ? "
+                               "AND statement = 'income'", [other, Q3]).fetchall())
+    assert income["TOTAL_OPERATE_INCOME"] == 1234.5 and "OPERATE_COST" not in income
+    assert conn.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0  # the clean reload cleared it
+    balance = conn.execute("SELECT count(*) FROM financial_statements WHERE symbol = ? AND report_date = ? "
+                           "AND statement = 'balance'", [SYMBOL, Q3]).fetchone()[0]
+    assert balance == 4

@@ -142,6 +142,9 @@ def load_financial_reports(conn: duckdb.DuckDBPyConnection, source: MarketSource
     began, today = time.perf_counter(), source.today()
     report = FinancialReportsReport(due=periods_due(conn, today, years, refresh))
     scope = _scope(conn, symbols, exclude)
+    if not scope:  # no securities loaded yet, or every symbol in scope is on the watchlist: nothing to write
+        log.warning("financial reports: no symbol in scope (securities loaded? all on the watchlist?): nothing asked")
+        report.due = {}
     before = sum(source.requests.values())
     failures_in_a_row = 0
     for done, period in enumerate(report.due, start=1):
@@ -166,15 +169,16 @@ def load_financial_reports(conn: duckdb.DuckDBPyConnection, source: MarketSource
             continue
         failures_in_a_row = 0
         state["requests"] = sum(source.requests.values()) - asked
+        upstream_rows = len(statements) + len(indicators)
         in_scope_statements = statements["symbol"].isin(scope).to_numpy()
         in_scope_indicators = indicators["symbol"].isin(scope).to_numpy()
         report.rows_out_of_scope += int((~in_scope_statements).sum() + (~in_scope_indicators).sum())
         statements = statements[in_scope_statements].reset_index(drop=True)
         indicators = indicators[in_scope_indicators].reset_index(drop=True)
         present = sorted(set(statements["symbol"]) | set(indicators["symbol"]))
-        if not present:
+        if not present:  # "empty": upstream has no report of the period yet; else none of ours has one
             report.empty.append(period)
-            state.update(status="empty", companies=0)
+            state.update(status="empty" if upstream_rows == 0 else "ok", companies=0)
             record_report_period(conn, period, state, lineage)
             if progress:
                 progress(done, len(report.due), period.isoformat(), 0)

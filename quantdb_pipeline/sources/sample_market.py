@@ -214,6 +214,7 @@ class SampleMarket:
         self.seed = seed
         self.requests: Counter = Counter()
         self._universe = _universe(size, seed)
+        self._market_reports: pd.DataFrame | None = None  # built on the first whole-market table
 
     # -- MarketSource -------------------------------------------------------------------
 
@@ -477,7 +478,9 @@ class SampleMarket:
         `statement_raw` and `financial_abstract_raw` serve. As akshare 1.19.5's tables, the
         balance, income and cash-flow tables leave the BSE out and "balance_bse" holds only
         it. Costs what the real pages would (`data_center_requests`)."""
-        frame = report_table(self.seed, self._universe, table, period, self._today)
+        if self._market_reports is None:
+            self._market_reports = market_reports(self.seed, self._universe, self._today)
+        frame = report_table(self._market_reports, table, period, self._today)
         self.requests[REPORT_TABLES[table]] += data_center_requests(len(frame))
         return frame
 
@@ -1052,53 +1055,57 @@ REPORT_TABLE_COLUMNS = {
 REPORT_TABLE_COLUMNS["balance_bse"] = REPORT_TABLE_COLUMNS["balance"]
 
 
-def report_table(seed: int, universe: pd.DataFrame, table: str, period: dt.date, today: dt.date) -> pd.DataFrame:
-    """A whole-market report table (akshare's frame) of `period` as known on `today`, newest
-    announcement first (eastmoney sorts by NOTICE_DATE, SECURITY_CODE, both descending)."""
-    columns = REPORT_TABLE_COLUMNS[table]
-    rows = []
+def market_reports(seed: int, universe: pd.DataFrame, today: dt.date) -> pd.DataFrame:
+    """Every report of every security listed by `today` (also those not announced yet), one
+    row per (code, report_date), with what the whole-market tables add to `_reports`: the
+    code and name on `today`, the board, the industry, year-on-year growth of revenue and
+    parent net profit (as statement_raw's *_YOY, in percent) and the net cash flow; a bank
+    has no 货币资金 (its cash is at the central bank) and no gross margin. Built once per
+    sample market: the whole-market tables are cuts of it."""
+    frames = []
     for record in universe.to_dict("records"):
-        if record["list_date"] > today or (pd.notna(record["delist_date"]) and period > record["delist_date"]):
+        if record["list_date"] > today:
             continue
-        if (record["board"] == "bse") != (table == "balance_bse") and table != "summary":
-            continue
-        report = _report_rows(seed, record["code"], record["list_date"], record["total_shares"]).get(period)
-        if report is None or report["notice_date"] > today:
-            continue
-        code = code_on(record, today)
-        row = {column: (np.nan if field is None else float(report[field])) for column, field in columns.items()}
-        row.update({"股票代码": code, "股票简称": name_on(record, today)})
-        notice = "最新公告日期" if table == "summary" else "公告日期"
-        row[notice] = report["notice_date"]
-        if table == "summary":
-            row["所处行业"] = industry_on(record, today)
-        rows.append(row)
-    if not rows:
+        reports = _reports(seed, record["code"], record["list_date"], record["total_shares"]).copy()
+        for field in ("revenue", "parent_net_profit"):
+            reports[f"{field}_yoy"] = np.round(reports[field].pct_change(4).to_numpy() * 100, 4)
+        reports["net_cash_flow"] = np.round(reports["operating_cash_flow"] + reports["investing_cash_flow"]
+                                            + reports["financing_cash_flow"], 2)
+        if record["code"] == BANK_SYMBOL:
+            reports["cash"], reports["gross_margin"] = np.nan, np.nan
+        delisted = record["delist_date"] if pd.notna(record["delist_date"]) else None
+        if delisted is not None:  # a delisted company reports no period after it left
+            reports = reports[reports["report_date"] <= delisted]
+        reports["code"], reports["name"] = code_on(record, today), name_on(record, today)
+        reports["industry"], reports["board"] = industry_on(record, today), record["board"]
+        frames.append(reports)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def report_table(reports: pd.DataFrame, table: str, period: dt.date, today: dt.date) -> pd.DataFrame:
+    """A whole-market report table (akshare's frame) of `period` as known on `today`, cut from
+    `market_reports`, newest announcement first (eastmoney sorts by NOTICE_DATE, SECURITY_CODE,
+    both descending). The balance, income and cash-flow tables leave the BSE out; "balance_bse"
+    holds only it; the summary holds everyone."""
+    if reports.empty:
         return pd.DataFrame()
-    frame = pd.DataFrame(rows, columns=list(columns))
+    chosen = (reports["report_date"] == period) & (reports["notice_date"] <= today)
+    if table != "summary":
+        chosen &= (reports["board"] == "bse") == (table == "balance_bse")
+    rows = reports[chosen.to_numpy()]
+    if rows.empty:
+        return pd.DataFrame()
+    columns = REPORT_TABLE_COLUMNS[table]
     notice = "最新公告日期" if table == "summary" else "公告日期"
+    frame = pd.DataFrame({column: (rows[field].astype("float64").to_numpy() if field else np.nan)
+                          for column, field in columns.items()})
+    frame["股票代码"], frame["股票简称"] = rows["code"].to_numpy(), rows["name"].to_numpy()
+    frame[notice] = rows["notice_date"].to_numpy()
+    if table == "summary":
+        frame["所处行业"] = rows["industry"].to_numpy()
     frame = frame.sort_values([notice, "股票代码"], ascending=False, kind="stable").reset_index(drop=True)
     frame.insert(0, "序号", range(1, len(frame) + 1))
     return frame
-
-
-@lru_cache(maxsize=4096)
-def _report_rows(seed: int, code: str, list_date: dt.date, total_shares: int) -> dict[dt.date, dict]:
-    """`_reports` by report date, with what the whole-market tables add: year-on-year growth
-    of revenue and parent net profit (as statement_raw's *_YOY: against the same period a
-    year before, in percent) and the net cash flow; a bank has no 货币资金 (its cash is at
-    the central bank) and no gross margin."""
-    reports = _reports(seed, code, list_date, total_shares)
-    rows = {row["report_date"]: row for row in reports.to_dict("records")}
-    for period, row in rows.items():
-        last_year = rows.get(period.replace(year=period.year - 1))
-        for field in ("revenue", "parent_net_profit"):
-            row[f"{field}_yoy"] = round((row[field] / last_year[field] - 1) * 100, 4) if last_year else np.nan
-        row["net_cash_flow"] = round(row["operating_cash_flow"] + row["investing_cash_flow"]
-                                     + row["financing_cash_flow"], 2)
-        if code == BANK_SYMBOL:
-            row["cash"], row["gross_margin"] = np.nan, np.nan
-    return rows
 
 
 #: Statutory disclosure deadlines: Q1 by 04-30, H1 by 08-31, Q3 by 10-31, annual by 04-30 next year.
