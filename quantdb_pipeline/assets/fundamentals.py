@@ -31,7 +31,7 @@ PROFILES_SUITE = "security_profiles_suite"
 STATEMENTS_SUITE = "financial_statements_suite"
 INDICATORS_SUITE = "financial_indicators_suite"
 #: The whole-market tables' indicator rows (results summary etc.), checked by the financial_statements asset.
-REPORT_INDICATORS_SUITE = "financial_report_indicators_suite"
+REPORT_INDICATORS_SUITE = "report_indicators_suite"
 
 
 class RefreshConfig(Config):
