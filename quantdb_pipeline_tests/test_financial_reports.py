@@ -282,3 +282,16 @@ def test_a_refetched_period_replaces_the_companies_rows_and_clears_their_quarant
     balance = conn.execute("SELECT count(*) FROM financial_statements WHERE symbol = ? AND report_date = ? "
                            "AND statement = 'balance'", [SYMBOL, Q3]).fetchone()[0]
     assert balance == 4
+
+
+def test_a_period_that_fails_is_recorded_and_asked_again_while_the_others_are_written(data_center, tmp_path):
+    fake = data_center("2024-11-15")
+    fake.queue(Q3.isoformat(), *[502] * 20, report="RPT_DMSK_FN_INCOME")  # more than the retries
+    conn = warehouse_on(tmp_path / "w.duckdb", "2024-11-15")
+    report = load_financial_reports(conn, akshare_on("2024-11-15"), Lineage.now("akshare", "r1"), years=1)
+    assert list(report.failed) == [Q3] and "stock_lrb_em(20240930)" in report.failed[Q3]
+    assert len(report.companies) == 3  # the other periods of the year are written
+    assert conn.execute("SELECT count(*) FROM financial_statements WHERE report_date = ?", [Q3]).fetchone()[0] == 0
+    assert conn.execute("SELECT status FROM financial_report_periods WHERE report_date = ?", [Q3]).fetchone() == (
+        "failed",)
+    assert periods_due(conn, dt.date(2024, 11, 15), years=1) == {Q3: "last attempt failed"}  # the hole, next run

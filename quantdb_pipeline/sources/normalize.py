@@ -508,15 +508,19 @@ def whole_market_reports(tables: dict[str, pd.DataFrame], period: dt.date,
         notice_column = WHOLE_MARKET_NOTICE_COLUMNS[table]
         items = WHOLE_MARKET_STATEMENT_ITEMS.get(WHOLE_MARKET_STATEMENTS.get(table, ""), {})
         metrics = WHOLE_MARKET_METRICS.get(table, {})
-        _require(raw, [WHOLE_MARKET_CODE_COLUMN, notice_column, *items, *metrics], source, where)
         statement = WHOLE_MARKET_STATEMENTS.get(table)
-        frame = pd.DataFrame({"symbol": raw[WHOLE_MARKET_CODE_COLUMN].astype(str).str.strip().str.zfill(6).to_numpy()})
-        frame["notice_date"] = pd.arrays.ArrowExtensionArray(
-            _date_array(raw, notice_column, source, where, allow_missing=True))
+        try:
+            _require(raw, [WHOLE_MARKET_CODE_COLUMN, notice_column, *items, *metrics], source, None)
+            frame = pd.DataFrame({"symbol": raw[WHOLE_MARKET_CODE_COLUMN].astype(str).str.strip().str.zfill(6)
+                                  .to_numpy()})
+            frame["notice_date"] = pd.arrays.ArrowExtensionArray(
+                _date_array(raw, notice_column, source, None, allow_missing=True))
+            for column in {**items, **metrics}:
+                frame[column] = _numeric(raw, column, source, None)
+        except SourceSchemaError as error:  # name the table and the period, not a symbol
+            raise SourceSchemaError(source, None, error.column, f"{where}: {error.problem}") from error
         fresh = ~frame["symbol"].duplicated() & ~frame["symbol"].map(lambda s: (statement or table, s) in seen)
         seen.update((statement or table, s) for s in frame["symbol"][fresh])
-        for column in {**items, **metrics}:
-            frame[column] = _numeric(raw, column, source, where)
         frame = frame[fresh.to_numpy()]
         if items:
             long = frame.melt(id_vars=["symbol", "notice_date"], value_vars=list(items), var_name="column",

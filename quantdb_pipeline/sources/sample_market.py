@@ -23,7 +23,10 @@ What it contains, so that tests can catch real bugs:
   `INDUSTRY_CHANGE_SYMBOL`, whose industry changes on `INDUSTRY_CHANGE_DATE`; profiles in
   the shape of `stock_individual_info_em`;
 - quarterly financial statements in eastmoney's shape (a bank's layout for `BANK_SYMBOL`)
-  and sina's key indicators, each report visible from its announcement date on;
+  and sina's key indicators, each report visible from its announcement date on, per symbol
+  and as eastmoney's whole-market tables of a report period (`report_table_raw`: results
+  summary, balance sheet, the BSE's balance sheet, income, cash flow), cut from the same
+  reports;
 - corporate actions: most symbols pay a yearly cash dividend (ex-dates in June..August),
   some issue bonus shares, and `SPLIT_SYMBOL` splits 1:2 (10转10) on `SPLIT_DATE`;
   `DIVIDEND_SYMBOL` pays on `DIVIDEND_DATE`. On an ex-date the exchange's reference
