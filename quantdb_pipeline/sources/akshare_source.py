@@ -226,10 +226,12 @@ class AkshareSource:
     def report_table_raw(self, table: str, period: dt.date) -> pd.DataFrame:
         """eastmoney's whole-market report table `table` (see `REPORT_TABLES`) for one report
         period: akshare asks page 1 for the page count, then every page of 500 rows. akshare
-        names the columns by position, so a change in eastmoney's field order shows as a
-        column of the wrong kind (caught by `normalize.whole_market_reports`). A period
-        without rows answers `"result": null` (code 9201), on which akshare fails
-        subscripting None: that is an empty frame, not an error."""
+        names the columns by position and coerces them to numbers: a field eastmoney adds or
+        drops makes akshare fail renaming (the period is recorded failed and asked again next
+        run); a reordered field would load another field's numbers, which only the quality
+        rules (balance identity, announced after the period) can catch. A period without rows
+        answers `"result": null` (code 9201), on which akshare fails subscripting None: that
+        is an empty frame, not an error."""
         endpoint = REPORT_TABLES[table]
         fn = getattr(self._ak(), endpoint)
         date = period.strftime("%Y%m%d")
