@@ -568,7 +568,8 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         ("index bar rows written", indices.get("rows_written", "-")),
         ("profiles fetched / new versions", f"{profiles.get('symbols_due', '-')} / "
                                             f"{_count_rows(profiles.get('new_versions'))}"),
-        ("financial reports fetched (symbols)", statements.get("symbols_due", "-")),
+        ("financial periods / watchlist symbols", f"{statements.get('periods_fetched', '-')} / "
+                                                  f"{statements.get('symbols_due', '-')}"),
         ("dividend periods fetched / new ex-dates", f"{actions.get('periods_fetched', '-')} / "
                                                    f"{actions.get('new_ex_dates', '-')}"),
         ("factors fetched / changed", f"{factors.get('symbols_fetched', 0)} symbols / "

@@ -11,7 +11,12 @@ Environment variables (read when the definitions load):
 - `QUANTDB_SAMPLE_TODAY`, `QUANTDB_SAMPLE_SIZE`: the sample market's "today" and number of symbols;
 - `QUANTDB_MIN_DAILY_COVERAGE`: the batch rule's minimum share of symbols per trading day (0.8);
 - `QUANTDB_REVISIT_DAYS`: trading days back from a run's last day in which missing days are
-  fetched again (20).
+  fetched again (20);
+- `QUANTDB_FINANCIALS_WATCHLIST`: comma-separated symbols whose financial statements are
+  fetched per symbol with every item (eastmoney F10) and whose indicators come from sina;
+  everyone else's come from eastmoney's whole-market report tables (default: none);
+- `QUANTDB_FINANCIAL_YEARS`: years of report periods a first load fetches from the
+  whole-market tables (10).
 """
 
 from __future__ import annotations
@@ -51,6 +56,11 @@ class MarketSourceResource(ConfigurableResource):
         description="Trading days back from the run's last day in which every day a symbol lacks (an empty "
                     "answer, a refused quote list, a quarantined row) is fetched again; 0 turns it off")
 
+    financials_watchlist: str = Field(
+        default="", description="Comma-separated symbols whose financials are fetched per symbol (every "
+                                "statement item, sina's indicators); the rest come from the whole-market tables")
+    financial_years: int = Field(default=10, description="Years of report periods a first financial load fetches")
+
     def build(self) -> MarketSource:
         if self.kind == "sample":
             from quantdb_pipeline.sources.sample_market import SampleMarket
@@ -65,6 +75,9 @@ class MarketSourceResource(ConfigurableResource):
 
     def symbol_list(self) -> list[str] | None:
         return normalize_symbols(self.symbols) if self.symbols.strip() else None
+
+    def financials_watchlist_list(self) -> list[str]:
+        return normalize_symbols(self.financials_watchlist) if self.financials_watchlist.strip() else []
 
     def hk_symbol_list(self) -> list[str] | None:
         items = [s for s in self.hk_symbols.split(",") if s.strip()]
@@ -114,6 +127,8 @@ def resources_from_env(environ: dict[str, str] | None = None) -> dict[str, Confi
             sample_size=int(env.get(settings.SAMPLE_SYMBOLS_ENV, "64")),
             min_daily_coverage=float(env.get(settings.MIN_COVERAGE_ENV, "0.8")),
             revisit_days=settings.revisit_days(env),
+            financials_watchlist=env.get(settings.FINANCIALS_WATCHLIST_ENV, ""),
+            financial_years=int(env.get(settings.FINANCIAL_YEARS_ENV, "") or 10),
         ),
         "warehouse": WarehouseResource(database=str(settings.warehouse_path(env.get(settings.WAREHOUSE_ENV)))),
     }

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -499,19 +500,110 @@ FHPS_FIELDS = {
 }
 
 
+#: eastmoney's data-center report tables behind the whole-market financial functions, as
+#: field -> the akshare column it becomes (None: a field akshare drops). akshare 1.19.5 names
+#: these tables' columns by position (`big_df.columns = [...]`), so the order of the fields is
+#: the contract; the names of the fields akshare drops are eastmoney's as far as known and do
+#: not matter to akshare. Dates as eastmoney sends them ("YYYY-MM-DD 00:00:00").
+_META = {"SECUCODE": None, "SECURITY_CODE": "股票代码", "INDUSTRY_CODE": None, "ORG_CODE": None,
+         "SECURITY_NAME_ABBR": "股票简称", "INDUSTRY_NAME": None, "MARKET": None, "SECURITY_TYPE_CODE": None,
+         "TRADE_MARKET_CODE": None, "DATE_TYPE_CODE": None, "REPORT_TYPE_CODE": None, "DATA_STATE": None,
+         "NOTICE_DATE": "公告日期", "REPORT_DATE": "report_date"}
+BALANCE_FIELDS = {
+    **_META, "TOTAL_ASSETS": "资产-总资产", "FIXED_ASSET": None, "MONETARYFUNDS": "资产-货币资金",
+    "MONETARYFUNDS_RATIO": None, "ACCOUNTS_RECE": "资产-应收账款", "ACCOUNTS_RECE_RATIO": None,
+    "INVENTORY": "资产-存货", "INVENTORY_RATIO": None, "TOTAL_LIABILITIES": "负债-总负债",
+    "ACCOUNTS_PAYABLE": "负债-应付账款", "ACCOUNTS_PAYABLE_RATIO": None, "ADVANCE_RECEIVABLES": "负债-预收账款",
+    "ADVANCE_RECEIVABLES_RATIO": None, "TOTAL_EQUITY": "股东权益合计", "TOTAL_EQUITY_RATIO": None,
+    "TOTAL_ASSETS_RATIO": "资产-总资产同比", "TOTAL_LIAB_RATIO": "负债-总负债同比", "CURRENT_RATIO": None,
+    "DEBT_ASSET_RATIO": "资产负债率",
+    **{f"BALANCE_UNREAD_{i}": None for i in range(34, 58)},  # bank/insurer items akshare does not read
+}
+INCOME_FIELDS = {
+    **_META, "PARENT_NETPROFIT": "净利润", "TOTAL_OPERATE_INCOME": "营业总收入",
+    "TOTAL_OPERATE_COST": "营业总支出-营业总支出", "TOE_RATIO": None, "OPERATE_COST": "营业总支出-营业支出",
+    "OPERATE_EXPENSE": None, "OPERATE_EXPENSE_RATIO": None, "SALE_EXPENSE": "营业总支出-销售费用",
+    "MANAGE_EXPENSE": "营业总支出-管理费用", "FINANCE_EXPENSE": "营业总支出-财务费用",
+    "OPERATE_PROFIT": "营业利润", "TOTAL_PROFIT": "利润总额",
+    **{f"INCOME_UNREAD_{i}": None for i in range(27, 42)},
+    "TOI_RATIO": "营业总收入同比", "OPERATE_PROFIT_RATIO": None, "PARENT_NETPROFIT_RATIO": "净利润同比",
+    "DEDUCT_PARENT_NETPROFIT": None, "DPN_RATIO": None,
+}
+CASH_FLOW_FIELDS = {
+    **_META, "NETCASH_OPERATE": "经营性现金流-现金流量净额", "NETCASH_OPERATE_RATIO": "经营性现金流-净现金流占比",
+    "SALES_SERVICES": None, "SALES_SERVICES_RATIO": None, "PAY_STAFF_CASH": None, "PSC_RATIO": None,
+    "NETCASH_INVEST": "投资性现金流-现金流量净额", "NETCASH_INVEST_RATIO": "投资性现金流-净现金流占比",
+    "RECEIVE_INVEST_INCOME": None, "RII_RATIO": None, "CONSTRUCT_LONG_ASSET": None, "CLA_RATIO": None,
+    "NETCASH_FINANCE": "融资性现金流-现金流量净额", "NETCASH_FINANCE_RATIO": "融资性现金流-净现金流占比",
+    "CCE_ADD": "净现金流-净现金流", "CCE_ADD_RATIO": "净现金流-同比增长",
+    **{f"CASH_FLOW_UNREAD_{i}": None for i in range(31, 49)},
+}
+#: RPT_LICO_FN_CPD (`stock_yjbb_em`): akshare's 最新公告日期 is UPDATE_DATE; the first
+#: announcement (NOTICE_DATE) is dropped.
+SUMMARY_FIELDS = {
+    "SECURITY_CODE": "股票代码", "SECURITY_NAME_ABBR": "股票简称", "TRADE_MARKET_CODE": None, "TRADE_MARKET": None,
+    "SECURITY_TYPE_CODE": None, "SECURITY_TYPE": None, "UPDATE_DATE": "最新公告日期", "REPORTDATE": "report_date",
+    "BASIC_EPS": "每股收益", "DEDUCT_BASIC_EPS": None, "TOTAL_OPERATE_INCOME": "营业总收入-营业总收入",
+    "PARENT_NETPROFIT": "净利润-净利润", "WEIGHTAVG_ROE": "净资产收益率", "YSTZ": "营业总收入-同比增长",
+    "SJLTZ": "净利润-同比增长", "BPS": "每股净资产", "MGJYXJJE": "每股经营现金流量", "XSMLL": "销售毛利率",
+    "YSHZ": "营业总收入-季度环比增长", "SJLHZ": "净利润-季度环比增长", "ASSIGNDSCRPT": None, "PAYYEAR": None,
+    "PUBLISHNAME": "所处行业", "ZXGXL": None, "NOTICE_DATE": "最新公告日期", "ORG_CODE": None,
+    "TRADE_MARKET_ZJG": None, "ISNEW": None, "QDATE": None, "DATATYPE": None, "DATAYEAR": None, "DATEMMDD": None,
+    "EITIME": None, "SECUCODE": None, "BOARD_NAME": None, "ORI_BOARD_CODE": None, "BOARD_CODE": None,
+}
+BSE_MARKET_CODE = "069001017"
+
+
+@dataclass(frozen=True)
+class DataCenterTable:
+    """One data-center report the fake answers: its fields in eastmoney's order (field -> the
+    akshare column it carries, or None), the filter field holding the report period, and the
+    sample market's akshare-shaped frame for a period."""
+
+    fields: dict
+    period_field: str
+    frame: Callable[[SampleMarket, dt.date], pd.DataFrame]
+    bse: bool | None = None  # the table's TRADE_MARKET_CODE filter: only BSE, no BSE, or none
+
+
+#: reportName -> how to answer it. The balance sheet serves `stock_zcfz_em` (BSE excluded) and
+#: `stock_zcfz_bj_em` (BSE only): the same report, told apart by the TRADE_MARKET_CODE filter.
+DATA_CENTER_TABLES = {
+    "RPT_SHAREBONUS_DET": DataCenterTable(FHPS_FIELDS, "REPORT_DATE", lambda m, p: m.dividends_raw(p)),
+    "RPT_LICO_FN_CPD": DataCenterTable(SUMMARY_FIELDS, "REPORTDATE", lambda m, p: m.report_table_raw("summary", p)),
+    "RPT_DMSK_FN_BALANCE": DataCenterTable(BALANCE_FIELDS, "REPORT_DATE", lambda m, p: m.report_table_raw("balance", p)),
+    "RPT_DMSK_FN_INCOME": DataCenterTable(INCOME_FIELDS, "REPORT_DATE", lambda m, p: m.report_table_raw("income", p)),
+    "RPT_DMSK_FN_CASHFLOW": DataCenterTable(CASH_FLOW_FIELDS, "REPORT_DATE",
+                                            lambda m, p: m.report_table_raw("cash_flow", p)),
+}
+
+
 class FakeDataCenter:
-    """Answers eastmoney's data-center dividend table (`stock_fhps_em(date)`, report
-    RPT_SHAREBONUS_DET) from the sample market: 500 rows a page, dates as "YYYY-MM-DD 00:00:00",
-    and for a period without rows the answer eastmoney gives, `"result": null` with code 9201."""
+    """Answers eastmoney's data-center tables from the sample market: the dividend table
+    (`stock_fhps_em(date)`, report RPT_SHAREBONUS_DET) and the whole-market financial tables
+    (`stock_yjbb_em`, `stock_zcfz_em`, `stock_zcfz_bj_em`, `stock_lrb_em`, `stock_xjll_em`):
+    `page_size` rows a page (eastmoney: 500), fields in eastmoney's order, dates as
+    "YYYY-MM-DD 00:00:00", and for a period without rows the answer eastmoney gives,
+    `"result": null` with code 9201.
+
+    `calls`: (period, page) of every request; `table_calls`: (reportName, period, page), the
+    BSE balance sheet as "RPT_DMSK_FN_BALANCE/BJ". `queue(period, *faults, report=...)`: an
+    int answers that HTTP status, a callable rewrites the akshare-shaped frame before it is
+    served (`report`: only that table's requests; default the dividend table's).
+    """
 
     def __init__(self, market: SampleMarket, mock: responses.RequestsMock, page_size: int = 500):
         self.market, self.page_size = market, page_size
         self.calls: list[tuple[str, int]] = []  # (period, page)
-        self.faults: dict[str, list] = {}
+        self.table_calls: list[tuple[str, str, int]] = []  # (report, period, page)
+        self.faults: dict[tuple[str, str], list] = {}
         mock.add_callback(responses.GET, DATA_CENTER_URL, callback=self._answer)
 
-    def queue(self, period: str, *faults) -> None:
-        self.faults.setdefault(period, []).extend(faults)
+    def queue(self, period: str, *faults, report: str = "RPT_SHAREBONUS_DET") -> None:
+        self.faults.setdefault((report, period), []).extend(faults)
+
+    def requests(self, report: str) -> int:
+        return sum(1 for r, _, _ in self.table_calls if r == report)
 
     @staticmethod
     def _value(value):
@@ -523,21 +615,29 @@ class FakeDataCenter:
 
     def _answer(self, request):
         params = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
-        assert params["reportName"] == "RPT_SHAREBONUS_DET", params["reportName"]
-        period = re.search(r"REPORT_DATE='(\d{4}-\d{2}-\d{2})'", params["filter"]).group(1)
+        report = params["reportName"]
+        assert report in DATA_CENTER_TABLES, report
+        spec = DATA_CENTER_TABLES[report]
+        period = re.search(rf"{spec.period_field}='(\d{{4}}-\d{{2}}-\d{{2}})'", params["filter"]).group(1)
+        bse_filter = re.search(r'TRADE_MARKET_CODE(!?=)"069001017"', params["filter"])
+        only_bse = bse_filter is not None and bse_filter.group(1) == "="
+        key = report + ("/BJ" if only_bse else "")
         page = int(params["pageNumber"])
         self.calls.append((period, page))
-        fault = self.faults.get(period, []).pop(0) if self.faults.get(period) else None
+        self.table_calls.append((key, period, page))
+        queued = self.faults.get((key, period))
+        fault = queued.pop(0) if queued else None
         if isinstance(fault, int):
             return fault, {}, "<html><body>502 Bad Gateway</body></html>"
-        table = self.market.dividends_raw(dt.date.fromisoformat(period))
+        day = dt.date.fromisoformat(period)
+        table = (self.market.report_table_raw("balance_bse", day) if only_bse else spec.frame(self.market, day))
         if callable(fault):
             table = fault(table)
         if table.empty:
             body = {"version": None, "result": None, "success": False, "message": "返回数据为空", "code": 9201}
             return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
-        rows = table.iloc[(page - 1) * self.page_size: page * self.page_size].assign(report_date=dt.date.fromisoformat(period))
-        data = [{field: (self._value(row[column]) if column else None) for field, column in FHPS_FIELDS.items()}
+        rows = table.iloc[(page - 1) * self.page_size: page * self.page_size].assign(report_date=day)
+        data = [{field: (self._value(row[column]) if column else None) for field, column in spec.fields.items()}
                 for _, row in rows.iterrows()]
         pages = -(-len(table) // self.page_size)
         body = {"version": "x", "result": {"pages": pages, "data": data, "count": len(table)}, "success": True,
@@ -545,8 +645,8 @@ class FakeDataCenter:
         return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
 
 
-__all__ = ["FakeDataCenter", "FakeEastmoney", "FakeIndustryBoards", "FakeQuoteList", "FakeSina", "FakeSinaFormerNames",
-           "FakeSinaHongKong", "FaultyMarket",
+__all__ = ["DataCenterTable", "FakeDataCenter", "FakeEastmoney", "FakeIndustryBoards", "FakeQuoteList", "FakeSina",
+           "FakeSinaFormerNames", "FakeSinaHongKong", "FaultyMarket",
            "adjusted", "encode_sina_history", "np"]
 
 

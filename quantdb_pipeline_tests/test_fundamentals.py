@@ -1,5 +1,7 @@
 """Profiles with history and financial reports read point-in-time, on the sample market
-through Dagster, and the rules that keep bad reports out."""
+through Dagster, and the rules that keep bad reports out. The financial tests here run the
+per-symbol path: their symbols are the financials watchlist (the whole-market path is
+test_financial_reports.py)."""
 
 import datetime as dt
 
@@ -28,7 +30,7 @@ def run(pipeline, today: str, market=None, **config):
     from quantdb_pipeline.assets import trading_calendar
 
     result = pipeline.run(today, today, today=today, assets=[trading_calendar, *ASSETS], market=market,
-                          **({} if market else {"symbols": SYMBOLS}), **config)
+                          **({} if market else {"symbols": SYMBOLS, "financials_watchlist": SYMBOLS}), **config)
     assert result.success, failure_messages(result)
     return result
 
@@ -111,7 +113,7 @@ def sample_resource(cls, today):
         def build(self):
             return cls(today=today)
 
-    return Market(kind="sample", symbols=SYMBOLS)
+    return Market(kind="sample", symbols=SYMBOLS, financials_watchlist=SYMBOLS)
 
 
 def test_without_an_announcement_date_the_statutory_deadline_applies_and_is_flagged(pipeline):

@@ -1,4 +1,12 @@
-"""Security profiles with history, and financial reports with their announcement dates."""
+"""Security profiles with history, and financial reports with their announcement dates.
+
+Financial reports come from eastmoney's whole-market tables, one report period a call
+(`loaders.financial_reports`), for every symbol except those on the watchlist
+(`MarketSourceResource.financials_watchlist`, $QUANTDB_FINANCIALS_WATCHLIST): their
+statements are fetched per symbol with every item and their indicators from sina
+(`loaders.fundamentals`). Both paths name the same number the same way, so
+`financial_statements`, `key_financials` and `read.financials` do not show which filled a row.
+"""
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
@@ -7,18 +15,24 @@ from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.bars import daily_bars
 from quantdb_pipeline.assets.reference import POOL, securities
+from quantdb_pipeline.loaders.financial_reports import FinancialReportsReport, load_financial_reports
 from quantdb_pipeline.loaders.fundamentals import (
     FundamentalsReport,
     load_indicators,
     load_statements,
 )
 from quantdb_pipeline.loaders.profiles import ProfileReport, load_profiles
+from quantdb_pipeline.quality.expectations import combine
+from quantdb_pipeline.quality.suites import validate_indicators, validate_statements
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.warehouse.writes import Lineage
 
 PROFILES_SUITE = "security_profiles_suite"
 STATEMENTS_SUITE = "financial_statements_suite"
 INDICATORS_SUITE = "financial_indicators_suite"
+#: The whole-market tables' indicator rows (results summary etc.), checked by the financial_statements asset.
+REPORT_INDICATORS_SUITE = "report_indicators_suite"
 
 
 class RefreshConfig(Config):
@@ -28,34 +42,49 @@ class RefreshConfig(Config):
 
 
 def _run(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,
-         warehouse: WarehouseResource, load, suite: str):
+         warehouse: WarehouseResource, load, suite: str, symbols: list[str] | None = None):
     dataset = context.asset_key.to_user_string()
-    yield from settle_dataset(context, warehouse, dataset, _load(context, config, market, warehouse, load, suite),
-                              [suite])
+    yield from settle_dataset(context, warehouse, dataset,
+                              _load(context, config, market, warehouse, load, suite, symbols), [suite])
+
+
+def _progress(context: AssetExecutionContext, noun: str = "symbols"):
+    def on_progress(done: int, total: int, item: str, rows: int) -> None:
+        progress.report(context.asset_key.to_user_string(), done, total, item, rows)
+        if done == total or done % 100 == 0 or noun == "periods":
+            context.log.info(f"{context.asset_key.to_user_string()}: {done}/{total} {noun} (last {item}: {rows} rows)")
+
+    return on_progress
+
+
+def _watchlist(market: MarketSourceResource) -> list[str]:
+    """The watchlist symbols in the run's scope (`symbols` restricts it when set)."""
+    scope = market.symbol_list()
+    return [s for s in market.financials_watchlist_list() if scope is None or s in scope]
+
+
+def _why_fetched(due: dict[str, str]) -> MetadataValue | str:
+    reasons: dict[str, int] = {}
+    for why in due.values():
+        key = "report due" if why.startswith("report ") else why
+        reasons[key] = reasons.get(key, 0) + 1
+    return MetadataValue.md("| reason | symbols |\n|---|---:|\n" + "\n".join(
+        f"| {r} | {n} |" for r, n in sorted(reasons.items()))) if reasons else "nothing due"
 
 
 def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,
-          warehouse: WarehouseResource, load, suite: str):
+          warehouse: WarehouseResource, load, suite: str, symbols: list[str] | None = None):
     source = market.build()
-
-    def on_progress(done: int, total: int, symbol: str, rows: int) -> None:
-        progress.report(context.asset_key.to_user_string(), done, total, symbol, rows)
-        if done == total or done % 100 == 0:
-            context.log.info(f"{context.asset_key.to_user_string()}: {done}/{total} symbols (last {symbol}: {rows} rows)")
-
     with warehouse.get_connection() as conn:
         report: FundamentalsReport = load(conn, source, Lineage.now(source.name, context.run_id),
-                                          symbols=market.symbol_list(), refresh=config.refresh,
-                                          progress=on_progress, breaker_threshold=market.breaker_threshold)
+                                          symbols=market.symbol_list() if symbols is None else symbols,
+                                          refresh=config.refresh, progress=_progress(context),
+                                          breaker_threshold=market.breaker_threshold)
     for symbol, change in sorted(report.changes.items()):
         context.log.info(f"{report.dataset} {symbol}: new version ({change})")
     for symbol, reason in sorted(report.failed.items()):
         context.log.warning(f"{report.dataset} {symbol} failed, will retry next run: {reason}")
     yield check_result(suite, report.checks)
-    reasons: dict[str, int] = {}
-    for why in report.due.values():
-        key = "report due" if why.startswith("report ") else why
-        reasons[key] = reasons.get(key, 0) + 1
     metadata = {
         "symbols_due": len(report.due),
         "symbols_updated": report.symbols_updated,
@@ -63,8 +92,7 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
         "rows_written": report.rows_written,
         "rows_quarantined": report.rows_quarantined,
         "upstream_requests": report.requests,
-        "why_fetched": MetadataValue.md("| reason | symbols |\n|---|---:|\n" + "\n".join(
-            f"| {r} | {n} |" for r, n in sorted(reasons.items())) if reasons else "nothing due"),
+        "why_fetched": _why_fetched(report.due),
         "seconds": round(report.seconds, 2),
         "source": source.name,
     }
@@ -99,16 +127,88 @@ def security_profiles(context: AssetExecutionContext, config: RefreshConfig, mar
     yield from _run(context, config, market, warehouse, load_profiles, PROFILES_SUITE)
 
 
+def _load_financials(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,
+                     warehouse: WarehouseResource):
+    """The whole-market tables for every symbol in scope off the watchlist (skipped when the
+    scope is the watchlist alone), then the watchlist's per-symbol statements."""
+    source = market.build()
+    scope, watchlist = market.symbol_list(), _watchlist(market)
+    whole: FinancialReportsReport | None = None
+    per_symbol: FundamentalsReport | None = None
+    with warehouse.get_connection() as conn:
+        lineage = Lineage.now(source.name, context.run_id)
+        if scope is None or set(scope) - set(watchlist):
+            whole = load_financial_reports(conn, source, lineage, symbols=scope, exclude=watchlist,
+                                           refresh=config.refresh, years=market.financial_years,
+                                           progress=_progress(context, "periods"),
+                                           breaker_threshold=market.breaker_threshold)
+        if watchlist:
+            per_symbol = load_statements(conn, source, lineage, symbols=watchlist, refresh=config.refresh,
+                                         progress=_progress(context), breaker_threshold=market.breaker_threshold)
+    statement_checks = combine(None, validate_statements(normalize.empty_frame(normalize.STATEMENT_DTYPES)))
+    for checks in (whole.statement_checks if whole else None, per_symbol.checks if per_symbol else None):
+        if checks is not None:
+            statement_checks = combine(statement_checks, checks)
+    indicator_checks = (whole.indicator_checks if whole and whole.indicator_checks else
+                        validate_indicators(normalize.empty_frame(normalize.INDICATOR_DTYPES)))
+    yield check_result(STATEMENTS_SUITE, statement_checks)
+    yield check_result(REPORT_INDICATORS_SUITE, indicator_checks)
+    if whole:
+        for period, reason in sorted(whole.failed.items()):
+            context.log.warning(f"financial reports {period} failed, will retry next run: {reason}")
+    if per_symbol:
+        for symbol, reason in sorted(per_symbol.failed.items()):
+            context.log.warning(f"financial_statements {symbol} failed, will retry next run: {reason}")
+    why: dict[str, int] = {}
+    for reason in (whole.due.values() if whole else ()):
+        why[reason] = why.get(reason, 0) + 1
+    metadata = {
+        "periods_due": len(whole.due) if whole else 0,
+        "periods_fetched": len(whole.companies) if whole else 0,
+        "periods_empty": len(whole.empty) if whole else 0,
+        "periods_failed": len(whole.failed) if whole else 0,
+        "why_periods_fetched": MetadataValue.md("| reason | periods |\n|---|---:|\n" + "\n".join(
+            f"| {r} | {n} |" for r, n in sorted(why.items())) if why else "nothing due"),
+        "companies_per_period": MetadataValue.md("| period | companies |\n|---|---:|\n" + "\n".join(
+            f"| {p} | {n} |" for p, n in sorted(whole.companies.items(), reverse=True))
+            if whole and whole.companies else "none fetched"),
+        "whole_market_requests": whole.requests if whole else 0,
+        "watchlist_symbols": len(watchlist),
+        "symbols_due": len(per_symbol.due) if per_symbol else 0,
+        "why_fetched": _why_fetched(per_symbol.due if per_symbol else {}),
+        "symbols_failed": len(per_symbol.failed) if per_symbol else 0,
+        "rows_written": ((whole.statement_rows + whole.indicator_rows) if whole else 0)
+                        + (per_symbol.rows_written if per_symbol else 0),
+        "rows_quarantined": (whole.rows_quarantined if whole else 0)
+                            + (per_symbol.rows_quarantined if per_symbol else 0),
+        "upstream_requests": (whole.requests if whole else 0) + (per_symbol.requests if per_symbol else 0),
+        "seconds": round((whole.seconds if whole else 0) + (per_symbol.seconds if per_symbol else 0), 2),
+        "source": source.name,
+    }
+    breaker = (whole.circuit_open if whole else None) or (per_symbol.circuit_open if per_symbol else None)
+    if breaker:
+        raise DatasetFailed(f"circuit breaker: {breaker}", metadata)
+    yield MaterializeResult(metadata=metadata)
+
+
 @asset(group_name="fundamentals", deps=[securities], pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(STATEMENTS_SUITE, "financial_statements",
                                 "keys, quarter-end report dates, announced after the period, balance-sheet "
                                 "identity within 0.1%; failing reports are quarantined"),
+                    suite_check(REPORT_INDICATORS_SUITE, "financial_statements",
+                                "the whole-market tables' indicator rows (in financial_indicators (results summary, equity, debt ratio, "
+                                "operating cash flow): keys, quarter-end report dates (quarantine))"),
                     load_check("financial_statements")])
 def financial_statements(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,
                          warehouse: WarehouseResource):
-    """eastmoney's balance sheet, income statement and cash flow by report period (long, any
-    layout), with announcement dates. Fetched when a new report can exist."""
-    yield from _run(context, config, market, warehouse, load_statements, STATEMENTS_SUITE)
+    """Balance sheet, income statement and cash flow by report period (long), with announcement
+    dates, from eastmoney's whole-market tables one report period a call (also the results
+    summary's indicators behind key_financials); the watchlist's full statements per symbol.
+    A period is fetched on a first load (10 years), while its disclosure window is open
+    (once a day) and when a fetch failed."""
+    yield from settle_dataset(context, warehouse, "financial_statements",
+                              _load_financials(context, config, market, warehouse),
+                              [STATEMENTS_SUITE, REPORT_INDICATORS_SUITE])
 
 
 @asset(group_name="fundamentals", deps=[securities], pool=POOL, kinds={"duckdb"},
@@ -117,5 +217,7 @@ def financial_statements(context: AssetExecutionContext, config: RefreshConfig, 
                     load_check("financial_indicators")])
 def financial_indicators(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,
                          warehouse: WarehouseResource):
-    """sina's key financial indicators (long; unknown labels kept), behind the key_financials view."""
-    yield from _run(context, config, market, warehouse, load_indicators, INDICATORS_SUITE)
+    """sina's key financial indicators (long; unknown labels kept) of the watchlist's symbols,
+    behind the key_financials view; nothing to do without a watchlist (the whole market's
+    indicators come with financial_statements)."""
+    yield from _run(context, config, market, warehouse, load_indicators, INDICATORS_SUITE, _watchlist(market))

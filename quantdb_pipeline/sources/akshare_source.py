@@ -17,6 +17,7 @@ import pandas as pd
 
 from quantdb_pipeline.settings import MARKET_TIMEZONE
 from quantdb_pipeline.sources.base import (
+    REPORT_TABLES,
     HkFactorFrames,
     ListingFrames,
     bundled_sse_calendar,
@@ -251,6 +252,20 @@ class AkshareSource:
     def financial_abstract_raw(self, symbol: str) -> pd.DataFrame:
         ak = self._ak()
         return self._call("stock_financial_abstract", symbol, ak.stock_financial_abstract, symbol=symbol)
+
+    def report_table_raw(self, table: str, period: dt.date) -> pd.DataFrame:
+        """eastmoney's whole-market report table `table` (see `REPORT_TABLES`) for one report
+        period: akshare asks page 1 for the page count, then every page of 500 rows. akshare
+        names the columns by position and coerces them to numbers: a field eastmoney adds or
+        drops makes akshare fail renaming (the period is recorded failed and asked again next
+        run); a reordered field would load another field's numbers, which only the quality
+        rules (balance identity, announced after the period) can catch. A period without rows
+        answers `"result": null` (code 9201), on which akshare fails subscripting None: that
+        is an empty frame, not an error."""
+        endpoint = REPORT_TABLES[table]
+        fn = getattr(self._ak(), endpoint)
+        date = period.strftime("%Y%m%d")
+        return self._call(endpoint, date, _none_is_empty(fn), date=date)
 
 
 def _none_is_empty(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:

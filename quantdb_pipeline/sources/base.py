@@ -114,6 +114,13 @@ class MarketSource(Protocol):
     def financial_abstract_raw(self, symbol: str) -> pd.DataFrame:
         """sina's key indicators, shaped like `stock_financial_abstract(symbol)`."""
 
+    def report_table_raw(self, table: str, period: dt.date) -> pd.DataFrame:
+        """One of eastmoney's whole-market report tables (`REPORT_TABLES`) for one report
+        period (a quarter end), shaped like the akshare function (`stock_yjbb_em(date=
+        "YYYYMMDD")` etc.): every company that has announced that period's report, one row
+        each, with its announcement date. 500 rows a page (`data_center_requests`). An empty
+        frame when upstream has nothing for the period."""
+
     def adjustment_factors_raw(self, symbol: str) -> pd.DataFrame:
         """Cumulative hfq factors of one symbol, shaped like `stock_zh_a_daily(adjust="hfq-factor")`.
 
@@ -137,6 +144,22 @@ def data_center_requests(rows: int) -> int:
     """Upstream requests akshare makes for a data-center table of `rows` rows (`stock_fhps_em`):
     one to learn the page count, then every page; one when the table is empty."""
     return 1 + -(-rows // DATA_CENTER_PAGE_ROWS)
+
+
+#: The whole-market report tables (eastmoney data center, one report period a call): table ->
+#: the akshare function. akshare 1.19.5's balance, income and cash-flow tables exclude the
+#: Beijing exchange (`TRADE_MARKET_CODE!="069001017"`); it has a BSE balance sheet
+#: (`stock_zcfz_bj_em`) but no BSE income or cash-flow table, so BSE companies get their
+#: balance sheet from "balance_bse" and their revenue and profit from the results summary,
+#: which is not filtered by exchange. Should upstream ever include BSE in the main tables,
+#: the duplicate rows are dropped (first table wins), so either answer loads the same.
+REPORT_TABLES = {
+    "summary": "stock_yjbb_em",
+    "balance": "stock_zcfz_em",
+    "balance_bse": "stock_zcfz_bj_em",
+    "income": "stock_lrb_em",
+    "cash_flow": "stock_xjll_em",
+}
 
 
 def spot_pages(rows: int) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from quantdb_pipeline.sources.base import REPORT_TABLES
 from quantdb_pipeline.symbols import board_of, exchange_of
 
 #: eastmoney reports A-share 成交量 in lots of 100 shares; the warehouse stores shares.
@@ -134,6 +135,49 @@ STATEMENT_META_COLUMNS = {
     "OSOPINION_TYPE", "LISTING_STATE",
 }
 STATEMENT_KEY_COLUMNS = ("REPORT_DATE", "NOTICE_DATE")
+
+#: eastmoney's whole-market report tables (`stock_zcfz_em`, `stock_lrb_em`, `stock_xjll_em`;
+#: `stock_zcfz_bj_em` like `stock_zcfz_em`): akshare column -> the item name the per-symbol
+#: statements (`financial_statement`) use for the same number, so both paths fill the same
+#: rows. Values in CNY, flows year-to-date. Year-on-year and share-of-total columns are
+#: derived and left out, as on the per-symbol path. 净利润 in the income table is eastmoney's
+#: PARENT_NETPROFIT (the data-center field in that position) and 营业支出 its OPERATE_COST.
+WHOLE_MARKET_STATEMENT_ITEMS = {
+    "balance": {"资产-货币资金": "MONETARYFUNDS", "资产-应收账款": "ACCOUNTS_RECE", "资产-存货": "INVENTORY",
+                "资产-总资产": "TOTAL_ASSETS", "负债-应付账款": "ACCOUNTS_PAYABLE",
+                "负债-预收账款": "ADVANCE_RECEIVABLES", "负债-总负债": "TOTAL_LIABILITIES",
+                "股东权益合计": "TOTAL_EQUITY"},
+    "income": {"净利润": "PARENT_NETPROFIT", "营业总收入": "TOTAL_OPERATE_INCOME",
+               "营业总支出-营业支出": "OPERATE_COST", "营业总支出-销售费用": "SALE_EXPENSE",
+               "营业总支出-管理费用": "MANAGE_EXPENSE", "营业总支出-财务费用": "FINANCE_EXPENSE",
+               "营业总支出-营业总支出": "TOTAL_OPERATE_COST", "营业利润": "OPERATE_PROFIT", "利润总额": "TOTAL_PROFIT"},
+    "cash_flow": {"经营性现金流-现金流量净额": "NETCASH_OPERATE", "投资性现金流-现金流量净额": "NETCASH_INVEST",
+                  "融资性现金流-现金流量净额": "NETCASH_FINANCE", "净现金流-净现金流": "CCE_ADD"},
+}
+#: Which statement each whole-market table fills.
+WHOLE_MARKET_STATEMENTS = {"balance": "balance", "balance_bse": "balance", "income": "income",
+                           "cash_flow": "cash_flow"}
+#: Whole-market columns that are key_financials metrics: table -> {akshare column: metric}.
+#: They become `financial_indicators` rows (section = `WHOLE_MARKET_SECTIONS[table]`,
+#: indicator = the column name) next to sina's, under the same metric names. Percentages in
+#: percent, per-share values in CNY per share. 净利润 of the results summary is the parent's.
+WHOLE_MARKET_METRICS = {
+    "summary": {"每股收益": "eps_basic", "营业总收入-营业总收入": "revenue", "营业总收入-同比增长": "revenue_yoy",
+                "营业总收入-季度环比增长": "revenue_qoq", "净利润-净利润": "parent_net_profit",
+                "净利润-同比增长": "parent_net_profit_yoy", "净利润-季度环比增长": "parent_net_profit_qoq",
+                "每股净资产": "bvps", "净资产收益率": "roe", "每股经营现金流量": "cfps", "销售毛利率": "gross_margin"},
+    "balance": {"股东权益合计": "total_equity", "资产负债率": "debt_to_assets"},
+    "balance_bse": {"股东权益合计": "total_equity", "资产负债率": "debt_to_assets"},
+    "cash_flow": {"经营性现金流-现金流量净额": "operating_cash_flow"},
+}
+WHOLE_MARKET_SECTIONS = {"summary": "业绩报表", "balance": "资产负债表", "balance_bse": "资产负债表",
+                         "income": "利润表", "cash_flow": "现金流量表"}
+#: The code and announcement-date columns of each whole-market table. The results summary
+#: only carries the latest announcement (最新公告日期: a later correction moves it); the
+#: statements carry the report's own (公告日期). `report_announcements` takes the earliest.
+WHOLE_MARKET_CODE_COLUMN = "股票代码"
+WHOLE_MARKET_NOTICE_COLUMNS = {"summary": "最新公告日期", "balance": "公告日期", "balance_bse": "公告日期",
+                               "income": "公告日期", "cash_flow": "公告日期"}
 
 #: Calendar frame (`tool_trade_date_hist_sina`).
 CALENDAR_COLUMNS = {"trade_date": "trade_date"}
@@ -653,6 +697,62 @@ def financial_statement(raw: pd.DataFrame, symbol: str, statement: str, source: 
     long.insert(0, "symbol", symbol)
     long.insert(1, "statement", statement)
     return long[list(STATEMENT_DTYPES)].astype(STATEMENT_DTYPES)
+
+
+def whole_market_reports(tables: dict[str, pd.DataFrame], period: dt.date,
+                         source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(statement rows, indicator rows) of one report period from eastmoney's whole-market
+    tables (`tables`: table name of `sources.base.REPORT_TABLES` -> the akshare frame).
+
+    Long rows in the shapes of `financial_statement` (STATEMENT_DTYPES) and
+    `financial_indicators` (INDICATOR_DTYPES plus `notice_date`), named as the per-symbol
+    path names them, so readers cannot tell which path filled a row. A company missing an
+    item (NaN) has no row for it. A company listed twice for one statement (the BSE balance
+    table overlapping the main one) counts once, the first table's row. Raises
+    SourceSchemaError naming the table, period and column when a column is missing or of the
+    wrong kind (akshare names the columns by position: a shifted upstream field shows here).
+    """
+    statements, indicators, seen = [], [], set()
+    for table, raw in tables.items():
+        if raw.shape[1] == 0 or len(raw) == 0:
+            continue
+        where = f"{REPORT_TABLES.get(table, table)}({period:%Y%m%d})"
+        notice_column = WHOLE_MARKET_NOTICE_COLUMNS[table]
+        items = WHOLE_MARKET_STATEMENT_ITEMS.get(WHOLE_MARKET_STATEMENTS.get(table, ""), {})
+        metrics = WHOLE_MARKET_METRICS.get(table, {})
+        statement = WHOLE_MARKET_STATEMENTS.get(table)
+        try:
+            _require(raw, [WHOLE_MARKET_CODE_COLUMN, notice_column, *items, *metrics], source, None)
+            frame = pd.DataFrame({"symbol": raw[WHOLE_MARKET_CODE_COLUMN].astype(str).str.strip().str.zfill(6)
+                                  .to_numpy()})
+            frame["notice_date"] = pd.arrays.ArrowExtensionArray(
+                _date_array(raw, notice_column, source, None, allow_missing=True))
+            for column in {**items, **metrics}:
+                frame[column] = _numeric(raw, column, source, None)
+        except SourceSchemaError as error:  # name the table and the period, not a symbol
+            raise SourceSchemaError(source, None, error.column, f"{where}: {error.problem}") from error
+        fresh = ~frame["symbol"].duplicated() & ~frame["symbol"].map(lambda s: (statement or table, s) in seen)
+        seen.update((statement or table, s) for s in frame["symbol"][fresh])
+        frame = frame[fresh.to_numpy()]
+        if items:
+            long = frame.melt(id_vars=["symbol", "notice_date"], value_vars=list(items), var_name="column",
+                              value_name="value").dropna(subset=["value"])
+            statements.append(pd.DataFrame({
+                "symbol": long["symbol"], "statement": statement, "report_date": period,
+                "item": long["column"].map(items), "value": long["value"], "notice_date": long["notice_date"],
+                "currency": "CNY"}))
+        if metrics:
+            long = frame.melt(id_vars=["symbol", "notice_date"], value_vars=list(metrics), var_name="column",
+                              value_name="value").dropna(subset=["value"])
+            indicators.append(pd.DataFrame({
+                "symbol": long["symbol"], "report_date": period, "section": WHOLE_MARKET_SECTIONS[table],
+                "indicator": long["column"], "metric": long["column"].map(metrics), "value": long["value"],
+                "notice_date": long["notice_date"]}))
+    statement_rows = (pd.concat(statements, ignore_index=True) if statements else empty_frame(STATEMENT_DTYPES))
+    indicator_dtypes = {**INDICATOR_DTYPES, "notice_date": "date32[pyarrow]"}
+    indicator_rows = (pd.concat(indicators, ignore_index=True) if indicators else empty_frame(indicator_dtypes))
+    return (statement_rows[list(STATEMENT_DTYPES)].astype(STATEMENT_DTYPES).reset_index(drop=True),
+            indicator_rows[list(indicator_dtypes)].astype(indicator_dtypes).reset_index(drop=True))
 
 
 #: `stock_fhps_em` columns -> canonical `corporate_actions` columns. Amounts are per 10 shares

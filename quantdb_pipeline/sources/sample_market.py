@@ -26,7 +26,10 @@ What it contains, so that tests can catch real bugs:
   the shape of `stock_individual_info_em`, and eastmoney's industry boards with their
   constituents (`industry_boards_raw`, `industry_constituents_raw`, codes `INDUSTRY_BOARDS`);
 - quarterly financial statements in eastmoney's shape (a bank's layout for `BANK_SYMBOL`)
-  and sina's key indicators, each report visible from its announcement date on;
+  and sina's key indicators, each report visible from its announcement date on, per symbol
+  and as eastmoney's whole-market tables of a report period (`report_table_raw`: results
+  summary, balance sheet, the BSE's balance sheet, income, cash flow), cut from the same
+  reports;
 - corporate actions: most symbols pay a yearly cash dividend (ex-dates in June..August),
   some issue bonus shares, and `SPLIT_SYMBOL` splits 1:2 (10转10) on `SPLIT_DATE`;
   `DIVIDEND_SYMBOL` pays on `DIVIDEND_DATE`. On an ex-date the exchange's reference
@@ -70,6 +73,7 @@ from quantdb_pipeline.market_rules import (
     unlimited_first_days,
 )
 from quantdb_pipeline.sources.base import (
+    REPORT_TABLES,
     HkFactorFrames,
     ListingFrames,
     bundled_sse_calendar,
@@ -223,6 +227,7 @@ class SampleMarket:
         self.seed = seed
         self.requests: Counter = Counter()
         self._universe = _universe(size, seed)
+        self._market_reports: pd.DataFrame | None = None  # built on the first whole-market table
 
     # -- MarketSource -------------------------------------------------------------------
 
@@ -551,6 +556,19 @@ class SampleMarket:
             frame[report["report_date"].strftime("%Y%m%d")] = [
                 float(report[column]) if column in report and pd.notna(report[column]) else np.nan
                 for _, _, column in rows]
+        return frame
+
+    def report_table_raw(self, table: str, period: dt.date) -> pd.DataFrame:
+        """eastmoney's whole-market report table `table` (`REPORT_TABLES`) for report `period`
+        as upstream answers it on "today", shaped like the akshare function: one row per
+        company whose report of `period` is announced by today, built from the same reports
+        `statement_raw` and `financial_abstract_raw` serve. As akshare 1.19.5's tables, the
+        balance, income and cash-flow tables leave the BSE out and "balance_bse" holds only
+        it. Costs what the real pages would (`data_center_requests`)."""
+        if self._market_reports is None:
+            self._market_reports = market_reports(self.seed, self._universe, self._today)
+        frame = report_table(self._market_reports, table, period, self._today)
+        self.requests[REPORT_TABLES[table]] += data_center_requests(len(frame))
         return frame
 
     def _record(self, symbol: str) -> dict | None:
@@ -1112,6 +1130,83 @@ ABSTRACT_ROWS = (
     ("常用指标", "资产负债率", "debt_to_assets"), ("每股指标", "基本每股收益", "eps_basic"),
     ("每股指标", "每股净资产", "bvps"), ("盈利能力", "研发费用率", "rd_ratio"),
 )
+#: The columns akshare 1.19.5 returns for each whole-market report table, in its order, and the
+#: sample report field each carries (None: not simulated, NaN as upstream's null).
+REPORT_TABLE_COLUMNS = {
+    "summary": {"股票代码": None, "股票简称": None, "每股收益": "eps_basic", "营业总收入-营业总收入": "revenue",
+                "营业总收入-同比增长": "revenue_yoy", "营业总收入-季度环比增长": None,
+                "净利润-净利润": "parent_net_profit", "净利润-同比增长": "parent_net_profit_yoy",
+                "净利润-季度环比增长": None, "每股净资产": "bvps", "净资产收益率": "roe", "每股经营现金流量": None,
+                "销售毛利率": "gross_margin", "所处行业": None, "最新公告日期": None},
+    "balance": {"股票代码": None, "股票简称": None, "资产-货币资金": "cash", "资产-应收账款": None, "资产-存货": None,
+                "资产-总资产": "total_assets", "资产-总资产同比": None, "负债-应付账款": None, "负债-预收账款": None,
+                "负债-总负债": "total_liabilities", "负债-总负债同比": None, "资产负债率": "debt_to_assets",
+                "股东权益合计": "total_equity", "公告日期": None},
+    "income": {"股票代码": None, "股票简称": None, "净利润": "parent_net_profit", "净利润同比": None,
+               "营业总收入": "revenue", "营业总收入同比": None, "营业总支出-营业支出": "operating_cost",
+               "营业总支出-销售费用": None, "营业总支出-管理费用": None, "营业总支出-财务费用": None,
+               "营业总支出-营业总支出": None, "营业利润": None, "利润总额": None, "公告日期": None},
+    "cash_flow": {"股票代码": None, "股票简称": None, "净现金流-净现金流": "net_cash_flow", "净现金流-同比增长": None,
+                  "经营性现金流-现金流量净额": "operating_cash_flow", "经营性现金流-净现金流占比": None,
+                  "投资性现金流-现金流量净额": "investing_cash_flow", "投资性现金流-净现金流占比": None,
+                  "融资性现金流-现金流量净额": "financing_cash_flow", "融资性现金流-净现金流占比": None, "公告日期": None},
+}
+REPORT_TABLE_COLUMNS["balance_bse"] = REPORT_TABLE_COLUMNS["balance"]
+
+
+def market_reports(seed: int, universe: pd.DataFrame, today: dt.date) -> pd.DataFrame:
+    """Every report of every security listed by `today` (also those not announced yet), one
+    row per (code, report_date), with what the whole-market tables add to `_reports`: the
+    code and name on `today`, the board, the industry, year-on-year growth of revenue and
+    parent net profit (as statement_raw's *_YOY, in percent) and the net cash flow; a bank
+    has no 货币资金 (its cash is at the central bank) and no gross margin. Built once per
+    sample market: the whole-market tables are cuts of it."""
+    frames = []
+    for record in universe.to_dict("records"):
+        if record["list_date"] > today:
+            continue
+        reports = _reports(seed, record["code"], record["list_date"], record["total_shares"]).copy()
+        for field in ("revenue", "parent_net_profit"):
+            reports[f"{field}_yoy"] = np.round(reports[field].pct_change(4).to_numpy() * 100, 4)
+        reports["net_cash_flow"] = np.round(reports["operating_cash_flow"] + reports["investing_cash_flow"]
+                                            + reports["financing_cash_flow"], 2)
+        if record["code"] == BANK_SYMBOL:
+            reports["cash"], reports["gross_margin"] = np.nan, np.nan
+        delisted = record["delist_date"] if pd.notna(record["delist_date"]) else None
+        if delisted is not None:  # a delisted company reports no period after it left
+            reports = reports[reports["report_date"] <= delisted]
+        reports["code"], reports["name"] = code_on(record, today), name_on(record, today)
+        reports["industry"], reports["board"] = industry_on(record, today), record["board"]
+        frames.append(reports)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def report_table(reports: pd.DataFrame, table: str, period: dt.date, today: dt.date) -> pd.DataFrame:
+    """A whole-market report table (akshare's frame) of `period` as known on `today`, cut from
+    `market_reports`, newest announcement first (eastmoney sorts by NOTICE_DATE, SECURITY_CODE,
+    both descending). The balance, income and cash-flow tables leave the BSE out; "balance_bse"
+    holds only it; the summary holds everyone."""
+    if reports.empty:
+        return pd.DataFrame()
+    chosen = (reports["report_date"] == period) & (reports["notice_date"] <= today)
+    if table != "summary":
+        chosen &= (reports["board"] == "bse") == (table == "balance_bse")
+    rows = reports[chosen.to_numpy()]
+    if rows.empty:
+        return pd.DataFrame()
+    columns = REPORT_TABLE_COLUMNS[table]
+    notice = "最新公告日期" if table == "summary" else "公告日期"
+    frame = pd.DataFrame({column: (rows[field].astype("float64").to_numpy() if field else np.nan)
+                          for column, field in columns.items()})
+    frame["股票代码"], frame["股票简称"] = rows["code"].to_numpy(), rows["name"].to_numpy()
+    frame[notice] = rows["notice_date"].to_numpy()
+    if table == "summary":
+        frame["所处行业"] = rows["industry"].to_numpy()
+    frame = frame.sort_values([notice, "股票代码"], ascending=False, kind="stable").reset_index(drop=True)
+    frame.insert(0, "序号", range(1, len(frame) + 1))
+    return frame
+
+
 #: Statutory disclosure deadlines: Q1 by 04-30, H1 by 08-31, Q3 by 10-31, annual by 04-30 next year.
 _NOTICE_WINDOWS = {3: ((4, 10), (4, 30), 0), 6: ((7, 20), (8, 31), 0), 9: ((10, 15), (10, 31), 0),
                    12: ((3, 1), (4, 30), 1)}

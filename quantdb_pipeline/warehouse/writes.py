@@ -370,6 +370,63 @@ def replace_reports(conn: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFr
     return len(rows)
 
 
+REPORT_PERIOD_KEYS = {"financial_statements": ("symbol", "statement", "report_date", "item"),
+                      "financial_indicators": ("symbol", "report_date", "section", "indicator")}
+
+
+def replace_report_period(conn: duckdb.DuckDBPyConnection, period: dt.date, rows: dict[str, pd.DataFrame],
+                          present: list[str], quarantine: pd.DataFrame, state: dict, lineage: Lineage) -> int:
+    """Swap in one report period of the whole-market tables, in one transaction.
+
+    `rows`: table (financial_statements, financial_indicators) -> the period's clean rows.
+    Every symbol in `present` (in upstream's answer and in scope) has its stored rows of
+    `period` replaced as a whole (upstream restates); a symbol with quarantined rows in a
+    table keeps what is stored of that table's period and only its clean rows replace by key.
+    The quarantine of `present` for the period is rewritten, and `state` (status, companies,
+    requests, error) becomes the period's row in `financial_report_periods` (fetched_on: the
+    lineage's run day is not the source's: `state["fetched_on"]`). Returns rows written.
+    """
+    _stage(conn, "staged_present", pd.DataFrame({"symbol": pd.Series(present, dtype="string")}))
+    written = 0
+    with transaction(conn):
+        for table, frame in rows.items():
+            keys = REPORT_PERIOD_KEYS[table]
+            columns = [c for c in frame.columns if c in (*keys, "value", "notice_date", "currency", "metric")]
+            kept = quarantine.loc[quarantine["table_name"] == table, "symbol"].astype("string").drop_duplicates()
+            _stage(conn, "staged_period_rows", frame[columns])
+            _stage(conn, "staged_period_kept", pd.DataFrame({"symbol": kept}))
+            conn.execute(f"""
+                DELETE FROM {table} WHERE report_date = ? AND symbol IN (SELECT symbol FROM staged_present)
+                  AND symbol NOT IN (SELECT symbol FROM staged_period_kept)""", [period])
+            conn.execute(f"DELETE FROM {table} USING staged_period_rows r WHERE "
+                         + " AND ".join(f"{table}.{k} = r.{k}" for k in keys))
+            conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, source, run_id, ingested_at) "
+                         f"SELECT {', '.join(columns)}, ?, ?, ? FROM staged_period_rows", _lineage_params(lineage))
+            conn.execute(f"DELETE FROM quarantine WHERE table_name = '{table}' AND trade_date = ? "
+                         "AND symbol IN (SELECT symbol FROM staged_present)", [period])
+            written += len(frame)
+            conn.unregister("staged_period_rows")
+            conn.unregister("staged_period_kept")
+        _write_quarantine(conn, quarantine, lineage)
+        record_report_period(conn, period, state, lineage)
+    conn.unregister("staged_present")
+    return written
+
+
+def record_report_period(conn: duckdb.DuckDBPyConnection, period: dt.date, state: dict, lineage: Lineage) -> None:
+    """Upsert the outcome of fetching `period` into `financial_report_periods` (keys of `state`:
+    status, fetched_on, companies, requests, error)."""
+    conn.execute(
+        """
+        INSERT INTO financial_report_periods VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (report_date) DO UPDATE SET status = excluded.status, fetched_on = excluded.fetched_on,
+            companies = excluded.companies, requests = excluded.requests, error = excluded.error,
+            run_id = excluded.run_id, updated_at = excluded.updated_at
+        """,
+        [period, state["status"], state["fetched_on"], state.get("companies"), state.get("requests"),
+         state.get("error"), lineage.run_id, lineage.ingested_at])
+
+
 FACTOR_COLUMNS = ["symbol", "ex_date", "hfq_factor"]
 HK_FACTOR_COLUMNS = ["symbol", "ex_date", "hfq_factor", "hfq_cash", "qfq_factor"]
 
