@@ -61,7 +61,6 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
         "symbols_failed": len(report.failed),
         "rows_written": report.rows_written,
         "rows_quarantined": report.rows_quarantined,
-        "upstream_requests": report.requests,
         "why_fetched": MetadataValue.md("| reason | symbols |\n|---|---:|\n" + "\n".join(
             f"| {r} | {n} |" for r, n in sorted(reasons.items())) if reasons else "nothing due"),
         "seconds": round(report.seconds, 2),

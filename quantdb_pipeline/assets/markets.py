@@ -80,7 +80,7 @@ def _hk_securities(context: AssetExecutionContext, config: ReferenceConfig, mark
     fetched = counts["listed"] is not None
     yield MaterializeResult(metadata={
         **({"listed_now": counts["listed"]} if fetched else {}), "hk_securities": counts["total"],
-        "upstream_requests": sum(source.requests.values()), "source": source.name,
+        "source": source.name,
         "fetched": "yes" if fetched else f"no: already fetched for {source.today()} (config force: true refetches)"})
 
 
@@ -178,7 +178,6 @@ def _hk_factors(context: AssetExecutionContext, config: HkFactorConfig, market: 
         "symbols_failed": len(report.failed),
         "rows_written": report.rows_written,
         "rows_quarantined": report.rows_quarantined,
-        "upstream_requests": report.requests,
         "why_fetched": MetadataValue.md(
             "| reason | symbols |\n|---|---:|\n" + "\n".join(f"| {r} | {n} |" for r, n in sorted(reasons.items()))
             if reasons else "no HK symbol needed factors"),
@@ -232,7 +231,6 @@ def _metadata(report: MarketLoadReport, source: str) -> dict:
         "failed_symbols": MetadataValue.md("| symbol | reason |\n|---|---|\n" + failed if failed else "none"),
         "empty_answers": len(report.empty),
         "market_closures": MetadataValue.md(_closures_md(report)),
-        "upstream_requests": report.requests,
         "range": f"{report.start}..{report.end}",
         "seconds": round(report.seconds, 2),
         "source": source,

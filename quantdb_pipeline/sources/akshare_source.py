@@ -16,14 +16,9 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from quantdb_pipeline.settings import MARKET_TIMEZONE
-from quantdb_pipeline.sources.base import (
-    HkFactorFrames,
-    ListingFrames,
-    bundled_sse_calendar,
-    data_center_requests,
-    spot_pages,
-)
+from quantdb_pipeline.sources.base import HkFactorFrames, ListingFrames, bundled_sse_calendar
 from quantdb_pipeline.sources.pacing import RateLimiter, UnreadableAnswer, call_with_retries, shared_limiter
+from quantdb_pipeline.sources.request_counting import counting, note_source
 from quantdb_pipeline.symbols import exchange_of, index_exchange
 
 log = logging.getLogger(__name__)
@@ -33,7 +28,12 @@ BARS_FINAL_AFTER = dt.time(15, 30)
 
 
 class AkshareSource:
-    """Implements `MarketSource` with akshare 1.19.5."""
+    """Implements `MarketSource` with akshare 1.19.5.
+
+    `requests` counts HTTP requests, not akshare calls: every request `requests` sends inside
+    `_call(endpoint, ...)` (pages, akshare's own retries, ours) counts once under `endpoint`
+    (see `request_counting`).
+    """
 
     name = "akshare"
 
@@ -52,6 +52,7 @@ class AkshareSource:
         self._limiter = (shared_limiter(requests_per_second) if sleep is None
                          else RateLimiter(requests_per_second, sleep=self._sleep))
         self._now = now or (lambda: dt.datetime.now(ZoneInfo(MARKET_TIMEZONE)))
+        note_source(self)  # an asset step reports the requests of the sources it built
 
     @staticmethod
     def _ak():
@@ -66,8 +67,8 @@ class AkshareSource:
 
         def attempt():
             self._limiter.wait()
-            self.requests[endpoint] += 1
-            return fn(*args, **kwargs)
+            with counting(self.requests, endpoint):
+                return fn(*args, **kwargs)
 
         return call_with_retries(attempt, what=f"{endpoint}({what})", max_retries=self.max_retries,
                                  base_delay=self.backoff_seconds, sleep=self._sleep)
@@ -110,9 +111,7 @@ class AkshareSource:
         """eastmoney's quote list of every A-share, one request per 100 rows (akshare pages and
         paces them itself, 0.5..1.5 s apart, and retries each page up to three times)."""
         ak = self._ak()
-        quotes = self._call("stock_zh_a_spot_em", "", ak.stock_zh_a_spot_em)
-        self.requests["stock_zh_a_spot_em"] += spot_pages(len(quotes)) - 1  # the first page is counted
-        return quotes
+        return self._call("stock_zh_a_spot_em", "", ak.stock_zh_a_spot_em)
 
     def adjustment_factors_raw(self, symbol: str) -> pd.DataFrame:
         """sina's hfq factors. akshare evaluates sina's script text; an error page fails that
@@ -137,10 +136,8 @@ class AkshareSource:
         rows a page. A period without rows answers `"result": null` (code 9201), on which
         akshare fails subscripting None: that is an empty frame, not an error."""
         ak = self._ak()
-        rows = self._call("stock_fhps_em", period.strftime("%Y%m%d"), _none_is_empty(ak.stock_fhps_em),
+        return self._call("stock_fhps_em", period.strftime("%Y%m%d"), _none_is_empty(ak.stock_fhps_em),
                           date=period.strftime("%Y%m%d"))
-        self.requests["stock_fhps_em"] += data_center_requests(len(rows)) - 1  # the first is counted
-        return rows
 
     def hk_trading_calendar_raw(self) -> pd.DataFrame:
         """No akshare endpoint serves HKEX's calendar; `exchange_calendars` does (see `calendars`)."""
@@ -163,7 +160,7 @@ class AkshareSource:
     def hk_adjustment_factors_raw(self, symbol: str) -> HkFactorFrames:
         """sina's HK hfq and qfq factor scripts through `stock_hk_daily(adjust="hfq-factor"/"qfq-factor")`.
 
-        Four upstream requests per symbol, counted as such: akshare's `stock_hk_daily` first
+        Four upstream requests per symbol: akshare's `stock_hk_daily` first
         downloads and decodes (in V8) the symbol's whole unadjusted history (`klc2_kl.js`)
         and only then looks at `adjust`, so each factor kind costs that download plus its
         script. Going through akshare anyway keeps sina's URLs and its positional column
@@ -178,8 +175,7 @@ class AkshareSource:
 
         def factors(kind: str) -> pd.DataFrame:
             def call(**kwargs) -> pd.DataFrame:
-                self._limiter.wait()  # paces the klc2_kl.js download; _call paced (and counts) the script
-                self.requests[f"stock_hk_daily_{kind}_factor"] += 1
+                self._limiter.wait()  # paces the klc2_kl.js download; _call paced the script
                 try:
                     return ak.stock_hk_daily(**kwargs)
                 except ValueError as error:
@@ -212,7 +208,8 @@ class AkshareSource:
                           timeout=self.timeout_seconds)
 
     def statement_raw(self, symbol: str, statement: str) -> pd.DataFrame:
-        """One statement; akshare makes 2 + ceil(reports / 5) requests for it (counted as one)."""
+        """One statement: akshare asks for the list of report dates, then 5 reports a request (and
+        the company type once per symbol and process): 1 + ceil(reports / 5) requests, or 2 + that."""
         ak = self._ak()
         fn = {"balance": ak.stock_balance_sheet_by_report_em, "income": ak.stock_profit_sheet_by_report_em,
               "cash_flow": ak.stock_cash_flow_sheet_by_report_em}[statement]
