@@ -77,6 +77,10 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
 
     `suites`: the asset's quality-check names; one the body did not yield before failing is
     yielded as not evaluated (WARN), since Dagster requires a result for every check spec.
+
+    Whatever the body reports, the materialization carries the step's upstream requests
+    (`request_metadata`: every source the body built, counted by the sources themselves), loaded
+    or failed; a step that crashes records them on an observation before failing.
     """
     yielded: set[str] = set()
     sources: list = []  # the sources the body builds: their requests are the step's (`request_metadata`)
