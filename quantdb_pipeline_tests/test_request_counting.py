@@ -115,6 +115,29 @@ def test_a_request_on_a_thread_started_inside_a_call_counts_under_its_endpoint()
         assert counts == Counter({"paged_endpoint": 2}) == Counter({"paged_endpoint": len(mock.calls)})
 
 
+def test_a_thread_that_ran_before_the_call_is_not_the_calls():
+    counts: Counter = Counter()
+    go, done = threading.Event(), threading.Event()
+
+    def analytics():  # a library's background thread, started before any source call
+        go.wait()
+        requests.get("https://analytics.example.com/batch")
+        done.set()
+
+    with responses.RequestsMock() as mock:
+        mock.get("https://analytics.example.com/batch", body="ok")
+        worker = threading.Thread(target=analytics)
+        worker.start()
+        before = request_counting.unlabelled()["analytics.example.com"]
+        with request_counting.counting(counts, "stock_zh_a_hist"):
+            go.set()
+            done.wait(5)
+        worker.join()
+        assert len(mock.calls) == 1
+    assert counts == Counter()
+    assert request_counting.unlabelled()["analytics.example.com"] == before + 1
+
+
 # -- a fake of every endpoint a CN + index run touches ---------------------------------------------
 
 class _Unregistered:

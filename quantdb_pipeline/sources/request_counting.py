@@ -18,7 +18,9 @@ counts at the HTTP level instead:
   variables) is attributed to the process's one active call. akshare 1.19.5 starts no
   threads on the paths we call (its only pool, `utils.multi_decrypt`, is unused and
   process-based), so this is a safety net; with two calls active at once on different
-  threads, such a request cannot be attributed and is counted apart, as "ambiguous".
+  threads, such a request cannot be attributed and is counted apart, as "ambiguous". A
+  thread that already ran when the call began (a library's analytics thread) is not the
+  call's: its requests are counted apart like any request outside a call.
 - A request made outside any labelled call (library telemetry, a version check, a test's
   own request) is no upstream request of the pipeline: it is counted apart, by host, in
   `unlabelled()`, and never in a source's count.
@@ -47,6 +49,7 @@ AMBIGUOUS = "ambiguous"
 class _Label:
     counter: Counter
     endpoint: str
+    threads_before: frozenset  # idents of the threads alive when the call began
 
 
 _label: ContextVar[_Label | None] = ContextVar("quantdb_upstream_label", default=None)
@@ -76,12 +79,12 @@ def install() -> None:
 def _count(request) -> None:
     label = _label.get()
     with _lock:
-        if label is None and _active:
-            # a thread without our context: the one call in progress made it
-            label = _active[0] if len(_active) == 1 else None
-            if label is None:
+        if label is None and _active and threading.get_ident() not in _active[0].threads_before:
+            # a thread without our context, started after the call began: the call made it
+            if len(_active) > 1:
                 _unlabelled[AMBIGUOUS] += 1
                 return
+            label = _active[0]
         if label is None:
             _unlabelled[urlsplit(getattr(request, "url", "") or "").netloc or "unknown"] += 1
             return
@@ -92,7 +95,7 @@ def _count(request) -> None:
 def counting(counter: Counter, endpoint: str) -> Iterator[None]:
     """Count every HTTP request made inside the block as one of `counter[endpoint]`."""
     install()
-    label = _Label(counter, endpoint)
+    label = _Label(counter, endpoint, frozenset(t.ident for t in threading.enumerate()))
     token = _label.set(label)
     with _lock:
         _active.append(label)
