@@ -312,7 +312,6 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     warnings.filterwarnings("ignore", category=dagster.BetaWarning)
 
     from quantdb_pipeline import progress, range_runs
-    from quantdb_pipeline.assets import upstream_requests
     from quantdb_pipeline.assets import (
         adjustment_factors,
         corporate_actions,
@@ -328,6 +327,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         securities,
         security_profiles,
         trading_calendar,
+        upstream_requests,
     )
     from quantdb_pipeline.read import WarehouseBusyError
     from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
