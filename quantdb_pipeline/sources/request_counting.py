@@ -112,7 +112,9 @@ _step_sources: ContextVar[list | None] = ContextVar("quantdb_step_sources", defa
 
 def note_source(source) -> None:
     """Called by each source as it is built: inside an asset step it joins the step's sources
-    (`collecting_sources`), whose requests the step reports; elsewhere nothing happens."""
+    (`collecting_sources`), whose requests the step reports; elsewhere nothing happens. (So a
+    source that delegates to another one built in the same step must not count the delegated
+    requests itself: both are the step's.)"""
     sources = _step_sources.get()
     if sources is not None:
         sources.append(source)
