@@ -327,6 +327,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         securities,
         security_profiles,
         trading_calendar,
+        upstream_requests,
     )
     from quantdb_pipeline.read import WarehouseBusyError
     from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
@@ -430,6 +431,8 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         )
         warnings_logged = [line for run_id in result.run_ids for line in run_warnings(instance, run_id)]
         warnings_logged = list(dict.fromkeys(warnings_logged))
+        # the same tally as the publishing run's tag and published_warehouse's metadata
+        requests = upstream_requests.requests_by_asset(instance, result.run_ids)
     elapsed = time.perf_counter() - began
     if bar is not None:
         bar.close()
@@ -437,7 +440,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     if interrupts.received is not None:  # Dagster caught the signal mid-run and failed the run
         return EXIT_INTERRUPTED
     metadata = _metadata_by_asset(result)
-    print(_summary(warehouse, start, end, metadata, elapsed, result))
+    print(_summary(warehouse, start, end, metadata, elapsed, result, requests))
     if warnings_logged:
         shown = warnings_logged[:WARNINGS_SHOWN]
         print(f"warnings ({len(warnings_logged)}):")
@@ -536,8 +539,11 @@ def _metadata_by_asset(result) -> dict[str, dict]:
     return run_metadata(result)
 
 
-def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result) -> str:
+def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result, requests: dict) -> str:
+    """The run's summary; `requests`: asset -> Counter(endpoint -> upstream requests) of its runs
+    (`upstream_requests.requests_by_asset`, the tally behind the run tag), shown as a table."""
     from quantdb_pipeline import read
+    from quantdb_pipeline.assets import upstream_requests
     from quantdb_pipeline.assets.outcome import LOAD_CHECK
 
     bars = metadata.get("daily_bars", {})
@@ -545,7 +551,6 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     actions = metadata.get("corporate_actions", {})
     hk, indices = metadata.get("hk_daily_bars", {}), metadata.get("index_daily_bars", {})
     profiles, statements = metadata.get("security_profiles", {}), metadata.get("financial_statements", {})
-    requests = sum(int(m.get("upstream_requests", 0)) for m in metadata.values())
     failed = failed_datasets(metadata)
     published = "published_warehouse" in metadata
     outcome = ("succeeded" if result.success else
@@ -563,7 +568,7 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         ("symbols already covered", bars.get("symbols_skipped_covered", 0)),
         ("symbols failed", bars.get("symbols_failed", 0)),
         ("rows quarantined (all tables)", sum(int(m.get("rows_quarantined") or 0) for m in metadata.values())),
-        ("upstream requests (bars)", bars.get("upstream_requests", 0)),
+        ("upstream requests (bars)", sum(requests.get("daily_bars", {}).values())),
         ("HK bar rows written", hk.get("rows_written", "-")),
         ("index bar rows written", indices.get("rows_written", "-")),
         ("profiles fetched / new versions", f"{profiles.get('symbols_due', '-')} / "
@@ -576,7 +581,7 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
                                       f"{_count_rows(factors.get('changed'))} symbols"),
         ("factors derived / ex-dates not covered", f"{factors.get('derived_factors', 0)} / "
                                                    f"{factors.get('adjustment_gaps', 0)}"),
-        ("upstream requests (all)", requests),
+        ("upstream requests (all)", upstream_requests.total(requests)),
         ("elapsed", f"{elapsed:.1f} s"),
     ]
     try:
@@ -590,6 +595,9 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         rows.append(("warehouse", str(error)))
     width = max(len(name) for name, _ in rows)
     lines += [f"  {name:<{width}}  {value}" for name, value in rows]
+    if requests:
+        lines.append("upstream requests by dataset (HTTP requests; sample: what upstream would take):")
+        lines += upstream_requests.text_table(requests)
     checks = result.get_asset_check_evaluations()
     if checks:
         lines.append("quality checks:")

@@ -138,14 +138,12 @@ def _load(context: AssetExecutionContext, config: BarsConfig, market: MarketSour
             ).df()
     except SpotRejected as refused:
         yield check_result(SPOT_DAY_SUITE, refused.outcome)
-        raise DatasetFailed(str(refused), {"rows_written": 0, "upstream_requests": sum(source.requests.values()),
-                                           "source": source.name}) from refused
+        raise DatasetFailed(str(refused), {"rows_written": 0, "source": source.name}) from refused
     except GateFailed as refused:
         if refused.row_checks is not None:
             yield check_result(ROWS_SUITE, refused.row_checks)
         yield check_result(BATCH_SUITE, refused.outcome)
-        raise DatasetFailed(str(refused), {"rows_written": 0, "upstream_requests": sum(source.requests.values()),
-                                           "source": source.name}) from refused
+        raise DatasetFailed(str(refused), {"rows_written": 0, "source": source.name}) from refused
     _log_per_symbol(context, report)
     yield check_result(ROWS_SUITE, report.row_checks)
     yield check_result(BATCH_SUITE, report.batch_checks)
@@ -204,7 +202,6 @@ def _metadata(report: BarLoadReport, source: str, preview) -> dict:
             "| symbol | reason |\n|---|---|\n" + failed if failed else "none"),
         "empty_answers": len(report.empty),
         "market_closures": MetadataValue.md(_closures_md(report)),
-        "upstream_requests": report.requests,
         "spot_quotes": (f"{report.spot_day}: {report.spot_symbols} symbols in {report.spot_requests} requests, "
                         f"{report.spot_idle} without a trade" if report.spot_day else "not used"),
         "symbols_reconciled": len(report.reconciled),

@@ -84,7 +84,6 @@ def _load(context: AssetExecutionContext, config: CorporateActionsConfig, market
         "rows_quarantined": report.rows_quarantined,
         "new_ex_dates": len(new),
         "new_ex_dates_preview": MetadataValue.md(new.head(10).to_markdown(index=False) if len(new) else "none"),
-        "upstream_requests": report.requests,
         "seconds": round(report.seconds, 2),
         "source": source.name,
     }

@@ -80,7 +80,6 @@ def _load(context: AssetExecutionContext, config: FactorConfig, market: MarketSo
         "symbols_failed": len(report.failed),
         "rows_written": report.rows_written,
         "rows_quarantined": report.rows_quarantined,
-        "upstream_requests": report.requests,
         "why_fetched": MetadataValue.md(_reasons(report.needed)),
         "changed": MetadataValue.md(
             "| symbol | change |\n|---|---|\n" + "\n".join(f"| {s} | {c} |" for s, c in sorted(report.changed.items()))

@@ -91,7 +91,6 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
         "symbols_failed": len(report.failed),
         "rows_written": report.rows_written,
         "rows_quarantined": report.rows_quarantined,
-        "upstream_requests": report.requests,
         "why_fetched": _why_fetched(report.due),
         "seconds": round(report.seconds, 2),
         "source": source.name,
@@ -181,7 +180,6 @@ def _load_financials(context: AssetExecutionContext, config: RefreshConfig, mark
                         + (per_symbol.rows_written if per_symbol else 0),
         "rows_quarantined": (whole.rows_quarantined if whole else 0)
                             + (per_symbol.rows_quarantined if per_symbol else 0),
-        "upstream_requests": (whole.requests if whole else 0) + (per_symbol.requests if per_symbol else 0),
         "seconds": round((whole.seconds if whole else 0) + (per_symbol.seconds if per_symbol else 0), 2),
         "source": source.name,
     }

@@ -87,7 +87,7 @@ def _hk_securities(context: AssetExecutionContext, config: ReferenceConfig, mark
     fetched = counts["listed"] is not None
     yield MaterializeResult(metadata={
         **({"listed_now": counts["listed"]} if fetched else {}), "hk_securities": counts["total"],
-        "upstream_requests": sum(source.requests.values()), "source": source.name,
+        "source": source.name,
         "fetched": "yes" if fetched else f"no: already fetched for {source.today()} (config force: true refetches)"})
 
 
@@ -122,8 +122,7 @@ def _load(context: AssetExecutionContext, market_config: MarketSourceResource, w
                                       use_spot=config is not None and config.spot,
                                       reconcile_symbols=config.reconcile_symbols if config else 0)
     except SpotRejected as refused:
-        raise DatasetFailed(str(refused), {"rows_written": 0, "upstream_requests": sum(source.requests.values()),
-                                           "source": source.name}) from refused
+        raise DatasetFailed(str(refused), {"rows_written": 0, "source": source.name}) from refused
     _log(context, market, report)
     yield check_result(suite, report.checks)
     metadata = _metadata(report, source.name)
@@ -209,7 +208,6 @@ def _hk_factors(context: AssetExecutionContext, config: HkFactorConfig, market: 
         "symbols_failed": len(report.failed),
         "rows_written": report.rows_written,
         "rows_quarantined": report.rows_quarantined,
-        "upstream_requests": report.requests,
         "why_fetched": MetadataValue.md(
             "| reason | symbols |\n|---|---:|\n" + "\n".join(f"| {r} | {n} |" for r, n in sorted(reasons.items()))
             if reasons else "no HK symbol needed factors"),
@@ -264,7 +262,6 @@ def _metadata(report: MarketLoadReport, source: str) -> dict:
         "failed_symbols": MetadataValue.md("| symbol | reason |\n|---|---|\n" + failed if failed else "none"),
         "empty_answers": len(report.empty),
         "market_closures": MetadataValue.md(_closures_md(report)),
-        "upstream_requests": report.requests,
         **({"spot_quotes": (f"{report.spot_day}: {report.spot_symbols} symbols in {report.spot_requests} requests "
                             f"(0: the list hk_securities fetched), {report.spot_idle} without a trade"
                             if report.spot_day else "not used"),

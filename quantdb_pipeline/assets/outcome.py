@@ -36,6 +36,7 @@ from dagster import (
 
 from quantdb_pipeline.sources.normalize import SourceSchemaError
 from quantdb_pipeline.sources.pacing import RetriesExhausted, UnreadableAnswer
+from quantdb_pipeline.sources.request_counting import collecting_sources, requests_of
 from quantdb_pipeline.warehouse import dataset_status
 
 LOAD_CHECK = "load_complete"
@@ -43,8 +44,9 @@ LOAD_CHECK = "load_complete"
 #: The metadata a partitioned asset keeps on its materialization, i.e. on every partition's copy
 #: (see `slim_for_partitions`): what the UI's partition view, `published_warehouse` (requests)
 #: and the run's failure report need. The rest goes on one observation per run.
-PARTITION_METADATA = ("rows_written", "rows_quarantined", "symbols_failed", "upstream_requests", "range",
-                      "seconds", "source", "dataset_status", "failure_reason", "last_good_at")
+PARTITION_METADATA = ("rows_written", "rows_quarantined", "symbols_failed", "upstream_requests",
+                      "upstream_requests_by_endpoint", "range", "seconds", "source", "dataset_status",
+                      "failure_reason", "last_good_at")
 DETAILS_KEY = "details"
 
 #: Errors that mean "upstream did not give us this dataset tonight", not "our code is wrong".
@@ -75,17 +77,29 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
 
     `suites`: the asset's quality-check names; one the body did not yield before failing is
     yielded as not evaluated (WARN), since Dagster requires a result for every check spec.
+
+    Whatever the body reports, the materialization carries the step's upstream requests
+    (`request_metadata`: every source the body built, counted by the sources themselves), loaded
+    or failed; a step that crashes records them on an observation before failing.
     """
     yielded: set[str] = set()
+    sources: list = []  # the sources the body builds: their requests are the step's (`request_metadata`)
     try:
-        for event in body:
+        for event in _collecting(body, sources):
             if isinstance(event, AssetCheckResult):
                 yielded.add(event.check_name)
+            if isinstance(event, MaterializeResult):
+                event = event._replace(metadata={**(event.metadata or {}), **request_metadata(sources)})
             yield from slim_for_partitions(context, event)
     except DatasetFailed as failed:
         reason, metadata = failed.reason, failed.metadata
     except UPSTREAM_ERRORS as error:
         reason, metadata = dataset_status.one_line(f"{type(error).__name__}: {error}"), {}
+    except Exception:
+        # a crash fails the step; what it asked upstream is still recorded, on an observation
+        yield AssetObservation(asset_key=context.asset_key, metadata=request_metadata(sources),
+                               description=f"run {context.run_id}: upstream requests of a step that failed")
+        raise
     else:
         with warehouse.get_connection() as conn:
             dataset_status.record(conn, dataset, context.run_id, None)
@@ -104,10 +118,32 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
                                    metadata={"rows_checked": 0})
     # Materialized although stale: Dagster runs the steps downstream of a materialized asset only.
     yield from slim_for_partitions(context, MaterializeResult(metadata={
-        **metadata, "dataset_status": "failed", "failure_reason": reason, "last_good_at": last_good_at}))
+        **metadata, **request_metadata(sources), "dataset_status": "failed", "failure_reason": reason,
+        "last_good_at": last_good_at}))
     yield AssetCheckResult(check_name=LOAD_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
                            description=reason, metadata={"dataset_status": "failed", "last_good_at": last_good_at,
                                                          "reason": MetadataValue.text(reason)})
+
+
+def _collecting(body: Iterable, sources: list) -> Iterator:
+    """`body`'s events; each advance runs with `sources` collecting the sources built in it."""
+    events = iter(body)
+    while True:
+        with collecting_sources(sources):
+            try:
+                event = next(events)
+            except StopIteration:
+                return
+        yield event
+
+
+def request_metadata(sources: list) -> dict:
+    """The step's upstream requests, counted by its sources (HTTP requests for akshare, see
+    `sources.request_counting`): `upstream_requests` (total) and `upstream_requests_by_endpoint`
+    ("endpoint n, ..."). Every dataset asset reports them, 0 included, loaded or failed."""
+    counts = requests_of(sources)
+    return {"upstream_requests": sum(counts.values()),
+            "upstream_requests_by_endpoint": ", ".join(f"{e} {n}" for e, n in sorted(counts.items()) if n) or "none"}
 
 
 def slim_for_partitions(context: AssetExecutionContext, event) -> Iterator:

@@ -7,7 +7,6 @@ from pathlib import Path
 import duckdb
 from dagster import (
     AssetExecutionContext,
-    DagsterEventType,
     Failure,
     FreshnessPolicy,
     MaterializeResult,
@@ -15,6 +14,7 @@ from dagster import (
     asset,
 )
 
+from quantdb_pipeline.assets import upstream_requests
 from quantdb_pipeline.assets.bars import daily_bars
 from quantdb_pipeline.assets.corporate_actions import corporate_actions
 from quantdb_pipeline.assets.factors import adjustment_factors
@@ -45,6 +45,9 @@ TABLES = ("trading_calendar", "securities", "corporate_actions", "daily_bars", "
 #: their own partitions, in a run before the publishing one): their run ids, comma-separated. Their
 #: datasets' outcomes and upstream requests count as this run's.
 PUBLISHES_RUNS_TAG = "quantdb/publishes_runs"
+#: The upstream requests of the runs a publish covers (`upstream_requests.requests_by_asset`), on
+#: the publishing run.
+REQUESTS_TAG = "quantdb/upstream_requests"
 
 
 @asset(
@@ -67,6 +70,10 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
     published. A run that dies before this step leaves the published file exactly as it was.
     """
     run_ids = runs_published(context)
+    # what the runs asked upstream, on the run itself (so the Runs page shows each run's cost to
+    # the vendors), whether or not anything is published below
+    requests = upstream_requests.requests_by_asset(context.instance, run_ids)
+    context.instance.add_run_tags(context.run_id, {REQUESTS_TAG: str(upstream_requests.total(requests))})
     with warehouse.get_connection() as conn:
         outcomes = {dataset: reason for run_id in run_ids
                     for dataset, reason in dataset_status.outcomes_of_run(conn, run_id).items()}
@@ -76,9 +83,6 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
     if failed and len(failed) == len(outcomes):
         raise Failure(description=failure_text(failed, published=False),
                       metadata={"failed_datasets": MetadataValue.json(failed), "published": False})
-    requests = _upstream_requests(context, run_ids)
-    # on the run itself, so the Runs page shows each run's cost to the vendors
-    context.instance.add_run_tags(context.run_id, {"quantdb/upstream_requests": str(sum(requests.values()))})
     try:
         published = warehouse.publish()
     except OSError as error:  # NotEnoughSpace, a full volume (ENOSPC): one line, not a traceback
@@ -104,9 +108,8 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
         "publish_seconds": round(published.seconds, 3),
         "orphaned_wals": MetadataValue.json([str(p) for p in published.orphaned_wals]),
         "latest_bar": str(last_bar),
-        "run_upstream_requests": sum(requests.values()),
-        "upstream_requests_by_asset": MetadataValue.md(
-            "| asset | requests |\n|---|---:|\n" + "\n".join(f"| {a} | {n:,} |" for a, n in sorted(requests.items()))),
+        "run_upstream_requests": upstream_requests.total(requests),
+        "upstream_requests_by_asset": MetadataValue.md(upstream_requests.markdown(requests)),
         "tables": MetadataValue.md(table),
         "datasets_failed": len(failed),
         "failed_datasets": MetadataValue.md(
@@ -129,31 +132,4 @@ def failure_text(failed: dict[str, str], published: bool) -> str:
 def runs_published(context: AssetExecutionContext) -> list[str]:
     """The runs this publish covers: the earlier ones named by `PUBLISHES_RUNS_TAG`, then this one."""
     linked = context.run.tags.get(PUBLISHES_RUNS_TAG, "")
-    return [*(r for r in linked.split(",") if r), context.run_id]
-
-
-def _upstream_requests(context: AssetExecutionContext, run_ids: list[str]) -> dict[str, int]:
-    """The `upstream_requests` of every asset the runs materialized, from their event logs.
-
-    Counted once per asset and run: a range run writes one materialization per partition, each a
-    copy of the asset's one result (summing them multiplied the count by the partitions). Read
-    page by page: a 10-year range alone writes ~2,400 of them.
-    """
-    requests: dict[str, int] = {}
-    for run_id in run_ids:
-        in_run: dict[str, int] = {}
-        cursor = None
-        while True:
-            page = context.instance.get_records_for_run(run_id=run_id, cursor=cursor, limit=1000,
-                                                        of_type=DagsterEventType.ASSET_MATERIALIZATION)
-            for record in page.records:
-                materialization = record.event_log_entry.asset_materialization
-                value = materialization.metadata.get("upstream_requests") if materialization else None
-                if value is not None:
-                    in_run.setdefault(materialization.asset_key.to_user_string(), int(value.value))
-            if not page.has_more:
-                break
-            cursor = page.cursor
-        for key, value in in_run.items():
-            requests[key] = requests.get(key, 0) + value
-    return requests
+    return list(dict.fromkeys([*(r for r in linked.split(",") if r), context.run_id]))

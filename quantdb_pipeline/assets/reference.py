@@ -50,7 +50,6 @@ def _calendar(context: AssetExecutionContext, config: ReferenceConfig, market: M
         "first_day": str(calendar["trade_date"].iloc[0]),
         "last_day": str(calendar["trade_date"].iloc[-1]),
         "last_trading_day_to_date": str(past["trade_date"].iloc[-1]) if len(past) else "",
-        "upstream_requests": sum(source.requests.values()),
         "fetched": "yes" if loaded.fetched else f"no: already fetched for {today} (config force: true refetches)",
         "source": source.name,
     })
@@ -89,7 +88,6 @@ def _securities(context: AssetExecutionContext, config: ReferenceConfig, market:
         "dropped_codes": counts["dropped"],
         "drops_refused": counts["drops_refused"],
         "st_names": int(frame["is_st"].sum()),
-        "upstream_requests": sum(source.requests.values()),
         "fetched": ("yes" if loaded.fetched else
                     f"no: already fetched for {source.today()} (config force: true refetches)"),
         "by_board": MetadataValue.md(by_board.to_markdown(index=False)),

@@ -21,10 +21,9 @@ from quantdb_pipeline.sources.base import (
     HkFactorFrames,
     ListingFrames,
     bundled_sse_calendar,
-    data_center_requests,
-    spot_pages,
 )
 from quantdb_pipeline.sources.pacing import RateLimiter, UnreadableAnswer, call_with_retries, shared_limiter
+from quantdb_pipeline.sources.request_counting import counting, note_source
 from quantdb_pipeline.symbols import exchange_of, index_exchange
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,12 @@ BARS_FINAL_AFTER = dt.time(15, 30)
 
 
 class AkshareSource:
-    """Implements `MarketSource` with akshare 1.19.5."""
+    """Implements `MarketSource` with akshare 1.19.5.
+
+    `requests` counts HTTP requests, not akshare calls: every request `requests` sends inside
+    `_call(endpoint, ...)` (pages, akshare's own retries, ours) counts once under `endpoint`
+    (see `request_counting`).
+    """
 
     name = "akshare"
 
@@ -53,6 +57,7 @@ class AkshareSource:
         self._limiter = (shared_limiter(requests_per_second) if sleep is None
                          else RateLimiter(requests_per_second, sleep=self._sleep))
         self._now = now or (lambda: dt.datetime.now(ZoneInfo(MARKET_TIMEZONE)))
+        note_source(self)  # an asset step reports the requests of the sources it built
 
     @staticmethod
     def _ak():
@@ -67,8 +72,8 @@ class AkshareSource:
 
         def attempt():
             self._limiter.wait()
-            self.requests[endpoint] += 1
-            return fn(*args, **kwargs)
+            with counting(self.requests, endpoint):
+                return fn(*args, **kwargs)
 
         return call_with_retries(attempt, what=f"{endpoint}({what})", max_retries=self.max_retries,
                                  base_delay=self.backoff_seconds, sleep=self._sleep)
@@ -111,9 +116,7 @@ class AkshareSource:
         """eastmoney's quote list of every A-share, one request per 100 rows (akshare pages and
         paces them itself, 0.5..1.5 s apart, and retries each page up to three times)."""
         ak = self._ak()
-        quotes = self._call("stock_zh_a_spot_em", "", ak.stock_zh_a_spot_em)
-        self.requests["stock_zh_a_spot_em"] += spot_pages(len(quotes)) - 1  # the first page is counted
-        return quotes
+        return self._call("stock_zh_a_spot_em", "", ak.stock_zh_a_spot_em)
 
     def adjustment_factors_raw(self, symbol: str) -> pd.DataFrame:
         """sina's hfq factors. akshare evaluates sina's script text; an error page fails that
@@ -138,10 +141,8 @@ class AkshareSource:
         rows a page. A period without rows answers `"result": null` (code 9201), on which
         akshare fails subscripting None: that is an empty frame, not an error."""
         ak = self._ak()
-        rows = self._call("stock_fhps_em", period.strftime("%Y%m%d"), _none_is_empty(ak.stock_fhps_em),
+        return self._call("stock_fhps_em", period.strftime("%Y%m%d"), _none_is_empty(ak.stock_fhps_em),
                           date=period.strftime("%Y%m%d"))
-        self.requests["stock_fhps_em"] += data_center_requests(len(rows)) - 1  # the first is counted
-        return rows
 
     def hk_trading_calendar_raw(self) -> pd.DataFrame:
         """No akshare endpoint serves HKEX's calendar; `exchange_calendars` does (see `calendars`)."""
@@ -243,7 +244,8 @@ class AkshareSource:
         return self._call("stock_info_change_name", symbol, ak.stock_info_change_name, symbol=symbol)
 
     def statement_raw(self, symbol: str, statement: str) -> pd.DataFrame:
-        """One statement; akshare makes 2 + ceil(reports / 5) requests for it (counted as one)."""
+        """One statement: akshare asks for the list of report dates, then 5 reports a request (and
+        the company type once per symbol and process): 1 + ceil(reports / 5) requests, or 2 + that."""
         ak = self._ak()
         fn = {"balance": ak.stock_balance_sheet_by_report_em, "income": ak.stock_profit_sheet_by_report_em,
               "cash_flow": ak.stock_cash_flow_sheet_by_report_em}[statement]

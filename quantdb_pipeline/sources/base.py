@@ -167,6 +167,28 @@ def spot_pages(rows: int) -> int:
     return max(1, -(-rows // SPOT_PAGE_ROWS))
 
 
+#: eastmoney's F10 statements (`stock_*_sheet_by_report_em`) answer 5 report periods a request.
+STATEMENT_PAGE_REPORTS = 5
+
+
+def statement_requests(reports: int, company_type_known: bool) -> int:
+    """Upstream requests akshare makes for one per-symbol statement of `reports` periods: the
+    company type (cached by akshare per symbol and process), the list of report dates, then
+    5 periods a request."""
+    return (0 if company_type_known else 1) + 1 + -(-reports // STATEMENT_PAGE_REPORTS)
+
+
+#: bse.cn's list answers a page at a time (assumed 20 rows; the page size is not documented,
+#: only the `totalPages` it reports); akshare asks for page 0 to learn the page count, then
+#: for every page, page 0 again included.
+BSE_LIST_PAGE_ROWS = 20
+
+
+def bse_list_requests(rows: int) -> int:
+    """Upstream requests `stock_info_bj_name_code` makes for a list of `rows` rows."""
+    return 1 + -(-rows // BSE_LIST_PAGE_ROWS)
+
+
 def bundled_sse_calendar() -> list[dt.date]:
     """The SSE trading calendar that akshare ships as `file_fold/calendar.json`.
 

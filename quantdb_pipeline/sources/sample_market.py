@@ -76,10 +76,13 @@ from quantdb_pipeline.sources.base import (
     REPORT_TABLES,
     HkFactorFrames,
     ListingFrames,
+    bse_list_requests,
     bundled_sse_calendar,
     data_center_requests,
     spot_pages,
+    statement_requests,
 )
+from quantdb_pipeline.sources.request_counting import note_source
 from quantdb_pipeline.symbols import BSE_CODE_SWITCH_DATE, board_of, index_exchange
 
 #: Board mix of the sample universe (share of symbols) and the first code of each board.
@@ -226,8 +229,10 @@ class SampleMarket:
         self.size = size
         self.seed = seed
         self.requests: Counter = Counter()
+        self._company_types: set[str] = set()  # symbols whose company type akshare would have cached
         self._universe = _universe(size, seed)
         self._market_reports: pd.DataFrame | None = None  # built on the first whole-market table
+        note_source(self)  # an asset step reports the requests of the sources it built
 
     # -- MarketSource -------------------------------------------------------------------
 
@@ -240,11 +245,12 @@ class SampleMarket:
 
     def listings_raw(self) -> ListingFrames:
         for endpoint in ("stock_info_sh_name_code", "stock_info_sh_name_code", "stock_info_sz_name_code",
-                         "stock_info_bj_name_code", "stock_info_sh_delist", "stock_info_sz_delist"):
+                         "stock_info_sh_delist", "stock_info_sz_delist"):
             self.requests[endpoint] += 1
         u = self.universe().assign(name=[name_on(r, self._today) for r in self._universe.to_dict("records")])
         listed = u[(u["list_date"] <= self._today) & ~(u["delist_date"] <= self._today)]
         delisted = u[u["delist_date"] <= self._today]
+        self.requests["stock_info_bj_name_code"] += bse_list_requests(int((listed["exchange"] == "BJ").sum()))
 
         def sh(frame: pd.DataFrame) -> pd.DataFrame:
             return pd.DataFrame({
@@ -515,12 +521,16 @@ class SampleMarket:
         (`stock_balance_sheet_by_report_em` etc.): one row per announced report, newest first."""
         endpoint = {"balance": "stock_balance_sheet_by_report_em", "income": "stock_profit_sheet_by_report_em",
                     "cash_flow": "stock_cash_flow_sheet_by_report_em"}[statement]
-        self.requests[endpoint] += 1
         record = self._record(symbol)
         if record is None:
+            self.requests[endpoint] += statement_requests(0, symbol in self._company_types)
+            self._company_types.add(symbol)
             return pd.DataFrame()
         reports = self.financial_reports(symbol)
         announced = (reports["notice_date"] <= self._today).to_numpy()
+        # as akshare asks: the company type (once per symbol), the report dates, 5 reports a request
+        self.requests[endpoint] += statement_requests(int(announced.sum()), symbol in self._company_types)
+        self._company_types.add(symbol)
         bank = symbol == BANK_SYMBOL
         items = STATEMENT_ITEMS[statement]["bank" if bank else "general"]
         yoy = {item: np.round(reports[column].pct_change(4).to_numpy()[announced][::-1] * 100, 4)
