@@ -327,6 +327,7 @@ class FakeSinaHongKong:
 
 
 QUOTE_LIST_URL = "https://82.push2.eastmoney.com/api/qt/clist/get"
+HK_QUOTE_LIST_URL = "https://81.push2.eastmoney.com/api/qt/clist/get"
 #: eastmoney's quote-list fields in the order its JSON lists them (akshare names them by position).
 QUOTE_FIELDS = {
     "f1": None, "f2": "最新价", "f3": "涨跌幅", "f4": "涨跌额", "f5": "成交量", "f6": "成交额", "f7": "振幅",
@@ -347,14 +348,17 @@ class FakeQuoteList:
     重复的，还有相同个数的遗漏"); `first_page_only` reports a `total` of one page, so that akshare
     stops after it (a truncated list, as when eastmoney capped its page size under akshare's
     paging: akfamily/akshare#5825, #6122). Whether a later page repeats or skips rows is not
-    documented; the loader only trusts codes that came, so either shape leaves holes, not errors."""
+    documented; the loader only trusts codes that came, so either shape leaves holes, not errors.
+
+    `url`: eastmoney serves the HK main board's list (`stock_hk_main_board_spot_em`) from
+    `HK_QUOTE_LIST_URL` with the same fields in the same order; pass `quotes` in these columns."""
 
     def __init__(self, market: SampleMarket, mock: responses.RequestsMock, quotes: pd.DataFrame | None = None,
-                 overlap: int = 0, first_page_only: bool = False):
+                 overlap: int = 0, first_page_only: bool = False, url: str = QUOTE_LIST_URL):
         self.quotes = market.a_share_spot_raw() if quotes is None else quotes
         self.overlap, self.first_page_only = overlap, first_page_only
         self.pages: list[int] = []
-        mock.add_callback(responses.GET, QUOTE_LIST_URL, callback=self._answer)
+        mock.add_callback(responses.GET, url, callback=self._answer)
 
     @staticmethod
     def _item(row) -> dict:
