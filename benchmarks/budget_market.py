@@ -140,10 +140,11 @@ class BudgetMarket(SampleMarket):
         record = self._record(symbol)
         if record is None:
             return pd.DataFrame()
-        days = self._sessions(max(start, record["list_date"]), min(end, self._last_trading_day(record)))
+        days = _sparse(self._sessions(max(start, record["list_date"]), min(end, self._last_trading_day(record))),
+                       _calendar(), symbol)
         if not days:
             return pd.DataFrame()
-        return self._bars(days[-BAR_ANSWER_SESSIONS:], self._price(record), LOTS, symbol)
+        return self._bars(days, self._price(record), LOTS, symbol)
 
     def a_share_spot_raw(self) -> pd.DataFrame:
         session = _calendar()[bisect_right(_calendar(), self._today) - 1]
@@ -278,8 +279,8 @@ class BudgetMarket(SampleMarket):
         self.requests["stock_hk_hist"] += 1
         if symbol not in set(self.hk_codes):
             return pd.DataFrame()
-        days = self._hk_sessions(start, min(end, self._today))
-        return self._hk_bars(symbol, days[-BAR_ANSWER_SESSIONS:]) if days else pd.DataFrame()
+        days = _sparse(self._hk_sessions(start, min(end, self._today)), _hk_calendar(), symbol)
+        return self._hk_bars(symbol, days) if days else pd.DataFrame()
 
     def hk_daily_history(self, symbol: str) -> pd.DataFrame:
         """What sina's `klc2_kl.js` holds: the last sessions up to today (akshare downloads it
@@ -295,6 +296,25 @@ class BudgetMarket(SampleMarket):
         start = dt.date(1900, 1, 1)
         return HkFactorFrames(pd.DataFrame([(start, 1.0, 0.0)], columns=["date", "hfq_factor", "cash"]),
                               pd.DataFrame([(start, 1.0)], columns=["date", "qfq_factor"]))
+
+
+#: Besides its last sessions, an answer holds every `SPARSE_STRIDE`-th session of its window (at
+#: an offset of the symbol's own), so that the answers of a first load together have a bar on
+#: (nearly) every session: the loaders' closure judge takes a session that no answer has a bar
+#: on, inside many symbols' answered spans, for a closure, and looks at each such session
+#: against every answer (quadratic in a short-answer first load; no request depends on it).
+SPARSE_STRIDE = 200
+
+
+def _sparse(days: list[dt.date], calendar: tuple[dt.date, ...], symbol: str) -> list[dt.date]:
+    """The sessions an answer for the window `days` holds: its last `BAR_ANSWER_SESSIONS`, and
+    the sessions whose calendar position is the symbol's offset modulo `SPARSE_STRIDE`."""
+    if not days:
+        return []
+    first = bisect_left(calendar, days[0])
+    offset = (_hash(symbol, "sparse") - first) % SPARSE_STRIDE
+    picked = set(days[offset::SPARSE_STRIDE]) | set(days[-BAR_ANSWER_SESSIONS:])
+    return sorted(picked)
 
 
 @lru_cache(maxsize=1)

@@ -9,23 +9,28 @@ jobs' assets use. Upstream is `responses` fakes in the upstreams' payload shapes
 count is the number of HTTP requests the fakes recorded while it ran (`len(mock.calls)`),
 per endpoint (host and path); `source.requests` is recorded beside it as a cross-check.
 
-The timeline (`TIMELINE`): a first full load on a Friday in the disclosure window, the same
-day again (the no-op rerun), then every weekday night (reference, A-share, index, HK and
-financials jobs) and the Saturday profiles job up to the first night after the window
-closes. Rows: the first full load, the first night outside a disclosure window (the normal
-night), the costliest disclosure-window night, the weekly refresh (profiles job), the no-op
-rerun. Financials run on weekday nights only here (their schedule also runs on weekends).
+The timeline (`timeline()`): a first full load on Thursday 2026-09-24 (outside the disclosure
+windows), the same day again (the no-op rerun), every weekday night (reference, A-share, index,
+HK and financials jobs) up to the first session after the National Day holiday (2026-10-08,
+inside the Q3 window), and the Saturday profiles job on 2026-10-03. Rows: the first full load,
+the first night (the normal night), the costliest night inside a disclosure window, the weekly
+refresh (profiles job), the no-op rerun. Financials run on weekday nights only here (their
+schedule also runs on weekends).
 
 One modelling step that is not a job: after the first load, the HK factor fetch dates are
 spread evenly over the 30-day refresh period (`loaders.hk_factors.REFRESH_AFTER_DAYS`), the
 state a warehouse reaches after a month of nights; without it no HK factor would be due for
 30 days and the nights would look cheaper than they are.
 
-Sampled steps: the per-symbol financial statements and indicators cost about 30 requests a
-symbol through the fakes; with `fundamentals_every=k` > 1 they run for every k-th listed
-symbol only, and their counts are multiplied by (listed symbols / symbols run). Each symbol
-is fetched on its own, so the cost is a sum over symbols; the scaling assumes the sample's
-mix of report counts (every k-th code in code order, all boards). Such rows say "scaled".
+Sampled steps (`SAMPLED_UNIVERSE`, default `FULL_SIZE_SAMPLE` at full size): the per-symbol
+financial statements and indicators (about 30 requests a symbol through the fakes), profiles,
+HK bars and HK factors may run for every n-th symbol of their universe only; their counts are
+then multiplied by (universe / symbols run). Each of these fetches every symbol on its own at a
+cost that does not depend on the other symbols (one request a symbol; four for HK factors; for
+statements 1 + 3 x (1 + ceil(reports / 5)), which depends on the symbol's report count, so the
+scaling assumes the sample's mix: every n-th code in code order, all boards): a sum over
+symbols. A-share bars, factors, the quote lists, the dividend table and the exchange lists
+always run in full. The report says which rows are scaled and by how much.
 
 Plugging in a new endpoint (after the whole-market financials, profiles and HK paths land):
 1. its fake: a class in `quantdb_pipeline_tests.faults` registering a `responses` callback,
@@ -172,10 +177,12 @@ class FakeHongKongKlines:
 
     def __init__(self, market: BudgetMarket, mock: responses.RequestsMock):
         self.market = market
+        self.calls: list[str] = []
         mock.add_callback(responses.GET, self.URL, callback=self._answer)
 
     def _answer(self, request):
         code = request.params["secid"].split(".")[1]
+        self.calls.append(code)
         klines = kline_strings(self.market.hk_daily_raw(code, dt.date(1970, 1, 1), dt.date(2050, 1, 1)))
         return 200, {}, _json({"rc": 0, "data": {"code": code, "klines": klines} if klines else None})
 
@@ -193,6 +200,22 @@ class Upstream:
     market: BudgetMarket
     mock: responses.RequestsMock
     fakes: dict = field(default_factory=dict)
+    fundamentals_calls: list = field(default_factory=list)  # (page, symbol) of `fake_upstreams`
+
+    def recorded(self) -> Counter:
+        """What each fake itself recorded so far (its own lists, independent of `mock.calls`)."""
+        return Counter({
+            "stock_zh_a_hist": len(self.fakes["klines"].calls),
+            "stock_zh_a_spot_em (pages)": len(self.fakes["quote list"].pages),
+            "stock_hk_main_board_spot_em (pages)": len(self.fakes["hk quote list"].pages),
+            "stock_hk_hist": len(self.fakes["hk klines"].calls),
+            "stock_zh_a_daily hfq-factor": len(self.fakes["sina hfq"].calls),
+            "stock_hk_daily (sina scripts)": len(self.fakes["sina hk"].calls),
+            "stock_fhps_em (pages)": len(self.fakes["data center"].calls),
+            "stock_individual_info_em": sum(page == "quote" for page, _ in self.fundamentals_calls),
+            "stock_financial_abstract": sum(page == "sina" for page, _ in self.fundamentals_calls),
+            "*_by_report_em (F10)": sum(page not in ("quote", "sina") for page, _ in self.fundamentals_calls),
+        })
 
     def move_to(self, day: dt.date) -> None:
         self.market.move_to(day)
@@ -213,7 +236,7 @@ def install_fakes(market: BudgetMarket, mock: responses.RequestsMock) -> Upstrea
     upstream.fakes["sina hfq"] = FakeSina(market, mock)
     upstream.fakes["sina hk"] = FakeSinaHongKong(market, mock)
     upstream.fakes["data center"] = FakeDataCenter(market, mock)
-    fake_upstreams(mock, market, [])  # profiles (push2 stock/get), F10 statements, sina indicators
+    fake_upstreams(mock, market, upstream.fundamentals_calls)  # profiles (push2 stock/get), F10 statements, sina indicators
     # sina's calendar script is answered 503: no encoder for it exists in the fakes, and the
     # source then uses the calendar akshare ships; one request either way (the calendar step's
     # source does not retry, see `Run.calendar_source`)
@@ -245,7 +268,7 @@ class Run:
     conn: object
     day: dt.date
     run_id: str
-    fundamentals_symbols: list[str] | None
+    sample: dict[str, int]  # step -> run it for every n-th symbol only (see `SAMPLED_UNIVERSE`)
 
     def __post_init__(self):
         now = dt.datetime.combine(self.day, dt.time(18), ZoneInfo(MARKET_TIMEZONE))
@@ -255,6 +278,19 @@ class Run:
         self.calendar_source = AkshareSource(requests_per_second=1e9, sleep=lambda s: None, max_retries=0,
                                              now=lambda: now)
         self.lineage = Lineage.now("akshare", self.run_id)
+
+    def subset(self, step: str) -> tuple[list[str] | None, float]:
+        """The symbols `step` runs for (None: all) and the factor that scales its count to all."""
+        every = self.sample.get(step, 1)
+        if every <= 1:
+            return None, 1.0
+        sql = SAMPLED_UNIVERSE[step]
+        universe = [s for (s,) in self.conn.execute(sql, {"day": self.day} if "$day" in sql else {}).fetchall()]
+        chosen = universe[::every]
+        return chosen, (len(universe) / len(chosen) if chosen else 1.0)
+
+    def symbols(self, step: str) -> list[str] | None:
+        return self.subset(step)[0]
 
 
 @dataclass(frozen=True)
@@ -287,12 +323,12 @@ def _index(run: Run, kind: str):
 
 def _hk_bars(run: Run, kind: str):
     start = HK_FIRST_DAY if kind == "first load" else run.day
-    return load_market_bars(run.conn, run.source, HK, start, run.day, run.lineage)
+    return load_market_bars(run.conn, run.source, HK, start, run.day, run.lineage, symbols=run.symbols("hk_daily_bars"))
 
 
 def _statements(run: Run, kind: str):
     _clear_company_types()
-    return load_statements(run.conn, run.source, run.lineage, symbols=run.fundamentals_symbols)
+    return load_statements(run.conn, run.source, run.lineage, symbols=run.symbols("financial_statements"))
 
 
 def _clear_company_types() -> None:
@@ -318,27 +354,43 @@ JOBS: dict[str, list[Step]] = {
     ],
     "hk_daily_bars_job": [
         Step("hk_daily_bars", _hk_bars),
-        Step("hk_adjustment_factors", lambda r, k: load_hk_adjustment_factors(r.conn, r.source, r.lineage)),
+        Step("hk_adjustment_factors", lambda r, k: load_hk_adjustment_factors(
+            r.conn, r.source, r.lineage, symbols=r.symbols("hk_adjustment_factors"))),
     ],
     "profiles_job": [
-        Step("security_profiles", lambda r, k: load_profiles(r.conn, r.source, r.lineage)),
+        Step("security_profiles", lambda r, k: load_profiles(r.conn, r.source, r.lineage,
+                                                             symbols=r.symbols("security_profiles"))),
     ],
     "financials_job": [
         Step("financial_statements", _statements),
         Step("financial_indicators", lambda r, k: load_indicators(r.conn, r.source, r.lineage,
-                                                                  symbols=r.fundamentals_symbols)),
+                                                                  symbols=r.symbols("financial_indicators"))),
     ],
 }
-#: Steps whose counts are scaled when fundamentals are sampled.
-SAMPLED_STEPS = {"financial_statements", "financial_indicators"}
+_LISTED = ("SELECT symbol FROM securities WHERE status = 'listed' AND (list_date IS NULL OR list_date <= $day) "
+           "AND (delist_date IS NULL OR delist_date > $day) ORDER BY symbol")
+#: The steps that may be sampled, each with the universe it is a sample of. Each costs a fixed
+#: number of requests per symbol it fetches and fetches each symbol on its own: its count is a
+#: sum over symbols, scaled by (universe / symbols run).
+SAMPLED_UNIVERSE = {
+    "financial_statements": _LISTED,
+    "financial_indicators": _LISTED,
+    "security_profiles": _LISTED,
+    "hk_daily_bars": "SELECT symbol FROM hk_securities ORDER BY symbol",
+    "hk_adjustment_factors": "SELECT symbol FROM hk_securities ORDER BY symbol",
+}
+#: The default sampling at full size (5,000 + 2,600 names); 1 or absent = every symbol.
+FULL_SIZE_SAMPLE = {"financial_statements": 250, "financial_indicators": 250, "security_profiles": 5,
+                    "hk_daily_bars": 10, "hk_adjustment_factors": 10}
 NIGHT_JOBS = ("reference_job", "daily_bars_job", "hk_daily_bars_job", "financials_job")
 ALL_JOBS = tuple(JOBS)
 
-#: The first load: a Friday inside the annual and Q1 disclosure windows.
-FIRST_LOAD_DAY = dt.date(2026, 4, 17)
-#: The last night run: the first weekday night after the windows closed (deadline 04-30 + 7 days).
-LAST_NIGHT = dt.date(2026, 5, 8)
-WEEKLY_DAY = dt.date(2026, 4, 25)
+#: The first load: the last session before the Mid-Autumn weekend, outside any disclosure window.
+FIRST_LOAD_DAY = dt.date(2026, 9, 24)
+#: The last night run: the first session after the National Day holiday, inside the Q3 window
+#: (open from 10-01), a fortnight after the first load fetched every symbol's reports.
+LAST_NIGHT = dt.date(2026, 10, 8)
+WEEKLY_DAY = dt.date(2026, 10, 3)
 
 
 def timeline(first: dt.date = FIRST_LOAD_DAY, last: dt.date = LAST_NIGHT,
@@ -371,6 +423,8 @@ class Scenario:
     day: dt.date
     what: str
     steps: list[StepCount] = field(default_factory=list)
+    requests_seen: int = 0  # len(mock.calls) over the whole scenario
+    fakes_recorded: Counter = field(default_factory=Counter)  # what the fakes' own lists grew by
 
     @property
     def http(self) -> Counter:
@@ -391,10 +445,11 @@ def _failed(report) -> int:
     return len(getattr(report, "failed", {}) or {})
 
 
-def run_budget(workdir: Path, size: int = 5000, hk_size: int = 2600, fundamentals_every: int = 1,
+def run_budget(workdir: Path, size: int = 5000, hk_size: int = 2600, sample: dict[str, int] | None = None,
                days: list | None = None, log: Callable[[str], None] = lambda line: None) -> list[Scenario]:
     """Run the timeline (default `timeline()`) on a fresh warehouse in `workdir`; one `Scenario`
-    per (day, what). Fundamentals run for every `fundamentals_every`-th listed symbol."""
+    per (day, what). `sample`: step -> run it for every n-th symbol of its universe, scaled."""
+    sample = sample or {}
     days = days or timeline()
     market = BudgetMarket(days[0][0], size=size, hk_size=hk_size)
     path = workdir / "budget.duckdb"
@@ -408,13 +463,14 @@ def run_budget(workdir: Path, size: int = 5000, hk_size: int = 2600, fundamental
                 _spread_hk_factor_dates(path, day)
                 aged = True
             scenario = Scenario(day, what)
+            calls_before, recorded_before = len(mock.calls), upstream.recorded()
             for job in jobs:
                 conn = open_working(path)
                 try:
                     migrate(conn)
-                    fundamentals, scale = _fundamentals_symbols(conn, day, fundamentals_every)
-                    run = Run(conn, day, f"{what}-{day}-{job}-{n}", fundamentals)
+                    run = Run(conn, day, f"{what}-{day}-{job}-{n}", sample)
                     for step in JOBS[job]:
+                        scale = run.subset(step.name)[1]
                         before, began = len(mock.calls), time.perf_counter()
                         requests_before = sum(run.source.requests.values()) + sum(run.calendar_source.requests.values())
                         report = step.run(run, "first load" if what == "first load" else "night")
@@ -422,25 +478,17 @@ def run_budget(workdir: Path, size: int = 5000, hk_size: int = 2600, fundamental
                         counted = (sum(run.source.requests.values()) + sum(run.calendar_source.requests.values())
                                    - requests_before)
                         scenario.steps.append(StepCount(job, step.name, http, counted, time.perf_counter() - began,
-                                                        scale if step.name in SAMPLED_STEPS else 1.0,
+                                                        scale,
                                                         _failed(report)))
                 finally:
                     conn.close()
                 publish(path)
+            scenario.requests_seen = len(mock.calls) - calls_before
+            scenario.fakes_recorded = upstream.recorded()
+            scenario.fakes_recorded.subtract(recorded_before)
             log(f"{day} {what}: {scenario.total()} requests ({', '.join(f'{s.step} {sum(s.http.values())}' for s in scenario.steps if s.http)})")
             scenarios.append(scenario)
     return scenarios
-
-
-def _fundamentals_symbols(conn, day: dt.date, every: int) -> tuple[list[str] | None, float]:
-    """Every `every`-th listed symbol and the factor that scales their counts to all listed symbols."""
-    if every <= 1:
-        return None, 1.0
-    listed = [s for (s,) in conn.execute(
-        "SELECT symbol FROM securities WHERE status = 'listed' AND (list_date IS NULL OR list_date <= ?) "
-        "ORDER BY symbol", [day]).fetchall()]
-    chosen = listed[::every]
-    return chosen, (len(listed) / len(chosen) if chosen else 1.0)
 
 
 def _spread_hk_factor_dates(path: Path, day: dt.date) -> None:
@@ -486,16 +534,17 @@ def met(goal: str, value: int) -> bool:
     return value == limit if op == "=" else value <= limit
 
 
-def section(scenarios: list[Scenario], size: int, hk_size: int, seconds: float, fundamentals_every: int) -> str:
+def section(scenarios: list[Scenario], size: int, hk_size: int, seconds: float, sample: dict[str, int],
+            cpu_seconds: float | None = None) -> str:
     """The report's request-budget section (markdown)."""
     chosen = rows(scenarios)
+    took = f"Whole run: {seconds:.0f} s" + (f" ({cpu_seconds:.0f} s CPU)" if cpu_seconds is not None else "") + "."
     lines = [
         "## Request budget: upstream HTTP requests per job at full-market size",
         "",
         f"{size:,} A-shares and {hk_size:,} HK main-board names (`benchmarks/budget_market.py`), the real akshare "
         "functions behind HTTP fakes, `AkshareSource` without pacing, the real loaders on a DuckDB file; counted "
-        "as the HTTP requests the fakes recorded (`benchmarks/request_budget.py`). "
-        f"Whole run: {seconds:.0f} s.",
+        "as the HTTP requests the fakes recorded (`benchmarks/request_budget.py`). " + took,
         "",
         "| job | requests | goal | met | day |",
         "|---|---:|---:|---|---|",
@@ -509,12 +558,14 @@ def section(scenarios: list[Scenario], size: int, hk_size: int, seconds: float, 
         note = " (scaled, see below)" if scenario.scaled else ""
         lines.append(f"| {goal} ({GOAL_TEXT[goal]}) | {total:,}{note} | {GOALS[goal][0]} {GOALS[goal][1]:,} "
                      f"| {'yes' if met(goal, total) else '**no**'} | {scenario.day} |")
-    if fundamentals_every > 1:
-        lines += ["", f"Scaled: the per-symbol financial statements and indicators ran for every "
-                      f"{fundamentals_every}th listed symbol; their counts are multiplied by listed symbols / symbols "
-                      "run. Each symbol costs its own requests (a sum over symbols), so the count is linear in the "
-                      "symbols due; the factor assumes the sample's mix of report counts. Every other count is "
-                      "measured at full size."]
+    sampled = {step: every for step, every in sample.items() if every > 1}
+    if sampled:
+        lines += ["", "Scaled: " + ", ".join(f"`{step}` ran for every {every}th symbol" for step, every in sampled.items())
+                  + "; each such count is multiplied by (its universe / symbols run), shown as `run x factor` below. "
+                  "These steps fetch each symbol on its own at a cost independent of the others (one request a "
+                  "symbol; four for HK factors; statements 1 + 3 x (1 + ceil(reports / 5)) by the symbol's report "
+                  "count, so their factor assumes the sample's mix), so their count is a sum over symbols. Every "
+                  "other count is measured at full size."]
     for goal in GOALS:
         scenario = chosen.get(goal)
         if scenario is None:
@@ -544,12 +595,14 @@ def section(scenarios: list[Scenario], size: int, hk_size: int, seconds: float, 
 BEGIN, END = "<!-- request-budget -->", "<!-- /request-budget -->"
 
 
-def main(size: int = 5000, hk_size: int = 2600, fundamentals_every: int = 10,
+def main(size: int = 5000, hk_size: int = 2600, sample: dict[str, int] | None = None,
          log: Callable[[str], None] = print) -> tuple[str, list[Scenario]]:
-    began = time.perf_counter()
+    """Run the budget (sampled as `FULL_SIZE_SAMPLE` unless `sample` is given); the report section."""
+    sample = FULL_SIZE_SAMPLE if sample is None else sample
+    began, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
-        scenarios = run_budget(Path(tmp), size, hk_size, fundamentals_every, log=log)
-    text = section(scenarios, size, hk_size, time.perf_counter() - began, fundamentals_every)
+        scenarios = run_budget(Path(tmp), size, hk_size, sample, log=log)
+    text = section(scenarios, size, hk_size, time.perf_counter() - began, sample, time.process_time() - cpu)
     return f"{BEGIN}\n{text}{END}\n", scenarios
 
 
@@ -563,5 +616,5 @@ def replace_section(report: str, text: str) -> str:
 if __name__ == "__main__":
     import sys
 
-    text, _ = main(*(int(a) for a in sys.argv[1:4]))
+    text, _ = main(*(int(a) for a in sys.argv[1:3]))
     print(text)
