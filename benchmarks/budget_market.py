@@ -98,6 +98,8 @@ class BudgetMarket(SampleMarket):
         self._by_code = {record["code"]: record for record in universe.to_dict("records")}
         self.hk_codes = sorted(f"{code:05d}" for code in rng.choice(np.arange(1, 10000), hk_size, replace=False))
         self._events = self._dividend_events()
+        # about ten symbols per residue: the first load's answers together cover (nearly) every session
+        self.stride, self.hk_stride = max(1, size // 10), max(1, hk_size // 10)
 
     def move_to(self, day: dt.date) -> None:
         """The market as of `day` (after its close)."""
@@ -141,7 +143,7 @@ class BudgetMarket(SampleMarket):
         if record is None:
             return pd.DataFrame()
         days = _sparse(self._sessions(max(start, record["list_date"]), min(end, self._last_trading_day(record))),
-                       _calendar(), symbol)
+                       _calendar(), symbol, self.stride)
         if not days:
             return pd.DataFrame()
         return self._bars(days, self._price(record), LOTS, symbol)
@@ -279,7 +281,7 @@ class BudgetMarket(SampleMarket):
         self.requests["stock_hk_hist"] += 1
         if symbol not in set(self.hk_codes):
             return pd.DataFrame()
-        days = _sparse(self._hk_sessions(start, min(end, self._today)), _hk_calendar(), symbol)
+        days = _sparse(self._hk_sessions(start, min(end, self._today)), _hk_calendar(), symbol, self.hk_stride)
         return self._hk_bars(symbol, days) if days else pd.DataFrame()
 
     def hk_daily_history(self, symbol: str) -> pd.DataFrame:
@@ -298,22 +300,22 @@ class BudgetMarket(SampleMarket):
                               pd.DataFrame([(start, 1.0)], columns=["date", "qfq_factor"]))
 
 
-#: Besides its last sessions, an answer holds every `SPARSE_STRIDE`-th session of its window (at
-#: an offset of the symbol's own), so that the answers of a first load together have a bar on
-#: (nearly) every session: the loaders' closure judge takes a session that no answer has a bar
-#: on, inside many symbols' answered spans, for a closure, and looks at each such session
-#: against every answer (quadratic in a short-answer first load; no request depends on it).
-SPARSE_STRIDE = 200
+def _sparse(days: list[dt.date], calendar: tuple[dt.date, ...], symbol: str, stride: int) -> list[dt.date]:
+    """The sessions an answer for the window `days` holds: its last `BAR_ANSWER_SESSIONS`, and the
+    sessions whose calendar position is the symbol's offset modulo `stride`.
 
-
-def _sparse(days: list[dt.date], calendar: tuple[dt.date, ...], symbol: str) -> list[dt.date]:
-    """The sessions an answer for the window `days` holds: its last `BAR_ANSWER_SESSIONS`, and
-    the sessions whose calendar position is the symbol's offset modulo `SPARSE_STRIDE`."""
+    Why not the last sessions only: the loaders' closure judge takes a session that no answer of
+    a run has a bar on, inside the answered spans of at least 8 symbols, for a market closure
+    (recorded, and removed again by the next answer with a bar on it, which cuts the A-share
+    coverage of that day), and it looks at every session no answer has a bar on against every
+    answer (quadratic in a first load of short answers). With about ten symbols per offset the
+    answers of a first load together have a bar on (nearly) every session. No request count
+    depends on this."""
     if not days:
         return []
     first = bisect_left(calendar, days[0])
-    offset = (_hash(symbol, "sparse") - first) % SPARSE_STRIDE
-    picked = set(days[offset::SPARSE_STRIDE]) | set(days[-BAR_ANSWER_SESSIONS:])
+    offset = (_hash(symbol, "sparse") - first) % stride
+    picked = set(days[offset::stride]) | set(days[-BAR_ANSWER_SESSIONS:])
     return sorted(picked)
 
 
