@@ -61,7 +61,7 @@ def test_the_first_load_asks_each_symbol_once_from_listing_and_a_rerun_asks_noth
     assert listed_on(FIRST, with_delisted=True) > listed_on(FIRST)  # the market has delisted names
     assert first["stock_zh_a_hist"] == listed_on(FIRST, with_delisted=True)  # their histories too
     assert first["stock_hk_hist"] == HK_SIZE
-    assert first["stock_zh_a_daily hfq-factor"] == listed_on(FIRST)
+    assert first["stock_zh_a_daily hfq-factor"] == listed_on(FIRST, with_delisted=True)
     assert first["stock_hk_daily hfq-factor"] == first["stock_hk_daily qfq-factor"] == HK_SIZE
     assert first["stock_hk_daily (klc2_kl.js history)"] == 2 * HK_SIZE  # downloaded before each factor script
     assert first["stock_individual_info_em"] == listed_on(FIRST)
