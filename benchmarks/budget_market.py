@@ -265,7 +265,6 @@ class BudgetMarket(SampleMarket):
     def hk_quote_list(self) -> pd.DataFrame:
         """The HK main board's quotes after today's close, with the quote-list columns the A-share
         fake encodes (eastmoney sends both lists with the same fields in the same order)."""
-        session = self._hk_sessions(dt.date(2010, 1, 1), self._today)[-1]
         prices = [self._hk_price(code) for code in self.hk_codes]
         n = len(prices)
         return pd.DataFrame({
@@ -274,8 +273,7 @@ class BudgetMarket(SampleMarket):
             "昨收": prices, "成交量": float(HK_SHARES), "成交额": [round(HK_SHARES * p, 2) for p in prices],
             "振幅": 0.0, "换手率": 0.1, "市盈率-动态": np.nan, "量比": 1.0, "5分钟涨跌": 0.0, "总市值": np.nan,
             "流通市值": np.nan, "涨速": 0.0, "市净率": np.nan, "60日涨跌幅": np.nan, "年初至今涨跌幅": np.nan,
-            "session": session,
-        }).drop(columns="session")
+        })
 
     def hk_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         self.requests["stock_hk_hist"] += 1

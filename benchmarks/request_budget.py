@@ -56,7 +56,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 import responses
 
 from benchmarks.budget_market import BudgetMarket
