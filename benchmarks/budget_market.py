@@ -299,22 +299,17 @@ class BudgetMarket(SampleMarket):
 
 
 def _sparse(days: list[dt.date], calendar: tuple[dt.date, ...], symbol: str, stride: int) -> list[dt.date]:
-    """The sessions an answer for the window `days` holds: its last `BAR_ANSWER_SESSIONS`, and the
-    sessions whose calendar position is the symbol's offset modulo `stride`.
+    """The sessions an answer for the window `days` holds: its last `BAR_ANSWER_SESSIONS`.
 
-    Why not the last sessions only: the loaders' closure judge takes a session that no answer of
-    a run has a bar on, inside the answered spans of at least 8 symbols, for a market closure
-    (recorded, and removed again by the next answer with a bar on it, which cuts the A-share
-    coverage of that day), and it looks at every session no answer has a bar on against every
-    answer (quadratic in a first load of short answers). With about ten symbols per offset the
-    answers of a first load together have a bar on (nearly) every session. No request count
-    depends on this."""
-    if not days:
-        return []
-    first = bisect_left(calendar, days[0])
-    offset = (_hash(symbol, "sparse") - first) % stride
-    picked = set(days[offset::stride]) | set(days[-BAR_ANSWER_SESSIONS:])
-    return sorted(picked)
+    Contiguous on purpose: the loaders' closure judge takes a session that no answer of a run
+    has a bar on, inside the answered spans of at least 8 symbols, for a market closure, and
+    `ClosureJudge.finish` then costs (closures x windows x window length); answers with gaps
+    (every n-th session besides the last ones) made a 5,000-symbol first load record closures
+    and spend many minutes there. With contiguous answers no session inside a span lacks a bar;
+    the judge still compares every session without a bar against every answer (quadratic in a
+    first load of short answers: about a minute at 5,000 symbols). No request depends on it.
+    `calendar`, `symbol` and `stride` are kept for a denser answer if that ever pays."""
+    return days[-BAR_ANSWER_SESSIONS:]
 
 
 @lru_cache(maxsize=1)
