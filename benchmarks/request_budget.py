@@ -539,7 +539,7 @@ def section(scenarios: list[Scenario], size: int, hk_size: int, seconds: float, 
     chosen = rows(scenarios)
     took = f"Whole run: {seconds:.0f} s" + (f" ({cpu_seconds:.0f} s CPU)" if cpu_seconds is not None else "") + "."
     lines = [
-        "## Request budget: upstream HTTP requests per job at full-market size",
+        "## Request budget: upstream HTTP requests per job",
         "",
         f"{size:,} A-shares and {hk_size:,} HK main-board names (`benchmarks/budget_market.py`), the real akshare "
         "functions behind HTTP fakes, `AkshareSource` without pacing, the real loaders on a DuckDB file; counted "
