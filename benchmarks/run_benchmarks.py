@@ -17,10 +17,13 @@
 
 (f) Dagster's bookkeeping of a single-run 10-year backfill of `daily_bars` through a real instance
     from the repo's dagster.yaml (`bench_bookkeeping`): wall time against the asset body's own time.
+(Budget) Upstream HTTP requests per job at full-market size (5,000 A-shares, 2,600 HK names) through
+    the real akshare functions behind HTTP fakes (benchmarks/request_budget.py), against the goals.
 
 Usage: python benchmarks/run_benchmarks.py [--symbols 5000] [--years 5] [--reads 300] [--reads-only WAREHOUSE]
        [--memory-symbols 1000] [--memory-only]
        [--bookkeeping-symbols 200,1000] [--bookkeeping-stock] [--only-bookkeeping]
+       [--budget-only] [--budget-symbols 5000] [--budget-hk 2600] [--budget-exact]
 
 The QuantDB comparison in (c) needs QuantDB in a venv of its own (`make bench-setup`).
 """
@@ -46,7 +49,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from quantdb_pipeline import read
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's packages, not an installed one
+
+from benchmarks import request_budget  # noqa: E402
+from quantdb_pipeline import read  # noqa: E402
 from quantdb_pipeline.loaders.bars import load_daily_bars
 from quantdb_pipeline.loaders.corporate_actions import closes_on, load_corporate_actions, quarter_ends
 from quantdb_pipeline.loaders.factors import load_adjustment_factors
@@ -983,6 +989,13 @@ def bookkeeping_section(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def budget_section(args) -> str:
+    """The request-budget section (benchmarks/request_budget.py), between its markers."""
+    text, _ = request_budget.main(args.budget_symbols, args.budget_hk, {} if args.budget_exact else None,
+                                  log=lambda line: print(line, file=sys.stderr))
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=5000)
@@ -1000,6 +1013,12 @@ def main() -> None:
                         help="run only section (f) and replace it in the existing report")
     parser.add_argument("--bookkeeping-stock", action="store_true",
                         help="add a run on Dagster's stock sqlite event log at the smallest count (~10 min)")
+    parser.add_argument("--budget-only", action="store_true",
+                        help="run only the request budget and replace its section in the existing report")
+    parser.add_argument("--budget-symbols", type=int, default=5000, help="A-shares of the request budget (0 skips it)")
+    parser.add_argument("--budget-hk", type=int, default=2600, help="HK names of the request budget")
+    parser.add_argument("--budget-exact", action="store_true",
+                        help="run every per-symbol step for every symbol (no sampled, scaled steps; slow)")
     parser.add_argument("--reads-only", type=Path, metavar="WAREHOUSE",
                         help="measure only the reads (c) on an existing warehouse file and print their goals; "
                              "REPORT.md is not written")
@@ -1014,6 +1033,12 @@ def main() -> None:
         memory_child(int(args.memory_child[0]), int(args.memory_child[1]), Path(args.memory_child[2]))
         return
     counts = [int(n) for n in args.bookkeeping_symbols.split(",") if n.strip()]
+    if args.budget_only:
+        section = budget_section(args)
+        text = args.output.read_text() if args.output.exists() else ""
+        args.output.write_text(request_budget.replace_section(text, section))
+        print(section)
+        return
     if args.only_bookkeeping:
         section = bookkeeping_section(bench_bookkeeping(counts, args.bookkeeping_stock))
         text = args.output.read_text() if args.output.exists() else ""
@@ -1042,6 +1067,8 @@ def main() -> None:
                   if line.startswith("| peak RSS of ") or line.startswith("| bookkeeping <= ")]
     text = report(load, reads, nightly, more_goals)
     text += "".join("\n" + "\n".join(lines) + "\n" for lines in sections if lines)
+    if args.budget_symbols:
+        text = request_budget.replace_section(text, budget_section(args))
     args.output.write_text(text)
     print(text)
 

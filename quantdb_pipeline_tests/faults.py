@@ -356,7 +356,10 @@ class FakeQuoteList:
     重复的，还有相同个数的遗漏"); `first_page_only` reports a `total` of one page, so that akshare
     stops after it (a truncated list, as when eastmoney capped its page size under akshare's
     paging: akfamily/akshare#5825, #6122). Whether a later page repeats or skips rows is not
-    documented; the loader only trusts codes that came, so either shape leaves holes, not errors."""
+    documented; the loader only trusts codes that came, so either shape leaves holes, not errors.
+
+    `url`: eastmoney serves the HK main board's list (`stock_hk_main_board_spot_em`) from
+    `HK_QUOTE_LIST_URL` with the same fields in the same order; pass `quotes` in these columns."""
 
     def __init__(self, market: SampleMarket | None, mock: responses.RequestsMock, quotes: pd.DataFrame | None = None,
                  overlap: int = 0, first_page_only: bool = False, url: str = QUOTE_LIST_URL,
