@@ -24,6 +24,7 @@ from dagster import Definitions
 from quantdb_pipeline.cli import EXIT_OK, main
 from quantdb_pipeline.sources import request_counting
 from quantdb_pipeline.sources.akshare_source import AkshareSource
+from quantdb_pipeline.sources.pacing import RateLimiter
 from quantdb_pipeline.sources.sample_market import INDEX_SYMBOLS, SampleMarket
 from quantdb_pipeline_tests.faults import (
     KLINE_URL,
@@ -83,6 +84,23 @@ def test_the_data_center_asks_for_page_one_twice_and_each_page_counts():
         rows = source.dividends_raw(dt.date(2023, 12, 31))
         assert len(rows) > 10
         assert source.requests["stock_fhps_em"] == len(fake.calls) == len(mock.calls) == 1 + -(-len(rows) // 10)
+
+
+def test_each_page_of_a_data_center_table_waits_for_the_rate_limiter():
+    """akshare sends a table's pages back to back; paced per HTTP request, they are spaced like
+    separate calls (at 2 requests/s: 0.5 s apart), not one burst after one wait."""
+    market = SampleMarket(today=TODAY, size=64)
+    slept: list[float] = []
+    clock = [0.0]
+    source = AkshareSource(requests_per_second=2.0, sleep=slept.append)
+    source._limiter = RateLimiter(2.0, clock=lambda: clock[0], sleep=slept.append)  # a frozen clock
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        FakeDataCenter(market, mock, page_size=10)
+        source.dividends_raw(dt.date(2023, 12, 31))
+        sent = len(mock.calls)
+    assert sent >= 4
+    # the first request goes at once, every later one waits its turn: 0.5, 1.0, 1.5 ... s
+    assert slept == [0.5 * k for k in range(1, sent)]
 
 
 def test_requests_outside_a_source_call_are_kept_apart():

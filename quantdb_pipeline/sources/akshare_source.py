@@ -71,8 +71,7 @@ class AkshareSource:
         fn = getattr(fn, "__wrapped__", fn)
 
         def attempt():
-            self._limiter.wait()
-            with counting(self.requests, endpoint):
+            with counting(self.requests, endpoint, pace=self._limiter.wait):  # paces each HTTP request
                 return fn(*args, **kwargs)
 
         return call_with_retries(attempt, what=f"{endpoint}({what})", max_retries=self.max_retries,

@@ -27,13 +27,17 @@ counts at the HTTP level instead:
 
 Counts are HTTP attempts: a request that failed with a connection error or a timeout was
 still sent to (or at) the vendor and counts, as does each retry.
+
+The same hook paces: a call labelled with a `pace` function (the source's rate limiter)
+waits for it before each of its requests, so the pages of a data-center table, which akshare
+sends back to back, are spaced like separate calls.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -50,6 +54,7 @@ class _Label:
     counter: Counter
     endpoint: str
     threads_before: frozenset  # idents of the threads alive when the call began
+    pace: Callable[[], None] | None = None  # waits for the source's rate limiter before each request
 
 
 _label: ContextVar[_Label | None] = ContextVar("quantdb_upstream_label", default=None)
@@ -67,7 +72,9 @@ def install() -> None:
             return
 
         def counted_send(session, request, **kwargs):
-            _count(request)
+            label = _count(request)
+            if label is not None and label.pace is not None:
+                label.pace()
             return send(session, request, **kwargs)
 
         setattr(counted_send, _WRAPPED, True)
@@ -76,26 +83,30 @@ def install() -> None:
         requests.Session.send = counted_send
 
 
-def _count(request) -> None:
+def _count(request) -> _Label | None:
+    """Count `request` under its call's label, which is returned (None: counted apart)."""
     label = _label.get()
     with _lock:
         if label is None and _active and threading.get_ident() not in _active[0].threads_before:
             # a thread without our context, started after the call began: the call made it
             if len(_active) > 1:
                 _unlabelled[AMBIGUOUS] += 1
-                return
+                return None
             label = _active[0]
         if label is None:
             _unlabelled[urlsplit(getattr(request, "url", "") or "").netloc or "unknown"] += 1
-            return
+            return None
         label.counter[label.endpoint] += 1
+        return label
 
 
 @contextmanager
-def counting(counter: Counter, endpoint: str) -> Iterator[None]:
-    """Count every HTTP request made inside the block as one of `counter[endpoint]`."""
+def counting(counter: Counter, endpoint: str, pace: Callable[[], None] | None = None) -> Iterator[None]:
+    """Count every HTTP request made inside the block as one of `counter[endpoint]`, calling
+    `pace` (a rate limiter's wait) before each: every page of a paged answer and every retry
+    akshare makes by itself is spaced like a call of its own, not sent in a burst."""
     install()
-    label = _Label(counter, endpoint, frozenset(t.ident for t in threading.enumerate()))
+    label = _Label(counter, endpoint, frozenset(t.ident for t in threading.enumerate()), pace)
     token = _label.set(label)
     with _lock:
         _active.append(label)
