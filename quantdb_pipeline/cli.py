@@ -68,6 +68,16 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _financial_years(text: str | None) -> int:
+    """$QUANTDB_FINANCIAL_YEARS: years of report periods a first financial load fetches (default
+    10). Raises ValueError, naming the variable, for anything but a positive whole number."""
+    if not text:
+        return 10
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"${settings.FINANCIAL_YEARS_ENV}={text!r}: give a whole number of years, e.g. 10")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="quantdb-pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -347,13 +357,20 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         *([trading_calendar, securities, security_profiles, financial_statements, financial_indicators]
           if "fundamentals" in markets else []),
     ]
+    try:
+        financial_years = _financial_years(os.environ.get(settings.FINANCIAL_YEARS_ENV))
+    except ValueError as error:
+        print(f"quantdb-pipeline: {error}", file=sys.stderr)
+        return EXIT_USAGE
     market = MarketSourceResource(kind=args.source, symbols=args.symbols, hk_symbols=args.hk_symbols,
                                   indices=args.indices,
                                   requests_per_second=args.requests_per_second,
                                   sample_today=args.sample_today, sample_size=args.sample_size,
-                                  min_daily_coverage=args.min_daily_coverage, revisit_days=args.revisit_days)
+                                  min_daily_coverage=args.min_daily_coverage, revisit_days=args.revisit_days,
+                                  financials_watchlist=os.environ.get(settings.FINANCIALS_WATCHLIST_ENV, ""),
+                                  financial_years=financial_years)
     try:
-        market.symbol_list(), market.hk_symbol_list(), market.index_list()
+        market.symbol_list(), market.hk_symbol_list(), market.index_list(), market.financials_watchlist_list()
         source = market.build()
         settings.chunk_limits()  # a bad $QUANTDB_CHUNK_* is a usage error now, not a failed step later
     except (SymbolError, ValueError) as error:

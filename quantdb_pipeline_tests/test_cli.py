@@ -110,3 +110,26 @@ def test_out_of_range_settings_are_usage_errors_naming_the_option(option, value,
         main(["run", option, value])
     assert stopped.value.code == EXIT_USAGE  # not 2: that is a partial publish
     assert f"argument {option}: '{value}' is {says}" in capsys.readouterr().err
+
+
+def test_the_financials_watchlist_and_years_reach_cli_runs(workdir, capsys, monkeypatch):
+    """The CLI reads $QUANTDB_FINANCIALS_WATCHLIST and $QUANTDB_FINANCIAL_YEARS as the UI's
+    resources do: a cron run must not load the watchlist's symbols from the whole-market tables
+    (which would replace their full statements) nor ten years when two were asked for."""
+    monkeypatch.setenv("QUANTDB_FINANCIALS_WATCHLIST", "600000")
+    monkeypatch.setenv("QUANTDB_FINANCIAL_YEARS", "2")
+    args = ["run", "--source", "sample", "--sample-today", "2024-08-30", "--markets", "fundamentals",
+            "--warehouse", "warehouse/cli.duckdb", "--no-progress", *SMALL]
+    assert main(args) == EXIT_OK
+    out = capsys.readouterr().out
+    assert summary_value(out, "financial periods / watchlist symbols") == "8 / 1"
+    with duckdb.connect("warehouse/cli.duckdb", read_only=True) as conn:
+        per_symbol = conn.execute("SELECT count(DISTINCT item) FROM financial_statements WHERE symbol = '600000' "
+                                  "AND report_date = '2024-03-31'").fetchall()[0][0]
+        whole_market = conn.execute("SELECT max(n) FROM (SELECT count(DISTINCT item) AS n FROM financial_statements "
+                                    "WHERE symbol <> '600000' AND report_date = '2024-03-31' GROUP BY symbol)"
+                                    ).fetchall()[0][0]
+    assert per_symbol > whole_market  # every statement item, not the whole-market tables' subset
+    monkeypatch.setenv("QUANTDB_FINANCIAL_YEARS", "two")
+    assert main(args) == EXIT_USAGE
+    assert "$QUANTDB_FINANCIAL_YEARS='two'" in capsys.readouterr().err
