@@ -9,6 +9,7 @@ import pandas as pd
 import responses
 
 from quantdb_pipeline.assets import hk_adjustment_factors, hk_daily_bars, hk_securities, hk_trading_calendar
+from quantdb_pipeline.loaders import hk_spot
 from quantdb_pipeline.resources import MarketSourceResource
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.akshare_source import AkshareSource
@@ -40,6 +41,18 @@ class HkListShowing(MarketSourceResource):
                 return frame
 
             market.hk_listings_raw = hk_listings_raw
+        return market
+
+
+class HkClockAt(MarketSourceResource):
+    """The sample market whose clock reads `clock` (HH:MM, Hong Kong time) on its today."""
+
+    clock: str = "23:59"
+
+    def build(self):
+        market = super().build()
+        hour, minute = map(int, self.clock.split(":"))
+        market.now = lambda: dt.datetime.combine(market.today(), dt.time(hour, minute), hk_spot.HKT)
         return market
 
 
@@ -223,3 +236,22 @@ def test_akshare_hk_main_board_list_pages_fields_and_units_through_an_http_fake(
         history["开盘"], history["最高"], history["最低"], history["收盘"], history["成交额"])
     assert row["reference_price"] == round(history["收盘"] - history["涨跌额"], 3)
     assert np.isnan(row["prev_close"]) and row["trade_date"] == dt.date(2024, 5, 16)
+
+
+def test_whether_the_list_is_final_is_decided_by_the_sources_clock_not_the_wall_clock(pipeline):
+    """Before the HKEX close the list is intraday: the history path, by the source's own clock.
+    The sample market's clock is the end of its simulated day, so a replayed or simulated future
+    night takes the list whatever the wall clock says."""
+    assert pipeline.run(*BACKFILL, today=BACKFILL[1], assets=HK_ASSETS).success
+    early = HkClockAt(kind="sample", sample_today=NIGHTS[0], clock="15:00")
+    before_close = pipeline.run(NIGHTS[0], NIGHTS[0], today=NIGHTS[0], assets=HK_ASSETS, market=early)
+    assert before_close.success, failure_messages(before_close)
+    assert pipeline.metadata(before_close, "hk_daily_bars")["spot_quotes"] == "not used"
+    assert pipeline.metadata(before_close, "hk_daily_bars")["upstream_requests"] == len(HK_SYMBOLS)
+    late = HkClockAt(kind="sample", sample_today=NIGHTS[1], clock="16:45")
+    after_close = pipeline.run(NIGHTS[1], NIGHTS[1], today=NIGHTS[1], assets=HK_ASSETS, market=late)
+    assert pipeline.metadata(after_close, "hk_daily_bars")["spot_quotes"].startswith(f"{NIGHTS[1]}: 8 symbols")
+    assert pipeline.metadata(after_close, "hk_daily_bars")["upstream_requests"] == 0
+    # the plain sample market: a night after today's wall clock still takes the list
+    future = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    assert hk_spot.source_now(SampleMarket(today=future)) > hk_spot.final_after(d(future))

@@ -65,6 +65,20 @@ def final_after(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, LIST_FINAL_AFTER, HKT).astimezone(dt.timezone.utc)
 
 
+def source_now(source: MarketSource) -> dt.datetime:
+    """The source's clock (UTC), which decides whether today's list is final: the wall clock
+    for akshare, the end of its simulated day for the sample market (`now()`; the wall clock
+    for a source without one)."""
+    now = getattr(source, "now", None)
+    return now().astimezone(dt.timezone.utc) if now else dt.datetime.now(dt.timezone.utc)
+
+
+def final_cutoff(day: dt.date, now: dt.datetime) -> dt.datetime:
+    """`final_after(day)` on the wall clock that stamps `ingested_at`, for a source whose clock
+    reads `now`: a list stored at or after it was fetched after the close by the source's clock."""
+    return final_after(day) - (now - dt.datetime.now(dt.timezone.utc))
+
+
 def day_quotes(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
                refresh: bool = False, final: bool = False) -> tuple[pd.DataFrame, bool]:
     """(the HK quote list of the source's today as `hk_quote_list` rows, fetched now?).
@@ -79,7 +93,7 @@ def day_quotes(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: L
     if not refresh:
         stored = conn.execute(f"SELECT {', '.join(_QUOTE_COLUMNS)} FROM {QUOTES} WHERE as_of = ? "
                               "AND (NOT ? OR ingested_at >= ?) ORDER BY symbol",
-                              [today, final, final_after(today)]).df()
+                              [today, final, final_cutoff(today, source_now(source))]).df()
         if len(stored):
             return stored.astype(normalize.HK_QUOTE_DTYPES), False
     quotes = normalize.hk_quote_list(source.hk_listings_raw(), source.name)
@@ -118,15 +132,17 @@ class HkSpotPlan(SpotPlan):
 
 def plan(conn: duckdb.DuckDBPyConnection, source: str, fetches: list[tuple[str, dt.date, dt.date]],
          days: np.ndarray, today: dt.date, end: dt.date, reconcile_symbols: int,
-         symbols: list[str] | None) -> HkSpotPlan | None:
+         symbols: list[str] | None, now: dt.datetime | None = None) -> HkSpotPlan | None:
     """Which of `fetches` (symbol, from, to) take today's bar from the list, and which symbols'
     earlier quote-list bars are reconciled; None when the list is not worth it or not usable
-    (the range does not end today, today is no HK session)."""
+    (the range does not end today, today is no HK session, or it is before the close by the
+    source's clock `now`, default the wall clock: see `source_now`)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
     today64 = np.datetime64(today, "D")
     at = days.searchsorted(today64)
     if end != today or at >= len(days) or days[at] != today64 or at == 0:
         return None
-    if dt.datetime.now(dt.timezone.utc) < final_after(today):
+    if now < final_after(today):
         return None  # before the close the list is intraday: the history path, as before
     previous = days[at - 1].astype(dt.date)
     wanted = [s for s, lo, hi in fetches if lo == hi == today]
@@ -139,7 +155,7 @@ def plan(conn: duckdb.DuckDBPyConnection, source: str, fetches: list[tuple[str, 
     listed = conn.execute("SELECT count(*) FROM hk_securities").fetchall()[0][0]
     # free when hk_securities already fetched the day's list; else worth its pages?
     stored = conn.execute(f"SELECT count(*) FROM {QUOTES} WHERE as_of = ? AND ingested_at >= ?",
-                          [today, final_after(today)]).fetchall()[0][0]
+                          [today, final_cutoff(today, now)]).fetchall()[0][0]
     if not candidates or not (stored or spot.worthwhile(conn, len(candidates), today, listed=listed)):
         return None
     sample = spot.reconciliation_sample(conn, source, today, reconcile_symbols, symbols, table=TABLE)

@@ -259,7 +259,8 @@ def load_market_bars(
     idle = hk_spot.idle_days(conn, end - dt.timedelta(days=3 * max(revisit_days, 10))) if market is HK else {}
     fetches, report.symbols_skipped = _windows(conn, market, symbols, start, end, days, today, revisit_days, idle)
     requests_before = sum(source.requests.values())
-    spot_plan = (hk_spot.plan(conn, source.name, fetches, days, today, end, reconcile_symbols, symbols)
+    spot_plan = (hk_spot.plan(conn, source.name, fetches, days, today, end, reconcile_symbols, symbols,
+                               hk_spot.source_now(source))
                  if use_spot and market is HK else None)
     if spot_plan is not None:
         _take_spot_day(conn, source, lineage, spot_plan, report, today)

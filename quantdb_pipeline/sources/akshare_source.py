@@ -79,6 +79,10 @@ class AkshareSource:
 
     # -- MarketSource -------------------------------------------------------------------
 
+    def now(self) -> dt.datetime:
+        """The wall clock, in Asia/Shanghai."""
+        return self._now()
+
     def today(self) -> dt.date:
         now = self._now()
         return now.date() if now.time() >= BARS_FINAL_AFTER else now.date() - dt.timedelta(days=1)

@@ -51,6 +51,9 @@ class MarketSource(Protocol):
     def today(self) -> dt.date:
         """The latest date whose daily bars are final (after that day's close)."""
 
+    def now(self) -> dt.datetime:
+        """The source's clock (timezone-aware): the wall clock, or a simulated one."""
+
     def trading_calendar_raw(self) -> pd.DataFrame:
         """SSE trading days, shaped like `tool_trade_date_hist_sina()`."""
 

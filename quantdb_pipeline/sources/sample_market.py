@@ -61,6 +61,7 @@ import math
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -82,6 +83,7 @@ from quantdb_pipeline.sources.base import (
     spot_pages,
     statement_requests,
 )
+from quantdb_pipeline.settings import MARKET_TIMEZONE
 from quantdb_pipeline.sources.request_counting import note_source
 from quantdb_pipeline.symbols import BSE_CODE_SWITCH_DATE, board_of, index_exchange
 
@@ -238,6 +240,10 @@ class SampleMarket:
 
     def today(self) -> dt.date:
         return self._today
+
+    def now(self) -> dt.datetime:
+        """The end of the simulated day (Asia/Shanghai): every market of it has closed."""
+        return dt.datetime.combine(self._today, dt.time(23, 59), ZoneInfo(MARKET_TIMEZONE))
 
     def trading_calendar_raw(self) -> pd.DataFrame:
         self.requests["tool_trade_date_hist_sina"] += 1
