@@ -377,6 +377,9 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
         return EXIT_USAGE
     today = source.today()
+    if args.start and args.end and args.start > args.end:
+        print(f"quantdb-pipeline: --start {args.start} is after --end {args.end}", file=sys.stderr)
+        return EXIT_USAGE
     if args.start and args.start > today:
         print(f"quantdb-pipeline: no trading day in {args.start}..{args.end or args.start} has final bars yet "
               f"(the source's last final day is {today}): nothing to load, no run started", file=sys.stderr)

@@ -72,6 +72,9 @@ def test_bad_arguments_exit_with_a_usage_error(workdir, capsys, monkeypatch):
     assert "12345" in capsys.readouterr().err
     assert main(["run", "--start", "2024-08-01", "--end", "2024-07-01", "--sample-today", "2024-08-30"]) == EXIT_USAGE
     assert "after" in capsys.readouterr().err
+    # also when the start is after the source's today: the order of the dates is the mistake
+    assert main(["run", "--start", "2024-09-05", "--end", "2024-09-01", "--sample-today", "2024-08-30"]) == EXIT_USAGE
+    assert "--start 2024-09-05 is after --end 2024-09-01" in capsys.readouterr().err
     monkeypatch.setenv("QUANTDB_CHUNK_SYMBOLS", "abc")  # caught before any run is recorded
     assert main(["run", "--sample-today", "2024-08-30", "--warehouse", "warehouse/cli.duckdb"]) == EXIT_USAGE
     assert capsys.readouterr().err.strip() == ("quantdb-pipeline: $QUANTDB_CHUNK_SYMBOLS must be a positive "
