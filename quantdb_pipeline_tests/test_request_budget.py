@@ -11,12 +11,9 @@ from benchmarks.budget_market import BudgetMarket
 from quantdb_pipeline.loaders.profiles import FORMER_NAMES_PER_REFRESH
 
 SIZE, HK_SIZE = 30, 20
-FIRST, NIGHT = dt.date(2026, 9, 24), dt.date(2026, 9, 28)  # a load and the next night, outside disclosure windows
-WEEKLY, WINDOW = dt.date(2026, 10, 3), dt.date(2026, 10, 8)  # a Saturday 9 days on; a session in the Q3 window
-NO_FINANCIALS = tuple(j for j in rb.NIGHT_JOBS if j != "financials_job")
-DAYS = [(FIRST, "first load", rb.ALL_JOBS), (FIRST, "no-op rerun", rb.ALL_JOBS),
-        (NIGHT, "night", NO_FINANCIALS), (WEEKLY, "weekly refresh", ("profiles_job",)),
-        (WINDOW, "night", rb.NIGHT_JOBS)]
+FIRST, NIGHT = dt.date(2026, 9, 24), dt.date(2026, 9, 28)  # a load and a later night, outside disclosure windows
+WINDOW = dt.date(2026, 10, 1)  # the Q3 window's first day: an SSE holiday, the weekly profiles refresh due
+DAYS = rb.timeline(FIRST, WINDOW)  # the first load, the rerun, each night up to WINDOW as the schedules run them
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +41,7 @@ def by_fake(scenario: rb.Scenario) -> Counter:
     return counts
 
 
-@pytest.mark.parametrize("key", [d[:2][::-1] for d in DAYS], ids=lambda k: f"{k[0]}-{k[1]}")
+@pytest.mark.parametrize("key", [(what, day) for day, what, _ in DAYS], ids=lambda k: f"{k[0]}-{k[1]}")
 def test_each_scenarios_counts_are_what_the_fakes_recorded(scenarios, key):
     scenario = scenarios[key]
     assert scenario.total() == scenario.requests_seen  # every request labelled, none counted twice
@@ -71,9 +68,10 @@ def test_the_first_load_asks_each_symbol_once_from_listing_and_a_rerun_asks_noth
     assert first["stock_hk_daily hfq-factor"] == first["stock_hk_daily qfq-factor"] == HK_SIZE
     assert first["stock_hk_daily (klc2_kl.js history)"] == 0
     assert first["stock_zh_index_daily_em"] == len(rb.DEFAULT_INDICES)
-    # financials from the whole-market tables (one page a table and period at this size), none per symbol
+    # financials from the whole-market tables, none per symbol: akshare asks page 1 for the page count,
+    # then every page from 1 (one page at this size: 2 requests a table and period with reports)
     periods = first["stock_yjbb_em (pages)"]
-    assert 30 <= periods <= 41  # ten years of quarters, less those without any report
+    assert 2 * 38 <= periods <= 2 * 41  # ten years of quarters (40, or 41 with today's period)
     assert first["stock_lrb_em (pages)"] == first["stock_xjll_em (pages)"] == first["stock_zcfz_em (pages)"] > 0
     assert first["stock_individual_info_em"] == first["stock_financial_abstract"] == 0
     assert sum(n for e, n in first.items() if e.startswith("*_by_report_em")) == 0
@@ -86,6 +84,7 @@ def test_the_first_load_asks_each_symbol_once_from_listing_and_a_rerun_asks_noth
 
 
 def test_the_night_takes_todays_bars_and_profiles_from_the_quote_lists(scenarios):
+    assert ("night", NIGHT) in scenarios and ("weekly refresh", WINDOW) in scenarios
     night = scenarios[("night", NIGHT)]
     http = night.http
     assert http["stock_zh_a_spot_em (pages)"] == -(-listed_on(NIGHT) // 100)  # fetched once, by the bars step
@@ -97,7 +96,7 @@ def test_the_night_takes_todays_bars_and_profiles_from_the_quote_lists(scenarios
 
 
 def test_the_weekly_refresh_reads_the_boards_and_a_bounded_batch_of_former_names(scenarios):
-    weekly = scenarios[("weekly refresh", WEEKLY)].http
+    weekly = scenarios[("weekly refresh", WINDOW)].http
     assert weekly["stock_board_industry_name_em (pages)"] == 1
     assert weekly["stock_board_industry_cons_em (pages)"] >= 1
     assert weekly["stock_info_sz_change_name"] == 1
@@ -107,6 +106,7 @@ def test_the_weekly_refresh_reads_the_boards_and_a_bounded_batch_of_former_names
 
 def test_a_window_night_fetches_the_open_period_from_the_whole_market_tables(scenarios):
     window = scenarios[("night", WINDOW)]
+    assert {s.job for s in window.steps} == {"reference_job", "financials_job"}  # no bars on an SSE/HKEX holiday
     financials = Counter()
     for step in window.steps:
         if step.job == "financials_job":
@@ -122,6 +122,6 @@ def test_the_report_section_has_each_row_against_its_goal(scenarios):
     first = scenarios[("first load", FIRST)].total()
     assert f"| first full load (all A-shares and HK from listing, factors, profiles, 10 years of financial " \
            f"reports) | {first:,} | <= 20,000 | yes |" in text
-    weekly = scenarios[("weekly refresh", WEEKLY)].total()
-    assert f"| {weekly:,} | <= 300 | yes | {WEEKLY} |" in text
+    weekly = scenarios[("weekly refresh", WINDOW)].total()
+    assert f"| {weekly:,} | <= 300 | yes | {WINDOW} |" in text
     assert "scaled" not in text.split("### ")[0].replace("no count is sampled or scaled", "")
