@@ -4,41 +4,37 @@ counted through the real akshare functions behind HTTP fakes, against the goals.
 Everything real but the network: `AkshareSource` (no pacing sleep), akshare's own functions,
 the real loaders on a real DuckDB warehouse file, in the order and with the arguments the
 jobs' assets use. Upstream is `responses` fakes in the upstreams' payload shapes
-(`quantdb_pipeline_tests.faults`, `test_akshare_fundamentals.fake_upstreams`) served from
+(`quantdb_pipeline_tests.faults`; `test_akshare_fundamentals.fake_upstreams` for the per-symbol paths) served from
 `budget_market.BudgetMarket` (5,000 A-shares, 2,600 HK main-board names by default). A step's
 count is the number of HTTP requests the fakes recorded while it ran (`len(mock.calls)`),
 per endpoint (host and path); `source.requests` is recorded beside it as a cross-check.
 
 The timeline (`timeline()`): a first full load on Thursday 2026-09-24 (outside the disclosure
-windows), the same day again (the no-op rerun), every weekday night (reference, A-share, index,
-HK and financials jobs) up to the first session after the National Day holiday (2026-10-08,
-inside the Q3 window), and the Saturday profiles job on 2026-10-03. Rows: the first full load,
-the first night (the normal night), the costliest night inside a disclosure window, the weekly
-refresh (profiles job), the no-op rerun. Financials run on weekday nights only here (their
-schedule also runs on weekends).
+windows), the same day again (the no-op rerun), then every day up to the first session after
+the National Day holiday (2026-10-08, inside the Q3 window) with the jobs its schedules run:
+reference and profiles on weekdays, A-share bars on SSE sessions, HK bars on HKEX sessions
+(HKEX trades on 10-02 and 10-05..07 while the SSE is closed), financials on every day of an
+open disclosure window. On a weekday the profiles job's weekly refresh is due, that job is the
+"weekly refresh" scenario and the rest of the night a "night". Rows: the first full load, the
+costliest night outside a window (the normal night), the costliest night inside one, the
+costliest weekly refresh, the no-op rerun.
+
+The financials watchlist (`QUANTDB_FINANCIALS_WATCHLIST`) is modelled empty (`WATCHLIST`), the
+default: the per-symbol statements and indicators then ask nothing. Every step runs for every
+symbol: nothing is sampled or scaled.
 
 One modelling step that is not a job: after the first load, the HK factor fetch dates are
 spread evenly over the 30-day refresh period (`loaders.hk_factors.REFRESH_AFTER_DAYS`), the
-state a warehouse reaches after a month of nights; without it no HK factor would be due for
-30 days and the nights would look cheaper than they are.
+state a warehouse reaches after a month of nights; without it no HK factor would be due by age
+for 30 days; with it the nights pay the capped age refresh (`hk_factors.REFRESH_PER_RUN`).
 
-Sampled steps (`SAMPLED_UNIVERSE`, default `FULL_SIZE_SAMPLE` at full size): the per-symbol
-financial statements and indicators (about 30 requests a symbol through the fakes), profiles,
-HK bars and HK factors may run for every n-th symbol of their universe only; their counts are
-then multiplied by (universe / symbols run). Each of these fetches every symbol on its own at a
-cost that does not depend on the other symbols (one request a symbol; four for HK factors; for
-statements 1 + 3 x (1 + ceil(reports / 5)), which depends on the symbol's report count, so the
-scaling assumes the sample's mix: every n-th code in code order, all boards): a sum over
-symbols. A-share bars, factors, the quote lists, the dividend table and the exchange lists
-always run in full. The report says which rows are scaled and by how much.
-
-Plugging in a new endpoint (after the whole-market financials, profiles and HK paths land):
+Plugging in a new endpoint:
 1. its fake: a class in `quantdb_pipeline_tests.faults` registering a `responses` callback,
    constructed in `install_fakes` (and refreshed in `Upstream.move_to` if it precomputes);
 2. its label: a line in `ENDPOINTS` (host/path regex, optional query test, akshare function);
    an unlabelled request still counts, under its host/path;
 3. its step: a `Step` in the job it belongs to in `JOBS` (a function of `Run`), in the order
-   the job's assets run; a new job also gets its days in `TIMELINE`.
+   the job's assets run; a new job also gets its days in `timeline()`.
 """
 
 from __future__ import annotations
