@@ -4,41 +4,37 @@ counted through the real akshare functions behind HTTP fakes, against the goals.
 Everything real but the network: `AkshareSource` (no pacing sleep), akshare's own functions,
 the real loaders on a real DuckDB warehouse file, in the order and with the arguments the
 jobs' assets use. Upstream is `responses` fakes in the upstreams' payload shapes
-(`quantdb_pipeline_tests.faults`, `test_akshare_fundamentals.fake_upstreams`) served from
+(`quantdb_pipeline_tests.faults`; `test_akshare_fundamentals.fake_upstreams` for the per-symbol paths) served from
 `budget_market.BudgetMarket` (5,000 A-shares, 2,600 HK main-board names by default). A step's
 count is the number of HTTP requests the fakes recorded while it ran (`len(mock.calls)`),
 per endpoint (host and path); `source.requests` is recorded beside it as a cross-check.
 
 The timeline (`timeline()`): a first full load on Thursday 2026-09-24 (outside the disclosure
-windows), the same day again (the no-op rerun), every weekday night (reference, A-share, index,
-HK and financials jobs) up to the first session after the National Day holiday (2026-10-08,
-inside the Q3 window), and the Saturday profiles job on 2026-10-03. Rows: the first full load,
-the first night (the normal night), the costliest night inside a disclosure window, the weekly
-refresh (profiles job), the no-op rerun. Financials run on weekday nights only here (their
-schedule also runs on weekends).
+windows), the same day again (the no-op rerun), then every day up to the first session after
+the National Day holiday (2026-10-08, inside the Q3 window) with the jobs its schedules run:
+reference and profiles on weekdays, A-share bars on SSE sessions, HK bars on HKEX sessions
+(HKEX trades on 10-02 and 10-05..07 while the SSE is closed), financials on every day of an
+open disclosure window. On a weekday the profiles job's weekly refresh is due, that job is the
+"weekly refresh" scenario and the rest of the night a "night". Rows: the first full load, the
+costliest night outside a window (the normal night), the costliest night inside one, the
+costliest weekly refresh, the no-op rerun.
+
+The financials watchlist (`QUANTDB_FINANCIALS_WATCHLIST`) is modelled empty (`WATCHLIST`), the
+default: the per-symbol statements and indicators then ask nothing. Every step runs for every
+symbol: nothing is sampled or scaled.
 
 One modelling step that is not a job: after the first load, the HK factor fetch dates are
 spread evenly over the 30-day refresh period (`loaders.hk_factors.REFRESH_AFTER_DAYS`), the
-state a warehouse reaches after a month of nights; without it no HK factor would be due for
-30 days and the nights would look cheaper than they are.
+state a warehouse reaches after a month of nights; without it no HK factor would be due by age
+for 30 days; with it the nights pay the capped age refresh (`hk_factors.REFRESH_PER_RUN`).
 
-Sampled steps (`SAMPLED_UNIVERSE`, default `FULL_SIZE_SAMPLE` at full size): the per-symbol
-financial statements and indicators (about 30 requests a symbol through the fakes), profiles,
-HK bars and HK factors may run for every n-th symbol of their universe only; their counts are
-then multiplied by (universe / symbols run). Each of these fetches every symbol on its own at a
-cost that does not depend on the other symbols (one request a symbol; four for HK factors; for
-statements 1 + 3 x (1 + ceil(reports / 5)), which depends on the symbol's report count, so the
-scaling assumes the sample's mix: every n-th code in code order, all boards): a sum over
-symbols. A-share bars, factors, the quote lists, the dividend table and the exchange lists
-always run in full. The report says which rows are scaled and by how much.
-
-Plugging in a new endpoint (after the whole-market financials, profiles and HK paths land):
+Plugging in a new endpoint:
 1. its fake: a class in `quantdb_pipeline_tests.faults` registering a `responses` callback,
    constructed in `install_fakes` (and refreshed in `Upstream.move_to` if it precomputes);
 2. its label: a line in `ENDPOINTS` (host/path regex, optional query test, akshare function);
    an unlabelled request still counts, under its host/path;
 3. its step: a `Step` in the job it belongs to in `JOBS` (a function of `Run`), in the order
-   the job's assets run; a new job also gets its days in `TIMELINE`.
+   the job's assets run; a new job also gets its days in `timeline()`.
 """
 
 from __future__ import annotations
@@ -62,11 +58,14 @@ from benchmarks.budget_market import BudgetMarket
 from quantdb_pipeline.loaders.bars import load_daily_bars
 from quantdb_pipeline.loaders.corporate_actions import load_corporate_actions
 from quantdb_pipeline.loaders.factors import load_adjustment_factors
-from quantdb_pipeline.loaders.fundamentals import load_indicators, load_profiles, load_statements
+from quantdb_pipeline.loaders.financial_reports import load_financial_reports
+from quantdb_pipeline.loaders.fundamentals import load_indicators, load_statements, open_report_periods
 from quantdb_pipeline.loaders.hk_factors import DATASET as HK_FACTORS, REFRESH_AFTER_DAYS
 from quantdb_pipeline.loaders.hk_factors import load_hk_adjustment_factors
+from quantdb_pipeline.loaders.hk_spot import DEFAULT_HK_RECONCILE_SYMBOLS
 from quantdb_pipeline.loaders.markets import HK, INDEX, load_hk_calendar, load_hk_securities, load_market_bars, \
     register_indices
+from quantdb_pipeline.loaders.profiles import load_profiles
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.loaders.spot import DEFAULT_RECONCILE_SYMBOLS
 from quantdb_pipeline.settings import DEFAULT_INDICES, MARKET_TIMEZONE, PARTITIONS_START
@@ -80,8 +79,10 @@ from quantdb_pipeline_tests.faults import (
     FakeDataCenter,
     FakeEastmoney,
     FakeExchangeLists,
+    FakeIndustryBoards,
     FakeQuoteList,
     FakeSina,
+    FakeSinaFormerNames,
     FakeSinaHongKong,
     kline_strings,
 )
@@ -96,9 +97,9 @@ GOALS = {
 }
 GOAL_TEXT = {
     "first full load": "all A-shares and HK from listing, factors, profiles, 10 years of financial reports",
-    "normal night": "a weekday night outside the disclosure windows",
-    "disclosure-window night": "the costliest weekday night inside a disclosure window",
-    "weekly refresh": "the Saturday profiles job",
+    "normal night": "the costliest weekday night outside the disclosure windows",
+    "disclosure-window night": "the costliest night inside a disclosure window",
+    "weekly refresh": "the profiles job on the night its weekly industry and name-history refresh is due",
     "no-op rerun": "every job of the first load again, the same day",
 }
 
@@ -110,6 +111,8 @@ ENDPOINTS: list[tuple[str, Callable[[dict], bool] | None, str]] = [
     (r"query\.sse\.com\.cn/sseQuery/commonQuery\.do", None, "stock_info_sh_name_code"),
     (r"query\.sse\.com\.cn/commonQuery\.do", None, "stock_info_sh_delist"),
     (r"www\.szse\.cn/api/report/ShowReport", lambda q: q.get("CATALOGID") == "1793_ssgs", "stock_info_sz_delist"),
+    (r"www\.szse\.cn/api/report/ShowReport", lambda q: q.get("CATALOGID") == "SSGSGMXX",
+     "stock_info_sz_change_name"),
     (r"www\.szse\.cn/api/report/ShowReport", None, "stock_info_sz_name_code"),
     (r"www\.bse\.cn/", None, "stock_info_bj_name_code"),
     (r"^push2his\.eastmoney\.com/api/qt/stock/kline/get", lambda q: q.get("secid") in INDEX_SECIDS,
@@ -118,12 +121,26 @@ ENDPOINTS: list[tuple[str, Callable[[dict], bool] | None, str]] = [
     (r"^33\.push2his\.eastmoney\.com/api/qt/stock/kline/get", None, "stock_hk_hist"),
     (r"^82\.push2\.eastmoney\.com/api/qt/clist/get", None, "stock_zh_a_spot_em (pages)"),
     (r"^81\.push2\.eastmoney\.com/api/qt/clist/get", None, "stock_hk_main_board_spot_em (pages)"),
+    (r"^17\.push2\.eastmoney\.com/api/qt/clist/get", None, "stock_board_industry_name_em (pages)"),
+    (r"^29\.push2\.eastmoney\.com/api/qt/clist/get", None, "stock_board_industry_cons_em (pages)"),
+    (r"vip\.stock\.finance\.sina\.com\.cn/corp/go\.php/vCI_CorpInfo/", None, "stock_info_change_name"),
     (r"finance\.sina\.com\.cn/realstock/company/\w+/hfq\.js", None, "stock_zh_a_daily hfq-factor"),
     (r"finance\.sina\.com\.cn/stock/hkstock/\d+/klc2_kl\.js", None, "stock_hk_daily (klc2_kl.js history)"),
     (r"finance\.sina\.com\.cn/stock/hkstock/\d+/hfq\.js", None, "stock_hk_daily hfq-factor"),
     (r"finance\.sina\.com\.cn/stock/hkstock/\d+/qfq\.js", None, "stock_hk_daily qfq-factor"),
     (r"datacenter-web\.eastmoney\.com/api/data/v1/get", lambda q: q.get("reportName") == "RPT_SHAREBONUS_DET",
      "stock_fhps_em (pages)"),
+    (r"datacenter-web\.eastmoney\.com/api/data/v1/get", lambda q: q.get("reportName") == "RPT_LICO_FN_CPD",
+     "stock_yjbb_em (pages)"),
+    (r"datacenter-web\.eastmoney\.com/api/data/v1/get",
+     lambda q: q.get("reportName") == "RPT_DMSK_FN_BALANCE" and 'TRADE_MARKET_CODE="069001017"' in q.get("filter", ""),
+     "stock_zcfz_bj_em (pages)"),
+    (r"datacenter-web\.eastmoney\.com/api/data/v1/get", lambda q: q.get("reportName") == "RPT_DMSK_FN_BALANCE",
+     "stock_zcfz_em (pages)"),
+    (r"datacenter-web\.eastmoney\.com/api/data/v1/get", lambda q: q.get("reportName") == "RPT_DMSK_FN_INCOME",
+     "stock_lrb_em (pages)"),
+    (r"datacenter-web\.eastmoney\.com/api/data/v1/get", lambda q: q.get("reportName") == "RPT_DMSK_FN_CASHFLOW",
+     "stock_xjll_em (pages)"),
     (r"^push2\.eastmoney\.com/api/qt/stock/get", None, "stock_individual_info_em"),
     (r"emweb\.securities\.eastmoney\.com/PC_HSF10/NewFinanceAnalysis/Index", None,
      "*_by_report_em company type (F10 Index)"),
@@ -133,6 +150,10 @@ ENDPOINTS: list[tuple[str, Callable[[dict], bool] | None, str]] = [
      "*_by_report_em statement pages"),
     (r"quotes\.sina\.cn/cn/api/openapi\.php/CompanyFinanceService", None, "stock_financial_abstract"),
 ]
+#: FakeDataCenter's report keys -> the labels above.
+DATA_CENTER_LABELS = {"RPT_SHAREBONUS_DET": "stock_fhps_em (pages)", "RPT_LICO_FN_CPD": "stock_yjbb_em (pages)",
+                      "RPT_DMSK_FN_BALANCE": "stock_zcfz_em (pages)", "RPT_DMSK_FN_BALANCE/BJ": "stock_zcfz_bj_em (pages)",
+                      "RPT_DMSK_FN_INCOME": "stock_lrb_em (pages)", "RPT_DMSK_FN_CASHFLOW": "stock_xjll_em (pages)"}
 INDEX_SECIDS = {("1." if code.startswith("000") else "0.") + code for code in DEFAULT_INDICES}
 
 
@@ -210,13 +231,17 @@ class Upstream:
             "stock_hk_hist": len(self.fakes["hk klines"].calls),
             "stock_zh_a_daily hfq-factor": len(self.fakes["sina hfq"].calls),
             "stock_hk_daily (sina scripts)": len(self.fakes["sina hk"].calls),
-            "stock_fhps_em (pages)": len(self.fakes["data center"].calls),
+            **{label: self.fakes["data center"].requests(report) for report, label in DATA_CENTER_LABELS.items()},
+            "stock_board_industry_name_em (pages)": sum(what == "boards" for what, _ in self.fakes["industry boards"].calls),
+            "stock_board_industry_cons_em (pages)": sum(what != "boards" for what, _ in self.fakes["industry boards"].calls),
+            "stock_info_change_name": len(self.fakes["sina former names"].calls),
             "stock_individual_info_em": sum(page == "quote" for page, _ in self.fundamentals_calls),
             "stock_financial_abstract": sum(page == "sina" for page, _ in self.fundamentals_calls),
             "*_by_report_em (F10)": sum(page not in ("quote", "sina") for page, _ in self.fundamentals_calls),
         })
 
     def move_to(self, day: dt.date) -> None:
+        # the other fakes ask the market on every request; these two hold a precomputed frame
         self.market.move_to(day)
         self.fakes["quote list"].quotes = self.market.a_share_spot_raw()
         self.fakes["hk quote list"].quotes = self.market.hk_quote_list()
@@ -230,12 +255,17 @@ def install_fakes(market: BudgetMarket, mock: responses.RequestsMock) -> Upstrea
     upstream.fakes["exchange lists"] = FakeExchangeLists(market, mock)
     upstream.fakes["klines"] = BudgetKlines(market, mock)
     upstream.fakes["quote list"] = FakeQuoteList(market, mock, quotes=market.a_share_spot_raw())
-    upstream.fakes["hk quote list"] = FakeQuoteList(market, mock, quotes=market.hk_quote_list(), url=HK_QUOTE_LIST_URL)
+    upstream.fakes["hk quote list"] = FakeQuoteList(market, mock, quotes=market.hk_quote_list(), url=HK_QUOTE_LIST_URL,
+                                                    market_id=116)
     upstream.fakes["hk klines"] = FakeHongKongKlines(market, mock)
     upstream.fakes["sina hfq"] = FakeSina(market, mock)
     upstream.fakes["sina hk"] = FakeSinaHongKong(market, mock)
-    upstream.fakes["data center"] = FakeDataCenter(market, mock)
-    fake_upstreams(mock, market, upstream.fundamentals_calls)  # profiles (push2 stock/get), F10 statements, sina indicators
+    upstream.fakes["data center"] = FakeDataCenter(market, mock)  # dividends and the whole-market report tables
+    upstream.fakes["industry boards"] = FakeIndustryBoards(market, mock)
+    upstream.fakes["sina former names"] = FakeSinaFormerNames(market, mock)
+    # the per-symbol paths (push2 stock/get, F10 statements, sina indicators): no job should ask
+    # them with an empty watchlist; answered, so that a request would show in the counts
+    fake_upstreams(mock, market, upstream.fundamentals_calls)
     # sina's calendar script is answered 503: no encoder for it exists in the fakes, and the
     # source then uses the calendar akshare ships; one request either way (the calendar step's
     # source does not retry, see `Run.calendar_source`)
@@ -267,7 +297,6 @@ class Run:
     conn: object
     day: dt.date
     run_id: str
-    sample: dict[str, int]  # step -> run it for every n-th symbol only (see `SAMPLED_UNIVERSE`)
 
     def __post_init__(self):
         now = dt.datetime.combine(self.day, dt.time(18), ZoneInfo(MARKET_TIMEZONE))
@@ -277,19 +306,6 @@ class Run:
         self.calendar_source = AkshareSource(requests_per_second=1e9, sleep=lambda s: None, max_retries=0,
                                              now=lambda: now)
         self.lineage = Lineage.now("akshare", self.run_id)
-
-    def subset(self, step: str) -> tuple[list[str] | None, float]:
-        """The symbols `step` runs for (None: all) and the factor that scales its count to all."""
-        every = self.sample.get(step, 1)
-        if every <= 1:
-            return None, 1.0
-        sql = SAMPLED_UNIVERSE[step]
-        universe = [s for (s,) in self.conn.execute(sql, {"day": self.day} if "$day" in sql else {}).fetchall()]
-        chosen = universe[::every]
-        return chosen, (len(universe) / len(chosen) if chosen else 1.0)
-
-    def symbols(self, step: str) -> list[str] | None:
-        return self.subset(step)[0]
 
 
 @dataclass(frozen=True)
@@ -321,13 +337,25 @@ def _index(run: Run, kind: str):
 
 
 def _hk_bars(run: Run, kind: str):
+    """As the `hk_daily_bars` asset (`HkBarsConfig` defaults): the night's day from the main-board
+    quote list `hk_securities` stored, history (`stock_hk_hist`) for ranges and new symbols."""
     start = HK_FIRST_DAY if kind == "first load" else run.day
-    return load_market_bars(run.conn, run.source, HK, start, run.day, run.lineage, symbols=run.symbols("hk_daily_bars"))
+    return load_market_bars(run.conn, run.source, HK, start, run.day, run.lineage, use_spot=True,
+                            reconcile_symbols=DEFAULT_HK_RECONCILE_SYMBOLS)
+
+
+#: The financials watchlist (`QUANTDB_FINANCIALS_WATCHLIST`) modelled: empty, the default.
+WATCHLIST: list[str] = []
 
 
 def _statements(run: Run, kind: str):
-    _clear_company_types()
-    return load_statements(run.conn, run.source, run.lineage, symbols=run.symbols("financial_statements"))
+    """As the `financial_statements` asset: the whole-market tables (10 years on a first load,
+    the open periods in a disclosure window), then the watchlist's per-symbol statements."""
+    report = load_financial_reports(run.conn, run.source, run.lineage, symbols=None, exclude=WATCHLIST, years=10)
+    if WATCHLIST:
+        _clear_company_types()
+        load_statements(run.conn, run.source, run.lineage, symbols=WATCHLIST)
+    return report
 
 
 def _clear_company_types() -> None:
@@ -353,54 +381,55 @@ JOBS: dict[str, list[Step]] = {
     ],
     "hk_daily_bars_job": [
         Step("hk_daily_bars", _hk_bars),
-        Step("hk_adjustment_factors", lambda r, k: load_hk_adjustment_factors(
-            r.conn, r.source, r.lineage, symbols=r.symbols("hk_adjustment_factors"))),
+        Step("hk_adjustment_factors", lambda r, k: load_hk_adjustment_factors(r.conn, r.source, r.lineage)),
     ],
+    # after daily_bars_job: the quote list the bars step stored is reused (weekly: boards, names)
     "profiles_job": [
-        Step("security_profiles", lambda r, k: load_profiles(r.conn, r.source, r.lineage,
-                                                             symbols=r.symbols("security_profiles"))),
+        Step("security_profiles", lambda r, k: load_profiles(r.conn, r.source, r.lineage)),
     ],
     "financials_job": [
         Step("financial_statements", _statements),
-        Step("financial_indicators", lambda r, k: load_indicators(r.conn, r.source, r.lineage,
-                                                                  symbols=r.symbols("financial_indicators"))),
+        # the asset passes the watchlist (in scope): nothing to ask without one
+        Step("financial_indicators", lambda r, k: load_indicators(r.conn, r.source, r.lineage, symbols=WATCHLIST)),
     ],
 }
-_LISTED = ("SELECT symbol FROM securities WHERE status = 'listed' AND (list_date IS NULL OR list_date <= $day) "
-           "AND (delist_date IS NULL OR delist_date > $day) ORDER BY symbol")
-#: The steps that may be sampled, each with the universe it is a sample of. Each costs a fixed
-#: number of requests per symbol it fetches and fetches each symbol on its own: its count is a
-#: sum over symbols, scaled by (universe / symbols run).
-SAMPLED_UNIVERSE = {
-    "financial_statements": _LISTED,
-    "financial_indicators": _LISTED,
-    "security_profiles": _LISTED,
-    "hk_daily_bars": "SELECT symbol FROM hk_securities ORDER BY symbol",
-    "hk_adjustment_factors": "SELECT symbol FROM hk_securities ORDER BY symbol",
-}
-#: The default sampling at full size (5,000 + 2,600 names); 1 or absent = every symbol.
-FULL_SIZE_SAMPLE = {"financial_statements": 250, "financial_indicators": 250, "security_profiles": 5,
-                    "hk_daily_bars": 10, "hk_adjustment_factors": 10}
-NIGHT_JOBS = ("reference_job", "daily_bars_job", "hk_daily_bars_job", "financials_job")
 ALL_JOBS = tuple(JOBS)
 
 #: The first load: the last session before the Mid-Autumn weekend, outside any disclosure window.
 FIRST_LOAD_DAY = dt.date(2026, 9, 24)
 #: The last night run: the first session after the National Day holiday, inside the Q3 window
-#: (open from 10-01), a fortnight after the first load fetched every symbol's reports.
+#: (open from 10-01), a fortnight after the first load fetched every period.
 LAST_NIGHT = dt.date(2026, 10, 8)
-WEEKLY_DAY = dt.date(2026, 10, 3)
 
 
-def timeline(first: dt.date = FIRST_LOAD_DAY, last: dt.date = LAST_NIGHT,
-             weekly: dt.date = WEEKLY_DAY) -> list[tuple[dt.date, str, tuple[str, ...]]]:
-    """(day, what, jobs) in order: the first load, the no-op rerun, then each SSE session's night
-    and the weekly profiles job on its Saturday."""
+def timeline(first: dt.date = FIRST_LOAD_DAY, last: dt.date = LAST_NIGHT) -> list[tuple[dt.date, str, tuple[str, ...]]]:
+    """(day, what, jobs) in order: the first load, the no-op rerun, then each day's jobs as their
+    schedules (`quantdb_pipeline.schedules`) run them: reference and profiles every weekday,
+    A-share bars on SSE sessions, HK bars on HKEX sessions (which the SSE's National Day holiday
+    does not close), financials every day a disclosure window is open. On the weekday the
+    profiles job's weekly refresh is due (`profiles.WEEKLY_REFRESH_DAYS` after the last, the
+    first load's), that job is its own row, "weekly refresh", after the rest of the night."""
+    from quantdb_pipeline.loaders.profiles import WEEKLY_REFRESH_DAYS
+    from quantdb_pipeline.sources.calendars import hk_trading_days
     from quantdb_pipeline.sources.sample_market import _calendar
 
+    sse, hkex = set(_calendar()), set(hk_trading_days())
     days = [(first, "first load", ALL_JOBS), (first, "no-op rerun", ALL_JOBS)]
-    for day in sorted({d for d in _calendar() if first < d <= last} | {weekly}):
-        days.append((day, "weekly refresh", ("profiles_job",)) if day == weekly else (day, "night", NIGHT_JOBS))
+    refreshed, day = first, first + dt.timedelta(days=1)
+    while day <= last:
+        weekday = day.weekday() < 5
+        jobs = [job for job, runs in (("reference_job", weekday), ("daily_bars_job", day in sse),
+                                      ("hk_daily_bars_job", day in hkex), ("profiles_job", weekday),
+                                      ("financials_job", bool(open_report_periods(day)))) if runs]
+        weekly = weekday and (day - refreshed).days >= WEEKLY_REFRESH_DAYS
+        if weekly:
+            jobs.remove("profiles_job")
+            refreshed = day
+        if jobs:
+            days.append((day, "night", tuple(jobs)))
+        if weekly:
+            days.append((day, "weekly refresh", ("profiles_job",)))
+        day += dt.timedelta(days=1)
     return days
 
 
@@ -413,7 +442,6 @@ class StepCount:
     http: Counter  # endpoint -> requests the fakes recorded
     source: int  # sum of source.requests for the step (the source's own bookkeeping)
     seconds: float
-    scale: float = 1.0  # counts are multiplied by this for the full market (sampled steps)
     failed: int = 0
 
 
@@ -432,23 +460,18 @@ class Scenario:
             total.update(step.http)
         return total
 
-    def total(self, scaled: bool = True) -> int:
-        return round(sum(sum(s.http.values()) * (s.scale if scaled else 1.0) for s in self.steps))
-
-    @property
-    def scaled(self) -> bool:
-        return any(s.scale != 1.0 and sum(s.http.values()) for s in self.steps)
+    def total(self) -> int:
+        return sum(sum(s.http.values()) for s in self.steps)
 
 
 def _failed(report) -> int:
     return len(getattr(report, "failed", {}) or {})
 
 
-def run_budget(workdir: Path, size: int = 5000, hk_size: int = 2600, sample: dict[str, int] | None = None,
-               days: list | None = None, log: Callable[[str], None] = lambda line: None) -> list[Scenario]:
+def run_budget(workdir: Path, size: int = 5000, hk_size: int = 2600, days: list | None = None,
+               log: Callable[[str], None] = lambda line: None) -> list[Scenario]:
     """Run the timeline (default `timeline()`) on a fresh warehouse in `workdir`; one `Scenario`
-    per (day, what). `sample`: step -> run it for every n-th symbol of its universe, scaled."""
-    sample = sample or {}
+    per (day, what). Every step runs for every symbol: nothing is sampled or scaled."""
     days = days or timeline()
     market = BudgetMarket(days[0][0], size=size, hk_size=hk_size)
     path = workdir / "budget.duckdb"
@@ -467,9 +490,8 @@ def run_budget(workdir: Path, size: int = 5000, hk_size: int = 2600, sample: dic
                 conn = open_working(path)
                 try:
                     migrate(conn)
-                    run = Run(conn, day, f"{what}-{day}-{job}-{n}", sample)
+                    run = Run(conn, day, f"{what}-{day}-{job}-{n}")
                     for step in JOBS[job]:
-                        scale = run.subset(step.name)[1]
                         before, began = len(mock.calls), time.perf_counter()
                         requests_before = sum(run.source.requests.values()) + sum(run.calendar_source.requests.values())
                         report = step.run(run, "first load" if what == "first load" else "night")
@@ -477,7 +499,6 @@ def run_budget(workdir: Path, size: int = 5000, hk_size: int = 2600, sample: dic
                         counted = (sum(run.source.requests.values()) + sum(run.calendar_source.requests.values())
                                    - requests_before)
                         scenario.steps.append(StepCount(job, step.name, http, counted, time.perf_counter() - began,
-                                                        scale,
                                                         _failed(report)))
                 finally:
                     conn.close()
@@ -485,13 +506,17 @@ def run_budget(workdir: Path, size: int = 5000, hk_size: int = 2600, sample: dic
             scenario.requests_seen = len(mock.calls) - calls_before
             scenario.fakes_recorded = upstream.recorded()
             scenario.fakes_recorded.subtract(recorded_before)
-            log(f"{day} {what}: {scenario.total()} requests ({', '.join(f'{s.step} {sum(s.http.values())}' for s in scenario.steps if s.http)})")
+            log(f"{day} {what}: {scenario.total()} requests "
+                f"({', '.join(f'{s.step} {sum(s.http.values())}' for s in scenario.steps if s.http)})")
             scenarios.append(scenario)
     return scenarios
 
 
 def _spread_hk_factor_dates(path: Path, day: dt.date) -> None:
-    """The HK factor fetch dates of a warehouse a month old: spread evenly over the refresh period."""
+    """The HK factor fetch dates of a warehouse a month old: spread evenly over the refresh period.
+    Without it no HK factor is due by age for 30 days after the first load; with it some are due
+    every night, as in the steady state, and the nights show the cap (`hk_factors.REFRESH_PER_RUN`)
+    at work rather than an empty step."""
     conn = open_working(path)
     try:
         conn.execute(
@@ -510,22 +535,19 @@ def _spread_hk_factor_dates(path: Path, day: dt.date) -> None:
 def rows(scenarios: list[Scenario]) -> dict[str, Scenario]:
     """The report's rows: goal row -> the scenario measured for it."""
     by_what = {}
-    first = next(s for s in scenarios if s.what == "first load")
-    by_what["first load"] = first
+    by_what["first full load"] = next(s for s in scenarios if s.what == "first load")
     by_what["no-op rerun"] = next(s for s in scenarios if s.what == "no-op rerun")
     weekly = [s for s in scenarios if s.what == "weekly refresh"]
     if weekly:
-        by_what["weekly refresh"] = weekly[0]
-    from quantdb_pipeline.loaders.fundamentals import open_report_periods
-
+        by_what["weekly refresh"] = max(weekly, key=lambda s: s.total())
     nights = [s for s in scenarios if s.what == "night"]
     window = [s for s in nights if open_report_periods(s.day)]
     normal = [s for s in nights if not open_report_periods(s.day)]
     if window:
         by_what["disclosure-window night"] = max(window, key=lambda s: s.total())
     if normal:
-        by_what["normal night"] = normal[0]
-    return {"first full load" if k == "first load" else k: v for k, v in by_what.items()}
+        by_what["normal night"] = max(normal, key=lambda s: s.total())
+    return by_what
 
 
 def met(goal: str, value: int) -> bool:
@@ -533,7 +555,7 @@ def met(goal: str, value: int) -> bool:
     return value == limit if op == "=" else value <= limit
 
 
-def section(scenarios: list[Scenario], size: int, hk_size: int, seconds: float, sample: dict[str, int],
+def section(scenarios: list[Scenario], size: int, hk_size: int, seconds: float,
             cpu_seconds: float | None = None) -> str:
     """The report's request-budget section (markdown)."""
     chosen = rows(scenarios)
@@ -542,8 +564,16 @@ def section(scenarios: list[Scenario], size: int, hk_size: int, seconds: float, 
         "## Request budget: upstream HTTP requests per job",
         "",
         f"{size:,} A-shares and {hk_size:,} HK main-board names (`benchmarks/budget_market.py`), the real akshare "
-        "functions behind HTTP fakes, `AkshareSource` without pacing, the real loaders on a DuckDB file; counted "
-        "as the HTTP requests the fakes recorded (`benchmarks/request_budget.py`). " + took,
+        "functions behind HTTP fakes, `AkshareSource` without pacing, the real loaders on a DuckDB file, in the "
+        "order the jobs' assets call them; counted as the HTTP requests the fakes recorded "
+        "(`benchmarks/request_budget.py`). Every step ran for every symbol: no count is sampled or scaled. "
+        "The financials watchlist is empty (the default), so the per-symbol statements and indicators ask "
+        "nothing. The days after the first load run each job as its schedule does (reference and profiles on "
+        "weekdays, A-share bars on SSE sessions, HK bars on HKEX sessions, financials on every day of an open "
+        "disclosure window); on a night the profiles job's weekly refresh is due, that job is the weekly-refresh "
+        "row and the rest of the night its own row. Before the first night the HK factor fetch dates are spread "
+        "over their 30-day refresh period, the state of a month-old warehouse, so the nights pay the capped "
+        "age refresh. " + took,
         "",
         "| job | requests | goal | met | day |",
         "|---|---:|---:|---|---|",
@@ -554,17 +584,8 @@ def section(scenarios: list[Scenario], size: int, hk_size: int, seconds: float, 
             lines.append(f"| {goal} ({GOAL_TEXT[goal]}) | not run | {GOALS[goal][0]} {GOALS[goal][1]:,} | | |")
             continue
         total = scenario.total()
-        note = " (scaled, see below)" if scenario.scaled else ""
-        lines.append(f"| {goal} ({GOAL_TEXT[goal]}) | {total:,}{note} | {GOALS[goal][0]} {GOALS[goal][1]:,} "
+        lines.append(f"| {goal} ({GOAL_TEXT[goal]}) | {total:,} | {GOALS[goal][0]} {GOALS[goal][1]:,} "
                      f"| {'yes' if met(goal, total) else '**no**'} | {scenario.day} |")
-    sampled = {step: every for step, every in sample.items() if every > 1}
-    if sampled:
-        lines += ["", "Scaled: " + ", ".join(f"`{step}` ran for every {every}th symbol" for step, every in sampled.items())
-                  + "; each such count is multiplied by (its universe / symbols run), shown as `run x factor` below. "
-                  "These steps fetch each symbol on its own at a cost independent of the others (one request a "
-                  "symbol; four for HK factors; statements 1 + 3 x (1 + ceil(reports / 5)) by the symbol's report "
-                  "count, so their factor assumes the sample's mix), so their count is a sum over symbols. Every "
-                  "other count is measured at full size."]
     for goal in GOALS:
         scenario = chosen.get(goal)
         if scenario is None:
@@ -573,35 +594,37 @@ def section(scenarios: list[Scenario], size: int, hk_size: int, seconds: float, 
                   "| job | step | endpoint | requests |", "|---|---|---|---:|"]
         for step in scenario.steps:
             for endpoint, count in sorted(step.http.items()):
-                scaled = (f"{round(count * step.scale):,} ({count:,} x {step.scale:.2f})" if step.scale != 1.0
-                          else f"{count:,}")
-                lines.append(f"| {step.job} | {step.step} | {endpoint} | {scaled} |")
+                lines.append(f"| {step.job} | {step.step} | {endpoint} | {count:,} |")
         lines.append(f"| | | **total** | **{scenario.total():,}** |")
         mismatched = [f"{s.step} (HTTP {sum(s.http.values())}, source.requests {s.source})" for s in scenario.steps
                       if s.source != sum(s.http.values())]
         if mismatched:
             lines += ["", "The source's own count differs from the HTTP count in: " + "; ".join(mismatched) + "."]
-    nights = [s for s in scenarios if s.what in ("night", "weekly refresh")]
-    if nights:
+        failed = [f"{s.step} ({s.failed})" for s in scenario.steps if s.failed]
+        if failed:
+            lines += ["", "Steps with failed symbols or periods: " + "; ".join(failed) + "."]
+    later = [s for s in scenarios if s.what in ("night", "weekly refresh")]
+    if later:
         lines += ["", "### Every day of the timeline after the first load", "",
-                  "| day | what | requests | of which financials |", "|---|---|---:|---:|"]
-        for s in nights:
-            fin = round(sum(sum(t.http.values()) * t.scale for t in s.steps if t.job == "financials_job"))
-            lines.append(f"| {s.day} | {s.what} | {s.total():,} | {fin:,} |")
+                  "| day | what | jobs | requests | of which financials | of which profiles |",
+                  "|---|---|---|---:|---:|---:|"]
+        for s in later:
+            jobs = ", ".join(dict.fromkeys(t.job.removesuffix("_job") for t in s.steps))
+            fin = sum(sum(t.http.values()) for t in s.steps if t.job == "financials_job")
+            prof = sum(sum(t.http.values()) for t in s.steps if t.job == "profiles_job")
+            lines.append(f"| {s.day} | {s.what} | {jobs} | {s.total():,} | {fin:,} | {prof:,} |")
     return "\n".join(lines) + "\n"
 
 
 BEGIN, END = "<!-- request-budget -->", "<!-- /request-budget -->"
 
 
-def main(size: int = 5000, hk_size: int = 2600, sample: dict[str, int] | None = None,
-         log: Callable[[str], None] = print) -> tuple[str, list[Scenario]]:
-    """Run the budget (sampled as `FULL_SIZE_SAMPLE` unless `sample` is given); the report section."""
-    sample = FULL_SIZE_SAMPLE if sample is None else sample
+def main(size: int = 5000, hk_size: int = 2600, log: Callable[[str], None] = print) -> tuple[str, list[Scenario]]:
+    """Run the budget at full size (every symbol); the report section between its markers."""
     began, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
-        scenarios = run_budget(Path(tmp), size, hk_size, sample, log=log)
-    text = section(scenarios, size, hk_size, time.perf_counter() - began, sample, time.process_time() - cpu)
+        scenarios = run_budget(Path(tmp), size, hk_size, log=log)
+    text = section(scenarios, size, hk_size, time.perf_counter() - began, time.process_time() - cpu)
     return f"{BEGIN}\n{text}{END}\n", scenarios
 
 

@@ -23,7 +23,7 @@
 Usage: python benchmarks/run_benchmarks.py [--symbols 5000] [--years 5] [--reads 300] [--reads-only WAREHOUSE]
        [--memory-symbols 1000] [--memory-only]
        [--bookkeeping-symbols 200,1000] [--bookkeeping-stock] [--only-bookkeeping]
-       [--budget-only] [--budget-symbols 5000] [--budget-hk 2600] [--budget-exact]
+       [--budget-only] [--budget-symbols 5000] [--budget-hk 2600]
 
 The QuantDB comparison in (c) needs QuantDB in a venv of its own (`make bench-setup`).
 """
@@ -991,7 +991,7 @@ def bookkeeping_section(runs: list[dict]) -> str:
 
 def budget_section(args) -> str:
     """The request-budget section (benchmarks/request_budget.py), between its markers."""
-    text, _ = request_budget.main(args.budget_symbols, args.budget_hk, {} if args.budget_exact else None,
+    text, _ = request_budget.main(args.budget_symbols, args.budget_hk,
                                   log=lambda line: print(line, file=sys.stderr))
     return text
 
@@ -1017,8 +1017,6 @@ def main() -> None:
                         help="run only the request budget and replace its section in the existing report")
     parser.add_argument("--budget-symbols", type=int, default=5000, help="A-shares of the request budget (0 skips it)")
     parser.add_argument("--budget-hk", type=int, default=2600, help="HK names of the request budget")
-    parser.add_argument("--budget-exact", action="store_true",
-                        help="run every per-symbol step for every symbol (no sampled, scaled steps; slow)")
     parser.add_argument("--reads-only", type=Path, metavar="WAREHOUSE",
                         help="measure only the reads (c) on an existing warehouse file and print their goals; "
                              "REPORT.md is not written")
