@@ -54,8 +54,9 @@ from quantdb_pipeline.schedules import (
     financials_schedule,
     nightly_bars_schedule,
     nightly_hk_bars_schedule,
-    reference_schedule,
     nightly_profiles_schedule,
+    reference_schedule,
+    weekly_profiles_schedule,
 )
 from quantdb_pipeline.sensors import new_listings_sensor, run_failure_alert
 
@@ -65,7 +66,7 @@ defs = Definitions(
             security_profiles, financial_statements, financial_indicators, published_warehouse],
     jobs=[reference_job, daily_bars_job, hk_daily_bars_job, profiles_job, financials_job],
     schedules=[reference_schedule, nightly_bars_schedule, nightly_hk_bars_schedule, nightly_profiles_schedule,
-               financials_schedule],
+               weekly_profiles_schedule, financials_schedule],
     sensors=[new_listings_sensor, run_failure_alert, dead_run_sensor],
     resources=resources_from_env(),
     # Every step writes the one DuckDB file, which admits one writing process: run a job's

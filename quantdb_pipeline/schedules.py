@@ -67,7 +67,8 @@ def _local_day(context: ScheduleEvaluationContext) -> dt.date:
 
 @schedule(job=reference_job, cron_schedule="30 16 * * 1-5", execution_timezone=MARKET_TIMEZONE,
           default_status=DefaultScheduleStatus.STOPPED,
-          description="16:30 Shanghai, Monday..Friday: the calendar and the security lists (8 requests).")
+          description="16:30 Shanghai, Monday..Friday: the calendar and the security lists (about 34 "
+                      "requests, 26 of them the HK main-board list's pages).")
 def reference_schedule(context: ScheduleEvaluationContext):
     day = _local_day(context)
     return RunRequest(run_key=f"reference-{day}", tags={"quantdb/scheduled_for": day.isoformat()})
@@ -108,11 +109,22 @@ def nightly_hk_bars_schedule(context: ScheduleEvaluationContext):
 @schedule(job=profiles_job, cron_schedule="30 18 * * 1-5", execution_timezone=MARKET_TIMEZONE,
           default_status=DefaultScheduleStatus.STOPPED,
           description="18:30 Shanghai, Monday..Friday, after the nightly bars: every profile from the quote list "
-                      "the bars step stored (0 requests; about 56 when it did not fetch one), and once a week the "
-                      "industry boards and name history (about 200 requests).")
+                      "the bars step stored (0 requests; about 56 when it did not fetch one). The weekly refresh "
+                      "is left to weekly_profiles_schedule, so it never adds to a trading night.")
 def nightly_profiles_schedule(context: ScheduleEvaluationContext):
     day = _local_day(context)
-    return RunRequest(run_key=f"profiles-{day}", tags={"quantdb/scheduled_for": day.isoformat()})
+    return RunRequest(run_key=f"profiles-{day}", tags={"quantdb/scheduled_for": day.isoformat()},
+                      run_config={"ops": {"security_profiles": {"config": {"weekly_refresh": False}}}})
+
+
+@schedule(job=profiles_job, cron_schedule="0 10 * * 6", execution_timezone=MARKET_TIMEZONE,
+          default_status=DefaultScheduleStatus.STOPPED,
+          description="10:00 Shanghai, Saturday: the weekly refresh of industry boards and name history (about "
+                      "120 requests), on a night without trading, and the profiles (0 requests: no session since "
+                      "the last quote list).")
+def weekly_profiles_schedule(context: ScheduleEvaluationContext):
+    day = _local_day(context)
+    return RunRequest(run_key=f"profiles-weekly-{day}", tags={"quantdb/scheduled_for": day.isoformat()})
 
 
 @schedule(job=financials_job, cron_schedule="0 20 * * *", execution_timezone=MARKET_TIMEZONE,

@@ -47,6 +47,16 @@ def test_nightly_schedule_runs_on_a_trading_day_from_the_quote_list(published):
     assert config["spot"] is True and config["reconcile_symbols"] == 20
 
 
+def test_the_weekly_profile_refresh_runs_on_saturday_never_on_a_trading_night():
+    from quantdb_pipeline.schedules import nightly_profiles_schedule, weekly_profiles_schedule
+
+    night = tick(nightly_profiles_schedule, "2024-09-30", hour=18)
+    assert night.run_config["ops"]["security_profiles"]["config"] == {"weekly_refresh": False}
+    assert weekly_profiles_schedule.cron_schedule == "0 10 * * 6"
+    saturday = tick(weekly_profiles_schedule, "2024-10-05", hour=10)
+    assert isinstance(saturday, RunRequest) and not saturday.run_config  # the asset's default: refresh when due
+
+
 @pytest.mark.parametrize("day, words", [("2024-10-05", "Saturday"), ("2024-10-01", "exchange holiday")],
                          ids=["weekend", "national_day"])
 def test_nightly_schedule_skips_weekends_and_holidays_saying_why(published, day, words):

@@ -137,6 +137,9 @@ def test_the_weekly_refresh_costs_boards_pages_one_szse_list_and_a_bounded_sina_
     week = SampleMarket(today=day + dt.timedelta(days=7))
     load_trading_calendar(conn, week, Lineage.now("sample", "c"))
     load_securities(conn, week, Lineage.now("sample", "s"))
+    # the weekday schedule's run (weekly=False) leaves the due refresh to the Saturday run
+    weekday = load_profiles(conn, week, Lineage.now("sample", "weekday"), weekly=False)
+    assert not weekday.weekly_refresh and weekday.requests == spot_pages(len(records))  # the quote list alone
     weekly = load_profiles(conn, week, Lineage.now("sample", "week"))
     assert weekly.weekly_refresh and "stock_info_change_name" not in weekly.weekly_requests
     assert sum(weekly.weekly_requests.values()) == board_pages + 1

@@ -137,7 +137,7 @@ def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev,
     sensors = {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]}
     assert schedules == {"reference_schedule": "STOPPED", "nightly_bars_schedule": "STOPPED",
                          "nightly_hk_bars_schedule": "STOPPED", "nightly_profiles_schedule": "STOPPED",
-                         "financials_schedule": "STOPPED"}
+                         "weekly_profiles_schedule": "STOPPED", "financials_schedule": "STOPPED"}
     assert sensors == {"new_listings_sensor": "STOPPED", "run_failure_alert": "RUNNING", "dead_run_sensor": "RUNNING"}
 
     selector = {"repositoryLocationName": repository["location"]["name"], "repositoryName": repository["name"]}

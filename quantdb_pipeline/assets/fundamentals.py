@@ -8,6 +8,8 @@ statements are fetched per symbol with every item and their indicators from sina
 `financial_statements`, `key_financials` and `read.financials` do not show which filled a row.
 """
 
+from functools import partial
+
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline import progress
@@ -39,6 +41,13 @@ class RefreshConfig(Config):
     """`refresh: true` fetches every listed symbol now, not only those that are due."""
 
     refresh: bool = False
+
+
+class ProfilesConfig(RefreshConfig):
+    """`weekly_refresh: false` leaves the weekly industry and name-history refresh (about 120
+    requests) to another run, e.g. the Saturday one, so that it never adds to a trading night."""
+
+    weekly_refresh: bool = True
 
 
 def _run(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,
@@ -118,12 +127,13 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
                                 "one profile per symbol, name present, 0 < float shares <= total shares "
                                 "(quarantine); industry known, listing date not in the future (warning)"),
                     load_check("security_profiles")])
-def security_profiles(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,
+def security_profiles(context: AssetExecutionContext, config: ProfilesConfig, market: MarketSourceResource,
                       warehouse: WarehouseResource):
     """Name, ST status, industry, shares and market values per symbol, with history: a change
     starts a new version. From the whole-market quote list (reused from the nightly bars step)
     every night, industries and name history in a weekly refresh (see `loaders.profiles`)."""
-    yield from _run(context, config, market, warehouse, load_profiles, PROFILES_SUITE)
+    yield from _run(context, config, market, warehouse, partial(load_profiles, weekly=config.weekly_refresh),
+                    PROFILES_SUITE)
 
 
 def _load_financials(context: AssetExecutionContext, config: RefreshConfig, market: MarketSourceResource,

@@ -268,19 +268,20 @@ def build_profiles(conn: duckdb.DuckDBPyConnection, listed: list[str]) -> pd.Dat
 def load_profiles(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
                   symbols: list[str] | None = None, refresh: bool = False,
                   progress: ProgressCallback | None = None, breaker_threshold: int = 8,
-                  chunk: tuple[int, int] | None = None) -> ProfileReport:
+                  chunk: tuple[int, int] | None = None, weekly: bool = True) -> ProfileReport:
     """Refresh the profiles of every listed symbol (of `symbols`, if given) from the quote list,
     after the weekly refresh when it is due (or `refresh`). A weekly refresh that fails (an
     endpoint down) keeps the stored industries and names, stays due, and is in `failed`: the
     night's names still come from the quote list. Without a quote list (upstream down, or an
     empty list) nothing is written, every symbol is recorded failed and `circuit_open` says why.
     `progress` and `chunk` are accepted for the assets' common signature; the step asks no
-    per-symbol endpoint but sina's bounded batch."""
+    per-symbol endpoint but sina's bounded batch. `weekly=False` skips the weekly refresh even
+    when it is due (the weekday schedule leaves it to the Saturday run)."""
     began, today = time.perf_counter(), source.today()
     report = ProfileReport(PROFILES)
     before_total, before = sum(source.requests.values()), Counter(source.requests)
     listed = profiled_symbols(conn, today, symbols)
-    report.weekly_refresh = refresh or weekly_refresh_due(conn, source, today)
+    report.weekly_refresh = refresh or (weekly and weekly_refresh_due(conn, source, today))
     reason = "weekly refresh" if report.weekly_refresh else "quote list"
     if report.weekly_refresh:
         industries = _refresh_industries(conn, source, lineage, today, report, breaker_threshold)
