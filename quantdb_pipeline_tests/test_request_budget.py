@@ -65,7 +65,7 @@ def test_the_first_load_asks_each_symbol_once_from_listing_and_a_rerun_asks_noth
     assert first["stock_hk_hist"] == HK_SIZE
     assert first["stock_zh_a_daily hfq-factor"] == listed_on(FIRST, with_delisted=True)
     # HK factors: two scripts a symbol, no history script
-    assert first["stock_hk_daily hfq-factor"] == first["stock_hk_daily qfq-factor"] == HK_SIZE
+    assert first["sina HK hfq.js"] == first["sina HK qfq.js"] == HK_SIZE
     assert first["stock_hk_daily (klc2_kl.js history)"] == 0
     assert first["stock_zh_index_daily_em"] == len(rb.DEFAULT_INDICES)
     # financials from the whole-market tables, none per symbol: akshare asks page 1 for the page count,
