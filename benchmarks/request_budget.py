@@ -230,7 +230,7 @@ class Upstream:
             "stock_hk_main_board_spot_em (pages)": len(self.fakes["hk quote list"].pages),
             "stock_hk_hist": len(self.fakes["hk klines"].calls),
             "stock_zh_a_daily hfq-factor": len(self.fakes["sina hfq"].calls),
-            "stock_hk_daily (sina scripts)": len(self.fakes["sina hk"].calls),
+            "sina HK scripts": len(self.fakes["sina hk"].calls),
             **{label: self.fakes["data center"].requests(report) for report, label in DATA_CENTER_LABELS.items()},
             "stock_board_industry_name_em (pages)": sum(what == "boards" for what, _ in self.fakes["industry boards"].calls),
             "stock_board_industry_cons_em (pages)": sum(what != "boards" for what, _ in self.fakes["industry boards"].calls),

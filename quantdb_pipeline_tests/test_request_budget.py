@@ -33,8 +33,8 @@ def by_fake(scenario: rb.Scenario) -> Counter:
     """The scenario's HTTP counts grouped as the fakes' own lists group them."""
     counts = Counter()
     for endpoint, n in scenario.http.items():
-        if endpoint.startswith("stock_hk_daily"):
-            endpoint = "stock_hk_daily (sina scripts)"
+        if endpoint.startswith(("stock_hk_daily", "sina HK")):
+            endpoint = "sina HK scripts"
         elif endpoint.startswith("*_by_report_em"):
             endpoint = "*_by_report_em (F10)"
         counts[endpoint] += n
