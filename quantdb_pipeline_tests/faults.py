@@ -680,8 +680,11 @@ class FakeExchangeLists:
     them: SSE JSON (`result`), SZSE xlsx reports, bse.cn's JSONP page of positional fields
     (k00 上市日期, k11 流通股本, k36 总股本, k38 证券代码, k40 证券简称; akshare 1.19.5 keeps no
     previous-code field), and SZSE's name-change report (`stock_info_sz_change_name`, CATALOGID
-    SSGSGMXX: an xlsx of 变更日期, 证券代码 as a number, 证券简称, 变更前简称, 变更后简称). Set
-    `market` to move to another day."""
+    SSGSGMXX: an xlsx of 变更日期, 证券代码 as a number, 证券简称, 变更前简称, 变更后简称). The
+    name-change headers follow akshare 1.19.5's reading of that report; their exact spelling is
+    not documented, and the loader takes any column starting with 变更前/变更后, so either
+    spelling loads. bse.cn's page size is not documented either: the fake sends one page, and
+    counting follows the pages akshare asks for. Set `market` to move to another day."""
 
     def __init__(self, market: SampleMarket, mock: responses.RequestsMock):
         self.market = market
