@@ -239,8 +239,9 @@ COLUMN_COMMENTS: dict[str, dict[str, str]] = {
     "financial_indicators": {
         "symbol": _A_SYMBOL,
         "report_date": _REPORT_DATE,
-        "section": "Upstream's section of the indicator as sent, in Chinese: sina's section (upstream: 选项) or, for "
-                   "eastmoney's whole-market tables, the table (results summary, balance sheet, cash flow).",
+        "section": "Section of the indicator, in Chinese: sina's section (upstream: 选项) or the eastmoney "
+                   "whole-market table it came from: results summary, balance sheet, income statement or cash "
+                   "flow statement (upstream: 业绩报表, 资产负债表, 利润表, 现金流量表).",
         "indicator": "The upstream label, kept as sent, also when the pipeline has no English name for it.",
         "metric": "English metric name (see key_financials), NULL for a label the pipeline does not map.",
         "value": f"The indicator's value in upstream's unit: money CNY (flows {_YTD}), per-share figures CNY "
