@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -27,13 +28,17 @@ from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: Environment variables a test's working directory must not inherit from the developer's shell.
+ISOLATED_ENV = ("QUANTDB_WAREHOUSE", "QUANTDB_SOURCE", "QUANTDB_SYMBOLS", "QUANTDB_SAMPLE_TODAY",
+                "QUANTDB_SAMPLE_SIZE", "DAGSTER_HOME")
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     """A fresh directory holding a copy of dagster.yaml, as if the repo root; the cwd."""
     shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
     monkeypatch.chdir(tmp_path)
-    for name in ("QUANTDB_WAREHOUSE", "QUANTDB_SOURCE", "QUANTDB_SYMBOLS", "QUANTDB_SAMPLE_TODAY",
-                 "QUANTDB_SAMPLE_SIZE", "DAGSTER_HOME"):
+    for name in ISOLATED_ENV:
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 
@@ -98,6 +103,20 @@ class Pipeline:
 @pytest.fixture
 def pipeline(instance, warehouse) -> Pipeline:
     return Pipeline(instance, warehouse)
+
+
+@contextmanager
+def module_pipeline(directory: Path):
+    """A `Pipeline` in `directory` set up as `workdir`, `instance` and `pipeline` set one up per
+    test, for a module-scoped fixture that builds one warehouse its tests only read: the cwd and
+    the environment are restored when the context exits."""
+    shutil.copy(REPO / "dagster.yaml", directory / "dagster.yaml")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(directory)
+        for name in ISOLATED_ENV:
+            patch.delenv(name, raising=False)
+        with DagsterInstance.from_ref(InstanceRef.from_dir(str(directory / ".dagster"), config_dir=str(directory))) as inst:
+            yield Pipeline(inst, directory / "warehouse" / "test.duckdb")
 
 
 def failure_messages(result) -> list[str]:

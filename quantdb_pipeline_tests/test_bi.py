@@ -2,7 +2,9 @@
 get_stock_data, on a sample warehouse that has seen a dividend."""
 
 import datetime as dt
+import re
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -11,15 +13,20 @@ import pytest
 from quantdb_pipeline import read
 from quantdb_pipeline.compat import get_stock_data
 from quantdb_pipeline.sources.sample_market import DIVIDEND_DATE, DIVIDEND_SYMBOL, SampleMarket
+from quantdb_pipeline.warehouse import schema
+from quantdb_pipeline.warehouse.comments import COLUMN_COMMENTS
+from quantdb_pipeline_tests.conftest import module_pipeline
 
 SYMBOLS = f"{DIVIDEND_SYMBOL},600000,000001,000004"
 TODAY = "2026-07-20"
 
 
-@pytest.fixture
-def warehouse(pipeline):
-    assert pipeline.run("2026-06-01", TODAY, today=TODAY, symbols=SYMBOLS).success
-    return pipeline.warehouse
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    """One published warehouse for the module: its tests only read it."""
+    with module_pipeline(tmp_path_factory.mktemp("bi")) as pipeline:
+        assert pipeline.run("2026-06-01", TODAY, today=TODAY, symbols=SYMBOLS).success
+        yield pipeline.warehouse
 
 
 def test_the_bars_adjusted_view_agrees_with_read(warehouse):
@@ -33,6 +40,48 @@ def test_the_bars_adjusted_view_agrees_with_read(warehouse):
     assert "forward-adjusted" in comment[0][0]
     before = view[view["trade_date"].dt.date < DIVIDEND_DATE]
     assert (before["close_qfq"] < before["close"]).all()
+
+
+#: Where a comment may quote upstream's Chinese: "upstream: 收盘" (up to the next ";" or ")").
+UPSTREAM_QUOTE = re.compile(r"upstream: [^;)]*")
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def test_every_column_of_every_table_and_view_has_an_english_comment(warehouse):
+    with duckdb.connect(str(warehouse), read_only=True) as conn:  # the published file, as a BI tool opens it
+        columns = conn.execute("""
+            SELECT c.table_name, c.column_name, c.data_type, c.comment, v.view_name IS NOT NULL AS is_view
+            FROM duckdb_columns() c
+            LEFT JOIN duckdb_views() v ON v.database_name = c.database_name AND v.schema_name = c.schema_name
+                                      AND v.view_name = c.table_name
+            WHERE c.database_name = current_database() AND c.schema_name = 'main' AND NOT c.internal
+            ORDER BY ALL""").fetchall()
+    missing = [f"{table}.{column}" for table, column, _, comment, _ in columns if not (comment or "").strip()]
+    assert not missing, f"{len(missing)} of {len(columns)} columns have no comment: {', '.join(missing)}"
+    views = {table for table, *_, is_view in columns if is_view}
+    assert {"bars_adjusted", "key_financials", "latest_profiles", "report_announcements", "trading_sessions"} <= views
+    not_english = [f"{t}.{c}" for t, c, _, comment, _ in columns if CJK.search(UPSTREAM_QUOTE.sub("", comment))]
+    assert not not_english, f"Chinese outside an 'upstream: ...' quote in: {', '.join(not_english)}"
+    undated = [f"{t}.{c}" for t, c, kind, comment, _ in columns if kind == "DATE"
+               and not re.search(r"Asia/Shanghai|Asia/Hong_Kong|calendar date", comment)]
+    assert not undated, f"DATE columns whose comment does not say whose day it is: {', '.join(undated)}"
+    not_utc = [f"{t}.{c}" for t, c, kind, comment, _ in columns if kind.startswith("TIMESTAMP") and "UTC" not in comment]
+    assert not not_utc, f"timestamps whose comment does not say UTC: {', '.join(not_utc)}"
+    units = dict(((t, c), comment) for t, c, _, comment, _ in columns)
+    assert "CNY" in units[("daily_bars", "close")] and "HKD" in units[("hk_daily_bars", "close")]
+    assert "shares" in units[("daily_bars", "volume")] and "percent" in units[("key_financials", "roe")]
+    known = {(table, column) for table, entries in COLUMN_COMMENTS.items() for column in entries}
+    assert known <= set(units), f"comments for columns that do not exist: {sorted(known - set(units))}"
+
+
+def test_column_comments_come_back_after_a_view_is_recreated():
+    conn = schema.prepare(duckdb.connect())
+    (sql,) = conn.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'trading_sessions'").fetchone()
+    conn.execute(sql.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))  # as a later migration would
+    comment = "SELECT comment FROM duckdb_columns() WHERE table_name = 'trading_sessions' AND column_name = 'trade_date'"
+    assert conn.execute(comment).fetchall() == [(None,)]  # DuckDB drops a re-created view's column comments
+    schema.migrate(conn)
+    assert conn.execute(comment).fetchall() == [(COLUMN_COMMENTS["trading_sessions"]["trade_date"],)]
 
 
 def test_latest_profiles_view_has_every_security(warehouse):

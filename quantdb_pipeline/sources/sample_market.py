@@ -1231,45 +1231,94 @@ _REPORT_TYPES = {3: "一季报", 6: "中报", 9: "三季报", 12: "年报"}
 
 @lru_cache(maxsize=256)
 def _reports(seed: int, symbol: str, list_date: dt.date, total_shares: int) -> pd.DataFrame:
-    """Quarterly year-to-date reports with announcement dates inside the statutory windows."""
+    """Quarterly reports of `symbol` from its listing on, as Chinese companies file them, with
+    announcement dates inside the statutory windows. One row per report; money in CNY, per-share
+    figures in CNY per share (on `total_shares`), ratios in percent.
+
+    The statements hold together as real ones do, so that a researcher's first plot looks like
+    a company's: each quarter's profit is a return on the equity at its start (a company's own
+    annual ROE, mostly 4..20%, for about one company in eight a loss of up to 8%, plus noise) and its
+    revenue a turnover of that equity (with a mild seasonal pattern), so revenue grows smoothly with
+    equity; equity evolves as the previous quarter's equity + profit - the dividend (a payout of the
+    previous year's parent profit, paid in Q3); liabilities follow a slowly drifting debt ratio
+    and assets = liabilities + equity to the fen. Income and cash-flow items are year-to-date
+    (Q1, H1, Q3, annual cumulative), balance items at the quarter end; roe is the year-to-date
+    parent profit over the average of the parent equity at the year's start and at the period end
+    (eastmoney's weighted ROE, not annualised). A company listed mid-year has run since January:
+    its first report's year-to-date figures cover the whole year so far.
+    """
     rng = np.random.default_rng([seed, int(symbol), 404])
-    ends = [d.date() for d in pd.date_range(FIRST_REPORT, _calendar()[-1], freq="QE")]
-    ends = [d for d in ends if d >= list_date]
+    timing = np.random.default_rng([seed, int(symbol), 405])  # announcement dates, drawn apart
+    bank = symbol == BANK_SYMBOL
+    first_year = max(FIRST_REPORT.year, list_date.year)
+    ends = [d.date() for d in pd.date_range(dt.date(first_year, 1, 1), _calendar()[-1], freq="QE")]
     n = len(ends)
-    base = float(rng.uniform(2e8, 2e10))
-    growth = float(rng.normal(0.02, 0.03))
-    quarterly = base * np.exp(growth * np.arange(n)) * rng.uniform(0.85, 1.15, n) / 4
-    margin = float(rng.uniform(0.05, 0.25))
-    gross = float(rng.uniform(0.2, 0.6))
-    rows, ytd = [], {"revenue": 0.0, "net_profit": 0.0, "cash": 0.0}
+    if bank:
+        roe, turnover, debt_ratio = rng.uniform(0.09, 0.13), rng.uniform(0.25, 0.35), rng.uniform(0.9, 0.93)
+    else:
+        roe = rng.uniform(-0.08, 0.0) if rng.random() < 0.125 else rng.uniform(0.04, 0.2)
+        turnover, debt_ratio = rng.uniform(0.5, 2.5), rng.uniform(0.3, 0.65)
+    equity = total_shares * rng.uniform(2.0, 12.0)  # book value of 2..12 CNY a share when the reports start
+    parent_share, payout, cash_share = rng.uniform(0.85, 1.0), rng.uniform(0.2, 0.5), rng.uniform(0.05, 0.2)
+    gross_spread = rng.uniform(0.1, 0.35)  # gross margin above net margin
+    season = np.array([0.23, 0.25, 0.25, 0.27]) * rng.uniform(0.97, 1.03, 4)
+    season /= season.sum()
+    roe_noise, revenue_noise = rng.normal(0.0, 0.025, n), np.exp(rng.normal(0.0, 0.04, n))
+    debt_steps, cash_noise, rd = rng.normal(0.0, 0.01, n), rng.uniform(0.6, 1.6, n), rng.uniform(1, 8)
+    low, high = (0.88, 0.94) if bank else (0.15, 0.8)
+    rows, year_start_parent, last_annual_parent = [], equity * parent_share, 0.0
+    ytd = dict.fromkeys(("revenue", "profit", "cash", "invest", "finance"), 0.0)
     for i, end in enumerate(ends):
-        if end.month == 3:
-            ytd = {"revenue": 0.0, "net_profit": 0.0, "cash": 0.0}
-        ytd["revenue"] += quarterly[i]
-        ytd["net_profit"] += quarterly[i] * margin * float(rng.uniform(0.7, 1.3))
-        ytd["cash"] += quarterly[i] * margin * float(rng.uniform(0.3, 1.7))
-        assets = base * float(rng.uniform(1.8, 2.2)) * math.exp(growth * i)
-        debt_ratio = float(rng.uniform(0.3, 0.7)) if symbol != BANK_SYMBOL else float(rng.uniform(0.9, 0.93))
-        liabilities = round(assets * debt_ratio, 2)
-        equity = round(assets - liabilities, 2)
-        parent = ytd["net_profit"] * 0.92
-        (m1, d1), (m2, d2), next_year = _NOTICE_WINDOWS[end.month]
-        first, last = dt.date(end.year + next_year, m1, d1), dt.date(end.year + next_year, m2, d2)
-        notice = first + dt.timedelta(days=int(rng.integers(0, (last - first).days + 1)))
-        rows.append({
-            "report_date": end, "report_type": _REPORT_TYPES[end.month], "notice_date": notice,
-            "revenue": round(ytd["revenue"], 2), "operating_cost": round(ytd["revenue"] * (1 - gross), 2),
-            "net_profit": round(ytd["net_profit"], 2), "parent_net_profit": round(parent, 2),
-            "deducted_net_profit": round(parent * 0.95, 2), "operating_cash_flow": round(ytd["cash"], 2),
-            "investing_cash_flow": round(-ytd["cash"] * 0.4, 2), "financing_cash_flow": round(-ytd["cash"] * 0.2, 2),
-            "interest_income": round(ytd["revenue"] * 0.7, 2),
-            "total_assets": round(assets, 2), "current_assets": round(assets * 0.55, 2), "cash": round(assets * 0.1, 2),
+        quarter = end.month // 3
+        if quarter == 1:
+            ytd = dict.fromkeys(ytd, 0.0)
+        revenue = equity * turnover * season[quarter - 1] * revenue_noise[i]
+        profit = equity * (roe + roe_noise[i]) * season[quarter - 1]
+        dividend = payout * last_annual_parent / parent_share if quarter == 3 and last_annual_parent > 0 else 0.0
+        operating_cash = profit * cash_noise[i] + revenue * 0.02
+        equity += profit - dividend
+        debt_ratio = min(max(debt_ratio + debt_steps[i], low), high)
+        ytd["revenue"] += revenue
+        ytd["profit"] += profit
+        ytd["cash"] += operating_cash
+        ytd["invest"] -= abs(operating_cash) * 0.5
+        ytd["finance"] -= dividend + abs(operating_cash) * 0.1
+        total_equity = round(equity, 2)
+        liabilities = round(equity * debt_ratio / (1 - debt_ratio), 2)
+        assets = round(total_equity + liabilities, 2)
+        parent_equity = round(equity * parent_share, 2)
+        parent = ytd["profit"] * parent_share
+        if quarter == 4:
+            last_annual_parent = parent
+        net_margin = ytd["profit"] / ytd["revenue"]
+        row = {
+            "report_date": end, "report_type": _REPORT_TYPES[end.month],
+            "notice_date": _notice_date(timing, end),
+            "revenue": round(ytd["revenue"], 2),
+            "operating_cost": round(ytd["revenue"] * (1 - max(net_margin + gross_spread, 0.05)), 2),
+            "net_profit": round(ytd["profit"], 2), "parent_net_profit": round(parent, 2),
+            "deducted_net_profit": round(parent - abs(parent) * 0.05, 2),
+            "operating_cash_flow": round(ytd["cash"], 2), "investing_cash_flow": round(ytd["invest"], 2),
+            "financing_cash_flow": round(ytd["finance"], 2), "interest_income": round(ytd["revenue"] * 0.7, 2),
+            "total_assets": assets, "current_assets": round(assets * 0.55, 2), "cash": round(assets * cash_share, 2),
             "total_liabilities": liabilities, "current_liabilities": round(liabilities * 0.7, 2),
-            "total_equity": equity, "parent_equity": round(equity * 0.95, 2),
+            "total_equity": total_equity, "parent_equity": parent_equity,
             "loans": round(assets * 0.5, 2), "deposits": round(liabilities * 0.75, 2),
-            "eps_basic": round(parent / total_shares, 4), "bvps": round(equity * 0.95 / total_shares, 4),
-            "roe": round(parent / (equity * 0.95) * 100, 4), "gross_margin": round(gross * 100, 4),
-            "net_margin": round(ytd["net_profit"] / ytd["revenue"] * 100, 4),
-            "debt_to_assets": round(debt_ratio * 100, 4), "rd_ratio": round(float(rng.uniform(1, 8)), 4),
-        })
+            "eps_basic": round(parent / total_shares, 4), "bvps": round(parent_equity / total_shares, 4),
+            "roe": round(parent / ((year_start_parent + parent_equity) / 2) * 100, 4),
+            "gross_margin": round(max(net_margin + gross_spread, 0.05) * 100, 4),
+            "net_margin": round(net_margin * 100, 4),
+            "debt_to_assets": round(liabilities / assets * 100, 4), "rd_ratio": round(float(rd), 4),
+        }
+        if quarter == 4:
+            year_start_parent = parent_equity
+        if end >= list_date:
+            rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _notice_date(rng: np.random.Generator, end: dt.date) -> dt.date:
+    """A day inside the statutory disclosure window of the report for quarter end `end`."""
+    (m1, d1), (m2, d2), next_year = _NOTICE_WINDOWS[end.month]
+    first, last = dt.date(end.year + next_year, m1, d1), dt.date(end.year + next_year, m2, d2)
+    return first + dt.timedelta(days=int(rng.integers(0, (last - first).days + 1)))

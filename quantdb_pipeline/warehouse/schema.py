@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from quantdb_pipeline.warehouse import comments
+
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -47,7 +49,9 @@ def schema_version(conn: duckdb.DuckDBPyConnection) -> int:
 
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> int:
-    """Apply every migration newer than the database's version; return the new version."""
+    """Apply every migration newer than the database's version, then the column comments
+    (`comments.apply`: a view re-created by a migration loses its column comments); return the
+    new version."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
@@ -65,6 +69,7 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
             conn.execute("ROLLBACK")
             raise
         current = version
+    comments.apply(conn)
     return current
 
 
