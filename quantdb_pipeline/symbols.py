@@ -48,7 +48,7 @@ class IndexSymbolError(SymbolError):
         as_stock = (f" (as a stock, code {code} would be listed on {stock_exchange})" if stock_exchange
                     else f" ({code} is no stock code)")
         use = ("BSE indices are not loaded (index_bars covers SSE, CSI and SZSE indices)" if exchange == "BJ"
-               else f"use index_bars({symbol!r})")
+               else f"use index_bars({symbol!r}) to read it, --indices {code} to load it")
         super().__init__(f"{symbol!r} is an index code on {exchange}, not a stock{as_stock}: {use}")
 
 
