@@ -38,7 +38,7 @@ def get_stock_data(symbol: str, start_date: str | None = None, end_date: str | N
             latest = conn.execute("SELECT max(trade_date) FROM daily_bars").fetchall()[0][0]
         last = read._date(end_date, "end_date") or latest
         trading = read.trading_days(end=last, warehouse=warehouse)
-        start_date = trading[-days] if len(trading) >= days else (trading[0] if trading else None)
+        start_date = trading[-days] if len(trading) >= days else (trading[0] if len(trading) else None)
     bars = read.daily_bars(symbol, start_date, end_date, columns=["open", "high", "low", "close", "prev_close",
                                                                   "volume", "amount", "pct_change",
                                                                   "turnover_rate"],

@@ -18,6 +18,17 @@ changes a later result) and pays no query. The kept results are dropped when a n
 is published. They are bounded by `QUANTDB_READ_CACHE_MB` (MiB of column buffers, as
 `DataFrame.memory_usage(deep=False)` counts them; default 256; 0 disables), least recently
 used evicted first; `cache_info()` shows hits, misses and bytes, `clear_cache()` empties it.
+
+Dates, one convention throughout: every date or time this module returns is pandas'
+`datetime64[ns]` (a column of that dtype, `datetime64[ns, UTC]` for instants such as
+`ingested_at`; `trading_days` a `DatetimeIndex`; `panel` is indexed by one), so that
+`bars.trade_date.isin(trading_days())` matches and `panel(...).loc[day]` finds a day taken
+from `trading_days()`. Days are the exchange's (Asia/Shanghai, or Hong Kong for HK data),
+at midnight, without a time zone. Every date argument (`start`, `end`, `as_of`) accepts
+"2024-01-02", "20240102", `datetime.date`, `datetime.datetime`, `pd.Timestamp` or
+`np.datetime64` (a time of day is dropped); anything else raises a ValueError naming the
+argument and the value (`_date`, the one parser). Market arguments ("CN", "HK") are
+case-insensitive; an unknown market is a ValueError listing the valid ones.
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ dataset_status = LazyModule("quantdb_pipeline.warehouse.dataset_status")  # impo
 from quantdb_pipeline.settings import warehouse_path
 from quantdb_pipeline.symbols import (
     A_SHARE_PREFIXES,
+    IndexSymbolError as _IndexCode,
     SymbolError,
     is_bare_code,
     is_hk_symbol,
@@ -61,6 +73,8 @@ __all__ = [
     "AdjustmentGapWarning",
     "StaleFactorsWarning",
     "BAR_FIELDS",
+    "IndexSymbolError",
+    "MARKETS",
     "UnknownSymbolError",
     "WarehouseNotFoundError",
     "WarehouseBusyError",
@@ -92,7 +106,10 @@ _DEFAULT_BAR_FIELDS = BAR_FIELDS[:8]
 #: Fields multiplied by the adjustment ratio; volume and amount stay as traded.
 _PRICE_FIELDS = ("open", "high", "low", "close", "prev_close", "reference_price")
 ADJUSTMENTS = (None, "qfq", "hfq")
+#: The calendars a market argument can name (`trading_days`, `market_closures`), case-insensitive.
+MARKETS = ("CN", "HK")
 _COMPACT_DATE = re.compile(r"^\d{8}$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class WarehouseNotFoundError(FileNotFoundError):
@@ -140,6 +157,17 @@ class UnknownSymbolError(KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])
+
+
+class IndexSymbolError(UnknownSymbolError):
+    """An index's code where a stock was asked for ("sh000300" is the CSI 300, not SZSE's stock
+    000300): the message names the index (from the warehouse's `indices` where known) and
+    points to `index_bars`. `symbol` as written, `code` (six digits), `exchange` (the index's
+    side), `name` (None when the warehouse does not know the index)."""
+
+    def __init__(self, message: str, symbol: str, code: str, exchange: str, name: str | None):
+        super().__init__(message)
+        self.symbol, self.code, self.exchange, self.name = symbol, code, exchange, name
 
 
 def _missing(path: Path) -> WarehouseNotFoundError:
@@ -267,23 +295,77 @@ def _cursor(warehouse: str | os.PathLike | None):
 
 
 def _date(value, name: str) -> dt.date | None:
+    """The day of a date argument `name` (None stays None): the one parser of this module.
+
+    Accepts "YYYY-MM-DD", "YYYYMMDD", `datetime.date`, `datetime.datetime` and `pd.Timestamp`
+    (their calendar day: a time is dropped, a time zone kept as given) and `np.datetime64`.
+    Raises ValueError naming the argument and the value for anything else (NaT included)."""
     if value is None:
         return None
-    if isinstance(value, pd.Timestamp):
-        return value.date()
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.datetime):  # pd.Timestamp is one; pd.NaT passes isinstance too
+        if value is pd.NaT:
+            raise ValueError(f"{name}=NaT is not a date")
         return value.date()
     if isinstance(value, dt.date):
         return value
+    if type(value).__name__ == "datetime64":  # np.datetime64, without importing numpy for the check
+        if np.isnat(value):
+            raise ValueError(f"{name}={value!r} is not a date (NaT)")
+        return value.astype("datetime64[D]").astype(dt.date)
     if isinstance(value, str):
         text = value.strip()
         try:
             if _COMPACT_DATE.match(text):
                 return dt.datetime.strptime(text, "%Y%m%d").date()
-            return dt.date.fromisoformat(text)
+            if _ISO_DATE.match(text):
+                return dt.date.fromisoformat(text)
         except ValueError:
             pass
-    raise ValueError(f"{name}={value!r} is not a date: use 'YYYY-MM-DD', 'YYYYMMDD' or a date object")
+    raise ValueError(f"{name}={value!r} is not a date: use 'YYYY-MM-DD', 'YYYYMMDD', a datetime.date or "
+                     "datetime.datetime, a pd.Timestamp or an np.datetime64")
+
+
+def _pandas_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every date and time column as datetime64[ns] (tz kept), in place: DuckDB
+    hands pandas 3 microseconds; the module's convention is one dtype (see the docstring)."""
+    for column, dtype in frame.dtypes.items():
+        if dtype.kind != "M":
+            continue
+        if isinstance(dtype, np.dtype):  # naive: numpy's cast is the cheapest (0.1 ms for 1,000 rows)
+            if dtype != _NS:
+                frame[column] = frame[column].to_numpy().astype(_NS)
+        elif dtype.unit != "ns":  # time-zone aware
+            frame[column] = frame[column].dt.as_unit("ns")
+    return frame
+
+
+_NS = "datetime64[ns]"
+
+
+def _day_index(days, name: str = "trade_date") -> pd.DatetimeIndex:
+    """Days (dates or datetime64 values) as a datetime64[ns] `DatetimeIndex`."""
+    return pd.DatetimeIndex(np.asarray(days, dtype="datetime64[D]"), name=name).as_unit("ns")
+
+
+def _market(market, *, optional: bool = False) -> str | None:
+    """`market` as stored ("CN", "HK"), whatever its case; None where `optional` allows it.
+    Raises ValueError listing the valid markets for anything else."""
+    if market is None and optional:
+        return None
+    code = market.strip().upper() if isinstance(market, str) else None
+    if code not in MARKETS:
+        raise ValueError(f"market={market!r} is not a market: choose from {list(MARKETS)} (any case)")
+    return code
+
+
+def _names(value, what: str) -> list:
+    """One name (a str) or an iterable of names as a list: "close" is ["close"], never its letters."""
+    if isinstance(value, str):
+        return [value]
+    try:
+        return list(value)
+    except TypeError:
+        raise ValueError(f"{what}={value!r}: give a name or a list of names") from None
 
 
 def _range(start, end) -> tuple[dt.date | None, dt.date | None]:
@@ -291,6 +373,34 @@ def _range(start, end) -> tuple[dt.date | None, dt.date | None]:
     if start and end and start > end:
         raise ValueError(f"start {start} is after end {end}")
     return start, end
+
+
+def _symbol_error(error: SymbolError, warehouse: str | os.PathLike | None) -> UnknownSymbolError:
+    """The read error for a symbol that is no stock code of the warehouse's form: an
+    `IndexSymbolError` naming the index (from the warehouse's `indices` where it knows it) for an
+    index's code, else an `UnknownSymbolError` with the parser's message."""
+    if not isinstance(error, _IndexCode):
+        return UnknownSymbolError(str(error))
+    name = _index_name(error.code, warehouse)
+    if name is None:
+        return IndexSymbolError(str(error), error.symbol, error.code, error.exchange, None)
+    return _index_error(error.symbol, error.code, error.exchange, name)
+
+
+def _index_error(symbol: str, code: str, exchange: str, name: str) -> IndexSymbolError:
+    index = name if name.lower().endswith("index") else f"{name} index"
+    return IndexSymbolError(f"{symbol} is the {index} on {exchange}, not a stock: use index_bars({symbol!r})",
+                            symbol, code, exchange, name)
+
+
+def _index_name(code: str, warehouse: str | os.PathLike | None) -> str | None:
+    """The warehouse's name of index `code`, or None (unknown, or no warehouse to ask)."""
+    try:
+        with _cursor(warehouse) as conn:
+            found = conn.execute("SELECT name FROM indices WHERE symbol = ?", [code]).fetchall()
+    except (WarehouseNotFoundError, WarehouseBusyError, duckdb.Error):
+        return None
+    return found[0][0] if found else None
 
 
 #: A comma-joined list of bare six-digit A-share codes only (checked in one pass for a long list).
@@ -315,13 +425,14 @@ def _symbols(symbols: str | Iterable[str]) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(a_shares)), list(dict.fromkeys(hk))
 
 
-def _market_codes(symbols: str | Iterable[str], market: str, hint: str) -> list[str]:
+def _market_codes(symbols: str | Iterable[str], market: str, hint: str,
+                  warehouse: str | os.PathLike | None = None) -> list[str]:
     """The `market` ("A-share" or "HK") codes of `symbols`; a symbol of the other market is an
     error that says where to look (`hint`), not an empty frame."""
     try:
         a_shares, hk = _symbols(symbols)
     except SymbolError as error:
-        raise UnknownSymbolError(str(error)) from error
+        raise _symbol_error(error, warehouse) from error
     mine, theirs = (a_shares, hk) if market == "A-share" else (hk, a_shares)
     if theirs:
         raise ValueError(f"{', '.join(theirs)}: not {market} symbol(s); {hint}")
@@ -461,7 +572,7 @@ def _symbol_changes(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> pd.Dat
     def load() -> tuple[pd.DataFrame, frozenset[str]]:
         try:
             changes = conn.execute("SELECT old_symbol, new_symbol, change_date, matched_by FROM symbol_changes "
-                                   "ORDER BY old_symbol, new_symbol").df()
+                                   "ORDER BY old_symbol, new_symbol").df().pipe(_pandas_dates)
         except duckdb.CatalogException:
             changes = pd.DataFrame(columns=["old_symbol", "new_symbol", "change_date", "matched_by"])
         return changes, frozenset(changes["old_symbol"]) | frozenset(changes["new_symbol"]), changes.iloc[:0]
@@ -607,10 +718,10 @@ def daily_bars(
     try:
         codes, hk_codes = _symbols(symbols)
     except SymbolError as error:
-        raise UnknownSymbolError(str(error)) from error
+        raise _symbol_error(error, warehouse) from error
     start, end = _range(start, end)
     ratio, as_of = _adjustment(adjust, as_of)
-    fields = list(_DEFAULT_BAR_FIELDS if columns is None else columns)
+    fields = list(_DEFAULT_BAR_FIELDS) if columns is None else _names(columns, "columns")
     unknown = [f for f in fields if f not in BAR_FIELDS and f not in ("symbol", "trade_date")]
     if unknown:
         raise ValueError(f"unknown column(s) {unknown}; choose from {list(BAR_FIELDS)}")
@@ -649,7 +760,7 @@ def daily_bars(
                         sql = _bars_sql(previous, _CHANGED_FACTORS_SQL)
                 if len(market_codes) == 1 and source_table == table:
                     sql, params = _one_code(sql, params)
-                bars = conn.execute(sql.format(table=source_table, select=columns_sql + extra), params).df()
+                bars = conn.execute(sql.format(table=source_table, select=columns_sql + extra), params).df().pipe(_pandas_dates)
                 if changes is not None and len(changes):
                     bars.attrs["symbol_changes"] = changes
                 _check_known(conn, reference, market_codes, bars)
@@ -773,7 +884,7 @@ def _known_gaps(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> pd.DataFra
     def load() -> tuple[pd.DataFrame, frozenset[str]]:
         try:
             gaps = conn.execute("SELECT symbol, ex_date, evidence, reason FROM adjustment_gaps "
-                                "ORDER BY symbol, ex_date").df()
+                                "ORDER BY symbol, ex_date").df().pipe(_pandas_dates)
         except duckdb.CatalogException:
             gaps = pd.DataFrame(columns=["symbol", "ex_date", "evidence", "reason"])
         return gaps, frozenset(gaps["symbol"]), gaps.iloc[:0]
@@ -849,6 +960,12 @@ def _check_known(conn: duckdb.DuckDBPyConnection, reference: str, codes: list[st
     known = {s for (s,) in conn.execute(
         f"SELECT symbol FROM {reference} WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [absent]).fetchall()}
     unknown = [s for s in absent if s not in known]
+    if unknown and reference == "securities":  # a bare index code ("000300"): say which index it is
+        indices = conn.execute("SELECT symbol, exchange, name FROM indices WHERE symbol IN (SELECT unnest(?::VARCHAR[])) "
+                               "ORDER BY symbol", [unknown]).fetchall()
+        if indices:
+            code, exchange, name = indices[0]
+            raise _index_error(code, code, exchange, name)
     if unknown:
         raise UnknownSymbolError(f"unknown symbol(s) {', '.join(unknown)}: not in the warehouse's {reference} table")
 
@@ -864,7 +981,7 @@ def index_bars(symbols: str | Iterable[str] | None = None, start=None, end=None,
     try:
         codes = None if items is None else list(dict.fromkeys(normalize_index_symbol(s) for s in items))
     except SymbolError as error:
-        raise UnknownSymbolError(str(error)) from error
+        raise _symbol_error(error, warehouse) from error
     start, end = _range(start, end)
     return _cached(warehouse, ("index_bars", None if codes is None else tuple(codes), start, end),
                    lambda: _index_bars(codes, start, end, warehouse))
@@ -882,7 +999,7 @@ def _index_bars(codes: list[str] | None, start: dt.date | None, end: dt.date | N
             ORDER BY symbol, trade_date
             """,
             {"codes": codes, "start": start, "end": end},
-        ).df()
+        ).df().pipe(_pandas_dates)
         if codes:
             _check_known(conn, "indices", codes, bars)
         return bars
@@ -891,13 +1008,13 @@ def _index_bars(codes: list[str] | None, start: dt.date | None, end: dt.date | N
 def indices(*, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
     """The indices the warehouse holds: symbol, exchange (SH or SZ), English name."""
     with _cursor(warehouse) as conn:
-        return conn.execute("SELECT symbol, exchange, name FROM indices ORDER BY symbol").df()
+        return conn.execute("SELECT symbol, exchange, name FROM indices ORDER BY symbol").df().pipe(_pandas_dates)
 
 
 def hk_securities(*, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
     """The HK securities the warehouse knows: symbol (five digits), name, currency."""
     with _cursor(warehouse) as conn:
-        return conn.execute("SELECT symbol, name, currency FROM hk_securities ORDER BY symbol").df()
+        return conn.execute("SELECT symbol, name, currency FROM hk_securities ORDER BY symbol").df().pipe(_pandas_dates)
 
 
 #: Fields `panel` can pivot.
@@ -927,7 +1044,7 @@ def panel(field: str = "close", symbols: str | Iterable[str] | None = None, star
         try:
             codes, hk_codes = _symbols(symbols)
         except SymbolError as error:
-            raise UnknownSymbolError(str(error)) from error
+            raise _symbol_error(error, warehouse) from error
         if hk_codes:
             raise ValueError(f"panel covers A-shares only; got Hong Kong symbols {', '.join(hk_codes)}")
         codes = sorted(codes)
@@ -996,7 +1113,7 @@ def _panel(field: str, codes: list[str] | None, first: dt.date | None, last: dt.
     matrix[row, long["col"]] = np.asarray(long["value"], dtype="float64")
     used = np.zeros(len(codes), dtype=bool)
     used[long["col"]] = True  # a symbol without a bar in the range gets no column, as in a pivot
-    wide = pd.DataFrame(matrix[:, used], index=pd.DatetimeIndex(days, name="trade_date"),
+    wide = pd.DataFrame(matrix[:, used], index=_day_index(days),
                         columns=[c for c, u in zip(codes, used) if u])
     return wide
 
@@ -1007,11 +1124,11 @@ def adjustment_factors(symbols: str | Iterable[str], *,
     ex_date on. `derived_from` is None for upstream's (sina's) factors; for a factor upstream
     had not published yet it says what the step was derived from ("quote_list_reference" or
     "corporate_actions"; "base" for the 1.0 a derived series starts from)."""
-    codes = _market_codes(symbols, "A-share", "HK factors are in hk_adjustment_factors()")
+    codes = _market_codes(symbols, "A-share", "HK factors are in hk_adjustment_factors()", warehouse)
     with _cursor(warehouse) as conn:
         return conn.execute(
             "SELECT symbol, ex_date, hfq_factor, derived_from FROM adjustment_factors "
-            "WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol, ex_date", [codes]).df()
+            "WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol, ex_date", [codes]).df().pipe(_pandas_dates)
 
 
 CORPORATE_ACTION_FIELDS = ("symbol", "report_period", "ex_date", "record_date", "pay_date", "cash_per_share",
@@ -1032,7 +1149,8 @@ def corporate_actions(symbols: str | Iterable[str] | None = None, start=None, en
     on plan_announced_on). Source: eastmoney's dividend table (`stock_fhps_em`).
     """
     codes = None if symbols is None else _market_codes(
-        symbols, "A-share", "corporate actions cover A-shares (HK dividends are in hk_adjustment_factors)")
+        symbols, "A-share", "corporate actions cover A-shares (HK dividends are in hk_adjustment_factors)",
+        warehouse)
     start, end = _range(start, end)
     with _cursor(warehouse) as conn:
         return conn.execute(
@@ -1043,7 +1161,7 @@ def corporate_actions(symbols: str | Iterable[str] | None = None, start=None, en
               AND coalesce(ex_date, plan_announced_on) >= coalesce($start::DATE, DATE '0001-01-01')
               AND coalesce(ex_date, plan_announced_on) <= coalesce($end::DATE, DATE '9999-12-31')
             ORDER BY coalesce(ex_date, plan_announced_on), symbol
-            """, {"codes": codes, "implemented": implemented_only, "start": start, "end": end}).df()
+            """, {"codes": codes, "implemented": implemented_only, "start": start, "end": end}).df().pipe(_pandas_dates)
 
 
 def hk_adjustment_factors(symbols: str | Iterable[str], *,
@@ -1051,29 +1169,36 @@ def hk_adjustment_factors(symbols: str | Iterable[str], *,
     """sina's stored HK factors (symbol, ex_date, hfq_factor, hfq_cash, qfq_factor), each row in
     force from its ex_date on: hfq price = price x hfq_factor + hfq_cash (HKD), qfq price =
     price x qfq_factor. A symbol without rows has had no corporate action upstream knows of."""
-    codes = _market_codes(symbols, "HK", "A-share factors are in adjustment_factors()")
+    codes = _market_codes(symbols, "HK", "A-share factors are in adjustment_factors()", warehouse)
     with _cursor(warehouse) as conn:
         return conn.execute(
             "SELECT symbol, ex_date, hfq_factor, hfq_cash, qfq_factor FROM hk_adjustment_factors "
-            "WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol, ex_date", [codes]).df()
+            "WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol, ex_date", [codes]).df().pipe(_pandas_dates)
 
 
 def trading_days(start=None, end=None, *, market: str = "CN",
-                 warehouse: str | os.PathLike | None = None) -> list[dt.date]:
-    """Trading days of `market` ("CN" or "HK") between `start` and `end` (inclusive), ascending.
+                 warehouse: str | os.PathLike | None = None) -> pd.DatetimeIndex:
+    """Trading days of `market` ("CN" or "HK", any case) between `start` and `end` (inclusive),
+    ascending, as a datetime64[ns] `DatetimeIndex` named trade_date: the dtype of every
+    `trade_date` this module returns, so `bars.trade_date.isin(trading_days())` and
+    `panel(...).loc[day]` work with its days. `list(days.date)` gives `datetime.date`s.
 
     The library calendar less the closures the pipeline recorded (`market_closures()`): a
-    day the exchange closed unannounced (a typhoon) is not a trading day.
+    day the exchange closed unannounced (a typhoon) is not a trading day. An unknown market
+    is a ValueError listing the valid ones.
     """
-    _range(start, end)  # a bad range is reported before the file is opened
+    _range(start, end)  # a bad range or market is reported before the file is opened
+    market = _market(market)
     with _cursor(warehouse) as conn:
-        return trading_days_on(conn, start, end, market)
+        return _day_index(trading_days_on(conn, start, end, market))
 
 
 def trading_days_on(conn: duckdb.DuckDBPyConnection, start=None, end=None, market: str = "CN") -> list[dt.date]:
-    """`trading_days` on an open connection (the pipeline's planning connection, see
-    `warehouse.planning`): the trading days of `market` in [start, end], ascending."""
+    """`trading_days` on an open connection, for the pipeline's own planning (its planning
+    connection, see `warehouse.planning`), which works in `datetime.date`: the trading days of
+    `market` in [start, end], ascending, as a list of dates. Notebooks use `trading_days`."""
     start, end = _range(start, end)
+    market = _market(market)
     return [d for (d,) in conn.execute(
         """
         SELECT trade_date FROM trading_sessions
@@ -1089,12 +1214,13 @@ def market_closures(market: str | None = None, *, warehouse: str | os.PathLike |
     """Days the calendar lists as sessions on which `market` (default: every market) did not
     trade, as the pipeline found them: market, day, detected_at (UTC), evidence (what the
     answers and the probe request showed), run_id. `trading_days` leaves these days out; a
-    later answer with a bar on such a day removes its row.
+    later answer with a bar on such a day removes its row. `market`: "CN" or "HK", any case.
     """
+    market = _market(market, optional=True)
     with _cursor(warehouse) as conn:
         return conn.execute(
             "SELECT market, day, detected_at, evidence, run_id FROM market_closures "
-            "WHERE ?::VARCHAR IS NULL OR market = ? ORDER BY market, day", [market, market]).df()
+            "WHERE ?::VARCHAR IS NULL OR market = ? ORDER BY market, day", [market, market]).df().pipe(_pandas_dates)
 
 
 def securities(as_of=None, include_delisted: bool = False, *,
@@ -1146,7 +1272,7 @@ def securities(as_of=None, include_delisted: bool = False, *,
               AND ($day::DATE IS NULL OR NOT EXISTS (
                    SELECT 1 FROM symbol_changes n WHERE n.new_symbol = s.symbol AND $day < n.change_date))
             ORDER BY s.symbol
-            """, {"day": day, "include_delisted": include_delisted}).df()
+            """, {"day": day, "include_delisted": include_delisted}).df().pipe(_pandas_dates)
 
 
 class NoProfileError(LookupError):
@@ -1173,7 +1299,7 @@ def profile(symbol: str, as_of=None, *, warehouse: str | os.PathLike | None = No
     try:
         code = normalize_symbol(symbol)
     except SymbolError as error:
-        raise UnknownSymbolError(str(error)) from error
+        raise _symbol_error(error, warehouse) from error
     day = _date(as_of, "as_of")
     with _cursor(warehouse) as conn:
         rows = conn.execute(
@@ -1181,7 +1307,7 @@ def profile(symbol: str, as_of=None, *, warehouse: str | os.PathLike | None = No
             SELECT {", ".join(PROFILE_FIELDS)} FROM security_profiles
             WHERE symbol = $code AND (CASE WHEN $day::DATE IS NULL THEN valid_to IS NULL
                                            ELSE valid_from <= $day AND (valid_to IS NULL OR valid_to > $day) END)
-            """, {"code": code, "day": day}).df()
+            """, {"code": code, "day": day}).df().pipe(_pandas_dates)
         if len(rows):
             return rows.iloc[0]
         first = conn.execute("SELECT min(valid_from) FROM security_profiles WHERE symbol = ?", [code]).fetchall()[0][0]
@@ -1195,7 +1321,7 @@ def profile(symbol: str, as_of=None, *, warehouse: str | os.PathLike | None = No
                                   for f in PROFILE_FIELDS)}
                 FROM security_names
                 WHERE symbol = $code AND valid_from <= $day AND (valid_to IS NULL OR valid_to > $day)
-                """, {"code": code, "day": day}).df()
+                """, {"code": code, "day": day}).df().pipe(_pandas_dates)
             if len(named):
                 return named.iloc[0]
         if first is None:
@@ -1216,7 +1342,7 @@ def name_history(symbol: str, *, warehouse: str | os.PathLike | None = None) -> 
     try:
         code = normalize_symbol(symbol)
     except SymbolError as error:
-        raise UnknownSymbolError(str(error)) from error
+        raise _symbol_error(error, warehouse) from error
     with _cursor(warehouse) as conn:
         rows = conn.execute(
             """
@@ -1227,7 +1353,7 @@ def name_history(symbol: str, *, warehouse: str | os.PathLike | None = None) -> 
             UNION ALL
             SELECT symbol, name, is_st, NULL, NULL, 'former_names', position FROM former_names WHERE symbol = $code
             ORDER BY valid_from NULLS LAST, source, position
-            """, {"code": code}).df()
+            """, {"code": code}).df().pipe(_pandas_dates)
         if rows.empty:
             _check_known(conn, "securities", [code], rows)
         return rows
@@ -1252,8 +1378,8 @@ def financials(symbols: str | Iterable[str], metrics: Iterable[str] | None = Non
     try:
         codes = _symbols(symbols)[0]
     except SymbolError as error:
-        raise UnknownSymbolError(str(error)) from error
-    chosen = list(FINANCIAL_METRICS if metrics is None else ([metrics] if isinstance(metrics, str) else metrics))
+        raise _symbol_error(error, warehouse) from error
+    chosen = list(FINANCIAL_METRICS) if metrics is None else _names(metrics, "metrics")
     unknown = [m for m in chosen if m not in FINANCIAL_METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; choose from {list(FINANCIAL_METRICS)}")
@@ -1269,7 +1395,7 @@ def financials(symbols: str | Iterable[str], metrics: Iterable[str] | None = Non
               AND report_date <= coalesce($end::DATE, DATE '9999-12-31')
               AND ($day::DATE IS NULL OR available_from <= $day)
             ORDER BY symbol, report_date
-            """, {"codes": codes, "start": start, "end": end, "day": day}).df()
+            """, {"codes": codes, "start": start, "end": end, "day": day}).df().pipe(_pandas_dates)
         _check_known(conn, "securities", codes, rows)
         return rows
 
@@ -1346,7 +1472,7 @@ def _holes(conn: duckdb.DuckDBPyConnection, revisit_days: int) -> pd.DataFrame:
             FROM spans s JOIN days f ON f.n = s.lo JOIN days l ON l.n = s.hi
             WHERE s.lo <= s.hi
             ORDER BY s.symbol, first_missing
-            """, {"calendar": calendar, "last_day": last_day, "market": market, "revisit": revisit_days}).df())
+            """, {"calendar": calendar, "last_day": last_day, "market": market, "revisit": revisit_days}).df().pipe(_pandas_dates))
     columns = ["market", "symbol", "first_missing", "last_missing", "trading_days", "revisited"]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
@@ -1394,6 +1520,8 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
             rows.append((table, n, last, ingested, run))
         tables = pd.DataFrame(rows, columns=["table", "rows", "latest_date", "last_written_at", "last_run_id"])
         last_day = tables.set_index("table").loc["daily_bars", "latest_date"]
+        tables["latest_date"] = pd.to_datetime(tables["latest_date"]).dt.as_unit("ns")
+        tables["last_written_at"] = pd.to_datetime(tables["last_written_at"], utc=True).dt.as_unit("ns")
         gaps = conn.execute(
             """
             WITH coverage AS (SELECT symbol, max(covered_to) AS covered_to FROM bar_coverage GROUP BY symbol)
@@ -1408,21 +1536,21 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
             WHERE t.market = 'CN' AND t.trade_date BETWEEN (SELECT min(trade_date) FROM daily_bars) AND $last_day
               AND NOT EXISTS (SELECT 1 FROM daily_bars b WHERE b.trade_date = t.trade_date)
             ORDER BY kind, symbol, trade_date
-            """, {"last_day": last_day if pd.notna(last_day) else None}).df()
+            """, {"last_day": last_day if pd.notna(last_day) else None}).df().pipe(_pandas_dates)
         holes = _holes(conn, revisit_days_setting() if revisit_days is None else revisit_days)
         quarantine = conn.execute(
             "SELECT table_name, rules, count(*) AS rows, max(quarantined_at) AS last_at FROM quarantine "
-            "GROUP BY ALL ORDER BY table_name, rules").df()
+            "GROUP BY ALL ORDER BY table_name, rules").df().pipe(_pandas_dates)
         retries = conn.execute(
             # an empty answer is retried for bars (upstream throttles with empty frames); for factors
             # and dividend periods it means "none", which is not waiting for anything
             "SELECT dataset, symbol, status, last_attempt_at, error FROM ingest_state "
             "WHERE status = 'failed' OR (status = 'empty' AND dataset NOT IN "
             "('corporate_actions', 'adjustment_factors', 'hk_adjustment_factors')) "
-            "AND symbol NOT IN (SELECT symbol FROM securities WHERE status <> 'listed') ORDER BY dataset, symbol").df()
+            "AND symbol NOT IN (SELECT symbol FROM securities WHERE status <> 'listed') ORDER BY dataset, symbol").df().pipe(_pandas_dates)
         unreconciled = conn.execute(
             "SELECT source, count(DISTINCT symbol) AS symbols, count(*) AS rows, min(trade_date) AS oldest, "
-            "max(trade_date) AS newest FROM daily_bars WHERE source LIKE '%/spot' GROUP BY source ORDER BY source").df()
+            "max(trade_date) AS newest FROM daily_bars WHERE source LIKE '%/spot' GROUP BY source ORDER BY source").df().pipe(_pandas_dates)
         adjustment = conn.execute(
             """
             SELECT symbol, ex_date, 'derived' AS kind, derived_from AS detail FROM adjustment_factors
@@ -1430,9 +1558,9 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
             UNION ALL
             SELECT symbol, ex_date, 'gap', reason FROM adjustment_gaps
             ORDER BY kind, symbol, ex_date
-            """).df()
+            """).df().pipe(_pandas_dates)
         stale = dataset_status.stale(conn)
         closures = conn.execute("SELECT market, day, detected_at, evidence FROM market_closures "
-                                "ORDER BY market, day").df()
+                                "ORDER BY market, day").df().pipe(_pandas_dates)
         return {"tables": tables, "gaps": gaps, "holes": holes, "quarantine": quarantine, "retries": retries,
                 "stale": stale, "unreconciled": unreconciled, "adjustment": adjustment, "closures": closures}

@@ -5,9 +5,11 @@ the bare six-digit code. Hong Kong: "00700", "0700.HK", "700.HK" or "hk00700", s
 five-digit code. Indices: "000300", "sh000300" or "000300.SH", stored as the six-digit code
 (SZSE's indices are 399xxx, the others are published on the SSE side).
 
-An A-share code itself determines the exchange, so a prefix or suffix that contradicts it
-(e.g. "sh000001", which is the SSE Composite index, not Ping An Bank) is an error rather than
-a silent reinterpretation; the same holds for an index's side.
+An A-share code itself determines the exchange, so a prefix or suffix that contradicts it is
+an error rather than a silent reinterpretation; the same holds for an index's side. Where the
+stated side is that of an index with the code (e.g. "sh000001", the SSE Composite, not Ping An
+Bank, which is "sz000001"; "sh000300", the CSI 300), or the code is no stock code but an
+index's (SZSE's 399xxx, BSE's 899xxx), the error is an `IndexSymbolError` that says so.
 """
 
 from __future__ import annotations
@@ -32,6 +34,22 @@ _INDEX_FORM = re.compile(
 
 class SymbolError(ValueError):
     """A symbol that is not a recognisable code of its market."""
+
+
+class IndexSymbolError(SymbolError):
+    """An index's code where a stock's was expected ("sh000300", "399006.SZ").
+
+    `symbol`: as written; `code`: the six digits; `exchange`: the side publishing the index
+    (SH, SZ or BJ); `stock_exchange`: where a stock of that code would be listed, or None when
+    the code is no stock code at all."""
+
+    def __init__(self, symbol: str, code: str, exchange: str, stock_exchange: str | None):
+        self.symbol, self.code, self.exchange, self.stock_exchange = symbol, code, exchange, stock_exchange
+        as_stock = (f" (as a stock, code {code} would be listed on {stock_exchange})" if stock_exchange
+                    else f" ({code} is no stock code)")
+        use = ("BSE indices are not loaded (index_bars covers SSE, CSI and SZSE indices)" if exchange == "BJ"
+               else f"use index_bars({symbol!r}) to read it, --indices {code} to load it")
+        super().__init__(f"{symbol!r} is an index code on {exchange}, not a stock{as_stock}: {use}")
 
 
 _SH_PREFIXES, _SZ_PREFIXES, _BJ_PREFIXES = ("60", "68", "90"), ("00", "30", "20"), ("43", "83", "87", "88", "92")
@@ -89,9 +107,20 @@ def normalize_symbol(symbol: str) -> str:
             "'sh600000' or '600000.SH'"
         )
     code = match["code"]
-    exchange = exchange_of(code)
     stated = (match["prefix"] or match["suffix"] or "").upper().replace("SS", "SH")
+    try:
+        exchange = exchange_of(code)
+    except SymbolError:
+        index_side = _index_side(code)
+        if code.startswith(_INDEX_ONLY_PREFIXES):
+            if stated in ("", index_side):
+                raise IndexSymbolError(symbol, code, index_side, None) from None
+            raise SymbolError(f"symbol {symbol!r} names exchange {stated}, but {code} is no stock code: "
+                              f"it is an index code on {index_side}") from None
+        raise
     if stated and stated != exchange:
+        if stated == index_exchange(code):  # "sh000300": the CSI 300, not SZSE's stock 000300
+            raise IndexSymbolError(symbol, code, stated, exchange)
         raise SymbolError(
             f"symbol {symbol!r} names exchange {stated}, but code {code} is listed on {exchange}"
         )
@@ -130,6 +159,16 @@ def normalize_hk_symbol(symbol: str) -> str:
 def index_exchange(code: str) -> str:
     """SZ for SZSE's 399xxx indices, SH for the others (SSE and CSI indices)."""
     return "SZ" if code.startswith("399") else "SH"
+
+
+def _index_side(code: str) -> str:
+    """The side publishing an index code, BSE's 899xxx included (which the warehouse does not load)."""
+    return "BJ" if code.startswith(_BSE_INDEX_PREFIX) else index_exchange(code)
+
+
+#: Code prefixes only indices use (no A-share code starts so): SZSE's 399xxx and BSE's 899xxx.
+_BSE_INDEX_PREFIX = "899"
+_INDEX_ONLY_PREFIXES = ("399", _BSE_INDEX_PREFIX)
 
 
 def normalize_index_symbol(symbol: str) -> str:

@@ -119,6 +119,32 @@ def module_pipeline(directory: Path):
             yield Pipeline(inst, directory / "warehouse" / "test.duckdb")
 
 
+#: The "today" of the demo warehouse below (`make demo` takes the real date; pinned for the tests).
+DEMO_TODAY = "2026-11-30"
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory) -> Path:
+    """A warehouse built as `make demo` builds it (`quantdb-pipeline run --source sample`: the
+    default 64 A-shares, 8 HK stocks, 8 indices, fundamentals, three years), in process, in a
+    directory of its own holding a copy of dagster.yaml, with the sample's today pinned to
+    `DEMO_TODAY`. Built once per session (about 30 s): read-only for its users."""
+    from quantdb_pipeline.cli import EXIT_OK, main
+
+    root = tmp_path_factory.mktemp("demo")
+    shutil.copy(REPO / "dagster.yaml", root / "dagster.yaml")
+    path = root / "warehouse" / "quantdb.duckdb"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        for name in ("QUANTDB_WAREHOUSE", "QUANTDB_SOURCE", "QUANTDB_SYMBOLS", "QUANTDB_SAMPLE_TODAY",
+                     "QUANTDB_SAMPLE_SIZE", "DAGSTER_HOME"):
+            patch.delenv(name, raising=False)
+        code = main(["run", "--source", "sample", "--sample-today", DEMO_TODAY, "--warehouse", str(path),
+                     "--no-progress"])
+    assert code == EXIT_OK, f"the demo run exited {code}"
+    return path
+
+
 def failure_messages(result) -> list[str]:
     """Every message in the error chains of a run's failed steps (Dagster wraps the cause)."""
     messages = []

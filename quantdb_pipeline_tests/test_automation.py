@@ -9,6 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 from dagster import RunRequest, SkipReason, build_run_status_sensor_context, build_schedule_context, build_sensor_context
 
@@ -185,7 +186,7 @@ def test_status_lists_tables_gaps_quarantine_and_retries(published):
     publish(published)
     report = read.status(warehouse=published)
     tables = report["tables"].set_index("table")
-    assert tables.loc["daily_bars", "latest_date"] == dt.date(2024, 10, 8)
+    assert tables.loc["daily_bars", "latest_date"] == pd.Timestamp("2024-10-08")
     assert tables.loc["daily_bars", "rows"] == 2 * 6 + 1
     behind = report["gaps"][report["gaps"]["kind"] == "symbol behind"]["symbol"].tolist()
     assert "600000" in behind and "000001" not in behind

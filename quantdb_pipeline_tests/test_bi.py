@@ -131,7 +131,7 @@ def test_get_stock_data_answers_like_qdb_and_akshare(warehouse):
     assert list(frame.columns) == list(raw.columns)  # akshare's stock_zh_a_hist layout
     pd.testing.assert_frame_equal(frame, raw.reset_index(drop=True), check_dtype=False, atol=0.011)
     last3 = get_stock_data(DIVIDEND_SYMBOL, days=3, warehouse=warehouse)
-    assert last3["日期"].tolist() == read.trading_days("2026-07-16", TODAY, warehouse=warehouse)
+    assert last3["日期"].tolist() == list(read.trading_days("2026-07-16", TODAY, warehouse=warehouse).date)
     qfq = get_stock_data(DIVIDEND_SYMBOL, end_date="20260714", days=2, adjust="qfq", warehouse=warehouse)
     assert qfq["收盘"].iloc[-1] == pytest.approx(45.96)  # 60.60 before the 07-15 dividend, in qfq terms
     with pytest.raises(ValueError, match="adjust="):

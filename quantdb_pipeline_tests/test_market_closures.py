@@ -108,7 +108,7 @@ def test_a_typhoon_day_is_recorded_as_a_closure_not_a_ban(hk):
     assert evidence.startswith("8 of 8 symbols asked for 2023-09-01 answered empty; probe ")
     assert "answered 2023-08-31, nothing for 2023-09-01" in evidence
     assert report.closures == [f"2023-09-01: {evidence}"]
-    days = read.trading_days("2023-08-30", "2023-09-05", market="HK", warehouse=path)
+    days = list(read.trading_days("2023-08-30", "2023-09-05", market="HK", warehouse=path).date)
     assert days == [d("2023-08-30"), d("2023-08-31"), d("2023-09-04"), d("2023-09-05")]
     with read.connect(path) as conn:
         states = conn.execute(
@@ -137,7 +137,7 @@ def test_the_rainstorm_day_a_week_later_is_a_second_closure(hk):
         report = night(path, fake, day)
         assert report.circuit_open is None and not report.failed
     assert read.market_closures("HK", warehouse=path)["day"].astype(str).tolist() == ["2023-09-01", "2023-09-08"]
-    days = read.trading_days("2023-09-01", "2023-09-08", market="HK", warehouse=path)
+    days = list(read.trading_days("2023-09-01", "2023-09-08", market="HK", warehouse=path).date)
     assert days == [d("2023-09-04"), d("2023-09-05"), d("2023-09-06"), d("2023-09-07")]
 
 
@@ -148,7 +148,7 @@ def test_a_later_bar_for_a_closed_day_removes_the_closure(hk):
     backfill = night(path, fake, d("2023-09-04"), start=d("2023-07-03"))  # reaches back over 09-01
     assert backfill.reopened == [TYPHOON] and backfill.circuit_open is None and not backfill.failed
     assert read.market_closures(warehouse=path).empty
-    assert TYPHOON in read.trading_days("2023-09-01", "2023-09-01", market="HK", warehouse=path)
+    assert TYPHOON in list(read.trading_days("2023-09-01", "2023-09-01", market="HK", warehouse=path).date)
     bars = read.daily_bars(SYMBOLS, TYPHOON, TYPHOON, warehouse=path)
     assert len(bars) == len(SYMBOLS)  # the day's bars are stored, not quarantined as "not a trading day"
 
@@ -161,7 +161,7 @@ def test_a_real_ban_still_opens_the_breaker(hk):
     assert report.not_attempted == len(SYMBOLS) - THRESHOLD
     assert len(fake.calls) == THRESHOLD + 1  # four symbols, one probe, then the run stopped asking
     assert report.closures == [] and read.market_closures(warehouse=path).empty
-    assert d("2023-09-04") in read.trading_days("2023-09-04", "2023-09-04", market="HK", warehouse=path)
+    assert d("2023-09-04") in list(read.trading_days("2023-09-04", "2023-09-04", market="HK", warehouse=path).date)
 
 
 def test_a_ban_on_a_closed_looking_day_is_still_a_ban(hk):
@@ -213,8 +213,8 @@ def test_the_typhoon_night_publishes_every_market_through_dagster(pipeline):
     a_shares = read.daily_bars(read.securities(warehouse=pipeline.warehouse)["symbol"].tolist(), TYPHOON, TYPHOON,
                                warehouse=pipeline.warehouse)
     assert len(a_shares) > 50  # the A-share bars of the night are published
-    assert TYPHOON not in read.trading_days(TYPHOON, TYPHOON, market="HK", warehouse=pipeline.warehouse)
-    assert TYPHOON in read.trading_days(TYPHOON, TYPHOON, market="CN", warehouse=pipeline.warehouse)
+    assert TYPHOON not in list(read.trading_days(TYPHOON, TYPHOON, market="HK", warehouse=pipeline.warehouse).date)
+    assert TYPHOON in list(read.trading_days(TYPHOON, TYPHOON, market="CN", warehouse=pipeline.warehouse).date)
 
 
 # -- A-shares: a whole-market closure behaves the same -------------------------------------
@@ -257,7 +257,7 @@ def test_a_whole_market_a_share_closure_is_recorded_and_the_night_succeeds(a_sha
     empty, asked_for_day = map(int, re.match(r"(\d+) of (\d+) symbols asked for 2024-08-30 answered empty; probe",
                                              closures["evidence"].iloc[0]).groups())
     assert empty == asked_for_day == len(asked) and "nothing for 2024-08-30" in closures["evidence"].iloc[0]
-    assert CN_CLOSED not in read.trading_days("2024-08-26", "2024-08-30", warehouse=path)
+    assert CN_CLOSED not in list(read.trading_days("2024-08-26", "2024-08-30", warehouse=path).date)
     assert read.status(warehouse=path)["gaps"].query("kind == 'day without bars'").empty
 
 
@@ -268,7 +268,7 @@ def test_empty_answers_on_a_day_others_traded_are_no_closure_and_cost_no_probe(a
     assert report.not_attempted == 2 and report.closures == []
     assert max(Counter(eastmoney.calls).values()) == 1  # no probe: the other symbols' bars show the day traded
     assert read.market_closures(warehouse=path).empty
-    assert CN_CLOSED in read.trading_days("2024-08-30", "2024-08-30", warehouse=path)
+    assert CN_CLOSED in list(read.trading_days("2024-08-30", "2024-08-30", warehouse=path).date)
 
 
 def test_a_closure_the_night_missed_is_learned_from_the_next_nights_answers(a_shares):
@@ -290,7 +290,7 @@ def test_a_closure_the_night_missed_is_learned_from_the_next_nights_answers(a_sh
     closures = read.market_closures("CN", warehouse=path)
     assert closures["day"].astype(str).tolist() == [str(CN_CLOSED)]
     assert "no answer has a bar for 2024-08-30" in closures["evidence"].iloc[0]
-    assert CN_CLOSED not in read.trading_days("2024-08-26", "2024-09-02", warehouse=path)
+    assert CN_CLOSED not in list(read.trading_days("2024-08-26", "2024-09-02", warehouse=path).date)
     bars = read.daily_bars(symbols[0], "2024-08-29", "2024-09-02", warehouse=path)
     assert bars["trade_date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-08-29", "2024-09-02"]
     assert read.status(warehouse=path)["holes"].empty

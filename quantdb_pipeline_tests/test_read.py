@@ -69,7 +69,7 @@ def test_open_ended_ranges_and_a_suspension_without_rows(warehouse):
 
 def test_trading_days_and_securities(warehouse):
     days = read.trading_days("2024-09-27", "2024-10-09", warehouse=warehouse)
-    assert days == [dt.date(2024, 9, 27), dt.date(2024, 9, 30), dt.date(2024, 10, 8), dt.date(2024, 10, 9)]
+    assert list(days.date) == [dt.date(2024, 9, 27), dt.date(2024, 9, 30), dt.date(2024, 10, 8), dt.date(2024, 10, 9)]
     universe = read.securities(warehouse=warehouse)
     assert {"symbol", "exchange", "board", "name", "list_date", "delist_date"} <= set(universe.columns)
     assert len(universe) >= 60

@@ -1,6 +1,13 @@
 import pytest
 
-from quantdb_pipeline.symbols import SymbolError, board_of, exchange_of, normalize_symbol, normalize_symbols
+from quantdb_pipeline.symbols import (
+    IndexSymbolError,
+    SymbolError,
+    board_of,
+    exchange_of,
+    normalize_symbol,
+    normalize_symbols,
+)
 
 
 @pytest.mark.parametrize("form", ["600000", "sh600000", "SH600000", "600000.SH", "600000.sh", "600000.SS",
@@ -37,3 +44,21 @@ def test_lists_and_comma_strings_keep_order_and_drop_duplicates():
     assert normalize_symbols("600000, sz000001,600000.SH") == ["600000", "000001"]
     with pytest.raises(SymbolError):
         normalize_symbols("")
+
+
+@pytest.mark.parametrize("form, exchange, stock_exchange", [
+    ("sh000300", "SH", "SZ"), ("SH000300", "SH", "SZ"), ("000300.SH", "SH", "SZ"), ("000300.ss", "SH", "SZ"),
+    ("sz399006", "SZ", None), ("399006", "SZ", None), ("399006.SZ", "SZ", None), ("bj899050", "BJ", None),
+])
+def test_an_index_code_is_told_apart_from_a_stock(form, exchange, stock_exchange):
+    with pytest.raises(IndexSymbolError, match=f"'{form}' is an index code on {exchange}, not a stock") as raised:
+        normalize_symbol(form)
+    assert (raised.value.code, raised.value.exchange, raised.value.stock_exchange) == \
+        (form.lower().removeprefix("sh").removeprefix("sz").removeprefix("bj")[:6], exchange, stock_exchange)
+
+
+def test_a_stock_code_on_its_own_side_stays_a_stock_and_a_wrong_side_for_an_index_code_is_refused():
+    assert [normalize_symbol(f) for f in ("sz000300", "000300", "000300.SZ")] == ["000300"] * 3
+    with pytest.raises(SymbolError, match="'sh399006' names exchange SH, but 399006 is no stock code") as raised:
+        normalize_symbol("sh399006")
+    assert not isinstance(raised.value, IndexSymbolError)
