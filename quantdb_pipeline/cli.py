@@ -19,7 +19,7 @@ from quantdb_pipeline import settings
 #: `run`: 0 everything loaded and published; 1 nothing published (the published file is as it
 #: was: every dataset failed, or a step crashed); 2 published, but some of it is incomplete: a
 #: dataset failed and keeps its last good rows (reported stale), or some symbols failed (both
-#: retried by the next run); 64 bad arguments; 130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the
+#: retried by the next run); 64 bad arguments, or a run refused for mixing sources; 130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the
 #: shell's 128 + signal; the run is recorded FAILED or CANCELED, its pool slot freed; the published
 #: file is the last complete snapshot, as publishing is one rename).
 #: `status`: 0, or 1 when there is no warehouse.
@@ -28,7 +28,8 @@ EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 EXIT_RUN_FAILED, EXIT_SYMBOLS_FAILED = EXIT_NOT_PUBLISHED, EXIT_PARTIAL  # their former names
 EXIT_CODES = ("exit codes: 0 everything loaded and published; 2 published, but a dataset failed (it keeps its "
               "last good rows and is reported stale) or some symbols failed, both retried by the next run; "
-              "1 nothing published (every dataset failed, or a step crashed); 64 bad arguments; "
+              "1 nothing published (every dataset failed, or a step crashed); 64 bad arguments, or a warehouse "
+              "recorded as holding the other source without --allow-mixed-sources (nothing started); "
               "130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the run is recorded FAILED or CANCELED; "
               "the published file is the last complete snapshot)")
 
@@ -304,7 +305,7 @@ def _working_file_lock(warehouse: Path) -> str | None:
     except read.WarehouseBusyError as error:
         return (f"the working file {working} is held open read-write by {error.holder or 'another process'}, "
                 "which is no pipeline run; the pipeline writes only that file: close that session "
-                "(open the published quantdb.duckdb read-only instead) and run again")
+                f"(open the published {warehouse.name} read-only instead) and run again")
     return None
 
 

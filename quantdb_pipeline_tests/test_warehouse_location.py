@@ -183,3 +183,26 @@ def test_a_config_entry_pointing_to_a_deleted_file_is_named(tmp_path, monkeypatc
     (tmp_path / "warehouse").mkdir()
     (tmp_path / "warehouse" / "quantdb.duckdb").write_bytes(b"")
     assert find_warehouse() == tmp_path / "warehouse" / "quantdb.duckdb"
+
+
+def test_a_warehouse_from_before_the_sources_table_gets_its_sources_from_its_rows():
+    """Migration 0015 on a warehouse the issue describes (the demo's sample rows, then an akshare
+    run's): both sources recorded, the later one as mixed; a read-only planning connection to a
+    file not yet migrated reads the same from the rows."""
+    from quantdb_pipeline.warehouse.schema import migrations
+    from quantdb_pipeline.warehouse.source_identity import recorded_sources
+
+    conn = duckdb.connect(":memory:")
+    bundled = migrations()
+    for _, _, sql in bundled[:14]:
+        conn.execute(sql)
+    conn.execute("INSERT INTO trading_calendar VALUES ('CN', '2024-01-02', 'sample', 'r1', '2024-01-01 00:00+00')")
+    conn.execute("INSERT INTO daily_bars (symbol, trade_date, open, high, low, close, volume, amount, source, run_id, "
+                 "ingested_at) VALUES ('600000', '2024-01-02', 1, 1, 1, 1, 1, 1, 'akshare/spot', 'r2', "
+                 "'2024-02-01 00:00+00')")
+    assert recorded_sources(conn) == ["sample", "akshare"]  # not migrated yet: from the rows
+    assert bundled[14][1] == "0015_warehouse_sources.sql"
+    conn.execute(bundled[14][2])
+    assert conn.execute("SELECT source, first_written_at::DATE, mixed_allowed FROM warehouse_sources "
+                        "ORDER BY first_written_at").fetchall() == [("sample", dt.date(2024, 1, 1), False),
+                                                                   ("akshare", dt.date(2024, 2, 1), True)]
