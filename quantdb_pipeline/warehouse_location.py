@@ -24,12 +24,10 @@ used when installed, for the platform's config folder.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from quantdb_pipeline import settings
 
@@ -45,8 +43,7 @@ class WarehouseNotFoundError(FileNotFoundError):
         self.places = places or []
 
 
-@dataclass(frozen=True)
-class Place:
+class Place(NamedTuple):
     """One place a reader looks for the warehouse. `path`: absolute, or None when the place
     names no file (`note` says why: "not set", "no config file", ...). `binding`: an explicit
     choice (argument, environment) that is used even when its file is missing."""
@@ -109,6 +106,9 @@ def record_published(warehouse: str | os.PathLike, source: str, environ: dict[st
     """Record `warehouse` (made absolute) as the last published warehouse, and its source, in
     the user config file; returns the file. Replaces the file atomically. Raises OSError when
     the config folder cannot be written."""
+    import datetime as dt
+    import json
+
     path = config_file(environ)
     path.parent.mkdir(parents=True, exist_ok=True)
     # JSON string escapes are valid TOML basic-string escapes
