@@ -19,9 +19,10 @@ from quantdb_pipeline import settings
 #: `run`: 0 everything loaded and published; 1 nothing published (the published file is as it
 #: was: every dataset failed, or a step crashed); 2 published, but some of it is incomplete: a
 #: dataset failed and keeps its last good rows (reported stale), or some symbols failed (both
-#: retried by the next run); 64 bad arguments, or a run refused for mixing sources; 130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the
-#: shell's 128 + signal; the run is recorded FAILED or CANCELED, its pool slot freed; the published
-#: file is the last complete snapshot, as publishing is one rename).
+#: retried by the next run); 64 bad arguments, or a run refused for mixing sources (nothing
+#: started); 130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the shell's 128 + signal; the run
+#: is recorded FAILED or CANCELED, its pool slot freed; the published file is the last complete
+#: snapshot, as publishing is one rename).
 #: `status`: 0, or 1 when there is no warehouse.
 EXIT_OK, EXIT_NOT_PUBLISHED, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2, 64
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
