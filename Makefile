@@ -33,7 +33,8 @@ setup: $(STAMP)
 ## QuantDB 2.2.12 in .venv-quantdb, for the benchmark's side-by-side read (never touches the network there).
 bench-setup: $(QDB_STAMP)
 
-## Load the offline sample market into warehouse/quantdb.duckdb through Dagster, then summarize.
+## Load the offline sample market into warehouse/sample.duckdb (the sample's own file; akshare runs write
+## warehouse/quantdb.duckdb) through Dagster, then summarize; readers find it from any folder afterwards.
 demo: setup
 	$(BIN)/quantdb-pipeline run --source sample
 

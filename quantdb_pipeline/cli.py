@@ -19,16 +19,18 @@ from quantdb_pipeline import settings
 #: `run`: 0 everything loaded and published; 1 nothing published (the published file is as it
 #: was: every dataset failed, or a step crashed); 2 published, but some of it is incomplete: a
 #: dataset failed and keeps its last good rows (reported stale), or some symbols failed (both
-#: retried by the next run); 64 bad arguments; 130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the
-#: shell's 128 + signal; the run is recorded FAILED or CANCELED, its pool slot freed; the published
-#: file is the last complete snapshot, as publishing is one rename).
+#: retried by the next run); 64 bad arguments, or a run refused for mixing sources (nothing
+#: started); 130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the shell's 128 + signal; the run
+#: is recorded FAILED or CANCELED, its pool slot freed; the published file is the last complete
+#: snapshot, as publishing is one rename).
 #: `status`: 0, or 1 when there is no warehouse.
 EXIT_OK, EXIT_NOT_PUBLISHED, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2, 64
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 EXIT_RUN_FAILED, EXIT_SYMBOLS_FAILED = EXIT_NOT_PUBLISHED, EXIT_PARTIAL  # their former names
 EXIT_CODES = ("exit codes: 0 everything loaded and published; 2 published, but a dataset failed (it keeps its "
               "last good rows and is reported stale) or some symbols failed, both retried by the next run; "
-              "1 nothing published (every dataset failed, or a step crashed); 64 bad arguments; "
+              "1 nothing published (every dataset failed, or a step crashed); 64 bad arguments, or a warehouse "
+              "recorded as holding the other source without --allow-mixed-sources (nothing started); "
               "130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the run is recorded FAILED or CANCELED; "
               "the published file is the last complete snapshot)")
 
@@ -92,22 +94,33 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--source", choices=["sample", "akshare"],
                      default=os.environ.get(settings.SOURCE_ENV, settings.DEFAULT_SOURCE),
                      help="market data source (default: $QUANTDB_SOURCE or sample)")
-    run.add_argument("--symbols", default=os.environ.get(settings.SYMBOLS_ENV, ""),
-                     help="comma-separated symbols, e.g. 000001,600000 (default: the whole universe)")
-    run.add_argument("--markets", default="cn,hk,index,fundamentals",
+    # None when not given on the command line: naming symbols there limits the markets loaded
+    # (see `_markets`); the environment's lists restrict the universe without doing so
+    run.add_argument("--symbols",
+                     help="comma-separated A-share symbols, e.g. 000001,600000; without --markets, loads only cn "
+                          "(default: $QUANTDB_SYMBOLS, else the whole universe)")
+    run.add_argument("--markets",
                      help="comma-separated parts to load: cn (A-share bars and factors), hk, index, fundamentals "
-                          "(A-share profiles and financial reports) (default: all four)")
-    run.add_argument("--hk-symbols", default=os.environ.get(settings.HK_SYMBOLS_ENV, ""),
-                     help="comma-separated HK symbols, e.g. 00700,0005.HK (default: the HK main board)")
-    run.add_argument("--indices", default=os.environ.get(settings.INDICES_ENV, ""),
-                     help="comma-separated CN index codes (default: 000001,399001,399006,000300,000905,"
-                          "000852,000016,000688)")
+                          "(A-share profiles and financial reports) (default: the markets named by --symbols (cn), "
+                          "--hk-symbols (hk) and --indices (index), else all four)")
+    run.add_argument("--hk-symbols",
+                     help="comma-separated HK symbols, e.g. 00700,0005.HK; without --markets, loads only hk "
+                          "(default: $QUANTDB_HK_SYMBOLS, else the HK main board)")
+    run.add_argument("--indices",
+                     help="comma-separated CN index codes; without --markets, loads only index (default: "
+                          "$QUANTDB_INDICES, else 000001,399001,399006,000300,000905,000852,000016,000688)")
     run.add_argument("--start", type=_date,
                      help="first date (default: the first day the warehouse lacks, after a symbol's coverage "
                           "ends or in the --revisit-days window, or three years before --end on an empty "
                           "warehouse)")
     run.add_argument("--end", type=_date, help="last date (default: the last day with final bars)")
-    run.add_argument("--warehouse", help="DuckDB file (default: $QUANTDB_WAREHOUSE or warehouse/quantdb.duckdb)")
+    run.add_argument("--warehouse",
+                     help="DuckDB file to write (default: $QUANTDB_WAREHOUSE, else warehouse/sample.duckdb for "
+                          "--source sample and warehouse/quantdb.duckdb for akshare); recorded in the user config "
+                          "file after it is published, for readers")
+    run.add_argument("--allow-mixed-sources", action="store_true",
+                     help="write into a warehouse that holds the other source's data (refused otherwise, exit 64): "
+                          "days the other source already covers keep its rows")
     run.add_argument("--sample-today", default=os.environ.get(settings.SAMPLE_TODAY_ENV, ""),
                      help="the sample market's 'today' (YYYY-MM-DD), to replay it day by day")
     run.add_argument("--sample-size", type=int, default=int(os.environ.get(settings.SAMPLE_SYMBOLS_ENV, "64")),
@@ -128,7 +141,9 @@ def _parser() -> argparse.ArgumentParser:
                                description="Tables with rows and latest dates, coverage gaps against the "
                                            "trading calendar, missing days per symbol, quarantined rows, "
                                            "symbols waiting for a retry (the same as read.status()).")
-    show.add_argument("--warehouse", help="DuckDB file (default: $QUANTDB_WAREHOUSE or warehouse/quantdb.duckdb)")
+    show.add_argument("--warehouse",
+                      help="DuckDB file (default: $QUANTDB_WAREHOUSE, else the warehouse the last run published "
+                           "(user config file), else warehouse/quantdb.duckdb or warehouse/sample.duckdb)")
     show.add_argument("--limit", type=int, default=20, help="rows shown per section (default 20)")
     return parser
 
@@ -181,12 +196,16 @@ def main(argv: list[str] | None = None) -> int:
 def status(args: argparse.Namespace) -> int:
     """Print `read.status()`: tables, coverage gaps, quarantine, symbols waiting for a retry."""
     from quantdb_pipeline import read
+    from quantdb_pipeline.warehouse.source_identity import describe
+    from quantdb_pipeline.warehouse_location import find_warehouse
 
     try:
-        report = read.status(warehouse=args.warehouse)
+        path = find_warehouse(args.warehouse, explicit_label="--warehouse")
+        report = read.status(warehouse=path)
     except (read.WarehouseNotFoundError, read.WarehouseBusyError) as error:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
         return EXIT_NOT_PUBLISHED
+    print(f"warehouse: {path} (source: {describe(path)})\n")
     titles = {"tables": "tables", "gaps": "coverage gaps against the trading calendar",
               "holes": "missing trading days per symbol (revisited: the next run fetches them by itself)",
               "quarantine": "quarantined rows", "retries": "symbols waiting for a retry",
@@ -287,7 +306,7 @@ def _working_file_lock(warehouse: Path) -> str | None:
     except read.WarehouseBusyError as error:
         return (f"the working file {working} is held open read-write by {error.holder or 'another process'}, "
                 "which is no pipeline run; the pipeline writes only that file: close that session "
-                "(open the published quantdb.duckdb read-only instead) and run again")
+                f"(open the published {warehouse.name} read-only instead) and run again")
     return None
 
 
@@ -344,12 +363,14 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     from quantdb_pipeline.run_recovery import HOST_TAG, LAUNCHED_BY, PID_TAG
     from quantdb_pipeline.symbols import SymbolError
 
-    warehouse = settings.warehouse_path(args.warehouse)
-    markets = {m.strip() for m in args.markets.split(",") if m.strip()}
+    warehouse = settings.warehouse_path(args.warehouse, source=args.source)
+    markets, implied = _markets(args)
     if not markets or markets - {"cn", "hk", "index", "fundamentals"}:
         print(f"quantdb-pipeline: --markets {args.markets!r}: choose from cn, hk, index, fundamentals",
               file=sys.stderr)
         return EXIT_USAGE
+    if implied:
+        print(f"quantdb-pipeline: loading {implied}; pass --markets to load more", file=sys.stderr)
     assets = [
         *([trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors] if "cn" in markets else []),
         *([hk_trading_calendar, hk_securities, hk_daily_bars, hk_adjustment_factors] if "hk" in markets else []),
@@ -389,6 +410,10 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         print(f"quantdb-pipeline: --end {args.end} is after the source's last final day {today}: the range ends "
               f"there", file=sys.stderr)
     end = min(args.end or today, today)
+    mixing = _mixing_refusal(warehouse, args.source, args.allow_mixed_sources)
+    if mixing:  # a usage error: the command names the wrong file or lacks the flag; nothing started
+        print(f"quantdb-pipeline: {mixing}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         start = args.start or _default_start(warehouse, end, market.symbol_list(), args.revisit_days)
     except WarehouseBusyError as error:  # nothing started, nothing published: say who holds the lock
@@ -439,7 +464,9 @@ def _run(args: argparse.Namespace, interrupts) -> int:
             [*dict.fromkeys(assets)], published_warehouse, start, end,
             # only a range ending on the source's today may use the quote list (see QUOTE_LIST_CHECKS)
             may_use_quote_list=end == today,
-            resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},
+            resources={"market": market,
+                       "warehouse": WarehouseResource(database=str(warehouse), source=args.source,
+                                                      allow_mixed_sources=args.allow_mixed_sources)},
             instance=instance,
             tags={LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
             # Dagster's console repeats a failure with its stack trace at every level it passes;
@@ -461,6 +488,8 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         return EXIT_INTERRUPTED
     metadata = _metadata_by_asset(result)
     print(_summary(warehouse, start, end, metadata, elapsed, result, requests))
+    if "published_warehouse" in metadata:
+        _record_for_readers(warehouse, args.source)
     if warnings_logged:
         shown = warnings_logged[:WARNINGS_SHOWN]
         print(f"warnings ({len(warnings_logged)}):")
@@ -475,6 +504,59 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         else:
             print(f"step {step} failed: {message}", file=sys.stderr)
     return exit_code(result, metadata)
+
+
+def _markets(args: argparse.Namespace) -> tuple[set[str], str]:
+    """(markets to load, "" or what limited them) from --markets, else from the lists named on
+    the command line (--symbols: cn, --hk-symbols: hk, --indices: index), else all four. Fills
+    the lists not given from the environment. A run loads only what its command names:
+    `--symbols 600000` must not also fetch the HK main board and every index."""
+    named = {flag: market for flag, market in (("--symbols", "cn"), ("--hk-symbols", "hk"), ("--indices", "index"))
+             if getattr(args, flag[2:].replace("-", "_")) is not None}
+    args.symbols = os.environ.get(settings.SYMBOLS_ENV, "") if args.symbols is None else args.symbols
+    args.hk_symbols = os.environ.get(settings.HK_SYMBOLS_ENV, "") if args.hk_symbols is None else args.hk_symbols
+    args.indices = os.environ.get(settings.INDICES_ENV, "") if args.indices is None else args.indices
+    if args.markets is not None:
+        return {m.strip() for m in args.markets.split(",") if m.strip()}, ""
+    if named:
+        markets = sorted(set(named.values()), key=["cn", "hk", "index"].index)
+        return set(markets), f"{','.join(markets)} only (named by {', '.join(named)})"
+    return {"cn", "hk", "index", "fundamentals"}, ""
+
+
+def _mixing_refusal(warehouse: Path, source: str, allow_mixed: bool) -> str | None:
+    """Why a run of `source` may not write `warehouse` (`source_identity.refusal`), or None.
+    Read from the working file, else the published one; a new warehouse, or one whose files are
+    locked (the steps check again when they open it), passes."""
+    import duckdb
+
+    from quantdb_pipeline import read
+    from quantdb_pipeline.warehouse.planning import planning_connection
+    from quantdb_pipeline.warehouse.source_identity import recorded_sources, refusal
+
+    if allow_mixed:
+        return None
+    try:
+        with planning_connection(warehouse) as conn:
+            recorded = recorded_sources(conn)
+    except (read.WarehouseNotFoundError, read.WarehouseBusyError, duckdb.Error):
+        return None
+    return refusal(warehouse, recorded, source, "--allow-mixed-sources")
+
+
+def _record_for_readers(warehouse: Path, source: str) -> None:
+    """Record the published warehouse in the user config file, so that `read` finds it from any
+    working directory; a config folder that cannot be written costs a warning, not the run."""
+    from quantdb_pipeline.warehouse_location import record_published
+
+    try:
+        config = record_published(warehouse, source)
+    except OSError as error:
+        print(f"quantdb-pipeline: could not record the warehouse for readers ({error}); they find it through "
+              f"${settings.WAREHOUSE_ENV}={os.path.abspath(warehouse)}", file=sys.stderr)
+        return
+    print(f"readers (quantdb_pipeline.read, status) now open {os.path.abspath(warehouse)} from any folder "
+          f"(recorded in {config}; ${settings.WAREHOUSE_ENV} overrides it)")
 
 
 #: Warnings printed after the summary; the rest are in the run's event log (the UI's Runs page).

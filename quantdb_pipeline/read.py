@@ -6,8 +6,10 @@
 
 Imports duckdb and pandas only (never Dagster, akshare or Great Expectations), so that it
 starts fast. The warehouse file comes from the `warehouse=` argument, else the
-`QUANTDB_WAREHOUSE` environment variable, else `warehouse/quantdb.duckdb`: the published
-snapshot, which the pipeline replaces atomically and never writes in place. Connections
+`QUANTDB_WAREHOUSE` environment variable, else the user config file that `quantdb-pipeline run`
+writes when it publishes, else `warehouse/quantdb.duckdb` or `warehouse/sample.duckdb` in the
+working directory (`warehouse_location.find_warehouse`; the error lists every place tried): the
+published snapshot, which the pipeline replaces atomically and never writes in place. Connections
 are read-only and cached until a new snapshot appears; every user value is bound as a
 query parameter.
 
@@ -56,7 +58,7 @@ from quantdb_pipeline.result_cache import ResultCache
 from quantdb_pipeline.settings import read_cache_bytes
 from quantdb_pipeline.settings import revisit_days as revisit_days_setting
 dataset_status = LazyModule("quantdb_pipeline.warehouse.dataset_status")  # imports duckdb and pandas
-from quantdb_pipeline.settings import warehouse_path
+from quantdb_pipeline.warehouse_location import WarehouseNotFoundError, find_warehouse, not_found
 from quantdb_pipeline.symbols import (
     A_SHARE_PREFIXES,
     IndexSymbolError as _IndexCode,
@@ -110,10 +112,6 @@ ADJUSTMENTS = (None, "qfq", "hfq")
 MARKETS = ("CN", "HK")
 _COMPACT_DATE = re.compile(r"^\d{8}$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-class WarehouseNotFoundError(FileNotFoundError):
-    """There is no warehouse file at the path in use."""
 
 
 class WarehouseBusyError(RuntimeError):
@@ -170,18 +168,9 @@ class IndexSymbolError(UnknownSymbolError):
         self.symbol, self.code, self.exchange, self.name = symbol, code, exchange, name
 
 
-def _missing(path: Path) -> WarehouseNotFoundError:
-    return WarehouseNotFoundError(
-        f"no warehouse at {path}: create it with `quantdb-pipeline run` "
-        "(or point QUANTDB_WAREHOUSE / warehouse= at an existing file)"
-    )
-
-
 def _published(warehouse: str | os.PathLike | None) -> Path:
-    path = Path(warehouse_path(warehouse))
-    if not path.exists():
-        raise _missing(path)
-    return path
+    """The published file to open (absolute); `WarehouseNotFoundError` lists the places tried."""
+    return find_warehouse(warehouse)
 
 
 def _open(path: Path) -> duckdb.DuckDBPyConnection:
@@ -247,11 +236,11 @@ def _snapshot(warehouse: str | os.PathLike | None) -> tuple[Path, tuple[int, int
     """(absolute path, (inode, mtime_ns, size)) of the published snapshot now: one os.stat.
 
     The pipeline publishes by atomic rename, so a changed signature means a new snapshot."""
-    path = Path(os.path.abspath(warehouse_path(warehouse)))
+    path = find_warehouse(warehouse)
     try:
         stat = os.stat(path)  # follows a symlink: a retargeted link is a new signature too
-    except FileNotFoundError:
-        raise _missing(path) from None
+    except FileNotFoundError:  # removed since it was found
+        raise not_found(warehouse) from None
     return path, (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 

@@ -6,7 +6,8 @@ Environment variables (read when the definitions load):
 - `QUANTDB_SYMBOLS`: comma-separated symbols restricting the universe that bars are loaded for;
 - `QUANTDB_HK_SYMBOLS`: the same for Hong Kong (default: the whole HK main board list);
 - `QUANTDB_INDICES`: the CN indices to load (default: the eight of `DEFAULT_INDICES`);
-- `QUANTDB_WAREHOUSE`: the DuckDB file (default `warehouse/quantdb.duckdb`);
+- `QUANTDB_WAREHOUSE`: the DuckDB file (default `warehouse/sample.duckdb` for the sample source,
+  `warehouse/quantdb.duckdb` for akshare: the CLI's defaults, see `settings.warehouse_path`);
 - `QUANTDB_REQUESTS_PER_SECOND`: pacing of akshare requests (default 2);
 - `QUANTDB_SAMPLE_TODAY`, `QUANTDB_SAMPLE_SIZE`: the sample market's "today" and number of symbols;
 - `QUANTDB_MIN_DAILY_COVERAGE`: the batch rule's minimum share of symbols per trading day (0.8);
@@ -26,13 +27,14 @@ from contextlib import contextmanager
 
 from dagster import ConfigurableResource
 from dagster_duckdb import DuckDBResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from quantdb_pipeline import settings
 from quantdb_pipeline.sources import MarketSource
 from quantdb_pipeline.symbols import normalize_hk_symbol, normalize_index_symbol, normalize_symbols
 from quantdb_pipeline.warehouse.publish import Published, open_working, publish, remove_stale_temporaries
 from quantdb_pipeline.warehouse.schema import prepare
+from quantdb_pipeline.warehouse.source_identity import claim
 
 
 class MarketSourceResource(ConfigurableResource):
@@ -97,7 +99,18 @@ class WarehouseResource(DuckDBResource):
     run (CLI, UI, schedule) temporary publish copies left by dead processes are removed, so a copy
     cut short by a full volume cannot keep the next run from publishing."""
 
+    source: str = Field(
+        default="", description="The market source whose data runs write (sample or akshare): recorded in the "
+                                "warehouse on its first write, and a warehouse recorded as holding another "
+                                "source is refused (see warehouse.source_identity). Empty: not checked")
+    allow_mixed_sources: bool = Field(
+        default=False, description="Write into a warehouse that holds another source's data anyway (the "
+                                   "CLI's --allow-mixed-sources); recorded as mixed")
+
+    _run_id: str | None = PrivateAttr(default=None)
+
     def setup_for_execution(self, context) -> None:
+        self._run_id = getattr(context, "run_id", None)
         for stale in remove_stale_temporaries(self.database):
             if context.log is not None:
                 context.log.warning(f"removed {stale}: a temporary publish copy left by a process that died")
@@ -106,7 +119,11 @@ class WarehouseResource(DuckDBResource):
     def get_connection(self):
         conn = open_working(self.database)
         try:
-            yield prepare(conn)
+            prepare(conn)
+            if self.source:  # before any write: refuses a warehouse of another source (MixedSourcesError)
+                claim(conn, self.database, self.source, self._run_id, self.allow_mixed_sources,
+                      flag="allow_mixed_sources: true in the warehouse resource's config (CLI: --allow-mixed-sources)")
+            yield conn
         finally:
             conn.close()
 
@@ -116,9 +133,10 @@ class WarehouseResource(DuckDBResource):
 
 def resources_from_env(environ: dict[str, str] | None = None) -> dict[str, ConfigurableResource]:
     env = os.environ if environ is None else environ
+    kind = env.get(settings.SOURCE_ENV, settings.DEFAULT_SOURCE)
     return {
         "market": MarketSourceResource(
-            kind=env.get(settings.SOURCE_ENV, settings.DEFAULT_SOURCE),
+            kind=kind,
             symbols=env.get(settings.SYMBOLS_ENV, ""),
             hk_symbols=env.get(settings.HK_SYMBOLS_ENV, ""),
             indices=env.get(settings.INDICES_ENV, ""),
@@ -130,5 +148,6 @@ def resources_from_env(environ: dict[str, str] | None = None) -> dict[str, Confi
             financials_watchlist=env.get(settings.FINANCIALS_WATCHLIST_ENV, ""),
             financial_years=int(env.get(settings.FINANCIAL_YEARS_ENV, "") or 10),
         ),
-        "warehouse": WarehouseResource(database=str(settings.warehouse_path(env.get(settings.WAREHOUSE_ENV)))),
+        # the CLI's default for the same source: `dagster dev` with the sample writes warehouse/sample.duckdb
+        "warehouse": WarehouseResource(database=str(settings.warehouse_path(environ=env)), source=kind),
     }

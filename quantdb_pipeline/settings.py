@@ -24,7 +24,11 @@ READ_CACHE_ENV = "QUANTDB_READ_CACHE_MB"
 FINANCIALS_WATCHLIST_ENV = "QUANTDB_FINANCIALS_WATCHLIST"
 FINANCIAL_YEARS_ENV = "QUANTDB_FINANCIAL_YEARS"
 
+#: The project's warehouse of real (akshare) data, relative to the working directory.
 DEFAULT_WAREHOUSE = Path("warehouse") / "quantdb.duckdb"
+#: The sample market's own warehouse (`make demo`, `--source sample`): simulated prices never
+#: share a file with real ones by default (see `warehouse.source_identity`).
+SAMPLE_WAREHOUSE = Path("warehouse") / "sample.duckdb"
 DEFAULT_SOURCE = "sample"
 #: Trading days back from a run's last day in which every run looks for holes (trading days a
 #: listed symbol lacks: an empty answer, a refused quote list, a quarantined row) and fetches them.
@@ -102,11 +106,26 @@ PARTITIONS_START = "1990-12-19"
 MARKET_TIMEZONE = "Asia/Shanghai"
 
 
-def warehouse_path(explicit: str | os.PathLike | None = None) -> Path:
-    """The warehouse file: an explicit path, else $QUANTDB_WAREHOUSE, else the default."""
+def default_warehouse(source: str | None = None) -> Path:
+    """The project default a run of `source` writes to (relative to the working directory):
+    `SAMPLE_WAREHOUSE` for "sample", `DEFAULT_WAREHOUSE` for "akshare" (or any other name)."""
+    return SAMPLE_WAREHOUSE if source == "sample" else DEFAULT_WAREHOUSE
+
+
+def warehouse_path(explicit: str | os.PathLike | None = None, source: str | None = None,
+                   environ: dict[str, str] | None = None) -> Path:
+    """The file a WRITER (a CLI run, the Dagster resources, the schedules and sensors that plan
+    for them) uses: an explicit path, else $QUANTDB_WAREHOUSE, else the default of `source`
+    (default: $QUANTDB_SOURCE, else "sample"; see `default_warehouse`). Relative paths stay
+    relative to the working directory.
+
+    Readers (`read`, `quantdb-pipeline status`) resolve theirs with
+    `warehouse_location.find_warehouse`, which also looks at the user config file a run
+    records its published warehouse in."""
+    env = os.environ if environ is None else environ
     if explicit:
         return Path(explicit).expanduser()
-    from_env = os.environ.get(WAREHOUSE_ENV)
+    from_env = env.get(WAREHOUSE_ENV)
     if from_env:
         return Path(from_env).expanduser()
-    return DEFAULT_WAREHOUSE
+    return default_warehouse(source or env.get(SOURCE_ENV) or DEFAULT_SOURCE)

@@ -33,6 +33,25 @@ ISOLATED_ENV = ("QUANTDB_WAREHOUSE", "QUANTDB_SOURCE", "QUANTDB_SYMBOLS", "QUANT
                 "QUANTDB_SAMPLE_SIZE", "DAGSTER_HOME")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_config_of_the_session(tmp_path_factory):
+    """$XDG_CONFIG_HOME in a temporary folder for the whole session, before any module fixture
+    runs the CLI: a run records the warehouse it published in the user config file
+    (`warehouse_location`), and no test may write, or read, the developer's own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg_config")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def user_config_home(tmp_path_factory, monkeypatch) -> Path:
+    """A fresh, empty $XDG_CONFIG_HOME per test (what one test's run records never guides
+    another test's reads); the user config file is `<it>/quantdb-pipeline/config.toml`."""
+    home = tmp_path_factory.mktemp("xdg_config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     """A fresh directory holding a copy of dagster.yaml, as if the repo root; the cwd."""

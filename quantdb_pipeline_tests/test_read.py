@@ -80,7 +80,8 @@ def test_warehouse_from_the_environment(warehouse, monkeypatch):
     assert len(read.daily_bars("600000", "2024-06-03", "2024-06-07")) == 5
 
 
-def test_missing_warehouse_says_how_to_create_it(tmp_path):
+def test_missing_warehouse_says_how_to_create_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no project default here either: then it says how to create one
     with pytest.raises(read.WarehouseNotFoundError, match="quantdb-pipeline run"):
         read.daily_bars("600000", warehouse=tmp_path / "nope.duckdb")
     assert not (tmp_path / "nope.duckdb").exists()  # reading never creates a file

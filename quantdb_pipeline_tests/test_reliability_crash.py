@@ -68,14 +68,14 @@ def uninterrupted(tmp_path_factory, after_first) -> dict:
     shutil.copytree(after_first, workdir)
     done = cli(workdir, SECOND)
     assert done.returncode == 0, done.stderr
-    return contents(workdir / "warehouse" / "quantdb.duckdb")
+    return contents(workdir / "warehouse" / "sample.duckdb")  # the sample source's default
 
 
 @pytest.mark.parametrize("point", ["fetch", "write", "publish"])
 def test_kill_9_leaves_the_published_file_intact_and_a_rerun_converges(tmp_path, after_first, uninterrupted, point):
     workdir = tmp_path / "repo"
     shutil.copytree(after_first, workdir)
-    published = workdir / "warehouse" / "quantdb.duckdb"
+    published = workdir / "warehouse" / "sample.duckdb"
     before = digest(published)
     july = read.daily_bars("600000", warehouse=published)
 
@@ -88,4 +88,4 @@ def test_kill_9_leaves_the_published_file_intact_and_a_rerun_converges(tmp_path,
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "its process died" in rerun.stderr  # the dead run was closed and its pool slot freed
     assert contents(published) == uninterrupted
-    assert not list(published.parent.glob(".quantdb.duckdb.publishing-*"))  # stale temp file cleaned up
+    assert not list(published.parent.glob(".sample.duckdb.publishing-*"))  # stale temp file cleaned up

@@ -22,7 +22,7 @@ def test_a_foreign_session_on_the_working_file_stops_the_cli_in_one_line(tmp_pat
     monkeypatch.chdir(tmp_path)  # dagster.yaml's paths are relative to the directory it is opened from
     shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
     (tmp_path / "warehouse").mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "warehouse" / "quantdb.work.duckdb")],
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "warehouse" / "sample.work.duckdb")],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"

@@ -30,7 +30,8 @@ from quantdb_pipeline.warehouse.publish import working_path
 @contextmanager
 def planning_connection(published: str | os.PathLike | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection (closed on exit) to the working file beside `published`
-    (default: $QUANTDB_WAREHOUSE or warehouse/quantdb.duckdb), else to `published` itself.
+    (default: the writers' `settings.warehouse_path`: $QUANTDB_WAREHOUSE, else the default file of
+    $QUANTDB_SOURCE), else to `published` itself.
 
     The working file is used when it exists and is not locked; otherwise the published file.
     Opened like `read.connect` (attached to an in-memory database: DuckDB caches open
