@@ -59,13 +59,65 @@ def _days(text: str) -> int:
     return int(text)
 
 
+def _count(text: str) -> int:
+    """A whole number, 0 or more (symbols, rows, retries)."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
+    return int(text)
+
+
+def _rate(text: str) -> float:
+    """Requests per second: a number above 0 (0 would never send a request)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of requests per second above 0, e.g. 2")
+    return value
+
+
 def _date(text: str) -> dt.date:
+    """YYYY-MM-DD or YYYYMMDD."""
     try:
         if len(text) == 8 and text.isdigit():
             return dt.datetime.strptime(text, "%Y%m%d").date()
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+#: `run`'s options whose default comes from the environment: dest -> (variable, default text). Read
+#: after parsing, through the option's own type, so that a bad value there is a usage error (64)
+#: naming the variable, not a traceback or a step failing later.
+ENV_DEFAULTS = {
+    "source": (settings.SOURCE_ENV, settings.DEFAULT_SOURCE),
+    "sample_today": (settings.SAMPLE_TODAY_ENV, ""),
+    "sample_size": (settings.SAMPLE_SYMBOLS_ENV, "64"),
+    "requests_per_second": (settings.RATE_ENV, "2"),
+    "min_daily_coverage": (settings.MIN_COVERAGE_ENV, "0.8"),
+    "revisit_days": (settings.REVISIT_DAYS_ENV, str(settings.DEFAULT_REVISIT_DAYS)),
+}
+
+
+def _env_defaults(parser: argparse.ArgumentParser, run: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Fill the options left unset from `ENV_DEFAULTS`; a bad value exits 64 naming its variable."""
+    actions = {action.dest: action for action in run._actions}
+    for dest, (variable, fallback) in ENV_DEFAULTS.items():
+        if getattr(args, dest, "unset") is not None:
+            continue
+        text = os.environ.get(variable, "").strip()
+        action = actions[dest]
+        if not text:
+            setattr(args, dest, action.type(fallback) if fallback else None)
+            continue
+        try:
+            value = action.type(text) if action.type else text
+        except (argparse.ArgumentTypeError, ValueError) as error:
+            parser.error(f"${variable}={text!r}: {error}")
+        if action.choices is not None and value not in action.choices:
+            parser.error(f"${variable}={text!r}: choose from {', '.join(action.choices)}")
+        setattr(args, dest, value)
 
 
 def _financial_years(text: str | None) -> int:
@@ -89,36 +141,39 @@ def _parser() -> argparse.ArgumentParser:
                     "sessions, first; then the rest, by SSE sessions), publish once what passed its checks, "
                     "then print a summary. A range without a trading day starts no run.",
         epilog=EXIT_CODES)
-    run.add_argument("--source", choices=["sample", "akshare"],
-                     default=os.environ.get(settings.SOURCE_ENV, settings.DEFAULT_SOURCE),
-                     help="market data source (default: $QUANTDB_SOURCE or sample)")
+    run.add_argument("--source", type=str.lower, choices=["sample", "akshare"],
+                     help="market data source, any case (default: $QUANTDB_SOURCE or sample)")
     run.add_argument("--symbols", default=os.environ.get(settings.SYMBOLS_ENV, ""),
                      help="comma-separated symbols, e.g. 000001,600000 (default: the whole universe)")
     run.add_argument("--markets", default="cn,hk,index,fundamentals",
-                     help="comma-separated parts to load: cn (A-share bars and factors), hk, index, fundamentals "
-                          "(A-share profiles and financial reports) (default: all four)")
+                     help="comma-separated parts to load, any case: cn (A-share bars and factors), hk, index, "
+                          "fundamentals (A-share profiles and financial reports) (default: all four)")
     run.add_argument("--hk-symbols", default=os.environ.get(settings.HK_SYMBOLS_ENV, ""),
                      help="comma-separated HK symbols, e.g. 00700,0005.HK (default: the HK main board)")
     run.add_argument("--indices", default=os.environ.get(settings.INDICES_ENV, ""),
-                     help="comma-separated CN index codes (default: 000001,399001,399006,000300,000905,"
-                          "000852,000016,000688)")
+                     help="comma-separated CN index codes, from the known ones: "
+                          + ", ".join(f"{code} {name}" for code, name in settings.DEFAULT_INDICES.items())
+                          + " (default: all of them)")
     run.add_argument("--start", type=_date,
                      help="first date (default: the first day the warehouse lacks, after a symbol's coverage "
                           "ends or in the --revisit-days window, or three years before --end on an empty "
                           "warehouse)")
     run.add_argument("--end", type=_date, help="last date (default: the last day with final bars)")
     run.add_argument("--warehouse", help="DuckDB file (default: $QUANTDB_WAREHOUSE or warehouse/quantdb.duckdb)")
-    run.add_argument("--sample-today", default=os.environ.get(settings.SAMPLE_TODAY_ENV, ""),
-                     help="the sample market's 'today' (YYYY-MM-DD), to replay it day by day")
-    run.add_argument("--sample-size", type=int, default=int(os.environ.get(settings.SAMPLE_SYMBOLS_ENV, "64")),
-                     help="number of symbols in the sample market (default 64)")
-    run.add_argument("--requests-per-second", type=float,
-                     default=float(os.environ.get(settings.RATE_ENV, "2")),
-                     help="akshare pacing (default 2)")
+    run.add_argument("--sample-today", type=_date,
+                     help="the sample market's 'today' (YYYY-MM-DD), to replay it day by day "
+                          "(default: $QUANTDB_SAMPLE_TODAY or today)")
+    run.add_argument("--sample-size", type=_count,
+                     help="number of symbols in the sample market (default: $QUANTDB_SAMPLE_SIZE or 64)")
+    run.add_argument("--requests-per-second", type=_rate,
+                     help="akshare pacing (default: $QUANTDB_REQUESTS_PER_SECOND or 2)")
+    run.add_argument("--max-retries", type=_count, default=4,
+                     help="akshare: retries of a request that failed in transit or with a 5xx, with backoff "
+                          "(default 4; 0 fails fast, e.g. to check a setup without network)")
     run.add_argument("--min-daily-coverage", type=_share,
-                     default=float(os.environ.get(settings.MIN_COVERAGE_ENV, "0.8")),
-                     help="quality gate: share of symbols each trading day must have rows for (default 0.8)")
-    run.add_argument("--revisit-days", type=_days, default=settings.revisit_days(),
+                     help="quality gate: share of symbols each trading day must have rows for "
+                          "(default: $QUANTDB_MIN_DAILY_COVERAGE or 0.8)")
+    run.add_argument("--revisit-days", type=_days,
                      help="trading days back from --end in which every day a symbol lacks is fetched again "
                           f"(default: ${settings.REVISIT_DAYS_ENV} or {settings.DEFAULT_REVISIT_DAYS}; 0: off)")
     run.add_argument("--refresh-factors", action="store_true",
@@ -129,7 +184,8 @@ def _parser() -> argparse.ArgumentParser:
                                            "trading calendar, missing days per symbol, quarantined rows, "
                                            "symbols waiting for a retry (the same as read.status()).")
     show.add_argument("--warehouse", help="DuckDB file (default: $QUANTDB_WAREHOUSE or warehouse/quantdb.duckdb)")
-    show.add_argument("--limit", type=int, default=20, help="rows shown per section (default 20)")
+    show.add_argument("--limit", type=_count, default=20, help="rows shown per section (default 20)")
+    parser.run_parser = run  # for `_env_defaults`
     return parser
 
 
@@ -170,8 +226,12 @@ def _instance():
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Every usage error (an unknown option or choice, a bad date or number, here or in the
+    environment variable standing for an option) exits `EXIT_USAGE` with one line naming it."""
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "run":
+        _env_defaults(parser, parser.run_parser, args)
         return run(args)
     if args.command == "status":
         return status(args)
@@ -345,7 +405,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     from quantdb_pipeline.symbols import SymbolError
 
     warehouse = settings.warehouse_path(args.warehouse)
-    markets = {m.strip() for m in args.markets.split(",") if m.strip()}
+    markets = {m.strip().lower() for m in args.markets.split(",") if m.strip()}
     if not markets or markets - {"cn", "hk", "index", "fundamentals"}:
         print(f"quantdb-pipeline: --markets {args.markets!r}: choose from cn, hk, index, fundamentals",
               file=sys.stderr)
@@ -365,7 +425,8 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     market = MarketSourceResource(kind=args.source, symbols=args.symbols, hk_symbols=args.hk_symbols,
                                   indices=args.indices,
                                   requests_per_second=args.requests_per_second,
-                                  sample_today=args.sample_today, sample_size=args.sample_size,
+                                  sample_today=args.sample_today.isoformat() if args.sample_today else "",
+                                  sample_size=args.sample_size, max_retries=args.max_retries,
                                   min_daily_coverage=args.min_daily_coverage, revisit_days=args.revisit_days,
                                   financials_watchlist=os.environ.get(settings.FINANCIALS_WATCHLIST_ENV, ""),
                                   financial_years=financial_years)
