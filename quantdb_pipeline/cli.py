@@ -7,6 +7,7 @@ shows), so a run started here appears in the UI's run history.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -178,7 +179,10 @@ def _parser() -> argparse.ArgumentParser:
                           f"(default: ${settings.REVISIT_DAYS_ENV} or {settings.DEFAULT_REVISIT_DAYS}; 0: off)")
     run.add_argument("--refresh-factors", action="store_true",
                      help="refetch every symbol's adjustment factors (A-share and HK), not only the stale or due ones")
-    run.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+    run.add_argument("--no-progress", action="store_true", help="do not show the steps' progress")
+    run.add_argument("--verbose", action="store_true",
+                     help="also show every log line (retries, per-symbol failures, stack traces) on stderr; "
+                          "without it they go only to the run's log file beside the warehouse (logs/)")
     show = commands.add_parser("status", help="what the published warehouse holds and what is waiting",
                                description="Tables with rows and latest dates, coverage gaps against the "
                                            "trading calendar, missing days per symbol, quarantined rows, "
@@ -472,87 +476,81 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     print(f"Loading {args.source} market {start}..{end} into {warehouse}", file=sys.stderr)
     for line in skipped:
         print(f"quantdb-pipeline: {line}", file=sys.stderr)
-    bar = None
-    if not args.no_progress:
-        from tqdm import tqdm
+    from quantdb_pipeline.run_log import RunLog, shorten
 
-        def on_progress(step: str, done: int, total: int, symbol: str, rows: int) -> None:
-            nonlocal bar
-            if bar is not None and bar.desc != step:  # one bar per step
-                bar.close()
-                bar = None
-            if bar is None:
-                bar = tqdm(total=total, desc=step, unit="period" if step == "corporate_actions" else "symbol",
-                           file=sys.stderr)
-            bar.set_postfix_str(f"{symbol}: {rows} rows")
-            bar.update(done - bar.n)
-
-        progress.add_listener(on_progress)
+    run_tags = {LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    display = None if args.no_progress else progress.Display(sys.stderr, tty=sys.stderr.isatty())
+    if display is not None:
+        progress.add_listener(display.report)
     began = time.perf_counter()
-    with _instance() as instance:
+    with RunLog(warehouse, verbose=args.verbose) as log, _instance() as instance:
         interrupts.instance = instance
         _wait_for_holders(instance)
         locked = _working_file_lock(warehouse)
         if locked:  # every step would wait for the lock, fail, and print its traceback
             print(f"quantdb-pipeline: not started: {locked}", file=sys.stderr)
             return EXIT_NOT_PUBLISHED
-        result = range_runs.materialize_range(
-            [*dict.fromkeys(assets)], published_warehouse, start, end,
-            # only a range ending on the source's today may use the quote list (see QUOTE_LIST_CHECKS)
-            may_use_quote_list=end == today,
-            resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},
-            instance=instance,
-            tags={LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
-            # Dagster's console repeats a failure with its stack trace at every level it passes;
-            # the summary below says what failed in the steps' own words and lists the warnings.
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-                        "ops": {"adjustment_factors": {"config": {"refresh": args.refresh_factors}},
-                                "hk_adjustment_factors": {"config": {"refresh": args.refresh_factors}}}},
-            stop=lambda: interrupts.received is not None,
-        )
+        with (progress.StepWatcher(instance, run_tags, display) if display else contextlib.nullcontext()):
+            result = range_runs.materialize_range(
+                [*dict.fromkeys(assets)], published_warehouse, start, end,
+                # only a range ending on the source's today may use the quote list (see QUOTE_LIST_CHECKS)
+                may_use_quote_list=end == today,
+                resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},
+                instance=instance,
+                tags=run_tags,
+                # Dagster's console repeats a failure with its stack trace at every level it passes;
+                # the summary below says what failed in one line each, the log file has the traces.
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+                            "ops": {"adjustment_factors": {"config": {"refresh": args.refresh_factors}},
+                                    "hk_adjustment_factors": {"config": {"refresh": args.refresh_factors}}}},
+                stop=lambda: interrupts.received is not None,
+            )
+        if display is not None:
+            progress.remove_listener(display.report)
+        for run_id in result.run_ids:
+            log.add_run_events(instance, run_id)
         warnings_logged = [line for run_id in result.run_ids for line in run_warnings(instance, run_id)]
         warnings_logged = list(dict.fromkeys(warnings_logged))
+        warnings_whole = [line for run_id in result.run_ids for line in run_warnings(instance, run_id, False)]
         # the same tally as the publishing run's tag and published_warehouse's metadata
         requests = upstream_requests.requests_by_asset(instance, result.run_ids)
     elapsed = time.perf_counter() - began
-    if bar is not None:
-        bar.close()
-        progress.remove_listener(on_progress)
     if interrupts.received is not None:  # Dagster caught the signal mid-run and failed the run
         return EXIT_INTERRUPTED
     metadata = _metadata_by_asset(result)
-    print(_summary(warehouse, start, end, metadata, elapsed, result, requests))
-    if warnings_logged:
-        shown = warnings_logged[:WARNINGS_SHOWN]
-        print(f"warnings ({len(warnings_logged)}):")
-        print("\n".join(f"  {line}" for line in shown))
-        if len(warnings_logged) > len(shown):
-            print(f"  ... {len(warnings_logged) - len(shown)} more: the run's log in the UI (`dagster dev`, Runs) "
-                  "has them all")
     failed = failed_datasets(metadata)
-    for step, message in step_failures(result):
-        if step == "published_warehouse" and failed:  # published: not a crash
-            print(f"quantdb-pipeline: {message}", file=sys.stderr)
-        else:
-            print(f"step {step} failed: {message}", file=sys.stderr)
-    return exit_code(result, metadata)
+    print(_summary(warehouse, start, end, metadata, elapsed, result, requests, warnings_whole))
+    # the failed datasets' own warnings (each symbol or period that failed) are summed up above
+    warnings_left = [line for line in warnings_logged if line.split(" ")[0] not in failed]
+    if warnings_left:
+        shown = warnings_left[:WARNINGS_SHOWN]
+        print(f"warnings ({len(warnings_left)}):")
+        print("\n".join(f"  {shorten(line, 160)}" for line in shown))
+        if len(warnings_left) > len(shown):
+            print(f"  ... {len(warnings_left) - len(shown)} more in the log file")
+    code = exit_code(result, metadata)
+    if code != EXIT_OK or args.verbose:
+        print(f"quantdb-pipeline: details (every warning, retry and stack trace): {log.path}", file=sys.stderr)
+    return code
 
 
 #: Warnings printed after the summary; the rest are in the run's event log (the UI's Runs page).
 WARNINGS_SHOWN = 10
 
 
-def run_warnings(instance, run_id: str) -> list[str]:
+def run_warnings(instance, run_id: str, first_lines: bool = True) -> list[str]:
     """The first line of each warning or error the run's steps logged (`context.log.warning`, a
     moved-aside WAL, a symbol that failed), in order, without repeats; not Dagster's own events
-    (step failures are reported from the steps' failure events instead)."""
+    (step failures are reported from the steps' failure events instead). `first_lines=False`:
+    the whole messages (a failure's request URL may follow the first line)."""
     import logging
 
     lines: list[str] = []
     for entry in instance.all_logs(run_id):
         if entry.dagster_event is not None or entry.level < logging.WARNING or not entry.user_message:
             continue
-        line = entry.user_message.strip().splitlines()[0]
+        line = entry.user_message.strip()
+        line = line.splitlines()[0] if first_lines else line
         if line not in lines:
             lines.append(line)
     return lines
@@ -620,9 +618,14 @@ def _metadata_by_asset(result) -> dict[str, dict]:
     return run_metadata(result)
 
 
-def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result, requests: dict) -> str:
+def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result, requests: dict,
+             warnings_logged: list[str] = ()) -> str:
     """The run's summary; `requests`: asset -> Counter(endpoint -> upstream requests) of its runs
-    (`upstream_requests.requests_by_asset`, the tally behind the run tag), shown as a table."""
+    (`upstream_requests.requests_by_asset`, the tally behind the run tag), shown as a table of the
+    datasets that made any. Each failed dataset or crashed step is one line with its root cause
+    (`run_log.failure_line`; `warnings_logged`, the runs' warnings, give it when the step's own
+    reason names none); quality checks that only repeat a failed dataset are left out."""
+    from quantdb_pipeline.run_log import failure_line
     from quantdb_pipeline import read
     from quantdb_pipeline.assets import upstream_requests
     from quantdb_pipeline.assets.outcome import LOAD_CHECK
@@ -676,28 +679,35 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         rows.append(("warehouse", str(error)))
     width = max(len(name) for name, _ in rows)
     lines += [f"  {name:<{width}}  {value}" for name, value in rows]
-    if requests:
+    asked = {asset: counts for asset, counts in requests.items() if sum(counts.values())}
+    if asked:
         lines.append("upstream requests by dataset (HTTP requests; sample: what upstream would take):")
-        lines += upstream_requests.text_table(requests)
+        lines += upstream_requests.text_table(asked)
     checks = result.get_asset_check_evaluations()
     if checks:
-        lines.append("quality checks:")
-        for check in checks:
-            if check.check_name == LOAD_CHECK and check.passed:
-                continue  # one line per asset saying "the load completed" is noise; failures are listed below
-            status = "passed" if check.passed else f"FAILED ({check.severity.value.lower()})"
-            detail = check.description or ""
-            lines.append(f"  {check.check_name:<28} {status}  {detail}")
+        # a line per passing check ("every rule passed", "the load completed") is noise: counted.
+        # A failed dataset's load check, and its suites not evaluated, repeat its own line below.
+        failing = [check for check in checks if not check.passed and not (
+            check.asset_key.to_user_string() in failed
+            and (check.check_name == LOAD_CHECK or (check.description or "").startswith("not evaluated")))]
+        passed = sum(1 for check in checks if check.passed and check.check_name != LOAD_CHECK)
+        lines.append(f"quality checks: {passed} passed" + (f", {len(failing)} FAILED:" if failing else ""))
+        for check in failing:
+            detail = " ".join((check.description or "").split())
+            lines.append(f"  {check.check_name:<28} FAILED ({check.severity.value.lower()})  {detail[:140]}")
     symbols = bars.get("failed_symbols")
     if symbols and symbols != "none":
         lines += ["failed symbols (retried by the next run):", symbols]
     if failed:
         lines.append("failed datasets (each keeps its last good rows, reported stale; retried by the next run):")
-        lines += [f"  {dataset}: {reason}" for dataset, reason in failed.items()]
+        for dataset, reason in failed.items():
+            about = [line for line in warnings_logged if line.split(" ")[0] == dataset]
+            lines.append("  " + failure_line(dataset, reason, about))
     crashed = [(step, message) for step, message in step_failures(result)
                if step != "published_warehouse" and step not in failed]
     for step, message in crashed:
-        lines.append(f"step {step} failed: {message.splitlines()[0] if message else ''}")
+        # a failure outside any step (a resource that could not start) has no step key
+        lines.append(failure_line(f"step {step} failed" if step else "the run failed", message or "unknown error"))
     return "\n".join(lines)
 
 
