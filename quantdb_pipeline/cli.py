@@ -618,6 +618,18 @@ def _metadata_by_asset(result) -> dict[str, dict]:
     return run_metadata(result)
 
 
+#: Summary rows that belong to one dataset: shown only when the command ran it.
+SUMMARY_ROW_DATASET = {
+    **dict.fromkeys(("bar rows written", "symbols updated", "symbols already covered", "symbols failed",
+                     "upstream requests (bars)"), "daily_bars"),
+    "HK bar rows written": "hk_daily_bars", "index bar rows written": "index_daily_bars",
+    "profiles fetched / new versions": "security_profiles",
+    "financial periods / watchlist symbols": "financial_statements",
+    "dividend periods fetched / new ex-dates": "corporate_actions",
+    "factors fetched / changed": "adjustment_factors", "factors derived / ex-dates not covered": "adjustment_factors",
+}
+
+
 def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result, requests: dict,
              warnings_logged: list[str] = ()) -> str:
     """The run's summary; `requests`: asset -> Counter(endpoint -> upstream requests) of its runs
@@ -668,6 +680,9 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         ("upstream requests (all)", upstream_requests.total(requests)),
         ("elapsed", f"{elapsed:.1f} s"),
     ]
+    # the rows of datasets this command did not run (`--markets hk`: no A-share rows) would only say "-"
+    ran = {*metadata, *(step for step, _ in step_failures(result) if step)}
+    rows = [(name, value) for name, value in rows if SUMMARY_ROW_DATASET.get(name, "") in ran | {""}]
     try:
         with read.connect(warehouse) as conn:
             total, symbols, first, last = conn.execute(
