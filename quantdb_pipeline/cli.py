@@ -483,29 +483,34 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     if display is not None:
         progress.add_listener(display.report)
     began = time.perf_counter()
-    with RunLog(warehouse, verbose=args.verbose) as log, _instance() as instance:
+    # the live line starts now: opening the instance and starting the first run take seconds
+    watcher = progress.StepWatcher(None, run_tags, display) if display else None
+    with RunLog(warehouse, verbose=args.verbose) as log, (watcher or contextlib.nullcontext()), \
+            _instance() as instance:
         interrupts.instance = instance
+        if watcher is not None:
+            watcher.instance = instance
         _wait_for_holders(instance)
         locked = _working_file_lock(warehouse)
         if locked:  # every step would wait for the lock, fail, and print its traceback
             print(f"quantdb-pipeline: not started: {locked}", file=sys.stderr)
             return EXIT_NOT_PUBLISHED
-        with (progress.StepWatcher(instance, run_tags, display) if display else contextlib.nullcontext()):
-            result = range_runs.materialize_range(
-                [*dict.fromkeys(assets)], published_warehouse, start, end,
-                # only a range ending on the source's today may use the quote list (see QUOTE_LIST_CHECKS)
-                may_use_quote_list=end == today,
-                resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},
-                instance=instance,
-                tags=run_tags,
-                # Dagster's console repeats a failure with its stack trace at every level it passes;
-                # the summary below says what failed in one line each, the log file has the traces.
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-                            "ops": {"adjustment_factors": {"config": {"refresh": args.refresh_factors}},
-                                    "hk_adjustment_factors": {"config": {"refresh": args.refresh_factors}}}},
-                stop=lambda: interrupts.received is not None,
-            )
-        if display is not None:
+        result = range_runs.materialize_range(
+            [*dict.fromkeys(assets)], published_warehouse, start, end,
+            # only a range ending on the source's today may use the quote list (see QUOTE_LIST_CHECKS)
+            may_use_quote_list=end == today,
+            resources={"market": market, "warehouse": WarehouseResource(database=str(warehouse))},
+            instance=instance,
+            tags=run_tags,
+            # Dagster's console repeats a failure with its stack trace at every level it passes;
+            # the summary below says what failed in one line each, the log file has the traces.
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+                        "ops": {"adjustment_factors": {"config": {"refresh": args.refresh_factors}},
+                                "hk_adjustment_factors": {"config": {"refresh": args.refresh_factors}}}},
+            stop=lambda: interrupts.received is not None,
+        )
+        if watcher is not None:
+            watcher.stop()  # draws the last step's line while the instance is open
             progress.remove_listener(display.report)
         for run_id in result.run_ids:
             log.add_run_events(instance, run_id)

@@ -6,6 +6,7 @@ register a listener here to draw a progress bar; nothing is registered by defaul
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from collections.abc import Callable
@@ -119,7 +120,8 @@ class Display:
         if step not in self._counts:
             return ""
         done, total, last, rows = self._counts[step]
-        unit = "periods" if step == "corporate_actions" else "symbols"
+        # the per-period loads (dividends, whole-market financial reports) report a date as the item
+        unit = "periods" if re.fullmatch(r"\d{4}-?\d{2}-?\d{2}", last or "") else "symbols"
         text = f"{done}/{total} {unit}"
         return f"{text}  {last}: {rows} rows" if item and last else text
 
@@ -145,7 +147,7 @@ class StepWatcher:
     instance's event log (STEP_START, STEP_SUCCESS, STEP_FAILURE) every `poll_seconds` and ticks
     the display every `tick_seconds`. A failing poll (the storage busy) is skipped: drawing
     never stops a run. Use as a context manager; leaving it polls once more, so the last step's
-    line is drawn before the summary."""
+    line is drawn before the summary. `instance` may be set after entering (None until then)."""
 
     def __init__(self, instance, tags: dict[str, str], display: Display, tick_seconds: float = 0.25,
                  poll_seconds: float = 0.5):
@@ -161,6 +163,12 @@ class StepWatcher:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop ticking, poll once more, clear the live line; again: nothing."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._thread.join(timeout=5)
         self._poll_quietly()
@@ -185,6 +193,8 @@ class StepWatcher:
     def _poll(self) -> None:
         from dagster import DagsterEventType, RunsFilter
 
+        if self.instance is None:  # not opened yet: the live line says "starting the run"
+            return
         kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
         for run in reversed(self.instance.get_runs(RunsFilter(tags=self.tags))):  # oldest first
             connection = self.instance.get_records_for_run(run.run_id, cursor=self._cursors.get(run.run_id),
