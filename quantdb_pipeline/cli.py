@@ -533,6 +533,9 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         print("\n".join(f"  {shorten(line, 160)}" for line in shown))
         if len(warnings_left) > len(shown):
             print(f"  ... {len(warnings_left) - len(shown)} more in the log file")
+    for step, message in step_failures(result):
+        if step == "published_warehouse" and not failed:  # a crashed publish: the summary has no line for it
+            print(f"step {step} failed: {message.strip().splitlines()[0] if message else ''}", file=sys.stderr)
     code = exit_code(result, metadata)
     if code != EXIT_OK or args.verbose:
         print(f"quantdb-pipeline: details (every warning, retry and stack trace): {log.path}", file=sys.stderr)

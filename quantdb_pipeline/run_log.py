@@ -27,8 +27,8 @@ LOG_DIR = "logs"
 # say "RetriesExhausted: endpoint(what): gave up after N attempts: ConnectionError: ...")
 _ERROR = re.compile(r"\b([A-Z][A-Za-z]*(?:Error|Exception|Exhausted|Timeout|Refused))(?::\s|$)")
 _HOST = (re.compile(r"host='([^']+)'"), re.compile(r"https?://([A-Za-z0-9.-]+)"))
-_ENDPOINT = re.compile(r"\b([a-z][a-z0-9_]+)\([^()]*\): gave up after")
-_CAUSED_BY = re.compile(r"\(Caused by (\w+)\((?:'[^']*'|\"[^\"]*\"|<[^>]*>)?[,:]?\s*'?([^')]*)")
+_ENDPOINT = re.compile(r"\b([a-z][a-z0-9_]+)(?:\([^()]*\))?: gave up after (\d+) attempts?")
+_CAUSED_BY = re.compile(r"\(Caused by (\w+)\((.*)")
 MESSAGE_CHARS = 110
 
 
@@ -41,9 +41,11 @@ class Cause:
     message: str
     host: str
     endpoint: str
+    attempts: str = ""
 
     def text(self) -> str:
-        where = ", ".join(part for part in (self.host and f"host {self.host}", self.endpoint) if part)
+        where = ", ".join(part for part in (self.host and f"host {self.host}", self.endpoint,
+                                            self.attempts and f"{self.attempts} attempts") if part)
         head = f"{self.kind} ({where})" if self.kind and where else self.kind or (f"({where})" if where else "")
         return f"{head}: {self.message}" if head else self.message
 
@@ -54,22 +56,28 @@ def root_cause(text: str) -> Cause:
     >>> root_cause("RetriesExhausted: stock_hk_hist(00700): gave up after 5 attempts: ConnectionError: "
     ...            "HTTPSConnectionPool(host='33.push2his.eastmoney.com', port=443): Max retries exceeded "
     ...            "(Caused by NameResolutionError(\\"<urllib3.connection.HTTPSConnection>: Failed to resolve\\"))").text()
-    "ConnectionError (host 33.push2his.eastmoney.com, stock_hk_hist): NameResolutionError: Failed to resolve"
+    'ConnectionError (host 33.push2his.eastmoney.com, stock_hk_hist, 5 attempts): NameResolutionError: Failed to resolve'
+
     """
     flat = " ".join(text.split())
     matches = list(_ERROR.finditer(flat))
     host = next((m.group(1) for pattern in _HOST for m in [pattern.search(flat)] if m), "")
-    endpoint = _ENDPOINT.search(flat)
+    found = _ENDPOINT.search(flat)
+    endpoint, attempts = (found.group(1), found.group(2)) if found else ("", "")
     if not matches:
-        return Cause("", shorten(flat), host, endpoint.group(1) if endpoint else "")
+        return Cause("", shorten(flat), host, endpoint, attempts)
     last = matches[-1]
     message = flat[last.end():]
     caused = _CAUSED_BY.search(message)
-    if caused:  # requests' "HTTPSConnectionPool(...): Max retries exceeded ... (Caused by X(...: why))"
-        message = f"{caused.group(1)}: {caused.group(2).strip()}"
+    if caused:  # requests' "HTTPSConnectionPool(...): Max retries exceeded ... (Caused by X(<conn>: why))"
+        why = re.split(r">: |>, ", caused.group(2))[-1].rstrip(" '\")")
+        why = why.strip(" '\"") + ")" * max(0, why.count("(") - why.count(")"))
+        message = f"{caused.group(1)}: {why}"
     # responses' and requests' messages go on with the request ("Request: - GET https://...")
     message = re.split(r"\s(?:Request:|Available matches:)", message)[0]
-    return Cause(last.group(1), shorten(message), host, endpoint.group(1) if endpoint else "")
+    while message.endswith(")") and message.count(")") > message.count("("):
+        message = message[:-1]  # the close of an enclosing "(symbol: reason)"
+    return Cause(last.group(1), shorten(message), host, endpoint, attempts)
 
 
 def shorten(text: str, limit: int = MESSAGE_CHARS) -> str:
@@ -78,21 +86,19 @@ def shorten(text: str, limit: int = MESSAGE_CHARS) -> str:
 
 
 def failure_line(name: str, reason: str, details: list[str] = ()) -> str:
-    """"name: root cause; what the step said", one line. When `reason` names no error (a circuit
-    breaker's "stopped after 8 consecutive periods failed"), the first of `details` (the run's
-    warnings about `name`) that does gives the cause."""
+    """"name: what the step said: root cause", one line: the step's own words up to the nested
+    error ("every symbol failed for 2024-07-02..2024-07-19"), then `root_cause`. When `reason`
+    names no error (a circuit breaker's "stopped after 8 consecutive periods failed"), the first
+    of `details` (the run's warnings about `name`) that does gives the cause."""
     cause = root_cause(reason)
     said = " ".join(reason.split())
     if not cause.kind:
-        for detail in details:
-            found = root_cause(detail)
-            if found.kind:
-                return f"{name}: {found.text()}; {shorten(said, 90)}"
-        return f"{name}: {shorten(said, 160)}"
-    context = re.split(r":| \(", said)[0] if not said.startswith(cause.kind) else ""
-    # keep "every symbol failed for <range>" but not "RetriesExhausted" (the wrapper, not the cause)
-    context = "" if _ERROR.match(context + ": ") else context
-    return f"{name}: {cause.text()}" + (f"; {shorten(context, 70)}" if context and context != said else "")
+        found = next((c for c in map(root_cause, details) if c.kind), None)
+        return f"{name}: {shorten(said, 100)}" + (f": {found.text()}" if found else "")
+    # the words before the first error name or "(symbol: ...)"; none when the reason is the error itself
+    first = _ERROR.search(said)
+    context = re.split(r" \(", said[:first.start()] if first else said)[0].strip().rstrip(":").strip()
+    return f"{name}: " + (f"{shorten(context, 80)}: " if context else "") + cause.text()
 
 
 def _ours_or_warning(record: logging.LogRecord) -> bool:
