@@ -28,8 +28,8 @@ LOG_DIR = "logs"
 _ERROR = re.compile(r"\b([A-Z][A-Za-z]*(?:Error|Exception|Exhausted|Timeout|Refused))(?::\s|$)")
 _HOST = (re.compile(r"host='([^']+)'"), re.compile(r"https?://([A-Za-z0-9.-]+)"))
 _ENDPOINT = re.compile(r"\b([a-z][a-z0-9_]+)(?:\([^()]*\))?: gave up after (\d+) attempts?")
-_CAUSED_BY = re.compile(r"\(Caused by (\w+)\((.*)")
-MESSAGE_CHARS = 110
+_CAUSED_BY = re.compile(r"\(Caused by (\w+)\(['\"]?(?:<[^>]*>[:,]\s*)?['\"]?(.*)")
+MESSAGE_CHARS = 140
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,10 @@ def root_cause(text: str) -> Cause:
     message = flat[last.end():]
     caused = _CAUSED_BY.search(message)
     if caused:  # requests' "HTTPSConnectionPool(...): Max retries exceeded ... (Caused by X(<conn>: why))"
-        why = re.split(r">: |>, ", caused.group(2))[-1].rstrip(" '\")")
-        why = why.strip(" '\"") + ")" * max(0, why.count("(") - why.count(")"))
-        message = f"{caused.group(1)}: {why}"
+        why = caused.group(2)
+        ends = [why.find("', "), max(why.rfind("')"), why.rfind('")'))]
+        why = why[:min(e for e in ends if e >= 0)] if any(e >= 0 for e in ends) else why
+        message = why if caused.group(1) == last.group(1) else f"{caused.group(1)}: {why}"
     # responses' and requests' messages go on with the request ("Request: - GET https://...")
     message = re.split(r"\s(?:Request:|Available matches:)", message)[0]
     while message.endswith(")") and message.count(")") > message.count("("):

@@ -7,10 +7,12 @@ import io
 import re
 from pathlib import Path
 
+import pytest
 import responses
 
 from quantdb_pipeline.cli import EXIT_PARTIAL, main
 from quantdb_pipeline.progress import Display
+from quantdb_pipeline.run_log import failure_line
 
 OFFLINE = ["run", "--source", "akshare", "--max-retries", "0", "--requests-per-second", "1000",
            "--markets", "hk,index", "--hk-symbols", "00700", "--indices", "000300",
@@ -107,3 +109,45 @@ def test_without_a_terminal_progress_is_plain_lines_not_redraws():
         "[10 s] daily_bars: 10/64 symbols, 10 s so far",
         "[20 s] daily_bars: 20/64 symbols, 20 s so far",
         "[25 s] daily_bars: done, 25/64 symbols in 25.0 s"]
+
+
+@pytest.mark.parametrize("reason, line", [
+    # requests' words without DNS (urllib3 2.x), through our retry wrapper, inside a per-symbol reason
+    ("every symbol failed for 2024-07-02..2024-07-05 (00700: RetriesExhausted: stock_hk_hist(00700): gave up "
+     "after 5 attempts: ConnectionError: HTTPSConnectionPool(host='33.push2his.eastmoney.com', port=443): Max "
+     "retries exceeded with url: /api/qt/stock/kline/get?secid=116.00700 (Caused by NameResolutionError(\"<urllib3"
+     ".connection.HTTPSConnection object at 0x7f2c>: Failed to resolve '33.push2his.eastmoney.com' ([Errno -3] "
+     "Temporary failure in name resolution)\")))",
+     "hk_daily_bars: every symbol failed for 2024-07-02..2024-07-05: ConnectionError (host 33.push2his.eastmoney"
+     ".com, stock_hk_hist, 5 attempts): NameResolutionError: Failed to resolve '33.push2his.eastmoney.com' ([Errno "
+     "-3] Temporary failure in name resolution)"),
+    # an unreachable proxy
+    ("RetriesExhausted: stock_hk_main_board_spot_em(): gave up after 1 attempts: ProxyError: HTTPSConnectionPool("
+     "host='81.push2.eastmoney.com', port=443): Max retries exceeded with url: /api/qt/clist/get (Caused by "
+     "ProxyError('Unable to connect to proxy', NewConnectionError(\"HTTPSConnection(host='127.0.0.1', port=9): "
+     "Failed to establish a new connection: [Errno 111] Connection refused\")))",
+     "hk_daily_bars: ProxyError (host 81.push2.eastmoney.com, stock_hk_main_board_spot_em, 1 attempts): Unable to "
+     "connect to proxy"),
+    ("ConnectTimeout: HTTPSConnectionPool(host='query.sse.com.cn', port=443): Max retries exceeded with url: /a "
+     "(Caused by ConnectTimeoutError(<urllib3.connection.HTTPSConnection object at 0x7f>, 'Connection to "
+     "query.sse.com.cn timed out. (connect timeout=15)'))",
+     "hk_daily_bars: ConnectTimeout (host query.sse.com.cn): ConnectTimeoutError: Connection to query.sse.com.cn "
+     "timed out. (connect timeout=15)"),
+    # no error named: a rule's own words stay as they are
+    ("quality gate refused the batch: daily_universe_coverage", "hk_daily_bars: quality gate refused the batch: "
+                                                                "daily_universe_coverage"),
+])
+def test_a_failure_line_names_the_root_cause_host_and_endpoint(reason, line):
+    assert failure_line("hk_daily_bars", reason) == line
+
+
+def test_a_failure_without_an_error_takes_its_cause_from_the_steps_warnings():
+    reason = ("circuit breaker: stopped after 8 consecutive periods failed (last: 2024-06-30); 9 periods not "
+              "attempted, to be retried by the next run")
+    warning = ("corporate_actions 2022-09-30 failed, will retry next run: RetriesExhausted: stock_fhps_em(20220930):"
+               " gave up after 5 attempts: ConnectionError: ('Connection aborted.', RemoteDisconnected('Remote end "
+               "closed connection without response'))\nRequest: GET https://datacenter-web.eastmoney.com/api/data/v1/get")
+    assert failure_line("corporate_actions", reason, ["corporate_actions 2022-06-30: no rows", warning]) == (
+        "corporate_actions: circuit breaker: stopped after 8 consecutive periods failed (last: 2024-06-30); 9 periods"
+        " not attem…: ConnectionError (host datacenter-web.eastmoney.com, stock_fhps_em, 5 attempts): ('Connection "
+        "aborted.', RemoteDisconnected('Remote end closed connection without response'))")
