@@ -297,6 +297,11 @@ def _stopped(interrupts) -> int:
     interrupts.ignore_further()  # a second Ctrl-C must not break the clean-up
     closed = _close_own_runs(interrupts.instance)
     interrupts.restore_stderr()
+    from quantdb_pipeline import progress
+
+    progress.close_displays()
+    if sys.stderr.isatty():  # the live progress line (its clearing was muted with stderr): erase it
+        sys.stderr.write("\r\033[K")
     name, exit_code = (("SIGTERM", EXIT_TERMINATED) if interrupts.received == signal.SIGTERM
                        else ("Ctrl-C", EXIT_INTERRUPTED))
     print(f"quantdb-pipeline: stopped by {name}"
@@ -479,7 +484,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     from quantdb_pipeline.run_log import RunLog, shorten
 
     run_tags = {LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-    display = None if args.no_progress else progress.Display(sys.stderr, tty=sys.stderr.isatty())
+    display = None if args.no_progress else progress.Display(None, tty=sys.stderr.isatty())
     if display is not None:
         progress.add_listener(display.report)
     began = time.perf_counter()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 import threading
 from collections.abc import Callable
 
@@ -39,7 +40,8 @@ class Display:
     finished step leaves one line `✓ step  counts  seconds` (`✗` when it failed). Elsewhere (CI,
     a pipe, a log file) no redraws: plain lines, one when a step starts, one every
     `plain_every_seconds` while it runs, one when it ends, each with the elapsed time.
-    Thread-safe: steps report from the run's thread, the ticker draws from its own.
+    Thread-safe: steps report from the run's thread, the ticker draws from its own. `stream`
+    None: the `sys.stderr` of the moment of each write.
     """
 
     SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -58,7 +60,9 @@ class Display:
         self._plain_every = plain_every_seconds
         self._last_plain = self._began
         self._live_width = 0
+        self._closed = False
         self.finished: list[str] = []  # the lines left by finished steps, in order
+        _open_displays.append(self)
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -73,9 +77,11 @@ class Display:
         with self._lock:
             self._counts[step] = (done, total, item, rows)
 
-    def step_finished(self, step: str, ok: bool) -> None:
+    def step_finished(self, step: str, ok: bool, seconds: float | None = None) -> None:
+        """`seconds`: the step's duration as Dagster recorded it (else from `step_started`)."""
         with self._lock:
-            seconds = self._clock() - (self._step_began if step == self._step else self._clock())
+            if seconds is None:
+                seconds = self._clock() - (self._step_began if step == self._step else self._clock())
             counts = self._count_text(step)
             line = f"{'✓' if ok else '✗'} {step:<24} {counts:<22} {seconds:6.1f} s" + ("" if ok else "  FAILED")
             self.finished.append(line)
@@ -91,6 +97,8 @@ class Display:
     def tick(self) -> None:
         """Redraw the live line (terminal) or, every `plain_every_seconds`, print a plain one."""
         with self._lock:
+            if self._closed:
+                return
             now = self._clock()
             step = self._step
             if self.tty:
@@ -110,9 +118,13 @@ class Display:
                             f"{now - self._step_began:.0f} s so far\n")
 
     def close(self) -> None:
+        """Clear the live line; nothing is drawn after (a Ctrl-C's line must not share it)."""
         with self._lock:
+            self._closed = True
             if self.tty:
                 self._clear()
+            if self in _open_displays:
+                _open_displays.remove(self)
 
     # -- rendering --------------------------------------------------------------------------------
 
@@ -135,8 +147,18 @@ class Display:
             self._live_width = 0
 
     def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        stream = self.stream or sys.stderr  # None: whatever stderr is now (the CLI swaps it on Ctrl-C)
+        stream.write(text)
+        stream.flush()
+
+
+_open_displays: list[Display] = []
+
+
+def close_displays() -> None:
+    """Close every open `Display` (the CLI, before it prints why it stopped)."""
+    for display in list(_open_displays):
+        display.close()
 
 
 class StepWatcher:
@@ -156,6 +178,7 @@ class StepWatcher:
         self.tick_seconds, self.poll_seconds = tick_seconds, poll_seconds
         self._cursors: dict[str, str | None] = {}
         self._done: set[str] = set()  # runs seen finished and read to their end: not asked again
+        self._began: dict[str, float] = {}  # step -> its STEP_START's timestamp
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="quantdb-progress", daemon=True)
 
@@ -209,9 +232,12 @@ class StepWatcher:
                 event = record.event_log_entry.dagster_event
                 if event is None or not event.step_key:
                     continue
+                at = record.event_log_entry.timestamp  # a poll may see a step's start and end at once
                 if event.event_type == DagsterEventType.STEP_START:
+                    self._began[event.step_key] = at
                     self.display.step_started(event.step_key)
                 else:
-                    self.display.step_finished(event.step_key, event.event_type == DagsterEventType.STEP_SUCCESS)
+                    self.display.step_finished(event.step_key, event.event_type == DagsterEventType.STEP_SUCCESS,
+                                               seconds=at - self._began.get(event.step_key, at))
             if connection.records:
                 self._cursors[run.run_id] = connection.cursor
