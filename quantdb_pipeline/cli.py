@@ -485,13 +485,11 @@ def _run(args: argparse.Namespace, interrupts) -> int:
 
     run_tags = {LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     display = None if args.no_progress else progress.Display(None, tty=sys.stderr.isatty())
-    if display is not None:
-        progress.add_listener(display.report)
     began = time.perf_counter()
     # the live line starts now: opening the instance and starting the first run take seconds
     watcher = progress.StepWatcher(None, run_tags, display) if display else None
     with RunLog(warehouse, verbose=args.verbose) as log, (watcher or contextlib.nullcontext()), \
-            _instance() as instance:
+            progress.listening(display and display.report), _instance() as instance:
         interrupts.instance = instance
         if watcher is not None:
             watcher.instance = instance
@@ -516,7 +514,6 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         )
         if watcher is not None:
             watcher.stop()  # draws the last step's line while the instance is open
-            progress.remove_listener(display.report)
         for run_id in result.run_ids:
             log.add_run_events(instance, run_id)
         warnings_logged = [line for run_id in result.run_ids for line in run_warnings(instance, run_id)]

@@ -6,6 +6,7 @@ register a listener here to draw a progress bar; nothing is registered by defaul
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import sys
@@ -23,6 +24,19 @@ def add_listener(listener: Listener) -> None:
 
 def remove_listener(listener: Listener) -> None:
     _listeners.remove(listener)
+
+
+@contextlib.contextmanager
+def listening(listener: Listener | None):
+    """`add_listener` for the duration of a `with` block (nothing for None)."""
+    if listener is None:
+        yield
+        return
+    add_listener(listener)
+    try:
+        yield
+    finally:
+        remove_listener(listener)
 
 
 def report(step: str, done: int, total: int, symbol: str, rows: int) -> None:
