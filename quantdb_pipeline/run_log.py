@@ -136,6 +136,7 @@ class RunLog:
         if self.verbose:
             terminal = logging.StreamHandler(sys.stderr)
             terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+            terminal.addFilter(_ours_or_warning)
             self._handlers.append(terminal)
         self._level = root.level
         root.setLevel(min(root.level or logging.WARNING, logging.INFO))
