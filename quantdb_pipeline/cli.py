@@ -7,6 +7,7 @@ shows), so a run started here appears in the UI's run history.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -61,13 +62,65 @@ def _days(text: str) -> int:
     return int(text)
 
 
+def _count(text: str) -> int:
+    """A whole number, 0 or more (symbols, rows, retries)."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
+    return int(text)
+
+
+def _rate(text: str) -> float:
+    """Requests per second: a number above 0 (0 would never send a request)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of requests per second above 0, e.g. 2")
+    return value
+
+
 def _date(text: str) -> dt.date:
+    """YYYY-MM-DD or YYYYMMDD."""
     try:
         if len(text) == 8 and text.isdigit():
             return dt.datetime.strptime(text, "%Y%m%d").date()
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+#: `run`'s options whose default comes from the environment: dest -> (variable, default text). Read
+#: after parsing, through the option's own type, so that a bad value there is a usage error (64)
+#: naming the variable, not a traceback or a step failing later.
+ENV_DEFAULTS = {
+    "source": (settings.SOURCE_ENV, settings.DEFAULT_SOURCE),
+    "sample_today": (settings.SAMPLE_TODAY_ENV, ""),
+    "sample_size": (settings.SAMPLE_SYMBOLS_ENV, "64"),
+    "requests_per_second": (settings.RATE_ENV, "2"),
+    "min_daily_coverage": (settings.MIN_COVERAGE_ENV, "0.8"),
+    "revisit_days": (settings.REVISIT_DAYS_ENV, str(settings.DEFAULT_REVISIT_DAYS)),
+}
+
+
+def _env_defaults(parser: argparse.ArgumentParser, run: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Fill the options left unset from `ENV_DEFAULTS`; a bad value exits 64 naming its variable."""
+    actions = {action.dest: action for action in run._actions}
+    for dest, (variable, fallback) in ENV_DEFAULTS.items():
+        if getattr(args, dest, "unset") is not None:
+            continue
+        text = os.environ.get(variable, "").strip()
+        action = actions[dest]
+        if not text:
+            setattr(args, dest, action.type(fallback) if fallback else None)
+            continue
+        try:
+            value = action.type(text) if action.type else text
+        except (argparse.ArgumentTypeError, ValueError) as error:
+            parser.error(f"${variable}={text!r}: {error}")
+        if action.choices is not None and value not in action.choices:
+            parser.error(f"${variable}={text!r}: choose from {', '.join(action.choices)}")
+        setattr(args, dest, value)
 
 
 def _financial_years(text: str | None) -> int:
@@ -91,24 +144,24 @@ def _parser() -> argparse.ArgumentParser:
                     "sessions, first; then the rest, by SSE sessions), publish once what passed its checks, "
                     "then print a summary. A range without a trading day starts no run.",
         epilog=EXIT_CODES)
-    run.add_argument("--source", choices=["sample", "akshare"],
-                     default=os.environ.get(settings.SOURCE_ENV, settings.DEFAULT_SOURCE),
-                     help="market data source (default: $QUANTDB_SOURCE or sample)")
+    run.add_argument("--source", type=str.lower, choices=["sample", "akshare"],
+                     help="market data source, any case (default: $QUANTDB_SOURCE or sample)")
     # None when not given on the command line: naming symbols there limits the markets loaded
     # (see `_markets`); the environment's lists restrict the universe without doing so
     run.add_argument("--symbols",
                      help="comma-separated A-share symbols, e.g. 000001,600000; without --markets, loads only cn "
                           "(default: $QUANTDB_SYMBOLS, else the whole universe)")
     run.add_argument("--markets",
-                     help="comma-separated parts to load: cn (A-share bars and factors), hk, index, fundamentals "
+                     help="comma-separated parts to load, any case: cn (A-share bars and factors), hk, index, fundamentals "
                           "(A-share profiles and financial reports) (default: the markets named by --symbols (cn), "
                           "--hk-symbols (hk) and --indices (index), else all four)")
     run.add_argument("--hk-symbols",
                      help="comma-separated HK symbols, e.g. 00700,0005.HK; without --markets, loads only hk "
                           "(default: $QUANTDB_HK_SYMBOLS, else the HK main board)")
     run.add_argument("--indices",
-                     help="comma-separated CN index codes; without --markets, loads only index (default: "
-                          "$QUANTDB_INDICES, else 000001,399001,399006,000300,000905,000852,000016,000688)")
+                     help="comma-separated CN index codes, from the known ones: "
+                          + ", ".join(f"{code} {name}" for code, name in settings.DEFAULT_INDICES.items())
+                          + "; without --markets, loads only index (default: $QUANTDB_INDICES, else all of them)")
     run.add_argument("--start", type=_date,
                      help="first date (default: the first day the warehouse lacks, after a symbol's coverage "
                           "ends or in the --revisit-days window, or three years before --end on an empty "
@@ -121,22 +174,28 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-mixed-sources", action="store_true",
                      help="write into a warehouse that holds the other source's data (refused otherwise, exit 64): "
                           "days the other source already covers keep its rows")
-    run.add_argument("--sample-today", default=os.environ.get(settings.SAMPLE_TODAY_ENV, ""),
-                     help="the sample market's 'today' (YYYY-MM-DD), to replay it day by day")
-    run.add_argument("--sample-size", type=int, default=int(os.environ.get(settings.SAMPLE_SYMBOLS_ENV, "64")),
-                     help="number of symbols in the sample market (default 64)")
-    run.add_argument("--requests-per-second", type=float,
-                     default=float(os.environ.get(settings.RATE_ENV, "2")),
-                     help="akshare pacing (default 2)")
+    run.add_argument("--sample-today", type=_date,
+                     help="the sample market's 'today' (YYYY-MM-DD), to replay it day by day "
+                          "(default: $QUANTDB_SAMPLE_TODAY or today)")
+    run.add_argument("--sample-size", type=_count,
+                     help="number of symbols in the sample market (default: $QUANTDB_SAMPLE_SIZE or 64)")
+    run.add_argument("--requests-per-second", type=_rate,
+                     help="akshare pacing (default: $QUANTDB_REQUESTS_PER_SECOND or 2)")
+    run.add_argument("--max-retries", type=_count, default=4,
+                     help="akshare: retries of a request that failed in transit or with a 5xx, with backoff "
+                          "(default 4; 0 fails fast, e.g. to check a setup without network)")
     run.add_argument("--min-daily-coverage", type=_share,
-                     default=float(os.environ.get(settings.MIN_COVERAGE_ENV, "0.8")),
-                     help="quality gate: share of symbols each trading day must have rows for (default 0.8)")
-    run.add_argument("--revisit-days", type=_days, default=settings.revisit_days(),
+                     help="quality gate: share of symbols each trading day must have rows for "
+                          "(default: $QUANTDB_MIN_DAILY_COVERAGE or 0.8)")
+    run.add_argument("--revisit-days", type=_days,
                      help="trading days back from --end in which every day a symbol lacks is fetched again "
                           f"(default: ${settings.REVISIT_DAYS_ENV} or {settings.DEFAULT_REVISIT_DAYS}; 0: off)")
     run.add_argument("--refresh-factors", action="store_true",
                      help="refetch every symbol's adjustment factors (A-share and HK), not only the stale or due ones")
-    run.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+    run.add_argument("--no-progress", action="store_true", help="do not show the steps' progress")
+    run.add_argument("--verbose", action="store_true",
+                     help="also show every log line (retries, per-symbol failures, stack traces) on stderr; "
+                          "without it they go only to the run's log file beside the warehouse (logs/)")
     show = commands.add_parser("status", help="what the published warehouse holds and what is waiting",
                                description="Tables with rows and latest dates, coverage gaps against the "
                                            "trading calendar, missing days per symbol, quarantined rows, "
@@ -144,7 +203,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--warehouse",
                       help="DuckDB file (default: $QUANTDB_WAREHOUSE, else the warehouse the last run published "
                            "(user config file), else warehouse/quantdb.duckdb or warehouse/sample.duckdb)")
-    show.add_argument("--limit", type=int, default=20, help="rows shown per section (default 20)")
+    show.add_argument("--limit", type=_count, default=20, help="rows shown per section (default 20)")
+    parser.run_parser = run  # for `_env_defaults`
     return parser
 
 
@@ -185,8 +245,12 @@ def _instance():
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Every usage error (an unknown option or choice, a bad date or number, here or in the
+    environment variable standing for an option) exits `EXIT_USAGE` with one line naming it."""
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "run":
+        _env_defaults(parser, parser.run_parser, args)
         return run(args)
     if args.command == "status":
         return status(args)
@@ -252,6 +316,11 @@ def _stopped(interrupts) -> int:
     interrupts.ignore_further()  # a second Ctrl-C must not break the clean-up
     closed = _close_own_runs(interrupts.instance)
     interrupts.restore_stderr()
+    from quantdb_pipeline import progress
+
+    progress.close_displays()
+    if sys.stderr.isatty():  # the live progress line (its clearing was muted with stderr): erase it
+        sys.stderr.write("\r\033[K")
     name, exit_code = (("SIGTERM", EXIT_TERMINATED) if interrupts.received == signal.SIGTERM
                        else ("Ctrl-C", EXIT_INTERRUPTED))
     print(f"quantdb-pipeline: stopped by {name}"
@@ -386,7 +455,8 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     market = MarketSourceResource(kind=args.source, symbols=args.symbols, hk_symbols=args.hk_symbols,
                                   indices=args.indices,
                                   requests_per_second=args.requests_per_second,
-                                  sample_today=args.sample_today, sample_size=args.sample_size,
+                                  sample_today=args.sample_today.isoformat() if args.sample_today else "",
+                                  sample_size=args.sample_size, max_retries=args.max_retries,
                                   min_daily_coverage=args.min_daily_coverage, revisit_days=args.revisit_days,
                                   financials_watchlist=os.environ.get(settings.FINANCIALS_WATCHLIST_ENV, ""),
                                   financial_years=financial_years)
@@ -436,25 +506,18 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     print(f"Loading {args.source} market {start}..{end} into {warehouse}", file=sys.stderr)
     for line in skipped:
         print(f"quantdb-pipeline: {line}", file=sys.stderr)
-    bar = None
-    if not args.no_progress:
-        from tqdm import tqdm
+    from quantdb_pipeline.run_log import RunLog, shorten
 
-        def on_progress(step: str, done: int, total: int, symbol: str, rows: int) -> None:
-            nonlocal bar
-            if bar is not None and bar.desc != step:  # one bar per step
-                bar.close()
-                bar = None
-            if bar is None:
-                bar = tqdm(total=total, desc=step, unit="period" if step == "corporate_actions" else "symbol",
-                           file=sys.stderr)
-            bar.set_postfix_str(f"{symbol}: {rows} rows")
-            bar.update(done - bar.n)
-
-        progress.add_listener(on_progress)
+    run_tags = {LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    display = None if args.no_progress else progress.Display(None, tty=sys.stderr.isatty())
     began = time.perf_counter()
-    with _instance() as instance:
+    # the live line starts now: opening the instance and starting the first run take seconds
+    watcher = progress.StepWatcher(None, run_tags, display) if display else None
+    with RunLog(warehouse, verbose=args.verbose) as log, (watcher or contextlib.nullcontext()), \
+            progress.listening(display and display.report), _instance() as instance:
         interrupts.instance = instance
+        if watcher is not None:
+            watcher.instance = instance
         _wait_for_holders(instance)
         locked = _working_file_lock(warehouse)
         if locked:  # every step would wait for the lock, fail, and print its traceback
@@ -468,42 +531,46 @@ def _run(args: argparse.Namespace, interrupts) -> int:
                        "warehouse": WarehouseResource(database=str(warehouse), source=args.source,
                                                       allow_mixed_sources=args.allow_mixed_sources)},
             instance=instance,
-            tags={LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
+            tags=run_tags,
             # Dagster's console repeats a failure with its stack trace at every level it passes;
-            # the summary below says what failed in the steps' own words and lists the warnings.
+            # the summary below says what failed in one line each, the log file has the traces.
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
                         "ops": {"adjustment_factors": {"config": {"refresh": args.refresh_factors}},
                                 "hk_adjustment_factors": {"config": {"refresh": args.refresh_factors}}}},
             stop=lambda: interrupts.received is not None,
         )
+        if watcher is not None:
+            watcher.stop()  # draws the last step's line while the instance is open
+        for run_id in result.run_ids:
+            log.add_run_events(instance, run_id)
         warnings_logged = [line for run_id in result.run_ids for line in run_warnings(instance, run_id)]
         warnings_logged = list(dict.fromkeys(warnings_logged))
+        warnings_whole = [line for run_id in result.run_ids for line in run_warnings(instance, run_id, False)]
         # the same tally as the publishing run's tag and published_warehouse's metadata
         requests = upstream_requests.requests_by_asset(instance, result.run_ids)
     elapsed = time.perf_counter() - began
-    if bar is not None:
-        bar.close()
-        progress.remove_listener(on_progress)
     if interrupts.received is not None:  # Dagster caught the signal mid-run and failed the run
         return EXIT_INTERRUPTED
     metadata = _metadata_by_asset(result)
-    print(_summary(warehouse, start, end, metadata, elapsed, result, requests))
+    failed = failed_datasets(metadata)
+    print(_summary(warehouse, start, end, metadata, elapsed, result, requests, warnings_whole))
     if "published_warehouse" in metadata:
         _record_for_readers(warehouse, args.source)
-    if warnings_logged:
-        shown = warnings_logged[:WARNINGS_SHOWN]
-        print(f"warnings ({len(warnings_logged)}):")
-        print("\n".join(f"  {line}" for line in shown))
-        if len(warnings_logged) > len(shown):
-            print(f"  ... {len(warnings_logged) - len(shown)} more: the run's log in the UI (`dagster dev`, Runs) "
-                  "has them all")
-    failed = failed_datasets(metadata)
+    # the failed datasets' own warnings (each symbol or period that failed) are summed up above
+    warnings_left = [line for line in warnings_logged if line.split(" ")[0] not in failed]
+    if warnings_left:
+        shown = warnings_left[:WARNINGS_SHOWN]
+        print(f"warnings ({len(warnings_left)}):")
+        print("\n".join(f"  {shorten(line, 160)}" for line in shown))
+        if len(warnings_left) > len(shown):
+            print(f"  ... {len(warnings_left) - len(shown)} more in the log file")
     for step, message in step_failures(result):
-        if step == "published_warehouse" and failed:  # published: not a crash
-            print(f"quantdb-pipeline: {message}", file=sys.stderr)
-        else:
-            print(f"step {step} failed: {message}", file=sys.stderr)
-    return exit_code(result, metadata)
+        if step == "published_warehouse" and not failed:  # a crashed publish: the summary has no line for it
+            print(f"step {step} failed: {message.strip().splitlines()[0] if message else ''}", file=sys.stderr)
+    code = exit_code(result, metadata)
+    if code != EXIT_OK or args.verbose:
+        print(f"quantdb-pipeline: details (every warning, retry and stack trace): {log.path}", file=sys.stderr)
+    return code
 
 
 def _markets(args: argparse.Namespace) -> tuple[set[str], str]:
@@ -517,7 +584,7 @@ def _markets(args: argparse.Namespace) -> tuple[set[str], str]:
     args.hk_symbols = os.environ.get(settings.HK_SYMBOLS_ENV, "") if args.hk_symbols is None else args.hk_symbols
     args.indices = os.environ.get(settings.INDICES_ENV, "") if args.indices is None else args.indices
     if args.markets is not None:
-        return {m.strip() for m in args.markets.split(",") if m.strip()}, ""
+        return {m.strip().lower() for m in args.markets.split(",") if m.strip()}, ""
     if named:
         markets = sorted(set(named.values()), key=["cn", "hk", "index"].index)
         return set(markets), f"{','.join(markets)} only (named by {', '.join(named)})"
@@ -546,14 +613,21 @@ def _mixing_refusal(warehouse: Path, source: str, allow_mixed: bool) -> str | No
 
 def _record_for_readers(warehouse: Path, source: str) -> None:
     """Record the published warehouse in the user config file, so that `read` finds it from any
-    working directory; a config folder that cannot be written costs a warning, not the run."""
-    from quantdb_pipeline.warehouse_location import record_published
+    working directory, saying so when the recorded file changes; a config folder that cannot be
+    written costs a warning, not the run."""
+    from quantdb_pipeline.warehouse_location import read_config, record_published
 
+    try:
+        before = read_config().get("warehouse", {}).get("path")
+    except ValueError:  # a damaged file is replaced below
+        before = None
     try:
         config = record_published(warehouse, source)
     except OSError as error:
         print(f"quantdb-pipeline: could not record the warehouse for readers ({error}); they find it through "
               f"${settings.WAREHOUSE_ENV}={os.path.abspath(warehouse)}", file=sys.stderr)
+        return
+    if before == os.path.abspath(warehouse):  # said when it changed; a nightly run stays quiet
         return
     print(f"readers (quantdb_pipeline.read, status) now open {os.path.abspath(warehouse)} from any folder "
           f"(recorded in {config}; ${settings.WAREHOUSE_ENV} overrides it)")
@@ -563,17 +637,19 @@ def _record_for_readers(warehouse: Path, source: str) -> None:
 WARNINGS_SHOWN = 10
 
 
-def run_warnings(instance, run_id: str) -> list[str]:
+def run_warnings(instance, run_id: str, first_lines: bool = True) -> list[str]:
     """The first line of each warning or error the run's steps logged (`context.log.warning`, a
     moved-aside WAL, a symbol that failed), in order, without repeats; not Dagster's own events
-    (step failures are reported from the steps' failure events instead)."""
+    (step failures are reported from the steps' failure events instead). `first_lines=False`:
+    the whole messages (a failure's request URL may follow the first line)."""
     import logging
 
     lines: list[str] = []
     for entry in instance.all_logs(run_id):
         if entry.dagster_event is not None or entry.level < logging.WARNING or not entry.user_message:
             continue
-        line = entry.user_message.strip().splitlines()[0]
+        line = entry.user_message.strip()
+        line = line.splitlines()[0] if first_lines else line
         if line not in lines:
             lines.append(line)
     return lines
@@ -641,9 +717,26 @@ def _metadata_by_asset(result) -> dict[str, dict]:
     return run_metadata(result)
 
 
-def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result, requests: dict) -> str:
+#: Summary rows that belong to one dataset: shown only when the command ran it.
+SUMMARY_ROW_DATASET = {
+    **dict.fromkeys(("bar rows written", "symbols updated", "symbols already covered", "symbols failed",
+                     "upstream requests (bars)"), "daily_bars"),
+    "HK bar rows written": "hk_daily_bars", "index bar rows written": "index_daily_bars",
+    "profiles fetched / new versions": "security_profiles",
+    "financial periods / watchlist symbols": "financial_statements",
+    "dividend periods fetched / new ex-dates": "corporate_actions",
+    "factors fetched / changed": "adjustment_factors", "factors derived / ex-dates not covered": "adjustment_factors",
+}
+
+
+def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result, requests: dict,
+             warnings_logged: list[str] = ()) -> str:
     """The run's summary; `requests`: asset -> Counter(endpoint -> upstream requests) of its runs
-    (`upstream_requests.requests_by_asset`, the tally behind the run tag), shown as a table."""
+    (`upstream_requests.requests_by_asset`, the tally behind the run tag), shown as a table of the
+    datasets that made any. Each failed dataset or crashed step is one line with its root cause
+    (`run_log.failure_line`; `warnings_logged`, the runs' warnings, give it when the step's own
+    reason names none); quality checks that only repeat a failed dataset are left out."""
+    from quantdb_pipeline.run_log import failure_line
     from quantdb_pipeline import read
     from quantdb_pipeline.assets import upstream_requests
     from quantdb_pipeline.assets.outcome import LOAD_CHECK
@@ -686,39 +779,51 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         ("upstream requests (all)", upstream_requests.total(requests)),
         ("elapsed", f"{elapsed:.1f} s"),
     ]
+    # the rows of datasets this command did not run (`--markets hk`: no A-share rows) would only say "-"
+    ran = {*metadata, *(step for step, _ in step_failures(result) if step)}
+    rows = [(name, value) for name, value in rows if SUMMARY_ROW_DATASET.get(name, "") in ran | {""}]
     try:
         with read.connect(warehouse) as conn:
             total, symbols, first, last = conn.execute(
                 "SELECT count(*), count(DISTINCT symbol), min(trade_date), max(trade_date) FROM daily_bars"
             ).fetchall()[0]
-        rows += [("warehouse", str(warehouse)), ("bar rows in warehouse", total),
-                 ("symbols in warehouse", symbols), ("bars cover", f"{first}..{last}")]
+        rows.append(("warehouse", str(warehouse)))
+        if total:  # A-share bars; an HK- or index-only warehouse has none to describe
+            rows += [("bar rows in warehouse", total), ("symbols in warehouse", symbols),
+                     ("bars cover", f"{first}..{last}")]
     except (read.WarehouseNotFoundError, read.WarehouseBusyError) as error:
         rows.append(("warehouse", str(error)))
     width = max(len(name) for name, _ in rows)
     lines += [f"  {name:<{width}}  {value}" for name, value in rows]
-    if requests:
+    asked = {asset: counts for asset, counts in requests.items() if sum(counts.values())}
+    if asked:
         lines.append("upstream requests by dataset (HTTP requests; sample: what upstream would take):")
-        lines += upstream_requests.text_table(requests)
+        lines += upstream_requests.text_table(asked)
     checks = result.get_asset_check_evaluations()
     if checks:
-        lines.append("quality checks:")
-        for check in checks:
-            if check.check_name == LOAD_CHECK and check.passed:
-                continue  # one line per asset saying "the load completed" is noise; failures are listed below
-            status = "passed" if check.passed else f"FAILED ({check.severity.value.lower()})"
-            detail = check.description or ""
-            lines.append(f"  {check.check_name:<28} {status}  {detail}")
+        # a line per passing check ("every rule passed", "the load completed") is noise: counted.
+        # A failed dataset's load check, and its suites not evaluated, repeat its own line below.
+        failing = [check for check in checks if not check.passed and not (
+            check.asset_key.to_user_string() in failed
+            and (check.check_name == LOAD_CHECK or (check.description or "").startswith("not evaluated")))]
+        passed = sum(1 for check in checks if check.passed and check.check_name != LOAD_CHECK)
+        lines.append(f"quality checks: {passed} passed" + (f", {len(failing)} FAILED:" if failing else ""))
+        for check in failing:
+            detail = " ".join((check.description or "").split())
+            lines.append(f"  {check.check_name:<28} FAILED ({check.severity.value.lower()})  {detail[:140]}")
     symbols = bars.get("failed_symbols")
     if symbols and symbols != "none":
         lines += ["failed symbols (retried by the next run):", symbols]
     if failed:
         lines.append("failed datasets (each keeps its last good rows, reported stale; retried by the next run):")
-        lines += [f"  {dataset}: {reason}" for dataset, reason in failed.items()]
+        for dataset, reason in failed.items():
+            about = [line for line in warnings_logged if line.split(" ")[0] == dataset]
+            lines.append("  " + failure_line(dataset, reason, about))
     crashed = [(step, message) for step, message in step_failures(result)
                if step != "published_warehouse" and step not in failed]
     for step, message in crashed:
-        lines.append(f"step {step} failed: {message.splitlines()[0] if message else ''}")
+        # a failure outside any step (a resource that could not start) has no step key
+        lines.append(failure_line(f"step {step} failed" if step else "the run failed", message or "unknown error"))
     return "\n".join(lines)
 
 

@@ -6,6 +6,11 @@ register a listener here to draw a progress bar; nothing is registered by defaul
 
 from __future__ import annotations
 
+import contextlib
+import re
+import shutil
+import sys
+import threading
 from collections.abc import Callable
 
 Listener = Callable[[str, int, int, str, int], None]  # step, done, total, symbol, rows
@@ -21,6 +26,232 @@ def remove_listener(listener: Listener) -> None:
     _listeners.remove(listener)
 
 
+@contextlib.contextmanager
+def listening(listener: Listener | None):
+    """`add_listener` for the duration of a `with` block (nothing for None)."""
+    if listener is None:
+        yield
+        return
+    add_listener(listener)
+    try:
+        yield
+    finally:
+        remove_listener(listener)
+
+
 def report(step: str, done: int, total: int, symbol: str, rows: int) -> None:
     for listener in list(_listeners):
         listener(step, done, total, symbol, rows)
+
+
+class Display:
+    """What a person watching `quantdb-pipeline run` sees while it runs: one line per step.
+
+    Fed by `step_started`/`step_finished` (the CLI's `StepWatcher`, from the run's Dagster events)
+    and by `report` (the steps' own counts, via `add_listener`). On a terminal (`tty=True`) a live
+    line is redrawn `ticks_per_second` times a second from the start: spinner, the running step,
+    its counts (`5/17 periods`, the item and rows last loaded), its elapsed time and the run's; a
+    finished step leaves one line `✓ step  counts  seconds` (`✗` when it failed). Elsewhere (CI,
+    a pipe, a log file) no redraws: plain lines, one when a step starts, one every
+    `plain_every_seconds` while it runs, one when it ends, each with the elapsed time.
+    Thread-safe: steps report from the run's thread, the ticker draws from its own. `stream`
+    None: the `sys.stderr` of the moment of each write.
+    """
+
+    SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+    def __init__(self, stream, tty: bool, clock=None, plain_every_seconds: float = 10.0):
+        import time
+
+        self.stream, self.tty = stream, tty
+        self._clock = clock or time.monotonic
+        self._began = self._clock()
+        self._lock = threading.Lock()
+        self._step: str | None = None
+        self._step_began = self._began
+        self._counts: dict[str, tuple[int, int, str, int]] = {}  # step -> done, total, item, rows
+        self._ticks = 0
+        self._plain_every = plain_every_seconds
+        self._last_plain = self._began
+        self._live_width = 0
+        self._closed = False
+        self.finished: list[str] = []  # the lines left by finished steps, in order
+        _open_displays.append(self)
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def step_started(self, step: str) -> None:
+        with self._lock:
+            self._step, self._step_began = step, self._clock()
+            self._last_plain = self._step_began
+            if not self.tty:
+                self._write(f"[{self._since(self._began)}] {step}: started\n")
+
+    def report(self, step: str, done: int, total: int, item: str, rows: int) -> None:
+        with self._lock:
+            self._counts[step] = (done, total, item, rows)
+
+    def step_finished(self, step: str, ok: bool, seconds: float | None = None) -> None:
+        """`seconds`: the step's duration as Dagster recorded it (else from `step_started`)."""
+        with self._lock:
+            if seconds is None:
+                seconds = self._clock() - (self._step_began if step == self._step else self._clock())
+            counts = self._count_text(step)
+            line = f"{'✓' if ok else '✗'} {step:<24} {counts:<22} {seconds:6.1f} s" + ("" if ok else "  FAILED")
+            self.finished.append(line)
+            if self.tty:
+                self._clear()
+                self._write(line + "\n")
+            else:
+                self._write(f"[{self._since(self._began)}] {step}: {'done' if ok else 'FAILED'}"
+                            f"{', ' + counts if counts else ''} in {seconds:.1f} s\n")
+            if step == self._step:
+                self._step = None
+
+    def tick(self) -> None:
+        """Redraw the live line (terminal) or, every `plain_every_seconds`, print a plain one."""
+        with self._lock:
+            if self._closed:
+                return
+            now = self._clock()
+            step = self._step
+            if self.tty:
+                self._ticks += 1
+                spin = self.SPINNER[self._ticks % len(self.SPINNER)]
+                what = f"{step}  {self._count_text(step, item=True)}".rstrip() if step else "starting the run"
+                since = f"  {self._since(self._step_began)}" if step else ""
+                self._clear()
+                text = f"{spin} {what}{since}  (total {self._since(self._began)})"
+                text = text[:max(20, shutil.get_terminal_size().columns - 1)]  # a wrapped line would not redraw
+                self._live_width = len(text)
+                self._write(text)
+            elif step and now - self._last_plain >= self._plain_every:
+                self._last_plain = now
+                counts = self._count_text(step)
+                self._write(f"[{self._since(self._began)}] {step}: {counts or 'running'}, "
+                            f"{now - self._step_began:.0f} s so far\n")
+
+    def close(self) -> None:
+        """Clear the live line; nothing is drawn after (a Ctrl-C's line must not share it)."""
+        with self._lock:
+            self._closed = True
+            if self.tty:
+                self._clear()
+            if self in _open_displays:
+                _open_displays.remove(self)
+
+    # -- rendering --------------------------------------------------------------------------------
+
+    def _count_text(self, step: str | None, item: bool = False) -> str:
+        if step not in self._counts:
+            return ""
+        done, total, last, rows = self._counts[step]
+        # the per-period loads (dividends, whole-market financial reports) report a date as the item
+        unit = "periods" if re.fullmatch(r"\d{4}-?\d{2}-?\d{2}", last or "") else "symbols"
+        text = f"{done}/{total} {unit}"
+        return f"{text}  {last}: {rows} rows" if item and last else text
+
+    def _since(self, then: float) -> str:
+        seconds = int(self._clock() - then)
+        return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
+
+    def _clear(self) -> None:
+        if self._live_width:
+            self._write("\r" + " " * self._live_width + "\r")
+            self._live_width = 0
+
+    def _write(self, text: str) -> None:
+        stream = self.stream or sys.stderr  # None: whatever stderr is now (the CLI swaps it on Ctrl-C)
+        stream.write(text)
+        stream.flush()
+
+
+_open_displays: list[Display] = []
+
+
+def close_displays() -> None:
+    """Close every open `Display` (the CLI, before it prints why it stopped)."""
+    for display in list(_open_displays):
+        display.close()
+
+
+class StepWatcher:
+    """Feeds a `Display` the steps of this process's runs as Dagster records them, and ticks it.
+
+    The runs are found by `tags` (the CLI's launched-by, pid and host tags), so each run of a
+    range (HK, then the rest) is followed without knowing its id in advance; a thread polls the
+    instance's event log (STEP_START, STEP_SUCCESS, STEP_FAILURE) every `poll_seconds` (polls take the run's thread time: the demo's elapsed was 25.5 s with
+    one poll a second, 24.3 s without progress, 29.9 s with two a second) and ticks
+    the display every `tick_seconds`. A failing poll (the storage busy) is skipped: drawing
+    never stops a run. Use as a context manager; leaving it polls once more, so the last step's
+    line is drawn before the summary. `instance` may be set after entering (None until then)."""
+
+    def __init__(self, instance, tags: dict[str, str], display: Display, tick_seconds: float = 0.25,
+                 poll_seconds: float = 1.0):
+        self.instance, self.tags, self.display = instance, tags, display
+        self.tick_seconds, self.poll_seconds = tick_seconds, poll_seconds
+        self._cursors: dict[str, str | None] = {}
+        self._done: set[str] = set()  # runs seen finished and read to their end: not asked again
+        self._began: dict[str, float] = {}  # step -> its STEP_START's timestamp
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="quantdb-progress", daemon=True)
+
+    def __enter__(self) -> StepWatcher:
+        self.display.tick()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop ticking, poll once more, clear the live line; again: nothing."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._poll_quietly()
+        self.display.close()
+
+    def _loop(self) -> None:
+        import time
+
+        last_poll = 0.0
+        while not self._stop.wait(self.tick_seconds):
+            if time.monotonic() - last_poll >= self.poll_seconds:
+                self._poll_quietly()
+                last_poll = time.monotonic()
+            self.display.tick()
+
+    def _poll_quietly(self) -> None:
+        try:
+            self._poll()
+        except Exception:  # noqa: BLE001 - a busy storage or a closing instance: try again next tick
+            pass
+
+    def _poll(self) -> None:
+        from dagster import DagsterEventType, RunsFilter
+
+        if self.instance is None:  # not opened yet: the live line says "starting the run"
+            return
+        kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+        for run in reversed(self.instance.get_runs(RunsFilter(tags=self.tags))):  # oldest first
+            if run.run_id in self._done:
+                continue
+            if run.is_finished:
+                self._done.add(run.run_id)  # after this last read
+            connection = self.instance.get_records_for_run(run.run_id, cursor=self._cursors.get(run.run_id),
+                                                           of_type=kinds)
+            for record in connection.records:
+                event = record.event_log_entry.dagster_event
+                if event is None or not event.step_key:
+                    continue
+                at = record.event_log_entry.timestamp  # a poll may see a step's start and end at once
+                if event.event_type == DagsterEventType.STEP_START:
+                    self._began[event.step_key] = at
+                    self.display.step_started(event.step_key)
+                else:
+                    self.display.step_finished(event.step_key, event.event_type == DagsterEventType.STEP_SUCCESS,
+                                               seconds=at - self._began.get(event.step_key, at))
+            if connection.records:
+                self._cursors[run.run_id] = connection.cursor

@@ -31,7 +31,7 @@ from pydantic import Field, PrivateAttr
 
 from quantdb_pipeline import settings
 from quantdb_pipeline.sources import MarketSource
-from quantdb_pipeline.symbols import normalize_hk_symbol, normalize_index_symbol, normalize_symbols
+from quantdb_pipeline.symbols import SymbolError, normalize_hk_symbol, normalize_index_symbol, normalize_symbols
 from quantdb_pipeline.warehouse.publish import Published, open_working, publish, remove_stale_temporaries
 from quantdb_pipeline.warehouse.schema import prepare
 from quantdb_pipeline.warehouse.source_identity import claim
@@ -86,10 +86,19 @@ class MarketSourceResource(ConfigurableResource):
         return list(dict.fromkeys(normalize_hk_symbol(s) for s in items)) or None
 
     def index_list(self) -> list[str]:
+        """The six-digit codes of `indices`, each one of `DEFAULT_INDICES` (the indices the pipeline
+        knows by name and the sample market simulates); raises `SymbolError` naming an unknown code
+        and the known ones: a code upstream does not have would load nothing and still succeed."""
         from quantdb_pipeline.settings import DEFAULT_INDICES
 
         items = [s for s in self.indices.split(",") if s.strip()]
-        return list(dict.fromkeys(normalize_index_symbol(s) for s in items)) or list(DEFAULT_INDICES)
+        codes = list(dict.fromkeys(normalize_index_symbol(s) for s in items)) or list(DEFAULT_INDICES)
+        unknown = [code for code in codes if code not in DEFAULT_INDICES]
+        if unknown:
+            known = ", ".join(f"{code} ({name})" for code, name in DEFAULT_INDICES.items())
+            raise SymbolError(f"unknown index {', '.join(unknown)}: the known indices are {known} "
+                              "(settings.DEFAULT_INDICES)")
+        return codes
 
 
 class WarehouseResource(DuckDBResource):

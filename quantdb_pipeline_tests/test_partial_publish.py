@@ -131,7 +131,8 @@ def test_cli_exits_2_naming_the_failed_dataset_and_a_later_good_run_exits_0(work
     assert len(failed) == 1
     # 2024-07-01 is an HKEX holiday (HKSAR Establishment Day): the HK run starts on 07-02
     assert failed[0].startswith("hk_daily_bars: every symbol failed for 2024-07-02..2024-07-19")
-    assert "RetriesExhausted: stock_hk_hist: gave up after 5 attempts" in failed[0]
+    # then the root cause, once: the exception, the endpoint and its attempts (details in the log file)
+    assert failed[0].endswith(": ConnectionError (stock_hk_hist, 5 attempts): connection reset by peer"), failed[0]
     assert "Error occurred while executing op" not in out + err and "step None" not in out + err
     assert int(summary_value(out, "bar rows written")) > 0
     close = SampleMarket(today="2024-07-19").a_share_daily_raw(SYMBOL, dt.date(2024, 7, 19), dt.date(2024, 7, 19))
@@ -162,6 +163,6 @@ def test_cli_exits_1_when_no_dataset_could_be_loaded_and_publishes_nothing(workd
     failed = sorted(line.strip().split(":")[0] for line in out.splitlines()
                     if line.startswith(("  index_daily_bars: ", "  trading_calendar: ")))
     assert failed == ["index_daily_bars", "trading_calendar"]
-    assert "RetriesExhausted: tool_trade_date_hist_sina" in out
+    assert "  trading_calendar: ConnectionError (tool_trade_date_hist_sina, 5 attempts): connection reset by peer\n" in out
     assert "Error occurred while executing op" not in out + err and "step None" not in out + err
     assert (workdir / "warehouse" / "cli.duckdb").read_bytes() == snapshot  # readers keep the last snapshot

@@ -175,7 +175,8 @@ def test_a_copy_cut_short_leaves_the_published_file_and_no_temporary_copy(publis
         assert done.returncode == 130, done.stderr
     elif how == "cli":  # one screen: the failure in one line, no Dagster log lines or stack traces
         assert done.returncode == 1, done.stdout + done.stderr
-        loading, failure = done.stderr.strip().splitlines()
+        loading, failure, details = done.stderr.strip().splitlines()
+        assert details.startswith("quantdb-pipeline: details (every warning, retry and stack trace): ")
         assert loading.startswith("Loading sample market")
         assert failure.startswith("step published_warehouse failed: nothing published, the published file is "
                                   "unchanged: [Errno 28] No space left on device"), failure

@@ -21,6 +21,7 @@ body through `settle_dataset`:
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator
 
 import requests
@@ -95,6 +96,8 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
         reason, metadata = failed.reason, failed.metadata
     except UPSTREAM_ERRORS as error:
         reason, metadata = dataset_status.one_line(f"{type(error).__name__}: {error}"), {}
+        # the traceback, for a log file (the CLI's); INFO stays off a terminal without handlers
+        logging.getLogger(__name__).info("%s failed: where", dataset, exc_info=error)
     except Exception:
         # a crash fails the step; what it asked upstream is still recorded, on an observation
         yield AssetObservation(asset_key=context.asset_key, metadata=request_metadata(sources),

@@ -163,6 +163,8 @@ def fetch_chunks(
             answer = error
             chunk.failed[item] = f"{type(error).__name__}: {error}"
             log.warning("%s %s failed: %s", dataset, describe(item), chunk.failed[item])
+            # the traceback, for a log file (the CLI's); INFO stays off a terminal without handlers
+            log.info("%s %s: where it failed", dataset, describe(item), exc_info=error)
             suspicious = isinstance(error, RetriesExhausted)
             rows = 0
         else:
