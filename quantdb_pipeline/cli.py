@@ -201,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
                                            "trading calendar, missing days per symbol, quarantined rows, "
                                            "symbols waiting for a retry (the same as read.status()).")
     show.add_argument("--warehouse",
-                      help="DuckDB file (default: $QUANTDB_WAREHOUSE, else the warehouse the last run published "
+                      help="DuckDB file (default: $QUANTDB_WAREHOUSE, else the warehouse recorded for readers "
                            "(user config file), else warehouse/quantdb.duckdb or warehouse/sample.duckdb)")
     show.add_argument("--limit", type=_count, default=20, help="rows shown per section (default 20)")
     parser.run_parser = run  # for `_env_defaults`
@@ -555,7 +555,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     failed = failed_datasets(metadata)
     print(_summary(warehouse, start, end, metadata, elapsed, result, requests, warnings_whole))
     if "published_warehouse" in metadata:
-        _record_for_readers(warehouse, args.source)
+        _record_for_readers(warehouse, args.source, complete=exit_code(result, metadata) == EXIT_OK)
     # the failed datasets' own warnings (each symbol or period that failed) are summed up above
     warnings_left = [line for line in warnings_logged if line.split(" ")[0] not in failed]
     if warnings_left:
@@ -611,25 +611,38 @@ def _mixing_refusal(warehouse: Path, source: str, allow_mixed: bool) -> str | No
     return refusal(warehouse, recorded, source, "--allow-mixed-sources")
 
 
-def _record_for_readers(warehouse: Path, source: str) -> None:
+def _record_for_readers(warehouse: Path, source: str, complete: bool) -> None:
     """Record the published warehouse in the user config file, so that `read` finds it from any
-    working directory, saying so when the recorded file changes; a config folder that cannot be
-    written costs a warning, not the run."""
+    working directory; a config folder that cannot be written costs a warning, not the run.
+
+    A run repoints readers only when nothing else is recorded: no entry yet (the first publish),
+    the recorded file is gone, it is this file already, or a complete (`complete`: exit 0)
+    akshare run follows the sample (moving from the demo to real data). A scratch run into another
+    file, or a failed real run after the demo, must not silently change what every notebook
+    reads: it leaves the entry and prints how to read its own file instead.
+    """
     from quantdb_pipeline.warehouse_location import read_config, record_published
 
+    path = os.path.abspath(warehouse)
     try:
-        before = read_config().get("warehouse", {}).get("path")
+        entry = read_config().get("warehouse", {})
     except ValueError:  # a damaged file is replaced below
-        before = None
+        entry = {}
+    before = entry.get("path")
+    to_real_data = entry.get("source") == "sample" and source == "akshare" and complete
+    if before and before != path and os.path.exists(before) and not to_real_data:
+        print(f"readers still open {before} (the user config file's entry); to read this warehouse pass "
+              f"warehouse={path!r} or set ${settings.WAREHOUSE_ENV}={path}")
+        return
     try:
         config = record_published(warehouse, source)
     except OSError as error:
         print(f"quantdb-pipeline: could not record the warehouse for readers ({error}); they find it through "
-              f"${settings.WAREHOUSE_ENV}={os.path.abspath(warehouse)}", file=sys.stderr)
+              f"${settings.WAREHOUSE_ENV}={path}", file=sys.stderr)
         return
-    if before == os.path.abspath(warehouse):  # said when it changed; a nightly run stays quiet
+    if before == path:  # said when it changed; a nightly run stays quiet
         return
-    print(f"readers (quantdb_pipeline.read, status) now open {os.path.abspath(warehouse)} from any folder "
+    print(f"readers (quantdb_pipeline.read, status) now open {path} from any folder "
           f"(recorded in {config}; ${settings.WAREHOUSE_ENV} overrides it)")
 
 

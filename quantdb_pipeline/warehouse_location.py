@@ -1,12 +1,12 @@
 """Where readers find the warehouse, from any working directory, and the user config file that
-remembers the last published one.
+remembers which one they read.
 
 Readers (`quantdb_pipeline.read`, `quantdb-pipeline status`) look, in this order:
 
 1. the `warehouse=` argument (`--warehouse` on the CLI),
 2. `$QUANTDB_WAREHOUSE`,
-3. the user config file (`config_file()`), which `quantdb-pipeline run` writes after every
-   publish: the absolute path of the warehouse it last published,
+3. the user config file (`config_file()`), which `quantdb-pipeline run` writes on its first
+   publish (and moves only as `cli._record_for_readers` says): the warehouse's absolute path,
 4. the project defaults, relative to the working directory: `warehouse/quantdb.duckdb` (real
    data), then `warehouse/sample.duckdb` (the sample market, `make demo`).
 
@@ -103,7 +103,7 @@ def read_config(environ: dict[str, str] | None = None) -> dict:
 
 
 def record_published(warehouse: str | os.PathLike, source: str, environ: dict[str, str] | None = None) -> Path:
-    """Record `warehouse` (made absolute) as the last published warehouse, and its source, in
+    """Record `warehouse` (made absolute) as the readers' warehouse, and its source, in
     the user config file; returns the file. Replaces the file atomically. Raises OSError when
     the config folder cannot be written."""
     import datetime as dt

@@ -206,3 +206,37 @@ def test_a_warehouse_from_before_the_sources_table_gets_its_sources_from_its_row
     assert conn.execute("SELECT source, first_written_at::DATE, mixed_allowed FROM warehouse_sources "
                         "ORDER BY first_written_at").fetchall() == [("sample", dt.date(2024, 1, 1), False),
                                                                    ("akshare", dt.date(2024, 2, 1), True)]
+
+
+def test_a_run_repoints_readers_only_when_nothing_else_is_recorded(tmp_path, user_config_home, capsys):
+    """The config entry moves on the first publish, to real data after the demo (a complete run),
+    and away from a deleted file; a scratch run into another file, or a failed real run, leaves it
+    and says how to read its own file."""
+    from quantdb_pipeline.cli import _record_for_readers
+    from quantdb_pipeline.warehouse_location import read_config
+
+    demo, scratch, real, other_real = (tmp_path / f"{name}.duckdb" for name in ("demo", "scratch", "real", "other"))
+    for path in (demo, scratch, real, other_real):
+        path.touch()
+
+    def recorded() -> tuple[str, str]:
+        entry = read_config()["warehouse"]
+        return entry["path"], entry["source"]
+
+    _record_for_readers(demo, "sample", complete=False)  # the first publish, even a partial one
+    assert recorded() == (str(demo), "sample")
+    _record_for_readers(scratch, "sample", complete=True)  # a scratch run
+    assert recorded() == (str(demo), "sample")
+    assert f"readers still open {demo}" in capsys.readouterr().out
+    _record_for_readers(real, "akshare", complete=False)  # real data, but the run failed in part
+    assert recorded() == (str(demo), "sample")
+    _record_for_readers(real, "akshare", complete=True)  # from the demo to real data
+    assert recorded() == (str(real), "akshare")
+    assert f"now open {real} from any folder" in capsys.readouterr().out
+    _record_for_readers(other_real, "akshare", complete=True)  # a second real file does not take over
+    assert recorded() == (str(real), "akshare")
+    _record_for_readers(real, "akshare", complete=True)  # the nightly run: recorded again, quietly
+    assert recorded() == (str(real), "akshare") and "now open" not in capsys.readouterr().out
+    real.unlink()
+    _record_for_readers(other_real, "akshare", complete=False)  # the recorded file is gone
+    assert recorded() == (str(other_real), "akshare")
