@@ -59,6 +59,13 @@ def _days(text: str) -> int:
     return int(text)
 
 
+def _count(text: str) -> int:
+    """A whole number, 0 or more (days or runs to keep)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
+    return int(text)
+
+
 def _date(text: str) -> dt.date:
     try:
         if len(text) == 8 and text.isdigit():
@@ -130,6 +137,17 @@ def _parser() -> argparse.ArgumentParser:
                                            "symbols waiting for a retry (the same as read.status()).")
     show.add_argument("--warehouse", help="DuckDB file (default: $QUANTDB_WAREHOUSE or warehouse/quantdb.duckdb)")
     show.add_argument("--limit", type=int, default=20, help="rows shown per section (default 20)")
+    prune = commands.add_parser(
+        "prune", help="delete old runs from the Dagster instance (.dagster/) and reclaim their space",
+        description="Delete the runs that ended more than --keep-days days ago (keeping the --keep-runs newest "
+                    "and any unfinished run): their records, events, check results, compute logs and sqlite "
+                    "shards, then compact the event index. The warehouse is not touched. Dagster has no run "
+                    "retention setting; run this from cron (e.g. weekly) to keep .dagster/ bounded.")
+    prune.add_argument("--keep-days", type=_count, default=90, help="keep runs that ended within this many days "
+                                                                   "(default 90)")
+    prune.add_argument("--keep-runs", type=_count, default=20, help="keep this many newest runs whatever their age "
+                                                                   "(default 20)")
+    prune.add_argument("--dry-run", action="store_true", help="only list the runs that would be deleted")
     return parser
 
 
@@ -139,9 +157,10 @@ def _version() -> str:
     return __version__
 
 
-def _instance():
+def _instance(configured_compute_logs: bool = False):
     """The instance `dagster dev` would use from this directory ($DAGSTER_HOME, else ./dagster.yaml),
-    with one change: steps' stdout and stderr are not captured (`NoOpComputeLogManager`).
+    with one change unless `configured_compute_logs` (`prune`, which deletes the captured logs of
+    UI runs): steps' stdout and stderr are not captured (`NoOpComputeLogManager`).
 
     Why: the configured `LocalComputeLogManager` mirrors a step's output to the terminal through
     child processes (`tail -F` and a Python `watch_orphans.py` watcher per stream) that share the
@@ -164,6 +183,8 @@ def _instance():
     else:
         cwd = Path.cwd()
         ref = InstanceRef.from_dir(str(cwd / ".dagster"), config_dir=str(cwd))
+    if configured_compute_logs:
+        return DagsterInstance.from_ref(ref)
     no_capture = ConfigurableClassData("dagster._core.storage.noop_compute_log_manager",
                                        "NoOpComputeLogManager", "{}")
     return DagsterInstance.from_ref(ref._replace(compute_logs_data=no_capture))
@@ -175,7 +196,23 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     if args.command == "status":
         return status(args)
+    if args.command == "prune":
+        return prune(args)
     return EXIT_USAGE
+
+
+def prune(args: argparse.Namespace) -> int:
+    """Delete old runs from the instance `dagster dev` uses here (`instance_retention.prune_runs`)."""
+    from quantdb_pipeline.instance_retention import prune_runs
+
+    with _instance(configured_compute_logs=True) as instance:
+        report = prune_runs(instance, args.keep_days, args.keep_runs, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb} {len(report.deleted)} run(s), kept {report.kept}"
+          + (f"; {report.bytes_freed / 1e6:.1f} MB freed" if report.bytes_freed is not None else ""))
+    for run_id in report.deleted:
+        print(f"  {run_id}")
+    return EXIT_OK
 
 
 def status(args: argparse.Namespace) -> int:
