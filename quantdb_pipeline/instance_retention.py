@@ -95,8 +95,12 @@ def _vacuum_index(instance) -> None:
         return
     path = shard("index")
     if os.path.exists(path):
-        with sqlite3.connect(path) as conn:
+        conn = sqlite3.connect(path)
+        try:
             conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the index is in WAL mode: fold the WAL in, empty it
+        finally:
+            conn.close()
 
 
 def _storage_bytes(instance) -> int | None:
