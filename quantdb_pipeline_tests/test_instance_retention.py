@@ -1,8 +1,10 @@
-"""The Dagster instance stays bounded: dagster.yaml's tick retention is what the loaded instance
-uses, and `quantdb-pipeline prune` deletes old runs (records, events, shard files) and keeps the
-recent ones."""
+"""The Dagster instance stays bounded: dagster.yaml's tick and compute-log retention are what the
+loaded instance uses, and `quantdb-pipeline prune` deletes old runs (records, events, compute
+logs, shard files) and keeps the recent ones."""
 
 import os
+import time
+from pathlib import Path
 
 import pytest
 from dagster import DagsterEventType, asset, materialize
@@ -10,6 +12,7 @@ from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.scheduler.instigation import TickStatus
 
 from quantdb_pipeline.cli import EXIT_OK, EXIT_USAGE, main
+from quantdb_pipeline.compute_logs import RetainedLocalComputeLogManager
 
 
 def test_the_instance_from_dagster_yaml_purges_old_ticks(instance):
@@ -23,13 +26,30 @@ def test_the_instance_from_dagster_yaml_purges_old_ticks(instance):
 
 @asset
 def tiny():
+    print("tiny's stdout")  # captured by the configured compute log manager (a UI-launched run's)
     return 1
+
+
+def test_compute_logs_idle_longer_than_the_configured_days_are_deleted_as_a_new_step_starts(instance):
+    logs = instance.compute_log_manager
+    assert isinstance(logs, RetainedLocalComputeLogManager) and logs.retention_days == 30
+    base = Path(logs._base_dir)
+    for name, age_days in (("old-run", 31), ("recent-run", 29)):
+        (base / name / "compute_logs").mkdir(parents=True)
+        out = base / name / "compute_logs" / "step.out"
+        out.write_text("output")
+        then = time.time() - age_days * 86_400
+        os.utime(out, (then, then))
+    run_id = materialize([tiny], instance=instance).run_id
+    assert sorted(p.name for p in base.iterdir()) == sorted(["recent-run", run_id])
+    assert "tiny's stdout" in "".join(f.read_text() for f in (base / run_id).rglob("*.out"))
 
 
 def test_prune_deletes_old_runs_with_their_events_and_shards_and_keeps_recent_ones(workdir, instance, capsys):
     run_ids = [materialize([tiny], instance=instance).run_id for _ in range(3)]  # oldest first
     shard = instance.event_log_storage.path_for_shard
-    assert all(os.path.exists(shard(run_id)) for run_id in run_ids)
+    logs = Path(instance.compute_log_manager._base_dir)
+    assert all(os.path.exists(shard(run_id)) and (logs / run_id).is_dir() for run_id in run_ids)
 
     assert main(["prune", "--keep-days", "90"]) == EXIT_OK  # the default: all three are recent
     assert "deleted 0 run(s), kept 3" in capsys.readouterr().out
@@ -41,7 +61,7 @@ def test_prune_deletes_old_runs_with_their_events_and_shards_and_keeps_recent_on
     out = capsys.readouterr().out
     assert "deleted 2 run(s), kept 1" in out and run_ids[0] in out and run_ids[1] in out
     assert [r.run_id for r in instance.get_runs()] == [run_ids[2]]
-    assert not any(os.path.exists(shard(gone)) for gone in run_ids[:2])
+    assert not any(os.path.exists(shard(gone)) or (logs / gone).exists() for gone in run_ids[:2])
     kept = instance.all_logs(run_ids[2], of_type=DagsterEventType.ASSET_MATERIALIZATION)
     assert len(kept) == 1 and os.path.exists(shard(run_ids[2]))
     assert [r.run_id for r in instance.fetch_materializations(tiny.key, limit=10).records] == [run_ids[2]]
