@@ -9,7 +9,9 @@ One publish, not two: publishing copies the whole warehouse file.
 
 Each run's range is snapped to its market's sessions (start -> next session, end -> previous
 one): Dagster records the NEXT session as materialized for a range ending on a closed day. A
-market whose snapped range holds no session gets no run. Used by the CLI and the tests' helper.
+market whose snapped range holds no session gets no run. Each run executes a subset of its
+market's named job (`jobs.RANGE_JOBS`: `hk_range_job`, `cn_range_job`; see `range_job`), so the UI
+lists it under that job. Used by the CLI and the tests' helper.
 """
 
 from __future__ import annotations
