@@ -148,7 +148,7 @@ def of_this_batch(context: AssetExecutionContext, check: AssetCheckResult) -> As
     at the previous run's materialization: the UI showed each check against the previous batch.
     """
     extra = {"run_id": context.run_id}
-    if context.has_partition_key_range:
+    if context.assets_def.partitions_def is not None and context.has_partition_key_range:
         key_range = context.partition_key_range
         extra["date_range"] = f"{key_range.start}..{key_range.end}"
     return check.with_metadata({**(check.metadata or {}), **extra})
