@@ -272,9 +272,9 @@ def _stopped(interrupts) -> int:
     name, exit_code = (("SIGTERM", EXIT_TERMINATED) if interrupts.received == signal.SIGTERM
                        else ("Ctrl-C", EXIT_INTERRUPTED))
     # while stderr is still muted: the alert's log line would be a second line; the one line says where it is
-    alerted = _alert_failed_runs(interrupts.instance, [entry.split()[0] for entry in closed],
-                                 interrupts.warehouse,
-                                 cause=f"stopped by {name} ({signal.Signals(interrupts.received).name})")
+    alerted, _ = _alert_failed_runs(interrupts.instance, [entry.split()[0] for entry in closed],
+                                    interrupts.warehouse,
+                                    cause=f"stopped by {name} ({signal.Signals(interrupts.received).name})")
     interrupts.restore_stderr()
     print(f"quantdb-pipeline: stopped by {name}"
           + (f"; run {', '.join(closed)}" if closed else "; no run was started")
@@ -283,25 +283,27 @@ def _stopped(interrupts) -> int:
     return exit_code
 
 
-def _alert_failed_runs(instance, run_ids: list[str], warehouse: Path | None, cause: str | None = None) -> Path | None:
+def _alert_failed_runs(instance, run_ids: list[str], warehouse: Path | None,
+                       cause: str | None = None) -> tuple[Path | None, list[str]]:
     """Alert each of `run_ids` that failed or was canceled (`sensors.alert_run`: alerts file beside
-    `warehouse`, log line, webhook; once per run). The alerts file if anything was alerted, else None.
+    `warehouse`, webhook; once per run). (The alerts file, the run ids alerted), or (None, []).
 
     A cron job's failure must alert whether or not a daemon runs `run_failure_alert`; a failing
-    alert channel never changes the run's exit code."""
+    alert channel never changes the run's exit code. No ALERT log line on stderr, which holds
+    the run's one-screen failure lines: the caller prints where the alert went."""
     if instance is None or not run_ids:
-        return None
+        return None, []
     from quantdb_pipeline.sensors import alert_run, alerts_file
 
     record_to = alerts_file(warehouse)
-    alerted = None
+    alerted = []
     for run_id in run_ids:
         try:
-            if alert_run(instance, run_id, "cli", record_to, cause) is not None:
-                alerted = record_to
+            if alert_run(instance, run_id, "cli", record_to, cause, log_line=False) is not None:
+                alerted.append(run_id)
         except Exception as error:  # noqa: BLE001 - say so, keep the run's own outcome
             print(f"quantdb-pipeline: could not record the alert of run {run_id}: {error}", file=sys.stderr)
-    return alerted
+    return (record_to if alerted else None), alerted
 
 
 def _stop_now(interrupts) -> None:
@@ -513,9 +515,9 @@ def _run(args: argparse.Namespace, interrupts) -> int:
                                 "hk_adjustment_factors": {"config": {"refresh": args.refresh_factors}}}},
             stop=lambda: interrupts.received is not None,
         )
-        alerted = None  # an interrupted run is alerted by `_stopped`, which closes it first
+        alerted, alerted_runs = None, []  # an interrupted run is alerted by `_stopped`, which closes it first
         if interrupts.received is None:
-            alerted = _alert_failed_runs(instance, result.run_ids, warehouse)
+            alerted, alerted_runs = _alert_failed_runs(instance, result.run_ids, warehouse)
         warnings_logged = [line for run_id in result.run_ids for line in run_warnings(instance, run_id)]
         warnings_logged = list(dict.fromkeys(warnings_logged))
         # the same tally as the publishing run's tag and published_warehouse's metadata
@@ -529,7 +531,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     metadata = _metadata_by_asset(result)
     print(_summary(warehouse, start, end, metadata, elapsed, result, requests))
     if alerted:
-        print(f"alert recorded in {alerted}", file=sys.stderr)
+        print(f"ALERT run {', '.join(alerted_runs)} failed: recorded in {alerted}")
     if warnings_logged:
         shown = warnings_logged[:WARNINGS_SHOWN]
         print(f"warnings ({len(warnings_logged)}):")

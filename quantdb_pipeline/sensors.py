@@ -72,13 +72,15 @@ def new_listings_sensor(context: SensorEvaluationContext):
                       tags={"quantdb/new_listings": shown[:200]})
 
 
-def alert(payload: dict, webhook: str | None = None, record_to: Path | None = None) -> None:
-    """Log a failure, append it to the alerts file and POST it to the webhook (if one is set).
+def alert(payload: dict, webhook: str | None = None, record_to: Path | None = None, log_line: bool = True) -> None:
+    """Log a failure (unless not `log_line`), append it to the alerts file and POST it to the
+    webhook (if one is set).
 
     `payload`: run_id, job, error (one line per failed dataset or step), and optionally
     failed_datasets ({dataset: reason}), tags and at.
     """
-    log.error("ALERT run %s of %s failed: %s", payload["run_id"], payload["job"], payload["error"])
+    if log_line:
+        log.error("ALERT run %s of %s failed: %s", payload["run_id"], payload["job"], payload["error"])
     if record_to is not None:
         record_to.parent.mkdir(parents=True, exist_ok=True)
         with record_to.open("a", encoding="utf-8") as out:
@@ -103,11 +105,13 @@ def alerts_file(warehouse: Path | None = None) -> Path:
     return (warehouse or warehouse_path()).parent / ALERTS_FILE
 
 
-def alert_run(instance, run_id: str, by: str, record_to: Path | None = None, cause: str | None = None) -> dict | None:
+def alert_run(instance, run_id: str, by: str, record_to: Path | None = None, cause: str | None = None,
+              log_line: bool = True) -> dict | None:
     """Alert a failed or canceled run once: build its payload from the run's events, tag the run
     `ALERTED_TAG` = `by` ("cli" or "sensor"), and `alert` it (alerts file `record_to`, default
     `alerts_file()`; the webhook of $QUANTDB_ALERT_WEBHOOK_URL). Returns the payload, or None when
     the run was alerted already, does not exist, or did not fail (nothing is written then).
+    `log_line=False`: no ALERT log line (the CLI prints its own line where its output has room).
 
     Payload: run_id, job, status ("FAILURE" or "CANCELED"), error (`cause` first, e.g. "stopped by
     Ctrl-C (SIGINT)", then one line per failed dataset or crashed step with its innermost error,
@@ -144,7 +148,7 @@ def alert_run(instance, run_id: str, by: str, record_to: Path | None = None, cau
         "at": dt.datetime.now(dt.timezone.utc).isoformat(),
         "alerted_by": by,
     }
-    alert(payload, os.environ.get(WEBHOOK_ENV) or None, record_to or alerts_file())
+    alert(payload, os.environ.get(WEBHOOK_ENV) or None, record_to or alerts_file(), log_line)
     return payload
 
 
