@@ -205,6 +205,17 @@ def _parser() -> argparse.ArgumentParser:
                            "(user config file), else warehouse/quantdb.duckdb or warehouse/sample.duckdb)")
     show.add_argument("--limit", type=_count, default=20, help="rows shown per section (default 20)")
     parser.run_parser = run  # for `_env_defaults`
+    prune = commands.add_parser(
+        "prune", help="delete old runs from the Dagster instance (.dagster/) and reclaim their space",
+        description="Delete the runs that ended more than --keep-days days ago (keeping the --keep-runs newest "
+                    "and any unfinished run): their records, events, check results, compute logs and sqlite "
+                    "shards, then compact the event index. The warehouse is not touched. Dagster has no run "
+                    "retention setting; run this from cron (e.g. weekly) to keep .dagster/ bounded.")
+    prune.add_argument("--keep-days", type=_count, default=90, help="keep runs that ended within this many days "
+                                                                   "(default 90)")
+    prune.add_argument("--keep-runs", type=_count, default=20, help="keep this many newest runs whatever their age "
+                                                                   "(default 20)")
+    prune.add_argument("--dry-run", action="store_true", help="only list the runs that would be deleted")
     return parser
 
 
@@ -214,9 +225,10 @@ def _version() -> str:
     return __version__
 
 
-def _instance():
+def _instance(configured_compute_logs: bool = False):
     """The instance `dagster dev` would use from this directory ($DAGSTER_HOME, else ./dagster.yaml),
-    with one change: steps' stdout and stderr are not captured (`NoOpComputeLogManager`).
+    with one change unless `configured_compute_logs` (`prune`, which deletes the captured logs of
+    UI runs): steps' stdout and stderr are not captured (`NoOpComputeLogManager`).
 
     Why: the configured `LocalComputeLogManager` mirrors a step's output to the terminal through
     child processes (`tail -F` and a Python `watch_orphans.py` watcher per stream) that share the
@@ -239,6 +251,8 @@ def _instance():
     else:
         cwd = Path.cwd()
         ref = InstanceRef.from_dir(str(cwd / ".dagster"), config_dir=str(cwd))
+    if configured_compute_logs:
+        return DagsterInstance.from_ref(ref)
     no_capture = ConfigurableClassData("dagster._core.storage.noop_compute_log_manager",
                                        "NoOpComputeLogManager", "{}")
     return DagsterInstance.from_ref(ref._replace(compute_logs_data=no_capture))
@@ -254,7 +268,23 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     if args.command == "status":
         return status(args)
+    if args.command == "prune":
+        return prune(args)
     return EXIT_USAGE
+
+
+def prune(args: argparse.Namespace) -> int:
+    """Delete old runs from the instance `dagster dev` uses here (`instance_retention.prune_runs`)."""
+    from quantdb_pipeline.instance_retention import prune_runs
+
+    with _instance(configured_compute_logs=True) as instance:
+        report = prune_runs(instance, args.keep_days, args.keep_runs, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb} {len(report.deleted)} run(s), kept {report.kept}"
+          + (f"; {report.bytes_freed / 1e6:.1f} MB freed" if report.bytes_freed is not None else ""))
+    for run_id in report.deleted:
+        print(f"  {run_id}")
+    return EXIT_OK
 
 
 def status(args: argparse.Namespace) -> int:
@@ -315,18 +345,46 @@ def _stopped(interrupts) -> int:
     """Clean up after SIGINT/SIGTERM, print the one line, return 130 or 143."""
     interrupts.ignore_further()  # a second Ctrl-C must not break the clean-up
     closed = _close_own_runs(interrupts.instance)
+    name, exit_code = (("SIGTERM", EXIT_TERMINATED) if interrupts.received == signal.SIGTERM
+                       else ("Ctrl-C", EXIT_INTERRUPTED))
+    # while stderr is still muted: the alert's log line would be a second line; the one line says where it is
+    alerted, _ = _alert_failed_runs(interrupts.instance, [entry.split()[0] for entry in closed],
+                                    interrupts.warehouse,
+                                    cause=f"stopped by {name} ({signal.Signals(interrupts.received).name})")
     interrupts.restore_stderr()
     from quantdb_pipeline import progress
 
     progress.close_displays()
     if sys.stderr.isatty():  # the live progress line (its clearing was muted with stderr): erase it
         sys.stderr.write("\r\033[K")
-    name, exit_code = (("SIGTERM", EXIT_TERMINATED) if interrupts.received == signal.SIGTERM
-                       else ("Ctrl-C", EXIT_INTERRUPTED))
     print(f"quantdb-pipeline: stopped by {name}"
           + (f"; run {', '.join(closed)}" if closed else "; no run was started")
-          + "; the published warehouse is unchanged or a complete snapshot", file=sys.stderr)
+          + "; the published warehouse is unchanged or a complete snapshot"
+          + (f"; alert recorded in {alerted}" if alerted else ""), file=sys.stderr)
     return exit_code
+
+
+def _alert_failed_runs(instance, run_ids: list[str], warehouse: Path | None,
+                       cause: str | None = None) -> tuple[Path | None, list[str]]:
+    """Alert each of `run_ids` that failed or was canceled (`sensors.alert_run`: alerts file beside
+    `warehouse`, webhook; once per run). (The alerts file, the run ids alerted), or (None, []).
+
+    A cron job's failure must alert whether or not a daemon runs `run_failure_alert`; a failing
+    alert channel never changes the run's exit code. No ALERT log line on stderr, which holds
+    the run's one-screen failure lines: the caller prints where the alert went."""
+    if instance is None or not run_ids:
+        return None, []
+    from quantdb_pipeline.sensors import alert_run, alerts_file
+
+    record_to = alerts_file(warehouse)
+    alerted = []
+    for run_id in run_ids:
+        try:
+            if alert_run(instance, run_id, "cli", record_to, cause, log_line=False) is not None:
+                alerted.append(run_id)
+        except Exception as error:  # noqa: BLE001 - say so, keep the run's own outcome
+            print(f"quantdb-pipeline: could not record the alert of run {run_id}: {error}", file=sys.stderr)
+    return (record_to if alerted else None), alerted
 
 
 def _stop_now(interrupts) -> None:
@@ -519,6 +577,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         if watcher is not None:
             watcher.instance = instance
         _wait_for_holders(instance)
+        interrupts.warehouse = warehouse  # where `_stopped` records the alert of an interrupted run
         locked = _working_file_lock(warehouse)
         if locked:  # every step would wait for the lock, fail, and print its traceback
             print(f"quantdb-pipeline: not started: {locked}", file=sys.stderr)
@@ -543,6 +602,9 @@ def _run(args: argparse.Namespace, interrupts) -> int:
             watcher.stop()  # draws the last step's line while the instance is open
         for run_id in result.run_ids:
             log.add_run_events(instance, run_id)
+        alerted, alerted_runs = None, []  # an interrupted run is alerted by `_stopped`, which closes it first
+        if interrupts.received is None:
+            alerted, alerted_runs = _alert_failed_runs(instance, result.run_ids, warehouse)
         warnings_logged = [line for run_id in result.run_ids for line in run_warnings(instance, run_id)]
         warnings_logged = list(dict.fromkeys(warnings_logged))
         warnings_whole = [line for run_id in result.run_ids for line in run_warnings(instance, run_id, False)]
@@ -556,6 +618,8 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     print(_summary(warehouse, start, end, metadata, elapsed, result, requests, warnings_whole))
     if "published_warehouse" in metadata:
         _record_for_readers(warehouse, args.source, complete=exit_code(result, metadata) == EXIT_OK)
+    if alerted:
+        print(f"ALERT run {', '.join(alerted_runs)} failed: recorded in {alerted}")
     # the failed datasets' own warnings (each symbol or period that failed) are summed up above
     warnings_left = [line for line in warnings_logged if line.split(" ")[0] not in failed]
     if warnings_left:

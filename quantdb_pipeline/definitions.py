@@ -47,7 +47,15 @@ from quantdb_pipeline.assets import (
     security_profiles,
     trading_calendar,
 )
-from quantdb_pipeline.jobs import daily_bars_job, financials_job, hk_daily_bars_job, profiles_job, reference_job
+from quantdb_pipeline.jobs import (
+    cn_range_job,
+    daily_bars_job,
+    financials_job,
+    hk_daily_bars_job,
+    hk_range_job,
+    profiles_job,
+    reference_job,
+)
 from quantdb_pipeline.resources import resources_from_env
 from quantdb_pipeline.run_recovery import dead_run_sensor
 from quantdb_pipeline.schedules import (
@@ -64,7 +72,7 @@ defs = Definitions(
     assets=[trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors,
             hk_trading_calendar, hk_securities, hk_daily_bars, hk_adjustment_factors, index_daily_bars,
             security_profiles, financial_statements, financial_indicators, published_warehouse],
-    jobs=[reference_job, daily_bars_job, hk_daily_bars_job, profiles_job, financials_job],
+    jobs=[reference_job, daily_bars_job, hk_daily_bars_job, profiles_job, financials_job, cn_range_job, hk_range_job],
     schedules=[reference_schedule, nightly_bars_schedule, nightly_hk_bars_schedule, nightly_profiles_schedule,
                weekly_profiles_schedule, financials_schedule],
     sensors=[new_listings_sensor, run_failure_alert, dead_run_sensor],

@@ -36,13 +36,15 @@ WATCHED = (signal.SIGINT, signal.SIGTERM)
 class Interrupts:
     """Context manager; `received` is None, or the first of SIGINT/SIGTERM that arrived (an int).
 
-    `instance` is a slot for the caller's Dagster instance, so clean-up can reach it.
+    `instance` and `warehouse` are slots for the caller's Dagster instance and warehouse path, so
+    clean-up can reach them (close the runs, record their alert beside the warehouse).
     """
 
     def __init__(self, on_stuck=None, grace_seconds: float = 15.0) -> None:
         self.received: int | None = None
         self._on_stuck, self._grace = on_stuck, grace_seconds
         self.instance = None
+        self.warehouse = None
         self._active = False
         self._lock = threading.Lock()
         self._muted = self._restored = False

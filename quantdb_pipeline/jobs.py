@@ -44,6 +44,28 @@ hk_daily_bars_job = define_asset_job(
     description="Load HK bars for an HKEX trading day or a range of them (one step per range), refresh the HK "
                 "adjustment factors that are missing or due, then publish.",
 )
+# What `quantdb-pipeline run` runs (`range_runs.materialize_range`): one run per market's partitions,
+# each a subset of one of these two jobs (the markets and datasets asked for, `published_warehouse`
+# in the last run), so a CLI run is listed under a named job in the UI with its asset selection.
+cn_range_job = define_asset_job(
+    "cn_range_job",
+    selection=AssetSelection.assets(trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors,
+                                    index_daily_bars, security_profiles, financial_statements, financial_indicators,
+                                    published_warehouse),
+    partitions_def=sse_partitions,
+    description="A-shares, indices and fundamentals for a range of SSE sessions, then publish: the runs of "
+                "`quantdb-pipeline run` (each selects the datasets asked for). HK assets run in hk_range_job.",
+)
+hk_range_job = define_asset_job(
+    "hk_range_job",
+    selection=AssetSelection.assets(hk_trading_calendar, hk_securities, hk_daily_bars, hk_adjustment_factors,
+                                    published_warehouse),
+    partitions_def=hk_partitions,
+    description="HK calendar, securities, bars and factors for a range of HKEX sessions: the HK run of "
+                "`quantdb-pipeline run`, before cn_range_job (which then publishes both), or publishing itself.",
+)
+#: The job of each market's run of a range (`range_runs.plan`'s `PlannedRun.market`).
+RANGE_JOBS = {"CN": cn_range_job, "HK": hk_range_job}
 profiles_job = define_asset_job(
     "profiles_job",
     selection=AssetSelection.assets(security_profiles, published_warehouse),

@@ -9,7 +9,9 @@ One publish, not two: publishing copies the whole warehouse file.
 
 Each run's range is snapped to its market's sessions (start -> next session, end -> previous
 one): Dagster records the NEXT session as materialized for a range ending on a closed day. A
-market whose snapped range holds no session gets no run. Used by the CLI and the tests' helper.
+market whose snapped range holds no session gets no run. Each run executes a subset of its
+market's named job (`jobs.RANGE_JOBS`: `hk_range_job`, `cn_range_job`; see `range_job`), so the UI
+lists it under that job. Used by the CLI and the tests' helper.
 """
 
 from __future__ import annotations
@@ -137,7 +139,61 @@ def materialize_range(assets: Sequence, publish, start: dt.date, end: dt.date, *
         run_tags = {**(tags or {}), RANGE_START_TAG: planned.start.isoformat(), RANGE_END_TAG: planned.end.isoformat()}
         if publish in planned.assets and results:
             run_tags[PUBLISHES_RUNS_TAG] = ",".join(r.run_id for r in results)
-        results.append(dagster.materialize(
-            planned.assets, resources=resources, instance=instance, tags=run_tags, run_config=config,
-            selection=selection_without_quote_list(planned.assets, may_use_quote_list), raise_on_error=False))
+        selection = selection_without_quote_list(planned.assets, may_use_quote_list)
+        job = range_job(planned, resources, selection)
+        if job is None:  # assets that are not the project's (tests' stand-ins): an ephemeral job
+            results.append(dagster.materialize(planned.assets, resources=resources, instance=instance, tags=run_tags,
+                                               run_config=config, selection=selection, raise_on_error=False))
+        else:
+            results.append(execute_subset(job, config, instance, run_tags))
     return RangeResult(results, runs[:len(results)], skipped)
+
+
+def range_job(planned: PlannedRun, resources: dict, selection=None):
+    """The named job that runs `planned` (`jobs.RANGE_JOBS[planned.market]`), subset to its assets
+    and their checks (`selection`, if given, narrows them: e.g. without the quote-list checks), with
+    `resources`; None when an asset is not one of that job's (a test's stand-in).
+
+    Why a named job and not `dagster.materialize`: materialize runs an ephemeral job, and every
+    CLI run was listed as `__ephemeral_asset_job__`, under none of the project's jobs. A subset of
+    a named job is what the UI itself launches for "Materialize selected": the run is listed under
+    the job, records its asset and check selection, and re-executes as it ran.
+    """
+    from dagster import AssetSelection, Definitions, in_process_executor
+
+    from quantdb_pipeline import assets as project_assets
+    from quantdb_pipeline.jobs import RANGE_JOBS
+
+    every = [getattr(project_assets, name) for name in project_assets.__all__]
+    if any(not any(a is p for p in every) for a in planned.assets):
+        return None
+    definitions = Definitions(assets=every, jobs=[RANGE_JOBS[planned.market]], resources=resources,
+                              executor=in_process_executor)
+    job = definitions.resolve_job_def(RANGE_JOBS[planned.market].name)
+    graph = job.asset_layer.asset_graph
+    wanted = selection if selection is not None else AssetSelection.assets(*planned.assets)
+    keys = wanted.resolve(graph)
+    if not keys <= graph.get_all_asset_keys() & job.asset_layer.selected_asset_keys:
+        return None
+    return job.get_subset(asset_selection=keys, asset_check_selection=wanted.resolve_checks(graph))
+
+
+def execute_subset(job, run_config: dict, instance, tags: dict[str, str]):
+    """Execute a subset job (`range_job`) in process as `JobDefinition.execute_in_process` does, but
+    recording the run's asset selection: `execute_in_process(asset_selection=...)` would subset the
+    job again with every check of those assets (the quote-list checks a run leaves out included),
+    and without it the run records no selection (the UI would re-execute the whole job).
+
+    Uses Dagster's own in-process entry point (`core_execute_in_process`, protected); Dagster is
+    pinned in pyproject.toml and the named-job tests run through here. An `ExecuteInProcessResult`.
+    """
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.execute_in_process import core_execute_in_process, merge_run_tags
+
+    selected = frozenset(job.asset_layer.selected_asset_keys)
+    ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={})
+    return core_execute_in_process(
+        job=InMemoryJob(job_def=ephemeral), run_config=run_config, instance=instance, output_capturing_enabled=True,
+        raise_on_error=False, asset_selection=selected,
+        run_tags=merge_run_tags(job_def=job, partition_key=None, tags=tags, asset_selection=sorted(selected),
+                                instance=instance, run_config=run_config))

@@ -72,13 +72,15 @@ def new_listings_sensor(context: SensorEvaluationContext):
                       tags={"quantdb/new_listings": shown[:200]})
 
 
-def alert(payload: dict, webhook: str | None = None, record_to: Path | None = None) -> None:
-    """Log a failure, append it to the alerts file and POST it to the webhook (if one is set).
+def alert(payload: dict, webhook: str | None = None, record_to: Path | None = None, log_line: bool = True) -> None:
+    """Log a failure (unless not `log_line`), append it to the alerts file and POST it to the
+    webhook (if one is set).
 
     `payload`: run_id, job, error (one line per failed dataset or step), and optionally
     failed_datasets ({dataset: reason}), tags and at.
     """
-    log.error("ALERT run %s of %s failed: %s", payload["run_id"], payload["job"], payload["error"])
+    if log_line:
+        log.error("ALERT run %s of %s failed: %s", payload["run_id"], payload["job"], payload["error"])
     if record_to is not None:
         record_to.parent.mkdir(parents=True, exist_ok=True)
         with record_to.open("a", encoding="utf-8") as out:
@@ -93,28 +95,76 @@ def alert(payload: dict, webhook: str | None = None, record_to: Path | None = No
             log.error("alert webhook %s failed: %s", webhook, error)
 
 
-# monitor_all_code_locations: the CLI executes its runs in process (ephemeral jobs without a
-# code-location origin), and a run-status sensor that watches only its own code location skips
-# them silently: a failed cron run, or a dead CLI run that dead_run_sensor failed, would raise no
-# alert. This instance holds this project's runs only.
-@run_failure_sensor(default_status=DefaultSensorStatus.RUNNING, monitor_all_code_locations=True,
-                    description=f"Records each failed run in {ALERTS_FILE} beside the warehouse, logs it, "
-                                f"and POSTs it to ${WEBHOOK_ENV} when set.")
-def run_failure_alert(context: RunFailureSensorContext):
-    run = context.dagster_run
-    failed, lines, published = failure_lines(context.get_step_failure_events())
+#: Set on a run once its failure was alerted, by the CLI (`alert_run`, as its run ends) or by
+#: `run_failure_alert`: the other one then leaves it alone, so a failure is alerted once.
+ALERTED_TAG = "quantdb/alerted"
+
+
+def alerts_file(warehouse: Path | None = None) -> Path:
+    """Where failures are recorded: `alerts.jsonl` beside the warehouse (default: `settings.warehouse_path()`)."""
+    return (warehouse or warehouse_path()).parent / ALERTS_FILE
+
+
+def alert_run(instance, run_id: str, by: str, record_to: Path | None = None, cause: str | None = None,
+              log_line: bool = True) -> dict | None:
+    """Alert a failed or canceled run once: build its payload from the run's events, tag the run
+    `ALERTED_TAG` = `by` ("cli" or "sensor"), and `alert` it (alerts file `record_to`, default
+    `alerts_file()`; the webhook of $QUANTDB_ALERT_WEBHOOK_URL). Returns the payload, or None when
+    the run was alerted already, does not exist, or did not fail (nothing is written then).
+    `log_line=False`: no ALERT log line (the CLI prints its own line where its output has room).
+
+    Payload: run_id, job, status ("FAILURE" or "CANCELED"), error (`cause` first, e.g. "stopped by
+    Ctrl-C (SIGINT)", then one line per failed dataset or crashed step with its innermost error,
+    else Dagster's own run failure message), failed_datasets, published, tags, at, alerted_by.
+
+    Why the CLI calls this itself: its runs execute in its own process, often from cron with no
+    daemon running, and a Ctrl-C leaves its run CANCELED, which no run-failure sensor sees; so
+    failures from the CLI reach the same alerts file, log line and webhook whether or not a
+    daemon runs. The tag is what keeps `run_failure_alert` from alerting the same run again.
+    """
+    from dagster import DagsterEventType, DagsterRunStatus
+
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.tags.get(ALERTED_TAG) or run.status not in (DagsterRunStatus.FAILURE,
+                                                                       DagsterRunStatus.CANCELED):
+        return None
+    instance.add_run_tags(run_id, {ALERTED_TAG: by})  # first: a sensor tick in between skips the run
+    failures = [e.dagster_event for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)]
+    failed, lines, published = failure_lines(failures)
+    if not lines:  # no step failed: the run's own verdict (a dead process, a cancel, a start timeout)
+        ended = instance.all_logs(run_id, of_type={DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED})
+        lines = [ended[-1].message] if ended else [f"run {run.status.value}"]
     payload = {
-        "run_id": run.run_id,
+        "run_id": run_id,
         "job": run.job_name,
+        "status": run.status.value,
         # the steps' own words: "hk_daily_bars: circuit breaker: ..." per dataset, not "Steps failed: [...]"
-        "error": "\n".join(lines) or context.failure_event.message,
+        "error": "\n".join([*([cause] if cause else []), *lines]),
         "failed_datasets": failed,
         # True: the other datasets were published, the failed ones keep their last good rows
         "published": published,
-        "tags": {k: v for k, v in run.tags.items() if k.startswith(("quantdb/", "dagster/partition"))},
+        "tags": {k: v for k, v in run.tags.items() if k.startswith(("quantdb/", "dagster/partition"))
+                 and k != ALERTED_TAG},
         "at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "alerted_by": by,
     }
-    alert(payload, os.environ.get(WEBHOOK_ENV) or None, warehouse_path().parent / ALERTS_FILE)
+    alert(payload, os.environ.get(WEBHOOK_ENV) or None, record_to or alerts_file(), log_line)
+    return payload
+
+
+# monitor_all_code_locations: the CLI executes its runs in process (without a code-location
+# origin), and a run-status sensor that watches only its own code location skips them silently:
+# a dead CLI run that dead_run_sensor failed would raise no alert. The CLI alerts its own runs'
+# failures as they end (`alert_run`, tagged), and this sensor skips a run so tagged. This instance
+# holds this project's runs only.
+@run_failure_sensor(default_status=DefaultSensorStatus.RUNNING, monitor_all_code_locations=True,
+                    description=f"Records each failed run in {ALERTS_FILE} beside the warehouse, logs it, "
+                                f"and POSTs it to ${WEBHOOK_ENV} when set (once per run: runs the CLI "
+                                f"alerted itself carry the {ALERTED_TAG} tag and are skipped).")
+def run_failure_alert(context: RunFailureSensorContext):
+    payload = alert_run(context.instance, context.dagster_run.run_id, "sensor")
+    if payload is None:
+        context.log.info(f"run {context.dagster_run.run_id} was alerted already")
 
 
 def failure_lines(step_failures) -> tuple[dict[str, str], list[str], bool]:

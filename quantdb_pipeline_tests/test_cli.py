@@ -50,6 +50,13 @@ def test_run_twice_loads_then_makes_zero_bar_requests_and_is_recorded_in_the_ins
     assert len(publishing) == 2
     assert {r.tags["quantdb/publishes_runs"] for r in publishing} == {r.run_id for r in runs} - {r.run_id for r in publishing}
     assert (workdir / ".dagster" / "storage").is_dir()  # storage from dagster.yaml, not a temp dir
+    # listed under the project's named jobs (not __ephemeral_asset_job__), each with its asset selection
+    from quantdb_pipeline.definitions import defs
+
+    assert {r.job_name for r in runs} == {"hk_range_job", "cn_range_job"} <= {j.name for j in defs.jobs}
+    assert {a.to_user_string() for r in publishing for a in r.asset_selection} == {
+        "trading_calendar", "securities", "corporate_actions", "daily_bars", "adjustment_factors", "index_daily_bars",
+        "security_profiles", "financial_statements", "financial_indicators", "published_warehouse"}
 
 
 def test_without_start_a_run_continues_where_the_warehouse_ends(workdir, capsys):

@@ -243,9 +243,21 @@ def test_a_terminal_ctrl_c_mid_step_reaches_the_whole_process_group_and_prints_o
     lines = err.splitlines()
     assert len(lines) == 2 and lines[0].startswith("Loading sample market"), lines
     assert lines[1].startswith(f"quantdb-pipeline: stopped by {name}; run {run_id} FAILURE"), lines
+    assert lines[1].endswith(f"; alert recorded in {Path('warehouse') / ALERTS_FILE}"), lines
     left = runs(workdir)
     assert [r.run_id for r in left] == [run_id] and not {r.status for r in left} & UNFINISHED
     assert slot_runs(workdir) == set()
+    # the CLI alerted its interrupted run itself (no daemon runs here), once: the sensor adds nothing
+    alerts = workdir / "warehouse" / ALERTS_FILE
+    recorded = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert [(a["run_id"], a["status"], a["alerted_by"]) for a in recorded] == [(run_id, "FAILURE", "cli")]
+    assert recorded[0]["error"].startswith(f"stopped by {name} ({signal.Signals(signo).name})\n")
+    with open_instance(workdir) as instance:
+        failure = instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)[-1].dagster_event
+        run_failure_alert(build_run_status_sensor_context(
+            sensor_name="run_failure_alert", dagster_event=failure, dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(run_id)).for_run_failure())
+    assert len(alerts.read_text().splitlines()) == 1
     # the run's history is in the instance the UI reads: the step it was in, and Dagster's verdict
     with open_instance(workdir) as instance:
         steps = {(e.step_key, e.dagster_event.event_type) for e in instance.all_logs(run_id) if e.is_dagster_event}

@@ -85,13 +85,19 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
     """
     yielded: set[str] = set()
     sources: list = []  # the sources the body builds: their requests are the step's (`request_metadata`)
+    checks: list[AssetCheckResult] = []  # held back until this step's materialization (`of_this_batch`)
     try:
         for event in _collecting(body, sources):
             if isinstance(event, AssetCheckResult):
                 yielded.add(event.check_name)
+                checks.append(of_this_batch(context, event))
+                continue
             if isinstance(event, MaterializeResult):
                 event = event._replace(metadata={**(event.metadata or {}), **request_metadata(sources)})
             yield from slim_for_partitions(context, event)
+            if isinstance(event, MaterializeResult):
+                yield from checks
+                checks.clear()
     except DatasetFailed as failed:
         reason, metadata = failed.reason, failed.metadata
     except UPSTREAM_ERRORS as error:
@@ -99,33 +105,56 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
         # the traceback, for a log file (the CLI's); INFO stays off a terminal without handlers
         logging.getLogger(__name__).info("%s failed: where", dataset, exc_info=error)
     except Exception:
-        # a crash fails the step; what it asked upstream is still recorded, on an observation
+        # a crash fails the step; the suites' verdicts and what it asked upstream are still recorded
+        yield from checks
         yield AssetObservation(asset_key=context.asset_key, metadata=request_metadata(sources),
                                description=f"run {context.run_id}: upstream requests of a step that failed")
         raise
     else:
+        yield from checks
         with warehouse.get_connection() as conn:
             dataset_status.record(conn, dataset, context.run_id, None)
-        yield AssetCheckResult(check_name=LOAD_CHECK, passed=True, severity=AssetCheckSeverity.ERROR,
-                               description="the load completed", metadata={"dataset_status": "ok"})
+        yield of_this_batch(context, AssetCheckResult(
+            check_name=LOAD_CHECK, passed=True, severity=AssetCheckSeverity.ERROR,
+            description="the load completed", metadata={"dataset_status": "ok"}))
         return
     context.log.error(f"{dataset} failed and keeps its last good rows (reported stale): {reason}")
     with warehouse.get_connection() as conn:
         dataset_status.record(conn, dataset, context.run_id, reason)
         last_good = conn.execute("SELECT last_good_at FROM dataset_status WHERE dataset = ?", [dataset]).fetchall()
     last_good_at = str(last_good[0][0]) if last_good and last_good[0][0] is not None else "never"
-    for suite in suites:
-        if suite not in yielded:
-            yield AssetCheckResult(check_name=suite, passed=False, severity=AssetCheckSeverity.WARN,
-                                   description="not evaluated: the load failed before rows reached the gate",
-                                   metadata={"rows_checked": 0})
     # Materialized although stale: Dagster runs the steps downstream of a materialized asset only.
     yield from slim_for_partitions(context, MaterializeResult(metadata={
         **metadata, **request_metadata(sources), "dataset_status": "failed", "failure_reason": reason,
         "last_good_at": last_good_at}))
-    yield AssetCheckResult(check_name=LOAD_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
-                           description=reason, metadata={"dataset_status": "failed", "last_good_at": last_good_at,
-                                                         "reason": MetadataValue.text(reason)})
+    yield from checks
+    for suite in suites:
+        if suite not in yielded:
+            yield of_this_batch(context, AssetCheckResult(
+                check_name=suite, passed=False, severity=AssetCheckSeverity.WARN,
+                description="not evaluated: the load failed before rows reached the gate",
+                metadata={"rows_checked": 0}))
+    yield of_this_batch(context, AssetCheckResult(
+        check_name=LOAD_CHECK, passed=False, severity=AssetCheckSeverity.ERROR, description=reason,
+        metadata={"dataset_status": "failed", "last_good_at": last_good_at, "reason": MetadataValue.text(reason)}))
+
+
+def of_this_batch(context: AssetExecutionContext, check: AssetCheckResult) -> AssetCheckResult:
+    """`check` with metadata naming the batch it checked: `run_id` (the run whose rows it checked; the
+    loaders stamp each row they write with it) and, for a partitioned asset, `date_range`
+    ("YYYY-MM-DD..YYYY-MM-DD", the run's partition range).
+
+    Why held back and yielded after the step's materialization (`settle_dataset`): Dagster links a
+    check result to the asset's latest materialization *at the moment the result is yielded*
+    (`AssetCheckEvaluation.target_materialization_data`, what the UI shows a check against). A
+    suite's verdict is known before the loader's `MaterializeResult`, and yielded then it pointed
+    at the previous run's materialization: the UI showed each check against the previous batch.
+    """
+    extra = {"run_id": context.run_id}
+    if context.assets_def.partitions_def is not None and context.has_partition_key_range:
+        key_range = context.partition_key_range
+        extra["date_range"] = f"{key_range.start}..{key_range.end}"
+    return check.with_metadata({**(check.metadata or {}), **extra})
 
 
 def _collecting(body: Iterable, sources: list) -> Iterator:
