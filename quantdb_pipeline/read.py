@@ -27,10 +27,12 @@ Dates, one convention throughout: every date or time this module returns is pand
 `bars.trade_date.isin(trading_days())` matches and `panel(...).loc[day]` finds a day taken
 from `trading_days()`. Days are the exchange's (Asia/Shanghai, or Hong Kong for HK data),
 at midnight, without a time zone. Every date argument (`start`, `end`, `as_of`) accepts
-"2024-01-02", "20240102", `datetime.date`, `datetime.datetime`, `pd.Timestamp` or
-`np.datetime64` (a time of day is dropped); anything else raises a ValueError naming the
-argument and the value (`_date`, the one parser). Market arguments ("CN", "HK") are
-case-insensitive; an unknown market is a ValueError listing the valid ones.
+"2024-01-02", "20240102", an ISO date-time string ("2024-01-02T00:00:00"), `datetime.date`,
+`datetime.datetime`, `pd.Timestamp` or `np.datetime64` (a time of day is dropped, the date as
+written counts); anything else raises a ValueError naming the argument and the value (`_date`,
+the one parser). Market arguments ("CN", "HK") and `adjust` ("qfq", "hfq") are
+case-insensitive; an unknown one is a ValueError listing the valid ones. Symbols are strings
+(an int such as 600000 is a TypeError: 1 cannot say 000001).
 """
 
 from __future__ import annotations
