@@ -77,6 +77,7 @@ __all__ = [
     "AdjustmentGapWarning",
     "StaleFactorsWarning",
     "BAR_FIELDS",
+    "INDEX_BAR_FIELDS",
     "IndexSymbolError",
     "MARKETS",
     "UnknownSymbolError",
