@@ -27,10 +27,12 @@ Dates, one convention throughout: every date or time this module returns is pand
 `bars.trade_date.isin(trading_days())` matches and `panel(...).loc[day]` finds a day taken
 from `trading_days()`. Days are the exchange's (Asia/Shanghai, or Hong Kong for HK data),
 at midnight, without a time zone. Every date argument (`start`, `end`, `as_of`) accepts
-"2024-01-02", "20240102", `datetime.date`, `datetime.datetime`, `pd.Timestamp` or
-`np.datetime64` (a time of day is dropped); anything else raises a ValueError naming the
-argument and the value (`_date`, the one parser). Market arguments ("CN", "HK") are
-case-insensitive; an unknown market is a ValueError listing the valid ones.
+"2024-01-02", "20240102", an ISO date-time string ("2024-01-02T00:00:00"), `datetime.date`,
+`datetime.datetime`, `pd.Timestamp` or `np.datetime64` (a time of day is dropped, the date as
+written counts); anything else raises a ValueError naming the argument and the value (`_date`,
+the one parser). Market arguments ("CN", "HK") and `adjust` ("qfq", "hfq") are
+case-insensitive; an unknown one is a ValueError listing the valid ones. Symbols are strings
+(an int such as 600000 is a TypeError: 1 cannot say 000001).
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ __all__ = [
     "AdjustmentGapWarning",
     "StaleFactorsWarning",
     "BAR_FIELDS",
+    "INDEX_BAR_FIELDS",
     "IndexSymbolError",
     "MARKETS",
     "UnknownSymbolError",
@@ -90,6 +93,7 @@ __all__ = [
     "financials",
     "panel",
     "profile",
+    "name_history",
     "daily_bars",
     "hk_adjustment_factors",
     "hk_securities",
@@ -112,6 +116,9 @@ ADJUSTMENTS = (None, "qfq", "hfq")
 MARKETS = ("CN", "HK")
 _COMPACT_DATE = re.compile(r"^\d{8}$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: An ISO date with a time ("2024-01-02T00:00:00", "2024-01-02 15:00", "...+08:00"): its date part
+#: counts, as for a `datetime` object (a time of day is dropped, a time zone kept as written).
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
 class WarehouseBusyError(RuntimeError):
@@ -286,8 +293,10 @@ def _cursor(warehouse: str | os.PathLike | None):
 def _date(value, name: str) -> dt.date | None:
     """The day of a date argument `name` (None stays None): the one parser of this module.
 
-    Accepts "YYYY-MM-DD", "YYYYMMDD", `datetime.date`, `datetime.datetime` and `pd.Timestamp`
-    (their calendar day: a time is dropped, a time zone kept as given) and `np.datetime64`.
+    Accepts "YYYY-MM-DD", "YYYYMMDD", an ISO date-time string ("2024-01-02T00:00:00",
+    "2024-01-02 15:30+08:00"), `datetime.date`, `datetime.datetime` and `pd.Timestamp` (their
+    calendar day as written: any time of day is dropped, a time zone kept as given, never
+    converted) and `np.datetime64`.
     Raises ValueError naming the argument and the value for anything else (NaT included)."""
     if value is None:
         return None
@@ -308,9 +317,12 @@ def _date(value, name: str) -> dt.date | None:
                 return dt.datetime.strptime(text, "%Y%m%d").date()
             if _ISO_DATE.match(text):
                 return dt.date.fromisoformat(text)
+            if _ISO_DATETIME.match(text):
+                return dt.datetime.fromisoformat(text).date()
         except ValueError:
             pass
-    raise ValueError(f"{name}={value!r} is not a date: use 'YYYY-MM-DD', 'YYYYMMDD', a datetime.date or "
+    raise ValueError(f"{name}={value!r} is not a date: use 'YYYY-MM-DD', 'YYYYMMDD', an ISO date-time "
+                     "('YYYY-MM-DDTHH:MM:SS', its date counts), a datetime.date or "
                      "datetime.datetime, a pd.Timestamp or an np.datetime64")
 
 
@@ -329,6 +341,26 @@ def _pandas_dates(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _NS = "datetime64[ns]"
+_TZ_TYPE = "TIMESTAMP WITH TIME ZONE"
+_pandas_conversion_lock = threading.Lock()
+
+
+def _frame(result: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The executed query's rows as a DataFrame with the module's date dtypes (`_pandas_dates`).
+
+    DuckDB's own pandas conversion of a TIMESTAMPTZ column calls `DataFrame.drop(inplace=True)`,
+    which pandas 3.1 deprecates (a `Pandas4Warning` shown to the reader as if from here). That
+    call is DuckDB's, so exactly that warning is ignored around the conversion of a result with
+    such a column (under a lock: `catch_warnings` swaps process-wide state); every other warning
+    passes, and results without one (bars, panels) convert as before."""
+    if not any(str(column[1]) == _TZ_TYPE for column in result.description or ()):
+        return _pandas_dates(result.df())
+    import warnings
+
+    with _pandas_conversion_lock, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"The inplace keyword in DataFrame\.drop is deprecated")
+        frame = result.df()
+    return _pandas_dates(frame)
 
 
 def _day_index(days, name: str = "trade_date") -> pd.DatetimeIndex:
@@ -396,15 +428,33 @@ def _index_name(code: str, warehouse: str | os.PathLike | None) -> str | None:
 _ALL_BARE = re.compile(r"(?:{p})[0-9]{{4}}(?:,(?:{p})[0-9]{{4}})*".format(p="|".join(A_SHARE_PREFIXES)))
 
 
+def _check_str(symbol, name: str = "symbols") -> None:
+    """A symbol must be a str: an int has lost its leading zeros (000001 is 1), so it is a
+    TypeError naming the argument rather than a guess at the code."""
+    if not isinstance(symbol, str):
+        hint = f": give {str(symbol).zfill(6)!r}" if isinstance(symbol, int) and not isinstance(symbol, bool) else ""
+        raise TypeError(f"{name}={symbol!r} is of type {type(symbol).__name__}, not str: symbols are strings such as "
+                        f"'600000' or '000001' (an int loses the leading zeros){hint}")
+
+
 def _symbols(symbols: str | Iterable[str]) -> tuple[list[str], list[str]]:
-    """(A-share codes, HK codes), each in the order given, duplicates dropped."""
-    items = [symbols] if isinstance(symbols, str) else list(symbols)
+    """(A-share codes, HK codes), each in the order given, duplicates dropped. A symbol that is
+    not a str (an int such as 600000) is a TypeError (`_check_str`)."""
+    if isinstance(symbols, str):
+        items = [symbols]
+    else:
+        try:
+            items = list(symbols)
+        except TypeError:
+            _check_str(symbols)
+            raise
     if not items:
         raise ValueError("no symbols given")
     if len(items) > 1 and all(type(item) is str for item in items) and _ALL_BARE.fullmatch(",".join(items)):
         return list(dict.fromkeys(items)), []  # the cross-section's 5,000 bare codes: half the per-item checks' time
     a_shares, hk = [], []
     for item in items:
+        _check_str(item)
         if is_bare_code(item):
             a_shares.append(item)
         elif is_hk_symbol(item):
@@ -426,6 +476,18 @@ def _market_codes(symbols: str | Iterable[str], market: str, hint: str,
     if theirs:
         raise ValueError(f"{', '.join(theirs)}: not {market} symbol(s); {hint}")
     return mine
+
+
+def _one_a_share(symbol: str, hint: str, warehouse: str | os.PathLike | None) -> str:
+    """The six-digit code of one A-share `symbol`; an HK symbol is the `_market_codes` error
+    ("00700: not A-share symbol(s); `hint`"), not "unrecognised symbol"."""
+    _check_str(symbol, "symbol")
+    if is_hk_symbol(symbol):
+        return _market_codes(symbol, "A-share", hint, warehouse)[0]  # raises
+    try:
+        return normalize_symbol(symbol)
+    except SymbolError as error:
+        raise _symbol_error(error, warehouse) from error
 
 
 #: How the bar queries pick the symbols asked for: a semi-join against the list.
@@ -560,8 +622,8 @@ def _symbol_changes(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> pd.Dat
     changed code and then pay nothing for it."""
     def load() -> tuple[pd.DataFrame, frozenset[str]]:
         try:
-            changes = conn.execute("SELECT old_symbol, new_symbol, change_date, matched_by FROM symbol_changes "
-                                   "ORDER BY old_symbol, new_symbol").df().pipe(_pandas_dates)
+            changes = _frame(conn.execute("SELECT old_symbol, new_symbol, change_date, matched_by FROM symbol_changes "
+                                   "ORDER BY old_symbol, new_symbol"))
         except duckdb.CatalogException:
             changes = pd.DataFrame(columns=["old_symbol", "new_symbol", "change_date", "matched_by"])
         return changes, frozenset(changes["old_symbol"]) | frozenset(changes["new_symbol"]), changes.iloc[:0]
@@ -632,14 +694,17 @@ def _previous(ratio: str) -> str:
     return ratio.replace("f.factor", "f.previous_factor")
 
 
-def _adjustment(adjust: str | None, as_of) -> tuple[str, dt.date | None]:
-    """(the SQL ratio prices are multiplied by, the qfq base date), after checking both."""
+def _adjustment(adjust: str | None, as_of) -> tuple[str | None, str, dt.date | None]:
+    """(`adjust` as spelled in `ADJUSTMENTS`, the SQL ratio prices are multiplied by, the qfq base
+    date), after checking both. `adjust` is case-insensitive ("QFQ" is "qfq"), as markets are."""
+    if isinstance(adjust, str):
+        adjust = adjust.strip().lower()
     if adjust not in ADJUSTMENTS:
-        raise ValueError(f"adjust={adjust!r}: use None (unadjusted), 'qfq' (forward) or 'hfq' (backward)")
+        raise ValueError(f"adjust={adjust!r}: use None (unadjusted), 'qfq' (forward) or 'hfq' (backward), any case")
     as_of = _date(as_of, "as_of")
     if as_of is not None and adjust != "qfq":
         raise ValueError("as_of only applies to adjust='qfq' (the date whose prices qfq keeps as traded)")
-    return {None: "1.0", "hfq": "f.factor", "qfq": "f.factor / f.base"}[adjust], as_of
+    return adjust, {None: "1.0", "hfq": "f.factor", "qfq": "f.factor / f.base"}[adjust], as_of
 
 
 def daily_bars(
@@ -709,7 +774,7 @@ def daily_bars(
     except SymbolError as error:
         raise _symbol_error(error, warehouse) from error
     start, end = _range(start, end)
-    ratio, as_of = _adjustment(adjust, as_of)
+    adjust, ratio, as_of = _adjustment(adjust, as_of)
     fields = list(_DEFAULT_BAR_FIELDS) if columns is None else _names(columns, "columns")
     unknown = [f for f in fields if f not in BAR_FIELDS and f not in ("symbol", "trade_date")]
     if unknown:
@@ -749,7 +814,7 @@ def daily_bars(
                         sql = _bars_sql(previous, _CHANGED_FACTORS_SQL)
                 if len(market_codes) == 1 and source_table == table:
                     sql, params = _one_code(sql, params)
-                bars = conn.execute(sql.format(table=source_table, select=columns_sql + extra), params).df().pipe(_pandas_dates)
+                bars = _frame(conn.execute(sql.format(table=source_table, select=columns_sql + extra), params))
                 if changes is not None and len(changes):
                     bars.attrs["symbol_changes"] = changes
                 _check_known(conn, reference, market_codes, bars)
@@ -872,8 +937,8 @@ def _known_gaps(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> pd.DataFra
     adjusted read pays no extra query for it."""
     def load() -> tuple[pd.DataFrame, frozenset[str]]:
         try:
-            gaps = conn.execute("SELECT symbol, ex_date, evidence, reason FROM adjustment_gaps "
-                                "ORDER BY symbol, ex_date").df().pipe(_pandas_dates)
+            gaps = _frame(conn.execute("SELECT symbol, ex_date, evidence, reason FROM adjustment_gaps "
+                                "ORDER BY symbol, ex_date"))
         except duckdb.CatalogException:
             gaps = pd.DataFrame(columns=["symbol", "ex_date", "evidence", "reason"])
         return gaps, frozenset(gaps["symbol"]), gaps.iloc[:0]
@@ -956,39 +1021,83 @@ def _check_known(conn: duckdb.DuckDBPyConnection, reference: str, codes: list[st
             code, exchange, name = indices[0]
             raise _index_error(code, code, exchange, name)
     if unknown:
-        raise UnknownSymbolError(f"unknown symbol(s) {', '.join(unknown)}: not in the warehouse's {reference} table")
+        raise UnknownSymbolError(f"unknown symbol(s) {', '.join(unknown)}: not in the {reference} table of "
+                                 f"{_current_file()}{_changed_hint(conn, unknown)}")
 
 
-def index_bars(symbols: str | Iterable[str] | None = None, start=None, end=None, *,
+#: Columns `index_bars` can return; `symbol` and `trade_date` always come first.
+INDEX_BAR_FIELDS = ("open", "high", "low", "close", "volume", "amount")
+
+
+def _current_file() -> str:
+    """The warehouse file the calling thread's last cursor reads (set by `_cursor`), for error
+    messages: a reader pointed at another file than the researcher thinks can tell."""
+    snapshot = getattr(_current, "snapshot", None)
+    return str(snapshot[0]) if snapshot else "the warehouse"
+
+
+def _changed_hint(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> str:
+    """"; 830001 is now 920001 (since 2025-10-09): use '920001'" for an unknown code the
+    warehouse's `symbol_changes` records as an old code, else "". Only recorded changes count:
+    the BSE's 83/87/43xxxx -> 920xxx mapping is no arithmetic rule. (An old code the BSE list
+    named is recorded without a `securities` row: `daily_bars` reads its joined history, the
+    other reads come here.)"""
+    try:
+        rows = conn.execute("SELECT old_symbol, new_symbol, change_date FROM symbol_changes "
+                            "WHERE old_symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY old_symbol",
+                            [codes]).fetchall()
+    except duckdb.CatalogException:  # a warehouse from before the table
+        return ""
+    return "".join(f"; {old} is now {new}" + (f" (since {day})" if day else "") + f": use {new!r}"
+                   for old, new, day in rows)
+
+
+def index_bars(symbols: str | Iterable[str] | None = None, start=None, end=None,
+               columns: Iterable[str] | None = None, *,
                warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Daily index levels (symbol, trade_date, open, high, low, close, volume, amount).
+    """Daily index levels (symbol, trade_date and `columns`: default open, high, low, close,
+    volume, amount; one name as a str is one column, as in `daily_bars`).
 
     Indices are written "000300", "sh000300" or "000300.SH" (399xxx are SZSE's); default: every
     stored index. Volume is the constituents' shares, amount their turnover in CNY.
     """
-    items = None if symbols is None else ([symbols] if isinstance(symbols, str) else list(symbols))
+    if symbols is None:
+        items = None
+    elif isinstance(symbols, str):
+        items = [symbols]
+    else:
+        if not isinstance(symbols, Iterable):
+            _check_str(symbols)
+        items = list(symbols)
+    for item in items or ():
+        _check_str(item)
     try:
         codes = None if items is None else list(dict.fromkeys(normalize_index_symbol(s) for s in items))
     except SymbolError as error:
         raise _symbol_error(error, warehouse) from error
     start, end = _range(start, end)
-    return _cached(warehouse, ("index_bars", None if codes is None else tuple(codes), start, end),
-                   lambda: _index_bars(codes, start, end, warehouse))
+    fields = list(INDEX_BAR_FIELDS) if columns is None else _names(columns, "columns")
+    unknown = [f for f in fields if f not in INDEX_BAR_FIELDS and f not in ("symbol", "trade_date")]
+    if unknown:
+        raise ValueError(f"unknown column(s) {unknown}; choose from {list(INDEX_BAR_FIELDS)}")
+    fields = list(dict.fromkeys(f for f in fields if f not in ("symbol", "trade_date")))
+    return _cached(warehouse, ("index_bars", None if codes is None else tuple(codes), start, end, tuple(fields)),
+                   lambda: _index_bars(codes, start, end, fields, warehouse))
 
 
-def _index_bars(codes: list[str] | None, start: dt.date | None, end: dt.date | None,
+def _index_bars(codes: list[str] | None, start: dt.date | None, end: dt.date | None, fields: list[str],
                 warehouse: str | os.PathLike | None) -> pd.DataFrame:
     with _cursor(warehouse) as conn:
-        bars = conn.execute(
-            """
-            SELECT symbol, trade_date, open, high, low, close, volume, amount FROM index_daily_bars
+        bars = _frame(conn.execute(
+            f"""
+            SELECT {", ".join(["symbol", "trade_date", *fields])} FROM index_daily_bars
             WHERE ($codes::VARCHAR[] IS NULL OR symbol IN (SELECT unnest($codes::VARCHAR[])))
               AND trade_date >= coalesce($start::DATE, DATE '0001-01-01')
               AND trade_date <= coalesce($end::DATE, DATE '9999-12-31')
             ORDER BY symbol, trade_date
             """,
             {"codes": codes, "start": start, "end": end},
-        ).df().pipe(_pandas_dates)
+        ))
         if codes:
             _check_known(conn, "indices", codes, bars)
         return bars
@@ -997,13 +1106,13 @@ def _index_bars(codes: list[str] | None, start: dt.date | None, end: dt.date | N
 def indices(*, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
     """The indices the warehouse holds: symbol, exchange (SH or SZ), English name."""
     with _cursor(warehouse) as conn:
-        return conn.execute("SELECT symbol, exchange, name FROM indices ORDER BY symbol").df().pipe(_pandas_dates)
+        return _frame(conn.execute("SELECT symbol, exchange, name FROM indices ORDER BY symbol"))
 
 
 def hk_securities(*, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
     """The HK securities the warehouse knows: symbol (five digits), name, currency."""
     with _cursor(warehouse) as conn:
-        return conn.execute("SELECT symbol, name, currency FROM hk_securities ORDER BY symbol").df().pipe(_pandas_dates)
+        return _frame(conn.execute("SELECT symbol, name, currency FROM hk_securities ORDER BY symbol"))
 
 
 #: Fields `panel` can pivot.
@@ -1037,7 +1146,7 @@ def panel(field: str = "close", symbols: str | Iterable[str] | None = None, star
         if hk_codes:
             raise ValueError(f"panel covers A-shares only; got Hong Kong symbols {', '.join(hk_codes)}")
         codes = sorted(codes)
-    adjust_sql, as_of = _adjustment(adjust, as_of)
+    adjust, adjust_sql, as_of = _adjustment(adjust, as_of)
     key = ("panel", field, None if codes is None else tuple(codes), first, last, adjust, as_of)
     wide = _cached(warehouse, key, lambda: _panel(field, codes, first, last, adjust, adjust_sql, as_of, warehouse))
     if output == "pandas":
@@ -1115,9 +1224,9 @@ def adjustment_factors(symbols: str | Iterable[str], *,
     "corporate_actions"; "base" for the 1.0 a derived series starts from)."""
     codes = _market_codes(symbols, "A-share", "HK factors are in hk_adjustment_factors()", warehouse)
     with _cursor(warehouse) as conn:
-        return conn.execute(
+        return _frame(conn.execute(
             "SELECT symbol, ex_date, hfq_factor, derived_from FROM adjustment_factors "
-            "WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol, ex_date", [codes]).df().pipe(_pandas_dates)
+            "WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol, ex_date", [codes]))
 
 
 CORPORATE_ACTION_FIELDS = ("symbol", "report_period", "ex_date", "record_date", "pay_date", "cash_per_share",
@@ -1142,7 +1251,7 @@ def corporate_actions(symbols: str | Iterable[str] | None = None, start=None, en
         warehouse)
     start, end = _range(start, end)
     with _cursor(warehouse) as conn:
-        return conn.execute(
+        return _frame(conn.execute(
             f"""
             SELECT {", ".join(CORPORATE_ACTION_FIELDS)} FROM corporate_actions
             WHERE ($codes::VARCHAR[] IS NULL OR symbol IN (SELECT unnest($codes::VARCHAR[])))
@@ -1150,7 +1259,7 @@ def corporate_actions(symbols: str | Iterable[str] | None = None, start=None, en
               AND coalesce(ex_date, plan_announced_on) >= coalesce($start::DATE, DATE '0001-01-01')
               AND coalesce(ex_date, plan_announced_on) <= coalesce($end::DATE, DATE '9999-12-31')
             ORDER BY coalesce(ex_date, plan_announced_on), symbol
-            """, {"codes": codes, "implemented": implemented_only, "start": start, "end": end}).df().pipe(_pandas_dates)
+            """, {"codes": codes, "implemented": implemented_only, "start": start, "end": end}))
 
 
 def hk_adjustment_factors(symbols: str | Iterable[str], *,
@@ -1160,9 +1269,9 @@ def hk_adjustment_factors(symbols: str | Iterable[str], *,
     price x qfq_factor. A symbol without rows has had no corporate action upstream knows of."""
     codes = _market_codes(symbols, "HK", "A-share factors are in adjustment_factors()", warehouse)
     with _cursor(warehouse) as conn:
-        return conn.execute(
+        return _frame(conn.execute(
             "SELECT symbol, ex_date, hfq_factor, hfq_cash, qfq_factor FROM hk_adjustment_factors "
-            "WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol, ex_date", [codes]).df().pipe(_pandas_dates)
+            "WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol, ex_date", [codes]))
 
 
 def trading_days(start=None, end=None, *, market: str = "CN",
@@ -1207,9 +1316,9 @@ def market_closures(market: str | None = None, *, warehouse: str | os.PathLike |
     """
     market = _market(market, optional=True)
     with _cursor(warehouse) as conn:
-        return conn.execute(
+        return _frame(conn.execute(
             "SELECT market, day, detected_at, evidence, run_id FROM market_closures "
-            "WHERE ?::VARCHAR IS NULL OR market = ? ORDER BY market, day", [market, market]).df().pipe(_pandas_dates)
+            "WHERE ?::VARCHAR IS NULL OR market = ? ORDER BY market, day", [market, market]))
 
 
 def securities(as_of=None, include_delisted: bool = False, *,
@@ -1234,7 +1343,7 @@ def securities(as_of=None, include_delisted: bool = False, *,
     """
     day = _date(as_of, "as_of")
     with _cursor(warehouse) as conn:
-        return conn.execute(
+        return _frame(conn.execute(
             """
             SELECT s.symbol, s.exchange, s.board,
                    CASE WHEN $day::DATE IS NULL THEN coalesce(p.name, s.name) ELSE coalesce(p.name, h.name) END AS name,
@@ -1261,7 +1370,7 @@ def securities(as_of=None, include_delisted: bool = False, *,
               AND ($day::DATE IS NULL OR NOT EXISTS (
                    SELECT 1 FROM symbol_changes n WHERE n.new_symbol = s.symbol AND $day < n.change_date))
             ORDER BY s.symbol
-            """, {"day": day, "include_delisted": include_delisted}).df().pipe(_pandas_dates)
+            """, {"day": day, "include_delisted": include_delisted}))
 
 
 class NoProfileError(LookupError):
@@ -1285,23 +1394,21 @@ def profile(symbol: str, as_of=None, *, warehouse: str | os.PathLike | None = No
     `as_of` answers name and is_st (valid_from/valid_to: the record's period; every other field
     NULL, observed_on NaT, `shares_source` "exchange_record"); with none, `NoProfileError`.
     """
-    try:
-        code = normalize_symbol(symbol)
-    except SymbolError as error:
-        raise _symbol_error(error, warehouse) from error
+    code = _one_a_share(symbol, "profiles are kept for A-shares only (HK names and lot sizes are in "
+                                "hk_securities())", warehouse)
     day = _date(as_of, "as_of")
     with _cursor(warehouse) as conn:
-        rows = conn.execute(
+        rows = _frame(conn.execute(
             f"""
             SELECT {", ".join(PROFILE_FIELDS)} FROM security_profiles
             WHERE symbol = $code AND (CASE WHEN $day::DATE IS NULL THEN valid_to IS NULL
                                            ELSE valid_from <= $day AND (valid_to IS NULL OR valid_to > $day) END)
-            """, {"code": code, "day": day}).df().pipe(_pandas_dates)
+            """, {"code": code, "day": day}))
         if len(rows):
             return rows.iloc[0]
         first = conn.execute("SELECT min(valid_from) FROM security_profiles WHERE symbol = ?", [code]).fetchall()[0][0]
         if day is not None and (first is None or day < first):
-            named = conn.execute(
+            named = _frame(conn.execute(
                 f"""
                 SELECT {", ".join(f if f in ("symbol", "name", "is_st", "valid_from", "valid_to") else
                                   "'exchange_record' AS shares_source" if f == "shares_source" else
@@ -1310,13 +1417,22 @@ def profile(symbol: str, as_of=None, *, warehouse: str | os.PathLike | None = No
                                   for f in PROFILE_FIELDS)}
                 FROM security_names
                 WHERE symbol = $code AND valid_from <= $day AND (valid_to IS NULL OR valid_to > $day)
-                """, {"code": code, "day": day}).df().pipe(_pandas_dates)
+                """, {"code": code, "day": day}))
             if len(named):
                 return named.iloc[0]
+        _check_known(conn, "securities", [code], rows)
+        where = _current_file()
+        listed = conn.execute("SELECT list_date, delist_date FROM securities WHERE symbol = ?", [code]).fetchall()
+        list_date, delist_date = listed[0] if listed else (None, None)
+        if day is not None and list_date is not None and day < list_date:
+            raise NoProfileError(f"no profile of {code} on {day}: it was not listed yet (listed on {list_date}; "
+                                 f"warehouse {where})")
+        if delist_date is not None and (day is None or day >= delist_date):
+            raise NoProfileError(f"no profile of {code}{f' on {day}' if day else ''}: it was delisted on "
+                                 f"{delist_date} (warehouse {where})")
         if first is None:
-            _check_known(conn, "securities", [code], rows)
-            raise NoProfileError(f"no profile of {code} in the warehouse yet: run the security_profiles asset")
-        raise NoProfileError(f"no profile of {code} known on {day}: the first was observed on {first}")
+            raise NoProfileError(f"no profile of {code} in {where} yet: run the security_profiles asset")
+        raise NoProfileError(f"no profile of {code} known on {day} in {where}: the first was observed on {first}")
 
 
 def name_history(symbol: str, *, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -1328,12 +1444,10 @@ def name_history(symbol: str, *, warehouse: str | os.PathLike | None = None) -> 
     former names, undated (valid_from/valid_to NULL, `position` 1 = oldest), which says a name
     was carried, not when. Dated rows first, by valid_from.
     """
-    try:
-        code = normalize_symbol(symbol)
-    except SymbolError as error:
-        raise _symbol_error(error, warehouse) from error
+    code = _one_a_share(symbol, "name histories are kept for A-shares only (HK names are in hk_securities())",
+                        warehouse)
     with _cursor(warehouse) as conn:
-        rows = conn.execute(
+        rows = _frame(conn.execute(
             """
             SELECT symbol, name, is_st, valid_from, valid_to, 'exchange_record' AS source, NULL::INTEGER AS position
             FROM security_names WHERE symbol = $code
@@ -1342,7 +1456,7 @@ def name_history(symbol: str, *, warehouse: str | os.PathLike | None = None) -> 
             UNION ALL
             SELECT symbol, name, is_st, NULL, NULL, 'former_names', position FROM former_names WHERE symbol = $code
             ORDER BY valid_from NULLS LAST, source, position
-            """, {"code": code}).df().pipe(_pandas_dates)
+            """, {"code": code}))
         if rows.empty:
             _check_known(conn, "securities", [code], rows)
         return rows
@@ -1364,10 +1478,7 @@ def financials(symbols: str | Iterable[str], metrics: Iterable[str] | None = Non
     Flows (revenue, profits, cash flow) are year-to-date, CNY; eps and bvps CNY per share;
     roe, margins and debt_to_assets percent.
     """
-    try:
-        codes = _symbols(symbols)[0]
-    except SymbolError as error:
-        raise _symbol_error(error, warehouse) from error
+    codes = _market_codes(symbols, "A-share", "financials cover A-shares only", warehouse)
     chosen = list(FINANCIAL_METRICS) if metrics is None else _names(metrics, "metrics")
     unknown = [m for m in chosen if m not in FINANCIAL_METRICS]
     if unknown:
@@ -1375,7 +1486,7 @@ def financials(symbols: str | Iterable[str], metrics: Iterable[str] | None = Non
     start, end = _range(start, end)
     day = _date(as_of, "as_of")
     with _cursor(warehouse) as conn:
-        rows = conn.execute(
+        rows = _frame(conn.execute(
             f"""
             SELECT symbol, report_date, available_from, available_from_estimated, {", ".join(chosen)}
             FROM key_financials
@@ -1384,7 +1495,7 @@ def financials(symbols: str | Iterable[str], metrics: Iterable[str] | None = Non
               AND report_date <= coalesce($end::DATE, DATE '9999-12-31')
               AND ($day::DATE IS NULL OR available_from <= $day)
             ORDER BY symbol, report_date
-            """, {"codes": codes, "start": start, "end": end, "day": day}).df().pipe(_pandas_dates)
+            """, {"codes": codes, "start": start, "end": end, "day": day}))
         _check_known(conn, "securities", codes, rows)
         return rows
 
@@ -1450,7 +1561,7 @@ def _holes(conn: duckdb.DuckDBPyConnection, revisit_days: int) -> pd.DataFrame:
                                  coalesce(lead(n) OVER (PARTITION BY symbol ORDER BY n),
                                           (SELECT max(n) FROM days) + 1) - 1 AS hi
                           FROM numbered)"""
-        frames.append(conn.execute(
+        frames.append(_frame(conn.execute(
             f"""
             WITH days AS (SELECT trade_date, row_number() OVER (ORDER BY trade_date) AS n FROM trading_sessions
                           WHERE market = $calendar AND trade_date <= $last_day),
@@ -1461,7 +1572,7 @@ def _holes(conn: duckdb.DuckDBPyConnection, revisit_days: int) -> pd.DataFrame:
             FROM spans s JOIN days f ON f.n = s.lo JOIN days l ON l.n = s.hi
             WHERE s.lo <= s.hi
             ORDER BY s.symbol, first_missing
-            """, {"calendar": calendar, "last_day": last_day, "market": market, "revisit": revisit_days}).df().pipe(_pandas_dates))
+            """, {"calendar": calendar, "last_day": last_day, "market": market, "revisit": revisit_days})))
     columns = ["market", "symbol", "first_missing", "last_missing", "trading_days", "revisited"]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
@@ -1511,7 +1622,7 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
         last_day = tables.set_index("table").loc["daily_bars", "latest_date"]
         tables["latest_date"] = pd.to_datetime(tables["latest_date"]).dt.as_unit("ns")
         tables["last_written_at"] = pd.to_datetime(tables["last_written_at"], utc=True).dt.as_unit("ns")
-        gaps = conn.execute(
+        gaps = _frame(conn.execute(
             """
             WITH coverage AS (SELECT symbol, max(covered_to) AS covered_to FROM bar_coverage GROUP BY symbol)
             SELECT 'symbol behind' AS kind, s.symbol, coalesce(c.covered_to, NULL) AS covered_to, NULL::DATE AS trade_date
@@ -1525,31 +1636,31 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
             WHERE t.market = 'CN' AND t.trade_date BETWEEN (SELECT min(trade_date) FROM daily_bars) AND $last_day
               AND NOT EXISTS (SELECT 1 FROM daily_bars b WHERE b.trade_date = t.trade_date)
             ORDER BY kind, symbol, trade_date
-            """, {"last_day": last_day if pd.notna(last_day) else None}).df().pipe(_pandas_dates)
+            """, {"last_day": last_day if pd.notna(last_day) else None}))
         holes = _holes(conn, revisit_days_setting() if revisit_days is None else revisit_days)
-        quarantine = conn.execute(
+        quarantine = _frame(conn.execute(
             "SELECT table_name, rules, count(*) AS rows, max(quarantined_at) AS last_at FROM quarantine "
-            "GROUP BY ALL ORDER BY table_name, rules").df().pipe(_pandas_dates)
-        retries = conn.execute(
+            "GROUP BY ALL ORDER BY table_name, rules"))
+        retries = _frame(conn.execute(
             # an empty answer is retried for bars (upstream throttles with empty frames); for factors
             # and dividend periods it means "none", which is not waiting for anything
             "SELECT dataset, symbol, status, last_attempt_at, error FROM ingest_state "
             "WHERE status = 'failed' OR (status = 'empty' AND dataset NOT IN "
             "('corporate_actions', 'adjustment_factors', 'hk_adjustment_factors')) "
-            "AND symbol NOT IN (SELECT symbol FROM securities WHERE status <> 'listed') ORDER BY dataset, symbol").df().pipe(_pandas_dates)
-        unreconciled = conn.execute(
+            "AND symbol NOT IN (SELECT symbol FROM securities WHERE status <> 'listed') ORDER BY dataset, symbol"))
+        unreconciled = _frame(conn.execute(
             "SELECT source, count(DISTINCT symbol) AS symbols, count(*) AS rows, min(trade_date) AS oldest, "
-            "max(trade_date) AS newest FROM daily_bars WHERE source LIKE '%/spot' GROUP BY source ORDER BY source").df().pipe(_pandas_dates)
-        adjustment = conn.execute(
+            "max(trade_date) AS newest FROM daily_bars WHERE source LIKE '%/spot' GROUP BY source ORDER BY source"))
+        adjustment = _frame(conn.execute(
             """
             SELECT symbol, ex_date, 'derived' AS kind, derived_from AS detail FROM adjustment_factors
             WHERE derived_from IS NOT NULL AND derived_from <> 'base'
             UNION ALL
             SELECT symbol, ex_date, 'gap', reason FROM adjustment_gaps
             ORDER BY kind, symbol, ex_date
-            """).df().pipe(_pandas_dates)
+            """))
         stale = dataset_status.stale(conn)
-        closures = conn.execute("SELECT market, day, detected_at, evidence FROM market_closures "
-                                "ORDER BY market, day").df().pipe(_pandas_dates)
+        closures = _frame(conn.execute("SELECT market, day, detected_at, evidence FROM market_closures "
+                                "ORDER BY market, day"))
         return {"tables": tables, "gaps": gaps, "holes": holes, "quarantine": quarantine, "retries": retries,
                 "stale": stale, "unreconciled": unreconciled, "adjustment": adjustment, "closures": closures}

@@ -14,7 +14,7 @@ from quantdb_pipeline import read
 from quantdb_pipeline.compat import get_stock_data
 from quantdb_pipeline.sources.sample_market import DIVIDEND_DATE, DIVIDEND_SYMBOL, SampleMarket
 from quantdb_pipeline.warehouse import schema
-from quantdb_pipeline.warehouse.comments import COLUMN_COMMENTS
+from quantdb_pipeline.warehouse.comments import COLUMN_COMMENTS, TABLE_COMMENTS
 from quantdb_pipeline_tests.conftest import module_pipeline
 
 SYMBOLS = f"{DIVIDEND_SYMBOL},600000,000001,000004"
@@ -72,6 +72,35 @@ def test_every_column_of_every_table_and_view_has_an_english_comment(warehouse):
     assert "shares" in units[("daily_bars", "volume")] and "percent" in units[("key_financials", "roe")]
     known = {(table, column) for table, entries in COLUMN_COMMENTS.items() for column in entries}
     assert known <= set(units), f"comments for columns that do not exist: {sorted(known - set(units))}"
+
+
+def test_every_table_and_view_has_a_table_comment(warehouse):
+    with duckdb.connect(str(warehouse), read_only=True) as conn:  # the published file, as a BI tool opens it
+        relations = conn.execute("""
+            SELECT table_name, comment FROM duckdb_tables()
+            WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal
+            UNION ALL
+            SELECT view_name, comment FROM duckdb_views()
+            WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal
+            ORDER BY ALL""").fetchall()
+    names = {name for name, _ in relations}
+    assert {"bar_coverage", "ingest_state", "pipeline_settings", "schema_migrations", "bars_adjusted",
+            "trading_sessions"} <= names
+    missing = [name for name, comment in relations if not (comment or "").strip()]
+    assert not missing, f"{len(missing)} of {len(relations)} tables and views have no comment: {', '.join(missing)}"
+    stored = dict(relations)
+    assert stored == {name: TABLE_COMMENTS[name] for name in names}, "a stored table comment differs from TABLE_COMMENTS"
+    assert set(TABLE_COMMENTS) <= names, f"comments for tables that do not exist: {sorted(set(TABLE_COMMENTS) - names)}"
+
+
+def test_a_recreated_view_gets_its_table_comment_back():
+    conn = schema.prepare(duckdb.connect())
+    (sql,) = conn.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'trading_sessions'").fetchone()
+    conn.execute(sql.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))  # as a later migration would
+    comment = "SELECT comment FROM duckdb_views() WHERE view_name = 'trading_sessions'"
+    assert conn.execute(comment).fetchall() == [(None,)]  # DuckDB drops a re-created view's comment
+    schema.migrate(conn)
+    assert conn.execute(comment).fetchall() == [(TABLE_COMMENTS["trading_sessions"],)]
 
 
 def test_column_comments_come_back_after_a_view_is_recreated():

@@ -1,14 +1,15 @@
-"""The English comment of every column of every table and view in the warehouse: meaning, unit,
-currency, and for a date whose clock it follows. BI tools show them as column descriptions;
-`SELECT column_name, comment FROM duckdb_columns() WHERE table_name = 'daily_bars'` lists them.
+"""The English comment of every table and view, and of every column of each, in the warehouse:
+meaning, unit, currency, and for a date whose clock it follows. BI tools show them as table and
+column descriptions; `SELECT column_name, comment FROM duckdb_columns() WHERE table_name =
+'daily_bars'` lists a table's, `SELECT table_name, comment FROM duckdb_tables()` the tables'.
 
 Why a module applied after the migrations rather than a migration of its own: DuckDB drops a
 view's column comments whenever the view is re-created (`CREATE OR REPLACE VIEW`, which later
 migrations do to change a view), and a column added by `ALTER TABLE` starts without one. A
 migration runs once, so any later migration could silently undo it; `apply` runs after every
 `schema.migrate` and re-writes only the comments that differ from these, so the comments always
-match the schema the code ships. This module is the one home of column comments from here on;
-the `COMMENT ON COLUMN` lines in earlier migrations are history and are overwritten by these.
+match the schema the code ships. This module is the one home of table and column comments from
+here on; the `COMMENT ON` lines in earlier migrations are history and are overwritten by these.
 
 Conventions in the texts: money in CNY (yuan) unless the column says HKD; volumes in shares
 (never lots of 100); "percent" means 1.5 = 1.5%; a DATE is a calendar day of the exchange's own
@@ -436,23 +437,118 @@ COLUMN_COMMENTS: dict[str, dict[str, str]] = {
 }
 
 
+#: The comment of every table and view (`COMMENT ON TABLE` / `COMMENT ON VIEW`), applied by `apply` like
+#: the column comments: a re-created view loses its comment too. BI tools show it as the table's description.
+TABLE_COMMENTS = {
+    "adjustment_factors": ('Cumulative backward (hfq) adjustment factor of each symbol from ex_date on, until its next '
+        'ex_date. hfq price = unadjusted x hfq_factor; qfq price = unadjusted x hfq_factor / the latest '
+        'hfq_factor (or the one in force on an as-of date).'),
+    "adjustment_gaps": ("Ex-dates that are known (corporate_actions or the quote list's reference price) but that no "
+        'factor covers, upstream or derived: qfq prices before them and hfq prices from them on are not '
+        'adjusted for that event. Rewritten by every factor load.'),
+    "bar_coverage": ("Which trading-day ranges of each A-share's bars have been fetched successfully (one row per "
+        'contiguous range): coverage, not the presence of bars, decides what is fetched again, so a '
+        'suspended day inside a range is no gap.'),
+    "bars_adjusted": ('A-share daily bars with unadjusted prices (CNY), hfq_factor, backward-adjusted *_hfq and '
+        'forward-adjusted *_qfq prices (relative to the latest factor in the warehouse), computed on read'
+        ' from adjustment_factors; volume in shares, amount CNY.'),
+    "corporate_actions": ('Distributions (cash dividends, bonus and transferred shares) per symbol and report period, from '
+        "eastmoney's whole-market dividend table (stock_fhps_em); a period is replaced as a whole when it"
+        ' is refetched.'),
+    "daily_bars": 'Unadjusted daily bars. Adjusted prices are computed on read, never stored.',
+    "dataset_status": ('One row per dataset (the asset and table name, e.g. hk_daily_bars): how its last load ended. '
+        'status failed = its table still holds the rows of last_good_run_id (or older), nothing of the '
+        'failed run that did not pass the gate.'),
+    "exchange_shares": ("Share counts from the exchanges' own lists, written with each securities load: SZSE (A股总股本, "
+        "A股流通股本) and BSE (总股本, 流通股本). SSE's list carries none."),
+    "financial_indicators": ('Key financial indicators, long: one row per report date, section and upstream label. From '
+        "eastmoney's whole-market tables (sections 业绩报表, 资产负债表, 现金流量表) or, for the watchlist, sina's "
+        'stock_financial_abstract (its own sections); metric names the same number the same way whichever'
+        ' source filled it.'),
+    "financial_report_periods": ("One row per report period (quarter end) of eastmoney's whole-market report tables: the last "
+        'fetch and its outcome.'),
+    "financial_statements": ('Balance sheet, income statement and cash flow statement by report period, long: any company '
+        "layout (general, bank, insurer, broker) fits. From eastmoney's whole-market tables "
+        '(stock_zcfz_em, stock_lrb_em, stock_xjll_em: the main items) or, for the watchlist, its per-'
+        'symbol statements (every item); an item has one name on both paths. Income and cash flow items '
+        'are year-to-date, CNY.'),
+    "former_names": ("sina's 证券简称更名历史 of a symbol (stock_info_change_name): every name it carried, oldest first, "
+        "WITHOUT dates. It says that a symbol was once ST, not when: reads never use it for a day's name."),
+    "hk_adjustment_factors": ("sina's HK adjustment of each symbol from ex_date on, until its next ex_date (stock_hk_daily hfq-"
+        'factor and qfq-factor). hfq price = unadjusted x hfq_factor + hfq_cash; qfq price = unadjusted x'
+        ' qfq_factor (1 from the latest ex-date on), or x qfq_factor / the qfq_factor in force on an as-'
+        'of date. A symbol without rows has no corporate action: adjusted = unadjusted.'),
+    "hk_daily_bars": 'Unadjusted HKEX daily bars on the HK trading calendar. No daily price limit applies.',
+    "hk_quote_list": ('The HK main-board quote list as fetched after the close, per fetch day. A symbol listed without '
+        'a trade (no price or no volume) has NULL prices: on an accepted day it is covered without a bar,'
+        ' as the history endpoint has none for it.'),
+    "hk_securities": 'HKEX main board securities as last listed upstream; names no longer listed are kept.',
+    "index_daily_bars": 'Daily index levels on the SSE calendar. Indices have no turnover rate and need no adjustment.',
+    "indices": 'The CN indices the pipeline loads: six-digit code, publishing side, English name.',
+    "industry_assignments": ('eastmoney industry board of each symbol (stock_board_industry_name_em + '
+        'stock_board_industry_cons_em per board), refreshed weekly as a whole; the same classification '
+        'stock_individual_info_em calls 行业.'),
+    "ingest_state": ('The outcome of the last fetch attempt per dataset and symbol (ok, empty or failed, with the '
+        'error), so that failed symbols are retried on the next run.'),
+    "key_financials": ('Key metrics per symbol and report date with English names (CNY; eps and bvps in CNY per share; '
+        'roe, margins and debt_to_assets in percent; flows year-to-date), and when each report became '
+        'public.'),
+    "latest_profiles": ('Every A-share with its current profile: name, ST flag, industry, shares, market values (CNY, as '
+        'of observed_on), listing and delisting dates.'),
+    "market_closures": ('Days on which a market did not trade although trading_calendar (the library calendar) lists '
+        'them, found from the answers of a run; not trading days for any reader (see trading_sessions).'),
+    "pipeline_settings": ("The pipeline's own key/value settings and bookkeeping (e.g. the history start of daily_bars, the"
+        ' day a reference dataset was last refreshed); not market data.'),
+    "quarantine": 'Rows kept out by the quality gate: table, key, failed rules, offending values, run.',
+    "quote_list_snapshot": ('The last whole-market quote list fetched (by the nightly bars step or, when it did not fetch '
+        'one, by the profile step), one row per listed symbol: what the profile step reads instead of '
+        'asking upstream again.'),
+    "report_announcements": ('When each report became public: the earliest announcement date of its statements or indicators, '
+        'or the statutory deadline when none is known (available_from_estimated).'),
+    "schema_migrations": ('The schema migrations applied to this warehouse, one row each; the highest version is the schema'
+        ' version.'),
+    "securities": 'A-share universe as last reported by the exchanges, delisted names kept.',
+    "security_names": ('Dated names from official name-change records (SZSE 简称变更): each change closes the name before it'
+        ' and opens the one after it. Reads use them for days before the first observed profile version.'),
+    "security_profiles": ("One row per version of a security's profile: a change of name, ST status, industry, share count "
+        'or listing date starts a new version. The version valid on day D has valid_from <= D < '
+        'coalesce(valid_to, infinity).'),
+    "symbol_changes": ("A listed company that changed its trading code (e.g. the BSE's 43/83/87xxxx -> 920xxx switch of "
+        "October 2025). read.daily_bars of either code returns the joined history: the old code's bars "
+        "before change_date, the new code's from it on."),
+    "trading_calendar": 'Trading days per market; CN = SSE, SZSE and BSE, which share one calendar.',
+    "trading_sessions": ('The days each market traded: trading_calendar less market_closures. Read this, not '
+        'trading_calendar, for trading days.'),
+    "warehouse_sources": ('Market data sources whose data this warehouse holds, recorded on their first write; more than '
+        'one row means a mixed warehouse.'),
+}
+
+
 def apply(conn: duckdb.DuckDBPyConnection) -> int:
-    """Write every comment of `COLUMN_COMMENTS` that differs from the stored one; return how
-    many were written (0 on an up-to-date warehouse: one catalog query). Columns that do not
-    exist (in this version of the schema) are skipped; columns without an entry are left as
-    they are (the test of the published warehouse lists them)."""
+    """Write every comment of `COLUMN_COMMENTS` and `TABLE_COMMENTS` that differs from the
+    stored one; return how many were written (0 on an up-to-date warehouse: two catalog
+    queries). Tables and columns that do not exist (in this version of the schema) are
+    skipped; those without an entry are left as they are (the test of the published warehouse
+    lists them)."""
     stored = {(table, column): comment for table, column, comment in conn.execute(
         "SELECT table_name, column_name, comment FROM duckdb_columns() "
         "WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal").fetchall()}
-    changes = [(table, column, text) for table, columns in COLUMN_COMMENTS.items()
-               for column, text in columns.items()
+    relations = {name: (kind, comment) for name, kind, comment in conn.execute(
+        "SELECT table_name, 'TABLE', comment FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal "
+        "UNION ALL SELECT view_name, 'VIEW', comment FROM duckdb_views() "
+        "WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal").fetchall()}
+    changes = [f'COMMENT ON COLUMN "{table}"."{column}" IS {_literal(text)}'
+               for table, columns in COLUMN_COMMENTS.items() for column, text in columns.items()
                if (table, column) in stored and stored[(table, column)] != text]
+    changes += [f'COMMENT ON {relations[name][0]} "{name}" IS {_literal(text)}'
+                for name, text in TABLE_COMMENTS.items() if name in relations and relations[name][1] != text]
     if not changes:
         return 0
     conn.execute("BEGIN TRANSACTION")
     try:
-        for table, column, text in changes:
-            conn.execute(f'COMMENT ON COLUMN "{table}"."{column}" IS {_literal(text)}')
+        for statement in changes:
+            conn.execute(statement)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
