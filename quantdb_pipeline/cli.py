@@ -37,11 +37,12 @@ EXIT_CODES = ("exit codes: 0 everything loaded and published; 2 published, but a
 
 
 class _Parser(argparse.ArgumentParser):
-    """Bad arguments exit with `EXIT_USAGE`, not argparse's 2, which here means a partial publish."""
+    """Bad arguments exit with `EXIT_USAGE`, not argparse's 2, which here means a partial publish,
+    in one line: `quantdb-pipeline run: error: <what> (see quantdb-pipeline run --help)`, not
+    argparse's usage block before it (the line naming the mistake would scroll out of sight)."""
 
     def error(self, message: str):
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _share(text: str) -> float:
@@ -66,6 +67,19 @@ def _count(text: str) -> int:
     """A whole number, 0 or more (symbols, rows, retries)."""
     if not text.strip().isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
+    return int(text)
+
+
+#: The sample market's smallest size: it needs that many symbols to hold its special cases
+#: (`SampleMarket`); checked here so that the option's one message gives the real minimum.
+SAMPLE_MIN_SIZE = 10
+
+
+def _sample_size(text: str) -> int:
+    """Symbols in the sample market: a whole number, `SAMPLE_MIN_SIZE` or more."""
+    if not text.strip().isdigit() or int(text) < SAMPLE_MIN_SIZE:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {SAMPLE_MIN_SIZE} or more "
+                                         "(the sample market's special cases need that many symbols)")
     return int(text)
 
 
@@ -177,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--sample-today", type=_date,
                      help="the sample market's 'today' (YYYY-MM-DD), to replay it day by day "
                           "(default: $QUANTDB_SAMPLE_TODAY or today)")
-    run.add_argument("--sample-size", type=_count,
+    run.add_argument("--sample-size", type=_sample_size,
                      help="number of symbols in the sample market (default: $QUANTDB_SAMPLE_SIZE or 64)")
     run.add_argument("--requests-per-second", type=_rate,
                      help="akshare pacing (default: $QUANTDB_REQUESTS_PER_SECOND or 2)")
@@ -251,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         _env_defaults(parser, parser.run_parser, args)
+        wrong = _list_error(args)
+        if wrong:  # before the "loading cn only" line and the seconds of importing Dagster
+            parser.run_parser.error(wrong)
         return run(args)
     if args.command == "status":
         return status(args)
@@ -589,6 +606,36 @@ def _markets(args: argparse.Namespace) -> tuple[set[str], str]:
         markets = sorted(set(named.values()), key=["cn", "hk", "index"].index)
         return set(markets), f"{','.join(markets)} only (named by {', '.join(named)})"
     return {"cn", "hk", "index", "fundamentals"}, ""
+
+
+def _list_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the symbol lists (--symbols, --hk-symbols, --indices, else their
+    environment variables), in one line naming the symbol and the rule, or None. Needs only
+    `quantdb_pipeline.symbols`, so a mistyped symbol is said at once; `args` is not changed."""
+    from quantdb_pipeline.symbols import (SymbolError, normalize_hk_symbol, normalize_index_symbol,
+                                          normalize_symbols)
+
+    def given(dest: str, variable: str) -> tuple[str, str]:
+        value = getattr(args, dest)
+        flag = "--" + dest.replace("_", "-")
+        return (value, flag) if value is not None else (os.environ.get(variable, ""), f"${variable}")
+
+    try:
+        text, _ = given("symbols", settings.SYMBOLS_ENV)
+        if text.strip():
+            normalize_symbols(text)
+        text, _ = given("hk_symbols", settings.HK_SYMBOLS_ENV)
+        for item in (s for s in text.split(",") if s.strip()):
+            normalize_hk_symbol(item)
+        text, flag = given("indices", settings.INDICES_ENV)
+        codes = [normalize_index_symbol(s) for s in text.split(",") if s.strip()]
+    except SymbolError as error:
+        return str(error)
+    unknown = [code for code in dict.fromkeys(codes) if code not in settings.DEFAULT_INDICES]
+    if unknown:
+        known = ", ".join(f"{code} ({name})" for code, name in settings.DEFAULT_INDICES.items())
+        return f"{flag}: unknown index {', '.join(unknown)}: the known indices are {known}"
+    return None
 
 
 def _mixing_refusal(warehouse: Path, source: str, allow_mixed: bool) -> str | None:
