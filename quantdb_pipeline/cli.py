@@ -706,7 +706,7 @@ def exit_code(result, metadata: dict[str, dict]) -> int:
     """`EXIT_OK`, `EXIT_PARTIAL` or `EXIT_NOT_PUBLISHED` for a finished run (see `EXIT_CODES`)."""
     if "published_warehouse" not in metadata:
         return EXIT_NOT_PUBLISHED
-    if not result.success or failed_datasets(metadata):
+    if not result.success or failed_datasets(metadata) or partial_datasets(metadata):
         return EXIT_PARTIAL
     if any(metadata.get(a, {}).get("symbols_failed") for a in ("daily_bars", "hk_daily_bars", "index_daily_bars")):
         return EXIT_PARTIAL
@@ -717,6 +717,13 @@ def failed_datasets(metadata: dict[str, dict]) -> dict[str, str]:
     """dataset -> reason, for the datasets whose load failed in this run (they keep their last good rows)."""
     return {asset: str(values.get("failure_reason", ""))
             for asset, values in sorted(metadata.items()) if values.get("dataset_status") == "failed"}
+
+
+def partial_datasets(metadata: dict[str, dict]) -> dict[str, str]:
+    """dataset -> what part failed, for the datasets that loaded only in part (`dataset_status:
+    partial`, e.g. some dividend periods failed: the rest is stored, the failed part retried)."""
+    return {asset: str(values.get("partial_reason", ""))
+            for asset, values in sorted(metadata.items()) if values.get("dataset_status") == "partial"}
 
 
 def step_failures(result) -> list[tuple[str, str]]:
@@ -864,6 +871,12 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     if failed:
         lines.append("failed datasets (each keeps its last good rows, reported stale; retried by the next run):")
         for dataset, reason in failed.items():
+            about = [line for line in warnings_logged if line.split(" ")[0] == dataset]
+            lines.append("  " + failure_line(dataset, reason, about))
+    partial = partial_datasets(metadata)
+    if partial:
+        lines.append("partly loaded datasets (the failed part is retried by the next run):")
+        for dataset, reason in partial.items():
             about = [line for line in warnings_logged if line.split(" ")[0] == dataset]
             lines.append("  " + failure_line(dataset, reason, about))
     crashed = [(step, message) for step, message in step_failures(result)

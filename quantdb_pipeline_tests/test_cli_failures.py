@@ -39,7 +39,10 @@ def test_an_offline_run_fails_in_one_screen_with_each_root_cause_and_the_log_fil
     # every step that ran has its own progress lines: started, then done or FAILED
     for step in ("hk_securities", "hk_daily_bars", "index_daily_bars", "published_warehouse"):
         assert any(line.endswith(f"] {step}: started") for line in progress), (step, progress)
-    assert any("] hk_daily_bars: done, 1/1 symbols in " in line for line in progress), progress
+    # a dataset that failed softly (the step succeeded, the load did not) is never shown "done"
+    assert any("] hk_daily_bars: FAILED (kept last good rows), 1/1 symbols in " in line for line in progress), progress
+    assert any("] hk_securities: FAILED (kept last good rows) in " in line for line in progress), progress
+    assert not any(re.search(r"\] (hk_securities|hk_daily_bars|index_daily_bars): done", line) for line in progress)
     assert any("] published_warehouse: FAILED in " in line for line in progress), progress
 
     named = re.search(r"details \(every warning, retry and stack trace\): (\S+\.log)$", err, re.M)
@@ -85,13 +88,22 @@ def test_a_terminal_shows_a_live_line_from_the_start_and_one_line_per_step_with_
     display.report("corporate_actions", 5, 17, "2023-09-30", 0)
     clock.now = 10.5
     display.step_finished("corporate_actions", ok=False)
+    # steps that succeeded while their dataset failed softly (`dataset_status` of the materialization)
+    display.step_started("securities")
+    display.step_finished("securities", ok=True, seconds=0.7, dataset_status="failed")
+    display.step_started("financial_statements")
+    display.report("financial_statements", 5, 5, "2024-06-30", 0)
+    display.step_finished("financial_statements", ok=True, seconds=2.0, dataset_status="partial",
+                          note="1 of 5 periods failed")
     display.close()
     assert [line.split() for line in display.finished] == [
         ["✓", "hk_securities", "3.0", "s"],
         ["✓", "hk_daily_bars", "8/8", "symbols", "5.0", "s"],
-        ["✗", "corporate_actions", "5/17", "periods", "1.5", "s", "FAILED"]]
+        ["✗", "corporate_actions", "5/17", "periods", "1.5", "s", "FAILED"],
+        ["✗", "securities", "0.7", "s", "failed", "(kept", "last", "good", "rows)"],
+        ["!", "financial_statements", "5/5", "periods", "2.0", "s", "partial:", "1", "of", "5", "periods", "failed"]]
     # the live line is redrawn in place (carriage returns), each finished step is a line of its own
-    assert screen.getvalue().count("\n") == 3 and "\r" in screen.getvalue()
+    assert screen.getvalue().count("\n") == 5 and "\r" in screen.getvalue()
 
 
 def test_without_a_terminal_progress_is_plain_lines_not_redraws():
@@ -151,3 +163,36 @@ def test_a_failure_without_an_error_takes_its_cause_from_the_steps_warnings():
         "corporate_actions: circuit breaker: stopped after 8 consecutive periods failed (last: 2024-06-30); 9 periods"
         " not attem…: ConnectionError (host datacenter-web.eastmoney.com, stock_fhps_em, 5 attempts): ('Connection "
         "aborted.', RemoteDisconnected('Remote end closed connection without response'))")
+
+
+OFFLINE_CN = ["run", "--source", "akshare", "--max-retries", "0", "--requests-per-second", "1000",
+              "--symbols", "600000,000001,300750", "--start", "2024-07-01", "--end", "2024-07-05",
+              "--warehouse", "warehouse/offline-cn.duckdb", "--no-progress"]
+
+
+def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbols_it_could_not_load(
+        workdir, capsys):
+    from quantdb_pipeline import read
+    from quantdb_pipeline.cli import EXIT_NOT_PUBLISHED
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False):
+        code = main(OFFLINE_CN)
+    out, err = capsys.readouterr()
+    assert code in (EXIT_PARTIAL, EXIT_NOT_PUBLISHED), out + err
+    lines = out.splitlines()
+    failed = lines[lines.index(next(l for l in lines if l.startswith("failed datasets"))) + 1:]
+    named = {line.strip().split(":")[0]: line.strip() for line in failed if line.startswith("  ")}
+    # securities failed: no universe, so no bar was requested for the named symbols. Never "ok".
+    assert "securities" in named, out
+    assert "skipped: universe unavailable (securities failed); no bars requested for 600000, 000001, 300750" \
+        in named["daily_bars"], out
+    assert re.search(r"^  symbols failed +3$", out, re.M), out
+    # every dividend period failed: a failed dataset, and none counted as fetched
+    # (here the circuit breaker stops it first: akshare's today leaves more than 8 periods to ask)
+    assert named["corporate_actions"].startswith("corporate_actions: circuit breaker: "), out
+    assert re.search(r"^  dividend periods fetched / new ex-dates +0 / 0$", out, re.M), out
+    path = workdir / "warehouse" / "offline-cn.duckdb"
+    if path.exists():
+        with read.connect(path) as conn:
+            recorded = dict(conn.execute("SELECT dataset, status FROM dataset_status").fetchall())
+        assert recorded["corporate_actions"] == "failed" and recorded["daily_bars"] == "failed", recorded

@@ -47,7 +47,7 @@ LOAD_CHECK = "load_complete"
 #: and the run's failure report need. The rest goes on one observation per run.
 PARTITION_METADATA = ("rows_written", "rows_quarantined", "symbols_failed", "upstream_requests",
                       "upstream_requests_by_endpoint", "range", "seconds", "source", "dataset_status",
-                      "failure_reason", "last_good_at")
+                      "failure_reason", "partial_reason", "last_good_at")
 DETAILS_KEY = "details"
 
 #: Errors that mean "upstream did not give us this dataset tonight", not "our code is wrong".
