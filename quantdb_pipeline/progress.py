@@ -186,8 +186,9 @@ _open_displays: list[Display] = []
 
 
 def dataset_outcome(metadata: dict) -> tuple[str, str] | None:
-    """("failed" | "partial", note) from a materialization's metadata (`assets.outcome`: the
-    dataset's `dataset_status`; `partial_reason` says what part failed), or None when it loaded."""
+    """("failed" | "partial", note) from the metadata of a dataset's `load_complete` check
+    (`assets.outcome`: `dataset_status`; `partial_reason` says what part failed), or None when
+    it loaded."""
     def raw(key: str):
         value = metadata.get(key)
         return getattr(value, "value", value)
@@ -266,8 +267,12 @@ class StepWatcher:
 
         if self.instance is None:  # not opened yet: the live line says "starting the run"
             return
+        from quantdb_pipeline.assets.outcome import LOAD_CHECK
+
+        # a dataset's own outcome is its `load_complete` check's `dataset_status`: one event per step,
+        # where a range run's materializations are one per partition (thousands to read each poll)
         kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
-                 DagsterEventType.ASSET_MATERIALIZATION}  # a dataset's own outcome: `dataset_status`
+                 DagsterEventType.ASSET_CHECK_EVALUATION}
         for run in reversed(self.instance.get_runs(RunsFilter(tags=self.tags))):  # oldest first
             if run.run_id in self._done:
                 continue
@@ -280,9 +285,10 @@ class StepWatcher:
                 if event is None or not event.step_key:
                     continue
                 at = record.event_log_entry.timestamp  # a poll may see a step's start and end at once
-                if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+                if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
                     # comes before its STEP_SUCCESS: a soft failure succeeds the step but not the dataset
-                    outcome = dataset_outcome(event.event_specific_data.materialization.metadata)
+                    check = event.event_specific_data
+                    outcome = dataset_outcome(check.metadata) if check.check_name == LOAD_CHECK else None
                     if outcome is not None:
                         self._outcomes[event.step_key] = outcome
                 elif event.event_type == DagsterEventType.STEP_START:

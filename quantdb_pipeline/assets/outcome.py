@@ -84,12 +84,16 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
     or failed; a step that crashes records them on an observation before failing.
     """
     yielded: set[str] = set()
+    loaded = {"dataset_status": "ok"}  # or "partial" with its `partial_reason`, from the body's materialization
     sources: list = []  # the sources the body builds: their requests are the step's (`request_metadata`)
     try:
         for event in _collecting(body, sources):
             if isinstance(event, AssetCheckResult):
                 yielded.add(event.check_name)
             if isinstance(event, MaterializeResult):
+                if (event.metadata or {}).get("dataset_status") == "partial":
+                    loaded = {key: event.metadata[key] for key in ("dataset_status", "partial_reason")
+                              if key in event.metadata}
                 event = event._replace(metadata={**(event.metadata or {}), **request_metadata(sources)})
             yield from slim_for_partitions(context, event)
     except DatasetFailed as failed:
@@ -107,7 +111,8 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
         with warehouse.get_connection() as conn:
             dataset_status.record(conn, dataset, context.run_id, None)
         yield AssetCheckResult(check_name=LOAD_CHECK, passed=True, severity=AssetCheckSeverity.ERROR,
-                               description="the load completed", metadata={"dataset_status": "ok"})
+                               description="the load completed" if loaded["dataset_status"] == "ok" else
+                               f"the load completed in part: {loaded.get('partial_reason', '')}", metadata=loaded)
         return
     context.log.error(f"{dataset} failed and keeps its last good rows (reported stale): {reason}")
     with warehouse.get_connection() as conn:
