@@ -258,9 +258,54 @@ def _instance():
     return DagsterInstance.from_ref(ref._replace(compute_logs_data=no_capture))
 
 
+class _ClosedPipeQuiet:
+    """Standard output that a reader closing the pipe (`quantdb-pipeline status | head -3`) does
+    not turn into a `BrokenPipeError` traceback: from then on the output goes to /dev/null and
+    the command ends as it would have (a run still finishes, records and exits with its code)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._divert()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._divert()
+
+    def _divert(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())  # the buffered rest, and Python's flush at exit, go nowhere
+        os.close(devnull)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Every usage error (an unknown option or choice, a bad date or number, here or in the
-    environment variable standing for an option) exits `EXIT_USAGE` with one line naming it."""
+    environment variable standing for an option) exits `EXIT_USAGE` with one line naming it.
+    A reader that closes standard output early costs no traceback (`_ClosedPipeQuiet`)."""
+    try:
+        sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture): nothing to guard
+        return _main(argv)
+    stdout = sys.stdout
+    sys.stdout = _ClosedPipeQuiet(stdout)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stdout = stdout
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -294,6 +339,9 @@ def status(args: argparse.Namespace) -> int:
               "unreconciled": "quote-list bars not yet reconciled with the history endpoint",
               "adjustment": "ex-dates with a derived factor (upstream has not published it) or no factor at all",
               "closures": "market closures the library calendar does not know (not trading days)"}
+    # what a column holds where its name says less: ingest_state keys dividend and report periods
+    # by the same column as symbols
+    headers = {("retries", "symbol"): "symbol / period"}
     for key, title in titles.items():
         frame = report[key]
         print(f"{title}:")
@@ -301,11 +349,42 @@ def status(args: argparse.Namespace) -> int:
             print("  none")
         else:
             shown = frame.head(args.limit)
-            print("  " + shown.to_string(index=False).replace("\n", "\n  "))
+            names = [headers.get((key, column), column) for column in shown.columns]
+            print("\n".join("  " + line for line in text_table(names, shown.itertuples(index=False))))
             if len(frame) > len(shown):
                 print(f"  ... {len(frame) - len(shown)} more")
         print()
     return EXIT_OK
+
+
+#: The widest cell `status` prints; a longer one (an error with its URL) is cut at a word boundary.
+CELL_CHARS = 100
+
+
+def cell_text(value, limit: int = CELL_CHARS) -> str:
+    """`value` as one line of at most `limit` characters, cut at a word boundary with "…"; "-" for
+    a missing value, a timestamp to the second (UTC as stored)."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "-"
+    if isinstance(value, pd.Timestamp):
+        value = value.strftime("%Y-%m-%d" if value == value.normalize() else "%Y-%m-%d %H:%M:%S")
+    text = " ".join(str(value).split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:(") + "…"
+
+
+def text_table(columns: list[str], rows) -> list[str]:
+    """Left-aligned columns, each as wide as its widest (`cell_text`) cell: a table a terminal
+    shows without wrapping, whatever one long reason holds (pandas pads every row to it)."""
+    cells = [[cell_text(value) for value in row] for row in rows]
+    widths = [max([len(name)] + [len(row[i]) for row in cells]) for i, name in enumerate(columns)]
+    return ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
+            for line in [columns, *cells]]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -192,7 +192,19 @@ def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbo
     assert named["corporate_actions"].startswith("corporate_actions: circuit breaker: "), out
     assert re.search(r"^  dividend periods fetched / new ex-dates +0 / 0$", out, re.M), out
     path = workdir / "warehouse" / "offline-cn.duckdb"
-    if path.exists():
-        with read.connect(path) as conn:
-            recorded = dict(conn.execute("SELECT dataset, status FROM dataset_status").fetchall())
-        assert recorded["corporate_actions"] == "failed" and recorded["daily_bars"] == "failed", recorded
+    with read.connect(path) as conn:
+        recorded = dict(conn.execute("SELECT dataset, status FROM dataset_status").fetchall())
+    assert recorded["corporate_actions"] == "failed" and recorded["daily_bars"] == "failed", recorded
+
+    # `status` on that warehouse: one screen width per row, not the errors' full URLs
+    assert main(["status", "--warehouse", str(path)]) == 0
+    shown = capsys.readouterr().out
+    lines = shown.splitlines()
+    waiting = lines[lines.index("symbols waiting for a retry:") + 1]
+    assert waiting.split()[:3] == ["dataset", "symbol", "/"], waiting  # periods are listed there too
+    assert "corporate_actions  2024-" in shown or "corporate_actions  2025-" in shown, shown
+    stale = lines[lines.index(next(l for l in lines if l.startswith("stale datasets"))) + 1:]
+    assert stale[0].split()[:2] == ["dataset", "reason"], stale
+    assert "daily_bars" in shown and "no bars requested for 600000, 000001, 300750" in shown
+    assert max(map(len, lines)) < 260, max(lines, key=len)
+    assert "https://" not in shown
