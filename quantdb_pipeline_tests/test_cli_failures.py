@@ -52,7 +52,7 @@ def test_an_offline_run_fails_in_one_screen_with_each_root_cause_and_the_log_fil
     text = log.read_text(encoding="utf-8")
     assert "Traceback (most recent call last)" in text
     assert "requests.exceptions.ConnectionError" in text
-    assert "stock_hk_hist(00700): gave up after 1 attempts" in text  # the per-symbol failure, in full
+    assert "stock_hk_hist(00700): gave up after 1 attempt: " in text  # the per-symbol failure, in full
     # Dagster's own record of the failed step, with its stack (the UI's run page shows the same)
     assert 'ERROR published_warehouse: Execution of step "published_warehouse" failed.' in text
     assert 'in published_warehouse' in text
@@ -130,21 +130,32 @@ def test_without_a_terminal_progress_is_plain_lines_not_redraws():
      "retries exceeded with url: /api/qt/stock/kline/get?secid=116.00700 (Caused by NameResolutionError(\"<urllib3"
      ".connection.HTTPSConnection object at 0x7f2c>: Failed to resolve '33.push2his.eastmoney.com' ([Errno -3] "
      "Temporary failure in name resolution)\")))",
-     "hk_daily_bars: every symbol failed for 2024-07-02..2024-07-05: ConnectionError (host 33.push2his.eastmoney"
-     ".com, stock_hk_hist, 5 attempts): NameResolutionError: Failed to resolve '33.push2his.eastmoney.com' ([Errno "
-     "-3] Temporary failure in name resolution)"),
+     "hk_daily_bars: every symbol failed for 2024-07-02..2024-07-05: ConnectionError (stock_hk_hist, 5 attempts): "
+     "could not resolve host 33.push2his.eastmoney.com (no network or DNS)"),
+    # urllib3 2.x's NameResolutionError without the connection object's repr, one attempt: singular
+    ("RetriesExhausted: stock_fhps_em(20240630): gave up after 1 attempt: ConnectionError: HTTPSConnectionPool(host="
+     "'datacenter-web.eastmoney.com', port=443): Max retries exceeded with url: /api/data/v1/get?sortColumns=PLAN (Ca"
+     "used by NameResolutionError(\"HTTPSConnection(host='datacenter-web.eastmoney.com', port=443): Failed to resolve"
+     " 'datacenter-web.eastmoney.com' ([Errno -3] Temporary failure in name resolution)\"))",
+     "hk_daily_bars: ConnectionError (stock_fhps_em, 1 attempt): could not resolve host datacenter-web.eastmoney.com "
+     "(no network or DNS)"),
+    ("RetriesExhausted: stock_info_sh_name_code(): gave up after 5 attempts: ConnectionError: HTTPSConnectionPool("
+     "host='query.sse.com.cn', port=443): Max retries exceeded with url: /a (Caused by NewConnectionError('<urllib3."
+     "connection.HTTPSConnection object at 0x7f>: Failed to establish a new connection: [Errno 111] Connection "
+     "refused'))",
+     "hk_daily_bars: ConnectionError (stock_info_sh_name_code, 5 attempts): host query.sse.com.cn refused the "
+     "connection"),
     # an unreachable proxy
     ("RetriesExhausted: stock_hk_main_board_spot_em(): gave up after 1 attempts: ProxyError: HTTPSConnectionPool("
      "host='81.push2.eastmoney.com', port=443): Max retries exceeded with url: /api/qt/clist/get (Caused by "
      "ProxyError('Unable to connect to proxy', NewConnectionError(\"HTTPSConnection(host='127.0.0.1', port=9): "
      "Failed to establish a new connection: [Errno 111] Connection refused\")))",
-     "hk_daily_bars: ProxyError (host 81.push2.eastmoney.com, stock_hk_main_board_spot_em, 1 attempts): Unable to "
+     "hk_daily_bars: ProxyError (host 81.push2.eastmoney.com, stock_hk_main_board_spot_em, 1 attempt): Unable to "
      "connect to proxy"),
     ("ConnectTimeout: HTTPSConnectionPool(host='query.sse.com.cn', port=443): Max retries exceeded with url: /a "
      "(Caused by ConnectTimeoutError(<urllib3.connection.HTTPSConnection object at 0x7f>, 'Connection to "
      "query.sse.com.cn timed out. (connect timeout=15)'))",
-     "hk_daily_bars: ConnectTimeout (host query.sse.com.cn): ConnectTimeoutError: Connection to query.sse.com.cn "
-     "timed out. (connect timeout=15)"),
+     "hk_daily_bars: ConnectTimeout: timed out connecting to host query.sse.com.cn"),
     # no error named: a rule's own words stay as they are
     ("quality gate refused the batch: daily_universe_coverage", "hk_daily_bars: quality gate refused the batch: "
                                                                 "daily_universe_coverage"),
@@ -159,10 +170,19 @@ def test_a_failure_without_an_error_takes_its_cause_from_the_steps_warnings():
     warning = ("corporate_actions 2022-09-30 failed, will retry next run: RetriesExhausted: stock_fhps_em(20220930):"
                " gave up after 5 attempts: ConnectionError: ('Connection aborted.', RemoteDisconnected('Remote end "
                "closed connection without response'))\nRequest: GET https://datacenter-web.eastmoney.com/api/data/v1/get")
+    # the step's own words are shortened to their first clause, whole words; the cause is kept whole
     assert failure_line("corporate_actions", reason, ["corporate_actions 2022-06-30: no rows", warning]) == (
-        "corporate_actions: circuit breaker: stopped after 8 consecutive periods failed (last: 2024-06-30); 9 periods"
-        " not attem…: ConnectionError (host datacenter-web.eastmoney.com, stock_fhps_em, 5 attempts): ('Connection "
-        "aborted.', RemoteDisconnected('Remote end closed connection without response'))")
+        "corporate_actions: circuit breaker: stopped after 8 consecutive periods failed (last: 2024-06-30): "
+        "ConnectionError (stock_fhps_em, 5 attempts): host datacenter-web.eastmoney.com closed the connection "
+        "without answering")
+
+
+def test_a_long_message_is_cut_at_a_word_boundary():
+    from quantdb_pipeline.run_log import shorten
+
+    text = "every symbol failed for 2024-07-02..2024-07-05 while upstream answered nothing at all " * 3
+    cut = shorten(text, 80)
+    assert len(cut) <= 80 and cut.endswith("…") and text[len(cut) - 1] == " "
 
 
 OFFLINE_CN = ["run", "--source", "akshare", "--max-retries", "0", "--requests-per-second", "1000",
