@@ -211,6 +211,10 @@ def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbo
     # (here the circuit breaker stops it first: akshare's today leaves more than 8 periods to ask)
     assert named["corporate_actions"].startswith("corporate_actions: circuit breaker: "), out
     assert re.search(r"^  dividend periods fetched / new ex-dates +0 / 0$", out, re.M), out
+    # sina's calendar failed: the bundled one was used, said once among the summary's warnings
+    fallback = [line for line in lines if "bundled calendar.json" in line]
+    assert len(fallback) == 1 and fallback[0].startswith(
+        "  trading_calendar: using akshare's bundled calendar.json, sina's calendar is unavailable: ConnectionError"), out
     path = workdir / "warehouse" / "offline-cn.duckdb"
     with read.connect(path) as conn:
         recorded = dict(conn.execute("SELECT dataset, status FROM dataset_status").fetchall())
