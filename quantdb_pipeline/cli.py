@@ -19,7 +19,8 @@ from quantdb_pipeline import settings
 
 #: `run`: 0 everything loaded and published; 1 nothing published (the published file is as it
 #: was: every dataset failed, or a step crashed); 2 published, but some of it is incomplete: a
-#: dataset failed and keeps its last good rows (reported stale), or some symbols failed (both
+#: dataset failed and keeps its last good rows (reported stale), one loaded only in part (its
+#: `dataset_status` metadata is `partial`), or some symbols failed (each
 #: retried by the next run); 64 bad arguments, or a run refused for mixing sources (nothing
 #: started); 130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the shell's 128 + signal; the run
 #: is recorded FAILED or CANCELED, its pool slot freed; the published file is the last complete
@@ -29,7 +30,8 @@ EXIT_OK, EXIT_NOT_PUBLISHED, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2, 64
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 EXIT_RUN_FAILED, EXIT_SYMBOLS_FAILED = EXIT_NOT_PUBLISHED, EXIT_PARTIAL  # their former names
 EXIT_CODES = ("exit codes: 0 everything loaded and published; 2 published, but a dataset failed (it keeps its "
-              "last good rows and is reported stale) or some symbols failed, both retried by the next run; "
+              "last good rows and is reported stale), loaded only in part, or some symbols failed, all retried by "
+              "the next run; "
               "1 nothing published (every dataset failed, or a step crashed); 64 bad arguments, or a warehouse "
               "recorded as holding the other source without --allow-mixed-sources (nothing started); "
               "130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the run is recorded FAILED or CANCELED; "
