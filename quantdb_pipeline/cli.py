@@ -314,7 +314,9 @@ def _main(argv: list[str] | None = None) -> int:
         _env_defaults(parser, parser.run_parser, args)
         wrong = _list_error(args)
         if wrong:  # before the "loading cn only" line and the seconds of importing Dagster
-            parser.run_parser.error(wrong)
+            prog = parser.run_parser.prog
+            print(f"{prog}: error: {wrong} (see {prog} --help)", file=sys.stderr)
+            return EXIT_USAGE
         return run(args)
     if args.command == "status":
         return status(args)
