@@ -168,7 +168,7 @@ def _refuse_without_universe(warehouse: WarehouseResource, named: list[str] | No
     warehouse that never loaded it (a first run without network); the named symbols are reported
     failed, so the run's summary and exit code say they were not loaded."""
     with warehouse.get_connection() as conn:
-        if not conn.execute("SELECT count(*) FROM trading_calendar").fetchall()[0][0]:
+        if not conn.execute("SELECT count(*) FROM trading_calendar WHERE market = 'CN'").fetchall()[0][0]:
             return  # bars before the calendar: a usage error the loader names (`CalendarMissing`)
         listed = conn.execute("SELECT count(*) FROM securities WHERE status = 'listed'").fetchall()[0][0]
         if listed:
