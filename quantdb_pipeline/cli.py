@@ -19,7 +19,8 @@ from quantdb_pipeline import settings
 
 #: `run`: 0 everything loaded and published; 1 nothing published (the published file is as it
 #: was: every dataset failed, or a step crashed); 2 published, but some of it is incomplete: a
-#: dataset failed and keeps its last good rows (reported stale), or some symbols failed (both
+#: dataset failed and keeps its last good rows (reported stale), one loaded only in part (its
+#: `dataset_status` metadata is `partial`), or some symbols failed (each
 #: retried by the next run); 64 bad arguments, or a run refused for mixing sources (nothing
 #: started); 130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the shell's 128 + signal; the run
 #: is recorded FAILED or CANCELED, its pool slot freed; the published file is the last complete
@@ -29,7 +30,8 @@ EXIT_OK, EXIT_NOT_PUBLISHED, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2, 64
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 EXIT_RUN_FAILED, EXIT_SYMBOLS_FAILED = EXIT_NOT_PUBLISHED, EXIT_PARTIAL  # their former names
 EXIT_CODES = ("exit codes: 0 everything loaded and published; 2 published, but a dataset failed (it keeps its "
-              "last good rows and is reported stale) or some symbols failed, both retried by the next run; "
+              "last good rows and is reported stale), loaded only in part, or some symbols failed, all retried by "
+              "the next run; "
               "1 nothing published (every dataset failed, or a step crashed); 64 bad arguments, or a warehouse "
               "recorded as holding the other source without --allow-mixed-sources (nothing started); "
               "130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the run is recorded FAILED or CANCELED; "
@@ -37,11 +39,12 @@ EXIT_CODES = ("exit codes: 0 everything loaded and published; 2 published, but a
 
 
 class _Parser(argparse.ArgumentParser):
-    """Bad arguments exit with `EXIT_USAGE`, not argparse's 2, which here means a partial publish."""
+    """Bad arguments exit with `EXIT_USAGE`, not argparse's 2, which here means a partial publish,
+    in one line: `quantdb-pipeline run: error: <what> (see quantdb-pipeline run --help)`, not
+    argparse's usage block before it (the line naming the mistake would scroll out of sight)."""
 
     def error(self, message: str):
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _share(text: str) -> float:
@@ -66,6 +69,19 @@ def _count(text: str) -> int:
     """A whole number, 0 or more (symbols, rows, retries)."""
     if not text.strip().isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
+    return int(text)
+
+
+#: The sample market's smallest size: it needs that many symbols to hold its special cases
+#: (`SampleMarket`); checked here so that the option's one message gives the real minimum.
+SAMPLE_MIN_SIZE = 10
+
+
+def _sample_size(text: str) -> int:
+    """Symbols in the sample market: a whole number, `SAMPLE_MIN_SIZE` or more."""
+    if not text.strip().isdigit() or int(text) < SAMPLE_MIN_SIZE:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {SAMPLE_MIN_SIZE} or more "
+                                         "(the sample market's special cases need that many symbols)")
     return int(text)
 
 
@@ -177,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--sample-today", type=_date,
                      help="the sample market's 'today' (YYYY-MM-DD), to replay it day by day "
                           "(default: $QUANTDB_SAMPLE_TODAY or today)")
-    run.add_argument("--sample-size", type=_count,
+    run.add_argument("--sample-size", type=_sample_size,
                      help="number of symbols in the sample market (default: $QUANTDB_SAMPLE_SIZE or 64)")
     run.add_argument("--requests-per-second", type=_rate,
                      help="akshare pacing (default: $QUANTDB_REQUESTS_PER_SECOND or 2)")
@@ -258,13 +274,63 @@ def _instance(configured_compute_logs: bool = False):
     return DagsterInstance.from_ref(ref._replace(compute_logs_data=no_capture))
 
 
+class _ClosedPipeQuiet:
+    """Standard output that a reader closing the pipe (`quantdb-pipeline status | head -3`) does
+    not turn into a `BrokenPipeError` traceback: from then on the output goes to /dev/null and
+    the command ends as it would have (a run still finishes, records and exits with its code)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._divert()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._divert()
+
+    def _divert(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())  # the buffered rest, and Python's flush at exit, go nowhere
+        os.close(devnull)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Every usage error (an unknown option or choice, a bad date or number, here or in the
-    environment variable standing for an option) exits `EXIT_USAGE` with one line naming it."""
+    environment variable standing for an option) exits `EXIT_USAGE` with one line naming it.
+    A reader that closes standard output early costs no traceback (`_ClosedPipeQuiet`)."""
+    try:
+        sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture): nothing to guard
+        return _main(argv)
+    stdout = sys.stdout
+    sys.stdout = _ClosedPipeQuiet(stdout)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stdout = stdout
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "run":
         _env_defaults(parser, parser.run_parser, args)
+        wrong = _list_error(args)
+        if wrong:  # before the "loading cn only" line and the seconds of importing Dagster
+            prog = parser.run_parser.prog
+            print(f"{prog}: error: {wrong} (see {prog} --help)", file=sys.stderr)
+            return EXIT_USAGE
         return run(args)
     if args.command == "status":
         return status(args)
@@ -307,6 +373,9 @@ def status(args: argparse.Namespace) -> int:
               "unreconciled": "quote-list bars not yet reconciled with the history endpoint",
               "adjustment": "ex-dates with a derived factor (upstream has not published it) or no factor at all",
               "closures": "market closures the library calendar does not know (not trading days)"}
+    # what a column holds where its name says less: ingest_state keys dividend and report periods
+    # by the same column as symbols
+    headers = {("retries", "symbol"): "symbol / period"}
     for key, title in titles.items():
         frame = report[key]
         print(f"{title}:")
@@ -314,11 +383,42 @@ def status(args: argparse.Namespace) -> int:
             print("  none")
         else:
             shown = frame.head(args.limit)
-            print("  " + shown.to_string(index=False).replace("\n", "\n  "))
+            names = [headers.get((key, column), column) for column in shown.columns]
+            print("\n".join("  " + line for line in text_table(names, shown.itertuples(index=False))))
             if len(frame) > len(shown):
                 print(f"  ... {len(frame) - len(shown)} more")
         print()
     return EXIT_OK
+
+
+#: The widest cell `status` prints; a longer one (an error with its URL) is cut at a word boundary.
+CELL_CHARS = 100
+
+
+def cell_text(value, limit: int = CELL_CHARS) -> str:
+    """`value` as one line of at most `limit` characters, cut at a word boundary with "…"; "-" for
+    a missing value, a timestamp to the second (UTC as stored)."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "-"
+    if isinstance(value, pd.Timestamp):
+        value = value.strftime("%Y-%m-%d" if value == value.normalize() else "%Y-%m-%d %H:%M:%S")
+    text = " ".join(str(value).split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:(") + "…"
+
+
+def text_table(columns: list[str], rows) -> list[str]:
+    """Left-aligned columns, each as wide as its widest (`cell_text`) cell: a table a terminal
+    shows without wrapping, whatever one long reason holds (pandas pads every row to it)."""
+    cells = [[cell_text(value) for value in row] for row in rows]
+    widths = [max([len(name)] + [len(row[i]) for row in cells]) for i, name in enumerate(columns)]
+    return ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
+            for line in [columns, *cells]]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -655,6 +755,36 @@ def _markets(args: argparse.Namespace) -> tuple[set[str], str]:
     return {"cn", "hk", "index", "fundamentals"}, ""
 
 
+def _list_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the symbol lists (--symbols, --hk-symbols, --indices, else their
+    environment variables), in one line naming the symbol and the rule, or None. Needs only
+    `quantdb_pipeline.symbols`, so a mistyped symbol is said at once; `args` is not changed."""
+    from quantdb_pipeline.symbols import (SymbolError, normalize_hk_symbol, normalize_index_symbol,
+                                          normalize_symbols)
+
+    def given(dest: str, variable: str) -> tuple[str, str]:
+        value = getattr(args, dest)
+        flag = "--" + dest.replace("_", "-")
+        return (value, flag) if value is not None else (os.environ.get(variable, ""), f"${variable}")
+
+    try:
+        text, _ = given("symbols", settings.SYMBOLS_ENV)
+        if text.strip():
+            normalize_symbols(text)
+        text, _ = given("hk_symbols", settings.HK_SYMBOLS_ENV)
+        for item in (s for s in text.split(",") if s.strip()):
+            normalize_hk_symbol(item)
+        text, flag = given("indices", settings.INDICES_ENV)
+        codes = [normalize_index_symbol(s) for s in text.split(",") if s.strip()]
+    except SymbolError as error:
+        return str(error)
+    unknown = [code for code in dict.fromkeys(codes) if code not in settings.DEFAULT_INDICES]
+    if unknown:
+        known = ", ".join(f"{code} ({name})" for code, name in settings.DEFAULT_INDICES.items())
+        return f"{flag}: unknown index {', '.join(unknown)}: the known indices are {known}"
+    return None
+
+
 def _mixing_refusal(warehouse: Path, source: str, allow_mixed: bool) -> str | None:
     """Why a run of `source` may not write `warehouse` (`source_identity.refusal`), or None.
     Read from the working file, else the published one; a new warehouse, or one whose files are
@@ -736,7 +866,7 @@ def exit_code(result, metadata: dict[str, dict]) -> int:
     """`EXIT_OK`, `EXIT_PARTIAL` or `EXIT_NOT_PUBLISHED` for a finished run (see `EXIT_CODES`)."""
     if "published_warehouse" not in metadata:
         return EXIT_NOT_PUBLISHED
-    if not result.success or failed_datasets(metadata):
+    if not result.success or failed_datasets(metadata) or partial_datasets(metadata):
         return EXIT_PARTIAL
     if any(metadata.get(a, {}).get("symbols_failed") for a in ("daily_bars", "hk_daily_bars", "index_daily_bars")):
         return EXIT_PARTIAL
@@ -747,6 +877,13 @@ def failed_datasets(metadata: dict[str, dict]) -> dict[str, str]:
     """dataset -> reason, for the datasets whose load failed in this run (they keep their last good rows)."""
     return {asset: str(values.get("failure_reason", ""))
             for asset, values in sorted(metadata.items()) if values.get("dataset_status") == "failed"}
+
+
+def partial_datasets(metadata: dict[str, dict]) -> dict[str, str]:
+    """dataset -> what part failed, for the datasets that loaded only in part (`dataset_status:
+    partial`, e.g. some dividend periods failed: the rest is stored, the failed part retried)."""
+    return {asset: str(values.get("partial_reason", ""))
+            for asset, values in sorted(metadata.items()) if values.get("dataset_status") == "partial"}
 
 
 def step_failures(result) -> list[tuple[str, str]]:
@@ -894,6 +1031,12 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     if failed:
         lines.append("failed datasets (each keeps its last good rows, reported stale; retried by the next run):")
         for dataset, reason in failed.items():
+            about = [line for line in warnings_logged if line.split(" ")[0] == dataset]
+            lines.append("  " + failure_line(dataset, reason, about))
+    partial = partial_datasets(metadata)
+    if partial:
+        lines.append("partly loaded datasets (the failed part is retried by the next run):")
+        for dataset, reason in partial.items():
             about = [line for line in warnings_logged if line.split(" ")[0] == dataset]
             lines.append("  " + failure_line(dataset, reason, about))
     crashed = [(step, message) for step, message in step_failures(result)

@@ -91,19 +91,35 @@ class Display:
         with self._lock:
             self._counts[step] = (done, total, item, rows)
 
-    def step_finished(self, step: str, ok: bool, seconds: float | None = None) -> None:
-        """`seconds`: the step's duration as Dagster recorded it (else from `step_started`)."""
+    def step_finished(self, step: str, ok: bool, seconds: float | None = None, dataset_status: str | None = None,
+                      note: str = "") -> None:
+        """`seconds`: the step's duration as Dagster recorded it (else from `step_started`).
+
+        `ok`: the Dagster step succeeded. A dataset step succeeds even when its load failed
+        (it fails softly, see `assets.outcome`); `dataset_status` is then its materialization's
+        `failed` or `partial`, and the line says so: `✗ securities  0.7 s  failed (kept last good
+        rows)`, `! corporate_actions  5/17 periods  1.5 s  partial: <note>`, never a ✓."""
         with self._lock:
             if seconds is None:
                 seconds = self._clock() - (self._step_began if step == self._step else self._clock())
             counts = self._count_text(step)
-            line = f"{'✓' if ok else '✗'} {step:<24} {counts:<22} {seconds:6.1f} s" + ("" if ok else "  FAILED")
+            if not ok:
+                mark, verdict, plain = "✗", "FAILED", "FAILED"
+            elif dataset_status == "failed":
+                mark, verdict, plain = "✗", "failed (kept last good rows)", "FAILED (kept last good rows)"
+            elif dataset_status == "partial":
+                mark, verdict, plain = "!", "partial", "PARTIAL"
+            else:
+                mark, verdict, plain = "✓", "", "done"
+            if verdict and note:
+                verdict, plain = f"{verdict}: {note}", f"{plain}: {note}"
+            line = f"{mark} {step:<24} {counts:<22} {seconds:6.1f} s" + (f"  {verdict}" if verdict else "")
             self.finished.append(line)
             if self.tty:
                 self._clear()
                 self._write(line + "\n")
             else:
-                self._write(f"[{self._since(self._began)}] {step}: {'done' if ok else 'FAILED'}"
+                self._write(f"[{self._since(self._began)}] {step}: {plain}"
                             f"{', ' + counts if counts else ''} in {seconds:.1f} s\n")
             if step == self._step:
                 self._step = None
@@ -169,6 +185,22 @@ class Display:
 _open_displays: list[Display] = []
 
 
+def dataset_outcome(metadata: dict) -> tuple[str, str] | None:
+    """("failed" | "partial", note) from the metadata of a dataset's `load_complete` check
+    (`assets.outcome`: `dataset_status`; `partial_reason` says what part failed), or None when
+    it loaded."""
+    def raw(key: str):
+        value = metadata.get(key)
+        return getattr(value, "value", value)
+
+    status = raw("dataset_status")
+    if status == "failed":
+        return "failed", ""
+    if status == "partial":
+        return "partial", str(raw("partial_reason") or "")
+    return None
+
+
 def close_displays() -> None:
     """Close every open `Display` (the CLI, before it prints why it stopped)."""
     for display in list(_open_displays):
@@ -193,6 +225,7 @@ class StepWatcher:
         self._cursors: dict[str, str | None] = {}
         self._done: set[str] = set()  # runs seen finished and read to their end: not asked again
         self._began: dict[str, float] = {}  # step -> its STEP_START's timestamp
+        self._outcomes: dict[str, tuple[str, str]] = {}  # step -> (failed | partial, note) of its dataset
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="quantdb-progress", daemon=True)
 
@@ -234,7 +267,12 @@ class StepWatcher:
 
         if self.instance is None:  # not opened yet: the live line says "starting the run"
             return
-        kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+        from quantdb_pipeline.assets.outcome import LOAD_CHECK
+
+        # a dataset's own outcome is its `load_complete` check's `dataset_status`: one event per step,
+        # where a range run's materializations are one per partition (thousands to read each poll)
+        kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
+                 DagsterEventType.ASSET_CHECK_EVALUATION}
         for run in reversed(self.instance.get_runs(RunsFilter(tags=self.tags))):  # oldest first
             if run.run_id in self._done:
                 continue
@@ -247,11 +285,20 @@ class StepWatcher:
                 if event is None or not event.step_key:
                     continue
                 at = record.event_log_entry.timestamp  # a poll may see a step's start and end at once
-                if event.event_type == DagsterEventType.STEP_START:
+                if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                    # comes before its STEP_SUCCESS: a soft failure succeeds the step but not the dataset
+                    check = event.event_specific_data
+                    outcome = dataset_outcome(check.metadata) if check.check_name == LOAD_CHECK else None
+                    if outcome is not None:
+                        self._outcomes[event.step_key] = outcome
+                elif event.event_type == DagsterEventType.STEP_START:
                     self._began[event.step_key] = at
+                    self._outcomes.pop(event.step_key, None)
                     self.display.step_started(event.step_key)
                 else:
+                    status, note = self._outcomes.get(event.step_key, (None, ""))
                     self.display.step_finished(event.step_key, event.event_type == DagsterEventType.STEP_SUCCESS,
-                                               seconds=at - self._began.get(event.step_key, at))
+                                               seconds=at - self._began.get(event.step_key, at),
+                                               dataset_status=status, note=note)
             if connection.records:
                 self._cursors[run.run_id] = connection.cursor

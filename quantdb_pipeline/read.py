@@ -1642,11 +1642,11 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
             "SELECT table_name, rules, count(*) AS rows, max(quarantined_at) AS last_at FROM quarantine "
             "GROUP BY ALL ORDER BY table_name, rules"))
         retries = _frame(conn.execute(
-            # an empty answer is retried for bars (upstream throttles with empty frames); for factors
-            # and dividend periods it means "none", which is not waiting for anything
+            # an empty answer is retried for bars (upstream throttles with empty frames); for factors,
+            # dividend periods and former names (sina lists none) it means "none", not waiting for anything
             "SELECT dataset, symbol, status, last_attempt_at, error FROM ingest_state "
             "WHERE status = 'failed' OR (status = 'empty' AND dataset NOT IN "
-            "('corporate_actions', 'adjustment_factors', 'hk_adjustment_factors')) "
+            "('corporate_actions', 'adjustment_factors', 'hk_adjustment_factors', 'former_names')) "
             "AND symbol NOT IN (SELECT symbol FROM securities WHERE status <> 'listed') ORDER BY dataset, symbol"))
         unreconciled = _frame(conn.execute(
             "SELECT source, count(DISTINCT symbol) AS symbols, count(*) AS rows, min(trade_date) AS oldest, "

@@ -44,8 +44,10 @@ class Cause:
     attempts: str = ""
 
     def text(self) -> str:
-        where = ", ".join(part for part in (self.host and f"host {self.host}", self.endpoint,
-                                            self.attempts and f"{self.attempts} attempts") if part)
+        # a plain message ("could not resolve host X ...") names the host itself
+        host = "" if self.host and self.host in self.message else self.host
+        attempts = self.attempts and f"{self.attempts} attempt{'' if self.attempts == '1' else 's'}"
+        where = ", ".join(part for part in (host and f"host {host}", self.endpoint, attempts) if part)
         head = f"{self.kind} ({where})" if self.kind and where else self.kind or (f"({where})" if where else "")
         return f"{head}: {self.message}" if head else self.message
 
@@ -67,6 +69,10 @@ def root_cause(text: str) -> Cause:
     if not matches:
         return Cause("", shorten(flat), host, endpoint, attempts)
     last = matches[-1]
+    plain = _plain_words(flat, host)
+    if plain:  # the network's failures in a person's words; the exception class is the outermost one asked
+        return Cause(matches[0].group(1) if matches[0].group(1) != "RetriesExhausted" or len(matches) < 2
+                     else matches[1].group(1), plain, host, endpoint, attempts)
     message = flat[last.end():]
     caused = _CAUSED_BY.search(message)
     if caused:  # requests' "HTTPSConnectionPool(...): Max retries exceeded ... (Caused by X(<conn>: why))"
@@ -81,9 +87,44 @@ def root_cause(text: str) -> Cause:
     return Cause(last.group(1), shorten(message), host, endpoint, attempts)
 
 
+#: (pattern in a failure text, its plain words with {host}): the network failures a run without
+#: network, a firewall or a slow upstream give, as urllib3 1.x/2.x and requests word them. Checked
+#: in order; a proxy's failure keeps its own words (they name the proxy, not the host).
+_PLAIN = (
+    (re.compile(r"NameResolutionError|Failed to resolve|Name or service not known|name resolution|"
+                r"getaddrinfo failed|nodename nor servname"), "could not resolve host {host} (no network or DNS)"),
+    (re.compile(r"Errno 111\]|ConnectionRefusedError|WinError 10061"), "host {host} refused the connection"),
+    (re.compile(r"ConnectTimeout|Connection to \S+ timed out"), "timed out connecting to host {host}"),
+    (re.compile(r"ReadTimeout|Read timed out"), "host {host} did not answer in time (read timeout)"),
+    (re.compile(r"RemoteDisconnected|Remote end closed connection"), "host {host} closed the connection without "
+                                                                     "answering"),
+    (re.compile(r"Connection reset by peer|ConnectionResetError", re.I), "host {host} reset the connection"),
+)
+
+
+def _plain_words(flat: str, host: str) -> str:
+    """`_PLAIN`'s words for `flat` when it names a network failure and its host, else ""."""
+    if not host or re.search(r"ProxyError|Unable to connect to proxy", flat):
+        return ""
+    return next((words.format(host=host) for pattern, words in _PLAIN if pattern.search(flat)), "")
+
+
 def shorten(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """`text` in at most `limit` characters, cut at a word boundary (never mid-word) with "…"."""
     text = text.strip().rstrip(".:")
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:(") + "…"
+
+
+def _preamble(said: str, limit: int) -> str:
+    """The step's own words before the cause, short: its first clause ("circuit breaker: stopped
+    after 8 consecutive periods failed (last: 2024-06-30)", not what follows the ";"), cut at a
+    word boundary; the cause after it is kept whole."""
+    first = said.split("; ")[0] if len(said) > limit else said
+    return shorten(first, limit)
 
 
 def failure_line(name: str, reason: str, details: list[str] = ()) -> str:
@@ -95,11 +136,12 @@ def failure_line(name: str, reason: str, details: list[str] = ()) -> str:
     said = " ".join(reason.split())
     if not cause.kind:
         found = next((c for c in map(root_cause, details) if c.kind), None)
-        return f"{name}: {shorten(said, 100)}" + (f": {found.text()}" if found else "")
+        return f"{name}: {_preamble(said, 80) if found else shorten(said, MESSAGE_CHARS)}" + (
+            f": {found.text()}" if found else "")
     # the words before the first error name or "(symbol: ...)"; none when the reason is the error itself
     first = _ERROR.search(said)
     context = re.split(r" \(", said[:first.start()] if first else said)[0].strip().rstrip(":").strip()
-    return f"{name}: " + (f"{shorten(context, 80)}: " if context else "") + cause.text()
+    return f"{name}: " + (f"{_preamble(context, 80)}: " if context else "") + cause.text()
 
 
 def _ours_or_warning(record: logging.LogRecord) -> bool:

@@ -34,6 +34,9 @@ def exit_code(argv: list[str]) -> int:
     (["run", "--requests-per-second", "0"], {}, "argument --requests-per-second: '0' is not a number of "
                                                 "requests per second above 0"),
     (["run", "--max-retries", "-1"], {}, "argument --max-retries: '-1' is not a whole number"),
+    (["run", "--revisit-days", "-3"], {}, "argument --revisit-days: '-3' is not a number of trading days"),
+    # one message giving the real minimum, not "a whole number" and then "needs at least 10"
+    (["run", "--sample-size", "5"], {}, "argument --sample-size: '5' is not a whole number of 10 or more"),
     (["status", "--limit", "ten"], {}, "argument --limit: 'ten' is not a whole number"),
     # an environment variable standing for an option: named, not a traceback
     (["run"], {"QUANTDB_SAMPLE_SIZE": "x"}, "$QUANTDB_SAMPLE_SIZE='x': 'x' is not a whole number"),
@@ -45,6 +48,8 @@ def exit_code(argv: list[str]) -> int:
     (["run", *STOPS], {}, "--start 2024-08-05 is after --end 2024-08-01"),
     (["run", "--markets", "cn,crypto", *STOPS], {}, "--markets 'cn,crypto': choose from cn, hk, index, fundamentals"),
     (["run", "--symbols", "60000A", *STOPS], {}, "unrecognised symbol '60000A'"),
+    (["run", "--symbols", "12345", *STOPS], {}, "unrecognised symbol '12345'"),
+    (["run", "--symbols", "sh000001", *STOPS], {}, "'sh000001' is an index code on SH, not a stock"),
     (["run", "--hk-symbols", "TENCENT", *STOPS], {}, "unrecognised Hong Kong symbol 'TENCENT'"),
     (["run", "--indices", "000999", *STOPS], {}, "unknown index 000999: the known indices are 000001 (SSE "
                                                  "Composite), 399001 (SZSE Component)"),
@@ -58,6 +63,11 @@ def test_every_usage_error_exits_64_naming_what_is_wrong(argv, env, says, workdi
     assert exit_code(argv) == EXIT_USAGE
     err = capsys.readouterr().err
     assert says in err
+    # one line, the README's promise: no usage block before it, no "loading cn only" line
+    assert len(err.splitlines()) == 1, err
+    if not err.startswith("quantdb-pipeline: "):  # argparse's own, and the symbol lists'
+        assert re.fullmatch(r"quantdb-pipeline( run| status)?: error: .+ \(see quantdb-pipeline( run| status)? "
+                            r"--help\)\n", err), err
     assert "Traceback" not in err
     assert not (workdir / ".dagster").exists()  # no run was recorded
 

@@ -122,6 +122,7 @@ def _load(context: AssetExecutionContext, config: BarsConfig, market: MarketSour
         if done == total or done % 50 == 0:
             context.log.info(f"daily_bars: {done}/{total} symbols fetched (last {symbol}: {rows} rows)")
 
+    _refuse_without_universe(warehouse, market.symbol_list(), source.name)
     try:
         with warehouse.get_connection() as conn:
             report = load_daily_bars(conn, source, start, end, lineage, symbols=market.symbol_list(),
@@ -158,6 +159,29 @@ def _load(context: AssetExecutionContext, config: BarsConfig, market: MarketSour
     if report.failed and not report.rows_per_symbol and not report.symbols_skipped:
         raise DatasetFailed(f"every symbol failed for {start}..{end}", _metadata(report, source.name, preview))
     yield MaterializeResult(metadata=_metadata(report, source.name, preview))
+
+
+def _refuse_without_universe(warehouse: WarehouseResource, named: list[str] | None, source: str) -> None:
+    """Raise `DatasetFailed` when the warehouse lists no security: bars are fetched for the listed
+    universe only (`plan_bar_fetches`), so every symbol, the named ones included, would be skipped
+    and the load would end "ok" with nothing requested. That happens when `securities` failed on a
+    warehouse that never loaded it (a first run without network); the named symbols are reported
+    failed, so the run's summary and exit code say they were not loaded."""
+    with warehouse.get_connection() as conn:
+        if not conn.execute("SELECT count(*) FROM trading_calendar WHERE market = 'CN'").fetchall()[0][0]:
+            return  # bars before the calendar: a usage error the loader names (`CalendarMissing`)
+        listed = conn.execute("SELECT count(*) FROM securities WHERE status = 'listed'").fetchall()[0][0]
+        if listed:
+            return
+        why = conn.execute("SELECT status FROM dataset_status WHERE dataset = 'securities'").fetchall()
+    cause = "securities failed" if why and why[0][0] == "failed" else "no listed securities stored"
+    reason = f"skipped: universe unavailable ({cause})"
+    if named:
+        reason += f"; no bars requested for {', '.join(named)}"
+    raise DatasetFailed(reason, {
+        "rows_written": 0, "symbols_failed": len(named or []), "source": source,
+        "failed_symbols": MetadataValue.md("| symbol | reason |\n|---|---|\n" + "\n".join(
+            f"| {symbol} | universe unavailable ({cause}) |" for symbol in named)) if named else "none"})
 
 
 def _log_per_symbol(context: AssetExecutionContext, report: BarLoadReport) -> None:

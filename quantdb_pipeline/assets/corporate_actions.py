@@ -73,8 +73,11 @@ def _load(context: AssetExecutionContext, config: CorporateActionsConfig, market
         context.log.warning(f"corporate_actions {period} failed, will retry next run: {reason}")
     yield check_result(ACTIONS_SUITE, report.checks)
     new = report.new_ex_dates
+    # a period counts as fetched when upstream answered it (rows or none), not when it was asked for
+    answered = len(report.needed) - len(report.failed) - report.not_attempted
     metadata = {
-        "periods_fetched": len(report.needed),
+        "periods_fetched": answered,
+        "periods_needed": len(report.needed),
         "periods": MetadataValue.md(
             "| period | why |\n|---|---|\n" + "\n".join(f"| {p} | {r} |" for p, r in report.needed.items())
             if report.needed else "no period needed fetching"),
@@ -89,4 +92,11 @@ def _load(context: AssetExecutionContext, config: CorporateActionsConfig, market
     }
     if report.circuit_open:
         raise DatasetFailed(f"circuit breaker: {report.circuit_open}", metadata)
+    if report.failed and answered == 0:  # nothing loaded: a failed dataset, not an ok one with 0 rows
+        raise DatasetFailed(f"every period failed ({len(report.failed)} of {len(report.needed)}), retried by the "
+                            f"next run", metadata)
+    if report.failed:  # the periods answered are stored; the others are retried by the next run
+        metadata |= {"dataset_status": "partial",
+                     "partial_reason": f"{len(report.failed)} of {len(report.needed)} periods failed, retried by "
+                                       "the next run"}
     yield MaterializeResult(metadata=metadata)

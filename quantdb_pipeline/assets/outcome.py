@@ -47,7 +47,7 @@ LOAD_CHECK = "load_complete"
 #: and the run's failure report need. The rest goes on one observation per run.
 PARTITION_METADATA = ("rows_written", "rows_quarantined", "symbols_failed", "upstream_requests",
                       "upstream_requests_by_endpoint", "range", "seconds", "source", "dataset_status",
-                      "failure_reason", "last_good_at")
+                      "failure_reason", "partial_reason", "last_good_at")
 DETAILS_KEY = "details"
 
 #: Errors that mean "upstream did not give us this dataset tonight", not "our code is wrong".
@@ -84,6 +84,7 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
     or failed; a step that crashes records them on an observation before failing.
     """
     yielded: set[str] = set()
+    loaded = {"dataset_status": "ok"}  # or "partial" with its `partial_reason`, from the body's materialization
     sources: list = []  # the sources the body builds: their requests are the step's (`request_metadata`)
     checks: list[AssetCheckResult] = []  # held back until this step's materialization (`of_this_batch`)
     try:
@@ -93,6 +94,9 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
                 checks.append(of_this_batch(context, event))
                 continue
             if isinstance(event, MaterializeResult):
+                if (event.metadata or {}).get("dataset_status") == "partial":
+                    loaded = {key: event.metadata[key] for key in ("dataset_status", "partial_reason")
+                              if key in event.metadata}
                 event = event._replace(metadata={**(event.metadata or {}), **request_metadata(sources)})
             yield from slim_for_partitions(context, event)
             if isinstance(event, MaterializeResult):
@@ -116,7 +120,8 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
             dataset_status.record(conn, dataset, context.run_id, None)
         yield of_this_batch(context, AssetCheckResult(
             check_name=LOAD_CHECK, passed=True, severity=AssetCheckSeverity.ERROR,
-            description="the load completed", metadata={"dataset_status": "ok"}))
+            description="the load completed" if loaded["dataset_status"] == "ok" else
+            f"the load completed in part: {loaded.get('partial_reason', '')}", metadata=loaded))
         return
     context.log.error(f"{dataset} failed and keeps its last good rows (reported stale): {reason}")
     with warehouse.get_connection() as conn:

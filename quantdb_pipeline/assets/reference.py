@@ -42,6 +42,12 @@ def _calendar(context: AssetExecutionContext, config: ReferenceConfig, market: M
         yield check_result(CALENDAR_SUITE, failed.outcome)
         raise DatasetFailed(str(failed)) from failed
     yield check_result(CALENDAR_SUITE, loaded.checks)
+    fallback = getattr(source, "calendar_fallback", None)  # AkshareSource: sina's calendar failed
+    if fallback:
+        from quantdb_pipeline.run_log import root_cause
+
+        context.log.warning(f"trading_calendar: using akshare's bundled calendar.json, sina's calendar is "
+                            f"unavailable: {root_cause(fallback).text()}")
     calendar = loaded.frame
     today = source.today()
     past = calendar[calendar["trade_date"] <= today]

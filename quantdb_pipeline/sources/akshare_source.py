@@ -94,6 +94,8 @@ class AkshareSource:
             return self._call("tool_trade_date_hist_sina", "", ak.tool_trade_date_hist_sina)
         except Exception as error:  # noqa: BLE001 - any failure falls back to the bundled file
             log.warning("sina trading calendar unavailable (%s); using akshare's bundled calendar.json", error)
+            # read by the trading_calendar step, which says so in the run's warnings (the CLI's summary)
+            self.calendar_fallback = f"{type(error).__name__}: {error}"
             return pd.DataFrame({"trade_date": bundled_sse_calendar()})
 
     def listings_raw(self) -> ListingFrames:

@@ -97,7 +97,8 @@ def call_with_retries(
                 raise
             if attempt == max_retries:
                 raise RetriesExhausted(
-                    f"{what}: gave up after {max_retries + 1} attempts: {type(error).__name__}: {error}"
+                    f"{what}: gave up after {max_retries + 1} attempt{'s' if max_retries else ''}: "
+                    f"{type(error).__name__}: {error}"
                 ) from error
             delay = rng.uniform(0, min(max_delay, base_delay * 2**attempt))
             log.warning("%s: %s: %s; retry %d/%d in %.1fs", what, type(error).__name__, error,
