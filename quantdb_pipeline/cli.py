@@ -995,7 +995,8 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     ]
     # the rows of datasets this command did not run (`--markets hk`: no A-share rows) would only say "-"
     ran = {*metadata, *(step for step, _ in step_failures(result) if step)}
-    rows = [(name, value) for name, value in rows if SUMMARY_ROW_DATASET.get(name, "") in ran | {""}]
+    rows = [(name, value) for name, value in rows if SUMMARY_ROW_DATASET.get(name, "") in ran | {""}
+            and not (name == "rows quarantined (all tables)" and value == 0)]  # said when there are some
     try:
         with read.connect(warehouse) as conn:
             total, symbols, first, last = conn.execute(
