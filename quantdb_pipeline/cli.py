@@ -457,9 +457,12 @@ def _stopped(interrupts) -> int:
     progress.close_displays()
     if sys.stderr.isatty():  # the live progress line (its clearing was muted with stderr): erase it
         sys.stderr.write("\r\033[K")
+    published = interrupts.warehouse
     print(f"quantdb-pipeline: stopped by {name}"
           + (f"; run {', '.join(closed)}" if closed else "; no run was started")
-          + "; the published warehouse is unchanged or a complete snapshot"
+          + ("; nothing was published yet" if published is not None and not Path(published).exists()
+             else "; the published warehouse is unchanged or a complete snapshot")
+          + (f"; details: {interrupts.log_path}" if interrupts.log_path else "")
           + (f"; alert recorded in {alerted}" if alerted else ""), file=sys.stderr)
     return exit_code
 
@@ -678,6 +681,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
             watcher.instance = instance
         _wait_for_holders(instance)
         interrupts.warehouse = warehouse  # where `_stopped` records the alert of an interrupted run
+        interrupts.log_path = log.path  # named in `_stopped`'s one line
         locked = _working_file_lock(warehouse)
         if locked:  # every step would wait for the lock, fail, and print its traceback
             print(f"quantdb-pipeline: not started: {locked}", file=sys.stderr)
@@ -767,17 +771,18 @@ def _list_error(args: argparse.Namespace) -> str | None:
         flag = "--" + dest.replace("_", "-")
         return (value, flag) if value is not None else (os.environ.get(variable, ""), f"${variable}")
 
+    flag = ""
     try:
-        text, _ = given("symbols", settings.SYMBOLS_ENV)
+        text, flag = given("symbols", settings.SYMBOLS_ENV)
         if text.strip():
             normalize_symbols(text)
-        text, _ = given("hk_symbols", settings.HK_SYMBOLS_ENV)
+        text, flag = given("hk_symbols", settings.HK_SYMBOLS_ENV)
         for item in (s for s in text.split(",") if s.strip()):
             normalize_hk_symbol(item)
         text, flag = given("indices", settings.INDICES_ENV)
         codes = [normalize_index_symbol(s) for s in text.split(",") if s.strip()]
     except SymbolError as error:
-        return str(error)
+        return f"{flag}: {error}"
     unknown = [code for code in dict.fromkeys(codes) if code not in settings.DEFAULT_INDICES]
     if unknown:
         known = ", ".join(f"{code} ({name})" for code, name in settings.DEFAULT_INDICES.items())

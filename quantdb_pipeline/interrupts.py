@@ -36,8 +36,9 @@ WATCHED = (signal.SIGINT, signal.SIGTERM)
 class Interrupts:
     """Context manager; `received` is None, or the first of SIGINT/SIGTERM that arrived (an int).
 
-    `instance` and `warehouse` are slots for the caller's Dagster instance and warehouse path, so
-    clean-up can reach them (close the runs, record their alert beside the warehouse).
+    `instance`, `warehouse` and `log_path` are slots for the caller's Dagster instance, warehouse
+    path and log file, so clean-up can reach them (close the runs, record their alert beside the
+    warehouse, name the log).
     """
 
     def __init__(self, on_stuck=None, grace_seconds: float = 15.0) -> None:
@@ -45,6 +46,7 @@ class Interrupts:
         self._on_stuck, self._grace = on_stuck, grace_seconds
         self.instance = None
         self.warehouse = None
+        self.log_path = None
         self._active = False
         self._lock = threading.Lock()
         self._muted = self._restored = False

@@ -21,6 +21,7 @@ from dagster import (
 
 from quantdb_pipeline.assets.outcome import step_failure_message
 from quantdb_pipeline.jobs import daily_bars_job
+from quantdb_pipeline.run_log import failure_line
 from quantdb_pipeline.settings import warehouse_path
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,9 @@ def alert_run(instance, run_id: str, by: str, record_to: Path | None = None, cau
         return None
     instance.add_run_tags(run_id, {ALERTED_TAG: by})  # first: a sensor tick in between skips the run
     failures = [e.dagster_event for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)]
-    failed, lines, published = failure_lines(failures)
+    warnings = [e.user_message for e in instance.all_logs(run_id)
+                if e.dagster_event is None and e.level >= logging.WARNING and e.user_message]
+    failed, lines, published = failure_lines(failures, warnings)
     if not lines:  # no step failed: the run's own verdict (a dead process, a cancel, a start timeout)
         ended = instance.all_logs(run_id, of_type={DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED})
         lines = [ended[-1].message] if ended else [f"run {run.status.value}"]
@@ -167,9 +170,12 @@ def run_failure_alert(context: RunFailureSensorContext):
         context.log.info(f"run {context.dagster_run.run_id} was alerted already")
 
 
-def failure_lines(step_failures) -> tuple[dict[str, str], list[str], bool]:
+def failure_lines(step_failures, warnings: list[str] = ()) -> tuple[dict[str, str], list[str], bool]:
     """({dataset: reason}, one line per failed dataset or crashed step, whether the run published)
-    from a run's step failure events.
+    from a run's step failure events. Each dataset's line is the CLI summary's
+    (`run_log.failure_line`: the step's words, then the root cause in plain words, taken from the
+    run's `warnings` about the dataset when its reason names none), so a cron user reading only
+    the alert learns what the terminal would have said.
 
     `published_warehouse` fails after publishing with a `Failure` whose metadata `failed_datasets`
     maps each failed dataset to its reason; any other step failed by itself (a crash), and its
@@ -186,7 +192,8 @@ def failure_lines(step_failures) -> tuple[dict[str, str], list[str], bool]:
             failed.update(datasets.value)
             flag = user.metadata.get("published")
             published = published or bool(flag is not None and flag.value)
-            lines += [f"{dataset}: {reason}" for dataset, reason in sorted(datasets.value.items())]
+            lines += [failure_line(dataset, reason, [w for w in warnings if w.split(" ")[0] == dataset])
+                      for dataset, reason in sorted(datasets.value.items())]
             continue
         message = step_failure_message(event)
         lines.append(f"step {event.step_key} failed: {' '.join(message.split())}")

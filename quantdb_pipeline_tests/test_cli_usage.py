@@ -47,10 +47,10 @@ def exit_code(argv: list[str]) -> int:
     # checked once parsed, before any run is recorded
     (["run", *STOPS], {}, "--start 2024-08-05 is after --end 2024-08-01"),
     (["run", "--markets", "cn,crypto", *STOPS], {}, "--markets 'cn,crypto': choose from cn, hk, index, fundamentals"),
-    (["run", "--symbols", "60000A", *STOPS], {}, "unrecognised symbol '60000A'"),
-    (["run", "--symbols", "12345", *STOPS], {}, "unrecognised symbol '12345'"),
+    (["run", "--symbols", "60000A", *STOPS], {}, "--symbols: unrecognised symbol '60000A'"),
+    (["run", "--symbols", "12345", *STOPS], {}, "--symbols: unrecognised symbol '12345'"),
     (["run", "--symbols", "sh000001", *STOPS], {}, "'sh000001' is an index code on SH, not a stock"),
-    (["run", "--hk-symbols", "TENCENT", *STOPS], {}, "unrecognised Hong Kong symbol 'TENCENT'"),
+    (["run", "--hk-symbols", "TENCENT", *STOPS], {}, "--hk-symbols: unrecognised Hong Kong symbol 'TENCENT'"),
     (["run", "--indices", "000999", *STOPS], {}, "unknown index 000999: the known indices are 000001 (SSE "
                                                  "Composite), 399001 (SZSE Component)"),
     (["run", "--indices", "000300,000999.SH", *STOPS], {}, "unknown index 000999:"),

@@ -14,6 +14,7 @@ The holder is a CLI run paused mid-fetch (`QUANTDB_PAUSE_AT=fetch`) while it hol
 """
 
 import json
+import re
 import os
 import shutil
 import signal
@@ -244,6 +245,8 @@ def test_a_terminal_ctrl_c_mid_step_reaches_the_whole_process_group_and_prints_o
     assert len(lines) == 2 and lines[0].startswith("Loading sample market"), lines
     assert lines[1].startswith(f"quantdb-pipeline: stopped by {name}; run {run_id} FAILURE"), lines
     assert lines[1].endswith(f"; alert recorded in {Path('warehouse') / ALERTS_FILE}"), lines
+    log = re.search(r"; details: (\S+);", lines[1])  # the run's log file, for what the line leaves out
+    assert log and (workdir / log.group(1)).is_file() and "warehouse/logs/quantdb-pipeline-" in log.group(1), lines
     left = runs(workdir)
     assert [r.run_id for r in left] == [run_id] and not {r.status for r in left} & UNFINISHED
     assert slot_runs(workdir) == set()
