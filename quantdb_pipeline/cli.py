@@ -349,7 +349,7 @@ def prune(args: argparse.Namespace) -> int:
     print(f"{verb} {len(report.deleted)} run(s), kept {report.kept}"
           + (f"; {report.bytes_freed / 1e6:.1f} MB freed" if report.bytes_freed is not None else ""))
     for run_id in report.deleted:
-        print(f"  {run_id}")
+        print(f"  {run_id}  {report.described[run_id]}")
     return EXIT_OK
 
 

@@ -34,6 +34,8 @@ class PruneReport:
     deleted: list[str] = field(default_factory=list)
     kept: int = 0
     bytes_freed: int | None = None
+    #: {run id: "job STATUS, ended YYYY-MM-DD HH:MM UTC"} of the runs deleted, for a dry run to decide by
+    described: dict[str, str] = field(default_factory=dict)
 
 
 def prune_runs(instance, keep_days: int, keep_runs: int = 0, now: dt.datetime | None = None,
@@ -55,7 +57,10 @@ def prune_runs(instance, keep_days: int, keep_runs: int = 0, now: dt.datetime | 
         if position < keep_runs or not record.dagster_run.is_finished or ended is None or ended >= cutoff:
             report.kept += 1
         else:
-            doomed.append(record.dagster_run.run_id)
+            run = record.dagster_run
+            doomed.append(run.run_id)
+            at = dt.datetime.fromtimestamp(ended, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            report.described[run.run_id] = f"{run.job_name} {run.status.value}, ended {at}"
     report.deleted = list(reversed(doomed))
     if dry_run or not doomed:
         return report

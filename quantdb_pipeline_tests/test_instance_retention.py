@@ -2,6 +2,7 @@
 loaded instance uses, and `quantdb-pipeline prune` deletes old runs (records, events, compute
 logs, shard files) and keeps the recent ones."""
 
+import datetime as dt
 import os
 import time
 from pathlib import Path
@@ -55,6 +56,11 @@ def test_prune_deletes_old_runs_with_their_events_and_shards_and_keeps_recent_on
     assert "deleted 0 run(s), kept 3" in capsys.readouterr().out
     assert main(["prune", "--keep-days", "0", "--keep-runs", "1", "--dry-run"]) == EXIT_OK
     assert {r.run_id for r in instance.get_runs()} == set(run_ids)  # a dry run deletes nothing
+    listed = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    # each run to go with what to decide by: its job, its status and when it ended
+    assert [(line[0], line[1], line[2], line[4]) for line in listed] == [
+        (run_id, "__ephemeral_asset_job__", "SUCCESS,", dt.datetime.now(dt.timezone.utc).date().isoformat())
+        for run_id in run_ids[:2]]
 
     # every run ended before now: only the newest (--keep-runs 1) stays
     assert main(["prune", "--keep-days", "0", "--keep-runs", "1"]) == EXIT_OK
