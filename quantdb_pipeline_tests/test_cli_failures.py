@@ -207,6 +207,9 @@ def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbo
     assert "skipped: universe unavailable (securities failed); no bars requested for 600000, 000001, 300750" \
         in named["daily_bars"], out
     assert re.search(r"^  symbols failed +3$", out, re.M), out
+    # the factors of the same symbols were not requested either: failed for the same reason, never ✓
+    assert "skipped: universe unavailable (securities failed); no factors requested for 600000, 000001, " \
+        "300750" in named["adjustment_factors"], out
     # every dividend period failed: a failed dataset, and none counted as fetched
     # (here the circuit breaker stops it first: akshare's today leaves more than 8 periods to ask)
     assert named["corporate_actions"].startswith("corporate_actions: circuit breaker: "), out
@@ -218,7 +221,8 @@ def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbo
     path = workdir / "warehouse" / "offline-cn.duckdb"
     with read.connect(path) as conn:
         recorded = dict(conn.execute("SELECT dataset, status FROM dataset_status").fetchall())
-    assert recorded["corporate_actions"] == "failed" and recorded["daily_bars"] == "failed", recorded
+    assert recorded["corporate_actions"] == recorded["daily_bars"] == recorded["adjustment_factors"] == "failed", \
+        recorded
 
     # `status` on that warehouse: one screen width per row, not the errors' full URLs
     assert main(["status", "--warehouse", str(path)]) == 0

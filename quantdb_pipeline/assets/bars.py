@@ -122,7 +122,7 @@ def _load(context: AssetExecutionContext, config: BarsConfig, market: MarketSour
         if done == total or done % 50 == 0:
             context.log.info(f"daily_bars: {done}/{total} symbols fetched (last {symbol}: {rows} rows)")
 
-    _refuse_without_universe(warehouse, market.symbol_list(), source.name)
+    refuse_without_universe(warehouse, market.symbol_list(), source.name, "bars")
     try:
         with warehouse.get_connection() as conn:
             report = load_daily_bars(conn, source, start, end, lineage, symbols=market.symbol_list(),
@@ -161,12 +161,14 @@ def _load(context: AssetExecutionContext, config: BarsConfig, market: MarketSour
     yield MaterializeResult(metadata=_metadata(report, source.name, preview))
 
 
-def _refuse_without_universe(warehouse: WarehouseResource, named: list[str] | None, source: str) -> None:
-    """Raise `DatasetFailed` when the warehouse lists no security: bars are fetched for the listed
-    universe only (`plan_bar_fetches`), so every symbol, the named ones included, would be skipped
-    and the load would end "ok" with nothing requested. That happens when `securities` failed on a
-    warehouse that never loaded it (a first run without network); the named symbols are reported
-    failed, so the run's summary and exit code say they were not loaded."""
+def refuse_without_universe(warehouse: WarehouseResource, named: list[str] | None, source: str,
+                            what: str) -> None:
+    """Raise `DatasetFailed` when the warehouse lists no security: bars and adjustment factors
+    (`what`) are fetched for the listed universe only (`plan_bar_fetches`, the factor plan), so
+    every symbol, the named ones included, would be skipped and the load would end "ok" with
+    nothing requested. That happens when `securities` failed on a warehouse that never loaded it
+    (a first run without network); the named symbols are reported failed, so the run's summary,
+    progress marks and exit code say they were not loaded."""
     with warehouse.get_connection() as conn:
         if not conn.execute("SELECT count(*) FROM trading_calendar WHERE market = 'CN'").fetchall()[0][0]:
             return  # bars before the calendar: a usage error the loader names (`CalendarMissing`)
@@ -177,7 +179,7 @@ def _refuse_without_universe(warehouse: WarehouseResource, named: list[str] | No
     cause = "securities failed" if why and why[0][0] == "failed" else "no listed securities stored"
     reason = f"skipped: universe unavailable ({cause})"
     if named:
-        reason += f"; no bars requested for {', '.join(named)}"
+        reason += f"; no {what} requested for {', '.join(named)}"
     raise DatasetFailed(reason, {
         "rows_written": 0, "symbols_failed": len(named or []), "source": source,
         "failed_symbols": MetadataValue.md("| symbol | reason |\n|---|---|\n" + "\n".join(

@@ -3,7 +3,7 @@
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline import progress
-from quantdb_pipeline.assets.bars import daily_bars
+from quantdb_pipeline.assets.bars import daily_bars, refuse_without_universe
 from quantdb_pipeline.assets.corporate_actions import corporate_actions
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
@@ -56,6 +56,7 @@ def _load(context: AssetExecutionContext, config: FactorConfig, market: MarketSo
         if done == total or done % 100 == 0:
             context.log.info(f"adjustment_factors: {done}/{total} symbols fetched (last {symbol}: {rows} rows)")
 
+    refuse_without_universe(warehouse, market.symbol_list(), source.name, "factors")
     with warehouse.get_connection() as conn:
         report = load_adjustment_factors(conn, source, lineage, symbols=market.symbol_list(),
                                          refresh=config.refresh, progress=on_progress,
