@@ -8,7 +8,7 @@ import pytest
 from quantdb_pipeline import read
 from quantdb_pipeline.loaders.bars import load_daily_bars
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
-from quantdb_pipeline.sources.sample_market import SUSPENDED_SYMBOL, SampleMarket
+from quantdb_pipeline.sources.sample import SUSPENDED_SYMBOL, SampleMarket
 from quantdb_pipeline.warehouse import connect
 from quantdb_pipeline.warehouse.writes import Lineage
 
