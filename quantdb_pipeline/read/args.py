@@ -10,11 +10,9 @@ from typing import TYPE_CHECKING
 from quantdb_pipeline._lazy import LazyModule
 
 if TYPE_CHECKING:
-    import duckdb
     import numpy as np
     import pandas as pd
 else:  # imported on first use: `import quantdb_pipeline.read` stays fast (pandas alone takes 0.3 s)
-    duckdb = LazyModule("duckdb")
     np = LazyModule("numpy")
     pd = LazyModule("pandas")
 

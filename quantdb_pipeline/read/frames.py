@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 else:  # imported on first use: `import quantdb_pipeline.read` stays fast (pandas alone takes 0.3 s)
-    duckdb = LazyModule("duckdb")
     np = LazyModule("numpy")
     pd = LazyModule("pandas")
 

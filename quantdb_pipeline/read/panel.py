@@ -18,11 +18,9 @@ from quantdb_pipeline.read.symbol_args import _check_known, _symbol_error, _symb
 from quantdb_pipeline.symbols import SymbolError
 
 if TYPE_CHECKING:
-    import duckdb
     import numpy as np
     import pandas as pd
 else:  # imported on first use: `import quantdb_pipeline.read` stays fast (pandas alone takes 0.3 s)
-    duckdb = LazyModule("duckdb")
     np = LazyModule("numpy")
     pd = LazyModule("pandas")
 
