@@ -354,7 +354,7 @@ def prune(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    """Print `status.status()`: tables, coverage gaps, quarantine, symbols waiting for a retry."""
+    """Print `quantdb_pipeline.status.status()` (`read.status()`): tables, coverage gaps, quarantine, retries."""
     from quantdb_pipeline import read
     from quantdb_pipeline.status import status as warehouse_status
     from quantdb_pipeline.warehouse.source_identity import describe
