@@ -36,22 +36,20 @@ import pandas as pd
 
 from quantdb_pipeline.sources.base import HkFactorFrames
 from quantdb_pipeline.sources.calendars import hk_trading_days
-from quantdb_pipeline.sources.sample_market import (
+from quantdb_pipeline.sources.sample import (
     BANK_SYMBOL,
     DELIST_DATE,
     DELISTED_SYMBOL,
     FIRST_REPORT,
     SampleMarket,
-    _calendar,
-    _first_trading_day_on_or_after,
-    _reports,
     code_on,
-    dividend_table,
     name_on,
     industry_on,
-    report_period_of,
-    spot_quotes,
 )
+from quantdb_pipeline.sources.sample.corporate_actions import dividend_table, report_period_of
+from quantdb_pipeline.sources.sample.financials import _reports
+from quantdb_pipeline.sources.sample.quotes import spot_quotes
+from quantdb_pipeline.sources.sample.universe import _calendar, _first_trading_day_on_or_after
 
 #: Sessions a history answer holds: the last ones of the window asked for.
 BAR_ANSWER_SESSIONS = 3

@@ -411,7 +411,7 @@ def timeline(first: dt.date = FIRST_LOAD_DAY, last: dt.date = LAST_NIGHT) -> lis
     first load's), that job is its own row, "weekly refresh", after the rest of the night."""
     from quantdb_pipeline.loaders.profiles import WEEKLY_REFRESH_DAYS
     from quantdb_pipeline.sources.calendars import hk_trading_days
-    from quantdb_pipeline.sources.sample_market import _calendar
+    from quantdb_pipeline.sources.sample.universe import _calendar
 
     sse, hkex = set(_calendar()), set(hk_trading_days())
     days = [(first, "first load", ALL_JOBS), (first, "no-op rerun", ALL_JOBS)]

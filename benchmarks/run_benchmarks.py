@@ -60,13 +60,9 @@ from quantdb_pipeline.loaders.reference import load_securities, load_trading_cal
 from quantdb_pipeline.settings import READ_CACHE_ENV
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.base import data_center_requests, spot_pages
-from quantdb_pipeline.sources.sample_market import (
-    SampleMarket,
-    dividend_table,
-    ex_date_reference,
-    name_on,
-    spot_quotes,
-)
+from quantdb_pipeline.sources.sample import SampleMarket, name_on
+from quantdb_pipeline.sources.sample.corporate_actions import dividend_table, ex_date_reference
+from quantdb_pipeline.sources.sample.quotes import spot_quotes
 from quantdb_pipeline.warehouse import connect
 from quantdb_pipeline.warehouse.schema import migrate
 from quantdb_pipeline.warehouse.writes import Lineage

@@ -354,14 +354,15 @@ def prune(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    """Print `read.status()`: tables, coverage gaps, quarantine, symbols waiting for a retry."""
+    """Print `quantdb_pipeline.status.status()` (`read.status()`): tables, coverage gaps, quarantine, retries."""
     from quantdb_pipeline import read
+    from quantdb_pipeline.status import status as warehouse_status
     from quantdb_pipeline.warehouse.source_identity import describe
     from quantdb_pipeline.warehouse_location import find_warehouse
 
     try:
         path = find_warehouse(args.warehouse, explicit_label="--warehouse")
-        report = read.status(warehouse=path)
+        report = warehouse_status(warehouse=path)
     except (read.WarehouseNotFoundError, read.WarehouseBusyError) as error:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
         return EXIT_NOT_PUBLISHED
@@ -525,15 +526,16 @@ def _working_file_lock(warehouse: Path) -> str | None:
     duckdb CLI pointed at `quantdb.work.duckdb`), and every step would wait for its lock, fail
     and print a traceback. Says the program and PID holding it, in one line.
     """
-    from quantdb_pipeline import read
+    from quantdb_pipeline.read.connection import _open
+    from quantdb_pipeline.read.errors import WarehouseBusyError
     from quantdb_pipeline.warehouse.publish import working_path
 
     working = working_path(warehouse)
     if not working.exists():
         return None
     try:
-        read._open(working).close()
-    except read.WarehouseBusyError as error:
+        _open(working).close()
+    except WarehouseBusyError as error:
         return (f"the working file {working} is held open read-write by {error.holder or 'another process'}, "
                 "which is no pipeline run; the pipeline writes only that file: close that session "
                 f"(open the published {warehouse.name} read-only instead) and run again")

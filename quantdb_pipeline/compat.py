@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from quantdb_pipeline import read
+from quantdb_pipeline.read.args import _date
 
 #: qdb's adjust values -> read.daily_bars's.
 _ADJUST = {"": None, "qfq": "qfq", "hfq": "hfq"}
@@ -36,7 +37,7 @@ def get_stock_data(symbol: str, start_date: str | None = None, end_date: str | N
     if start_date is None and days is not None:
         with read.connect(warehouse) as conn:
             latest = conn.execute("SELECT max(trade_date) FROM daily_bars").fetchall()[0][0]
-        last = read._date(end_date, "end_date") or latest
+        last = _date(end_date, "end_date") or latest
         trading = read.trading_days(end=last, warehouse=warehouse)
         start_date = trading[-days] if len(trading) >= days else (trading[0] if len(trading) else None)
     bars = read.daily_bars(symbol, start_date, end_date, columns=["open", "high", "low", "close", "prev_close",

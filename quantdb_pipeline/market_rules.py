@@ -1,7 +1,7 @@
 """Rules of the Chinese exchanges that more than one layer applies: the ex-rights reference
 price, daily price limits by board and date, ST limits by board and date, and the first days
 after a listing without a limit. The quality gate (`quality.suites`) checks bars against them
-and the sample market (`sources.sample_market`) simulates by them: one home, so the two agree.
+and the sample market (`sources.sample`) simulates by them: one home, so the two agree.
 
 Kept free of Dagster, akshare and Great Expectations: the loaders, the quality suites and the
 read side may all import it.

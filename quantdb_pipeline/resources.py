@@ -65,7 +65,7 @@ class MarketSourceResource(ConfigurableResource):
 
     def build(self) -> MarketSource:
         if self.kind == "sample":
-            from quantdb_pipeline.sources.sample_market import SampleMarket
+            from quantdb_pipeline.sources.sample import SampleMarket
 
             return SampleMarket(today=self.sample_today or None, size=self.sample_size)
         if self.kind == "akshare":

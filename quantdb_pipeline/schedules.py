@@ -35,13 +35,14 @@ def trading_day_verdict(day: dt.date, market: str = "CN") -> str | None:
 
     from quantdb_pipeline import read
     from quantdb_pipeline.partitions import HK_DAYS, SSE_DAYS
+    from quantdb_pipeline.read.calendars import trading_days_on
     from quantdb_pipeline.warehouse.planning import planning_connection
 
     exchange, partitions = ("HKEX", HK_DAYS) if market == "HK" else ("SSE", SSE_DAYS)
     try:
         with planning_connection() as conn:
-            days = read.trading_days_on(conn, day - dt.timedelta(days=400), day + dt.timedelta(days=400),
-                                        market=market)
+            days = trading_days_on(conn, day - dt.timedelta(days=400), day + dt.timedelta(days=400),
+                                   market=market)
     except read.WarehouseNotFoundError:
         return "no warehouse yet: run reference_job (or `quantdb-pipeline run`) first"
     except read.WarehouseBusyError as error:

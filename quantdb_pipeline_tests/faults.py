@@ -17,7 +17,7 @@ import responses
 
 from quantdb_pipeline.resources import MarketSourceResource
 from quantdb_pipeline.sources.pacing import RetriesExhausted
-from quantdb_pipeline.sources.sample_market import SampleMarket
+from quantdb_pipeline.sources.sample import SampleMarket
 
 KLINE_URL = "https://push2his.eastmoney.com/api/qt/stock/kline/get"
 SINA_HFQ_URL = re.compile(r"https://finance\.sina\.com\.cn/realstock/company/(sh|sz|bj)(\d{6})/hfq\.js")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from quantdb_pipeline import read
-from quantdb_pipeline.sources.sample_market import (
+from quantdb_pipeline.sources.sample import (
     DIVIDEND_DATE,
     DIVIDEND_PERIOD,
     DIVIDEND_SYMBOL,

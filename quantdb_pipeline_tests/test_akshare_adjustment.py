@@ -21,7 +21,7 @@ from quantdb_pipeline.loaders.corporate_actions import load_corporate_actions
 from quantdb_pipeline.loaders.factors import load_adjustment_factors
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.sources.akshare_source import AkshareSource
-from quantdb_pipeline.sources.sample_market import DIVIDEND_DATE, DIVIDEND_SYMBOL, SPLIT_SYMBOL, SampleMarket
+from quantdb_pipeline.sources.sample import DIVIDEND_DATE, DIVIDEND_SYMBOL, SPLIT_SYMBOL, SampleMarket
 from quantdb_pipeline.warehouse.publish import open_working, publish
 from quantdb_pipeline.warehouse.schema import migrate
 from quantdb_pipeline.warehouse.writes import Lineage

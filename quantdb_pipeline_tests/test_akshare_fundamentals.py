@@ -15,7 +15,7 @@ import responses
 
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.akshare_source import AkshareSource
-from quantdb_pipeline.sources.sample_market import BANK_SYMBOL, ST_SYMBOL, SampleMarket
+from quantdb_pipeline.sources.sample import BANK_SYMBOL, ST_SYMBOL, SampleMarket
 
 TODAY = "2024-11-15"
 QUOTE_URL = "https://push2.eastmoney.com/api/qt/stock/get"

@@ -17,7 +17,7 @@ from quantdb_pipeline import read
 from quantdb_pipeline.loaders.bars import load_daily_bars
 from quantdb_pipeline.schedules import financials_schedule, nightly_bars_schedule, nightly_hk_bars_schedule
 from quantdb_pipeline.sensors import ALERTS_FILE, WEBHOOK_ENV, new_listings_sensor, run_failure_alert
-from quantdb_pipeline.sources.sample_market import SampleMarket
+from quantdb_pipeline.sources.sample import SampleMarket
 from quantdb_pipeline.warehouse.publish import open_working, publish
 from quantdb_pipeline.warehouse.writes import Lineage
 from quantdb_pipeline_tests import faults

@@ -12,7 +12,7 @@ import pytest
 
 from quantdb_pipeline import read
 from quantdb_pipeline.compat import get_stock_data
-from quantdb_pipeline.sources.sample_market import DIVIDEND_DATE, DIVIDEND_SYMBOL, SampleMarket
+from quantdb_pipeline.sources.sample import DIVIDEND_DATE, DIVIDEND_SYMBOL, SampleMarket
 from quantdb_pipeline.warehouse import schema
 from quantdb_pipeline.warehouse.comments import COLUMN_COMMENTS, TABLE_COMMENTS
 from quantdb_pipeline_tests.conftest import module_pipeline

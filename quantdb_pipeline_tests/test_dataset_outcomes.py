@@ -11,7 +11,7 @@ import duckdb
 from quantdb_pipeline.assets import corporate_actions
 from quantdb_pipeline.resources import MarketSourceResource
 from quantdb_pipeline.sources.pacing import RetriesExhausted
-from quantdb_pipeline.sources.sample_market import SampleMarket
+from quantdb_pipeline.sources.sample import SampleMarket
 from quantdb_pipeline.warehouse.publish import working_path
 
 TODAY = "2024-08-30"

@@ -71,7 +71,7 @@ def test_dividend_periods_the_breaker_spared_keep_their_stored_plans(tmp_path):
     from quantdb_pipeline.loaders.bars import load_daily_bars
     from quantdb_pipeline.loaders.corporate_actions import load_corporate_actions
     from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
-    from quantdb_pipeline.sources.sample_market import SampleMarket
+    from quantdb_pipeline.sources.sample import SampleMarket
     from quantdb_pipeline.warehouse.schema import connect
     from quantdb_pipeline.warehouse.writes import Lineage
 

@@ -17,7 +17,7 @@ from quantdb_pipeline.loaders.reference import load_securities
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.akshare_source import AkshareSource
 from quantdb_pipeline.sources.base import DATA_CENTER_PAGE_ROWS, REPORT_TABLES
-from quantdb_pipeline.sources.sample_market import BANK_SYMBOL, SampleMarket
+from quantdb_pipeline.sources.sample import BANK_SYMBOL, SampleMarket
 from quantdb_pipeline.warehouse.schema import connect
 from quantdb_pipeline.warehouse.writes import Lineage
 from quantdb_pipeline_tests.faults import FakeDataCenter

@@ -12,7 +12,7 @@ from quantdb_pipeline import read
 from quantdb_pipeline.assets import financial_indicators, financial_statements, securities, security_profiles
 from quantdb_pipeline.loaders.fundamentals import open_report_periods, reports_due
 from quantdb_pipeline.resources import MarketSourceResource
-from quantdb_pipeline.sources.sample_market import (
+from quantdb_pipeline.sources.sample import (
     BANK_SYMBOL,
     INDUSTRY_CHANGE_DATE,
     INDUSTRY_CHANGE_SYMBOL,

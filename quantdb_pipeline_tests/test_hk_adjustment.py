@@ -33,7 +33,7 @@ from quantdb_pipeline.assets import (
 from quantdb_pipeline.loaders.hk_factors import REFRESH_AFTER_DAYS, load_hk_adjustment_factors
 from quantdb_pipeline.loaders.markets import HK, load_hk_calendar, load_hk_securities, load_market_bars
 from quantdb_pipeline.sources.akshare_source import AkshareSource
-from quantdb_pipeline.sources.sample_market import (
+from quantdb_pipeline.sources.sample import (
     DIVIDEND_SYMBOL,
     HK_ACTION_SYMBOL,
     HK_BONUS_DATE,

@@ -14,7 +14,7 @@ from quantdb_pipeline.resources import MarketSourceResource
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.akshare_source import AkshareSource
 from quantdb_pipeline.sources.base import spot_pages
-from quantdb_pipeline.sources.sample_market import HK_ACTION_SYMBOL, HK_SYMBOLS, SampleMarket
+from quantdb_pipeline.sources.sample import HK_ACTION_SYMBOL, HK_SYMBOLS, SampleMarket
 from quantdb_pipeline_tests.conftest import d, failure_messages
 from quantdb_pipeline_tests.faults import HK_QUOTE_LIST_URL, FakeQuoteList
 

@@ -24,7 +24,7 @@ from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.resources import MarketSourceResource
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.akshare_source import AkshareSource
-from quantdb_pipeline.sources.sample_market import SUSPENDED_SYMBOL, SampleMarket
+from quantdb_pipeline.sources.sample import SUSPENDED_SYMBOL, SampleMarket
 from quantdb_pipeline.warehouse.publish import open_working, publish
 from quantdb_pipeline.warehouse.writes import Lineage
 from quantdb_pipeline_tests.conftest import d, failure_messages

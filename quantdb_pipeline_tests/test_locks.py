@@ -25,7 +25,7 @@ from quantdb_pipeline.loaders.bars import resume_date
 from quantdb_pipeline.schedules import nightly_bars_schedule
 from quantdb_pipeline.sensors import new_listings_sensor
 from quantdb_pipeline.settings import DEFAULT_REVISIT_DAYS
-from quantdb_pipeline.sources.sample_market import SampleMarket
+from quantdb_pipeline.sources.sample import SampleMarket
 from quantdb_pipeline.warehouse.planning import planning_connection
 from quantdb_pipeline.warehouse.publish import open_working, working_path
 from quantdb_pipeline_tests.faults import published_sample_warehouse

@@ -17,7 +17,7 @@ from quantdb_pipeline.loaders.markets import HK, load_hk_calendar, load_market_b
 from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.sources.akshare_source import AkshareSource
 from quantdb_pipeline.sources.calendars import hk_trading_days
-from quantdb_pipeline.sources.sample_market import HK_SYMBOLS, SampleMarket
+from quantdb_pipeline.sources.sample import HK_SYMBOLS, SampleMarket
 from quantdb_pipeline.warehouse.publish import open_working, publish
 from quantdb_pipeline.warehouse.schema import migrate
 from quantdb_pipeline.warehouse.writes import Lineage

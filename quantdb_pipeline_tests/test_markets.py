@@ -16,7 +16,7 @@ from quantdb_pipeline.assets import hk_daily_bars, hk_securities, hk_trading_cal
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.akshare_source import AkshareSource
 from quantdb_pipeline.sources.calendars import hk_trading_days
-from quantdb_pipeline.sources.sample_market import HK_SYMBOLS, INDEX_SYMBOLS, SampleMarket
+from quantdb_pipeline.sources.sample import HK_SYMBOLS, INDEX_SYMBOLS, SampleMarket
 from quantdb_pipeline.symbols import SymbolError, normalize_hk_symbol, normalize_index_symbol
 from quantdb_pipeline_tests.conftest import d, failure_messages
 from quantdb_pipeline_tests.faults import kline_strings

@@ -30,7 +30,7 @@ from quantdb_pipeline.assets import (
 from quantdb_pipeline.cli import EXIT_NOT_PUBLISHED, EXIT_OK, EXIT_PARTIAL, main
 from quantdb_pipeline.run_log import failure_line
 from quantdb_pipeline.sensors import ALERTS_FILE, run_failure_alert
-from quantdb_pipeline.sources.sample_market import SampleMarket
+from quantdb_pipeline.sources.sample import SampleMarket
 from quantdb_pipeline_tests import faults
 from quantdb_pipeline_tests.conftest import failure_messages
 from quantdb_pipeline_tests.test_cli import summary_value

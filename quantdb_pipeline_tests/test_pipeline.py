@@ -9,7 +9,7 @@ import pytest
 
 from quantdb_pipeline.assets import daily_bars, securities
 from quantdb_pipeline.resources import MarketSourceResource
-from quantdb_pipeline.sources.sample_market import (
+from quantdb_pipeline.sources.sample import (
     BSE_SWITCH_DATE,
     DELIST_DATE,
     DELISTED_SYMBOL,

@@ -19,7 +19,7 @@ from quantdb_pipeline.loaders.profiles import FORMER_NAMES_PER_REFRESH, load_pro
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.sources.akshare_source import AkshareSource
 from quantdb_pipeline.sources.base import spot_pages
-from quantdb_pipeline.sources.sample_market import (
+from quantdb_pipeline.sources.sample import (
     BANK_SYMBOL,
     FORMER_NAME,
     INDUSTRY_BOARDS,

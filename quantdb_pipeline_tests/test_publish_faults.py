@@ -18,7 +18,7 @@ import pytest
 
 from quantdb_pipeline import read
 from quantdb_pipeline.resources import WarehouseResource
-from quantdb_pipeline.sources.sample_market import SampleMarket
+from quantdb_pipeline.sources.sample import SampleMarket
 from quantdb_pipeline.warehouse.publish import NotEnoughSpace, open_working, publish, working_path
 from quantdb_pipeline_tests.faults import published_sample_warehouse
 

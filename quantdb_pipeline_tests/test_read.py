@@ -8,7 +8,8 @@ import pytest
 from quantdb_pipeline import read
 from quantdb_pipeline.loaders.bars import load_daily_bars
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
-from quantdb_pipeline.sources.sample_market import SUSPENDED_SYMBOL, SampleMarket
+from quantdb_pipeline.read.connection import _cursor
+from quantdb_pipeline.sources.sample import SUSPENDED_SYMBOL, SampleMarket
 from quantdb_pipeline.warehouse import connect
 from quantdb_pipeline.warehouse.writes import Lineage
 
@@ -201,7 +202,7 @@ def test_every_thread_reads_a_new_snapshot_and_its_symbol_changes(warehouse, tmp
 def test_a_read_inside_another_read_of_the_same_thread_leaves_its_result_alone(warehouse, monkeypatch):
     monkeypatch.setenv("QUANTDB_READ_CACHE_MB", "0")  # the query path, not the result cache
     expected = read.daily_bars("600000", "2024-06-03", "2024-06-07", warehouse=warehouse)
-    with read._cursor(warehouse) as outer:
+    with _cursor(warehouse) as outer:
         pending = outer.execute("SELECT trade_date FROM daily_bars WHERE symbol = '000001' ORDER BY trade_date")
         inner = read.daily_bars("600000", "2024-06-03", "2024-06-07", warehouse=warehouse)
         days = [day for (day,) in pending.fetchall()]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from quantdb_pipeline import read
-from quantdb_pipeline.sources.sample_market import (
+from quantdb_pipeline.sources.sample import (
     RENAMED_SYMBOL,
     ST_DATE,
     ST_SYMBOL,

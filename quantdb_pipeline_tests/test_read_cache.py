@@ -10,7 +10,7 @@ import pytest
 
 from quantdb_pipeline import read
 from quantdb_pipeline.settings import READ_CACHE_ENV, read_cache_bytes
-from quantdb_pipeline.sources.sample_market import SampleMarket
+from quantdb_pipeline.sources.sample import SampleMarket
 from quantdb_pipeline_tests.faults import published_sample_warehouse
 
 RANGE = ("2024-06-03", "2024-07-31")

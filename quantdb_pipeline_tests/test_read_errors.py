@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from quantdb_pipeline import read
-from quantdb_pipeline.sources.sample_market import SampleMarket
+from quantdb_pipeline.sources.sample import SampleMarket
 from quantdb_pipeline_tests.conftest import DEMO_TODAY, REPO
 
 

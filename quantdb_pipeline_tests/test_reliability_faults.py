@@ -15,7 +15,7 @@ import responses
 from quantdb_pipeline.loaders.bars import load_daily_bars
 from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.sources.akshare_source import AkshareSource
-from quantdb_pipeline.sources.sample_market import SampleMarket
+from quantdb_pipeline.sources.sample import SampleMarket
 from quantdb_pipeline.warehouse.publish import open_working, publish
 from quantdb_pipeline.warehouse.schema import migrate
 from quantdb_pipeline.warehouse.writes import Lineage

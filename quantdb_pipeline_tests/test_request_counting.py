@@ -25,7 +25,7 @@ from quantdb_pipeline.cli import EXIT_OK, main
 from quantdb_pipeline.sources import request_counting
 from quantdb_pipeline.sources.akshare_source import AkshareSource
 from quantdb_pipeline.sources.pacing import RateLimiter
-from quantdb_pipeline.sources.sample_market import INDEX_SYMBOLS, SampleMarket
+from quantdb_pipeline.sources.sample import INDEX_SYMBOLS, SampleMarket
 from quantdb_pipeline_tests.faults import (
     KLINE_URL,
     QUOTE_LIST_URL,

@@ -13,7 +13,7 @@ from quantdb_pipeline import read
 from quantdb_pipeline.loaders.financial_reports import load_financial_reports
 from quantdb_pipeline.loaders.fundamentals import load_indicators, load_statements
 from quantdb_pipeline.loaders.reference import load_securities
-from quantdb_pipeline.sources.sample_market import BANK_SYMBOL, FIRST_REPORT, SampleMarket
+from quantdb_pipeline.sources.sample import BANK_SYMBOL, FIRST_REPORT, SampleMarket
 from quantdb_pipeline.warehouse.schema import connect
 from quantdb_pipeline.warehouse.writes import Lineage
 

@@ -5,7 +5,8 @@ import pandas.testing as pdt
 
 from quantdb_pipeline.market_rules import board_limit_pcts
 from quantdb_pipeline.sources import normalize
-from quantdb_pipeline.sources.sample_market import (
+from quantdb_pipeline.sources.base import bundled_sse_calendar
+from quantdb_pipeline.sources.sample import (
     DELIST_DATE,
     DELISTED_SYMBOL,
     IPO_DATE,
@@ -16,7 +17,6 @@ from quantdb_pipeline.sources.sample_market import (
     SUSPENDED_SYMBOL,
     SUSPENSION,
     SampleMarket,
-    bundled_sse_calendar,
 )
 
 TODAY = dt.date(2026, 11, 20)

@@ -12,7 +12,7 @@ from quantdb_pipeline.assets import daily_bars
 from quantdb_pipeline.resources import MarketSourceResource
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.akshare_source import AkshareSource
-from quantdb_pipeline.sources.sample_market import SUSPENDED_SYMBOL, SUSPENSION, SampleMarket
+from quantdb_pipeline.sources.sample import SUSPENDED_SYMBOL, SUSPENSION, SampleMarket
 from quantdb_pipeline_tests.conftest import d, failure_messages
 from quantdb_pipeline_tests.faults import FakeQuoteList
 

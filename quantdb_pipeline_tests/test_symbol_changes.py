@@ -24,7 +24,7 @@ from quantdb_pipeline.resources import MarketSourceResource
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.akshare_source import AkshareSource
 from quantdb_pipeline.sources.base import ListingFrames
-from quantdb_pipeline.sources.sample_market import BSE_SWITCH_DATE, SampleMarket, old_bse_code
+from quantdb_pipeline.sources.sample import BSE_SWITCH_DATE, SampleMarket, old_bse_code
 from quantdb_pipeline.warehouse.listing_status import MAX_DROP_SHARE
 from quantdb_pipeline.warehouse.publish import open_working
 from quantdb_pipeline.warehouse.schema import migrate

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from quantdb_pipeline import read
+from quantdb_pipeline.read.connection import _open
 from quantdb_pipeline.settings import warehouse_path
 from quantdb_pipeline.warehouse.publish import working_path
 
@@ -50,7 +51,7 @@ def planning_connection(published: str | os.PathLike | None = None) -> Iterator[
         if not path.exists():
             continue
         try:
-            conn = read._open(path)
+            conn = _open(path)
         except read.WarehouseBusyError as error:
             busy.append(error)
             continue
