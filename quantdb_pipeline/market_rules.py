@@ -1,10 +1,15 @@
-"""Rules of the Chinese exchanges that more than one layer applies: the ex-rights reference
-price, daily price limits by board and date, ST limits by board and date, and the first days
-after a listing without a limit. The quality gate (`quality.suites`) checks bars against them
-and the sample market (`sources.sample`) simulates by them: one home, so the two agree.
+"""Rules of the Chinese exchanges and regulators that more than one layer applies: the
+ex-rights reference price, daily price limits by board and date (and the limit prices they
+give), ST limits by board and date and what marks an ST name, the first days after a listing
+without a limit, and the statutory deadlines of periodic reports. The quality gate
+(`quality.suites`) checks bars against them, the loaders plan report fetches by them,
+`sources.normalize` flags ST names by them and the sample market (`sources.sample`)
+simulates by them: one home, so they agree. The one copy that cannot import this module, the
+deadline in the `report_announcements` view (migration 0012), is checked against
+`statutory_deadline` by `quantdb_pipeline_tests/test_layers.py`.
 
-Kept free of Dagster, akshare and Great Expectations: the loaders, the quality suites and the
-read side may all import it.
+Kept free of Dagster, akshare, Great Expectations and DuckDB: the loaders, the quality suites
+and the read side may all import it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 
 #: Prices are quoted in fen: two decimals.
 PRICE_DECIMALS = 2
@@ -90,6 +96,25 @@ def _step_values(steps: tuple[tuple[dt.date, float], ...], days: np.ndarray) -> 
     return out
 
 
+#: How the boards are named in the gate's rule descriptions.
+BOARD_TITLES = {"main": "main", "chinext": "ChiNext", "star": "STAR", "bse": "BSE"}
+
+
+def describe_board_limits() -> str:
+    """The board limits in words: "main 10, ChiNext 10 then 20 from 2020-08-24, STAR 20, BSE 30"."""
+    return ", ".join(BOARD_TITLES[board] + " " + " then ".join(
+        f"{pct:g}" if i == 0 else f"{pct:g} from {first.isoformat()}" for i, (first, pct) in enumerate(steps))
+        for board, steps in BOARD_LIMIT_STEPS.items())
+
+
+def describe_main_board_st_limits() -> str:
+    """The main board's ST limits in words: "5 until 2026-07-05, 10 from 2026-07-06"."""
+    steps = MAIN_BOARD_ST_LIMIT_STEPS
+    return ", ".join(
+        f"{pct:g} until {(steps[i + 1][0] - dt.timedelta(days=1)).isoformat()}" if i + 1 < len(steps)
+        else f"{pct:g} from {first.isoformat()}" for i, (first, pct) in enumerate(steps))
+
+
 def board_limit_pct(board: str, day: dt.date) -> float:
     """The board's daily price limit on `day`, percent (10.0 for ±10%); NaN where none is known."""
     return _step_value(BOARD_LIMIT_STEPS.get(board, ()), day)
@@ -154,3 +179,47 @@ def first_day_band_pct(board: str, list_date: dt.date) -> tuple[float, float] | 
     if unlimited_first_days(board, list_date) != APPROVAL_UNLIMITED_DAYS or list_date < FIRST_DAY_BAND_FROM:
         return None
     return FIRST_DAY_BAND_PCT
+
+
+def limit_prices(reference, limit_pct) -> tuple[np.ndarray, np.ndarray]:
+    """(limit up, limit down) prices, CNY: `reference` x (1 ± `limit_pct` / 100) rounded to the
+    fen half away from zero, as the exchanges publish them. Arrays (or scalars) in, float64
+    arrays out; NaN where either input is NaN."""
+    reference = np.asarray(reference, dtype="float64")
+    limit_pct = np.asarray(limit_pct, dtype="float64")
+    with np.errstate(invalid="ignore"):
+        up = np.floor(reference * (1 + limit_pct / 100) * 10**PRICE_DECIMALS + 0.5 + 1e-6) / 10**PRICE_DECIMALS
+        down = np.floor(reference * (1 - limit_pct / 100) * 10**PRICE_DECIMALS + 0.5 + 1e-6) / 10**PRICE_DECIMALS
+    return up, down
+
+
+# -- special treatment ---------------------------------------------------------------------
+
+#: "ST", "*ST", "S*ST", "SST" + name marks special treatment (its limit: `st_limit_pct`);
+#: "STAR..." does not.
+ST_NAME_PATTERN = r"^\s*(?:\*|S\*?)?ST(?![A-Za-z])"
+
+
+def is_st_name(names: pd.Series) -> pd.Series:
+    """True per name that marks special treatment; False for missing names. `names`: strings."""
+    return names.str.contains(ST_NAME_PATTERN, regex=True).fillna(False).astype(bool)
+
+
+# -- periodic reports ----------------------------------------------------------------------
+
+#: Report periods end on these (month, day): Q1, H1, Q3 and the year.
+REPORT_PERIOD_ENDS = ((3, 31), (6, 30), (9, 30), (12, 31))
+#: By when a period's report must be published (Securities Law art. 79, CSRC disclosure rules):
+#: month of the period's end -> (years after the period's year, month, day). Q1 by 04-30, H1 by
+#: 08-31, Q3 by 10-31, the annual report by 04-30 of the next year. The `report_announcements`
+#: view (migration 0012) spells the same dates in SQL; a test keeps the two equal.
+STATUTORY_DEADLINES = {3: (0, 4, 30), 6: (0, 8, 31), 9: (0, 10, 31), 12: (1, 4, 30)}
+
+
+def statutory_deadline(report_date: dt.date) -> dt.date:
+    """Q1 by 04-30, H1 by 08-31, Q3 by 10-31, the annual report by 04-30 of the next year.
+
+    A date that is no quarter end gets the annual report's deadline (as the view does).
+    """
+    years, month, day = STATUTORY_DEADLINES.get(report_date.month, STATUTORY_DEADLINES[12])
+    return dt.date(report_date.year + years, month, day)

@@ -13,6 +13,7 @@ from functools import partial
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline import progress
+from quantdb_pipeline import schema
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.bars import daily_bars
@@ -27,7 +28,6 @@ from quantdb_pipeline.loaders.profiles import ProfileReport, load_profiles
 from quantdb_pipeline.quality.expectations import combine
 from quantdb_pipeline.quality.suites import validate_indicators, validate_statements
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
-from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.warehouse.writes import Lineage
 
 PROFILES_SUITE = "security_profiles_suite"
@@ -154,12 +154,12 @@ def _load_financials(context: AssetExecutionContext, config: RefreshConfig, mark
         if watchlist:
             per_symbol = load_statements(conn, source, lineage, symbols=watchlist, refresh=config.refresh,
                                          progress=_progress(context), breaker_threshold=market.breaker_threshold)
-    statement_checks = combine(None, validate_statements(normalize.empty_frame(normalize.STATEMENT_DTYPES)))
+    statement_checks = combine(None, validate_statements(schema.empty_frame(schema.STATEMENT_DTYPES)))
     for checks in (whole.statement_checks if whole else None, per_symbol.checks if per_symbol else None):
         if checks is not None:
             statement_checks = combine(statement_checks, checks)
     indicator_checks = (whole.indicator_checks if whole and whole.indicator_checks else
-                        validate_indicators(normalize.empty_frame(normalize.INDICATOR_DTYPES)))
+                        validate_indicators(schema.empty_frame(schema.INDICATOR_DTYPES)))
     yield check_result(STATEMENTS_SUITE, statement_checks)
     yield check_result(REPORT_INDICATORS_SUITE, indicator_checks)
     if whole:

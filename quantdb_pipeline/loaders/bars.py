@@ -23,6 +23,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from quantdb_pipeline import schema
 from quantdb_pipeline.loaders import spot
 from quantdb_pipeline.loaders.closures import ClosureJudge, sessions
 from quantdb_pipeline.loaders.fetching import fetch_chunks
@@ -248,7 +249,7 @@ def _stage(fetched: list[tuple[BarFetch, pd.DataFrame]], report: BarLoadReport, 
     if spot_rows is not None and len(spot_rows):
         nonempty.append((BarFetch("", today, today), spot_rows))
     if not nonempty:
-        return normalize.empty_bars()
+        return schema.empty_bars()
     bars = pd.concat([b for _, b in nonempty], ignore_index=True)
     lengths = [len(b) for _, b in nonempty]
     lo = np.repeat(np.array([f.start for f, _ in nonempty], dtype="datetime64[D]"), lengths)
@@ -474,7 +475,7 @@ def load_daily_bars(
         plan.calendar = judge.calendar_now()
     if closed or run.outcomes:
         covered = {f.symbol for f in closed if judge.covers(f)}  # closed every day of its window: covered
-        run.write([(f, normalize.empty_bars()) for f in closed], [], None, covered)
+        run.write([(f, schema.empty_bars()) for f in closed], [], None, covered)
     report.requests = sum(source.requests.values()) - requests_before
     report.symbols_updated = len(run.updated)
 
@@ -485,7 +486,7 @@ def load_daily_bars(
                            columns=["symbol", "start", "end"])
     counted = run.day_counts()
     report.batch_checks = validate_bar_days(counted, windows, context)
-    report.row_checks = report.row_checks or validate_bar_rows(normalize.empty_bars(), context)
+    report.row_checks = report.row_checks or validate_bar_rows(schema.empty_bars(), context)
     report.gate_seconds += time.perf_counter() - gate_began
     if report.batch_checks.batch_failed:
         coverage = daily_coverage(counted, windows, context.trading_days)
@@ -531,7 +532,7 @@ class _Run:
         sampled = {symbol for symbol, _, _ in entries}
         history = [bars for fetch, bars in fetched if fetch.symbol in sampled and len(bars)]
         outcome, mismatches = spot.reconcile(
-            self.conn, pd.concat(history, ignore_index=True) if history else normalize.empty_bars(),
+            self.conn, pd.concat(history, ignore_index=True) if history else schema.empty_bars(),
             self.source, entries)
         self.report.reconciliation = combine(self.report.reconciliation, outcome)
         self.report.reconcile_mismatches += mismatches

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
+from quantdb_pipeline import schema
 from quantdb_pipeline.loaders.fetching import fetch_each
 from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import split
@@ -142,7 +143,7 @@ def load_corporate_actions(
     frames = [rows for _, rows in got.answers if not rows.empty]
     report.requests = sum(source.requests.values()) - requests_before
 
-    staged = pd.concat(frames, ignore_index=True) if frames else normalize.empty_corporate_actions()
+    staged = pd.concat(frames, ignore_index=True) if frames else schema.empty_corporate_actions()
     report.checks = validate_corporate_actions(staged)
     passed, quarantine = split(DATASET, staged, report.checks, ["symbol", "report_period", "plan_announced_on"])
     report.rows_quarantined = len(quarantine)

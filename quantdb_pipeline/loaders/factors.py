@@ -42,6 +42,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from quantdb_pipeline import schema
 from quantdb_pipeline.loaders.fetching import fetch_chunks
 from quantdb_pipeline.market_rules import ex_rights_reference
 from quantdb_pipeline.quality.expectations import SuiteOutcome, combine
@@ -330,7 +331,7 @@ def load_adjustment_factors(
         return derivation["derived"], derivation["gaps"]
 
     # after the last chunk: the derived factors and gaps, from every symbol's stored factors
-    write_factor_batch(conn, normalize.empty_factors(), [], _outcomes([]), lineage, today, derive=derive,
+    write_factor_batch(conn, schema.empty_factors(), [], _outcomes([]), lineage, today, derive=derive,
                        scope=symbols)
     derived = derivation["derived"]
     report.derived = derived[derived["derived_from"] != "base"].reset_index(drop=True)
@@ -349,7 +350,7 @@ def _outcomes(rows: list[tuple]) -> pd.DataFrame:
 def _write_chunk(conn: duckdb.DuckDBPyConnection, report: FactorLoadReport, outcomes: list[tuple],
                  fetched: list[pd.DataFrame], derived_before: set, lineage: Lineage, today: dt.date) -> None:
     """Check one chunk of upstream factor lists and swap them in, with their outcomes, in one transaction."""
-    staged = pd.concat(fetched, ignore_index=True) if fetched else normalize.empty_factors()
+    staged = pd.concat(fetched, ignore_index=True) if fetched else schema.empty_factors()
     fetched_symbols = sorted({*staged["symbol"]})
     steps = known_ex_dates(conn, today, fetched_symbols)
     steps["derived"] = [(s, d) in derived_before for s, d in zip(steps["symbol"], steps["ex_date"])]

@@ -44,8 +44,8 @@ from quantdb_pipeline.loaders.fundamentals import (
     INDICATORS,
     STATEMENTS,
     open_report_periods,
-    statutory_deadline,
 )
+from quantdb_pipeline.market_rules import statutory_deadline
 from quantdb_pipeline.quality.expectations import SuiteOutcome, combine
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_indicators, validate_statements

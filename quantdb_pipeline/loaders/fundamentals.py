@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
+from quantdb_pipeline import schema
 from quantdb_pipeline.loaders.fetching import fetch_chunks
+# statutory_deadline is also imported from here (schedules): the rule itself lives in market_rules
+from quantdb_pipeline.market_rules import REPORT_PERIOD_ENDS, statutory_deadline
 from quantdb_pipeline.quality.expectations import SuiteOutcome, combine
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_indicators, validate_statements
@@ -38,17 +41,11 @@ STATEMENTS_FETCHED = ("balance", "income", "cash_flow")
 ProgressCallback = Callable[[int, int, str, int], None]
 
 
-def statutory_deadline(report_date: dt.date) -> dt.date:
-    """Q1 by 04-30, H1 by 08-31, Q3 by 10-31, the annual report by 04-30 of the next year."""
-    return {3: dt.date(report_date.year, 4, 30), 6: dt.date(report_date.year, 8, 31),
-            9: dt.date(report_date.year, 10, 31)}.get(report_date.month, dt.date(report_date.year + 1, 4, 30))
-
-
 def open_report_periods(today: dt.date) -> list[dt.date]:
     """Quarter ends whose disclosure window is open today (ended, deadline + grace not passed)."""
     periods = []
     for year in (today.year - 1, today.year):
-        for month, day in ((3, 31), (6, 30), (9, 30), (12, 31)):
+        for month, day in REPORT_PERIOD_ENDS:
             end = dt.date(year, month, day)
             if end < today <= statutory_deadline(end) + dt.timedelta(days=DEADLINE_GRACE_DAYS):
                 periods.append(end)
@@ -135,11 +132,11 @@ def _load_reports(conn, source, lineage, dataset, table, fetch, validate, key, s
     began, today = time.perf_counter(), source.today()
     report = FundamentalsReport(dataset, due=reports_due(conn, dataset, table, today, symbols, refresh))
     before = sum(source.requests.values())
-    dtypes = normalize.STATEMENT_DTYPES if table == STATEMENTS else normalize.INDICATOR_DTYPES
+    dtypes = schema.STATEMENT_DTYPES if table == STATEMENTS else schema.INDICATOR_DTYPES
     for fetched, failed in _fetch_chunks(report.due, fetch, report, progress, breaker_threshold, chunk):
         report.requests = sum(source.requests.values()) - before
         frames = [f for _, f in fetched if len(f)]
-        staged = pd.concat(frames, ignore_index=True) if frames else normalize.empty_frame(dtypes)
+        staged = pd.concat(frames, ignore_index=True) if frames else schema.empty_frame(dtypes)
         if table == INDICATORS:  # sina repeats some labels inside a section: the first one counts
             staged = staged.drop_duplicates(["symbol", "report_date", "section", "indicator"], keep="first")
             staged = staged.reset_index(drop=True)

@@ -39,12 +39,13 @@ from collections.abc import Callable
 import duckdb
 import pandas as pd
 
+from quantdb_pipeline import schema
 from quantdb_pipeline.loaders.factors import FactorLoadReport, describe_change, fetch_factor_lists
 from quantdb_pipeline.quality.expectations import combine
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_hk_factors
 from quantdb_pipeline.sources import MarketSource, normalize
-from quantdb_pipeline.warehouse.writes import HK_FACTOR_COLUMNS, Lineage, write_factor_batch
+from quantdb_pipeline.warehouse.writes import Lineage, write_factor_batch
 
 DATASET = TABLE = "hk_adjustment_factors"
 #: A symbol's factors are due again once its last fetch is this many days old.
@@ -156,7 +157,7 @@ def load_hk_adjustment_factors(
 def _write_chunk(conn: duckdb.DuckDBPyConnection, report: FactorLoadReport, outcomes: list[tuple],
                  fetched: list[pd.DataFrame], lineage: Lineage, today: dt.date) -> None:
     """Check one chunk of HK factor lists and swap them in, with their outcomes, in one transaction."""
-    staged = pd.concat(fetched, ignore_index=True) if fetched else normalize.empty_frame(normalize.HK_FACTOR_DTYPES)
+    staged = pd.concat(fetched, ignore_index=True) if fetched else schema.empty_frame(schema.HK_FACTOR_DTYPES)
     checks = validate_hk_factors(staged, today, previous_closes(conn, staged))
     report.checks = combine(report.checks, checks)
     passed, quarantine = split(TABLE, staged, checks, ["symbol", "ex_date"])
@@ -183,4 +184,4 @@ def _write_chunk(conn: duckdb.DuckDBPyConnection, report: FactorLoadReport, outc
     report.rows_written += write_factor_batch(
         conn, passed, replaced, pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype(
             {"error": "string"}), lineage, today, quarantine=quarantine, dataset=DATASET, table=TABLE,
-        columns=HK_FACTOR_COLUMNS)
+        columns=schema.HK_FACTOR_COLUMNS)

@@ -40,6 +40,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from quantdb_pipeline import schema
 from quantdb_pipeline.loaders import spot
 from quantdb_pipeline.loaders.reference import mark_fetched
 from quantdb_pipeline.loaders.spot import SpotPlan
@@ -57,7 +58,7 @@ HKT = ZoneInfo("Asia/Hong_Kong")
 #: HK symbols reconciled against `stock_hk_hist` per night (one request each): with ~2,600 symbols
 #: each comes round about once a year; a wrong field shows within days since it affects most symbols.
 DEFAULT_HK_RECONCILE_SYMBOLS = 5
-_QUOTE_COLUMNS = list(normalize.HK_QUOTE_DTYPES)
+_QUOTE_COLUMNS = list(schema.HK_QUOTE_DTYPES)
 
 
 def final_after(day: dt.date) -> dt.datetime:
@@ -95,7 +96,7 @@ def day_quotes(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: L
                               "AND (NOT ? OR ingested_at >= ?) ORDER BY symbol",
                               [today, final, final_cutoff(today, source_now(source))]).df()
         if len(stored):
-            return stored.astype(normalize.HK_QUOTE_DTYPES), False
+            return stored.astype(schema.HK_QUOTE_DTYPES), False
     quotes = normalize.hk_quote_list(source.hk_listings_raw(), source.name)
     if quotes.empty:
         raise ValueError(f"{source.name}: the HK list came back empty on {today}; the stored HK universe is kept")

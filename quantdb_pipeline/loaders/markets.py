@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from quantdb_pipeline import schema
 from quantdb_pipeline.loaders import hk_spot, spot
 from quantdb_pipeline.loaders.closures import ClosureJudge, sessions
 from quantdb_pipeline.loaders.fetching import fetch_chunks
@@ -55,8 +56,8 @@ class Market:
         return list(self.dtypes)
 
 
-HK = Market("hk", "hk_daily_bars", "HK", "hk_daily_raw", normalize.hk_bars, normalize.HK_BAR_DTYPES)
-INDEX = Market("index", "index_daily_bars", "CN", "index_daily_raw", normalize.index_bars, normalize.INDEX_BAR_DTYPES)
+HK = Market("hk", "hk_daily_bars", "HK", "hk_daily_raw", normalize.hk_bars, schema.HK_BAR_DTYPES)
+INDEX = Market("index", "index_daily_bars", "CN", "index_daily_raw", normalize.index_bars, schema.INDEX_BAR_DTYPES)
 
 
 @dataclass
@@ -294,7 +295,7 @@ def load_market_bars(
         sampled = {symbol for symbol, _, _ in entries}
         history = [b for w, b in fetched if w[0] in sampled and len(b)]
         outcome, mismatches = spot.reconcile(
-            conn, pd.concat(history, ignore_index=True) if history else normalize.empty_frame(market.dtypes),
+            conn, pd.concat(history, ignore_index=True) if history else schema.empty_frame(market.dtypes),
             source.name, entries, table=market.table)
         report.reconciliation = combine(report.reconciliation, outcome)
         report.reconcile_mismatches += mismatches
@@ -303,7 +304,7 @@ def load_market_bars(
         """Check one chunk by the market's rules and write it with its outcomes in one transaction."""
         reconcile(fetched)
         frames = [b for _, b in fetched if len(b)]
-        staged = pd.concat(frames, ignore_index=True) if frames else normalize.empty_frame(market.dtypes)
+        staged = pd.concat(frames, ignore_index=True) if frames else schema.empty_frame(market.dtypes)
         checks = validate_market_bars(staged, market.name, today, sessions(conn, market.calendar))
         report.checks = combine(report.checks, checks)
         passed, quarantine = split(market.table, staged, checks, ["symbol", "trade_date"])
@@ -348,7 +349,7 @@ def load_market_bars(
     report.requests = sum(source.requests.values()) - requests_before
     report.closures, report.reopened = judge.finish(attempted, closed, lineage)
     if closed:
-        write([(w, normalize.empty_frame(market.dtypes)) for w in closed], [],
+        write([(w, schema.empty_frame(market.dtypes)) for w in closed], [],
               {w[0] for w in closed if judge.covers(w)})
     report.seconds = time.perf_counter() - began
     return report

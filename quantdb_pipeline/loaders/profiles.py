@@ -39,8 +39,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from quantdb_pipeline import schema
 from quantdb_pipeline.loaders.fetching import fetch_each
 from quantdb_pipeline.loaders.fundamentals import ProgressCallback, FundamentalsReport
+from quantdb_pipeline.market_rules import is_st_name
 from quantdb_pipeline.quality.expectations import combine
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_profiles
@@ -55,7 +57,7 @@ from quantdb_pipeline.warehouse.profile_inputs import (
     store_quote_list,
 )
 from quantdb_pipeline.warehouse.schema import scalar
-from quantdb_pipeline.warehouse.writes import PROFILE_COLUMNS, Lineage, get_setting, set_setting, upsert_profiles
+from quantdb_pipeline.warehouse.writes import Lineage, get_setting, set_setting, upsert_profiles
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +191,7 @@ def _refresh_names(conn, source: MarketSource, lineage: Lineage, today: dt.date,
                      breaker_threshold=breaker_threshold)
     report.former_names_asked = [s for s, _ in got.answers]
     frames = [normalize.former_names(raw, s, source.name) for s, raw in got.answers]
-    names = pd.concat(frames, ignore_index=True) if frames else normalize.empty_frame(normalize.FORMER_NAME_DTYPES)
+    names = pd.concat(frames, ignore_index=True) if frames else schema.empty_frame(schema.FORMER_NAME_DTYPES)
     outcomes = pd.DataFrame([(s, "ok" if len(raw) else "empty", None if len(raw) else "sina lists no former name")
                              for s, raw in got.answers] + [(s, "failed", r) for s, r in got.failed.items()],
                             columns=["symbol", "status", "error"]).astype({"error": "string"})
@@ -219,7 +221,7 @@ def _quote_list(conn, source: MarketSource, lineage: Lineage, today: dt.date, re
 
 
 def build_profiles(conn: duckdb.DuckDBPyConnection, listed: list[str]) -> pd.DataFrame:
-    """The profile rows (`writes.PROFILE_COLUMNS`) of the symbols in `listed` that the stored
+    """The profile rows (`schema.PROFILE_COLUMNS`) of the symbols in `listed` that the stored
     quote list shows, from the snapshot, exchange shares, industries, securities and the
     current versions (see the module docstring)."""
     frame = conn.execute(
@@ -261,8 +263,8 @@ def build_profiles(conn: duckdb.DuckDBPyConnection, listed: list[str]) -> pd.Dat
         "total_market_cap": frame["total_market_cap"], "float_market_cap": frame["float_market_cap"],
         "shares_source": source,
     })
-    out["is_st"] = normalize._is_st(out["name"].astype("string"))
-    return out[PROFILE_COLUMNS].astype({**normalize.PROFILE_DTYPES, "shares_source": "string"})
+    out["is_st"] = is_st_name(out["name"].astype("string"))
+    return out[schema.PROFILE_COLUMNS].astype({**schema.PROFILE_DTYPES, "shares_source": "string"})
 
 
 def load_profiles(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
@@ -302,7 +304,7 @@ def load_profiles(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage
         record_failures(conn, PROFILES, listed, reason, lineage, today)
         report.failed.update({symbol: reason for symbol in listed})
         report.circuit_open = reason
-        report.checks = validate_profiles(normalize.empty_frame(normalize.PROFILE_DTYPES), today)
+        report.checks = validate_profiles(schema.empty_frame(schema.PROFILE_DTYPES), today)
         report.requests = sum(source.requests.values()) - before_total
         report.seconds = time.perf_counter() - began
         return report

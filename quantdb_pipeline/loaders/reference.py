@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from quantdb_pipeline import schema
 from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import GateFailed, split
 from quantdb_pipeline.quality.suites import validate_calendar, validate_securities
@@ -69,7 +70,7 @@ def load_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, linea
     (with a `symbol_changes` row): kept and readable, never fetched (see `listing_status`).
     """
     if fetched_today(conn, "securities", source, force):
-        frame = conn.execute(f"SELECT {', '.join(normalize.SECURITY_COLUMNS)} FROM securities ORDER BY symbol").df()
+        frame = conn.execute(f"SELECT {', '.join(schema.SECURITY_COLUMNS)} FROM securities ORDER BY symbol").df()
         for column in ("list_date", "delist_date"):
             frame[column] = frame[column].dt.date
         counts = {"new": 0, "total": len(frame), "quarantined": 0, "switched": 0, "dropped": 0, "drops_refused": 0}

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 
 from quantdb_pipeline.quality.expectations import SuiteOutcome
-from quantdb_pipeline.warehouse.writes import QUARANTINE_COLUMNS, empty_quarantine
+from quantdb_pipeline.schema import QUARANTINE_COLUMNS, empty_quarantine
 
 
 class GateFailed(RuntimeError):

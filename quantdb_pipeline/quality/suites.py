@@ -16,8 +16,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from quantdb_pipeline.market_rules import board_limit_pcts, ex_rights_reference, unlimited_first_days_of
+from quantdb_pipeline.market_rules import (
+    REGISTRATION_UNLIMITED_DAYS,
+    board_limit_pcts,
+    describe_board_limits,
+    describe_main_board_st_limits,
+    ex_rights_reference,
+    limit_prices,
+    unlimited_first_days_of,
+)
 from quantdb_pipeline.quality.expectations import FAIL, QUARANTINE, WARN, SuiteOutcome, gx_expectations, run_suite
+from quantdb_pipeline.schema import OHLC_COLUMNS
+from quantdb_pipeline.symbols import BOARDS, EXCHANGES
 
 # The daily price limits by board and date, the ST limits and the days after a listing without
 # a limit are the exchanges' rules: `quantdb_pipeline.market_rules` holds them.
@@ -36,6 +46,78 @@ BAR_REPORT_COLUMNS = ["symbol", "trade_date", "open", "high", "low", "close", "v
 
 def _rule(expectation_cls, rule: str, action: str, description: str, **kwargs):
     return expectation_cls(meta={"rule": rule, "action": action, "description": description}, **kwargs)
+
+
+# -- the price rules every bar table shares -----------------------------------------------
+
+@dataclass(frozen=True)
+class OhlcRules:
+    """What differs between the bar tables' OHLC rules (A-shares, HK, indices); the rules
+    themselves are `ohlc_expectations`'. Defaults: the HK and index tables'."""
+
+    #: Each price must be present: a missing A-share price is quarantined. HK and index bars
+    #: with a missing price pass (their pair rules skip it).
+    prices_present: bool = False
+    #: Also check low <= high: redundant where every price is present and the open lies in
+    #: [low, high], needed where a price may be missing or the open may lie outside.
+    low_le_high: bool = True
+    #: The open is the opening auction's price (eastmoney's HK open), which may lie outside the
+    #: continuous session's [low, high]: the rules comparing the open only warn.
+    open_from_auction: bool = False
+    #: The `mostly` of the positive-price rules, where given (1.0: every row).
+    positive_mostly: float | None = None
+
+
+A_SHARE_OHLC = OhlcRules(prices_present=True, low_le_high=False, positive_mostly=1.0)
+
+
+def ohlc_expectations(gxe, shape: OhlcRules) -> list:
+    """Prices > 0 (and present, per `shape`), then low <= open, low <= close, open <= high,
+    close <= high (and low <= high): quarantined, or warned about per `shape`."""
+    rules = []
+    for price in OHLC_COLUMNS:
+        rules.append(_rule(gxe.ExpectColumnValuesToBeBetween, f"{price}_positive", QUARANTINE, f"{price} > 0",
+                           column=price, min_value=0, strict_min=True,
+                           **({} if shape.positive_mostly is None else {"mostly": shape.positive_mostly})))
+        if shape.prices_present:
+            rules.append(_rule(gxe.ExpectColumnValuesToNotBeNull, f"{price}_present", QUARANTINE,
+                               f"{price} is not null", column=price))
+    pairs = [("open", "low", "low_le_open"), ("close", "low", "low_le_close"),
+             ("high", "open", "open_le_high"), ("high", "close", "close_le_high")]
+    if shape.low_le_high:
+        pairs.append(("high", "low", "low_le_high"))
+    for a, b, name in pairs:
+        action, description = QUARANTINE, f"{b} <= {a}"
+        if shape.open_from_auction and "open" in (a, b):
+            action = WARN
+            description += (" (a warning: the open is the opening auction's price, which may lie outside the "
+                            "continuous session's range; the bar loads)")
+        rules.append(_rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, name, action, description,
+                           column_A=a, column_B=b, or_equal=True, ignore_row_if="either_value_is_missing"))
+    return rules
+
+
+def turnover_expectations(gxe, amount_unit: str) -> list:
+    """volume >= 0 (shares) and amount >= 0 (`amount_unit`: e.g. " (CNY)", or "")."""
+    return [
+        _rule(gxe.ExpectColumnValuesToBeBetween, "volume_non_negative", QUARANTINE, "volume >= 0 (shares)",
+              column="volume", min_value=0),
+        _rule(gxe.ExpectColumnValuesToBeBetween, "amount_non_negative", QUARANTINE, f"amount >= 0{amount_unit}",
+              column="amount", min_value=0),
+    ]
+
+
+def vwap_expectations(gxe, low_note: str, high_note: str) -> list:
+    """amount / volume within [low, high] (columns vwap, vwap_floor, vwap_cap, the tolerance
+    `VWAP_TOLERANCE` applied by the prepare step); the notes are appended to the descriptions."""
+    return [
+        _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_above_low", QUARANTINE,
+              f"amount / volume >= low{low_note}", column_A="vwap", column_B="vwap_floor",
+              or_equal=True, ignore_row_if="either_value_is_missing"),
+        _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_below_high", QUARANTINE,
+              f"amount / volume <= high{high_note}", column_A="vwap_cap", column_B="vwap",
+              or_equal=True, ignore_row_if="either_value_is_missing"),
+    ]
 
 
 # -- daily_bars ---------------------------------------------------------------------------
@@ -254,9 +336,8 @@ def _limit_with_rounding(limit_pct: np.ndarray, reference: np.ndarray) -> np.nda
     rounding is worth more than a fixed tolerance. Without a reference price, the fixed
     `LIMIT_TOLERANCE_PCT` applies. pct_change itself is rounded to 0.01.
     """
+    up, down = limit_prices(reference, limit_pct)
     with np.errstate(invalid="ignore", divide="ignore"):
-        up = np.floor(reference * (1 + limit_pct / 100) * 100 + 0.5 + 1e-6) / 100
-        down = np.floor(reference * (1 - limit_pct / 100) * 100 + 0.5 + 1e-6) / 100
         exact = np.maximum(up / reference - 1, 1 - down / reference) * 100 + 0.011
     return np.where(reference > 0, exact, limit_pct + LIMIT_TOLERANCE_PCT)
 
@@ -282,27 +363,15 @@ def _bar_row_rules() -> tuple:
         _rule(gxe.ExpectColumnValuesToBeBetween, "not_in_future", QUARANTINE,
               "trade_date is not after the source's today", column="days_after_today", max_value=0),
     ]
-    for price in ("open", "high", "low", "close"):
-        rules.append(_rule(gxe.ExpectColumnValuesToBeBetween, f"{price}_positive", QUARANTINE, f"{price} > 0",
-                           column=price, min_value=0, strict_min=True, mostly=1.0))
-        rules.append(_rule(gxe.ExpectColumnValuesToNotBeNull, f"{price}_present", QUARANTINE,
-                           f"{price} is not null", column=price))
-    for a, b, name in (("open", "low", "low_le_open"), ("close", "low", "low_le_close"),
-                       ("high", "open", "open_le_high"), ("high", "close", "close_le_high")):
-        rules.append(_rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, name, QUARANTINE,
-                           f"{b} <= {a}", column_A=a, column_B=b, or_equal=True,
-                           ignore_row_if="either_value_is_missing"))
+    rules += ohlc_expectations(gxe, A_SHARE_OHLC)
+    rules += turnover_expectations(gxe, " (CNY)")
     rules += [
-        _rule(gxe.ExpectColumnValuesToBeBetween, "volume_non_negative", QUARANTINE, "volume >= 0 (shares)",
-              column="volume", min_value=0),
-        _rule(gxe.ExpectColumnValuesToBeBetween, "amount_non_negative", QUARANTINE, "amount >= 0 (CNY)",
-              column="amount", min_value=0),
         _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "within_board_limit", QUARANTINE,
               "the close moved from the exchange's reference price (the ex-rights price on a known ex-date) "
               "by no more than the board's daily limit, with the limit price rounded to the fen "
-              "(by board and date: main 10, ChiNext 10 then 20 from 2020-08-24, STAR 20, BSE 30; none on a "
-              "listing's first 5 trading days, or first day for approval-based listings; a fall with no known "
-              "reference price is the next rule's)",
+              f"(by board and date: {describe_board_limits()}; none on a "
+              f"listing's first {REGISTRATION_UNLIMITED_DAYS} trading days, or first day for approval-based "
+              "listings; a fall with no known reference price is the next rule's)",
               column_A="board_limit_pct", column_B="abs_pct_change", or_equal=True,
               ignore_row_if="either_value_is_missing"),
         _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "fall_within_board_limit", WARN,
@@ -312,17 +381,12 @@ def _bar_row_rules() -> tuple:
               column_A="fall_limit_pct", column_B="abs_pct_change", or_equal=True,
               ignore_row_if="either_value_is_missing"),
         _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "within_st_limit", WARN,
-              "the move stays within the ST limit of the board on that date (main board 5 until 2026-07-05, "
-              "10 from 2026-07-06; other boards their board's limit) for names that are ST now "
+              f"the move stays within the ST limit of the board on that date (main board "
+              f"{describe_main_board_st_limits()}; other boards their board's limit) for names that are ST now "
               "(a warning: the warehouse does not yet know since when a name is ST)",
               column_A="st_limit_pct", column_B="abs_pct_change", or_equal=True,
               ignore_row_if="either_value_is_missing"),
-        _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_above_low", QUARANTINE,
-              "amount / volume >= low (a lots-vs-shares unit error breaks this)",
-              column_A="vwap", column_B="vwap_floor", or_equal=True, ignore_row_if="either_value_is_missing"),
-        _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_below_high", QUARANTINE,
-              "amount / volume <= high", column_A="vwap_cap", column_B="vwap", or_equal=True,
-              ignore_row_if="either_value_is_missing"),
+        *vwap_expectations(gxe, " (a lots-vs-shares unit error breaks this)", ""),
         _rule(gxe.ExpectColumnValuesToBeBetween, "pct_change_matches_previous_close", WARN,
               "pct_change agrees with close / what upstream measures it from (the quote list's 昨收, the "
               "history klines' close - 涨跌额, or the last stored close where upstream sends neither)",
@@ -453,35 +517,12 @@ def _market_bar_rules(market: str) -> tuple:
               column="is_trading_day", value_set=[True]),
         _rule(gxe.ExpectColumnValuesToBeBetween, "not_in_future", QUARANTINE,
               "trade_date is not after the source's today", column="days_after_today", max_value=0),
-        _rule(gxe.ExpectColumnValuesToBeBetween, "volume_non_negative", QUARANTINE, "volume >= 0 (shares)",
-              column="volume", min_value=0),
-        _rule(gxe.ExpectColumnValuesToBeBetween, "amount_non_negative", QUARANTINE, "amount >= 0",
-              column="amount", min_value=0),
+        *turnover_expectations(gxe, ""),
     ]
-    for price in ("open", "high", "low", "close"):
-        rules.append(_rule(gxe.ExpectColumnValuesToBeBetween, f"{price}_positive", QUARANTINE, f"{price} > 0",
-                           column=price, min_value=0, strict_min=True))
-    auction_open = "open_from_auction" in MARKET_RULES[market]
-    for a, b, name in (("open", "low", "low_le_open"), ("close", "low", "low_le_close"),
-                       ("high", "open", "open_le_high"), ("high", "close", "close_le_high"),
-                       ("high", "low", "low_le_high")):
-        action, description = QUARANTINE, f"{b} <= {a}"
-        if auction_open and "open" in (a, b):
-            action = WARN
-            description += (" (a warning: the open is the opening auction's price, which may lie outside the "
-                            "continuous session's range; the bar loads)")
-        rules.append(_rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, name, action, description,
-                           column_A=a, column_B=b, or_equal=True, ignore_row_if="either_value_is_missing"))
+    rules += ohlc_expectations(gxe, OhlcRules(open_from_auction="open_from_auction" in MARKET_RULES[market]))
     if "vwap" in MARKET_RULES[market]:
-        rules += [
-            _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_above_low", QUARANTINE,
-                  "amount / volume >= low (volume in shares; HK: or the open, the auction's price)",
-                  column_A="vwap", column_B="vwap_floor",
-                  or_equal=True, ignore_row_if="either_value_is_missing"),
-            _rule(gxe.ExpectColumnPairValuesAToBeGreaterThanB, "vwap_below_high", QUARANTINE,
-                  "amount / volume <= high (HK: or the open)", column_A="vwap_cap", column_B="vwap",
-                  or_equal=True, ignore_row_if="either_value_is_missing"),
-        ]
+        rules += vwap_expectations(gxe, " (volume in shares; HK: or the open, the auction's price)",
+                                   " (HK: or the open)")
     if "pct_change_consistent" in MARKET_RULES[market]:
         rules.append(_rule(gxe.ExpectColumnValuesToBeBetween, "pct_change_matches_previous_close", WARN,
                            "pct_change agrees with close / prev_close", column="pct_discrepancy",
@@ -757,10 +798,10 @@ def validate_securities(frame: pd.DataFrame, today: dt.date) -> SuiteOutcome:
         _rule(gxe.ExpectColumnValuesToBeUnique, "symbol_unique", QUARANTINE, "one row per symbol", column="symbol"),
         _rule(gxe.ExpectColumnValuesToMatchRegex, "symbol_format", QUARANTINE, "six digits", column="symbol",
               regex=r"^\d{6}$"),
-        _rule(gxe.ExpectColumnValuesToBeInSet, "exchange_allowed", QUARANTINE, "SH, SZ or BJ", column="exchange",
-              value_set=["SH", "SZ", "BJ"]),
-        _rule(gxe.ExpectColumnValuesToBeInSet, "board_allowed", QUARANTINE, "main, chinext, star or bse",
-              column="board", value_set=["main", "chinext", "star", "bse"]),
+        _rule(gxe.ExpectColumnValuesToBeInSet, "exchange_allowed", QUARANTINE,
+              f"{', '.join(EXCHANGES[:-1])} or {EXCHANGES[-1]}", column="exchange", value_set=list(EXCHANGES)),
+        _rule(gxe.ExpectColumnValuesToBeInSet, "board_allowed", QUARANTINE, f"{', '.join(BOARDS[:-1])} or {BOARDS[-1]}",
+              column="board", value_set=list(BOARDS)),
         _rule(gxe.ExpectColumnValuesToNotBeNull, "name_present", QUARANTINE, "name is not null", column="name"),
         _rule(gxe.ExpectColumnValuesToBeBetween, "listed_not_in_future", WARN,
               "list_date is not after today (a warning: exchanges list upcoming IPOs)",

@@ -16,6 +16,33 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from quantdb_pipeline import schema
+from quantdb_pipeline.market_rules import is_st_name
+from quantdb_pipeline.schema import (  # noqa: F401 - the canonical shapes, re-exported for the sources' callers
+    BAR_COLUMNS,
+    BAR_DTYPES,
+    CORPORATE_ACTION_COLUMNS,
+    CORPORATE_ACTION_DTYPES,
+    FACTOR_DTYPES,
+    FORMER_NAME_DTYPES,
+    HK_BAR_DTYPES,
+    HK_FACTOR_DTYPES,
+    HK_QUOTE_DTYPES,
+    HK_SECURITY_DTYPES,
+    INDEX_BAR_DTYPES,
+    INDICATOR_DTYPES,
+    NAME_PERIOD_DTYPES,
+    PROFILE_DTYPES,
+    QUOTE_PROFILE_DTYPES,
+    SECURITY_COLUMNS,
+    SECURITY_DTYPES,
+    SHARE_DTYPES,
+    STATEMENT_DTYPES,
+    empty_bars,
+    empty_corporate_actions,
+    empty_factors,
+    empty_frame,
+)
 from quantdb_pipeline.sources.base import REPORT_TABLES
 from quantdb_pipeline.symbols import board_of, exchange_of
 
@@ -182,43 +209,10 @@ WHOLE_MARKET_NOTICE_COLUMNS = {"summary": "最新公告日期", "balance": "公�
 #: Calendar frame (`tool_trade_date_hist_sina`).
 CALENDAR_COLUMNS = {"trade_date": "trade_date"}
 
-BAR_DTYPES = {
-    "symbol": "string",
-    "trade_date": "date32[pyarrow]",
-    "open": "float64",
-    "high": "float64",
-    "low": "float64",
-    "close": "float64",
-    "volume": "Int64",
-    "amount": "float64",
-    "pct_change": "float64",
-    "turnover_rate": "float64",
-    "prev_close": "float64",
-    "reference_price": "float64",
-}
-BAR_COLUMNS = list(BAR_DTYPES)
-
-HK_BAR_DTYPES = {**{k: v for k, v in BAR_DTYPES.items() if k != "reference_price"}, "currency": "string"}
-HK_BAR_COLUMNS_OUT = list(HK_BAR_DTYPES)
-INDEX_BAR_DTYPES = {k: BAR_DTYPES[k] for k in ("symbol", "trade_date", "open", "high", "low", "close",
-                                               "volume", "amount")}
-INDEX_BAR_COLUMNS_OUT = list(INDEX_BAR_DTYPES)
-HK_SECURITY_DTYPES = {"symbol": "string", "name": "string", "currency": "string"}
-
-FACTOR_DTYPES = {"symbol": "string", "ex_date": "date32[pyarrow]", "hfq_factor": "float64"}
-HK_FACTOR_DTYPES = {"symbol": "string", "ex_date": "date32[pyarrow]", "hfq_factor": "float64", "hfq_cash": "float64",
-                    "qfq_factor": "float64"}
-
-SECURITY_DTYPES = {
-    "symbol": "string",
-    "exchange": "string",
-    "board": "string",
-    "name": "string",
-    "is_st": "bool",
-    "list_date": "date32[pyarrow]",
-    "delist_date": "date32[pyarrow]",
-}
-SECURITY_COLUMNS = list(SECURITY_DTYPES)
+# The canonical frames' columns and dtypes live in `quantdb_pipeline.schema`; the `*_OUT`
+# names keep this module's own upstream mappings (`HK_BAR_COLUMNS`, `INDEX_BAR_COLUMNS`) apart.
+HK_BAR_COLUMNS_OUT = schema.HK_BAR_COLUMNS
+INDEX_BAR_COLUMNS_OUT = schema.INDEX_BAR_COLUMNS
 
 
 class SourceSchemaError(ValueError):
@@ -228,10 +222,6 @@ class SourceSchemaError(ValueError):
         self.source, self.symbol, self.column, self.problem = source, symbol, column, problem
         where = f"symbol {symbol}" if symbol else "frame"
         super().__init__(f"{source}: {where}: column {column!r}: {problem}")
-
-
-def empty_bars() -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in BAR_DTYPES.items()})
 
 
 def _require(raw: pd.DataFrame, columns, source: str, symbol: str | None) -> None:
@@ -362,10 +352,6 @@ def a_share_spot_bars(raw: pd.DataFrame, trade_date: dt.date, source: str) -> tu
     return pd.DataFrame({name: columns[name] for name in BAR_COLUMNS}), idle
 
 
-def empty_frame(dtypes: dict) -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
-
-
 def _kline_frame(raw: pd.DataFrame, mapping: dict, symbol: str, source: str, out: dict,
                  shares_per_unit: int) -> dict:
     n = len(raw)
@@ -411,11 +397,6 @@ def hk_securities(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     return out.sort_values("symbol").reset_index(drop=True).astype(HK_SECURITY_DTYPES)
 
 
-HK_QUOTE_DTYPES = {"symbol": "string", "name": "string", "open": "float64", "high": "float64", "low": "float64",
-                   "close": "float64", "reference_price": "float64", "volume": "Int64", "amount": "float64",
-                   "pct_change": "float64"}
-
-
 def hk_quote_list(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     """The HK main board list as rows of `hk_quote_list` (without as_of and lineage): symbol,
     name and the day's quote, NaN prices for a symbol listed without a trade ("-" upstream, or
@@ -454,17 +435,6 @@ def hk_spot_bars(quotes: pd.DataFrame, trade_date: dt.date, source: str) -> tupl
         "reference_price": rows["reference_price"].to_numpy(dtype="float64"),
     })
     return bars, quotes["symbol"][~traded].astype(str).tolist()
-
-
-PROFILE_DTYPES = {
-    "symbol": "string", "name": "string", "is_st": "bool", "industry": "string", "total_shares": "float64",
-    "float_shares": "float64", "list_date": "date32[pyarrow]", "total_market_cap": "float64",
-    "float_market_cap": "float64",
-}
-INDICATOR_DTYPES = {"symbol": "string", "report_date": "date32[pyarrow]", "section": "string",
-                    "indicator": "string", "metric": "string", "value": "float64"}
-STATEMENT_DTYPES = {"symbol": "string", "statement": "string", "report_date": "date32[pyarrow]",
-                    "item": "string", "value": "float64", "notice_date": "date32[pyarrow]", "currency": "string"}
 
 
 def profile(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
@@ -511,14 +481,6 @@ INDUSTRY_MEMBER_COLUMNS = {"代码": "symbol"}
 SZ_NAME_CHANGE_COLUMNS = {"变更日期": "change_date", "证券代码": "symbol"}
 #: sina's former names (`stock_info_change_name(symbol)`): position (1 = oldest) and name, no dates.
 FORMER_NAME_COLUMNS = {"index": "position", "name": "name"}
-
-QUOTE_PROFILE_DTYPES = {"symbol": "string", "name": "string", "is_st": "bool", "price": "float64",
-                        "total_market_cap": "float64", "float_market_cap": "float64"}
-SHARE_DTYPES = {"symbol": "string", "total_shares": "float64", "float_shares": "float64"}
-NAME_PERIOD_DTYPES = {"symbol": "string", "valid_from": "date32[pyarrow]", "valid_to": "date32[pyarrow]",
-                      "name": "string", "is_st": "bool"}
-FORMER_NAME_DTYPES = {"symbol": "string", "position": "int32", "name": "string", "is_st": "bool"}
-
 
 def _codes(raw: pd.DataFrame, column: str, source: str, what: str) -> pd.Series:
     codes = raw[column].astype(str).str.strip().str.split(".").str[0].str.zfill(6)
@@ -762,20 +724,6 @@ DIVIDEND_DATE_COLUMNS = {"预案公告日": "plan_announced_on", "股权登记�
 DIVIDEND_PER_TEN_COLUMNS = {"现金分红-现金分红比例": "cash_per_share", "送转股份-送转比例": "bonus_shares_per_share",
                             "送转股份-转股比例": "transfer_shares_per_share"}
 DIVIDEND_TOTAL_SHARES_COLUMN = "送转股份-送转总比例"
-CORPORATE_ACTION_DTYPES = {
-    "symbol": "string", "report_period": "date32[pyarrow]", "plan_announced_on": "date32[pyarrow]",
-    "record_date": "date32[pyarrow]", "ex_date": "date32[pyarrow]", "pay_date": "date32[pyarrow]",
-    "cash_per_share": "float64", "bonus_shares_per_share": "float64", "transfer_shares_per_share": "float64",
-    "rights_shares_per_share": "float64", "rights_price": "float64", "plan_progress": "string",
-    "announced_on": "date32[pyarrow]",
-}
-CORPORATE_ACTION_COLUMNS = list(CORPORATE_ACTION_DTYPES)
-
-
-def empty_corporate_actions() -> pd.DataFrame:
-    return empty_frame(CORPORATE_ACTION_DTYPES)
-
-
 def corporate_actions(raw: pd.DataFrame, period: dt.date, source: str) -> pd.DataFrame:
     """Canonical `corporate_actions` rows from a `stock_fhps_em(date=period)` frame.
 
@@ -806,10 +754,6 @@ def corporate_actions(raw: pd.DataFrame, period: dt.date, source: str) -> pd.Dat
     out["plan_progress"] = pd.array(raw["方案进度"].astype(object).where(raw["方案进度"].notna(), None).to_numpy(),
                                     dtype="string")
     return pd.DataFrame({name: out[name] for name in CORPORATE_ACTION_COLUMNS}).astype(CORPORATE_ACTION_DTYPES)
-
-
-def empty_factors() -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in FACTOR_DTYPES.items()})
 
 
 def adjustment_factors(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
@@ -880,12 +824,8 @@ def hk_adjustment_factors(raw, symbol: str, source: str) -> pd.DataFrame:
     })
 
 
-#: "ST", "*ST", "S*ST", "SST" + name marks special treatment (its limit: `market_rules.st_limit_pct`); "STAR..." does not.
-_ST_NAME = r"^\s*(?:\*|S\*?)?ST(?![A-Za-z])"
-
-
-def _is_st(names: pd.Series) -> pd.Series:
-    return names.str.contains(_ST_NAME, regex=True).fillna(False).astype(bool)
+#: What marks an ST name is the exchanges' rule: `market_rules.is_st_name`.
+_is_st = is_st_name
 
 
 def _listing(raw: pd.DataFrame, columns: dict[str, str], source: str, what: str) -> pd.DataFrame:

@@ -17,9 +17,8 @@ import datetime as dt
 import duckdb
 import pandas as pd
 
+from quantdb_pipeline.schema import QUOTE_SNAPSHOT_COLUMNS
 from quantdb_pipeline.warehouse.writes import Lineage, _lineage_params, _record_outcomes, _stage, transaction
-
-QUOTE_SNAPSHOT_COLUMNS = ["symbol", "name", "price", "total_market_cap", "float_market_cap"]
 
 
 def _replace_all(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns: list[str],

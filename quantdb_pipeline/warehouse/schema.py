@@ -1,7 +1,8 @@
 """Versioned SQL migrations, shipped as package data and applied idempotently.
 
 Each `migrations/NNNN_name.sql` runs once, inside a transaction together with its row in
-`schema_migrations`, so a crash mid-migration leaves the previous version intact.
+`schema_migrations`, so a crash mid-migration leaves the previous version intact. The columns
+and dtypes of the frames written into these tables are `quantdb_pipeline.schema`'s.
 """
 
 from __future__ import annotations

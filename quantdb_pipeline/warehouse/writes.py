@@ -18,7 +18,16 @@ import pandas as pd
 import pyarrow as pa
 
 from quantdb_pipeline.faults import crash_point
-from quantdb_pipeline.sources.normalize import BAR_COLUMNS, CORPORATE_ACTION_COLUMNS, SECURITY_COLUMNS
+from quantdb_pipeline.schema import (
+    BAR_COLUMNS,
+    CORPORATE_ACTION_COLUMNS,
+    FACTOR_COLUMNS,
+    PROFILE_COLUMNS,
+    PROFILE_VERSIONED,
+    QUARANTINE_COLUMNS,
+    SECURITY_COLUMNS,
+    empty_quarantine,
+)
 from quantdb_pipeline.warehouse.coverage import Interval
 from quantdb_pipeline.warehouse.listing_status import ListingUpdate, apply_listing_update
 from quantdb_pipeline.warehouse.schema import scalar
@@ -100,14 +109,6 @@ def upsert_securities(conn: duckdb.DuckDBPyConnection, securities: pd.DataFrame,
     conn.unregister("staged_securities")
     return {"new": int(new), "total": scalar(conn, "SELECT count(*) FROM securities"),
             **(listing.counts() if listing is not None else {})}
-
-
-QUARANTINE_COLUMNS = ["table_name", "row_key", "symbol", "trade_date", "rules", "row_values"]
-
-
-def empty_quarantine() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="string") for c in QUARANTINE_COLUMNS}).astype(
-        {"trade_date": "date32[pyarrow]"})
 
 
 def _write_quarantine(conn: duckdb.DuckDBPyConnection, quarantine: pd.DataFrame, lineage: Lineage) -> None:
@@ -280,12 +281,6 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
     return scalar(conn, f"SELECT count(*) FROM {table}")
 
 
-PROFILE_COLUMNS = ["symbol", "name", "is_st", "industry", "total_shares", "float_shares", "list_date",
-                   "total_market_cap", "float_market_cap", "shares_source"]
-#: A change of any of these starts a new profile version; market values are refreshed in place.
-PROFILE_VERSIONED = ["name", "is_st", "industry", "total_shares", "float_shares", "list_date"]
-
-
 def upsert_profiles(conn: duckdb.DuckDBPyConnection, profiles: pd.DataFrame, outcomes: pd.DataFrame,
                     lineage: Lineage, today: dt.date, quarantine: pd.DataFrame | None = None) -> dict[str, str]:
     """Merge observed profiles into `security_profiles` (type-2 history); return symbol -> change.
@@ -427,10 +422,6 @@ def record_report_period(conn: duckdb.DuckDBPyConnection, period: dt.date, state
          state.get("error"), lineage.run_id, lineage.ingested_at])
 
 
-FACTOR_COLUMNS = ["symbol", "ex_date", "hfq_factor"]
-HK_FACTOR_COLUMNS = ["symbol", "ex_date", "hfq_factor", "hfq_cash", "qfq_factor"]
-
-
 def write_factor_batch(
     conn: duckdb.DuckDBPyConnection,
     factors: pd.DataFrame,
@@ -452,7 +443,7 @@ def write_factor_batch(
     Upstream restates a symbol's factors as a whole (a new base after a split rescales every
     row), so a symbol's factors are swapped together, never merged. Symbols not in `replaced`
     (failed, or with quarantined rows) keep what is stored. `table`/`columns`: the A-share
-    `adjustment_factors` or `hk_adjustment_factors` (`HK_FACTOR_COLUMNS`). `derive(conn)`
+    `adjustment_factors` or `hk_adjustment_factors` (`schema.HK_FACTOR_COLUMNS`). `derive(conn)`
     (A-shares), called inside the transaction once upstream's rows are in, returns (derived
     factor rows: symbol, ex_date, hfq_factor, derived_from; gap rows: symbol, ex_date,
     evidence, reason).
