@@ -41,7 +41,7 @@ from quantdb_pipeline.settings import DEFAULT_REVISIT_DAYS, chunk_limits
 from quantdb_pipeline.sources import MarketSource, normalize
 from quantdb_pipeline.warehouse.coverage import Interval, TradingDays, merge, missing_span, without
 from quantdb_pipeline.warehouse.profile_inputs import store_quote_list
-from quantdb_pipeline.warehouse.writes import Lineage, get_setting, set_setting, transaction, write_bar_batch
+from quantdb_pipeline.warehouse.writes import Lineage, get_setting, set_setting, staged, transaction, write_bar_batch
 
 DATASET = "daily_bars"
 HISTORY_START_KEY = "daily_bars.history_start"
@@ -285,8 +285,7 @@ def _known_ex_rights(conn: duckdb.DuckDBPyConnection, fetches: list[BarFetch], t
     windows = pd.DataFrame({"symbol": pd.Series([f.symbol for f in fetches], dtype="string"),
                             "start": pd.Series([f.start for f in fetches], dtype="date32[pyarrow]"),
                             "end": pd.Series([f.end for f in fetches], dtype="date32[pyarrow]")})
-    conn.register("fetch_windows", windows)
-    try:
+    with staged(conn, fetch_windows=windows):
         return conn.execute(
             """
             WITH actions AS (
@@ -308,8 +307,6 @@ def _known_ex_rights(conn: duckdb.DuckDBPyConnection, fetches: list[BarFetch], t
             WHERE s.step IS NOT NULL AND NOT EXISTS (
                 SELECT 1 FROM actions a WHERE a.symbol = s.symbol AND a.ex_date = s.ex_date)
             """, [today]).df()
-    finally:
-        conn.unregister("fetch_windows")
 
 
 def _spot_plan(conn: duckdb.DuckDBPyConnection, source: MarketSource, plan: BarPlan, today: dt.date,
@@ -612,15 +609,12 @@ def _previous_closes(conn: duckdb.DuckDBPyConnection, fetches: list[BarFetch]) -
     if not fetches:
         return {}
     starts = pd.DataFrame({"symbol": [f.symbol for f in fetches], "start": [f.start for f in fetches]})
-    conn.register("fetch_starts", starts)
-    try:
+    with staged(conn, fetch_starts=starts):
         return dict(conn.execute(
             """
             SELECT b.symbol, arg_max(b.close, b.trade_date) FROM daily_bars b JOIN fetch_starts f
               ON b.symbol = f.symbol AND b.trade_date < f.start GROUP BY b.symbol
             """).fetchall())
-    finally:
-        conn.unregister("fetch_starts")
 
 
 def _refuse_days(conn: duckdb.DuckDBPyConnection, days: list[dt.date], windows: pd.DataFrame,
