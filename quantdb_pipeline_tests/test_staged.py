@@ -35,10 +35,10 @@ def test_views_exist_inside_the_block_and_are_gone_after_it():
 
 def test_views_are_gone_after_an_exception_in_the_block():
     conn = duckdb.connect()
-    with pytest.raises(ZeroDivisionError):
-        with staged(conn, staged_a=pd.DataFrame({"x": [1]}), staged_b=pd.DataFrame({"y": [2]})):
-            assert conn.execute("SELECT x + (SELECT y FROM staged_b) FROM staged_a").fetchall() == [(3,)]
-            raise ZeroDivisionError("inside the block")
+    with pytest.raises(ZeroDivisionError), \
+            staged(conn, staged_a=pd.DataFrame({"x": [1]}), staged_b=pd.DataFrame({"y": [2]})):
+        assert conn.execute("SELECT x + (SELECT y FROM staged_b) FROM staged_a").fetchall() == [(3,)]
+        raise ZeroDivisionError("inside the block")
     assert not _visible(conn, "staged_a") and not _visible(conn, "staged_b")
 
 
