@@ -449,6 +449,8 @@ def load_daily_bars(
                            symbols_skipped=plan.skipped_covered)
     requests_before = sum(source.requests.values())
     spot_plan = _spot_plan(conn, source, plan, today, reconcile_symbols, symbols) if use_spot else None
+    # fetched chunk by chunk, the quote list's day first; each chunk is staged, gated by the row
+    # rules, classified and written in one transaction (`_Run.write`); the batch rule gates the run
     spot_rows, idle = (_fetch_spot(conn, source, spot_plan, lineage, report) if spot_plan is not None
                        else (None, set()))
     run = _Run(conn, plan, report, lineage, today, min_daily_coverage, spot_plan, source.name)
