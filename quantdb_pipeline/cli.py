@@ -875,22 +875,32 @@ def exit_code(result, metadata: dict[str, dict]) -> int:
         return EXIT_NOT_PUBLISHED
     if not result.success or failed_datasets(metadata) or partial_datasets(metadata):
         return EXIT_PARTIAL
-    if any(metadata.get(a, {}).get("symbols_failed") for a in ("daily_bars", "hk_daily_bars", "index_daily_bars")):
+    reports = dataset_reports(metadata)
+    if any(reports[a].symbols_failed for a in ("daily_bars", "hk_daily_bars", "index_daily_bars") if a in reports):
         return EXIT_PARTIAL
     return EXIT_OK
 
 
+def dataset_reports(metadata: dict[str, dict]):
+    """dataset -> its typed `assets.report.DatasetReport`, for each dataset that materialized in
+    the run (the CLI reads its figures and outcome there, not from the UI's metadata texts)."""
+    from quantdb_pipeline.assets.report import DatasetReport
+
+    found = {asset: DatasetReport.from_metadata(values) for asset, values in sorted(metadata.items())}
+    return {asset: report for asset, report in found.items() if report is not None}
+
+
 def failed_datasets(metadata: dict[str, dict]) -> dict[str, str]:
     """dataset -> reason, for the datasets whose load failed in this run (they keep their last good rows)."""
-    return {asset: str(values.get("failure_reason", ""))
-            for asset, values in sorted(metadata.items()) if values.get("dataset_status") == "failed"}
+    return {asset: report.reason or "" for asset, report in dataset_reports(metadata).items()
+            if report.status == "failed"}
 
 
 def partial_datasets(metadata: dict[str, dict]) -> dict[str, str]:
-    """dataset -> what part failed, for the datasets that loaded only in part (`dataset_status:
-    partial`, e.g. some dividend periods failed: the rest is stored, the failed part retried)."""
-    return {asset: str(values.get("partial_reason", ""))
-            for asset, values in sorted(metadata.items()) if values.get("dataset_status") == "partial"}
+    """dataset -> what part failed, for the datasets that loaded only in part (status `partial`,
+    e.g. some dividend periods failed: the rest is stored, the failed part retried)."""
+    return {asset: report.reason or "" for asset, report in dataset_reports(metadata).items()
+            if report.status == "partial"}
 
 
 def step_failures(result) -> list[tuple[str, str]]:
@@ -961,12 +971,12 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     from quantdb_pipeline import read
     from quantdb_pipeline.assets import upstream_requests
     from quantdb_pipeline.assets.outcome import LOAD_CHECK
+    from quantdb_pipeline.assets.report import DatasetReport, failed_symbols_markdown
 
-    bars = metadata.get("daily_bars", {})
-    factors = metadata.get("adjustment_factors", {})
-    actions = metadata.get("corporate_actions", {})
-    hk, indices = metadata.get("hk_daily_bars", {}), metadata.get("index_daily_bars", {})
-    profiles, statements = metadata.get("security_profiles", {}), metadata.get("financial_statements", {})
+    reports = dataset_reports(metadata)
+    bars, factors, actions, hk, indices, profiles, statements = (reports.get(dataset, DatasetReport()) for dataset in (
+        "daily_bars", "adjustment_factors", "corporate_actions", "hk_daily_bars", "index_daily_bars",
+        "security_profiles", "financial_statements"))
     failed = failed_datasets(metadata)
     published = "published_warehouse" in metadata
     outcome = ("succeeded" if result.success else
@@ -979,24 +989,23 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     shown = ranges.get("CN", ranges.get("HK"))
     rows = [
         ("date range", shown + "".join(f" (HK {r})" for m, r in ranges.items() if m == "HK" and r != shown)),
-        ("bar rows written", bars.get("rows_written", 0)),
-        ("symbols updated", bars.get("symbols_updated", 0)),
-        ("symbols already covered", bars.get("symbols_skipped_covered", 0)),
-        ("symbols failed", bars.get("symbols_failed", 0)),
-        ("rows quarantined (all tables)", sum(int(m.get("rows_quarantined") or 0) for m in metadata.values())),
+        ("bar rows written", _or(bars.rows_written, 0)),
+        ("symbols updated", _or(bars.symbols_updated, 0)),
+        ("symbols already covered", _or(bars.symbols_skipped_covered, 0)),
+        ("symbols failed", _or(bars.symbols_failed, 0)),
+        ("rows quarantined (all tables)", sum(report.rows_quarantined for report in reports.values())),
         ("upstream requests (bars)", sum(requests.get("daily_bars", {}).values())),
-        ("HK bar rows written", hk.get("rows_written", "-")),
-        ("index bar rows written", indices.get("rows_written", "-")),
-        ("profiles fetched / new versions", f"{profiles.get('symbols_due', '-')} / "
-                                            f"{_count_rows(profiles.get('new_versions'))}"),
-        ("financial periods / watchlist symbols", f"{statements.get('periods_fetched', '-')} / "
-                                                  f"{statements.get('symbols_due', '-')}"),
-        ("dividend periods fetched / new ex-dates", f"{actions.get('periods_fetched', '-')} / "
-                                                   f"{actions.get('new_ex_dates', '-')}"),
-        ("factors fetched / changed", f"{factors.get('symbols_fetched', 0)} symbols / "
-                                      f"{_count_rows(factors.get('changed'))} symbols"),
-        ("factors derived / ex-dates not covered", f"{factors.get('derived_factors', 0)} / "
-                                                   f"{factors.get('adjustment_gaps', 0)}"),
+        ("HK bar rows written", _or(hk.rows_written, "-")),
+        ("index bar rows written", _or(indices.rows_written, "-")),
+        ("profiles fetched / new versions", f"{_or(profiles.symbols_due, '-')} / {_or(profiles.new_versions, 0)}"),
+        ("financial periods / watchlist symbols", f"{_or(statements.periods_fetched, '-')} / "
+                                                  f"{_or(statements.symbols_due, '-')}"),
+        ("dividend periods fetched / new ex-dates", f"{_or(actions.periods_fetched, '-')} / "
+                                                   f"{_or(actions.new_ex_dates, '-')}"),
+        ("factors fetched / changed", f"{_or(factors.symbols_fetched, 0)} symbols / "
+                                      f"{_or(factors.symbols_changed, 0)} symbols"),
+        ("factors derived / ex-dates not covered", f"{_or(factors.derived_factors, 0)} / "
+                                                   f"{_or(factors.adjustment_gaps, 0)}"),
         ("upstream requests (all)", upstream_requests.total(requests)),
         ("elapsed", f"{elapsed:.1f} s"),
     ]
@@ -1033,9 +1042,8 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         for check in failing:
             detail = " ".join((check.description or "").split())
             lines.append(f"  {check.check_name:<28} FAILED ({check.severity.value.lower()})  {detail[:140]}")
-    symbols = bars.get("failed_symbols")
-    if symbols and symbols != "none":
-        lines += ["failed symbols (retried by the next run):", symbols]
+    if bars.failed_symbols:
+        lines += ["failed symbols (retried by the next run):", failed_symbols_markdown(bars.failed_symbols)]
     if failed:
         lines.append("failed datasets (each keeps its last good rows, reported stale; retried by the next run):")
         for dataset, reason in failed.items():
@@ -1055,11 +1063,9 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     return "\n".join(lines)
 
 
-def _count_rows(markdown_table) -> int:
-    """Rows of a metadata markdown table ("none" when empty)."""
-    if not markdown_table or markdown_table == "none":
-        return 0
-    return max(0, len(markdown_table.strip().splitlines()) - 2)
+def _or(figure, default):
+    """A report's figure, or `default` ("-" or 0, as the summary row shows it) when not reported."""
+    return default if figure is None else figure
 
 
 if __name__ == "__main__":

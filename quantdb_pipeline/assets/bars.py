@@ -22,6 +22,7 @@ from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.reference import POOL, securities, trading_calendar
+from quantdb_pipeline.assets.report import DatasetReport, failed_symbols_markdown
 from quantdb_pipeline.loaders.bars import BarLoadReport, load_daily_bars
 from quantdb_pipeline.loaders.spot import DEFAULT_RECONCILE_SYMBOLS, SpotRejected
 from quantdb_pipeline.partitions import sse_partitions
@@ -139,12 +140,14 @@ def _load(context: AssetExecutionContext, config: BarsConfig, market: MarketSour
             ).df()
     except SpotRejected as refused:
         yield check_result(SPOT_DAY_SUITE, refused.outcome)
-        raise DatasetFailed(str(refused), {"rows_written": 0, "source": source.name}) from refused
+        raise DatasetFailed(str(refused), {"rows_written": 0, "source": source.name,
+                                           **DatasetReport(rows_written=0).metadata()}) from refused
     except GateFailed as refused:
         if refused.row_checks is not None:
             yield check_result(ROWS_SUITE, refused.row_checks)
         yield check_result(BATCH_SUITE, refused.outcome)
-        raise DatasetFailed(str(refused), {"rows_written": 0, "source": source.name}) from refused
+        raise DatasetFailed(str(refused), {"rows_written": 0, "source": source.name,
+                                           **DatasetReport(rows_written=0).metadata()}) from refused
     _log_per_symbol(context, report)
     yield check_result(ROWS_SUITE, report.row_checks)
     yield check_result(BATCH_SUITE, report.batch_checks)
@@ -180,10 +183,12 @@ def refuse_without_universe(warehouse: WarehouseResource, named: list[str] | Non
     reason = f"skipped: universe unavailable ({cause})"
     if named:
         reason += f"; no {what} requested for {', '.join(named)}"
+    summary = DatasetReport.failures([(symbol, f"universe unavailable ({cause})") for symbol in named or []],
+                                     rows_written=0)
     raise DatasetFailed(reason, {
         "rows_written": 0, "symbols_failed": len(named or []), "source": source,
-        "failed_symbols": MetadataValue.md("| symbol | reason |\n|---|---|\n" + "\n".join(
-            f"| {symbol} | universe unavailable ({cause}) |" for symbol in named)) if named else "none"})
+        "failed_symbols": MetadataValue.md(failed_symbols_markdown(summary.failed_symbols)) if named else "none",
+        **summary.metadata()})
 
 
 def _log_per_symbol(context: AssetExecutionContext, report: BarLoadReport) -> None:
@@ -214,7 +219,9 @@ def _log_per_symbol(context: AssetExecutionContext, report: BarLoadReport) -> No
 
 
 def _metadata(report: BarLoadReport, source: str, preview) -> dict:
-    failed = "\n".join(f"| {s} | {r.replace('|', '/')} |" for s, r in sorted(report.failed.items()))
+    summary = DatasetReport.failures(sorted(report.failed.items()), rows_written=report.rows_written,
+                                     rows_quarantined=report.rows_quarantined, symbols_updated=report.symbols_updated,
+                                     symbols_skipped_covered=report.symbols_skipped)
     return {
         "rows_written": report.rows_written,
         "rows_quarantined": report.rows_quarantined,
@@ -224,8 +231,7 @@ def _metadata(report: BarLoadReport, source: str, preview) -> dict:
         "symbols_updated": report.symbols_updated,
         "symbols_skipped_covered": report.symbols_skipped,
         "symbols_failed": len(report.failed),
-        "failed_symbols": MetadataValue.md(
-            "| symbol | reason |\n|---|---|\n" + failed if failed else "none"),
+        "failed_symbols": MetadataValue.md(failed_symbols_markdown(summary.failed_symbols)),
         "empty_answers": len(report.empty),
         "market_closures": MetadataValue.md(_closures_md(report)),
         "spot_quotes": (f"{report.spot_day}: {report.spot_symbols} symbols in {report.spot_requests} requests, "
@@ -238,6 +244,7 @@ def _metadata(report: BarLoadReport, source: str, preview) -> dict:
         "seconds": round(report.seconds, 2),
         "source": source,
         "preview": MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "no rows written"),
+        **summary.metadata(),
     }
 
 

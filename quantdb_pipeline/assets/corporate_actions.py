@@ -15,6 +15,7 @@ from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.reference import POOL, securities, trading_calendar
+from quantdb_pipeline.assets.report import DatasetReport
 from quantdb_pipeline.loaders.corporate_actions import load_corporate_actions
 from quantdb_pipeline.partitions import sse_partitions
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
@@ -90,13 +91,15 @@ def _load(context: AssetExecutionContext, config: CorporateActionsConfig, market
         "seconds": round(report.seconds, 2),
         "source": source.name,
     }
+    summary = DatasetReport(rows_written=report.rows_written, rows_quarantined=report.rows_quarantined,
+                            periods_fetched=answered, new_ex_dates=len(new))
+    metadata |= summary.metadata()
     if report.circuit_open:
         raise DatasetFailed(f"circuit breaker: {report.circuit_open}", metadata)
     if report.failed and answered == 0:  # nothing loaded: a failed dataset, not an ok one with 0 rows
         raise DatasetFailed(f"every period failed ({len(report.failed)} of {len(report.needed)}), retried by the "
                             f"next run", metadata)
     if report.failed:  # the periods answered are stored; the others are retried by the next run
-        metadata |= {"dataset_status": "partial",
-                     "partial_reason": f"{len(report.failed)} of {len(report.needed)} periods failed, retried by "
-                                       "the next run"}
+        why = f"{len(report.failed)} of {len(report.needed)} periods failed, retried by the next run"
+        metadata |= {"dataset_status": "partial", "partial_reason": why, **summary.settled("partial", why).metadata()}
     yield MaterializeResult(metadata=metadata)

@@ -8,6 +8,7 @@ from quantdb_pipeline.assets.corporate_actions import corporate_actions
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.reference import POOL
+from quantdb_pipeline.assets.report import DatasetReport
 from quantdb_pipeline.loaders.factors import load_adjustment_factors
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 from quantdb_pipeline.warehouse.writes import Lineage
@@ -88,6 +89,10 @@ def _load(context: AssetExecutionContext, config: FactorConfig, market: MarketSo
         **pending,
         "seconds": round(report.seconds, 2),
         "source": source.name,
+        **DatasetReport.failures(sorted(report.failed.items()), rows_written=report.rows_written,
+                                 rows_quarantined=report.rows_quarantined, symbols_updated=report.symbols_updated,
+                                 symbols_fetched=len(report.needed), symbols_changed=len(report.changed),
+                                 derived_factors=len(derived), adjustment_gaps=len(gaps)).metadata(),
     }
     if report.circuit_open:
         raise DatasetFailed(f"circuit breaker: {report.circuit_open}", metadata)

@@ -18,6 +18,7 @@ from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.bars import daily_bars
 from quantdb_pipeline.assets.reference import POOL, securities
+from quantdb_pipeline.assets.report import DatasetReport
 from quantdb_pipeline.loaders.financial_reports import FinancialReportsReport, load_financial_reports
 from quantdb_pipeline.loaders.fundamentals import (
     FundamentalsReport,
@@ -116,6 +117,10 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
     if report.changes:
         metadata["new_versions"] = MetadataValue.md("| symbol | change |\n|---|---|\n" + "\n".join(
             f"| {s} | {c} |" for s, c in sorted(report.changes.items())))
+    metadata |= DatasetReport.failures(sorted(report.failed.items()), rows_written=report.rows_written,
+                                       rows_quarantined=report.rows_quarantined,
+                                       symbols_updated=report.symbols_updated, symbols_due=len(report.due),
+                                       new_versions=len(report.changes)).metadata()
     if report.circuit_open:
         raise DatasetFailed(f"circuit breaker: {report.circuit_open}", metadata)
     yield MaterializeResult(metadata=metadata)
@@ -193,6 +198,9 @@ def _load_financials(context: AssetExecutionContext, config: RefreshConfig, mark
         "seconds": round((whole.seconds if whole else 0) + (per_symbol.seconds if per_symbol else 0), 2),
         "source": source.name,
     }
+    metadata |= DatasetReport(rows_written=metadata["rows_written"], rows_quarantined=metadata["rows_quarantined"],
+                              symbols_failed=metadata["symbols_failed"], symbols_due=metadata["symbols_due"],
+                              periods_fetched=metadata["periods_fetched"]).metadata()
     breaker = (whole.circuit_open if whole else None) or (per_symbol.circuit_open if per_symbol else None)
     if breaker:
         raise DatasetFailed(f"circuit breaker: {breaker}", metadata)

@@ -15,6 +15,7 @@ from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.reference import POOL, ReferenceConfig, trading_calendar
+from quantdb_pipeline.assets.report import DatasetReport, failed_symbols_markdown
 from quantdb_pipeline.loaders.hk_factors import (
     REFRESH_AFTER_DAYS,
     REFRESH_PER_RUN,
@@ -122,7 +123,8 @@ def _load(context: AssetExecutionContext, market_config: MarketSourceResource, w
                                       use_spot=config is not None and config.spot,
                                       reconcile_symbols=config.reconcile_symbols if config else 0)
     except SpotRejected as refused:
-        raise DatasetFailed(str(refused), {"rows_written": 0, "source": source.name}) from refused
+        raise DatasetFailed(str(refused), {"rows_written": 0, "source": source.name,
+                                           **DatasetReport(rows_written=0).metadata()}) from refused
     _log(context, market, report)
     yield check_result(suite, report.checks)
     metadata = _metadata(report, source.name)
@@ -218,6 +220,9 @@ def _hk_factors(context: AssetExecutionContext, config: HkFactorConfig, market: 
                             f"{REFRESH_AFTER_DAYS} days, at most {REFRESH_PER_RUN} symbols a run"),
         "seconds": round(report.seconds, 2),
         "source": source.name,
+        **DatasetReport.failures(sorted(report.failed.items()), rows_written=report.rows_written,
+                                 rows_quarantined=report.rows_quarantined, symbols_updated=report.symbols_updated,
+                                 symbols_fetched=len(report.needed), symbols_changed=len(report.changed)).metadata(),
     }
     if report.circuit_open:
         raise DatasetFailed(f"circuit breaker: {report.circuit_open}", metadata)
@@ -252,14 +257,16 @@ def _log(context: AssetExecutionContext, market: Market, report: MarketLoadRepor
 
 
 def _metadata(report: MarketLoadReport, source: str) -> dict:
-    failed = "\n".join(f"| {s} | {r.replace('|', '/')} |" for s, r in sorted(report.failed.items()))
+    summary = DatasetReport.failures(sorted(report.failed.items()), rows_written=report.rows_written,
+                                     rows_quarantined=report.rows_quarantined, symbols_updated=report.symbols_updated,
+                                     symbols_skipped_covered=report.symbols_skipped)
     return {
         "rows_written": report.rows_written,
         "rows_quarantined": report.rows_quarantined,
         "symbols_updated": report.symbols_updated,
         "symbols_skipped_up_to_date": report.symbols_skipped,
         "symbols_failed": len(report.failed),
-        "failed_symbols": MetadataValue.md("| symbol | reason |\n|---|---|\n" + failed if failed else "none"),
+        "failed_symbols": MetadataValue.md(failed_symbols_markdown(summary.failed_symbols)),
         "empty_answers": len(report.empty),
         "market_closures": MetadataValue.md(_closures_md(report)),
         **({"spot_quotes": (f"{report.spot_day}: {report.spot_symbols} symbols in {report.spot_requests} requests "
@@ -273,6 +280,7 @@ def _metadata(report: MarketLoadReport, source: str) -> dict:
         "range": f"{report.start}..{report.end}",
         "seconds": round(report.seconds, 2),
         "source": source,
+        **summary.metadata(),
     }
 
 

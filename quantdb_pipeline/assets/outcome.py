@@ -35,6 +35,7 @@ from dagster import (
     MetadataValue,
 )
 
+from quantdb_pipeline.assets.report import DatasetReport
 from quantdb_pipeline.sources.normalize import SourceSchemaError
 from quantdb_pipeline.sources.pacing import RetriesExhausted, UnreadableAnswer
 from quantdb_pipeline.sources.request_counting import collecting_sources, requests_of
@@ -81,7 +82,9 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
 
     Whatever the body reports, the materialization carries the step's upstream requests
     (`request_metadata`: every source the body built, counted by the sources themselves), loaded
-    or failed; a step that crashes records them on an observation before failing.
+    or failed; a step that crashes records them on an observation before failing. It also carries
+    the dataset's typed `DatasetReport` (the body's, or an empty one), marked `failed` with the
+    reason when the load failed: what the CLI's summary reads.
     """
     yielded: set[str] = set()
     loaded = {"dataset_status": "ok"}  # or "partial" with its `partial_reason`, from the body's materialization
@@ -97,7 +100,9 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
                 if (event.metadata or {}).get("dataset_status") == "partial":
                     loaded = {key: event.metadata[key] for key in ("dataset_status", "partial_reason")
                               if key in event.metadata}
-                event = event._replace(metadata={**(event.metadata or {}), **request_metadata(sources)})
+                report = DatasetReport.from_metadata(event.metadata or {}) or DatasetReport()
+                event = event._replace(metadata={**(event.metadata or {}), **request_metadata(sources),
+                                                 **report.metadata()})
             yield from slim_for_partitions(context, event)
             if isinstance(event, MaterializeResult):
                 yield from checks
@@ -129,9 +134,10 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
         last_good = conn.execute("SELECT last_good_at FROM dataset_status WHERE dataset = ?", [dataset]).fetchall()
     last_good_at = str(last_good[0][0]) if last_good and last_good[0][0] is not None else "never"
     # Materialized although stale: Dagster runs the steps downstream of a materialized asset only.
+    report = (DatasetReport.from_metadata(metadata) or DatasetReport()).settled("failed", reason)
     yield from slim_for_partitions(context, MaterializeResult(metadata={
         **metadata, **request_metadata(sources), "dataset_status": "failed", "failure_reason": reason,
-        "last_good_at": last_good_at}))
+        "last_good_at": last_good_at, **report.metadata()}))
     yield from checks
     for suite in suites:
         if suite not in yielded:

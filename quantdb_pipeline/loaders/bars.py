@@ -42,7 +42,7 @@ from quantdb_pipeline.settings import DEFAULT_REVISIT_DAYS, chunk_limits
 from quantdb_pipeline.sources import MarketSource, normalize
 from quantdb_pipeline.warehouse.coverage import Interval, TradingDays, merge, missing_span, without
 from quantdb_pipeline.warehouse.profile_inputs import store_quote_list
-from quantdb_pipeline.warehouse.writes import Lineage, get_setting, set_setting, transaction, write_bar_batch
+from quantdb_pipeline.warehouse.writes import Lineage, get_setting, set_setting, staged, transaction, write_bar_batch
 
 DATASET = "daily_bars"
 HISTORY_START_KEY = "daily_bars.history_start"
@@ -210,31 +210,52 @@ def plan_bar_fetches(
     fetches, skipped, inactive = [], 0, 0
     for symbol, list_date, delist_date in securities:
         covered = coverage.get(symbol, [])
-        lower = start if covered else floor
-        if list_date:
-            lower = max(lower, list_date)
-        upper = end
-        if delist_date:
-            last = days.last_before(delist_date)
-            upper = min(upper, last) if last else dt.date.min
-        window = days.between(lower, upper) if lower <= upper else days.days[:0]
-        if covered:
-            window = np.union1d(window, _revisited(days, covered, list_date or dt.date.min, upper, end,
-                                                   revisit_days))
+        window, upper = _wanted_days(days, covered, list_date, delist_date, start, end, floor, revisit_days)
         if len(window) == 0:
             inactive += 1
             continue
-        span = missing_span(covered, window)
-        if lag_days > 0 and covered:
-            recent = days.between(list_date or dt.date(1990, 1, 1), upper)[-lag_days:]
-            if len(recent):
-                first = recent[0].astype(dt.date)
-                span = (min(span[0], first), span[1]) if span else (first, recent[-1].astype(dt.date))
+        span = _with_lag(days, covered, missing_span(covered, window), list_date, upper, lag_days)
         if span is None:
             skipped += 1
         else:
             fetches.append(BarFetch(symbol, *span))
     return BarPlan(start, end, len(days.between(start, end)), fetches, skipped, inactive, coverage, days)
+
+
+def _wanted_days(days: TradingDays, covered: list[Interval], list_date: dt.date | None, delist_date: dt.date | None,
+                 start: dt.date, end: dt.date, floor: dt.date, revisit_days: int) -> tuple[np.ndarray, dt.date]:
+    """(the trading days a symbol should hold once a run of [start, end] is done, the last of its
+    days the run can reach).
+
+    The run's window clipped to the symbol's listing and delisting; a symbol with no coverage
+    reaches back to `floor` (its history from its listing, bounded by the warehouse's history
+    start); a covered one adds the days `_revisited` looks at (trailing window and tail).
+    """
+    lower = start if covered else floor
+    if list_date:
+        lower = max(lower, list_date)
+    upper = end
+    if delist_date:
+        last = days.last_before(delist_date)
+        upper = min(upper, last) if last else dt.date.min
+    window = days.between(lower, upper) if lower <= upper else days.days[:0]
+    if covered:
+        window = np.union1d(window, _revisited(days, covered, list_date or dt.date.min, upper, end, revisit_days))
+    return window, upper
+
+
+def _with_lag(days: TradingDays, covered: list[Interval], span: Interval | None, list_date: dt.date | None,
+              upper: dt.date, lag_days: int) -> Interval | None:
+    """`span` (the missing days' request, or None) widened to refetch a covered symbol's last
+    `lag_days` trading days up to `upper`, for upstream's late corrections: one longer request,
+    never a second one."""
+    if lag_days <= 0 or not covered:
+        return span
+    recent = days.between(list_date or dt.date(1990, 1, 1), upper)[-lag_days:]
+    if not len(recent):
+        return span
+    first = recent[0].astype(dt.date)
+    return (min(span[0], first), span[1]) if span else (first, recent[-1].astype(dt.date))
 
 
 def _stage(fetched: list[tuple[BarFetch, pd.DataFrame]], report: BarLoadReport, today: dt.date,
@@ -286,8 +307,7 @@ def _known_ex_rights(conn: duckdb.DuckDBPyConnection, fetches: list[BarFetch], t
     windows = pd.DataFrame({"symbol": pd.Series([f.symbol for f in fetches], dtype="string"),
                             "start": pd.Series([f.start for f in fetches], dtype="date32[pyarrow]"),
                             "end": pd.Series([f.end for f in fetches], dtype="date32[pyarrow]")})
-    conn.register("fetch_windows", windows)
-    try:
+    with staged(conn, fetch_windows=windows):
         return conn.execute(
             """
             WITH actions AS (
@@ -309,8 +329,6 @@ def _known_ex_rights(conn: duckdb.DuckDBPyConnection, fetches: list[BarFetch], t
             WHERE s.step IS NOT NULL AND NOT EXISTS (
                 SELECT 1 FROM actions a WHERE a.symbol = s.symbol AND a.ex_date = s.ex_date)
             """, [today]).df()
-    finally:
-        conn.unregister("fetch_windows")
 
 
 def _spot_plan(conn: duckdb.DuckDBPyConnection, source: MarketSource, plan: BarPlan, today: dt.date,
@@ -350,7 +368,8 @@ def _history_fetches(plan: BarPlan, spot_plan: SpotPlan | None) -> list[BarFetch
 
 def _fetch_spot(conn: duckdb.DuckDBPyConnection, source: MarketSource, spot_plan: SpotPlan, lineage: Lineage,
                 report: BarLoadReport) -> tuple[pd.DataFrame, set[str]]:
-    """The quote list's bars of the planned symbols and the planned symbols it shows idle.
+    """The quote list's bars of the planned symbols and the planned symbols it shows idle; the
+    report says what the quote list served.
 
     Raises `SpotRejected` when the list is not the day's: nothing of the run is written.
     """
@@ -368,7 +387,12 @@ def _fetch_spot(conn: duckdb.DuckDBPyConnection, source: MarketSource, spot_plan
     report.spot_day = spot_plan.day
     mine = quotes["symbol"].isin(list(spot_plan.symbols)).to_numpy()
     quotes = spot.with_previous_close(conn, quotes[mine].reset_index(drop=True), spot_plan.day)
-    return quotes, set(idle) & spot_plan.symbols
+    idle = set(idle) & spot_plan.symbols
+    report.spot_symbols, report.spot_idle = len(spot_plan.symbols), len(idle)
+    report.reconciled = [symbol for symbol, _, _ in spot_plan.reconcile]
+    log.info("daily_bars %s: %d symbols from the quote list (%d requests), %d idle; reconciling %d",
+             spot_plan.day, report.spot_symbols, report.spot_requests, report.spot_idle, len(report.reconciled))
+    return quotes, idle
 
 
 def load_daily_bars(
@@ -420,20 +444,42 @@ def load_daily_bars(
     """
     began = time.perf_counter()
     today = source.today()
-    max_symbols, max_rows = chunk or chunk_limits()
+    chunk = chunk or chunk_limits()
     plan = plan_bar_fetches(conn, start, end, today, symbols, lag_days=lag_days, revisit_days=revisit_days)
     report = BarLoadReport(start=start, end=plan.end, trading_days=plan.trading_days,
                            symbols_skipped=plan.skipped_covered)
     requests_before = sum(source.requests.values())
     spot_plan = _spot_plan(conn, source, plan, today, reconcile_symbols, symbols) if use_spot else None
-    spot_rows, idle = None, set()
-    if spot_plan is not None:
-        spot_rows, idle = _fetch_spot(conn, source, spot_plan, lineage, report)
-        report.spot_symbols, report.spot_idle = len(spot_plan.symbols), len(idle)
-        report.reconciled = [symbol for symbol, _, _ in spot_plan.reconcile]
-        log.info("daily_bars %s: %d symbols from the quote list (%d requests), %d idle; reconciling %d",
-                 today, report.spot_symbols, report.spot_requests, report.spot_idle, len(report.reconciled))
-    history_fetches = _history_fetches(plan, spot_plan)
+    # fetched chunk by chunk, the quote list's day first; each chunk is staged, gated by the row
+    # rules, classified and written in one transaction (`_Run.write`); the batch rule gates the run
+    spot_rows, idle = (_fetch_spot(conn, source, spot_plan, lineage, report) if spot_plan is not None
+                       else (None, set()))
+    run = _Run(conn, plan, report, lineage, today, min_daily_coverage, spot_plan, source.name)
+    spot_fetches = run.write_spot(spot_rows, idle)
+    del spot_rows  # written: not held while the history is fetched
+    attempted = _fetch_history(run, source, _history_fetches(plan, spot_plan), chunk, breaker_threshold, progress)
+    report.requests = sum(source.requests.values()) - requests_before
+    report.symbols_updated = len(run.updated)
+    if not _batch_accepted(run, attempted + spot_fetches):
+        report.seconds = time.perf_counter() - began
+        raise GateFailed(report.batch_checks, f"daily_bars {start}..{plan.end}", row_checks=report.row_checks)
+    _lower_history_start(conn, start)
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _fetch_history(run: _Run, source: MarketSource, fetches: list[BarFetch], chunk: tuple[int, int],
+                   breaker_threshold: int, progress: ProgressCallback | None) -> list[BarFetch]:
+    """Fetch `fetches` (the history requests) chunk by chunk, each chunk written as it arrives
+    (`_Run.write`), then settle the market closures the answers showed. Returns the fetches
+    attempted (what the batch rule counts a day's symbols against).
+
+    Why chunk by chunk: a process killed mid-load keeps every chunk written before it, and
+    memory holds one chunk's rows, not the run's. Answers the closure judge excuses as a
+    closed market are held back until it has decided (`_settle_closures`).
+    """
+    report, plan, lineage = run.report, run.plan, run.lineage
+    max_symbols, max_rows = chunk
 
     def normalized(fetch: BarFetch) -> pd.DataFrame:
         raw = source.a_share_daily_raw(fetch.symbol, fetch.start, fetch.end)
@@ -442,7 +488,7 @@ def load_daily_bars(
         report.normalize_seconds += time.perf_counter() - normalizing
         return bars
 
-    judge = ClosureJudge(conn, "CN", DATASET, plan.calendar, window=lambda f: (f.symbol, f.start, f.end),
+    judge = ClosureJudge(run.conn, "CN", DATASET, plan.calendar, window=lambda f: (f.symbol, f.start, f.end),
                          probe=lambda symbol, lo, hi: normalized(BarFetch(symbol, lo, hi)))
 
     def fetch_bars(fetch: BarFetch) -> pd.DataFrame:
@@ -450,14 +496,9 @@ def load_daily_bars(
         judge.observe(fetch, bars)
         return bars
 
-    run = _Run(conn, plan, report, lineage, today, min_daily_coverage, spot_plan, source.name)
-    spot_fetches = [BarFetch(symbol, today, today) for symbol in sorted(spot_plan.symbols)] if spot_plan else []
-    if spot_fetches:
-        run.write([], spot_fetches, spot_rows, idle)
-    spot_rows = None
     attempted: list[BarFetch] = []
     closed: list[BarFetch] = []  # excused as closed: written once `finish` has decided the closures
-    for got in fetch_chunks(history_fetches, fetch_bars, dataset=DATASET, empty_is_suspicious=True,
+    for got in fetch_chunks(fetches, fetch_bars, dataset=DATASET, empty_is_suspicious=True,
                             max_items=max_symbols, max_rows=max_rows, breaker_threshold=breaker_threshold,
                             name=lambda f: f.symbol, describe=lambda f: f"{f.symbol} {f.start}..{f.end}",
                             progress=progress, crash_at_half="fetch", judge_streak=judge):
@@ -470,36 +511,118 @@ def load_daily_bars(
         excused = set(got.closed)
         run.write([(f, bars) for f, bars in got.answers if f not in excused], [], None, set())
         closed += got.closed
-    report.closures, report.reopened = judge.finish(attempted, closed, lineage)
+    _settle_closures(run, judge, attempted, closed)
+    return attempted
+
+
+def _settle_closures(run: _Run, judge: ClosureJudge, attempted: list[BarFetch], closed: list[BarFetch]) -> None:
+    """Record the closures the run's answers showed (or remove the ones they disproved), then
+    write the windows held back as closed and the failures no chunk has written yet.
+
+    Why last: a closure is decided on the whole run's answers (every symbol empty on a session,
+    a probe showing the source healthy), so a window excused as closed is written only once the
+    calendar the coverage is cut by is final. A window closed on every one of its days is
+    covered without rows; one with other days is `empty` and retried.
+    """
+    report, plan = run.report, run.plan
+    report.closures, report.reopened = judge.finish(attempted, closed, run.lineage)
     if report.closures or report.reopened:
         plan.calendar = judge.calendar_now()
     if closed or run.outcomes:
         covered = {f.symbol for f in closed if judge.covers(f)}  # closed every day of its window: covered
         run.write([(f, schema.empty_bars()) for f in closed], [], None, covered)
-    report.requests = sum(source.requests.values()) - requests_before
-    report.symbols_updated = len(run.updated)
 
+
+def _batch_accepted(run: _Run, fetches: list[BarFetch]) -> bool:
+    """The batch rule over the whole run (each trading day has rows for `min_daily_coverage` of
+    the symbols fetched for it); on failure the refused days are undone (`_refuse_days`) and
+    False is returned for the caller to raise `GateFailed`.
+
+    Why at the end: a day's share needs every chunk's rows; the chunks were written already
+    (the working file only: nothing is published before the run ends), so refusing a day
+    means removing this run's bars of it and cutting it out of the coverage.
+    """
+    report, plan = run.report, run.plan
     gate_began = time.perf_counter()
-    context = BarContext(today=today, trading_days=[d.astype(dt.date) for d in plan.calendar.days],
-                         securities=run.securities, min_daily_coverage=min_daily_coverage)
-    windows = pd.DataFrame([(f.symbol, f.start, f.end) for f in attempted + spot_fetches],
-                           columns=["symbol", "start", "end"])
+    context = BarContext(today=run.today, trading_days=[d.astype(dt.date) for d in plan.calendar.days],
+                         securities=run.securities, min_daily_coverage=run.min_daily_coverage)
+    windows = pd.DataFrame([(f.symbol, f.start, f.end) for f in fetches], columns=["symbol", "start", "end"])
     counted = run.day_counts()
     report.batch_checks = validate_bar_days(counted, windows, context)
     report.row_checks = report.row_checks or validate_bar_rows(schema.empty_bars(), context)
     report.gate_seconds += time.perf_counter() - gate_began
-    if report.batch_checks.batch_failed:
-        coverage = daily_coverage(counted, windows, context.trading_days)
-        refused = [dt.date.fromisoformat(day) for day in
-                   coverage.loc[~(coverage["share"] >= min_daily_coverage), "trade_date_iso"]]
-        _refuse_days(conn, refused, windows, plan.calendar, lineage)
-        report.seconds = time.perf_counter() - began
-        raise GateFailed(report.batch_checks, f"daily_bars {start}..{plan.end}", row_checks=report.row_checks)
+    if not report.batch_checks.batch_failed:
+        return True
+    coverage = daily_coverage(counted, windows, context.trading_days)
+    refused = [dt.date.fromisoformat(day) for day in
+               coverage.loc[~(coverage["share"] >= run.min_daily_coverage), "trade_date_iso"]]
+    _refuse_days(run.conn, refused, windows, plan.calendar, run.lineage)
+    return False
+
+
+def _lower_history_start(conn: duckdb.DuckDBPyConnection, start: dt.date) -> None:
+    """Remember the earliest start an accepted run asked for: a symbol new to the warehouse
+    gets its history back to it (see `plan_bar_fetches`)."""
     stored_floor = get_setting(conn, HISTORY_START_KEY)
     if stored_floor is None or start < dt.date.fromisoformat(stored_floor):
         set_setting(conn, HISTORY_START_KEY, start.isoformat())
-    report.seconds = time.perf_counter() - began
-    return report
+
+
+@dataclass
+class _Verdicts:
+    """What one chunk's classification decided, for `write_bar_batch`."""
+
+    windows: list[tuple[str, dt.date, dt.date]]  # (symbol, from, to) fetched and clean: stored rows replaced
+    coverage: dict[str, list[Interval]]  # each touched symbol's complete new covered intervals
+    outcomes: list[tuple[str, str, str | None]]  # (symbol, status, error) for ingest_state
+
+
+def _classify(fetches: list[BarFetch], passed: pd.DataFrame, quarantine: pd.DataFrame, idle: set[str],
+              plan: BarPlan, report: BarLoadReport, pending: list[tuple[str, str, str | None]]) -> _Verdicts:
+    """Each fetch of a chunk as `failed` (rows quarantined), `empty` or `ok`, with the windows and
+    coverage that follow; the report's failed, empty and rows-per-symbol are updated.
+
+    Why these rules: an empty answer is not trusted as "no data" (it is how eastmoney throttles),
+    so it covers nothing and is retried; a symbol with quarantined rows keeps what passed and is
+    covered except the quarantined days (`_clean_windows`), so the next run asks for those days
+    only; a symbol the quote list shows without a trade (`idle`) did not trade: covered, no bar.
+    `pending`: outcomes not yet written (failed fetches), written first.
+    """
+    rows = Counter(passed["symbol"].value_counts().to_dict())
+    dirty: dict[str, set[str]] = {}
+    bad_days: dict[str, set[dt.date | None]] = {}
+    for symbol, rules, day in zip(quarantine["symbol"], quarantine["rules"], quarantine["trade_date"]):
+        dirty.setdefault(symbol, set()).update(rules.split(","))
+        bad_days.setdefault(symbol, set()).add(None if pd.isna(day) else day)
+    verdicts = _Verdicts([], {}, list(pending))
+    for fetch in fetches:
+        if fetch.symbol in dirty:
+            _classify_quarantined(fetch, dirty[fetch.symbol], bad_days[fetch.symbol], plan, report, verdicts)
+        elif rows[fetch.symbol] == 0 and fetch.symbol not in idle:
+            report.empty.append(fetch.symbol)
+            verdicts.outcomes.append((fetch.symbol, "empty", f"no rows for {fetch.start}..{fetch.end}"))
+            continue
+        else:
+            verdicts.windows.append((fetch.symbol, fetch.start, fetch.end))
+            verdicts.outcomes.append((fetch.symbol, "ok", None))
+            verdicts.coverage[fetch.symbol] = merge(
+                plan.coverage.get(fetch.symbol, []) + [(fetch.start, fetch.end)], plan.calendar)
+        if rows[fetch.symbol]:
+            report.rows_per_symbol[fetch.symbol] += rows[fetch.symbol]
+    return verdicts
+
+
+def _classify_quarantined(fetch: BarFetch, rules: set[str], bad_days: set[dt.date | None], plan: BarPlan,
+                          report: BarLoadReport, verdicts: _Verdicts) -> None:
+    """A fetch with quarantined rows: `failed` naming the rules, its window covered less the bad days."""
+    reason = f"quality: rows quarantined for {', '.join(sorted(rules))}"
+    report.failed[fetch.symbol] = reason
+    verdicts.outcomes.append((fetch.symbol, "failed", reason))
+    clean = _clean_windows(fetch, bad_days, plan.calendar)
+    verdicts.windows += [(fetch.symbol, lo, hi) for lo, hi in clean]
+    if clean or any(day is not None for day in bad_days):
+        verdicts.coverage[fetch.symbol] = without(plan.coverage.get(fetch.symbol, []) + clean, bad_days,
+                                                  plan.calendar)
 
 
 class _Run:
@@ -537,75 +660,68 @@ class _Run:
         self.report.reconciliation = combine(self.report.reconciliation, outcome)
         self.report.reconcile_mismatches += mismatches
 
+    def write_spot(self, spot_rows: pd.DataFrame | None, idle: set[str]) -> list[BarFetch]:
+        """Write the quote list's bars as the run's first chunk; returns their one-day fetches
+        (none when the quote list is not used)."""
+        if self.spot_plan is None:
+            return []
+        spot_fetches = [BarFetch(symbol, self.today, self.today) for symbol in sorted(self.spot_plan.symbols)]
+        if spot_fetches:
+            self.write([], spot_fetches, spot_rows, idle)
+        return spot_fetches
+
     def write(self, fetched: list[tuple[BarFetch, pd.DataFrame]], spot_fetches: list[BarFetch],
               spot_rows: pd.DataFrame | None, idle: set[str]) -> None:
-        """Check one chunk by the row rules and write it, with the outcomes pending, in one transaction."""
-        report, plan = self.report, self.plan
+        """One chunk: stage its rows, gate them by the row rules, classify each fetch, and write
+        it all, with the outcomes pending, in one transaction."""
         self._reconcile(fetched)
-        staged = _stage(fetched, report, self.today, spot_rows)
-        gate_began = time.perf_counter()
-        chunk_fetches = [f for f, _ in fetched] + spot_fetches
-        context = BarContext(today=self.today, trading_days=[d.astype(dt.date) for d in plan.calendar.days],
-                             securities=self.securities, previous_close=_previous_closes(self.conn, chunk_fetches),
-                             min_daily_coverage=self.min_daily_coverage,
-                             ex_rights=_known_ex_rights(self.conn, chunk_fetches, self.today))
-        row_checks = validate_bar_rows(staged, context)
-        report.row_checks = combine(report.row_checks, row_checks)
-        report.gate_seconds += time.perf_counter() - gate_began
-        for day, count in zip(*bar_day_counts(staged)):
-            self._days[int(day.astype("int64"))] += int(count)
-        passed, quarantine = split("daily_bars", staged, row_checks, ["symbol", "trade_date"])
-        del staged
-        report.rows_quarantined += len(quarantine)
+        fetches = [f for f, _ in fetched] + spot_fetches
+        passed, quarantine = self._gate(_stage(fetched, self.report, self.today, spot_rows), fetches)
         if self.spot_plan is not None and spot_rows is not None:
             from_spot = passed["symbol"].isin(list(self.spot_plan.symbols)).to_numpy()
             passed["source"] = np.where(from_spot, spot.spot_source(self.lineage.source), self.lineage.source)
+        verdicts = _classify(fetches, passed, quarantine, idle, self.plan, self.report, self.outcomes)
+        self.outcomes = []
+        self._write(passed, quarantine, verdicts)
 
-        rows = Counter(passed["symbol"].value_counts().to_dict())
-        dirty, bad_days = {}, {}
-        for symbol, rules, day in zip(quarantine["symbol"], quarantine["rules"], quarantine["trade_date"]):
-            dirty.setdefault(symbol, set()).update(rules.split(","))
-            bad_days.setdefault(symbol, set()).add(None if pd.isna(day) else day)
-        outcomes, self.outcomes = self.outcomes, []
-        windows, coverage = [], {}
-        for fetch in chunk_fetches:
-            if fetch.symbol in dirty:
-                reason = f"quality: rows quarantined for {', '.join(sorted(dirty[fetch.symbol]))}"
-                report.failed[fetch.symbol] = reason
-                outcomes.append((fetch.symbol, "failed", reason))
-                clean = _clean_windows(fetch, bad_days[fetch.symbol], plan.calendar)
-                windows += [(fetch.symbol, lo, hi) for lo, hi in clean]
-                if clean or any(day is not None for day in bad_days[fetch.symbol]):
-                    coverage[fetch.symbol] = without(plan.coverage.get(fetch.symbol, []) + clean,
-                                                     bad_days[fetch.symbol], plan.calendar)
-            elif rows[fetch.symbol] == 0 and fetch.symbol not in idle:
-                report.empty.append(fetch.symbol)
-                outcomes.append((fetch.symbol, "empty", f"no rows for {fetch.start}..{fetch.end}"))
-                continue
-            else:
-                # a symbol the quote list shows without a trade did not trade: covered, no bar
-                windows.append((fetch.symbol, fetch.start, fetch.end))
-                outcomes.append((fetch.symbol, "ok", None))
-                coverage[fetch.symbol] = merge(
-                    plan.coverage.get(fetch.symbol, []) + [(fetch.start, fetch.end)], plan.calendar)
-            if rows[fetch.symbol]:
-                report.rows_per_symbol[fetch.symbol] += rows[fetch.symbol]
-        for symbol, intervals in coverage.items():  # a later chunk (the closed symbols) builds on it
+    def _gate(self, rows: pd.DataFrame, fetches: list[BarFetch]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(passed, quarantine) of a chunk's staged rows by the row rules; counts its rows per
+        trading day for the batch rule evaluated at the end (`_batch_accepted`)."""
+        report = self.report
+        gate_began = time.perf_counter()
+        context = BarContext(today=self.today, trading_days=[d.astype(dt.date) for d in self.plan.calendar.days],
+                             securities=self.securities, previous_close=_previous_closes(self.conn, fetches),
+                             min_daily_coverage=self.min_daily_coverage,
+                             ex_rights=_known_ex_rights(self.conn, fetches, self.today))
+        row_checks = validate_bar_rows(rows, context)
+        report.row_checks = combine(report.row_checks, row_checks)
+        report.gate_seconds += time.perf_counter() - gate_began
+        for day, count in zip(*bar_day_counts(rows)):
+            self._days[int(day.astype("int64"))] += int(count)
+        passed, quarantine = split("daily_bars", rows, row_checks, ["symbol", "trade_date"])
+        report.rows_quarantined += len(quarantine)
+        return passed, quarantine
+
+    def _write(self, passed: pd.DataFrame, quarantine: pd.DataFrame, verdicts: _Verdicts) -> None:
+        """Write a classified chunk in one transaction (`write_bar_batch`); the plan's coverage
+        follows, so a later chunk of the same symbol (the closed ones) builds on it."""
+        report, plan = self.report, self.plan
+        for symbol, intervals in verdicts.coverage.items():
             plan.coverage[symbol] = intervals
         writing = time.perf_counter()
         report.rows_written += write_bar_batch(
             self.conn,
             passed,
-            pd.DataFrame(windows, columns=["symbol", "fetched_from", "fetched_to"]),
-            coverage,
-            pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
+            pd.DataFrame(verdicts.windows, columns=["symbol", "fetched_from", "fetched_to"]),
+            verdicts.coverage,
+            pd.DataFrame(verdicts.outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
             self.lineage,
             DATASET,
             quarantine=quarantine,
             as_of=self.today,
         )
         report.write_seconds += time.perf_counter() - writing
-        self.updated.update(coverage)
+        self.updated.update(verdicts.coverage)
 
 
 def _previous_closes(conn: duckdb.DuckDBPyConnection, fetches: list[BarFetch]) -> dict[str, float]:
@@ -613,15 +729,12 @@ def _previous_closes(conn: duckdb.DuckDBPyConnection, fetches: list[BarFetch]) -
     if not fetches:
         return {}
     starts = pd.DataFrame({"symbol": [f.symbol for f in fetches], "start": [f.start for f in fetches]})
-    conn.register("fetch_starts", starts)
-    try:
+    with staged(conn, fetch_starts=starts):
         return dict(conn.execute(
             """
             SELECT b.symbol, arg_max(b.close, b.trade_date) FROM daily_bars b JOIN fetch_starts f
               ON b.symbol = f.symbol AND b.trade_date < f.start GROUP BY b.symbol
             """).fetchall())
-    finally:
-        conn.unregister("fetch_starts")
 
 
 def _refuse_days(conn: duckdb.DuckDBPyConnection, days: list[dt.date], windows: pd.DataFrame,

@@ -31,7 +31,7 @@ from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_corporate_actions
 from quantdb_pipeline.sources import MarketSource, normalize
-from quantdb_pipeline.warehouse.writes import Lineage, replace_corporate_actions
+from quantdb_pipeline.warehouse.writes import Lineage, replace_corporate_actions, staged
 
 DATASET = "corporate_actions"
 #: Months after a report period ends during which its distributions can still be announced
@@ -158,12 +158,9 @@ def load_corporate_actions(
 
 def _new_ex_dates(conn: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> pd.DataFrame:
     """(symbol, ex_date, report_period) of the fetched plans whose ex-date the table did not hold."""
-    conn.register("fetched_actions", rows[["symbol", "ex_date", "report_period"]])
-    try:
+    with staged(conn, fetched_actions=rows[["symbol", "ex_date", "report_period"]]):
         return conn.execute("""
             SELECT f.symbol, f.ex_date, f.report_period FROM fetched_actions f
             WHERE f.ex_date IS NOT NULL AND NOT EXISTS (
                 SELECT 1 FROM corporate_actions c WHERE c.symbol = f.symbol AND c.ex_date = f.ex_date)
             ORDER BY f.ex_date, f.symbol""").df()
-    finally:
-        conn.unregister("fetched_actions")

@@ -45,7 +45,7 @@ from quantdb_pipeline.quality.expectations import combine
 from quantdb_pipeline.quality.gate import split
 from quantdb_pipeline.quality.suites import validate_hk_factors
 from quantdb_pipeline.sources import MarketSource, normalize
-from quantdb_pipeline.warehouse.writes import Lineage, write_factor_batch
+from quantdb_pipeline.warehouse.writes import Lineage, staged, write_factor_batch
 
 DATASET = TABLE = "hk_adjustment_factors"
 #: A symbol's factors are due again once its last fetch is this many days old.
@@ -116,13 +116,10 @@ def symbols_needing_hk_factors(conn: duckdb.DuckDBPyConnection, today: dt.date, 
 
 def previous_closes(conn: duckdb.DuckDBPyConnection, factors: pd.DataFrame) -> pd.DataFrame:
     """(symbol, ex_date, previous_close): the last stored unadjusted close before each ex-date."""
-    conn.register("staged_hk_ex_dates", factors[["symbol", "ex_date"]])
-    try:
+    with staged(conn, staged_hk_ex_dates=factors[["symbol", "ex_date"]]):
         return conn.execute(
             "SELECT s.symbol, s.ex_date, b.close AS previous_close FROM staged_hk_ex_dates s "
             "ASOF JOIN hk_daily_bars b ON s.symbol = b.symbol AND s.ex_date > b.trade_date").df()
-    finally:
-        conn.unregister("staged_hk_ex_dates")
 
 
 def load_hk_adjustment_factors(

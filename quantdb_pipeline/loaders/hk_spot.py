@@ -46,7 +46,7 @@ from quantdb_pipeline.loaders.reference import mark_fetched
 from quantdb_pipeline.loaders.spot import SpotPlan
 from quantdb_pipeline.quality.expectations import SuiteOutcome
 from quantdb_pipeline.sources import MarketSource, normalize
-from quantdb_pipeline.warehouse.writes import Lineage, transaction, upsert_rows
+from quantdb_pipeline.warehouse.writes import Lineage, staged, transaction, upsert_rows
 
 TABLE = "hk_daily_bars"
 QUOTES = "hk_quote_list"
@@ -100,15 +100,11 @@ def day_quotes(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: L
     quotes = normalize.hk_quote_list(source.hk_listings_raw(), source.name)
     if quotes.empty:
         raise ValueError(f"{source.name}: the HK list came back empty on {today}; the stored HK universe is kept")
-    conn.register("fetched_quotes", quotes)
-    try:
-        with transaction(conn):
-            conn.execute(f"DELETE FROM {QUOTES} WHERE as_of = ?", [today])
-            conn.execute(f"INSERT INTO {QUOTES} ({', '.join(_QUOTE_COLUMNS)}, as_of, accepted, source, run_id, "
-                         f"ingested_at) SELECT {', '.join(_QUOTE_COLUMNS)}, ?, false, ?, ?, ? FROM fetched_quotes",
-                         [today, lineage.source, lineage.run_id, lineage.ingested_at])
-    finally:
-        conn.unregister("fetched_quotes")
+    with staged(conn, fetched_quotes=quotes), transaction(conn):
+        conn.execute(f"DELETE FROM {QUOTES} WHERE as_of = ?", [today])
+        conn.execute(f"INSERT INTO {QUOTES} ({', '.join(_QUOTE_COLUMNS)}, as_of, accepted, source, run_id, "
+                     f"ingested_at) SELECT {', '.join(_QUOTE_COLUMNS)}, ?, false, ?, ?, ? FROM fetched_quotes",
+                     [today, lineage.source, lineage.run_id, lineage.ingested_at])
     upsert_rows(conn, "hk_securities", quotes[["symbol", "name"]].assign(
         currency=pd.Series(normalize.HK_CURRENCY, index=quotes.index, dtype="string")), "symbol", lineage)
     mark_fetched(conn, "hk_securities", source)

@@ -250,6 +250,32 @@ def load_market_bars(
     today = source.today()
     end = min(end, today)
     report = MarketLoadReport(market.name, start, end)
+    trading_days, symbols, fetches = _plan_windows(conn, market, symbols, start, end, today, revisit_days, report)
+    requests_before = sum(source.requests.values())
+    days = np.array(trading_days, dtype="datetime64[D]")
+    spot_plan = (hk_spot.plan(conn, source.name, fetches, days, today, end, reconcile_symbols, symbols,
+                               hk_spot.source_now(source))
+                 if use_spot and market is HK else None)
+    if spot_plan is not None:
+        _take_spot_day(conn, source, lineage, spot_plan, report, today)
+        fetches = hk_spot.history_fetches(fetches, spot_plan)
+    run = _MarketRun(conn, source, market, lineage, today, report, spot_plan, TradingDays(trading_days))
+    attempted, closed = run.fetch_and_write(fetches, chunk or chunk_limits(), breaker_threshold, progress)
+    report.requests = sum(source.requests.values()) - requests_before
+    run.settle_closures(attempted, closed)
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _plan_windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str] | None, start: dt.date,
+                  end: dt.date, today: dt.date, revisit_days: int,
+                  report: MarketLoadReport) -> tuple[list[dt.date], list[str], list[tuple[str, dt.date, dt.date]]]:
+    """(the market's sessions, the symbols in scope, the (symbol, from, to) windows to fetch);
+    the report counts the symbols skipped as up to date.
+
+    `symbols` None: every symbol of the market's reference list (`hk_securities`, `indices`).
+    Raises RuntimeError without the market's calendar: the windows are cut by its sessions.
+    """
     trading_days = sessions(conn, market.calendar)
     if not trading_days:
         raise RuntimeError(f"no {market.calendar} trading calendar in the warehouse: load the reference data first")
@@ -259,56 +285,115 @@ def load_market_bars(
     days = np.array(trading_days, dtype="datetime64[D]")
     idle = hk_spot.idle_days(conn, end - dt.timedelta(days=3 * max(revisit_days, 10))) if market is HK else {}
     fetches, report.symbols_skipped = _windows(conn, market, symbols, start, end, days, today, revisit_days, idle)
-    requests_before = sum(source.requests.values())
-    spot_plan = (hk_spot.plan(conn, source.name, fetches, days, today, end, reconcile_symbols, symbols,
-                               hk_spot.source_now(source))
-                 if use_spot and market is HK else None)
-    if spot_plan is not None:
-        _take_spot_day(conn, source, lineage, spot_plan, report, today)
-        fetches = hk_spot.history_fetches(fetches, spot_plan)
-    fetch = getattr(source, market.fetch)
-    max_symbols, max_rows = chunk or chunk_limits()
+    return trading_days, symbols, fetches
 
-    def fetch_window(window: tuple[str, dt.date, dt.date]) -> pd.DataFrame:
+
+class _MarketRun:
+    """One HK or index bar load across its chunks: fetch, stage, gate, classify, write.
+
+    Why a class: the chunk steps share the connection, the market, the run's report and the
+    closure judge that watches every answer."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, source: MarketSource, market: Market, lineage: Lineage,
+                 today: dt.date, report: MarketLoadReport, spot_plan, calendar: TradingDays):
+        self.conn, self.source, self.market, self.lineage = conn, source, market, lineage
+        self.today, self.report, self.spot_plan = today, report, spot_plan
+        self._fetch = getattr(source, market.fetch)
+        self.judge = ClosureJudge(conn, market.calendar, market.table, calendar, window=lambda w: w,
+                                  probe=lambda symbol, lo, hi: self.fetch_window((symbol, lo, hi)))
+
+    def fetch_window(self, window: tuple[str, dt.date, dt.date]) -> pd.DataFrame:
+        """A window's normalized bars, less those outside it (rows dated after today stay: the gate
+        quarantines them) and exact duplicates."""
         symbol, lo, hi = window
-        bars = market.normalize(fetch(symbol, lo, hi), symbol, source.name)
+        bars = self.market.normalize(self._fetch(symbol, lo, hi), symbol, self.source.name)
         dates = bars["trade_date"].array.__arrow_array__().to_numpy()
         keep = (dates >= np.datetime64(lo, "D")) & ((dates <= np.datetime64(hi, "D")) |
-                                                     (dates > np.datetime64(today, "D")))
+                                                     (dates > np.datetime64(self.today, "D")))
         return bars[keep].drop_duplicates()
 
-    judge = ClosureJudge(conn, market.calendar, market.table, TradingDays(trading_days), window=lambda w: w,
-                         probe=lambda symbol, lo, hi: fetch_window((symbol, lo, hi)))
-
-    def observed(window: tuple[str, dt.date, dt.date]) -> pd.DataFrame:
-        bars = fetch_window(window)
-        judge.observe(window, bars)
+    def _observed(self, window: tuple[str, dt.date, dt.date]) -> pd.DataFrame:
+        bars = self.fetch_window(window)
+        self.judge.observe(window, bars)
         return bars
 
-    def reconcile(fetched: list) -> None:
+    def fetch_and_write(self, fetches: list[tuple[str, dt.date, dt.date]], chunk: tuple[int, int],
+                        breaker_threshold: int, progress: ProgressCallback | None) -> tuple[list, list]:
+        """Fetch `fetches` chunk by chunk, writing each chunk as it arrives; returns (the windows
+        attempted, those excused as closed: written by `settle_closures` once decided)."""
+        report, (max_symbols, max_rows) = self.report, chunk
+        attempted, closed = [], []
+        for got in fetch_chunks(fetches, self._observed, dataset=self.market.table, empty_is_suspicious=True,
+                                max_items=max_symbols, max_rows=max_rows, breaker_threshold=breaker_threshold,
+                                name=lambda w: w[0], describe=lambda w: f"{w[0]} {w[1]}..{w[2]}", progress=progress,
+                                judge_streak=self.judge):
+            attempted += got.attempted()
+            report.failed.update({symbol: reason for (symbol, _, _), reason in got.failed.items()})
+            report.circuit_open, report.not_attempted = got.circuit_open, len(got.not_attempted)
+            # before the gate: a bar on a recorded closure makes it a session again
+            self.judge.reopen_seen(self.lineage)
+            excused = set(got.closed)
+            self.write([(w, b) for w, b in got.answers if w not in excused],
+                       [(symbol, "failed", reason) for (symbol, _, _), reason in got.failed.items()], set())
+            closed += got.closed
+        return attempted, closed
+
+    def settle_closures(self, attempted: list, closed: list) -> None:
+        """Record the closures the answers showed, then write the windows excused as closed: `ok`
+        when closed on every day of the window, else `empty` (retried)."""
+        report = self.report
+        report.closures, report.reopened = self.judge.finish(attempted, closed, self.lineage)
+        if closed:
+            self.write([(w, schema.empty_frame(self.market.dtypes)) for w in closed], [],
+                       {w[0] for w in closed if self.judge.covers(w)})
+
+    def _reconcile(self, fetched: list) -> None:
         """Compare this chunk's sampled symbols' stored quote-list bars with their history, before
         the history rows replace them."""
         answered = {w[0] for w, _ in fetched}
-        entries = [e for e in (spot_plan.reconcile if spot_plan else []) if e[0] in answered]
+        entries = [e for e in (self.spot_plan.reconcile if self.spot_plan else []) if e[0] in answered]
         if not entries:
             return
         sampled = {symbol for symbol, _, _ in entries}
         history = [b for w, b in fetched if w[0] in sampled and len(b)]
         outcome, mismatches = spot.reconcile(
-            conn, pd.concat(history, ignore_index=True) if history else schema.empty_frame(market.dtypes),
-            source.name, entries, table=market.table)
-        report.reconciliation = combine(report.reconciliation, outcome)
-        report.reconcile_mismatches += mismatches
+            self.conn, pd.concat(history, ignore_index=True) if history else schema.empty_frame(self.market.dtypes),
+            self.source.name, entries, table=self.market.table)
+        self.report.reconciliation = combine(self.report.reconciliation, outcome)
+        self.report.reconcile_mismatches += mismatches
 
-    def write(fetched: list, outcomes: list, closed: set[str]) -> None:
-        """Check one chunk by the market's rules and write it with its outcomes in one transaction."""
-        reconcile(fetched)
+    def write(self, fetched: list, outcomes: list, closed: set[str]) -> None:
+        """One chunk: stage, gate by the market's rules, classify each window, write with its
+        outcomes (`outcomes`: failures of the chunk, written first) in one transaction."""
+        self._reconcile(fetched)
         frames = [b for _, b in fetched if len(b)]
-        staged = pd.concat(frames, ignore_index=True) if frames else schema.empty_frame(market.dtypes)
-        checks = validate_market_bars(staged, market.name, today, sessions(conn, market.calendar))
+        staged = pd.concat(frames, ignore_index=True) if frames else schema.empty_frame(self.market.dtypes)
+        passed, quarantine = self._gate(staged)
+        windows = self._classify(fetched, passed, quarantine, closed, outcomes)
+        self.report.rows_written += write_market_bars(
+            self.conn, self.market.table, self.market.columns, passed,
+            pd.DataFrame(windows, columns=["symbol", "fetched_from", "fetched_to"]),
+            pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
+            self.lineage, self.today, quarantine=quarantine)
+        self.report.symbols_updated += len(windows)
+
+    def _gate(self, staged: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(passed, quarantine) by the market's suite, against the sessions as the judge left them."""
+        report = self.report
+        checks = validate_market_bars(staged, self.market.name, self.today, sessions(self.conn, self.market.calendar))
         report.checks = combine(report.checks, checks)
-        passed, quarantine = split(market.table, staged, checks, ["symbol", "trade_date"])
+        passed, quarantine = split(self.market.table, staged, checks, ["symbol", "trade_date"])
         report.rows_quarantined += len(quarantine)
+        return passed, quarantine
+
+    def _classify(self, fetched: list, passed: pd.DataFrame, quarantine: pd.DataFrame, closed: set[str],
+                  outcomes: list) -> list[tuple[str, dt.date, dt.date]]:
+        """Each window's outcome appended to `outcomes`; returns the clean windows (replaced whole).
+
+        A symbol with quarantined rows is `failed` and its window not replaced (only its clean
+        rows replace by key); an empty answer is `empty` (not trusted: retried) unless the market
+        was closed on every day of the window."""
+        report = self.report
         dirty = set(quarantine["symbol"])
         rows = Counter(passed["symbol"].tolist())
         windows = []
@@ -326,30 +411,4 @@ def load_market_bars(
                 outcomes.append((symbol, "ok", None))
             if rows[symbol]:
                 report.rows_per_symbol[symbol] += rows[symbol]
-        report.rows_written += write_market_bars(
-            conn, market.table, market.columns, passed,
-            pd.DataFrame(windows, columns=["symbol", "fetched_from", "fetched_to"]),
-            pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
-            lineage, today, quarantine=quarantine)
-        report.symbols_updated += len(windows)
-
-    attempted, closed = [], []  # closed: excused as closed, written once `finish` has decided
-    for got in fetch_chunks(fetches, observed, dataset=market.table, empty_is_suspicious=True,
-                            max_items=max_symbols, max_rows=max_rows, breaker_threshold=breaker_threshold,
-                            name=lambda w: w[0], describe=lambda w: f"{w[0]} {w[1]}..{w[2]}", progress=progress,
-                            judge_streak=judge):
-        attempted += got.attempted()
-        report.failed.update({symbol: reason for (symbol, _, _), reason in got.failed.items()})
-        report.circuit_open, report.not_attempted = got.circuit_open, len(got.not_attempted)
-        judge.reopen_seen(lineage)  # before the gate: a bar on a recorded closure makes it a session again
-        excused = set(got.closed)
-        write([(w, b) for w, b in got.answers if w not in excused],
-              [(symbol, "failed", reason) for (symbol, _, _), reason in got.failed.items()], set())
-        closed += got.closed
-    report.requests = sum(source.requests.values()) - requests_before
-    report.closures, report.reopened = judge.finish(attempted, closed, lineage)
-    if closed:
-        write([(w, schema.empty_frame(market.dtypes)) for w in closed], [],
-              {w[0] for w in closed if judge.covers(w)})
-    report.seconds = time.perf_counter() - began
-    return report
+        return windows

@@ -39,6 +39,7 @@ from quantdb_pipeline.quality.suites import (
     validate_spot_day,
 )
 from quantdb_pipeline.sources.base import spot_pages
+from quantdb_pipeline.warehouse.writes import staged
 
 #: Stamped after the source's name on rows that came from the quote list.
 SPOT_SUFFIX = "/spot"
@@ -135,13 +136,10 @@ def with_previous_close(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, day
                         table: str = "daily_bars") -> pd.DataFrame:
     """The quote-list bars with `prev_close` set to each symbol's last close stored in `table`
     before `day` (昨收 is kept apart as `reference_price`: on an ex-date it is the ex-rights price)."""
-    conn.register("quoted_symbols", pd.DataFrame({"symbol": bars["symbol"].astype(object).to_numpy()}))
-    try:
+    with staged(conn, quoted_symbols=pd.DataFrame({"symbol": bars["symbol"].astype(object).to_numpy()})):
         last = dict(conn.execute(
             f"SELECT symbol, arg_max(close, trade_date) FROM {_table(table)} WHERE trade_date < ? "
             "AND symbol IN (SELECT symbol FROM quoted_symbols) GROUP BY symbol", [day]).fetchall())
-    finally:
-        conn.unregister("quoted_symbols")
     previous = bars["symbol"].astype(object).map(last).to_numpy(dtype="float64", na_value=np.nan)
     return bars.assign(prev_close=previous)
 
@@ -156,9 +154,7 @@ def reconcile(conn: duckdb.DuckDBPyConnection, history: pd.DataFrame, source: st
     """
     windows = pd.DataFrame(sample, columns=["symbol", "first", "last"]).astype({"symbol": "string"})
     fields = (*RECONCILED_PRICES, *RECONCILED_TURNOVER)
-    conn.register("reconcile_windows", windows)
-    conn.register("reconcile_history", history[["symbol", "trade_date", *fields]])
-    try:
+    with staged(conn, reconcile_windows=windows, reconcile_history=history[["symbol", "trade_date", *fields]]):
         pairs = conn.execute(
             f"""
             WITH spot AS (
@@ -176,9 +172,6 @@ def reconcile(conn: duckdb.DuckDBPyConnection, history: pd.DataFrame, source: st
             FROM spot s FULL OUTER JOIN hist h USING (symbol, trade_date)
             ORDER BY symbol, trade_date
             """, {"spot": spot_source(source)}).df()
-    finally:
-        conn.unregister("reconcile_windows")
-        conn.unregister("reconcile_history")
     outcome = validate_reconciliation(pairs)
     mismatched = {row for o in outcome.failed for row in o.failed_rows}
     return outcome, len(mismatched)

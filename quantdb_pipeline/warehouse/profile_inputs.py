@@ -18,22 +18,20 @@ import duckdb
 import pandas as pd
 
 from quantdb_pipeline.schema import QUOTE_SNAPSHOT_COLUMNS
-from quantdb_pipeline.warehouse.writes import Lineage, _lineage_params, _record_outcomes, _stage, transaction
+from quantdb_pipeline.warehouse.writes import Lineage, _lineage_params, _record_outcomes, staged, transaction
 
 
 def _replace_all(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns: list[str],
                  lineage: Lineage, observed_on: dt.date | None) -> int:
     """Replace every row of `table` with `frame[columns]` (+ observed_on if given), stamped."""
     extra = ["observed_on"] if observed_on is not None else []
-    _stage(conn, "staged_inputs", frame[columns].drop_duplicates(columns[:1] if table != "security_names"
-                                                                   else ["symbol", "valid_from"]))
+    rows = frame[columns].drop_duplicates(columns[:1] if table != "security_names" else ["symbol", "valid_from"])
     values = ", ".join(columns) + (", ?" if extra else "")
-    with transaction(conn):
+    with staged(conn, staged_inputs=rows), transaction(conn):
         conn.execute(f"DELETE FROM {table}")
         conn.execute(f"INSERT INTO {table} ({', '.join(columns + extra)}, source, run_id, ingested_at) "
                      f"SELECT {values}, ?, ?, ? FROM staged_inputs",
                      ([observed_on] if extra else []) + _lineage_params(lineage))
-    conn.unregister("staged_inputs")
     return len(frame)
 
 
@@ -66,11 +64,10 @@ def replace_industries(conn: duckdb.DuckDBPyConnection, members: pd.DataFrame, d
     and of the symbols in `members`. `outcomes` (symbol = board code, status, error) go to
     ingest_state under `dataset`."""
     members = members[["symbol", "industry", "board_code"]].drop_duplicates("symbol", keep="first")
-    _stage(conn, "staged_members", members)
-    _stage(conn, "staged_boards", pd.DataFrame({"board_code": pd.Series(boards or [], dtype="string")}))
-    if outcomes is not None:
-        _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]])
-    with transaction(conn):
+    with staged(conn, staged_members=members,
+                staged_boards=pd.DataFrame({"board_code": pd.Series(boards or [], dtype="string")}),
+                **({"staged_outcomes": outcomes[["symbol", "status", "error"]]} if outcomes is not None else {})), \
+            transaction(conn):
         if boards is None:
             conn.execute("DELETE FROM industry_assignments")
         else:
@@ -81,8 +78,6 @@ def replace_industries(conn: duckdb.DuckDBPyConnection, members: pd.DataFrame, d
                      [day, *_lineage_params(lineage)])
         if outcomes is not None:
             _record_outcomes(conn, dataset, lineage, day)
-    for name in ("staged_members", "staged_boards") + (("staged_outcomes",) if outcomes is not None else ()):
-        conn.unregister(name)
     return len(members)
 
 
@@ -96,24 +91,21 @@ def replace_former_names(conn: duckdb.DuckDBPyConnection, names: pd.DataFrame, a
                          outcomes: pd.DataFrame, lineage: Lineage, today: dt.date, dataset: str) -> int:
     """Replace the former names of each symbol in `asked` with its rows in `names`; record
     `outcomes` (symbol, status, error) under `dataset` in ingest_state (as_of = the day asked)."""
-    _stage(conn, "staged_names", names[["symbol", "position", "name", "is_st"]])
-    _stage(conn, "staged_asked", pd.DataFrame({"symbol": pd.Series(asked, dtype="string")}))
-    _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
-    with transaction(conn):
+    with staged(conn, staged_names=names[["symbol", "position", "name", "is_st"]],
+                staged_asked=pd.DataFrame({"symbol": pd.Series(asked, dtype="string")}),
+                staged_outcomes=outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last")), \
+            transaction(conn):
         conn.execute("DELETE FROM former_names WHERE symbol IN (SELECT symbol FROM staged_asked)")
         conn.execute("INSERT INTO former_names (symbol, position, name, is_st, source, run_id, ingested_at) "
                      "SELECT symbol, position, name, is_st, ?, ?, ? FROM staged_names", _lineage_params(lineage))
         _record_outcomes(conn, dataset, lineage, today)
-    for name in ("staged_names", "staged_asked", "staged_outcomes"):
-        conn.unregister(name)
     return len(names)
 
 
 def record_failures(conn: duckdb.DuckDBPyConnection, dataset: str, symbols: list[str], reason: str,
                     lineage: Lineage, today: dt.date) -> None:
     """Record `symbols` failed under `dataset` in ingest_state (nothing else is written)."""
-    _stage(conn, "staged_outcomes", pd.DataFrame({"symbol": pd.Series(symbols, dtype="string"), "status": "failed",
-                                                  "error": pd.Series([reason] * len(symbols), dtype="string")}))
-    with transaction(conn):
+    with staged(conn, staged_outcomes=pd.DataFrame({"symbol": pd.Series(symbols, dtype="string"), "status": "failed",
+                                                    "error": pd.Series([reason] * len(symbols), dtype="string")})), \
+            transaction(conn):
         _record_outcomes(conn, dataset, lineage, today)
-    conn.unregister("staged_outcomes")

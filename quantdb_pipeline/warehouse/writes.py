@@ -9,7 +9,7 @@ for bars on purpose: with duplicate keys inside one batch it silently keeps one 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -57,8 +57,27 @@ def transaction(conn: duckdb.DuckDBPyConnection):
     conn.execute("COMMIT")
 
 
-def _stage(conn: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
-    conn.register(name, pa.Table.from_pandas(frame, preserve_index=False))
+@contextmanager
+def staged(conn: duckdb.DuckDBPyConnection, **frames: pd.DataFrame | pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Each of `frames` registered on `conn` as a view named by its keyword for the block, every
+    one unregistered when the block ends, by return or by exception.
+
+    Why: a registered view keeps its frame alive as long as the connection, and a write or a
+    lookup that raised used to leave its views behind (a later registration of the same name
+    silently replaced them). pandas frames are registered as Arrow tables (what the writes have
+    always staged: NaN and None both become NULL, dates DATE), Arrow tables as they are.
+    Nest it inside or outside `transaction`: views are not transactional.
+    """
+    names: list[str] = []
+    try:
+        for name, frame in frames.items():
+            conn.register(name, pa.Table.from_pandas(frame, preserve_index=False)
+                          if isinstance(frame, pd.DataFrame) else frame)
+            names.append(name)
+        yield conn
+    finally:
+        for name in reversed(names):
+            conn.unregister(name)
 
 
 def _lineage_params(lineage: Lineage) -> list:
@@ -67,14 +86,12 @@ def _lineage_params(lineage: Lineage) -> list:
 
 def replace_calendar(conn: duckdb.DuckDBPyConnection, calendar: pd.DataFrame, lineage: Lineage) -> int:
     """Replace the trading days of every market present in `calendar`."""
-    _stage(conn, "staged_calendar", calendar.drop_duplicates(["market", "trade_date"]))
-    with transaction(conn):
+    with staged(conn, staged_calendar=calendar.drop_duplicates(["market", "trade_date"])), transaction(conn):
         conn.execute("DELETE FROM trading_calendar WHERE market IN (SELECT DISTINCT market FROM staged_calendar)")
         conn.execute(
             "INSERT INTO trading_calendar SELECT market, trade_date, ?, ?, ? FROM staged_calendar",
             _lineage_params(lineage),
         )
-    conn.unregister("staged_calendar")
     return scalar(conn, "SELECT count(*) FROM trading_calendar")
 
 
@@ -84,9 +101,8 @@ def upsert_securities(conn: duckdb.DuckDBPyConnection, securities: pd.DataFrame,
 
     `listing` (see `listing_status`): the day's statuses (listed / dropped / switched) and new
     symbol changes, written in the same transaction."""
-    staged = securities[SECURITY_COLUMNS].drop_duplicates("symbol", keep="first")
-    _stage(conn, "staged_securities", staged)
-    with transaction(conn):
+    rows = securities[SECURITY_COLUMNS].drop_duplicates("symbol", keep="first")
+    with staged(conn, staged_securities=rows), transaction(conn):
         conn.execute("DELETE FROM quarantine WHERE table_name = 'securities' "
                      "AND row_key IN (SELECT symbol FROM staged_securities)")
         _write_quarantine(conn, quarantine if quarantine is not None else empty_quarantine(), lineage)
@@ -106,7 +122,6 @@ def upsert_securities(conn: duckdb.DuckDBPyConnection, securities: pd.DataFrame,
         )
         if listing is not None:
             apply_listing_update(conn, listing, lineage)
-    conn.unregister("staged_securities")
     return {"new": int(new), "total": scalar(conn, "SELECT count(*) FROM securities"),
             **(listing.counts() if listing is not None else {})}
 
@@ -114,18 +129,17 @@ def upsert_securities(conn: duckdb.DuckDBPyConnection, securities: pd.DataFrame,
 def _write_quarantine(conn: duckdb.DuckDBPyConnection, quarantine: pd.DataFrame, lineage: Lineage) -> None:
     if quarantine.empty:
         return
-    _stage(conn, "staged_quarantine", quarantine[QUARANTINE_COLUMNS].drop_duplicates(
-        ["table_name", "row_key"], keep="last"))
-    conn.execute(
-        f"""
-        INSERT INTO quarantine SELECT {", ".join(QUARANTINE_COLUMNS)}, ?, ?, ? FROM staged_quarantine
-        ON CONFLICT (table_name, row_key) DO UPDATE SET
-            rules = excluded.rules, row_values = excluded.row_values, source = excluded.source,
-            run_id = excluded.run_id, quarantined_at = excluded.quarantined_at
-        """,
-        _lineage_params(lineage),
-    )
-    conn.unregister("staged_quarantine")
+    with staged(conn, staged_quarantine=quarantine[QUARANTINE_COLUMNS].drop_duplicates(
+            ["table_name", "row_key"], keep="last")):
+        conn.execute(
+            f"""
+            INSERT INTO quarantine SELECT {", ".join(QUARANTINE_COLUMNS)}, ?, ?, ? FROM staged_quarantine
+            ON CONFLICT (table_name, row_key) DO UPDATE SET
+                rules = excluded.rules, row_values = excluded.row_values, source = excluded.source,
+                run_id = excluded.run_id, quarantined_at = excluded.quarantined_at
+            """,
+            _lineage_params(lineage),
+        )
 
 
 def write_bar_batch(
@@ -155,13 +169,12 @@ def write_bar_batch(
         [(symbol, start, end) for symbol, intervals in coverage.items() for start, end in intervals],
         columns=["symbol", "covered_from", "covered_to"],
     )
-    _stage(conn, "staged_bars", bars)
-    _stage(conn, "staged_windows", windows[["symbol", "fetched_from", "fetched_to"]])
-    _stage(conn, "staged_coverage", coverage_rows.astype({"symbol": "string"}))
-    _stage(conn, "staged_touched", pd.DataFrame({"symbol": pd.Series(list(coverage), dtype="string")}))
-    _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
     params = _lineage_params(lineage)
-    with transaction(conn):
+    with staged(conn, staged_bars=bars, staged_windows=windows[["symbol", "fetched_from", "fetched_to"]],
+                staged_coverage=coverage_rows.astype({"symbol": "string"}),
+                staged_touched=pd.DataFrame({"symbol": pd.Series(list(coverage), dtype="string")}),
+                staged_outcomes=outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last")), \
+            transaction(conn):
         # a reference price only the quote list gives survives the history row replacing its bar
         conn.execute(
             """
@@ -208,8 +221,6 @@ def write_bar_batch(
             [lineage.run_id, lineage.ingested_at],
         )
         _record_outcomes(conn, dataset, lineage, as_of)
-    for name in ("staged_bars", "staged_windows", "staged_coverage", "staged_touched", "staged_outcomes"):
-        conn.unregister(name)
     return len(bars)
 
 
@@ -245,10 +256,9 @@ def write_market_bars(
     a symbol with quarantined rows replace only their own keys.
     """
     bars = bars[columns].drop_duplicates(["symbol", "trade_date"], keep="last")
-    _stage(conn, "staged_market_bars", bars)
-    _stage(conn, "staged_windows", windows[["symbol", "fetched_from", "fetched_to"]])
-    _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
-    with transaction(conn):
+    with staged(conn, staged_market_bars=bars, staged_windows=windows[["symbol", "fetched_from", "fetched_to"]],
+                staged_outcomes=outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last")), \
+            transaction(conn):
         conn.execute(f"DELETE FROM {table} USING staged_windows w WHERE {table}.symbol = w.symbol "
                      f"AND {table}.trade_date BETWEEN w.fetched_from AND w.fetched_to")
         conn.execute(f"DELETE FROM quarantine USING staged_windows w WHERE quarantine.table_name = '{table}' "
@@ -259,8 +269,6 @@ def write_market_bars(
         conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, source, run_id, ingested_at) "
                      f"SELECT {', '.join(columns)}, ?, ?, ? FROM staged_market_bars", _lineage_params(lineage))
         _record_outcomes(conn, table, lineage, as_of)
-    for name in ("staged_market_bars", "staged_windows", "staged_outcomes"):
-        conn.unregister(name)
     return len(bars)
 
 
@@ -269,15 +277,13 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
     """Insert or update reference rows (`hk_securities`, `indices`) by `key`; never delete."""
     columns = list(frame.columns)
     stamp = ["source", "run_id", "ingested_at"] if lineage else []
-    _stage(conn, "staged_rows", frame.drop_duplicates(key, keep="first"))
     updates = ", ".join(f"{c} = excluded.{c}" for c in [*columns, *stamp] if c != key)
-    with transaction(conn):
+    with staged(conn, staged_rows=frame.drop_duplicates(key, keep="first")), transaction(conn):
         conn.execute(
             f"INSERT INTO {table} ({', '.join([*columns, *stamp])}) "
             f"SELECT {', '.join(columns)}{', ?, ?, ?' if lineage else ''} FROM staged_rows "
             f"ON CONFLICT ({key}) DO UPDATE SET {updates}",
             _lineage_params(lineage) if lineage else [])
-    conn.unregister("staged_rows")
     return scalar(conn, f"SELECT count(*) FROM {table}")
 
 
@@ -290,8 +296,14 @@ def upsert_profiles(conn: duckdb.DuckDBPyConnection, profiles: pd.DataFrame, out
     the current version ends today and a new one starts today (or, if the current one also
     started today, it is corrected in place).
     """
-    _stage(conn, "staged_profiles", profiles[PROFILE_COLUMNS])
-    _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
+    with staged(conn, staged_profiles=profiles[PROFILE_COLUMNS],
+                staged_outcomes=outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last")):
+        return _merge_profiles(conn, lineage, today, quarantine)
+
+
+def _merge_profiles(conn: duckdb.DuckDBPyConnection, lineage: Lineage, today: dt.date,
+                    quarantine: pd.DataFrame | None) -> dict[str, str]:
+    """`upsert_profiles` once its frames are staged (`staged_profiles`, `staged_outcomes`)."""
     differs = " OR ".join(f"c.{c} IS DISTINCT FROM p.{c}" for c in PROFILE_VERSIONED)
     with transaction(conn):
         changed = conn.execute(
@@ -327,8 +339,6 @@ def upsert_profiles(conn: duckdb.DuckDBPyConnection, profiles: pd.DataFrame, out
                      "AND symbol IN (SELECT symbol FROM staged_profiles)")
         _write_quarantine(conn, quarantine if quarantine is not None else empty_quarantine(), lineage)
         _record_outcomes(conn, "security_profiles", lineage, today)
-    conn.unregister("staged_profiles")
-    conn.unregister("staged_outcomes")
     return dict(changed)
 
 
@@ -342,12 +352,12 @@ def replace_reports(conn: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFr
     columns = [c for c in rows.columns if c in (
         "symbol", "statement", "report_date", "item", "value", "notice_date", "currency", "section",
         "indicator", "metric")]
-    _stage(conn, "staged_reports", rows[columns])
-    _stage(conn, "staged_replaced", pd.DataFrame({"symbol": pd.Series(replaced, dtype="string")}))
     kept = (quarantine if quarantine is not None else empty_quarantine())[["symbol", "trade_date"]]
-    _stage(conn, "staged_kept", kept.rename(columns={"trade_date": "report_date"}).astype({"symbol": "string"}))
-    _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
-    with transaction(conn):
+    with staged(conn, staged_reports=rows[columns],
+                staged_replaced=pd.DataFrame({"symbol": pd.Series(replaced, dtype="string")}),
+                staged_kept=kept.rename(columns={"trade_date": "report_date"}).astype({"symbol": "string"}),
+                staged_outcomes=outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last")), \
+            transaction(conn):
         conn.execute(f"""
             DELETE FROM {table} WHERE symbol IN (SELECT symbol FROM staged_replaced)
               AND (symbol, report_date) NOT IN (SELECT symbol, report_date FROM staged_kept)""")
@@ -360,8 +370,6 @@ def replace_reports(conn: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFr
         conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, source, run_id, ingested_at) "
                      f"SELECT {', '.join(columns)}, ?, ?, ? FROM staged_reports", _lineage_params(lineage))
         _record_outcomes(conn, dataset or table, lineage, today)
-    for name in ("staged_reports", "staged_replaced", "staged_kept", "staged_outcomes"):
-        conn.unregister(name)
     return len(rows)
 
 
@@ -381,30 +389,26 @@ def replace_report_period(conn: duckdb.DuckDBPyConnection, period: dt.date, rows
     requests, error) becomes the period's row in `financial_report_periods` (fetched_on: the
     lineage's run day is not the source's: `state["fetched_on"]`). Returns rows written.
     """
-    _stage(conn, "staged_present", pd.DataFrame({"symbol": pd.Series(present, dtype="string")}))
     written = 0
-    with transaction(conn):
+    with staged(conn, staged_present=pd.DataFrame({"symbol": pd.Series(present, dtype="string")})), \
+            transaction(conn):
         for table, frame in rows.items():
             keys = REPORT_PERIOD_KEYS[table]
             columns = [c for c in frame.columns if c in (*keys, "value", "notice_date", "currency", "metric")]
             kept = quarantine.loc[quarantine["table_name"] == table, "symbol"].astype("string").drop_duplicates()
-            _stage(conn, "staged_period_rows", frame[columns])
-            _stage(conn, "staged_period_kept", pd.DataFrame({"symbol": kept}))
-            conn.execute(f"""
-                DELETE FROM {table} WHERE report_date = ? AND symbol IN (SELECT symbol FROM staged_present)
-                  AND symbol NOT IN (SELECT symbol FROM staged_period_kept)""", [period])
-            conn.execute(f"DELETE FROM {table} USING staged_period_rows r WHERE "
-                         + " AND ".join(f"{table}.{k} = r.{k}" for k in keys))
-            conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, source, run_id, ingested_at) "
-                         f"SELECT {', '.join(columns)}, ?, ?, ? FROM staged_period_rows", _lineage_params(lineage))
+            with staged(conn, staged_period_rows=frame[columns], staged_period_kept=pd.DataFrame({"symbol": kept})):
+                conn.execute(f"""
+                    DELETE FROM {table} WHERE report_date = ? AND symbol IN (SELECT symbol FROM staged_present)
+                      AND symbol NOT IN (SELECT symbol FROM staged_period_kept)""", [period])
+                conn.execute(f"DELETE FROM {table} USING staged_period_rows r WHERE "
+                             + " AND ".join(f"{table}.{k} = r.{k}" for k in keys))
+                conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, source, run_id, ingested_at) "
+                             f"SELECT {', '.join(columns)}, ?, ?, ? FROM staged_period_rows", _lineage_params(lineage))
             conn.execute(f"DELETE FROM quarantine WHERE table_name = '{table}' AND trade_date = ? "
                          "AND symbol IN (SELECT symbol FROM staged_present)", [period])
             written += len(frame)
-            conn.unregister("staged_period_rows")
-            conn.unregister("staged_period_kept")
         _write_quarantine(conn, quarantine, lineage)
         record_report_period(conn, period, state, lineage)
-    conn.unregister("staged_present")
     return written
 
 
@@ -449,11 +453,11 @@ def write_factor_batch(
     evidence, reason).
     """
     factors = factors[factors["symbol"].isin(replaced)][columns]
-    _stage(conn, "staged_factors", factors)
-    _stage(conn, "staged_replaced", pd.DataFrame({"symbol": pd.Series(replaced, dtype="string")}))
-    _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last"))
     in_scope = "TRUE" if scope is None else "list_contains($scope::VARCHAR[], symbol)"
-    with transaction(conn):
+    with staged(conn, staged_factors=factors,
+                staged_replaced=pd.DataFrame({"symbol": pd.Series(replaced, dtype="string")}),
+                staged_outcomes=outcomes[["symbol", "status", "error"]].drop_duplicates("symbol", keep="last")), \
+            transaction(conn):
         conn.execute(f"DELETE FROM {table} WHERE symbol IN (SELECT symbol FROM staged_replaced)")
         conn.execute(f"DELETE FROM quarantine WHERE table_name = '{table}' "
                      "AND symbol IN (SELECT symbol FROM staged_replaced)")
@@ -466,17 +470,13 @@ def write_factor_batch(
             conn.execute(f"DELETE FROM adjustment_factors WHERE derived_from IS NOT NULL AND {in_scope}", params)
             conn.execute(f"DELETE FROM adjustment_gaps WHERE {in_scope}", params)
             derived, gaps = derive(conn)
-            _stage(conn, "staged_derived", derived[[*FACTOR_COLUMNS, "derived_from"]])
-            _stage(conn, "staged_gaps", gaps[["symbol", "ex_date", "evidence", "reason"]])
-            conn.execute(f"INSERT INTO adjustment_factors ({', '.join(FACTOR_COLUMNS)}, derived_from, source, run_id, "
-                         f"ingested_at) SELECT {', '.join(FACTOR_COLUMNS)}, derived_from, 'derived', ?, ? "
-                         "FROM staged_derived", _lineage_params(lineage)[1:])
-            conn.execute("INSERT INTO adjustment_gaps SELECT symbol, ex_date, evidence, reason, ? FROM staged_gaps",
-                         [lineage.ingested_at])
-            conn.unregister("staged_derived")
-            conn.unregister("staged_gaps")
-    for name in ("staged_factors", "staged_replaced", "staged_outcomes"):
-        conn.unregister(name)
+            with staged(conn, staged_derived=derived[[*FACTOR_COLUMNS, "derived_from"]],
+                        staged_gaps=gaps[["symbol", "ex_date", "evidence", "reason"]]):
+                conn.execute(f"INSERT INTO adjustment_factors ({', '.join(FACTOR_COLUMNS)}, derived_from, source, "
+                             f"run_id, ingested_at) SELECT {', '.join(FACTOR_COLUMNS)}, derived_from, 'derived', ?, ? "
+                             "FROM staged_derived", _lineage_params(lineage)[1:])
+                conn.execute("INSERT INTO adjustment_gaps SELECT symbol, ex_date, evidence, reason, ? FROM staged_gaps",
+                             [lineage.ingested_at])
     return len(factors)
 
 
@@ -494,11 +494,9 @@ def replace_corporate_actions(conn: duckdb.DuckDBPyConnection, actions: pd.DataF
     quarantine = quarantine if quarantine is not None else empty_quarantine()
     kept = pd.DataFrame({"symbol": quarantine["symbol"].astype("string"),
                          "report_period": quarantine["trade_date"].astype("date32[pyarrow]")})
-    _stage(conn, "staged_actions", actions)
-    _stage(conn, "staged_periods", pd.DataFrame({"report_period": pd.Series(periods, dtype="date32[pyarrow]")}))
-    _stage(conn, "staged_kept", kept)
-    _stage(conn, "staged_outcomes", outcomes[["symbol", "status", "error"]])
-    with transaction(conn):
+    with staged(conn, staged_actions=actions,
+                staged_periods=pd.DataFrame({"report_period": pd.Series(periods, dtype="date32[pyarrow]")}),
+                staged_kept=kept, staged_outcomes=outcomes[["symbol", "status", "error"]]), transaction(conn):
         conn.execute("""
             DELETE FROM corporate_actions
             WHERE report_period IN (SELECT report_period FROM staged_periods)
@@ -512,8 +510,6 @@ def replace_corporate_actions(conn: duckdb.DuckDBPyConnection, actions: pd.DataF
                      f"SELECT {', '.join(CORPORATE_ACTION_COLUMNS)}, ?, ?, ? FROM staged_actions",
                      _lineage_params(lineage))
         _record_outcomes(conn, "corporate_actions", lineage, as_of)
-    for name in ("staged_actions", "staged_periods", "staged_kept", "staged_outcomes"):
-        conn.unregister(name)
     return len(actions)
 
 
