@@ -88,16 +88,14 @@ _date = _option(settings.parse_date)  # YYYY-MM-DD or YYYYMMDD
 #: or a step failing later; the symbol lists' variables are read the same way (`_list_error`).
 OPTION_SETTINGS = ("source", "sample_today", "sample_size", "requests_per_second", "min_daily_coverage",
                    "revisit_days")
-#: Settings checked where the run first needs them (`_run`), as before: a bad one exits 64 with
-#: one `quantdb-pipeline: <problem>` line after the options' checks.
-LATE_SETTINGS = ("financial_years", "chunk_symbols", "chunk_rows")
 
 
 def _env_defaults(parser: argparse.ArgumentParser, run: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Fill the options left unset from the settings (`env_settings.load`, given the options set);
     a bad value of an option's variable exits 64 naming it. Sets `args.settings` (the run's
     settings, options included) and `args.settings_problems` (field -> message of the bad values
-    not reported here, see `LATE_SETTINGS`)."""
+    not reported here: `_run` reports $QUANTDB_FINANCIAL_YEARS and $QUANTDB_CHUNK_* where it first
+    needs them, as one `quantdb-pipeline: <problem>` line; `read`'s own cache size is not the run's)."""
     from quantdb_pipeline.env_settings import load_leniently
 
     given = {dest: getattr(args, dest) for dest in (*OPTION_SETTINGS, "symbols", "hk_symbols", "indices")
