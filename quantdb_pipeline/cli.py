@@ -2,6 +2,13 @@
 
 Runs are recorded in the Dagster instance of `dagster.yaml` (the same one `dagster dev`
 shows), so a run started here appears in the UI's run history.
+
+Options are parsed with argparse; an option left off the command line takes its value from
+the same typed settings object the Dagster resources read (`env_settings.Settings`, the
+`QUANTDB_*` variables), given the options that were set, so the CLI and `dagster dev` agree on
+every default and refuse a bad value with the same words. argparse and not click or typer (with
+their `envvar=`): the settings object already does what `envvar=` would, and argparse keeps this
+module's one-line usage errors (`_Parser`), option types and help as they are.
 """
 
 from __future__ import annotations
@@ -47,22 +54,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _share(text: str) -> float:
-    """A share of symbols in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 (exclusive) and 1, e.g. 0.8")
-    return value
+def _option(parse):
+    """An argparse type of a `settings.parse_*` check: its ValueError's words, verbatim."""
+    def option_type(text: str):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    option_type.__name__ = parse.__name__
+    return option_type
 
 
-def _days(text: str) -> int:
-    """A count of trading days, 0 or more."""
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of trading days (0 or more)")
-    return int(text)
+_share = _option(settings.parse_share)  # a share of symbols in (0, 1]
+_days = _option(settings.parse_trading_days)  # a count of trading days, 0 or more
 
 
 def _count(text: str) -> int:
@@ -72,81 +77,36 @@ def _count(text: str) -> int:
     return int(text)
 
 
-#: The sample market's smallest size: it needs that many symbols to hold its special cases
-#: (`SampleMarket`); checked here so that the option's one message gives the real minimum.
-SAMPLE_MIN_SIZE = 10
+#: The sample market's smallest size (`settings.SAMPLE_MIN_SIZE`).
+SAMPLE_MIN_SIZE = settings.SAMPLE_MIN_SIZE
+_sample_size = _option(settings.parse_sample_size)  # symbols in the sample market, SAMPLE_MIN_SIZE or more
+_rate = _option(settings.parse_rate)  # requests per second, above 0 (0 would never send a request)
+_date = _option(settings.parse_date)  # YYYY-MM-DD or YYYYMMDD
 
-
-def _sample_size(text: str) -> int:
-    """Symbols in the sample market: a whole number, `SAMPLE_MIN_SIZE` or more."""
-    if not text.strip().isdigit() or int(text) < SAMPLE_MIN_SIZE:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {SAMPLE_MIN_SIZE} or more "
-                                         "(the sample market's special cases need that many symbols)")
-    return int(text)
-
-
-def _rate(text: str) -> float:
-    """Requests per second: a number above 0 (0 would never send a request)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of requests per second above 0, e.g. 2")
-    return value
-
-
-def _date(text: str) -> dt.date:
-    """YYYY-MM-DD or YYYYMMDD."""
-    try:
-        if len(text) == 8 and text.isdigit():
-            return dt.datetime.strptime(text, "%Y%m%d").date()
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-
-#: `run`'s options whose default comes from the environment: dest -> (variable, default text). Read
-#: after parsing, through the option's own type, so that a bad value there is a usage error (64)
-#: naming the variable, not a traceback or a step failing later.
-ENV_DEFAULTS = {
-    "source": (settings.SOURCE_ENV, settings.DEFAULT_SOURCE),
-    "sample_today": (settings.SAMPLE_TODAY_ENV, ""),
-    "sample_size": (settings.SAMPLE_SYMBOLS_ENV, "64"),
-    "requests_per_second": (settings.RATE_ENV, "2"),
-    "min_daily_coverage": (settings.MIN_COVERAGE_ENV, "0.8"),
-    "revisit_days": (settings.REVISIT_DAYS_ENV, str(settings.DEFAULT_REVISIT_DAYS)),
-}
+#: `run`'s options whose default is a setting (`env_settings.Settings`, field = dest). Read after
+#: parsing, so that a bad value there is a usage error (64) naming the variable, not a traceback
+#: or a step failing later; the symbol lists' variables are read the same way (`_list_error`).
+OPTION_SETTINGS = ("source", "sample_today", "sample_size", "requests_per_second", "min_daily_coverage",
+                   "revisit_days")
 
 
 def _env_defaults(parser: argparse.ArgumentParser, run: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Fill the options left unset from `ENV_DEFAULTS`; a bad value exits 64 naming its variable."""
-    actions = {action.dest: action for action in run._actions}
-    for dest, (variable, fallback) in ENV_DEFAULTS.items():
-        if getattr(args, dest, "unset") is not None:
-            continue
-        text = os.environ.get(variable, "").strip()
-        action = actions[dest]
-        if not text:
-            setattr(args, dest, action.type(fallback) if fallback else None)
-            continue
-        try:
-            value = action.type(text) if action.type else text
-        except (argparse.ArgumentTypeError, ValueError) as error:
-            parser.error(f"${variable}={text!r}: {error}")
-        if action.choices is not None and value not in action.choices:
-            parser.error(f"${variable}={text!r}: choose from {', '.join(action.choices)}")
-        setattr(args, dest, value)
+    """Fill the options left unset from the settings (`env_settings.load`, given the options set);
+    a bad value of an option's variable exits 64 naming it. Sets `args.settings` (the run's
+    settings, options included) and `args.settings_problems` (field -> message of the bad values
+    not reported here: `_run` reports $QUANTDB_FINANCIAL_YEARS and $QUANTDB_CHUNK_* where it first
+    needs them, as one `quantdb-pipeline: <problem>` line; `read`'s own cache size is not the run's)."""
+    from quantdb_pipeline.env_settings import load_leniently
 
-
-def _financial_years(text: str | None) -> int:
-    """$QUANTDB_FINANCIAL_YEARS: years of report periods a first financial load fetches (default
-    10). Raises ValueError, naming the variable, for anything but a positive whole number."""
-    if not text:
-        return 10
-    if not text.strip().isdigit() or int(text) < 1:
-        raise ValueError(f"${settings.FINANCIAL_YEARS_ENV}={text!r}: give a whole number of years, e.g. 10")
-    return int(text)
+    given = {dest: getattr(args, dest) for dest in (*OPTION_SETTINGS, "symbols", "hk_symbols", "indices")
+             if getattr(args, dest, None) is not None}
+    values, problems = load_leniently(**given)
+    for field in (*OPTION_SETTINGS, "symbols", "hk_symbols", "indices"):
+        if field in problems:
+            parser.error(problems[field])
+    for dest in OPTION_SETTINGS:
+        setattr(args, dest, getattr(values, dest))
+    args.settings, args.settings_problems = values, problems
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -194,15 +154,17 @@ def _parser() -> argparse.ArgumentParser:
                      help="the sample market's 'today' (YYYY-MM-DD), to replay it day by day "
                           "(default: $QUANTDB_SAMPLE_TODAY or today)")
     run.add_argument("--sample-size", type=_sample_size,
-                     help="number of symbols in the sample market (default: $QUANTDB_SAMPLE_SIZE or 64)")
+                     help="number of symbols in the sample market "
+                          f"(default: ${settings.SAMPLE_SYMBOLS_ENV} or {settings.DEFAULT_SAMPLE_SIZE})")
     run.add_argument("--requests-per-second", type=_rate,
-                     help="akshare pacing (default: $QUANTDB_REQUESTS_PER_SECOND or 2)")
-    run.add_argument("--max-retries", type=_count, default=4,
+                     help=f"akshare pacing (default: ${settings.RATE_ENV} or {settings.DEFAULT_REQUESTS_PER_SECOND:g})")
+    run.add_argument("--max-retries", type=_count, default=settings.DEFAULT_MAX_RETRIES,
                      help="akshare: retries of a request that failed in transit or with a 5xx, with backoff "
-                          "(default 4; 0 fails fast, e.g. to check a setup without network)")
+                          f"(default {settings.DEFAULT_MAX_RETRIES}; 0 fails fast, e.g. to check a setup without "
+                          "network)")
     run.add_argument("--min-daily-coverage", type=_share,
                      help="quality gate: share of symbols each trading day must have rows for "
-                          "(default: $QUANTDB_MIN_DAILY_COVERAGE or 0.8)")
+                          f"(default: ${settings.MIN_COVERAGE_ENV} or {settings.DEFAULT_MIN_DAILY_COVERAGE:g})")
     run.add_argument("--revisit-days", type=_days,
                      help="trading days back from --end in which every day a symbol lacks is fetched again "
                           f"(default: ${settings.REVISIT_DAYS_ENV} or {settings.DEFAULT_REVISIT_DAYS}; 0: off)")
@@ -591,11 +553,11 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         upstream_requests,
     )
     from quantdb_pipeline.read import WarehouseBusyError
-    from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+    from quantdb_pipeline.resources import WarehouseResource
     from quantdb_pipeline.run_recovery import HOST_TAG, LAUNCHED_BY, PID_TAG
     from quantdb_pipeline.symbols import SymbolError
 
-    warehouse = settings.warehouse_path(args.warehouse, source=args.source)
+    warehouse = args.settings.warehouse_path(args.warehouse)
     markets, implied = _markets(args)
     if not markets or markets - {"cn", "hk", "index", "fundamentals"}:
         print(f"quantdb-pipeline: --markets {args.markets!r}: choose from cn, hk, index, fundamentals",
@@ -610,23 +572,16 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         *([trading_calendar, securities, security_profiles, financial_statements, financial_indicators]
           if "fundamentals" in markets else []),
     ]
-    try:
-        financial_years = _financial_years(os.environ.get(settings.FINANCIAL_YEARS_ENV))
-    except ValueError as error:
-        print(f"quantdb-pipeline: {error}", file=sys.stderr)
+    if "financial_years" in args.settings_problems:
+        print(f"quantdb-pipeline: {args.settings_problems['financial_years']}", file=sys.stderr)
         return EXIT_USAGE
-    market = MarketSourceResource(kind=args.source, symbols=args.symbols, hk_symbols=args.hk_symbols,
-                                  indices=args.indices,
-                                  requests_per_second=args.requests_per_second,
-                                  sample_today=args.sample_today.isoformat() if args.sample_today else "",
-                                  sample_size=args.sample_size, max_retries=args.max_retries,
-                                  min_daily_coverage=args.min_daily_coverage, revisit_days=args.revisit_days,
-                                  financials_watchlist=os.environ.get(settings.FINANCIALS_WATCHLIST_ENV, ""),
-                                  financial_years=financial_years)
+    market = _market_resource(args)
     try:
         market.symbol_list(), market.hk_symbol_list(), market.index_list(), market.financials_watchlist_list()
         source = market.build()
-        settings.chunk_limits()  # a bad $QUANTDB_CHUNK_* is a usage error now, not a failed step later
+        for chunk in ("chunk_symbols", "chunk_rows"):  # a usage error now, not a failed step later
+            if chunk in args.settings_problems:
+                raise ValueError(args.settings_problems[chunk])
     except (SymbolError, ValueError) as error:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -677,7 +632,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     # the live line starts now: opening the instance and starting the first run take seconds
     watcher = progress.StepWatcher(None, run_tags, display) if display else None
     with RunLog(warehouse, verbose=args.verbose) as log, (watcher or contextlib.nullcontext()), \
-            progress.listening(display and display.report), _instance() as instance:
+            market.progress.listening(display and display.report), _instance() as instance:
         interrupts.instance = instance
         if watcher is not None:
             watcher.instance = instance
@@ -750,9 +705,9 @@ def _markets(args: argparse.Namespace) -> tuple[set[str], str]:
     `--symbols 600000` must not also fetch the HK main board and every index."""
     named = {flag: market for flag, market in (("--symbols", "cn"), ("--hk-symbols", "hk"), ("--indices", "index"))
              if getattr(args, flag[2:].replace("-", "_")) is not None}
-    args.symbols = os.environ.get(settings.SYMBOLS_ENV, "") if args.symbols is None else args.symbols
-    args.hk_symbols = os.environ.get(settings.HK_SYMBOLS_ENV, "") if args.hk_symbols is None else args.hk_symbols
-    args.indices = os.environ.get(settings.INDICES_ENV, "") if args.indices is None else args.indices
+    args.symbols = ",".join(args.settings.symbols) if args.symbols is None else args.symbols
+    args.hk_symbols = ",".join(args.settings.hk_symbols) if args.hk_symbols is None else args.hk_symbols
+    args.indices = ",".join(args.settings.indices) if args.indices is None else args.indices
     if args.markets is not None:
         return {m.strip().lower() for m in args.markets.split(",") if m.strip()}, ""
     if named:
@@ -771,7 +726,7 @@ def _list_error(args: argparse.Namespace) -> str | None:
     def given(dest: str, variable: str) -> tuple[str, str]:
         value = getattr(args, dest)
         flag = "--" + dest.replace("_", "-")
-        return (value, flag) if value is not None else (os.environ.get(variable, ""), f"${variable}")
+        return (value, flag) if value is not None else (",".join(getattr(args.settings, dest)), f"${variable}")
 
     flag = ""
     try:
@@ -790,6 +745,15 @@ def _list_error(args: argparse.Namespace) -> str | None:
         known = ", ".join(f"{code} ({name})" for code, name in settings.DEFAULT_INDICES.items())
         return f"{flag}: unknown index {', '.join(unknown)}: the known indices are {known}"
     return None
+
+
+def _market_resource(args: argparse.Namespace):
+    """The run's `MarketSourceResource`: its settings (`args.settings`, the options included), the
+    lists as `_markets` resolved them, and the CLI-only --max-retries."""
+    from quantdb_pipeline.resources import MarketSourceResource
+
+    return MarketSourceResource.from_settings(args.settings, symbols=args.symbols, hk_symbols=args.hk_symbols,
+                                              indices=args.indices, max_retries=args.max_retries)
 
 
 def _mixing_refusal(warehouse: Path, source: str, allow_mixed: bool) -> str | None:

@@ -1,7 +1,8 @@
 """Progress of long loads, for whoever is watching in this process.
 
 Assets always log progress to the Dagster run log. An in-process caller (the CLI) can also
-register a listener here to draw a progress bar; nothing is registered by default.
+listen to the steps' counts on the `Feed` of the market resource it runs with
+(`MarketSourceResource.progress`) to draw a progress bar; nobody listens by default.
 """
 
 from __future__ import annotations
@@ -15,40 +16,47 @@ from collections.abc import Callable
 
 Listener = Callable[[str, int, int, str, int], None]  # step, done, total, symbol, rows
 
-_listeners: list[Listener] = []
+class Feed:
+    """The steps' counts, passed to the listeners registered on it. Owned by the market resource
+    (`MarketSourceResource.progress`, shared with the copies Dagster makes of it for each run), so
+    the steps of the runs a caller starts with that resource report to that caller's listeners."""
 
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
 
-def add_listener(listener: Listener) -> None:
-    _listeners.append(listener)
+    def add_listener(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
 
+    def remove_listener(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.remove(listener)
 
-def remove_listener(listener: Listener) -> None:
-    _listeners.remove(listener)
+    @contextlib.contextmanager
+    def listening(self, listener: Listener | None):
+        """`add_listener` for the duration of a `with` block (nothing for None)."""
+        if listener is None:
+            yield
+            return
+        self.add_listener(listener)
+        try:
+            yield
+        finally:
+            self.remove_listener(listener)
 
-
-@contextlib.contextmanager
-def listening(listener: Listener | None):
-    """`add_listener` for the duration of a `with` block (nothing for None)."""
-    if listener is None:
-        yield
-        return
-    add_listener(listener)
-    try:
-        yield
-    finally:
-        remove_listener(listener)
-
-
-def report(step: str, done: int, total: int, symbol: str, rows: int) -> None:
-    for listener in list(_listeners):
-        listener(step, done, total, symbol, rows)
+    def report(self, step: str, done: int, total: int, symbol: str, rows: int) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(step, done, total, symbol, rows)
 
 
 class Display:
     """What a person watching `quantdb-pipeline run` sees while it runs: one line per step.
 
     Fed by `step_started`/`step_finished` (the CLI's `StepWatcher`, from the run's Dagster events)
-    and by `report` (the steps' own counts, via `add_listener`). On a terminal (`tty=True`) a live
+    and by `report` (the steps' own counts, via `Feed.add_listener`). On a terminal (`tty=True`) a live
     line is redrawn `ticks_per_second` times a second from the start: spinner, the running step,
     its counts (`5/17 periods`, the item and rows last loaded), its elapsed time and the run's; a
     finished step leaves one line `✓ step  counts  seconds` (`✗` when it failed). Elsewhere (CI,

@@ -1,36 +1,33 @@
 """Dagster resources: the market data source and the warehouse, configured from the environment.
 
-Environment variables (read when the definitions load):
+The `QUANTDB_*` environment variables (`env_settings.Settings`, one field each; the README's
+Configuration table) are read when the definitions load (`resources_from_env`); the fields'
+defaults, shown in the UI's launchpad, are the settings' defaults (`env_settings.field_default`).
 
-- `QUANTDB_SOURCE`: `sample` (default, offline) or `akshare` (the real vendors);
-- `QUANTDB_SYMBOLS`: comma-separated symbols restricting the universe that bars are loaded for;
-- `QUANTDB_HK_SYMBOLS`: the same for Hong Kong (default: the whole HK main board list);
-- `QUANTDB_INDICES`: the CN indices to load (default: the eight of `DEFAULT_INDICES`);
-- `QUANTDB_WAREHOUSE`: the DuckDB file (default `warehouse/sample.duckdb` for the sample source,
-  `warehouse/quantdb.duckdb` for akshare: the CLI's defaults, see `settings.warehouse_path`);
-- `QUANTDB_REQUESTS_PER_SECOND`: pacing of akshare requests (default 2);
-- `QUANTDB_SAMPLE_TODAY`, `QUANTDB_SAMPLE_SIZE`: the sample market's "today" and number of symbols;
-- `QUANTDB_MIN_DAILY_COVERAGE`: the batch rule's minimum share of symbols per trading day (0.8);
-- `QUANTDB_REVISIT_DAYS`: trading days back from a run's last day in which missing days are
-  fetched again (20);
-- `QUANTDB_FINANCIALS_WATCHLIST`: comma-separated symbols whose financial statements are
-  fetched per symbol with every item (eastmoney F10) and whose indicators come from sina;
-  everyone else's come from eastmoney's whole-market report tables (default: none);
-- `QUANTDB_FINANCIAL_YEARS`: years of report periods a first load fetches from the
-  whole-market tables (10).
+`MarketSourceResource` also owns what the steps of a process share: the limiter spacing the
+requests of every source it builds (`limiter`), and the feed of the steps' progress counts
+(`progress`). Dagster makes a copy of a resource for each run it executes (and, in the
+multiprocess executor, each step's process makes its own, as before, the `upstream_api` pool
+serializing their upstream steps); the copies share the original's limiters and feed
+(`_with_updated_values`), so every step of every run started in a process with one resource
+object (the CLI's runs of a range, `dagster dev`'s run worker) waits on one limiter per rate.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from dagster import ConfigurableResource
 from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
 from quantdb_pipeline import settings
+from quantdb_pipeline.env_settings import Settings, field_default, load
+from quantdb_pipeline.progress import Feed
 from quantdb_pipeline.sources import MarketSource
+from quantdb_pipeline.sources.pacing import RateLimiter, RateLimiters
 from quantdb_pipeline.symbols import SymbolError, normalize_hk_symbol, normalize_index_symbol, normalize_symbols
 from quantdb_pipeline.warehouse.publish import Published, open_working, publish, remove_stale_temporaries
 from quantdb_pipeline.warehouse.schema import prepare
@@ -40,28 +37,76 @@ from quantdb_pipeline.warehouse.source_identity import claim
 class MarketSourceResource(ConfigurableResource):
     """Which market data source the assets read from, and how politely."""
 
-    kind: str = Field(default="sample", description="sample (offline simulated market) or akshare")
-    symbols: str = Field(default="", description="Comma-separated symbols; empty means the whole universe")
-    hk_symbols: str = Field(default="", description="Comma-separated HK symbols; empty means the HK main board")
-    indices: str = Field(default="", description="Comma-separated CN index codes; empty means DEFAULT_INDICES")
-    requests_per_second: float = Field(default=2.0, description="akshare pacing; eastmoney bans bursts")
+    kind: str = Field(default=field_default("source"), description="sample (offline simulated market) or akshare")
+    symbols: str = Field(default=",".join(field_default("symbols")),
+                         description="Comma-separated symbols; empty means the whole universe")
+    hk_symbols: str = Field(default=",".join(field_default("hk_symbols")),
+                            description="Comma-separated HK symbols; empty means the HK main board")
+    indices: str = Field(default=",".join(field_default("indices")),
+                         description="Comma-separated CN index codes; empty means DEFAULT_INDICES")
+    requests_per_second: float = Field(default=field_default("requests_per_second"),
+                                       description="akshare pacing; eastmoney bans bursts")
     timeout_seconds: float = Field(default=15.0)
-    max_retries: int = Field(default=4)
+    max_retries: int = Field(default=settings.DEFAULT_MAX_RETRIES)
     sample_today: str = Field(default="", description="The sample market's 'today' (YYYY-MM-DD); empty = today")
-    sample_size: int = Field(default=64, description="Number of symbols in the sample market")
+    sample_size: int = Field(default=field_default("sample_size"), description="Number of symbols in the sample market")
     min_daily_coverage: float = Field(
-        default=0.8, description="Batch rule: share of the fetched symbols each trading day must have rows for")
+        default=field_default("min_daily_coverage"),
+        description="Batch rule: share of the fetched symbols each trading day must have rows for")
     breaker_threshold: int = Field(
         default=8, description="Consecutive failed or empty symbols that stop a run (ban protection)")
     revisit_days: int = Field(
-        default=settings.DEFAULT_REVISIT_DAYS,
+        default=field_default("revisit_days"),
         description="Trading days back from the run's last day in which every day a symbol lacks (an empty "
                     "answer, a refused quote list, a quarantined row) is fetched again; 0 turns it off")
 
     financials_watchlist: str = Field(
-        default="", description="Comma-separated symbols whose financials are fetched per symbol (every "
-                                "statement item, sina's indicators); the rest come from the whole-market tables")
-    financial_years: int = Field(default=10, description="Years of report periods a first financial load fetches")
+        default=",".join(field_default("financials_watchlist")),
+        description="Comma-separated symbols whose financials are fetched per symbol (every "
+                    "statement item, sina's indicators); the rest come from the whole-market tables")
+    financial_years: int = Field(default=field_default("financial_years"),
+                                 description="Years of report periods a first financial load fetches")
+
+    _limiters: RateLimiters = PrivateAttr(default_factory=RateLimiters)
+    _progress: Feed = PrivateAttr(default_factory=Feed)
+
+    @classmethod
+    def from_settings(cls, values: Settings, **fields: Any) -> MarketSourceResource:
+        """The resource of `values` (lists joined with commas); `fields` override them (the
+        CLI's command line)."""
+        return cls(**{
+            "kind": values.source,
+            "symbols": ",".join(values.symbols),
+            "hk_symbols": ",".join(values.hk_symbols),
+            "indices": ",".join(values.indices),
+            "requests_per_second": values.requests_per_second,
+            "sample_today": values.sample_today.isoformat() if values.sample_today else "",
+            "sample_size": values.sample_size,
+            "min_daily_coverage": values.min_daily_coverage,
+            "revisit_days": values.revisit_days,
+            "financials_watchlist": ",".join(values.financials_watchlist),
+            "financial_years": values.financial_years,
+            **fields,
+        })
+
+    def _with_updated_values(self, values: Mapping[str, Any] | None) -> MarketSourceResource:
+        # Dagster builds the resource a run uses by copying this one with the run's config
+        # (a pinned Dagster's private hook: quantdb_pipeline_tests/test_settings.py checks that a run's steps
+        # reach this object's limiter and feed); the copy shares what this one owns.
+        copy = super()._with_updated_values(values)
+        copy._limiters, copy._progress = self._limiters, self._progress
+        return copy
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The process's spacing of requests at `requests_per_second`, shared by every source this
+        resource (and its copies) builds."""
+        return self._limiters.get(self.requests_per_second)
+
+    @property
+    def progress(self) -> Feed:
+        """Where the steps report their counts (`progress.Feed`); the CLI listens to draw them."""
+        return self._progress
 
     def build(self) -> MarketSource:
         if self.kind == "sample":
@@ -72,7 +117,8 @@ class MarketSourceResource(ConfigurableResource):
             from quantdb_pipeline.sources.akshare_source import AkshareSource
 
             return AkshareSource(requests_per_second=self.requests_per_second,
-                                 timeout_seconds=self.timeout_seconds, max_retries=self.max_retries)
+                                 timeout_seconds=self.timeout_seconds, max_retries=self.max_retries,
+                                 limiter=self.limiter)
         raise ValueError(f"unknown source {self.kind!r}: use 'sample' or 'akshare'")
 
     def symbol_list(self) -> list[str] | None:
@@ -140,23 +186,12 @@ class WarehouseResource(DuckDBResource):
         return publish(self.database)
 
 
-def resources_from_env(environ: dict[str, str] | None = None) -> dict[str, ConfigurableResource]:
-    env = os.environ if environ is None else environ
-    kind = env.get(settings.SOURCE_ENV, settings.DEFAULT_SOURCE)
+def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, ConfigurableResource]:
+    """The resources of the `QUANTDB_*` variables of `environ` (default: os.environ); raises
+    `env_settings.SettingsError` naming a variable whose value is bad."""
+    values = load(environ)
     return {
-        "market": MarketSourceResource(
-            kind=kind,
-            symbols=env.get(settings.SYMBOLS_ENV, ""),
-            hk_symbols=env.get(settings.HK_SYMBOLS_ENV, ""),
-            indices=env.get(settings.INDICES_ENV, ""),
-            requests_per_second=float(env.get(settings.RATE_ENV, "2")),
-            sample_today=env.get(settings.SAMPLE_TODAY_ENV, ""),
-            sample_size=int(env.get(settings.SAMPLE_SYMBOLS_ENV, "64")),
-            min_daily_coverage=float(env.get(settings.MIN_COVERAGE_ENV, "0.8")),
-            revisit_days=settings.revisit_days(env),
-            financials_watchlist=env.get(settings.FINANCIALS_WATCHLIST_ENV, ""),
-            financial_years=int(env.get(settings.FINANCIAL_YEARS_ENV, "") or 10),
-        ),
+        "market": MarketSourceResource.from_settings(values),
         # the CLI's default for the same source: `dagster dev` with the sample writes warehouse/sample.duckdb
-        "warehouse": WarehouseResource(database=str(settings.warehouse_path(environ=env)), source=kind),
+        "warehouse": WarehouseResource(database=str(values.warehouse_path()), source=values.source),
     }

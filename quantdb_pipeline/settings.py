@@ -1,10 +1,17 @@
-"""Environment variables and defaults shared by the pipeline, the CLI and `read`.
+"""Environment variables, their defaults and the checks of their values, shared by the
+pipeline, the CLI and `read`.
 
-Kept free of heavy imports: `read` imports this module.
+Every default of a `QUANTDB_*` variable is written here once, as a constant; the typed
+settings object that the Dagster resources and the CLI read (`env_settings.Settings`, one
+field per variable) takes its field defaults from these constants and checks each value with
+the `parse_*` functions below, which the CLI's options also use, so that a value is refused
+with the same words wherever it comes from. Kept free of heavy imports (no pydantic): `read`
+imports this module, and `import quantdb_pipeline.read` stays under a tenth of a second.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -30,11 +37,113 @@ DEFAULT_WAREHOUSE = Path("warehouse") / "quantdb.duckdb"
 #: share a file with real ones by default (see `warehouse.source_identity`).
 SAMPLE_WAREHOUSE = Path("warehouse") / "sample.duckdb"
 DEFAULT_SOURCE = "sample"
+#: The market sources a run can read: the offline simulated market, or the real vendors.
+SOURCES = ("sample", "akshare")
+#: Symbols in the sample market.
+DEFAULT_SAMPLE_SIZE = 64
+#: The sample market's smallest size: it needs that many symbols to hold its special cases
+#: (`SampleMarket`); checked with the size, so that one message gives the real minimum.
+SAMPLE_MIN_SIZE = 10
+#: akshare pacing, evenly spaced requests per second: eastmoney bans clients that burst.
+DEFAULT_REQUESTS_PER_SECOND = 2.0
+#: akshare: retries of a request that failed in transit or with a 5xx (a CLI option and a
+#: resource field, no environment variable).
+DEFAULT_MAX_RETRIES = 4
+#: The batch rule: share of the fetched symbols each trading day must have rows for.
+DEFAULT_MIN_DAILY_COVERAGE = 0.8
+#: Years of report periods a first financial load fetches from the whole-market tables.
+DEFAULT_FINANCIAL_YEARS = 10
 #: Trading days back from a run's last day in which every run looks for holes (trading days a
 #: listed symbol lacks: an empty answer, a refused quote list, a quarantined row) and fetches them.
 DEFAULT_REVISIT_DAYS = 20
 #: MiB of result frames `read` keeps per process (see `quantdb_pipeline.result_cache`).
 DEFAULT_READ_CACHE_MB = 256.0
+
+
+# -- checks of values --------------------------------------------------------------------------
+# Each takes the text of an environment variable or a CLI option (stripped) and returns its
+# value, or raises ValueError saying what is wrong. The first ones say it about the value alone
+# ("'x' is not ..."): the CLI prefixes the option (argparse) or `$VARIABLE='x': ` (see
+# `env_settings`); the others name their variable themselves, as they have no option.
+
+def parse_source(text: str) -> str:
+    """"sample" or "akshare", any case."""
+    value = text.strip().lower()
+    if value not in SOURCES:
+        raise ValueError(f"choose from {', '.join(SOURCES)}")
+    return value
+
+
+def parse_share(text: str) -> float:
+    """A share of symbols in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:
+        raise ValueError(f"{text!r} is not a share between 0 (exclusive) and 1, e.g. 0.8")
+    return value
+
+
+def parse_trading_days(text: str) -> int:
+    """A count of trading days, 0 or more."""
+    if not text.isdigit():
+        raise ValueError(f"{text!r} is not a number of trading days (0 or more)")
+    return int(text)
+
+
+def parse_sample_size(text: str) -> int:
+    """Symbols in the sample market: a whole number, `SAMPLE_MIN_SIZE` or more."""
+    if not text.strip().isdigit() or int(text) < SAMPLE_MIN_SIZE:
+        raise ValueError(f"{text!r} is not a whole number of {SAMPLE_MIN_SIZE} or more "
+                         "(the sample market's special cases need that many symbols)")
+    return int(text)
+
+
+def parse_rate(text: str) -> float:
+    """Requests per second: a number above 0 (0 would never send a request)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{text!r} is not a number of requests per second above 0, e.g. 2")
+    return value
+
+
+def parse_date(text: str) -> dt.date:
+    """YYYY-MM-DD or YYYYMMDD."""
+    try:
+        if len(text) == 8 and text.isdigit():
+            return dt.datetime.strptime(text, "%Y%m%d").date()
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def parse_financial_years(text: str) -> int:
+    """$QUANTDB_FINANCIAL_YEARS: a positive whole number of years."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"${FINANCIAL_YEARS_ENV}={text!r}: give a whole number of years, e.g. 10")
+    return int(text)
+
+
+def parse_positive_integer(text: str, variable: str) -> int:
+    """A positive whole number for `variable` (the chunk limits)."""
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"${variable} must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def parse_read_cache_mb(text: str) -> float:
+    """$QUANTDB_READ_CACHE_MB: MiB, decimals allowed, a number >= 0 (0: off)."""
+    try:
+        mib = float(text)
+    except ValueError:
+        mib = -1.0
+    if not 0 <= mib < float("inf"):
+        raise ValueError(f"{READ_CACHE_ENV}={text!r}: give the MiB of read results to keep, a number >= 0 (0: off)")
+    return mib
 
 
 def revisit_days(environ: dict[str, str] | None = None) -> int:
@@ -64,12 +173,7 @@ def chunk_limits(environ: dict[str, str] | None = None) -> tuple[int, int]:
     limits = []
     for name, default in ((CHUNK_SYMBOLS_ENV, DEFAULT_CHUNK_SYMBOLS), (CHUNK_ROWS_ENV, DEFAULT_CHUNK_ROWS)):
         value = env.get(name, "").strip()
-        if not value:
-            limits.append(default)
-            continue
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"${name} must be a positive integer, got {value!r}")
-        limits.append(int(value))
+        limits.append(parse_positive_integer(value, name) if value else default)
     return limits[0], limits[1]
 
 
@@ -78,15 +182,7 @@ def read_cache_bytes(environ: dict[str, str] | None = None) -> int:
     `DEFAULT_READ_CACHE_MB`. Raises ValueError naming the variable for a value that is not a
     number >= 0."""
     value = (os.environ if environ is None else environ).get(READ_CACHE_ENV, "").strip()
-    if not value:
-        return int(DEFAULT_READ_CACHE_MB * 2**20)
-    try:
-        mib = float(value)
-    except ValueError:
-        mib = -1.0
-    if not 0 <= mib < float("inf"):
-        raise ValueError(f"{READ_CACHE_ENV}={value!r}: give the MiB of read results to keep, a number >= 0 (0: off)")
-    return int(mib * 2**20)
+    return int((parse_read_cache_mb(value) if value else DEFAULT_READ_CACHE_MB) * 2**20)
 
 #: The CN indices loaded by default: six-digit code -> English name.
 DEFAULT_INDICES = {

@@ -126,9 +126,11 @@ def test_rate_limiter_spaces_calls_evenly():
     assert slept[-1] == pytest.approx(0.25)
 
 
-def test_every_akshare_source_in_a_process_shares_one_limiter_per_rate():
-    from quantdb_pipeline.sources.akshare_source import AkshareSource
+def test_every_akshare_source_of_the_market_resource_shares_one_limiter_per_rate():
+    from quantdb_pipeline.resources import MarketSourceResource
 
-    a, b = AkshareSource(requests_per_second=2.0), AkshareSource(requests_per_second=2.0)
-    assert a._limiter is b._limiter  # two asset steps, one spacing of requests
-    assert AkshareSource(requests_per_second=5.0)._limiter is not a._limiter
+    market = MarketSourceResource(kind="akshare", requests_per_second=2.0)
+    a, b = market.build(), market.build()
+    assert a._limiter is b._limiter is market.limiter  # two asset steps, one spacing of requests
+    faster = MarketSourceResource(kind="akshare", requests_per_second=5.0)
+    assert faster.build()._limiter is not a._limiter and faster.limiter.interval == pytest.approx(0.2)

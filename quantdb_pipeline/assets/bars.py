@@ -18,7 +18,6 @@ from dagster import (
     multi_asset,
 )
 
-from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.reference import POOL, securities, trading_calendar
@@ -119,7 +118,7 @@ def _load(context: AssetExecutionContext, config: BarsConfig, market: MarketSour
     lineage = Lineage.now(source.name, context.run_id)
 
     def on_progress(done: int, total: int, symbol: str, rows: int) -> None:
-        progress.report("daily_bars", done, total, symbol, rows)
+        market.progress.report("daily_bars", done, total, symbol, rows)
         if done == total or done % 50 == 0:
             context.log.info(f"daily_bars: {done}/{total} symbols fetched (last {symbol}: {rows} rows)")
 

@@ -11,7 +11,6 @@ from dagster import (
     asset,
 )
 
-from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.reference import POOL, securities, trading_calendar
@@ -64,7 +63,7 @@ def _load(context: AssetExecutionContext, config: CorporateActionsConfig, market
              else source.today())
 
     def on_progress(done: int, total: int, period: str, rows: int) -> None:
-        progress.report("corporate_actions", done, total, period, rows)
+        market.progress.report("corporate_actions", done, total, period, rows)
         context.log.info(f"corporate_actions: {done}/{total} report periods fetched (last {period}: {rows} rows)")
 
     with warehouse.get_connection() as conn:

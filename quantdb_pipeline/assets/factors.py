@@ -2,7 +2,6 @@
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
-from quantdb_pipeline import progress
 from quantdb_pipeline.assets.bars import daily_bars, refuse_without_universe
 from quantdb_pipeline.assets.corporate_actions import corporate_actions
 from quantdb_pipeline.assets.checks import check_result, suite_check
@@ -53,7 +52,7 @@ def _load(context: AssetExecutionContext, config: FactorConfig, market: MarketSo
     lineage = Lineage.now(source.name, context.run_id)
 
     def on_progress(done: int, total: int, symbol: str, rows: int) -> None:
-        progress.report("adjustment_factors", done, total, symbol, rows)
+        market.progress.report("adjustment_factors", done, total, symbol, rows)
         if done == total or done % 100 == 0:
             context.log.info(f"adjustment_factors: {done}/{total} symbols fetched (last {symbol}: {rows} rows)")
 

@@ -12,7 +12,6 @@ from functools import partial
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
-from quantdb_pipeline import progress
 from quantdb_pipeline import schema
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
@@ -58,9 +57,9 @@ def _run(context: AssetExecutionContext, config: RefreshConfig, market: MarketSo
                               _load(context, config, market, warehouse, load, suite, symbols), [suite])
 
 
-def _progress(context: AssetExecutionContext, noun: str = "symbols"):
+def _progress(context: AssetExecutionContext, market: MarketSourceResource, noun: str = "symbols"):
     def on_progress(done: int, total: int, item: str, rows: int) -> None:
-        progress.report(context.asset_key.to_user_string(), done, total, item, rows)
+        market.progress.report(context.asset_key.to_user_string(), done, total, item, rows)
         if done == total or done % 100 == 0 or noun == "periods":
             context.log.info(f"{context.asset_key.to_user_string()}: {done}/{total} {noun} (last {item}: {rows} rows)")
 
@@ -88,7 +87,7 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
     with warehouse.get_connection() as conn:
         report: FundamentalsReport = load(conn, source, Lineage.now(source.name, context.run_id),
                                           symbols=market.symbol_list() if symbols is None else symbols,
-                                          refresh=config.refresh, progress=_progress(context),
+                                          refresh=config.refresh, progress=_progress(context, market),
                                           breaker_threshold=market.breaker_threshold)
     for symbol, change in sorted(report.changes.items()):
         context.log.info(f"{report.dataset} {symbol}: new version ({change})")
@@ -154,11 +153,11 @@ def _load_financials(context: AssetExecutionContext, config: RefreshConfig, mark
         if scope is None or set(scope) - set(watchlist):
             whole = load_financial_reports(conn, source, lineage, symbols=scope, exclude=watchlist,
                                            refresh=config.refresh, years=market.financial_years,
-                                           progress=_progress(context, "periods"),
+                                           progress=_progress(context, market, "periods"),
                                            breaker_threshold=market.breaker_threshold)
         if watchlist:
             per_symbol = load_statements(conn, source, lineage, symbols=watchlist, refresh=config.refresh,
-                                         progress=_progress(context), breaker_threshold=market.breaker_threshold)
+                                         progress=_progress(context, market), breaker_threshold=market.breaker_threshold)
     statement_checks = combine(None, validate_statements(schema.empty_frame(schema.STATEMENT_DTYPES)))
     for checks in (whole.statement_checks if whole else None, per_symbol.checks if per_symbol else None):
         if checks is not None:

@@ -11,7 +11,6 @@ from dagster import (
     asset,
 )
 
-from quantdb_pipeline import progress
 from quantdb_pipeline.assets.checks import check_result, suite_check
 from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_dataset
 from quantdb_pipeline.assets.reference import POOL, ReferenceConfig, trading_calendar
@@ -108,7 +107,7 @@ def _load(context: AssetExecutionContext, market_config: MarketSourceResource, w
     source = market_config.build()
 
     def on_progress(done: int, total: int, symbol: str, rows: int) -> None:
-        progress.report(market.table, done, total, symbol, rows)
+        market_config.progress.report(market.table, done, total, symbol, rows)
         if done == total or done % 50 == 0:
             context.log.info(f"{market.table}: {done}/{total} symbols fetched (last {symbol}: {rows} rows)")
 
@@ -186,7 +185,7 @@ def _hk_factors(context: AssetExecutionContext, config: HkFactorConfig, market: 
     source = market.build()
 
     def on_progress(done: int, total: int, symbol: str, rows: int) -> None:
-        progress.report("hk_adjustment_factors", done, total, symbol, rows)
+        market.progress.report("hk_adjustment_factors", done, total, symbol, rows)
         if done == total or done % 100 == 0:
             context.log.info(f"hk_adjustment_factors: {done}/{total} symbols fetched (last {symbol}: {rows} rows)")
 

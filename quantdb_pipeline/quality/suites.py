@@ -27,6 +27,7 @@ from quantdb_pipeline.market_rules import (
 )
 from quantdb_pipeline.quality.expectations import FAIL, QUARANTINE, WARN, SuiteOutcome, gx_expectations, run_suite
 from quantdb_pipeline.schema import OHLC_COLUMNS
+from quantdb_pipeline.settings import DEFAULT_MIN_DAILY_COVERAGE  # the batch rule's default share
 from quantdb_pipeline.symbols import BOARDS, EXCHANGES
 
 # The daily price limits by board and date, the ST limits and the days after a listing without
@@ -39,7 +40,6 @@ PCT_CONSISTENCY_TOLERANCE = 0.02
 VWAP_TOLERANCE = 0.01
 #: The share-of-universe rule only applies to days with at least this many expected symbols.
 MIN_SYMBOLS_FOR_COVERAGE_RULE = 20
-DEFAULT_MIN_DAILY_COVERAGE = 0.8
 
 BAR_REPORT_COLUMNS = ["symbol", "trade_date", "open", "high", "low", "close", "volume", "amount", "pct_change"]
 

@@ -15,14 +15,14 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from quantdb_pipeline.settings import MARKET_TIMEZONE
+from quantdb_pipeline.settings import DEFAULT_MAX_RETRIES, DEFAULT_REQUESTS_PER_SECOND, MARKET_TIMEZONE
 from quantdb_pipeline.sources.base import (
     REPORT_TABLES,
     HkFactorFrames,
     ListingFrames,
     bundled_sse_calendar,
 )
-from quantdb_pipeline.sources.pacing import RateLimiter, UnreadableAnswer, call_with_retries, shared_limiter
+from quantdb_pipeline.sources.pacing import RateLimiter, UnreadableAnswer, call_with_retries
 from quantdb_pipeline.sources.request_counting import counting, note_source
 from quantdb_pipeline.symbols import exchange_of, index_exchange
 
@@ -42,10 +42,12 @@ class AkshareSource:
 
     name = "akshare"
 
-    def __init__(self, requests_per_second: float = 2.0, timeout_seconds: float = 15.0,
-                 max_retries: int = 4, backoff_seconds: float = 2.0,
+    def __init__(self, requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND, timeout_seconds: float = 15.0,
+                 max_retries: int = DEFAULT_MAX_RETRIES, backoff_seconds: float = 2.0,
                  now: Callable[[], dt.datetime] | None = None,
-                 sleep: Callable[[float], None] | None = None):
+                 sleep: Callable[[float], None] | None = None, limiter: RateLimiter | None = None):
+        """`limiter`: the spacing of requests shared with the process's other sources (the
+        market resource passes its own, one per rate); None: a limiter of this source's own."""
         import time
 
         self.requests: Counter = Counter()
@@ -53,9 +55,7 @@ class AkshareSource:
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
         self._sleep = sleep or time.sleep
-        # real sleeping: one limiter per process and rate, shared by every step's source
-        self._limiter = (shared_limiter(requests_per_second) if sleep is None
-                         else RateLimiter(requests_per_second, sleep=self._sleep))
+        self._limiter = limiter or RateLimiter(requests_per_second, sleep=self._sleep)
         self._now = now or (lambda: dt.datetime.now(ZoneInfo(MARKET_TIMEZONE)))
         note_source(self)  # an asset step reports the requests of the sources it built
 

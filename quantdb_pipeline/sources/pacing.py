@@ -43,17 +43,20 @@ class RateLimiter:
             self._sleep(delay)
 
 
-_shared: dict[float, RateLimiter] = {}
-_shared_lock = threading.Lock()
+class RateLimiters:
+    """One `RateLimiter` per rate, for the object that owns a process's spacing of requests:
+    the market resource (`MarketSourceResource.limiter`). Every asset step builds its own source,
+    and all of them must share one spacing of requests to the vendors."""
 
+    def __init__(self) -> None:
+        self._by_rate: dict[float, RateLimiter] = {}
+        self._lock = threading.Lock()
 
-def shared_limiter(per_second: float) -> RateLimiter:
-    """The process's one limiter for this rate: every asset step builds its own source, and
-    all of them must share one spacing of requests to the vendors."""
-    with _shared_lock:
-        if per_second not in _shared:
-            _shared[per_second] = RateLimiter(per_second)
-        return _shared[per_second]
+    def get(self, per_second: float) -> RateLimiter:
+        with self._lock:
+            if per_second not in self._by_rate:
+                self._by_rate[per_second] = RateLimiter(per_second)
+            return self._by_rate[per_second]
 
 
 class UnreadableAnswer(RuntimeError):
