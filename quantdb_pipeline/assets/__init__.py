@@ -1,32 +1,77 @@
-"""Dagster assets, one module per domain."""
+"""Dagster assets, one module per domain, and `publish`, which runs after every dataset.
 
-from quantdb_pipeline.assets.bars import daily_bars
-from quantdb_pipeline.assets.corporate_actions import corporate_actions
-from quantdb_pipeline.assets.factors import adjustment_factors
-from quantdb_pipeline.assets.fundamentals import financial_indicators, financial_statements, security_profiles
-from quantdb_pipeline.assets.markets import (
-    hk_adjustment_factors,
-    hk_daily_bars,
-    hk_securities,
-    hk_trading_calendar,
-    index_daily_bars,
-)
-from quantdb_pipeline.assets.publish import published_warehouse
-from quantdb_pipeline.assets.reference import securities, trading_calendar
+Nothing here lists the assets: Dagster's module loader finds them in this package's modules, and
+each says its group and market (`selections`). A new dataset is an asset in a module of this
+package; `project_assets()` (the Definitions, the CLI's runs), `dataset_keys()` (what
+`published_warehouse` depends on) and `from quantdb_pipeline.assets import <asset name>` find it.
+"""
 
-__all__ = [
-    "adjustment_factors",
-    "corporate_actions",
-    "daily_bars",
-    "financial_indicators",
-    "financial_statements",
-    "hk_adjustment_factors",
-    "hk_daily_bars",
-    "hk_securities",
-    "hk_trading_calendar",
-    "index_daily_bars",
-    "published_warehouse",
-    "securities",
-    "security_profiles",
-    "trading_calendar",
-]
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+from types import ModuleType
+from typing import Any
+
+#: The module of `published_warehouse`, which depends on every dataset of the other modules.
+PUBLISH_MODULE = f"{__name__}.publish"
+
+
+def _module_names() -> list[str]:
+    return [info.name for info in pkgutil.iter_modules(__path__, f"{__name__}.")]
+
+
+def dataset_modules() -> list[ModuleType]:
+    """Every module of this package but `publish`, imported (helpers such as `checks` hold no asset)."""
+    return [importlib.import_module(name) for name in _module_names() if name != PUBLISH_MODULE]
+
+
+def dataset_keys() -> list:
+    """The keys of every dataset (each asset of a market, `selections.DATASETS`) in the dataset
+    modules, sorted: `published_warehouse`'s dependencies, computed when it is defined. Called by
+    `publish` as it is imported, so it loads only the other modules."""
+    from dagster import load_assets_from_modules
+
+    from quantdb_pipeline.selections import DATASETS
+
+    return sorted(DATASETS.resolve(load_assets_from_modules(dataset_modules())))
+
+
+@functools.cache
+def project_assets() -> list:
+    """Every asset of the package, `published_warehouse` included, as Dagster's loader returns them
+    (copies of the modules' objects, with the same ops: match an asset by its `node_def`)."""
+    from dagster import load_assets_from_modules
+
+    return list(load_assets_from_modules([*dataset_modules(), importlib.import_module(PUBLISH_MODULE)]))
+
+
+@functools.cache
+def project_asset_checks() -> list:
+    """The package's asset checks defined apart from their asset (`@asset_check`); a dataset's own
+    checks ride with its asset (`check_specs`) and come with `project_assets()`."""
+    from dagster import load_asset_checks_from_modules
+
+    return list(load_asset_checks_from_modules([*dataset_modules(), importlib.import_module(PUBLISH_MODULE)]))
+
+
+def select(selection) -> list:
+    """The project's assets (`project_assets()`) that the `AssetSelection` selects, by key: a stable
+    order (each run orders its steps by their dependencies)."""
+    every = project_assets()
+    keys = selection.resolve(every)
+    return sorted((a for a in every if a.keys & keys), key=lambda a: sorted(a.keys))
+
+
+def __getattr__(name: str) -> Any:
+    """`from quantdb_pipeline.assets import daily_bars`: an asset by its name, the object of the
+    module that defines it. AttributeError for anything else (a submodule is then imported)."""
+    from dagster import AssetsDefinition
+
+    if not name.startswith("_") and f"{__name__}.{name}" not in _module_names():
+        for module in [*dataset_modules(), importlib.import_module(PUBLISH_MODULE)]:
+            found = vars(module).get(name)
+            if isinstance(found, AssetsDefinition):
+                return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
