@@ -12,7 +12,6 @@ import functools
 import importlib
 import pkgutil
 from types import ModuleType
-from typing import Any
 
 #: The module of `published_warehouse`, which depends on every dataset of the other modules.
 PUBLISH_MODULE = f"{__name__}.publish"
@@ -64,14 +63,14 @@ def select(selection) -> list:
     return sorted((a for a in every if a.keys & keys), key=lambda a: sorted(a.keys))
 
 
-def __getattr__(name: str) -> Any:
-    """`from quantdb_pipeline.assets import daily_bars`: an asset by its name, the object of the
-    module that defines it. AttributeError for anything else (a submodule is then imported)."""
+def _export_assets() -> None:
+    """Binds each asset to its name here (`from quantdb_pipeline.assets import corporate_actions`:
+    the asset, not its module): the objects of the modules that define them."""
     from dagster import AssetsDefinition
 
-    if not name.startswith("_") and f"{__name__}.{name}" not in _module_names():
-        for module in [*dataset_modules(), importlib.import_module(PUBLISH_MODULE)]:
-            found = vars(module).get(name)
-            if isinstance(found, AssetsDefinition):
-                return found
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    for module in [*dataset_modules(), importlib.import_module(PUBLISH_MODULE)]:
+        globals().update({name: value for name, value in vars(module).items()
+                          if isinstance(value, AssetsDefinition) and not name.startswith("_")})
+
+
+_export_assets()
