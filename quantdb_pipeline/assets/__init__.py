@@ -12,6 +12,10 @@ import functools
 import importlib
 import pkgutil
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dagster import AssetKey, AssetsDefinition
 
 #: The module of `published_warehouse`, which depends on every dataset of the other modules.
 PUBLISH_MODULE = f"{__name__}.publish"
@@ -22,11 +26,12 @@ def _module_names() -> list[str]:
 
 
 def dataset_modules() -> list[ModuleType]:
-    """Every module of this package but `publish`, imported (helpers such as `checks` hold no asset)."""
+    """Every module of this package but `publish`, imported (helpers such as `checks` hold no asset).
+    None of them may import `publish`: it is defined from them (`dataset_keys`)."""
     return [importlib.import_module(name) for name in _module_names() if name != PUBLISH_MODULE]
 
 
-def dataset_keys() -> list:
+def dataset_keys() -> list[AssetKey]:
     """The keys of every dataset (each asset of a market, `selections.DATASETS`) in the dataset
     modules, sorted: `published_warehouse`'s dependencies, computed when it is defined. Called by
     `publish` as it is imported, so it loads only the other modules."""
@@ -38,12 +43,13 @@ def dataset_keys() -> list:
 
 
 @functools.cache
-def project_assets() -> list:
+def project_assets() -> list[AssetsDefinition]:
     """Every asset of the package, `published_warehouse` included, as Dagster's loader returns them
     (copies of the modules' objects, with the same ops: match an asset by its `node_def`)."""
-    from dagster import load_assets_from_modules
+    from dagster import AssetsDefinition, load_assets_from_modules
 
-    return list(load_assets_from_modules([*dataset_modules(), importlib.import_module(PUBLISH_MODULE)]))
+    loaded = load_assets_from_modules([*dataset_modules(), importlib.import_module(PUBLISH_MODULE)])
+    return [a for a in loaded if isinstance(a, AssetsDefinition)]
 
 
 @functools.cache
@@ -55,7 +61,7 @@ def project_asset_checks() -> list:
     return list(load_asset_checks_from_modules([*dataset_modules(), importlib.import_module(PUBLISH_MODULE)]))
 
 
-def select(selection) -> list:
+def select(selection) -> list[AssetsDefinition]:
     """The project's assets (`project_assets()`) that the `AssetSelection` selects, by key: a stable
     order (each run orders its steps by their dependencies)."""
     every = project_assets()
