@@ -534,24 +534,9 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     # BackfillPolicy is marked beta; the CLI's users need not see that on every run.
     warnings.filterwarnings("ignore", category=dagster.BetaWarning)
 
-    from quantdb_pipeline import progress, range_runs
-    from quantdb_pipeline.assets import (
-        adjustment_factors,
-        corporate_actions,
-        daily_bars,
-        financial_indicators,
-        financial_statements,
-        hk_adjustment_factors,
-        hk_daily_bars,
-        hk_securities,
-        hk_trading_calendar,
-        index_daily_bars,
-        published_warehouse,
-        securities,
-        security_profiles,
-        trading_calendar,
-        upstream_requests,
-    )
+    from quantdb_pipeline import progress, range_runs, selections
+    from quantdb_pipeline.assets import select, upstream_requests
+    from quantdb_pipeline.assets.publish import published_warehouse
     from quantdb_pipeline.read import WarehouseBusyError
     from quantdb_pipeline.resources import WarehouseResource
     from quantdb_pipeline.run_recovery import HOST_TAG, LAUNCHED_BY, PID_TAG
@@ -559,19 +544,14 @@ def _run(args: argparse.Namespace, interrupts) -> int:
 
     warehouse = args.settings.warehouse_path(args.warehouse)
     markets, implied = _markets(args)
-    if not markets or markets - {"cn", "hk", "index", "fundamentals"}:
-        print(f"quantdb-pipeline: --markets {args.markets!r}: choose from cn, hk, index, fundamentals",
+    if not markets or markets - set(selections.MARKETS):
+        print(f"quantdb-pipeline: --markets {args.markets!r}: choose from {', '.join(selections.MARKETS)}",
               file=sys.stderr)
         return EXIT_USAGE
     if implied:
         print(f"quantdb-pipeline: loading {implied}; pass --markets to load more", file=sys.stderr)
-    assets = [
-        *([trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors] if "cn" in markets else []),
-        *([hk_trading_calendar, hk_securities, hk_daily_bars, hk_adjustment_factors] if "hk" in markets else []),
-        *([trading_calendar, index_daily_bars] if "index" in markets else []),  # indices use the SSE calendar
-        *([trading_calendar, securities, security_profiles, financial_statements, financial_indicators]
-          if "fundamentals" in markets else []),
-    ]
+    # the markets' datasets and the reference data they read (indices: the SSE calendar)
+    assets = select(selections.for_run(markets))
     if "financial_years" in args.settings_problems:
         print(f"quantdb-pipeline: {args.settings_problems['financial_years']}", file=sys.stderr)
         return EXIT_USAGE

@@ -31,22 +31,7 @@ the run naming each failed dataset (see `assets.outcome`).
 
 from dagster import Definitions, in_process_executor
 
-from quantdb_pipeline.assets import (
-    adjustment_factors,
-    corporate_actions,
-    daily_bars,
-    hk_adjustment_factors,
-    hk_daily_bars,
-    hk_securities,
-    financial_indicators,
-    financial_statements,
-    hk_trading_calendar,
-    index_daily_bars,
-    published_warehouse,
-    securities,
-    security_profiles,
-    trading_calendar,
-)
+from quantdb_pipeline.assets import project_asset_checks, project_assets
 from quantdb_pipeline.jobs import (
     cn_range_job,
     daily_bars_job,
@@ -69,9 +54,10 @@ from quantdb_pipeline.schedules import (
 from quantdb_pipeline.sensors import new_listings_sensor, run_failure_alert
 
 defs = Definitions(
-    assets=[trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors,
-            hk_trading_calendar, hk_securities, hk_daily_bars, hk_adjustment_factors, index_daily_bars,
-            security_profiles, financial_statements, financial_indicators, published_warehouse],
+    # every asset of `quantdb_pipeline.assets`' modules, found by Dagster's module loader; each
+    # says its group and market, which the jobs select by (`selections`)
+    assets=project_assets(),
+    asset_checks=project_asset_checks(),
     jobs=[reference_job, daily_bars_job, hk_daily_bars_job, profiles_job, financials_job, cn_range_job, hk_range_job],
     schedules=[reference_schedule, nightly_bars_schedule, nightly_hk_bars_schedule, nightly_profiles_schedule,
                weekly_profiles_schedule, financials_schedule],

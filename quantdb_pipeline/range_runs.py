@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 from quantdb_pipeline.partitions import TradingDays, trading_days_of
 
-HK_GROUP = "hong_kong"  # the group of every HK asset (assets/markets.py)
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -37,7 +36,11 @@ class PlannedRun:
 
 
 def _market_of(asset) -> str:
-    return "HK" if HK_GROUP in {spec.group_name for spec in asset.specs} else "CN"
+    """The exchange whose sessions partition `asset`'s runs, by its market tag (`selections.MARKETS`);
+    "CN" for an asset of no market (`published_warehouse`, a test's stand-in)."""
+    from quantdb_pipeline.selections import MARKET_TAG, MARKETS
+
+    return next((MARKETS[spec.tags[MARKET_TAG]] for spec in asset.specs if MARKET_TAG in spec.tags), "CN")
 
 
 def plan(assets: Sequence, publish, start: dt.date, end: dt.date) -> tuple[list[PlannedRun], list[str]]:
@@ -161,14 +164,16 @@ def range_job(planned: PlannedRun, resources: dict, selection=None):
     """
     from dagster import AssetSelection, Definitions, in_process_executor
 
-    from quantdb_pipeline import assets as project_assets
+    from quantdb_pipeline.assets import project_asset_checks, project_assets
     from quantdb_pipeline.jobs import RANGE_JOBS
 
-    every = [getattr(project_assets, name) for name in project_assets.__all__]
-    if any(not any(a is p for p in every) for a in planned.assets):
+    every = project_assets()
+    # the loader's copies run the modules' own ops: an asset is the project's if its op is
+    ops = {id(p.node_def) for p in every}
+    if any(id(a.node_def) not in ops for a in planned.assets):
         return None
-    definitions = Definitions(assets=every, jobs=[RANGE_JOBS[planned.market]], resources=resources,
-                              executor=in_process_executor)
+    definitions = Definitions(assets=every, asset_checks=project_asset_checks(), jobs=[RANGE_JOBS[planned.market]],
+                              resources=resources, executor=in_process_executor)
     job = definitions.resolve_job_def(RANGE_JOBS[planned.market].name)
     graph = job.asset_layer.asset_graph
     wanted = selection if selection is not None else AssetSelection.assets(*planned.assets)

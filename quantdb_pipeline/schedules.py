@@ -66,13 +66,28 @@ def _local_day(context: ScheduleEvaluationContext) -> dt.date:
     return context.scheduled_execution_time.astimezone(ZoneInfo(MARKET_TIMEZONE)).date()
 
 
+def _day_run(context: ScheduleEvaluationContext, key: str, market: str | None = None,
+             tags: dict[str, str] | None = None, **request) -> RunRequest | SkipReason:
+    """The run of the tick's day (Shanghai): run key `<key>-<day>` (one run per day, however often
+    the tick is evaluated), tagged `quantdb/scheduled_for`, plus `tags` and `request` (run_config).
+    With `market` ("CN" or "HK"), the run of that day's partition, skipped saying why unless the
+    day is a trading day of the market (`trading_day_verdict`)."""
+    day = _local_day(context)
+    if market is not None:
+        reason = trading_day_verdict(day, market=market)
+        if reason:
+            return SkipReason(reason)
+        request["partition_key"] = day.isoformat()
+    return RunRequest(run_key=f"{key}-{day}", tags={"quantdb/scheduled_for": day.isoformat(), **(tags or {})},
+                      **request)
+
+
 @schedule(job=reference_job, cron_schedule="30 16 * * 1-5", execution_timezone=MARKET_TIMEZONE,
           default_status=DefaultScheduleStatus.STOPPED,
           description="16:30 Shanghai, Monday..Friday: the calendar and the security lists (about 34 "
                       "requests, 26 of them the HK main-board list's pages).")
 def reference_schedule(context: ScheduleEvaluationContext):
-    day = _local_day(context)
-    return RunRequest(run_key=f"reference-{day}", tags={"quantdb/scheduled_for": day.isoformat()})
+    return _day_run(context, "reference")
 
 
 @schedule(job=daily_bars_job, cron_schedule="0 17 * * 1-5", execution_timezone=MARKET_TIMEZONE,
@@ -81,15 +96,8 @@ def reference_schedule(context: ScheduleEvaluationContext):
                       "(a rotating sample reconciled against history), stale factors and index bars; "
                       "skips holidays by the calendar in the warehouse (HK: nightly_hk_bars_schedule).")
 def nightly_bars_schedule(context: ScheduleEvaluationContext):
-    day = _local_day(context)
-    reason = trading_day_verdict(day)
-    if reason:
-        return SkipReason(reason)
-    return RunRequest(
-        run_key=f"bars-{day}", partition_key=day.isoformat(),
-        run_config={"ops": {"daily_bars": {"config": {"spot": True,
-                                                      "reconcile_symbols": NIGHTLY_RECONCILE_SYMBOLS}}}},
-        tags={"quantdb/scheduled_for": day.isoformat()})
+    return _day_run(context, "bars", market="CN", run_config={
+        "ops": {"daily_bars": {"config": {"spot": True, "reconcile_symbols": NIGHTLY_RECONCILE_SYMBOLS}}}})
 
 
 @schedule(job=hk_daily_bars_job, cron_schedule="30 17 * * 1-5", execution_timezone=MARKET_TIMEZONE,
@@ -99,12 +107,7 @@ def nightly_bars_schedule(context: ScheduleEvaluationContext):
                       "are due or signalled; skips HKEX holidays by the HK calendar in the "
                       "warehouse. Its own job: HK bars are partitioned by HKEX sessions, not SSE ones.")
 def nightly_hk_bars_schedule(context: ScheduleEvaluationContext):
-    day = _local_day(context)
-    reason = trading_day_verdict(day, market="HK")
-    if reason:
-        return SkipReason(reason)
-    return RunRequest(run_key=f"hk-bars-{day}", partition_key=day.isoformat(),
-                      tags={"quantdb/scheduled_for": day.isoformat()})
+    return _day_run(context, "hk-bars", market="HK")
 
 
 @schedule(job=profiles_job, cron_schedule="30 18 * * 1-5", execution_timezone=MARKET_TIMEZONE,
@@ -113,9 +116,8 @@ def nightly_hk_bars_schedule(context: ScheduleEvaluationContext):
                       "the bars step stored (0 requests; about 56 when it did not fetch one). The weekly refresh "
                       "is left to weekly_profiles_schedule, so it never adds to a trading night.")
 def nightly_profiles_schedule(context: ScheduleEvaluationContext):
-    day = _local_day(context)
-    return RunRequest(run_key=f"profiles-{day}", tags={"quantdb/scheduled_for": day.isoformat()},
-                      run_config={"ops": {"security_profiles": {"config": {"weekly_refresh": False}}}})
+    return _day_run(context, "profiles",
+                    run_config={"ops": {"security_profiles": {"config": {"weekly_refresh": False}}}})
 
 
 @schedule(job=profiles_job, cron_schedule="0 10 * * 6", execution_timezone=MARKET_TIMEZONE,
@@ -124,8 +126,7 @@ def nightly_profiles_schedule(context: ScheduleEvaluationContext):
                       "120 requests), on a night without trading, and the profiles (0 requests: no session since "
                       "the last quote list).")
 def weekly_profiles_schedule(context: ScheduleEvaluationContext):
-    day = _local_day(context)
-    return RunRequest(run_key=f"profiles-weekly-{day}", tags={"quantdb/scheduled_for": day.isoformat()})
+    return _day_run(context, "profiles-weekly")
 
 
 @schedule(job=financials_job, cron_schedule="0 20 * * *", execution_timezone=MARKET_TIMEZONE,
@@ -139,6 +140,5 @@ def financials_schedule(context: ScheduleEvaluationContext):
     if not periods:
         return SkipReason(f"{day}: no disclosure window is open (the next opens after the next quarter end)")
     windows = ", ".join(f"{p} due by {statutory_deadline(p)}" for p in periods)
-    return RunRequest(run_key=f"financials-{day}", tags={"quantdb/scheduled_for": day.isoformat(),
-                                                         "quantdb/open_reports": windows})
+    return _day_run(context, "financials", tags={"quantdb/open_reports": windows})
 

@@ -27,6 +27,7 @@ from quantdb_pipeline.loaders.spot import DEFAULT_RECONCILE_SYMBOLS, SpotRejecte
 from quantdb_pipeline.partitions import sse_partitions
 from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+from quantdb_pipeline.selections import market_tags
 from quantdb_pipeline.settings import MARKET_TIMEZONE
 from quantdb_pipeline.warehouse.writes import Lineage
 
@@ -69,7 +70,7 @@ DESCRIPTION = "Unadjusted A-share daily bars, loaded incrementally and checked b
 @multi_asset(
     specs=[AssetSpec(
         "daily_bars", description=DESCRIPTION, group_name="market_data", partitions_def=sse_partitions,
-        deps=[trading_calendar, securities], kinds={"duckdb"},
+        deps=[trading_calendar, securities], kinds={"duckdb"}, tags=market_tags("cn"),
         freshness_policy=FreshnessPolicy.cron(deadline_cron="0 18 * * 1-5",
                                               lower_bound_delta=dt.timedelta(hours=2), timezone=MARKET_TIMEZONE))],
     partitions_def=sse_partitions,

@@ -18,6 +18,7 @@ from quantdb_pipeline.assets.report import DatasetReport
 from quantdb_pipeline.loaders.corporate_actions import load_corporate_actions
 from quantdb_pipeline.partitions import sse_partitions
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+from quantdb_pipeline.selections import market_tags
 from quantdb_pipeline.warehouse.writes import Lineage
 
 ACTIONS_SUITE = "corporate_actions_suite"
@@ -31,6 +32,7 @@ class CorporateActionsConfig(Config):
 
 @asset(
     group_name="market_data",
+    tags=market_tags("cn"),
     deps=[trading_calendar, securities],
     partitions_def=sse_partitions,
     backfill_policy=BackfillPolicy.single_run(),

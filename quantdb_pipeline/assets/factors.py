@@ -10,6 +10,7 @@ from quantdb_pipeline.assets.reference import POOL
 from quantdb_pipeline.assets.report import DatasetReport
 from quantdb_pipeline.loaders.factors import load_adjustment_factors
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+from quantdb_pipeline.selections import market_tags
 from quantdb_pipeline.warehouse.writes import Lineage
 
 FACTORS_SUITE = "adjustment_factors_suite"
@@ -23,6 +24,7 @@ class FactorConfig(Config):
 
 @asset(
     group_name="market_data",
+    tags=market_tags("cn"),
     deps=[daily_bars, corporate_actions],
     pool=POOL,
     kinds={"duckdb"},

@@ -28,6 +28,7 @@ from quantdb_pipeline.loaders.profiles import ProfileReport, load_profiles
 from quantdb_pipeline.quality.expectations import combine
 from quantdb_pipeline.quality.suites import validate_indicators, validate_statements
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+from quantdb_pipeline.selections import market_tags
 from quantdb_pipeline.warehouse.writes import Lineage
 
 PROFILES_SUITE = "security_profiles_suite"
@@ -127,6 +128,7 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
 
 # after daily_bars where both run: the bars step leaves the quote list it fetched for this one
 @asset(group_name="fundamentals", deps=[securities, daily_bars], pool=POOL, kinds={"duckdb"},
+       tags=market_tags("fundamentals"),
        check_specs=[suite_check(PROFILES_SUITE, "security_profiles",
                                 "one profile per symbol, name present, 0 < float shares <= total shares "
                                 "(quarantine); industry known, listing date not in the future (warning)"),
@@ -207,6 +209,7 @@ def _load_financials(context: AssetExecutionContext, config: RefreshConfig, mark
 
 
 @asset(group_name="fundamentals", deps=[securities], pool=POOL, kinds={"duckdb"},
+       tags=market_tags("fundamentals"),
        check_specs=[suite_check(STATEMENTS_SUITE, "financial_statements",
                                 "keys, quarter-end report dates, announced after the period, balance-sheet "
                                 "identity within 0.1%; failing reports are quarantined"),
@@ -227,6 +230,7 @@ def financial_statements(context: AssetExecutionContext, config: RefreshConfig, 
 
 
 @asset(group_name="fundamentals", deps=[securities], pool=POOL, kinds={"duckdb"},
+       tags=market_tags("fundamentals"),
        check_specs=[suite_check(INDICATORS_SUITE, "financial_indicators",
                                 "keys, quarter-end report dates (quarantine)"),
                     load_check("financial_indicators")])

@@ -36,6 +36,7 @@ from quantdb_pipeline.loaders.spot import SpotRejected
 from quantdb_pipeline.partitions import hk_partitions, sse_partitions
 from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+from quantdb_pipeline.selections import market_tags
 from quantdb_pipeline.warehouse.writes import Lineage
 
 HK_CALENDAR_SUITE = "hk_trading_calendar_suite"
@@ -47,6 +48,7 @@ _ROW_RULES = ("keys, trading day of the market's own calendar, not in future, po
 
 
 @asset(group_name="hong_kong", pool=POOL, kinds={"duckdb"},
+       tags=market_tags("hk"),
        check_specs=[suite_check(HK_CALENDAR_SUITE, "hk_trading_calendar",
                                 "keys, weekdays, 200..260 trading days per complete year"),
                     load_check("hk_trading_calendar")])
@@ -72,7 +74,8 @@ def _hk_calendar(context: AssetExecutionContext, market: MarketSourceResource, w
                                       "calendar": "exchange_calendars XHKG"})
 
 
-@asset(group_name="hong_kong", pool=POOL, kinds={"duckdb"}, check_specs=[load_check("hk_securities")])
+@asset(group_name="hong_kong", pool=POOL, kinds={"duckdb"}, check_specs=[load_check("hk_securities")],
+       tags=market_tags("hk"))
 def hk_securities(context: AssetExecutionContext, config: ReferenceConfig, market: MarketSourceResource,
                   warehouse: WarehouseResource):
     """The HKEX main board list (five-digit codes, names, trading currency), fetched once a day."""
@@ -136,6 +139,7 @@ def _load(context: AssetExecutionContext, market_config: MarketSourceResource, w
 
 
 @asset(group_name="hong_kong", partitions_def=hk_partitions, backfill_policy=BackfillPolicy.single_run(),
+       tags=market_tags("hk"),
        deps=[hk_trading_calendar, hk_securities], pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(HK_BARS_SUITE, "hk_daily_bars",
                                 f"{_ROW_RULES} (an opening-auction open outside [low, high] only warns), "
@@ -162,6 +166,7 @@ class HkFactorConfig(Config):
 
 
 @asset(group_name="hong_kong", deps=[hk_daily_bars], pool=POOL, kinds={"duckdb"},
+       tags=market_tags("hk"),
        check_specs=[suite_check(HK_FACTORS_SUITE, "hk_adjustment_factors",
                                 "keys, positive factors, no future ex-dates (quarantined); cash not negative, "
                                 "each qfq step matches the hfq step at the last stored close (warnings)"),
@@ -229,6 +234,7 @@ def _hk_factors(context: AssetExecutionContext, config: HkFactorConfig, market: 
 
 
 @asset(group_name="indices", partitions_def=sse_partitions, backfill_policy=BackfillPolicy.single_run(),
+       tags=market_tags("index"),
        deps=[trading_calendar], pool=POOL, kinds={"duckdb"},
        check_specs=[suite_check(INDEX_BARS_SUITE, "index_daily_bars",
                                 f"{_ROW_RULES}; no price limit, turnover rate or vwap rule for indices"),

@@ -14,20 +14,9 @@ from dagster import (
     asset,
 )
 
-from quantdb_pipeline.assets import upstream_requests
-from quantdb_pipeline.assets.bars import daily_bars
-from quantdb_pipeline.assets.corporate_actions import corporate_actions
-from quantdb_pipeline.assets.factors import adjustment_factors
-from quantdb_pipeline.assets.fundamentals import financial_indicators, financial_statements, security_profiles
-from quantdb_pipeline.assets.markets import (
-    hk_adjustment_factors,
-    hk_daily_bars,
-    hk_securities,
-    hk_trading_calendar,
-    index_daily_bars,
-)
-from quantdb_pipeline.assets.reference import securities, trading_calendar
+from quantdb_pipeline.assets import dataset_keys, upstream_requests
 from quantdb_pipeline.resources import WarehouseResource
+from quantdb_pipeline.selections import PUBLISH_GROUP
 from quantdb_pipeline.settings import MARKET_TIMEZONE
 from quantdb_pipeline.warehouse import dataset_status
 
@@ -51,10 +40,9 @@ REQUESTS_TAG = "quantdb/upstream_requests"
 
 
 @asset(
-    group_name="publish",
-    deps=[trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors,
-          hk_trading_calendar, hk_securities, hk_daily_bars, hk_adjustment_factors, index_daily_bars,
-          security_profiles, financial_statements, financial_indicators],
+    group_name=PUBLISH_GROUP,
+    # every dataset of the other asset modules (each asset of a market), found as this is defined
+    deps=dataset_keys(),
     kinds={"duckdb"},
     freshness_policy=BARS_FRESH_BY,
 )

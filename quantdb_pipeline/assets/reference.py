@@ -7,6 +7,7 @@ from quantdb_pipeline.assets.outcome import DatasetFailed, load_check, settle_da
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.quality.gate import GateFailed
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
+from quantdb_pipeline.selections import market_tags
 from quantdb_pipeline.warehouse.writes import Lineage
 
 POOL = "upstream_api"
@@ -21,6 +22,7 @@ SECURITIES_SUITE = "securities_suite"
 
 
 @asset(group_name="reference", pool=POOL, kinds={"duckdb"},
+       tags=market_tags("cn"),
        check_specs=[suite_check(CALENDAR_SUITE, "trading_calendar",
                                 "keys, weekdays, market code, 200..260 trading days per complete year"),
                     load_check("trading_calendar")])
@@ -62,6 +64,7 @@ def _calendar(context: AssetExecutionContext, config: ReferenceConfig, market: M
 
 
 @asset(group_name="reference", pool=POOL, kinds={"duckdb"},
+       tags=market_tags("cn"),
        check_specs=[suite_check(SECURITIES_SUITE, "securities",
                                 "symbol format and uniqueness, exchange and board values, names, listing dates"),
                     load_check("securities")])
