@@ -2,9 +2,14 @@
 
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
+import pytest
+
+import quantdb_pipeline
+from quantdb_pipeline.cli import main
 from quantdb_pipeline.definitions import defs
 from quantdb_pipeline.warehouse.schema import migrations
 
@@ -24,6 +29,15 @@ def test_definitions_hold_the_whole_pipeline():
     publish = graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "published_warehouse"))
     assert {k.to_user_string() for k in publish.parent_keys} == keys - {"published_warehouse"}
     assert {j.name for j in defs.jobs} >= {"reference_job", "daily_bars_job", "profiles_job", "financials_job"}
+
+
+def test_version_is_the_projects_and_the_cli_prints_it(capsys):
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert quantdb_pipeline.__version__ == declared
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"quantdb-pipeline {declared}"
 
 
 def test_dagster_finds_the_code_location_from_the_repo_root_without_flags():
