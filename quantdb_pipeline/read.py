@@ -59,7 +59,6 @@ else:  # imported on first use: `import quantdb_pipeline.read` stays fast (panda
 from quantdb_pipeline.result_cache import ResultCache
 from quantdb_pipeline.settings import read_cache_bytes
 from quantdb_pipeline.settings import revisit_days as revisit_days_setting
-dataset_status = LazyModule("quantdb_pipeline.warehouse.dataset_status")  # imports duckdb and pandas
 from quantdb_pipeline.warehouse_location import WarehouseNotFoundError, find_warehouse, not_found
 from quantdb_pipeline.symbols import (
     A_SHARE_PREFIXES,
@@ -71,6 +70,8 @@ from quantdb_pipeline.symbols import (
     normalize_index_symbol,
     normalize_symbol,
 )
+
+dataset_status = LazyModule("quantdb_pipeline.warehouse.dataset_status")  # imports duckdb and pandas
 
 __all__ = [
     "ADJUSTMENTS",

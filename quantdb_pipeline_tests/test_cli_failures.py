@@ -200,7 +200,7 @@ def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbo
     out, err = capsys.readouterr()
     assert code in (EXIT_PARTIAL, EXIT_NOT_PUBLISHED), out + err
     lines = out.splitlines()
-    failed = lines[lines.index(next(l for l in lines if l.startswith("failed datasets"))) + 1:]
+    failed = lines[lines.index(next(row for row in lines if row.startswith("failed datasets"))) + 1:]
     named = {line.strip().split(":")[0]: line.strip() for line in failed if line.startswith("  ")}
     # securities failed: no universe, so no bar was requested for the named symbols. Never "ok".
     assert "securities" in named, out
@@ -231,7 +231,7 @@ def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbo
     waiting = lines[lines.index("symbols waiting for a retry:") + 1]
     assert waiting.split()[:3] == ["dataset", "symbol", "/"], waiting  # periods are listed there too
     assert "corporate_actions  2024-" in shown or "corporate_actions  2025-" in shown, shown
-    stale = lines[lines.index(next(l for l in lines if l.startswith("stale datasets"))) + 1:]
+    stale = lines[lines.index(next(row for row in lines if row.startswith("stale datasets"))) + 1:]
     assert stale[0].split()[:2] == ["dataset", "reason"], stale
     assert "daily_bars" in shown and "no bars requested for 600000, 000001, 300750" in shown
     assert max(map(len, lines)) < 260, max(lines, key=len)

@@ -1,6 +1,7 @@
 """Corporate actions: eastmoney's whole-market dividend table, by report period."""
 
 import datetime as dt
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
@@ -75,7 +76,7 @@ def _load(context: AssetExecutionContext, config: CorporateActionsConfig, market
     new = report.new_ex_dates
     # a period counts as fetched when upstream answered it (rows or none), not when it was asked for
     answered = len(report.needed) - len(report.failed) - report.not_attempted
-    metadata = {
+    metadata: dict[str, Any] = {
         "periods_fetched": answered,
         "periods_needed": len(report.needed),
         "periods": MetadataValue.md(

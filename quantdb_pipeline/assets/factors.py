@@ -1,5 +1,7 @@
 """Adjustment factors: refreshed per symbol when the bars show a new ex-date."""
 
+from typing import Any
+
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline import progress
@@ -75,7 +77,7 @@ def _load(context: AssetExecutionContext, config: FactorConfig, market: MarketSo
         "adjustment_gaps_preview": MetadataValue.md(gaps.head(10).to_markdown(index=False) if len(gaps) else "none"),
     }
     yield check_result(FACTORS_SUITE, report.checks, extra=pending)
-    metadata = {
+    metadata: dict[str, Any] = {
         "symbols_fetched": len(report.needed),
         "symbols_updated": report.symbols_updated,
         "symbols_failed": len(report.failed),

@@ -10,6 +10,8 @@ statements are fetched per symbol with every item and their indicators from sina
 
 from functools import partial
 
+from typing import Any
+
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline import progress
@@ -94,7 +96,7 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
     for symbol, reason in sorted(report.failed.items()):
         context.log.warning(f"{report.dataset} {symbol} failed, will retry next run: {reason}")
     yield check_result(suite, report.checks)
-    metadata = {
+    metadata: dict[str, Any] = {
         "symbols_due": len(report.due),
         "symbols_updated": report.symbols_updated,
         "symbols_failed": len(report.failed),
@@ -171,7 +173,7 @@ def _load_financials(context: AssetExecutionContext, config: RefreshConfig, mark
     why: dict[str, int] = {}
     for reason in (whole.due.values() if whole else ()):
         why[reason] = why.get(reason, 0) + 1
-    metadata = {
+    metadata: dict[str, Any] = {
         "periods_due": len(whole.due) if whole else 0,
         "periods_fetched": len(whole.companies) if whole else 0,
         "periods_empty": len(whole.empty) if whole else 0,

@@ -1,6 +1,7 @@
 """Hong Kong stocks and CN indices: their own calendars, lists, bars and quality rules."""
 
 import datetime as dt
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
@@ -202,7 +203,7 @@ def _hk_factors(context: AssetExecutionContext, config: HkFactorConfig, market: 
         key = ("due by age" if reason.startswith("due") else
                "ex-date signal (昨收)" if reason.startswith("ex-date signal") else reason)
         reasons[key] = reasons.get(key, 0) + 1
-    metadata = {
+    metadata: dict[str, Any] = {
         "symbols_fetched": len(report.needed),
         "symbols_updated": report.symbols_updated,
         "symbols_failed": len(report.failed),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import requests
 from dagster import (
@@ -83,8 +84,8 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
     (`request_metadata`: every source the body built, counted by the sources themselves), loaded
     or failed; a step that crashes records them on an observation before failing.
     """
-    yielded: set[str] = set()
-    loaded = {"dataset_status": "ok"}  # or "partial" with its `partial_reason`, from the body's materialization
+    yielded: set[str | None] = set()
+    loaded: dict[str, Any] = {"dataset_status": "ok"}  # or "partial" with its `partial_reason`, from the body's materialization
     sources: list = []  # the sources the body builds: their requests are the step's (`request_metadata`)
     checks: list[AssetCheckResult] = []  # held back until this step's materialization (`of_this_batch`)
     try:
@@ -94,9 +95,9 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
                 checks.append(of_this_batch(context, event))
                 continue
             if isinstance(event, MaterializeResult):
-                if (event.metadata or {}).get("dataset_status") == "partial":
-                    loaded = {key: event.metadata[key] for key in ("dataset_status", "partial_reason")
-                              if key in event.metadata}
+                metadata = event.metadata or {}
+                if metadata.get("dataset_status") == "partial":
+                    loaded = {key: metadata[key] for key in ("dataset_status", "partial_reason") if key in metadata}
                 event = event._replace(metadata={**(event.metadata or {}), **request_metadata(sources)})
             yield from slim_for_partitions(context, event)
             if isinstance(event, MaterializeResult):

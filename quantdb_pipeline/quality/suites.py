@@ -96,7 +96,7 @@ def _limits_by_board_and_day(board_codes: np.ndarray, boards: np.ndarray, days: 
     offsets = (days[known] - first).astype("int64")
     span = int(offsets.max()) + 1
     if span * (len(boards) + 1) > 4 * len(days) + 100_000:  # absurd dates: row by row is cheaper
-        row_boards = np.append(np.asarray(boards, dtype=object), None)[board_codes]
+        row_boards = np.append(np.asarray(boards, dtype=object), [None])[board_codes]
         return board_limit_pcts(row_boards, days, st=np.full(len(days), st))
     calendar_days = first + np.arange(span)
     table = np.full((len(boards) + 1, span), np.nan)  # last row: unknown board (code -1)
