@@ -59,7 +59,7 @@ def corporate_actions(context: AssetExecutionContext, config: CorporateActionsCo
 def _load(context: AssetExecutionContext, config: CorporateActionsConfig, market: MarketSourceResource,
           warehouse: WarehouseResource):
     source = market.build()
-    lineage = Lineage.now(source.name, context.run_id)
+    lineage = Lineage.now(source.name, context.run.run_id)
     start = (dt.date.fromisoformat(context.partition_key_range.start) if context.has_partition_key_range
              else source.today())
 

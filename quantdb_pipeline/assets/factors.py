@@ -51,7 +51,7 @@ def adjustment_factors(context: AssetExecutionContext, config: FactorConfig, mar
 def _load(context: AssetExecutionContext, config: FactorConfig, market: MarketSourceResource,
           warehouse: WarehouseResource):
     source = market.build()
-    lineage = Lineage.now(source.name, context.run_id)
+    lineage = Lineage.now(source.name, context.run.run_id)
 
     def on_progress(done: int, total: int, symbol: str, rows: int) -> None:
         progress.report("adjustment_factors", done, total, symbol, rows)

@@ -87,7 +87,7 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
           warehouse: WarehouseResource, load, suite: str, symbols: list[str] | None = None):
     source = market.build()
     with warehouse.get_connection() as conn:
-        report: FundamentalsReport = load(conn, source, Lineage.now(source.name, context.run_id),
+        report: FundamentalsReport = load(conn, source, Lineage.now(source.name, context.run.run_id),
                                           symbols=market.symbol_list() if symbols is None else symbols,
                                           refresh=config.refresh, progress=_progress(context),
                                           breaker_threshold=market.breaker_threshold)
@@ -147,7 +147,7 @@ def _load_financials(context: AssetExecutionContext, config: RefreshConfig, mark
     whole: FinancialReportsReport | None = None
     per_symbol: FundamentalsReport | None = None
     with warehouse.get_connection() as conn:
-        lineage = Lineage.now(source.name, context.run_id)
+        lineage = Lineage.now(source.name, context.run.run_id)
         if scope is None or set(scope) - set(watchlist):
             whole = load_financial_reports(conn, source, lineage, symbols=scope, exclude=watchlist,
                                            refresh=config.refresh, years=market.financial_years,

@@ -781,7 +781,7 @@ def validate_calendar(frame: pd.DataFrame) -> SuiteOutcome:
     dates = pd.to_datetime(frame["trade_date"].astype(object))
     staged = pd.DataFrame({"market": frame["market"].astype(object).to_numpy(),
                            "trade_date_iso": dates.dt.strftime("%Y-%m-%d").to_numpy(),
-                           "weekday": dates.dt.weekday.to_numpy()})
+                           "weekday": dates.dt.day_of_week.to_numpy()})
     per_year = dates.dt.year.value_counts().sort_index()
     full_years = per_year.iloc[1:-1] if len(per_year) > 2 else per_year.iloc[0:0]
     years = pd.DataFrame({"year": full_years.index, "trading_days": full_years.to_numpy()})
