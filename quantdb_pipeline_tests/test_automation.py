@@ -177,6 +177,7 @@ def test_a_dead_webhook_does_not_hide_the_failure(tmp_path, caplog):
     assert any("alert webhook" in r.message for r in caplog.records)
 
 
+@pytest.mark.slow
 def test_status_lists_tables_gaps_quarantine_and_retries(published):
     conn = open_working(published)
     market = faults.FaultyMarket(today=TODAY, symbol="600000", fault=faults.connection_error)

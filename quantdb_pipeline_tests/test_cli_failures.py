@@ -22,6 +22,7 @@ FAILED = {"hk_securities": "push2.eastmoney.com", "hk_daily_bars": "push2his.eas
           "index_daily_bars": "push2his.eastmoney.com"}
 
 
+@pytest.mark.slow
 def test_an_offline_run_fails_in_one_screen_with_each_root_cause_and_the_log_file(workdir, capsys):
     with responses.RequestsMock(assert_all_requests_are_fired=False):
         assert main(OFFLINE) == EXIT_PARTIAL  # the calendars are published; three datasets failed
@@ -190,6 +191,7 @@ OFFLINE_CN = ["run", "--source", "akshare", "--max-retries", "0", "--requests-pe
               "--warehouse", "warehouse/offline-cn.duckdb", "--no-progress"]
 
 
+@pytest.mark.slow
 def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbols_it_could_not_load(
         workdir, capsys):
     from quantdb_pipeline import read

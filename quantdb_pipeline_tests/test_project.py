@@ -40,12 +40,14 @@ def test_version_is_the_projects_and_the_cli_prints_it(capsys):
     assert capsys.readouterr().out.strip() == f"quantdb-pipeline {declared}"
 
 
+@pytest.mark.slow
 def test_dagster_finds_the_code_location_from_the_repo_root_without_flags():
     result = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate"],
                             cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_wheel_carries_the_migrations(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
                    check=True, capture_output=True, timeout=600)
