@@ -203,7 +203,7 @@ class ClosureJudge:
         before = sorted(d for d in probed if start <= d < first)
         if not before or probed & set(candidates):
             log.warning("%s closure probe %s %s..%s answered %s: not a closure of %s", self.table, symbol, start,
-                        last, sorted(answered) or "nothing", ", ".join(map(str, candidates)))
+                        last, sorted(probed) or "nothing", ", ".join(map(str, candidates)))
             return None
         closed = set(candidates)
         for day in candidates:
