@@ -85,7 +85,8 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
     or failed; a step that crashes records them on an observation before failing.
     """
     yielded: set[str | None] = set()
-    loaded: dict[str, Any] = {"dataset_status": "ok"}  # or "partial" with its `partial_reason`, from the body's materialization
+    # or "partial" with its `partial_reason`, from the body's materialization
+    loaded: dict[str, Any] = {"dataset_status": "ok"}
     sources: list = []  # the sources the body builds: their requests are the step's (`request_metadata`)
     checks: list[AssetCheckResult] = []  # held back until this step's materialization (`of_this_batch`)
     try:
