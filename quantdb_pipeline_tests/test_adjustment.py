@@ -21,6 +21,8 @@ from quantdb_pipeline.sources.sample_market import (
 )
 from quantdb_pipeline_tests.conftest import d
 
+pytestmark = pytest.mark.slow  # each test loads and reloads bars and factors through Dagster
+
 SYMBOLS = f"{DIVIDEND_SYMBOL},{SPLIT_SYMBOL},600005,000004,600000"
 BEFORE, AFTER = "2026-07-10", "2026-07-20"  # DIVIDEND_DATE (2026-07-15) lies between
 
@@ -68,7 +70,6 @@ def test_sample_ex_dates_carry_the_exchange_reference_price_and_matching_factors
     assert any((k["shares"] > 0).any() for k in kinds) and any((k["cash"] > 0).any() for k in kinds)
 
 
-@pytest.mark.slow
 def test_a_later_dividend_changes_qfq_history_only_without_refetching_bars(pipeline):
     assert pipeline.run("2025-01-02", BEFORE, today=BEFORE, symbols=SYMBOLS).success
     factors_meta = pipeline.metadata(pipeline.run("2025-01-02", BEFORE, today=BEFORE, symbols=SYMBOLS),
@@ -124,7 +125,6 @@ def test_a_later_dividend_changes_qfq_history_only_without_refetching_bars(pipel
     assert pipeline.metadata(rerun, "adjustment_factors")["upstream_requests"] == 0
 
 
-@pytest.mark.slow
 def test_a_split_and_years_of_dividends_match_an_independent_computation(pipeline):
     today = "2025-12-31"
     assert pipeline.run("2023-01-03", today, today=today, symbols=SYMBOLS).success
@@ -146,7 +146,6 @@ def test_a_split_and_years_of_dividends_match_an_independent_computation(pipelin
     assert (steps < 0.2).all()  # qfq has no gap at the split
 
 
-@pytest.mark.slow
 def test_read_rejects_unknown_adjustments_and_as_of_without_qfq(pipeline):
     assert pipeline.run("2026-07-13", AFTER, today=AFTER, symbols=SYMBOLS).success
     with pytest.raises(ValueError, match="adjust='fwd'"):
@@ -190,7 +189,6 @@ def stored_factors(conn, symbol: str) -> pd.DataFrame:
                         "ORDER BY ex_date", [symbol]).df().assign(ex_date=lambda f: pd.to_datetime(f["ex_date"]).dt.date)
 
 
-@pytest.mark.slow
 def test_an_ex_date_upstream_has_not_published_gets_a_derived_factor_until_upstream_confirms_it(tmp_path):
     from quantdb_pipeline.loaders.factors import DERIVED_RECHECK_DAYS, EX_DATE_GRACE_DAYS
     from quantdb_pipeline.warehouse.schema import connect
@@ -326,7 +324,6 @@ class UnannouncedDividend(SampleMarket):
         return factors[factors["date"] != pd.Timestamp(DIVIDEND_DATE)].reset_index(drop=True)
 
 
-@pytest.mark.slow
 def test_an_ex_date_only_the_quote_list_shows_is_adjusted_from_its_reference_price(pipeline):
     from quantdb_pipeline.resources import MarketSourceResource
 

@@ -92,6 +92,7 @@ def test_our_qfq_and_hfq_equal_akshares_own_for_the_same_upstream_data(upstream,
             assert (gap <= rounding).all(), f"{symbol} {adjust} pct_change off by {gap.max():.3f}"
 
 
+@pytest.mark.slow
 def test_sina_factors_parse_to_the_stored_change_points(upstream, warehouse):
     market, _, _ = upstream
     load(warehouse, akshare())

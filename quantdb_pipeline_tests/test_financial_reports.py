@@ -67,6 +67,7 @@ def warehouse_on(path, day: str):
     return conn
 
 
+@pytest.mark.slow
 def test_each_table_through_akshare_costs_its_pages_plus_one_and_matches_the_sample(data_center):
     fake = data_center("2024-11-15")
     source, market = akshare_on("2024-11-15"), SampleMarket(today="2024-11-15")

@@ -138,6 +138,7 @@ def cli_warehouse(workdir) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_cli_run_without_start_succeeds_while_a_bi_tool_holds_the_published_file(cli_warehouse, capsys):
     end = dt.date.fromisoformat(CLI_TODAY)
     with read.connect(cli_warehouse) as conn:  # the start it chooses with no lock anywhere
