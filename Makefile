@@ -1,4 +1,5 @@
 # Two entry points for a fresh clone: `make demo` and `make test`. Both set up .venv first.
+# .venv gets the versions of constraints.txt (`make lock` regenerates it).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,12 +11,12 @@ OLD_STAMP := $(OLD_DUCKDB)/.installed
 QDB_VENV := .venv-quantdb
 QDB_STAMP := $(QDB_VENV)/.installed
 
-.PHONY: setup demo test benchmark bench-setup dev clean
+.PHONY: setup demo test test-fast lint lock benchmark bench-setup dev clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,lint]"
 	touch $(STAMP)
 
 $(OLD_STAMP):
@@ -38,9 +39,30 @@ bench-setup: $(QDB_STAMP)
 demo: setup
 	$(BIN)/quantdb-pipeline run --source sample
 
-## Run the test suite (offline).
-test: setup $(OLD_STAMP)
+## Lint, format check and type check, then the whole test suite (offline): what CI runs.
+test: lint $(OLD_STAMP)
 	QUANTDB_OLD_DUCKDB_PYTHON=$(CURDIR)/$(OLD_DUCKDB)/bin/python $(BIN)/python -m pytest
+
+## The tests not marked slow (no subprocess runs of the CLI, UI or crash tests): a few minutes.
+test-fast: setup $(OLD_STAMP)
+	QUANTDB_OLD_DUCKDB_PYTHON=$(CURDIR)/$(OLD_DUCKDB)/bin/python $(BIN)/python -m pytest -m "not slow"
+
+## ruff (lint and format check) and mypy, as configured in pyproject.toml; fails on any finding.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## Regenerate constraints.txt: a fresh venv from pyproject.toml's dependencies and the test and
+## lint extras at their newest allowed versions, frozen (without the project itself).
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet ".[test,lint]"
+	{ echo "# Versions .venv is installed with (make setup); regenerate with make lock, on Python $$(.venv-lock/bin/python -c 'import platform; print(platform.python_version())')."; \
+	  .venv-lock/bin/python -m pip freeze --exclude quantdb-pipeline; } > constraints.txt
+	rm -rf .venv-lock
 
 ## Measure load throughput and read latency; rewrites benchmarks/REPORT.md.
 benchmark: setup bench-setup
@@ -51,4 +73,4 @@ dev: setup
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 clean:
-	rm -rf $(VENV) $(OLD_DUCKDB) $(QDB_VENV) .dagster warehouse/*.duckdb warehouse/*.duckdb.wal warehouse/*.duckdb.wal.orphaned-* warehouse/.*.publishing-*
+	rm -rf $(VENV) $(OLD_DUCKDB) $(QDB_VENV) .venv-lock .dagster warehouse/*.duckdb warehouse/*.duckdb.wal warehouse/*.duckdb.wal.orphaned-* warehouse/.*.publishing-*

@@ -4,4 +4,10 @@ Import `quantdb_pipeline.read` for queries; it never imports Dagster, akshare or
 Great Expectations, so it starts fast in a notebook.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    # One source of truth: the version in pyproject.toml, as installed (`pip install -e .` included).
+    __version__ = version("quantdb-pipeline")
+except PackageNotFoundError:  # a checkout imported without being installed (PYTHONPATH=.)
+    __version__ = "0+unknown"

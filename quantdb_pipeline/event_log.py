@@ -51,8 +51,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import cast
 
-from dagster import Bool, Field, IntSource, StringSource
+from dagster import AssetKey, Bool, Field, IntSource, StringSource
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS, EVENT_TYPE_TO_PIPELINE_RUN_STATUS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -68,6 +70,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 DEFAULT_EVENT_BATCH_SIZE = 10_000
+
+
+def _asset_key(event: EventLogEntry) -> AssetKey:
+    """The asset key of an asset event (the callers keep only events that have one)."""
+    key = event.get_dagster_event().asset_key
+    if key is None:
+        raise ValueError(f"{event.dagster_event_type} event without an asset key")
+    return key
 
 
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
@@ -128,7 +138,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                                                            sort_by_parameter_order=True),
                 [row for _, row in mirrored]).scalars().all()
             asset_events = [(event, event_id) for (event, _), event_id in zip(mirrored, ids)
-                            if event.dagster_event_type in ASSET_EVENTS and event.dagster_event.asset_key]
+                            if event.dagster_event_type in ASSET_EVENTS and event.get_dagster_event().asset_key]
             if asset_events:
                 self._store_asset_event_tags(conn, [e for e, _ in asset_events], [i for _, i in asset_events])
                 self._upsert_asset_keys(conn, asset_events)
@@ -145,13 +155,13 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         has_index_cols = self._has_asset_key_index_cols_on_connection(conn)
         last: dict[tuple[str, str], int] = {}  # (asset key, event type) -> index of its last event
         for index, (event, _) in enumerate(asset_events):
-            last[(event.dagster_event.asset_key.to_string(), event.dagster_event_type.value)] = index
+            last[(_asset_key(event).to_string(), event.get_dagster_event().event_type_value)] = index
         merged: dict[str, dict] = {}
         for index in sorted(last.values()):
             event, event_id = asset_events[index]
             values = self._get_asset_entry_values(event, event_id, has_index_cols)
             if values:
-                merged.setdefault(event.dagster_event.asset_key.to_string(), {}).update(values)
+                merged.setdefault(_asset_key(event).to_string(), {}).update(values)
         for asset_key, values in merged.items():
             statement = sqlite_insert(AssetKeyTable).values(asset_key=asset_key, **values)
             conn.execute(statement.on_conflict_do_update(index_elements=[AssetKeyTable.c.asset_key], set_=values))
@@ -159,11 +169,11 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
         """One row per (check, partition), as stock Dagster writes, in one insert; the stored event
         is serialized once and without the partitions subset (see the module docstring)."""
-        planned = event.dagster_event.event_specific_data
+        planned = cast(AssetCheckEvaluationPlanned, event.get_dagster_event().event_specific_data)
         if not planned.partitions_subset:
             return super()._store_asset_check_evaluation_planned(event, event_id)
         keys = planned.partitions_subset.get_partition_keys()
-        slim = event._replace(dagster_event=event.dagster_event._replace(
+        slim = event._replace(dagster_event=event.get_dagster_event()._replace(
             event_specific_data=type(planned)(asset_key=planned.asset_key, check_name=planned.check_name)))
         stored, timestamp = serialize_value(slim), self._event_insert_timestamp(event)
         row = dict(asset_key=planned.asset_key.to_string(), check_name=planned.check_name, run_id=event.run_id,

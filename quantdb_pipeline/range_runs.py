@@ -131,7 +131,7 @@ def materialize_range(assets: Sequence, publish, start: dt.date, end: dt.date, *
         return None
     run_config = dict(run_config or {})
     ops = run_config.pop("ops", {})
-    results = []
+    results: list = []  # as RangeResult.results
     for planned in runs:
         if results and stop():
             break

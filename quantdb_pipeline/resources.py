@@ -165,7 +165,8 @@ class WarehouseResource(DuckDBResource):
     _run_id: str | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context) -> None:
-        self._run_id = getattr(context, "run_id", None)
+        run = getattr(context, "run", None)  # `context.run_id` is deprecated
+        self._run_id = run.run_id if run is not None else None
         for stale in remove_stale_temporaries(self.database):
             if context.log is not None:
                 context.log.warning(f"removed {stale}: a temporary publish copy left by a process that died")

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def _preamble(said: str, limit: int) -> str:
     return shorten(first, limit)
 
 
-def failure_line(name: str, reason: str, details: list[str] = ()) -> str:
+def failure_line(name: str, reason: str, details: Sequence[str] = ()) -> str:
     """"name: what the step said: root cause", one line: the step's own words up to the nested
     error ("every symbol failed for 2024-07-02..2024-07-19"), then `root_cause`. When `reason`
     names no error (a circuit breaker's "stopped after 8 consecutive periods failed"), the first

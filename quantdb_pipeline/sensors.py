@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from dagster import (
@@ -65,7 +66,7 @@ def new_listings_sensor(context: SensorEvaluationContext):
         return SkipReason("no warehouse yet")
     except read.WarehouseBusyError as error:  # both files locked: say by whom, try again next hour
         return SkipReason(str(error))
-    if not symbols:
+    if not symbols or last is None:  # no bars at all: no symbols either
         return SkipReason("every listed symbol has bars")
     shown = ", ".join(symbols[:20]) + (f" and {len(symbols) - 20} more" if len(symbols) > 20 else "")
     context.log.info(f"new listings without bars: {shown}")
@@ -170,7 +171,7 @@ def run_failure_alert(context: RunFailureSensorContext):
         context.log.info(f"run {context.dagster_run.run_id} was alerted already")
 
 
-def failure_lines(step_failures, warnings: list[str] = ()) -> tuple[dict[str, str], list[str], bool]:
+def failure_lines(step_failures, warnings: Sequence[str] = ()) -> tuple[dict[str, str], list[str], bool]:
     """({dataset: reason}, one line per failed dataset or crashed step, whether the run published)
     from a run's step failure events. Each dataset's line is the CLI summary's
     (`run_log.failure_line`: the step's words, then the root cause in plain words, taken from the

@@ -25,7 +25,7 @@ used when installed, for the platform's config folder.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -60,7 +60,7 @@ class Place(NamedTuple):
         return f"{self.label}: {self.path} ({state}{'; ' + self.note if self.note else ''})"
 
 
-def config_file(environ: dict[str, str] | None = None) -> Path:
+def config_file(environ: Mapping[str, str] | None = None) -> Path:
     """The user config file: `$XDG_CONFIG_HOME/quantdb-pipeline/config.toml` when
     $XDG_CONFIG_HOME is set (an absolute path, as the XDG spec requires), else platformdirs'
     `user_config_dir("quantdb-pipeline")` (Linux: ~/.config/quantdb-pipeline; macOS:
@@ -80,7 +80,7 @@ def config_file(environ: dict[str, str] | None = None) -> Path:
 _parsed: dict[Path, tuple[tuple[int, int], dict]] = {}
 
 
-def read_config(environ: dict[str, str] | None = None) -> dict:
+def read_config(environ: Mapping[str, str] | None = None) -> dict:
     """The user config file's contents ({} when there is none). Raises ValueError naming the
     file when it is not valid TOML."""
     import tomllib
@@ -102,7 +102,7 @@ def read_config(environ: dict[str, str] | None = None) -> dict:
     return parsed
 
 
-def record_published(warehouse: str | os.PathLike, source: str, environ: dict[str, str] | None = None) -> Path:
+def record_published(warehouse: str | os.PathLike, source: str, environ: Mapping[str, str] | None = None) -> Path:
     """Record `warehouse` (made absolute) as the readers' warehouse, and its source, in
     the user config file; returns the file. Replaces the file atomically. Raises OSError when
     the config folder cannot be written."""
@@ -125,7 +125,7 @@ def record_published(warehouse: str | os.PathLike, source: str, environ: dict[st
     return path
 
 
-def _places(explicit: str | os.PathLike | None, environ: dict[str, str] | None,
+def _places(explicit: str | os.PathLike | None, environ: Mapping[str, str] | None,
             explicit_label: str) -> Iterator[Place]:
     """The places of the module docstring, in order, each computed only when asked for."""
     env = os.environ if environ is None else environ
@@ -161,7 +161,7 @@ def _places(explicit: str | os.PathLike | None, environ: dict[str, str] | None,
     yield Place("project default for the sample market", absolute(settings.SAMPLE_WAREHOUSE))
 
 
-def find_warehouse(explicit: str | os.PathLike | None = None, environ: dict[str, str] | None = None,
+def find_warehouse(explicit: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None,
                    explicit_label: str = "warehouse= argument") -> Path:
     """The absolute path of the published warehouse a reader opens (see the module docstring).
 
@@ -177,7 +177,7 @@ def find_warehouse(explicit: str | os.PathLike | None = None, environ: dict[str,
     raise not_found(explicit, environ, explicit_label)
 
 
-def not_found(explicit: str | os.PathLike | None = None, environ: dict[str, str] | None = None,
+def not_found(explicit: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None,
               explicit_label: str = "warehouse= argument") -> WarehouseNotFoundError:
     """The error for a reader that found no warehouse: every place tried, then what to do.
 

@@ -21,6 +21,8 @@ from quantdb_pipeline.sources.sample import (
 )
 from quantdb_pipeline_tests.conftest import d
 
+pytestmark = pytest.mark.slow  # each test loads and reloads bars and factors through Dagster
+
 SYMBOLS = f"{DIVIDEND_SYMBOL},{SPLIT_SYMBOL},600005,000004,600000"
 BEFORE, AFTER = "2026-07-10", "2026-07-20"  # DIVIDEND_DATE (2026-07-15) lies between
 

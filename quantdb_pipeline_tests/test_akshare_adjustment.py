@@ -70,6 +70,7 @@ def warehouse(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_our_qfq_and_hfq_equal_akshares_own_for_the_same_upstream_data(upstream, warehouse):
     _, _, sina = upstream
     report = load(warehouse, akshare())
@@ -91,6 +92,7 @@ def test_our_qfq_and_hfq_equal_akshares_own_for_the_same_upstream_data(upstream,
             assert (gap <= rounding).all(), f"{symbol} {adjust} pct_change off by {gap.max():.3f}"
 
 
+@pytest.mark.slow
 def test_sina_factors_parse_to_the_stored_change_points(upstream, warehouse):
     market, _, _ = upstream
     load(warehouse, akshare())
@@ -100,6 +102,7 @@ def test_sina_factors_parse_to_the_stored_change_points(upstream, warehouse):
     np.testing.assert_allclose(stored["hfq_factor"], expected["hfq_factor"], rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_an_error_page_from_sina_is_retried_and_missing_factors_are_derived_from_the_dividend_table(
         upstream, warehouse):
     _, _, sina = upstream
@@ -138,6 +141,7 @@ def refresh(path, source, start, end, run_id):
         publish(path)
 
 
+@pytest.mark.slow
 def test_a_dividend_that_arrives_through_a_history_load_moves_qfq_like_akshares_own(warehouse):
     """eastmoney's unadjusted 涨跌额 is close-to-close on ex-dates (recorded: 000001 on
     2024-06-14), so history-path bars never show the ex-date: it must come from elsewhere."""

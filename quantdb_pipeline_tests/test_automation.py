@@ -106,6 +106,7 @@ def test_financials_schedule_runs_only_inside_disclosure_windows(published):
     assert "2024-12-31 due by 2025-04-30" in request.tags["quantdb/open_reports"]
 
 
+@pytest.mark.slow
 def test_new_listings_get_their_history_and_the_sensor_then_rests(published):
     request = new_listings_sensor(build_sensor_context())
     assert isinstance(request, RunRequest) and request.partition_key == "2024-09-30"
@@ -143,6 +144,7 @@ def webhook():
     server.shutdown()
 
 
+@pytest.mark.slow
 def test_a_failed_run_is_recorded_logged_and_posted_to_the_webhook(pipeline, monkeypatch, webhook, caplog):
     from quantdb_pipeline.assets import daily_bars
 
@@ -177,6 +179,7 @@ def test_a_dead_webhook_does_not_hide_the_failure(tmp_path, caplog):
     assert any("alert webhook" in r.message for r in caplog.records)
 
 
+@pytest.mark.slow
 def test_status_lists_tables_gaps_quarantine_and_retries(published):
     conn = open_working(published)
     market = faults.FaultyMarket(today=TODAY, symbol="600000", fault=faults.connection_error)

@@ -3,8 +3,11 @@ materialization, and its metadata names the run and the date range it checked (n
 run's, which is what a check result yielded before its asset's materialization pointed at)."""
 
 from dagster import AssetKey
+import pytest
 
 from quantdb_pipeline.assets import daily_bars, securities, trading_calendar
+
+pytestmark = pytest.mark.slow  # two range runs through Dagster
 
 ASSETS = [trading_calendar, securities, daily_bars]
 SUITES = {"daily_bars_rows_suite", "daily_bars_batch_suite", "load_complete"}

@@ -10,6 +10,8 @@ from dagster._core.instance.ref import InstanceRef
 
 from quantdb_pipeline.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 
+pytestmark = pytest.mark.slow  # runs the CLI in subprocesses and builds warehouses through it
+
 ARGS = ["run", "--source", "sample", "--sample-today", "2024-08-30", "--start", "2024-07-01",
         "--end", "2024-07-19", "--warehouse", "warehouse/cli.duckdb"]
 #: Enough symbols for what the run-twice and continue tests assert (the coverage gate needs more).

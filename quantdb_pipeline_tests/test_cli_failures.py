@@ -22,6 +22,7 @@ FAILED = {"hk_securities": "push2.eastmoney.com", "hk_daily_bars": "push2his.eas
           "index_daily_bars": "push2his.eastmoney.com"}
 
 
+@pytest.mark.slow
 def test_an_offline_run_fails_in_one_screen_with_each_root_cause_and_the_log_file(workdir, capsys):
     with responses.RequestsMock(assert_all_requests_are_fired=False):
         assert main(OFFLINE) == EXIT_PARTIAL  # the calendars are published; three datasets failed
@@ -190,6 +191,7 @@ OFFLINE_CN = ["run", "--source", "akshare", "--max-retries", "0", "--requests-pe
               "--warehouse", "warehouse/offline-cn.duckdb", "--no-progress"]
 
 
+@pytest.mark.slow
 def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbols_it_could_not_load(
         workdir, capsys):
     from quantdb_pipeline import read
@@ -200,7 +202,7 @@ def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbo
     out, err = capsys.readouterr()
     assert code in (EXIT_PARTIAL, EXIT_NOT_PUBLISHED), out + err
     lines = out.splitlines()
-    failed = lines[lines.index(next(l for l in lines if l.startswith("failed datasets"))) + 1:]
+    failed = lines[lines.index(next(row for row in lines if row.startswith("failed datasets"))) + 1:]
     named = {line.strip().split(":")[0]: line.strip() for line in failed if line.startswith("  ")}
     # securities failed: no universe, so no bar was requested for the named symbols. Never "ok".
     assert "securities" in named, out
@@ -231,7 +233,7 @@ def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbo
     waiting = lines[lines.index("symbols waiting for a retry:") + 1]
     assert waiting.split()[:3] == ["dataset", "symbol", "/"], waiting  # periods are listed there too
     assert "corporate_actions  2024-" in shown or "corporate_actions  2025-" in shown, shown
-    stale = lines[lines.index(next(l for l in lines if l.startswith("stale datasets"))) + 1:]
+    stale = lines[lines.index(next(row for row in lines if row.startswith("stale datasets"))) + 1:]
     assert stale[0].split()[:2] == ["dataset", "reason"], stale
     assert "daily_bars" in shown and "no bars requested for 600000, 000001, 300750" in shown
     assert max(map(len, lines)) < 260, max(lines, key=len)

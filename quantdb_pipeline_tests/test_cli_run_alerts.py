@@ -14,6 +14,7 @@ real CLI processes.
 import json
 from pathlib import Path
 
+import pytest
 import responses
 from dagster import DagsterInstance, DagsterRunStatus, SensorEvaluationContext, asset, materialize
 from dagster._core.remote_origin import RegisteredCodeLocationOrigin
@@ -54,6 +55,7 @@ def test_a_failed_in_process_run_like_the_clis_is_alerted(tmp_path, monkeypatch)
     assert "the vendor said no" in recorded["error"]
 
 
+@pytest.mark.slow
 def test_a_cli_run_failing_at_the_http_level_alerts_once_naming_run_steps_and_cause(workdir, instance, monkeypatch,
                                                                                     capsys):
     """No network (every HTTP request refused): the CLI's own run records one alert; the sensor,

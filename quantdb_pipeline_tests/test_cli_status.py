@@ -4,7 +4,11 @@ closing the pipe early (`| head -3`) costs no traceback."""
 import subprocess
 import sys
 
+import pytest
+
 from quantdb_pipeline.cli import CELL_CHARS, cell_text, main
+
+pytestmark = pytest.mark.slow  # the CLI in subprocesses, on the session's demo warehouse
 
 
 def test_the_demo_warehouse_has_nothing_waiting_for_a_retry(demo_warehouse, capsys):

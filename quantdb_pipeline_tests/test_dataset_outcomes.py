@@ -7,12 +7,15 @@ refusing every period, or one, as `AkshareSource` does once its retries are spen
 import datetime as dt
 
 import duckdb
+import pytest
 
 from quantdb_pipeline.assets import corporate_actions
 from quantdb_pipeline.resources import MarketSourceResource
 from quantdb_pipeline.sources.pacing import RetriesExhausted
 from quantdb_pipeline.sources.sample import SampleMarket
 from quantdb_pipeline.warehouse.publish import working_path
+
+pytestmark = pytest.mark.slow  # range runs with failing periods through Dagster
 
 TODAY = "2024-08-30"
 FAILING_PERIOD = "2024-06-30"

@@ -38,6 +38,8 @@ from quantdb_pipeline.faults import PAUSE_ENV, PAUSE_SECONDS_ENV
 from quantdb_pipeline.run_recovery import PID_TAG, dead_run_sensor, holders
 from quantdb_pipeline.sensors import ALERTS_FILE, run_failure_alert
 
+pytestmark = pytest.mark.slow  # kills and interrupts CLI processes
+
 REPO = Path(__file__).resolve().parents[1]
 POOL = "upstream_api"
 # history fetches (not only the quote list), so the fetch pause point is reached

@@ -100,6 +100,7 @@ def _recorded(instance: DagsterInstance, run_id: str) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_batched_storage_records_what_stock_storage_records(tmp_path, monkeypatch):
     monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
     monkeypatch.delenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", raising=False)
@@ -146,6 +147,7 @@ def test_planned_check_rows_do_not_carry_the_partitions_definition(tmp_path, mon
         assert sorted(logged[0].dagster_event.event_specific_data.partitions_subset.get_partition_keys()) == _expected()
 
 
+@pytest.mark.slow
 def test_an_instance_written_by_stock_storage_keeps_working(tmp_path, monkeypatch):
     """Stock storage writes; ours opens a copy, sees its runs and partitions and adds to them;
     stock storage then opens the result again."""
@@ -193,6 +195,7 @@ def _planned_checks(instance: DagsterInstance, run_id: str, asset: str) -> set[s
             if e.dagster_event.event_specific_data.asset_key == AssetKey(asset)}
 
 
+@pytest.mark.slow
 def test_a_cli_range_run_writes_one_slim_event_per_partition_and_its_tables_once(workdir, capsys):
     """A range run of the CLI: every partition of the range recorded, each materialization with the
     scalars only, the tables on one observation; the summary still reads them; only the checks a

@@ -1,6 +1,7 @@
 """The one per-item fetch loop's rules: what counts toward the breaker, what is spared, what is excused."""
 
 import pandas as pd
+import pytest
 
 from quantdb_pipeline.loaders.fetching import fetch_chunks, fetch_each
 from quantdb_pipeline.sources.pacing import RetriesExhausted
@@ -65,6 +66,7 @@ def test_a_judge_that_finds_no_innocent_cause_lets_the_breaker_open():
     assert got.circuit_open and got.not_attempted == ["s3", "s4", "s5"] and got.closed == []
 
 
+@pytest.mark.slow
 def test_dividend_periods_the_breaker_spared_keep_their_stored_plans(tmp_path):
     import datetime as dt
 

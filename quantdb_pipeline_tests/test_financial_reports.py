@@ -67,6 +67,7 @@ def warehouse_on(path, day: str):
     return conn
 
 
+@pytest.mark.slow
 def test_each_table_through_akshare_costs_its_pages_plus_one_and_matches_the_sample(data_center):
     fake = data_center("2024-11-15")
     source, market = akshare_on("2024-11-15"), SampleMarket(today="2024-11-15")
@@ -107,6 +108,7 @@ def test_whole_market_rows_carry_the_per_symbol_paths_names_and_values(data_cent
     assert "MONETARYFUNDS" not in set(bank["item"]) and "TOTAL_ASSETS" in set(bank["item"])  # null: no row
 
 
+@pytest.mark.slow
 def test_an_empty_period_is_one_request_per_table_and_no_error(data_center, tmp_path):
     fake = data_center("2024-11-15")
     source = akshare_on("2024-11-15")
@@ -120,6 +122,7 @@ def test_an_empty_period_is_one_request_per_table_and_no_error(data_center, tmp_
                         [empty]).fetchall() == [("empty", 0)]
 
 
+@pytest.mark.slow
 def test_first_load_window_night_rerun_and_normal_night_ask_what_they_should(data_center, tmp_path):
     conn = warehouse_on(tmp_path / "w.duckdb", "2025-04-10")
     first = data_center("2025-04-10")
@@ -157,6 +160,7 @@ def test_first_load_window_night_rerun_and_normal_night_ask_what_they_should(dat
     assert report.due == {} and quiet.table_calls == []
 
 
+@pytest.mark.slow
 def test_a_report_is_visible_from_its_announcement_date(data_center, tmp_path):
     path = tmp_path / "w.duckdb"
     data_center("2024-11-15")
@@ -180,6 +184,7 @@ def test_a_report_is_visible_from_its_announcement_date(data_center, tmp_path):
     assert seen == [(notice,)]
 
 
+@pytest.mark.slow
 def test_a_bad_row_is_quarantined_and_the_periods_other_rows_are_written(data_center, tmp_path):
     fake = data_center("2024-11-15")
 
@@ -211,6 +216,7 @@ def test_periods_due_on_an_empty_warehouse_cover_the_configured_years(tmp_path):
     assert list(due) == sorted(due, reverse=True)  # newest first: a cut-short first load has the recent ones
 
 
+@pytest.mark.slow
 def test_through_dagster_the_whole_market_is_the_default_and_the_watchlist_looks_the_same(
         pipeline, instance, tmp_path):
     from quantdb_pipeline.assets import financial_indicators, financial_statements, securities, trading_calendar
@@ -251,6 +257,7 @@ def test_through_dagster_the_whole_market_is_the_default_and_the_watchlist_looks
     assert (shared["notice_date_whole"] == shared["notice_date_per_symbol"]).all()
 
 
+@pytest.mark.slow
 def test_a_refetched_period_replaces_the_companies_rows_and_clears_their_quarantine(data_center, tmp_path):
     fake = data_center("2024-11-15")
 
@@ -284,6 +291,7 @@ def test_a_refetched_period_replaces_the_companies_rows_and_clears_their_quarant
     assert balance == 4
 
 
+@pytest.mark.slow
 def test_a_period_that_fails_is_recorded_and_asked_again_while_the_others_are_written(data_center, tmp_path):
     fake = data_center("2024-11-15")
     fake.queue(Q3.isoformat(), *[502] * 20, report="RPT_DMSK_FN_INCOME")  # more than the retries

@@ -22,6 +22,8 @@ from quantdb_pipeline.sources.sample import (
 )
 from quantdb_pipeline_tests.conftest import d, failure_messages
 
+pytestmark = pytest.mark.slow  # each test loads profiles and statements through Dagster
+
 ASSETS = [securities, security_profiles, financial_statements, financial_indicators]
 SYMBOLS = f"{ST_SYMBOL},{BANK_SYMBOL},600000,{INDUSTRY_CHANGE_SYMBOL}"
 

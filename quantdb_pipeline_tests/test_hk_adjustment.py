@@ -103,6 +103,7 @@ def theirs(symbol: str, adjust: str, start: dt.date = START, end: dt.date = TODA
     return frame[(frame["date"] >= start) & (frame["date"] <= end)].reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_our_hk_qfq_and_hfq_equal_akshares_own_for_the_same_upstream_data(upstream, tmp_path):
     path, source = tmp_path / "quantdb.duckdb", akshare()
     report = load(path, source)
@@ -190,6 +191,7 @@ def test_adjusted_hk_prev_close_is_the_previous_adjusted_close(upstream, tmp_pat
         np.testing.assert_allclose(bars["prev_close"].iloc[1:], bars["close"].iloc[:-1], atol=1e-9)
 
 
+@pytest.mark.slow
 def test_hk_and_a_share_factors_through_dagster_on_the_sample_market(pipeline):
     hk_assets = [hk_trading_calendar, hk_securities, hk_daily_bars, hk_adjustment_factors]
     a_assets = [trading_calendar, securities, daily_bars, adjustment_factors]
@@ -241,6 +243,7 @@ def test_normalize_joins_the_two_scripts_on_the_union_of_their_dates():
         normalize.hk_adjustment_factors(HkFactorFrames(bad, qfq), "00700", "akshare")
 
 
+@pytest.mark.slow
 def test_hk_bars_beyond_the_last_factor_fetch_read_adjusted_with_a_warning(pipeline):
     """No source tells HK ex-dates between fetches: reading past the fetch day says so."""
     import warnings

@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 import responses
 
 from quantdb_pipeline.assets import hk_adjustment_factors, hk_daily_bars, hk_securities, hk_trading_calendar
@@ -17,6 +18,8 @@ from quantdb_pipeline.sources.base import spot_pages
 from quantdb_pipeline.sources.sample import HK_ACTION_SYMBOL, HK_SYMBOLS, SampleMarket
 from quantdb_pipeline_tests.conftest import d, failure_messages
 from quantdb_pipeline_tests.faults import HK_QUOTE_LIST_URL, FakeQuoteList
+
+pytestmark = pytest.mark.slow  # each test runs several nights of HK loads through Dagster
 
 HK_ASSETS = [hk_trading_calendar, hk_securities, hk_daily_bars]
 BACKFILL = ("2024-04-15", "2024-05-14")

@@ -30,6 +30,8 @@ from quantdb_pipeline.warehouse.writes import Lineage
 from quantdb_pipeline_tests.conftest import d, failure_messages
 from quantdb_pipeline_tests.faults import FakeEastmoney, FakeQuoteList, published_sample_warehouse
 
+pytestmark = pytest.mark.slow  # each test runs several nights through Dagster
+
 SIZE = 150  # two pages of the quote list (100 rows a page)
 BACKFILL = (d("2024-05-06"), d("2024-06-04"))
 DAY1, DAY2 = d("2024-06-05"), d("2024-06-06")

@@ -46,6 +46,7 @@ def test_compute_logs_idle_longer_than_the_configured_days_are_deleted_as_a_new_
     assert "tiny's stdout" in "".join(f.read_text() for f in (base / run_id).rglob("*.out"))
 
 
+@pytest.mark.slow
 def test_prune_deletes_old_runs_with_their_events_and_shards_and_keeps_recent_ones(workdir, instance, capsys):
     run_ids = [materialize([tiny], instance=instance).run_id for _ in range(3)]  # oldest first
     shard = instance.event_log_storage.path_for_shard

@@ -138,6 +138,7 @@ def cli_warehouse(workdir) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_cli_run_without_start_succeeds_while_a_bi_tool_holds_the_published_file(cli_warehouse, capsys):
     end = dt.date.fromisoformat(CLI_TODAY)
     with read.connect(cli_warehouse) as conn:  # the start it chooses with no lock anywhere
@@ -156,6 +157,7 @@ def test_cli_run_without_start_succeeds_while_a_bi_tool_holds_the_published_file
     assert "bars cover" in out and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_cli_with_both_files_locked_prints_one_line_naming_the_holder(cli_warehouse, workdir):
     before = cli_warehouse.stat().st_mtime_ns
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANTDB_", "DAGSTER_HOME"))}
@@ -183,6 +185,7 @@ time.sleep(float(sys.argv[2]))
 """
 
 
+@pytest.mark.slow
 def test_a_step_waits_for_a_tick_reading_the_working_file_and_not_for_a_second_run(published, monkeypatch):
     from quantdb_pipeline.warehouse import publish as publishing
 

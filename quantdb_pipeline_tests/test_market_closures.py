@@ -94,6 +94,7 @@ def test_the_library_calendar_lists_both_closed_days_as_sessions():
     assert TYPHOON in days and RAINSTORM in days  # why the closures must be found from the answers
 
 
+@pytest.mark.slow
 def test_a_typhoon_day_is_recorded_as_a_closure_not_a_ban(hk):
     path, fake = hk
     report = night(path, fake, TYPHOON)
@@ -131,6 +132,7 @@ def test_a_typhoon_day_is_recorded_as_a_closure_not_a_ban(hk):
     assert len(read.market_closures("HK", warehouse=path)) == 1
 
 
+@pytest.mark.slow
 def test_the_rainstorm_day_a_week_later_is_a_second_closure(hk):
     path, fake = hk
     for day in (TYPHOON, d("2023-09-04"), d("2023-09-05"), d("2023-09-06"), d("2023-09-07"), RAINSTORM):
@@ -141,6 +143,7 @@ def test_the_rainstorm_day_a_week_later_is_a_second_closure(hk):
     assert days == [d("2023-09-04"), d("2023-09-05"), d("2023-09-06"), d("2023-09-07")]
 
 
+@pytest.mark.slow
 def test_a_later_bar_for_a_closed_day_removes_the_closure(hk):
     path, fake = hk
     night(path, fake, TYPHOON)
@@ -187,6 +190,7 @@ class HongKongThroughAkshare(SampleMarket):
         return self.akshare.hk_daily_raw(symbol, start, end)
 
 
+@pytest.mark.slow
 def test_the_typhoon_night_publishes_every_market_through_dagster(pipeline):
     from quantdb_pipeline.assets import daily_bars, hk_daily_bars, hk_securities, hk_trading_calendar
     from quantdb_pipeline.assets import securities, trading_calendar
@@ -244,6 +248,7 @@ def a_share_night(path, market, empty_for: list[str]):
     return report, eastmoney
 
 
+@pytest.mark.slow
 def test_a_whole_market_a_share_closure_is_recorded_and_the_night_succeeds(a_shares):
     path, market, symbols = a_shares
     report, eastmoney = a_share_night(path, market, symbols)
@@ -261,6 +266,7 @@ def test_a_whole_market_a_share_closure_is_recorded_and_the_night_succeeds(a_sha
     assert read.status(warehouse=path)["gaps"].query("kind == 'day without bars'").empty
 
 
+@pytest.mark.slow
 def test_empty_answers_on_a_day_others_traded_are_no_closure_and_cost_no_probe(a_shares):
     path, market, symbols = a_shares
     report, eastmoney = a_share_night(path, market, symbols[-10:])  # ten adjacent codes lost the day
@@ -271,6 +277,7 @@ def test_empty_answers_on_a_day_others_traded_are_no_closure_and_cost_no_probe(a
     assert CN_CLOSED in list(read.trading_days("2024-08-30", "2024-08-30", warehouse=path).date)
 
 
+@pytest.mark.slow
 def test_a_closure_the_night_missed_is_learned_from_the_next_nights_answers(a_shares):
     """The closed night's quote list was refused, so nothing was asked that night; the next
     night asks every symbol for both days and every answer skips the closed one."""

@@ -45,6 +45,7 @@ def test_contradicting_or_malformed_symbols_are_refused(form):
         normalize_hk_symbol(form) if "hk" in form.lower() or len(form) <= 4 else normalize_index_symbol(form)
 
 
+@pytest.mark.slow
 def test_hk_and_index_bars_end_to_end_on_their_own_calendars_and_units(pipeline):
     result = pipeline.run(START, END, today=TODAY, assets=MARKET_ASSETS, hk_symbols="0700.HK,hk00005,09988")
     assert result.success, failure_messages(result)
@@ -94,6 +95,7 @@ class JumpyHongKong(SampleMarket):
         return raw
 
 
+@pytest.mark.slow
 def test_each_market_is_gated_by_its_own_rules(pipeline):
     from quantdb_pipeline.resources import MarketSourceResource
 

@@ -35,6 +35,8 @@ from quantdb_pipeline_tests import faults
 from quantdb_pipeline_tests.conftest import failure_messages
 from quantdb_pipeline_tests.test_cli import summary_value
 
+pytestmark = pytest.mark.slow  # range runs with failing datasets through Dagster
+
 ASSETS = [trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors,
           hk_trading_calendar, hk_securities, hk_daily_bars, index_daily_bars, security_profiles]
 BASE = ("2024-08-01", "2024-08-23")

@@ -8,6 +8,7 @@ import sys
 import duckdb
 from dagster import DagsterInstance, RunsFilter
 from dagster._core.instance.ref import InstanceRef
+import pytest
 
 from quantdb_pipeline.assets import daily_bars, hk_daily_bars, index_daily_bars
 from quantdb_pipeline.cli import EXIT_OK, main
@@ -82,6 +83,7 @@ def test_ranges_snap_to_sessions_of_their_market():
     assert {day.isoformat() for day in every if SSE_DAYS.is_session(day)} == keys
 
 
+@pytest.mark.slow
 def test_a_cli_range_ending_on_a_sunday_records_only_its_sessions(workdir, capsys):
     args = [a if a != "2024-07-19" else "2024-07-21" for a in ARGS]  # --end a Sunday
     args = [a if a != "2024-07-01" else "2024-07-13" for a in args]  # --start a Saturday
@@ -97,6 +99,7 @@ def test_a_cli_range_ending_on_a_sunday_records_only_its_sessions(workdir, capsy
     assert recorded == {"cn": week, "hk": week}  # not Monday 07-22, which a Sunday end tag would record
 
 
+@pytest.mark.slow
 def test_a_cli_range_without_a_trading_day_starts_no_run_and_fetches_nothing(workdir, capsys, monkeypatch):
     assert main(ARGS + SMALL + ["--no-progress"]) == EXIT_OK
     capsys.readouterr()
@@ -114,6 +117,7 @@ def test_a_cli_range_without_a_trading_day_starts_no_run_and_fetches_nothing(wor
         assert "2024-10-08" not in inst.get_materialized_partitions(daily_bars.key)
 
 
+@pytest.mark.slow
 def test_a_range_holding_hk_sessions_only_runs_hk_alone(workdir, capsys):
     # 2024-10-02..04: SSE closed (National Day), HKEX open
     args = ["run", "--source", "sample", "--sample-today", "2024-10-31", "--start", "2024-10-02", "--end",
@@ -128,6 +132,7 @@ def test_a_range_holding_hk_sessions_only_runs_hk_alone(workdir, capsys):
         assert conn.execute("SELECT count(*) FROM daily_bars").fetchall() == [(0,)]
 
 
+@pytest.mark.slow
 def test_a_range_past_the_sources_today_ends_there_and_records_no_later_partition(workdir, capsys):
     # the sample's today is 2024-07-19 (a Friday): later sessions have no final bars yet
     swap = {"2024-08-30": "2024-07-19", "2024-07-01": "2024-07-15", "2024-07-19": "2024-08-30"}

@@ -24,6 +24,8 @@ from quantdb_pipeline.warehouse.publish import working_path
 from quantdb_pipeline_tests import faults
 from quantdb_pipeline_tests.conftest import d, failure_messages
 
+pytestmark = pytest.mark.slow  # each test materializes the assets through Dagster over a range of days
+
 START, END = "2024-05-20", "2024-07-31"  # spans the sample suspension
 ALL_COLUMNS = "SELECT * FROM {} ORDER BY ALL"
 

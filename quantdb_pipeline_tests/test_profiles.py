@@ -56,6 +56,7 @@ def listed(market: SampleMarket) -> list[dict]:
     return market._listed_records()
 
 
+@pytest.mark.slow
 def test_a_rename_to_st_in_the_quote_list_is_a_new_version_the_same_night_at_no_extra_request(tmp_path):
     conn = warehouse(tmp_path / "w.duckdb", BEFORE_ST)
     first = SampleMarket(today=BEFORE_ST)

@@ -3,13 +3,16 @@
 import importlib
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 from dagster import AssetKey, AssetsDefinition
 
+import quantdb_pipeline
 from quantdb_pipeline.assets import PUBLISH_MODULE, dataset_modules
+from quantdb_pipeline.cli import main
 from quantdb_pipeline.definitions import defs
 from quantdb_pipeline.selections import (
     DATASETS,
@@ -70,12 +73,23 @@ def test_every_asset_has_a_group_and_every_dataset_a_market():
         market_tags("us")
 
 
+def test_version_is_the_projects_and_the_cli_prints_it(capsys):
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert quantdb_pipeline.__version__ == declared
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"quantdb-pipeline {declared}"
+
+
+@pytest.mark.slow
 def test_dagster_finds_the_code_location_from_the_repo_root_without_flags():
     result = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate"],
                             cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_wheel_carries_the_migrations(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
                    check=True, capture_output=True, timeout=600)

@@ -22,6 +22,8 @@ from quantdb_pipeline.sources.sample import SampleMarket
 from quantdb_pipeline.warehouse.publish import NotEnoughSpace, open_working, publish, working_path
 from quantdb_pipeline_tests.faults import published_sample_warehouse
 
+pytestmark = pytest.mark.slow  # cuts publishing short in subprocesses
+
 REPO = Path(__file__).resolve().parents[1]
 EDITED, DELETED = "600000", "000001"
 

@@ -22,6 +22,8 @@ from quantdb_pipeline.sources.sample import (
 )
 from quantdb_pipeline_tests.conftest import DEMO_TODAY
 
+pytestmark = pytest.mark.slow  # on the session's demo warehouse (the whole sample market through the CLI)
+
 NS = np.dtype("datetime64[ns]")
 
 

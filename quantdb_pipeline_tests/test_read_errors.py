@@ -20,6 +20,8 @@ from quantdb_pipeline import read
 from quantdb_pipeline.sources.sample import SampleMarket
 from quantdb_pipeline_tests.conftest import DEMO_TODAY, REPO
 
+pytestmark = pytest.mark.slow  # on the session's demo warehouse (the whole sample market through the CLI)
+
 
 @pytest.fixture(scope="module")
 def w(demo_warehouse):

@@ -17,6 +17,8 @@ import pytest
 
 from quantdb_pipeline import read
 
+pytestmark = pytest.mark.slow  # on the session's demo warehouse (the whole sample market through the CLI)
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 #: A ```python fence, with the line before it (a no-test marker or not).
 _BLOCK = re.compile(r"(?P<before>[^\n]*)\n```python\n(?P<code>.*?)^```", re.S | re.M)

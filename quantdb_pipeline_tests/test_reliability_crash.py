@@ -14,6 +14,8 @@ import pytest
 from quantdb_pipeline import read
 from quantdb_pipeline.faults import CRASH_ENV
 
+pytestmark = pytest.mark.slow  # kills a run mid-load
+
 REPO = Path(__file__).resolve().parents[1]
 SIZE = ["--sample-size", "24"]
 FIRST = [*SIZE, "--sample-today", "2024-07-31", "--start", "2024-07-01"]

@@ -22,6 +22,8 @@ from quantdb_pipeline.warehouse.writes import Lineage
 from quantdb_pipeline_tests import faults
 from quantdb_pipeline_tests.faults import FakeEastmoney, FaultyMarket
 
+pytestmark = pytest.mark.slow  # each case runs the pipeline through Dagster against faulty HTTP answers
+
 TODAY = "2024-08-30"
 BASE = (dt.date(2024, 7, 1), dt.date(2024, 7, 31))
 NEXT = (dt.date(2024, 8, 1), dt.date(2024, 8, 30))

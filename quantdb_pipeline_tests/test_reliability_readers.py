@@ -6,12 +6,16 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from quantdb_pipeline.loaders.bars import load_daily_bars
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.sources.sample import SampleMarket
 from quantdb_pipeline.warehouse.publish import open_working, publish
 from quantdb_pipeline.warehouse.schema import migrate
 from quantdb_pipeline.warehouse.writes import Lineage
+
+pytestmark = pytest.mark.slow  # readers in subprocesses while runs publish
 
 READER = textwrap.dedent("""
     import sys, time, traceback

@@ -10,6 +10,8 @@ from benchmarks import request_budget as rb
 from benchmarks.budget_market import BudgetMarket
 from quantdb_pipeline.loaders.profiles import FORMER_NAMES_PER_REFRESH
 
+pytestmark = pytest.mark.slow  # its module fixture loads every scenario of the sample market through Dagster
+
 SIZE, HK_SIZE = 30, 20
 FIRST, NIGHT = dt.date(2026, 9, 24), dt.date(2026, 9, 28)  # a load and a later night, outside disclosure windows
 WINDOW = dt.date(2026, 10, 1)  # the Q3 window's first day: an SSE holiday, the weekly profiles refresh due

@@ -60,6 +60,7 @@ def test_a_retried_request_counts_twice():
     assert source.requests == Counter({"stock_zh_a_hist": 2}) and len(responses.calls) == 2
 
 
+@pytest.mark.slow
 def test_a_paged_endpoint_counts_its_pages_and_akshares_own_retries(monkeypatch):
     monkeypatch.setattr("akshare.utils.request.time.sleep", lambda seconds: None)
     monkeypatch.setattr("akshare.utils.func.time.sleep", lambda seconds: None)
@@ -276,6 +277,7 @@ def cli(*args: str) -> list[str]:
 
 # -- the CLI ------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_counts_of_a_multi_day_range_equal_the_fakes_and_cover_every_asset(workdir, upstream, capsys):
     assert main(cli("--markets", "cn,index", "--start", "2025-09-01", "--end", TODAY)) == EXIT_OK
     out = capsys.readouterr().out
@@ -296,6 +298,7 @@ def test_cli_counts_of_a_multi_day_range_equal_the_fakes_and_cover_every_asset(w
         assert f"| {asset} | {n:,} |" in table
 
 
+@pytest.mark.slow
 def test_cli_index_only_load_over_years_counts_one_request_per_index(workdir, upstream, capsys):
     # about 500 trading-day partitions (two years): each repeats the asset's metadata, none may count again
     assert main(cli("--markets", "index", "--start", "2023-09-01", "--end", TODAY)) == EXIT_OK
@@ -339,6 +342,7 @@ def run_counts(instance, result) -> tuple[int, int]:
     return published, int(instance.get_run_by_id(result.run_id).tags["quantdb/upstream_requests"])
 
 
+@pytest.mark.slow
 def test_dagster_jobs_report_what_the_fakes_saw_for_a_range_and_an_index_only_load(instance, warehouse, upstream):
     from dagster import AssetKey
 
@@ -368,6 +372,7 @@ def test_dagster_jobs_report_what_the_fakes_saw_for_a_range_and_an_index_only_lo
     assert index_only.success and asked == len(INDICES) and run_counts(instance, index_only) == (asked, asked)
 
 
+@pytest.mark.slow
 def test_a_dataset_that_failed_still_reports_what_it_asked(instance, warehouse, upstream):
     from dagster import AssetKey
 

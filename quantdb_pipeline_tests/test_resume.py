@@ -22,6 +22,8 @@ from quantdb_pipeline.faults import CRASH_ENV
 from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 from quantdb_pipeline.settings import CHUNK_SYMBOLS_ENV
 
+pytestmark = pytest.mark.slow  # kills a run and resumes it
+
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 40
 CHUNK_SYMBOLS = 3

@@ -17,6 +17,8 @@ from quantdb_pipeline.sources.sample import BANK_SYMBOL, FIRST_REPORT, SampleMar
 from quantdb_pipeline.warehouse.schema import connect
 from quantdb_pipeline.warehouse.writes import Lineage
 
+pytestmark = pytest.mark.slow  # its module fixtures generate and load every report of the sample market
+
 TODAY = "2026-07-20"  # every report up to Q1 2026 is announced
 WATCHLIST = f"{BANK_SYMBOL},600000"
 

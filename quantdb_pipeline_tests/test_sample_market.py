@@ -2,6 +2,7 @@ import datetime as dt
 
 import pandas as pd
 import pandas.testing as pdt
+import pytest
 
 from quantdb_pipeline.market_rules import board_limit_pcts
 from quantdb_pipeline.sources import normalize
@@ -97,7 +98,6 @@ def test_ipo_delisting_and_suspension_inside_the_window():
     assert DELISTED_SYMBOL in set(market.listings_raw().sh_delisted["公司代码"])
     suspended = market.a_share_daily_raw(SUSPENDED_SYMBOL, *WINDOW)["日期"]
     assert not suspended.between(*SUSPENSION).any()
-    assert (SUSPENSION[1] - SUSPENSION[0]).days >= 21
 
 
 def test_before_the_ipo_the_symbol_is_not_listed_and_has_no_bars():
@@ -128,6 +128,7 @@ def test_chinext_moves_within_ten_percent_before_the_reform_and_twenty_after_it(
     assert rise[~before].max() > 15  # from 2020-08-24 on, 20%
 
 
+@pytest.mark.slow
 def test_the_sample_market_from_2005_to_today_passes_the_gate_with_nothing_quarantined(tmp_path):
     """Every board's limit on each date, ChiNext before and after its reform, ST names before and
     after 2026-07-06, and listings inside the range: the gate and the sample share their rules.

@@ -5,6 +5,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 import responses
 
 from quantdb_pipeline import read
@@ -15,6 +16,8 @@ from quantdb_pipeline.sources.akshare_source import AkshareSource
 from quantdb_pipeline.sources.sample import SUSPENDED_SYMBOL, SUSPENSION, SampleMarket
 from quantdb_pipeline_tests.conftest import d, failure_messages
 from quantdb_pipeline_tests.faults import FakeQuoteList
+
+pytestmark = pytest.mark.slow  # each test runs nights of bars through Dagster
 
 BACKFILL = ("2024-05-06", "2024-06-04")
 DAYS = ("2024-06-05", "2024-06-06", "2024-06-07")

@@ -62,6 +62,7 @@ def night(upstream, day: dt.date) -> None:
     FakeQuoteList(lists.market, mock)
 
 
+@pytest.mark.slow
 def test_the_night_of_the_bse_code_switch_publishes_and_either_code_reads_the_joined_history(pipeline, upstream):
     lists, eastmoney, _ = upstream
     assets = [trading_calendar, securities, daily_bars]

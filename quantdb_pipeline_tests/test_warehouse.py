@@ -42,8 +42,7 @@ def test_missing_span_is_the_smallest_range_holding_every_uncovered_day():
     assert missing_span([], DAYS.between(D(2024, 10, 1), D(2024, 10, 7))) is None  # holiday only
 
 
-def test_migrations_are_numbered_and_apply_once(tmp_path):
-    assert [v for v, _, _ in migrations()] == list(range(1, len(migrations()) + 1))
+def test_migrations_apply_once(tmp_path):
     path = tmp_path / "w.duckdb"
     with connect(path) as conn:
         assert schema_version(conn) == len(migrations())

@@ -34,6 +34,7 @@ def sources(path: Path) -> list[tuple]:
         return conn.execute("SELECT source, mixed_allowed FROM warehouse_sources ORDER BY first_written_at").fetchall()
 
 
+@pytest.mark.slow
 def test_the_demo_writes_sample_duckdb_and_readers_find_it_from_any_folder_and_akshare_is_refused(
         workdir, user_config_home, tmp_path_factory, monkeypatch, capsys):
     assert main(RUN) == EXIT_OK

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
+import pytest
+
+pytestmark = pytest.mark.slow  # the CLI in a subprocess against a locked file
 
 REPO = Path(__file__).resolve().parents[1]
 HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(120)"

@@ -116,7 +116,7 @@ def _load(context: AssetExecutionContext, config: BarsConfig, market: MarketSour
     key_range = context.partition_key_range
     start, end = dt.date.fromisoformat(key_range.start), dt.date.fromisoformat(key_range.end)
     source = market.build()
-    lineage = Lineage.now(source.name, context.run_id)
+    lineage = Lineage.now(source.name, context.run.run_id)
 
     def on_progress(done: int, total: int, symbol: str, rows: int) -> None:
         market.progress.report("daily_bars", done, total, symbol, rows)
@@ -136,7 +136,7 @@ def _load(context: AssetExecutionContext, config: BarsConfig, market: MarketSour
                 SELECT symbol, trade_date, open, high, low, close, volume, amount
                 FROM daily_bars WHERE run_id = ? ORDER BY trade_date DESC, symbol LIMIT ?
                 """,
-                [context.run_id, PREVIEW_ROWS],
+                [context.run.run_id, PREVIEW_ROWS],
             ).df()
     except SpotRejected as refused:
         yield check_result(SPOT_DAY_SUITE, refused.outcome)

@@ -12,7 +12,11 @@ def suite_check(name: str, asset: str, description: str) -> AssetCheckSpec:
     return AssetCheckSpec(name, asset=asset, blocking=False, description=description)
 
 
-def check_result(name: str, outcome: SuiteOutcome, extra: dict | None = None) -> AssetCheckResult:
+def check_result(name: str, outcome: SuiteOutcome | None, extra: dict | None = None) -> AssetCheckResult:
+    """`outcome` is a load report's; a report holds None until its suite ran, which every load does
+    at least once (on an empty frame when nothing was fetched)."""
+    if outcome is None:
+        raise ValueError(f"{name}: the load reported no outcome of its quality suite")
     failed = outcome.failed
     blocking = any(o.action == FAIL for o in failed)
     metadata = {

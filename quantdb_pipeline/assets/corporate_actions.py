@@ -1,6 +1,7 @@
 """Corporate actions: eastmoney's whole-market dividend table, by report period."""
 
 import datetime as dt
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
@@ -60,7 +61,7 @@ def corporate_actions(context: AssetExecutionContext, config: CorporateActionsCo
 def _load(context: AssetExecutionContext, config: CorporateActionsConfig, market: MarketSourceResource,
           warehouse: WarehouseResource):
     source = market.build()
-    lineage = Lineage.now(source.name, context.run_id)
+    lineage = Lineage.now(source.name, context.run.run_id)
     start = (dt.date.fromisoformat(context.partition_key_range.start) if context.has_partition_key_range
              else source.today())
 
@@ -77,7 +78,7 @@ def _load(context: AssetExecutionContext, config: CorporateActionsConfig, market
     new = report.new_ex_dates
     # a period counts as fetched when upstream answered it (rows or none), not when it was asked for
     answered = len(report.needed) - len(report.failed) - report.not_attempted
-    metadata = {
+    metadata: dict[str, Any] = {
         "periods_fetched": answered,
         "periods_needed": len(report.needed),
         "periods": MetadataValue.md(

@@ -1,5 +1,7 @@
 """Adjustment factors: refreshed per symbol when the bars show a new ex-date."""
 
+from typing import Any
+
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline.assets.bars import daily_bars, refuse_without_universe
@@ -51,7 +53,7 @@ def adjustment_factors(context: AssetExecutionContext, config: FactorConfig, mar
 def _load(context: AssetExecutionContext, config: FactorConfig, market: MarketSourceResource,
           warehouse: WarehouseResource):
     source = market.build()
-    lineage = Lineage.now(source.name, context.run_id)
+    lineage = Lineage.now(source.name, context.run.run_id)
 
     def on_progress(done: int, total: int, symbol: str, rows: int) -> None:
         market.progress.report("adjustment_factors", done, total, symbol, rows)
@@ -77,7 +79,7 @@ def _load(context: AssetExecutionContext, config: FactorConfig, market: MarketSo
         "adjustment_gaps_preview": MetadataValue.md(gaps.head(10).to_markdown(index=False) if len(gaps) else "none"),
     }
     yield check_result(FACTORS_SUITE, report.checks, extra=pending)
-    metadata = {
+    metadata: dict[str, Any] = {
         "symbols_fetched": len(report.needed),
         "symbols_updated": report.symbols_updated,
         "symbols_failed": len(report.failed),

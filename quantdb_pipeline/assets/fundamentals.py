@@ -10,6 +10,8 @@ statements are fetched per symbol with every item and their indicators from sina
 
 from functools import partial
 
+from typing import Any
+
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from quantdb_pipeline import schema
@@ -86,7 +88,7 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
           warehouse: WarehouseResource, load, suite: str, symbols: list[str] | None = None):
     source = market.build()
     with warehouse.get_connection() as conn:
-        report: FundamentalsReport = load(conn, source, Lineage.now(source.name, context.run_id),
+        report: FundamentalsReport = load(conn, source, Lineage.now(source.name, context.run.run_id),
                                           symbols=market.symbol_list() if symbols is None else symbols,
                                           refresh=config.refresh, progress=_progress(context, market),
                                           breaker_threshold=market.breaker_threshold)
@@ -95,7 +97,7 @@ def _load(context: AssetExecutionContext, config: RefreshConfig, market: MarketS
     for symbol, reason in sorted(report.failed.items()):
         context.log.warning(f"{report.dataset} {symbol} failed, will retry next run: {reason}")
     yield check_result(suite, report.checks)
-    metadata = {
+    metadata: dict[str, Any] = {
         "symbols_due": len(report.due),
         "symbols_updated": report.symbols_updated,
         "symbols_failed": len(report.failed),
@@ -151,7 +153,7 @@ def _load_financials(context: AssetExecutionContext, config: RefreshConfig, mark
     whole: FinancialReportsReport | None = None
     per_symbol: FundamentalsReport | None = None
     with warehouse.get_connection() as conn:
-        lineage = Lineage.now(source.name, context.run_id)
+        lineage = Lineage.now(source.name, context.run.run_id)
         if scope is None or set(scope) - set(watchlist):
             whole = load_financial_reports(conn, source, lineage, symbols=scope, exclude=watchlist,
                                            refresh=config.refresh, years=market.financial_years,
@@ -177,7 +179,7 @@ def _load_financials(context: AssetExecutionContext, config: RefreshConfig, mark
     why: dict[str, int] = {}
     for reason in (whole.due.values() if whole else ()):
         why[reason] = why.get(reason, 0) + 1
-    metadata = {
+    metadata: dict[str, Any] = {
         "periods_due": len(whole.due) if whole else 0,
         "periods_fetched": len(whole.companies) if whole else 0,
         "periods_empty": len(whole.empty) if whole else 0,

@@ -1,6 +1,7 @@
 """Hong Kong stocks and CN indices: their own calendars, lists, bars and quality rules."""
 
 import datetime as dt
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
@@ -62,7 +63,7 @@ def _hk_calendar(context: AssetExecutionContext, market: MarketSourceResource, w
     source = market.build()
     try:
         with warehouse.get_connection() as conn:
-            checks = load_hk_calendar(conn, source, Lineage.now(source.name, context.run_id))
+            checks = load_hk_calendar(conn, source, Lineage.now(source.name, context.run.run_id))
             first, last, days = conn.execute(
                 "SELECT min(trade_date), max(trade_date), count(*) FROM trading_calendar WHERE market = 'HK'"
             ).fetchall()[0]
@@ -86,7 +87,7 @@ def _hk_securities(context: AssetExecutionContext, config: ReferenceConfig, mark
                    warehouse: WarehouseResource):
     source = market.build()
     with warehouse.get_connection() as conn:
-        counts = load_hk_securities(conn, source, Lineage.now(source.name, context.run_id), force=config.force)
+        counts = load_hk_securities(conn, source, Lineage.now(source.name, context.run.run_id), force=config.force)
     fetched = counts["listed"] is not None
     yield MaterializeResult(metadata={
         **({"listed_now": counts["listed"]} if fetched else {}), "hk_securities": counts["total"],
@@ -118,7 +119,7 @@ def _load(context: AssetExecutionContext, market_config: MarketSourceResource, w
         with warehouse.get_connection() as conn:
             if market is INDEX:
                 register_indices(conn, symbols)
-            report = load_market_bars(conn, source, market, start, end, Lineage.now(source.name, context.run_id),
+            report = load_market_bars(conn, source, market, start, end, Lineage.now(source.name, context.run.run_id),
                                       symbols=symbols, progress=on_progress,
                                       breaker_threshold=market_config.breaker_threshold,
                                       revisit_days=market_config.revisit_days,
@@ -195,7 +196,7 @@ def _hk_factors(context: AssetExecutionContext, config: HkFactorConfig, market: 
             context.log.info(f"hk_adjustment_factors: {done}/{total} symbols fetched (last {symbol}: {rows} rows)")
 
     with warehouse.get_connection() as conn:
-        report = load_hk_adjustment_factors(conn, source, Lineage.now(source.name, context.run_id),
+        report = load_hk_adjustment_factors(conn, source, Lineage.now(source.name, context.run.run_id),
                                             symbols=market.hk_symbol_list(), refresh=config.refresh,
                                             progress=on_progress, breaker_threshold=market.breaker_threshold)
     for symbol, change in sorted(report.changed.items()):
@@ -208,7 +209,7 @@ def _hk_factors(context: AssetExecutionContext, config: HkFactorConfig, market: 
         key = ("due by age" if reason.startswith("due") else
                "ex-date signal (昨收)" if reason.startswith("ex-date signal") else reason)
         reasons[key] = reasons.get(key, 0) + 1
-    metadata = {
+    metadata: dict[str, Any] = {
         "symbols_fetched": len(report.needed),
         "symbols_updated": report.symbols_updated,
         "symbols_failed": len(report.failed),

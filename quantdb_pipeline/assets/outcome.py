@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import requests
 from dagster import (
@@ -86,8 +87,9 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
     the dataset's typed `DatasetReport` (the body's, or an empty one), marked `failed` with the
     reason when the load failed: what the CLI's summary reads.
     """
-    yielded: set[str] = set()
-    loaded = {"dataset_status": "ok"}  # or "partial" with its `partial_reason`, from the body's materialization
+    yielded: set[str | None] = set()
+    # or "partial" with its `partial_reason`, from the body's materialization
+    loaded: dict[str, Any] = {"dataset_status": "ok"}
     sources: list = []  # the sources the body builds: their requests are the step's (`request_metadata`)
     checks: list[AssetCheckResult] = []  # held back until this step's materialization (`of_this_batch`)
     try:
@@ -97,12 +99,11 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
                 checks.append(of_this_batch(context, event))
                 continue
             if isinstance(event, MaterializeResult):
-                if (event.metadata or {}).get("dataset_status") == "partial":
-                    loaded = {key: event.metadata[key] for key in ("dataset_status", "partial_reason")
-                              if key in event.metadata}
-                report = DatasetReport.from_metadata(event.metadata or {}) or DatasetReport()
-                event = event._replace(metadata={**(event.metadata or {}), **request_metadata(sources),
-                                                 **report.metadata()})
+                metadata = event.metadata or {}
+                if metadata.get("dataset_status") == "partial":
+                    loaded = {key: metadata[key] for key in ("dataset_status", "partial_reason") if key in metadata}
+                report = DatasetReport.from_metadata(metadata) or DatasetReport()
+                event = event._replace(metadata={**metadata, **request_metadata(sources), **report.metadata()})
             yield from slim_for_partitions(context, event)
             if isinstance(event, MaterializeResult):
                 yield from checks
@@ -117,12 +118,12 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
         # a crash fails the step; the suites' verdicts and what it asked upstream are still recorded
         yield from checks
         yield AssetObservation(asset_key=context.asset_key, metadata=request_metadata(sources),
-                               description=f"run {context.run_id}: upstream requests of a step that failed")
+                               description=f"run {context.run.run_id}: upstream requests of a step that failed")
         raise
     else:
         yield from checks
         with warehouse.get_connection() as conn:
-            dataset_status.record(conn, dataset, context.run_id, None)
+            dataset_status.record(conn, dataset, context.run.run_id, None)
         yield of_this_batch(context, AssetCheckResult(
             check_name=LOAD_CHECK, passed=True, severity=AssetCheckSeverity.ERROR,
             description="the load completed" if loaded["dataset_status"] == "ok" else
@@ -130,7 +131,7 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
         return
     context.log.error(f"{dataset} failed and keeps its last good rows (reported stale): {reason}")
     with warehouse.get_connection() as conn:
-        dataset_status.record(conn, dataset, context.run_id, reason)
+        dataset_status.record(conn, dataset, context.run.run_id, reason)
         last_good = conn.execute("SELECT last_good_at FROM dataset_status WHERE dataset = ?", [dataset]).fetchall()
     last_good_at = str(last_good[0][0]) if last_good and last_good[0][0] is not None else "never"
     # Materialized although stale: Dagster runs the steps downstream of a materialized asset only.
@@ -161,7 +162,7 @@ def of_this_batch(context: AssetExecutionContext, check: AssetCheckResult) -> As
     suite's verdict is known before the loader's `MaterializeResult`, and yielded then it pointed
     at the previous run's materialization: the UI showed each check against the previous batch.
     """
-    extra = {"run_id": context.run_id}
+    extra = {"run_id": context.run.run_id}
     if context.assets_def.partitions_def is not None and context.has_partition_key_range:
         key_range = context.partition_key_range
         extra["date_range"] = f"{key_range.start}..{key_range.end}"
@@ -214,7 +215,7 @@ def slim_for_partitions(context: AssetExecutionContext, event) -> Iterator:
         return
     asset_key = event.asset_key or context.asset_key
     yield AssetObservation(asset_key=asset_key, metadata=details,
-                           description=f"run {context.run_id}: the tables of its {asset_key.to_user_string()} "
+                           description=f"run {context.run.run_id}: the tables of its {asset_key.to_user_string()} "
                                        f"materialization ({context.partition_key_range.start}.."
                                        f"{context.partition_key_range.end})")
     scalars = {key: value for key, value in metadata.items() if key not in details}

@@ -61,13 +61,13 @@ def published_warehouse(context: AssetExecutionContext, warehouse: WarehouseReso
     # what the runs asked upstream, on the run itself (so the Runs page shows each run's cost to
     # the vendors), whether or not anything is published below
     requests = upstream_requests.requests_by_asset(context.instance, run_ids)
-    context.instance.add_run_tags(context.run_id, {REQUESTS_TAG: str(upstream_requests.total(requests))})
+    context.instance.add_run_tags(context.run.run_id, {REQUESTS_TAG: str(upstream_requests.total(requests))})
     with warehouse.get_connection() as conn:
         outcomes = {dataset: reason for run_id in run_ids
                     for dataset, reason in dataset_status.outcomes_of_run(conn, run_id).items()}
     failed = {dataset: reason for dataset, reason in outcomes.items() if reason is not None}
     if failed:  # on the run, so the Runs page (and the alert's tags) show which datasets are stale
-        context.instance.add_run_tags(context.run_id, {"quantdb/failed_datasets": ",".join(sorted(failed))})
+        context.instance.add_run_tags(context.run.run_id, {"quantdb/failed_datasets": ",".join(sorted(failed))})
     if failed and len(failed) == len(outcomes):
         raise Failure(description=failure_text(failed, published=False),
                       metadata={"failed_datasets": MetadataValue.json(failed), "published": False})
@@ -120,4 +120,4 @@ def failure_text(failed: dict[str, str], published: bool) -> str:
 def runs_published(context: AssetExecutionContext) -> list[str]:
     """The runs this publish covers: the earlier ones named by `PUBLISHES_RUNS_TAG`, then this one."""
     linked = context.run.tags.get(PUBLISHES_RUNS_TAG, "")
-    return list(dict.fromkeys([*(r for r in linked.split(",") if r), context.run_id]))
+    return list(dict.fromkeys([*(r for r in linked.split(",") if r), context.run.run_id]))

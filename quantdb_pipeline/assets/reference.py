@@ -38,7 +38,7 @@ def _calendar(context: AssetExecutionContext, config: ReferenceConfig, market: M
     source = market.build()
     try:
         with warehouse.get_connection() as conn:
-            loaded = load_trading_calendar(conn, source, Lineage.now(source.name, context.run_id),
+            loaded = load_trading_calendar(conn, source, Lineage.now(source.name, context.run.run_id),
                                            force=config.force)
     except GateFailed as failed:
         yield check_result(CALENDAR_SUITE, failed.outcome)
@@ -79,7 +79,7 @@ def _securities(context: AssetExecutionContext, config: ReferenceConfig, market:
                 warehouse: WarehouseResource):
     source = market.build()
     with warehouse.get_connection() as conn:
-        loaded = load_securities(conn, source, Lineage.now(source.name, context.run_id), force=config.force)
+        loaded = load_securities(conn, source, Lineage.now(source.name, context.run.run_id), force=config.force)
     yield check_result(SECURITIES_SUITE, loaded.checks)
     frame, counts = loaded.frame, loaded.counts
     by_board = (frame.assign(listed=frame["delist_date"].isna())

@@ -50,8 +50,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -126,7 +127,7 @@ class ClosureJudge:
     market: str
     table: str
     calendar: TradingDays
-    window: Callable[[Hashable], Window]
+    window: Callable[[Any], Window]  # an item of the caller's (a BarFetch, a window) -> its window
     probe: Callable[[str, dt.date, dt.date], pd.DataFrame]
     probes: int = 0
     found: dict[dt.date, str] = field(default_factory=dict)  # day -> the probe's evidence
@@ -173,8 +174,8 @@ class ClosureJudge:
     def _trading_days(self, start: dt.date, end: dt.date) -> set[dt.date]:
         return {d.astype(dt.date) for d in self.calendar.between(start, end)}
 
-    def __call__(self, streak: list[tuple[Hashable, pd.DataFrame | Exception]],
-                 answered: list[tuple[Hashable, pd.DataFrame]]):
+    def __call__(self, streak: Sequence[tuple[Hashable, pd.DataFrame | Exception]],
+                 answered: Sequence[tuple[Hashable, pd.DataFrame]]):
         if any(isinstance(answer, Exception) for _, answer in streak) or self.probes >= MAX_PROBES:
             return None
         windows = [self.window(item) for item, _ in streak]
@@ -194,15 +195,15 @@ class ClosureJudge:
         start = earlier[0].astype(dt.date)
         self.probes += 1
         try:
-            answered = _days(self.probe(symbol, start, last))
+            probed = _days(self.probe(symbol, start, last))
         except Exception as error:  # noqa: BLE001 - a failing probe is no evidence of health
             log.warning("%s closure probe %s %s..%s failed (%s): treated as a ban", self.table, symbol, start, last,
                         error)
             return None
-        before = sorted(d for d in answered if start <= d < first)
-        if not before or answered & set(candidates):
+        before = sorted(d for d in probed if start <= d < first)
+        if not before or probed & set(candidates):
             log.warning("%s closure probe %s %s..%s answered %s: not a closure of %s", self.table, symbol, start,
-                        last, sorted(answered) or "nothing", ", ".join(map(str, candidates)))
+                        last, sorted(probed) or "nothing", ", ".join(map(str, candidates)))
             return None
         closed = set(candidates)
         for day in candidates:

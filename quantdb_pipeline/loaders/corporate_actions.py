@@ -137,7 +137,8 @@ def load_corporate_actions(
     report.empty = list(got.empty)
     report.circuit_open = got.circuit_open
     report.not_attempted = len(got.not_attempted)
-    outcomes = [(period.isoformat(), "failed", reason) for period, reason in got.failed.items()]
+    outcomes: list[tuple[str, str, str | None]] = [
+        (period.isoformat(), "failed", reason) for period, reason in got.failed.items()]
     outcomes += [(period.isoformat(), "empty", "upstream has no plans for this period") for period in got.empty]
     outcomes += [(period.isoformat(), "ok", None) for period, rows in got.answers if not rows.empty]
     frames = [rows for _, rows in got.answers if not rows.empty]

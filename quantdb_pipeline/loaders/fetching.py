@@ -56,7 +56,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
 import pandas as pd
 
@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T", bound=Hashable)
 ProgressCallback = Callable[[int, int, str, int], None]  # done, total, name, rows
 #: An answer: the frame upstream returned (after the caller's normalization), or the error raised.
-Answer = pd.DataFrame | Exception
+Answer: TypeAlias = "pd.DataFrame | Exception"
 Excuse = Callable[[T, pd.DataFrame], bool]
 #: Share of a load's items after whose chunk is written the `most_written:<dataset>` crash point is reached.
 MOST = 0.8
@@ -135,7 +135,7 @@ def fetch_chunks(
     noun: str = "symbols",
     progress: ProgressCallback | None = None,
     crash_at_half: str | None = None,
-    judge_streak: Callable[[list[tuple[T, Answer]], list[tuple[T, pd.DataFrame]]], Excuse | None] | None = None,
+    judge_streak: Callable[[Sequence[tuple[T, Answer]], Sequence[tuple[T, pd.DataFrame]]], Excuse | None] | None = None,
 ) -> Iterator[Fetched[T]]:
     """Call `fetch(item)` for each item under the rules of this module, yielding a `Fetched` per chunk.
 

@@ -154,7 +154,7 @@ def load_financial_reports(conn: duckdb.DuckDBPyConnection, source: MarketSource
                                    f"(last {period:%Y-%m-%d}: {list(report.failed.values())[-1]})")
             break
         asked = sum(source.requests.values())
-        state = {"fetched_on": today}
+        state: dict[str, object] = {"fetched_on": today}
         try:
             statements, indicators = normalize.whole_market_reports(_fetch_period(source, period), period, source.name)
         except Exception as error:  # noqa: BLE001 - any failure of one period leaves it for the next run

@@ -105,7 +105,7 @@ def reports_due(conn: duckdb.DuckDBPyConnection, dataset: str, table: str, today
 
 def _fetch_chunks(due: dict[str, str], fetch: Callable[[str], pd.DataFrame], report: FundamentalsReport,
                   progress: ProgressCallback | None, breaker_threshold: int,
-                  chunk: tuple[int, int] | None) -> Iterator[list[tuple[str, pd.DataFrame]]]:
+                  chunk: tuple[int, int] | None) -> Iterator[tuple[list[tuple[str, pd.DataFrame]], dict[str, str]]]:
     """Fetch each due symbol, yielding the answers a chunk at a time (`chunk`: (symbols, rows),
     default `settings.chunk_limits()`) for the caller to check and write before the next chunk;
     a new listing without reports answers empty, so empties are ordinary. The failures of a
@@ -144,7 +144,7 @@ def _load_reports(conn, source, lineage, dataset, table, fetch, validate, key, s
         report.checks = combine(report.checks, checks)
         passed, quarantine = split(table, staged, checks, key)
         report.rows_quarantined += len(quarantine)
-        outcomes = []
+        outcomes: list[tuple[str, str, str | None]] = []
         for symbol, frame in fetched:
             if frame.empty:
                 outcomes.append((symbol, "empty", "upstream has no reports"))

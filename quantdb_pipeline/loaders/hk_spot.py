@@ -195,7 +195,7 @@ def take_day(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lin
     before eastmoney rolled over is not kept as the day's), and nothing else is written.
     """
     quotes, fetched = day_quotes(conn, source, lineage, final=True)
-    bars, idle = normalize.hk_spot_bars(quotes, spot_plan.day, source.name)
+    bars, listed_idle = normalize.hk_spot_bars(quotes, spot_plan.day, source.name)
     try:
         checks = spot.check_day(conn, bars, spot_plan, table=TABLE)
     except spot.SpotRejected:
@@ -204,7 +204,7 @@ def take_day(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lin
     conn.execute(f"UPDATE {QUOTES} SET accepted = true WHERE as_of = ?", [spot_plan.day])
     mine = bars["symbol"].isin(list(spot_plan.symbols)).to_numpy()
     bars = spot.with_previous_close(conn, bars[mine].reset_index(drop=True), spot_plan.day, table=TABLE)
-    idle = set(idle) & spot_plan.symbols
+    idle = set(listed_idle) & spot_plan.symbols
     missing = spot_plan.symbols - set(bars["symbol"]) - idle
     return TakenDay(bars, idle, missing, checks, fetched)
 

@@ -164,13 +164,13 @@ def _windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str]
             [market.table, today]).fetchall()}
     fetches, skipped = [], 0
     # the range's first trading day: a range starting on a holiday (HK's 07-01) is covered from the next
-    first = days[min(days.searchsorted(np.datetime64(start, "D")), len(days) - 1)].astype(dt.date)
+    first = days[min(int(days.searchsorted(np.datetime64(start, "D"))), len(days) - 1)].astype(dt.date)
     for symbol in symbols:
         lo = start
         if symbol in stored and max(start, first) >= stored[symbol][0]:
             lo = max(start, stored[symbol][1] + dt.timedelta(days=1))
         a, b = days.searchsorted(np.datetime64(lo, "D")), days.searchsorted(np.datetime64(end, "D"), side="right")
-        own = a < b
+        own = bool(a < b)
         if symbol in stored:
             have = present.get(symbol, set())
             holes = [d for d in (t.astype(dt.date) for t in trailing)
@@ -203,7 +203,7 @@ def _take_spot_day(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineag
     report.rows_quarantined += len(quarantine)
     dirty = set(quarantine["symbol"])
     written = set(passed["symbol"]) | taken.idle
-    outcomes = [(s, "ok", None) for s in sorted(written - dirty)]
+    outcomes: list[tuple[str, str, str | None]] = [(s, "ok", None) for s in sorted(written - dirty)]
     outcomes += [(s, "failed", "quality: rows quarantined") for s in sorted(dirty)]
     outcomes += [(s, "empty", f"not in the quote list of {spot_plan.day}") for s in sorted(taken.missing)]
     report.failed.update({s: "quality: rows quarantined" for s in dirty})

@@ -255,7 +255,7 @@ def build_profiles(conn: duckdb.DuckDBPyConnection, listed: list[str]) -> pd.Dat
                         np.where(keep, stored_float, derived_float))
     source = np.where(from_list, EXCHANGE_LIST,
                       np.where(keep, frame["stored_source"].astype(object).fillna(DERIVED).to_numpy(),
-                               np.where(np.isnan(derived_total), None, DERIVED)))
+                               np.where(np.isnan(derived_total), np.full(derived_total.shape, None, dtype=object), DERIVED)))
     out = pd.DataFrame({
         "symbol": frame["symbol"], "name": frame["name"],
         "industry": frame["industry"], "total_shares": total, "float_shares": floating,

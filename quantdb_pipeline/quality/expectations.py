@@ -14,9 +14,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from great_expectations.expectations import Expectation
 
 QUARANTINE, WARN, FAIL = "quarantine", "warn", "fail"
 EXAMPLES = 5
@@ -138,8 +142,8 @@ def run_suite(name: str, frame: pd.DataFrame, expectations: list, merge_row_rule
         by_position = _validate(name, frame, judged)
     else:
         failed = np.zeros(len(frame), dtype="int64")
-        for mask in masks.values():
-            failed += mask
+        for unexpected in masks.values():
+            failed += unexpected
         merged = pd.DataFrame({MERGED_COLUMN: failed})
         if judged:  # the other rules need the frame's own columns
             by_position = _validate(name, frame.assign(**{MERGED_COLUMN: failed}), [*judged, (-1, _merged_rule())])
@@ -206,7 +210,7 @@ def _validate_merged(name: str, merged: pd.DataFrame):
     return batch.validate(_merged_suite(name), result_format={"result_format": "BOOLEAN_ONLY"}).results[0]
 
 
-def _validate(name: str, frame: pd.DataFrame, judged: list[tuple[int, object]]) -> dict[int, tuple]:
+def _validate(name: str, frame: pd.DataFrame, judged: list[tuple[int, Expectation]]) -> dict[int, tuple]:
     """Great Expectations' results of `judged` (position, expectation) on `frame`: position -> (result, details)."""
     import great_expectations as gx
 

@@ -23,7 +23,7 @@ class GateFailed(RuntimeError):
 
 
 def _json(row: pd.Series) -> str:
-    values = {}
+    values: dict[str, object] = {}
     for key, value in row.items():
         if pd.api.types.is_scalar(value) and pd.isna(value):
             values[key] = None

@@ -178,7 +178,7 @@ def _limits_by_board_and_day(board_codes: np.ndarray, boards: np.ndarray, days: 
     offsets = (days[known] - first).astype("int64")
     span = int(offsets.max()) + 1
     if span * (len(boards) + 1) > 4 * len(days) + 100_000:  # absurd dates: row by row is cheaper
-        row_boards = np.append(np.asarray(boards, dtype=object), None)[board_codes]
+        row_boards = np.append(np.asarray(boards, dtype=object), [None])[board_codes]
         return board_limit_pcts(row_boards, days, st=np.full(len(days), st))
     calendar_days = first + np.arange(span)
     table = np.full((len(boards) + 1, span), np.nan)  # last row: unknown board (code -1)
@@ -822,7 +822,7 @@ def validate_calendar(frame: pd.DataFrame) -> SuiteOutcome:
     dates = pd.to_datetime(frame["trade_date"].astype(object))
     staged = pd.DataFrame({"market": frame["market"].astype(object).to_numpy(),
                            "trade_date_iso": dates.dt.strftime("%Y-%m-%d").to_numpy(),
-                           "weekday": dates.dt.weekday.to_numpy()})
+                           "weekday": dates.dt.day_of_week.to_numpy()})
     per_year = dates.dt.year.value_counts().sort_index()
     full_years = per_year.iloc[1:-1] if len(per_year) > 2 else per_year.iloc[0:0]
     years = pd.DataFrame({"year": full_years.index, "trading_days": full_years.to_numpy()})

@@ -78,9 +78,9 @@ def install() -> None:
             return send(session, request, **kwargs)
 
         setattr(counted_send, _WRAPPED, True)
-        counted_send.__wrapped__ = send
+        counted_send.__wrapped__ = send  # type: ignore[attr-defined]  # functools.wraps' attribute, set by hand
         counted_send.__doc__ = send.__doc__
-        requests.Session.send = counted_send
+        requests.Session.send = counted_send  # type: ignore[method-assign,assignment]  # the patch is the point
 
 
 def _count(request) -> _Label | None:

@@ -100,9 +100,9 @@ def without(intervals: Iterable[Interval], excluded: Iterable[dt.date], days: Tr
                 out.append((lo, before))
             after = days.first_after(day)
             if after is None or after > end:
-                lo = None
                 break
             lo = after
-        if lo is not None and lo <= end:
-            out.append((lo, end))
+        else:  # no cut day ended the interval: the rest of it stays
+            if lo <= end:
+                out.append((lo, end))
     return out
