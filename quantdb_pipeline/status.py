@@ -10,6 +10,7 @@ cached read-only connection, so it imports duckdb and pandas on first use only;
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from typing import TYPE_CHECKING
 
@@ -50,7 +51,7 @@ def _holes(conn: duckdb.DuckDBPyConnection, revisit_days: int) -> pd.DataFrame:
     frames = []
     # up to the last day ANY table of the same calendar reached: A-shares that failed for days
     # while the indices were loaded lack those days too
-    last_days = {}
+    last_days: dict[str, dt.date] = {}
     for _, table, calendar, _ in _HOLE_SOURCES:
         last = conn.execute(f"SELECT max(trade_date) FROM {table}").fetchall()[0][0]
         if last is not None:

@@ -294,7 +294,7 @@ def _clean_windows(fetch: BarFetch, bad_days: set[dt.date | None], calendar: Tra
     trading days. A quarantined row without a date cannot be placed: nothing is clean then."""
     if None in bad_days:
         return []
-    return without([(fetch.start, fetch.end)], bad_days, calendar)
+    return without([(fetch.start, fetch.end)], [day for day in bad_days if day is not None], calendar)
 
 
 def _known_ex_rights(conn: duckdb.DuckDBPyConnection, fetches: list[BarFetch], today: dt.date) -> pd.DataFrame:
@@ -376,7 +376,7 @@ def _fetch_spot(conn: duckdb.DuckDBPyConnection, source: MarketSource, spot_plan
     before = sum(source.requests.values())
     raw = source.a_share_spot_raw()
     report.spot_requests = sum(source.requests.values()) - before
-    quotes, idle = normalize.a_share_spot_bars(raw, spot_plan.day, source.name)
+    quotes, listed_idle = normalize.a_share_spot_bars(raw, spot_plan.day, source.name)
     report.spot_checks = spot.check_day(conn, quotes, spot_plan)
     # the list's names and market values, for the profile step to reuse instead of asking again;
     # a shape the profile fields cannot be read from costs the profile step its own fetch, not the bars
@@ -387,7 +387,7 @@ def _fetch_spot(conn: duckdb.DuckDBPyConnection, source: MarketSource, spot_plan
     report.spot_day = spot_plan.day
     mine = quotes["symbol"].isin(list(spot_plan.symbols)).to_numpy()
     quotes = spot.with_previous_close(conn, quotes[mine].reset_index(drop=True), spot_plan.day)
-    idle = set(idle) & spot_plan.symbols
+    idle = set(listed_idle) & spot_plan.symbols
     report.spot_symbols, report.spot_idle = len(spot_plan.symbols), len(idle)
     report.reconciled = [symbol for symbol, _, _ in spot_plan.reconcile]
     log.info("daily_bars %s: %d symbols from the quote list (%d requests), %d idle; reconciling %d",
@@ -462,6 +462,7 @@ def load_daily_bars(
     report.symbols_updated = len(run.updated)
     if not _batch_accepted(run, attempted + spot_fetches):
         report.seconds = time.perf_counter() - began
+        assert report.batch_checks is not None  # set by _batch_accepted
         raise GateFailed(report.batch_checks, f"daily_bars {start}..{plan.end}", row_checks=report.row_checks)
     _lower_history_start(conn, start)
     report.seconds = time.perf_counter() - began
@@ -621,7 +622,8 @@ def _classify_quarantined(fetch: BarFetch, rules: set[str], bad_days: set[dt.dat
     clean = _clean_windows(fetch, bad_days, plan.calendar)
     verdicts.windows += [(fetch.symbol, lo, hi) for lo, hi in clean]
     if clean or any(day is not None for day in bad_days):
-        verdicts.coverage[fetch.symbol] = without(plan.coverage.get(fetch.symbol, []) + clean, bad_days,
+        verdicts.coverage[fetch.symbol] = without(plan.coverage.get(fetch.symbol, []) + clean,
+                                                  [day for day in bad_days if day is not None],
                                                   plan.calendar)
 
 
@@ -746,7 +748,7 @@ def _refuse_days(conn: duckdb.DuckDBPyConnection, days: list[dt.date], windows: 
     if not days:
         return
     refused = np.array(sorted(days), dtype="datetime64[D]")
-    touched = {}
+    touched: dict[str, set[dt.date]] = {}
     for symbol, lo, hi in windows.itertuples(index=False):
         inside = refused[(refused >= np.datetime64(lo, "D")) & (refused <= np.datetime64(hi, "D"))]
         if len(inside):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from quantdb_pipeline._lazy import LazyModule
 
@@ -62,6 +62,10 @@ def _date(value, name: str) -> dt.date | None:
                      "datetime.datetime, a pd.Timestamp or an np.datetime64")
 
 
+@overload
+def _market(market, *, optional: Literal[False] = False) -> str: ...
+@overload
+def _market(market, *, optional: bool) -> str | None: ...
 def _market(market, *, optional: bool = False) -> str | None:
     """`market` as stored ("CN", "HK"), whatever its case; None where `optional` allows it.
     Raises ValueError listing the valid markets for anything else."""

@@ -160,7 +160,7 @@ def _symbol_changes(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> pd.Dat
     """The `symbol_changes` rows naming any of `codes` (empty on a warehouse from before they
     were recorded). The table is read once per snapshot (`_per_snapshot`): most reads name no
     changed code and then pay nothing for it."""
-    def load() -> tuple[pd.DataFrame, frozenset[str]]:
+    def load() -> tuple[pd.DataFrame, frozenset[str], pd.DataFrame]:
         try:
             changes = _frame(conn.execute("SELECT old_symbol, new_symbol, change_date, matched_by FROM symbol_changes "
                                    "ORDER BY old_symbol, new_symbol"))
@@ -311,7 +311,8 @@ def daily_bars(
     def select(price: str, previous: str | None = None, hk: bool = False) -> str:  # whitelisted identifiers only
         return ", ".join(["b.symbol", "b.trade_date", *(
             "NULL::DOUBLE AS reference_price" if f == "reference_price" and hk else
-            f"{_adjusted_pct(price.format(f='close'), previous)} AS pct_change" if f == "pct_change" and adjust else
+            f"{_adjusted_pct(price.format(f='close'), previous)} AS pct_change" if f == "pct_change" and adjust
+            and previous else
             f"{previous} AS {f}" if f == "prev_close" and previous else
             f"{price.format(f=f)} AS {f}" if f in _PRICE_FIELDS else
             "f.factor AS hfq_factor" if f == "hfq_factor" else f"b.{f}" for f in fields)])

@@ -26,7 +26,7 @@ def _known_gaps(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> pd.DataFra
 
     The table is small and changes only with a new snapshot: read once per snapshot, so an
     adjusted read pays no extra query for it."""
-    def load() -> tuple[pd.DataFrame, frozenset[str]]:
+    def load() -> tuple[pd.DataFrame, frozenset[str], pd.DataFrame]:
         try:
             gaps = _frame(conn.execute("SELECT symbol, ex_date, evidence, reason FROM adjustment_gaps "
                                 "ORDER BY symbol, ex_date"))

@@ -111,6 +111,7 @@ def _panel(field: str, codes: list[str] | None, first: dt.date | None, last: dt.
                 _check_known(conn, "securities", codes, pd.DataFrame({"symbol": [codes[i] for i in present]}))
         gaps = _known_gaps(conn, codes) if adjust is not None and field in _PRICE_FIELDS else None
     if gaps is not None and len(gaps):
+        assert adjust is not None  # gaps are looked up for adjusted reads only
         affected = _gap_rows(gaps, np.asarray(codes, dtype=object)[long["col"]],
                              np.asarray(long["trade_date"], dtype="datetime64[D]"), adjust, as_of)
         if affected.any():

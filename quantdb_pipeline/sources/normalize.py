@@ -674,7 +674,9 @@ def whole_market_reports(tables: dict[str, pd.DataFrame], period: dt.date,
     SourceSchemaError naming the table, period and column when a column is missing or of the
     wrong kind (akshare names the columns by position: a shifted upstream field shows here).
     """
-    statements, indicators, seen = [], [], set()
+    statements: list[pd.DataFrame] = []
+    indicators: list[pd.DataFrame] = []
+    seen: set[tuple] = set()
     for table, raw in tables.items():
         if raw.shape[1] == 0 or len(raw) == 0:
             continue
@@ -811,6 +813,7 @@ def hk_adjustment_factors(raw, symbol: str, source: str) -> pd.DataFrame:
     if hfq is None and qfq is None:
         return empty_frame(HK_FACTOR_DTYPES)
     if hfq is None:
+        assert qfq is not None  # not both: returned above
         hfq = pd.DataFrame({"ex_date": qfq["ex_date"].iloc[:1], "hfq_factor": [1.0], "hfq_cash": [0.0]})
     if qfq is None:
         qfq = pd.DataFrame({"ex_date": hfq["ex_date"].iloc[:1], "qfq_factor": [1.0]})

@@ -50,7 +50,7 @@ def _hk_actions(seed: int, code: str, days: list[dt.date]) -> dict[int, tuple[fl
         found = {on_or_after(d): (cash, shares) for d, cash, shares in HK_FIXED_ACTIONS[code]}
         return {i: action for i, action in found.items() if i is not None}
     rng = np.random.default_rng([seed, int(code), 853])
-    actions = {}
+    actions: dict[int, tuple[float | None, float]] = {}
     for year in range(days[0].year, days[-1].year + 1):
         for month in (5, 9) if code in HK_TWICE_A_YEAR else (6,):
             i = on_or_after(dt.date(year, month, 1 + int(rng.integers(0, 25))))

@@ -354,14 +354,14 @@ class SampleMarket:
 
     def shares_on(self, symbol: str, day: dt.date) -> tuple[int, int]:
         """(total, free-float) shares on `day`: bonus shares and splits multiply them."""
-        record = self._record(symbol)
+        record = self._known(symbol)
         events = _history(self.seed, record)[2]
         ratio = float(np.prod([1 + s for d, s in zip(events["ex_date"], events["shares"]) if d <= day]))
         return int(round(record["total_shares"] * ratio)), int(round(record["float_shares"] * ratio))
 
     def financial_reports(self, symbol: str) -> pd.DataFrame:
         """Every simulated report of `symbol` (also those not announced yet), canonical names."""
-        record = self._record(symbol)
+        record = self._known(symbol)
         return _reports(self.seed, record["code"], record["list_date"], record["total_shares"])
 
     def statement_raw(self, symbol: str, statement: str) -> pd.DataFrame:
@@ -439,9 +439,16 @@ class SampleMarket:
         record = self._universe.loc[matches[0]].to_dict()
         return record if code_on(record, self._today) == symbol else None
 
+    def _known(self, symbol: str) -> dict:
+        """`_record` of a symbol the caller knows trades today; KeyError naming it otherwise."""
+        record = self._record(symbol)
+        if record is None:
+            raise KeyError(f"{symbol} does not trade in the sample market on {self._today}")
+        return record
+
     def corporate_actions(self, symbol: str) -> pd.DataFrame:
         """Every simulated ex-date of `symbol` (also those after today): cash, shares, reference price."""
-        return _history(self.seed, self._record(symbol))[2].copy()
+        return _history(self.seed, self._known(symbol))[2].copy()
 
     def dividends_raw(self, period: dt.date) -> pd.DataFrame:
         """The whole market's distribution plans for report `period` as announced by today,

@@ -212,15 +212,15 @@ def _pre_origin_cached(seed: int, key: tuple) -> pd.DataFrame:
         high = min(max(_round_fen(max(open_, close) * (1 + wick_up[i])), open_, close), up)
         low = max(min(_round_fen(min(open_, close) * (1 - wick_down[i])), open_, close), down)
         ohlc[i] = (open_, close, high, low)
-    open_, close, high, low = ohlc.T
-    moves = np.abs(np.log(close / last_close))
+    opens, day_closes, highs, lows = ohlc.T
+    moves = np.abs(np.log(day_closes / last_close))
     lots = np.maximum(1, (record["float_shares"] / 100 * 0.01 * activity * (1 + 20 * moves)).astype("int64"))
     return pd.DataFrame({
-        "日期": days, "股票代码": record["code"], "开盘": open_, "收盘": close, "最高": high, "最低": low,
+        "日期": days, "股票代码": record["code"], "开盘": opens, "收盘": day_closes, "最高": highs, "最低": lows,
         "成交量": lots, "成交额": np.round(lots * 100 * ohlc.mean(axis=1), 2),
-        "振幅": np.round((high - low) / last_close * 100, 2),
-        "涨跌幅": np.round((close / last_close - 1) * 100, 2),
-        "涨跌额": np.round(close - last_close, 2),
+        "振幅": np.round((highs - lows) / last_close * 100, 2),
+        "涨跌幅": np.round((day_closes / last_close - 1) * 100, 2),
+        "涨跌额": np.round(day_closes - last_close, 2),
         "换手率": np.round(lots * 100 / record["float_shares"] * 100, 2),
     }, columns=_BAR_COLUMNS)
 
