@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from quantdb_pipeline import settings
@@ -52,6 +53,13 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _Cli(_Parser):
+    """The top-level parser; `run_parser` is its `run` subcommand's parser, which `_env_defaults`
+    reports the run's bad options as."""
+
+    run_parser: _Parser
 
 
 def _option(parse):
@@ -109,10 +117,10 @@ def _env_defaults(parser: argparse.ArgumentParser, run: argparse.ArgumentParser,
     args.settings, args.settings_problems = values, problems
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="quantdb-pipeline", description=__doc__.splitlines()[0])
+def _parser() -> _Cli:
+    parser = _Cli(prog="quantdb-pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser(
         "run", help="load calendars, securities, bars and adjustment factors for a date range",
         description="Materialize the pipeline's assets (A-shares, Hong Kong, indices) for [start, end] "
@@ -394,12 +402,12 @@ def run(args: argparse.Namespace) -> int:
     from quantdb_pipeline.interrupts import Interrupts
 
     with Interrupts(on_stuck=_stop_now) as interrupts:
+        code: int | None = None  # None: interrupted, and `received` is set
         try:
             code = _run(args, interrupts)
         except KeyboardInterrupt:
             interrupts.note_exception()
-            code = None
-        if interrupts.received is None:
+        if code is not None and interrupts.received is None:
             return code
         return _stopped(interrupts)
 
@@ -639,11 +647,14 @@ def _run(args: argparse.Namespace, interrupts) -> int:
                                 "hk_adjustment_factors": {"config": {"refresh": args.refresh_factors}}}},
             stop=lambda: interrupts.received is not None,
         )
+        assert result is not None  # it plans the same runs as `range_runs.plan` above, which found some
         if watcher is not None:
             watcher.stop()  # draws the last step's line while the instance is open
         for run_id in result.run_ids:
             log.add_run_events(instance, run_id)
-        alerted, alerted_runs = None, []  # an interrupted run is alerted by `_stopped`, which closes it first
+        # an interrupted run is alerted by `_stopped`, which closes it first
+        alerted: Path | None = None
+        alerted_runs: list[str] = []
         if interrupts.received is None:
             alerted, alerted_runs = _alert_failed_runs(instance, result.run_ids, warehouse)
         warnings_logged = [line for run_id in result.run_ids for line in run_warnings(instance, run_id)]
@@ -905,7 +916,7 @@ SUMMARY_ROW_DATASET = {
 
 
 def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result, requests: dict,
-             warnings_logged: list[str] = ()) -> str:
+             warnings_logged: Sequence[str] = ()) -> str:
     """The run's summary; `requests`: asset -> Counter(endpoint -> upstream requests) of its runs
     (`upstream_requests.requests_by_asset`, the tally behind the run tag), shown as a table of the
     datasets that made any. Each failed dataset or crashed step is one line with its root cause
@@ -930,7 +941,7 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     ids = result.run_ids
     lines = [f"run {ids[0]} {outcome}" if len(ids) == 1 else f"runs {', '.join(ids)} {outcome}"]
     ranges = {run.market: f"{run.start}..{run.end}" for run in result.runs}
-    shown = ranges.get("CN", ranges.get("HK"))
+    shown = ranges["CN"] if "CN" in ranges else ranges["HK"]  # every run is CN or HK; there is one at least
     rows = [
         ("date range", shown + "".join(f" (HK {r})" for m, r in ranges.items() if m == "HK" and r != shown)),
         ("bar rows written", _or(bars.rows_written, 0)),

@@ -31,12 +31,15 @@ import os
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 from quantdb_pipeline import settings as names
+
+#: The sources a run can read (`quantdb_pipeline.settings.SOURCES`, as a type).
+Source = Literal["sample", "akshare"]
 
 PREFIX = "QUANTDB_"
 
@@ -57,7 +60,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=PREFIX, case_sensitive=False, extra="ignore",
                                       validate_default=False)
 
-    source: Literal["sample", "akshare"] = names.DEFAULT_SOURCE
+    # the constant is a plain `str`; it is one of `names.SOURCES`
+    source: Source = cast(Source, names.DEFAULT_SOURCE)
     sample_today: dt.date | None = None  # None: today
     sample_size: int = names.DEFAULT_SAMPLE_SIZE
     requests_per_second: float = names.DEFAULT_REQUESTS_PER_SECOND
@@ -84,15 +88,16 @@ class Settings(BaseSettings):
         """Text (from the environment, or given so) goes through the field's check; a typed
         value (the CLI's parsed options) is taken as it is. Blank text is the default."""
         field = info.field_name
+        assert field is not None  # set for a field's validator ("*": every field's)
         if isinstance(value, str):
             text = value.strip()
             if not text:
                 return cls.model_fields[field].default
             if field in _LISTS:
                 return _items(text, cls.variable(field))
-            check, prefixed = _CHECKS.get(field, (None, False))
-            if check is None:
+            if field not in _CHECKS:
                 return text
+            check, prefixed = _CHECKS[field]
             try:
                 return check(text)
             except ValueError as error:

@@ -94,6 +94,8 @@ class MarketSourceResource(ConfigurableResource):
         # (a pinned Dagster's private hook: quantdb_pipeline_tests/test_settings.py checks that a run's steps
         # reach this object's limiter and feed); the copy shares what this one owns.
         copy = super()._with_updated_values(values)
+        # Dagster builds it as `self.__class__(...)`, though its annotation says the base class
+        assert isinstance(copy, MarketSourceResource)
         copy._limiters, copy._progress = self._limiters, self._progress
         return copy
 

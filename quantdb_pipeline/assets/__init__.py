@@ -35,11 +35,13 @@ def dataset_keys() -> list[AssetKey]:
     """The keys of every dataset (each asset of a market, `selections.DATASETS`) in the dataset
     modules, sorted: `published_warehouse`'s dependencies, computed when it is defined. Called by
     `publish` as it is imported, so it loads only the other modules."""
-    from dagster import load_assets_from_modules
+    from dagster import AssetsDefinition, SourceAsset, load_assets_from_modules
 
     from quantdb_pipeline.selections import DATASETS
 
-    return sorted(DATASETS.resolve(load_assets_from_modules(dataset_modules())))
+    # what `resolve` takes (it refuses anything else); the modules define no other kind
+    loaded = load_assets_from_modules(dataset_modules())
+    return sorted(DATASETS.resolve([a for a in loaded if isinstance(a, (AssetsDefinition, SourceAsset))]))
 
 
 @functools.cache
