@@ -54,8 +54,9 @@ def trading_day_partitions():
     every = (days[0] + dt.timedelta(n) for n in range((days[-1] - days[0]).days + 1))
     closures = [dt.datetime(d.year, d.month, d.day) for d in every if d.weekday() < 5 and d not in listed]
     start = max(PARTITIONS_START, days[0].isoformat())
-    return DailyPartitionsDefinition(start_date=start, timezone=MARKET_TIMEZONE, end_offset=1,
-                                     exclusions=["0 0 * * 0,6", *closures])
+    return DailyPartitionsDefinition(
+        start_date=start, timezone=MARKET_TIMEZONE, end_offset=1, exclusions=["0 0 * * 0,6", *closures]
+    )
 
 
 def main() -> None:
@@ -72,8 +73,14 @@ def main() -> None:
     os.chdir(work)
     text = (REPO / "dagster.yaml").read_text()
     (work / "dagster.yaml").write_text(stock_yaml(text) if args.storage == "stock" else text)
-    for name in ("QUANTDB_WAREHOUSE", "QUANTDB_SOURCE", "QUANTDB_SYMBOLS", "DAGSTER_HOME",
-                 "DAGSTER_EVENT_BATCH_SIZE", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"):
+    for name in (
+        "QUANTDB_WAREHOUSE",
+        "QUANTDB_SOURCE",
+        "QUANTDB_SYMBOLS",
+        "DAGSTER_HOME",
+        "DAGSTER_EVENT_BATCH_SIZE",
+        "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS",
+    ):
         os.environ.pop(name, None)
 
     import quantdb_pipeline.partitions as partitions_module
@@ -93,38 +100,62 @@ def main() -> None:
     select = getattr(bars, "selection_without_quote_list", lambda assets, may_use_quote_list: None)
     partitions = bars.daily_bars.partitions_def
     # (a key range ending on an excluded day snaps to the next session: keep the keys inside)
-    expected = [key for key in partitions.get_partition_keys_in_range(dagster.PartitionKeyRange(args.start, args.end))
-                if args.start <= key <= args.end]
+    expected = [
+        key
+        for key in partitions.get_partition_keys_in_range(dagster.PartitionKeyRange(args.start, args.end))
+        if args.start <= key <= args.end
+    ]
     market = MarketSourceResource(kind="sample", sample_today=args.today, sample_size=args.symbols)
     resources = {"market": market, "warehouse": WarehouseResource(database=str(work / "warehouse" / "w.duckdb"))}
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     ref = InstanceRef.from_dir(str(work / ".dagster"), config_dir=str(work))
     try:
         with DagsterInstance.from_ref(ref) as instance:
-            first = dagster.materialize([trading_calendar, securities], resources=resources, instance=instance,
-                                        run_config=quiet)
+            first = dagster.materialize(
+                [trading_calendar, securities], resources=resources, instance=instance, run_config=quiet
+            )
             assert first.success
             began = time.perf_counter()
             result = dagster.materialize(
-                [bars.daily_bars], resources=resources, instance=instance, run_config=quiet,
-                raise_on_error=False, selection=select([bars.daily_bars], may_use_quote_list=False),
-                tags={"dagster/asset_partition_range_start": expected[0],
-                      "dagster/asset_partition_range_end": expected[-1]})
+                [bars.daily_bars],
+                resources=resources,
+                instance=instance,
+                run_config=quiet,
+                raise_on_error=False,
+                selection=select([bars.daily_bars], may_use_quote_list=False),
+                tags={
+                    "dagster/asset_partition_range_start": expected[0],
+                    "dagster/asset_partition_range_end": expected[-1],
+                },
+            )
             wall = time.perf_counter() - began
             assert result.success, [e.message for e in result.all_events if e.is_failure]
-            counts = collections.Counter(e.dagster_event.event_type_value
-                                         for e in instance.all_logs(result.run_id) if e.dagster_event)
-            metadata = {k: v.value for k, v in result.get_asset_materialization_events()[0]
-                        .materialization.metadata.items()}
+            counts = collections.Counter(
+                e.dagster_event.event_type_value for e in instance.all_logs(result.run_id) if e.dagster_event
+            )
+            metadata = {
+                k: v.value for k, v in result.get_asset_materialization_events()[0].materialization.metadata.items()
+            }
             recorded = instance.get_materialized_partitions(AssetKey("daily_bars"))
-            print(json.dumps({
-                "partitions": args.partitions, "storage": args.storage, "symbols": args.symbols,
-                "range": f"{expected[0]}..{expected[-1]}", "wall_s": round(wall, 2),
-                "body_s": float(metadata["seconds"]), "rows": int(metadata["rows_written"]),
-                "events": sum(counts.values()), "events_by_type": dict(counts),
-                "partitions_in_range": len(expected), "partitions_recorded": len(recorded),
-                "recorded_equals_range": sorted(recorded) == sorted(expected),
-                "batch_size_env": os.environ.get("DAGSTER_EVENT_BATCH_SIZE")}))
+            print(
+                json.dumps(
+                    {
+                        "partitions": args.partitions,
+                        "storage": args.storage,
+                        "symbols": args.symbols,
+                        "range": f"{expected[0]}..{expected[-1]}",
+                        "wall_s": round(wall, 2),
+                        "body_s": float(metadata["seconds"]),
+                        "rows": int(metadata["rows_written"]),
+                        "events": sum(counts.values()),
+                        "events_by_type": dict(counts),
+                        "partitions_in_range": len(expected),
+                        "partitions_recorded": len(recorded),
+                        "recorded_equals_range": sorted(recorded) == sorted(expected),
+                        "batch_size_env": os.environ.get("DAGSTER_EVENT_BATCH_SIZE"),
+                    }
+                )
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -56,8 +56,12 @@ BAR_ANSWER_SESSIONS = 3
 #: Listings are drawn up to this day (the benchmark's days come after it).
 LAST_LISTING = dt.date(2026, 1, 30)
 #: When each board's listings start in this market (the main boards with the SSE itself).
-BOARD_FIRST_LISTING = {"main": dt.date(1991, 1, 2), "chinext": dt.date(2009, 10, 30),
-                       "star": dt.date(2019, 7, 22), "bse": dt.date(2021, 11, 15)}
+BOARD_FIRST_LISTING = {
+    "main": dt.date(1991, 1, 2),
+    "chinext": dt.date(2009, 10, 30),
+    "star": dt.date(2019, 7, 22),
+    "bse": dt.date(2021, 11, 15),
+}
 DELISTED_SHARE = 0.05
 DIVIDEND_SHARE = 0.6
 #: Lots traded per day (A-shares) and shares (HK), the same every day.
@@ -80,8 +84,9 @@ class BudgetMarket(SampleMarket):
         lists, delists = [], []
         for record in universe.to_dict("records"):
             first = BOARD_FIRST_LISTING[record["board"]]
-            listed = _first_trading_day_on_or_after(first + dt.timedelta(
-                days=int(rng.integers(0, (LAST_LISTING - first).days))))
+            listed = _first_trading_day_on_or_after(
+                first + dt.timedelta(days=int(rng.integers(0, (LAST_LISTING - first).days)))
+            )
             delisted = None
             if record["board"] != "bse" and rng.random() < DELISTED_SHARE:
                 span = (LAST_LISTING - listed).days
@@ -116,7 +121,7 @@ class BudgetMarket(SampleMarket):
 
     def _sessions(self, first: dt.date, last: dt.date) -> list[dt.date]:
         days = _calendar()
-        return list(days[bisect_left(days, first): bisect_right(days, last)])
+        return list(days[bisect_left(days, first) : bisect_right(days, last)])
 
     def _last_trading_day(self, record: dict) -> dt.date:
         last = self._today
@@ -127,11 +132,22 @@ class BudgetMarket(SampleMarket):
     @staticmethod
     def _bars(days: list[dt.date], price: float, lots: int, code: str) -> pd.DataFrame:
         n = len(days)
-        return pd.DataFrame({
-            "日期": days, "股票代码": code, "开盘": [price] * n, "收盘": [price] * n, "最高": [price] * n,
-            "最低": [price] * n, "成交量": [lots] * n, "成交额": [round(lots * 100 * price, 2)] * n,
-            "振幅": [0.0] * n, "涨跌幅": [0.0] * n, "涨跌额": [0.0] * n, "换手率": [0.5] * n,
-        })
+        return pd.DataFrame(
+            {
+                "日期": days,
+                "股票代码": code,
+                "开盘": [price] * n,
+                "收盘": [price] * n,
+                "最高": [price] * n,
+                "最低": [price] * n,
+                "成交量": [lots] * n,
+                "成交额": [round(lots * 100 * price, 2)] * n,
+                "振幅": [0.0] * n,
+                "涨跌幅": [0.0] * n,
+                "涨跌额": [0.0] * n,
+                "换手率": [0.5] * n,
+            }
+        )
 
     # -- A-shares -------------------------------------------------------------------------
 
@@ -140,8 +156,12 @@ class BudgetMarket(SampleMarket):
         record = self._record(symbol)
         if record is None:
             return pd.DataFrame()
-        days = _sparse(self._sessions(max(start, record["list_date"]), min(end, self._last_trading_day(record))),
-                       _calendar(), symbol, self.stride)
+        days = _sparse(
+            self._sessions(max(start, record["list_date"]), min(end, self._last_trading_day(record))),
+            _calendar(),
+            symbol,
+            self.stride,
+        )
         if not days:
             return pd.DataFrame()
         return self._bars(days, self._price(record), LOTS, symbol)
@@ -149,8 +169,9 @@ class BudgetMarket(SampleMarket):
     def a_share_spot_raw(self) -> pd.DataFrame:
         session = _calendar()[bisect_right(_calendar(), self._today) - 1]
         universe = self._universe
-        listed = universe[(universe["list_date"] <= session)
-                          & ~universe["delist_date"].map(lambda d: d is not None and d <= session)]
+        listed = universe[
+            (universe["list_date"] <= session) & ~universe["delist_date"].map(lambda d: d is not None and d <= session)
+        ]
         records = listed.to_dict("records")
         last_rows = [self._bars([session], self._price(r), LOTS, r["code"]).iloc[0] for r in records]
         names = [name_on(r, session) for r in records]
@@ -172,16 +193,25 @@ class BudgetMarket(SampleMarket):
             price = self._price(record)
             cash = max(0.01, round(price * 0.02, 2))
             for year in range(record["list_date"].year + 1, LAST_LISTING.year + 1):
-                ex_date = calendar[bisect_left(calendar, dt.date(year, 6, 1) + dt.timedelta(days=_hash(code, year) % 80))]
+                ex_date = calendar[
+                    bisect_left(calendar, dt.date(year, 6, 1) + dt.timedelta(days=_hash(code, year) % 80))
+                ]
                 if record["delist_date"] is not None and ex_date >= record["delist_date"]:
                     break
                 self._ex_dates.setdefault(code, []).append((ex_date, cash))
                 period = report_period_of(code, ex_date)
                 by_period.setdefault(period, {}).setdefault(code, []).append(
-                    {"ex_date": ex_date, "cash": cash, "shares": 0.0, "previous_close": price,
-                     "reference_close": round(price - cash, 2)})
-        return {period: {code: pd.DataFrame(rows) for code, rows in codes.items()}
-                for period, codes in by_period.items()}
+                    {
+                        "ex_date": ex_date,
+                        "cash": cash,
+                        "shares": 0.0,
+                        "previous_close": price,
+                        "reference_close": round(price - cash, 2),
+                    }
+                )
+        return {
+            period: {code: pd.DataFrame(rows) for code, rows in codes.items()} for period, codes in by_period.items()
+        }
 
     def dividends_raw(self, period: dt.date) -> pd.DataFrame:
         table = self._dividends(period, self._today)
@@ -190,8 +220,11 @@ class BudgetMarket(SampleMarket):
 
     @lru_cache(maxsize=64)
     def _dividends(self, period: dt.date, today: dt.date) -> pd.DataFrame:
-        events = {code_on(self._by_code[code], today): frame for code, frame in self._events.get(period, {}).items()
-                  if self._by_code[code]["list_date"] <= today}
+        events = {
+            code_on(self._by_code[code], today): frame
+            for code, frame in self._events.get(period, {}).items()
+            if self._by_code[code]["list_date"] <= today
+        }
         return dividend_table(events, self.universe(), period, today)
 
     def adjustment_factors_raw(self, symbol: str) -> pd.DataFrame:
@@ -217,8 +250,12 @@ class BudgetMarket(SampleMarket):
             raise KeyError("data")
         price, total, floating = self._price(record), record["total_shares"], record["float_shares"]
         values = {
-            "最新": price, "股票代码": symbol, "股票简称": name_on(record, self._today),
-            "总股本": float(total), "流通股": float(floating), "总市值": round(total * price, 2),
+            "最新": price,
+            "股票代码": symbol,
+            "股票简称": name_on(record, self._today),
+            "总股本": float(total),
+            "流通股": float(floating),
+            "总市值": round(total * price, 2),
             "流通市值": round(floating * price, 2),
             "行业": "银行" if symbol == BANK_SYMBOL else industry_on(record, self._today),
             "上市时间": int(record["list_date"].strftime("%Y%m%d")),
@@ -250,7 +287,7 @@ class BudgetMarket(SampleMarket):
 
     def _hk_sessions(self, first: dt.date, last: dt.date) -> list[dt.date]:
         days = _hk_calendar()
-        return list(days[bisect_left(days, first): bisect_right(days, last)])
+        return list(days[bisect_left(days, first) : bisect_right(days, last)])
 
     def _hk_bars(self, code: str, days: list[dt.date]) -> pd.DataFrame:
         bars = self._bars(days, self._hk_price(code), HK_SHARES, code).drop(columns="股票代码")
@@ -265,13 +302,33 @@ class BudgetMarket(SampleMarket):
         fake encodes (eastmoney sends both lists with the same fields in the same order)."""
         prices = [self._hk_price(code) for code in self.hk_codes]
         n = len(prices)
-        return pd.DataFrame({
-            "序号": range(1, n + 1), "代码": self.hk_codes, "名称": [f"HK {code}" for code in self.hk_codes],
-            "最新价": prices, "涨跌额": 0.0, "涨跌幅": 0.0, "今开": prices, "最高": prices, "最低": prices,
-            "昨收": prices, "成交量": float(HK_SHARES), "成交额": [round(HK_SHARES * p, 2) for p in prices],
-            "振幅": 0.0, "换手率": 0.1, "市盈率-动态": np.nan, "量比": 1.0, "5分钟涨跌": 0.0, "总市值": np.nan,
-            "流通市值": np.nan, "涨速": 0.0, "市净率": np.nan, "60日涨跌幅": np.nan, "年初至今涨跌幅": np.nan,
-        })
+        return pd.DataFrame(
+            {
+                "序号": range(1, n + 1),
+                "代码": self.hk_codes,
+                "名称": [f"HK {code}" for code in self.hk_codes],
+                "最新价": prices,
+                "涨跌额": 0.0,
+                "涨跌幅": 0.0,
+                "今开": prices,
+                "最高": prices,
+                "最低": prices,
+                "昨收": prices,
+                "成交量": float(HK_SHARES),
+                "成交额": [round(HK_SHARES * p, 2) for p in prices],
+                "振幅": 0.0,
+                "换手率": 0.1,
+                "市盈率-动态": np.nan,
+                "量比": 1.0,
+                "5分钟涨跌": 0.0,
+                "总市值": np.nan,
+                "流通市值": np.nan,
+                "涨速": 0.0,
+                "市净率": np.nan,
+                "60日涨跌幅": np.nan,
+                "年初至今涨跌幅": np.nan,
+            }
+        )
 
     def hk_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         self.requests["stock_hk_hist"] += 1
@@ -292,8 +349,10 @@ class BudgetMarket(SampleMarket):
         self.requests["stock_hk_daily_hfq_factor"] += 2
         self.requests["stock_hk_daily_qfq_factor"] += 2
         start = dt.date(1900, 1, 1)
-        return HkFactorFrames(pd.DataFrame([(start, 1.0, 0.0)], columns=["date", "hfq_factor", "cash"]),
-                              pd.DataFrame([(start, 1.0)], columns=["date", "qfq_factor"]))
+        return HkFactorFrames(
+            pd.DataFrame([(start, 1.0, 0.0)], columns=["date", "hfq_factor", "cash"]),
+            pd.DataFrame([(start, 1.0)], columns=["date", "qfq_factor"]),
+        )
 
 
 def _sparse(days: list[dt.date], calendar: tuple[dt.date, ...], symbol: str, stride: int) -> list[dt.date]:

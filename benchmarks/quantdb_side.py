@@ -67,16 +67,32 @@ def main() -> None:
 
     Base.metadata.create_all(bind=engine)
     with SessionLocal() as session:
-        asset = Asset(symbol=symbol, name=f"Stock {symbol}", isin=f"CN{symbol}", asset_type="stock",
-                      exchange="SHSE" if symbol.startswith("6") else "SZSE", currency="CNY",
-                      data_source="benchmark")
+        asset = Asset(
+            symbol=symbol,
+            name=f"Stock {symbol}",
+            isin=f"CN{symbol}",
+            asset_type="stock",
+            exchange="SHSE" if symbol.startswith("6") else "SZSE",
+            currency="CNY",
+            data_source="benchmark",
+        )
         session.add(asset)
         session.flush()
         for row in rows:
-            session.add(DailyStockData(
-                asset_id=asset.asset_id, trade_date=dt.date.fromisoformat(row["date"]), open=row["open"],
-                high=row["high"], low=row["low"], close=row["close"], volume=row["volume"],
-                turnover=row["amount"], pct_change=row["pct_change"], turnover_rate=row["turnover_rate"]))
+            session.add(
+                DailyStockData(
+                    asset_id=asset.asset_id,
+                    trade_date=dt.date.fromisoformat(row["date"]),
+                    open=row["open"],
+                    high=row["high"],
+                    low=row["low"],
+                    close=row["close"],
+                    volume=row["volume"],
+                    turnover=row["amount"],
+                    pct_change=row["pct_change"],
+                    turnover_rate=row["turnover_rate"],
+                )
+            )
         session.commit()
 
     start, end = rows[0]["date"].replace("-", ""), rows[-1]["date"].replace("-", "")
@@ -84,15 +100,27 @@ def main() -> None:
     have = {row["date"].replace("-", "") for row in rows}
     missing = [d for d in wanted if d not in have]
     if missing:
-        raise SystemExit(f"QuantDB's calendar wants {len(missing)} day(s) the rows lack, e.g. {missing[:5]}: "
-                         "that would be a cache miss")
+        raise SystemExit(
+            f"QuantDB's calendar wants {len(missing)} day(s) the rows lack, e.g. {missing[:5]}: "
+            "that would be a cache miss"
+        )
 
     frame = qdb.get_stock_data(symbol, start_date=start, end_date=end)  # warm-up: sessions, calendar, imports
-    served = [{"date": f"{d:%Y-%m-%d}", "open": o, "high": h, "low": lo, "close": c, "volume": int(v), "amount": a}
-              for d, o, h, lo, c, v, a in zip(frame["date"], frame["open"], frame["high"], frame["low"],
-                                              frame["close"], frame["volume"], frame["turnover"])]
-    print(json.dumps({"version": version("quantdb"), "trading_days": len(wanted), "rows": served}), file=reply,
-          flush=True)
+    served = [
+        {"date": f"{d:%Y-%m-%d}", "open": o, "high": h, "low": lo, "close": c, "volume": int(v), "amount": a}
+        for d, o, h, lo, c, v, a in zip(
+            frame["date"],
+            frame["open"],
+            frame["high"],
+            frame["low"],
+            frame["close"],
+            frame["volume"],
+            frame["turnover"],
+        )
+    ]
+    print(
+        json.dumps({"version": version("quantdb"), "trading_days": len(wanted), "rows": served}), file=reply, flush=True
+    )
     for line in sys.stdin:
         command, _, count = line.strip().partition(" ")
         if command != "calls":

@@ -63,8 +63,14 @@ from quantdb_pipeline.loaders.fundamentals import load_indicators, load_statemen
 from quantdb_pipeline.loaders.hk_factors import DATASET as HK_FACTORS, REFRESH_AFTER_DAYS
 from quantdb_pipeline.loaders.hk_factors import load_hk_adjustment_factors
 from quantdb_pipeline.loaders.hk_spot import DEFAULT_HK_RECONCILE_SYMBOLS
-from quantdb_pipeline.loaders.markets import HK, INDEX, load_hk_calendar, load_hk_securities, load_market_bars, \
-    register_indices
+from quantdb_pipeline.loaders.markets import (
+    HK,
+    INDEX,
+    load_hk_calendar,
+    load_hk_securities,
+    load_market_bars,
+    register_indices,
+)
 from quantdb_pipeline.loaders.profiles import load_profiles
 from quantdb_pipeline.loaders.reference import load_securities, load_trading_calendar
 from quantdb_pipeline.loaders.spot import DEFAULT_RECONCILE_SYMBOLS
@@ -111,12 +117,14 @@ ENDPOINTS: list[tuple[str, Callable[[dict], bool] | None, str]] = [
     (r"query\.sse\.com\.cn/sseQuery/commonQuery\.do", None, "stock_info_sh_name_code"),
     (r"query\.sse\.com\.cn/commonQuery\.do", None, "stock_info_sh_delist"),
     (r"www\.szse\.cn/api/report/ShowReport", lambda q: q.get("CATALOGID") == "1793_ssgs", "stock_info_sz_delist"),
-    (r"www\.szse\.cn/api/report/ShowReport", lambda q: q.get("CATALOGID") == "SSGSGMXX",
-     "stock_info_sz_change_name"),
+    (r"www\.szse\.cn/api/report/ShowReport", lambda q: q.get("CATALOGID") == "SSGSGMXX", "stock_info_sz_change_name"),
     (r"www\.szse\.cn/api/report/ShowReport", None, "stock_info_sz_name_code"),
     (r"www\.bse\.cn/", None, "stock_info_bj_name_code"),
-    (r"^push2his\.eastmoney\.com/api/qt/stock/kline/get", lambda q: q.get("secid") in INDEX_SECIDS,
-     "stock_zh_index_daily_em"),
+    (
+        r"^push2his\.eastmoney\.com/api/qt/stock/kline/get",
+        lambda q: q.get("secid") in INDEX_SECIDS,
+        "stock_zh_index_daily_em",
+    ),
     (r"^push2his\.eastmoney\.com/api/qt/stock/kline/get", None, "stock_zh_a_hist"),
     (r"^33\.push2his\.eastmoney\.com/api/qt/stock/kline/get", None, "stock_hk_hist"),
     (r"^82\.push2\.eastmoney\.com/api/qt/clist/get", None, "stock_zh_a_spot_em (pages)"),
@@ -128,32 +136,65 @@ ENDPOINTS: list[tuple[str, Callable[[dict], bool] | None, str]] = [
     (r"finance\.sina\.com\.cn/stock/hkstock/\d+/klc2_kl\.js", None, "stock_hk_daily (klc2_kl.js history)"),
     (r"finance\.sina\.com\.cn/stock/hkstock/\d+/hfq\.js", None, "sina HK hfq.js"),
     (r"finance\.sina\.com\.cn/stock/hkstock/\d+/qfq\.js", None, "sina HK qfq.js"),
-    (r"datacenter-web\.eastmoney\.com/api/data/v1/get", lambda q: q.get("reportName") == "RPT_SHAREBONUS_DET",
-     "stock_fhps_em (pages)"),
-    (r"datacenter-web\.eastmoney\.com/api/data/v1/get", lambda q: q.get("reportName") == "RPT_LICO_FN_CPD",
-     "stock_yjbb_em (pages)"),
-    (r"datacenter-web\.eastmoney\.com/api/data/v1/get",
-     lambda q: q.get("reportName") == "RPT_DMSK_FN_BALANCE" and 'TRADE_MARKET_CODE="069001017"' in q.get("filter", ""),
-     "stock_zcfz_bj_em (pages)"),
-    (r"datacenter-web\.eastmoney\.com/api/data/v1/get", lambda q: q.get("reportName") == "RPT_DMSK_FN_BALANCE",
-     "stock_zcfz_em (pages)"),
-    (r"datacenter-web\.eastmoney\.com/api/data/v1/get", lambda q: q.get("reportName") == "RPT_DMSK_FN_INCOME",
-     "stock_lrb_em (pages)"),
-    (r"datacenter-web\.eastmoney\.com/api/data/v1/get", lambda q: q.get("reportName") == "RPT_DMSK_FN_CASHFLOW",
-     "stock_xjll_em (pages)"),
+    (
+        r"datacenter-web\.eastmoney\.com/api/data/v1/get",
+        lambda q: q.get("reportName") == "RPT_SHAREBONUS_DET",
+        "stock_fhps_em (pages)",
+    ),
+    (
+        r"datacenter-web\.eastmoney\.com/api/data/v1/get",
+        lambda q: q.get("reportName") == "RPT_LICO_FN_CPD",
+        "stock_yjbb_em (pages)",
+    ),
+    (
+        r"datacenter-web\.eastmoney\.com/api/data/v1/get",
+        lambda q: (
+            q.get("reportName") == "RPT_DMSK_FN_BALANCE" and 'TRADE_MARKET_CODE="069001017"' in q.get("filter", "")
+        ),
+        "stock_zcfz_bj_em (pages)",
+    ),
+    (
+        r"datacenter-web\.eastmoney\.com/api/data/v1/get",
+        lambda q: q.get("reportName") == "RPT_DMSK_FN_BALANCE",
+        "stock_zcfz_em (pages)",
+    ),
+    (
+        r"datacenter-web\.eastmoney\.com/api/data/v1/get",
+        lambda q: q.get("reportName") == "RPT_DMSK_FN_INCOME",
+        "stock_lrb_em (pages)",
+    ),
+    (
+        r"datacenter-web\.eastmoney\.com/api/data/v1/get",
+        lambda q: q.get("reportName") == "RPT_DMSK_FN_CASHFLOW",
+        "stock_xjll_em (pages)",
+    ),
     (r"^push2\.eastmoney\.com/api/qt/stock/get", None, "stock_individual_info_em"),
-    (r"emweb\.securities\.eastmoney\.com/PC_HSF10/NewFinanceAnalysis/Index", None,
-     "*_by_report_em company type (F10 Index)"),
-    (r"emweb\.securities\.eastmoney\.com/PC_HSF10/NewFinanceAnalysis/\w+DateAjaxNew", None,
-     "*_by_report_em report dates"),
-    (r"emweb\.securities\.eastmoney\.com/PC_HSF10/NewFinanceAnalysis/\w+AjaxNew", None,
-     "*_by_report_em statement pages"),
+    (
+        r"emweb\.securities\.eastmoney\.com/PC_HSF10/NewFinanceAnalysis/Index",
+        None,
+        "*_by_report_em company type (F10 Index)",
+    ),
+    (
+        r"emweb\.securities\.eastmoney\.com/PC_HSF10/NewFinanceAnalysis/\w+DateAjaxNew",
+        None,
+        "*_by_report_em report dates",
+    ),
+    (
+        r"emweb\.securities\.eastmoney\.com/PC_HSF10/NewFinanceAnalysis/\w+AjaxNew",
+        None,
+        "*_by_report_em statement pages",
+    ),
     (r"quotes\.sina\.cn/cn/api/openapi\.php/CompanyFinanceService", None, "stock_financial_abstract"),
 ]
 #: FakeDataCenter's report keys -> the labels above.
-DATA_CENTER_LABELS = {"RPT_SHAREBONUS_DET": "stock_fhps_em (pages)", "RPT_LICO_FN_CPD": "stock_yjbb_em (pages)",
-                      "RPT_DMSK_FN_BALANCE": "stock_zcfz_em (pages)", "RPT_DMSK_FN_BALANCE/BJ": "stock_zcfz_bj_em (pages)",
-                      "RPT_DMSK_FN_INCOME": "stock_lrb_em (pages)", "RPT_DMSK_FN_CASHFLOW": "stock_xjll_em (pages)"}
+DATA_CENTER_LABELS = {
+    "RPT_SHAREBONUS_DET": "stock_fhps_em (pages)",
+    "RPT_LICO_FN_CPD": "stock_yjbb_em (pages)",
+    "RPT_DMSK_FN_BALANCE": "stock_zcfz_em (pages)",
+    "RPT_DMSK_FN_BALANCE/BJ": "stock_zcfz_bj_em (pages)",
+    "RPT_DMSK_FN_INCOME": "stock_lrb_em (pages)",
+    "RPT_DMSK_FN_CASHFLOW": "stock_xjll_em (pages)",
+}
 INDEX_SECIDS = {("1." if code.startswith("000") else "0.") + code for code in DEFAULT_INDICES}
 
 
@@ -170,6 +211,7 @@ def endpoint_of(url: str) -> str:
 
 # -- the fakes --------------------------------------------------------------------------
 
+
 class BudgetKlines(FakeEastmoney):
     """eastmoney's push2his klines for A-shares (`stock_zh_a_hist`, as `FakeEastmoney`) and for the
     CN indices (`stock_zh_index_daily_em`: date, open, close, high, low, volume, amount, and one
@@ -183,9 +225,16 @@ class BudgetKlines(FakeEastmoney):
         start = dt.datetime.strptime(request.params["beg"], "%Y%m%d").date()
         end = dt.datetime.strptime(request.params["end"], "%Y%m%d").date()
         raw = self.market.index_daily_raw(code, start, end)
-        klines = [f"{d},{o},{c},{h},{lo},{v},{a},0" for d, o, c, h, lo, v, a in
-                  raw[["date", "open", "close", "high", "low", "volume", "amount"]].itertuples(index=False)] \
-            if len(raw) else []
+        klines = (
+            [
+                f"{d},{o},{c},{h},{lo},{v},{a},0"
+                for d, o, c, h, lo, v, a in raw[
+                    ["date", "open", "close", "high", "low", "volume", "amount"]
+                ].itertuples(index=False)
+            ]
+            if len(raw)
+            else []
+        )
         return 200, {}, _json({"rc": 0, "data": {"code": code, "klines": klines} if klines else None})
 
 
@@ -224,21 +273,27 @@ class Upstream:
 
     def recorded(self) -> Counter:
         """What each fake itself recorded so far (its own lists, independent of `mock.calls`)."""
-        return Counter({
-            "stock_zh_a_hist": len(self.fakes["klines"].calls),
-            "stock_zh_a_spot_em (pages)": len(self.fakes["quote list"].pages),
-            "stock_hk_main_board_spot_em (pages)": len(self.fakes["hk quote list"].pages),
-            "stock_hk_hist": len(self.fakes["hk klines"].calls),
-            "stock_zh_a_daily hfq-factor": len(self.fakes["sina hfq"].calls),
-            "sina HK scripts": len(self.fakes["sina hk"].calls),
-            **{label: self.fakes["data center"].requests(report) for report, label in DATA_CENTER_LABELS.items()},
-            "stock_board_industry_name_em (pages)": sum(what == "boards" for what, _ in self.fakes["industry boards"].calls),
-            "stock_board_industry_cons_em (pages)": sum(what != "boards" for what, _ in self.fakes["industry boards"].calls),
-            "stock_info_change_name": len(self.fakes["sina former names"].calls),
-            "stock_individual_info_em": sum(page == "quote" for page, _ in self.fundamentals_calls),
-            "stock_financial_abstract": sum(page == "sina" for page, _ in self.fundamentals_calls),
-            "*_by_report_em (F10)": sum(page not in ("quote", "sina") for page, _ in self.fundamentals_calls),
-        })
+        return Counter(
+            {
+                "stock_zh_a_hist": len(self.fakes["klines"].calls),
+                "stock_zh_a_spot_em (pages)": len(self.fakes["quote list"].pages),
+                "stock_hk_main_board_spot_em (pages)": len(self.fakes["hk quote list"].pages),
+                "stock_hk_hist": len(self.fakes["hk klines"].calls),
+                "stock_zh_a_daily hfq-factor": len(self.fakes["sina hfq"].calls),
+                "sina HK scripts": len(self.fakes["sina hk"].calls),
+                **{label: self.fakes["data center"].requests(report) for report, label in DATA_CENTER_LABELS.items()},
+                "stock_board_industry_name_em (pages)": sum(
+                    what == "boards" for what, _ in self.fakes["industry boards"].calls
+                ),
+                "stock_board_industry_cons_em (pages)": sum(
+                    what != "boards" for what, _ in self.fakes["industry boards"].calls
+                ),
+                "stock_info_change_name": len(self.fakes["sina former names"].calls),
+                "stock_individual_info_em": sum(page == "quote" for page, _ in self.fundamentals_calls),
+                "stock_financial_abstract": sum(page == "sina" for page, _ in self.fundamentals_calls),
+                "*_by_report_em (F10)": sum(page not in ("quote", "sina") for page, _ in self.fundamentals_calls),
+            }
+        )
 
     def move_to(self, day: dt.date) -> None:
         # the other fakes ask the market on every request; these two hold a precomputed frame
@@ -255,8 +310,9 @@ def install_fakes(market: BudgetMarket, mock: responses.RequestsMock) -> Upstrea
     upstream.fakes["exchange lists"] = FakeExchangeLists(market, mock)
     upstream.fakes["klines"] = BudgetKlines(market, mock)
     upstream.fakes["quote list"] = FakeQuoteList(market, mock, quotes=market.a_share_spot_raw())
-    upstream.fakes["hk quote list"] = FakeQuoteList(market, mock, quotes=market.hk_quote_list(), url=HK_QUOTE_LIST_URL,
-                                                    market_id=116)
+    upstream.fakes["hk quote list"] = FakeQuoteList(
+        market, mock, quotes=market.hk_quote_list(), url=HK_QUOTE_LIST_URL, market_id=116
+    )
     upstream.fakes["hk klines"] = FakeHongKongKlines(market, mock)
     upstream.fakes["sina hfq"] = FakeSina(market, mock)
     upstream.fakes["sina hk"] = FakeSinaHongKong(market, mock)
@@ -269,8 +325,9 @@ def install_fakes(market: BudgetMarket, mock: responses.RequestsMock) -> Upstrea
     # sina's calendar script is answered 503: no encoder for it exists in the fakes, and the
     # source then uses the calendar akshare ships; one request either way (the calendar step's
     # source does not retry, see `Run.calendar_source`)
-    mock.add(responses.GET, "https://finance.sina.com.cn/realstock/company/klc_td_sh.txt", status=503,
-             body="unavailable")
+    mock.add(
+        responses.GET, "https://finance.sina.com.cn/realstock/company/klc_td_sh.txt", status=503, body="unavailable"
+    )
     return upstream
 
 
@@ -290,6 +347,7 @@ def no_akshare_paging_sleep() -> Iterator[None]:
 
 # -- the jobs -------------------------------------------------------------------------------
 
+
 @dataclass
 class Run:
     """One job's run on `day`: a fresh source (as each Dagster run builds its own), the warehouse."""
@@ -300,11 +358,11 @@ class Run:
 
     def __post_init__(self):
         now = dt.datetime.combine(self.day, dt.time(18), ZoneInfo(MARKET_TIMEZONE))
-        self.source = AkshareSource(requests_per_second=1e9, sleep=lambda s: None, backoff_seconds=0.0,
-                                    now=lambda: now)
+        self.source = AkshareSource(requests_per_second=1e9, sleep=lambda s: None, backoff_seconds=0.0, now=lambda: now)
         # one request, no retries: the fake answers 503 and the source falls back (see install_fakes)
-        self.calendar_source = AkshareSource(requests_per_second=1e9, sleep=lambda s: None, max_retries=0,
-                                             now=lambda: now)
+        self.calendar_source = AkshareSource(
+            requests_per_second=1e9, sleep=lambda s: None, max_retries=0, now=lambda: now
+        )
         self.lineage = Lineage.now("akshare", self.run_id)
 
 
@@ -319,9 +377,16 @@ def _bars(run: Run, kind: str):
     # the first load's answers hold the last sessions of each window only (see budget_market):
     # the batch rule would refuse the days they leave out; it is checked after fetching, so
     # turning it off changes no request
-    return load_daily_bars(run.conn, run.source, start, run.day, run.lineage, use_spot=True,
-                           reconcile_symbols=DEFAULT_RECONCILE_SYMBOLS,
-                           min_daily_coverage=0.0 if kind == "first load" else 0.8)
+    return load_daily_bars(
+        run.conn,
+        run.source,
+        start,
+        run.day,
+        run.lineage,
+        use_spot=True,
+        reconcile_symbols=DEFAULT_RECONCILE_SYMBOLS,
+        min_daily_coverage=0.0 if kind == "first load" else 0.8,
+    )
 
 
 def _corporate_actions(run: Run, kind: str):
@@ -340,8 +405,16 @@ def _hk_bars(run: Run, kind: str):
     """As the `hk_daily_bars` asset (`HkBarsConfig` defaults): the night's day from the main-board
     quote list `hk_securities` stored, history (`stock_hk_hist`) for ranges and new symbols."""
     start = HK_FIRST_DAY if kind == "first load" else run.day
-    return load_market_bars(run.conn, run.source, HK, start, run.day, run.lineage, use_spot=True,
-                            reconcile_symbols=DEFAULT_HK_RECONCILE_SYMBOLS)
+    return load_market_bars(
+        run.conn,
+        run.source,
+        HK,
+        start,
+        run.day,
+        run.lineage,
+        use_spot=True,
+        reconcile_symbols=DEFAULT_HK_RECONCILE_SYMBOLS,
+    )
 
 
 #: The financials watchlist (`QUANTDB_FINANCIALS_WATCHLIST`) modelled: empty, the default.
@@ -418,9 +491,17 @@ def timeline(first: dt.date = FIRST_LOAD_DAY, last: dt.date = LAST_NIGHT) -> lis
     refreshed, day = first, first + dt.timedelta(days=1)
     while day <= last:
         weekday = day.weekday() < 5
-        jobs = [job for job, runs in (("reference_job", weekday), ("daily_bars_job", day in sse),
-                                      ("hk_daily_bars_job", day in hkex), ("profiles_job", weekday),
-                                      ("financials_job", bool(open_report_periods(day)))) if runs]
+        jobs = [
+            job
+            for job, runs in (
+                ("reference_job", weekday),
+                ("daily_bars_job", day in sse),
+                ("hk_daily_bars_job", day in hkex),
+                ("profiles_job", weekday),
+                ("financials_job", bool(open_report_periods(day))),
+            )
+            if runs
+        ]
         weekly = weekday and (day - refreshed).days >= WEEKLY_REFRESH_DAYS
         if weekly:
             jobs.remove("profiles_job")
@@ -434,6 +515,7 @@ def timeline(first: dt.date = FIRST_LOAD_DAY, last: dt.date = LAST_NIGHT) -> lis
 
 
 # -- running and counting -------------------------------------------------------------------
+
 
 @dataclass
 class StepCount:
@@ -468,8 +550,13 @@ def _failed(report) -> int:
     return len(getattr(report, "failed", {}) or {})
 
 
-def run_budget(workdir: Path, size: int = 5000, hk_size: int = 2600, days: list | None = None,
-               log: Callable[[str], None] = lambda line: None) -> list[Scenario]:
+def run_budget(
+    workdir: Path,
+    size: int = 5000,
+    hk_size: int = 2600,
+    days: list | None = None,
+    log: Callable[[str], None] = lambda line: None,
+) -> list[Scenario]:
     """Run the timeline (default `timeline()`) on a fresh warehouse in `workdir`; one `Scenario`
     per (day, what). Every step runs for every symbol: nothing is sampled or scaled."""
     days = days or timeline()
@@ -496,18 +583,24 @@ def run_budget(workdir: Path, size: int = 5000, hk_size: int = 2600, days: list 
                         requests_before = sum(run.source.requests.values()) + sum(run.calendar_source.requests.values())
                         report = step.run(run, "first load" if what == "first load" else "night")
                         http = Counter(endpoint_of(call.request.url) for call in list(mock.calls)[before:])
-                        counted = (sum(run.source.requests.values()) + sum(run.calendar_source.requests.values())
-                                   - requests_before)
-                        scenario.steps.append(StepCount(job, step.name, http, counted, time.perf_counter() - began,
-                                                        _failed(report)))
+                        counted = (
+                            sum(run.source.requests.values())
+                            + sum(run.calendar_source.requests.values())
+                            - requests_before
+                        )
+                        scenario.steps.append(
+                            StepCount(job, step.name, http, counted, time.perf_counter() - began, _failed(report))
+                        )
                 finally:
                     conn.close()
                 publish(path)
             scenario.requests_seen = len(mock.calls) - calls_before
             scenario.fakes_recorded = upstream.recorded()
             scenario.fakes_recorded.subtract(recorded_before)
-            log(f"{day} {what}: {scenario.total()} requests "
-                f"({', '.join(f'{s.step} {sum(s.http.values())}' for s in scenario.steps if s.http)})")
+            log(
+                f"{day} {what}: {scenario.total()} requests "
+                f"({', '.join(f'{s.step} {sum(s.http.values())}' for s in scenario.steps if s.http)})"
+            )
             scenarios.append(scenario)
     return scenarios
 
@@ -525,12 +618,15 @@ def _spread_hk_factor_dates(path: Path, day: dt.date) -> None:
             FROM (SELECT symbol, row_number() OVER (ORDER BY symbol) AS k FROM ingest_state
                   WHERE dataset = '{HK_FACTORS}') r
             WHERE ingest_state.dataset = '{HK_FACTORS}' AND ingest_state.symbol = r.symbol
-            """, [day])
+            """,
+            [day],
+        )
     finally:
         conn.close()
 
 
 # -- the report ---------------------------------------------------------------------------
+
 
 def rows(scenarios: list[Scenario]) -> dict[str, Scenario]:
     """The report's rows: goal row -> the scenario measured for it."""
@@ -555,8 +651,9 @@ def met(goal: str, value: int) -> bool:
     return value == limit if op == "=" else value <= limit
 
 
-def section(scenarios: list[Scenario], size: int, hk_size: int, seconds: float,
-            cpu_seconds: float | None = None) -> str:
+def section(
+    scenarios: list[Scenario], size: int, hk_size: int, seconds: float, cpu_seconds: float | None = None
+) -> str:
     """The report's request-budget section (markdown)."""
     chosen = rows(scenarios)
     took = f"Whole run: {seconds:.0f} s" + (f" ({cpu_seconds:.0f} s CPU)" if cpu_seconds is not None else "") + "."
@@ -584,20 +681,30 @@ def section(scenarios: list[Scenario], size: int, hk_size: int, seconds: float,
             lines.append(f"| {goal} ({GOAL_TEXT[goal]}) | not run | {GOALS[goal][0]} {GOALS[goal][1]:,} | | |")
             continue
         total = scenario.total()
-        lines.append(f"| {goal} ({GOAL_TEXT[goal]}) | {total:,} | {GOALS[goal][0]} {GOALS[goal][1]:,} "
-                     f"| {'yes' if met(goal, total) else '**no**'} | {scenario.day} |")
+        lines.append(
+            f"| {goal} ({GOAL_TEXT[goal]}) | {total:,} | {GOALS[goal][0]} {GOALS[goal][1]:,} "
+            f"| {'yes' if met(goal, total) else '**no**'} | {scenario.day} |"
+        )
     for goal in GOALS:
         scenario = chosen.get(goal)
         if scenario is None:
             continue
-        lines += ["", f"### {goal}: {scenario.day}, per endpoint", "",
-                  "| job | step | endpoint | requests |", "|---|---|---|---:|"]
+        lines += [
+            "",
+            f"### {goal}: {scenario.day}, per endpoint",
+            "",
+            "| job | step | endpoint | requests |",
+            "|---|---|---|---:|",
+        ]
         for step in scenario.steps:
             for endpoint, count in sorted(step.http.items()):
                 lines.append(f"| {step.job} | {step.step} | {endpoint} | {count:,} |")
         lines.append(f"| | | **total** | **{scenario.total():,}** |")
-        mismatched = [f"{s.step} (HTTP {sum(s.http.values())}, source.requests {s.source})" for s in scenario.steps
-                      if s.source != sum(s.http.values())]
+        mismatched = [
+            f"{s.step} (HTTP {sum(s.http.values())}, source.requests {s.source})"
+            for s in scenario.steps
+            if s.source != sum(s.http.values())
+        ]
         if mismatched:
             lines += ["", "The source's own count differs from the HTTP count in: " + "; ".join(mismatched) + "."]
         failed = [f"{s.step} ({s.failed})" for s in scenario.steps if s.failed]
@@ -605,9 +712,13 @@ def section(scenarios: list[Scenario], size: int, hk_size: int, seconds: float,
             lines += ["", "Steps with failed symbols or periods: " + "; ".join(failed) + "."]
     later = [s for s in scenarios if s.what in ("night", "weekly refresh")]
     if later:
-        lines += ["", "### Every day of the timeline after the first load", "",
-                  "| day | what | jobs | requests | of which financials | of which profiles |",
-                  "|---|---|---|---:|---:|---:|"]
+        lines += [
+            "",
+            "### Every day of the timeline after the first load",
+            "",
+            "| day | what | jobs | requests | of which financials | of which profiles |",
+            "|---|---|---|---:|---:|---:|",
+        ]
         for s in later:
             jobs = ", ".join(dict.fromkeys(t.job.removesuffix("_job") for t in s.steps))
             fin = sum(sum(t.http.values()) for t in s.steps if t.job == "financials_job")
@@ -631,7 +742,7 @@ def main(size: int = 5000, hk_size: int = 2600, log: Callable[[str], None] = pri
 def replace_section(report: str, text: str) -> str:
     """`report` with its request-budget section replaced by (or, if it has none, ended with) `text`."""
     if BEGIN in report and END in report:
-        return report[:report.index(BEGIN)] + text + report[report.index(END) + len(END) + 1:]
+        return report[: report.index(BEGIN)] + text + report[report.index(END) + len(END) + 1 :]
     return report.rstrip("\n") + "\n\n" + text
 
 

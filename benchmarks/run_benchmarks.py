@@ -79,8 +79,15 @@ class ReplayMarket:
     `today`, like the sample market would, and builds the quote list of `today` from them.
     """
 
-    def __init__(self, market: SampleMarket, raw: dict[str, pd.DataFrame], factors: dict[str, pd.DataFrame],
-                 today: dt.date, spot: pd.DataFrame | None = None, events: dict[str, pd.DataFrame] | None = None):
+    def __init__(
+        self,
+        market: SampleMarket,
+        raw: dict[str, pd.DataFrame],
+        factors: dict[str, pd.DataFrame],
+        today: dt.date,
+        spot: pd.DataFrame | None = None,
+        events: dict[str, pd.DataFrame] | None = None,
+    ):
         self.name, self._market, self._raw, self._factors, self._today = "sample", market, raw, factors, today
         self._spot, self._events = spot, events or {}
         self.requests: Counter = Counter()
@@ -124,7 +131,9 @@ class ReplayMarket:
 def quote_list(market: SampleMarket, raw: dict[str, pd.DataFrame], day: dt.date) -> pd.DataFrame:
     """The sample market's quote list after `day`'s close, built from bars already simulated."""
     universe = market.universe()
-    listed = universe[(universe["list_date"] <= day) & ~universe["delist_date"].map(lambda d: d is not None and d <= day)]
+    listed = universe[
+        (universe["list_date"] <= day) & ~universe["delist_date"].map(lambda d: d is not None and d <= day)
+    ]
     last_rows, references = [], []
     for code in listed["code"]:
         bars = raw.get(code)
@@ -196,14 +205,15 @@ def bench_load(workdir: Path, symbols: int, years: int) -> tuple[dict, Path, dic
         conn.execute("CHECKPOINT")
     rows = report.rows_written
 
-    canonical = pd.concat([normalize.a_share_bars(f, s, "sample") for s, f in raw.items() if len(f)],
-                          ignore_index=True)
+    canonical = pd.concat([normalize.a_share_bars(f, s, "sample") for s, f in raw.items() if len(f)], ignore_index=True)
     canonical["source"], canonical["run_id"] = "sample", "benchmark"
     canonical["ingested_at"] = pd.Timestamp.now(tz="UTC")
     table = pa.Table.from_pandas(canonical, preserve_index=False)
     timings = {}
-    for label, with_schema in (("raw Arrow append, same DDL (primary key)", True),
-                               ("raw Arrow append, no constraints", False)):
+    for label, with_schema in (
+        ("raw Arrow append, same DDL (primary key)", True),
+        ("raw Arrow append, no constraints", False),
+    ):
         raw_path = workdir / f"raw-{len(timings)}.duckdb"
         with duckdb.connect(str(raw_path)) as conn:
             conn.register("arrow_rows", table)
@@ -214,18 +224,37 @@ def bench_load(workdir: Path, symbols: int, years: int) -> tuple[dict, Path, dic
             began = time.perf_counter()
             conn.execute("INSERT INTO daily_bars BY NAME SELECT * FROM arrow_rows")
             timings[label] = time.perf_counter() - began
-    return {
-        "symbols": symbols, "years": years, "start": start, "end": end, "rows": rows,
-        "requests": report.requests, "simulate_s": simulate, "ours_s": ours, "raw": timings,
-        "gate_s": report.gate_seconds, "normalize_s": report.normalize_seconds, "write_s": report.write_seconds, "factors_s": factors_s, "factor_rows": factors.rows_written,
-        "factor_requests": factors.requests, "gate": bench_gate(market, raw, end, workdir),
-        "actions_periods": len(actions.needed), "actions_rows": actions.rows_written,
-        "actions_requests": actions.requests, "actions_s": actions_s, "derived": len(factors.derived),
-        "gaps": len(factors.gaps),
-        "file_mb": path.stat().st_size / 2**20,
-        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        "backfill_s": simulate + actions_s + ours + factors_s,
-    }, path, replays
+    return (
+        {
+            "symbols": symbols,
+            "years": years,
+            "start": start,
+            "end": end,
+            "rows": rows,
+            "requests": report.requests,
+            "simulate_s": simulate,
+            "ours_s": ours,
+            "raw": timings,
+            "gate_s": report.gate_seconds,
+            "normalize_s": report.normalize_seconds,
+            "write_s": report.write_seconds,
+            "factors_s": factors_s,
+            "factor_rows": factors.rows_written,
+            "factor_requests": factors.requests,
+            "gate": bench_gate(market, raw, end, workdir),
+            "actions_periods": len(actions.needed),
+            "actions_rows": actions.rows_written,
+            "actions_requests": actions.requests,
+            "actions_s": actions_s,
+            "derived": len(factors.derived),
+            "gaps": len(factors.gaps),
+            "file_mb": path.stat().st_size / 2**20,
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+            "backfill_s": simulate + actions_s + ours + factors_s,
+        },
+        path,
+        replays,
+    )
 
 
 def bench_nightly(path: Path, replays: dict) -> dict:
@@ -236,8 +265,11 @@ def bench_nightly(path: Path, replays: dict) -> dict:
     out = {"days": replays["days"]}
     read.close()  # this process read the file: release it before writing
     with connect(path) as conn:
-        for label, day in (("nightly 1", replays["days"][0]), ("nightly 2", replays["days"][1]),
-                           ("rerun", replays["days"][1])):
+        for label, day in (
+            ("nightly 1", replays["days"][0]),
+            ("nightly 2", replays["days"][1]),
+            ("rerun", replays["days"][1]),
+        ):
             source = ReplayMarket(market, simulated, replays["factors"], day, spots[day], replays["events"])
             lineage = Lineage.now("sample", label)
             began = time.perf_counter()
@@ -246,12 +278,20 @@ def bench_nightly(path: Path, replays: dict) -> dict:
             actions = load_corporate_actions(conn, source, lineage, day)
             bars = load_daily_bars(conn, source, day, day, lineage, use_spot=True, reconcile_symbols=RECONCILE)
             factors = load_adjustment_factors(conn, source, lineage)
-            out[label] = {"seconds": time.perf_counter() - began, "rows": bars.rows_written, "day": day,
-                          "spot_requests": bars.spot_requests, "history_requests": bars.requests - bars.spot_requests,
-                          "reconciled": len(bars.reconciled), "mismatches": bars.reconcile_mismatches,
-                          "factor_requests": factors.requests, "requests": sum(source.requests.values()),
-                          "actions_requests": actions.requests, "actions_periods": len(actions.needed),
-                          "gate_s": bars.gate_seconds}
+            out[label] = {
+                "seconds": time.perf_counter() - began,
+                "rows": bars.rows_written,
+                "day": day,
+                "spot_requests": bars.spot_requests,
+                "history_requests": bars.requests - bars.spot_requests,
+                "reconciled": len(bars.reconciled),
+                "mismatches": bars.reconcile_mismatches,
+                "factor_requests": factors.requests,
+                "requests": sum(source.requests.values()),
+                "actions_requests": actions.requests,
+                "actions_periods": len(actions.needed),
+                "gate_s": bars.gate_seconds,
+            }
         conn.execute("CHECKPOINT")
     out["file_mb"] = path.stat().st_size / 2**20
     return out
@@ -307,10 +347,15 @@ def _ge_sql_seconds(staged: pd.DataFrame, rules: list, workdir: Path) -> float |
     context = _context()
     source = context.data_sources.add_sql(f"bench_duckdb_{len(staged)}", connection_string=f"duckdb:///{path}")
     batches = source.add_table_asset("staged", table_name="staged").add_batch_definition_whole_table("all")
-    suite = context.suites.add(gx.ExpectationSuite(name=f"bench_sql_{len(staged)}",
-                                                   expectations=[e.copy() for e in rules]))
-    result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": ["row_position"],
-                     "return_unexpected_index_query": False, "partial_unexpected_count": 5}
+    suite = context.suites.add(
+        gx.ExpectationSuite(name=f"bench_sql_{len(staged)}", expectations=[e.copy() for e in rules])
+    )
+    result_format = {
+        "result_format": "COMPLETE",
+        "unexpected_index_column_names": ["row_position"],
+        "return_unexpected_index_query": False,
+        "partial_unexpected_count": 5,
+    }
     batches.get_batch().validate(suite, result_format=result_format)  # warm: engine and dialect loaded
     began = time.perf_counter()
     batches.get_batch().validate(suite, result_format=result_format)
@@ -326,12 +371,26 @@ def bench_gate(market: SampleMarket, raw: dict, end: dt.date, workdir: Path | No
     from quantdb_pipeline.quality.suites import BarContext, bar_row_expectations, prepare_bars, validate_bars
     from quantdb_pipeline.sources.base import bundled_sse_calendar
 
-    out = subprocess.run([sys.executable, "-c", "import time, os; os.environ['GX_ANALYTICS_ENABLED'] = 'false'; "
-                          "t = time.perf_counter(); import great_expectations; print(time.perf_counter() - t)"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import time, os; os.environ['GX_ANALYTICS_ENABLED'] = 'false'; "
+            "t = time.perf_counter(); import great_expectations; print(time.perf_counter() - t)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     listings = market.listings_raw()
-    securities = normalize.securities(pd.concat([listings.sh_main, listings.sh_star]), listings.sz, listings.bj,
-                                      listings.sh_delisted, listings.sz_delisted, "sample")
+    securities = normalize.securities(
+        pd.concat([listings.sh_main, listings.sh_star]),
+        listings.sz,
+        listings.bj,
+        listings.sh_delisted,
+        listings.sz_delisted,
+        "sample",
+    )
     bars = pd.concat([normalize.a_share_bars(f, s, "sample") for s, f in raw.items() if len(f)], ignore_index=True)
     context = BarContext(today=end, trading_days=bundled_sse_calendar(), securities=securities)
 
@@ -355,7 +414,10 @@ def bench_gate(market: SampleMarket, raw: dict, end: dt.date, workdir: Path | No
         staged = prepare_bars(first, context)
         rules = bar_row_expectations(context)
         chunked[rows] = {
-            "calls": len(chunks), "rows": len(bars), "seconds": seconds, "first_rows": len(first),
+            "calls": len(chunks),
+            "rows": len(bars),
+            "seconds": seconds,
+            "first_rows": len(first),
             "prepare_s": timed(lambda: prepare_bars(first, context)),
             "merged_s": timed(lambda: run_suite("daily_bars", staged, rules)),
             "per_rule_s": timed(lambda: run_suite("daily_bars", staged, rules, merge_row_rules=False)),
@@ -365,8 +427,14 @@ def bench_gate(market: SampleMarket, raw: dict, end: dt.date, workdir: Path | No
     last_days = sorted(bars["trade_date"].unique())[-5:]
     nightly = bars[bars["trade_date"].isin(last_days)].reset_index(drop=True)
     timings = [timed(lambda: validate_bars(nightly, windows(nightly), context)) for _ in range(5)]
-    return {"import_s": float(out), "large_rows": len(bars), "large_s": large, "chunks": chunked,
-            "nightly_rows": len(nightly), "nightly_s": statistics.median(timings)}
+    return {
+        "import_s": float(out),
+        "large_rows": len(bars),
+        "large_s": large,
+        "chunks": chunked,
+        "nightly_rows": len(nightly),
+        "nightly_s": statistics.median(timings),
+    }
 
 
 def bench_reads(path: Path, reads: int) -> dict:
@@ -394,14 +462,17 @@ def bench_reads(path: Path, reads: int) -> dict:
         adjusted.append((time.perf_counter() - began) * 1000)
     with duckdb.connect(str(path), read_only=True) as conn:
         conn.execute("SELECT 1").fetchall()
-        query = ("SELECT symbol, trade_date, open, high, low, close, volume, amount, pct_change, turnover_rate "
-                 "FROM daily_bars WHERE symbol = ? AND trade_date BETWEEN ? AND ? ORDER BY trade_date")
+        query = (
+            "SELECT symbol, trade_date, open, high, low, close, volume, amount, pct_change, turnover_rate "
+            "FROM daily_bars WHERE symbol = ? AND trade_date BETWEEN ? AND ? ORDER BY trade_date"
+        )
         open_conn = []
         for _ in range(reads):
             symbol = rng.choice(active)
             began = time.perf_counter()
             conn.execute(query, [symbol, start, last]).df()
             open_conn.append((time.perf_counter() - began) * 1000)
+
     def timed(fn, runs: int, cached: bool = False) -> float:
         """Median ms of `fn()`, with the result cache off unless `cached` (then: repeated calls, kept result)."""
         samples = []
@@ -418,10 +489,15 @@ def bench_reads(path: Path, reads: int) -> dict:
     cross_section = timed(lambda: read.daily_bars(active, last, last, columns=["close"], warehouse=path), 20)
     cross_cached = timed(lambda: read.daily_bars(active, last, last, columns=["close"], warehouse=path), 20, True)
     with read.connect(path) as conn:
-        cross_bare = timed(lambda: conn.execute("SELECT symbol, trade_date, close FROM daily_bars WHERE trade_date = ? "
-                                                "ORDER BY symbol", [last]).df(), 20)
-        cross_count = timed(lambda: conn.execute("SELECT count(*) FROM daily_bars WHERE trade_date = ?",
-                                                 [last]).fetchall(), 20)
+        cross_bare = timed(
+            lambda: conn.execute(
+                "SELECT symbol, trade_date, close FROM daily_bars WHERE trade_date = ? ORDER BY symbol", [last]
+            ).df(),
+            20,
+        )
+        cross_count = timed(
+            lambda: conn.execute("SELECT count(*) FROM daily_bars WHERE trade_date = ?", [last]).fetchall(), 20
+        )
     panel_ms = timed(lambda: read.panel("close", start=start, end=last, warehouse=path), 5)
     panel_cached = timed(lambda: read.panel("close", start=start, end=last, warehouse=path), 5, True)
     panel_qfq_ms = timed(lambda: read.panel("close", start=start, end=last, adjust="qfq", warehouse=path), 5)
@@ -434,20 +510,40 @@ def bench_reads(path: Path, reads: int) -> dict:
         opens.append((time.perf_counter() - began) * 1000)
     imports = []
     for _ in range(5):
-        out = subprocess.run([sys.executable, "-c", "import time; t = time.perf_counter(); "
-                              "import quantdb_pipeline.read; print(time.perf_counter() - t)"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import time; t = time.perf_counter(); import quantdb_pipeline.read; print(time.perf_counter() - t)",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         imports.append(float(out) * 1000)
     return {
-        "reads": reads, "rows_median": statistics.median(rows), "range": f"{start}..{last}",
-        "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
-        "qfq_p50": percentile(adjusted, 0.5), "qfq_p95": percentile(adjusted, 0.95),
-        "query_p50": percentile(open_conn, 0.5), "query_p95": percentile(open_conn, 0.95),
-        "open_p50": percentile(opens, 0.5), "import_ms": statistics.median(imports), "days": len(end),
-        "cross_section_ms": cross_section, "cross_cached_ms": cross_cached, "panel_cached_ms": panel_cached,
-        "panel_ms": panel_ms, "panel_qfq_ms": panel_qfq_ms,
-        "panel_shape": panel_shape, "symbols": len(active),
-        "cross_bare_ms": cross_bare, "cross_count_ms": cross_count, "quantdb": bench_vs_quantdb(path),
+        "reads": reads,
+        "rows_median": statistics.median(rows),
+        "range": f"{start}..{last}",
+        "p50": percentile(latencies, 0.5),
+        "p95": percentile(latencies, 0.95),
+        "qfq_p50": percentile(adjusted, 0.5),
+        "qfq_p95": percentile(adjusted, 0.95),
+        "query_p50": percentile(open_conn, 0.5),
+        "query_p95": percentile(open_conn, 0.95),
+        "open_p50": percentile(opens, 0.5),
+        "import_ms": statistics.median(imports),
+        "days": len(end),
+        "cross_section_ms": cross_section,
+        "cross_cached_ms": cross_cached,
+        "panel_cached_ms": panel_cached,
+        "panel_ms": panel_ms,
+        "panel_qfq_ms": panel_qfq_ms,
+        "panel_shape": panel_shape,
+        "symbols": len(active),
+        "cross_bare_ms": cross_bare,
+        "cross_count_ms": cross_count,
+        "quantdb": bench_vs_quantdb(path),
     }
 
 
@@ -476,8 +572,13 @@ def bench_vs_quantdb(path: Path) -> dict:
     import json
 
     ours_rows = read.daily_bars(QDB_SYMBOL, QDB_START, QDB_END, warehouse=path)
-    result = {"symbol": QDB_SYMBOL, "range": f"{QDB_START}..{QDB_END}", "rows": len(ours_rows),
-              "calls": QDB_CALLS, "version": QDB_VERSION}
+    result = {
+        "symbol": QDB_SYMBOL,
+        "range": f"{QDB_START}..{QDB_END}",
+        "rows": len(ours_rows),
+        "calls": QDB_CALLS,
+        "version": QDB_VERSION,
+    }
     if not len(ours_rows):
         return {**result, "skipped": f"no bars of {QDB_SYMBOL} in {QDB_START}..{QDB_END} in this warehouse"}
     if not QDB_PYTHON.exists():
@@ -485,16 +586,31 @@ def bench_vs_quantdb(path: Path) -> dict:
     given = [*_QDB_COMPARED, "pct_change", "turnover_rate"]
     with tempfile.TemporaryDirectory() as tmp:
         rows_file = Path(tmp) / "rows.json"
-        rows_file.write_text(json.dumps({"symbol": QDB_SYMBOL, "rows": [
-            {"date": f"{day:%Y-%m-%d}", **{c: (int(v) if c == "volume" else float(v)) for c, v in zip(given, values)}}
-            for day, *values in zip(ours_rows["trade_date"], *(ours_rows[c] for c in given))]}))
+        rows_file.write_text(
+            json.dumps(
+                {
+                    "symbol": QDB_SYMBOL,
+                    "rows": [
+                        {
+                            "date": f"{day:%Y-%m-%d}",
+                            **{c: (int(v) if c == "volume" else float(v)) for c, v in zip(given, values)},
+                        }
+                        for day, *values in zip(ours_rows["trade_date"], *(ours_rows[c] for c in given))
+                    ],
+                }
+            )
+        )
         sides = {}
         try:
             for label, level in (("default (INFO logging)", "INFO"), ("LOG_LEVEL=WARNING", "WARNING")):
                 sides[label] = subprocess.Popen(
-                    [str(QDB_PYTHON), str(HERE / "quantdb_side.py"), str(rows_file)], text=True,
-                    env={**os.environ, "LOG_LEVEL": level}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE)
+                    [str(QDB_PYTHON), str(HERE / "quantdb_side.py"), str(rows_file)],
+                    text=True,
+                    env={**os.environ, "LOG_LEVEL": level},
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
             started = {}
             for label, side in sides.items():
                 line = side.stdout.readline()
@@ -509,8 +625,10 @@ def bench_vs_quantdb(path: Path) -> dict:
 
             read.daily_bars(QDB_SYMBOL, QDB_START, QDB_END, warehouse=path)  # warm
             conn = read.connect(path)
-            query = ("SELECT symbol, trade_date, open, high, low, close, volume, amount, pct_change, turnover_rate "
-                     "FROM daily_bars WHERE symbol = ? AND trade_date BETWEEN ? AND ? ORDER BY trade_date")
+            query = (
+                "SELECT symbol, trade_date, open, high, low, close, volume, amount, pct_change, turnover_rate "
+                "FROM daily_bars WHERE symbol = ? AND trade_date BETWEEN ? AND ? ORDER BY trade_date"
+            )
             conn.execute(query, [QDB_SYMBOL, QDB_START, QDB_END]).df()
             theirs_ms = {label: [] for label in sides}
             ours_ms, uncached, opened, bare = [], [], [], []
@@ -545,31 +663,48 @@ def bench_vs_quantdb(path: Path) -> dict:
                     pass
                 side.wait(timeout=60)
     served = next(iter(started.values()))
-    ours = [(f"{d:%Y-%m-%d}", *(int(v) if c == "volume" else float(v) for c, v in zip(_QDB_COMPARED, vals)))
-            for d, *vals in zip(ours_rows["trade_date"], *(ours_rows[c] for c in _QDB_COMPARED))]
+    ours = [
+        (f"{d:%Y-%m-%d}", *(int(v) if c == "volume" else float(v) for c, v in zip(_QDB_COMPARED, vals)))
+        for d, *vals in zip(ours_rows["trade_date"], *(ours_rows[c] for c in _QDB_COMPARED))
+    ]
     theirs = [(r["date"], *(r[c] for c in _QDB_COMPARED)) for r in served["rows"]]
     qdb = {label: statistics.median(calls) for label, calls in theirs_ms.items()}
     fastest = min(qdb, key=qdb.get)
     ours_median = statistics.median(ours_ms)
-    return {**result, "version": served["version"], "quantdb_ms": qdb, "compared": fastest,
-            "quantdb_rows": len(theirs), "equal": ours == theirs, "ours_ms": ours_median,
-            "ours_p95": percentile(ours_ms, 0.95), "bare_ms": statistics.median(bare),
-            "ratio": qdb[fastest] / ours_median, "rounds": QDB_ROUNDS,
-            "uncached_ms": statistics.median(uncached), "uncached_ratio": qdb[fastest] / statistics.median(uncached),
-            "opened_ms": statistics.median(opened), "opened_calls": len(opened)}
+    return {
+        **result,
+        "version": served["version"],
+        "quantdb_ms": qdb,
+        "compared": fastest,
+        "quantdb_rows": len(theirs),
+        "equal": ours == theirs,
+        "ours_ms": ours_median,
+        "ours_p95": percentile(ours_ms, 0.95),
+        "bare_ms": statistics.median(bare),
+        "ratio": qdb[fastest] / ours_median,
+        "rounds": QDB_ROUNDS,
+        "uncached_ms": statistics.median(uncached),
+        "uncached_ratio": qdb[fastest] / statistics.median(uncached),
+        "opened_ms": statistics.median(opened),
+        "opened_calls": len(opened),
+    }
 
 
 def quantdb_goal_rows(cmp: dict) -> list[str]:
-    name = (f"`read.daily_bars` vs QuantDB {cmp['version']}'s cache hit, same {cmp['rows']} rows, warm "
-            f"(a repeated call: our kept result), >= 8x")
+    name = (
+        f"`read.daily_bars` vs QuantDB {cmp['version']}'s cache hit, same {cmp['rows']} rows, warm "
+        f"(a repeated call: our kept result), >= 8x"
+    )
     if "skipped" in cmp:
         return [f"| {name} | not measured: {cmp['skipped']} | **no** |"]
     met = cmp["ratio"] >= 8 and cmp["equal"]
     theirs = cmp["quantdb_ms"][cmp["compared"]]
-    return [f"| {name} | {cmp['ratio']:.1f}x ({cmp['ours_ms']:.2f} vs {theirs:.2f} ms"
-            f"{'' if cmp['equal'] else ', rows differ'}) | {'yes' if met else '**no**'} |",
-            f"| the same, uncached (result cache off; for reference, not the goal) "
-            f"| {cmp['uncached_ratio']:.1f}x ({cmp['uncached_ms']:.2f} vs {theirs:.2f} ms) | |"]
+    return [
+        f"| {name} | {cmp['ratio']:.1f}x ({cmp['ours_ms']:.2f} vs {theirs:.2f} ms"
+        f"{'' if cmp['equal'] else ', rows differ'}) | {'yes' if met else '**no**'} |",
+        f"| the same, uncached (result cache off; for reference, not the goal) "
+        f"| {cmp['uncached_ratio']:.1f}x ({cmp['uncached_ms']:.2f} vs {theirs:.2f} ms) | |",
+    ]
 
 
 def quantdb_section(cmp: dict, reads: dict) -> list[str]:
@@ -590,8 +725,11 @@ def quantdb_section(cmp: dict, reads: dict) -> list[str]:
         f"read once (the first call of a request) | {cmp['uncached_ms']:.2f} | {cmp['uncached_ms'] / cmp['ours_ms']:.1f}x |",
         f"| the same, the first read after a publish: the snapshot file opened, its symbol changes read (median "
         f"of {cmp['opened_calls']}) | {cmp['opened_ms']:.2f} | {cmp['opened_ms'] / cmp['ours_ms']:.1f}x |",
-        *(f"| `qdb.get_stock_data('{cmp['symbol']}', start_date, end_date)`, {label} | {ms:.2f} "
-          f"| {ms / cmp['ours_ms']:.1f}x |" for label, ms in cmp["quantdb_ms"].items()),
+        *(
+            f"| `qdb.get_stock_data('{cmp['symbol']}', start_date, end_date)`, {label} | {ms:.2f} "
+            f"| {ms / cmp['ours_ms']:.1f}x |"
+            for label, ms in cmp["quantdb_ms"].items()
+        ),
         f"| the bare SQL query on an open DuckDB connection, `.df()` (the floor of a read; each call after one of ours) "
         f"| {cmp['bare_ms']:.2f} "
         f"| {cmp['bare_ms'] / cmp['ours_ms']:.1f}x |",
@@ -607,7 +745,7 @@ def quantdb_section(cmp: dict, reads: dict) -> list[str]:
             "",
             "| what | median ms |",
             "|---|---:|",
-            f"| `read.daily_bars(<{reads['symbols']:,} symbols>, day, day, columns=[\"close\"])`, uncached "
+            f'| `read.daily_bars(<{reads["symbols"]:,} symbols>, day, day, columns=["close"])`, uncached '
             f"(result cache off) | {reads['cross_section_ms']:.1f} |",
             f"| the same, warm (repeated: the kept result) | {reads['cross_cached_ms']:.2f} |",
             f"| the bare query `SELECT symbol, trade_date, close FROM daily_bars WHERE trade_date = ?` | "
@@ -622,60 +760,94 @@ def goal_rows(load: dict, reads: dict, nightly: dict) -> list[str]:
     raw_pk = load["raw"]["raw Arrow append, same DDL (primary key)"]
     goals = [
         ("load throughput vs a raw Arrow append with primary key, <= 3x", load["ours_s"] / raw_pk, 3.0, "{:.1f}x"),
-        ("the same without the quality gate (for reference)", (load["ours_s"] - load["gate_s"]) / raw_pk, 3.0,
-         "{:.1f}x"),
+        (
+            "the same without the quality gate (for reference)",
+            (load["ours_s"] - load["gate_s"]) / raw_pk,
+            3.0,
+            "{:.1f}x",
+        ),
         ("nightly upstream requests, <= 100", nightly["nightly 2"]["requests"], 100, "{:.0f}"),
         ("no-op rerun requests, 0", nightly["rerun"]["requests"], 0, "{:.0f}"),
-        ("dividend-table requests on the costliest night of the year, <= 10",
-         max(n["requests"] for n in nightly["dividend_nights"].values()), 10, "{:.0f}"),
+        (
+            "dividend-table requests on the costliest night of the year, <= 10",
+            max(n["requests"] for n in nightly["dividend_nights"].values()),
+            10,
+            "{:.0f}",
+        ),
     ]
-    return [f"| {name} | {fmt.format(value)} | {'yes' if value <= limit else '**no**'} |"
-            for name, value, limit, fmt in goals] + reads_goal_rows(reads)
+    return [
+        f"| {name} | {fmt.format(value)} | {'yes' if value <= limit else '**no**'} |"
+        for name, value, limit, fmt in goals
+    ] + reads_goal_rows(reads)
 
 
 def reads_goal_rows(reads: dict) -> list[str]:
     goals = [
-        ("one symbol x 1 year, p50, uncached (open connection, result cache off), <= 5 ms", reads["p50"], 5.0,
-         "{:.1f} ms"),
-        (f"every symbol's close on one day ({reads['symbols']:,} symbols), uncached (result cache off; "
-         f"repeated: {reads['cross_cached_ms']:.2f} ms), <= 20 ms", reads["cross_section_ms"], 20.0, "{:.1f} ms"),
-        (f"close panel of every symbol x 1 year, uncached (repeated: {reads['panel_cached_ms']:.2f} ms), "
-         "<= 250 ms", reads["panel_ms"], 250.0, "{:.0f} ms"),
+        (
+            "one symbol x 1 year, p50, uncached (open connection, result cache off), <= 5 ms",
+            reads["p50"],
+            5.0,
+            "{:.1f} ms",
+        ),
+        (
+            f"every symbol's close on one day ({reads['symbols']:,} symbols), uncached (result cache off; "
+            f"repeated: {reads['cross_cached_ms']:.2f} ms), <= 20 ms",
+            reads["cross_section_ms"],
+            20.0,
+            "{:.1f} ms",
+        ),
+        (
+            f"close panel of every symbol x 1 year, uncached (repeated: {reads['panel_cached_ms']:.2f} ms), <= 250 ms",
+            reads["panel_ms"],
+            250.0,
+            "{:.0f} ms",
+        ),
         ("`import quantdb_pipeline.read`, <= 0.3 s", reads["import_ms"] / 1000, 0.3, "{:.3f} s"),
     ]
-    return [f"| {name} | {fmt.format(value)} | {'yes' if value <= limit else '**no**'} |"
-            for name, value, limit, fmt in goals] + quantdb_goal_rows(reads["quantdb"])
+    return [
+        f"| {name} | {fmt.format(value)} | {'yes' if value <= limit else '**no**'} |"
+        for name, value, limit, fmt in goals
+    ] + quantdb_goal_rows(reads["quantdb"])
 
 
 def gate_explanation(load: dict) -> list[str]:
     """Where the quality gate's time goes, per chunk size: the derived columns, the row rules
     evaluated together (what the gate does), the same rules as one GE expectation each."""
     raw_per_row = load["raw"]["raw Arrow append, same DDL (primary key)"] / load["rows"]
-    lines = ["Where the gate's time goes, on the first chunk of each size (seconds per million rows, and against "
-             "the raw append with primary key at the same rows):", "",
-             "| chunk rows | derived columns | row rules together, GE judging their merged result | "
-             "the same rules as one GE expectation each (pandas) | the same through GE's SQL datasource on DuckDB |",
-             "|---:|---:|---:|---:|---:|"]
+    lines = [
+        "Where the gate's time goes, on the first chunk of each size (seconds per million rows, and against "
+        "the raw append with primary key at the same rows):",
+        "",
+        "| chunk rows | derived columns | row rules together, GE judging their merged result | "
+        "the same rules as one GE expectation each (pandas) | the same through GE's SQL datasource on DuckDB |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for c in load["gate"]["chunks"].values():
-        cells = [f"{c[k] / c['first_rows'] * 1e6:.2f} s ({c[k] / c['first_rows'] / raw_per_row:.2f}x)"
-                 if c.get(k) is not None else "not measured (duckdb_engine not installed)"
-                 for k in ("prepare_s", "merged_s", "per_rule_s", "sql_s")]
+        cells = [
+            f"{c[k] / c['first_rows'] * 1e6:.2f} s ({c[k] / c['first_rows'] / raw_per_row:.2f}x)"
+            if c.get(k) is not None
+            else "not measured (duckdb_engine not installed)"
+            for k in ("prepare_s", "merged_s", "per_rule_s", "sql_s")
+        ]
         lines.append(f"| {c['first_rows']:,} | " + " | ".join(cells) + " |")
     first = next(iter(load["gate"]["chunks"].values()))
     per_rule_ms = (first["per_rule_s"] - first["merged_s"]) / first["rules"] * 1000
-    lines += ["", f"Great Expectations' pandas engine spends its time per expectation, not per row: building each "
-              f"expectation's metric graph in Python (whatever the rows) and, for every column-pair rule that skips "
-              f"missing values, a copy of the whole frame: {per_rule_ms:.0f} ms per rule and call on "
-              f"{first['first_rows']:,} rows in this run. With the {first['rules']} `daily_bars` row rules as one "
-              f"expectation each, that cost alone exceeds the raw append at chunk sizes a streamed load uses "
-              f"(fourth column). The gate therefore evaluates the row rules together in "
-              f"one vectorised pass with Great Expectations' semantics (`quality/row_rules.py`, tested against GE "
-              f"rule by rule and row by row) and has Great Expectations validate each batch on the merged result, "
-              f"one expectation, next to the batch-level coverage suite; each rule keeps its name, failing rows and "
-              f"examples. Great Expectations' SQL datasource over DuckDB (duckdb_engine's SQLAlchemy dialect, "
-              f"not a dependency of the project) does not remove the per-expectation cost: the metric graph is "
-              f"built in Python the same way for either engine, and each rule becomes its own queries (last "
-              f"column, measured when duckdb_engine is importable; the copy of the rows into DuckDB not counted)."]
+    lines += [
+        "",
+        f"Great Expectations' pandas engine spends its time per expectation, not per row: building each "
+        f"expectation's metric graph in Python (whatever the rows) and, for every column-pair rule that skips "
+        f"missing values, a copy of the whole frame: {per_rule_ms:.0f} ms per rule and call on "
+        f"{first['first_rows']:,} rows in this run. With the {first['rules']} `daily_bars` row rules as one "
+        f"expectation each, that cost alone exceeds the raw append at chunk sizes a streamed load uses "
+        f"(fourth column). The gate therefore evaluates the row rules together in "
+        f"one vectorised pass with Great Expectations' semantics (`quality/row_rules.py`, tested against GE "
+        f"rule by rule and row by row) and has Great Expectations validate each batch on the merged result, "
+        f"one expectation, next to the batch-level coverage suite; each rule keeps its name, failing rows and "
+        f"examples. Great Expectations' SQL datasource over DuckDB (duckdb_engine's SQLAlchemy dialect, "
+        f"not a dependency of the project) does not remove the per-expectation cost: the metric graph is "
+        f"built in Python the same way for either engine, and each rule becomes its own queries (last "
+        f"column, measured when duckdb_engine is importable; the copy of the rows into DuckDB not counted).",
+    ]
     return lines
 
 
@@ -719,13 +891,21 @@ def report(load: dict, reads: dict, nightly: dict, more_goals: list[str] = ()) -
         "",
         "| part | seconds | vs raw append (PK) |",
         "|---|---:|---:|",
-        *(f"| {name} | {seconds:.2f} | {seconds / raw_pk:.1f}x |" for name, seconds in (
-            ("normalize (akshare-shaped frames -> canonical rows, per symbol)", load["normalize_s"]),
-            ("quality gate (derived columns, row rules, Great Expectations on their result and the batch suite)",
-             load["gate_s"]),
-            ("write (one transaction: delete windows, insert with PK, coverage, ingest state)", load["write_s"]),
-            ("planning, staging, dedupe, bookkeeping", load["ours_s"] - load["normalize_s"] - load["gate_s"]
-             - load["write_s"]))),
+        *(
+            f"| {name} | {seconds:.2f} | {seconds / raw_pk:.1f}x |"
+            for name, seconds in (
+                ("normalize (akshare-shaped frames -> canonical rows, per symbol)", load["normalize_s"]),
+                (
+                    "quality gate (derived columns, row rules, Great Expectations on their result and the batch suite)",
+                    load["gate_s"],
+                ),
+                ("write (one transaction: delete windows, insert with PK, coverage, ingest state)", load["write_s"]),
+                (
+                    "planning, staging, dedupe, bookkeeping",
+                    load["ours_s"] - load["normalize_s"] - load["gate_s"] - load["write_s"],
+                ),
+            )
+        ),
         "",
         f"Corporate actions, first load: {load['actions_periods']} report periods in {load['actions_requests']} "
         f"requests (eastmoney's dividend table, 500 rows a page), {load['actions_rows']:,} plans, "
@@ -744,9 +924,12 @@ def report(load: dict, reads: dict, nightly: dict, more_goals: list[str] = ()) -
         f"| `import great_expectations` (once per process, cold) | | {load['gate']['import_s']:.2f} | |",
         f"| full backfill batch, warm | {load['gate']['large_rows']:,} | {load['gate']['large_s']:.2f} "
         f"| {load['gate']['large_s'] / load['gate']['large_rows'] * 1e6:.1f} |",
-        *(f"| chunks of whole symbols, about {size:,} rows each ({c['calls']} calls), warm | {c['rows']:,} "
-          f"| {c['seconds']:.2f} | {c['seconds'] / c['rows'] * 1e6:.2f} ({c['seconds'] / raw_pk:.2f}x the raw append "
-          "with primary key) |" for size, c in load['gate']['chunks'].items()),
+        *(
+            f"| chunks of whole symbols, about {size:,} rows each ({c['calls']} calls), warm | {c['rows']:,} "
+            f"| {c['seconds']:.2f} | {c['seconds'] / c['rows'] * 1e6:.2f} ({c['seconds'] / raw_pk:.2f}x the raw append "
+            "with primary key) |"
+            for size, c in load["gate"]["chunks"].items()
+        ),
         f"| nightly-sized batch ({load['symbols']} symbols x 5 days), warm, median of 5 | {load['gate']['nightly_rows']:,} "
         f"| {load['gate']['nightly_s']:.2f} | {load['gate']['nightly_s'] / load['gate']['nightly_rows'] * 1e6:.1f} |",
         "",
@@ -759,17 +942,17 @@ def report(load: dict, reads: dict, nightly: dict, more_goals: list[str] = ()) -
         "|---|---:|---:|",
         f"| `read.daily_bars(symbol, start, end)`, uncached (open read-only connection, result cache off) "
         f"| {reads['p50']:.1f} | {reads['p95']:.1f} |",
-        f"| `read.daily_bars(symbol, start, end, adjust=\"qfq\")` (factors joined on read) | {reads['qfq_p50']:.1f} "
+        f'| `read.daily_bars(symbol, start, end, adjust="qfq")` (factors joined on read) | {reads["qfq_p50"]:.1f} '
         f"| {reads['qfq_p95']:.1f} |",
         f"| the bare SQL query on an open DuckDB connection | {reads['query_p50']:.1f} | {reads['query_p95']:.1f} |",
         f"| opening the file read-only (what a call would cost without the cache) | {reads['open_p50']:.1f} | |",
         f"| every symbol's close on one day (`daily_bars` of {reads['symbols']:,} symbols, one date), uncached, "
         f"median of 20 | {reads['cross_section_ms']:.1f} | |",
         f"| the same repeated (the kept result) | {reads['cross_cached_ms']:.2f} | |",
-        f"| `read.panel(\"close\")` {reads['panel_shape'][0]} days x {reads['panel_shape'][1]:,} symbols, median of 5 "
+        f'| `read.panel("close")` {reads["panel_shape"][0]} days x {reads["panel_shape"][1]:,} symbols, median of 5 '
         f"| {reads['panel_ms']:.0f} | |",
         f"| the same panel repeated (the kept result) | {reads['panel_cached_ms']:.2f} | |",
-        f"| the same panel with `adjust=\"qfq\"` | {reads['panel_qfq_ms']:.0f} | |",
+        f'| the same panel with `adjust="qfq"` | {reads["panel_qfq_ms"]:.0f} | |',
         "",
         f"`import quantdb_pipeline.read` in a fresh interpreter: {reads['import_ms']:.0f} ms (median of 5).",
         "",
@@ -784,12 +967,14 @@ def report(load: dict, reads: dict, nightly: dict, more_goals: list[str] = ()) -
         "| run | day | seconds | bar rows | requests: quote list / history / dividend table / factors / all "
         "| reconciled (mismatches) |",
         "|---|---|---:|---:|---:|---:|",
-        *(f"| {label} | {nightly[label]['day']} | {nightly[label]['seconds']:.2f} | {nightly[label]['rows']:,} | "
-          f"{nightly[label]['spot_requests']} / {nightly[label]['history_requests']} / "
-          f"{nightly[label]['actions_requests']} / "
-          f"{nightly[label]['factor_requests']} / **{nightly[label]['requests']}** | "
-          f"{nightly[label]['reconciled']} ({nightly[label]['mismatches']}) |"
-          for label in ("nightly 1", "nightly 2", "rerun")),
+        *(
+            f"| {label} | {nightly[label]['day']} | {nightly[label]['seconds']:.2f} | {nightly[label]['rows']:,} | "
+            f"{nightly[label]['spot_requests']} / {nightly[label]['history_requests']} / "
+            f"{nightly[label]['actions_requests']} / "
+            f"{nightly[label]['factor_requests']} / **{nightly[label]['requests']}** | "
+            f"{nightly[label]['reconciled']} ({nightly[label]['mismatches']}) |"
+            for label in ("nightly 1", "nightly 2", "rerun")
+        ),
         "",
         f"Backfill in all (simulation, bar load, factors): {load['backfill_s']:.0f} s; peak resident memory of the "
         f"benchmark process {load['peak_rss_gb']:.1f} GiB. Warehouse file after the nightly runs: "
@@ -804,8 +989,10 @@ def report(load: dict, reads: dict, nightly: dict, more_goals: list[str] = ()) -
         "",
         "| night | open periods (plans) | requests |",
         "|---|---|---:|",
-        *(f"| {night} | {', '.join(f'{p:%Y%m%d} ({n:,})' for p, n in info['periods'].items())} | {info['requests']} |"
-          for night, info in nightly["dividend_nights"].items()),
+        *(
+            f"| {night} | {', '.join(f'{p:%Y%m%d} ({n:,})' for p, n in info['periods'].items())} | {info['requests']} |"
+            for night, info in nightly["dividend_nights"].items()
+        ),
         "",
         "On the real market a December period with about 4,000 plans is 8 pages: its nights would cost about 9 "
         "requests, 11 to 12 in the months when a Q1 or June period is also open (an estimate, not measured here).",
@@ -848,8 +1035,19 @@ def memory_child(symbols: int, years: int, workdir: Path) -> None:
         began = time.perf_counter()
         report = load_daily_bars(conn, market, start, end, lineage)
         seconds = time.perf_counter() - began
-    print(json.dumps({"rows": report.rows_written, "seconds": seconds, "requests": report.requests,
-                      "baseline_mib": baseline, "peak_mib": _peak_rss_mib(), "start": str(start), "end": str(end)}))
+    print(
+        json.dumps(
+            {
+                "rows": report.rows_written,
+                "seconds": seconds,
+                "requests": report.requests,
+                "baseline_mib": baseline,
+                "peak_mib": _peak_rss_mib(),
+                "start": str(start),
+                "end": str(end),
+            }
+        )
+    )
 
 
 def bench_memory(symbols: int, years: tuple[int, ...] = MEMORY_YEARS) -> dict:
@@ -862,12 +1060,19 @@ def bench_memory(symbols: int, years: tuple[int, ...] = MEMORY_YEARS) -> dict:
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in years:
-            out = subprocess.run([sys.executable, __file__, "--memory-child", str(symbols), str(n), tmp],
-                                 capture_output=True, text=True, check=True,
-                                 env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+            out = subprocess.run(
+                [sys.executable, __file__, "--memory-child", str(symbols), str(n), tmp],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+            )
             runs[n] = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"memory: {symbols} symbols x {n} years: {runs[n]['rows']:,} rows, "
-                  f"peak {runs[n]['peak_mib']:.0f} MiB, {runs[n]['seconds']:.0f} s", file=sys.stderr)
+            print(
+                f"memory: {symbols} symbols x {n} years: {runs[n]['rows']:,} rows, "
+                f"peak {runs[n]['peak_mib']:.0f} MiB, {runs[n]['seconds']:.0f} s",
+                file=sys.stderr,
+            )
     return {"symbols": symbols, "runs": runs}
 
 
@@ -889,8 +1094,11 @@ def memory_section(memory: dict) -> list[str]:
         "",
         "| years | range | rows | seconds | baseline MiB | peak MiB |",
         "|---:|---|---:|---:|---:|---:|",
-        *(f"| {n} | {r['start']}..{r['end']} | {r['rows']:,} | {r['seconds']:.0f} | {r['baseline_mib']:.0f} "
-          f"| {r['peak_mib']:.0f} |" for n, r in sorted(runs.items())),
+        *(
+            f"| {n} | {r['start']}..{r['end']} | {r['rows']:,} | {r['seconds']:.0f} | {r['baseline_mib']:.0f} "
+            f"| {r['peak_mib']:.0f} |"
+            for n, r in sorted(runs.items())
+        ),
         "",
         "| goal | measured | met |",
         "|---|---:|---|",
@@ -926,15 +1134,35 @@ def bench_bookkeeping(symbol_counts: list[int], stock_reference: bool = False) -
     runs = []
     for storage, symbols in variants:
         out = subprocess.run(
-            [sys.executable, str(HERE / "bookkeeping_run.py"), "--start", BOOKKEEPING_RANGE[0], "--end",
-             BOOKKEEPING_RANGE[1], "--today", BOOKKEEPING_TODAY, "--symbols", str(symbols),
-             "--partitions", "trading", "--storage", storage],
-            capture_output=True, text=True, env=env, check=True).stdout
+            [
+                sys.executable,
+                str(HERE / "bookkeeping_run.py"),
+                "--start",
+                BOOKKEEPING_RANGE[0],
+                "--end",
+                BOOKKEEPING_RANGE[1],
+                "--today",
+                BOOKKEEPING_TODAY,
+                "--symbols",
+                str(symbols),
+                "--partitions",
+                "trading",
+                "--storage",
+                storage,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
         run = json.loads(out.strip().splitlines()[-1])
         run["bookkeeping_s"] = run["wall_s"] - run["body_s"]
         run["share"] = run["bookkeeping_s"] / run["wall_s"]
-        print(f"bookkeeping: {storage} {symbols} symbols: wall {run['wall_s']:.1f}s body {run['body_s']:.1f}s "
-              f"share {run['share']:.0%}", file=sys.stderr)
+        print(
+            f"bookkeeping: {storage} {symbols} symbols: wall {run['wall_s']:.1f}s body {run['body_s']:.1f}s "
+            f"share {run['share']:.0%}",
+            file=sys.stderr,
+        )
         runs.append(run)
     return runs
 
@@ -960,17 +1188,23 @@ def bookkeeping_section(runs: list[dict]) -> str:
         "| event log | symbols | bar rows | wall s | body s | bookkeeping s | share | events written "
         "| of which materializations | planned events | partitions recorded / in range |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-        *(f"| {'batched (dagster.yaml)' if r['storage'] == 'repo' else 'stock sqlite, for comparison'} "
-          f"| {r['symbols']:,} | {r['rows']:,} | {r['wall_s']:.1f} | {r['body_s']:.1f} | {r['bookkeeping_s']:.1f} "
-          f"| {r['share']:.0%} | {r['events']:,} | {r['events_by_type'].get('ASSET_MATERIALIZATION', 0):,} "
-          f"| {r['events_by_type'].get('ASSET_MATERIALIZATION_PLANNED', 0) + r['events_by_type'].get('ASSET_CHECK_EVALUATION_PLANNED', 0):,} "
-          f"| {r['partitions_recorded']:,} / {r['partitions_in_range']:,}"
-          f"{'' if r['recorded_equals_range'] else ' **(differ)**'} |" for r in runs),
+        *(
+            f"| {'batched (dagster.yaml)' if r['storage'] == 'repo' else 'stock sqlite, for comparison'} "
+            f"| {r['symbols']:,} | {r['rows']:,} | {r['wall_s']:.1f} | {r['body_s']:.1f} | {r['bookkeeping_s']:.1f} "
+            f"| {r['share']:.0%} | {r['events']:,} | {r['events_by_type'].get('ASSET_MATERIALIZATION', 0):,} "
+            f"| {r['events_by_type'].get('ASSET_MATERIALIZATION_PLANNED', 0) + r['events_by_type'].get('ASSET_CHECK_EVALUATION_PLANNED', 0):,} "
+            f"| {r['partitions_recorded']:,} / {r['partitions_in_range']:,}"
+            f"{'' if r['recorded_equals_range'] else ' **(differ)**'} |"
+            for r in runs
+        ),
         "",
         "| goal | measured | met |",
         "|---|---:|---|",
-        *(f"| bookkeeping <= {BOOKKEEPING_GOAL:.0%} of a 10-year backfill, {r['symbols']:,} sample symbols "
-          f"| {r['share']:.0%} | {'yes' if r['share'] <= BOOKKEEPING_GOAL else '**no**'} |" for r in ours),
+        *(
+            f"| bookkeeping <= {BOOKKEEPING_GOAL:.0%} of a 10-year backfill, {r['symbols']:,} sample symbols "
+            f"| {r['share']:.0%} | {'yes' if r['share'] <= BOOKKEEPING_GOAL else '**no**'} |"
+            for r in ours
+        ),
         "",
         f"What remains is about {per_partition_ms:.1f} ms per partition (Dagster builds, serializes and stores one "
         "materialization event per partition: that event is the partition's status) plus run start; the "
@@ -987,8 +1221,7 @@ def bookkeeping_section(runs: list[dict]) -> str:
 
 def budget_section(args) -> str:
     """The request-budget section (benchmarks/request_budget.py), between its markers."""
-    text, _ = request_budget.main(args.budget_symbols, args.budget_hk,
-                                  log=lambda line: print(line, file=sys.stderr))
+    text, _ = request_budget.main(args.budget_symbols, args.budget_hk, log=lambda line: print(line, file=sys.stderr))
     return text
 
 
@@ -998,30 +1231,60 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--reads", type=int, default=300)
     parser.add_argument("--output", type=Path, default=HERE / "REPORT.md")
-    parser.add_argument("--memory-symbols", type=int, default=1000,
-                        help="symbols of the memory benchmark's backfills (3, 10, 20 years); 0 skips it")
-    parser.add_argument("--memory-only", action="store_true",
-                        help="run only the memory benchmark and print its section (REPORT.md is not written)")
+    parser.add_argument(
+        "--memory-symbols",
+        type=int,
+        default=1000,
+        help="symbols of the memory benchmark's backfills (3, 10, 20 years); 0 skips it",
+    )
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="run only the memory benchmark and print its section (REPORT.md is not written)",
+    )
     parser.add_argument("--memory-child", nargs=3, metavar=("SYMBOLS", "YEARS", "DIR"), help=argparse.SUPPRESS)
-    parser.add_argument("--bookkeeping-symbols", default="200,1000",
-                        help="symbol counts of the 10-year bookkeeping runs, comma-separated ('' skips them)")
-    parser.add_argument("--only-bookkeeping", action="store_true",
-                        help="run only section (f) and replace it in the existing report")
-    parser.add_argument("--bookkeeping-stock", action="store_true",
-                        help="add a run on Dagster's stock sqlite event log at the smallest count (~10 min)")
-    parser.add_argument("--budget-only", action="store_true",
-                        help="run only the request budget and replace its section in the existing report")
+    parser.add_argument(
+        "--bookkeeping-symbols",
+        default="200,1000",
+        help="symbol counts of the 10-year bookkeeping runs, comma-separated ('' skips them)",
+    )
+    parser.add_argument(
+        "--only-bookkeeping", action="store_true", help="run only section (f) and replace it in the existing report"
+    )
+    parser.add_argument(
+        "--bookkeeping-stock",
+        action="store_true",
+        help="add a run on Dagster's stock sqlite event log at the smallest count (~10 min)",
+    )
+    parser.add_argument(
+        "--budget-only",
+        action="store_true",
+        help="run only the request budget and replace its section in the existing report",
+    )
     parser.add_argument("--budget-symbols", type=int, default=5000, help="A-shares of the request budget (0 skips it)")
     parser.add_argument("--budget-hk", type=int, default=2600, help="HK names of the request budget")
-    parser.add_argument("--reads-only", type=Path, metavar="WAREHOUSE",
-                        help="measure only the reads (c) on an existing warehouse file and print their goals; "
-                             "REPORT.md is not written")
+    parser.add_argument(
+        "--reads-only",
+        type=Path,
+        metavar="WAREHOUSE",
+        help="measure only the reads (c) on an existing warehouse file and print their goals; REPORT.md is not written",
+    )
     args = parser.parse_args()
     if args.reads_only:
         reads = bench_reads(args.reads_only, args.reads)
-        print("\n".join(["| goal | measured | met |", "|---|---:|---|", *reads_goal_rows(reads), "",
-                         f"one symbol x 1 year: p50 {reads['p50']:.2f} ms, bare query p50 {reads['query_p50']:.2f} ms",
-                         "", *quantdb_section(reads["quantdb"], reads)]))
+        print(
+            "\n".join(
+                [
+                    "| goal | measured | met |",
+                    "|---|---:|---|",
+                    *reads_goal_rows(reads),
+                    "",
+                    f"one symbol x 1 year: p50 {reads['p50']:.2f} ms, bare query p50 {reads['query_p50']:.2f} ms",
+                    "",
+                    *quantdb_section(reads["quantdb"], reads),
+                ]
+            )
+        )
         return
     if args.memory_child:
         memory_child(int(args.memory_child[0]), int(args.memory_child[1]), Path(args.memory_child[2]))
@@ -1037,8 +1300,11 @@ def main() -> None:
         section = bookkeeping_section(bench_bookkeeping(counts, args.bookkeeping_stock))
         text = args.output.read_text() if args.output.exists() else ""
         if BOOKKEEPING_BEGIN in text:
-            text = text[:text.index(BOOKKEEPING_BEGIN)] + section + text[text.index(BOOKKEEPING_END)
-                                                                         + len(BOOKKEEPING_END) + 1:]
+            text = (
+                text[: text.index(BOOKKEEPING_BEGIN)]
+                + section
+                + text[text.index(BOOKKEEPING_END) + len(BOOKKEEPING_END) + 1 :]
+            )
         else:
             text = text + "\n" + section
         args.output.write_text(text)
@@ -1057,8 +1323,12 @@ def main() -> None:
     bookkeeping = bench_bookkeeping(counts, args.bookkeeping_stock)
     sections = [memory_section(memory) if memory else [], bookkeeping_section(bookkeeping).splitlines()]
     # each section's own goal rows, repeated in the report's one table of goals
-    more_goals = [line for lines in sections for line in lines
-                  if line.startswith("| peak RSS of ") or line.startswith("| bookkeeping <= ")]
+    more_goals = [
+        line
+        for lines in sections
+        for line in lines
+        if line.startswith("| peak RSS of ") or line.startswith("| bookkeeping <= ")
+    ]
     text = report(load, reads, nightly, more_goals)
     text += "".join("\n" + "\n".join(lines) + "\n" for lines in sections if lines)
     if args.budget_symbols:

@@ -26,9 +26,18 @@ def dismiss_dialogs(page) -> None:
 
 
 with sync_playwright() as p:
-    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"])
+    browser = p.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
     page = browser.new_page(viewport={"width": 2200, "height": 1300})
     page.goto(f"{URL}/asset-groups", wait_until="networkidle")
     page.wait_for_timeout(2000)

@@ -37,13 +37,15 @@ from quantdb_pipeline import settings
 EXIT_OK, EXIT_NOT_PUBLISHED, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2, 64
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 EXIT_RUN_FAILED, EXIT_SYMBOLS_FAILED = EXIT_NOT_PUBLISHED, EXIT_PARTIAL  # their former names
-EXIT_CODES = ("exit codes: 0 everything loaded and published; 2 published, but a dataset failed (it keeps its "
-              "last good rows and is reported stale), loaded only in part, or some symbols failed, all retried by "
-              "the next run; "
-              "1 nothing published (every dataset failed, or a step crashed); 64 bad arguments, or a warehouse "
-              "recorded as holding the other source without --allow-mixed-sources (nothing started); "
-              "130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the run is recorded FAILED or CANCELED; "
-              "the published file is the last complete snapshot)")
+EXIT_CODES = (
+    "exit codes: 0 everything loaded and published; 2 published, but a dataset failed (it keeps its "
+    "last good rows and is reported stale), loaded only in part, or some symbols failed, all retried by "
+    "the next run; "
+    "1 nothing published (every dataset failed, or a step crashed); 64 bad arguments, or a warehouse "
+    "recorded as holding the other source without --allow-mixed-sources (nothing started); "
+    "130 stopped by Ctrl-C (SIGINT), 143 by SIGTERM (the run is recorded FAILED or CANCELED; "
+    "the published file is the last complete snapshot)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,6 +66,7 @@ class _Cli(_Parser):
 
 def _option(parse):
     """An argparse type of a `settings.parse_*` check: its ValueError's words, verbatim."""
+
     def option_type(text: str):
         try:
             return parse(text)
@@ -94,8 +97,7 @@ _date = _option(settings.parse_date)  # YYYY-MM-DD or YYYYMMDD
 #: `run`'s options whose default is a setting (`env_settings.Settings`, field = dest). Read after
 #: parsing, so that a bad value there is a usage error (64) naming the variable, not a traceback
 #: or a step failing later; the symbol lists' variables are read the same way (`_list_error`).
-OPTION_SETTINGS = ("source", "sample_today", "sample_size", "requests_per_second", "min_daily_coverage",
-                   "revisit_days")
+OPTION_SETTINGS = ("source", "sample_today", "sample_size", "requests_per_second", "min_daily_coverage", "revisit_days")
 
 
 def _env_defaults(parser: argparse.ArgumentParser, run: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -106,8 +108,11 @@ def _env_defaults(parser: argparse.ArgumentParser, run: argparse.ArgumentParser,
     needs them, as one `quantdb-pipeline: <problem>` line; `read`'s own cache size is not the run's)."""
     from quantdb_pipeline.env_settings import load_leniently
 
-    given = {dest: getattr(args, dest) for dest in (*OPTION_SETTINGS, "symbols", "hk_symbols", "indices")
-             if getattr(args, dest, None) is not None}
+    given = {
+        dest: getattr(args, dest)
+        for dest in (*OPTION_SETTINGS, "symbols", "hk_symbols", "indices")
+        if getattr(args, dest, None) is not None
+    }
     values, problems = load_leniently(**given)
     for field in (*OPTION_SETTINGS, "symbols", "hk_symbols", "indices"):
         if field in problems:
@@ -122,85 +127,141 @@ def _parser() -> _Cli:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser(
-        "run", help="load calendars, securities, bars and adjustment factors for a date range",
+        "run",
+        help="load calendars, securities, bars and adjustment factors for a date range",
         description="Materialize the pipeline's assets (A-shares, Hong Kong, indices) for [start, end] "
-                    "snapped to trading days, in one Dagster run per market's partitions (HK bars, by HKEX "
-                    "sessions, first; then the rest, by SSE sessions), publish once what passed its checks, "
-                    "then print a summary. A range without a trading day starts no run.",
-        epilog=EXIT_CODES)
-    run.add_argument("--source", type=str.lower, choices=["sample", "akshare"],
-                     help="market data source, any case (default: $QUANTDB_SOURCE or sample)")
+        "snapped to trading days, in one Dagster run per market's partitions (HK bars, by HKEX "
+        "sessions, first; then the rest, by SSE sessions), publish once what passed its checks, "
+        "then print a summary. A range without a trading day starts no run.",
+        epilog=EXIT_CODES,
+    )
+    run.add_argument(
+        "--source",
+        type=str.lower,
+        choices=["sample", "akshare"],
+        help="market data source, any case (default: $QUANTDB_SOURCE or sample)",
+    )
     # None when not given on the command line: naming symbols there limits the markets loaded
     # (see `_markets`); the environment's lists restrict the universe without doing so
-    run.add_argument("--symbols",
-                     help="comma-separated A-share symbols, e.g. 000001,600000; without --markets, loads only cn "
-                          "(default: $QUANTDB_SYMBOLS, else the whole universe)")
-    run.add_argument("--markets",
-                     help="comma-separated parts to load, any case: cn (A-share bars and factors), hk, index, fundamentals "
-                          "(A-share profiles and financial reports) (default: the markets named by --symbols (cn), "
-                          "--hk-symbols (hk) and --indices (index), else all four)")
-    run.add_argument("--hk-symbols",
-                     help="comma-separated HK symbols, e.g. 00700,0005.HK; without --markets, loads only hk "
-                          "(default: $QUANTDB_HK_SYMBOLS, else the HK main board)")
-    run.add_argument("--indices",
-                     help="comma-separated CN index codes, from the known ones: "
-                          + ", ".join(f"{code} {name}" for code, name in settings.DEFAULT_INDICES.items())
-                          + "; without --markets, loads only index (default: $QUANTDB_INDICES, else all of them)")
-    run.add_argument("--start", type=_date,
-                     help="first date (default: the first day the warehouse lacks, after a symbol's coverage "
-                          "ends or in the --revisit-days window, or three years before --end on an empty "
-                          "warehouse)")
+    run.add_argument(
+        "--symbols",
+        help="comma-separated A-share symbols, e.g. 000001,600000; without --markets, loads only cn "
+        "(default: $QUANTDB_SYMBOLS, else the whole universe)",
+    )
+    run.add_argument(
+        "--markets",
+        help="comma-separated parts to load, any case: cn (A-share bars and factors), hk, index, fundamentals "
+        "(A-share profiles and financial reports) (default: the markets named by --symbols (cn), "
+        "--hk-symbols (hk) and --indices (index), else all four)",
+    )
+    run.add_argument(
+        "--hk-symbols",
+        help="comma-separated HK symbols, e.g. 00700,0005.HK; without --markets, loads only hk "
+        "(default: $QUANTDB_HK_SYMBOLS, else the HK main board)",
+    )
+    run.add_argument(
+        "--indices",
+        help="comma-separated CN index codes, from the known ones: "
+        + ", ".join(f"{code} {name}" for code, name in settings.DEFAULT_INDICES.items())
+        + "; without --markets, loads only index (default: $QUANTDB_INDICES, else all of them)",
+    )
+    run.add_argument(
+        "--start",
+        type=_date,
+        help="first date (default: the first day the warehouse lacks, after a symbol's coverage "
+        "ends or in the --revisit-days window, or three years before --end on an empty "
+        "warehouse)",
+    )
     run.add_argument("--end", type=_date, help="last date (default: the last day with final bars)")
-    run.add_argument("--warehouse",
-                     help="DuckDB file to write (default: $QUANTDB_WAREHOUSE, else warehouse/sample.duckdb for "
-                          "--source sample and warehouse/quantdb.duckdb for akshare); recorded in the user config "
-                          "file after it is published, for readers")
-    run.add_argument("--allow-mixed-sources", action="store_true",
-                     help="write into a warehouse that holds the other source's data (refused otherwise, exit 64): "
-                          "days the other source already covers keep its rows")
-    run.add_argument("--sample-today", type=_date,
-                     help="the sample market's 'today' (YYYY-MM-DD), to replay it day by day "
-                          "(default: $QUANTDB_SAMPLE_TODAY or today)")
-    run.add_argument("--sample-size", type=_sample_size,
-                     help="number of symbols in the sample market "
-                          f"(default: ${settings.SAMPLE_SYMBOLS_ENV} or {settings.DEFAULT_SAMPLE_SIZE})")
-    run.add_argument("--requests-per-second", type=_rate,
-                     help=f"akshare pacing (default: ${settings.RATE_ENV} or {settings.DEFAULT_REQUESTS_PER_SECOND:g})")
-    run.add_argument("--max-retries", type=_count, default=settings.DEFAULT_MAX_RETRIES,
-                     help="akshare: retries of a request that failed in transit or with a 5xx, with backoff "
-                          f"(default {settings.DEFAULT_MAX_RETRIES}; 0 fails fast, e.g. to check a setup without "
-                          "network)")
-    run.add_argument("--min-daily-coverage", type=_share,
-                     help="quality gate: share of symbols each trading day must have rows for "
-                          f"(default: ${settings.MIN_COVERAGE_ENV} or {settings.DEFAULT_MIN_DAILY_COVERAGE:g})")
-    run.add_argument("--revisit-days", type=_days,
-                     help="trading days back from --end in which every day a symbol lacks is fetched again "
-                          f"(default: ${settings.REVISIT_DAYS_ENV} or {settings.DEFAULT_REVISIT_DAYS}; 0: off)")
-    run.add_argument("--refresh-factors", action="store_true",
-                     help="refetch every symbol's adjustment factors (A-share and HK), not only the stale or due ones")
+    run.add_argument(
+        "--warehouse",
+        help="DuckDB file to write (default: $QUANTDB_WAREHOUSE, else warehouse/sample.duckdb for "
+        "--source sample and warehouse/quantdb.duckdb for akshare); recorded in the user config "
+        "file after it is published, for readers",
+    )
+    run.add_argument(
+        "--allow-mixed-sources",
+        action="store_true",
+        help="write into a warehouse that holds the other source's data (refused otherwise, exit 64): "
+        "days the other source already covers keep its rows",
+    )
+    run.add_argument(
+        "--sample-today",
+        type=_date,
+        help="the sample market's 'today' (YYYY-MM-DD), to replay it day by day "
+        "(default: $QUANTDB_SAMPLE_TODAY or today)",
+    )
+    run.add_argument(
+        "--sample-size",
+        type=_sample_size,
+        help="number of symbols in the sample market "
+        f"(default: ${settings.SAMPLE_SYMBOLS_ENV} or {settings.DEFAULT_SAMPLE_SIZE})",
+    )
+    run.add_argument(
+        "--requests-per-second",
+        type=_rate,
+        help=f"akshare pacing (default: ${settings.RATE_ENV} or {settings.DEFAULT_REQUESTS_PER_SECOND:g})",
+    )
+    run.add_argument(
+        "--max-retries",
+        type=_count,
+        default=settings.DEFAULT_MAX_RETRIES,
+        help="akshare: retries of a request that failed in transit or with a 5xx, with backoff "
+        f"(default {settings.DEFAULT_MAX_RETRIES}; 0 fails fast, e.g. to check a setup without "
+        "network)",
+    )
+    run.add_argument(
+        "--min-daily-coverage",
+        type=_share,
+        help="quality gate: share of symbols each trading day must have rows for "
+        f"(default: ${settings.MIN_COVERAGE_ENV} or {settings.DEFAULT_MIN_DAILY_COVERAGE:g})",
+    )
+    run.add_argument(
+        "--revisit-days",
+        type=_days,
+        help="trading days back from --end in which every day a symbol lacks is fetched again "
+        f"(default: ${settings.REVISIT_DAYS_ENV} or {settings.DEFAULT_REVISIT_DAYS}; 0: off)",
+    )
+    run.add_argument(
+        "--refresh-factors",
+        action="store_true",
+        help="refetch every symbol's adjustment factors (A-share and HK), not only the stale or due ones",
+    )
     run.add_argument("--no-progress", action="store_true", help="do not show the steps' progress")
-    run.add_argument("--verbose", action="store_true",
-                     help="also show every log line (retries, per-symbol failures, stack traces) on stderr; "
-                          "without it they go only to the run's log file beside the warehouse (logs/)")
-    show = commands.add_parser("status", help="what the published warehouse holds and what is waiting",
-                               description="Tables with rows and latest dates, coverage gaps against the "
-                                           "trading calendar, missing days per symbol, quarantined rows, "
-                                           "symbols waiting for a retry (the same as read.status()).")
-    show.add_argument("--warehouse",
-                      help="DuckDB file (default: $QUANTDB_WAREHOUSE, else the warehouse recorded for readers "
-                           "(user config file), else warehouse/quantdb.duckdb or warehouse/sample.duckdb)")
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show every log line (retries, per-symbol failures, stack traces) on stderr; "
+        "without it they go only to the run's log file beside the warehouse (logs/)",
+    )
+    show = commands.add_parser(
+        "status",
+        help="what the published warehouse holds and what is waiting",
+        description="Tables with rows and latest dates, coverage gaps against the "
+        "trading calendar, missing days per symbol, quarantined rows, "
+        "symbols waiting for a retry (the same as read.status()).",
+    )
+    show.add_argument(
+        "--warehouse",
+        help="DuckDB file (default: $QUANTDB_WAREHOUSE, else the warehouse recorded for readers "
+        "(user config file), else warehouse/quantdb.duckdb or warehouse/sample.duckdb)",
+    )
     show.add_argument("--limit", type=_count, default=20, help="rows shown per section (default 20)")
     parser.run_parser = run  # for `_env_defaults`
     prune = commands.add_parser(
-        "prune", help="delete old runs from the Dagster instance (.dagster/) and reclaim their space",
+        "prune",
+        help="delete old runs from the Dagster instance (.dagster/) and reclaim their space",
         description="Delete the runs that ended more than --keep-days days ago (keeping the --keep-runs newest "
-                    "and any unfinished run): their records, events, check results, compute logs and sqlite "
-                    "shards, then compact the event index. The warehouse is not touched. Dagster has no run "
-                    "retention setting; run this from cron (e.g. weekly) to keep .dagster/ bounded.")
-    prune.add_argument("--keep-days", type=_count, default=90, help="keep runs that ended within this many days "
-                                                                   "(default 90)")
-    prune.add_argument("--keep-runs", type=_count, default=20, help="keep this many newest runs whatever their age "
-                                                                   "(default 20)")
+        "and any unfinished run): their records, events, check results, compute logs and sqlite "
+        "shards, then compact the event index. The warehouse is not touched. Dagster has no run "
+        "retention setting; run this from cron (e.g. weekly) to keep .dagster/ bounded.",
+    )
+    prune.add_argument(
+        "--keep-days", type=_count, default=90, help="keep runs that ended within this many days (default 90)"
+    )
+    prune.add_argument(
+        "--keep-runs", type=_count, default=20, help="keep this many newest runs whatever their age (default 20)"
+    )
     prune.add_argument("--dry-run", action="store_true", help="only list the runs that would be deleted")
     return parser
 
@@ -239,8 +300,7 @@ def _instance(configured_compute_logs: bool = False):
         ref = InstanceRef.from_dir(str(cwd / ".dagster"), config_dir=str(cwd))
     if configured_compute_logs:
         return DagsterInstance.from_ref(ref)
-    no_capture = ConfigurableClassData("dagster._core.storage.noop_compute_log_manager",
-                                       "NoOpComputeLogManager", "{}")
+    no_capture = ConfigurableClassData("dagster._core.storage.noop_compute_log_manager", "NoOpComputeLogManager", "{}")
     return DagsterInstance.from_ref(ref._replace(compute_logs_data=no_capture))
 
 
@@ -316,8 +376,10 @@ def prune(args: argparse.Namespace) -> int:
     with _instance(configured_compute_logs=True) as instance:
         report = prune_runs(instance, args.keep_days, args.keep_runs, dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
-    print(f"{verb} {len(report.deleted)} run(s), kept {report.kept}"
-          + (f"; {report.bytes_freed / 1e6:.1f} MB freed" if report.bytes_freed is not None else ""))
+    print(
+        f"{verb} {len(report.deleted)} run(s), kept {report.kept}"
+        + (f"; {report.bytes_freed / 1e6:.1f} MB freed" if report.bytes_freed is not None else "")
+    )
     for run_id in report.deleted:
         print(f"  {run_id}  {report.described[run_id]}")
     return EXIT_OK
@@ -337,13 +399,17 @@ def status(args: argparse.Namespace) -> int:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
         return EXIT_NOT_PUBLISHED
     print(f"warehouse: {path} (source: {describe(path)})\n")
-    titles = {"tables": "tables", "gaps": "coverage gaps against the trading calendar",
-              "holes": "missing trading days per symbol (revisited: the next run fetches them by itself)",
-              "quarantine": "quarantined rows", "retries": "symbols waiting for a retry",
-              "stale": "stale datasets: their last load failed, they hold their last good rows",
-              "unreconciled": "quote-list bars not yet reconciled with the history endpoint",
-              "adjustment": "ex-dates with a derived factor (upstream has not published it) or no factor at all",
-              "closures": "market closures the library calendar does not know (not trading days)"}
+    titles = {
+        "tables": "tables",
+        "gaps": "coverage gaps against the trading calendar",
+        "holes": "missing trading days per symbol (revisited: the next run fetches them by itself)",
+        "quarantine": "quarantined rows",
+        "retries": "symbols waiting for a retry",
+        "stale": "stale datasets: their last load failed, they hold their last good rows",
+        "unreconciled": "quote-list bars not yet reconciled with the history endpoint",
+        "adjustment": "ex-dates with a derived factor (upstream has not published it) or no factor at all",
+        "closures": "market closures the library calendar does not know (not trading days)",
+    }
     # what a column holds where its name says less: ingest_state keys dividend and report periods
     # by the same column as symbols
     headers = {("retries", "symbol"): "symbol / period"}
@@ -378,7 +444,7 @@ def cell_text(value, limit: int = CELL_CHARS) -> str:
     text = " ".join(str(value).split())
     if len(text) <= limit:
         return text
-    cut = text[:limit - 1]
+    cut = text[: limit - 1]
     space = cut.rfind(" ")
     return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:(") + "…"
 
@@ -388,8 +454,7 @@ def text_table(columns: list[str], rows) -> list[str]:
     shows without wrapping, whatever one long reason holds (pandas pads every row to it)."""
     cells = [[cell_text(value) for value in row] for row in rows]
     widths = [max([len(name)] + [len(row[i]) for row in cells]) for i, name in enumerate(columns)]
-    return ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
-            for line in [columns, *cells]]
+    return ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip() for line in [columns, *cells]]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -416,12 +481,16 @@ def _stopped(interrupts) -> int:
     """Clean up after SIGINT/SIGTERM, print the one line, return 130 or 143."""
     interrupts.ignore_further()  # a second Ctrl-C must not break the clean-up
     closed = _close_own_runs(interrupts.instance)
-    name, exit_code = (("SIGTERM", EXIT_TERMINATED) if interrupts.received == signal.SIGTERM
-                       else ("Ctrl-C", EXIT_INTERRUPTED))
+    name, exit_code = (
+        ("SIGTERM", EXIT_TERMINATED) if interrupts.received == signal.SIGTERM else ("Ctrl-C", EXIT_INTERRUPTED)
+    )
     # while stderr is still muted: the alert's log line would be a second line; the one line says where it is
-    alerted, _ = _alert_failed_runs(interrupts.instance, [entry.split()[0] for entry in closed],
-                                    interrupts.warehouse,
-                                    cause=f"stopped by {name} ({signal.Signals(interrupts.received).name})")
+    alerted, _ = _alert_failed_runs(
+        interrupts.instance,
+        [entry.split()[0] for entry in closed],
+        interrupts.warehouse,
+        cause=f"stopped by {name} ({signal.Signals(interrupts.received).name})",
+    )
     interrupts.restore_stderr()
     from quantdb_pipeline import progress
 
@@ -429,17 +498,24 @@ def _stopped(interrupts) -> int:
     if sys.stderr.isatty():  # the live progress line (its clearing was muted with stderr): erase it
         sys.stderr.write("\r\033[K")
     published = interrupts.warehouse
-    print(f"quantdb-pipeline: stopped by {name}"
-          + (f"; run {', '.join(closed)}" if closed else "; no run was started")
-          + ("; nothing was published yet" if published is not None and not Path(published).exists()
-             else "; the published warehouse is unchanged or a complete snapshot")
-          + (f"; details: {interrupts.log_path}" if interrupts.log_path else "")
-          + (f"; alert recorded in {alerted}" if alerted else ""), file=sys.stderr)
+    print(
+        f"quantdb-pipeline: stopped by {name}"
+        + (f"; run {', '.join(closed)}" if closed else "; no run was started")
+        + (
+            "; nothing was published yet"
+            if published is not None and not Path(published).exists()
+            else "; the published warehouse is unchanged or a complete snapshot"
+        )
+        + (f"; details: {interrupts.log_path}" if interrupts.log_path else "")
+        + (f"; alert recorded in {alerted}" if alerted else ""),
+        file=sys.stderr,
+    )
     return exit_code
 
 
-def _alert_failed_runs(instance, run_ids: list[str], warehouse: Path | None,
-                       cause: str | None = None) -> tuple[Path | None, list[str]]:
+def _alert_failed_runs(
+    instance, run_ids: list[str], warehouse: Path | None, cause: str | None = None
+) -> tuple[Path | None, list[str]]:
     """Alert each of `run_ids` that failed or was canceled (`sensors.alert_run`: alerts file beside
     `warehouse`, webhook; once per run). (The alerts file, the run ids alerted), or (None, []).
 
@@ -479,8 +555,9 @@ def _close_own_runs(instance) -> list[str]:
 
     from quantdb_pipeline.run_recovery import HOST_TAG, LAUNCHED_BY, PID_TAG
 
-    mine = instance.get_runs(RunsFilter(tags={LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()),
-                                              HOST_TAG: socket.gethostname()}))
+    mine = instance.get_runs(
+        RunsFilter(tags={LAUNCHED_BY: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+    )
     for run in mine:
         if not run.is_finished:
             instance.report_run_canceled(run, "stopped by the user (Ctrl-C or SIGTERM) before it finished")
@@ -506,9 +583,11 @@ def _working_file_lock(warehouse: Path) -> str | None:
     try:
         _open(working).close()
     except WarehouseBusyError as error:
-        return (f"the working file {working} is held open read-write by {error.holder or 'another process'}, "
-                "which is no pipeline run; the pipeline writes only that file: close that session "
-                f"(open the published {warehouse.name} read-only instead) and run again")
+        return (
+            f"the working file {working} is held open read-write by {error.holder or 'another process'}, "
+            "which is no pipeline run; the pipeline writes only that file: close that session "
+            f"(open the published {warehouse.name} read-only instead) and run again"
+        )
     return None
 
 
@@ -553,8 +632,10 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     warehouse = args.settings.warehouse_path(args.warehouse)
     markets, implied = _markets(args)
     if not markets or markets - set(selections.MARKETS):
-        print(f"quantdb-pipeline: --markets {args.markets!r}: choose from {', '.join(selections.MARKETS)}",
-              file=sys.stderr)
+        print(
+            f"quantdb-pipeline: --markets {args.markets!r}: choose from {', '.join(selections.MARKETS)}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     if implied:
         print(f"quantdb-pipeline: loading {implied}; pass --markets to load more", file=sys.stderr)
@@ -578,13 +659,18 @@ def _run(args: argparse.Namespace, interrupts) -> int:
         print(f"quantdb-pipeline: --start {args.start} is after --end {args.end}", file=sys.stderr)
         return EXIT_USAGE
     if args.start and args.start > today:
-        print(f"quantdb-pipeline: no trading day in {args.start}..{args.end or args.start} has final bars yet "
-              f"(the source's last final day is {today}): nothing to load, no run started", file=sys.stderr)
+        print(
+            f"quantdb-pipeline: no trading day in {args.start}..{args.end or args.start} has final bars yet "
+            f"(the source's last final day is {today}): nothing to load, no run started",
+            file=sys.stderr,
+        )
         return EXIT_OK
     if args.end and args.end > today:
         # Dagster would record the partitions after `today` as materialized although no bars exist yet
-        print(f"quantdb-pipeline: --end {args.end} is after the source's last final day {today}: the range ends "
-              f"there", file=sys.stderr)
+        print(
+            f"quantdb-pipeline: --end {args.end} is after the source's last final day {today}: the range ends there",
+            file=sys.stderr,
+        )
     end = min(args.end or today, today)
     mixing = _mixing_refusal(warehouse, args.source, args.allow_mixed_sources)
     if mixing:  # a usage error: the command names the wrong file or lacks the flag; nothing started
@@ -606,8 +692,7 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     # one run per market's partitions, each range snapped to that market's trading days
     runs, skipped = range_runs.plan([*dict.fromkeys(assets)], published_warehouse, start, end)
     if not runs:  # a Dagster run would record the NEXT trading day as materialized
-        print(f"quantdb-pipeline: no trading day in {start}..{end}: nothing to load, no run started",
-              file=sys.stderr)
+        print(f"quantdb-pipeline: no trading day in {start}..{end}: nothing to load, no run started", file=sys.stderr)
         return EXIT_OK
     print(f"Loading {args.source} market {start}..{end} into {warehouse}", file=sys.stderr)
     for line in skipped:
@@ -619,8 +704,12 @@ def _run(args: argparse.Namespace, interrupts) -> int:
     began = time.perf_counter()
     # the live line starts now: opening the instance and starting the first run take seconds
     watcher = progress.StepWatcher(None, run_tags, display) if display else None
-    with RunLog(warehouse, verbose=args.verbose) as log, (watcher or contextlib.nullcontext()), \
-            market.progress.listening(display and display.report), _instance() as instance:
+    with (
+        RunLog(warehouse, verbose=args.verbose) as log,
+        watcher or contextlib.nullcontext(),
+        market.progress.listening(display and display.report),
+        _instance() as instance,
+    ):
         interrupts.instance = instance
         if watcher is not None:
             watcher.instance = instance
@@ -632,19 +721,29 @@ def _run(args: argparse.Namespace, interrupts) -> int:
             print(f"quantdb-pipeline: not started: {locked}", file=sys.stderr)
             return EXIT_NOT_PUBLISHED
         result = range_runs.materialize_range(
-            [*dict.fromkeys(assets)], published_warehouse, start, end,
+            [*dict.fromkeys(assets)],
+            published_warehouse,
+            start,
+            end,
             # only a range ending on the source's today may use the quote list (see QUOTE_LIST_CHECKS)
             may_use_quote_list=end == today,
-            resources={"market": market,
-                       "warehouse": WarehouseResource(database=str(warehouse), source=args.source,
-                                                      allow_mixed_sources=args.allow_mixed_sources)},
+            resources={
+                "market": market,
+                "warehouse": WarehouseResource(
+                    database=str(warehouse), source=args.source, allow_mixed_sources=args.allow_mixed_sources
+                ),
+            },
             instance=instance,
             tags=run_tags,
             # Dagster's console repeats a failure with its stack trace at every level it passes;
             # the summary below says what failed in one line each, the log file has the traces.
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-                        "ops": {"adjustment_factors": {"config": {"refresh": args.refresh_factors}},
-                                "hk_adjustment_factors": {"config": {"refresh": args.refresh_factors}}}},
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+                "ops": {
+                    "adjustment_factors": {"config": {"refresh": args.refresh_factors}},
+                    "hk_adjustment_factors": {"config": {"refresh": args.refresh_factors}},
+                },
+            },
             stop=lambda: interrupts.received is not None,
         )
         assert result is not None  # it plans the same runs as `range_runs.plan` above, which found some
@@ -694,8 +793,11 @@ def _markets(args: argparse.Namespace) -> tuple[set[str], str]:
     the command line (--symbols: cn, --hk-symbols: hk, --indices: index), else all four. Fills
     the lists not given from the environment. A run loads only what its command names:
     `--symbols 600000` must not also fetch the HK main board and every index."""
-    named = {flag: market for flag, market in (("--symbols", "cn"), ("--hk-symbols", "hk"), ("--indices", "index"))
-             if getattr(args, flag[2:].replace("-", "_")) is not None}
+    named = {
+        flag: market
+        for flag, market in (("--symbols", "cn"), ("--hk-symbols", "hk"), ("--indices", "index"))
+        if getattr(args, flag[2:].replace("-", "_")) is not None
+    }
     args.symbols = ",".join(args.settings.symbols) if args.symbols is None else args.symbols
     args.hk_symbols = ",".join(args.settings.hk_symbols) if args.hk_symbols is None else args.hk_symbols
     args.indices = ",".join(args.settings.indices) if args.indices is None else args.indices
@@ -711,8 +813,7 @@ def _list_error(args: argparse.Namespace) -> str | None:
     """What is wrong with the symbol lists (--symbols, --hk-symbols, --indices, else their
     environment variables), in one line naming the symbol and the rule, or None. Needs only
     `quantdb_pipeline.symbols`, so a mistyped symbol is said at once; `args` is not changed."""
-    from quantdb_pipeline.symbols import (SymbolError, normalize_hk_symbol, normalize_index_symbol,
-                                          normalize_symbols)
+    from quantdb_pipeline.symbols import SymbolError, normalize_hk_symbol, normalize_index_symbol, normalize_symbols
 
     def given(dest: str, variable: str) -> tuple[str, str]:
         value = getattr(args, dest)
@@ -743,8 +844,13 @@ def _market_resource(args: argparse.Namespace):
     lists as `_markets` resolved them, and the CLI-only --max-retries."""
     from quantdb_pipeline.resources import MarketSourceResource
 
-    return MarketSourceResource.from_settings(args.settings, symbols=args.symbols, hk_symbols=args.hk_symbols,
-                                              indices=args.indices, max_retries=args.max_retries)
+    return MarketSourceResource.from_settings(
+        args.settings,
+        symbols=args.symbols,
+        hk_symbols=args.hk_symbols,
+        indices=args.indices,
+        max_retries=args.max_retries,
+    )
 
 
 def _mixing_refusal(warehouse: Path, source: str, allow_mixed: bool) -> str | None:
@@ -787,19 +893,26 @@ def _record_for_readers(warehouse: Path, source: str, complete: bool) -> None:
     before = entry.get("path")
     to_real_data = entry.get("source") == "sample" and source == "akshare" and complete
     if before and before != path and os.path.exists(before) and not to_real_data:
-        print(f"readers still open {before} (the user config file's entry); to read this warehouse pass "
-              f"warehouse={path!r} or set ${settings.WAREHOUSE_ENV}={path}")
+        print(
+            f"readers still open {before} (the user config file's entry); to read this warehouse pass "
+            f"warehouse={path!r} or set ${settings.WAREHOUSE_ENV}={path}"
+        )
         return
     try:
         config = record_published(warehouse, source)
     except OSError as error:
-        print(f"quantdb-pipeline: could not record the warehouse for readers ({error}); they find it through "
-              f"${settings.WAREHOUSE_ENV}={path}", file=sys.stderr)
+        print(
+            f"quantdb-pipeline: could not record the warehouse for readers ({error}); they find it through "
+            f"${settings.WAREHOUSE_ENV}={path}",
+            file=sys.stderr,
+        )
         return
     if before == path:  # said when it changed; a nightly run stays quiet
         return
-    print(f"readers (quantdb_pipeline.read, status) now open {path} from any folder "
-          f"(recorded in {config}; ${settings.WAREHOUSE_ENV} overrides it)")
+    print(
+        f"readers (quantdb_pipeline.read, status) now open {path} from any folder "
+        f"(recorded in {config}; ${settings.WAREHOUSE_ENV} overrides it)"
+    )
 
 
 #: Warnings printed after the summary; the rest are in the run's event log (the UI's Runs page).
@@ -847,15 +960,17 @@ def dataset_reports(metadata: dict[str, dict]):
 
 def failed_datasets(metadata: dict[str, dict]) -> dict[str, str]:
     """dataset -> reason, for the datasets whose load failed in this run (they keep their last good rows)."""
-    return {asset: report.reason or "" for asset, report in dataset_reports(metadata).items()
-            if report.status == "failed"}
+    return {
+        asset: report.reason or "" for asset, report in dataset_reports(metadata).items() if report.status == "failed"
+    }
 
 
 def partial_datasets(metadata: dict[str, dict]) -> dict[str, str]:
     """dataset -> what part failed, for the datasets that loaded only in part (status `partial`,
     e.g. some dividend periods failed: the rest is stored, the failed part retried)."""
-    return {asset: report.reason or "" for asset, report in dataset_reports(metadata).items()
-            if report.status == "partial"}
+    return {
+        asset: report.reason or "" for asset, report in dataset_reports(metadata).items() if report.status == "partial"
+    }
 
 
 def step_failures(result) -> list[tuple[str, str]]:
@@ -865,8 +980,9 @@ def step_failures(result) -> list[tuple[str, str]]:
     return [(event.step_key, step_failure_message(event)) for event in result.all_events if event.is_step_failure]
 
 
-def _default_start(warehouse: Path, end: dt.date, symbols: list[str] | None,
-                   revisit_days: int = settings.DEFAULT_REVISIT_DAYS) -> dt.date:
+def _default_start(
+    warehouse: Path, end: dt.date, symbols: list[str] | None, revisit_days: int = settings.DEFAULT_REVISIT_DAYS
+) -> dt.date:
     """The first day the warehouse lacks (see `loaders.bars.resume_date`: after a symbol's
     coverage ends, or a hole in the trailing window); on an empty warehouse, three years
     before `end`.
@@ -905,18 +1021,36 @@ def _metadata_by_asset(result) -> dict[str, dict]:
 
 #: Summary rows that belong to one dataset: shown only when the command ran it.
 SUMMARY_ROW_DATASET = {
-    **dict.fromkeys(("bar rows written", "symbols updated", "symbols already covered", "symbols failed",
-                     "upstream requests (bars)"), "daily_bars"),
-    "HK bar rows written": "hk_daily_bars", "index bar rows written": "index_daily_bars",
+    **dict.fromkeys(
+        (
+            "bar rows written",
+            "symbols updated",
+            "symbols already covered",
+            "symbols failed",
+            "upstream requests (bars)",
+        ),
+        "daily_bars",
+    ),
+    "HK bar rows written": "hk_daily_bars",
+    "index bar rows written": "index_daily_bars",
     "profiles fetched / new versions": "security_profiles",
     "financial periods / watchlist symbols": "financial_statements",
     "dividend periods fetched / new ex-dates": "corporate_actions",
-    "factors fetched / changed": "adjustment_factors", "factors derived / ex-dates not covered": "adjustment_factors",
+    "factors fetched / changed": "adjustment_factors",
+    "factors derived / ex-dates not covered": "adjustment_factors",
 }
 
 
-def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result, requests: dict,
-             warnings_logged: Sequence[str] = ()) -> str:
+def _summary(
+    warehouse: Path,
+    start,
+    end,
+    metadata: dict,
+    elapsed: float,
+    result,
+    requests: dict,
+    warnings_logged: Sequence[str] = (),
+) -> str:
     """The run's summary; `requests`: asset -> Counter(endpoint -> upstream requests) of its runs
     (`upstream_requests.requests_by_asset`, the tally behind the run tag), shown as a table of the
     datasets that made any. Each failed dataset or crashed step is one line with its root cause
@@ -929,14 +1063,29 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     from quantdb_pipeline.assets.report import DatasetReport, failed_symbols_markdown
 
     reports = dataset_reports(metadata)
-    bars, factors, actions, hk, indices, profiles, statements = (reports.get(dataset, DatasetReport()) for dataset in (
-        "daily_bars", "adjustment_factors", "corporate_actions", "hk_daily_bars", "index_daily_bars",
-        "security_profiles", "financial_statements"))
+    bars, factors, actions, hk, indices, profiles, statements = (
+        reports.get(dataset, DatasetReport())
+        for dataset in (
+            "daily_bars",
+            "adjustment_factors",
+            "corporate_actions",
+            "hk_daily_bars",
+            "index_daily_bars",
+            "security_profiles",
+            "financial_statements",
+        )
+    )
     failed = failed_datasets(metadata)
     published = "published_warehouse" in metadata
-    outcome = ("succeeded" if result.success else
-               f"published; {len(failed)} dataset(s) FAILED" if published and failed else
-               "published; a step FAILED" if published else "FAILED: nothing published")
+    outcome = (
+        "succeeded"
+        if result.success
+        else f"published; {len(failed)} dataset(s) FAILED"
+        if published and failed
+        else "published; a step FAILED"
+        if published
+        else "FAILED: nothing published"
+    )
     # one run per market's partitions (HK first); the last one publishes
     ids = result.run_ids
     lines = [f"run {ids[0]} {outcome}" if len(ids) == 1 else f"runs {', '.join(ids)} {outcome}"]
@@ -953,21 +1102,33 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         ("HK bar rows written", _or(hk.rows_written, "-")),
         ("index bar rows written", _or(indices.rows_written, "-")),
         ("profiles fetched / new versions", f"{_or(profiles.symbols_due, '-')} / {_or(profiles.new_versions, 0)}"),
-        ("financial periods / watchlist symbols", f"{_or(statements.periods_fetched, '-')} / "
-                                                  f"{_or(statements.symbols_due, '-')}"),
-        ("dividend periods fetched / new ex-dates", f"{_or(actions.periods_fetched, '-')} / "
-                                                   f"{_or(actions.new_ex_dates, '-')}"),
-        ("factors fetched / changed", f"{_or(factors.symbols_fetched, 0)} symbols / "
-                                      f"{_or(factors.symbols_changed, 0)} symbols"),
-        ("factors derived / ex-dates not covered", f"{_or(factors.derived_factors, 0)} / "
-                                                   f"{_or(factors.adjustment_gaps, 0)}"),
+        (
+            "financial periods / watchlist symbols",
+            f"{_or(statements.periods_fetched, '-')} / {_or(statements.symbols_due, '-')}",
+        ),
+        (
+            "dividend periods fetched / new ex-dates",
+            f"{_or(actions.periods_fetched, '-')} / {_or(actions.new_ex_dates, '-')}",
+        ),
+        (
+            "factors fetched / changed",
+            f"{_or(factors.symbols_fetched, 0)} symbols / {_or(factors.symbols_changed, 0)} symbols",
+        ),
+        (
+            "factors derived / ex-dates not covered",
+            f"{_or(factors.derived_factors, 0)} / {_or(factors.adjustment_gaps, 0)}",
+        ),
         ("upstream requests (all)", upstream_requests.total(requests)),
         ("elapsed", f"{elapsed:.1f} s"),
     ]
     # the rows of datasets this command did not run (`--markets hk`: no A-share rows) would only say "-"
     ran = {*metadata, *(step for step, _ in step_failures(result) if step)}
-    rows = [(name, value) for name, value in rows if SUMMARY_ROW_DATASET.get(name, "") in ran | {""}
-            and not (name == "rows quarantined (all tables)" and value == 0)]  # said when there are some
+    rows = [
+        (name, value)
+        for name, value in rows
+        if SUMMARY_ROW_DATASET.get(name, "") in ran | {""}
+        and not (name == "rows quarantined (all tables)" and value == 0)
+    ]  # said when there are some
     try:
         with read.connect(warehouse) as conn:
             total, symbols, first, last = conn.execute(
@@ -975,8 +1136,11 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
             ).fetchall()[0]
         rows.append(("warehouse", str(warehouse)))
         if total:  # A-share bars; an HK- or index-only warehouse has none to describe
-            rows += [("bar rows in warehouse", total), ("symbols in warehouse", symbols),
-                     ("bars cover", f"{first}..{last}")]
+            rows += [
+                ("bar rows in warehouse", total),
+                ("symbols in warehouse", symbols),
+                ("bars cover", f"{first}..{last}"),
+            ]
     except (read.WarehouseNotFoundError, read.WarehouseBusyError) as error:
         rows.append(("warehouse", str(error)))
     width = max(len(name) for name, _ in rows)
@@ -989,9 +1153,15 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
     if checks:
         # a line per passing check ("every rule passed", "the load completed") is noise: counted.
         # A failed dataset's load check, and its suites not evaluated, repeat its own line below.
-        failing = [check for check in checks if not check.passed and not (
-            check.asset_key.to_user_string() in failed
-            and (check.check_name == LOAD_CHECK or (check.description or "").startswith("not evaluated")))]
+        failing = [
+            check
+            for check in checks
+            if not check.passed
+            and not (
+                check.asset_key.to_user_string() in failed
+                and (check.check_name == LOAD_CHECK or (check.description or "").startswith("not evaluated"))
+            )
+        ]
         passed = sum(1 for check in checks if check.passed and check.check_name != LOAD_CHECK)
         lines.append(f"quality checks: {passed} passed" + (f", {len(failing)} FAILED:" if failing else ""))
         for check in failing:
@@ -1010,8 +1180,11 @@ def _summary(warehouse: Path, start, end, metadata: dict, elapsed: float, result
         for dataset, reason in partial.items():
             about = [line for line in warnings_logged if line.split(" ")[0] == dataset]
             lines.append("  " + failure_line(dataset, reason, about))
-    crashed = [(step, message) for step, message in step_failures(result)
-               if step != "published_warehouse" and step not in failed]
+    crashed = [
+        (step, message)
+        for step, message in step_failures(result)
+        if step != "published_warehouse" and step not in failed
+    ]
     for step, message in crashed:
         # a failure outside any step (a resource that could not start) has no step key
         lines.append(failure_line(f"step {step} failed" if step else "the run failed", message or "unknown error"))

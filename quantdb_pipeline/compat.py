@@ -19,9 +19,15 @@ from quantdb_pipeline.read.args import _date
 _ADJUST = {"": None, "qfq": "qfq", "hfq": "hfq"}
 
 
-def get_stock_data(symbol: str, start_date: str | None = None, end_date: str | None = None,
-                   days: int | None = None, adjust: str = "", *,
-                   warehouse: str | os.PathLike | None = None):
+def get_stock_data(
+    symbol: str,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    days: int | None = None,
+    adjust: str = "",
+    *,
+    warehouse: str | os.PathLike | None = None,
+):
     """Daily bars of one A-share in akshare's `stock_zh_a_hist` shape.
 
     `start_date`/`end_date` as "YYYYMMDD" (or "YYYY-MM-DD"); `days`: the last N trading days
@@ -40,10 +46,14 @@ def get_stock_data(symbol: str, start_date: str | None = None, end_date: str | N
         last = _date(end_date, "end_date") or latest
         trading = read.trading_days(end=last, warehouse=warehouse)
         start_date = trading[-days] if len(trading) >= days else (trading[0] if len(trading) else None)
-    bars = read.daily_bars(symbol, start_date, end_date, columns=["open", "high", "low", "close", "prev_close",
-                                                                  "volume", "amount", "pct_change",
-                                                                  "turnover_rate"],
-                           adjust=_ADJUST[adjust], warehouse=warehouse)
+    bars = read.daily_bars(
+        symbol,
+        start_date,
+        end_date,
+        columns=["open", "high", "low", "close", "prev_close", "volume", "amount", "pct_change", "turnover_rate"],
+        adjust=_ADJUST[adjust],
+        warehouse=warehouse,
+    )
     upstream = {canonical: name for name, canonical in A_SHARE_BAR_COLUMNS.items()}
     out = bars.assign(
         trade_date=bars["trade_date"].dt.date,
@@ -51,9 +61,18 @@ def get_stock_data(symbol: str, start_date: str | None = None, end_date: str | N
         amplitude=((bars["high"] - bars["low"]) / bars["prev_close"] * 100).round(2),
         change=(bars["close"] - bars["prev_close"]).round(4),
     )
-    columns = {"trade_date": upstream["trade_date"], "symbol": A_SHARE_BAR_SYMBOL_COLUMN,
-               "open": upstream["open"], "close": upstream["close"], "high": upstream["high"],
-               "low": upstream["low"], "volume": upstream["volume"], "amount": upstream["amount"],
-               "amplitude": "振幅", "pct_change": upstream["pct_change"], "change": "涨跌额",
-               "turnover_rate": upstream["turnover_rate"]}
+    columns = {
+        "trade_date": upstream["trade_date"],
+        "symbol": A_SHARE_BAR_SYMBOL_COLUMN,
+        "open": upstream["open"],
+        "close": upstream["close"],
+        "high": upstream["high"],
+        "low": upstream["low"],
+        "volume": upstream["volume"],
+        "amount": upstream["amount"],
+        "amplitude": "振幅",
+        "pct_change": upstream["pct_change"],
+        "change": "涨跌额",
+        "turnover_rate": upstream["turnover_rate"],
+    }
     return out[list(columns)].rename(columns=columns).reset_index(drop=True)

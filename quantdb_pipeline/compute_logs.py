@@ -35,8 +35,7 @@ SWEEP_INTERVAL_SECONDS = 3_600
 class RetainedLocalComputeLogManager(LocalComputeLogManager):
     """`LocalComputeLogManager` that deletes run directories idle for more than `retention_days`."""
 
-    def __init__(self, base_dir: str, polling_timeout: float | None = None, inst_data=None,
-                 retention_days: int = 30):
+    def __init__(self, base_dir: str, polling_timeout: float | None = None, inst_data=None, retention_days: int = 30):
         super().__init__(base_dir, polling_timeout=polling_timeout, inst_data=inst_data)
         if retention_days < 0:
             raise ValueError(f"compute_logs retention_days={retention_days}: give 0 (keep all) or more days")
@@ -70,9 +69,14 @@ class RetainedLocalComputeLogManager(LocalComputeLogManager):
             if not entry.is_dir() or entry.name == keep:
                 continue
             try:
-                newest = max((os.path.getmtime(os.path.join(root, name))
-                              for root, _, names in os.walk(entry.path) for name in names),
-                             default=entry.stat().st_mtime)
+                newest = max(
+                    (
+                        os.path.getmtime(os.path.join(root, name))
+                        for root, _, names in os.walk(entry.path)
+                        for name in names
+                    ),
+                    default=entry.stat().st_mtime,
+                )
                 if newest < cutoff:
                     shutil.rmtree(entry.path)
                     deleted.append(entry.name)

@@ -59,8 +59,14 @@ defs = Definitions(
     assets=project_assets(),
     asset_checks=project_asset_checks(),
     jobs=[reference_job, daily_bars_job, hk_daily_bars_job, profiles_job, financials_job, cn_range_job, hk_range_job],
-    schedules=[reference_schedule, nightly_bars_schedule, nightly_hk_bars_schedule, nightly_profiles_schedule,
-               weekly_profiles_schedule, financials_schedule],
+    schedules=[
+        reference_schedule,
+        nightly_bars_schedule,
+        nightly_hk_bars_schedule,
+        nightly_profiles_schedule,
+        weekly_profiles_schedule,
+        financials_schedule,
+    ],
     sensors=[new_listings_sensor, run_failure_alert, dead_run_sensor],
     resources=resources_from_env(),
     # Every step writes the one DuckDB file, which admits one writing process: run a job's

@@ -57,8 +57,7 @@ class Settings(BaseSettings):
     """Every `QUANTDB_*` setting of a run, typed. Field order is the order in which bad values
     are reported (`SettingsError`): the CLI's options first, as the CLI checked them."""
 
-    model_config = SettingsConfigDict(env_prefix=PREFIX, case_sensitive=False, extra="ignore",
-                                      validate_default=False)
+    model_config = SettingsConfigDict(env_prefix=PREFIX, case_sensitive=False, extra="ignore", validate_default=False)
 
     # the constant is a plain `str`; it is one of `names.SOURCES`
     source: Source = cast(Source, names.DEFAULT_SOURCE)
@@ -105,8 +104,9 @@ class Settings(BaseSettings):
         return value
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
-                                   file_secret_settings):
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         # the arguments given, then the environment (`load`'s mapping, else os.environ); no .env files
         return init_settings, _Environment(settings_cls)
 
@@ -140,8 +140,9 @@ def _items(text: str, variable: str) -> list[str]:
         except json.JSONDecodeError:
             items = None
         if not isinstance(items, list) or not all(isinstance(item, (str, int)) for item in items):
-            raise ValueError(f"${variable}={text!r}: give comma-separated items (a,b) or a JSON list of "
-                             'strings (["a", "b"])')
+            raise ValueError(
+                f'${variable}={text!r}: give comma-separated items (a,b) or a JSON list of strings (["a", "b"])'
+            )
         return [str(item).strip() for item in items if str(item).strip()]
     return [item.strip() for item in text.split(",") if item.strip()]
 
@@ -157,8 +158,12 @@ class _Environment(EnvSettingsSource):
         from pydantic_settings.sources.utils import parse_env_vars
 
         environ = _environ.get()
-        return parse_env_vars(os.environ if environ is None else environ, self.case_sensitive,
-                              self.env_ignore_empty, self.env_parse_none_str)
+        return parse_env_vars(
+            os.environ if environ is None else environ,
+            self.case_sensitive,
+            self.env_ignore_empty,
+            self.env_parse_none_str,
+        )
 
 
 def load(environ: Mapping[str, str] | None = None, **given: Any) -> Settings:
@@ -173,8 +178,7 @@ def load(environ: Mapping[str, str] | None = None, **given: Any) -> Settings:
         _environ.reset(token)
 
 
-def load_leniently(environ: Mapping[str, str] | None = None,
-                   **given: Any) -> tuple[Settings, dict[str, str]]:
+def load_leniently(environ: Mapping[str, str] | None = None, **given: Any) -> tuple[Settings, dict[str, str]]:
     """(settings, problems): as `load`, but each bad value is left at its default and named in
     `problems` (field -> message), for a caller that reports some problems later than others
     (the CLI: an option's variable at once, the rest where the value is first needed)."""

@@ -90,8 +90,13 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
           config: {base_dir: .dagster/storage/history/runs/}
     """
 
-    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None,
-                 planned_event_per_asset: bool = True, event_batch_size: int = DEFAULT_EVENT_BATCH_SIZE):
+    def __init__(
+        self,
+        base_dir: str,
+        inst_data: ConfigurableClassData | None = None,
+        planned_event_per_asset: bool = True,
+        event_batch_size: int = DEFAULT_EVENT_BATCH_SIZE,
+    ):
         super().__init__(base_dir, inst_data=inst_data)
         self._planned_event_per_asset = planned_event_per_asset
         if event_batch_size > 0:
@@ -111,7 +116,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
     @property
     def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
-        return self._planned_event_per_asset or super().supports_partition_subset_in_asset_materialization_planned_events
+        return (
+            self._planned_event_per_asset or super().supports_partition_subset_in_asset_materialization_planned_events
+        )
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         """Store one run's events as `store_event` would one by one, in one transaction per shard.
@@ -120,25 +127,40 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         into the index shard and the run storage watches), take the event-by-event path.
         """
         events = list(events)
-        if len(events) < 2 or len({e.run_id for e in events}) != 1 or any(
-                e.is_dagster_event and e.dagster_event_type in EVENT_TYPE_TO_PIPELINE_RUN_STATUS for e in events):
+        if (
+            len(events) < 2
+            or len({e.run_id for e in events}) != 1
+            or any(e.is_dagster_event and e.dagster_event_type in EVENT_TYPE_TO_PIPELINE_RUN_STATUS for e in events)
+        ):
             for event in events:
                 self.store_event(event)
             return
         rows = [self._event_to_row(event) for event in events]  # serializes each event, once
         with self.run_connection(events[0].run_id) as conn:
             conn.execute(SqlEventLogStorageTable.insert(), rows)
-        mirrored = [(event, row) for event, row in zip(events, rows) if event.is_dagster_event
-                    and event.dagster_event_type in ASSET_EVENTS | ASSET_CHECK_EVENTS]
+        mirrored = [
+            (event, row)
+            for event, row in zip(events, rows)
+            if event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS | ASSET_CHECK_EVENTS
+        ]
         if not mirrored:
             return
         with self.index_transaction() as conn:
-            ids = conn.execute(
-                SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id,
-                                                           sort_by_parameter_order=True),
-                [row for _, row in mirrored]).scalars().all()
-            asset_events = [(event, event_id) for (event, _), event_id in zip(mirrored, ids)
-                            if event.dagster_event_type in ASSET_EVENTS and event.get_dagster_event().asset_key]
+            ids = (
+                conn.execute(
+                    SqlEventLogStorageTable.insert().returning(
+                        SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
+                    ),
+                    [row for _, row in mirrored],
+                )
+                .scalars()
+                .all()
+            )
+            asset_events = [
+                (event, event_id)
+                for (event, _), event_id in zip(mirrored, ids)
+                if event.dagster_event_type in ASSET_EVENTS and event.get_dagster_event().asset_key
+            ]
             if asset_events:
                 self._store_asset_event_tags(conn, [e for e, _ in asset_events], [i for _, i in asset_events])
                 self._upsert_asset_keys(conn, asset_events)
@@ -173,11 +195,20 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         if not planned.partitions_subset:
             return super()._store_asset_check_evaluation_planned(event, event_id)
         keys = planned.partitions_subset.get_partition_keys()
-        slim = event._replace(dagster_event=event.get_dagster_event()._replace(
-            event_specific_data=type(planned)(asset_key=planned.asset_key, check_name=planned.check_name)))
+        slim = event._replace(
+            dagster_event=event.get_dagster_event()._replace(
+                event_specific_data=type(planned)(asset_key=planned.asset_key, check_name=planned.check_name)
+            )
+        )
         stored, timestamp = serialize_value(slim), self._event_insert_timestamp(event)
-        row = dict(asset_key=planned.asset_key.to_string(), check_name=planned.check_name, run_id=event.run_id,
-                   execution_status=AssetCheckExecutionRecordStatus.PLANNED.value, evaluation_event=stored,
-                   evaluation_event_timestamp=timestamp, evaluation_event_storage_id=event_id)
+        row = dict(
+            asset_key=planned.asset_key.to_string(),
+            check_name=planned.check_name,
+            run_id=event.run_id,
+            execution_status=AssetCheckExecutionRecordStatus.PLANNED.value,
+            evaluation_event=stored,
+            evaluation_event_timestamp=timestamp,
+            evaluation_event_storage_id=event_id,
+        )
         with self.index_connection() as conn:
             conn.execute(AssetCheckExecutionsTable.insert(), [{**row, "partition": key} for key in keys])

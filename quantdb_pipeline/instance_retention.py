@@ -38,8 +38,9 @@ class PruneReport:
     described: dict[str, str] = field(default_factory=dict)
 
 
-def prune_runs(instance, keep_days: int, keep_runs: int = 0, now: dt.datetime | None = None,
-               dry_run: bool = False) -> PruneReport:
+def prune_runs(
+    instance, keep_days: int, keep_runs: int = 0, now: dt.datetime | None = None, dry_run: bool = False
+) -> PruneReport:
     """Delete the runs of `instance` that ended more than `keep_days` days before `now` (UTC),
     except the `keep_runs` newest and any run not finished. `dry_run`: only say which.
 

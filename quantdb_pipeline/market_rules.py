@@ -32,10 +32,12 @@ def ex_rights_reference(previous_close, cash=0.0, new_shares=0.0, rights_shares=
     `rights_price` a rights issue's shares per share and subscription price. Works on scalars
     and NumPy arrays alike; NaN amounts count as none.
     """
-    cash, new_shares, rights_shares, rights_price = (np.nan_to_num(np.asarray(v, dtype="float64"))
-                                                     for v in (cash, new_shares, rights_shares, rights_price))
+    cash, new_shares, rights_shares, rights_price = (
+        np.nan_to_num(np.asarray(v, dtype="float64")) for v in (cash, new_shares, rights_shares, rights_price)
+    )
     raw = (np.asarray(previous_close, dtype="float64") - cash + rights_price * rights_shares) / (
-        1 + new_shares + rights_shares)
+        1 + new_shares + rights_shares
+    )
     # half away from zero, like the exchanges (np.round rounds half to even)
     rounded = np.floor(raw * 10**PRICE_DECIMALS + 0.5 + 1e-9) / 10**PRICE_DECIMALS
     return rounded.item() if rounded.ndim == 0 else rounded
@@ -102,17 +104,25 @@ BOARD_TITLES = {"main": "main", "chinext": "ChiNext", "star": "STAR", "bse": "BS
 
 def describe_board_limits() -> str:
     """The board limits in words: "main 10, ChiNext 10 then 20 from 2020-08-24, STAR 20, BSE 30"."""
-    return ", ".join(BOARD_TITLES[board] + " " + " then ".join(
-        f"{pct:g}" if i == 0 else f"{pct:g} from {first.isoformat()}" for i, (first, pct) in enumerate(steps))
-        for board, steps in BOARD_LIMIT_STEPS.items())
+    return ", ".join(
+        BOARD_TITLES[board]
+        + " "
+        + " then ".join(
+            f"{pct:g}" if i == 0 else f"{pct:g} from {first.isoformat()}" for i, (first, pct) in enumerate(steps)
+        )
+        for board, steps in BOARD_LIMIT_STEPS.items()
+    )
 
 
 def describe_main_board_st_limits() -> str:
     """The main board's ST limits in words: "5 until 2026-07-05, 10 from 2026-07-06"."""
     steps = MAIN_BOARD_ST_LIMIT_STEPS
     return ", ".join(
-        f"{pct:g} until {(steps[i + 1][0] - dt.timedelta(days=1)).isoformat()}" if i + 1 < len(steps)
-        else f"{pct:g} from {first.isoformat()}" for i, (first, pct) in enumerate(steps))
+        f"{pct:g} until {(steps[i + 1][0] - dt.timedelta(days=1)).isoformat()}"
+        if i + 1 < len(steps)
+        else f"{pct:g} from {first.isoformat()}"
+        for i, (first, pct) in enumerate(steps)
+    )
 
 
 def board_limit_pct(board: str, day: dt.date) -> float:
@@ -166,8 +176,9 @@ def unlimited_first_days_of(boards: np.ndarray, list_days: np.ndarray) -> np.nda
     """`unlimited_first_days` per row: `boards` object array, `list_days` datetime64[D] (NaT -> 0). int64."""
     list_days = np.asarray(list_days, dtype="datetime64[D]")
     out = np.full(len(list_days), REGISTRATION_UNLIMITED_DAYS, dtype="int64")
-    approval = (((boards == "chinext") & (list_days < np.datetime64(CHINEXT_REFORM, "D")))
-                | ((boards == "main") & (list_days < np.datetime64(MAIN_BOARD_REGISTRATION, "D"))))
+    approval = ((boards == "chinext") & (list_days < np.datetime64(CHINEXT_REFORM, "D"))) | (
+        (boards == "main") & (list_days < np.datetime64(MAIN_BOARD_REGISTRATION, "D"))
+    )
     out[approval] = APPROVAL_UNLIMITED_DAYS
     out[np.isnat(list_days)] = 0
     return out

@@ -104,8 +104,11 @@ class TradingDays:
 def trading_day_partitions(closures: Sequence[dt.date], start: dt.date) -> DailyPartitionsDefinition:
     """Daily partitions from `start` without weekends and without the weekday `closures`."""
     return DailyPartitionsDefinition(
-        start_date=start.isoformat(), timezone=MARKET_TIMEZONE, end_offset=1,
-        exclusions=[WEEKENDS, *(dt.datetime(d.year, d.month, d.day) for d in closures)])
+        start_date=start.isoformat(),
+        timezone=MARKET_TIMEZONE,
+        end_offset=1,
+        exclusions=[WEEKENDS, *(dt.datetime(d.year, d.month, d.day) for d in closures)],
+    )
 
 
 def _sse() -> TradingDays:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 Listener = Callable[[str, int, int, str, int], None]  # step, done, total, symbol, rows
 
+
 class Feed:
     """The steps' counts, passed to the listeners registered on it. Owned by the market resource
     (`MarketSourceResource.progress`, shared with the copies Dagster makes of it for each run), so
@@ -99,8 +100,9 @@ class Display:
         with self._lock:
             self._counts[step] = (done, total, item, rows)
 
-    def step_finished(self, step: str, ok: bool, seconds: float | None = None, dataset_status: str | None = None,
-                      note: str = "") -> None:
+    def step_finished(
+        self, step: str, ok: bool, seconds: float | None = None, dataset_status: str | None = None, note: str = ""
+    ) -> None:
         """`seconds`: the step's duration as Dagster recorded it (else from `step_started`).
 
         `ok`: the Dagster step succeeded. A dataset step succeeds even when its load failed
@@ -127,8 +129,10 @@ class Display:
                 self._clear()
                 self._write(line + "\n")
             else:
-                self._write(f"[{self._since(self._began)}] {step}: {plain}"
-                            f"{', ' + counts if counts else ''} in {seconds:.1f} s\n")
+                self._write(
+                    f"[{self._since(self._began)}] {step}: {plain}"
+                    f"{', ' + counts if counts else ''} in {seconds:.1f} s\n"
+                )
             if step == self._step:
                 self._step = None
 
@@ -146,14 +150,16 @@ class Display:
                 since = f"  {self._since(self._step_began)}" if step else ""
                 self._clear()
                 text = f"{spin} {what}{since}  (total {self._since(self._began)})"
-                text = text[:max(20, shutil.get_terminal_size().columns - 1)]  # a wrapped line would not redraw
+                text = text[: max(20, shutil.get_terminal_size().columns - 1)]  # a wrapped line would not redraw
                 self._live_width = len(text)
                 self._write(text)
             elif step and now - self._last_plain >= self._plain_every:
                 self._last_plain = now
                 counts = self._count_text(step)
-                self._write(f"[{self._since(self._began)}] {step}: {counts or 'running'}, "
-                            f"{now - self._step_began:.0f} s so far\n")
+                self._write(
+                    f"[{self._since(self._began)}] {step}: {counts or 'running'}, "
+                    f"{now - self._step_began:.0f} s so far\n"
+                )
 
     def close(self) -> None:
         """Clear the live line; nothing is drawn after (a Ctrl-C's line must not share it)."""
@@ -197,6 +203,7 @@ def dataset_outcome(metadata: dict) -> tuple[str, str] | None:
     """("failed" | "partial", note) from the metadata of a dataset's `load_complete` check
     (`assets.outcome`: `dataset_status`; `partial_reason` says what part failed), or None when
     it loaded."""
+
     def raw(key: str):
         value = metadata.get(key)
         return getattr(value, "value", value)
@@ -226,8 +233,9 @@ class StepWatcher:
     never stops a run. Use as a context manager; leaving it polls once more, so the last step's
     line is drawn before the summary. `instance` may be set after entering (None until then)."""
 
-    def __init__(self, instance, tags: dict[str, str], display: Display, tick_seconds: float = 0.25,
-                 poll_seconds: float = 1.0):
+    def __init__(
+        self, instance, tags: dict[str, str], display: Display, tick_seconds: float = 0.25, poll_seconds: float = 1.0
+    ):
         self.instance, self.tags, self.display = instance, tags, display
         self.tick_seconds, self.poll_seconds = tick_seconds, poll_seconds
         self._cursors: dict[str, str | None] = {}
@@ -279,15 +287,20 @@ class StepWatcher:
 
         # a dataset's own outcome is its `load_complete` check's `dataset_status`: one event per step,
         # where a range run's materializations are one per partition (thousands to read each poll)
-        kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
-                 DagsterEventType.ASSET_CHECK_EVALUATION}
+        kinds = {
+            DagsterEventType.STEP_START,
+            DagsterEventType.STEP_SUCCESS,
+            DagsterEventType.STEP_FAILURE,
+            DagsterEventType.ASSET_CHECK_EVALUATION,
+        }
         for run in reversed(self.instance.get_runs(RunsFilter(tags=self.tags))):  # oldest first
             if run.run_id in self._done:
                 continue
             if run.is_finished:
                 self._done.add(run.run_id)  # after this last read
-            connection = self.instance.get_records_for_run(run.run_id, cursor=self._cursors.get(run.run_id),
-                                                           of_type=kinds)
+            connection = self.instance.get_records_for_run(
+                run.run_id, cursor=self._cursors.get(run.run_id), of_type=kinds
+            )
             for record in connection.records:
                 event = record.event_log_entry.dagster_event
                 if event is None or not event.step_key:
@@ -305,8 +318,12 @@ class StepWatcher:
                     self.display.step_started(event.step_key)
                 else:
                     status, note = self._outcomes.get(event.step_key, (None, ""))
-                    self.display.step_finished(event.step_key, event.event_type == DagsterEventType.STEP_SUCCESS,
-                                               seconds=at - self._began.get(event.step_key, at),
-                                               dataset_status=status, note=note)
+                    self.display.step_finished(
+                        event.step_key,
+                        event.event_type == DagsterEventType.STEP_SUCCESS,
+                        seconds=at - self._began.get(event.step_key, at),
+                        dataset_status=status,
+                        note=note,
+                    )
             if connection.records:
                 self._cursors[run.run_id] = connection.cursor

@@ -108,10 +108,19 @@ class RangeResult:
         return getattr(self.results[-1], name)
 
 
-def materialize_range(assets: Sequence, publish, start: dt.date, end: dt.date, *, resources: dict, instance,
-                      tags: dict[str, str] | None = None, run_config: dict | None = None,
-                      stop: Callable[[], bool] = lambda: False,
-                      may_use_quote_list: bool = True) -> RangeResult | None:
+def materialize_range(
+    assets: Sequence,
+    publish,
+    start: dt.date,
+    end: dt.date,
+    *,
+    resources: dict,
+    instance,
+    tags: dict[str, str] | None = None,
+    run_config: dict | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    may_use_quote_list: bool = True,
+) -> RangeResult | None:
     """Materialize `assets` then `publish` over [start, end] in one run per market (see `plan`).
 
     `run_config["ops"]` entries go to the run holding the op; `stop()` is asked between runs (a
@@ -145,11 +154,20 @@ def materialize_range(assets: Sequence, publish, start: dt.date, end: dt.date, *
         selection = selection_without_quote_list(planned.assets, may_use_quote_list)
         job = range_job(planned, resources, selection)
         if job is None:  # assets that are not the project's (tests' stand-ins): an ephemeral job
-            results.append(dagster.materialize(planned.assets, resources=resources, instance=instance, tags=run_tags,
-                                               run_config=config, selection=selection, raise_on_error=False))
+            results.append(
+                dagster.materialize(
+                    planned.assets,
+                    resources=resources,
+                    instance=instance,
+                    tags=run_tags,
+                    run_config=config,
+                    selection=selection,
+                    raise_on_error=False,
+                )
+            )
         else:
             results.append(execute_subset(job, config, instance, run_tags))
-    return RangeResult(results, runs[:len(results)], skipped)
+    return RangeResult(results, runs[: len(results)], skipped)
 
 
 def range_job(planned: PlannedRun, resources: dict, selection=None):
@@ -172,8 +190,13 @@ def range_job(planned: PlannedRun, resources: dict, selection=None):
     ops = {id(p.node_def) for p in every}
     if any(id(a.node_def) not in ops for a in planned.assets):
         return None
-    definitions = Definitions(assets=every, asset_checks=project_asset_checks(), jobs=[RANGE_JOBS[planned.market]],
-                              resources=resources, executor=in_process_executor)
+    definitions = Definitions(
+        assets=every,
+        asset_checks=project_asset_checks(),
+        jobs=[RANGE_JOBS[planned.market]],
+        resources=resources,
+        executor=in_process_executor,
+    )
     job = definitions.resolve_job_def(RANGE_JOBS[planned.market].name)
     graph = job.asset_layer.asset_graph
     wanted = selection if selection is not None else AssetSelection.assets(*planned.assets)
@@ -198,7 +221,18 @@ def execute_subset(job, run_config: dict, instance, tags: dict[str, str]):
     selected = frozenset(job.asset_layer.selected_asset_keys)
     ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={})
     return core_execute_in_process(
-        job=InMemoryJob(job_def=ephemeral), run_config=run_config, instance=instance, output_capturing_enabled=True,
-        raise_on_error=False, asset_selection=selected,
-        run_tags=merge_run_tags(job_def=job, partition_key=None, tags=tags, asset_selection=sorted(selected),
-                                instance=instance, run_config=run_config))
+        job=InMemoryJob(job_def=ephemeral),
+        run_config=run_config,
+        instance=instance,
+        output_capturing_enabled=True,
+        raise_on_error=False,
+        asset_selection=selected,
+        run_tags=merge_run_tags(
+            job_def=job,
+            partition_key=None,
+            tags=tags,
+            asset_selection=sorted(selected),
+            instance=instance,
+            run_config=run_config,
+        ),
+    )

@@ -38,34 +38,46 @@ class MarketSourceResource(ConfigurableResource):
     """Which market data source the assets read from, and how politely."""
 
     kind: str = Field(default=field_default("source"), description="sample (offline simulated market) or akshare")
-    symbols: str = Field(default=",".join(field_default("symbols")),
-                         description="Comma-separated symbols; empty means the whole universe")
-    hk_symbols: str = Field(default=",".join(field_default("hk_symbols")),
-                            description="Comma-separated HK symbols; empty means the HK main board")
-    indices: str = Field(default=",".join(field_default("indices")),
-                         description="Comma-separated CN index codes; empty means DEFAULT_INDICES")
-    requests_per_second: float = Field(default=field_default("requests_per_second"),
-                                       description="akshare pacing; eastmoney bans bursts")
+    symbols: str = Field(
+        default=",".join(field_default("symbols")),
+        description="Comma-separated symbols; empty means the whole universe",
+    )
+    hk_symbols: str = Field(
+        default=",".join(field_default("hk_symbols")),
+        description="Comma-separated HK symbols; empty means the HK main board",
+    )
+    indices: str = Field(
+        default=",".join(field_default("indices")),
+        description="Comma-separated CN index codes; empty means DEFAULT_INDICES",
+    )
+    requests_per_second: float = Field(
+        default=field_default("requests_per_second"), description="akshare pacing; eastmoney bans bursts"
+    )
     timeout_seconds: float = Field(default=15.0)
     max_retries: int = Field(default=settings.DEFAULT_MAX_RETRIES)
     sample_today: str = Field(default="", description="The sample market's 'today' (YYYY-MM-DD); empty = today")
     sample_size: int = Field(default=field_default("sample_size"), description="Number of symbols in the sample market")
     min_daily_coverage: float = Field(
         default=field_default("min_daily_coverage"),
-        description="Batch rule: share of the fetched symbols each trading day must have rows for")
+        description="Batch rule: share of the fetched symbols each trading day must have rows for",
+    )
     breaker_threshold: int = Field(
-        default=8, description="Consecutive failed or empty symbols that stop a run (ban protection)")
+        default=8, description="Consecutive failed or empty symbols that stop a run (ban protection)"
+    )
     revisit_days: int = Field(
         default=field_default("revisit_days"),
         description="Trading days back from the run's last day in which every day a symbol lacks (an empty "
-                    "answer, a refused quote list, a quarantined row) is fetched again; 0 turns it off")
+        "answer, a refused quote list, a quarantined row) is fetched again; 0 turns it off",
+    )
 
     financials_watchlist: str = Field(
         default=",".join(field_default("financials_watchlist")),
         description="Comma-separated symbols whose financials are fetched per symbol (every "
-                    "statement item, sina's indicators); the rest come from the whole-market tables")
-    financial_years: int = Field(default=field_default("financial_years"),
-                                 description="Years of report periods a first financial load fetches")
+        "statement item, sina's indicators); the rest come from the whole-market tables",
+    )
+    financial_years: int = Field(
+        default=field_default("financial_years"), description="Years of report periods a first financial load fetches"
+    )
 
     _limiters: RateLimiters = PrivateAttr(default_factory=RateLimiters)
     _progress: Feed = PrivateAttr(default_factory=Feed)
@@ -74,20 +86,22 @@ class MarketSourceResource(ConfigurableResource):
     def from_settings(cls, values: Settings, **fields: Any) -> MarketSourceResource:
         """The resource of `values` (lists joined with commas); `fields` override them (the
         CLI's command line)."""
-        return cls(**{
-            "kind": values.source,
-            "symbols": ",".join(values.symbols),
-            "hk_symbols": ",".join(values.hk_symbols),
-            "indices": ",".join(values.indices),
-            "requests_per_second": values.requests_per_second,
-            "sample_today": values.sample_today.isoformat() if values.sample_today else "",
-            "sample_size": values.sample_size,
-            "min_daily_coverage": values.min_daily_coverage,
-            "revisit_days": values.revisit_days,
-            "financials_watchlist": ",".join(values.financials_watchlist),
-            "financial_years": values.financial_years,
-            **fields,
-        })
+        return cls(
+            **{
+                "kind": values.source,
+                "symbols": ",".join(values.symbols),
+                "hk_symbols": ",".join(values.hk_symbols),
+                "indices": ",".join(values.indices),
+                "requests_per_second": values.requests_per_second,
+                "sample_today": values.sample_today.isoformat() if values.sample_today else "",
+                "sample_size": values.sample_size,
+                "min_daily_coverage": values.min_daily_coverage,
+                "revisit_days": values.revisit_days,
+                "financials_watchlist": ",".join(values.financials_watchlist),
+                "financial_years": values.financial_years,
+                **fields,
+            }
+        )
 
     def _with_updated_values(self, values: Mapping[str, Any] | None) -> MarketSourceResource:
         # Dagster builds the resource a run uses by copying this one with the run's config
@@ -118,9 +132,12 @@ class MarketSourceResource(ConfigurableResource):
         if self.kind == "akshare":
             from quantdb_pipeline.sources.akshare_source import AkshareSource
 
-            return AkshareSource(requests_per_second=self.requests_per_second,
-                                 timeout_seconds=self.timeout_seconds, max_retries=self.max_retries,
-                                 limiter=self.limiter)
+            return AkshareSource(
+                requests_per_second=self.requests_per_second,
+                timeout_seconds=self.timeout_seconds,
+                max_retries=self.max_retries,
+                limiter=self.limiter,
+            )
         raise ValueError(f"unknown source {self.kind!r}: use 'sample' or 'akshare'")
 
     def symbol_list(self) -> list[str] | None:
@@ -144,8 +161,9 @@ class MarketSourceResource(ConfigurableResource):
         unknown = [code for code in codes if code not in DEFAULT_INDICES]
         if unknown:
             known = ", ".join(f"{code} ({name})" for code, name in DEFAULT_INDICES.items())
-            raise SymbolError(f"unknown index {', '.join(unknown)}: the known indices are {known} "
-                              "(settings.DEFAULT_INDICES)")
+            raise SymbolError(
+                f"unknown index {', '.join(unknown)}: the known indices are {known} (settings.DEFAULT_INDICES)"
+            )
         return codes
 
 
@@ -157,12 +175,16 @@ class WarehouseResource(DuckDBResource):
     cut short by a full volume cannot keep the next run from publishing."""
 
     source: str = Field(
-        default="", description="The market source whose data runs write (sample or akshare): recorded in the "
-                                "warehouse on its first write, and a warehouse recorded as holding another "
-                                "source is refused (see warehouse.source_identity). Empty: not checked")
+        default="",
+        description="The market source whose data runs write (sample or akshare): recorded in the "
+        "warehouse on its first write, and a warehouse recorded as holding another "
+        "source is refused (see warehouse.source_identity). Empty: not checked",
+    )
     allow_mixed_sources: bool = Field(
-        default=False, description="Write into a warehouse that holds another source's data anyway (the "
-                                   "CLI's --allow-mixed-sources); recorded as mixed")
+        default=False,
+        description="Write into a warehouse that holds another source's data anyway (the "
+        "CLI's --allow-mixed-sources); recorded as mixed",
+    )
 
     _run_id: str | None = PrivateAttr(default=None)
 
@@ -179,8 +201,14 @@ class WarehouseResource(DuckDBResource):
         try:
             prepare(conn)
             if self.source:  # before any write: refuses a warehouse of another source (MixedSourcesError)
-                claim(conn, self.database, self.source, self._run_id, self.allow_mixed_sources,
-                      flag="allow_mixed_sources: true in the warehouse resource's config (CLI: --allow-mixed-sources)")
+                claim(
+                    conn,
+                    self.database,
+                    self.source,
+                    self._run_id,
+                    self.allow_mixed_sources,
+                    flag="allow_mixed_sources: true in the warehouse resource's config (CLI: --allow-mixed-sources)",
+                )
             yield conn
         finally:
             conn.close()

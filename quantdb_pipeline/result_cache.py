@@ -75,5 +75,10 @@ class ResultCache:
     def info(self) -> dict[str, int]:
         """hits, misses, evictions, entries and bytes (the sum of the kept values' sizes)."""
         with self._lock:
-            return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions,
-                    "entries": len(self._entries), "bytes": self._bytes}
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "evictions": self.evictions,
+                "entries": len(self._entries),
+                "bytes": self._bytes,
+            }

@@ -72,14 +72,21 @@ def root_cause(text: str) -> Cause:
     last = matches[-1]
     plain = _plain_words(flat, host)
     if plain:  # the network's failures in a person's words; the exception class is the outermost one asked
-        return Cause(matches[0].group(1) if matches[0].group(1) != "RetriesExhausted" or len(matches) < 2
-                     else matches[1].group(1), plain, host, endpoint, attempts)
-    message = flat[last.end():]
+        return Cause(
+            matches[0].group(1)
+            if matches[0].group(1) != "RetriesExhausted" or len(matches) < 2
+            else matches[1].group(1),
+            plain,
+            host,
+            endpoint,
+            attempts,
+        )
+    message = flat[last.end() :]
     caused = _CAUSED_BY.search(message)
     if caused:  # requests' "HTTPSConnectionPool(...): Max retries exceeded ... (Caused by X(<conn>: why))"
         why = caused.group(2)
         ends = [why.find("', "), max(why.rfind("')"), why.rfind('")'))]
-        why = why[:min(e for e in ends if e >= 0)] if any(e >= 0 for e in ends) else why
+        why = why[: min(e for e in ends if e >= 0)] if any(e >= 0 for e in ends) else why
         message = why if caused.group(1) == last.group(1) else f"{caused.group(1)}: {why}"
     # responses' and requests' messages go on with the request ("Request: - GET https://...")
     message = re.split(r"\s(?:Request:|Available matches:)", message)[0]
@@ -92,13 +99,20 @@ def root_cause(text: str) -> Cause:
 #: network, a firewall or a slow upstream give, as urllib3 1.x/2.x and requests word them. Checked
 #: in order; a proxy's failure keeps its own words (they name the proxy, not the host).
 _PLAIN = (
-    (re.compile(r"NameResolutionError|Failed to resolve|Name or service not known|name resolution|"
-                r"getaddrinfo failed|nodename nor servname"), "could not resolve host {host} (no network or DNS)"),
+    (
+        re.compile(
+            r"NameResolutionError|Failed to resolve|Name or service not known|name resolution|"
+            r"getaddrinfo failed|nodename nor servname"
+        ),
+        "could not resolve host {host} (no network or DNS)",
+    ),
     (re.compile(r"Errno 111\]|ConnectionRefusedError|WinError 10061"), "host {host} refused the connection"),
     (re.compile(r"ConnectTimeout|Connection to \S+ timed out"), "timed out connecting to host {host}"),
     (re.compile(r"ReadTimeout|Read timed out"), "host {host} did not answer in time (read timeout)"),
-    (re.compile(r"RemoteDisconnected|Remote end closed connection"), "host {host} closed the connection without "
-                                                                     "answering"),
+    (
+        re.compile(r"RemoteDisconnected|Remote end closed connection"),
+        "host {host} closed the connection without answering",
+    ),
     (re.compile(r"Connection reset by peer|ConnectionResetError", re.I), "host {host} reset the connection"),
 )
 
@@ -115,7 +129,7 @@ def shorten(text: str, limit: int = MESSAGE_CHARS) -> str:
     text = text.strip().rstrip(".:")
     if len(text) <= limit:
         return text
-    cut = text[:limit - 1]
+    cut = text[: limit - 1]
     space = cut.rfind(" ")
     return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:(") + "…"
 
@@ -129,7 +143,7 @@ def _preamble(said: str, limit: int) -> str:
 
 
 def failure_line(name: str, reason: str, details: Sequence[str] = ()) -> str:
-    """"name: what the step said: root cause", one line: the step's own words up to the nested
+    """ "name: what the step said: root cause", one line: the step's own words up to the nested
     error ("every symbol failed for 2024-07-02..2024-07-19"), then `root_cause`. When `reason`
     names no error (a circuit breaker's "stopped after 8 consecutive periods failed"), the first
     of `details` (the run's warnings about `name`) that does gives the cause."""
@@ -138,10 +152,11 @@ def failure_line(name: str, reason: str, details: Sequence[str] = ()) -> str:
     if not cause.kind:
         found = next((c for c in map(root_cause, details) if c.kind), None)
         return f"{name}: {_preamble(said, 80) if found else shorten(said, MESSAGE_CHARS)}" + (
-            f": {found.text()}" if found else "")
+            f": {found.text()}" if found else ""
+        )
     # the words before the first error name or "(symbol: ...)"; none when the reason is the error itself
     first = _ERROR.search(said)
-    context = re.split(r" \(", said[:first.start()] if first else said)[0].strip().rstrip(":").strip()
+    context = re.split(r" \(", said[: first.start()] if first else said)[0].strip().rstrip(":").strip()
     return f"{name}: " + (f"{_preamble(context, 80)}: " if context else "") + cause.text()
 
 
@@ -164,7 +179,7 @@ class RunLog:
         folder.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         self.path = folder / f"quantdb-pipeline-{stamp}.log"
-        for old in sorted(folder.glob("quantdb-pipeline-*.log"))[:-(KEEP_LOGS - 1) or None]:
+        for old in sorted(folder.glob("quantdb-pipeline-*.log"))[: -(KEEP_LOGS - 1) or None]:
             old.unlink(missing_ok=True)
         self.verbose = verbose
         self._handlers: list[logging.Handler] = []
@@ -202,8 +217,13 @@ class RunLog:
         lines = [f"===== Dagster run {run_id} ====="]
         for entry in instance.all_logs(run_id):
             failure = entry.dagster_event is not None and entry.dagster_event.is_step_failure
-            if entry.level < logging.INFO and not failure and not (entry.dagster_event and (
-                    entry.dagster_event.is_step_start or entry.dagster_event.is_step_success)):
+            if (
+                entry.level < logging.INFO
+                and not failure
+                and not (
+                    entry.dagster_event and (entry.dagster_event.is_step_start or entry.dagster_event.is_step_success)
+                )
+            ):
                 continue  # Dagster's per-partition bookkeeping: thousands of lines for a range
             when = dt.datetime.fromtimestamp(entry.timestamp, dt.timezone.utc).strftime("%H:%M:%S")
             level = logging.getLevelName(entry.level)

@@ -60,13 +60,24 @@ def recover_dead_runs(instance) -> list[str]:
     from dagster import DagsterRunStatus, RunsFilter
 
     recovered = []
-    for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING,
-                                                      DagsterRunStatus.NOT_STARTED, DagsterRunStatus.CANCELING],
-                                            tags={LAUNCHED_BY: "cli"})):
+    for run in instance.get_runs(
+        RunsFilter(
+            statuses=[
+                DagsterRunStatus.STARTED,
+                DagsterRunStatus.STARTING,
+                DagsterRunStatus.NOT_STARTED,
+                DagsterRunStatus.CANCELING,
+            ],
+            tags={LAUNCHED_BY: "cli"},
+        )
+    ):
         if not cli_process_died(run):
             continue
-        instance.report_run_failed(run, f"process {run.tags.get(PID_TAG)} on {run.tags.get(HOST_TAG)} died "
-                                        "during the run (killed?); marked failed and its pool slot freed")
+        instance.report_run_failed(
+            run,
+            f"process {run.tags.get(PID_TAG)} on {run.tags.get(HOST_TAG)} died "
+            "during the run (killed?); marked failed and its pool slot freed",
+        )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         recovered.append(run.run_id)
     return recovered
@@ -123,9 +134,12 @@ def _holder(run, holds: str) -> Holder:
     return Holder(run.run_id, run.job_name, run.status.value, by, holds)
 
 
-@sensor(minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
-        description="Every minute: CLI runs whose process died are marked failed (so the queue moves and "
-                    "run_failure_alert fires) and pool slots held by ended runs are freed.")
+@sensor(
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Every minute: CLI runs whose process died are marked failed (so the queue moves and "
+    "run_failure_alert fires) and pool slots held by ended runs are freed.",
+)
 def dead_run_sensor(context: SensorEvaluationContext):
     failed, freed = recover(context.instance)
     for run_id in failed:

@@ -41,8 +41,7 @@ def trading_day_verdict(day: dt.date, market: str = "CN") -> str | None:
     exchange, partitions = ("HKEX", HK_DAYS) if market == "HK" else ("SSE", SSE_DAYS)
     try:
         with planning_connection() as conn:
-            days = trading_days_on(conn, day - dt.timedelta(days=400), day + dt.timedelta(days=400),
-                                   market=market)
+            days = trading_days_on(conn, day - dt.timedelta(days=400), day + dt.timedelta(days=400), market=market)
     except read.WarehouseNotFoundError:
         return "no warehouse yet: run reference_job (or `quantdb-pipeline run`) first"
     except read.WarehouseBusyError as error:
@@ -57,8 +56,10 @@ def trading_day_verdict(day: dt.date, market: str = "CN") -> str | None:
             return f"{day} is a {day:%A}: no trading"
         return f"{day} ({day:%A}) is not a trading day of the {exchange} calendar: an exchange holiday"
     if not partitions.is_session(day):
-        return (f"{day} is a trading day of the stored {exchange} calendar but no partition of its bars (the "
-                "partitions follow the calendar the installed libraries ship): upgrade akshare/exchange_calendars")
+        return (
+            f"{day} is a trading day of the stored {exchange} calendar but no partition of its bars (the "
+            "partitions follow the calendar the installed libraries ship): upgrade akshare/exchange_calendars"
+        )
     return None
 
 
@@ -66,8 +67,13 @@ def _local_day(context: ScheduleEvaluationContext) -> dt.date:
     return context.scheduled_execution_time.astimezone(ZoneInfo(MARKET_TIMEZONE)).date()
 
 
-def _day_run(context: ScheduleEvaluationContext, key: str, market: str | None = None,
-             tags: dict[str, str] | None = None, **request) -> RunRequest | SkipReason:
+def _day_run(
+    context: ScheduleEvaluationContext,
+    key: str,
+    market: str | None = None,
+    tags: dict[str, str] | None = None,
+    **request,
+) -> RunRequest | SkipReason:
     """The run of the tick's day (Shanghai): run key `<key>-<day>` (one run per day, however often
     the tick is evaluated), tagged `quantdb/scheduled_for`, plus `tags` and `request` (run_config).
     With `market` ("CN" or "HK"), the run of that day's partition, skipped saying why unless the
@@ -78,60 +84,90 @@ def _day_run(context: ScheduleEvaluationContext, key: str, market: str | None = 
         if reason:
             return SkipReason(reason)
         request["partition_key"] = day.isoformat()
-    return RunRequest(run_key=f"{key}-{day}", tags={"quantdb/scheduled_for": day.isoformat(), **(tags or {})},
-                      **request)
+    return RunRequest(
+        run_key=f"{key}-{day}", tags={"quantdb/scheduled_for": day.isoformat(), **(tags or {})}, **request
+    )
 
 
-@schedule(job=reference_job, cron_schedule="30 16 * * 1-5", execution_timezone=MARKET_TIMEZONE,
-          default_status=DefaultScheduleStatus.STOPPED,
-          description="16:30 Shanghai, Monday..Friday: the calendar and the security lists (about 34 "
-                      "requests, 26 of them the HK main-board list's pages).")
+@schedule(
+    job=reference_job,
+    cron_schedule="30 16 * * 1-5",
+    execution_timezone=MARKET_TIMEZONE,
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="16:30 Shanghai, Monday..Friday: the calendar and the security lists (about 34 "
+    "requests, 26 of them the HK main-board list's pages).",
+)
 def reference_schedule(context: ScheduleEvaluationContext):
     return _day_run(context, "reference")
 
 
-@schedule(job=daily_bars_job, cron_schedule="0 17 * * 1-5", execution_timezone=MARKET_TIMEZONE,
-          default_status=DefaultScheduleStatus.STOPPED,
-          description="17:00 Shanghai on SSE trading days: the day's bars from the whole-market quote list "
-                      "(a rotating sample reconciled against history), stale factors and index bars; "
-                      "skips holidays by the calendar in the warehouse (HK: nightly_hk_bars_schedule).")
+@schedule(
+    job=daily_bars_job,
+    cron_schedule="0 17 * * 1-5",
+    execution_timezone=MARKET_TIMEZONE,
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="17:00 Shanghai on SSE trading days: the day's bars from the whole-market quote list "
+    "(a rotating sample reconciled against history), stale factors and index bars; "
+    "skips holidays by the calendar in the warehouse (HK: nightly_hk_bars_schedule).",
+)
 def nightly_bars_schedule(context: ScheduleEvaluationContext):
-    return _day_run(context, "bars", market="CN", run_config={
-        "ops": {"daily_bars": {"config": {"spot": True, "reconcile_symbols": NIGHTLY_RECONCILE_SYMBOLS}}}})
+    return _day_run(
+        context,
+        "bars",
+        market="CN",
+        run_config={"ops": {"daily_bars": {"config": {"spot": True, "reconcile_symbols": NIGHTLY_RECONCILE_SYMBOLS}}}},
+    )
 
 
-@schedule(job=hk_daily_bars_job, cron_schedule="30 17 * * 1-5", execution_timezone=MARKET_TIMEZONE,
-          default_status=DefaultScheduleStatus.STOPPED,
-          description="17:30 Shanghai on HKEX trading days (HKEX closes at 16:10 local = Shanghai time): the day's "
-                      "HK bars from the main-board quote list (5 symbols reconciled against history) and the HK factors that "
-                      "are due or signalled; skips HKEX holidays by the HK calendar in the "
-                      "warehouse. Its own job: HK bars are partitioned by HKEX sessions, not SSE ones.")
+@schedule(
+    job=hk_daily_bars_job,
+    cron_schedule="30 17 * * 1-5",
+    execution_timezone=MARKET_TIMEZONE,
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="17:30 Shanghai on HKEX trading days (HKEX closes at 16:10 local = Shanghai time): the day's "
+    "HK bars from the main-board quote list (5 symbols reconciled against history) and the HK factors that "
+    "are due or signalled; skips HKEX holidays by the HK calendar in the "
+    "warehouse. Its own job: HK bars are partitioned by HKEX sessions, not SSE ones.",
+)
 def nightly_hk_bars_schedule(context: ScheduleEvaluationContext):
     return _day_run(context, "hk-bars", market="HK")
 
 
-@schedule(job=profiles_job, cron_schedule="30 18 * * 1-5", execution_timezone=MARKET_TIMEZONE,
-          default_status=DefaultScheduleStatus.STOPPED,
-          description="18:30 Shanghai, Monday..Friday, after the nightly bars: every profile from the quote list "
-                      "the bars step stored (0 requests; about 56 when it did not fetch one). The weekly refresh "
-                      "is left to weekly_profiles_schedule, so it never adds to a trading night.")
+@schedule(
+    job=profiles_job,
+    cron_schedule="30 18 * * 1-5",
+    execution_timezone=MARKET_TIMEZONE,
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="18:30 Shanghai, Monday..Friday, after the nightly bars: every profile from the quote list "
+    "the bars step stored (0 requests; about 56 when it did not fetch one). The weekly refresh "
+    "is left to weekly_profiles_schedule, so it never adds to a trading night.",
+)
 def nightly_profiles_schedule(context: ScheduleEvaluationContext):
-    return _day_run(context, "profiles",
-                    run_config={"ops": {"security_profiles": {"config": {"weekly_refresh": False}}}})
+    return _day_run(
+        context, "profiles", run_config={"ops": {"security_profiles": {"config": {"weekly_refresh": False}}}}
+    )
 
 
-@schedule(job=profiles_job, cron_schedule="0 10 * * 6", execution_timezone=MARKET_TIMEZONE,
-          default_status=DefaultScheduleStatus.STOPPED,
-          description="10:00 Shanghai, Saturday: the weekly refresh of industry boards and name history (about "
-                      "120 requests), on a night without trading, and the profiles (0 requests: no session since "
-                      "the last quote list).")
+@schedule(
+    job=profiles_job,
+    cron_schedule="0 10 * * 6",
+    execution_timezone=MARKET_TIMEZONE,
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="10:00 Shanghai, Saturday: the weekly refresh of industry boards and name history (about "
+    "120 requests), on a night without trading, and the profiles (0 requests: no session since "
+    "the last quote list).",
+)
 def weekly_profiles_schedule(context: ScheduleEvaluationContext):
     return _day_run(context, "profiles-weekly")
 
 
-@schedule(job=financials_job, cron_schedule="0 20 * * *", execution_timezone=MARKET_TIMEZONE,
-          default_status=DefaultScheduleStatus.STOPPED,
-          description="20:00 Shanghai daily while a disclosure window is open: reports that can be new.")
+@schedule(
+    job=financials_job,
+    cron_schedule="0 20 * * *",
+    execution_timezone=MARKET_TIMEZONE,
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="20:00 Shanghai daily while a disclosure window is open: reports that can be new.",
+)
 def financials_schedule(context: ScheduleEvaluationContext):
     from quantdb_pipeline.loaders.fundamentals import open_report_periods, statutory_deadline
 
@@ -141,4 +177,3 @@ def financials_schedule(context: ScheduleEvaluationContext):
         return SkipReason(f"{day}: no disclosure window is open (the next opens after the next quarter end)")
     windows = ", ".join(f"{p} due by {statutory_deadline(p)}" for p in periods)
     return _day_run(context, "financials", tags={"quantdb/open_reports": windows})
-

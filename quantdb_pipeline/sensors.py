@@ -44,18 +44,27 @@ def unloaded_listings() -> tuple[list[str], dt.date | None]:
         last = conn.execute("SELECT max(trade_date) FROM daily_bars").fetchall()[0][0]
         if last is None:
             return [], None
-        symbols = [s for (s,) in conn.execute(
-            """
+        symbols = [
+            s
+            for (s,) in conn.execute(
+                """
             SELECT symbol FROM securities s
             WHERE s.list_date <= ? AND (s.delist_date IS NULL OR s.delist_date > ?) AND s.status = 'listed'
               AND NOT EXISTS (SELECT 1 FROM bar_coverage c WHERE c.symbol = s.symbol)
             ORDER BY symbol
-            """, [last, last]).fetchall()]
+            """,
+                [last, last],
+            ).fetchall()
+        ]
     return symbols, last
 
 
-@sensor(job=daily_bars_job, minimum_interval_seconds=3600, default_status=DefaultSensorStatus.STOPPED,
-        description="Hourly: listed A-shares with no bars yet (new listings) get their whole history.")
+@sensor(
+    job=daily_bars_job,
+    minimum_interval_seconds=3600,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Hourly: listed A-shares with no bars yet (new listings) get their whole history.",
+)
 def new_listings_sensor(context: SensorEvaluationContext):
     """A run of the latest bar date: symbols with no coverage are fetched from their listing date."""
     from quantdb_pipeline import read
@@ -70,8 +79,11 @@ def new_listings_sensor(context: SensorEvaluationContext):
         return SkipReason("every listed symbol has bars")
     shown = ", ".join(symbols[:20]) + (f" and {len(symbols) - 20} more" if len(symbols) > 20 else "")
     context.log.info(f"new listings without bars: {shown}")
-    return RunRequest(run_key=f"listings-{last}-{','.join(symbols)}", partition_key=last.isoformat(),
-                      tags={"quantdb/new_listings": shown[:200]})
+    return RunRequest(
+        run_key=f"listings-{last}-{','.join(symbols)}",
+        partition_key=last.isoformat(),
+        tags={"quantdb/new_listings": shown[:200]},
+    )
 
 
 def alert(payload: dict, webhook: str | None = None, record_to: Path | None = None, log_line: bool = True) -> None:
@@ -88,8 +100,9 @@ def alert(payload: dict, webhook: str | None = None, record_to: Path | None = No
         with record_to.open("a", encoding="utf-8") as out:
             out.write(json.dumps(payload, ensure_ascii=False) + "\n")
     if webhook:
-        request = urllib.request.Request(webhook, data=json.dumps(payload).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            webhook, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 response.read()
@@ -107,8 +120,9 @@ def alerts_file(warehouse: Path | None = None) -> Path:
     return (warehouse or warehouse_path()).parent / ALERTS_FILE
 
 
-def alert_run(instance, run_id: str, by: str, record_to: Path | None = None, cause: str | None = None,
-              log_line: bool = True) -> dict | None:
+def alert_run(
+    instance, run_id: str, by: str, record_to: Path | None = None, cause: str | None = None, log_line: bool = True
+) -> dict | None:
     """Alert a failed or canceled run once: build its payload from the run's events, tag the run
     `ALERTED_TAG` = `by` ("cli" or "sensor"), and `alert` it (alerts file `record_to`, default
     `alerts_file()`; the webhook of $QUANTDB_ALERT_WEBHOOK_URL). Returns the payload, or None when
@@ -127,13 +141,19 @@ def alert_run(instance, run_id: str, by: str, record_to: Path | None = None, cau
     from dagster import DagsterEventType, DagsterRunStatus
 
     run = instance.get_run_by_id(run_id)
-    if run is None or run.tags.get(ALERTED_TAG) or run.status not in (DagsterRunStatus.FAILURE,
-                                                                       DagsterRunStatus.CANCELED):
+    if (
+        run is None
+        or run.tags.get(ALERTED_TAG)
+        or run.status not in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+    ):
         return None
     instance.add_run_tags(run_id, {ALERTED_TAG: by})  # first: a sensor tick in between skips the run
     failures = [e.dagster_event for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)]
-    warnings = [e.user_message for e in instance.all_logs(run_id)
-                if e.dagster_event is None and e.level >= logging.WARNING and e.user_message]
+    warnings = [
+        e.user_message
+        for e in instance.all_logs(run_id)
+        if e.dagster_event is None and e.level >= logging.WARNING and e.user_message
+    ]
     failed, lines, published = failure_lines(failures, warnings)
     if not lines:  # no step failed: the run's own verdict (a dead process, a cancel, a start timeout)
         ended = instance.all_logs(run_id, of_type={DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED})
@@ -147,8 +167,9 @@ def alert_run(instance, run_id: str, by: str, record_to: Path | None = None, cau
         "failed_datasets": failed,
         # True: the other datasets were published, the failed ones keep their last good rows
         "published": published,
-        "tags": {k: v for k, v in run.tags.items() if k.startswith(("quantdb/", "dagster/partition"))
-                 and k != ALERTED_TAG},
+        "tags": {
+            k: v for k, v in run.tags.items() if k.startswith(("quantdb/", "dagster/partition")) and k != ALERTED_TAG
+        },
         "at": dt.datetime.now(dt.timezone.utc).isoformat(),
         "alerted_by": by,
     }
@@ -161,10 +182,13 @@ def alert_run(instance, run_id: str, by: str, record_to: Path | None = None, cau
 # a dead CLI run that dead_run_sensor failed would raise no alert. The CLI alerts its own runs'
 # failures as they end (`alert_run`, tagged), and this sensor skips a run so tagged. This instance
 # holds this project's runs only.
-@run_failure_sensor(default_status=DefaultSensorStatus.RUNNING, monitor_all_code_locations=True,
-                    description=f"Records each failed run in {ALERTS_FILE} beside the warehouse, logs it, "
-                                f"and POSTs it to ${WEBHOOK_ENV} when set (once per run: runs the CLI "
-                                f"alerted itself carry the {ALERTED_TAG} tag and are skipped).")
+@run_failure_sensor(
+    default_status=DefaultSensorStatus.RUNNING,
+    monitor_all_code_locations=True,
+    description=f"Records each failed run in {ALERTS_FILE} beside the warehouse, logs it, "
+    f"and POSTs it to ${WEBHOOK_ENV} when set (once per run: runs the CLI "
+    f"alerted itself carry the {ALERTED_TAG} tag and are skipped).",
+)
 def run_failure_alert(context: RunFailureSensorContext):
     payload = alert_run(context.instance, context.dagster_run.run_id, "sensor")
     if payload is None:
@@ -193,8 +217,10 @@ def failure_lines(step_failures, warnings: Sequence[str] = ()) -> tuple[dict[str
             failed.update(datasets.value)
             flag = user.metadata.get("published")
             published = published or bool(flag is not None and flag.value)
-            lines += [failure_line(dataset, reason, [w for w in warnings if w.split(" ")[0] == dataset])
-                      for dataset, reason in sorted(datasets.value.items())]
+            lines += [
+                failure_line(dataset, reason, [w for w in warnings if w.split(" ")[0] == dataset])
+                for dataset, reason in sorted(datasets.value.items())
+            ]
             continue
         message = step_failure_message(event)
         lines.append(f"step {event.step_key} failed: {' '.join(message.split())}")

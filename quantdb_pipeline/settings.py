@@ -66,8 +66,9 @@ DEFAULT_READ_CACHE_MB = 256.0
 # ("'x' is not ..."): the CLI prefixes the option (argparse) or `$VARIABLE='x': ` (see
 # `env_settings`); the others name their variable themselves, as they have no option.
 
+
 def parse_source(text: str) -> str:
-    """"sample" or "akshare", any case."""
+    """ "sample" or "akshare", any case."""
     value = text.strip().lower()
     if value not in SOURCES:
         raise ValueError(f"choose from {', '.join(SOURCES)}")
@@ -95,8 +96,10 @@ def parse_trading_days(text: str) -> int:
 def parse_sample_size(text: str) -> int:
     """Symbols in the sample market: a whole number, `SAMPLE_MIN_SIZE` or more."""
     if not text.strip().isdigit() or int(text) < SAMPLE_MIN_SIZE:
-        raise ValueError(f"{text!r} is not a whole number of {SAMPLE_MIN_SIZE} or more "
-                         "(the sample market's special cases need that many symbols)")
+        raise ValueError(
+            f"{text!r} is not a whole number of {SAMPLE_MIN_SIZE} or more "
+            "(the sample market's special cases need that many symbols)"
+        )
     return int(text)
 
 
@@ -151,6 +154,7 @@ def revisit_days(environ: dict[str, str] | None = None) -> int:
     value = (os.environ if environ is None else environ).get(REVISIT_DAYS_ENV, "")
     return int(value) if value.strip() else DEFAULT_REVISIT_DAYS
 
+
 #: A per-symbol load (bars, HK, indices, factors, fundamentals) checks and writes its symbols in
 #: chunks, each chunk (rows, coverage, outcomes) in one transaction, so that a killed load loses
 #: at most one chunk and its rerun resumes from the stored coverage, and so that memory holds
@@ -184,6 +188,7 @@ def read_cache_bytes(environ: dict[str, str] | None = None) -> int:
     value = (os.environ if environ is None else environ).get(READ_CACHE_ENV, "").strip()
     return int((parse_read_cache_mb(value) if value else DEFAULT_READ_CACHE_MB) * 2**20)
 
+
 #: The CN indices loaded by default: six-digit code -> English name.
 DEFAULT_INDICES = {
     "000001": "SSE Composite",
@@ -208,8 +213,9 @@ def default_warehouse(source: str | None = None) -> Path:
     return SAMPLE_WAREHOUSE if source == "sample" else DEFAULT_WAREHOUSE
 
 
-def warehouse_path(explicit: str | os.PathLike | None = None, source: str | None = None,
-                   environ: dict[str, str] | None = None) -> Path:
+def warehouse_path(
+    explicit: str | os.PathLike | None = None, source: str | None = None, environ: dict[str, str] | None = None
+) -> Path:
     """The file a WRITER (a CLI run, the Dagster resources, the schedules and sensors that plan
     for them) uses: an explicit path, else $QUANTDB_WAREHOUSE, else the default of `source`
     (default: $QUANTDB_SOURCE, else "sample"; see `default_warehouse`). Relative paths stay

@@ -27,10 +27,18 @@ else:  # imported on first use: `import quantdb_pipeline.read` stays fast
 dataset_status = LazyModule("quantdb_pipeline.warehouse.dataset_status")  # imports duckdb and pandas
 
 _STATUS_TABLES = {  # table -> its date column
-    "daily_bars": "trade_date", "adjustment_factors": "ex_date", "corporate_actions": "ex_date",
-    "hk_daily_bars": "trade_date", "hk_adjustment_factors": "ex_date",
-    "index_daily_bars": "trade_date", "security_profiles": "observed_on", "financial_statements": "report_date",
-    "financial_indicators": "report_date", "securities": None, "hk_securities": None, "trading_calendar": "trade_date",
+    "daily_bars": "trade_date",
+    "adjustment_factors": "ex_date",
+    "corporate_actions": "ex_date",
+    "hk_daily_bars": "trade_date",
+    "hk_adjustment_factors": "ex_date",
+    "index_daily_bars": "trade_date",
+    "security_profiles": "observed_on",
+    "financial_statements": "report_date",
+    "financial_indicators": "report_date",
+    "securities": None,
+    "hk_securities": None,
+    "trading_calendar": "trade_date",
 }
 
 #: Each bar table's holes: (market, table, its calendar, how a symbol's day counts as present).
@@ -86,8 +94,10 @@ def _holes(conn: duckdb.DuckDBPyConnection, revisit_days: int) -> pd.DataFrame:
                                  coalesce(lead(n) OVER (PARTITION BY symbol ORDER BY n),
                                           (SELECT max(n) FROM days) + 1) - 1 AS hi
                           FROM numbered)"""
-        frames.append(_frame(conn.execute(
-            f"""
+        frames.append(
+            _frame(
+                conn.execute(
+                    f"""
             WITH days AS (SELECT trade_date, row_number() OVER (ORDER BY trade_date) AS n FROM trading_sessions
                           WHERE market = $calendar AND trade_date <= $last_day),
             {spans}
@@ -97,7 +107,11 @@ def _holes(conn: duckdb.DuckDBPyConnection, revisit_days: int) -> pd.DataFrame:
             FROM spans s JOIN days f ON f.n = s.lo JOIN days l ON l.n = s.hi
             WHERE s.lo <= s.hi
             ORDER BY s.symbol, first_missing
-            """, {"calendar": calendar, "last_day": last_day, "market": market, "revisit": revisit_days})))
+            """,
+                    {"calendar": calendar, "last_day": last_day, "market": market, "revisit": revisit_days},
+                )
+            )
+        )
     columns = ["market", "symbol", "first_missing", "last_missing", "trading_days", "revisited"]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
@@ -147,8 +161,9 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
         last_day = tables.set_index("table").loc["daily_bars", "latest_date"]
         tables["latest_date"] = pd.to_datetime(tables["latest_date"]).dt.as_unit("ns")
         tables["last_written_at"] = pd.to_datetime(tables["last_written_at"], utc=True).dt.as_unit("ns")
-        gaps = _frame(conn.execute(
-            """
+        gaps = _frame(
+            conn.execute(
+                """
             WITH coverage AS (SELECT symbol, max(covered_to) AS covered_to FROM bar_coverage GROUP BY symbol)
             SELECT 'symbol behind' AS kind, s.symbol, coalesce(c.covered_to, NULL) AS covered_to, NULL::DATE AS trade_date
             FROM securities s LEFT JOIN coverage c USING (symbol)
@@ -161,31 +176,56 @@ def status(*, warehouse: str | os.PathLike | None = None, revisit_days: int | No
             WHERE t.market = 'CN' AND t.trade_date BETWEEN (SELECT min(trade_date) FROM daily_bars) AND $last_day
               AND NOT EXISTS (SELECT 1 FROM daily_bars b WHERE b.trade_date = t.trade_date)
             ORDER BY kind, symbol, trade_date
-            """, {"last_day": last_day if pd.notna(last_day) else None}))
+            """,
+                {"last_day": last_day if pd.notna(last_day) else None},
+            )
+        )
         holes = _holes(conn, revisit_days_setting() if revisit_days is None else revisit_days)
-        quarantine = _frame(conn.execute(
-            "SELECT table_name, rules, count(*) AS rows, max(quarantined_at) AS last_at FROM quarantine "
-            "GROUP BY ALL ORDER BY table_name, rules"))
-        retries = _frame(conn.execute(
-            # an empty answer is retried for bars (upstream throttles with empty frames); for factors,
-            # dividend periods and former names (sina lists none) it means "none", not waiting for anything
-            "SELECT dataset, symbol, status, last_attempt_at, error FROM ingest_state "
-            "WHERE status = 'failed' OR (status = 'empty' AND dataset NOT IN "
-            "('corporate_actions', 'adjustment_factors', 'hk_adjustment_factors', 'former_names')) "
-            "AND symbol NOT IN (SELECT symbol FROM securities WHERE status <> 'listed') ORDER BY dataset, symbol"))
-        unreconciled = _frame(conn.execute(
-            "SELECT source, count(DISTINCT symbol) AS symbols, count(*) AS rows, min(trade_date) AS oldest, "
-            "max(trade_date) AS newest FROM daily_bars WHERE source LIKE '%/spot' GROUP BY source ORDER BY source"))
-        adjustment = _frame(conn.execute(
-            """
+        quarantine = _frame(
+            conn.execute(
+                "SELECT table_name, rules, count(*) AS rows, max(quarantined_at) AS last_at FROM quarantine "
+                "GROUP BY ALL ORDER BY table_name, rules"
+            )
+        )
+        retries = _frame(
+            conn.execute(
+                # an empty answer is retried for bars (upstream throttles with empty frames); for factors,
+                # dividend periods and former names (sina lists none) it means "none", not waiting for anything
+                "SELECT dataset, symbol, status, last_attempt_at, error FROM ingest_state "
+                "WHERE status = 'failed' OR (status = 'empty' AND dataset NOT IN "
+                "('corporate_actions', 'adjustment_factors', 'hk_adjustment_factors', 'former_names')) "
+                "AND symbol NOT IN (SELECT symbol FROM securities WHERE status <> 'listed') ORDER BY dataset, symbol"
+            )
+        )
+        unreconciled = _frame(
+            conn.execute(
+                "SELECT source, count(DISTINCT symbol) AS symbols, count(*) AS rows, min(trade_date) AS oldest, "
+                "max(trade_date) AS newest FROM daily_bars WHERE source LIKE '%/spot' GROUP BY source ORDER BY source"
+            )
+        )
+        adjustment = _frame(
+            conn.execute(
+                """
             SELECT symbol, ex_date, 'derived' AS kind, derived_from AS detail FROM adjustment_factors
             WHERE derived_from IS NOT NULL AND derived_from <> 'base'
             UNION ALL
             SELECT symbol, ex_date, 'gap', reason FROM adjustment_gaps
             ORDER BY kind, symbol, ex_date
-            """))
+            """
+            )
+        )
         stale = dataset_status.stale(conn)
-        closures = _frame(conn.execute("SELECT market, day, detected_at, evidence FROM market_closures "
-                                "ORDER BY market, day"))
-        return {"tables": tables, "gaps": gaps, "holes": holes, "quarantine": quarantine, "retries": retries,
-                "stale": stale, "unreconciled": unreconciled, "adjustment": adjustment, "closures": closures}
+        closures = _frame(
+            conn.execute("SELECT market, day, detected_at, evidence FROM market_closures ORDER BY market, day")
+        )
+        return {
+            "tables": tables,
+            "gaps": gaps,
+            "holes": holes,
+            "quarantine": quarantine,
+            "retries": retries,
+            "stale": stale,
+            "unreconciled": unreconciled,
+            "adjustment": adjustment,
+            "closures": closures,
+        }

@@ -26,10 +26,8 @@ _FORM = re.compile(
 )
 
 
-_HK_FORM = re.compile(r"^\s*(?:hk\.?(?P<prefixed>\d{5})|(?P<bare>\d{5})|(?P<suffixed>\d{1,5})\.hk)\s*$",
-                      re.IGNORECASE)
-_INDEX_FORM = re.compile(
-    r"^\s*(?:(?P<prefix>sh|sz)\.?)?(?P<code>\d{6})(?:\.(?P<suffix>sh|ss|sz))?\s*$", re.IGNORECASE)
+_HK_FORM = re.compile(r"^\s*(?:hk\.?(?P<prefixed>\d{5})|(?P<bare>\d{5})|(?P<suffixed>\d{1,5})\.hk)\s*$", re.IGNORECASE)
+_INDEX_FORM = re.compile(r"^\s*(?:(?P<prefix>sh|sz)\.?)?(?P<code>\d{6})(?:\.(?P<suffix>sh|ss|sz))?\s*$", re.IGNORECASE)
 
 
 class SymbolError(ValueError):
@@ -45,10 +43,16 @@ class IndexSymbolError(SymbolError):
 
     def __init__(self, symbol: str, code: str, exchange: str, stock_exchange: str | None):
         self.symbol, self.code, self.exchange, self.stock_exchange = symbol, code, exchange, stock_exchange
-        as_stock = (f" (as a stock, code {code} would be listed on {stock_exchange})" if stock_exchange
-                    else f" ({code} is no stock code)")
-        use = ("BSE indices are not loaded (index_bars covers SSE, CSI and SZSE indices)" if exchange == "BJ"
-               else f"use index_bars({symbol!r}) to read it, --indices {code} to load it")
+        as_stock = (
+            f" (as a stock, code {code} would be listed on {stock_exchange})"
+            if stock_exchange
+            else f" ({code} is no stock code)"
+        )
+        use = (
+            "BSE indices are not loaded (index_bars covers SSE, CSI and SZSE indices)"
+            if exchange == "BJ"
+            else f"use index_bars({symbol!r}) to read it, --indices {code} to load it"
+        )
         super().__init__(f"{symbol!r} is an index code on {exchange}, not a stock{as_stock}: {use}")
 
 
@@ -103,8 +107,7 @@ def normalize_symbol(symbol: str) -> str:
     match = _FORM.match(symbol)
     if not match:
         raise SymbolError(
-            f"unrecognised symbol {symbol!r}: use a six-digit code such as '600000', "
-            "'sh600000' or '600000.SH'"
+            f"unrecognised symbol {symbol!r}: use a six-digit code such as '600000', 'sh600000' or '600000.SH'"
         )
     code = match["code"]
     stated = (match["prefix"] or match["suffix"] or "").upper().replace("SS", "SH")
@@ -115,15 +118,15 @@ def normalize_symbol(symbol: str) -> str:
         if code.startswith(_INDEX_ONLY_PREFIXES):
             if stated in ("", index_side):
                 raise IndexSymbolError(symbol, code, index_side, None) from None
-            raise SymbolError(f"symbol {symbol!r} names exchange {stated}, but {code} is no stock code: "
-                              f"it is an index code on {index_side}") from None
+            raise SymbolError(
+                f"symbol {symbol!r} names exchange {stated}, but {code} is no stock code: "
+                f"it is an index code on {index_side}"
+            ) from None
         raise
     if stated and stated != exchange:
         if stated == index_exchange(code):  # "sh000300": the CSI 300, not SZSE's stock 000300
             raise IndexSymbolError(symbol, code, stated, exchange)
-        raise SymbolError(
-            f"symbol {symbol!r} names exchange {stated}, but code {code} is listed on {exchange}"
-        )
+        raise SymbolError(f"symbol {symbol!r} names exchange {stated}, but code {code} is listed on {exchange}")
     return code
 
 
@@ -151,8 +154,7 @@ def normalize_hk_symbol(symbol: str) -> str:
     """
     match = _HK_FORM.match(symbol) if isinstance(symbol, str) else None
     if not match:
-        raise SymbolError(
-            f"unrecognised Hong Kong symbol {symbol!r}: use '00700', '0700.HK' or 'hk00700'")
+        raise SymbolError(f"unrecognised Hong Kong symbol {symbol!r}: use '00700', '0700.HK' or 'hk00700'")
     return (match["prefixed"] or match["bare"] or match["suffixed"]).zfill(5)
 
 
@@ -183,6 +185,7 @@ def normalize_index_symbol(symbol: str) -> str:
     code = match["code"]
     stated = (match["prefix"] or match["suffix"] or "").upper().replace("SS", "SH")
     if stated and stated != index_exchange(code):
-        raise SymbolError(f"index symbol {symbol!r} names exchange {stated}, but index {code} is "
-                          f"published on {index_exchange(code)}")
+        raise SymbolError(
+            f"index symbol {symbol!r} names exchange {stated}, but index {code} is published on {index_exchange(code)}"
+        )
     return code

@@ -112,21 +112,24 @@ def record_published(warehouse: str | os.PathLike, source: str, environ: Mapping
     path = config_file(environ)
     path.parent.mkdir(parents=True, exist_ok=True)
     # JSON string escapes are valid TOML basic-string escapes
-    text = ("# Written by `quantdb-pipeline run` after each publish. `quantdb_pipeline.read` and\n"
-            "# `quantdb-pipeline status` open this warehouse when neither warehouse= / --warehouse\n"
-            f"# nor ${settings.WAREHOUSE_ENV} names one.\n"
-            "[warehouse]\n"
-            f"path = {json.dumps(os.path.abspath(warehouse))}\n"
-            f"source = {json.dumps(source)}\n"
-            f"published_at = {json.dumps(dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'))}\n")
+    text = (
+        "# Written by `quantdb-pipeline run` after each publish. `quantdb_pipeline.read` and\n"
+        "# `quantdb-pipeline status` open this warehouse when neither warehouse= / --warehouse\n"
+        f"# nor ${settings.WAREHOUSE_ENV} names one.\n"
+        "[warehouse]\n"
+        f"path = {json.dumps(os.path.abspath(warehouse))}\n"
+        f"source = {json.dumps(source)}\n"
+        f"published_at = {json.dumps(dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'))}\n"
+    )
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
     return path
 
 
-def _places(explicit: str | os.PathLike | None, environ: Mapping[str, str] | None,
-            explicit_label: str) -> Iterator[Place]:
+def _places(
+    explicit: str | os.PathLike | None, environ: Mapping[str, str] | None, explicit_label: str
+) -> Iterator[Place]:
     """The places of the module docstring, in order, each computed only when asked for."""
     env = os.environ if environ is None else environ
 
@@ -150,19 +153,31 @@ def _places(explicit: str | os.PathLike | None, environ: Mapping[str, str] | Non
         yield Place(label, None, f"unreadable ({error})")
     else:
         if recorded:
-            yield Place(f"{label}, entry warehouse.path", absolute(recorded),
-                        "recorded by the last `quantdb-pipeline run` that published")
+            yield Place(
+                f"{label}, entry warehouse.path",
+                absolute(recorded),
+                "recorded by the last `quantdb-pipeline run` that published",
+            )
         else:
-            yield Place(label, None, "no entry warehouse.path" if config.exists() else
-                        "no such file (a `quantdb-pipeline run` writes it when it publishes)")
+            yield Place(
+                label,
+                None,
+                "no entry warehouse.path"
+                if config.exists()
+                else "no such file (a `quantdb-pipeline run` writes it when it publishes)",
+            )
     cwd = os.getcwd()
-    yield Place(f"project default for real data (relative to the working directory {cwd})",
-                absolute(settings.DEFAULT_WAREHOUSE))
+    yield Place(
+        f"project default for real data (relative to the working directory {cwd})", absolute(settings.DEFAULT_WAREHOUSE)
+    )
     yield Place("project default for the sample market", absolute(settings.SAMPLE_WAREHOUSE))
 
 
-def find_warehouse(explicit: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None,
-                   explicit_label: str = "warehouse= argument") -> Path:
+def find_warehouse(
+    explicit: str | os.PathLike | None = None,
+    environ: Mapping[str, str] | None = None,
+    explicit_label: str = "warehouse= argument",
+) -> Path:
     """The absolute path of the published warehouse a reader opens (see the module docstring).
 
     Raises `WarehouseNotFoundError` listing every place tried when the explicit choice's file
@@ -177,8 +192,11 @@ def find_warehouse(explicit: str | os.PathLike | None = None, environ: Mapping[s
     raise not_found(explicit, environ, explicit_label)
 
 
-def not_found(explicit: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None,
-              explicit_label: str = "warehouse= argument") -> WarehouseNotFoundError:
+def not_found(
+    explicit: str | os.PathLike | None = None,
+    environ: Mapping[str, str] | None = None,
+    explicit_label: str = "warehouse= argument",
+) -> WarehouseNotFoundError:
     """The error for a reader that found no warehouse: every place tried, then what to do.
 
     Suggests building a warehouse only when none of the places holds one; names the existing
@@ -188,19 +206,28 @@ def not_found(explicit: str | os.PathLike | None = None, environ: Mapping[str, s
     lines = ["no warehouse found; places tried, in order:"]
     lines += [f"  {number}. {place.describe()}" for number, place in enumerate(places, 1)]
     existing = [place for place in places if place.path is not None and place.path.exists()]
-    missing_entry = [place for place in places if place.path is not None and "entry warehouse.path" in place.label
-                     and not place.path.exists()]
+    missing_entry = [
+        place
+        for place in places
+        if place.path is not None and "entry warehouse.path" in place.label and not place.path.exists()
+    ]
     if existing:
         found = existing[0].path
-        lines.append(f"a warehouse exists at {found} ({existing[0].label}): pass warehouse=\"{found}\" "
-                     f"(CLI: --warehouse {found}) or set {settings.WAREHOUSE_ENV}={found}"
-                     + (f", or unset {settings.WAREHOUSE_ENV}" if env.get(settings.WAREHOUSE_ENV) else ""))
+        lines.append(
+            f'a warehouse exists at {found} ({existing[0].label}): pass warehouse="{found}" '
+            f"(CLI: --warehouse {found}) or set {settings.WAREHOUSE_ENV}={found}"
+            + (f", or unset {settings.WAREHOUSE_ENV}" if env.get(settings.WAREHOUSE_ENV) else "")
+        )
     elif missing_entry:
-        lines.append(f"the user config's warehouse.path points to {missing_entry[0].path}, which no longer exists "
-                     f"(moved or deleted?): set {settings.WAREHOUSE_ENV} to where it is now; only if it is gone, "
-                     "`quantdb-pipeline run` builds a new one (and records it there)")
+        lines.append(
+            f"the user config's warehouse.path points to {missing_entry[0].path}, which no longer exists "
+            f"(moved or deleted?): set {settings.WAREHOUSE_ENV} to where it is now; only if it is gone, "
+            "`quantdb-pipeline run` builds a new one (and records it there)"
+        )
     else:
-        lines.append("no warehouse exists in any of these places yet: build one with `quantdb-pipeline run` "
-                     f"(`make demo` for the sample market) in the project folder, or point {settings.WAREHOUSE_ENV} "
-                     "/ warehouse= at an existing file")
+        lines.append(
+            "no warehouse exists in any of these places yet: build one with `quantdb-pipeline run` "
+            f"(`make demo` for the sample market) in the project folder, or point {settings.WAREHOUSE_ENV} "
+            "/ warehouse= at an existing file"
+        )
     return WarehouseNotFoundError("\n".join(lines), places)

@@ -29,8 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 #: Environment variables a test's working directory must not inherit from the developer's shell.
-ISOLATED_ENV = ("QUANTDB_WAREHOUSE", "QUANTDB_SOURCE", "QUANTDB_SYMBOLS", "QUANTDB_SAMPLE_TODAY",
-                "QUANTDB_SAMPLE_SIZE", "DAGSTER_HOME")
+ISOLATED_ENV = (
+    "QUANTDB_WAREHOUSE",
+    "QUANTDB_SOURCE",
+    "QUANTDB_SYMBOLS",
+    "QUANTDB_SAMPLE_TODAY",
+    "QUANTDB_SAMPLE_SIZE",
+    "DAGSTER_HOME",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,9 +71,7 @@ def workdir(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def instance(workdir):
     """The instance that dagster.yaml configures (sqlite storage under .dagster/)."""
-    with DagsterInstance.from_ref(
-        InstanceRef.from_dir(str(workdir / ".dagster"), config_dir=str(workdir))
-    ) as inst:
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(workdir / ".dagster"), config_dir=str(workdir))) as inst:
         yield inst
 
 
@@ -87,15 +91,17 @@ class Pipeline:
         market = market or MarketSourceResource(kind="sample", sample_today=today, **market_config)
         return {"market": market, "warehouse": WarehouseResource(database=str(self.warehouse))}
 
-    def run(self, start: str, end: str, today: str, assets=None, market=None, ops: dict | None = None,
-            **market_config):
+    def run(self, start: str, end: str, today: str, assets=None, market=None, ops: dict | None = None, **market_config):
         """As the CLI runs a range (`range_runs.materialize_range`): snapped to each market's
         trading days, HK assets in a run of their own, one publish at the end. A `RangeResult`,
         or None when the range holds no trading day (no run, nothing written or fetched)."""
         # every run ends by publishing, as the jobs and the CLI do; tests read the published file
         assets = assets or [trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors]
         return materialize_range(
-            assets, published_warehouse, d(start), d(end),
+            assets,
+            published_warehouse,
+            d(start),
+            d(end),
             resources=self.resources(today, market, **market_config),
             instance=self.instance,
             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}, **({"ops": ops} if ops else {})},
@@ -134,7 +140,9 @@ def module_pipeline(directory: Path):
         patch.chdir(directory)
         for name in ISOLATED_ENV:
             patch.delenv(name, raising=False)
-        with DagsterInstance.from_ref(InstanceRef.from_dir(str(directory / ".dagster"), config_dir=str(directory))) as inst:
+        with DagsterInstance.from_ref(
+            InstanceRef.from_dir(str(directory / ".dagster"), config_dir=str(directory))
+        ) as inst:
             yield Pipeline(inst, directory / "warehouse" / "test.duckdb")
 
 
@@ -155,11 +163,18 @@ def demo_warehouse(tmp_path_factory) -> Path:
     path = root / "warehouse" / "quantdb.duckdb"
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
-        for name in ("QUANTDB_WAREHOUSE", "QUANTDB_SOURCE", "QUANTDB_SYMBOLS", "QUANTDB_SAMPLE_TODAY",
-                     "QUANTDB_SAMPLE_SIZE", "DAGSTER_HOME"):
+        for name in (
+            "QUANTDB_WAREHOUSE",
+            "QUANTDB_SOURCE",
+            "QUANTDB_SYMBOLS",
+            "QUANTDB_SAMPLE_TODAY",
+            "QUANTDB_SAMPLE_SIZE",
+            "DAGSTER_HOME",
+        ):
             patch.delenv(name, raising=False)
-        code = main(["run", "--source", "sample", "--sample-today", DEMO_TODAY, "--warehouse", str(path),
-                     "--no-progress"])
+        code = main(
+            ["run", "--source", "sample", "--sample-today", DEMO_TODAY, "--warehouse", str(path), "--no-progress"]
+        )
     assert code == EXIT_OK, f"the demo run exited {code}"
     return path
 

@@ -26,6 +26,7 @@ RAW_COLUMNS = ["日期", "开盘", "收盘", "最高", "最低", "成交量", "�
 
 # -- raw-frame faults (akshare-shaped frames, as a source would return them) ----------------
 
+
 def renamed_column(raw):
     return raw.rename(columns={"收盘": "收盘价"})
 
@@ -109,11 +110,15 @@ class EndpointDownResource(MarketSourceResource):
     down: str = ""
 
     def build(self):
-        return EndpointDown(today=self.sample_today or None, size=self.sample_size,
-                            down=[n.strip() for n in self.down.split(",") if n.strip()])
+        return EndpointDown(
+            today=self.sample_today or None,
+            size=self.sample_size,
+            down=[n.strip() for n in self.down.split(",") if n.strip()],
+        )
 
 
 # -- HTTP-level: a fake eastmoney kline endpoint backed by the sample market ----------------
+
 
 def kline_strings(raw: pd.DataFrame) -> list[str]:
     if raw.empty:
@@ -165,8 +170,18 @@ class FakeEastmoney:
             raw = pd.DataFrame()
         elif callable(fault):
             raw = fault(raw)
-        body = {"rc": 0, "data": {"code": symbol, "market": int(params["secid"][0]), "name": symbol,
-                                  "decimal": 2, "klines": kline_strings(raw)} if len(raw) else None}
+        body = {
+            "rc": 0,
+            "data": {
+                "code": symbol,
+                "market": int(params["secid"][0]),
+                "name": symbol,
+                "decimal": 2,
+                "klines": kline_strings(raw),
+            }
+            if len(raw)
+            else None,
+        }
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
 
@@ -246,8 +261,9 @@ class _Bits:
 
     def text(self) -> str:
         assert len(self.bits) % 6 == 0, "the format keeps every record a whole number of characters"
-        return "".join(_SINA_ALPHABET[sum(b << k for k, b in enumerate(self.bits[i:i + 6]))]
-                       for i in range(0, len(self.bits), 6))
+        return "".join(
+            _SINA_ALPHABET[sum(b << k for k, b in enumerate(self.bits[i : i + 6]))] for i in range(0, len(self.bits), 6)
+        )
 
 
 def encode_sina_history(bars: pd.DataFrame, decimals: int = 3, price_units: int = 8, volume_units: int = 12) -> str:
@@ -261,7 +277,7 @@ def encode_sina_history(bars: pd.DataFrame, decimals: int = 3, price_units: int 
     volume against the last volume (signed), each `price_units` / `volume_units` x 3 bits wide.
     """
     out = _Bits()
-    scale = 10 ** decimals
+    scale = 10**decimals
     days = [(d - SINA_DAY_ZERO).days for d in bars["日期"]]
     low_price, low_volume = min(7, price_units), min(7, volume_units)
     out.put(1479, 12), out.put(63, 6), out.put(decimals, 6), out.put(days[0], 18, signed=True)
@@ -309,20 +325,25 @@ class FakeSinaHongKong:
         queued = self.faults.get((symbol, script))
         fault = queued.pop(0) if queued else None
         if isinstance(fault, int):
-            return fault, {}, "<html><head><meta charset=\"utf-8\"></head><body>502 Bad Gateway</body></html>"
+            return fault, {}, '<html><head><meta charset="utf-8"></head><body>502 Bad Gateway</body></html>'
         if script == "klc2_kl":
             history = self.market.hk_daily_history(symbol)
             history = history[history["日期"] <= self.market.today()]
-            return 200, {"Content-Type": "application/x-javascript"}, \
-                f'var KLC_KL_hk{symbol}="{encode_sina_history(history)}";\n'
+            return (
+                200,
+                {"Content-Type": "application/x-javascript"},
+                f'var KLC_KL_hk{symbol}="{encode_sina_history(history)}";\n',
+            )
         frames = self.market.hk_adjustment_factors_raw(symbol)
         frame = frames.hfq if script == "hfq" else frames.qfq
         if fault == "nothing":
             frame = frame.iloc[0:0]
         elif fault == "one row":
             frame = frame.iloc[-1:]
-        rows = [{"d": str(r[0]), "f": f"{r[1]:.10f}", **({"c": f"{r[2]:.4f}"} if script == "hfq" else {})}
-                for r in frame.itertuples(index=False)]
+        rows = [
+            {"d": str(r[0]), "f": f"{r[1]:.10f}", **({"c": f"{r[2]:.4f}"} if script == "hfq" else {})}
+            for r in frame.itertuples(index=False)
+        ]
         body = f"var hk{symbol}{script}={json.dumps({'total': len(rows), 'data': rows})}\n/* sina finance */"
         return 200, {"Content-Type": "application/x-javascript"}, body
 
@@ -331,11 +352,37 @@ QUOTE_LIST_URL = "https://82.push2.eastmoney.com/api/qt/clist/get"  # stock_zh_a
 HK_QUOTE_LIST_URL = "https://81.push2.eastmoney.com/api/qt/clist/get"  # stock_hk_main_board_spot_em
 #: eastmoney's quote-list fields in the order its JSON lists them (akshare names them by position).
 QUOTE_FIELDS = {
-    "f1": None, "f2": "最新价", "f3": "涨跌幅", "f4": "涨跌额", "f5": "成交量", "f6": "成交额", "f7": "振幅",
-    "f8": "换手率", "f9": "市盈率-动态", "f10": "量比", "f11": "5分钟涨跌", "f12": "代码", "f13": None, "f14": "名称",
-    "f15": "最高", "f16": "最低", "f17": "今开", "f18": "昨收", "f20": "总市值", "f21": "流通市值", "f22": "涨速",
-    "f23": "市净率", "f24": "60日涨跌幅", "f25": "年初至今涨跌幅", "f62": None, "f115": None, "f128": None,
-    "f140": None, "f141": None, "f136": None, "f152": None,
+    "f1": None,
+    "f2": "最新价",
+    "f3": "涨跌幅",
+    "f4": "涨跌额",
+    "f5": "成交量",
+    "f6": "成交额",
+    "f7": "振幅",
+    "f8": "换手率",
+    "f9": "市盈率-动态",
+    "f10": "量比",
+    "f11": "5分钟涨跌",
+    "f12": "代码",
+    "f13": None,
+    "f14": "名称",
+    "f15": "最高",
+    "f16": "最低",
+    "f17": "今开",
+    "f18": "昨收",
+    "f20": "总市值",
+    "f21": "流通市值",
+    "f22": "涨速",
+    "f23": "市净率",
+    "f24": "60日涨跌幅",
+    "f25": "年初至今涨跌幅",
+    "f62": None,
+    "f115": None,
+    "f128": None,
+    "f140": None,
+    "f141": None,
+    "f136": None,
+    "f152": None,
 }
 
 
@@ -361,9 +408,16 @@ class FakeQuoteList:
     `url`: eastmoney serves the HK main board's list (`stock_hk_main_board_spot_em`) from
     `HK_QUOTE_LIST_URL` with the same fields in the same order; pass `quotes` in these columns."""
 
-    def __init__(self, market: SampleMarket | None, mock: responses.RequestsMock, quotes: pd.DataFrame | None = None,
-                 overlap: int = 0, first_page_only: bool = False, url: str = QUOTE_LIST_URL,
-                 market_id: Callable[[str], int] | int = a_share_market_id):
+    def __init__(
+        self,
+        market: SampleMarket | None,
+        mock: responses.RequestsMock,
+        quotes: pd.DataFrame | None = None,
+        overlap: int = 0,
+        first_page_only: bool = False,
+        url: str = QUOTE_LIST_URL,
+        market_id: Callable[[str], int] | int = a_share_market_id,
+    ):
         self.quotes = market.a_share_spot_raw() if quotes is None else quotes
         self.overlap, self.first_page_only = overlap, first_page_only
         self.market_id = market_id if callable(market_id) else (lambda code: market_id)
@@ -390,10 +444,17 @@ class FakeQuoteList:
         self.params.append(params)
         shift = (page - 1) * self.overlap
         first, last = (page - 1) * size, min(page * size, len(self.quotes))
-        rows = self.quotes.sort_values("代码").iloc[first - shift: last - shift]
+        rows = self.quotes.sort_values("代码").iloc[first - shift : last - shift]
         total = min(size, len(self.quotes)) if self.first_page_only else len(self.quotes)
-        body = {"rc": 0, "rt": 6, "svr": 181669, "lt": 1, "full": 1, "dlmkts": "",
-                "data": {"total": total, "diff": [self._item(r) for _, r in rows.iterrows()]}}
+        body = {
+            "rc": 0,
+            "rt": 6,
+            "svr": 181669,
+            "lt": 1,
+            "full": 1,
+            "dlmkts": "",
+            "data": {"total": total, "diff": [self._item(r) for _, r in rows.iterrows()]},
+        }
         return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
 
 
@@ -431,32 +492,69 @@ class FakeIndustryBoards:
         page = int(params["pn"])
         self.calls.append((what, page))
         order = clist_field_order(params["fields"])
-        chosen = rows[(page - 1) * self.page_size: page * self.page_size]
+        chosen = rows[(page - 1) * self.page_size : page * self.page_size]
         diff = [{f: row.get(f, "-") for f in order} for row in chosen]
-        body = {"rc": 0, "rt": 6, "svr": 181669, "lt": 1, "full": 1, "dlmkts": "",
-                "data": {"total": len(rows), "diff": diff} if rows else None}
+        body = {
+            "rc": 0,
+            "rt": 6,
+            "svr": 181669,
+            "lt": 1,
+            "full": 1,
+            "dlmkts": "",
+            "data": {"total": len(rows), "diff": diff} if rows else None,
+        }
         return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
 
     def _boards(self, request):
         params = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
         assert params["fs"] == "m:90 t:2 f:!50", params["fs"]
         boards = self.market.industry_boards_raw()
-        rows = [{"f1": 2, "f2": r["最新价"], "f3": r["涨跌幅"], "f4": r["涨跌额"], "f12": r["板块代码"], "f13": 90,
-                 "f14": r["板块名称"], "f104": int(r["上涨家数"]), "f105": int(r["下跌家数"]), "f128": "-",
-                 "f140": "-", "f141": 0, "f136": 0.0} for _, r in boards.iterrows()]
+        rows = [
+            {
+                "f1": 2,
+                "f2": r["最新价"],
+                "f3": r["涨跌幅"],
+                "f4": r["涨跌额"],
+                "f12": r["板块代码"],
+                "f13": 90,
+                "f14": r["板块名称"],
+                "f104": int(r["上涨家数"]),
+                "f105": int(r["下跌家数"]),
+                "f128": "-",
+                "f140": "-",
+                "f141": 0,
+                "f136": 0.0,
+            }
+            for _, r in boards.iterrows()
+        ]
         return self._page("boards", params, rows)
 
     def _constituents(self, request):
         params = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
         board = re.fullmatch(r"b:(BK\d+) f:!50", params["fs"]).group(1)
         members = self.market.industry_constituents_raw(board)
-        rows = [{"f1": 2, "f2": r["最新价"], "f3": r["涨跌幅"], "f4": r["涨跌额"], "f12": r["代码"],
-                 "f13": 1 if str(r["代码"]).startswith("6") else 0, "f14": r["名称"], "f15": r["最高"],
-                 "f16": r["最低"], "f17": r["今开"], "f18": r["昨收"]} for _, r in members.iterrows()]
+        rows = [
+            {
+                "f1": 2,
+                "f2": r["最新价"],
+                "f3": r["涨跌幅"],
+                "f4": r["涨跌额"],
+                "f12": r["代码"],
+                "f13": 1 if str(r["代码"]).startswith("6") else 0,
+                "f14": r["名称"],
+                "f15": r["最高"],
+                "f16": r["最低"],
+                "f17": r["今开"],
+                "f18": r["昨收"],
+            }
+            for _, r in members.iterrows()
+        ]
         return self._page(board, params, rows)
 
 
-SINA_CORP_INFO_URL = re.compile(r"https://vip\.stock\.finance\.sina\.com\.cn/corp/go\.php/vCI_CorpInfo/stockid/(\d{6})\.phtml")
+SINA_CORP_INFO_URL = re.compile(
+    r"https://vip\.stock\.finance\.sina\.com\.cn/corp/go\.php/vCI_CorpInfo/stockid/(\d{6})\.phtml"
+)
 
 
 class FakeSinaFormerNames:
@@ -478,11 +576,19 @@ class FakeSinaFormerNames:
         # names separated by spaces; the sample's names hold spaces, real short names do not: dropped
         history = " ".join(n.replace(" ", "") for n in names["name"]) if len(names) else ""
         record = self.market._record(symbol)
-        table = "".join(f"<tr><td>{label}：</td><td>{value}</td><td>x：</td><td>y</td></tr>" for label, value in (
-            ("公司名称", (record["name"] if record is not None else symbol) + "股份有限公司"),
-            ("上市市场", "上海证券交易所"), ("证券简称更名历史", history), ("注册地址", "上海市")))
+        table = "".join(
+            f"<tr><td>{label}：</td><td>{value}</td><td>x：</td><td>y</td></tr>"
+            for label, value in (
+                ("公司名称", (record["name"] if record is not None else symbol) + "股份有限公司"),
+                ("上市市场", "上海证券交易所"),
+                ("证券简称更名历史", history),
+                ("注册地址", "上海市"),
+            )
+        )
         filler = "<table><tr><td>新浪财经</td></tr></table>"
-        page = f"<html><head><title>{symbol}公司资料</title></head><body>{filler * 3}<table>{table}</table></body></html>"
+        page = (
+            f"<html><head><title>{symbol}公司资料</title></head><body>{filler * 3}<table>{table}</table></body></html>"
+        )
         return 200, {"Content-Type": "text/html; charset=gbk"}, page.encode("gbk")
 
 
@@ -490,15 +596,35 @@ DATA_CENTER_URL = "https://datacenter-web.eastmoney.com/api/data/v1/get"
 #: RPT_SHAREBONUS_DET's fields in the order eastmoney sends them: akshare 1.19.5 names the
 #: columns of `stock_fhps_em` by position, so the order is the contract.
 FHPS_FIELDS = {
-    "SECUCODE": None, "SECURITY_NAME_ABBR": "名称", "REPORT_DATE": "report_date", "ORG_CODE": None,
-    "SECURITY_CODE": "代码", "BONUS_IT_RATIO": "送转股份-送转总比例", "BONUS_RATIO": "送转股份-送转比例",
-    "IT_RATIO": "送转股份-转股比例", "PRETAX_BONUS_RMB": "现金分红-现金分红比例", "PLAN_NOTICE_DATE": "预案公告日",
-    "EQUITY_RECORD_DATE": "股权登记日", "EX_DIVIDEND_DATE": "除权除息日", "EX_DIVIDEND_DAYS": None,
-    "ASSIGN_PROGRESS": "方案进度", "IMPL_PLAN_PROFILE": None, "NOTICE_DATE": "最新公告日期",
-    "BD10_CLOSE_ADJCHRATE": None, "D10_CLOSE_ADJCHRATE": None, "D30_CLOSE_ADJCHRATE": None,
-    "BASIC_EPS": "每股收益", "BVPS": "每股净资产", "PER_CAPITAL_RESERVE": "每股公积金",
-    "PER_UNASSIGN_PROFIT": "每股未分配利润", "PNP_YOY_RATIO": "净利润同比增长", "TOTAL_SHARES": "总股本",
-    "PUBLISH_DATE": None, "DIVIDENT_RATIO": "现金分红-股息率", "EXECUTE_TRADE_MARKET": None, "ORG_TYPE": None,
+    "SECUCODE": None,
+    "SECURITY_NAME_ABBR": "名称",
+    "REPORT_DATE": "report_date",
+    "ORG_CODE": None,
+    "SECURITY_CODE": "代码",
+    "BONUS_IT_RATIO": "送转股份-送转总比例",
+    "BONUS_RATIO": "送转股份-送转比例",
+    "IT_RATIO": "送转股份-转股比例",
+    "PRETAX_BONUS_RMB": "现金分红-现金分红比例",
+    "PLAN_NOTICE_DATE": "预案公告日",
+    "EQUITY_RECORD_DATE": "股权登记日",
+    "EX_DIVIDEND_DATE": "除权除息日",
+    "EX_DIVIDEND_DAYS": None,
+    "ASSIGN_PROGRESS": "方案进度",
+    "IMPL_PLAN_PROFILE": None,
+    "NOTICE_DATE": "最新公告日期",
+    "BD10_CLOSE_ADJCHRATE": None,
+    "D10_CLOSE_ADJCHRATE": None,
+    "D30_CLOSE_ADJCHRATE": None,
+    "BASIC_EPS": "每股收益",
+    "BVPS": "每股净资产",
+    "PER_CAPITAL_RESERVE": "每股公积金",
+    "PER_UNASSIGN_PROFIT": "每股未分配利润",
+    "PNP_YOY_RATIO": "净利润同比增长",
+    "TOTAL_SHARES": "总股本",
+    "PUBLISH_DATE": None,
+    "DIVIDENT_RATIO": "现金分红-股息率",
+    "EXECUTE_TRADE_MARKET": None,
+    "ORG_TYPE": None,
     "PAYOUT_RATIO": None,
 }
 
@@ -508,51 +634,126 @@ FHPS_FIELDS = {
 #: these tables' columns by position (`big_df.columns = [...]`), so the order of the fields is
 #: the contract; the names of the fields akshare drops are eastmoney's as far as known and do
 #: not matter to akshare. Dates as eastmoney sends them ("YYYY-MM-DD 00:00:00").
-_META = {"SECUCODE": None, "SECURITY_CODE": "股票代码", "INDUSTRY_CODE": None, "ORG_CODE": None,
-         "SECURITY_NAME_ABBR": "股票简称", "INDUSTRY_NAME": None, "MARKET": None, "SECURITY_TYPE_CODE": None,
-         "TRADE_MARKET_CODE": None, "DATE_TYPE_CODE": None, "REPORT_TYPE_CODE": None, "DATA_STATE": None,
-         "NOTICE_DATE": "公告日期", "REPORT_DATE": "report_date"}
+_META = {
+    "SECUCODE": None,
+    "SECURITY_CODE": "股票代码",
+    "INDUSTRY_CODE": None,
+    "ORG_CODE": None,
+    "SECURITY_NAME_ABBR": "股票简称",
+    "INDUSTRY_NAME": None,
+    "MARKET": None,
+    "SECURITY_TYPE_CODE": None,
+    "TRADE_MARKET_CODE": None,
+    "DATE_TYPE_CODE": None,
+    "REPORT_TYPE_CODE": None,
+    "DATA_STATE": None,
+    "NOTICE_DATE": "公告日期",
+    "REPORT_DATE": "report_date",
+}
 BALANCE_FIELDS = {
-    **_META, "TOTAL_ASSETS": "资产-总资产", "FIXED_ASSET": None, "MONETARYFUNDS": "资产-货币资金",
-    "MONETARYFUNDS_RATIO": None, "ACCOUNTS_RECE": "资产-应收账款", "ACCOUNTS_RECE_RATIO": None,
-    "INVENTORY": "资产-存货", "INVENTORY_RATIO": None, "TOTAL_LIABILITIES": "负债-总负债",
-    "ACCOUNTS_PAYABLE": "负债-应付账款", "ACCOUNTS_PAYABLE_RATIO": None, "ADVANCE_RECEIVABLES": "负债-预收账款",
-    "ADVANCE_RECEIVABLES_RATIO": None, "TOTAL_EQUITY": "股东权益合计", "TOTAL_EQUITY_RATIO": None,
-    "TOTAL_ASSETS_RATIO": "资产-总资产同比", "TOTAL_LIAB_RATIO": "负债-总负债同比", "CURRENT_RATIO": None,
+    **_META,
+    "TOTAL_ASSETS": "资产-总资产",
+    "FIXED_ASSET": None,
+    "MONETARYFUNDS": "资产-货币资金",
+    "MONETARYFUNDS_RATIO": None,
+    "ACCOUNTS_RECE": "资产-应收账款",
+    "ACCOUNTS_RECE_RATIO": None,
+    "INVENTORY": "资产-存货",
+    "INVENTORY_RATIO": None,
+    "TOTAL_LIABILITIES": "负债-总负债",
+    "ACCOUNTS_PAYABLE": "负债-应付账款",
+    "ACCOUNTS_PAYABLE_RATIO": None,
+    "ADVANCE_RECEIVABLES": "负债-预收账款",
+    "ADVANCE_RECEIVABLES_RATIO": None,
+    "TOTAL_EQUITY": "股东权益合计",
+    "TOTAL_EQUITY_RATIO": None,
+    "TOTAL_ASSETS_RATIO": "资产-总资产同比",
+    "TOTAL_LIAB_RATIO": "负债-总负债同比",
+    "CURRENT_RATIO": None,
     "DEBT_ASSET_RATIO": "资产负债率",
     **{f"BALANCE_UNREAD_{i}": None for i in range(34, 58)},  # bank/insurer items akshare does not read
 }
 INCOME_FIELDS = {
-    **_META, "PARENT_NETPROFIT": "净利润", "TOTAL_OPERATE_INCOME": "营业总收入",
-    "TOTAL_OPERATE_COST": "营业总支出-营业总支出", "TOE_RATIO": None, "OPERATE_COST": "营业总支出-营业支出",
-    "OPERATE_EXPENSE": None, "OPERATE_EXPENSE_RATIO": None, "SALE_EXPENSE": "营业总支出-销售费用",
-    "MANAGE_EXPENSE": "营业总支出-管理费用", "FINANCE_EXPENSE": "营业总支出-财务费用",
-    "OPERATE_PROFIT": "营业利润", "TOTAL_PROFIT": "利润总额",
+    **_META,
+    "PARENT_NETPROFIT": "净利润",
+    "TOTAL_OPERATE_INCOME": "营业总收入",
+    "TOTAL_OPERATE_COST": "营业总支出-营业总支出",
+    "TOE_RATIO": None,
+    "OPERATE_COST": "营业总支出-营业支出",
+    "OPERATE_EXPENSE": None,
+    "OPERATE_EXPENSE_RATIO": None,
+    "SALE_EXPENSE": "营业总支出-销售费用",
+    "MANAGE_EXPENSE": "营业总支出-管理费用",
+    "FINANCE_EXPENSE": "营业总支出-财务费用",
+    "OPERATE_PROFIT": "营业利润",
+    "TOTAL_PROFIT": "利润总额",
     **{f"INCOME_UNREAD_{i}": None for i in range(27, 42)},
-    "TOI_RATIO": "营业总收入同比", "OPERATE_PROFIT_RATIO": None, "PARENT_NETPROFIT_RATIO": "净利润同比",
-    "DEDUCT_PARENT_NETPROFIT": None, "DPN_RATIO": None,
+    "TOI_RATIO": "营业总收入同比",
+    "OPERATE_PROFIT_RATIO": None,
+    "PARENT_NETPROFIT_RATIO": "净利润同比",
+    "DEDUCT_PARENT_NETPROFIT": None,
+    "DPN_RATIO": None,
 }
 CASH_FLOW_FIELDS = {
-    **_META, "NETCASH_OPERATE": "经营性现金流-现金流量净额", "NETCASH_OPERATE_RATIO": "经营性现金流-净现金流占比",
-    "SALES_SERVICES": None, "SALES_SERVICES_RATIO": None, "PAY_STAFF_CASH": None, "PSC_RATIO": None,
-    "NETCASH_INVEST": "投资性现金流-现金流量净额", "NETCASH_INVEST_RATIO": "投资性现金流-净现金流占比",
-    "RECEIVE_INVEST_INCOME": None, "RII_RATIO": None, "CONSTRUCT_LONG_ASSET": None, "CLA_RATIO": None,
-    "NETCASH_FINANCE": "融资性现金流-现金流量净额", "NETCASH_FINANCE_RATIO": "融资性现金流-净现金流占比",
-    "CCE_ADD": "净现金流-净现金流", "CCE_ADD_RATIO": "净现金流-同比增长",
+    **_META,
+    "NETCASH_OPERATE": "经营性现金流-现金流量净额",
+    "NETCASH_OPERATE_RATIO": "经营性现金流-净现金流占比",
+    "SALES_SERVICES": None,
+    "SALES_SERVICES_RATIO": None,
+    "PAY_STAFF_CASH": None,
+    "PSC_RATIO": None,
+    "NETCASH_INVEST": "投资性现金流-现金流量净额",
+    "NETCASH_INVEST_RATIO": "投资性现金流-净现金流占比",
+    "RECEIVE_INVEST_INCOME": None,
+    "RII_RATIO": None,
+    "CONSTRUCT_LONG_ASSET": None,
+    "CLA_RATIO": None,
+    "NETCASH_FINANCE": "融资性现金流-现金流量净额",
+    "NETCASH_FINANCE_RATIO": "融资性现金流-净现金流占比",
+    "CCE_ADD": "净现金流-净现金流",
+    "CCE_ADD_RATIO": "净现金流-同比增长",
     **{f"CASH_FLOW_UNREAD_{i}": None for i in range(31, 49)},
 }
 #: RPT_LICO_FN_CPD (`stock_yjbb_em`): akshare's 最新公告日期 is UPDATE_DATE; the first
 #: announcement (NOTICE_DATE) is dropped.
 SUMMARY_FIELDS = {
-    "SECURITY_CODE": "股票代码", "SECURITY_NAME_ABBR": "股票简称", "TRADE_MARKET_CODE": None, "TRADE_MARKET": None,
-    "SECURITY_TYPE_CODE": None, "SECURITY_TYPE": None, "UPDATE_DATE": "最新公告日期", "REPORTDATE": "report_date",
-    "BASIC_EPS": "每股收益", "DEDUCT_BASIC_EPS": None, "TOTAL_OPERATE_INCOME": "营业总收入-营业总收入",
-    "PARENT_NETPROFIT": "净利润-净利润", "WEIGHTAVG_ROE": "净资产收益率", "YSTZ": "营业总收入-同比增长",
-    "SJLTZ": "净利润-同比增长", "BPS": "每股净资产", "MGJYXJJE": "每股经营现金流量", "XSMLL": "销售毛利率",
-    "YSHZ": "营业总收入-季度环比增长", "SJLHZ": "净利润-季度环比增长", "ASSIGNDSCRPT": None, "PAYYEAR": None,
-    "PUBLISHNAME": "所处行业", "ZXGXL": None, "NOTICE_DATE": "最新公告日期", "ORG_CODE": None,
-    "TRADE_MARKET_ZJG": None, "ISNEW": None, "QDATE": None, "DATATYPE": None, "DATAYEAR": None, "DATEMMDD": None,
-    "EITIME": None, "SECUCODE": None, "BOARD_NAME": None, "ORI_BOARD_CODE": None, "BOARD_CODE": None,
+    "SECURITY_CODE": "股票代码",
+    "SECURITY_NAME_ABBR": "股票简称",
+    "TRADE_MARKET_CODE": None,
+    "TRADE_MARKET": None,
+    "SECURITY_TYPE_CODE": None,
+    "SECURITY_TYPE": None,
+    "UPDATE_DATE": "最新公告日期",
+    "REPORTDATE": "report_date",
+    "BASIC_EPS": "每股收益",
+    "DEDUCT_BASIC_EPS": None,
+    "TOTAL_OPERATE_INCOME": "营业总收入-营业总收入",
+    "PARENT_NETPROFIT": "净利润-净利润",
+    "WEIGHTAVG_ROE": "净资产收益率",
+    "YSTZ": "营业总收入-同比增长",
+    "SJLTZ": "净利润-同比增长",
+    "BPS": "每股净资产",
+    "MGJYXJJE": "每股经营现金流量",
+    "XSMLL": "销售毛利率",
+    "YSHZ": "营业总收入-季度环比增长",
+    "SJLHZ": "净利润-季度环比增长",
+    "ASSIGNDSCRPT": None,
+    "PAYYEAR": None,
+    "PUBLISHNAME": "所处行业",
+    "ZXGXL": None,
+    "NOTICE_DATE": "最新公告日期",
+    "ORG_CODE": None,
+    "TRADE_MARKET_ZJG": None,
+    "ISNEW": None,
+    "QDATE": None,
+    "DATATYPE": None,
+    "DATAYEAR": None,
+    "DATEMMDD": None,
+    "EITIME": None,
+    "SECUCODE": None,
+    "BOARD_NAME": None,
+    "ORI_BOARD_CODE": None,
+    "BOARD_CODE": None,
 }
 BSE_MARKET_CODE = "069001017"
 
@@ -574,10 +775,13 @@ class DataCenterTable:
 DATA_CENTER_TABLES = {
     "RPT_SHAREBONUS_DET": DataCenterTable(FHPS_FIELDS, "REPORT_DATE", lambda m, p: m.dividends_raw(p)),
     "RPT_LICO_FN_CPD": DataCenterTable(SUMMARY_FIELDS, "REPORTDATE", lambda m, p: m.report_table_raw("summary", p)),
-    "RPT_DMSK_FN_BALANCE": DataCenterTable(BALANCE_FIELDS, "REPORT_DATE", lambda m, p: m.report_table_raw("balance", p)),
+    "RPT_DMSK_FN_BALANCE": DataCenterTable(
+        BALANCE_FIELDS, "REPORT_DATE", lambda m, p: m.report_table_raw("balance", p)
+    ),
     "RPT_DMSK_FN_INCOME": DataCenterTable(INCOME_FIELDS, "REPORT_DATE", lambda m, p: m.report_table_raw("income", p)),
-    "RPT_DMSK_FN_CASHFLOW": DataCenterTable(CASH_FLOW_FIELDS, "REPORT_DATE",
-                                            lambda m, p: m.report_table_raw("cash_flow", p)),
+    "RPT_DMSK_FN_CASHFLOW": DataCenterTable(
+        CASH_FLOW_FIELDS, "REPORT_DATE", lambda m, p: m.report_table_raw("cash_flow", p)
+    ),
 }
 
 
@@ -633,24 +837,42 @@ class FakeDataCenter:
         if isinstance(fault, int):
             return fault, {}, "<html><body>502 Bad Gateway</body></html>"
         day = dt.date.fromisoformat(period)
-        table = (self.market.report_table_raw("balance_bse", day) if only_bse else spec.frame(self.market, day))
+        table = self.market.report_table_raw("balance_bse", day) if only_bse else spec.frame(self.market, day)
         if callable(fault):
             table = fault(table)
         if table.empty:
             body = {"version": None, "result": None, "success": False, "message": "返回数据为空", "code": 9201}
             return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
-        rows = table.iloc[(page - 1) * self.page_size: page * self.page_size].assign(report_date=day)
-        data = [{field: (self._value(row[column]) if column else None) for field, column in spec.fields.items()}
-                for _, row in rows.iterrows()]
+        rows = table.iloc[(page - 1) * self.page_size : page * self.page_size].assign(report_date=day)
+        data = [
+            {field: (self._value(row[column]) if column else None) for field, column in spec.fields.items()}
+            for _, row in rows.iterrows()
+        ]
         pages = -(-len(table) // self.page_size)
-        body = {"version": "x", "result": {"pages": pages, "data": data, "count": len(table)}, "success": True,
-                "message": "ok", "code": 0}
+        body = {
+            "version": "x",
+            "result": {"pages": pages, "data": data, "count": len(table)},
+            "success": True,
+            "message": "ok",
+            "code": 0,
+        }
         return 200, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False)
 
 
-__all__ = ["DataCenterTable", "FakeDataCenter", "FakeEastmoney", "FakeIndustryBoards", "FakeQuoteList", "FakeSina",
-           "FakeSinaFormerNames", "FakeSinaHongKong", "FaultyMarket",
-           "adjusted", "encode_sina_history", "np"]
+__all__ = [
+    "DataCenterTable",
+    "FakeDataCenter",
+    "FakeEastmoney",
+    "FakeIndustryBoards",
+    "FakeQuoteList",
+    "FakeSina",
+    "FakeSinaFormerNames",
+    "FakeSinaHongKong",
+    "FaultyMarket",
+    "adjusted",
+    "encode_sina_history",
+    "np",
+]
 
 
 # -- HTTP-level: the exchanges' security lists, served from the sample market ------------------
@@ -699,14 +921,30 @@ class FakeExchangeLists:
     def _sse(self, request):
         lists = self._lists()
         frame = lists.sh_star if request.params.get("STOCK_TYPE") == "8" else lists.sh_main
-        rows = [{"A_STOCK_CODE": r["证券代码"], "SEC_NAME_CN": r["证券简称"], "SEC_NAME_FULL": r["证券全称"],
-                 "COMPANY_ABBR": r["公司简称"], "FULL_NAME": r["公司全称"], "LIST_DATE": _yyyymmdd(r["上市日期"]),
-                 "B_STOCK_CODE": "-"} for r in frame.to_dict("records")]
+        rows = [
+            {
+                "A_STOCK_CODE": r["证券代码"],
+                "SEC_NAME_CN": r["证券简称"],
+                "SEC_NAME_FULL": r["证券全称"],
+                "COMPANY_ABBR": r["公司简称"],
+                "FULL_NAME": r["公司全称"],
+                "LIST_DATE": _yyyymmdd(r["上市日期"]),
+                "B_STOCK_CODE": "-",
+            }
+            for r in frame.to_dict("records")
+        ]
         return 200, {}, json.dumps({"result": rows})
 
     def _sse_delisted(self, request):
-        rows = [{"COMPANY_CODE": r["公司代码"], "COMPANY_ABBR": r["公司简称"], "LIST_DATE": _yyyymmdd(r["上市日期"]),
-                 "DELIST_DATE": _yyyymmdd(r["暂停上市日期"])} for r in self._lists().sh_delisted.to_dict("records")]
+        rows = [
+            {
+                "COMPANY_CODE": r["公司代码"],
+                "COMPANY_ABBR": r["公司简称"],
+                "LIST_DATE": _yyyymmdd(r["上市日期"]),
+                "DELIST_DATE": _yyyymmdd(r["暂停上市日期"]),
+            }
+            for r in self._lists().sh_delisted.to_dict("records")
+        ]
         return 200, {}, json.dumps({"result": rows})
 
     def _szse(self, request):
@@ -714,13 +952,22 @@ class FakeExchangeLists:
             changes = self.market.sz_name_changes_raw()
             if request.params.get("TABKEY") == "tab1":
                 changes = changes.rename(columns={"变更前简称": "变更前全称", "变更后简称": "变更后全称"})
-            return 200, {}, _xlsx(changes.assign(证券代码=lambda f: f["证券代码"].astype(int),
-                                                 变更日期=lambda f: f["变更日期"].map(str)))
+            return (
+                200,
+                {},
+                _xlsx(
+                    changes.assign(
+                        证券代码=lambda f: f["证券代码"].astype(int), 变更日期=lambda f: f["变更日期"].map(str)
+                    )
+                ),
+            )
         lists = self._lists()
         if request.params.get("CATALOGID") == "1793_ssgs":
-            frame = lists.sz_delisted.assign(证券代码=lambda f: f["证券代码"].astype(int),
-                                             上市日期=lambda f: f["上市日期"].map(str),
-                                             终止上市日期=lambda f: f["终止上市日期"].map(str))
+            frame = lists.sz_delisted.assign(
+                证券代码=lambda f: f["证券代码"].astype(int),
+                上市日期=lambda f: f["上市日期"].map(str),
+                终止上市日期=lambda f: f["终止上市日期"].map(str),
+            )
         else:
             frame = lists.sz.assign(公司全称="x", 英文名称="x", A股代码=lambda f: f["A股代码"].astype(int))
         return 200, {}, _xlsx(frame)
@@ -729,9 +976,19 @@ class FakeExchangeLists:
         rows = []
         for r in self._lists().bj.to_dict("records"):
             row = {f"k{i:02d}": "-" for i in range(48)}
-            row.update({"k00": _yyyymmdd(r["上市日期"]), "k11": int(r["流通股本"]), "k17": r["所属行业"],
-                        "k22": _yyyymmdd(r["报告日期"]), "k29": r["地区"], "k35": "x", "k36": int(r["总股本"]),
-                        "k38": r["证券代码"], "k40": r["证券简称"]})
+            row.update(
+                {
+                    "k00": _yyyymmdd(r["上市日期"]),
+                    "k11": int(r["流通股本"]),
+                    "k17": r["所属行业"],
+                    "k22": _yyyymmdd(r["报告日期"]),
+                    "k29": r["地区"],
+                    "k35": "x",
+                    "k36": int(r["总股本"]),
+                    "k38": r["证券代码"],
+                    "k40": r["证券简称"],
+                }
+            )
             rows.append(row)
         return 200, {}, "null(" + json.dumps([{"content": rows, "totalPages": 1}]) + ")"
 

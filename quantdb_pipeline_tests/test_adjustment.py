@@ -27,8 +27,9 @@ SYMBOLS = f"{DIVIDEND_SYMBOL},{SPLIT_SYMBOL},600005,000004,600000"
 BEFORE, AFTER = "2026-07-10", "2026-07-20"  # DIVIDEND_DATE (2026-07-15) lies between
 
 
-def expected_adjusted(market: SampleMarket, symbol: str, bars: pd.DataFrame, adjust: str,
-                      as_of: dt.date | None = None) -> np.ndarray:
+def expected_adjusted(
+    market: SampleMarket, symbol: str, bars: pd.DataFrame, adjust: str, as_of: dt.date | None = None
+) -> np.ndarray:
     """Adjusted closes from the corporate actions alone: each ex-date scales the prices before it
     by reference price / last close (qfq), or the prices from it on by the inverse (hfq, and
     qfq for ex-dates after `as_of`, whose prices stay as traded)."""
@@ -64,7 +65,9 @@ def test_sample_ex_dates_carry_the_exchange_reference_price_and_matching_factors
     factors = market.adjustment_factors_raw(DIVIDEND_SYMBOL)
     assert factors["hfq_factor"].iloc[0] / factors["hfq_factor"].iloc[1] == pytest.approx(last["收盘"] / reference)
     # before its ex-date a dividend is not in upstream's factors
-    assert pd.Timestamp(DIVIDEND_DATE) not in set(SampleMarket(today=BEFORE).adjustment_factors_raw(DIVIDEND_SYMBOL)["date"])
+    assert pd.Timestamp(DIVIDEND_DATE) not in set(
+        SampleMarket(today=BEFORE).adjustment_factors_raw(DIVIDEND_SYMBOL)["date"]
+    )
     kinds = [market.corporate_actions(c) for c in market.universe()["code"]]
     assert sum(len(k) for k in kinds) > 100
     assert any((k["shares"] > 0).any() for k in kinds) and any((k["cash"] > 0).any() for k in kinds)
@@ -72,8 +75,9 @@ def test_sample_ex_dates_carry_the_exchange_reference_price_and_matching_factors
 
 def test_a_later_dividend_changes_qfq_history_only_without_refetching_bars(pipeline):
     assert pipeline.run("2025-01-02", BEFORE, today=BEFORE, symbols=SYMBOLS).success
-    factors_meta = pipeline.metadata(pipeline.run("2025-01-02", BEFORE, today=BEFORE, symbols=SYMBOLS),
-                                     "adjustment_factors")
+    factors_meta = pipeline.metadata(
+        pipeline.run("2025-01-02", BEFORE, today=BEFORE, symbols=SYMBOLS), "adjustment_factors"
+    )
     assert factors_meta["upstream_requests"] == 0  # nothing new: factors are not asked for again
     path = pipeline.warehouse
     window = ("2026-06-01", AFTER)
@@ -87,10 +91,14 @@ def test_a_later_dividend_changes_qfq_history_only_without_refetching_bars(pipel
     assert bars_meta["upstream_requests"] == 5  # one per symbol, for the new days only
     assert factors_meta["upstream_requests"] == 1 and "new ex-date" in factors_meta["why_fetched"]
     assert f"{DIVIDEND_SYMBOL} | new ex-date(s) {DIVIDEND_DATE}" in factors_meta["changed"]
-    stored = pipeline.query("SELECT trade_date, ingested_at FROM daily_bars WHERE symbol = ? AND trade_date <= ?",
-                            [DIVIDEND_SYMBOL, d(BEFORE)])
-    pd.testing.assert_frame_equal(stored.sort_values("trade_date").reset_index(drop=True),
-                                  old_ingested.sort_values("trade_date").reset_index(drop=True))
+    stored = pipeline.query(
+        "SELECT trade_date, ingested_at FROM daily_bars WHERE symbol = ? AND trade_date <= ?",
+        [DIVIDEND_SYMBOL, d(BEFORE)],
+    )
+    pd.testing.assert_frame_equal(
+        stored.sort_values("trade_date").reset_index(drop=True),
+        old_ingested.sort_values("trade_date").reset_index(drop=True),
+    )
 
     new = {adj: read.daily_bars(DIVIDEND_SYMBOL, *window, adjust=adj, warehouse=path) for adj in (None, "qfq", "hfq")}
     before = new[None]["trade_date"].dt.date < DIVIDEND_DATE
@@ -104,15 +112,16 @@ def test_a_later_dividend_changes_qfq_history_only_without_refetching_bars(pipel
     assert (new["qfq"]["close"][~before] == new[None]["close"][~before]).all()
     market = SampleMarket(today=AFTER)
     for adj in ("qfq", "hfq"):
-        np.testing.assert_allclose(new[adj]["close"], expected_adjusted(market, DIVIDEND_SYMBOL, new[None], adj),
-                                   rtol=1e-9)
+        np.testing.assert_allclose(
+            new[adj]["close"], expected_adjusted(market, DIVIDEND_SYMBOL, new[None], adj), rtol=1e-9
+        )
     # prev_close is the previous bar's close: adjusted with that bar's factor, also across the ex-date
     for adj in ("qfq", "hfq"):
-        chained = read.daily_bars(DIVIDEND_SYMBOL, *window, columns=["close", "prev_close"], adjust=adj,
-                                  warehouse=path)
+        chained = read.daily_bars(DIVIDEND_SYMBOL, *window, columns=["close", "prev_close"], adjust=adj, warehouse=path)
         np.testing.assert_allclose(chained["prev_close"].iloc[1:], chained["close"].iloc[:-1], rtol=1e-12)
-        move = read.daily_bars(DIVIDEND_SYMBOL, *window, columns=["close", "prev_close", "pct_change"], adjust=adj,
-                               warehouse=path)
+        move = read.daily_bars(
+            DIVIDEND_SYMBOL, *window, columns=["close", "prev_close", "pct_change"], adjust=adj, warehouse=path
+        )
         np.testing.assert_allclose(move["pct_change"], ((move["close"] / move["prev_close"] - 1) * 100).round(2))
     on_ex_date = new[None]["trade_date"].dt.date == DIVIDEND_DATE
     assert new[None]["pct_change"][on_ex_date].iloc[0] < -20  # upstream's close-to-close: the dividend as a loss
@@ -185,8 +194,14 @@ def load_all(conn, market: SampleMarket, symbols: list[str], start: str = "2026-
 
 
 def stored_factors(conn, symbol: str) -> pd.DataFrame:
-    return conn.execute("SELECT ex_date, hfq_factor, derived_from FROM adjustment_factors WHERE symbol = ? "
-                        "ORDER BY ex_date", [symbol]).df().assign(ex_date=lambda f: pd.to_datetime(f["ex_date"]).dt.date)
+    return (
+        conn.execute(
+            "SELECT ex_date, hfq_factor, derived_from FROM adjustment_factors WHERE symbol = ? ORDER BY ex_date",
+            [symbol],
+        )
+        .df()
+        .assign(ex_date=lambda f: pd.to_datetime(f["ex_date"]).dt.date)
+    )
 
 
 def test_an_ex_date_upstream_has_not_published_gets_a_derived_factor_until_upstream_confirms_it(tmp_path):
@@ -198,15 +213,18 @@ def test_an_ex_date_upstream_has_not_published_gets_a_derived_factor_until_upstr
     first = load_all(conn, LateFactors(today=AFTER), symbols)
     assert set(first.needed.values()) == {"never fetched"}
     assert first.derived[["symbol", "ex_date", "derived_from"]].astype(str).values.tolist() == [
-        [DIVIDEND_SYMBOL, str(DIVIDEND_DATE), "corporate_actions"]]
+        [DIVIDEND_SYMBOL, str(DIVIDEND_DATE), "corporate_actions"]
+    ]
     assert first.gaps.empty
     # the derived step is the exchange's ex-rights price: (last close - 0.85) / 1.3, to the fen
-    closes = conn.execute("SELECT trade_date, close FROM daily_bars WHERE symbol = ? ORDER BY trade_date",
-                          [DIVIDEND_SYMBOL]).df()
+    closes = conn.execute(
+        "SELECT trade_date, close FROM daily_bars WHERE symbol = ? ORDER BY trade_date", [DIVIDEND_SYMBOL]
+    ).df()
     last = closes["close"][pd.to_datetime(closes["trade_date"]).dt.date < DIVIDEND_DATE].iloc[-1]
     factors = stored_factors(conn, DIVIDEND_SYMBOL)
     assert factors["hfq_factor"].iloc[-1] / factors["hfq_factor"].iloc[-2] == pytest.approx(
-        last / round((last - 0.85) / 1.3, 2), rel=1e-12)
+        last / round((last - 0.85) / 1.3, 2), rel=1e-12
+    )
     truth = SampleMarket(today=AFTER).adjustment_factors_raw(DIVIDEND_SYMBOL)
     assert factors["hfq_factor"].iloc[-1] == pytest.approx(truth["hfq_factor"].iloc[0], rel=1e-9)
 
@@ -252,13 +270,15 @@ def test_stale_factors_are_asked_again_a_bounded_number_per_night_longest_waitin
     assert len(waiting) >= 8  # the sample's June-July ex-dates, every one derived
     asked: list[set[str]] = []
     for day in ("2026-07-27", "2026-07-28", "2026-07-29"):  # a week on: every derived factor awaits upstream
-        night = load_adjustment_factors(conn, NoRecentFactors(today=day), Lineage.now("sample", day),
-                                        symbols=symbols, refetch_per_run=3)
+        night = load_adjustment_factors(
+            conn, NoRecentFactors(today=day), Lineage.now("sample", day), symbols=symbols, refetch_per_run=3
+        )
         assert len(night.needed) == 3 and night.requests == 3
         assert set(night.needed) <= waiting
         asked.append(set(night.needed))
-        rerun = load_adjustment_factors(conn, NoRecentFactors(today=day), Lineage.now("sample", day),
-                                        symbols=symbols, refetch_per_run=3)
+        rerun = load_adjustment_factors(
+            conn, NoRecentFactors(today=day), Lineage.now("sample", day), symbols=symbols, refetch_per_run=3
+        )
         assert rerun.needed == {} and rerun.requests == 0  # once a source day
     assert len(set.union(*asked)) == 9  # three nights, nine different symbols
 
@@ -284,8 +304,12 @@ class WrongFactors(SampleMarket):
         if symbol == DIVIDEND_SYMBOL:
             factors.loc[factors["date"] == pd.Timestamp(DIVIDEND_DATE), "hfq_factor"] *= 1.1
         if symbol == "600000":
-            future = pd.DataFrame({"date": [pd.Timestamp(self.today()) + pd.Timedelta(days=30)],
-                                   "hfq_factor": [factors["hfq_factor"].iloc[0] * 1.02]})
+            future = pd.DataFrame(
+                {
+                    "date": [pd.Timestamp(self.today()) + pd.Timedelta(days=30)],
+                    "hfq_factor": [factors["hfq_factor"].iloc[0] * 1.02],
+                }
+            )
             factors = pd.concat([future, factors], ignore_index=True)
         return factors
 
@@ -300,7 +324,10 @@ def test_factor_rules_warn_on_a_step_the_known_ex_date_contradicts_and_quarantin
     report = load_all(conn, market, symbols)
     outcomes = {o.rule: o for o in report.checks.outcomes}
     assert not outcomes["step_matches_reference_price"].success
-    assert outcomes["step_matches_reference_price"].unexpected_count == 1 and outcomes["not_in_future"].unexpected_count == 1
+    assert (
+        outcomes["step_matches_reference_price"].unexpected_count == 1
+        and outcomes["not_in_future"].unexpected_count == 1
+    )
     stored = dict(conn.execute("SELECT symbol, count(*) FROM adjustment_factors GROUP BY symbol").fetchall())
     assert stored.get(DIVIDEND_SYMBOL, 0) >= 2  # a warning: loaded
     assert "600000" in report.failed  # quarantined: nothing of upstream's list written, retried next run
@@ -332,17 +359,24 @@ def test_an_ex_date_only_the_quote_list_shows_is_adjusted_from_its_reference_pri
             return UnannouncedDividend(today=self.sample_today)
 
     day_before, ex_day = "2026-07-14", DIVIDEND_DATE.isoformat()
-    assert pipeline.run("2026-07-01", day_before, today=day_before,
-                        market=Market(kind="sample", sample_today=day_before, symbols=SYMBOLS)).success
-    result = pipeline.run(ex_day, ex_day, today=ex_day, market=Market(kind="sample", sample_today=ex_day,
-                                                                          symbols=SYMBOLS))
+    assert pipeline.run(
+        "2026-07-01",
+        day_before,
+        today=day_before,
+        market=Market(kind="sample", sample_today=day_before, symbols=SYMBOLS),
+    ).success
+    result = pipeline.run(
+        ex_day, ex_day, today=ex_day, market=Market(kind="sample", sample_today=ex_day, symbols=SYMBOLS)
+    )
     assert result.success
     assert pipeline.bars_metadata(result)["spot_quotes"].startswith(ex_day)  # the quote-list path
     factors_meta = pipeline.metadata(result, "adjustment_factors")
     assert factors_meta["derived_factors"] == 1 and factors_meta["adjustment_gaps"] == 0
     reference = float(SampleMarket(today=ex_day).corporate_actions(DIVIDEND_SYMBOL)["reference_close"].iloc[0])
-    stored = pipeline.query("SELECT reference_price, prev_close FROM daily_bars WHERE symbol = ? AND trade_date = ?",
-                            [DIVIDEND_SYMBOL, DIVIDEND_DATE]).iloc[0]
+    stored = pipeline.query(
+        "SELECT reference_price, prev_close FROM daily_bars WHERE symbol = ? AND trade_date = ?",
+        [DIVIDEND_SYMBOL, DIVIDEND_DATE],
+    ).iloc[0]
     assert stored["reference_price"] == reference and stored["prev_close"] > reference * 1.2
     qfq = read.daily_bars(DIVIDEND_SYMBOL, day_before, ex_day, adjust="qfq", warehouse=pipeline.warehouse)
     raw = read.daily_bars(DIVIDEND_SYMBOL, day_before, ex_day, warehouse=pipeline.warehouse)
@@ -352,7 +386,9 @@ def test_an_ex_date_only_the_quote_list_shows_is_adjusted_from_its_reference_pri
     factors = read.adjustment_factors(DIVIDEND_SYMBOL, warehouse=pipeline.warehouse)
     assert factors["derived_from"].tolist()[-1] == "quote_list_reference"
     pending = read.status(warehouse=pipeline.warehouse)["adjustment"]
-    assert pending[["symbol", "kind", "detail"]].values.tolist() == [[DIVIDEND_SYMBOL, "derived", "quote_list_reference"]]
+    assert pending[["symbol", "kind", "detail"]].values.tolist() == [
+        [DIVIDEND_SYMBOL, "derived", "quote_list_reference"]
+    ]
 
 
 class ForgetfulFactors(SampleMarket):
@@ -366,8 +402,10 @@ class ForgetfulFactors(SampleMarket):
             return factors
         kept = factors[factors["date"] != pd.Timestamp(self.forgotten)]
         later = kept["date"] > pd.Timestamp(self.forgotten)
-        step = factors["hfq_factor"][factors["date"] == pd.Timestamp(self.forgotten)].iloc[0] / factors[
-            "hfq_factor"][factors["date"] < pd.Timestamp(self.forgotten)].iloc[0]
+        step = (
+            factors["hfq_factor"][factors["date"] == pd.Timestamp(self.forgotten)].iloc[0]
+            / factors["hfq_factor"][factors["date"] < pd.Timestamp(self.forgotten)].iloc[0]
+        )
         kept.loc[later, "hfq_factor"] = kept.loc[later, "hfq_factor"] / step  # as if it never happened
         return kept.reset_index(drop=True)
 
@@ -397,8 +435,9 @@ def test_a_known_ex_date_no_factor_covers_makes_adjusted_reads_warn_and_mark_the
     assert hfq["adjustment_gap"].to_numpy().tolist() == (~before).tolist()
     # qfq as of a day before the gap keeps the earlier prices and scales the later ones: those miss it
     with pytest.warns(read.AdjustmentGapWarning):
-        early = read.daily_bars("600005", "2024-01-02", today, adjust="qfq",
-                                as_of=market.forgotten - dt.timedelta(days=1), warehouse=path)
+        early = read.daily_bars(
+            "600005", "2024-01-02", today, adjust="qfq", as_of=market.forgotten - dt.timedelta(days=1), warehouse=path
+        )
     assert early["adjustment_gap"].to_numpy().tolist() == (~before).tolist()
     with pytest.warns(read.AdjustmentGapWarning, match="600005"):
         read.panel("close", ["600005"], "2024-01-02", today, adjust="qfq", warehouse=path)

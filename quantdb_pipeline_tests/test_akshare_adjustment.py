@@ -33,8 +33,12 @@ SYMBOLS = [DIVIDEND_SYMBOL, SPLIT_SYMBOL, "600005", "300002"]
 
 
 def akshare() -> AkshareSource:
-    return AkshareSource(requests_per_second=1000, backoff_seconds=0.01, sleep=lambda s: None,
-                         now=lambda: dt.datetime(2026, 7, 20, 18, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    return AkshareSource(
+        requests_per_second=1000,
+        backoff_seconds=0.01,
+        sleep=lambda s: None,
+        now=lambda: dt.datetime(2026, 7, 20, 18, 0, tzinfo=ZoneInfo("Asia/Shanghai")),
+    )
 
 
 @pytest.fixture
@@ -78,13 +82,19 @@ def test_our_qfq_and_hfq_equal_akshares_own_for_the_same_upstream_data(upstream,
     assert sorted(sina.calls) == sorted(SYMBOLS)
     for symbol in SYMBOLS:
         for adjust in ("qfq", "hfq"):
-            theirs = ak.stock_zh_a_hist(symbol=symbol, period="daily", start_date=START.strftime("%Y%m%d"),
-                                        end_date=TODAY.strftime("%Y%m%d"), adjust=adjust)
+            theirs = ak.stock_zh_a_hist(
+                symbol=symbol,
+                period="daily",
+                start_date=START.strftime("%Y%m%d"),
+                end_date=TODAY.strftime("%Y%m%d"),
+                adjust=adjust,
+            )
             ours = read.daily_bars(symbol, START, TODAY, adjust=adjust, warehouse=warehouse)
             assert ours["trade_date"].dt.date.tolist() == theirs["日期"].tolist()
             for column, upstream_name in (("open", "开盘"), ("high", "最高"), ("low", "最低"), ("close", "收盘")):
-                np.testing.assert_allclose(ours[column], theirs[upstream_name], atol=0.0051,
-                                           err_msg=f"{symbol} {adjust} {column}")
+                np.testing.assert_allclose(
+                    ours[column], theirs[upstream_name], atol=0.0051, err_msg=f"{symbol} {adjust} {column}"
+                )
             # the adjusted series' daily change, also on ex-dates; upstream computes it from prices
             # rounded to the fen, which on a low qfq price is worth up to 100 x 0.01 / price percent
             rounding = 100 * 0.01 / theirs["收盘"].shift(1).iloc[1:].to_numpy() + 0.011
@@ -104,7 +114,8 @@ def test_sina_factors_parse_to_the_stored_change_points(upstream, warehouse):
 
 @pytest.mark.slow
 def test_an_error_page_from_sina_is_retried_and_missing_factors_are_derived_from_the_dividend_table(
-        upstream, warehouse):
+    upstream, warehouse
+):
     _, _, sina = upstream
     sina.queue(DIVIDEND_SYMBOL, 502)  # akshare evaluates the page text: an error page is unreadable
     sina.queue("300002", lambda factors: factors.iloc[0:0])  # sina has no factors for it
@@ -112,14 +123,22 @@ def test_an_error_page_from_sina_is_retried_and_missing_factors_are_derived_from
     report = load(warehouse, akshare())
     assert not report.failed
     assert sina.calls.count(DIVIDEND_SYMBOL) == 2
-    states = dict(read.connect(warehouse).execute(
-        "SELECT symbol, status FROM ingest_state WHERE dataset = 'adjustment_factors'").fetchall())
+    states = dict(
+        read.connect(warehouse)
+        .execute("SELECT symbol, status FROM ingest_state WHERE dataset = 'adjustment_factors'")
+        .fetchall()
+    )
     assert states["300002"] == "empty" and states[DIVIDEND_SYMBOL] == "ok"
     # no upstream factors, but eastmoney's dividend table knows their ex-dates: derived, not unadjusted
     assert set(report.derived["symbol"]) == {"300002", "600005"} and report.gaps.empty
     for symbol in ("300002", "600005"):
-        theirs = ak.stock_zh_a_hist(symbol=symbol, period="daily", start_date=START.strftime("%Y%m%d"),
-                                    end_date=TODAY.strftime("%Y%m%d"), adjust="qfq")
+        theirs = ak.stock_zh_a_hist(
+            symbol=symbol,
+            period="daily",
+            start_date=START.strftime("%Y%m%d"),
+            end_date=TODAY.strftime("%Y%m%d"),
+            adjust="qfq",
+        )
         ours = read.daily_bars(symbol, START, TODAY, adjust="qfq", warehouse=warehouse)
         raw = read.daily_bars(symbol, START, TODAY, warehouse=warehouse)
         assert (ours["close"] != raw["close"]).any()
@@ -147,8 +166,11 @@ def test_a_dividend_that_arrives_through_a_history_load_moves_qfq_like_akshares_
     2024-06-14), so history-path bars never show the ex-date: it must come from elsewhere."""
     before, after = dt.date(2026, 7, 10), dt.date(2026, 7, 20)  # DIVIDEND_DATE 2026-07-15 between
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fakes = [FakeEastmoney(SampleMarket(today=before), mock), FakeSina(SampleMarket(today=before), mock),
-                 FakeDataCenter(SampleMarket(today=before), mock)]
+        fakes = [
+            FakeEastmoney(SampleMarket(today=before), mock),
+            FakeSina(SampleMarket(today=before), mock),
+            FakeDataCenter(SampleMarket(today=before), mock),
+        ]
         first, _, _ = refresh(warehouse, akshare_on(before), START, before, "first")
         # plans announced but not yet implemented have no ex-date yet: stored, not quarantined
         assert first.rows_quarantined == 0
@@ -166,11 +188,22 @@ def test_a_dividend_that_arrives_through_a_history_load_moves_qfq_like_akshares_
         assert sorted({p for p, _ in fakes[2].calls}) == ["2025-12-31", "2026-03-31", "2026-06-30"]
         assert actions.requests == 2 + 2 + 1  # 1231 and 0331: page 1 twice (akshare); 0630: empty (code 9201)
         assert factors.needed == {DIVIDEND_SYMBOL: f"new ex-date {DIVIDEND_DATE}"} and factors.requests == 1
-        theirs = ak.stock_zh_a_hist(symbol=DIVIDEND_SYMBOL, period="daily", start_date=START.strftime("%Y%m%d"),
-                                    end_date=after.strftime("%Y%m%d"), adjust="qfq")
-    stored = read.connect(warehouse).execute(
-        "SELECT report_period, ex_date, cash_per_share, bonus_shares_per_share FROM corporate_actions "
-        "WHERE symbol = ?", [DIVIDEND_SYMBOL]).fetchall()
+        theirs = ak.stock_zh_a_hist(
+            symbol=DIVIDEND_SYMBOL,
+            period="daily",
+            start_date=START.strftime("%Y%m%d"),
+            end_date=after.strftime("%Y%m%d"),
+            adjust="qfq",
+        )
+    stored = (
+        read.connect(warehouse)
+        .execute(
+            "SELECT report_period, ex_date, cash_per_share, bonus_shares_per_share FROM corporate_actions "
+            "WHERE symbol = ?",
+            [DIVIDEND_SYMBOL],
+        )
+        .fetchall()
+    )
     assert stored == [(dt.date(2026, 3, 31), DIVIDEND_DATE, 0.85, 0.3)]  # announced 07-09: known before it happened
     ours = read.daily_bars(DIVIDEND_SYMBOL, START, after, adjust="qfq", warehouse=warehouse)
     assert ours["trade_date"].dt.date.tolist() == theirs["日期"].tolist()
@@ -181,8 +214,12 @@ def test_a_dividend_that_arrives_through_a_history_load_moves_qfq_like_akshares_
 
 
 def akshare_on(day: dt.date) -> AkshareSource:
-    return AkshareSource(requests_per_second=1000, backoff_seconds=0.01, sleep=lambda s: None,
-                         now=lambda: dt.datetime.combine(day, dt.time(18), tzinfo=ZoneInfo("Asia/Shanghai")))
+    return AkshareSource(
+        requests_per_second=1000,
+        backoff_seconds=0.01,
+        sleep=lambda s: None,
+        now=lambda: dt.datetime.combine(day, dt.time(18), tzinfo=ZoneInfo("Asia/Shanghai")),
+    )
 
 
 def test_stock_fhps_em_pages_become_per_share_corporate_actions_and_an_empty_period_is_no_error():

@@ -33,9 +33,23 @@ KLINES_600000 = [
 
 
 def kline_payload(code: str, market: int, klines: list[str]) -> dict:
-    return {"rc": 0, "rt": 17, "svr": 181216, "lt": 1, "full": 0, "dlmkts": "",
-            "data": {"code": code, "market": market, "name": "浦发银行", "decimal": 2,
-                     "dktotal": 5000, "preKPrice": 6.60, "klines": klines}}
+    return {
+        "rc": 0,
+        "rt": 17,
+        "svr": 181216,
+        "lt": 1,
+        "full": 0,
+        "dlmkts": "",
+        "data": {
+            "code": code,
+            "market": market,
+            "name": "浦发银行",
+            "decimal": 2,
+            "dktotal": 5000,
+            "preKPrice": 6.60,
+            "klines": klines,
+        },
+    }
 
 
 def quiet_source(**kwargs) -> AkshareSource:
@@ -86,7 +100,7 @@ def test_connection_errors_and_5xx_and_captcha_pages_are_retried_with_backoff():
     raw = source.a_share_daily_raw("600000", dt.date(2024, 1, 2), dt.date(2024, 1, 4))
     assert len(raw) == 3
     assert len(responses.calls) == 4 and source.requests["stock_zh_a_hist"] == 4
-    assert len(source.slept) == 3 and all(0 <= s <= 0.5 * 2 ** i for i, s in enumerate(source.slept))
+    assert len(source.slept) == 3 and all(0 <= s <= 0.5 * 2**i for i, s in enumerate(source.slept))
 
 
 @responses.activate
@@ -115,28 +129,88 @@ def xlsx(frame: pd.DataFrame) -> bytes:
 
 
 def fake_exchange_lists():
-    sse_main = {"result": [
-        {"A_STOCK_CODE": "600000", "SEC_NAME_CN": "浦发银行", "SEC_NAME_FULL": "浦发银行", "COMPANY_ABBR": "浦发银行",
-         "FULL_NAME": "上海浦东发展银行股份有限公司", "LIST_DATE": "19991110", "B_STOCK_CODE": "-"},
-        {"A_STOCK_CODE": "600004", "SEC_NAME_CN": "白云机场", "SEC_NAME_FULL": "白云机场", "COMPANY_ABBR": "白云机场",
-         "FULL_NAME": "广州白云国际机场股份有限公司", "LIST_DATE": "20030428", "B_STOCK_CODE": "-"}]}
-    sse_star = {"result": [
-        {"A_STOCK_CODE": "688981", "SEC_NAME_CN": "中芯国际", "SEC_NAME_FULL": "中芯国际", "COMPANY_ABBR": "中芯国际",
-         "FULL_NAME": "中芯国际集成电路制造有限公司", "LIST_DATE": "20200716", "B_STOCK_CODE": "-"}]}
-    sse_delisted = {"result": [{"COMPANY_CODE": "600087", "COMPANY_ABBR": "退市长油",
-                                "LIST_DATE": "19970612", "DELIST_DATE": "20140605"}]}
-    szse = pd.DataFrame({
-        "板块": ["主板"] * 10 + ["创业板"], "公司全称": ["x"] * 11, "英文名称": ["x"] * 11,
-        "A股代码": [1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 300750],
-        "A股简称": ["平安银行", "万科A", "*ST国华", "ST星源", "深振业A", "全新好", "神州高铁", "中国宝安",
-                 "美丽生态", "深南电A", "宁德时代"],
-        "A股上市日期": ["1991-04-03"] * 10 + ["2018-06-11"],
-        "A股总股本": [1] * 11, "A股流通股本": [1] * 11, "所属行业": ["J"] * 11})
-    szse_delisted = pd.DataFrame({"证券代码": [3], "证券简称": ["PT金田A"], "上市日期": ["1991-07-03"],
-                                  "终止上市日期": ["2002-06-14"]})
+    sse_main = {
+        "result": [
+            {
+                "A_STOCK_CODE": "600000",
+                "SEC_NAME_CN": "浦发银行",
+                "SEC_NAME_FULL": "浦发银行",
+                "COMPANY_ABBR": "浦发银行",
+                "FULL_NAME": "上海浦东发展银行股份有限公司",
+                "LIST_DATE": "19991110",
+                "B_STOCK_CODE": "-",
+            },
+            {
+                "A_STOCK_CODE": "600004",
+                "SEC_NAME_CN": "白云机场",
+                "SEC_NAME_FULL": "白云机场",
+                "COMPANY_ABBR": "白云机场",
+                "FULL_NAME": "广州白云国际机场股份有限公司",
+                "LIST_DATE": "20030428",
+                "B_STOCK_CODE": "-",
+            },
+        ]
+    }
+    sse_star = {
+        "result": [
+            {
+                "A_STOCK_CODE": "688981",
+                "SEC_NAME_CN": "中芯国际",
+                "SEC_NAME_FULL": "中芯国际",
+                "COMPANY_ABBR": "中芯国际",
+                "FULL_NAME": "中芯国际集成电路制造有限公司",
+                "LIST_DATE": "20200716",
+                "B_STOCK_CODE": "-",
+            }
+        ]
+    }
+    sse_delisted = {
+        "result": [
+            {"COMPANY_CODE": "600087", "COMPANY_ABBR": "退市长油", "LIST_DATE": "19970612", "DELIST_DATE": "20140605"}
+        ]
+    }
+    szse = pd.DataFrame(
+        {
+            "板块": ["主板"] * 10 + ["创业板"],
+            "公司全称": ["x"] * 11,
+            "英文名称": ["x"] * 11,
+            "A股代码": [1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 300750],
+            "A股简称": [
+                "平安银行",
+                "万科A",
+                "*ST国华",
+                "ST星源",
+                "深振业A",
+                "全新好",
+                "神州高铁",
+                "中国宝安",
+                "美丽生态",
+                "深南电A",
+                "宁德时代",
+            ],
+            "A股上市日期": ["1991-04-03"] * 10 + ["2018-06-11"],
+            "A股总股本": [1] * 11,
+            "A股流通股本": [1] * 11,
+            "所属行业": ["J"] * 11,
+        }
+    )
+    szse_delisted = pd.DataFrame(
+        {"证券代码": [3], "证券简称": ["PT金田A"], "上市日期": ["1991-07-03"], "终止上市日期": ["2002-06-14"]}
+    )
     bse_row = {f"k{i:02d}": "-" for i in range(48)}
-    bse_row.update({"k00": "20211115", "k11": 1, "k17": "软件", "k22": "20240331", "k29": "上海",
-                    "k35": "x", "k36": 2, "k38": "830799", "k40": "艾融软件"})
+    bse_row.update(
+        {
+            "k00": "20211115",
+            "k11": 1,
+            "k17": "软件",
+            "k22": "20240331",
+            "k29": "上海",
+            "k35": "x",
+            "k36": 2,
+            "k38": "830799",
+            "k40": "艾融软件",
+        }
+    )
     bse_body = "null(" + json.dumps([{"content": [bse_row], "totalPages": 1}]) + ")"
 
     def sse(request):
@@ -157,9 +231,12 @@ def fake_exchange_lists():
 def test_exchange_lists_from_sse_szse_and_bse_become_the_securities_table():
     fake_exchange_lists()
     raw = quiet_source().listings_raw()
-    frame = normalize.securities(pd.concat([raw.sh_main, raw.sh_star]), raw.sz, raw.bj,
-                                 raw.sh_delisted, raw.sz_delisted, "akshare").set_index("symbol")
-    assert {"600000", "600004", "688981", "000001", "000004", "300750", "830799", "600087", "000003"} <= set(frame.index)
+    frame = normalize.securities(
+        pd.concat([raw.sh_main, raw.sh_star]), raw.sz, raw.bj, raw.sh_delisted, raw.sz_delisted, "akshare"
+    ).set_index("symbol")
+    assert {"600000", "600004", "688981", "000001", "000004", "300750", "830799", "600087", "000003"} <= set(
+        frame.index
+    )
     assert frame.loc["600000", "list_date"] == dt.date(1999, 11, 10)
     assert frame.loc["300750", "board"] == "chinext" and frame.loc["688981", "board"] == "star"
     assert frame.loc["830799", "exchange"] == "BJ" and frame.loc["830799", "list_date"] == dt.date(2021, 11, 15)
@@ -177,7 +254,9 @@ def test_calendar_falls_back_to_the_calendar_akshare_ships_when_sina_fails():
     # akshare does not look at the HTTP status: sina's error page fails its JS decoding, which
     # is not a transient error, so there is one request and then the fallback.
     assert source.requests["tool_trade_date_hist_sina"] == 1
-    assert dt.date(2024, 1, 2) in set(calendar["trade_date"]) and dt.date(2024, 10, 1) not in set(calendar["trade_date"])
+    assert dt.date(2024, 1, 2) in set(calendar["trade_date"]) and dt.date(2024, 10, 1) not in set(
+        calendar["trade_date"]
+    )
 
 
 def test_today_is_yesterday_until_the_bars_are_final():

@@ -25,8 +25,17 @@ STATEMENT_PAGES = {"zcfzb": "balance", "lrb": "income", "xjllb": "cash_flow"}
 #: eastmoney's company types: 4 general, 3 bank (2 insurer, 1 broker).
 COMPANY_TYPE = {BANK_SYMBOL: "3"}
 SINA_SECTIONS = ("常用指标", "每股指标", "盈利能力", "成长能力", "收益质量", "财务风险", "营运能力")
-PROFILE_FIELDS = {"股票代码": "f57", "股票简称": "f58", "总股本": "f84", "流通股": "f85", "行业": "f127",
-                  "总市值": "f116", "流通市值": "f117", "上市时间": "f189", "最新": "f43"}
+PROFILE_FIELDS = {
+    "股票代码": "f57",
+    "股票简称": "f58",
+    "总股本": "f84",
+    "流通股": "f85",
+    "行业": "f127",
+    "总市值": "f116",
+    "流通市值": "f117",
+    "上市时间": "f189",
+    "最新": "f43",
+}
 
 
 JSON = {"Content-Type": "application/json; charset=utf-8"}
@@ -57,18 +66,27 @@ def fake_upstreams(mock: responses.RequestsMock, market: SampleMarket, calls: li
                 rows = frame[frame["选项"] == section]
                 if rows.empty:  # akshare slices between section titles: each needs a row
                     rows = pd.DataFrame({"指标": ["营业总收入增长率"], column: [3.1]})
-                items += [{"item_title": label, "item_value": None if pd.isna(v) else str(v)}
-                          for label, v in zip(rows["指标"], rows[column])]
+                items += [
+                    {"item_title": label, "item_value": None if pd.isna(v) else str(v)}
+                    for label, v in zip(rows["指标"], rows[column])
+                ]
             items.append({"item_title": "存货周转天数", "item_value": "30.5"})
             report_list[column] = {"rType": "合并期末", "rCurrency": "CNY", "data": items}
-        return 200, JSON, json.dumps({"result": {"status": {"code": 0}, "data": {"report_list": report_list}}},
-                                   ensure_ascii=False)
+        return (
+            200,
+            JSON,
+            json.dumps({"result": {"status": {"code": 0}, "data": {"report_list": report_list}}}, ensure_ascii=False),
+        )
 
     def index_page(request):
         symbol = params(request)["code"][2:]
         calls.append(("ctype", symbol))
         ctype = COMPANY_TYPE.get(symbol, "4")
-        return 200, {"Content-Type": "text/html; charset=utf-8"}, f'<html><body><input id="hidctype" value="{ctype}"/></body></html>'
+        return (
+            200,
+            {"Content-Type": "text/html; charset=utf-8"},
+            f'<html><body><input id="hidctype" value="{ctype}"/></body></html>',
+        )
 
     def statement(request):
         page, kind = re.match(rf"{re.escape(F10)}(zcfzb|lrb|xjllb)(Date)?AjaxNew", request.url).groups()
@@ -86,8 +104,9 @@ def fake_upstreams(mock: responses.RequestsMock, market: SampleMarket, calls: li
     mock.add_callback(responses.GET, QUOTE_URL, callback=quote)
     mock.add_callback(responses.GET, SINA_FINANCE_URL, callback=sina)
     mock.add_callback(responses.GET, F10 + "Index", callback=index_page)
-    mock.add_callback(responses.GET, re.compile(re.escape(F10) + r"(zcfzb|lrb|xjllb)(Date)?AjaxNew.*"),
-                           callback=statement)
+    mock.add_callback(
+        responses.GET, re.compile(re.escape(F10) + r"(zcfzb|lrb|xjllb)(Date)?AjaxNew.*"), callback=statement
+    )
 
 
 @pytest.fixture
@@ -102,8 +121,11 @@ def upstream():
 
 
 def source() -> AkshareSource:
-    return AkshareSource(requests_per_second=1e9, sleep=lambda s: None,
-                         now=lambda: dt.datetime(2024, 11, 15, 18, tzinfo=ZoneInfo("Asia/Shanghai")))
+    return AkshareSource(
+        requests_per_second=1e9,
+        sleep=lambda s: None,
+        now=lambda: dt.datetime(2024, 11, 15, 18, tzinfo=ZoneInfo("Asia/Shanghai")),
+    )
 
 
 def test_stock_individual_info_em_becomes_a_profile(upstream):
@@ -113,8 +135,10 @@ def test_stock_individual_info_em_becomes_a_profile(upstream):
     info = dict(zip(*market.individual_info_raw(ST_SYMBOL).T.values))
     assert got["name"] == info["股票简称"] and got["is_st"]
     assert got["total_shares"] == info["总股本"] and got["float_shares"] == info["流通股"]
-    assert got["industry"] == info["行业"] and got["list_date"] == dt.datetime.strptime(
-        str(info["上市时间"]), "%Y%m%d").date()
+    assert (
+        got["industry"] == info["行业"]
+        and got["list_date"] == dt.datetime.strptime(str(info["上市时间"]), "%Y%m%d").date()
+    )
 
 
 def test_stock_financial_abstract_becomes_long_indicators_with_unknown_labels_kept(upstream):
@@ -124,16 +148,27 @@ def test_stock_financial_abstract_becomes_long_indicators_with_unknown_labels_ke
     revenue = long[(long["metric"] == "revenue") & (long["report_date"] == dt.date(2024, 9, 30))]["value"]
     expected = market.financial_reports("600000").set_index("report_date").loc[dt.date(2024, 9, 30), "revenue"]
     assert revenue.tolist() == [pytest.approx(expected)]
-    assert long[long["indicator"] == "研发费用率"]["metric"].isna().all() and len(long[long["indicator"] == "研发费用率"])
+    assert long[long["indicator"] == "研发费用率"]["metric"].isna().all() and len(
+        long[long["indicator"] == "研发费用率"]
+    )
 
 
 @pytest.mark.parametrize("symbol", ["600000", BANK_SYMBOL], ids=["general", "bank"])
 def test_the_three_eastmoney_statements_become_long_items_with_notice_dates(upstream, symbol):
     market, calls = upstream
-    frames = {s: normalize.financial_statement(source().statement_raw(symbol, s), symbol, s, "akshare")
-              for s in ("balance", "income", "cash_flow")}
-    assert {c[0] for c in calls if c[1] == symbol} >= {"ctype", "zcfzbDate", "zcfzb", "lrbDate", "lrb",
-                                                        "xjllbDate", "xjllb"}
+    frames = {
+        s: normalize.financial_statement(source().statement_raw(symbol, s), symbol, s, "akshare")
+        for s in ("balance", "income", "cash_flow")
+    }
+    assert {c[0] for c in calls if c[1] == symbol} >= {
+        "ctype",
+        "zcfzbDate",
+        "zcfzb",
+        "lrbDate",
+        "lrb",
+        "xjllbDate",
+        "xjllb",
+    }
     reports = market.financial_reports(symbol).set_index("report_date")
     balance = frames["balance"]
     assets = balance[(balance["item"] == "TOTAL_ASSETS") & (balance["report_date"] == dt.date(2024, 9, 30))]

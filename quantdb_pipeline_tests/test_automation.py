@@ -11,7 +11,13 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from dagster import RunRequest, SkipReason, build_run_status_sensor_context, build_schedule_context, build_sensor_context
+from dagster import (
+    RunRequest,
+    SkipReason,
+    build_run_status_sensor_context,
+    build_schedule_context,
+    build_sensor_context,
+)
 
 from quantdb_pipeline import read
 from quantdb_pipeline.loaders.bars import load_daily_bars
@@ -32,8 +38,9 @@ def published(tmp_path, monkeypatch):
     """A published warehouse with the calendar, the universe and a week of bars for two symbols."""
     path = tmp_path / "warehouse" / "quantdb.duckdb"
     monkeypatch.setenv("QUANTDB_WAREHOUSE", str(path))
-    return published_sample_warehouse(path, SampleMarket(today=TODAY), dt.date(2024, 9, 23), dt.date(2024, 9, 30),
-                                      symbols=["600000", "000001"])
+    return published_sample_warehouse(
+        path, SampleMarket(today=TODAY), dt.date(2024, 9, 23), dt.date(2024, 9, 30), symbols=["600000", "000001"]
+    )
 
 
 def tick(schedule_def, day: str, hour: int = 17):
@@ -58,8 +65,9 @@ def test_the_weekly_profile_refresh_runs_on_saturday_never_on_a_trading_night():
     assert isinstance(saturday, RunRequest) and not saturday.run_config  # the asset's default: refresh when due
 
 
-@pytest.mark.parametrize("day, words", [("2024-10-05", "Saturday"), ("2024-10-01", "exchange holiday")],
-                         ids=["weekend", "national_day"])
+@pytest.mark.parametrize(
+    "day, words", [("2024-10-05", "Saturday"), ("2024-10-01", "exchange holiday")], ids=["weekend", "national_day"]
+)
 def test_nightly_schedule_skips_weekends_and_holidays_saying_why(published, day, words):
     skipped = tick(nightly_bars_schedule, day)
     assert isinstance(skipped, SkipReason) and words in skipped.skip_message and day in skipped.skip_message
@@ -85,8 +93,10 @@ def test_the_hk_schedule_follows_hkex_sessions_and_requests_hk_partitions(publis
     from quantdb_pipeline.jobs import hk_daily_bars_job
     from quantdb_pipeline.loaders.markets import load_hk_calendar
 
-    assert "HKEX trading calendar in the warehouse ends at nowhere" in tick(nightly_hk_bars_schedule,
-                                                                            "2024-10-02").skip_message
+    assert (
+        "HKEX trading calendar in the warehouse ends at nowhere"
+        in tick(nightly_hk_bars_schedule, "2024-10-02").skip_message
+    )
     conn = open_working(published)
     load_hk_calendar(conn, SampleMarket(today=TODAY), Lineage.now("sample", "hk-calendar"))
     conn.close()
@@ -155,8 +165,9 @@ def test_a_failed_run_is_recorded_logged_and_posted_to_the_webhook(pipeline, mon
     assert not result.success
     run = pipeline.instance.get_run_by_id(result.run_id)
     failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
-    context = build_run_status_sensor_context(sensor_name="run_failure_alert", dagster_event=failure,
-                                              dagster_instance=pipeline.instance, dagster_run=run).for_run_failure()
+    context = build_run_status_sensor_context(
+        sensor_name="run_failure_alert", dagster_event=failure, dagster_instance=pipeline.instance, dagster_run=run
+    ).for_run_failure()
     run_failure_alert(context)
     assert len(received) == 1
     content_type, payload = received[0]
@@ -164,8 +175,10 @@ def test_a_failed_run_is_recorded_logged_and_posted_to_the_webhook(pipeline, mon
     recorded = (pipeline.warehouse.parent / ALERTS_FILE).read_text().splitlines()
     assert json.loads(recorded[-1])["run_id"] == result.run_id
     # a crash names its step and its own error, not Dagster's "Error occurred while executing op" wrapper
-    assert payload["error"] == ("step daily_bars failed: quantdb_pipeline.loaders.bars.CalendarMissing: "
-                                "no trading calendar in the warehouse: materialize trading_calendar first")
+    assert payload["error"] == (
+        "step daily_bars failed: quantdb_pipeline.loaders.bars.CalendarMissing: "
+        "no trading calendar in the warehouse: materialize trading_calendar first"
+    )
     assert payload["failed_datasets"] == {} and payload["published"] is False
     assert any("ALERT run" in r.message and result.run_id in r.message for r in caplog.records)
 
@@ -173,8 +186,9 @@ def test_a_failed_run_is_recorded_logged_and_posted_to_the_webhook(pipeline, mon
 def test_a_dead_webhook_does_not_hide_the_failure(tmp_path, caplog):
     from quantdb_pipeline.sensors import alert
 
-    alert({"run_id": "r1", "job": "daily_bars_job", "error": "boom"}, "http://127.0.0.1:9/alerts",
-          tmp_path / ALERTS_FILE)
+    alert(
+        {"run_id": "r1", "job": "daily_bars_job", "error": "boom"}, "http://127.0.0.1:9/alerts", tmp_path / ALERTS_FILE
+    )
     assert (tmp_path / ALERTS_FILE).read_text().count("r1") == 1
     assert any("alert webhook" in r.message for r in caplog.records)
 
@@ -183,8 +197,14 @@ def test_a_dead_webhook_does_not_hide_the_failure(tmp_path, caplog):
 def test_status_lists_tables_gaps_quarantine_and_retries(published):
     conn = open_working(published)
     market = faults.FaultyMarket(today=TODAY, symbol="600000", fault=faults.connection_error)
-    load_daily_bars(conn, market, dt.date(2024, 10, 8), dt.date(2024, 10, 8), Lineage.now("sample", "status"),
-                    symbols=["600000", "000001"])
+    load_daily_bars(
+        conn,
+        market,
+        dt.date(2024, 10, 8),
+        dt.date(2024, 10, 8),
+        Lineage.now("sample", "status"),
+        symbols=["600000", "000001"],
+    )
     conn.close()
     publish(published)
     report = read.status(warehouse=published)
@@ -196,7 +216,11 @@ def test_status_lists_tables_gaps_quarantine_and_retries(published):
     retries = report["retries"]
     assert retries[["dataset", "symbol", "status"]].values.tolist() == [["daily_bars", "600000", "failed"]]
     assert "ConnectionError" in retries["error"].iloc[0]
-    printed = subprocess.run([sys.executable, "-m", "quantdb_pipeline.cli", "status", "--warehouse", str(published)],
-                             capture_output=True, text=True, timeout=120)
+    printed = subprocess.run(
+        [sys.executable, "-m", "quantdb_pipeline.cli", "status", "--warehouse", str(published)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert printed.returncode == 0, printed.stderr
     assert "symbols waiting for a retry:" in printed.stdout and "600000" in printed.stdout

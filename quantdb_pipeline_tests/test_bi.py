@@ -31,8 +31,10 @@ def warehouse(tmp_path_factory):
 
 def test_the_bars_adjusted_view_agrees_with_read(warehouse):
     with read.connect(warehouse) as conn:
-        view = conn.execute("SELECT trade_date, close, close_qfq, close_hfq FROM bars_adjusted "
-                            "WHERE symbol = ? ORDER BY trade_date", [DIVIDEND_SYMBOL]).df()
+        view = conn.execute(
+            "SELECT trade_date, close, close_qfq, close_hfq FROM bars_adjusted WHERE symbol = ? ORDER BY trade_date",
+            [DIVIDEND_SYMBOL],
+        ).df()
         comment = conn.execute("SELECT comment FROM duckdb_views() WHERE view_name = 'bars_adjusted'").fetchall()
     for adjust, column in (("qfq", "close_qfq"), ("hfq", "close_hfq"), (None, "close")):
         expected = read.daily_bars(DIVIDEND_SYMBOL, adjust=adjust, warehouse=warehouse)["close"]
@@ -62,10 +64,15 @@ def test_every_column_of_every_table_and_view_has_an_english_comment(warehouse):
     assert {"bars_adjusted", "key_financials", "latest_profiles", "report_announcements", "trading_sessions"} <= views
     not_english = [f"{t}.{c}" for t, c, _, comment, _ in columns if CJK.search(UPSTREAM_QUOTE.sub("", comment))]
     assert not not_english, f"Chinese outside an 'upstream: ...' quote in: {', '.join(not_english)}"
-    undated = [f"{t}.{c}" for t, c, kind, comment, _ in columns if kind == "DATE"
-               and not re.search(r"Asia/Shanghai|Asia/Hong_Kong|calendar date", comment)]
+    undated = [
+        f"{t}.{c}"
+        for t, c, kind, comment, _ in columns
+        if kind == "DATE" and not re.search(r"Asia/Shanghai|Asia/Hong_Kong|calendar date", comment)
+    ]
     assert not undated, f"DATE columns whose comment does not say whose day it is: {', '.join(undated)}"
-    not_utc = [f"{t}.{c}" for t, c, kind, comment, _ in columns if kind.startswith("TIMESTAMP") and "UTC" not in comment]
+    not_utc = [
+        f"{t}.{c}" for t, c, kind, comment, _ in columns if kind.startswith("TIMESTAMP") and "UTC" not in comment
+    ]
     assert not not_utc, f"timestamps whose comment does not say UTC: {', '.join(not_utc)}"
     units = dict(((t, c), comment) for t, c, _, comment, _ in columns)
     assert "CNY" in units[("daily_bars", "close")] and "HKD" in units[("hk_daily_bars", "close")]
@@ -84,12 +91,20 @@ def test_every_table_and_view_has_a_table_comment(warehouse):
             WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal
             ORDER BY ALL""").fetchall()
     names = {name for name, _ in relations}
-    assert {"bar_coverage", "ingest_state", "pipeline_settings", "schema_migrations", "bars_adjusted",
-            "trading_sessions"} <= names
+    assert {
+        "bar_coverage",
+        "ingest_state",
+        "pipeline_settings",
+        "schema_migrations",
+        "bars_adjusted",
+        "trading_sessions",
+    } <= names
     missing = [name for name, comment in relations if not (comment or "").strip()]
     assert not missing, f"{len(missing)} of {len(relations)} tables and views have no comment: {', '.join(missing)}"
     stored = dict(relations)
-    assert stored == {name: TABLE_COMMENTS[name] for name in names}, "a stored table comment differs from TABLE_COMMENTS"
+    assert stored == {name: TABLE_COMMENTS[name] for name in names}, (
+        "a stored table comment differs from TABLE_COMMENTS"
+    )
     assert set(TABLE_COMMENTS) <= names, f"comments for tables that do not exist: {sorted(set(TABLE_COMMENTS) - names)}"
 
 
@@ -107,7 +122,9 @@ def test_column_comments_come_back_after_a_view_is_recreated():
     conn = schema.prepare(duckdb.connect())
     (sql,) = conn.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'trading_sessions'").fetchone()
     conn.execute(sql.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))  # as a later migration would
-    comment = "SELECT comment FROM duckdb_columns() WHERE table_name = 'trading_sessions' AND column_name = 'trade_date'"
+    comment = (
+        "SELECT comment FROM duckdb_columns() WHERE table_name = 'trading_sessions' AND column_name = 'trade_date'"
+    )
     assert conn.execute(comment).fetchall() == [(None,)]  # DuckDB drops a re-created view's column comments
     schema.migrate(conn)
     assert conn.execute(comment).fetchall() == [(COLUMN_COMMENTS["trading_sessions"]["trade_date"],)]
@@ -115,8 +132,9 @@ def test_column_comments_come_back_after_a_view_is_recreated():
 
 def test_latest_profiles_view_has_every_security(warehouse):
     with read.connect(warehouse) as conn:
-        rows = conn.execute("SELECT count(*), count(*) FILTER (WHERE symbol = '000002' AND is_st) FROM latest_profiles"
-                            ).fetchall()[0]
+        rows = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE symbol = '000002' AND is_st) FROM latest_profiles"
+        ).fetchall()[0]
     assert rows[0] == len(read.securities(include_delisted=True, warehouse=warehouse)) and rows[1] == 1
 
 
@@ -129,8 +147,10 @@ def test_panel_is_dates_by_symbols_with_gaps_as_missing(warehouse):
     one = read.daily_bars("600000", day, day, warehouse=warehouse)
     assert closes.loc[day, "600000"] == one["close"].iloc[0]
     qfq = read.panel("close", [DIVIDEND_SYMBOL], adjust="qfq", warehouse=warehouse)
-    assert qfq[DIVIDEND_SYMBOL].tolist() == read.daily_bars(DIVIDEND_SYMBOL, adjust="qfq",
-                                                             warehouse=warehouse)["close"].tolist()
+    assert (
+        qfq[DIVIDEND_SYMBOL].tolist()
+        == read.daily_bars(DIVIDEND_SYMBOL, adjust="qfq", warehouse=warehouse)["close"].tolist()
+    )
     table = read.panel("volume", ["600000", "000001"], output="arrow", warehouse=warehouse)
     assert isinstance(table, pa.Table) and table.column_names == ["trade_date", "000001", "600000"]
     with pytest.raises(ValueError, match="unknown field"):

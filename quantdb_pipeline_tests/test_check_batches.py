@@ -31,11 +31,14 @@ def test_the_second_runs_check_results_name_its_own_range_run_and_materializatio
             # what the UI shows the check against: this run's materialization, not the one before
             assert check.target_materialization_data.run_id == result.run_id, name
         rows_checked = checks["daily_bars_rows_suite"].metadata["rows_checked"].value
-        written = pipeline.query("SELECT min(trade_date) AS first, max(trade_date) AS last, count(*) AS n "
-                                 "FROM daily_bars WHERE run_id = ?", [result.run_id]).iloc[0]
+        written = pipeline.query(
+            "SELECT min(trade_date) AS first, max(trade_date) AS last, count(*) AS n FROM daily_bars WHERE run_id = ?",
+            [result.run_id],
+        ).iloc[0]
         assert rows_checked == written["n"] > 0  # the rows this run wrote (nothing quarantined here)
         assert f"{written['first']:%Y-%m-%d}..{written['last']:%Y-%m-%d}" == days
     # the stored check history: the latest evaluation of each check is the second run's
     latest = pipeline.instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        [c.asset_check_key for c in bar_checks(second).values()])
+        [c.asset_check_key for c in bar_checks(second).values()]
+    )
     assert {record.run_id for record in latest.values()} == {second.run_id}

@@ -12,8 +12,19 @@ from quantdb_pipeline.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 
 pytestmark = pytest.mark.slow  # runs the CLI in subprocesses and builds warehouses through it
 
-ARGS = ["run", "--source", "sample", "--sample-today", "2024-08-30", "--start", "2024-07-01",
-        "--end", "2024-07-19", "--warehouse", "warehouse/cli.duckdb"]
+ARGS = [
+    "run",
+    "--source",
+    "sample",
+    "--sample-today",
+    "2024-08-30",
+    "--start",
+    "2024-07-01",
+    "--end",
+    "2024-07-19",
+    "--warehouse",
+    "warehouse/cli.duckdb",
+]
 #: Enough symbols for what the run-twice and continue tests assert (the coverage gate needs more).
 SMALL = ["--sample-size", "16"]
 
@@ -21,7 +32,7 @@ SMALL = ["--sample-size", "16"]
 def summary_value(output: str, label: str) -> str:
     for line in output.splitlines():
         if line.strip().startswith(label):
-            return line.strip()[len(label):].strip()
+            return line.strip()[len(label) :].strip()
     raise AssertionError(f"{label!r} not in summary:\n{output}")
 
 
@@ -50,15 +61,26 @@ def test_run_twice_loads_then_makes_zero_bar_requests_and_is_recorded_in_the_ins
     assert len(runs) == 4 and all(r.is_success for r in runs)
     publishing = [r for r in runs if "quantdb/publishes_runs" in r.tags]
     assert len(publishing) == 2
-    assert {r.tags["quantdb/publishes_runs"] for r in publishing} == {r.run_id for r in runs} - {r.run_id for r in publishing}
+    assert {r.tags["quantdb/publishes_runs"] for r in publishing} == {r.run_id for r in runs} - {
+        r.run_id for r in publishing
+    }
     assert (workdir / ".dagster" / "storage").is_dir()  # storage from dagster.yaml, not a temp dir
     # listed under the project's named jobs (not __ephemeral_asset_job__), each with its asset selection
     from quantdb_pipeline.definitions import defs
 
     assert {r.job_name for r in runs} == {"hk_range_job", "cn_range_job"} <= {j.name for j in defs.jobs}
     assert {a.to_user_string() for r in publishing for a in r.asset_selection} == {
-        "trading_calendar", "securities", "corporate_actions", "daily_bars", "adjustment_factors", "index_daily_bars",
-        "security_profiles", "financial_statements", "financial_indicators", "published_warehouse"}
+        "trading_calendar",
+        "securities",
+        "corporate_actions",
+        "daily_bars",
+        "adjustment_factors",
+        "index_daily_bars",
+        "security_profiles",
+        "financial_statements",
+        "financial_indicators",
+        "published_warehouse",
+    }
 
 
 def test_without_start_a_run_continues_where_the_warehouse_ends(workdir, capsys):
@@ -86,19 +108,20 @@ def test_bad_arguments_exit_with_a_usage_error(workdir, capsys, monkeypatch):
     assert "--start 2024-09-05 is after --end 2024-09-01" in capsys.readouterr().err
     monkeypatch.setenv("QUANTDB_CHUNK_SYMBOLS", "abc")  # caught before any run is recorded
     assert main(["run", "--sample-today", "2024-08-30", "--warehouse", "warehouse/cli.duckdb"]) == EXIT_USAGE
-    assert capsys.readouterr().err.strip() == ("quantdb-pipeline: $QUANTDB_CHUNK_SYMBOLS must be a positive "
-                                               "integer, got 'abc'")
+    assert capsys.readouterr().err.strip() == (
+        "quantdb-pipeline: $QUANTDB_CHUNK_SYMBOLS must be a positive integer, got 'abc'"
+    )
     assert not (workdir / ".dagster").exists() and not (workdir / "warehouse" / "cli.duckdb").exists()
 
 
 def test_help_runs_as_a_module():
-    out = subprocess.run([sys.executable, "-m", "quantdb_pipeline.cli", "run", "--help"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "quantdb_pipeline.cli", "run", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert "--sample-today" in out and "--warehouse" in out
 
 
-def test_a_refused_batch_exits_2_names_its_dataset_and_the_other_datasets_are_published(workdir, capsys,
-                                                                                          monkeypatch):
+def test_a_refused_batch_exits_2_names_its_dataset_and_the_other_datasets_are_published(workdir, capsys, monkeypatch):
     # a batch rule the sample does not meet: each day must have rows for every symbol (it has
     # suspended and not yet listed ones); above 1 is a usage error since the CLI checks the variable
     monkeypatch.setenv("QUANTDB_MIN_DAILY_COVERAGE", "1")
@@ -114,11 +137,14 @@ def test_a_refused_batch_exits_2_names_its_dataset_and_the_other_datasets_are_pu
         assert conn.execute("SELECT count(*) FROM hk_daily_bars").fetchall()[0][0] > 0  # the others published
 
 
-@pytest.mark.parametrize("option, value, says", [
-    ("--min-daily-coverage", "1.5", "not a share between 0 (exclusive) and 1"),
-    ("--min-daily-coverage", "0", "not a share between 0 (exclusive) and 1"),
-    ("--revisit-days", "-3", "not a number of trading days (0 or more)"),
-])
+@pytest.mark.parametrize(
+    "option, value, says",
+    [
+        ("--min-daily-coverage", "1.5", "not a share between 0 (exclusive) and 1"),
+        ("--min-daily-coverage", "0", "not a share between 0 (exclusive) and 1"),
+        ("--revisit-days", "-3", "not a number of trading days (0 or more)"),
+    ],
+)
 def test_out_of_range_settings_are_usage_errors_naming_the_option(option, value, says, capsys):
     with pytest.raises(SystemExit) as stopped:
         main(["run", option, value])
@@ -132,17 +158,31 @@ def test_the_financials_watchlist_and_years_reach_cli_runs(workdir, capsys, monk
     (which would replace their full statements) nor ten years when two were asked for."""
     monkeypatch.setenv("QUANTDB_FINANCIALS_WATCHLIST", "600000")
     monkeypatch.setenv("QUANTDB_FINANCIAL_YEARS", "2")
-    args = ["run", "--source", "sample", "--sample-today", "2024-08-30", "--markets", "fundamentals",
-            "--warehouse", "warehouse/cli.duckdb", "--no-progress", *SMALL]
+    args = [
+        "run",
+        "--source",
+        "sample",
+        "--sample-today",
+        "2024-08-30",
+        "--markets",
+        "fundamentals",
+        "--warehouse",
+        "warehouse/cli.duckdb",
+        "--no-progress",
+        *SMALL,
+    ]
     assert main(args) == EXIT_OK
     out = capsys.readouterr().out
     assert summary_value(out, "financial periods / watchlist symbols") == "8 / 1"
     with duckdb.connect("warehouse/cli.duckdb", read_only=True) as conn:
-        per_symbol = conn.execute("SELECT count(DISTINCT item) FROM financial_statements WHERE symbol = '600000' "
-                                  "AND report_date = '2024-03-31'").fetchall()[0][0]
-        whole_market = conn.execute("SELECT max(n) FROM (SELECT count(DISTINCT item) AS n FROM financial_statements "
-                                    "WHERE symbol <> '600000' AND report_date = '2024-03-31' GROUP BY symbol)"
-                                    ).fetchall()[0][0]
+        per_symbol = conn.execute(
+            "SELECT count(DISTINCT item) FROM financial_statements WHERE symbol = '600000' "
+            "AND report_date = '2024-03-31'"
+        ).fetchall()[0][0]
+        whole_market = conn.execute(
+            "SELECT max(n) FROM (SELECT count(DISTINCT item) AS n FROM financial_statements "
+            "WHERE symbol <> '600000' AND report_date = '2024-03-31' GROUP BY symbol)"
+        ).fetchall()[0][0]
     assert per_symbol > whole_market  # every statement item, not the whole-market tables' subset
     monkeypatch.setenv("QUANTDB_FINANCIAL_YEARS", "two")
     assert main(args) == EXIT_USAGE

@@ -14,12 +14,33 @@ from quantdb_pipeline.cli import EXIT_PARTIAL, main
 from quantdb_pipeline.progress import Display
 from quantdb_pipeline.run_log import failure_line
 
-OFFLINE = ["run", "--source", "akshare", "--max-retries", "0", "--requests-per-second", "1000",
-           "--markets", "hk,index", "--hk-symbols", "00700", "--indices", "000300",
-           "--start", "2024-07-01", "--end", "2024-07-05", "--warehouse", "warehouse/offline.duckdb"]
+OFFLINE = [
+    "run",
+    "--source",
+    "akshare",
+    "--max-retries",
+    "0",
+    "--requests-per-second",
+    "1000",
+    "--markets",
+    "hk,index",
+    "--hk-symbols",
+    "00700",
+    "--indices",
+    "000300",
+    "--start",
+    "2024-07-01",
+    "--end",
+    "2024-07-05",
+    "--warehouse",
+    "warehouse/offline.duckdb",
+]
 #: The datasets the offline run cannot load, with the host each one asks (akshare's own URLs).
-FAILED = {"hk_securities": "push2.eastmoney.com", "hk_daily_bars": "push2his.eastmoney.com",
-          "index_daily_bars": "push2his.eastmoney.com"}
+FAILED = {
+    "hk_securities": "push2.eastmoney.com",
+    "hk_daily_bars": "push2his.eastmoney.com",
+    "index_daily_bars": "push2his.eastmoney.com",
+}
 
 
 @pytest.mark.slow
@@ -56,7 +77,7 @@ def test_an_offline_run_fails_in_one_screen_with_each_root_cause_and_the_log_fil
     assert "stock_hk_hist(00700): gave up after 1 attempt: " in text  # the per-symbol failure, in full
     # Dagster's own record of the failed step, with its stack (the UI's run page shows the same)
     assert 'ERROR published_warehouse: Execution of step "published_warehouse" failed.' in text
-    assert 'in published_warehouse' in text
+    assert "in published_warehouse" in text
 
 
 class Clock:
@@ -94,15 +115,17 @@ def test_a_terminal_shows_a_live_line_from_the_start_and_one_line_per_step_with_
     display.step_finished("securities", ok=True, seconds=0.7, dataset_status="failed")
     display.step_started("financial_statements")
     display.report("financial_statements", 5, 5, "2024-06-30", 0)
-    display.step_finished("financial_statements", ok=True, seconds=2.0, dataset_status="partial",
-                          note="1 of 5 periods failed")
+    display.step_finished(
+        "financial_statements", ok=True, seconds=2.0, dataset_status="partial", note="1 of 5 periods failed"
+    )
     display.close()
     assert [line.split() for line in display.finished] == [
         ["✓", "hk_securities", "3.0", "s"],
         ["✓", "hk_daily_bars", "8/8", "symbols", "5.0", "s"],
         ["✗", "corporate_actions", "5/17", "periods", "1.5", "s", "FAILED"],
         ["✗", "securities", "0.7", "s", "failed", "(kept", "last", "good", "rows)"],
-        ["!", "financial_statements", "5/5", "periods", "2.0", "s", "partial:", "1", "of", "5", "periods", "failed"]]
+        ["!", "financial_statements", "5/5", "periods", "2.0", "s", "partial:", "1", "of", "5", "periods", "failed"],
+    ]
     # the live line is redrawn in place (carriage returns), each finished step is a line of its own
     assert screen.getvalue().count("\n") == 5 and "\r" in screen.getvalue()
 
@@ -121,61 +144,82 @@ def test_without_a_terminal_progress_is_plain_lines_not_redraws():
         "[0 s] daily_bars: started",
         "[10 s] daily_bars: 10/64 symbols, 10 s so far",
         "[20 s] daily_bars: 20/64 symbols, 20 s so far",
-        "[25 s] daily_bars: done, 25/64 symbols in 25.0 s"]
+        "[25 s] daily_bars: done, 25/64 symbols in 25.0 s",
+    ]
 
 
-@pytest.mark.parametrize("reason, line", [
-    # requests' words without DNS (urllib3 2.x), through our retry wrapper, inside a per-symbol reason
-    ("every symbol failed for 2024-07-02..2024-07-05 (00700: RetriesExhausted: stock_hk_hist(00700): gave up "
-     "after 5 attempts: ConnectionError: HTTPSConnectionPool(host='33.push2his.eastmoney.com', port=443): Max "
-     "retries exceeded with url: /api/qt/stock/kline/get?secid=116.00700 (Caused by NameResolutionError(\"<urllib3"
-     ".connection.HTTPSConnection object at 0x7f2c>: Failed to resolve '33.push2his.eastmoney.com' ([Errno -3] "
-     "Temporary failure in name resolution)\")))",
-     "hk_daily_bars: every symbol failed for 2024-07-02..2024-07-05: ConnectionError (stock_hk_hist, 5 attempts): "
-     "could not resolve host 33.push2his.eastmoney.com (no network or DNS)"),
-    # urllib3 2.x's NameResolutionError without the connection object's repr, one attempt: singular
-    ("RetriesExhausted: stock_fhps_em(20240630): gave up after 1 attempt: ConnectionError: HTTPSConnectionPool(host="
-     "'datacenter-web.eastmoney.com', port=443): Max retries exceeded with url: /api/data/v1/get?sortColumns=PLAN (Ca"
-     "used by NameResolutionError(\"HTTPSConnection(host='datacenter-web.eastmoney.com', port=443): Failed to resolve"
-     " 'datacenter-web.eastmoney.com' ([Errno -3] Temporary failure in name resolution)\"))",
-     "hk_daily_bars: ConnectionError (stock_fhps_em, 1 attempt): could not resolve host datacenter-web.eastmoney.com "
-     "(no network or DNS)"),
-    ("RetriesExhausted: stock_info_sh_name_code(): gave up after 5 attempts: ConnectionError: HTTPSConnectionPool("
-     "host='query.sse.com.cn', port=443): Max retries exceeded with url: /a (Caused by NewConnectionError('<urllib3."
-     "connection.HTTPSConnection object at 0x7f>: Failed to establish a new connection: [Errno 111] Connection "
-     "refused'))",
-     "hk_daily_bars: ConnectionError (stock_info_sh_name_code, 5 attempts): host query.sse.com.cn refused the "
-     "connection"),
-    # an unreachable proxy
-    ("RetriesExhausted: stock_hk_main_board_spot_em(): gave up after 1 attempts: ProxyError: HTTPSConnectionPool("
-     "host='81.push2.eastmoney.com', port=443): Max retries exceeded with url: /api/qt/clist/get (Caused by "
-     "ProxyError('Unable to connect to proxy', NewConnectionError(\"HTTPSConnection(host='127.0.0.1', port=9): "
-     "Failed to establish a new connection: [Errno 111] Connection refused\")))",
-     "hk_daily_bars: ProxyError (host 81.push2.eastmoney.com, stock_hk_main_board_spot_em, 1 attempt): Unable to "
-     "connect to proxy"),
-    ("ConnectTimeout: HTTPSConnectionPool(host='query.sse.com.cn', port=443): Max retries exceeded with url: /a "
-     "(Caused by ConnectTimeoutError(<urllib3.connection.HTTPSConnection object at 0x7f>, 'Connection to "
-     "query.sse.com.cn timed out. (connect timeout=15)'))",
-     "hk_daily_bars: ConnectTimeout: timed out connecting to host query.sse.com.cn"),
-    # no error named: a rule's own words stay as they are
-    ("quality gate refused the batch: daily_universe_coverage", "hk_daily_bars: quality gate refused the batch: "
-                                                                "daily_universe_coverage"),
-])
+@pytest.mark.parametrize(
+    "reason, line",
+    [
+        # requests' words without DNS (urllib3 2.x), through our retry wrapper, inside a per-symbol reason
+        (
+            "every symbol failed for 2024-07-02..2024-07-05 (00700: RetriesExhausted: stock_hk_hist(00700): gave up "
+            "after 5 attempts: ConnectionError: HTTPSConnectionPool(host='33.push2his.eastmoney.com', port=443): Max "
+            'retries exceeded with url: /api/qt/stock/kline/get?secid=116.00700 (Caused by NameResolutionError("<urllib3'
+            ".connection.HTTPSConnection object at 0x7f2c>: Failed to resolve '33.push2his.eastmoney.com' ([Errno -3] "
+            'Temporary failure in name resolution)")))',
+            "hk_daily_bars: every symbol failed for 2024-07-02..2024-07-05: ConnectionError (stock_hk_hist, 5 attempts): "
+            "could not resolve host 33.push2his.eastmoney.com (no network or DNS)",
+        ),
+        # urllib3 2.x's NameResolutionError without the connection object's repr, one attempt: singular
+        (
+            "RetriesExhausted: stock_fhps_em(20240630): gave up after 1 attempt: ConnectionError: HTTPSConnectionPool(host="
+            "'datacenter-web.eastmoney.com', port=443): Max retries exceeded with url: /api/data/v1/get?sortColumns=PLAN (Ca"
+            "used by NameResolutionError(\"HTTPSConnection(host='datacenter-web.eastmoney.com', port=443): Failed to resolve"
+            " 'datacenter-web.eastmoney.com' ([Errno -3] Temporary failure in name resolution)\"))",
+            "hk_daily_bars: ConnectionError (stock_fhps_em, 1 attempt): could not resolve host datacenter-web.eastmoney.com "
+            "(no network or DNS)",
+        ),
+        (
+            "RetriesExhausted: stock_info_sh_name_code(): gave up after 5 attempts: ConnectionError: HTTPSConnectionPool("
+            "host='query.sse.com.cn', port=443): Max retries exceeded with url: /a (Caused by NewConnectionError('<urllib3."
+            "connection.HTTPSConnection object at 0x7f>: Failed to establish a new connection: [Errno 111] Connection "
+            "refused'))",
+            "hk_daily_bars: ConnectionError (stock_info_sh_name_code, 5 attempts): host query.sse.com.cn refused the "
+            "connection",
+        ),
+        # an unreachable proxy
+        (
+            "RetriesExhausted: stock_hk_main_board_spot_em(): gave up after 1 attempts: ProxyError: HTTPSConnectionPool("
+            "host='81.push2.eastmoney.com', port=443): Max retries exceeded with url: /api/qt/clist/get (Caused by "
+            "ProxyError('Unable to connect to proxy', NewConnectionError(\"HTTPSConnection(host='127.0.0.1', port=9): "
+            'Failed to establish a new connection: [Errno 111] Connection refused")))',
+            "hk_daily_bars: ProxyError (host 81.push2.eastmoney.com, stock_hk_main_board_spot_em, 1 attempt): Unable to "
+            "connect to proxy",
+        ),
+        (
+            "ConnectTimeout: HTTPSConnectionPool(host='query.sse.com.cn', port=443): Max retries exceeded with url: /a "
+            "(Caused by ConnectTimeoutError(<urllib3.connection.HTTPSConnection object at 0x7f>, 'Connection to "
+            "query.sse.com.cn timed out. (connect timeout=15)'))",
+            "hk_daily_bars: ConnectTimeout: timed out connecting to host query.sse.com.cn",
+        ),
+        # no error named: a rule's own words stay as they are
+        (
+            "quality gate refused the batch: daily_universe_coverage",
+            "hk_daily_bars: quality gate refused the batch: daily_universe_coverage",
+        ),
+    ],
+)
 def test_a_failure_line_names_the_root_cause_host_and_endpoint(reason, line):
     assert failure_line("hk_daily_bars", reason) == line
 
 
 def test_a_failure_without_an_error_takes_its_cause_from_the_steps_warnings():
-    reason = ("circuit breaker: stopped after 8 consecutive periods failed (last: 2024-06-30); 9 periods not "
-              "attempted, to be retried by the next run")
-    warning = ("corporate_actions 2022-09-30 failed, will retry next run: RetriesExhausted: stock_fhps_em(20220930):"
-               " gave up after 5 attempts: ConnectionError: ('Connection aborted.', RemoteDisconnected('Remote end "
-               "closed connection without response'))\nRequest: GET https://datacenter-web.eastmoney.com/api/data/v1/get")
+    reason = (
+        "circuit breaker: stopped after 8 consecutive periods failed (last: 2024-06-30); 9 periods not "
+        "attempted, to be retried by the next run"
+    )
+    warning = (
+        "corporate_actions 2022-09-30 failed, will retry next run: RetriesExhausted: stock_fhps_em(20220930):"
+        " gave up after 5 attempts: ConnectionError: ('Connection aborted.', RemoteDisconnected('Remote end "
+        "closed connection without response'))\nRequest: GET https://datacenter-web.eastmoney.com/api/data/v1/get"
+    )
     # the step's own words are shortened to their first clause, whole words; the cause is kept whole
     assert failure_line("corporate_actions", reason, ["corporate_actions 2022-06-30: no rows", warning]) == (
         "corporate_actions: circuit breaker: stopped after 8 consecutive periods failed (last: 2024-06-30): "
         "ConnectionError (stock_fhps_em, 5 attempts): host datacenter-web.eastmoney.com closed the connection "
-        "without answering")
+        "without answering"
+    )
 
 
 def test_a_long_message_is_cut_at_a_word_boundary():
@@ -186,14 +230,28 @@ def test_a_long_message_is_cut_at_a_word_boundary():
     assert len(cut) <= 80 and cut.endswith("…") and text[len(cut) - 1] == " "
 
 
-OFFLINE_CN = ["run", "--source", "akshare", "--max-retries", "0", "--requests-per-second", "1000",
-              "--symbols", "600000,000001,300750", "--start", "2024-07-01", "--end", "2024-07-05",
-              "--warehouse", "warehouse/offline-cn.duckdb", "--no-progress"]
+OFFLINE_CN = [
+    "run",
+    "--source",
+    "akshare",
+    "--max-retries",
+    "0",
+    "--requests-per-second",
+    "1000",
+    "--symbols",
+    "600000,000001,300750",
+    "--start",
+    "2024-07-01",
+    "--end",
+    "2024-07-05",
+    "--warehouse",
+    "warehouse/offline-cn.duckdb",
+    "--no-progress",
+]
 
 
 @pytest.mark.slow
-def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbols_it_could_not_load(
-        workdir, capsys):
+def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbols_it_could_not_load(workdir, capsys):
     from quantdb_pipeline import read
     from quantdb_pipeline.cli import EXIT_NOT_PUBLISHED
 
@@ -202,16 +260,20 @@ def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbo
     out, err = capsys.readouterr()
     assert code in (EXIT_PARTIAL, EXIT_NOT_PUBLISHED), out + err
     lines = out.splitlines()
-    failed = lines[lines.index(next(row for row in lines if row.startswith("failed datasets"))) + 1:]
+    failed = lines[lines.index(next(row for row in lines if row.startswith("failed datasets"))) + 1 :]
     named = {line.strip().split(":")[0]: line.strip() for line in failed if line.startswith("  ")}
     # securities failed: no universe, so no bar was requested for the named symbols. Never "ok".
     assert "securities" in named, out
-    assert "skipped: universe unavailable (securities failed); no bars requested for 600000, 000001, 300750" \
-        in named["daily_bars"], out
+    assert (
+        "skipped: universe unavailable (securities failed); no bars requested for 600000, 000001, 300750"
+        in named["daily_bars"]
+    ), out
     assert re.search(r"^  symbols failed +3$", out, re.M), out
     # the factors of the same symbols were not requested either: failed for the same reason, never ✓
-    assert "skipped: universe unavailable (securities failed); no factors requested for 600000, 000001, " \
-        "300750" in named["adjustment_factors"], out
+    assert (
+        "skipped: universe unavailable (securities failed); no factors requested for 600000, 000001, "
+        "300750" in named["adjustment_factors"]
+    ), out
     # every dividend period failed: a failed dataset, and none counted as fetched
     # (here the circuit breaker stops it first: akshare's today leaves more than 8 periods to ask)
     assert named["corporate_actions"].startswith("corporate_actions: circuit breaker: "), out
@@ -219,12 +281,14 @@ def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbo
     # sina's calendar failed: the bundled one was used, said once among the summary's warnings
     fallback = [line for line in lines if "bundled calendar.json" in line]
     assert len(fallback) == 1 and fallback[0].startswith(
-        "  trading_calendar: using akshare's bundled calendar.json, sina's calendar is unavailable: ConnectionError"), out
+        "  trading_calendar: using akshare's bundled calendar.json, sina's calendar is unavailable: ConnectionError"
+    ), out
     path = workdir / "warehouse" / "offline-cn.duckdb"
     with read.connect(path) as conn:
         recorded = dict(conn.execute("SELECT dataset, status FROM dataset_status").fetchall())
-    assert recorded["corporate_actions"] == recorded["daily_bars"] == recorded["adjustment_factors"] == "failed", \
+    assert recorded["corporate_actions"] == recorded["daily_bars"] == recorded["adjustment_factors"] == "failed", (
         recorded
+    )
 
     # `status` on that warehouse: one screen width per row, not the errors' full URLs
     assert main(["status", "--warehouse", str(path)]) == 0
@@ -233,7 +297,7 @@ def test_an_offline_a_share_run_reports_every_failed_dataset_and_the_named_symbo
     waiting = lines[lines.index("symbols waiting for a retry:") + 1]
     assert waiting.split()[:3] == ["dataset", "symbol", "/"], waiting  # periods are listed there too
     assert "corporate_actions  2024-" in shown or "corporate_actions  2025-" in shown, shown
-    stale = lines[lines.index(next(row for row in lines if row.startswith("stale datasets"))) + 1:]
+    stale = lines[lines.index(next(row for row in lines if row.startswith("stale datasets"))) + 1 :]
     assert stale[0].split()[:2] == ["dataset", "reason"], stale
     assert "daily_bars" in shown and "no bars requested for 600000, 000001, 300750" in shown
     assert max(map(len, lines)) < 260, max(lines, key=len)

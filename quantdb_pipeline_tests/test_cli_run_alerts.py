@@ -33,9 +33,14 @@ def tick(instance: DagsterInstance, cursor: str | None):
     """One evaluation of the sensor as the daemon does it: in the code location that `dagster dev`
     loads (`[tool.dagster]` in pyproject.toml), with the sensor's own run filter."""
     context = SensorEvaluationContext(
-        instance_ref=None, instance=instance, cursor=cursor, sensor_name=run_failure_alert.name,
-        repository_name="__repository__", repository_def=defs.get_repository_def(),
-        code_location_origin=RegisteredCodeLocationOrigin("quantdb_pipeline.definitions"))
+        instance_ref=None,
+        instance=instance,
+        cursor=cursor,
+        sensor_name=run_failure_alert.name,
+        repository_name="__repository__",
+        repository_def=defs.get_repository_def(),
+        code_location_origin=RegisteredCodeLocationOrigin("quantdb_pipeline.definitions"),
+    )
     result = run_failure_alert.evaluate_tick(context)
     return result.cursor
 
@@ -56,15 +61,32 @@ def test_a_failed_in_process_run_like_the_clis_is_alerted(tmp_path, monkeypatch)
 
 
 @pytest.mark.slow
-def test_a_cli_run_failing_at_the_http_level_alerts_once_naming_run_steps_and_cause(workdir, instance, monkeypatch,
-                                                                                    capsys):
+def test_a_cli_run_failing_at_the_http_level_alerts_once_naming_run_steps_and_cause(
+    workdir, instance, monkeypatch, capsys
+):
     """No network (every HTTP request refused): the CLI's own run records one alert; the sensor,
     evaluated afterwards over the same failure as a daemon would, adds none."""
     monkeypatch.setattr("time.sleep", lambda seconds: None)  # the source's backoff between retries
     cursor = tick(instance, None)
     with responses.RequestsMock(assert_all_requests_are_fired=False):  # nothing registered: refused
-        code = main(["run", "--source", "akshare", "--markets", "index", "--indices", "000300", "--start",
-                     "2024-07-01", "--end", "2024-07-05", "--requests-per-second", "1000", "--no-progress"])
+        code = main(
+            [
+                "run",
+                "--source",
+                "akshare",
+                "--markets",
+                "index",
+                "--indices",
+                "000300",
+                "--start",
+                "2024-07-01",
+                "--end",
+                "2024-07-05",
+                "--requests-per-second",
+                "1000",
+                "--no-progress",
+            ]
+        )
     assert code == EXIT_PARTIAL
     failed = [r for r in instance.get_runs() if r.status == DagsterRunStatus.FAILURE]
     assert len(failed) == 1

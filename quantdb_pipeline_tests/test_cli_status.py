@@ -21,9 +21,11 @@ def test_the_demo_warehouse_has_nothing_waiting_for_a_retry(demo_warehouse, caps
 
 
 def test_a_long_cell_is_cut_at_a_word_boundary():
-    error = ("RetriesExhausted: stock_fhps_em(20240630): gave up after 1 attempt: ConnectionError: Connection "
-             "refused by Responses - the call doesn't match any registered mock. Request: - GET "
-             "https://datacenter-web.eastmoney.com/api/data/v1/get?sortColumns=PLAN_NOTICE_DATE&sortTypes=-1")
+    error = (
+        "RetriesExhausted: stock_fhps_em(20240630): gave up after 1 attempt: ConnectionError: Connection "
+        "refused by Responses - the call doesn't match any registered mock. Request: - GET "
+        "https://datacenter-web.eastmoney.com/api/data/v1/get?sortColumns=PLAN_NOTICE_DATE&sortTypes=-1"
+    )
     cut = cell_text(error)
     assert len(cut) <= CELL_CHARS and cut.endswith("…")
     assert error.startswith(cut[:-1]) and error[len(cut) - 1] == " "  # whole words only
@@ -31,8 +33,11 @@ def test_a_long_cell_is_cut_at_a_word_boundary():
 
 
 def test_a_reader_closing_the_pipe_early_costs_no_traceback(demo_warehouse):
-    child = subprocess.Popen([sys.executable, "-m", "quantdb_pipeline.cli", "status", "--warehouse",
-                              str(demo_warehouse)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "quantdb_pipeline.cli", "status", "--warehouse", str(demo_warehouse)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     child.stdout.close()  # as `| head -3` does once it has its lines: every write after fails (EPIPE)
     err = child.stderr.read().decode()
     assert child.wait(timeout=60) == 0, err

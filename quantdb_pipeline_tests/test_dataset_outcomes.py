@@ -28,8 +28,9 @@ class DividendsDown(SampleMarket):
 
     def dividends_raw(self, period: dt.date):
         if self.failing == "all" or period.isoformat() == self.failing:
-            raise RetriesExhausted(f"stock_fhps_em({period:%Y%m%d}): gave up after 1 attempt: ConnectionError: "
-                                   "connection reset by peer")
+            raise RetriesExhausted(
+                f"stock_fhps_em({period:%Y%m%d}): gave up after 1 attempt: ConnectionError: connection reset by peer"
+            )
         return super().dividends_raw(period)
 
 
@@ -47,10 +48,15 @@ def load(pipeline, failing: str) -> dict:
 
     from quantdb_pipeline.assets.outcome import run_metadata
 
-    market = DividendsDownResource(kind="sample", sample_today=TODAY, failing=failing, breaker_threshold=100,
-                                   sample_size=10)
-    result = materialize([corporate_actions], partition_key=TODAY, instance=pipeline.instance,
-                         resources=pipeline.resources(TODAY, market))
+    market = DividendsDownResource(
+        kind="sample", sample_today=TODAY, failing=failing, breaker_threshold=100, sample_size=10
+    )
+    result = materialize(
+        [corporate_actions],
+        partition_key=TODAY,
+        instance=pipeline.instance,
+        resources=pipeline.resources(TODAY, market),
+    )
     return run_metadata(result)["corporate_actions"]
 
 
@@ -61,7 +67,8 @@ def test_every_period_failing_is_a_failed_dataset_and_some_failing_a_partial_one
     assert meta["periods_fetched"] == 0 and meta["periods_needed"] == meta["periods_failed"] > 0
     with duckdb.connect(str(working_path(pipeline.warehouse)), read_only=True) as conn:
         assert conn.execute("SELECT status FROM dataset_status WHERE dataset = 'corporate_actions'").fetchall() == [
-            ("failed",)]
+            ("failed",)
+        ]
 
     meta = load(pipeline, FAILING_PERIOD)
     assert meta["dataset_status"] == "partial"

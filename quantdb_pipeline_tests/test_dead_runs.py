@@ -44,8 +44,13 @@ REPO = Path(__file__).resolve().parents[1]
 POOL = "upstream_api"
 # history fetches (not only the quote list), so the fetch pause point is reached
 ARGS = ["--sample-today", "2024-07-31", "--start", "2024-07-01", "--markets", "cn", "--sample-size", "10"]
-UNFINISHED = {DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING,
-              DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING}
+UNFINISHED = {
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+}
 
 
 @pytest.fixture
@@ -91,9 +96,14 @@ def start(workdir: Path, name: str, pause: bool = False, own_group: bool = False
     if pause:
         env.update({PAUSE_ENV: "fetch", PAUSE_SECONDS_ENV: "300"})
     with (workdir / f"{name}.err").open("w") as err:
-        process = subprocess.Popen([sys.executable, "-m", "quantdb_pipeline.cli", "run", "--no-progress", *ARGS],
-                                   cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=err,
-                                   start_new_session=own_group)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "quantdb_pipeline.cli", "run", "--no-progress", *ARGS],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=own_group,
+        )
     STARTED.append(process)
     return process
 
@@ -152,9 +162,14 @@ def test_a_slot_kept_by_a_run_that_ended_is_freed_and_the_next_cli_run_completes
         instance.report_run_failed(instance.get_run_by_id(run_id), "run worker exited unexpectedly (-9)")
     assert run_id in slot_runs(workdir)
 
-    nxt = subprocess.run([sys.executable, "-m", "quantdb_pipeline.cli", "run", "--no-progress", *ARGS],
-                         cwd=workdir, capture_output=True, text=True, timeout=240,
-                         env=cli_env())
+    nxt = subprocess.run(
+        [sys.executable, "-m", "quantdb_pipeline.cli", "run", "--no-progress", *ARGS],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=cli_env(),
+    )
     assert nxt.returncode == 0, nxt.stderr
     assert f"freed the pool slot run {run_id} held after it ended" in nxt.stderr
     assert slot_runs(workdir) == set()
@@ -178,8 +193,11 @@ def test_a_killed_cli_run_is_failed_by_the_sensor_its_slot_freed_and_an_alert_re
     # the failure event it wrote is what the daemon hands to run_failure_alert
     monkeypatch.setenv("QUANTDB_WAREHOUSE", str(workdir / "warehouse" / "quantdb.duckdb"))
     failure = instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)[-1].dagster_event
-    run_failure_alert(build_run_status_sensor_context(sensor_name="run_failure_alert", dagster_event=failure,
-                                                      dagster_instance=instance, dagster_run=run).for_run_failure())
+    run_failure_alert(
+        build_run_status_sensor_context(
+            sensor_name="run_failure_alert", dagster_event=failure, dagster_instance=instance, dagster_run=run
+        ).for_run_failure()
+    )
     recorded = json.loads((workdir / "warehouse" / ALERTS_FILE).read_text().splitlines()[-1])
     assert recorded["run_id"] == run_id
     assert f"process {holder.pid}" in recorded["error"] and "died" in recorded["error"]
@@ -259,9 +277,14 @@ def test_a_terminal_ctrl_c_mid_step_reaches_the_whole_process_group_and_prints_o
     assert recorded[0]["error"].startswith(f"stopped by {name} ({signal.Signals(signo).name})\n")
     with open_instance(workdir) as instance:
         failure = instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)[-1].dagster_event
-        run_failure_alert(build_run_status_sensor_context(
-            sensor_name="run_failure_alert", dagster_event=failure, dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(run_id)).for_run_failure())
+        run_failure_alert(
+            build_run_status_sensor_context(
+                sensor_name="run_failure_alert",
+                dagster_event=failure,
+                dagster_instance=instance,
+                dagster_run=instance.get_run_by_id(run_id),
+            ).for_run_failure()
+        )
     assert len(alerts.read_text().splitlines()) == 1
     # the run's history is in the instance the UI reads: the step it was in, and Dagster's verdict
     with open_instance(workdir) as instance:

@@ -33,18 +33,23 @@ from quantdb_pipeline.event_log import BatchedSqliteEventLogStorage
 
 REPO = Path(__file__).resolve().parents[1]
 HOLIDAYS = [dt.datetime(2024, 1, 1), dt.datetime(2024, 2, 12)]
-sessions = DailyPartitionsDefinition(start_date="2023-12-01", end_date="2024-04-01", timezone="Asia/Shanghai",
-                                     exclusions=["0 0 * * 0,6", *HOLIDAYS])
+sessions = DailyPartitionsDefinition(
+    start_date="2023-12-01", end_date="2024-04-01", timezone="Asia/Shanghai", exclusions=["0 0 * * 0,6", *HOLIDAYS]
+)
 RANGE = ("2023-12-29", "2024-02-29")
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
-@asset(partitions_def=sessions, backfill_policy=dagster.BackfillPolicy.single_run(),
-       check_specs=[AssetCheckSpec("rows_ok", asset="bars")])
+@asset(
+    partitions_def=sessions,
+    backfill_policy=dagster.BackfillPolicy.single_run(),
+    check_specs=[AssetCheckSpec("rows_ok", asset="bars")],
+)
 def bars(context):
     """One result for the whole range, as `daily_bars` yields it."""
-    yield MaterializeResult(metadata={"rows_written": 7, "range": f"{context.partition_key_range.start}.."
-                                                                   f"{context.partition_key_range.end}"})
+    yield MaterializeResult(
+        metadata={"rows_written": 7, "range": f"{context.partition_key_range.start}..{context.partition_key_range.end}"}
+    )
     yield AssetCheckResult(check_name="rows_ok", passed=True)
 
 
@@ -59,8 +64,11 @@ def _expected() -> list[str]:
 
 def _stock_yaml() -> str:
     text = (REPO / "dagster.yaml").read_text()
-    return text[:text.index("run_storage:")] + "storage:\n  sqlite:\n    base_dir: .dagster/storage\n\n" + \
-        text[text.index("local_artifact_storage:"):]
+    return (
+        text[: text.index("run_storage:")]
+        + "storage:\n  sqlite:\n    base_dir: .dagster/storage\n\n"
+        + text[text.index("local_artifact_storage:") :]
+    )
 
 
 def _open(root: Path, stock: bool = False) -> DagsterInstance:
@@ -73,8 +81,12 @@ def _open(root: Path, stock: bool = False) -> DagsterInstance:
 
 
 def _run(instance: DagsterInstance) -> str:
-    result = dagster.materialize([bars], instance=instance, run_config=QUIET, tags={
-        "dagster/asset_partition_range_start": RANGE[0], "dagster/asset_partition_range_end": RANGE[1]})
+    result = dagster.materialize(
+        [bars],
+        instance=instance,
+        run_config=QUIET,
+        tags={"dagster/asset_partition_range_start": RANGE[0], "dagster/asset_partition_range_end": RANGE[1]},
+    )
     assert result.success
     return result.run_id
 
@@ -84,15 +96,17 @@ def _recorded(instance: DagsterInstance, run_id: str) -> dict:
     storage = instance.event_log_storage
     events = collections.Counter(e.dagster_event.event_type_value for e in instance.all_logs(run_id) if e.dagster_event)
     check = AssetCheckKey(AssetKey("bars"), "rows_ok")
-    executions = collections.Counter((h.partition, h.status.value) for h in
-                                     storage.get_asset_check_execution_history(check, limit=10_000))
+    executions = collections.Counter(
+        (h.partition, h.status.value) for h in storage.get_asset_check_execution_history(check, limit=10_000)
+    )
     entry = instance.get_asset_records([AssetKey("bars")])[0].asset_entry
     latest = entry.last_materialization_record.event_log_entry
     return {
         "events": dict(events),
         "partitions": sorted(instance.get_materialized_partitions(AssetKey("bars"))),
-        "latest_by_partition": sorted(storage.get_latest_storage_id_by_partition(
-            AssetKey("bars"), DagsterEventType.ASSET_MATERIALIZATION)),
+        "latest_by_partition": sorted(
+            storage.get_latest_storage_id_by_partition(AssetKey("bars"), DagsterEventType.ASSET_MATERIALIZATION)
+        ),
         "check_executions": dict(executions),
         "last_materialization": (latest.run_id, latest.dagster_event.partition),
         "last_run_id": entry.last_run_id,
@@ -135,7 +149,8 @@ def test_planned_check_rows_do_not_carry_the_partitions_definition(tmp_path, mon
     with _open(tmp_path) as instance:
         run_id = _run(instance)
         rows = instance.event_log_storage.get_asset_check_execution_history(
-            AssetCheckKey(AssetKey("bars"), "rows_ok"), limit=10_000)
+            AssetCheckKey(AssetKey("bars"), "rows_ok"), limit=10_000
+        )
         planned = [r for r in rows if r.status.value == "PLANNED"]
         assert sorted(r.partition for r in planned) == _expected()
         for row in planned:
@@ -177,12 +192,19 @@ def test_planned_events_per_asset_is_a_setting(tmp_path, monkeypatch, planned_ev
     monkeypatch.delenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", raising=False)
     with _open(tmp_path) as instance:
         pass
-    text = (tmp_path / "dagster.yaml").read_text().replace(
-        "    base_dir: .dagster/storage/history/runs/\n",
-        f"    base_dir: .dagster/storage/history/runs/\n    planned_event_per_asset: {str(planned_event_per_asset).lower()}\n")
+    text = (
+        (tmp_path / "dagster.yaml")
+        .read_text()
+        .replace(
+            "    base_dir: .dagster/storage/history/runs/\n",
+            f"    base_dir: .dagster/storage/history/runs/\n    planned_event_per_asset: {str(planned_event_per_asset).lower()}\n",
+        )
+    )
     (tmp_path / "dagster.yaml").write_text(text)
     os.chdir(tmp_path)
-    with DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path / ".dagster"), config_dir=str(tmp_path))) as instance:
+    with DagsterInstance.from_ref(
+        InstanceRef.from_dir(str(tmp_path / ".dagster"), config_dir=str(tmp_path))
+    ) as instance:
         run_id = _run(instance)
         planned = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
         assert len(planned) == (1 if planned_event_per_asset else 43)
@@ -190,9 +212,11 @@ def test_planned_events_per_asset_is_a_setting(tmp_path, monkeypatch, planned_ev
 
 
 def _planned_checks(instance: DagsterInstance, run_id: str, asset: str) -> set[str]:
-    return {e.dagster_event.event_specific_data.check_name
-            for e in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED)
-            if e.dagster_event.event_specific_data.asset_key == AssetKey(asset)}
+    return {
+        e.dagster_event.event_specific_data.check_name
+        for e in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED)
+        if e.dagster_event.event_specific_data.asset_key == AssetKey(asset)
+    }
 
 
 @pytest.mark.slow
@@ -206,19 +230,41 @@ def test_a_cli_range_run_writes_one_slim_event_per_partition_and_its_tables_once
     from quantdb_pipeline.assets.outcome import PARTITION_METADATA
     from quantdb_pipeline.cli import EXIT_OK, main
 
-    args = ["run", "--source", "sample", "--sample-today", "2024-08-30", "--start", "2024-07-01", "--end",
-            "2024-07-19", "--warehouse", "warehouse/cli.duckdb", "--sample-size", "16", "--markets", "cn",
-            "--no-progress"]
+    args = [
+        "run",
+        "--source",
+        "sample",
+        "--sample-today",
+        "2024-08-30",
+        "--start",
+        "2024-07-01",
+        "--end",
+        "2024-07-19",
+        "--warehouse",
+        "warehouse/cli.duckdb",
+        "--sample-size",
+        "16",
+        "--markets",
+        "cn",
+        "--no-progress",
+    ]
     assert main(args) == EXIT_OK
     out = capsys.readouterr().out
-    expected = [k for k in daily_bars.partitions_def.get_partition_keys_in_range(
-        dagster.PartitionKeyRange("2024-07-01", "2024-07-19")) if k <= "2024-07-19"]
+    expected = [
+        k
+        for k in daily_bars.partitions_def.get_partition_keys_in_range(
+            dagster.PartitionKeyRange("2024-07-01", "2024-07-19")
+        )
+        if k <= "2024-07-19"
+    ]
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(workdir / ".dagster"), config_dir=str(workdir))) as inst:
         run_id = inst.get_run_records()[0].dagster_run.run_id
         assert sorted(inst.get_materialized_partitions(AssetKey("daily_bars"))) == expected
-        materializations = [e.dagster_event.step_materialization_data.materialization for e in
-                            inst.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
-                            if e.dagster_event.asset_key == AssetKey("daily_bars")]
+        materializations = [
+            e.dagster_event.step_materialization_data.materialization
+            for e in inst.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+            if e.dagster_event.asset_key == AssetKey("daily_bars")
+        ]
         assert sorted(m.partition for m in materializations) == expected
         for materialization in materializations:
             assert not any(isinstance(v, MarkdownMetadataValue) for v in materialization.metadata.values())
@@ -226,21 +272,32 @@ def test_a_cli_range_run_writes_one_slim_event_per_partition_and_its_tables_once
             details = materialization.metadata["details"].value
             assert "failed_symbols" in details and "preview" in details
             assert set(materialization.metadata) <= {*PARTITION_METADATA, "details"}
-        observations = [e.dagster_event.asset_observation_data.asset_observation for e in
-                        inst.all_logs(run_id, of_type=DagsterEventType.ASSET_OBSERVATION)
-                        if e.dagster_event.asset_key == AssetKey("daily_bars")]
+        observations = [
+            e.dagster_event.asset_observation_data.asset_observation
+            for e in inst.all_logs(run_id, of_type=DagsterEventType.ASSET_OBSERVATION)
+            if e.dagster_event.asset_key == AssetKey("daily_bars")
+        ]
         assert len(observations) == 1
         assert "600003 | 2024-07-19" in observations[0].metadata["preview"].value
         assert observations[0].metadata["failed_symbols"].value == "none"
         assert _planned_checks(inst, run_id, "daily_bars") == {
-            "daily_bars_rows_suite", "daily_bars_batch_suite", "load_complete"}
+            "daily_bars_rows_suite",
+            "daily_bars_batch_suite",
+            "load_complete",
+        }
     assert "symbols failed" in out and "failed symbols (retried" not in out
 
     # a run ending on the source's today may take the day from the quote list: its checks are planned
-    assert main([a for a in args if a not in ("--end", "2024-07-19", "--start", "2024-07-01")]
-                + ["--start", "2024-08-30"]) == EXIT_OK
+    assert (
+        main([a for a in args if a not in ("--end", "2024-07-19", "--start", "2024-07-01")] + ["--start", "2024-08-30"])
+        == EXIT_OK
+    )
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(workdir / ".dagster"), config_dir=str(workdir))) as inst:
         run_id = inst.get_run_records()[0].dagster_run.run_id
         assert _planned_checks(inst, run_id, "daily_bars") == {
-            "daily_bars_rows_suite", "daily_bars_batch_suite", "load_complete", "daily_bars_spot_day",
-            "daily_bars_spot_reconciliation"}
+            "daily_bars_rows_suite",
+            "daily_bars_batch_suite",
+            "load_complete",
+            "daily_bars_spot_day",
+            "daily_bars_spot_reconciliation",
+        }

@@ -25,8 +25,13 @@ from quantdb_pipeline_tests.faults import FakeDataCenter
 #: A small page so that the sample's ~60 companies span several pages, as 5,000 span 11 of 500.
 PAGE = 20
 #: reportName (and the BSE balance sheet's filter) of each table, as the fake records them.
-REPORTS = {"summary": "RPT_LICO_FN_CPD", "balance": "RPT_DMSK_FN_BALANCE", "balance_bse": "RPT_DMSK_FN_BALANCE/BJ",
-           "income": "RPT_DMSK_FN_INCOME", "cash_flow": "RPT_DMSK_FN_CASHFLOW"}
+REPORTS = {
+    "summary": "RPT_LICO_FN_CPD",
+    "balance": "RPT_DMSK_FN_BALANCE",
+    "balance_bse": "RPT_DMSK_FN_BALANCE/BJ",
+    "income": "RPT_DMSK_FN_INCOME",
+    "cash_flow": "RPT_DMSK_FN_CASHFLOW",
+}
 Q3 = dt.date(2024, 9, 30)
 SYMBOL = "600000"
 
@@ -78,22 +83,37 @@ def test_each_table_through_akshare_costs_its_pages_plus_one_and_matches_the_sam
         assert list(got.columns) == list(expected.columns), table  # akshare's positional names land right
         pd.testing.assert_frame_equal(got.reset_index(drop=True), expected, check_dtype=False, obj=table)
     assert len(source.report_table_raw("summary", Q3)) == len(market.report_table_raw("balance", Q3)) + len(
-        market.report_table_raw("balance_bse", Q3))  # the summary holds the BSE, the main tables do not
+        market.report_table_raw("balance_bse", Q3)
+    )  # the summary holds the BSE, the main tables do not
 
 
 def test_whole_market_rows_carry_the_per_symbol_paths_names_and_values(data_center):
     data_center("2024-11-15")
     source, market = akshare_on("2024-11-15"), SampleMarket(today="2024-11-15")
     statements, indicators = normalize.whole_market_reports(
-        {t: source.report_table_raw(t, Q3) for t in REPORT_TABLES}, Q3, "akshare")
+        {t: source.report_table_raw(t, Q3) for t in REPORT_TABLES}, Q3, "akshare"
+    )
     mine = statements[statements["symbol"] == SYMBOL].set_index(["statement", "item"])
-    per_symbol = pd.concat([normalize.financial_statement(market.statement_raw(SYMBOL, s), SYMBOL, s, "sample")
-                            for s in ("balance", "income", "cash_flow")])
+    per_symbol = pd.concat(
+        [
+            normalize.financial_statement(market.statement_raw(SYMBOL, s), SYMBOL, s, "sample")
+            for s in ("balance", "income", "cash_flow")
+        ]
+    )
     per_symbol = per_symbol[per_symbol["report_date"] == Q3].set_index(["statement", "item"])
     shared = mine.index.intersection(per_symbol.index)
-    assert {i for _, i in shared} == {"TOTAL_ASSETS", "MONETARYFUNDS", "TOTAL_LIABILITIES", "TOTAL_EQUITY",
-                                      "TOTAL_OPERATE_INCOME", "OPERATE_COST", "PARENT_NETPROFIT",
-                                      "NETCASH_OPERATE", "NETCASH_INVEST", "NETCASH_FINANCE"}
+    assert {i for _, i in shared} == {
+        "TOTAL_ASSETS",
+        "MONETARYFUNDS",
+        "TOTAL_LIABILITIES",
+        "TOTAL_EQUITY",
+        "TOTAL_OPERATE_INCOME",
+        "OPERATE_COST",
+        "PARENT_NETPROFIT",
+        "NETCASH_OPERATE",
+        "NETCASH_INVEST",
+        "NETCASH_FINANCE",
+    }
     assert mine.loc[shared, "value"].tolist() == pytest.approx(per_symbol.loc[shared, "value"].tolist())
     assert set(mine["notice_date"]) == set(per_symbol.loc[shared, "notice_date"])
     assert list(mine.columns) == list(per_symbol.columns)  # same shape: symbol, report_date, value, notice, currency
@@ -101,8 +121,17 @@ def test_whole_market_rows_carry_the_per_symbol_paths_names_and_values(data_cent
     sina = sina[(sina["report_date"] == Q3) & sina["metric"].notna()].drop_duplicates("metric").set_index("metric")
     metrics = indicators[indicators["symbol"] == SYMBOL].set_index("metric")
     both = metrics.index.intersection(sina.index)
-    assert set(both) == {"revenue", "parent_net_profit", "eps_basic", "bvps", "roe", "gross_margin",
-                         "total_equity", "operating_cash_flow", "debt_to_assets"}
+    assert set(both) == {
+        "revenue",
+        "parent_net_profit",
+        "eps_basic",
+        "bvps",
+        "roe",
+        "gross_margin",
+        "total_equity",
+        "operating_cash_flow",
+        "debt_to_assets",
+    }
     assert metrics.loc[both, "value"].tolist() == pytest.approx(sina.loc[both, "value"].tolist())
     bank = statements[(statements["symbol"] == BANK_SYMBOL) & (statements["statement"] == "balance")]
     assert "MONETARYFUNDS" not in set(bank["item"]) and "TOTAL_ASSETS" in set(bank["item"])  # null: no row
@@ -118,8 +147,9 @@ def test_an_empty_period_is_one_request_per_table_and_no_error(data_center, tmp_
     conn = warehouse_on(tmp_path / "w.duckdb", "2024-11-15")
     report = load_financial_reports(conn, source, Lineage.now("akshare", "r1"), years=10)
     assert report.failed == {} and empty in report.empty and len(report.companies) == 40 - len(report.empty)
-    assert conn.execute("SELECT status, companies FROM financial_report_periods WHERE report_date = ?",
-                        [empty]).fetchall() == [("empty", 0)]
+    assert conn.execute(
+        "SELECT status, companies FROM financial_report_periods WHERE report_date = ?", [empty]
+    ).fetchall() == [("empty", 0)]
 
 
 @pytest.mark.slow
@@ -179,8 +209,9 @@ def test_a_report_is_visible_from_its_announcement_date(data_center, tmp_path):
     import duckdb
 
     with duckdb.connect(str(path), read_only=True) as view:
-        seen = view.execute("SELECT available_from FROM key_financials WHERE symbol = ? AND report_date = ?",
-                            [SYMBOL, Q3]).fetchall()
+        seen = view.execute(
+            "SELECT available_from FROM key_financials WHERE symbol = ? AND report_date = ?", [SYMBOL, Q3]
+        ).fetchall()
     assert seen == [(notice,)]
 
 
@@ -197,14 +228,19 @@ def test_a_bad_row_is_quarantined_and_the_periods_other_rows_are_written(data_ce
     conn = warehouse_on(tmp_path / "w.duckdb", "2024-11-15")
     report = load_financial_reports(conn, akshare_on("2024-11-15"), Lineage.now("akshare", "r1"), years=1)
     assert report.failed == {} and report.rows_quarantined == 4  # 600000's four balance items of Q3
-    quarantined = conn.execute("SELECT DISTINCT symbol, trade_date, rules FROM quarantine "
-                               "WHERE table_name = 'financial_statements'").fetchall()
+    quarantined = conn.execute(
+        "SELECT DISTINCT symbol, trade_date, rules FROM quarantine WHERE table_name = 'financial_statements'"
+    ).fetchall()
     assert quarantined == [(SYMBOL, Q3, "balance_identity")]
-    stored = conn.execute("SELECT statement, count(*) FROM financial_statements WHERE symbol = ? AND report_date = ? "
-                          "GROUP BY ALL ORDER BY 1", [SYMBOL, Q3]).fetchall()
+    stored = conn.execute(
+        "SELECT statement, count(*) FROM financial_statements WHERE symbol = ? AND report_date = ? "
+        "GROUP BY ALL ORDER BY 1",
+        [SYMBOL, Q3],
+    ).fetchall()
     assert stored == [("cash_flow", 4), ("income", 3)]  # its other statements are written
-    others = conn.execute("SELECT count(DISTINCT symbol) FROM financial_statements WHERE statement = 'balance' "
-                          "AND report_date = ?", [Q3]).fetchone()[0]
+    others = conn.execute(
+        "SELECT count(DISTINCT symbol) FROM financial_statements WHERE statement = 'balance' AND report_date = ?", [Q3]
+    ).fetchone()[0]
     assert others == report.companies[Q3] - 1
     assert conn.execute("SELECT status FROM financial_report_periods WHERE report_date = ?", [Q3]).fetchone() == ("ok",)
 
@@ -217,8 +253,7 @@ def test_periods_due_on_an_empty_warehouse_cover_the_configured_years(tmp_path):
 
 
 @pytest.mark.slow
-def test_through_dagster_the_whole_market_is_the_default_and_the_watchlist_looks_the_same(
-        pipeline, instance, tmp_path):
+def test_through_dagster_the_whole_market_is_the_default_and_the_watchlist_looks_the_same(pipeline, instance, tmp_path):
     from quantdb_pipeline.assets import financial_indicators, financial_statements, securities, trading_calendar
     from quantdb_pipeline_tests.conftest import Pipeline, failure_messages
 
@@ -231,26 +266,40 @@ def test_through_dagster_the_whole_market_is_the_default_and_the_watchlist_looks
     assert statements_meta["periods_fetched"] == 4 and statements_meta["symbols_due"] == 0
     assert statements_meta["upstream_requests"] == sum(
         1 + -(-len(market.report_table_raw(t, p)) // DATA_CENTER_PAGE_ROWS)
-        for p in report_periods(dt.date(2024, 11, 15), 1) for t in REPORT_TABLES)
+        for p in report_periods(dt.date(2024, 11, 15), 1)
+        for t in REPORT_TABLES
+    )
     assert pipeline.metadata(default, "financial_indicators")["upstream_requests"] == 0  # no watchlist, no sina
     stored = set(pipeline.query("SELECT DISTINCT symbol FROM financial_statements")["symbol"])
     assert stored == {SYMBOL, BANK_SYMBOL, "600001"}  # the run's symbols only
 
     watched = Pipeline(instance, tmp_path / "watched.duckdb")
-    result = watched.run(today, today, today=today, assets=assets, symbols=symbols, financial_years=1,
-                         financials_watchlist=SYMBOL)
+    result = watched.run(
+        today, today, today=today, assets=assets, symbols=symbols, financial_years=1, financials_watchlist=SYMBOL
+    )
     assert result.success, failure_messages(result)
     assert watched.metadata(result, "financial_statements")["symbols_due"] == 1
     assert watched.metadata(result, "financial_indicators")["symbols_due"] == 1
     whole = read.financials(SYMBOL, as_of=today, warehouse=pipeline.warehouse).set_index("report_date")
     per_symbol = read.financials(SYMBOL, as_of=today, warehouse=watched.warehouse).set_index("report_date")
     q3 = pd.Timestamp(Q3)
-    for metric in ("revenue", "parent_net_profit", "eps_basic", "bvps", "roe", "gross_margin", "total_equity",
-                   "operating_cash_flow", "debt_to_assets"):
+    for metric in (
+        "revenue",
+        "parent_net_profit",
+        "eps_basic",
+        "bvps",
+        "roe",
+        "gross_margin",
+        "total_equity",
+        "operating_cash_flow",
+        "debt_to_assets",
+    ):
         assert whole.loc[q3, metric] == pytest.approx(per_symbol.loc[q3, metric]), metric
     assert whole.loc[q3, "available_from"] == per_symbol.loc[q3, "available_from"]
-    sql = ("SELECT statement, item, value, notice_date FROM financial_statements WHERE symbol = ? "
-           "AND report_date = ? ORDER BY ALL")
+    sql = (
+        "SELECT statement, item, value, notice_date FROM financial_statements WHERE symbol = ? "
+        "AND report_date = ? ORDER BY ALL"
+    )
     a, b = pipeline.query(sql, [SYMBOL, Q3]), watched.query(sql, [SYMBOL, Q3])
     shared = a.merge(b, on=["statement", "item"], suffixes=("_whole", "_per_symbol"))
     assert len(shared) == 10 and (shared["value_whole"] - shared["value_per_symbol"]).abs().max() < 1e-6
@@ -279,15 +328,21 @@ def test_a_refetched_period_replaces_the_companies_rows_and_clears_their_quarant
         return table
 
     fake.queue(Q3.isoformat(), *[restated] * 10, report="RPT_DMSK_FN_INCOME")
-    report = load_financial_reports(conn, akshare_on("2024-11-18"), Lineage.now("akshare", "r2"), years=1,
-                                    refresh=True)
+    report = load_financial_reports(conn, akshare_on("2024-11-18"), Lineage.now("akshare", "r2"), years=1, refresh=True)
     assert report.rows_quarantined == 0
-    income = dict(conn.execute("SELECT item, value FROM financial_statements WHERE symbol = ? AND report_date = ? "
-                               "AND statement = 'income'", [other, Q3]).fetchall())
+    income = dict(
+        conn.execute(
+            "SELECT item, value FROM financial_statements WHERE symbol = ? AND report_date = ? "
+            "AND statement = 'income'",
+            [other, Q3],
+        ).fetchall()
+    )
     assert income["TOTAL_OPERATE_INCOME"] == 1234.5 and "OPERATE_COST" not in income
     assert conn.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0  # the clean reload cleared it
-    balance = conn.execute("SELECT count(*) FROM financial_statements WHERE symbol = ? AND report_date = ? "
-                           "AND statement = 'balance'", [SYMBOL, Q3]).fetchone()[0]
+    balance = conn.execute(
+        "SELECT count(*) FROM financial_statements WHERE symbol = ? AND report_date = ? AND statement = 'balance'",
+        [SYMBOL, Q3],
+    ).fetchone()[0]
     assert balance == 4
 
 
@@ -301,5 +356,6 @@ def test_a_period_that_fails_is_recorded_and_asked_again_while_the_others_are_wr
     assert len(report.companies) == 3  # the other periods of the year are written
     assert conn.execute("SELECT count(*) FROM financial_statements WHERE report_date = ?", [Q3]).fetchone()[0] == 0
     assert conn.execute("SELECT status FROM financial_report_periods WHERE report_date = ?", [Q3]).fetchone() == (
-        "failed",)
+        "failed",
+    )
     assert periods_due(conn, dt.date(2024, 11, 15), years=1) == {Q3: "last attempt failed"}  # the hole, next run

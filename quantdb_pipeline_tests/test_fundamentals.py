@@ -31,8 +31,15 @@ SYMBOLS = f"{ST_SYMBOL},{BANK_SYMBOL},600000,{INDUSTRY_CHANGE_SYMBOL}"
 def run(pipeline, today: str, market=None, **config):
     from quantdb_pipeline.assets import trading_calendar
 
-    result = pipeline.run(today, today, today=today, assets=[trading_calendar, *ASSETS], market=market,
-                          **({} if market else {"symbols": SYMBOLS, "financials_watchlist": SYMBOLS}), **config)
+    result = pipeline.run(
+        today,
+        today,
+        today=today,
+        assets=[trading_calendar, *ASSETS],
+        market=market,
+        **({} if market else {"symbols": SYMBOLS, "financials_watchlist": SYMBOLS}),
+        **config,
+    )
     assert result.success, failure_messages(result)
     return result
 
@@ -47,7 +54,9 @@ def test_a_name_change_to_st_starts_a_new_version_and_keeps_the_old_one(pipeline
     new = read.profile(ST_SYMBOL, warehouse=pipeline.warehouse)
     assert not old["is_st"] and new["is_st"] and new["name"] == "*ST " + old["name"]
     assert old["valid_to"].date() == after and new["valid_from"].date() == after
-    assert read.profile(ST_SYMBOL, as_of=after - dt.timedelta(days=1), warehouse=pipeline.warehouse)["name"] == old["name"]
+    assert (
+        read.profile(ST_SYMBOL, as_of=after - dt.timedelta(days=1), warehouse=pipeline.warehouse)["name"] == old["name"]
+    )
     as_of_before = read.securities(as_of=before, warehouse=pipeline.warehouse).set_index("symbol")
     assert not as_of_before.loc[ST_SYMBOL, "is_st"] and as_of_before.loc[ST_SYMBOL, "profile_known"]
     assert read.securities(warehouse=pipeline.warehouse).set_index("symbol").loc[ST_SYMBOL, "is_st"]
@@ -66,8 +75,9 @@ def test_a_name_change_to_st_starts_a_new_version_and_keeps_the_old_one(pipeline
 def test_an_industry_change_is_kept_as_history(pipeline):
     run(pipeline, (INDUSTRY_CHANGE_DATE - dt.timedelta(days=4)).isoformat())
     run(pipeline, (INDUSTRY_CHANGE_DATE + dt.timedelta(days=3)).isoformat())
-    versions = pipeline.query("SELECT industry FROM security_profiles WHERE symbol = ? ORDER BY valid_from",
-                              [INDUSTRY_CHANGE_SYMBOL])
+    versions = pipeline.query(
+        "SELECT industry FROM security_profiles WHERE symbol = ? ORDER BY valid_from", [INDUSTRY_CHANGE_SYMBOL]
+    )
     assert versions["industry"].tolist()[1] == "非银金融" and versions["industry"].tolist()[0] != "非银金融"
 
 
@@ -78,8 +88,9 @@ def test_reports_are_read_point_in_time_around_their_announcement(pipeline):
     reports = market.financial_reports("600000")
     q3 = reports[reports["report_date"] == dt.date(2024, 9, 30)].iloc[0]
     notice = q3["notice_date"]
-    seen_before = read.financials("600000", ["revenue"], as_of=notice - dt.timedelta(days=1),
-                                  warehouse=pipeline.warehouse)
+    seen_before = read.financials(
+        "600000", ["revenue"], as_of=notice - dt.timedelta(days=1), warehouse=pipeline.warehouse
+    )
     seen_on = read.financials("600000", ["revenue"], as_of=notice, warehouse=pipeline.warehouse)
     assert dt.date(2024, 9, 30) not in set(seen_before["report_date"].dt.date)
     row = seen_on[seen_on["report_date"].dt.date == dt.date(2024, 9, 30)].iloc[0]
@@ -125,40 +136,56 @@ def test_without_an_announcement_date_the_statutory_deadline_applies_and_is_flag
     assert q3["available_from_estimated"] and q3["available_from"].date() == dt.date(2024, 10, 31)
     annual = rows[rows["report_date"].dt.date == dt.date(2023, 12, 31)].iloc[0]
     assert annual["available_from"].date() == dt.date(2024, 4, 30)
-    assert dt.date(2024, 9, 30) not in set(read.financials("600000", as_of="2024-10-30",
-                                                           warehouse=pipeline.warehouse)["report_date"].dt.date)
+    assert dt.date(2024, 9, 30) not in set(
+        read.financials("600000", as_of="2024-10-30", warehouse=pipeline.warehouse)["report_date"].dt.date
+    )
 
 
 def test_a_label_we_do_not_map_is_kept_and_a_bank_layout_loads(pipeline):
     run(pipeline, "2024-11-15")
-    unknown = pipeline.query("SELECT DISTINCT indicator, metric FROM financial_indicators WHERE indicator = '研发费用率'")
+    unknown = pipeline.query(
+        "SELECT DISTINCT indicator, metric FROM financial_indicators WHERE indicator = '研发费用率'"
+    )
     assert len(unknown) == 1 and unknown["metric"].isna().all()
-    bank = pipeline.query("SELECT DISTINCT item FROM financial_statements WHERE symbol = ? AND statement = 'balance'",
-                          [BANK_SYMBOL])
+    bank = pipeline.query(
+        "SELECT DISTINCT item FROM financial_statements WHERE symbol = ? AND statement = 'balance'", [BANK_SYMBOL]
+    )
     assert {"LOAN_ADVANCE", "ACCEPT_DEPOSIT", "TOTAL_ASSETS"} <= set(bank["item"])
     assert "TOTAL_CURRENT_ASSETS" not in set(bank["item"])
-    income = pipeline.query("SELECT DISTINCT item FROM financial_statements WHERE symbol = ? AND statement = 'income'",
-                            [BANK_SYMBOL])
+    income = pipeline.query(
+        "SELECT DISTINCT item FROM financial_statements WHERE symbol = ? AND statement = 'income'", [BANK_SYMBOL]
+    )
     assert "OPERATE_INCOME" in set(income["item"])
     assert not any(i.endswith("_YOY") for i in income["item"])
 
 
 def test_an_unbalanced_balance_sheet_is_quarantined_and_the_stored_report_kept(pipeline):
     run(pipeline, "2024-11-08")
-    stored = pipeline.query("SELECT value FROM financial_statements WHERE symbol = ? AND statement = 'balance' "
-                            "AND item = 'TOTAL_ASSETS' AND report_date = '2024-09-30'", [BANK_SYMBOL])
+    stored = pipeline.query(
+        "SELECT value FROM financial_statements WHERE symbol = ? AND statement = 'balance' "
+        "AND item = 'TOTAL_ASSETS' AND report_date = '2024-09-30'",
+        [BANK_SYMBOL],
+    )
     assert len(stored) == 1
     from quantdb_pipeline.assets import trading_calendar
 
-    result = pipeline.run("2024-11-15", "2024-11-15", today="2024-11-15", assets=[trading_calendar, *ASSETS],
-                          market=sample_resource(Unbalanced, "2024-11-15"),
-                          ops={"financial_statements": {"config": {"refresh": True}}})
+    result = pipeline.run(
+        "2024-11-15",
+        "2024-11-15",
+        today="2024-11-15",
+        assets=[trading_calendar, *ASSETS],
+        market=sample_resource(Unbalanced, "2024-11-15"),
+        ops={"financial_statements": {"config": {"refresh": True}}},
+    )
     assert result.success, failure_messages(result)
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     statements_check = checks["financial_statements_suite"]
     assert not statements_check.passed and "balance_identity" in statements_check.description
-    after = pipeline.query("SELECT value FROM financial_statements WHERE symbol = ? AND statement = 'balance' "
-                           "AND item = 'TOTAL_ASSETS' AND report_date = '2024-09-30'", [BANK_SYMBOL])
+    after = pipeline.query(
+        "SELECT value FROM financial_statements WHERE symbol = ? AND statement = 'balance' "
+        "AND item = 'TOTAL_ASSETS' AND report_date = '2024-09-30'",
+        [BANK_SYMBOL],
+    )
     assert after["value"].tolist() == stored["value"].tolist()  # the stored, balanced report is kept
     quarantined = pipeline.query("SELECT DISTINCT rules FROM quarantine WHERE table_name = 'financial_statements'")
     assert quarantined["rules"].tolist() == ["balance_identity"]
@@ -168,9 +195,12 @@ def test_reports_are_fetched_only_when_a_new_one_can_exist(pipeline):
     first = run(pipeline, "2024-11-15")
     # per symbol, as akshare asks: the company type once, then per statement the report dates and 5 reports a request
     market = SampleMarket(today="2024-11-15")
-    announced = {s: int((market.financial_reports(s)["notice_date"] <= d("2024-11-15")).sum()) for s in SYMBOLS.split(",")}
+    announced = {
+        s: int((market.financial_reports(s)["notice_date"] <= d("2024-11-15")).sum()) for s in SYMBOLS.split(",")
+    }
     assert pipeline.metadata(first, "financial_statements")["upstream_requests"] == sum(
-        1 + 3 * (1 + -(-n // 5)) for n in announced.values())
+        1 + 3 * (1 + -(-n // 5)) for n in announced.values()
+    )
     again = run(pipeline, "2024-11-15")
     assert pipeline.metadata(again, "financial_statements")["upstream_requests"] == 0
     assert pipeline.metadata(again, "security_profiles")["upstream_requests"] == 0

@@ -54,8 +54,12 @@ PRICES = ("open", "high", "low", "close")
 
 
 def akshare(today: dt.date = TODAY) -> AkshareSource:
-    return AkshareSource(requests_per_second=1000, backoff_seconds=0.01, sleep=lambda s: None,
-                         now=lambda: dt.datetime.combine(today, dt.time(18), ZoneInfo("Asia/Shanghai")))
+    return AkshareSource(
+        requests_per_second=1000,
+        backoff_seconds=0.01,
+        sleep=lambda s: None,
+        now=lambda: dt.datetime.combine(today, dt.time(18), ZoneInfo("Asia/Shanghai")),
+    )
 
 
 class Upstream:
@@ -138,7 +142,8 @@ def test_hk_factors_are_stored_as_sina_sends_them(upstream, tmp_path):
     bonus = stored[stored["ex_date"].dt.date >= HK_BONUS_DATE]
     assert bonus["hfq_factor"].tolist() == pytest.approx([1.1] * len(bonus)) and stored["hfq_factor"].iloc[0] == 1.0
     assert stored["hfq_cash"].iloc[-1] == pytest.approx(
-        sum(cash * (1.1 if day >= HK_BONUS_DATE else 1.0) for day, cash in zip(events["ex_date"], events["cash"])))
+        sum(cash * (1.1 if day >= HK_BONUS_DATE else 1.0) for day, cash in zip(events["ex_date"], events["cash"]))
+    )
     assert stored["qfq_factor"].iloc[-1] == 1.0 and stored["qfq_factor"].is_monotonic_increasing
 
 
@@ -167,8 +172,11 @@ def test_hk_symbols_without_factors_read_unadjusted_and_sina_errors_are_retried(
     report = load(path, akshare())
     assert not report.failed
     assert upstream.sina.calls.count((HK_ACTION_SYMBOL, "hfq")) == 2
-    states = dict(read.connect(path).execute(
-        "SELECT symbol, status FROM ingest_state WHERE dataset = 'hk_adjustment_factors'").fetchall())
+    states = dict(
+        read.connect(path)
+        .execute("SELECT symbol, status FROM ingest_state WHERE dataset = 'hk_adjustment_factors'")
+        .fetchall()
+    )
     assert states == {HK_ACTION_SYMBOL: "ok", "00005": "empty", HK_NO_ACTION_SYMBOL: "empty"}
     for symbol in ("00005", HK_NO_ACTION_SYMBOL):
         raw = read.daily_bars(symbol, warehouse=path, columns=["open", "close", "prev_close"])
@@ -177,8 +185,9 @@ def test_hk_symbols_without_factors_read_unadjusted_and_sina_errors_are_retried(
             pd.testing.assert_frame_equal(adjusted, raw)
     # akshare's own rule for sina's one-row scripts: prices stay unadjusted
     one_row = theirs(HK_NO_ACTION_SYMBOL, "qfq")
-    np.testing.assert_allclose(one_row["close"], read.daily_bars(HK_NO_ACTION_SYMBOL, START, TODAY,
-                                                                 warehouse=path)["close"])
+    np.testing.assert_allclose(
+        one_row["close"], read.daily_bars(HK_NO_ACTION_SYMBOL, START, TODAY, warehouse=path)["close"]
+    )
 
 
 def test_adjusted_hk_prev_close_is_the_previous_adjusted_close(upstream, tmp_path):
@@ -186,8 +195,9 @@ def test_adjusted_hk_prev_close_is_the_previous_adjusted_close(upstream, tmp_pat
     path = tmp_path / "quantdb.duckdb"
     load(path, akshare(), symbols=[HK_ACTION_SYMBOL])
     for adjust in (None, "qfq", "hfq"):
-        bars = read.daily_bars(HK_ACTION_SYMBOL, START, TODAY, adjust=adjust, columns=["close", "prev_close"],
-                               warehouse=path)
+        bars = read.daily_bars(
+            HK_ACTION_SYMBOL, START, TODAY, adjust=adjust, columns=["close", "prev_close"], warehouse=path
+        )
         np.testing.assert_allclose(bars["prev_close"].iloc[1:], bars["close"].iloc[:-1], atol=1e-9)
 
 
@@ -195,8 +205,14 @@ def test_adjusted_hk_prev_close_is_the_previous_adjusted_close(upstream, tmp_pat
 def test_hk_and_a_share_factors_through_dagster_on_the_sample_market(pipeline):
     hk_assets = [hk_trading_calendar, hk_securities, hk_daily_bars, hk_adjustment_factors]
     a_assets = [trading_calendar, securities, daily_bars, adjustment_factors]
-    result = pipeline.run("2024-03-01", "2024-06-28", today="2024-06-28", assets=a_assets + hk_assets,
-                          symbols=DIVIDEND_SYMBOL, hk_symbols="0700.HK,00005,hk03690")
+    result = pipeline.run(
+        "2024-03-01",
+        "2024-06-28",
+        today="2024-06-28",
+        assets=a_assets + hk_assets,
+        symbols=DIVIDEND_SYMBOL,
+        hk_symbols="0700.HK,00005,hk03690",
+    )
     assert result.success, failure_messages(result)
     meta = pipeline.metadata(result, "hk_adjustment_factors")
     assert meta["symbols_fetched"] == 3 and meta["upstream_requests"] == 2 * 3 and meta["symbols_failed"] == 0
@@ -204,8 +220,9 @@ def test_hk_and_a_share_factors_through_dagster_on_the_sample_market(pipeline):
     assert checks["hk_adjustment_factors_suite"].passed  # the qfq steps agree with the hfq steps
     assert pipeline.query("SELECT count(DISTINCT symbol) AS n FROM hk_adjustment_factors")["n"][0] == 2
 
-    mixed = read.daily_bars([DIVIDEND_SYMBOL, "00700"], "2024-05-10", "2024-05-24", adjust="qfq",
-                            warehouse=pipeline.warehouse)
+    mixed = read.daily_bars(
+        [DIVIDEND_SYMBOL, "00700"], "2024-05-10", "2024-05-24", adjust="qfq", warehouse=pipeline.warehouse
+    )
     assert list(dict.fromkeys(mixed["symbol"])) == [DIVIDEND_SYMBOL, "00700"]
     assert set(mixed.groupby("symbol")["currency"].first().items()) == {(DIVIDEND_SYMBOL, "CNY"), ("00700", "HKD")}
     raw = read.daily_bars("00700", "2024-05-10", "2024-05-24", warehouse=pipeline.warehouse)
@@ -214,12 +231,14 @@ def test_hk_and_a_share_factors_through_dagster_on_the_sample_market(pipeline):
     assert (tencent["close"][before] < raw["close"][before]).all()  # the ex-date of 2024-05-17
     assert (tencent["close"][~before] == raw["close"][~before]).all()
 
-    rerun = pipeline.run("2024-06-28", "2024-06-28", today="2024-06-28", assets=hk_assets,
-                         hk_symbols="00700,00005,03690")
+    rerun = pipeline.run(
+        "2024-06-28", "2024-06-28", today="2024-06-28", assets=hk_assets, hk_symbols="00700,00005,03690"
+    )
     assert pipeline.metadata(rerun, "hk_adjustment_factors")["upstream_requests"] == 0
     later = dt.date(2024, 6, 28) + dt.timedelta(days=REFRESH_AFTER_DAYS + 1)  # a Monday: a range needs a session
-    due = pipeline.run(later.isoformat(), later.isoformat(), today=later.isoformat(), assets=hk_assets,
-                       hk_symbols="00700,00005,03690")
+    due = pipeline.run(
+        later.isoformat(), later.isoformat(), today=later.isoformat(), assets=hk_assets, hk_symbols="00700,00005,03690"
+    )
     meta = pipeline.metadata(due, "hk_adjustment_factors")
     assert meta["symbols_fetched"] == 3 and "due by age" in meta["why_fetched"]
 
@@ -228,8 +247,13 @@ def test_normalize_joins_the_two_scripts_on_the_union_of_their_dates():
     from quantdb_pipeline.sources import HkFactorFrames, normalize
 
     start = dt.date(1900, 1, 1)
-    hfq = pd.DataFrame({"date": [dt.date(2024, 5, 17), dt.date(2023, 9, 15), start],
-                        "hfq_factor": ["1.1000", "1.1000", "1.0000"], "cash": ["13.58", "9.84", "0"]})
+    hfq = pd.DataFrame(
+        {
+            "date": [dt.date(2024, 5, 17), dt.date(2023, 9, 15), start],
+            "hfq_factor": ["1.1000", "1.1000", "1.0000"],
+            "cash": ["13.58", "9.84", "0"],
+        }
+    )
     qfq = pd.DataFrame({"date": [dt.date(2024, 5, 20), start], "qfq_factor": ["1.0", "0.9"]})  # a date hfq lacks
     rows = normalize.hk_adjustment_factors(HkFactorFrames(hfq, qfq), "00700", "akshare")
     assert rows["ex_date"].tolist() == [start, dt.date(2023, 9, 15), dt.date(2024, 5, 17), dt.date(2024, 5, 20)]
@@ -256,18 +280,26 @@ def test_hk_bars_beyond_the_last_factor_fetch_read_adjusted_with_a_warning(pipel
         read.daily_bars("00700", "2024-05-01", fetched, adjust="qfq", warehouse=pipeline.warehouse)  # in step
     # a Friday (a range needs a session), the last one before the factors are due
     stale_day = dt.date.fromisoformat(fetched) + dt.timedelta(days=REFRESH_AFTER_DAYS - 2)
-    assert pipeline.run(fetched, stale_day.isoformat(), today=stale_day.isoformat(), assets=hk_assets,
-                        hk_symbols="00700").success
+    assert pipeline.run(
+        fetched, stale_day.isoformat(), today=stale_day.isoformat(), assets=hk_assets, hk_symbols="00700"
+    ).success
     with pytest.warns(read.StaleFactorsWarning, match=f"00700 \\(factors fetched {fetched}, bars to"):
         stale = read.daily_bars("00700", "2024-05-01", later, adjust="qfq", warehouse=pipeline.warehouse)
     raw = read.daily_bars("00700", "2024-05-01", later, warehouse=pipeline.warehouse)
     assert (stale["close"] == raw["close"]).all()  # the dividend of 2024-05-17 is not in them: hence the warning
-    refreshed = pipeline.run(stale_day.isoformat(), stale_day.isoformat(), today=stale_day.isoformat(),
-                             assets=hk_assets, hk_symbols="00700", ops={"hk_adjustment_factors": {
-                                 "config": {"refresh": True}}})
+    refreshed = pipeline.run(
+        stale_day.isoformat(),
+        stale_day.isoformat(),
+        today=stale_day.isoformat(),
+        assets=hk_assets,
+        hk_symbols="00700",
+        ops={"hk_adjustment_factors": {"config": {"refresh": True}}},
+    )
     assert refreshed.success
     with warnings.catch_warnings():
         warnings.simplefilter("error", read.AdjustmentGapWarning)
         fresh = read.daily_bars("00700", "2024-05-01", later, adjust="qfq", warehouse=pipeline.warehouse)
-    assert (fresh["close"][fresh["trade_date"].dt.date < dt.date(2024, 5, 17)]
-            < raw["close"][raw["trade_date"].dt.date < dt.date(2024, 5, 17)]).all()
+    assert (
+        fresh["close"][fresh["trade_date"].dt.date < dt.date(2024, 5, 17)]
+        < raw["close"][raw["trade_date"].dt.date < dt.date(2024, 5, 17)]
+    ).all()

@@ -37,6 +37,7 @@ class HkListShowing(MarketSourceResource):
     def build(self):
         market = super().build()
         if self.shows:
+
             def hk_listings_raw():
                 stale = SampleMarket(today=self.shows, size=self.sample_size)
                 frame = stale.hk_listings_raw()
@@ -60,14 +61,18 @@ class HkClockAt(MarketSourceResource):
 
 
 def hk_bars_on(pipeline, day: str) -> pd.DataFrame:
-    return pipeline.query(f"SELECT symbol, {', '.join(VALUES)}, pct_change, source FROM hk_daily_bars "
-                          "WHERE trade_date = ? ORDER BY symbol", [day])
+    return pipeline.query(
+        f"SELECT symbol, {', '.join(VALUES)}, pct_change, source FROM hk_daily_bars "
+        "WHERE trade_date = ? ORDER BY symbol",
+        [day],
+    )
 
 
 def history_of(symbols, day: str) -> pd.DataFrame:
     market = SampleMarket(today=day)
-    return pd.concat([normalize.hk_bars(market.hk_daily_raw(s, d(day), d(day)), s, "sample") for s in symbols],
-                     ignore_index=True)
+    return pd.concat(
+        [normalize.hk_bars(market.hk_daily_raw(s, d(day), d(day)), s, "sample") for s in symbols], ignore_index=True
+    )
 
 
 def test_a_night_takes_hk_bars_from_the_list_the_universe_fetched_equal_to_history(pipeline):
@@ -82,19 +87,23 @@ def test_a_night_takes_hk_bars_from_the_list_the_universe_fetched_equal_to_histo
     stored = hk_bars_on(pipeline, NIGHTS[0])
     assert len(stored) == len(HK_SYMBOLS) and set(stored["source"]) == {"sample/spot"}
     history = history_of(stored["symbol"], NIGHTS[0])
-    pd.testing.assert_frame_equal(stored[["symbol", *VALUES, "pct_change"]].astype({"symbol": object}),
-                                  history[["symbol", *VALUES, "pct_change"]].astype({"symbol": object}),
-                                  check_dtype=False)
-    accepted = pipeline.query("SELECT count(*) AS n, bool_and(accepted) AS ok FROM hk_quote_list WHERE as_of = ?",
-                              [NIGHTS[0]])
+    pd.testing.assert_frame_equal(
+        stored[["symbol", *VALUES, "pct_change"]].astype({"symbol": object}),
+        history[["symbol", *VALUES, "pct_change"]].astype({"symbol": object}),
+        check_dtype=False,
+    )
+    accepted = pipeline.query(
+        "SELECT count(*) AS n, bool_and(accepted) AS ok FROM hk_quote_list WHERE as_of = ?", [NIGHTS[0]]
+    )
     assert accepted["n"][0] == 8 and accepted["ok"][0]
     # a rerun of the night asks upstream for nothing
     again = pipeline.run(NIGHTS[0], NIGHTS[0], today=NIGHTS[0], assets=HK_ASSETS)
     assert pipeline.metadata(again, "hk_securities")["upstream_requests"] == 0
     assert pipeline.metadata(again, "hk_daily_bars")["upstream_requests"] == 0
     # the history path costs one request per symbol for the same night
-    off = pipeline.run(NIGHTS[1], NIGHTS[1], today=NIGHTS[1], assets=HK_ASSETS,
-                       ops={"hk_daily_bars": {"config": {"spot": False}}})
+    off = pipeline.run(
+        NIGHTS[1], NIGHTS[1], today=NIGHTS[1], assets=HK_ASSETS, ops={"hk_daily_bars": {"config": {"spot": False}}}
+    )
     assert pipeline.metadata(off, "hk_daily_bars")["upstream_requests"] == 8
     assert pipeline.metadata(off, "hk_daily_bars")["spot_quotes"] == "not used"
 
@@ -123,8 +132,9 @@ def test_the_next_nights_reconcile_a_rotating_sample_of_hk_symbols(pipeline):
     assert pipeline.run(NIGHTS[0], NIGHTS[0], today=NIGHTS[0], assets=HK_ASSETS).success
     sampled = []
     for night in NIGHTS[1:3]:
-        result = pipeline.run(night, night, today=night, assets=HK_ASSETS,
-                              ops={"hk_daily_bars": {"config": {"reconcile_symbols": 3}}})
+        result = pipeline.run(
+            night, night, today=night, assets=HK_ASSETS, ops={"hk_daily_bars": {"config": {"reconcile_symbols": 3}}}
+        )
         assert result.success, failure_messages(result)
         meta = pipeline.metadata(result, "hk_daily_bars")
         # the list came with hk_securities; one stock_hk_hist request per reconciled symbol
@@ -132,12 +142,15 @@ def test_the_next_nights_reconcile_a_rotating_sample_of_hk_symbols(pipeline):
         names = meta["reconciliation"].removeprefix("agrees in ").split(", ")
         assert meta["reconciliation"].startswith("agrees") and len(names) == 3
         sampled.append(set(names))
-        sources = pipeline.query("SELECT DISTINCT source FROM hk_daily_bars WHERE symbol IN (SELECT unnest(?)) "
-                                 "AND trade_date < ?", [names, night])
+        sources = pipeline.query(
+            "SELECT DISTINCT source FROM hk_daily_bars WHERE symbol IN (SELECT unnest(?)) AND trade_date < ?",
+            [names, night],
+        )
         assert set(sources["source"]) == {"sample"}  # history rows replaced the quote-list ones
     assert not sampled[0] & sampled[1]  # the sample rotates
-    pending = pipeline.query("SELECT count(DISTINCT symbol) AS n, min(trade_date) AS first FROM hk_daily_bars "
-                             "WHERE source = 'sample/spot'")
+    pending = pipeline.query(
+        "SELECT count(DISTINCT symbol) AS n, min(trade_date) AS first FROM hk_daily_bars WHERE source = 'sample/spot'"
+    )
     # the 3 reconciled on the last night took that night from history too
     assert pending["n"][0] == 8 - 3 and pending["first"][0].date() == d(NIGHTS[0])
 
@@ -157,15 +170,19 @@ def test_an_hk_ex_date_seen_through_the_lists_reference_close_refetches_that_sym
     assert "ex-date signal (昨收) | 1" in factors["why_fetched"]
     stored = pipeline.query("SELECT ex_date FROM hk_adjustment_factors WHERE symbol = ?", [HK_ACTION_SYMBOL])
     assert d(ex_night) in set(stored["ex_date"].dt.date)
-    quote = pipeline.query("SELECT reference_price FROM hk_quote_list WHERE symbol = ? AND as_of = ?",
-                           [HK_ACTION_SYMBOL, ex_night])["reference_price"][0]
-    last_close = pipeline.query("SELECT close FROM hk_daily_bars WHERE symbol = ? AND trade_date = ?",
-                                [HK_ACTION_SYMBOL, NIGHTS[0]])["close"][0]
+    quote = pipeline.query(
+        "SELECT reference_price FROM hk_quote_list WHERE symbol = ? AND as_of = ?", [HK_ACTION_SYMBOL, ex_night]
+    )["reference_price"][0]
+    last_close = pipeline.query(
+        "SELECT close FROM hk_daily_bars WHERE symbol = ? AND trade_date = ?", [HK_ACTION_SYMBOL, NIGHTS[0]]
+    )["close"][0]
     assert quote == round(last_close - 3.40, 3)  # the ex-rights reference: last close less the cash dividend
     # the whole HK night (the HK calendar comes from a library, no request): the list (1 page), the
     # 5 symbols reconciled by default, one factor fetch (2: sina's two scripts)
-    night_total = sum(pipeline.metadata(result, a)["upstream_requests"]
-                      for a in ("hk_securities", "hk_daily_bars", "hk_adjustment_factors"))
+    night_total = sum(
+        pipeline.metadata(result, a)["upstream_requests"]
+        for a in ("hk_securities", "hk_daily_bars", "hk_adjustment_factors")
+    )
     assert night_total == 1 + 5 + 2
     # the signal is spent: a rerun of the night asks nothing, nor does the next night without ex-dates
     again = pipeline.run(ex_night, ex_night, today=ex_night, assets=assets)
@@ -184,8 +201,10 @@ class HkListSuspending(MarketSourceResource):
 
         def hk_listings_raw():
             frame = original()
-            frame.loc[frame["代码"] == self.suspended,
-                      ["最新价", "涨跌额", "涨跌幅", "今开", "最高", "最低", "成交量", "成交额"]] = np.nan
+            frame.loc[
+                frame["代码"] == self.suspended,
+                ["最新价", "涨跌额", "涨跌幅", "今开", "最高", "最低", "成交量", "成交额"],
+            ] = np.nan
             return frame
 
         market.hk_listings_raw = hk_listings_raw
@@ -198,11 +217,17 @@ def test_a_symbol_the_list_shows_without_a_trade_is_covered_and_not_asked_from_h
     night = pipeline.run(NIGHTS[0], NIGHTS[0], today=NIGHTS[0], market=quiet, assets=HK_ASSETS)
     assert night.success, failure_messages(night)
     assert pipeline.metadata(night, "hk_daily_bars")["spot_quotes"].startswith(
-        f"{NIGHTS[0]}: 8 symbols in 0 requests (0: the list hk_securities fetched), 1 without a trade")
+        f"{NIGHTS[0]}: 8 symbols in 0 requests (0: the list hk_securities fetched), 1 without a trade"
+    )
     assert "00005" not in set(hk_bars_on(pipeline, NIGHTS[0])["symbol"])
     # the next night 00005 lacks no day: it takes the list like the others, no history request
-    after = pipeline.run(NIGHTS[1], NIGHTS[1], today=NIGHTS[1], assets=HK_ASSETS,
-                         ops={"hk_daily_bars": {"config": {"reconcile_symbols": 0}}})
+    after = pipeline.run(
+        NIGHTS[1],
+        NIGHTS[1],
+        today=NIGHTS[1],
+        assets=HK_ASSETS,
+        ops={"hk_daily_bars": {"config": {"reconcile_symbols": 0}}},
+    )
     assert after.success, failure_messages(after)
     meta = pipeline.metadata(after, "hk_daily_bars")
     assert meta["upstream_requests"] == 0 and meta["spot_quotes"].startswith(f"{NIGHTS[1]}: 8 symbols in 0 requests")
@@ -236,7 +261,12 @@ def test_akshare_hk_main_board_list_pages_fields_and_units_through_an_http_fake(
     history = SampleMarket(today=day).hk_daily_raw(HK_ACTION_SYMBOL, d(day), d(day)).iloc[0]
     assert row["volume"] == history["成交量"]  # shares, as stock_hk_hist
     assert (row["open"], row["high"], row["low"], row["close"], row["amount"]) == (
-        history["开盘"], history["最高"], history["最低"], history["收盘"], history["成交额"])
+        history["开盘"],
+        history["最高"],
+        history["最低"],
+        history["收盘"],
+        history["成交额"],
+    )
     assert row["reference_price"] == round(history["收盘"] - history["涨跌额"], 3)
     assert np.isnan(row["prev_close"]) and row["trade_date"] == dt.date(2024, 5, 16)
 

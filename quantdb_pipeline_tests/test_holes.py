@@ -60,8 +60,15 @@ def night(path, day: dt.date, **quote_list):
         history = FakeEastmoney(market, mock)
         conn = open_working(path)
         try:
-            report = load_daily_bars(conn, akshare_at(day), day, day, Lineage.now("akshare", f"night-{day}"),
-                                     use_spot=True, reconcile_symbols=0)
+            report = load_daily_bars(
+                conn,
+                akshare_at(day),
+                day,
+                day,
+                Lineage.now("akshare", f"night-{day}"),
+                use_spot=True,
+                reconcile_symbols=0,
+            )
         finally:
             conn.close()
     publish(path)
@@ -70,8 +77,11 @@ def night(path, day: dt.date, **quote_list):
 
 def stored_bars(path, day: dt.date, symbols) -> pd.DataFrame:
     with read.connect(path) as conn:
-        return conn.execute(f"SELECT symbol, {', '.join(VALUES)} FROM daily_bars WHERE trade_date = ? "
-                            "AND list_contains(?, symbol) ORDER BY symbol", [day, sorted(symbols)]).df()
+        return conn.execute(
+            f"SELECT symbol, {', '.join(VALUES)} FROM daily_bars WHERE trade_date = ? "
+            "AND list_contains(?, symbol) ORDER BY symbol",
+            [day, sorted(symbols)],
+        ).df()
 
 
 def history_bars(day: dt.date, symbols, today: dt.date) -> pd.DataFrame:
@@ -83,8 +93,10 @@ def history_bars(day: dt.date, symbols, today: dt.date) -> pd.DataFrame:
 def cn_holes(path) -> list[tuple]:
     holes = read.status(warehouse=path)["holes"]
     holes = holes[holes["market"] == "CN"]
-    return [(r.symbol, r.first_missing.date(), r.last_missing.date(), r.trading_days, bool(r.revisited))
-            for r in holes.itertuples()]
+    return [
+        (r.symbol, r.first_missing.date(), r.last_missing.date(), r.trading_days, bool(r.revisited))
+        for r in holes.itertuples()
+    ]
 
 
 def test_codes_left_out_by_overlapping_quote_list_pages_get_the_missed_bar_the_next_night(published):
@@ -101,8 +113,9 @@ def test_codes_left_out_by_overlapping_quote_list_pages_get_the_missed_bar_the_n
     # the left-out codes ask the history endpoint from their hole; everyone else takes DAY2 from the list
     assert sorted(history.ranges) == [(s, DAY1, DAY2) for s in left_out]
     assert report.requests == 2 + 3 and report.spot_symbols == len(codes) - 3
-    pd.testing.assert_frame_equal(stored_bars(published, DAY1, left_out), history_bars(DAY1, left_out, DAY2),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        stored_bars(published, DAY1, left_out), history_bars(DAY1, left_out, DAY2), check_dtype=False
+    )
     assert len(stored_bars(published, DAY2, codes)) == len(codes) - 1  # all but the suspended symbol
     assert cn_holes(published) == []
 
@@ -119,8 +132,9 @@ def test_a_refused_quote_list_leaves_its_day_missing_and_the_next_night_fetches_
     # every symbol lacks DAY1: one history request each for DAY1..DAY2, no quote list
     assert quotes.pages == [] and report.requests == len(codes)
     assert sorted(history.ranges) == [(s, DAY1, DAY2) for s in codes]
-    pd.testing.assert_frame_equal(stored_bars(published, DAY1, traded), history_bars(DAY1, traded, DAY2),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        stored_bars(published, DAY1, traded), history_bars(DAY1, traded, DAY2), check_dtype=False
+    )
     # the suspended symbol's empty answer is not trusted: still missing, and asked again next run
     assert cn_holes(published) == [(SUSPENDED_SYMBOL, DAY1, DAY2, 2, True)]
 
@@ -162,11 +176,14 @@ def test_days_the_calendar_learns_late_are_fetched_by_the_next_run(pipeline):
     listed = pipeline.query("SELECT count(*) AS n FROM securities WHERE list_date <= '2025-02-14'")["n"][0]
     assert meta["upstream_requests"] == listed  # one request per symbol, from 2 Jan
     market = SampleMarket(today="2025-02-14")
-    days = pipeline.query("SELECT trade_date FROM trading_calendar WHERE market = 'CN' "
-                          "AND trade_date BETWEEN '2025-01-02' AND '2025-02-14' ORDER BY 1")["trade_date"]
+    days = pipeline.query(
+        "SELECT trade_date FROM trading_calendar WHERE market = 'CN' "
+        "AND trade_date BETWEEN '2025-01-02' AND '2025-02-14' ORDER BY 1"
+    )["trade_date"]
     assert len(days) == 26
-    stored = pipeline.query("SELECT trade_date, close FROM daily_bars WHERE symbol = '600000' "
-                            "AND trade_date > '2024-12-31' ORDER BY 1")
+    stored = pipeline.query(
+        "SELECT trade_date, close FROM daily_bars WHERE symbol = '600000' AND trade_date > '2024-12-31' ORDER BY 1"
+    )
     truth = market.a_share_daily_raw("600000", d("2025-01-02"), d("2025-02-14"))
     assert [t.date() for t in stored["trade_date"]] == [t.date() for t in days] == list(truth["日期"])
     assert stored["close"].tolist() == truth["收盘"].tolist()
@@ -198,12 +215,12 @@ class HkHoleMarket(MarketSourceResource):
 def test_an_hk_day_without_a_bar_is_asked_again_once_a_night_inside_the_trailing_window(pipeline):
     assets = [hk_trading_calendar, hk_securities, hk_daily_bars]
     hole = d("2024-10-29")
-    holey = HkHoleMarket(kind="sample", sample_today="2024-10-31", hk_symbols="00700,00005",
-                         hk_missing=f"00700:{hole}")
+    holey = HkHoleMarket(kind="sample", sample_today="2024-10-31", hk_symbols="00700,00005", hk_missing=f"00700:{hole}")
     assert pipeline.run("2024-10-02", "2024-10-31", today="2024-10-31", market=holey, assets=assets).success
     holes = read.status(warehouse=pipeline.warehouse)["holes"].query("market == 'HK'")
     assert [(r.symbol, r.first_missing.date(), r.trading_days, r.revisited) for r in holes.itertuples()] == [
-        ("00700", hole, 1, True)]
+        ("00700", hole, 1, True)
+    ]
     # a rerun of the same night with the day still missing (a suspension): not asked again tonight
     rerun = pipeline.run("2024-10-31", "2024-10-31", today="2024-10-31", market=holey, assets=assets)
     assert pipeline.metadata(rerun, "hk_daily_bars")["upstream_requests"] == 0
@@ -214,8 +231,7 @@ def test_an_hk_day_without_a_bar_is_asked_again_once_a_night_inside_the_trailing
     assert pipeline.metadata(result, "hk_daily_bars")["upstream_requests"] == 1
     assert pipeline.metadata(result, "hk_daily_bars")["spot_quotes"].startswith("2024-11-01: 1 symbols in 0 requests")
     truth = SampleMarket(today="2024-11-01").hk_daily_raw("00700", hole, hole)
-    stored = pipeline.query("SELECT close, volume FROM hk_daily_bars WHERE symbol = '00700' AND trade_date = ?",
-                            [hole])
+    stored = pipeline.query("SELECT close, volume FROM hk_daily_bars WHERE symbol = '00700' AND trade_date = ?", [hole])
     assert stored.values.tolist() == [[truth["收盘"].iloc[0], truth["成交量"].iloc[0]]]
     assert read.status(warehouse=pipeline.warehouse)["holes"].query("market == 'HK'").empty
     again = pipeline.run("2024-11-01", "2024-11-01", today="2024-11-01", assets=assets, hk_symbols="00700,00005")
@@ -234,17 +250,23 @@ def test_a_complete_warehouse_costs_no_extra_request_and_holes_beyond_the_window
         # 600000 lacks 2024-05-07, before the trailing window (the 20 trading days 05-08..06-04);
         # 000001 lacks 2024-05-21, inside it
         conn.execute("DELETE FROM bar_coverage WHERE symbol IN ('600000', '000001')")
-        conn.execute("INSERT INTO bar_coverage VALUES ('600000', '2024-05-06', '2024-05-06', 'x', now()), "
-                     "('600000', '2024-05-08', '2024-06-04', 'x', now()), "
-                     "('000001', '2024-05-06', '2024-05-20', 'x', now()), "
-                     "('000001', '2024-05-22', '2024-06-04', 'x', now())")
+        conn.execute(
+            "INSERT INTO bar_coverage VALUES ('600000', '2024-05-06', '2024-05-06', 'x', now()), "
+            "('600000', '2024-05-08', '2024-06-04', 'x', now()), "
+            "('000001', '2024-05-06', '2024-05-20', 'x', now()), "
+            "('000001', '2024-05-22', '2024-06-04', 'x', now())"
+        )
     finally:
         conn.close()
     publish(published)
     holes = read.status(warehouse=published)["holes"]
-    assert [(r.market, r.symbol, r.first_missing.date(), r.last_missing.date(), r.trading_days, r.revisited)
-            for r in holes.itertuples()] == [("CN", "000001", d("2024-05-21"), d("2024-05-21"), 1, True),
-                                             ("CN", "600000", d("2024-05-07"), d("2024-05-07"), 1, False)]
+    assert [
+        (r.market, r.symbol, r.first_missing.date(), r.last_missing.date(), r.trading_days, r.revisited)
+        for r in holes.itertuples()
+    ] == [
+        ("CN", "000001", d("2024-05-21"), d("2024-05-21"), 1, True),
+        ("CN", "600000", d("2024-05-07"), d("2024-05-07"), 1, False),
+    ]
     assert _default_start(published, BACKFILL[1], None) == d("2024-05-21")  # the CLI's range shows the hole
     assert main(["status", "--warehouse", str(published)]) == 0
     printed = capsys.readouterr().out
@@ -274,15 +296,26 @@ def test_days_the_a_shares_missed_while_the_indices_loaded_are_holes(tmp_path):
     market = SampleMarket(today="2024-06-04", size=12)
     path = published_sample_warehouse(tmp_path / "quantdb.duckdb", market, d("2024-05-06"), d("2024-06-04"))
     conn = open_working(path)
-    load_market_bars(conn, SampleMarket(today="2024-06-06", size=12), INDEX, d("2024-05-06"), d("2024-06-06"),
-                     Lineage.now("sample", "indices"), symbols=["000300"])
+    load_market_bars(
+        conn,
+        SampleMarket(today="2024-06-06", size=12),
+        INDEX,
+        d("2024-05-06"),
+        d("2024-06-06"),
+        Lineage.now("sample", "indices"),
+        symbols=["000300"],
+    )
     conn.close()
     publish(path)
     holes = read.status(warehouse=path)["holes"].query("market == 'CN'")
-    covered = read.connect(warehouse=path).execute(
-        "SELECT DISTINCT c.symbol FROM bar_coverage c JOIN securities s USING (symbol) "
-        "WHERE c.covered_to = DATE '2024-06-04' AND (s.delist_date IS NULL OR s.delist_date > DATE '2024-06-06')"
-    ).fetchall()
+    covered = (
+        read.connect(warehouse=path)
+        .execute(
+            "SELECT DISTINCT c.symbol FROM bar_coverage c JOIN securities s USING (symbol) "
+            "WHERE c.covered_to = DATE '2024-06-04' AND (s.delist_date IS NULL OR s.delist_date > DATE '2024-06-06')"
+        )
+        .fetchall()
+    )
     assert sorted(holes["symbol"]) == sorted(s for (s,) in covered) and len(holes) >= 10
     assert set(holes["first_missing"].astype(str)) == {"2024-06-05"}
     assert set(holes["last_missing"].astype(str)) == {"2024-06-06"}

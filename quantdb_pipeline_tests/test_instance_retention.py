@@ -19,10 +19,18 @@ from quantdb_pipeline.compute_logs import RetainedLocalComputeLogManager
 def test_the_instance_from_dagster_yaml_purges_old_ticks(instance):
     # Dagster's defaults: schedule ticks kept for ever (-1), sensor ticks for ever but skipped ones (7 days)
     assert instance.get_tick_retention_settings(InstigatorType.SCHEDULE) == {
-        TickStatus.STARTED: 90, TickStatus.SKIPPED: 90, TickStatus.SUCCESS: 90, TickStatus.FAILURE: 90}
+        TickStatus.STARTED: 90,
+        TickStatus.SKIPPED: 90,
+        TickStatus.SUCCESS: 90,
+        TickStatus.FAILURE: 90,
+    }
     for kind in (InstigatorType.SENSOR, InstigatorType.AUTO_MATERIALIZE):
         assert instance.get_tick_retention_settings(kind) == {
-            TickStatus.STARTED: 30, TickStatus.SKIPPED: 1, TickStatus.SUCCESS: 30, TickStatus.FAILURE: 30}
+            TickStatus.STARTED: 30,
+            TickStatus.SKIPPED: 1,
+            TickStatus.SUCCESS: 30,
+            TickStatus.FAILURE: 30,
+        }
 
 
 @asset
@@ -61,7 +69,8 @@ def test_prune_deletes_old_runs_with_their_events_and_shards_and_keeps_recent_on
     # each run to go with what to decide by: its job, its status and when it ended
     assert [(line[0], line[1], line[2], line[4]) for line in listed] == [
         (run_id, "__ephemeral_asset_job__", "SUCCESS,", dt.datetime.now(dt.timezone.utc).date().isoformat())
-        for run_id in run_ids[:2]]
+        for run_id in run_ids[:2]
+    ]
 
     # every run ended before now: only the newest (--keep-runs 1) stays
     assert main(["prune", "--keep-days", "0", "--keep-runs", "1"]) == EXIT_OK

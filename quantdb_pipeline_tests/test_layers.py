@@ -42,9 +42,12 @@ def imports_of(path: Path) -> set[str]:
                 base = ".".join([*anchor, *([base] if base else [])])
             found.add(base)
             # "from package import submodule" imports the submodule
-            found.update(f"{base}.{alias.name}" for alias in node.names
-                         if (PACKAGE.parent / Path(*base.split("."), alias.name)).with_suffix(".py").exists()
-                         or (PACKAGE.parent / Path(*base.split("."), alias.name, "__init__.py")).exists())
+            found.update(
+                f"{base}.{alias.name}"
+                for alias in node.names
+                if (PACKAGE.parent / Path(*base.split("."), alias.name)).with_suffix(".py").exists()
+                or (PACKAGE.parent / Path(*base.split("."), alias.name, "__init__.py")).exists()
+            )
     return found
 
 
@@ -66,8 +69,12 @@ def test_the_import_reader_sees_module_level_lazy_and_submodule_imports():
     writes = imports_of(PACKAGE / "warehouse" / "writes.py")
     assert {"quantdb_pipeline.schema", "quantdb_pipeline.warehouse.schema", "duckdb"} <= writes
     assert "quantdb_pipeline.read" in imports_of(PACKAGE / "warehouse" / "source_identity.py")  # inside a function
-    assert "quantdb_pipeline.schema" in imports_of(PACKAGE / "loaders" / "bars.py")  # from quantdb_pipeline import schema
-    assert "quantdb_pipeline.sources.normalize" in imports_of(PACKAGE / "loaders" / "bars.py")  # from ...sources import normalize
+    assert "quantdb_pipeline.schema" in imports_of(
+        PACKAGE / "loaders" / "bars.py"
+    )  # from quantdb_pipeline import schema
+    assert "quantdb_pipeline.sources.normalize" in imports_of(
+        PACKAGE / "loaders" / "bars.py"
+    )  # from ...sources import normalize
 
 
 def test_the_warehouse_does_not_import_the_sources():
@@ -100,8 +107,12 @@ def warehouse():
 def test_every_canonical_column_is_a_column_of_its_table(warehouse):
     missing = {}
     for table, columns in schema.TABLE_COLUMNS.items():
-        stored = {row[0] for row in warehouse.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+        stored = {
+            row[0]
+            for row in warehouse.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+            ).fetchall()
+        }
         assert stored, f"no table {table}"
         if set(columns) - stored:
             missing[table] = sorted(set(columns) - stored)
@@ -110,8 +121,11 @@ def test_every_canonical_column_is_a_column_of_its_table(warehouse):
 
 #: Every kind of period across leap and common years, and a date that is no quarter end (the
 #: view and the function both give it the annual report's deadline).
-PERIODS = [dt.date(year, month, day) for year in (2019, 2020, 2023, 2024, 2025)
-           for month, day in market_rules.REPORT_PERIOD_ENDS] + [dt.date(2024, 1, 31), dt.date(2024, 11, 30)]
+PERIODS = [
+    dt.date(year, month, day)
+    for year in (2019, 2020, 2023, 2024, 2025)
+    for month, day in market_rules.REPORT_PERIOD_ENDS
+] + [dt.date(2024, 1, 31), dt.date(2024, 11, 30)]
 
 
 def test_the_report_announcements_view_estimates_the_statutory_deadline_of_market_rules(warehouse):
@@ -120,9 +134,12 @@ def test_the_report_announcements_view_estimates_the_statutory_deadline_of_marke
     warehouse.executemany(
         "INSERT INTO financial_indicators (symbol, report_date, section, indicator, metric, value, notice_date, "
         "source, run_id, ingested_at) VALUES ('600000', ?, '业绩报表', 'EPS', 'eps', 1.0, NULL, 'test', 'r', ?)",
-        [[period, now] for period in PERIODS])
-    rows = warehouse.execute("SELECT report_date, available_from, available_from_estimated "
-                             "FROM report_announcements WHERE symbol = '600000' ORDER BY report_date").fetchall()
+        [[period, now] for period in PERIODS],
+    )
+    rows = warehouse.execute(
+        "SELECT report_date, available_from, available_from_estimated "
+        "FROM report_announcements WHERE symbol = '600000' ORDER BY report_date"
+    ).fetchall()
     assert [r[0] for r in rows] == sorted(PERIODS)
     assert all(r[2] for r in rows)
     sql = {r[0]: r[1] for r in rows}

@@ -44,8 +44,9 @@ sys.stdin.read()
 @contextmanager
 def held_open(*paths: Path):
     """Another process holding `paths` open read-write (a BI tool); yields its Popen."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, *map(str, paths)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, *map(str, paths)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "holding"
         yield holder
@@ -69,8 +70,9 @@ def published(tmp_path, monkeypatch):
     2024-09-23..30 for two symbols only, so the other listed symbols are new listings."""
     path = tmp_path / "warehouse" / "quantdb.duckdb"
     monkeypatch.setenv("QUANTDB_WAREHOUSE", str(path))
-    return published_sample_warehouse(path, SampleMarket(today="2024-10-11"), dt.date(2024, 9, 23), dt.date(2024, 9, 30),
-                                      symbols=["600000", "000001"])
+    return published_sample_warehouse(
+        path, SampleMarket(today="2024-10-11"), dt.date(2024, 9, 23), dt.date(2024, 9, 30), symbols=["600000", "000001"]
+    )
 
 
 def test_the_lock_holder_really_blocks_readers_of_the_published_file(published):
@@ -145,8 +147,22 @@ def test_cli_run_without_start_succeeds_while_a_bi_tool_holds_the_published_file
         unlocked = resume_date(conn, end, None, DEFAULT_REVISIT_DAYS)
     assert unlocked == dt.date(2024, 7, 20)
     with held_open(cli_warehouse):
-        code = main(["run", "--no-progress", "--markets", "index", "--indices", "000001", "--sample-size", "10",
-                     "--sample-today", CLI_TODAY, "--warehouse", str(cli_warehouse)])
+        code = main(
+            [
+                "run",
+                "--no-progress",
+                "--markets",
+                "index",
+                "--indices",
+                "000001",
+                "--sample-size",
+                "10",
+                "--sample-today",
+                CLI_TODAY,
+                "--warehouse",
+                str(cli_warehouse),
+            ]
+        )
         out, err = capsys.readouterr()
         # published by rename: a new file the holder never had open, so readers see it at once
         with read.connect(cli_warehouse) as conn:
@@ -163,9 +179,26 @@ def test_cli_with_both_files_locked_prints_one_line_naming_the_holder(cli_wareho
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANTDB_", "DAGSTER_HOME"))}
     env["PYTHONPATH"] = str(REPO)
     with held_open(cli_warehouse, working_path(cli_warehouse)) as holder:
-        done = subprocess.run([sys.executable, "-m", "quantdb_pipeline.cli", "run", "--no-progress",
-                               "--sample-size", "10", "--sample-today", CLI_TODAY, "--warehouse", str(cli_warehouse)],
-                              cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "quantdb_pipeline.cli",
+                "run",
+                "--no-progress",
+                "--sample-size",
+                "10",
+                "--sample-today",
+                CLI_TODAY,
+                "--warehouse",
+                str(cli_warehouse),
+            ],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     lines = done.stderr.strip().splitlines()
     assert done.returncode == EXIT_NOT_PUBLISHED and done.stdout == ""
     assert len(lines) == 1, done.stderr
@@ -190,8 +223,9 @@ def test_a_step_waits_for_a_tick_reading_the_working_file_and_not_for_a_second_r
     from quantdb_pipeline.warehouse import publish as publishing
 
     working = working_path(published)
-    reader = subprocess.Popen([sys.executable, "-c", BRIEF_READER, str(working), "1.0"], stdout=subprocess.PIPE,
-                              text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", BRIEF_READER, str(working), "1.0"], stdout=subprocess.PIPE, text=True
+    )
     assert reader.stdout.readline().strip() == "holding"
     began = time.monotonic()
     conn = open_working(published)  # would fail at once without the wait

@@ -56,8 +56,13 @@ class FakeHongKongKlines:
 
 
 def akshare_on(day: dt.date) -> AkshareSource:
-    return AkshareSource(requests_per_second=1e9, backoff_seconds=0.0, max_retries=1, sleep=lambda s: None,
-                         now=lambda: dt.datetime(day.year, day.month, day.day, 18, tzinfo=ZoneInfo("Asia/Shanghai")))
+    return AkshareSource(
+        requests_per_second=1e9,
+        backoff_seconds=0.0,
+        max_retries=1,
+        sleep=lambda s: None,
+        now=lambda: dt.datetime(day.year, day.month, day.day, 18, tzinfo=ZoneInfo("Asia/Shanghai")),
+    )
 
 
 def night(path, fake: FakeHongKongKlines, day: dt.date, start: dt.date | None = None):
@@ -66,8 +71,16 @@ def night(path, fake: FakeHongKongKlines, day: dt.date, start: dt.date | None = 
     conn = open_working(path)
     try:
         migrate(conn)
-        return load_market_bars(conn, akshare_on(day), HK, start or day, day, Lineage.now("akshare", f"night-{day}"),
-                                symbols=SYMBOLS, breaker_threshold=THRESHOLD)
+        return load_market_bars(
+            conn,
+            akshare_on(day),
+            HK,
+            start or day,
+            day,
+            Lineage.now("akshare", f"night-{day}"),
+            symbols=SYMBOLS,
+            breaker_threshold=THRESHOLD,
+        )
     finally:
         conn.close()
         publish(path)
@@ -114,7 +127,8 @@ def test_a_typhoon_day_is_recorded_as_a_closure_not_a_ban(hk):
     with read.connect(path) as conn:
         states = conn.execute(
             "SELECT status, count(*) FROM ingest_state WHERE dataset = 'hk_daily_bars' AND run_id = ? GROUP BY ALL",
-            [f"night-{TYPHOON}"]).fetchall()
+            [f"night-{TYPHOON}"],
+        ).fetchall()
     assert states == [("ok", 8)]  # covered for the closed day: nothing waits for a retry
     assert read.status(warehouse=path)["closures"]["day"].astype(str).tolist() == ["2023-09-01"]
 
@@ -177,6 +191,7 @@ def test_a_ban_on_a_closed_looking_day_is_still_a_ban(hk):
 
 # -- through Dagster: the HK closure does not fail the night, the A-share bars are published
 
+
 class HongKongThroughAkshare(SampleMarket):
     """The sample market, except that HK bars come from akshare's real `stock_hk_hist` behind
     the HTTP fake (so the closure is seen as eastmoney would show it). The akshare source, built
@@ -208,14 +223,16 @@ def test_the_typhoon_night_publishes_every_market_through_dagster(pipeline):
             market = Typhoon(kind="sample", sample_today=day, breaker_threshold=THRESHOLD)
             # the history path: the sample's HK quote list does not know the closure (eastmoney's
             # would still show the previous session, which the quote-list day check refuses)
-            result = pipeline.run(start, day, today=day, assets=assets, market=market,
-                                  ops={"hk_daily_bars": {"config": {"spot": False}}})
+            result = pipeline.run(
+                start, day, today=day, assets=assets, market=market, ops={"hk_daily_bars": {"config": {"spot": False}}}
+            )
             assert result.success, failure_messages(result)
     hk_meta = pipeline.metadata(result, "hk_daily_bars")
     assert "2023-09-01: 8 of 8 symbols asked for 2023-09-01 answered empty" in hk_meta["market_closures"]
     assert hk_meta["upstream_requests"] == len(SYMBOLS) + 1
-    a_shares = read.daily_bars(read.securities(warehouse=pipeline.warehouse)["symbol"].tolist(), TYPHOON, TYPHOON,
-                               warehouse=pipeline.warehouse)
+    a_shares = read.daily_bars(
+        read.securities(warehouse=pipeline.warehouse)["symbol"].tolist(), TYPHOON, TYPHOON, warehouse=pipeline.warehouse
+    )
     assert len(a_shares) > 50  # the A-share bars of the night are published
     assert TYPHOON not in list(read.trading_days(TYPHOON, TYPHOON, market="HK", warehouse=pipeline.warehouse).date)
     assert TYPHOON in list(read.trading_days(TYPHOON, TYPHOON, market="CN", warehouse=pipeline.warehouse).date)
@@ -259,8 +276,12 @@ def test_a_whole_market_a_share_closure_is_recorded_and_the_night_succeeds(a_sha
     assert report.batch_checks.failed == []  # the day is not a session: no coverage rule for it
     closures = read.market_closures("CN", warehouse=path)
     assert closures["day"].astype(str).tolist() == [str(CN_CLOSED)]
-    empty, asked_for_day = map(int, re.match(r"(\d+) of (\d+) symbols asked for 2024-08-30 answered empty; probe",
-                                             closures["evidence"].iloc[0]).groups())
+    empty, asked_for_day = map(
+        int,
+        re.match(
+            r"(\d+) of (\d+) symbols asked for 2024-08-30 answered empty; probe", closures["evidence"].iloc[0]
+        ).groups(),
+    )
     assert empty == asked_for_day == len(asked) and "nothing for 2024-08-30" in closures["evidence"].iloc[0]
     assert CN_CLOSED not in list(read.trading_days("2024-08-26", "2024-08-30", warehouse=path).date)
     assert read.status(warehouse=path)["gaps"].query("kind == 'day without bars'").empty
@@ -313,8 +334,9 @@ def test_a_day_nobody_has_yet_is_no_closure_without_later_bars(a_shares):
             eastmoney.queue(symbol, lambda raw: raw[raw["日期"] != CN_CLOSED])
         conn = open_working(path)
         with pytest.raises(GateFailed, match="daily_universe_coverage"):
-            load_daily_bars(conn, akshare_on(CN_CLOSED), d("2024-08-28"), CN_CLOSED,
-                            Lineage.now("akshare", "lag"), lag_days=3)
+            load_daily_bars(
+                conn, akshare_on(CN_CLOSED), d("2024-08-28"), CN_CLOSED, Lineage.now("akshare", "lag"), lag_days=3
+            )
         assert conn.execute("SELECT count(*) FROM market_closures").fetchall() == [(0,)]
         conn.close()
     assert len(eastmoney.calls) == len(set(eastmoney.calls))  # no probe either
@@ -330,8 +352,9 @@ def test_sessions_before_every_symbols_history_are_no_closures(tmp_path):
     try:
         migrate(conn)
         load_hk_calendar(conn, market, Lineage.now("exchange_calendars", "setup"))
-        report = load_market_bars(conn, market, HK, d("2015-11-02"), d("2020-01-31"), Lineage.now("sample", "old"),
-                                  symbols=SYMBOLS)
+        report = load_market_bars(
+            conn, market, HK, d("2015-11-02"), d("2020-01-31"), Lineage.now("sample", "old"), symbols=SYMBOLS
+        )
         first = conn.execute("SELECT min(trade_date) FROM hk_daily_bars").fetchone()[0]
         recorded = conn.execute("SELECT count(*) FROM market_closures").fetchone()[0]
     finally:

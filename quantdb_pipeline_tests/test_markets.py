@@ -12,7 +12,13 @@ import pytest
 import responses
 
 from quantdb_pipeline import read
-from quantdb_pipeline.assets import hk_daily_bars, hk_securities, hk_trading_calendar, index_daily_bars, trading_calendar
+from quantdb_pipeline.assets import (
+    hk_daily_bars,
+    hk_securities,
+    hk_trading_calendar,
+    index_daily_bars,
+    trading_calendar,
+)
 from quantdb_pipeline.sources import normalize
 from quantdb_pipeline.sources.akshare_source import AkshareSource
 from quantdb_pipeline.sources.calendars import hk_trading_days
@@ -33,8 +39,16 @@ def test_each_hong_kong_form_names_the_same_symbol(form):
     assert normalize_hk_symbol(form) == "00700"
 
 
-@pytest.mark.parametrize("form, code", [("000300", "000300"), ("sh000300", "000300"), ("000300.SH", "000300"),
-                                        ("sz399006", "399006"), ("399006.SZ", "399006")])
+@pytest.mark.parametrize(
+    "form, code",
+    [
+        ("000300", "000300"),
+        ("sh000300", "000300"),
+        ("000300.SH", "000300"),
+        ("sz399006", "399006"),
+        ("399006.SZ", "399006"),
+    ],
+)
 def test_each_index_form_names_the_same_index(form, code):
     assert normalize_index_symbol(form) == code
 
@@ -75,8 +89,9 @@ def test_hk_and_index_bars_end_to_end_on_their_own_calendars_and_units(pipeline)
     rerun = pipeline.run(START, END, today=TODAY, assets=MARKET_ASSETS, hk_symbols="00700,00005,09988")
     assert pipeline.metadata(rerun, "hk_daily_bars")["upstream_requests"] == 0
     assert pipeline.metadata(rerun, "index_daily_bars")["upstream_requests"] == 0
-    later = pipeline.run("2024-11-01", "2024-11-08", today="2024-11-08", assets=MARKET_ASSETS,
-                         hk_symbols="00700,00005,09988")
+    later = pipeline.run(
+        "2024-11-01", "2024-11-08", today="2024-11-08", assets=MARKET_ASSETS, hk_symbols="00700,00005,09988"
+    )
     assert pipeline.metadata(later, "hk_daily_bars")["upstream_requests"] == 3
     assert pipeline.metadata(later, "index_daily_bars")["rows_written"] == 6 * len(INDEX_SYMBOLS)
 
@@ -103,8 +118,9 @@ def test_each_market_is_gated_by_its_own_rules(pipeline):
         def build(self):
             return JumpyHongKong(today=TODAY)
 
-    result = pipeline.run("2024-10-21", END, today=TODAY, assets=MARKET_ASSETS,
-                          market=Jumpy(kind="sample", hk_symbols="00700,00005"))
+    result = pipeline.run(
+        "2024-10-21", END, today=TODAY, assets=MARKET_ASSETS, market=Jumpy(kind="sample", hk_symbols="00700,00005")
+    )
     assert result.success, failure_messages(result)
     hk = read.daily_bars(["00700", "00005"], "2024-10-21", END, warehouse=pipeline.warehouse)
     tencent = hk[hk["symbol"] == "00700"]
@@ -124,8 +140,21 @@ def test_each_market_is_gated_by_its_own_rules(pipeline):
 HK_KLINE_URL = "https://33.push2his.eastmoney.com/api/qt/stock/kline/get"
 KLINE_URL = "https://push2his.eastmoney.com/api/qt/stock/kline/get"
 HK_LIST_URL = "https://81.push2.eastmoney.com/api/qt/clist/get"
-CLIST_FIELDS = [f"f{i}" for i in range(1, 19)] + ["f20", "f21", "f22", "f23", "f24", "f25", "f62", "f115",
-                                                  "f128", "f136", "f140", "f141", "f152"]
+CLIST_FIELDS = [f"f{i}" for i in range(1, 19)] + [
+    "f20",
+    "f21",
+    "f22",
+    "f23",
+    "f24",
+    "f25",
+    "f62",
+    "f115",
+    "f128",
+    "f136",
+    "f140",
+    "f141",
+    "f152",
+]
 
 
 def fake_eastmoney_markets(market: SampleMarket, calls: list):
@@ -137,17 +166,35 @@ def fake_eastmoney_markets(market: SampleMarket, calls: list):
             raw = market.hk_daily_raw(code, dt.date(1970, 1, 1), dt.date(2050, 1, 1))
             klines = kline_strings(raw.assign(成交量=raw["成交量"]))
         else:
-            raw = market.index_daily_raw(code, dt.datetime.strptime(request.params["beg"], "%Y%m%d").date(),
-                                         dt.datetime.strptime(request.params["end"], "%Y%m%d").date())
-            klines = [f"{r.date},{r.open},{r.close},{r.high},{r.low},{r.volume},{r.amount},0.00"
-                      for r in raw.itertuples()]
+            raw = market.index_daily_raw(
+                code,
+                dt.datetime.strptime(request.params["beg"], "%Y%m%d").date(),
+                dt.datetime.strptime(request.params["end"], "%Y%m%d").date(),
+            )
+            klines = [
+                f"{r.date},{r.open},{r.close},{r.high},{r.low},{r.volume},{r.amount},0.00" for r in raw.itertuples()
+            ]
         return 200, {}, json.dumps({"rc": 0, "data": {"code": code, "klines": klines} if klines else None})
 
     def hk_list(request):
         listing = market.hk_listings_raw()
-        diff = [{**{f: "-" for f in CLIST_FIELDS}, "f2": r.最新价, "f3": r.涨跌幅, "f4": r.涨跌额, "f5": r.成交量,
-                 "f6": r.成交额, "f12": r.代码, "f14": r.名称, "f15": r.最高, "f16": r.最低, "f17": r.今开,
-                 "f18": r.昨收} for r in listing.itertuples()]
+        diff = [
+            {
+                **{f: "-" for f in CLIST_FIELDS},
+                "f2": r.最新价,
+                "f3": r.涨跌幅,
+                "f4": r.涨跌额,
+                "f5": r.成交量,
+                "f6": r.成交额,
+                "f12": r.代码,
+                "f14": r.名称,
+                "f15": r.最高,
+                "f16": r.最低,
+                "f17": r.今开,
+                "f18": r.昨收,
+            }
+            for r in listing.itertuples()
+        ]
         return 200, {}, json.dumps({"rc": 0, "data": {"total": len(diff), "diff": diff}})
 
     responses.add_callback(responses.GET, re.compile(re.escape(HK_KLINE_URL)), callback=kline)
@@ -159,8 +206,11 @@ def fake_eastmoney_markets(market: SampleMarket, calls: list):
 def test_hk_and_index_functions_through_http_fakes_keep_units_and_symbols():
     market, calls = SampleMarket(today=TODAY), []
     fake_eastmoney_markets(market, calls)
-    source = AkshareSource(requests_per_second=1e9, sleep=lambda s: None,
-                           now=lambda: dt.datetime(2024, 10, 31, 18, tzinfo=ZoneInfo("Asia/Shanghai")))
+    source = AkshareSource(
+        requests_per_second=1e9,
+        sleep=lambda s: None,
+        now=lambda: dt.datetime(2024, 10, 31, 18, tzinfo=ZoneInfo("Asia/Shanghai")),
+    )
     listed = normalize.hk_securities(source.hk_listings_raw(), "akshare")
     assert set(listed["symbol"]) == set(HK_SYMBOLS) and set(listed["currency"]) == {"HKD"}
 
@@ -193,8 +243,11 @@ def test_hk_and_index_loads_through_http_fakes_end_to_end(tmp_path):
 
     market, calls = SampleMarket(today=TODAY), []
     fake_eastmoney_markets(market, calls)
-    source = AkshareSource(requests_per_second=1e9, sleep=lambda s: None,
-                           now=lambda: dt.datetime(2024, 10, 31, 18, tzinfo=ZoneInfo("Asia/Shanghai")))
+    source = AkshareSource(
+        requests_per_second=1e9,
+        sleep=lambda s: None,
+        now=lambda: dt.datetime(2024, 10, 31, 18, tzinfo=ZoneInfo("Asia/Shanghai")),
+    )
     path = tmp_path / "quantdb.duckdb"
     conn = open_working(path)
     migrate(conn)
@@ -246,8 +299,11 @@ def test_an_hk_open_outside_the_session_range_is_kept_and_warned_and_the_symbol_
         return 200, {}, json.dumps({"rc": 0, "data": {"code": "02171", "klines": HK_AUCTION_OPEN_KLINES}})
 
     responses.add_callback(responses.GET, re.compile(re.escape(HK_KLINE_URL)), callback=kline)
-    source = AkshareSource(requests_per_second=1e9, sleep=lambda s: None,
-                           now=lambda: dt.datetime(2024, 4, 23, 18, tzinfo=ZoneInfo("Asia/Shanghai")))
+    source = AkshareSource(
+        requests_per_second=1e9,
+        sleep=lambda s: None,
+        now=lambda: dt.datetime(2024, 4, 23, 18, tzinfo=ZoneInfo("Asia/Shanghai")),
+    )
     conn = open_working(tmp_path / "quantdb.duckdb")
     migrate(conn)
     lineage = Lineage.now("akshare", "http")
@@ -256,16 +312,18 @@ def test_an_hk_open_outside_the_session_range_is_kept_and_warned_and_the_symbol_
 
     assert calls == ["116.02171"]
     assert report.rows_quarantined == 0 and report.failed == {} and report.rows_written == 4
-    stored = conn.execute("SELECT open, high, low, close FROM hk_daily_bars "
-                          "WHERE symbol = '02171' AND trade_date = DATE '2024-04-22'").fetchall()
+    stored = conn.execute(
+        "SELECT open, high, low, close FROM hk_daily_bars WHERE symbol = '02171' AND trade_date = DATE '2024-04-22'"
+    ).fetchall()
     assert stored == [(4.81, 4.65, 4.41, 4.52)]
     warned = {o.rule: o for o in report.checks.failed}
     assert set(warned) == {"open_le_high"} and warned["open_le_high"].action == "warn"
     example = warned["open_le_high"].examples[0]
     assert (example["symbol"], str(example["trade_date"]), example["open"]) == ("02171", "2024-04-22", 4.81)
     assert conn.execute("SELECT count(*) FROM quarantine").fetchall() == [(0,)]
-    assert conn.execute("SELECT status FROM ingest_state WHERE dataset = 'hk_daily_bars' "
-                        "AND symbol = '02171'").fetchall() == [("ok",)]
+    assert conn.execute(
+        "SELECT status FROM ingest_state WHERE dataset = 'hk_daily_bars' AND symbol = '02171'"
+    ).fetchall() == [("ok",)]
 
     again = load_market_bars(conn, source, HK, d("2024-04-18"), d("2024-04-23"), lineage, symbols=["02171"])
     assert again.symbols_skipped == 1 and again.requests == 0 and calls == ["116.02171"]  # covered: not retried
@@ -274,12 +332,25 @@ def test_an_hk_open_outside_the_session_range_is_kept_and_warned_and_the_symbol_
 def test_an_hk_close_outside_the_range_or_high_below_low_is_still_quarantined():
     from quantdb_pipeline.quality.suites import validate_market_bars
 
-    rows = normalize.hk_bars(pd.DataFrame({
-        "日期": [d("2024-04-19"), d("2024-04-22"), d("2024-04-23")], "开盘": [4.74, 4.81, 4.50],
-        "收盘": [4.80, 4.70, 4.55], "最高": [4.85, 4.65, 4.40], "最低": [4.70, 4.41, 4.46],
-        "成交量": [1830000, 2410000, 1290000], "成交额": [8767000.0, 10893000.0, 5700000.0],
-        "振幅": [3.16, 5.0, 3.1], "涨跌幅": [1.05, -2.08, -3.19], "涨跌额": [0.05, -0.10, -0.15],
-        "换手率": [0.1, 0.13, 0.07]}), "02171", "test")
+    rows = normalize.hk_bars(
+        pd.DataFrame(
+            {
+                "日期": [d("2024-04-19"), d("2024-04-22"), d("2024-04-23")],
+                "开盘": [4.74, 4.81, 4.50],
+                "收盘": [4.80, 4.70, 4.55],
+                "最高": [4.85, 4.65, 4.40],
+                "最低": [4.70, 4.41, 4.46],
+                "成交量": [1830000, 2410000, 1290000],
+                "成交额": [8767000.0, 10893000.0, 5700000.0],
+                "振幅": [3.16, 5.0, 3.1],
+                "涨跌幅": [1.05, -2.08, -3.19],
+                "涨跌额": [0.05, -0.10, -0.15],
+                "换手率": [0.1, 0.13, 0.07],
+            }
+        ),
+        "02171",
+        "test",
+    )
     days = [d("2024-04-19"), d("2024-04-22"), d("2024-04-23")]
     outcome = validate_market_bars(rows, "hk", d("2024-04-23"), days)
     # 04-22: close 4.70 above high 4.65; 04-23: high 4.40 below low 4.46 (and the close)
@@ -293,10 +364,24 @@ def test_an_hk_vwap_between_the_session_range_and_an_auction_open_is_not_quarant
     volume above the high: the bar is valid. Beyond both the high and the open it is not."""
     from quantdb_pipeline.quality.suites import validate_market_bars
 
-    rows = normalize.hk_bars(pd.DataFrame({
-        "日期": [d("2024-04-22"), d("2024-04-23")], "开盘": [4.81, 4.50], "收盘": [4.52, 4.55],
-        "最高": [4.65, 4.60], "最低": [4.41, 4.46], "成交量": [2410000, 1290000],
-        "成交额": [2410000 * 4.74, 1290000 * 4.75], "振幅": [5.0, 3.1], "涨跌幅": [-5.83, 0.66],
-        "涨跌额": [-0.28, 0.03], "换手率": [0.13, 0.07]}), "02171", "test")
+    rows = normalize.hk_bars(
+        pd.DataFrame(
+            {
+                "日期": [d("2024-04-22"), d("2024-04-23")],
+                "开盘": [4.81, 4.50],
+                "收盘": [4.52, 4.55],
+                "最高": [4.65, 4.60],
+                "最低": [4.41, 4.46],
+                "成交量": [2410000, 1290000],
+                "成交额": [2410000 * 4.74, 1290000 * 4.75],
+                "振幅": [5.0, 3.1],
+                "涨跌幅": [-5.83, 0.66],
+                "涨跌额": [-0.28, 0.03],
+                "换手率": [0.13, 0.07],
+            }
+        ),
+        "02171",
+        "test",
+    )
     outcome = validate_market_bars(rows, "hk", d("2024-04-23"), [d("2024-04-22"), d("2024-04-23")])
     assert outcome.quarantined_rows() == {1: ["vwap_below_high"]}  # 4.75 above 4.60 x 1.01 and the open 4.50

@@ -37,8 +37,18 @@ from quantdb_pipeline_tests.test_cli import summary_value
 
 pytestmark = pytest.mark.slow  # range runs with failing datasets through Dagster
 
-ASSETS = [trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors,
-          hk_trading_calendar, hk_securities, hk_daily_bars, index_daily_bars, security_profiles]
+ASSETS = [
+    trading_calendar,
+    securities,
+    corporate_actions,
+    daily_bars,
+    adjustment_factors,
+    hk_trading_calendar,
+    hk_securities,
+    hk_daily_bars,
+    index_daily_bars,
+    security_profiles,
+]
 BASE = ("2024-08-01", "2024-08-23")
 NIGHT = ("2024-08-26", "2024-08-30")
 SYMBOL, DAY = "600000", dt.date(2024, 8, 30)
@@ -56,9 +66,13 @@ def checks(result) -> dict:
 def alert_warnings(pipeline, run_id: str, dataset: str) -> list[str]:
     """The warnings the run logged about `dataset` (what the alert takes a root cause from when
     the failure reason names none)."""
-    return [entry.user_message for entry in pipeline.instance.all_logs(run_id)
-            if entry.dagster_event is None and entry.level >= logging.WARNING
-            and entry.user_message.split(" ")[0] == dataset]
+    return [
+        entry.user_message
+        for entry in pipeline.instance.all_logs(run_id)
+        if entry.dagster_event is None
+        and entry.level >= logging.WARNING
+        and entry.user_message.split(" ")[0] == dataset
+    ]
 
 
 def alert_for(pipeline, result, monkeypatch) -> dict:
@@ -67,18 +81,26 @@ def alert_for(pipeline, result, monkeypatch) -> dict:
     monkeypatch.delenv("QUANTDB_ALERT_WEBHOOK_URL", raising=False)
     failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
     context = build_run_status_sensor_context(
-        sensor_name="run_failure_alert", dagster_event=failure, dagster_instance=pipeline.instance,
-        dagster_run=pipeline.instance.get_run_by_id(result.run_id)).for_run_failure()
+        sensor_name="run_failure_alert",
+        dagster_event=failure,
+        dagster_instance=pipeline.instance,
+        dagster_run=pipeline.instance.get_run_by_id(result.run_id),
+    ).for_run_failure()
     run_failure_alert(context)
     return json.loads((pipeline.warehouse.parent / ALERTS_FILE).read_text().splitlines()[-1])
 
 
-@pytest.mark.parametrize("endpoint, dataset, table, words", [
-    ("hk_daily_raw", "hk_daily_bars", "hk_daily_bars", "circuit breaker: stopped after 3 consecutive"),
-    ("a_share_spot_raw", "security_profiles", "security_profiles", "quote list unavailable"),
-], ids=["hk_breaker", "fundamentals_endpoint_down"])
-def test_a_failed_dataset_keeps_its_rows_is_stale_and_the_rest_is_published(pipeline, monkeypatch, endpoint, dataset,
-                                                                            table, words):
+@pytest.mark.parametrize(
+    "endpoint, dataset, table, words",
+    [
+        ("hk_daily_raw", "hk_daily_bars", "hk_daily_bars", "circuit breaker: stopped after 3 consecutive"),
+        ("a_share_spot_raw", "security_profiles", "security_profiles", "quote list unavailable"),
+    ],
+    ids=["hk_breaker", "fundamentals_endpoint_down"],
+)
+def test_a_failed_dataset_keeps_its_rows_is_stale_and_the_rest_is_published(
+    pipeline, monkeypatch, endpoint, dataset, table, words
+):
     good = pipeline.run(*BASE, today=BASE[1], assets=ASSETS, breaker_threshold=3)
     assert good.success, failure_messages(good)
     before = published(pipeline.warehouse, f"SELECT * FROM {table} ORDER BY ALL")
@@ -91,12 +113,17 @@ def test_a_failed_dataset_keeps_its_rows_is_stale_and_the_rest_is_published(pipe
     assert pipeline.metadata(night, "published_warehouse")["datasets_failed"] == 1  # ... after publishing
     # the A-share bars of that night are in the published file, with upstream's values
     close = SampleMarket(today=NIGHT[1]).a_share_daily_raw(SYMBOL, DAY, DAY)["收盘"].iloc[0]
-    assert published(pipeline.warehouse, "SELECT close FROM daily_bars WHERE symbol = ? AND trade_date = ?",
-                     [SYMBOL, DAY]) == [(close,)]
+    assert published(
+        pipeline.warehouse, "SELECT close FROM daily_bars WHERE symbol = ? AND trade_date = ?", [SYMBOL, DAY]
+    ) == [(close,)]
     # the failed dataset holds exactly its last good rows
     assert published(pipeline.warehouse, f"SELECT * FROM {table} ORDER BY ALL") == before
-    assert published(pipeline.warehouse, "SELECT count(*) FROM ingest_state WHERE dataset = ? AND status = 'failed'",
-                     [dataset])[0][0] >= 3
+    assert (
+        published(
+            pipeline.warehouse, "SELECT count(*) FROM ingest_state WHERE dataset = ? AND status = 'failed'", [dataset]
+        )[0][0]
+        >= 3
+    )
     # the run's metadata and checks name it
     meta = pipeline.metadata(night, dataset)
     assert meta["dataset_status"] == "failed" and words in meta["failure_reason"]
@@ -127,14 +154,27 @@ def test_a_failed_dataset_keeps_its_rows_is_stale_and_the_rest_is_published(pipe
     assert healed.success, failure_messages(healed)
     assert read.status(warehouse=pipeline.warehouse)["stale"].empty
     [(status, last_good_run_id)] = published(
-        pipeline.warehouse, "SELECT status, last_good_run_id FROM dataset_status WHERE dataset = ?", [dataset])
+        pipeline.warehouse, "SELECT status, last_good_run_id FROM dataset_status WHERE dataset = ?", [dataset]
+    )
     assert status == "ok" and last_good_run_id in healed.run_ids
     waiting = "SELECT count(*) FROM ingest_state WHERE dataset = ? AND status = 'failed'"
     assert published(pipeline.warehouse, waiting, [dataset]) == [(0,)]  # every symbol refetched
 
 
-ARGS = ["run", "--source", "sample", "--sample-today", "2024-07-19", "--start", "2024-07-01",
-        "--end", "2024-07-19", "--warehouse", "warehouse/cli.duckdb", "--no-progress"]
+ARGS = [
+    "run",
+    "--source",
+    "sample",
+    "--sample-today",
+    "2024-07-19",
+    "--start",
+    "2024-07-01",
+    "--end",
+    "2024-07-19",
+    "--warehouse",
+    "warehouse/cli.duckdb",
+    "--no-progress",
+]
 
 
 def test_cli_exits_2_naming_the_failed_dataset_and_a_later_good_run_exits_0(workdir, capsys, monkeypatch):
@@ -152,8 +192,11 @@ def test_cli_exits_2_naming_the_failed_dataset_and_a_later_good_run_exits_0(work
     assert "Error occurred while executing op" not in out + err and "step None" not in out + err
     assert int(summary_value(out, "bar rows written")) > 0
     close = SampleMarket(today="2024-07-19").a_share_daily_raw(SYMBOL, dt.date(2024, 7, 19), dt.date(2024, 7, 19))
-    assert published("warehouse/cli.duckdb", "SELECT close FROM daily_bars WHERE symbol = ? AND trade_date = ?",
-                     [SYMBOL, dt.date(2024, 7, 19)]) == [(close["收盘"].iloc[0],)]
+    assert published(
+        "warehouse/cli.duckdb",
+        "SELECT close FROM daily_bars WHERE symbol = ? AND trade_date = ?",
+        [SYMBOL, dt.date(2024, 7, 19)],
+    ) == [(close["收盘"].iloc[0],)]
     assert published("warehouse/cli.duckdb", "SELECT count(*) FROM hk_daily_bars") == [(0,)]
     assert read.status(warehouse="warehouse/cli.duckdb")["stale"]["dataset"].tolist() == ["hk_daily_bars"]
 
@@ -176,9 +219,14 @@ def test_cli_exits_1_when_no_dataset_could_be_loaded_and_publishes_nothing(workd
         assert main(later) == EXIT_NOT_PUBLISHED
     out, err = capsys.readouterr()
     assert out.splitlines()[0].endswith("FAILED: nothing published")
-    failed = sorted(line.strip().split(":")[0] for line in out.splitlines()
-                    if line.startswith(("  index_daily_bars: ", "  trading_calendar: ")))
+    failed = sorted(
+        line.strip().split(":")[0]
+        for line in out.splitlines()
+        if line.startswith(("  index_daily_bars: ", "  trading_calendar: "))
+    )
     assert failed == ["index_daily_bars", "trading_calendar"]
-    assert "  trading_calendar: ConnectionError (tool_trade_date_hist_sina, 5 attempts): connection reset by peer\n" in out
+    assert (
+        "  trading_calendar: ConnectionError (tool_trade_date_hist_sina, 5 attempts): connection reset by peer\n" in out
+    )
     assert "Error occurred while executing op" not in out + err and "step None" not in out + err
     assert (workdir / "warehouse" / "cli.duckdb").read_bytes() == snapshot  # readers keep the last snapshot

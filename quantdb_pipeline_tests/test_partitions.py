@@ -52,11 +52,22 @@ def test_hk_keys_are_the_hkex_sessions():
 def test_both_definitions_build_offline_and_fast():
     # a fresh interpreter: akshare is not imported (its calendar.json is read as a file), and no
     # network is reachable through the proxy variables
-    code = ("import sys, time; t = time.perf_counter(); from quantdb_pipeline import partitions as p; "
-            "print(time.perf_counter() - t, 'akshare' in sys.modules, len(p.SSE_DAYS.closures))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PATH": "", "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-                              "PYTHONPATH": ":".join(sys.path)}).stdout.split()
+    code = (
+        "import sys, time; t = time.perf_counter(); from quantdb_pipeline import partitions as p; "
+        "print(time.perf_counter() - t, 'akshare' in sys.modules, len(p.SSE_DAYS.closures))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            "PATH": "",
+            "HTTP_PROXY": "http://127.0.0.1:9",
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "PYTHONPATH": ":".join(sys.path),
+        },
+    ).stdout.split()
     seconds, akshare_imported, closures = float(out[0]), out[1], int(out[2])
     assert akshare_imported == "False" and closures == 605
     assert seconds < 15  # ~1-3 s on a shared machine, mostly exchange_calendars' import
@@ -66,7 +77,8 @@ def test_the_bundled_calendar_reaches_ahead_of_today():
     """Fails when akshare's calendar.json ends within CALENDAR_LEAD_DAYS: after its last day
     every weekday is a partition (holidays included); upgrade akshare for a newer calendar."""
     assert CALENDAR_LAST >= dt.date.today() + dt.timedelta(days=CALENDAR_LEAD_DAYS), (
-        f"the bundled SSE calendar ends {CALENDAR_LAST}: upgrade akshare")
+        f"the bundled SSE calendar ends {CALENDAR_LAST}: upgrade akshare"
+    )
     assert HK_DAYS.known_until == CALENDAR_LAST  # HK pinned to the same day, not a year past today
 
 
@@ -93,8 +105,10 @@ def test_a_cli_range_ending_on_a_sunday_records_only_its_sessions(workdir, capsy
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(workdir / ".dagster"), config_dir=str(workdir))) as inst:
         runs = inst.get_runs(RunsFilter(tags={"quantdb/launched_by": "cli"}))
         assert len(runs) == 2  # HK, then A-shares + publish
-        recorded = {key: sorted(inst.get_materialized_partitions(daily_bars.key if key == "cn" else hk_daily_bars.key))
-                    for key in ("cn", "hk")}
+        recorded = {
+            key: sorted(inst.get_materialized_partitions(daily_bars.key if key == "cn" else hk_daily_bars.key))
+            for key in ("cn", "hk")
+        }
     week = ["2024-07-15", "2024-07-16", "2024-07-17", "2024-07-18", "2024-07-19"]
     assert recorded == {"cn": week, "hk": week}  # not Monday 07-22, which a Sunday end tag would record
 
@@ -106,11 +120,27 @@ def test_a_cli_range_without_a_trading_day_starts_no_run_and_fetches_nothing(wor
     snapshot = (workdir / "warehouse" / "cli.duckdb").read_bytes()
     for endpoint in ("a_share_daily_raw", "hk_daily_raw", "index_daily_raw", "trading_calendar_raw"):
         monkeypatch.setattr(faults.SampleMarket, endpoint, faults.refuse(endpoint))
-    holiday = ["run", "--source", "sample", "--sample-today", "2024-10-31", "--start", "2024-10-01", "--end",
-               "2024-10-01", "--warehouse", "warehouse/cli.duckdb", "--no-progress", *SMALL, "--markets", "cn,index"]
+    holiday = [
+        "run",
+        "--source",
+        "sample",
+        "--sample-today",
+        "2024-10-31",
+        "--start",
+        "2024-10-01",
+        "--end",
+        "2024-10-01",
+        "--warehouse",
+        "warehouse/cli.duckdb",
+        "--no-progress",
+        *SMALL,
+        "--markets",
+        "cn,index",
+    ]
     assert main(holiday) == EXIT_OK
-    assert capsys.readouterr().err.strip() == ("quantdb-pipeline: no trading day in 2024-10-01..2024-10-01: "
-                                               "nothing to load, no run started")
+    assert capsys.readouterr().err.strip() == (
+        "quantdb-pipeline: no trading day in 2024-10-01..2024-10-01: nothing to load, no run started"
+    )
     assert (workdir / "warehouse" / "cli.duckdb").read_bytes() == snapshot
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(workdir / ".dagster"), config_dir=str(workdir))) as inst:
         assert len(inst.get_runs(RunsFilter(tags={"quantdb/launched_by": "cli"}))) == 2  # the first command's two
@@ -120,8 +150,23 @@ def test_a_cli_range_without_a_trading_day_starts_no_run_and_fetches_nothing(wor
 @pytest.mark.slow
 def test_a_range_holding_hk_sessions_only_runs_hk_alone(workdir, capsys):
     # 2024-10-02..04: SSE closed (National Day), HKEX open
-    args = ["run", "--source", "sample", "--sample-today", "2024-10-31", "--start", "2024-10-02", "--end",
-            "2024-10-04", "--warehouse", "warehouse/cli.duckdb", "--no-progress", *SMALL, "--markets", "cn,hk"]
+    args = [
+        "run",
+        "--source",
+        "sample",
+        "--sample-today",
+        "2024-10-31",
+        "--start",
+        "2024-10-02",
+        "--end",
+        "2024-10-04",
+        "--warehouse",
+        "warehouse/cli.duckdb",
+        "--no-progress",
+        *SMALL,
+        "--markets",
+        "cn,hk",
+    ]
     assert main(args) == EXIT_OK
     captured = capsys.readouterr()
     assert "no SSE trading day in 2024-10-02..2024-10-04: corporate_actions, daily_bars not run" in captured.err
@@ -143,7 +188,12 @@ def test_a_range_past_the_sources_today_ends_there_and_records_no_later_partitio
     assert summary_value(captured.out, "date range") == "2024-07-15..2024-07-19"
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(workdir / ".dagster"), config_dir=str(workdir))) as inst:
         assert sorted(inst.get_materialized_partitions(daily_bars.key)) == [
-            "2024-07-15", "2024-07-16", "2024-07-17", "2024-07-18", "2024-07-19"]
+            "2024-07-15",
+            "2024-07-16",
+            "2024-07-17",
+            "2024-07-18",
+            "2024-07-19",
+        ]
     future = [a if a != "2024-07-15" else "2024-07-22" for a in args]
     assert main(future + SMALL + ["--no-progress", "--markets", "cn"]) == EXIT_OK
     assert "nothing to load, no run started" in capsys.readouterr().err

@@ -126,21 +126,31 @@ def test_a_new_listing_gets_its_history_from_its_listing_date(pipeline):
     assert ipo_rows["trade_date"].iloc[0].date() == IPO_DATE
     # every other symbol lacked the days after its coverage (08-16..10-09) too: they came in the
     # same one request per symbol as the requested day
-    days = pipeline.query("SELECT count(*) AS n FROM trading_calendar WHERE market = 'CN' "
-                          "AND trade_date BETWEEN '2025-08-18' AND '2025-10-10'")["n"][0]
-    gap = pipeline.query("SELECT count(DISTINCT trade_date) AS days, count(DISTINCT symbol) AS symbols FROM daily_bars "
-                         "WHERE symbol <> ? AND trade_date BETWEEN '2025-08-16' AND '2025-10-10'", [IPO_SYMBOL])
+    days = pipeline.query(
+        "SELECT count(*) AS n FROM trading_calendar WHERE market = 'CN' "
+        "AND trade_date BETWEEN '2025-08-18' AND '2025-10-10'"
+    )["n"][0]
+    gap = pipeline.query(
+        "SELECT count(DISTINCT trade_date) AS days, count(DISTINCT symbol) AS symbols FROM daily_bars "
+        "WHERE symbol <> ? AND trade_date BETWEEN '2025-08-16' AND '2025-10-10'",
+        [IPO_SYMBOL],
+    )
     assert gap["days"][0] == days and gap["symbols"][0] == meta["symbols_updated"] - 1
     assert meta["symbols_updated"] == meta["upstream_requests"]
     # the old BSE codes the first run stored are switched to their twins and no longer fetched
     bse = sorted(SampleMarket(today=today).universe().query("board == 'bse'")["code"])
     changes = pipeline.query("SELECT old_symbol, new_symbol, change_date, matched_by FROM symbol_changes ORDER BY 1")
     assert changes.assign(change_date=changes["change_date"].dt.date).values.tolist() == [
-        [old_bse_code(code), code, BSE_SWITCH_DATE, "name_and_list_date"] for code in bse]
+        [old_bse_code(code), code, BSE_SWITCH_DATE, "name_and_list_date"] for code in bse
+    ]
     statuses = pipeline.query("SELECT status, count(*) AS n FROM securities WHERE symbol LIKE '83%' GROUP BY 1")
     assert statuses.values.tolist() == [["switched", len(bse)]]
-    assert pipeline.query("SELECT count(*) AS n FROM daily_bars WHERE symbol LIKE '83%' AND trade_date > '2025-08-15'"
-                          )["n"][0] == 0
+    assert (
+        pipeline.query("SELECT count(*) AS n FROM daily_bars WHERE symbol LIKE '83%' AND trade_date > '2025-08-15'")[
+            "n"
+        ][0]
+        == 0
+    )
 
 
 def test_a_delisted_symbol_is_fetched_up_to_its_last_trading_day_only(pipeline):
@@ -149,8 +159,12 @@ def test_a_delisted_symbol_is_fetched_up_to_its_last_trading_day_only(pipeline):
     rows = pipeline.query("SELECT max(trade_date) AS m FROM daily_bars WHERE symbol = ?", [DELISTED_SYMBOL])
     assert rows["m"][0].date() == d("2025-03-14") < DELIST_DATE
     again = pipeline.run("2025-04-01", "2025-04-03", today="2025-04-30", assets=[daily_bars])
-    assert pipeline.query("SELECT count(*) AS n FROM ingest_state WHERE symbol = ? AND run_id = ?",
-                          [DELISTED_SYMBOL, again.run_id])["n"][0] == 0
+    assert (
+        pipeline.query(
+            "SELECT count(*) AS n FROM ingest_state WHERE symbol = ? AND run_id = ?", [DELISTED_SYMBOL, again.run_id]
+        )["n"][0]
+        == 0
+    )
 
 
 class BrokenSymbolMarket(MarketSourceResource):
@@ -219,8 +233,7 @@ class FaultySampleResource(MarketSourceResource):
         market = super().build()
         if self.fault == "half_empty":
             original = market.a_share_daily_raw
-            market.a_share_daily_raw = (
-                lambda s, a, b: pd.DataFrame() if int(s) % 2 else original(s, a, b))
+            market.a_share_daily_raw = lambda s, a, b: pd.DataFrame() if int(s) % 2 else original(s, a, b)
             return market
         return faults.FaultyMarket(today=self.sample_today, symbol="600000", fault=getattr(faults, self.fault))
 
@@ -230,8 +243,9 @@ def checks_by_name(result) -> dict:
 
 
 def test_quarantined_rows_show_in_a_warning_check_and_the_rest_is_published(pipeline):
-    result = pipeline.run(START, END, today="2024-08-30",
-                          market=FaultySampleResource(kind="sample", sample_today="2024-08-30"))
+    result = pipeline.run(
+        START, END, today="2024-08-30", market=FaultySampleResource(kind="sample", sample_today="2024-08-30")
+    )
     assert result.success
     rows = checks_by_name(result)["daily_bars_rows_suite"]
     assert not rows.passed and rows.severity.value == "WARN"
@@ -247,8 +261,13 @@ def test_quarantined_rows_show_in_a_warning_check_and_the_rest_is_published(pipe
 def test_a_refused_batch_fails_its_blocking_check_and_publishes_nothing(pipeline):
     assert pipeline.run(START, "2024-06-28", today="2024-08-30").success
     snapshot = pipeline.warehouse.read_bytes()
-    result = pipeline.run("2024-07-01", END, today="2024-08-30", assets=[daily_bars],
-                          market=FaultySampleResource(kind="sample", sample_today="2024-08-30", fault="half_empty"))
+    result = pipeline.run(
+        "2024-07-01",
+        END,
+        today="2024-08-30",
+        assets=[daily_bars],
+        market=FaultySampleResource(kind="sample", sample_today="2024-08-30", fault="half_empty"),
+    )
     assert not result.success
     batch = checks_by_name(result)["daily_bars_batch_suite"]
     assert not batch.passed and batch.severity.value == "ERROR"

@@ -64,16 +64,19 @@ def test_a_rename_to_st_in_the_quote_list_is_a_new_version_the_same_night_at_no_
     load_profiles(conn, first, Lineage.now("sample", "profiles-0428"))
     night = SampleMarket(today=ST_DATE)  # the first session after the holiday: the list shows *ST
     load_securities(conn, night, Lineage.now("sample", "ref-0504"))
-    bars = load_daily_bars(conn, night, ST_DATE, ST_DATE, Lineage.now("sample", "bars-0504"), use_spot=True,
-                           reconcile_symbols=0)
+    bars = load_daily_bars(
+        conn, night, ST_DATE, ST_DATE, Lineage.now("sample", "bars-0504"), use_spot=True, reconcile_symbols=0
+    )
     assert bars.spot_day == ST_DATE and bars.spot_requests == spot_pages(len(listed(night)))
     asked = sum(night.requests.values())
     report = load_profiles(conn, night, Lineage.now("sample", "profiles-0504"))
     assert sum(night.requests.values()) == asked and report.requests == 0  # the bars step's list, reused
     assert report.quote_list == f"stored ({ST_DATE})" and not report.weekly_refresh
     assert report.changes == {ST_SYMBOL: "name: SZ main 002 -> *ST SZ main 002"}
-    versions = conn.execute("SELECT name, is_st, valid_from, valid_to FROM security_profiles WHERE symbol = ? "
-                            "ORDER BY valid_from", [ST_SYMBOL]).fetchall()
+    versions = conn.execute(
+        "SELECT name, is_st, valid_from, valid_to FROM security_profiles WHERE symbol = ? ORDER BY valid_from",
+        [ST_SYMBOL],
+    ).fetchall()
     assert versions == [("SZ main 002", False, BEFORE_ST, ST_DATE), ("*ST SZ main 002", True, ST_DATE, None)]
     assert conn.execute("SELECT count(*) FROM security_profiles").fetchall()[0][0] == len(listed(night)) + 1
     # a rerun the same night asks nothing and changes nothing
@@ -87,12 +90,20 @@ def test_shares_come_from_the_exchange_list_else_market_value_over_price_flagged
     conn = warehouse(tmp_path / "w.duckdb", day)
     market = SampleMarket(today=day)
     load_profiles(conn, market, Lineage.now("sample", "p"))
-    rows = conn.execute("SELECT symbol, total_shares, float_shares, shares_source, total_market_cap "
-                        "FROM security_profiles").df().set_index("symbol")
+    rows = (
+        conn.execute(
+            "SELECT symbol, total_shares, float_shares, shares_source, total_market_cap FROM security_profiles"
+        )
+        .df()
+        .set_index("symbol")
+    )
     lists = market.listings_raw()
     sz = lists.sz.set_index("A股代码").loc["000003"]
     assert rows.loc["000003", "shares_source"] == "exchange_list"
-    assert (rows.loc["000003", "total_shares"], rows.loc["000003", "float_shares"]) == (sz["A股总股本"], sz["A股流通股本"])
+    assert (rows.loc["000003", "total_shares"], rows.loc["000003", "float_shares"]) == (
+        sz["A股总股本"],
+        sz["A股流通股本"],
+    )
     bj = lists.bj.iloc[0]
     assert rows.loc[bj["证券代码"], "shares_source"] == "exchange_list"
     assert rows.loc[bj["证券代码"], "total_shares"] == bj["总股本"]
@@ -121,17 +132,22 @@ def test_the_weekly_refresh_costs_boards_pages_one_szse_list_and_a_bounded_sina_
     records = listed(market)
     industries = sorted({industry_on(r, day) for r in records})
     board_pages = spot_pages(len(industries)) + sum(
-        spot_pages(sum(industry_on(r, day) == i for r in records)) for i in industries)
+        spot_pages(sum(industry_on(r, day) == i for r in records)) for i in industries
+    )
     sse_bse = [r for r in records if r["exchange"] in ("SH", "BJ")]
     report = load_profiles(conn, market, Lineage.now("sample", "first"))
     assert report.weekly_refresh and report.weekly_requests == {
         "stock_board_industry_name_em": spot_pages(len(industries)),
         "stock_board_industry_cons_em": board_pages - spot_pages(len(industries)),
-        "stock_info_sz_change_name": 1, "stock_info_change_name": min(len(sse_bse), FORMER_NAMES_PER_REFRESH)}
+        "stock_info_sz_change_name": 1,
+        "stock_info_change_name": min(len(sse_bse), FORMER_NAMES_PER_REFRESH),
+    }
     assert report.requests == board_pages + 1 + len(sse_bse) + spot_pages(len(records))  # + the quote list
     assigned = dict(conn.execute("SELECT symbol, industry FROM industry_assignments").fetchall())
     assert assigned[BANK_SYMBOL] == "银行" and len(assigned) == len(records)
-    assert conn.execute("SELECT industry FROM security_profiles WHERE symbol = ?", [BANK_SYMBOL]).fetchall() == [("银行",)]
+    assert conn.execute("SELECT industry FROM security_profiles WHERE symbol = ?", [BANK_SYMBOL]).fetchall() == [
+        ("银行",)
+    ]
     # the next night: nothing weekly is due and the list is fresh
     assert load_profiles(conn, market, Lineage.now("sample", "rerun")).requests == 0
     # a week later: the boards and SZSE's list again, sina only for symbols never asked (none)
@@ -156,8 +172,9 @@ def test_industry_boards_and_name_records_through_akshare(tmp_path, monkeypatch)
     day = dt.date(2023, 5, 5)
     market = SampleMarket(today=day)
     conn = warehouse(tmp_path / "w.duckdb", day)
-    source = AkshareSource(now=lambda: dt.datetime(2023, 5, 5, 18, 0, tzinfo=ZoneInfo("Asia/Shanghai")),
-                           sleep=lambda seconds: None)
+    source = AkshareSource(
+        now=lambda: dt.datetime(2023, 5, 5, 18, 0, tzinfo=ZoneInfo("Asia/Shanghai")), sleep=lambda seconds: None
+    )
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         boards = FakeIndustryBoards(market, mock, page_size=3)
         sina = FakeSinaFormerNames(market, mock)
@@ -166,20 +183,24 @@ def test_industry_boards_and_name_records_through_akshare(tmp_path, monkeypatch)
         report = load_profiles(conn, source, Lineage.now("akshare", "weekly"))
         szse = [c for c in mock.calls if "SSGSGMXX" in c.request.url]
     records = listed(market)
-    per_board = {code: sum(INDUSTRY_BOARDS[industry_on(r, day)] == code for r in records)
-                 for code in {INDUSTRY_BOARDS[industry_on(r, day)] for r in records}}
+    per_board = {
+        code: sum(INDUSTRY_BOARDS[industry_on(r, day)] == code for r in records)
+        for code in {INDUSTRY_BOARDS[industry_on(r, day)] for r in records}
+    }
     assert [p for what, p in boards.calls if what == "boards"] == list(range(1, -(-len(per_board) // 3) + 1))
     assert len(boards.calls) == -(-len(per_board) // 3) + sum(-(-n // 3) for n in per_board.values())
     assert len(szse) == 1 and sorted(sina.calls) == sorted(r["code"] for r in records if r["exchange"] in ("SH", "BJ"))
     assert quote_list.pages == [1]
     assigned = dict(conn.execute("SELECT symbol, industry FROM industry_assignments").fetchall())
     assert assigned == {r["code"]: industry_on(r, day) for r in records}
-    names = conn.execute("SELECT valid_from, valid_to, name, is_st FROM security_names WHERE symbol = ? "
-                         "ORDER BY valid_from", [ST_SYMBOL]).fetchall()
+    names = conn.execute(
+        "SELECT valid_from, valid_to, name, is_st FROM security_names WHERE symbol = ? ORDER BY valid_from", [ST_SYMBOL]
+    ).fetchall()
     st_record = market._record(ST_SYMBOL)
     assert names == [(st_record["list_date"], ST_DATE, "SZ main 002", False), (ST_DATE, None, "*ST SZ main 002", True)]
-    former = conn.execute("SELECT position, name FROM former_names WHERE symbol = ? ORDER BY position",
-                          [RENAMED_SYMBOL]).fetchall()
+    former = conn.execute(
+        "SELECT position, name FROM former_names WHERE symbol = ? ORDER BY position", [RENAMED_SYMBOL]
+    ).fetchall()
     assert former == [(1, FORMER_NAME.replace(" ", "")), (2, "SHmain009")]
     assert conn.execute("SELECT count(*) FROM former_names WHERE symbol <> ?", [RENAMED_SYMBOL]).fetchall() == [(0,)]
     statuses = dict(conn.execute("SELECT symbol, status FROM ingest_state WHERE dataset = 'former_names'").fetchall())
@@ -245,8 +266,9 @@ def test_without_the_quote_list_nothing_is_written_and_every_symbol_is_recorded_
     report = load_profiles(conn, EndpointDown(today=day, down=["a_share_spot_raw"]), Lineage.now("sample", "x"))
     assert report.circuit_open.startswith("quote list unavailable: a_share_spot_raw: gave up")
     assert conn.execute("SELECT count(*) FROM security_profiles").fetchall() == [(0,)]
-    failed = conn.execute("SELECT count(*) FROM ingest_state WHERE dataset = 'security_profiles' "
-                          "AND status = 'failed'").fetchall()[0][0]
+    failed = conn.execute(
+        "SELECT count(*) FROM ingest_state WHERE dataset = 'security_profiles' AND status = 'failed'"
+    ).fetchall()[0][0]
     assert failed == len(listed(SampleMarket(today=day))) == len(report.failed)
     conn.close()
 
@@ -268,11 +290,16 @@ def test_with_more_boards_than_a_refresh_reads_the_longest_unread_go_first(tmp_p
         load_securities(conn, weekly, Lineage.now("sample", f"s{week}"))
         report = load_profiles(conn, weekly, Lineage.now("sample", f"w{week}"))
         assert report.weekly_requests["stock_board_industry_cons_em"] == 4  # one page per sample board
-        boards = [b for (b,) in conn.execute("SELECT symbol FROM ingest_state WHERE dataset = 'industry_boards' "
-                                             "AND as_of = ? ORDER BY symbol", [today]).fetchall()]
+        boards = [
+            b
+            for (b,) in conn.execute(
+                "SELECT symbol FROM ingest_state WHERE dataset = 'industry_boards' AND as_of = ? ORDER BY symbol",
+                [today],
+            ).fetchall()
+        ]
         read_boards.append(boards)
     assert read_boards[0] == codes[:4] and read_boards[1] == codes[4:8]
-    assert read_boards[2] == sorted(codes[8:] + codes[:4 - len(codes[8:])])  # the rest, then the oldest read
+    assert read_boards[2] == sorted(codes[8:] + codes[: 4 - len(codes[8:])])  # the rest, then the oldest read
     assigned = dict(conn.execute("SELECT symbol, board_code FROM industry_assignments").fetchall())
     assert set(assigned.values()) == set(codes) and assigned[BANK_SYMBOL] == "BK0475"
     conn.close()

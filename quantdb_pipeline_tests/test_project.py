@@ -36,8 +36,13 @@ def test_definitions_hold_the_whole_pipeline():
     graph = defs.resolve_asset_graph()
     keys = set(graph.get_all_asset_keys())
     modules = [*dataset_modules(), importlib.import_module(PUBLISH_MODULE)]
-    defined = {key for module in modules for value in vars(module).values() if isinstance(value, AssetsDefinition)
-               for key in value.keys}
+    defined = {
+        key
+        for module in modules
+        for value in vars(module).values()
+        if isinstance(value, AssetsDefinition)
+        for key in value.keys
+    }
     assert keys == defined and len(keys) >= 14
     partitioned = [graph.get(k) for k in keys if graph.get(k).partitions_def is not None]
     assert len(partitioned) >= 4 and all(node.backfill_policy is not None for node in partitioned)
@@ -53,22 +58,28 @@ def test_every_asset_has_a_group_and_every_dataset_a_market():
     graph = defs.resolve_asset_graph()
     keys = set(graph.get_all_asset_keys())
     nodes = [graph.get(k) for k in keys]
-    assert all(node.group_name and node.group_name != "default" for node in nodes), \
-        [n.key.to_user_string() for n in nodes if not n.group_name or n.group_name == "default"]
+    assert all(node.group_name and node.group_name != "default" for node in nodes), [
+        n.key.to_user_string() for n in nodes if not n.group_name or n.group_name == "default"
+    ]
     untagged = {node.key.to_user_string() for node in nodes if node.tags.get(MARKET_TAG) not in MARKETS}
     assert untagged == {"published_warehouse"}
     assert PUBLISH.resolve(graph) == {AssetKey("published_warehouse")}
     per_market = [of_markets([market]).resolve(graph) for market in MARKETS]
     assert all(per_market) and set().union(*per_market) == DATASETS.resolve(graph) == keys - PUBLISH.resolve(graph)
     for exchange in set(MARKETS.values()):
-        definitions = {id(graph.get(k).partitions_def) for k in of_exchange(exchange).resolve(graph)
-                       if graph.get(k).partitions_def is not None}
+        definitions = {
+            id(graph.get(k).partitions_def)
+            for k in of_exchange(exchange).resolve(graph)
+            if graph.get(k).partitions_def is not None
+        }
         assert len(definitions) == 1, exchange
     # the reference data (what a run of any market may add to it) is unpartitioned
     assert REFERENCE.resolve(graph) and all(graph.get(k).partitions_def is None for k in REFERENCE.resolve(graph))
     for market in MARKETS:
         run = for_run([market]).resolve(graph)
-        assert of_markets([market]).resolve(graph) <= run <= of_markets([market]).resolve(graph) | REFERENCE.resolve(graph)
+        assert (
+            of_markets([market]).resolve(graph) <= run <= of_markets([market]).resolve(graph) | REFERENCE.resolve(graph)
+        )
     with pytest.raises(ValueError, match="'us' is not a market: choose from cn, hk, index, fundamentals"):
         market_tags("us")
 
@@ -84,15 +95,24 @@ def test_version_is_the_projects_and_the_cli_prints_it(capsys):
 
 @pytest.mark.slow
 def test_dagster_finds_the_code_location_from_the_repo_root_without_flags():
-    result = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate"],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.slow
 def test_wheel_carries_the_migrations(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
-                   check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     wheel = next(tmp_path.glob("quantdb_pipeline-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for _, name, _ in migrations():

@@ -43,8 +43,9 @@ BI_SESSION = textwrap.dedent(f"""
 def sample_files(tmp_path_factory) -> Path:
     """A published file and its working file, built once (July 2024 of the sample market)."""
     folder = tmp_path_factory.mktemp("sample")
-    return published_sample_warehouse(folder / "quantdb.duckdb", SampleMarket(today="2024-07-31"),
-                                      dt.date(2024, 7, 1), dt.date(2024, 7, 31))
+    return published_sample_warehouse(
+        folder / "quantdb.duckdb", SampleMarket(today="2024-07-31"), dt.date(2024, 7, 1), dt.date(2024, 7, 31)
+    )
 
 
 @pytest.fixture
@@ -64,8 +65,9 @@ def snapshot(path: Path) -> dict:
     """What a plain read-only DuckDB connection sees: the edited symbol's closes, the deleted
     symbol's row count, and the non-internal views."""
     with duckdb.connect(str(path), read_only=True) as conn:
-        closes = conn.execute("SELECT trade_date, close FROM daily_bars WHERE symbol = ? ORDER BY trade_date",
-                              [EDITED]).fetchall()
+        closes = conn.execute(
+            "SELECT trade_date, close FROM daily_bars WHERE symbol = ? ORDER BY trade_date", [EDITED]
+        ).fetchall()
         deleted = conn.execute("SELECT count(*) FROM daily_bars WHERE symbol = ?", [DELETED]).fetchall()[0][0]
         views = {v for (v,) in conn.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
     return {"closes": closes, "deleted_rows": deleted, "views": views}
@@ -108,8 +110,11 @@ def test_the_orphaned_wal_is_in_the_metadata_and_log_of_published_warehouse(publ
 
     kill_a_read_write_session(published)
     with dagster.DagsterInstance.ephemeral() as instance:
-        result = dagster.materialize([published_warehouse], instance=instance,
-                                     resources={"warehouse": WarehouseResource(database=str(published))})
+        result = dagster.materialize(
+            [published_warehouse],
+            instance=instance,
+            resources={"warehouse": WarehouseResource(database=str(published))},
+        )
         assert result.success
         metadata = result.asset_materializations_for_node("published_warehouse")[0].metadata
         (aside,) = metadata["orphaned_wals"].value
@@ -165,10 +170,18 @@ def digest(path: Path) -> str:
 def test_a_copy_cut_short_leaves_the_published_file_and_no_temporary_copy(published, how, tmp_path):
     before = digest(published)
     shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")  # the CLI's instance, in tmp_path
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("QUANTDB_", "DAGSTER_HOME"))},
-           "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", FULL_VOLUME, str(published), how], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("QUANTDB_", "DAGSTER_HOME"))},
+        "PYTHONPATH": str(REPO),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_VOLUME, str(published), how],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert digest(published) == before
     assert not list(published.parent.glob(".quantdb.duckdb.publishing-*"))
     if how == "publish":
@@ -180,8 +193,10 @@ def test_a_copy_cut_short_leaves_the_published_file_and_no_temporary_copy(publis
         loading, failure, details = done.stderr.strip().splitlines()
         assert details.startswith("quantdb-pipeline: details (every warning, retry and stack trace): ")
         assert loading.startswith("Loading sample market")
-        assert failure.startswith("step published_warehouse failed: nothing published, the published file is "
-                                  "unchanged: [Errno 28] No space left on device"), failure
+        assert failure.startswith(
+            "step published_warehouse failed: nothing published, the published file is "
+            "unchanged: [Errno 28] No space left on device"
+        ), failure
         assert "FAILED: nothing published" in done.stdout and "Traceback" not in done.stdout
     else:  # the step's failure is one line, in the words the CLI prints after "step ... failed:"
         assert done.returncode == 0, done.stderr
@@ -243,8 +258,25 @@ def test_the_cli_summary_lists_the_moved_wal_among_the_run_warnings(published, w
     from quantdb_pipeline.cli import EXIT_OK, main
 
     kill_a_read_write_session(published)
-    assert main(["run", "--warehouse", str(published), "--markets", "index", "--indices", "000001",
-                 "--sample-size", "10", "--sample-today", "2024-08-02", "--no-progress"]) == EXIT_OK
+    assert (
+        main(
+            [
+                "run",
+                "--warehouse",
+                str(published),
+                "--markets",
+                "index",
+                "--indices",
+                "000001",
+                "--sample-size",
+                "10",
+                "--sample-today",
+                "2024-08-02",
+                "--no-progress",
+            ]
+        )
+        == EXIT_OK
+    )
     out = capsys.readouterr().out.splitlines()
     at = out.index("warnings (1):")
     assert out[at + 1].strip().startswith("moved quantdb.duckdb.wal aside to ")

@@ -33,9 +33,15 @@ def test_every_symbol_form_reads_the_same_rows(warehouse, form):
     assert bars["trade_date"].dt.date.tolist() == [dt.date(2024, 6, d) for d in (3, 4, 5, 6, 7)]
 
 
-@pytest.mark.parametrize("start, end", [("2024-06-03", "2024-06-07"), ("20240603", "20240607"),
-                                        (dt.date(2024, 6, 3), dt.date(2024, 6, 7)),
-                                        (pd.Timestamp("2024-06-03"), dt.datetime(2024, 6, 7, 15, 0))])
+@pytest.mark.parametrize(
+    "start, end",
+    [
+        ("2024-06-03", "2024-06-07"),
+        ("20240603", "20240607"),
+        (dt.date(2024, 6, 3), dt.date(2024, 6, 7)),
+        (pd.Timestamp("2024-06-03"), dt.datetime(2024, 6, 7, 15, 0)),
+    ],
+)
 def test_date_forms(warehouse, start, end):
     bars = read.daily_bars("000001", start=start, end=end, warehouse=warehouse)
     assert len(bars) == 5
@@ -43,8 +49,18 @@ def test_date_forms(warehouse, start, end):
 
 def test_sorted_by_symbol_then_date_with_the_default_columns(warehouse):
     bars = read.daily_bars(["600000", "000001.SZ"], start="2024-06-01", end="2024-06-30", warehouse=warehouse)
-    assert list(bars.columns) == ["symbol", "trade_date", "open", "high", "low", "close", "volume", "amount",
-                                  "pct_change", "turnover_rate"]
+    assert list(bars.columns) == [
+        "symbol",
+        "trade_date",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "amount",
+        "pct_change",
+        "turnover_rate",
+    ]
     assert bars[["symbol", "trade_date"]].equals(bars.sort_values(["symbol", "trade_date"])[["symbol", "trade_date"]])
     assert bars["symbol"].iloc[0] == "000001"
 
@@ -123,16 +139,20 @@ def test_connections_are_read_only(warehouse):
 
 
 def test_read_imports_neither_dagster_nor_akshare_nor_great_expectations():
-    code = ("import sys, quantdb_pipeline.read; "
-            "print(sorted(m for m in ('dagster', 'akshare', 'great_expectations') if m in sys.modules))")
+    code = (
+        "import sys, quantdb_pipeline.read; "
+        "print(sorted(m for m in ('dagster', 'akshare', 'great_expectations') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_pandas_and_duckdb_are_imported_on_first_use_not_at_import(warehouse):
-    code = ("import sys, quantdb_pipeline.read as read; before = [m for m in ('pandas', 'duckdb') if m in sys.modules]; "
-            f"n = len(read.daily_bars('600000', '2024-06-03', '2024-06-07', warehouse={str(warehouse)!r})); "
-            "print(before, n)")
+    code = (
+        "import sys, quantdb_pipeline.read as read; before = [m for m in ('pandas', 'duckdb') if m in sys.modules]; "
+        f"n = len(read.daily_bars('600000', '2024-06-03', '2024-06-07', warehouse={str(warehouse)!r})); "
+        "print(before, n)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[] 5"
 
@@ -172,8 +192,9 @@ def test_every_thread_reads_a_new_snapshot_and_its_symbol_changes(warehouse, tmp
 
     def read_in_thread() -> pd.DataFrame:
         out = {}
-        worker = threading.Thread(target=lambda: out.update(bars=read.daily_bars("600000", "2024-06-03", "2024-06-07",
-                                                                                 warehouse=published)))
+        worker = threading.Thread(
+            target=lambda: out.update(bars=read.daily_bars("600000", "2024-06-03", "2024-06-07", warehouse=published))
+        )
         worker.start()
         worker.join()
         return out["bars"]
@@ -181,11 +202,15 @@ def test_every_thread_reads_a_new_snapshot_and_its_symbol_changes(warehouse, tmp
     before_main = read.daily_bars("600000", "2024-06-03", "2024-06-07", warehouse=published)
     before_thread = read_in_thread()
     assert "symbol_changes" not in before_main.attrs
-    _publish_edited_copy(published, tmp_path, [
-        "UPDATE daily_bars SET close = 123.45 WHERE symbol = '600000' AND trade_date = DATE '2024-06-04'",
-        "INSERT INTO symbol_changes VALUES ('600000', '600001', DATE '2024-06-06', 'test', 'renamed', NULL, "
-        "'test', 'test-run', now())",
-    ])
+    _publish_edited_copy(
+        published,
+        tmp_path,
+        [
+            "UPDATE daily_bars SET close = 123.45 WHERE symbol = '600000' AND trade_date = DATE '2024-06-04'",
+            "INSERT INTO symbol_changes VALUES ('600000', '600001', DATE '2024-06-06', 'test', 'renamed', NULL, "
+            "'test', 'test-run', now())",
+        ],
+    )
     after_main = read.daily_bars("600000", "2024-06-03", "2024-06-04", warehouse=published)
     after_thread = read_in_thread()
     assert before_main.loc[before_main["trade_date"] == "2024-06-04", "close"].item() != 123.45

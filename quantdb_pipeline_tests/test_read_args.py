@@ -47,15 +47,28 @@ def test_trading_days_match_bars_and_index_the_panel(w):
 
 def test_every_date_a_read_returns_is_datetime64_ns(w):
     frames = {
-        "daily_bars": (read.daily_bars(["600000", "0700.HK"], "2026-01-05", "2026-01-09", columns=["close", "ingested_at"],
-                                       adjust="qfq", warehouse=w), ["trade_date", "ingested_at"]),
+        "daily_bars": (
+            read.daily_bars(
+                ["600000", "0700.HK"],
+                "2026-01-05",
+                "2026-01-09",
+                columns=["close", "ingested_at"],
+                adjust="qfq",
+                warehouse=w,
+            ),
+            ["trade_date", "ingested_at"],
+        ),
         "index_bars": (read.index_bars("000300", "2026-01-05", "2026-01-09", warehouse=w), ["trade_date"]),
-        "securities": (read.securities(as_of="2024-06-03", warehouse=w),
-                       ["list_date", "delist_date", "last_listed", "change_date"]),
+        "securities": (
+            read.securities(as_of="2024-06-03", warehouse=w),
+            ["list_date", "delist_date", "last_listed", "change_date"],
+        ),
         "name_history": (read.name_history(ST_SYMBOL, warehouse=w), ["valid_from", "valid_to"]),
         "financials": (read.financials("600000", as_of="2024-10-20", warehouse=w), ["report_date", "available_from"]),
-        "corporate_actions": (read.corporate_actions(start="2026-01-01", warehouse=w),
-                              ["ex_date", "record_date", "pay_date", "report_period", "announced_on"]),
+        "corporate_actions": (
+            read.corporate_actions(start="2026-01-01", warehouse=w),
+            ["ex_date", "record_date", "pay_date", "report_period", "announced_on"],
+        ),
         "adjustment_factors": (read.adjustment_factors("600002", warehouse=w), ["ex_date"]),
         "hk_adjustment_factors": (read.hk_adjustment_factors("00700", warehouse=w), ["ex_date"]),
         "market_closures": (read.market_closures(warehouse=w), ["day", "detected_at"]),
@@ -64,18 +77,25 @@ def test_every_date_a_read_returns_is_datetime64_ns(w):
     for function, (frame, columns) in frames.items():
         for column in columns:
             dtype = frame[column].dtype
-            assert dtype.kind == "M" and np.datetime_data(getattr(dtype, "base", dtype))[0] == "ns", \
+            assert dtype.kind == "M" and np.datetime_data(getattr(dtype, "base", dtype))[0] == "ns", (
                 f"{function}.{column} is {dtype}"
+            )
     assert len(frames["daily_bars"][0]) == 10 and len(frames["securities"][0]) > 50
     version = read.profile(ST_SYMBOL, warehouse=w)
     assert isinstance(version["valid_from"], pd.Timestamp) and version["valid_from"].unit == "ns"
 
 
-@pytest.mark.parametrize("start, end", [
-    ("2024-03-04", "2024-03-08"), ("20240304", "20240308"), (dt.date(2024, 3, 4), dt.date(2024, 3, 8)),
-    (dt.datetime(2024, 3, 4, 9, 30), dt.datetime(2024, 3, 8, 15)), (pd.Timestamp("2024-03-04"), pd.Timestamp("2024-03-08 15:00")),
-    (np.datetime64("2024-03-04"), np.datetime64("2024-03-08T15:00:00")),
-])
+@pytest.mark.parametrize(
+    "start, end",
+    [
+        ("2024-03-04", "2024-03-08"),
+        ("20240304", "20240308"),
+        (dt.date(2024, 3, 4), dt.date(2024, 3, 8)),
+        (dt.datetime(2024, 3, 4, 9, 30), dt.datetime(2024, 3, 8, 15)),
+        (pd.Timestamp("2024-03-04"), pd.Timestamp("2024-03-08 15:00")),
+        (np.datetime64("2024-03-04"), np.datetime64("2024-03-08T15:00:00")),
+    ],
+)
 def test_every_date_form_is_accepted_by_every_date_argument(w, start, end):
     assert len(read.daily_bars("600000", start, end, warehouse=w)) == 5
     assert len(read.trading_days(start, end, warehouse=w)) == 5
@@ -84,16 +104,19 @@ def test_every_date_form_is_accepted_by_every_date_argument(w, start, end):
     assert read.profile(ST_SYMBOL, as_of=start, warehouse=w)["is_st"]
 
 
-@pytest.mark.parametrize("call, argument", [
-    (lambda w, v: read.daily_bars("600000", start=v, warehouse=w), "start"),
-    (lambda w, v: read.daily_bars("600000", end=v, warehouse=w), "end"),
-    (lambda w, v: read.daily_bars("600000", adjust="qfq", as_of=v, warehouse=w), "as_of"),
-    (lambda w, v: read.trading_days(v, warehouse=w), "start"),
-    (lambda w, v: read.securities(as_of=v, warehouse=w), "as_of"),
-    (lambda w, v: read.profile("600000", as_of=v, warehouse=w), "as_of"),
-    (lambda w, v: read.financials("600000", as_of=v, warehouse=w), "as_of"),
-    (lambda w, v: read.panel("close", ["600000"], end=v, warehouse=w), "end"),
-])
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (lambda w, v: read.daily_bars("600000", start=v, warehouse=w), "start"),
+        (lambda w, v: read.daily_bars("600000", end=v, warehouse=w), "end"),
+        (lambda w, v: read.daily_bars("600000", adjust="qfq", as_of=v, warehouse=w), "as_of"),
+        (lambda w, v: read.trading_days(v, warehouse=w), "start"),
+        (lambda w, v: read.securities(as_of=v, warehouse=w), "as_of"),
+        (lambda w, v: read.profile("600000", as_of=v, warehouse=w), "as_of"),
+        (lambda w, v: read.financials("600000", as_of=v, warehouse=w), "as_of"),
+        (lambda w, v: read.panel("close", ["600000"], end=v, warehouse=w), "end"),
+    ],
+)
 @pytest.mark.parametrize("value", ["2024-02-30", "2024/02/05", "2024-2-5", "2024-W06-1", "yesterday", 20240205])
 def test_a_bad_date_is_a_value_error_naming_the_argument_and_the_value(w, call, argument, value):
     with pytest.raises(ValueError, match=f"^{argument}={value!r} is not a date"):
@@ -103,8 +126,10 @@ def test_a_bad_date_is_a_value_error_naming_the_argument_and_the_value(w, call, 
 def test_one_column_given_as_a_string_is_that_column(w):
     bars = read.daily_bars("600000", "2024-03-04", "2024-03-08", columns="close", warehouse=w)
     assert list(bars.columns) == ["symbol", "trade_date", "close"] and len(bars) == 5
-    assert bars["close"].tolist() == read.daily_bars("600000", "2024-03-04", "2024-03-08", columns=["close"],
-                                                     warehouse=w)["close"].tolist()
+    assert (
+        bars["close"].tolist()
+        == read.daily_bars("600000", "2024-03-04", "2024-03-08", columns=["close"], warehouse=w)["close"].tolist()
+    )
     reports = read.financials("600000", metrics="roe", warehouse=w)
     assert list(reports.columns) == ["symbol", "report_date", "available_from", "available_from_estimated", "roe"]
     with pytest.raises(ValueError, match=r"unknown column\(s\) \['closing'\]"):
@@ -125,11 +150,18 @@ def test_markets_are_case_insensitive_and_an_unknown_one_is_an_error(w):
             read.market_closures(bad, warehouse=w)
 
 
-@pytest.mark.parametrize("symbol, index", [
-    ("sh000300", "the CSI 300 index on SH"), ("000300.SH", "the CSI 300 index on SH"), ("SH000300", "the CSI 300 index on SH"),
-    ("000300", "the CSI 300 index on SH"), ("399006", "the ChiNext Index on SZ"), ("sz399006", "the ChiNext Index on SZ"),
-    ("sh000001", "the SSE Composite index on SH"),
-])
+@pytest.mark.parametrize(
+    "symbol, index",
+    [
+        ("sh000300", "the CSI 300 index on SH"),
+        ("000300.SH", "the CSI 300 index on SH"),
+        ("SH000300", "the CSI 300 index on SH"),
+        ("000300", "the CSI 300 index on SH"),
+        ("399006", "the ChiNext Index on SZ"),
+        ("sz399006", "the ChiNext Index on SZ"),
+        ("sh000001", "the SSE Composite index on SH"),
+    ],
+)
 def test_an_index_code_where_a_stock_is_expected_names_the_index_and_index_bars(w, symbol, index):
     expected = f"{symbol} is {index}, not a stock: use index_bars\\('{symbol}'\\)"
     with pytest.raises(read.IndexSymbolError, match=expected) as raised:
@@ -156,8 +188,14 @@ def test_securities_and_profile_as_of_a_day_show_no_look_ahead_for_any_renamed_s
     renames = {code: name_changes(r, dt.date.fromisoformat(DEMO_TODAY)) for code, r in records.items()}
     renamed = {code for code, changes in renames.items() if changes}
     assert {ST_SYMBOL, RENAMED_SYMBOL} <= renamed
-    days = sorted({d for changes in renames.values() for day, _, _ in changes
-                   for d in (day - dt.timedelta(days=3), day, day + dt.timedelta(days=1))})
+    days = sorted(
+        {
+            d
+            for changes in renames.values()
+            for day, _, _ in changes
+            for d in (day - dt.timedelta(days=3), day, day + dt.timedelta(days=1))
+        }
+    )
     for day in days:
         universe = read.securities(as_of=day, warehouse=w).set_index("symbol")
         for code, row in universe.iterrows():

@@ -19,8 +19,9 @@ RANGE = ("2024-06-03", "2024-07-31")
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     path = tmp_path_factory.mktemp("read_cache") / "quantdb.duckdb"
-    return published_sample_warehouse(path, SampleMarket(today="2024-08-30"), dt.date(2024, 5, 20),
-                                      dt.date(2024, 8, 30))
+    return published_sample_warehouse(
+        path, SampleMarket(today="2024-08-30"), dt.date(2024, 5, 20), dt.date(2024, 8, 30)
+    )
 
 
 @pytest.fixture
@@ -84,8 +85,9 @@ def test_a_new_snapshot_drops_the_old_results(published):
     before = read.daily_bars("600000", *RANGE, warehouse=published)
     read.panel("close", ["600000"], *RANGE, warehouse=published)
     assert read.cache_info()["entries"] == 2
-    _publish(published, ["UPDATE daily_bars SET close = 123.45 "
-                         "WHERE symbol = '600000' AND trade_date = DATE '2024-06-04'"])
+    _publish(
+        published, ["UPDATE daily_bars SET close = 123.45 WHERE symbol = '600000' AND trade_date = DATE '2024-06-04'"]
+    )
     after = read.daily_bars("600000", *RANGE, warehouse=published)
     day = after["trade_date"] == "2024-06-04"
     assert before.loc[day, "close"].item() != 123.45 and after.loc[day, "close"].item() == 123.45
@@ -123,8 +125,10 @@ def test_a_zero_budget_keeps_nothing_and_still_reads_each_snapshot(published, mo
 
 
 def test_a_cached_result_warns_as_the_first_call_did(published):
-    _publish(published, ["INSERT INTO adjustment_gaps VALUES ('600000', DATE '2024-07-01', 'test evidence', "
-                         "'test reason', now())"])
+    _publish(
+        published,
+        ["INSERT INTO adjustment_gaps VALUES ('600000', DATE '2024-07-01', 'test evidence', 'test reason', now())"],
+    )
     for _ in range(2):
         with pytest.warns(read.AdjustmentGapWarning, match="600000 2024-07-01") as caught:
             bars = read.daily_bars("600000", *RANGE, adjust="qfq", warehouse=published)

@@ -46,22 +46,27 @@ def _readme_read_names() -> set[str]:
 def test_every_read_function_the_readme_names_is_exported_by_star_import(w):
     names = _readme_read_names()
     assert {"name_history", "profile", "financials", "daily_bars", "panel", "connect"} <= names
-    assert names <= set(read.__all__), f"named in the README, missing from read.__all__: {sorted(names - set(read.__all__))}"
+    assert names <= set(read.__all__), (
+        f"named in the README, missing from read.__all__: {sorted(names - set(read.__all__))}"
+    )
     namespace: dict = {}
     exec("from quantdb_pipeline.read import *", namespace)
     history = namespace["name_history"]("000002", warehouse=w)
     assert history["name"].tolist() == read.name_history("000002", warehouse=w)["name"].tolist() and len(history) >= 2
 
 
-@pytest.mark.parametrize("call, hint", [
-    (lambda w: read.financials("00700", warehouse=w), "financials cover A-shares only"),
-    (lambda w: read.financials(["600000", "0700.HK"], warehouse=w), "financials cover A-shares only"),
-    (lambda w: read.corporate_actions("00700", warehouse=w), "corporate actions cover A-shares"),
-    (lambda w: read.adjustment_factors("00700", warehouse=w), "HK factors are in hk_adjustment_factors"),
-    (lambda w: read.profile("00700", warehouse=w), "profiles are kept for A-shares only"),
-    (lambda w: read.profile("hk00700", as_of="2024-01-02", warehouse=w), "profiles are kept for A-shares only"),
-    (lambda w: read.name_history("0700.HK", warehouse=w), "name histories are kept for A-shares only"),
-])
+@pytest.mark.parametrize(
+    "call, hint",
+    [
+        (lambda w: read.financials("00700", warehouse=w), "financials cover A-shares only"),
+        (lambda w: read.financials(["600000", "0700.HK"], warehouse=w), "financials cover A-shares only"),
+        (lambda w: read.corporate_actions("00700", warehouse=w), "corporate actions cover A-shares"),
+        (lambda w: read.adjustment_factors("00700", warehouse=w), "HK factors are in hk_adjustment_factors"),
+        (lambda w: read.profile("00700", warehouse=w), "profiles are kept for A-shares only"),
+        (lambda w: read.profile("hk00700", as_of="2024-01-02", warehouse=w), "profiles are kept for A-shares only"),
+        (lambda w: read.name_history("0700.HK", warehouse=w), "name histories are kept for A-shares only"),
+    ],
+)
 def test_an_hk_code_where_only_a_shares_are_kept_is_one_clear_error(w, call, hint):
     with pytest.raises(ValueError, match=rf"^00700: not A-share symbol\(s\); {hint}") as raised:
         call(w)
@@ -79,14 +84,17 @@ def test_index_bars_takes_columns_as_daily_bars_does(w):
         read.index_bars("000300", columns="turnover_rate", warehouse=w)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda w: read.daily_bars(600000, warehouse=w), r"^symbols=600000 is of type int, not str: .*give '600000'"),
-    (lambda w: read.daily_bars(["600000", 1], warehouse=w), r"^symbols=1 is of type int, not str: .*give '000001'"),
-    (lambda w: read.panel("close", [1], warehouse=w), r"^symbols=1 is of type int.*leading zeros"),
-    (lambda w: read.financials(600000, warehouse=w), r"^symbols=600000 is of type int"),
-    (lambda w: read.profile(2, warehouse=w), r"^symbol=2 is of type int, not str: .*give '000002'"),
-    (lambda w: read.index_bars(300, warehouse=w), r"^symbols=300 is of type int, not str: .*give '000300'"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda w: read.daily_bars(600000, warehouse=w), r"^symbols=600000 is of type int, not str: .*give '600000'"),
+        (lambda w: read.daily_bars(["600000", 1], warehouse=w), r"^symbols=1 is of type int, not str: .*give '000001'"),
+        (lambda w: read.panel("close", [1], warehouse=w), r"^symbols=1 is of type int.*leading zeros"),
+        (lambda w: read.financials(600000, warehouse=w), r"^symbols=600000 is of type int"),
+        (lambda w: read.profile(2, warehouse=w), r"^symbol=2 is of type int, not str: .*give '000002'"),
+        (lambda w: read.index_bars(300, warehouse=w), r"^symbols=300 is of type int, not str: .*give '000300'"),
+    ],
+)
 def test_an_int_symbol_is_a_type_error_saying_symbols_are_strings(w, call, message):
     with pytest.raises(TypeError, match=message):
         call(w)
@@ -96,18 +104,25 @@ def test_adjust_is_case_insensitive(w):
     expected = read.daily_bars("600002", adjust="qfq", warehouse=w)
     for spelling in ("QFQ", "Qfq", " qfq "):
         assert read.daily_bars("600002", adjust=spelling, warehouse=w).equals(expected), spelling
-    assert read.daily_bars("600002", adjust="HFQ", warehouse=w).equals(read.daily_bars("600002", adjust="hfq", warehouse=w))
+    assert read.daily_bars("600002", adjust="HFQ", warehouse=w).equals(
+        read.daily_bars("600002", adjust="hfq", warehouse=w)
+    )
     assert read.panel("close", ["600002"], adjust="QFQ", warehouse=w).equals(
-        read.panel("close", ["600002"], adjust="qfq", warehouse=w))
+        read.panel("close", ["600002"], adjust="qfq", warehouse=w)
+    )
     assert not expected["close"].equals(read.daily_bars("600002", warehouse=w)["close"])  # it did adjust
     with pytest.raises(ValueError, match=r"adjust='forward': use None"):
         read.daily_bars("600002", adjust="forward", warehouse=w)
 
 
-@pytest.mark.parametrize("start, end", [
-    ("2024-03-04T00:00:00", "2024-03-08T00:00:00"), ("2024-03-04 00:00", "2024-03-08 15:00:00"),
-    ("2024-03-04T09:30:00+08:00", "2024-03-08T23:59:59.999999"),
-])
+@pytest.mark.parametrize(
+    "start, end",
+    [
+        ("2024-03-04T00:00:00", "2024-03-08T00:00:00"),
+        ("2024-03-04 00:00", "2024-03-08 15:00:00"),
+        ("2024-03-04T09:30:00+08:00", "2024-03-08T23:59:59.999999"),
+    ],
+)
 def test_an_iso_date_time_string_counts_as_its_date(w, start, end):
     expected = read.daily_bars("600000", "2024-03-04", "2024-03-08", warehouse=w)
     assert len(expected) == 5 and read.daily_bars("600000", start, end, warehouse=w).equals(expected)
@@ -117,10 +132,18 @@ def test_an_iso_date_time_string_counts_as_its_date(w, start, end):
 
 def test_no_library_warning_reaches_the_reader(w):
     calls = {
-        "daily_bars": lambda: read.daily_bars(["600000", "0700.HK"], "2026-01-05", "2026-01-09",
-                                              columns=["close", "ingested_at"], adjust="qfq", warehouse=w),
+        "daily_bars": lambda: read.daily_bars(
+            ["600000", "0700.HK"],
+            "2026-01-05",
+            "2026-01-09",
+            columns=["close", "ingested_at"],
+            adjust="qfq",
+            warehouse=w,
+        ),
         "index_bars": lambda: read.index_bars("000300", "2026-01-05", "2026-01-09", warehouse=w),
-        "panel": lambda: read.panel("close", ["600000", "000001"], "2026-01-05", "2026-01-09", adjust="hfq", warehouse=w),
+        "panel": lambda: read.panel(
+            "close", ["600000", "000001"], "2026-01-05", "2026-01-09", adjust="hfq", warehouse=w
+        ),
         "securities": lambda: read.securities(as_of="2024-06-03", warehouse=w),
         "profile": lambda: read.profile("000002", warehouse=w),
         "name_history": lambda: read.name_history("000002", warehouse=w),
@@ -168,15 +191,24 @@ def test_an_old_code_the_warehouse_recorded_as_switched_names_its_new_code(w, tm
     copy = tmp_path / "switched.duckdb"
     shutil.copy(w, copy)
     with duckdb.connect(str(copy)) as conn:
-        conn.execute("INSERT INTO symbol_changes (old_symbol, new_symbol, change_date, matched_by, name, list_date, "
-                     "source, run_id, ingested_at) SELECT '830001', symbol, DATE '2025-10-09', 'exchange_list', name, "
-                     "list_date, 'sample', 'test', now() FROM securities WHERE symbol = '920001'")
-    for call in (lambda: read.profile("830001", warehouse=copy), lambda: read.financials("830001", warehouse=copy),
-                 lambda: read.name_history("830001", warehouse=copy)):
-        with pytest.raises(read.UnknownSymbolError, match=re.escape("830001 is now 920001 (since 2025-10-09): use '920001'")):
+        conn.execute(
+            "INSERT INTO symbol_changes (old_symbol, new_symbol, change_date, matched_by, name, list_date, "
+            "source, run_id, ingested_at) SELECT '830001', symbol, DATE '2025-10-09', 'exchange_list', name, "
+            "list_date, 'sample', 'test', now() FROM securities WHERE symbol = '920001'"
+        )
+    for call in (
+        lambda: read.profile("830001", warehouse=copy),
+        lambda: read.financials("830001", warehouse=copy),
+        lambda: read.name_history("830001", warehouse=copy),
+    ):
+        with pytest.raises(
+            read.UnknownSymbolError, match=re.escape("830001 is now 920001 (since 2025-10-09): use '920001'")
+        ):
             call()
     bars = read.daily_bars("830001", "2026-01-05", "2026-01-09", warehouse=copy)  # joined history, no error
-    assert bars["close"].tolist() == read.daily_bars("920001", "2026-01-05", "2026-01-09", warehouse=w)["close"].tolist()
+    assert (
+        bars["close"].tolist() == read.daily_bars("920001", "2026-01-05", "2026-01-09", warehouse=w)["close"].tolist()
+    )
     read.close()
 
 
@@ -184,12 +216,17 @@ def test_profile_before_listing_or_after_delisting_says_so(w):
     universe = SampleMarket(today=DEMO_TODAY).universe().set_index("code")
     delisted = universe.loc["600001"]
     assert str(delisted["delist_date"]) == "2025-03-17"
-    with pytest.raises(read.NoProfileError, match=r"^no profile of 600001 on 2025-06-01: it was delisted on 2025-03-17 "):
+    with pytest.raises(
+        read.NoProfileError, match=r"^no profile of 600001 on 2025-06-01: it was delisted on 2025-03-17 "
+    ):
         read.profile("600001", as_of="2025-06-01", warehouse=w)
     with pytest.raises(read.NoProfileError, match=r"^no profile of 600001: it was delisted on 2025-03-17 "):
         read.profile("600001", warehouse=w)
     assert str(universe.loc["000002", "list_date"]) == "2011-06-01"
-    with pytest.raises(read.NoProfileError, match=r"^no profile of 000002 on 2010-01-01: it was not listed yet "
-                                                  r"\(listed on 2011-06-01;"):
+    with pytest.raises(
+        read.NoProfileError,
+        match=r"^no profile of 000002 on 2010-01-01: it was not listed yet "
+        r"\(listed on 2011-06-01;",
+    ):
         read.profile("000002", as_of=dt.date(2010, 1, 1), warehouse=w)
     assert read.profile("000002", as_of=pd.Timestamp(DEMO_TODAY), warehouse=w)["symbol"] == "000002"

@@ -36,10 +36,15 @@ def python_blocks(text: str) -> list[tuple[int, str, str | None]]:
 
 
 def test_the_marker_skips_only_the_block_it_precedes():
-    text = ("intro\n```python\nx = 1\n```\n\n<!-- no-test: needs network -->\n```python\nimport akshare\n```\n"
-            "```bash\nmake demo\n```\nafter\n```python\ny = x + 1\n```\n")
+    text = (
+        "intro\n```python\nx = 1\n```\n\n<!-- no-test: needs network -->\n```python\nimport akshare\n```\n"
+        "```bash\nmake demo\n```\nafter\n```python\ny = x + 1\n```\n"
+    )
     assert [(code, reason) for _, code, reason in python_blocks(text)] == [
-        ("x = 1\n", None), ("import akshare\n", "needs network"), ("y = x + 1\n", None)]
+        ("x = 1\n", None),
+        ("import akshare\n", "needs network"),
+        ("y = x + 1\n", None),
+    ]
 
 
 def test_every_python_block_of_the_readme_runs_on_the_demo_warehouse(demo_warehouse, monkeypatch, capsys):

@@ -24,7 +24,7 @@ TABLES = {
     "trading_calendar": "SELECT market, trade_date FROM trading_calendar",
     "securities": "SELECT symbol, exchange, board, name, is_st, list_date, delist_date FROM securities",
     "daily_bars": "SELECT symbol, trade_date, open, high, low, close, volume, amount, pct_change, turnover_rate "
-                  "FROM daily_bars",
+    "FROM daily_bars",
     "bar_coverage": "SELECT symbol, covered_from, covered_to FROM bar_coverage",
     "ingest_state": "SELECT dataset, symbol, status, error FROM ingest_state",
     "quarantine": "SELECT table_name, row_key, rules FROM quarantine",
@@ -36,8 +36,14 @@ def cli(workdir: Path, args: list[str], crash: str | None = None) -> subprocess.
     env["PYTHONPATH"] = str(REPO)  # this checkout's code, whatever the venv's editable install points at
     if crash:
         env[CRASH_ENV] = crash
-    return subprocess.run([sys.executable, "-m", "quantdb_pipeline.cli", "run", "--no-progress", *args],
-                          cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "quantdb_pipeline.cli", "run", "--no-progress", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def fresh(path: Path) -> Path:

@@ -54,8 +54,9 @@ def published(tmp_path):
 
 
 def base_rows(published):
-    return published_rows(published, "SELECT * FROM daily_bars WHERE symbol = ? AND trade_date <= ? ORDER BY ALL",
-                          [SYMBOL, BASE[1]])
+    return published_rows(
+        published, "SELECT * FROM daily_bars WHERE symbol = ? AND trade_date <= ? ORDER BY ALL", [SYMBOL, BASE[1]]
+    )
 
 
 REFUSED = {  # fault -> words the recorded error must contain
@@ -79,8 +80,9 @@ def test_a_refused_answer_is_isolated_recorded_and_retried(published, fault):
     state = published_rows(published, "SELECT status, error FROM ingest_state WHERE symbol = ?", [SYMBOL])
     assert state[0][0] == "failed" and all(w in state[0][1] for w in REFUSED[fault])
     assert base_rows(published) == before  # nothing published is lost
-    assert published_rows(published, "SELECT count(*) FROM daily_bars WHERE symbol = ? AND trade_date > ?",
-                          [SYMBOL, BASE[1]]) == [(0,)]
+    assert published_rows(
+        published, "SELECT count(*) FROM daily_bars WHERE symbol = ? AND trade_date > ?", [SYMBOL, BASE[1]]
+    ) == [(0,)]
     others = published_rows(published, "SELECT count(DISTINCT symbol) FROM daily_bars WHERE trade_date > ?", [BASE[1]])
     assert others[0][0] >= 55
     healed = load(published, SampleMarket(today=TODAY), NEXT, "heal")
@@ -99,11 +101,16 @@ def test_bad_rows_are_quarantined_with_their_rule_and_the_rest_is_loaded(publish
     assert any(rule in row[1].split(",") for row in quarantine)
     assert base_rows(published) == before
     clean = SampleMarket(today=TODAY).a_share_daily_raw(SYMBOL, *NEXT)
-    stored = published_rows(published, "SELECT count(*) FROM daily_bars WHERE symbol = ? AND trade_date > ?",
-                            [SYMBOL, BASE[1]])[0][0]
+    stored = published_rows(
+        published, "SELECT count(*) FROM daily_bars WHERE symbol = ? AND trade_date > ?", [SYMBOL, BASE[1]]
+    )[0][0]
     # the good rows of the window are there, the bad ones are not
-    expected_stored = {"negative_price": len(clean) - 1, "duplicate_dates": len(clean) - 1,
-                       "future_date": len(clean), "volume_in_shares": 0}[fault]
+    expected_stored = {
+        "negative_price": len(clean) - 1,
+        "duplicate_dates": len(clean) - 1,
+        "future_date": len(clean),
+        "volume_in_shares": 0,
+    }[fault]
     assert stored == expected_stored
     for values in published_rows(published, "SELECT close, volume FROM daily_bars WHERE symbol = ?", [SYMBOL]):
         assert values[0] > 0
@@ -119,8 +126,14 @@ def test_bad_rows_are_quarantined_with_their_rule_and_the_rest_is_loaded(publish
     assert healed.requests == 1 and not healed.failed
     assert published_rows(published, "SELECT count(*) FROM quarantine") == [(0,)]
     expected = [(d, c) for d, c in zip(clean["日期"], clean["收盘"])]
-    assert published_rows(published, "SELECT trade_date, close FROM daily_bars WHERE symbol = ? AND trade_date > ? "
-                          "ORDER BY 1", [SYMBOL, BASE[1]]) == expected
+    assert (
+        published_rows(
+            published,
+            "SELECT trade_date, close FROM daily_bars WHERE symbol = ? AND trade_date > ? ORDER BY 1",
+            [SYMBOL, BASE[1]],
+        )
+        == expected
+    )
 
 
 def test_an_extra_column_loads_normally(published):
@@ -164,33 +177,49 @@ def eastmoney():
 def akshare(**kwargs) -> AkshareSource:
     from zoneinfo import ZoneInfo
 
-    return AkshareSource(requests_per_second=1000, backoff_seconds=0.01, sleep=lambda s: None,
-                         now=lambda: dt.datetime(2024, 8, 30, 18, 0, tzinfo=ZoneInfo("Asia/Shanghai")), **kwargs)
+    return AkshareSource(
+        requests_per_second=1000,
+        backoff_seconds=0.01,
+        sleep=lambda s: None,
+        now=lambda: dt.datetime(2024, 8, 30, 18, 0, tzinfo=ZoneInfo("Asia/Shanghai")),
+        **kwargs,
+    )
 
 
-@pytest.mark.parametrize("fault", [requests.ConnectionError("reset"), requests.ReadTimeout("timed out"), 502,
-                                   "captcha"], ids=["connection_error", "timeout", "http_502", "captcha"])
+@pytest.mark.parametrize(
+    "fault",
+    [requests.ConnectionError("reset"), requests.ReadTimeout("timed out"), 502, "captcha"],
+    ids=["connection_error", "timeout", "http_502", "captcha"],
+)
 def test_transient_http_faults_are_retried_to_success(published, eastmoney, fault):
     eastmoney.queue(SYMBOL, fault, fault)
     report = load(published, akshare(max_retries=3), NEXT, "http")
     assert not report.failed
     assert eastmoney.calls.count(SYMBOL) == 3
     clean = SampleMarket(today=TODAY).a_share_daily_raw(SYMBOL, *NEXT)
-    assert published_rows(published, "SELECT count(*) FROM daily_bars WHERE symbol = ? AND trade_date > ?",
-                          [SYMBOL, BASE[1]]) == [(len(clean),)]
+    assert published_rows(
+        published, "SELECT count(*) FROM daily_bars WHERE symbol = ? AND trade_date > ?", [SYMBOL, BASE[1]]
+    ) == [(len(clean),)]
 
 
-@pytest.mark.parametrize("fault, rule", [(faults.negative_price, "close_positive"),
-                                         (faults.duplicate_dates, "key_unique"),
-                                         (faults.future_date, "not_in_future"),
-                                         (faults.volume_in_shares, "vwap_above_low")],
-                         ids=["negative_price", "duplicate_dates", "future_date", "volume_in_shares"])
+@pytest.mark.parametrize(
+    "fault, rule",
+    [
+        (faults.negative_price, "close_positive"),
+        (faults.duplicate_dates, "key_unique"),
+        (faults.future_date, "not_in_future"),
+        (faults.volume_in_shares, "vwap_above_low"),
+    ],
+    ids=["negative_price", "duplicate_dates", "future_date", "volume_in_shares"],
+)
 def test_bad_payloads_through_akshare_are_quarantined(published, eastmoney, fault, rule):
     before = base_rows(published)
     eastmoney.queue(SYMBOL, fault)
     report = load(published, akshare(), NEXT, "http")
     assert rule in report.failed[SYMBOL]
-    assert any(rule in r[0] for r in published_rows(published, "SELECT rules FROM quarantine WHERE symbol = ?", [SYMBOL]))
+    assert any(
+        rule in r[0] for r in published_rows(published, "SELECT rules FROM quarantine WHERE symbol = ?", [SYMBOL])
+    )
     assert base_rows(published) == before
 
 
@@ -201,12 +230,16 @@ def test_one_quarantined_row_keeps_the_rest_covered_and_only_its_day_is_asked_ag
     report = load(published, akshare(), NEXT, "bad")
     assert report.rows_quarantined == 1 and "close_positive" in report.failed[SYMBOL]
     assert (SYMBOL, *NEXT) in eastmoney.ranges
-    stored = published_rows(published, "SELECT trade_date, close FROM daily_bars WHERE symbol = ? AND trade_date > ? "
-                            "ORDER BY 1", [SYMBOL, BASE[1]])
+    stored = published_rows(
+        published,
+        "SELECT trade_date, close FROM daily_bars WHERE symbol = ? AND trade_date > ? ORDER BY 1",
+        [SYMBOL, BASE[1]],
+    )
     assert stored == [(d, c) for d, c in zip(clean["日期"], clean["收盘"]) if d != bad_day]
     # covered: July through the day before the bad one, and the day after it through the window's end
-    coverage = published_rows(published, "SELECT covered_from, covered_to FROM bar_coverage WHERE symbol = ? "
-                              "ORDER BY 1", [SYMBOL])
+    coverage = published_rows(
+        published, "SELECT covered_from, covered_to FROM bar_coverage WHERE symbol = ? ORDER BY 1", [SYMBOL]
+    )
     days = list(clean["日期"])
     at = days.index(bad_day)
     assert coverage == [(BASE[0], days[at - 1]), (days[at + 1], NEXT[1])]
@@ -215,10 +248,12 @@ def test_one_quarantined_row_keeps_the_rest_covered_and_only_its_day_is_asked_ag
     healed = load(published, akshare(), NEXT, "heal")
     assert eastmoney.ranges == [(SYMBOL, bad_day, bad_day)]  # one request, for the quarantined day only
     assert healed.requests == 1 and not healed.failed and healed.rows_written == 1
-    assert published_rows(published, "SELECT close FROM daily_bars WHERE symbol = ? AND trade_date = ?",
-                          [SYMBOL, bad_day]) == [(clean["收盘"].iloc[at],)]
-    assert published_rows(published, "SELECT covered_from, covered_to FROM bar_coverage WHERE symbol = ?",
-                          [SYMBOL]) == [(BASE[0], NEXT[1])]
+    assert published_rows(
+        published, "SELECT close FROM daily_bars WHERE symbol = ? AND trade_date = ?", [SYMBOL, bad_day]
+    ) == [(clean["收盘"].iloc[at],)]
+    assert published_rows(
+        published, "SELECT covered_from, covered_to FROM bar_coverage WHERE symbol = ?", [SYMBOL]
+    ) == [(BASE[0], NEXT[1])]
     assert published_rows(published, "SELECT count(*) FROM quarantine") == [(0,)]
 
 

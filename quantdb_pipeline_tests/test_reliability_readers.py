@@ -42,8 +42,11 @@ READER = textwrap.dedent("""
 
 def test_readers_are_never_blocked_and_always_see_a_consistent_snapshot(tmp_path):
     published = tmp_path / "quantdb.duckdb"
-    days = [d for d in SampleMarket(today="2024-08-30").trading_calendar_raw()["trade_date"]
-            if dt.date(2024, 8, 1) <= d <= dt.date(2024, 8, 16)]
+    days = [
+        d
+        for d in SampleMarket(today="2024-08-30").trading_calendar_raw()["trade_date"]
+        if dt.date(2024, 8, 1) <= d <= dt.date(2024, 8, 16)
+    ]
     conn = open_working(published)
     migrate(conn)
     market = SampleMarket(today="2024-07-31")
@@ -55,8 +58,15 @@ def test_readers_are_never_blocked_and_always_see_a_consistent_snapshot(tmp_path
     publish(published)
 
     stop = tmp_path / "stop"
-    readers = [subprocess.Popen([sys.executable, "-c", READER, str(published), str(stop)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READER, str(published), str(stop)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     try:
         for day in days:  # one nightly run per trading day, each ending in a publish
             conn = open_working(published)

@@ -20,8 +20,10 @@ DAYS = rb.timeline(FIRST, WINDOW)  # the first load, the rerun, each night up to
 
 @pytest.fixture(scope="module")
 def scenarios(tmp_path_factory):
-    return {(s.what, s.day): s for s in rb.run_budget(tmp_path_factory.mktemp("budget"), size=SIZE, hk_size=HK_SIZE,
-                                                      days=DAYS)}
+    return {
+        (s.what, s.day): s
+        for s in rb.run_budget(tmp_path_factory.mktemp("budget"), size=SIZE, hk_size=HK_SIZE, days=DAYS)
+    }
 
 
 def listed_on(day: dt.date, with_delisted: bool = False) -> int:
@@ -53,9 +55,16 @@ def test_each_scenarios_counts_are_what_the_fakes_recorded(scenarios, key):
         assert counted[endpoint] == recorded, endpoint
     # nothing the fakes did not record (calendar, exchange lists and SZSE's name changes have no list of their own)
     unlisted = set(counted) - set(scenario.fakes_recorded)
-    assert unlisted <= {"tool_trade_date_hist_sina", "stock_info_sh_name_code", "stock_info_sh_delist",
-                        "stock_info_sz_name_code", "stock_info_sz_delist", "stock_info_bj_name_code",
-                        "stock_zh_index_daily_em", "stock_info_sz_change_name"}, unlisted
+    assert unlisted <= {
+        "tool_trade_date_hist_sina",
+        "stock_info_sh_name_code",
+        "stock_info_sh_delist",
+        "stock_info_sz_name_code",
+        "stock_info_sz_delist",
+        "stock_info_bj_name_code",
+        "stock_zh_index_daily_em",
+        "stock_info_sz_change_name",
+    }, unlisted
     # no request went unlabelled (a label is an akshare function, not a host/path)
     assert all("/" not in endpoint for endpoint in counted), counted
 
@@ -122,8 +131,10 @@ def test_the_report_section_has_each_row_against_its_goal(scenarios):
     text = rb.section(list(scenarios.values()), SIZE, HK_SIZE, 1.0)
     assert "| no-op rerun (every job of the first load again, the same day) | 0 | = 0 | yes |" in text
     first = scenarios[("first load", FIRST)].total()
-    assert f"| first full load (all A-shares and HK from listing, factors, profiles, 10 years of financial " \
-           f"reports) | {first:,} | <= 20,000 | yes |" in text
+    assert (
+        f"| first full load (all A-shares and HK from listing, factors, profiles, 10 years of financial "
+        f"reports) | {first:,} | <= 20,000 | yes |" in text
+    )
     weekly = scenarios[("weekly refresh", WINDOW)].total()
     assert f"| {weekly:,} | <= 300 | yes | {WINDOW} |" in text
     assert "scaled" not in text.split("### ")[0].replace("no count is sampled or scaled", "")

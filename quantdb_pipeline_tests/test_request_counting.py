@@ -49,11 +49,21 @@ def quiet_source() -> AkshareSource:
 
 # -- the counter itself -------------------------------------------------------------------------
 
+
 @responses.activate
 def test_a_retried_request_counts_twice():
     responses.get(KLINE_URL, status=502, body="<html>502 Bad Gateway</html>")
-    responses.get(KLINE_URL, json={"rc": 0, "data": {"code": "600000", "market": 1, "klines": [
-        "2024-01-02,6.60,6.58,6.62,6.55,337123,222000000.00,1.06,-0.30,-0.02,0.11"]}})
+    responses.get(
+        KLINE_URL,
+        json={
+            "rc": 0,
+            "data": {
+                "code": "600000",
+                "market": 1,
+                "klines": ["2024-01-02,6.60,6.58,6.62,6.55,337123,222000000.00,1.06,-0.30,-0.02,0.11"],
+            },
+        },
+    )
     source = quiet_source()
     raw = source.a_share_daily_raw("600000", dt.date(2024, 1, 2), dt.date(2024, 1, 2))
     assert len(raw) == 1
@@ -73,8 +83,11 @@ def test_a_paged_endpoint_counts_its_pages_and_akshares_own_retries(monkeypatch)
         pages = -(-len(fake.quotes) // 100)
         assert pages == 3 and len(quotes) == len(fake.quotes)
         # one refused attempt + every page: what eastmoney saw, not one akshare call
-        assert source.requests == Counter({"stock_zh_a_spot_em": pages + 1}) == Counter(
-            {"stock_zh_a_spot_em": len(mock.calls)})
+        assert (
+            source.requests
+            == Counter({"stock_zh_a_spot_em": pages + 1})
+            == Counter({"stock_zh_a_spot_em": len(mock.calls)})
+        )
 
 
 def test_the_data_center_asks_for_page_one_twice_and_each_page_counts():
@@ -158,6 +171,7 @@ def test_a_thread_that_ran_before_the_call_is_not_the_calls():
 
 # -- a fake of every endpoint a CN + index run touches ---------------------------------------------
 
+
 class _Unregistered:
     """Takes a fake's registration: the kline URL is shared by stocks and indices (see `Upstream`)."""
 
@@ -193,18 +207,48 @@ class Upstream:
         self.index_calls.append(code)
         if self.indices_down:
             return 502, {}, "<html><body>502 Bad Gateway</body></html>"
-        raw = self.market.index_daily_raw(code, dt.datetime.strptime(params["beg"], "%Y%m%d").date(),
-                                          dt.datetime.strptime(params["end"], "%Y%m%d").date())
+        raw = self.market.index_daily_raw(
+            code,
+            dt.datetime.strptime(params["beg"], "%Y%m%d").date(),
+            dt.datetime.strptime(params["end"], "%Y%m%d").date(),
+        )
         klines = [f"{r.date},{r.open},{r.close},{r.high},{r.low},{r.volume},{r.amount},0.00" for r in raw.itertuples()]
         return 200, {}, json.dumps({"rc": 0, "data": {"code": code, "klines": klines} if klines else None})
 
     def _hk_list(self, request):
-        fields = [f"f{i}" for i in range(1, 19)] + ["f20", "f21", "f22", "f23", "f24", "f25", "f62", "f115",
-                                                    "f128", "f136", "f140", "f141", "f152"]
+        fields = [f"f{i}" for i in range(1, 19)] + [
+            "f20",
+            "f21",
+            "f22",
+            "f23",
+            "f24",
+            "f25",
+            "f62",
+            "f115",
+            "f128",
+            "f136",
+            "f140",
+            "f141",
+            "f152",
+        ]
         listing = self.market.hk_listings_raw()
-        diff = [{**{f: "-" for f in fields}, "f2": r.最新价, "f3": r.涨跌幅, "f4": r.涨跌额, "f5": r.成交量,
-                 "f6": r.成交额, "f12": r.代码, "f14": r.名称, "f15": r.最高, "f16": r.最低, "f17": r.今开,
-                 "f18": r.昨收} for r in listing.itertuples()]
+        diff = [
+            {
+                **{f: "-" for f in fields},
+                "f2": r.最新价,
+                "f3": r.涨跌幅,
+                "f4": r.涨跌额,
+                "f5": r.成交量,
+                "f6": r.成交额,
+                "f12": r.代码,
+                "f14": r.名称,
+                "f15": r.最高,
+                "f16": r.最低,
+                "f17": r.今开,
+                "f18": r.昨收,
+            }
+            for r in listing.itertuples()
+        ]
         return 200, {}, json.dumps({"rc": 0, "data": {"total": len(diff), "diff": diff}})
 
     def calls_by_asset(self, since: int = 0) -> Counter:
@@ -241,7 +285,7 @@ def upstream(monkeypatch):
 def summary_value(output: str, label: str) -> str:
     for line in output.splitlines():
         if line.strip().startswith(label):
-            return line.strip()[len(label):].strip()
+            return line.strip()[len(label) :].strip()
     raise AssertionError(f"{label!r} not in summary:\n{output}")
 
 
@@ -266,16 +310,33 @@ def published_and_tag(workdir) -> tuple[int, int, str]:
         event = inst.get_latest_materialization_event(AssetKey("published_warehouse"))
         run = inst.get_run_by_id(event.run_id)
         metadata = event.asset_materialization.metadata
-        return (metadata["run_upstream_requests"].value, int(run.tags["quantdb/upstream_requests"]),
-                metadata["upstream_requests_by_asset"].value)
+        return (
+            metadata["run_upstream_requests"].value,
+            int(run.tags["quantdb/upstream_requests"]),
+            metadata["upstream_requests_by_asset"].value,
+        )
 
 
 def cli(*args: str) -> list[str]:
-    return ["run", "--source", "akshare", "--requests-per-second", "1000", "--warehouse", "warehouse/q.duckdb",
-            "--no-progress", "--symbols", ",".join(SYMBOLS), "--indices", ",".join(INDICES), *args]
+    return [
+        "run",
+        "--source",
+        "akshare",
+        "--requests-per-second",
+        "1000",
+        "--warehouse",
+        "warehouse/q.duckdb",
+        "--no-progress",
+        "--symbols",
+        ",".join(SYMBOLS),
+        "--indices",
+        ",".join(INDICES),
+        *args,
+    ]
 
 
 # -- the CLI ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_cli_counts_of_a_multi_day_range_equal_the_fakes_and_cover_every_asset(workdir, upstream, capsys):
@@ -291,7 +352,13 @@ def test_cli_counts_of_a_multi_day_range_equal_the_fakes_and_cover_every_asset(w
     shown = summary_table(out)
     assert {a: n for a, n in shown.items() if n and a != "total"} == dict(by_asset)
     assert shown["total"] == fakes and set(by_asset) == {
-        "trading_calendar", "securities", "daily_bars", "adjustment_factors", "corporate_actions", "index_daily_bars"}
+        "trading_calendar",
+        "securities",
+        "daily_bars",
+        "adjustment_factors",
+        "corporate_actions",
+        "index_daily_bars",
+    }
     assert by_asset["daily_bars"] == len(SYMBOLS) == len(upstream.stocks.calls)  # one per symbol, not per day
     assert by_asset["securities"] == 7  # bse.cn's page 0 is asked twice
     for asset, n in by_asset.items():
@@ -313,16 +380,27 @@ def test_cli_index_only_load_over_years_counts_one_request_per_index(workdir, up
 
 # -- the jobs of definitions.py, as the UI runs them ------------------------------------------------------
 
+
 def job_definitions(warehouse, max_retries: int = 4):
     from quantdb_pipeline import definitions
     from quantdb_pipeline.resources import MarketSourceResource, WarehouseResource
 
     return Definitions(
-        assets=definitions.defs.assets, jobs=definitions.defs.jobs, executor=definitions.defs.executor,
-        resources={"market": MarketSourceResource(kind="akshare", requests_per_second=1000,
-                                                  symbols=",".join(SYMBOLS), indices=",".join(INDICES),
-                                                  hk_symbols="00700", max_retries=max_retries),
-                   "warehouse": WarehouseResource(database=str(warehouse))})
+        assets=definitions.defs.assets,
+        jobs=definitions.defs.jobs,
+        executor=definitions.defs.executor,
+        resources={
+            "market": MarketSourceResource(
+                kind="akshare",
+                requests_per_second=1000,
+                symbols=",".join(SYMBOLS),
+                indices=",".join(INDICES),
+                hk_symbols="00700",
+                max_retries=max_retries,
+            ),
+            "warehouse": WarehouseResource(database=str(warehouse)),
+        },
+    )
 
 
 def run_job(defs, instance, name: str, start: str | None = None, end: str | None = None, assets=None):
@@ -330,8 +408,12 @@ def run_job(defs, instance, name: str, start: str | None = None, end: str | None
 
     tags = {RANGE_START_TAG: start, RANGE_END_TAG: end} if start else {}
     result = defs.resolve_job_def(name).execute_in_process(
-        instance=instance, tags=tags, asset_selection=assets, raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+        instance=instance,
+        tags=tags,
+        asset_selection=assets,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+    )
     return result
 
 
@@ -366,8 +448,14 @@ def test_dagster_jobs_report_what_the_fakes_saw_for_a_range_and_an_index_only_lo
     assert set(by_asset) == {"daily_bars", "adjustment_factors", "corporate_actions", "index_daily_bars"}
     seen = len(upstream.mock.calls)
 
-    index_only = run_job(defs, instance, "daily_bars_job", "2023-09-01", "2025-08-29",
-                         assets=[AssetKey("index_daily_bars"), AssetKey("published_warehouse")])
+    index_only = run_job(
+        defs,
+        instance,
+        "daily_bars_job",
+        "2023-09-01",
+        "2025-08-29",
+        assets=[AssetKey("index_daily_bars"), AssetKey("published_warehouse")],
+    )
     asked = len(upstream.mock.calls) - seen
     assert index_only.success and asked == len(INDICES) and run_counts(instance, index_only) == (asked, asked)
 
@@ -380,8 +468,14 @@ def test_a_dataset_that_failed_still_reports_what_it_asked(instance, warehouse, 
     assert run_job(defs, instance, "reference_job").success
     seen = len(upstream.mock.calls)
     upstream.indices_down = True
-    result = run_job(defs, instance, "daily_bars_job", "2025-09-01", TODAY,
-                     assets=[AssetKey("index_daily_bars"), AssetKey("published_warehouse")])
+    result = run_job(
+        defs,
+        instance,
+        "daily_bars_job",
+        "2025-09-01",
+        TODAY,
+        assets=[AssetKey("index_daily_bars"), AssetKey("published_warehouse")],
+    )
     asked = len(upstream.mock.calls) - seen
     assert not result.success and asked == len(INDICES) * 2  # each index: the request and one retry
     from quantdb_pipeline.assets.outcome import run_metadata

@@ -32,7 +32,7 @@ POINT = "most_written:daily_bars"
 #: What is compared: every dataset's contents, without load timestamps and run ids.
 TABLES = {
     "daily_bars": "SELECT symbol, trade_date, open, high, low, close, volume, amount, pct_change, turnover_rate, "
-                  "reference_price, source FROM daily_bars",
+    "reference_price, source FROM daily_bars",
     "bar_coverage": "SELECT symbol, covered_from, covered_to FROM bar_coverage",
     "ingest_state": "SELECT dataset, symbol, status, error, as_of FROM ingest_state",
     "adjustment_factors": "SELECT symbol, ex_date, hfq_factor, derived_from FROM adjustment_factors",
@@ -76,9 +76,12 @@ def run_pipeline(workdir: Path, count_file: Path) -> bool:
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
             [trading_calendar, securities, corporate_actions, daily_bars, adjustment_factors, published_warehouse],
-            resources={"market": CountingSample(kind="sample", sample_today=TODAY, sample_size=SIZE,
-                                                count_file=str(count_file)),
-                       "warehouse": WarehouseResource(database=str(workdir / "warehouse" / "quantdb.duckdb"))},
+            resources={
+                "market": CountingSample(
+                    kind="sample", sample_today=TODAY, sample_size=SIZE, count_file=str(count_file)
+                ),
+                "warehouse": WarehouseResource(database=str(workdir / "warehouse" / "quantdb.duckdb")),
+            },
             instance=instance,
             tags={"dagster/asset_partition_range_start": START, "dagster/asset_partition_range_end": TODAY},
             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
@@ -93,8 +96,14 @@ def run(workdir: Path, count_file: Path, crash: str | None = None) -> subprocess
     env[CHUNK_SYMBOLS_ENV] = str(CHUNK_SYMBOLS)
     if crash:
         env[CRASH_ENV] = crash
-    return subprocess.run([sys.executable, "-m", "quantdb_pipeline_tests.test_resume", str(workdir), str(count_file)],
-                          cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "quantdb_pipeline_tests.test_resume", str(workdir), str(count_file)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def requests(count_file: Path) -> list[str]:
@@ -115,7 +124,8 @@ def uninterrupted(tmp_path_factory) -> tuple[dict, list[str]]:
 
 
 def test_a_load_killed_at_80_percent_resumes_with_a_quarter_of_the_requests_and_the_same_warehouse(
-        tmp_path, uninterrupted):
+    tmp_path, uninterrupted
+):
     reference, all_requests = uninterrupted
     assert len(all_requests) == len(reference["bar_coverage"]) >= 30  # one request per symbol, several chunks
 

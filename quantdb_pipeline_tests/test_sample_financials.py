@@ -54,8 +54,11 @@ def reports(warehouse) -> pd.DataFrame:
 def statements(warehouse, items: list[str]) -> pd.DataFrame:
     """financial_statements items as columns, one row per symbol and report date."""
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        long = conn.execute("SELECT symbol, report_date, item, value FROM financial_statements "
-                            "WHERE item IN (SELECT unnest(?::VARCHAR[]))", [items]).df()
+        long = conn.execute(
+            "SELECT symbol, report_date, item, value FROM financial_statements "
+            "WHERE item IN (SELECT unnest(?::VARCHAR[]))",
+            [items],
+        ).df()
     return long.pivot_table(index=["symbol", "report_date"], columns="item", values="value").reset_index()
 
 
@@ -68,8 +71,11 @@ def test_every_sample_company_has_every_report_since_the_first(reports):
     assert reports["symbol"].nunique() >= 60
     assert reports["report_date"].min().date() == FIRST_REPORT
     per_symbol = reports.groupby("symbol")["report_date"].agg(["min", "max", "count"])
-    quarters = ((per_symbol["max"].dt.year - per_symbol["min"].dt.year) * 4
-                + (per_symbol["max"].dt.month - per_symbol["min"].dt.month) // 3 + 1)
+    quarters = (
+        (per_symbol["max"].dt.year - per_symbol["min"].dt.year) * 4
+        + (per_symbol["max"].dt.month - per_symbol["min"].dt.month) // 3
+        + 1
+    )
     assert (per_symbol["count"] == quarters).all()  # no gap a plot would show as a cliff
 
 
@@ -90,8 +96,9 @@ def test_roe_annualised_stays_within_normal_ranges_and_matches_profit_over_equit
     assert annualised.median() == pytest.approx(10, abs=4)
     # ROE is the parent's profit over the parent's (average) equity: within 0.8..1.4 of profit / total equity
     ratio = reports["roe"] / (reports["parent_net_profit"] / reports["total_equity"] * 100)
-    assert ratio.between(0.8, 1.4).all(), offenders(reports.assign(ratio=ratio), ~ratio.between(0.8, 1.4),
-                                                    ["roe", "parent_net_profit", "total_equity"])
+    assert ratio.between(0.8, 1.4).all(), offenders(
+        reports.assign(ratio=ratio), ~ratio.between(0.8, 1.4), ["roe", "parent_net_profit", "total_equity"]
+    )
     assert (np.sign(reports["roe"]) == np.sign(reports["parent_net_profit"])).all()
     assert (reports["parent_net_profit"] < 0).any()  # a few loss makers, as on the real market
 

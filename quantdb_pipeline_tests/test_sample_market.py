@@ -25,8 +25,9 @@ WINDOW = (dt.date(2023, 11, 20), TODAY)
 
 
 def all_bars(market: SampleMarket) -> pd.DataFrame:
-    frames = [normalize.a_share_bars(market.a_share_daily_raw(s, *WINDOW), s, "sample")
-              for s in market.universe()["code"]]
+    frames = [
+        normalize.a_share_bars(market.a_share_daily_raw(s, *WINDOW), s, "sample") for s in market.universe()["code"]
+    ]
     return pd.concat([f for f in frames if len(f)], ignore_index=True)
 
 
@@ -74,9 +75,16 @@ def test_daily_price_limits_hold_per_board_and_for_st():
     # the exchange measures the limit from its reference price: on an ex-date the ex-rights
     # price (the history's 涨跌幅 is close-to-close there, like eastmoney's)
     events = pd.concat([market.corporate_actions(s).assign(symbol=s) for s in market.universe()["code"]])
-    keyed = bars[["symbol", "trade_date"]].astype({"trade_date": object}).merge(
-        events[["symbol", "ex_date", "reference_close"]], how="left", left_on=["symbol", "trade_date"],
-        right_on=["symbol", "ex_date"])
+    keyed = (
+        bars[["symbol", "trade_date"]]
+        .astype({"trade_date": object})
+        .merge(
+            events[["symbol", "ex_date", "reference_close"]],
+            how="left",
+            left_on=["symbol", "trade_date"],
+            right_on=["symbol", "ex_date"],
+        )
+    )
     reference = keyed["reference_close"].astype("float64").fillna(bars["prev_close"]).to_numpy()
     moves = (bars["close"] / reference - 1).abs() * 100
     # limit prices are rounded to the fen, so a move can exceed the limit by a rounding step
@@ -116,10 +124,15 @@ def test_requests_are_counted():
 
 def test_chinext_moves_within_ten_percent_before_the_reform_and_twenty_after_it():
     market = SampleMarket(today=TODAY)
-    chinext = [s for s, b, listed in market.universe()[["code", "board", "list_date"]].itertuples(index=False)
-               if b == "chinext" and listed < dt.date(2019, 8, 1)]
-    frames = [normalize.a_share_bars(market.a_share_daily_raw(s, dt.date(2019, 8, 1), dt.date(2021, 8, 20)), s,
-                                     "sample") for s in chinext]
+    chinext = [
+        s
+        for s, b, listed in market.universe()[["code", "board", "list_date"]].itertuples(index=False)
+        if b == "chinext" and listed < dt.date(2019, 8, 1)
+    ]
+    frames = [
+        normalize.a_share_bars(market.a_share_daily_raw(s, dt.date(2019, 8, 1), dt.date(2021, 8, 20)), s, "sample")
+        for s in chinext
+    ]
     bars = pd.concat(frames, ignore_index=True)
     rise = (bars["close"] / bars["prev_close"] - 1) * 100  # rises only: an ex-date lowers close-to-close moves
     before = (bars["trade_date"] < dt.date(2020, 8, 24)).to_numpy()
@@ -146,8 +159,11 @@ def test_the_sample_market_from_2005_to_today_passes_the_gate_with_nothing_quara
     universe = market.universe()
     listed = universe[universe["list_date"] <= market.today()]
     assert set(listed["board"]) == {"main", "chinext", "star", "bse"}
-    assert ((listed["board"] == "chinext") & (listed["list_date"] > dt.date(2016, 1, 4))
-            & (listed["list_date"] < dt.date(2020, 8, 24))).any()  # approval-based ChiNext listings inside
+    assert (
+        (listed["board"] == "chinext")
+        & (listed["list_date"] > dt.date(2016, 1, 4))
+        & (listed["list_date"] < dt.date(2020, 8, 24))
+    ).any()  # approval-based ChiNext listings inside
     assert ((listed["board"] == "main") & (listed["list_date"] > dt.date(2014, 1, 1))).any()
     conn = open_working(tmp_path / "quantdb.duckdb")
     migrate(conn)
@@ -162,15 +178,18 @@ def test_the_sample_market_from_2005_to_today_passes_the_gate_with_nothing_quara
     assert limit_rule.success and report.row_checks.rows == report.rows_written > 100_000
     first, chinext_before_reform = conn.execute(
         "SELECT min(trade_date), count(*) FILTER (WHERE s.board = 'chinext' AND trade_date < DATE '2020-08-24') "
-        "FROM daily_bars JOIN securities s USING (symbol)").fetchall()[0]
+        "FROM daily_bars JOIN securities s USING (symbol)"
+    ).fetchall()[0]
     assert first < dt.date(2006, 1, 1) and chinext_before_reform > 10_000
-    assert conn.execute("SELECT count(DISTINCT symbol) FROM ingest_state WHERE dataset = 'daily_bars' "
-                        "AND status = 'ok'").fetchall() == [(len(listed),)]  # every symbol covered
+    assert conn.execute(
+        "SELECT count(DISTINCT symbol) FROM ingest_state WHERE dataset = 'daily_bars' AND status = 'ok'"
+    ).fetchall() == [(len(listed),)]  # every symbol covered
 
     # the ST name's limit moves after 2026-07-06 (10% on the main board now) are not warned about
     if market.today() >= ST_LIMIT_UP_DATE:
-        st_bars = normalize.a_share_bars(market.a_share_daily_raw(ST_SYMBOL, dt.date(2026, 7, 6), market.today()),
-                                         ST_SYMBOL, "sample")
+        st_bars = normalize.a_share_bars(
+            market.a_share_daily_raw(ST_SYMBOL, dt.date(2026, 7, 6), market.today()), ST_SYMBOL, "sample"
+        )
         limit_up = st_bars[st_bars["trade_date"] == ST_LIMIT_UP_DATE].iloc[0]
         assert limit_up["close"] == round(limit_up["prev_close"] * 1.1, 2)  # beyond the old 5%
         securities = conn.execute("SELECT symbol, board, is_st, list_date FROM securities").fetchdf()

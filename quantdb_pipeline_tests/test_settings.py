@@ -30,34 +30,83 @@ def clean_env(monkeypatch):
 
 def test_every_field_is_a_quantdb_variable_with_the_constant_default():
     assert [Settings.variable(field) for field in Settings.model_fields] == [
-        "QUANTDB_SOURCE", "QUANTDB_SAMPLE_TODAY", "QUANTDB_SAMPLE_SIZE", "QUANTDB_REQUESTS_PER_SECOND",
-        "QUANTDB_MIN_DAILY_COVERAGE", "QUANTDB_REVISIT_DAYS", "QUANTDB_SYMBOLS", "QUANTDB_HK_SYMBOLS",
-        "QUANTDB_INDICES", "QUANTDB_FINANCIALS_WATCHLIST", "QUANTDB_FINANCIAL_YEARS", "QUANTDB_CHUNK_SYMBOLS",
-        "QUANTDB_CHUNK_ROWS", "QUANTDB_READ_CACHE_MB", "QUANTDB_WAREHOUSE"]
+        "QUANTDB_SOURCE",
+        "QUANTDB_SAMPLE_TODAY",
+        "QUANTDB_SAMPLE_SIZE",
+        "QUANTDB_REQUESTS_PER_SECOND",
+        "QUANTDB_MIN_DAILY_COVERAGE",
+        "QUANTDB_REVISIT_DAYS",
+        "QUANTDB_SYMBOLS",
+        "QUANTDB_HK_SYMBOLS",
+        "QUANTDB_INDICES",
+        "QUANTDB_FINANCIALS_WATCHLIST",
+        "QUANTDB_FINANCIAL_YEARS",
+        "QUANTDB_CHUNK_SYMBOLS",
+        "QUANTDB_CHUNK_ROWS",
+        "QUANTDB_READ_CACHE_MB",
+        "QUANTDB_WAREHOUSE",
+    ]
     # the names other modules use are the same variables
-    assert {settings.SOURCE_ENV, settings.SYMBOLS_ENV, settings.HK_SYMBOLS_ENV, settings.INDICES_ENV,
-            settings.SAMPLE_TODAY_ENV, settings.SAMPLE_SYMBOLS_ENV, settings.RATE_ENV, settings.MIN_COVERAGE_ENV,
-            settings.REVISIT_DAYS_ENV, settings.CHUNK_SYMBOLS_ENV, settings.CHUNK_ROWS_ENV, settings.READ_CACHE_ENV,
-            settings.FINANCIALS_WATCHLIST_ENV, settings.FINANCIAL_YEARS_ENV, settings.WAREHOUSE_ENV} == {
-        Settings.variable(field) for field in Settings.model_fields}
+    assert {
+        settings.SOURCE_ENV,
+        settings.SYMBOLS_ENV,
+        settings.HK_SYMBOLS_ENV,
+        settings.INDICES_ENV,
+        settings.SAMPLE_TODAY_ENV,
+        settings.SAMPLE_SYMBOLS_ENV,
+        settings.RATE_ENV,
+        settings.MIN_COVERAGE_ENV,
+        settings.REVISIT_DAYS_ENV,
+        settings.CHUNK_SYMBOLS_ENV,
+        settings.CHUNK_ROWS_ENV,
+        settings.READ_CACHE_ENV,
+        settings.FINANCIALS_WATCHLIST_ENV,
+        settings.FINANCIAL_YEARS_ENV,
+        settings.WAREHOUSE_ENV,
+    } == {Settings.variable(field) for field in Settings.model_fields}
     defaults = load({})
-    assert (defaults.source, defaults.sample_size, defaults.requests_per_second, defaults.min_daily_coverage,
-            defaults.revisit_days, defaults.financial_years, defaults.chunk_symbols, defaults.chunk_rows,
-            defaults.read_cache_mb) == ("sample", 64, 2.0, 0.8, 20, 10, 100, 50_000, 256.0)
+    assert (
+        defaults.source,
+        defaults.sample_size,
+        defaults.requests_per_second,
+        defaults.min_daily_coverage,
+        defaults.revisit_days,
+        defaults.financial_years,
+        defaults.chunk_symbols,
+        defaults.chunk_rows,
+        defaults.read_cache_mb,
+    ) == ("sample", 64, 2.0, 0.8, 20, 10, 100, 50_000, 256.0)
     assert (defaults.symbols, defaults.sample_today, defaults.warehouse) == ([], None, None)
 
 
 def test_values_are_read_typed_from_the_environment():
-    values = load({"QUANTDB_SOURCE": " Akshare ", "QUANTDB_SAMPLE_TODAY": "20240105", "QUANTDB_SAMPLE_SIZE": "30",
-                   "QUANTDB_REQUESTS_PER_SECOND": "0.5", "QUANTDB_MIN_DAILY_COVERAGE": "1",
-                   "QUANTDB_REVISIT_DAYS": "0", "QUANTDB_FINANCIAL_YEARS": "3", "QUANTDB_CHUNK_ROWS": "7",
-                   "QUANTDB_READ_CACHE_MB": "0.5", "QUANTDB_WAREHOUSE": "/data/w.duckdb",
-                   "quantdb_chunk_symbols": "9"})  # any case, as os.environ on Windows
+    values = load(
+        {
+            "QUANTDB_SOURCE": " Akshare ",
+            "QUANTDB_SAMPLE_TODAY": "20240105",
+            "QUANTDB_SAMPLE_SIZE": "30",
+            "QUANTDB_REQUESTS_PER_SECOND": "0.5",
+            "QUANTDB_MIN_DAILY_COVERAGE": "1",
+            "QUANTDB_REVISIT_DAYS": "0",
+            "QUANTDB_FINANCIAL_YEARS": "3",
+            "QUANTDB_CHUNK_ROWS": "7",
+            "QUANTDB_READ_CACHE_MB": "0.5",
+            "QUANTDB_WAREHOUSE": "/data/w.duckdb",
+            "quantdb_chunk_symbols": "9",
+        }
+    )  # any case, as os.environ on Windows
     assert values.source == "akshare"
     assert values.sample_today == dt.date(2024, 1, 5)
-    assert (values.sample_size, values.requests_per_second, values.min_daily_coverage, values.revisit_days,
-            values.financial_years, values.chunk_symbols, values.chunk_rows, values.read_cache_mb) == (
-        30, 0.5, 1.0, 0, 3, 9, 7, 0.5)
+    assert (
+        values.sample_size,
+        values.requests_per_second,
+        values.min_daily_coverage,
+        values.revisit_days,
+        values.financial_years,
+        values.chunk_symbols,
+        values.chunk_rows,
+        values.read_cache_mb,
+    ) == (30, 0.5, 1.0, 0, 3, 9, 7, 0.5)
     assert values.warehouse_path() == Path("/data/w.duckdb")
     assert load({"QUANTDB_SOURCE": "akshare"}).warehouse_path() == Path("warehouse/quantdb.duckdb")
     assert load({}).warehouse_path() == Path("warehouse/sample.duckdb")
@@ -65,36 +114,54 @@ def test_values_are_read_typed_from_the_environment():
     assert load({"QUANTDB_SAMPLE_SIZE": "  ", "QUANTDB_SOURCE": ""}).sample_size == 64
 
 
-@pytest.mark.parametrize("text, items", [
-    ("600000,000001", ["600000", "000001"]),
-    (" 600000 , ,000001,", ["600000", "000001"]),  # the comma syntax the variables always had
-    ('["600000", "000001"]', ["600000", "000001"]),  # or a JSON list
-    ("[600000]", ["600000"]),
-    ("", []),
-])
+@pytest.mark.parametrize(
+    "text, items",
+    [
+        ("600000,000001", ["600000", "000001"]),
+        (" 600000 , ,000001,", ["600000", "000001"]),  # the comma syntax the variables always had
+        ('["600000", "000001"]', ["600000", "000001"]),  # or a JSON list
+        ("[600000]", ["600000"]),
+        ("", []),
+    ],
+)
 def test_lists_are_comma_separated_or_json(text, items):
-    values = load({"QUANTDB_SYMBOLS": text, "QUANTDB_HK_SYMBOLS": text, "QUANTDB_INDICES": text,
-                   "QUANTDB_FINANCIALS_WATCHLIST": text})
+    values = load(
+        {
+            "QUANTDB_SYMBOLS": text,
+            "QUANTDB_HK_SYMBOLS": text,
+            "QUANTDB_INDICES": text,
+            "QUANTDB_FINANCIALS_WATCHLIST": text,
+        }
+    )
     assert values.symbols == values.hk_symbols == values.indices == values.financials_watchlist == items
 
 
-@pytest.mark.parametrize("env, says", [
-    ({"QUANTDB_SOURCE": "bloomberg"}, "$QUANTDB_SOURCE='bloomberg': choose from sample, akshare"),
-    ({"QUANTDB_SAMPLE_TODAY": "2024-13-01"}, "$QUANTDB_SAMPLE_TODAY='2024-13-01': '2024-13-01' is not a date "
-                                             "(YYYY-MM-DD)"),
-    ({"QUANTDB_SAMPLE_SIZE": "5"}, "$QUANTDB_SAMPLE_SIZE='5': '5' is not a whole number of 10 or more"),
-    ({"QUANTDB_REQUESTS_PER_SECOND": "0"}, "$QUANTDB_REQUESTS_PER_SECOND='0': '0' is not a number of requests "
-                                           "per second above 0"),
-    ({"QUANTDB_MIN_DAILY_COVERAGE": "1.5"}, "$QUANTDB_MIN_DAILY_COVERAGE='1.5': '1.5' is not a share"),
-    ({"QUANTDB_REVISIT_DAYS": "-3"}, "$QUANTDB_REVISIT_DAYS='-3': '-3' is not a number of trading days"),
-    ({"QUANTDB_FINANCIAL_YEARS": "two"}, "$QUANTDB_FINANCIAL_YEARS='two': give a whole number of years"),
-    ({"QUANTDB_CHUNK_SYMBOLS": "abc"}, "$QUANTDB_CHUNK_SYMBOLS must be a positive integer, got 'abc'"),
-    ({"QUANTDB_CHUNK_ROWS": "0"}, "$QUANTDB_CHUNK_ROWS must be a positive integer, got '0'"),
-    ({"QUANTDB_READ_CACHE_MB": "-1"}, "QUANTDB_READ_CACHE_MB='-1': give the MiB of read results to keep"),
-    ({"QUANTDB_SYMBOLS": '["600000"'}, "$QUANTDB_SYMBOLS='[\"600000\"': give comma-separated items (a,b) or a "
-                                       "JSON list"),
-    ({"QUANTDB_INDICES": '{"a": 1}'}, None),  # not a list: read as one comma-separated item
-])
+@pytest.mark.parametrize(
+    "env, says",
+    [
+        ({"QUANTDB_SOURCE": "bloomberg"}, "$QUANTDB_SOURCE='bloomberg': choose from sample, akshare"),
+        (
+            {"QUANTDB_SAMPLE_TODAY": "2024-13-01"},
+            "$QUANTDB_SAMPLE_TODAY='2024-13-01': '2024-13-01' is not a date (YYYY-MM-DD)",
+        ),
+        ({"QUANTDB_SAMPLE_SIZE": "5"}, "$QUANTDB_SAMPLE_SIZE='5': '5' is not a whole number of 10 or more"),
+        (
+            {"QUANTDB_REQUESTS_PER_SECOND": "0"},
+            "$QUANTDB_REQUESTS_PER_SECOND='0': '0' is not a number of requests per second above 0",
+        ),
+        ({"QUANTDB_MIN_DAILY_COVERAGE": "1.5"}, "$QUANTDB_MIN_DAILY_COVERAGE='1.5': '1.5' is not a share"),
+        ({"QUANTDB_REVISIT_DAYS": "-3"}, "$QUANTDB_REVISIT_DAYS='-3': '-3' is not a number of trading days"),
+        ({"QUANTDB_FINANCIAL_YEARS": "two"}, "$QUANTDB_FINANCIAL_YEARS='two': give a whole number of years"),
+        ({"QUANTDB_CHUNK_SYMBOLS": "abc"}, "$QUANTDB_CHUNK_SYMBOLS must be a positive integer, got 'abc'"),
+        ({"QUANTDB_CHUNK_ROWS": "0"}, "$QUANTDB_CHUNK_ROWS must be a positive integer, got '0'"),
+        ({"QUANTDB_READ_CACHE_MB": "-1"}, "QUANTDB_READ_CACHE_MB='-1': give the MiB of read results to keep"),
+        (
+            {"QUANTDB_SYMBOLS": '["600000"'},
+            "$QUANTDB_SYMBOLS='[\"600000\"': give comma-separated items (a,b) or a JSON list",
+        ),
+        ({"QUANTDB_INDICES": '{"a": 1}'}, None),  # not a list: read as one comma-separated item
+    ],
+)
 def test_a_bad_value_is_refused_naming_its_variable(env, says, clean_env):
     if says is None:
         assert load(env).indices == ['{"a": 1}']
@@ -133,10 +200,18 @@ def test_the_resources_defaults_are_the_settings_defaults():
 
 #: A full environment of values that are none of the defaults.
 ENVIRONMENT = {
-    "QUANTDB_SOURCE": "Akshare", "QUANTDB_SYMBOLS": "600000, 000001", "QUANTDB_HK_SYMBOLS": '["00700", "0005.HK"]',
-    "QUANTDB_INDICES": "000300", "QUANTDB_REQUESTS_PER_SECOND": "0.75", "QUANTDB_SAMPLE_TODAY": "2024-08-30",
-    "QUANTDB_SAMPLE_SIZE": "20", "QUANTDB_MIN_DAILY_COVERAGE": "0.6", "QUANTDB_REVISIT_DAYS": "5",
-    "QUANTDB_FINANCIALS_WATCHLIST": "600000", "QUANTDB_FINANCIAL_YEARS": "2", "QUANTDB_WAREHOUSE": "w/x.duckdb",
+    "QUANTDB_SOURCE": "Akshare",
+    "QUANTDB_SYMBOLS": "600000, 000001",
+    "QUANTDB_HK_SYMBOLS": '["00700", "0005.HK"]',
+    "QUANTDB_INDICES": "000300",
+    "QUANTDB_REQUESTS_PER_SECOND": "0.75",
+    "QUANTDB_SAMPLE_TODAY": "2024-08-30",
+    "QUANTDB_SAMPLE_SIZE": "20",
+    "QUANTDB_MIN_DAILY_COVERAGE": "0.6",
+    "QUANTDB_REVISIT_DAYS": "5",
+    "QUANTDB_FINANCIALS_WATCHLIST": "600000",
+    "QUANTDB_FINANCIAL_YEARS": "2",
+    "QUANTDB_WAREHOUSE": "w/x.duckdb",
 }
 
 
@@ -152,9 +227,15 @@ def test_the_cli_and_the_dagster_resources_read_the_same_environment_alike(clean
     from_env = resources["market"]
     fields = list(MarketSourceResource.model_fields)
     assert {f: getattr(from_cli, f) for f in fields} == {f: getattr(from_env, f) for f in fields}
-    assert (from_env.kind, from_env.symbols, from_env.hk_symbols, from_env.requests_per_second,
-            from_env.sample_today, from_env.sample_size, from_env.financial_years) == (
-        "akshare", "600000,000001", "00700,0005.HK", 0.75, "2024-08-30", 20, 2)
+    assert (
+        from_env.kind,
+        from_env.symbols,
+        from_env.hk_symbols,
+        from_env.requests_per_second,
+        from_env.sample_today,
+        from_env.sample_size,
+        from_env.financial_years,
+    ) == ("akshare", "600000,000001", "00700,0005.HK", 0.75, "2024-08-30", 20, 2)
     assert args.settings.warehouse_path(args.warehouse) == Path(resources["warehouse"].database) == Path("w/x.duckdb")
     # an option on the command line wins over its variable in the CLI only
     args = parser.parse_args(["run", "--requests-per-second", "3", "--symbols", "600001"])
@@ -173,8 +254,8 @@ def test_a_json_list_in_the_environment_reaches_the_clis_symbol_check(clean_env,
 
 def test_the_readmes_configuration_table_names_every_setting_with_its_default():
     text = README.read_text(encoding="utf-8")
-    table = text[text.index("## Configuration"):]
-    table = table[:table.index("\n\n", table.index("| environment variable"))]
+    table = text[text.index("## Configuration") :]
+    table = table[: table.index("\n\n", table.index("| environment variable"))]
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(QUANTDB_\w+)` \|.*\| ([^|]+) \|$", table, re.M)}
     assert set(rows) == {Settings.variable(field) for field in Settings.model_fields}
     for field, info in Settings.model_fields.items():

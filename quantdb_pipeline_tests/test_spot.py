@@ -58,8 +58,9 @@ def backfill(pipeline):
 
 
 def bars_on(pipeline, day: str) -> pd.DataFrame:
-    return pipeline.query(f"SELECT symbol, {', '.join(BAR_VALUES)}, source FROM daily_bars "
-                          "WHERE trade_date = ? ORDER BY symbol", [day])
+    return pipeline.query(
+        f"SELECT symbol, {', '.join(BAR_VALUES)}, source FROM daily_bars WHERE trade_date = ? ORDER BY symbol", [day]
+    )
 
 
 def test_a_nightly_run_takes_the_day_from_the_quote_list_in_one_page_and_matches_history(pipeline):
@@ -75,15 +76,26 @@ def test_a_nightly_run_takes_the_day_from_the_quote_list_in_one_page_and_matches
     stored = bars_on(pipeline, DAYS[0])
     assert set(stored["source"]) == {"sample/spot"}
     market = SampleMarket(today=DAYS[0])
-    history = pd.concat([normalize.a_share_bars(market.a_share_daily_raw(s, d(DAYS[0]), d(DAYS[0])), s, "sample")
-                         for s in stored["symbol"]], ignore_index=True)
+    history = pd.concat(
+        [
+            normalize.a_share_bars(market.a_share_daily_raw(s, d(DAYS[0]), d(DAYS[0])), s, "sample")
+            for s in stored["symbol"]
+        ],
+        ignore_index=True,
+    )
     same = [v for v in BAR_VALUES if v != "pct_change"]
-    pd.testing.assert_frame_equal(stored[["symbol", *same]].reset_index(drop=True),
-                                  history[["symbol", *same]].astype({"symbol": object}), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        stored[["symbol", *same]].reset_index(drop=True),
+        history[["symbol", *same]].astype({"symbol": object}),
+        check_dtype=False,
+    )
     # the list's 涨跌幅 is measured from its 昨收, the exchange's reference price: on an ex-date that
     # is the ex-rights price, while the history klines stay close-to-close
-    quoted = pipeline.query("SELECT symbol, close, pct_change, reference_price, prev_close FROM daily_bars "
-                            "WHERE trade_date = ? ORDER BY symbol", [DAYS[0]])
+    quoted = pipeline.query(
+        "SELECT symbol, close, pct_change, reference_price, prev_close FROM daily_bars "
+        "WHERE trade_date = ? ORDER BY symbol",
+        [DAYS[0]],
+    )
     np.testing.assert_allclose(quoted["pct_change"], ((quoted["close"] / quoted["reference_price"] - 1) * 100).round(2))
     ex_dates = {s for s in quoted["symbol"] if d(DAYS[0]) in set(market.corporate_actions(s)["ex_date"])}
     shifted = set(quoted["symbol"][(quoted["reference_price"] - quoted["prev_close"]).abs() > 0.005])
@@ -103,8 +115,9 @@ def test_the_next_nights_reconcile_a_rotating_sample_against_history(pipeline):
     assert pipeline.run(DAYS[0], DAYS[0], today=DAYS[0], assets=[daily_bars]).success
     sampled = []
     for day in DAYS[1:]:
-        result = pipeline.run(day, day, today=day, assets=[daily_bars],
-                              ops={"daily_bars": {"config": {"reconcile_symbols": 5}}})
+        result = pipeline.run(
+            day, day, today=day, assets=[daily_bars], ops={"daily_bars": {"config": {"reconcile_symbols": 5}}}
+        )
         assert result.success, failure_messages(result)
         meta = pipeline.bars_metadata(result)
         assert meta["symbols_reconciled"] == 5 and meta["upstream_requests"] == 1 + 5
@@ -112,8 +125,7 @@ def test_the_next_nights_reconcile_a_rotating_sample_against_history(pipeline):
         assert check.passed  # the sample's quote list equals its history
         names = check.metadata["symbols_reconciled"].value.split(", ")
         sampled.append(set(names))
-        stored = pipeline.query("SELECT DISTINCT source FROM daily_bars WHERE symbol IN (SELECT unnest(?))",
-                                [names])
+        stored = pipeline.query("SELECT DISTINCT source FROM daily_bars WHERE symbol IN (SELECT unnest(?))", [names])
         assert set(stored["source"]) == {"sample"}  # history rows replaced the quote-list ones
     assert len(sampled[0]) == 5 and not sampled[0] & sampled[1]  # the sample rotates
     pending = read.status(warehouse=pipeline.warehouse)["unreconciled"].iloc[0]
@@ -127,8 +139,9 @@ def test_a_mismatch_is_reported_by_rule_and_example_and_the_history_row_replaces
     wrong = QuoteListMarket(kind="sample", sample_today=DAYS[0], wrong_high="600000")
     assert pipeline.run(DAYS[0], DAYS[0], today=DAYS[0], market=wrong, assets=[daily_bars]).success
     quoted = bars_on(pipeline, DAYS[0]).set_index("symbol").loc["600000"]
-    result = pipeline.run(DAYS[1], DAYS[1], today=DAYS[1], assets=[daily_bars],
-                          ops={"daily_bars": {"config": {"reconcile_symbols": 100}}})
+    result = pipeline.run(
+        DAYS[1], DAYS[1], today=DAYS[1], assets=[daily_bars], ops={"daily_bars": {"config": {"reconcile_symbols": 100}}}
+    )
     assert result.success, failure_messages(result)
     check = checks_of(result)["daily_bars_spot_reconciliation"]
     assert not check.passed and check.severity.value == "WARN"
@@ -160,8 +173,9 @@ def test_a_quote_list_of_the_previous_session_is_refused_and_nothing_is_written(
 
 def test_history_is_used_when_the_quote_list_is_off_or_more_than_today_is_missing(pipeline):
     backfill(pipeline)
-    result = pipeline.run(DAYS[0], DAYS[0], today=DAYS[0], assets=[daily_bars],
-                          ops={"daily_bars": {"config": {"spot": False}}})
+    result = pipeline.run(
+        DAYS[0], DAYS[0], today=DAYS[0], assets=[daily_bars], ops={"daily_bars": {"config": {"spot": False}}}
+    )
     assert pipeline.bars_metadata(result)["upstream_requests"] == 63
     assert pipeline.bars_metadata(result)["spot_quotes"] == "not used"
     assert "daily_bars_spot_day" not in checks_of(result)  # not evaluated, not faked as passed
@@ -194,13 +208,15 @@ def test_a_rerun_of_the_same_day_asks_upstream_for_nothing_unless_forced(pipelin
     for label in ("nightly", "rerun"):
         result = pipeline.run(DAYS[0], DAYS[0], today=DAYS[0])
         assert result.success, failure_messages(result)
-        assets_requests[label] = {asset: pipeline.metadata(result, asset)["upstream_requests"]
-                                  for asset in ("trading_calendar", "securities", "corporate_actions", "daily_bars",
-                                                "adjustment_factors")}
+        assets_requests[label] = {
+            asset: pipeline.metadata(result, asset)["upstream_requests"]
+            for asset in ("trading_calendar", "securities", "corporate_actions", "daily_bars", "adjustment_factors")
+        }
         published = pipeline.metadata(result, "published_warehouse")
         assert published["run_upstream_requests"] == sum(assets_requests[label].values())
         assert pipeline.instance.get_run_by_id(result.run_id).tags["quantdb/upstream_requests"] == str(
-            published["run_upstream_requests"])
+            published["run_upstream_requests"]
+        )
     # the exchange lists: 7 requests (bse.cn's page 0 is asked twice: once for the page count)
     assert assets_requests["nightly"]["daily_bars"] == 1 and assets_requests["nightly"]["securities"] == 7
     assert assets_requests["rerun"] == dict.fromkeys(assets_requests["rerun"], 0)

@@ -28,15 +28,19 @@ def test_views_exist_inside_the_block_and_are_gone_after_it():
         assert same is conn
         # pandas frames are staged as Arrow: NaN is NULL, as the writes have always stored it
         assert conn.execute("SELECT symbol, close FROM staged_prices ORDER BY symbol").fetchall() == [
-            ("000001", None), ("600000", 10.5)]
+            ("000001", None),
+            ("600000", 10.5),
+        ]
         assert conn.execute("SELECT trade_date FROM staged_days").fetchall() == [(dt.date(2024, 7, 1),)]
     assert not _visible(conn, "staged_prices") and not _visible(conn, "staged_days")
 
 
 def test_views_are_gone_after_an_exception_in_the_block():
     conn = duckdb.connect()
-    with pytest.raises(ZeroDivisionError), \
-            staged(conn, staged_a=pd.DataFrame({"x": [1]}), staged_b=pd.DataFrame({"y": [2]})):
+    with (
+        pytest.raises(ZeroDivisionError),
+        staged(conn, staged_a=pd.DataFrame({"x": [1]}), staged_b=pd.DataFrame({"y": [2]})),
+    ):
         assert conn.execute("SELECT x + (SELECT y FROM staged_b) FROM staged_a").fetchall() == [(3,)]
         raise ZeroDivisionError("inside the block")
     assert not _visible(conn, "staged_a") and not _visible(conn, "staged_b")

@@ -34,8 +34,10 @@ from quantdb_pipeline_tests.faults import FakeEastmoney, FakeExchangeLists, Fake
 
 SIZE = 100  # 12 BSE symbols: 830001..830012, adjacent in symbol order, before the switch
 BEFORE, AFTER = dt.date(2025, 9, 30), BSE_SWITCH_DATE  # the last session before it, the first after
-NOW = {BEFORE: dt.datetime(2025, 9, 30, 18, tzinfo=ZoneInfo("Asia/Shanghai")),
-       AFTER: dt.datetime(2025, 10, 9, 18, tzinfo=ZoneInfo("Asia/Shanghai"))}
+NOW = {
+    BEFORE: dt.datetime(2025, 9, 30, 18, tzinfo=ZoneInfo("Asia/Shanghai")),
+    AFTER: dt.datetime(2025, 10, 9, 18, tzinfo=ZoneInfo("Asia/Shanghai")),
+}
 
 
 class FakedAkshare(MarketSourceResource):
@@ -44,8 +46,13 @@ class FakedAkshare(MarketSourceResource):
     night: str = "2025-09-30"
 
     def build(self):
-        return AkshareSource(requests_per_second=1e9, backoff_seconds=0.0, max_retries=1, sleep=lambda s: None,
-                             now=lambda: NOW[dt.date.fromisoformat(self.night)])
+        return AkshareSource(
+            requests_per_second=1e9,
+            backoff_seconds=0.0,
+            max_retries=1,
+            sleep=lambda s: None,
+            now=lambda: NOW[dt.date.fromisoformat(self.night)],
+        )
 
 
 @pytest.fixture
@@ -95,12 +102,14 @@ def test_the_night_of_the_bse_code_switch_publishes_and_either_code_reads_the_jo
     assert universe.loc[bse, "status"].tolist() == ["listed"] * len(bse)
     changes = pipeline.query("SELECT old_symbol, new_symbol, change_date, matched_by FROM symbol_changes ORDER BY 1")
     assert changes.assign(change_date=changes["change_date"].dt.date).values.tolist() == [
-        [o, n, AFTER, "name_and_list_date"] for o, n in zip(old, bse)]
+        [o, n, AFTER, "name_and_list_date"] for o, n in zip(old, bse)
+    ]
 
     # either code reads one history: the old code's stored bars before the switch, the new code's after
     for code in (old[0], bse[0]):
-        joined = read.daily_bars(code, "2025-09-01", "2025-10-09", columns=["close", "volume"],
-                                 warehouse=pipeline.warehouse)
+        joined = read.daily_bars(
+            code, "2025-09-01", "2025-10-09", columns=["close", "volume"], warehouse=pipeline.warehouse
+        )
         truth = market.a_share_daily_raw(bse[0], dt.date(2025, 9, 1), AFTER)
         assert joined["trade_date"].dt.date.tolist() == truth["日期"].tolist()
         assert joined["close"].tolist() == truth["收盘"].tolist()
@@ -111,8 +120,9 @@ def test_the_night_of_the_bse_code_switch_publishes_and_either_code_reads_the_jo
     for name, frame in read.status(warehouse=pipeline.warehouse).items():
         if "symbol" in frame.columns:
             assert not set(frame["symbol"].dropna()) & set(old), name
-    before_switch = pipeline.query("SELECT run_id FROM daily_bars WHERE symbol = ? AND trade_date = '2025-09-26'",
-                                   [old[0]])
+    before_switch = pipeline.query(
+        "SELECT run_id FROM daily_bars WHERE symbol = ? AND trade_date = '2025-09-26'", [old[0]]
+    )
     assert before_switch["run_id"].tolist() == [first.run_id]  # the old code's own bar, kept
 
     # point in time, each company trades under one code: the old before the switch, the new from it on
@@ -149,8 +159,11 @@ class ShortList(SampleMarket):
 
 
 def statuses(conn, symbols) -> list[str]:
-    rows = dict(conn.execute("SELECT symbol, status FROM securities WHERE symbol IN (SELECT unnest(?::VARCHAR[]))",
-                             [symbols]).fetchall())
+    rows = dict(
+        conn.execute(
+            "SELECT symbol, status FROM securities WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [symbols]
+        ).fetchall()
+    )
     return [rows[s] for s in symbols]
 
 
@@ -160,8 +173,9 @@ def test_a_cut_list_deactivates_nothing_while_a_code_that_really_left_stops_bein
     sz = sorted(s for (s,) in conn.execute("SELECT symbol FROM securities WHERE exchange = 'SZ'").fetchall())
     assert len(sz) - 3 > max(3, MAX_DROP_SHARE * len(sz))  # the cut below is beyond the bound
     gone = "600003"
-    loaded = load_securities(conn, ShortList(today=day + dt.timedelta(days=1), keep_sz=3, drop_sh=gone),
-                             Lineage.now("sample", "night"))
+    loaded = load_securities(
+        conn, ShortList(today=day + dt.timedelta(days=1), keep_sz=3, drop_sh=gone), Lineage.now("sample", "night")
+    )
     assert loaded.counts["drops_refused"] == len(sz) - 3 and loaded.counts["dropped"] == 1
     assert set(statuses(conn, sz)) == {"listed"}  # the cut SZSE list deactivated nobody
     assert statuses(conn, [gone]) == ["dropped"]  # one SSE code left its list: inactive
@@ -204,8 +218,9 @@ def test_an_old_code_listed_next_to_its_twin_is_switched_and_never_fetched(tmp_p
     conn = sample_warehouse(tmp_path, market)
     bse = sorted(market.universe().query("board == 'bse'")["code"])
     old = [old_bse_code(c) for c in bse]
-    changes = conn.execute("SELECT old_symbol, new_symbol, matched_by, change_date FROM symbol_changes "
-                           "ORDER BY 1").fetchall()
+    changes = conn.execute(
+        "SELECT old_symbol, new_symbol, matched_by, change_date FROM symbol_changes ORDER BY 1"
+    ).fetchall()
     # no bars of the old codes, and they are still listed: the switch date is the BSE's
     assert changes == [(o, n, matched_by, AFTER) for o, n in zip(old, bse)]
     assert statuses(conn, old) == ["switched"] * len(old)
@@ -219,8 +234,13 @@ def test_an_old_code_listed_next_to_its_twin_is_switched_and_never_fetched(tmp_p
 
 
 def test_the_previous_code_column_of_the_bse_list_is_read_when_present():
-    bj = pd.DataFrame({"证券代码": ["920163", "920799", "920001"], "原代码": ["838163", None, "920001"],
-                       "证券简称": ["方大新材", "艾融软件", "x"]})
+    bj = pd.DataFrame(
+        {
+            "证券代码": ["920163", "920799", "920001"],
+            "原代码": ["838163", None, "920001"],
+            "证券简称": ["方大新材", "艾融软件", "x"],
+        }
+    )
     assert normalize.bse_previous_codes(bj).values.tolist() == [["838163", "920163"]]
     assert normalize.bse_previous_codes(bj.drop(columns="原代码")).empty  # akshare 1.19.5's shape
 
@@ -250,20 +270,34 @@ def tiny_switch(tmp_path, new_factors_reach_back: bool):
     conn.execute(f"""INSERT INTO securities (symbol, exchange, board, name, is_st, list_date, source, run_id,
                      ingested_at, status) VALUES ('830001', 'BJ', 'bse', 'X', false, DATE '2022-01-04', {stamp},
                      'switched'), ('920001', 'BJ', 'bse', 'X', false, DATE '2022-01-04', {stamp}, 'listed')""")
-    bars = [("830001", "2025-09-26", 10.0, 10.0), ("830001", "2025-09-29", 8.0, 10.0),
-            ("920001", "2025-10-09", 8.4, 8.0), ("920001", "2025-10-10", 8.8, 8.4)]
+    bars = [
+        ("830001", "2025-09-26", 10.0, 10.0),
+        ("830001", "2025-09-29", 8.0, 10.0),
+        ("920001", "2025-10-09", 8.4, 8.0),
+        ("920001", "2025-10-10", 8.8, 8.4),
+    ]
     for symbol, day, close, previous in bars:
-        conn.execute(f"INSERT INTO daily_bars (symbol, trade_date, open, high, low, close, volume, amount, prev_close, "
-                     f"source, run_id, ingested_at) VALUES (?, ?, ?, ?, ?, ?, 100, 1000.0, ?, {stamp})",
-                     [symbol, day, close, close, close, close, previous])
+        conn.execute(
+            f"INSERT INTO daily_bars (symbol, trade_date, open, high, low, close, volume, amount, prev_close, "
+            f"source, run_id, ingested_at) VALUES (?, ?, ?, ?, ?, ?, 100, 1000.0, ?, {stamp})",
+            [symbol, day, close, close, close, close, previous],
+        )
     factors = [("830001", "2022-01-04", 1.0), ("830001", "2025-09-29", 1.25)]
-    factors += ([("920001", "2022-01-04", 1.0), ("920001", "2025-09-29", 1.25)] if new_factors_reach_back
-                else [("920001", "2025-10-09", 1.0)])
+    factors += (
+        [("920001", "2022-01-04", 1.0), ("920001", "2025-09-29", 1.25)]
+        if new_factors_reach_back
+        else [("920001", "2025-10-09", 1.0)]
+    )
     for symbol, day, factor in factors:
-        conn.execute(f"INSERT INTO adjustment_factors (symbol, ex_date, hfq_factor, source, run_id, ingested_at) "
-                     f"VALUES (?, ?, ?, {stamp})", [symbol, day, factor])
-    conn.execute(f"INSERT INTO symbol_changes VALUES ('830001', '920001', DATE '2025-10-09', 'name_and_list_date', "
-                 f"'X', DATE '2022-01-04', {stamp})")
+        conn.execute(
+            f"INSERT INTO adjustment_factors (symbol, ex_date, hfq_factor, source, run_id, ingested_at) "
+            f"VALUES (?, ?, ?, {stamp})",
+            [symbol, day, factor],
+        )
+    conn.execute(
+        f"INSERT INTO symbol_changes VALUES ('830001', '920001', DATE '2025-10-09', 'name_and_list_date', "
+        f"'X', DATE '2022-01-04', {stamp})"
+    )
     conn.close()
     publish(tmp_path / "quantdb.duckdb")
     return tmp_path / "quantdb.duckdb"

@@ -53,9 +53,12 @@ def free_port() -> int:
 
 
 def graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", method="POST",
-                                     data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        method="POST",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         body = json.loads(response.read())
     assert "errors" not in body, body
@@ -93,13 +96,25 @@ def stop(process: subprocess.Popen) -> None:
 
 def launch(tmp_path: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    env = {**os.environ, "QUANTDB_WAREHOUSE": str(tmp_path / "warehouse" / "quantdb.duckdb"),
-           "QUANTDB_SOURCE": "sample", "QUANTDB_SAMPLE_TODAY": "2024-09-30", "QUANTDB_SYMBOLS": "600000,000001,300001",
-           "QUANTDB_HK_SYMBOLS": "00700", "QUANTDB_INDICES": "000300", "DAGSTER_HOME": ""}
+    env = {
+        **os.environ,
+        "QUANTDB_WAREHOUSE": str(tmp_path / "warehouse" / "quantdb.duckdb"),
+        "QUANTDB_SOURCE": "sample",
+        "QUANTDB_SAMPLE_TODAY": "2024-09-30",
+        "QUANTDB_SYMBOLS": "600000,000001,300001",
+        "QUANTDB_HK_SYMBOLS": "00700",
+        "QUANTDB_INDICES": "000300",
+        "DAGSTER_HOME": "",
+    }
     env.pop("DAGSTER_HOME")
-    process = subprocess.Popen([str(DAGSTER), "dev", "-h", "127.0.0.1", "-p", str(port)], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=open(tmp_path / "dagster-dev.log", "ab"),
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [str(DAGSTER), "dev", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "dagster-dev.log", "ab"),
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 240
     while True:
         try:
@@ -108,8 +123,9 @@ def launch(tmp_path: Path) -> tuple[subprocess.Popen, int]:
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 stop(process)
-                raise RuntimeError("dagster dev did not start: "
-                                   + (tmp_path / "dagster-dev.log").read_text()[-3000:]) from None
+                raise RuntimeError(
+                    "dagster dev did not start: " + (tmp_path / "dagster-dev.log").read_text()[-3000:]
+                ) from None
             time.sleep(1)
 
 
@@ -128,18 +144,39 @@ def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev,
     port = start()
     data = graphql(port, ASSETS_AND_CHECKS)
     assets = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
-    assert {"trading_calendar", "securities", "corporate_actions", "daily_bars", "adjustment_factors", "hk_daily_bars",
-            "index_daily_bars",
-            "security_profiles", "financial_statements", "financial_indicators", "published_warehouse"} <= set(assets)
+    assert {
+        "trading_calendar",
+        "securities",
+        "corporate_actions",
+        "daily_bars",
+        "adjustment_factors",
+        "hk_daily_bars",
+        "index_daily_bars",
+        "security_profiles",
+        "financial_statements",
+        "financial_indicators",
+        "published_warehouse",
+    } <= set(assets)
     checks = {c["name"] for n in assets.values() for c in n["assetChecksOrError"].get("checks", [])}
-    assert {"daily_bars_rows_suite", "daily_bars_batch_suite", "adjustment_factors_suite", "corporate_actions_suite",
-            "security_profiles_suite", "financial_statements_suite"} <= checks
+    assert {
+        "daily_bars_rows_suite",
+        "daily_bars_batch_suite",
+        "adjustment_factors_suite",
+        "corporate_actions_suite",
+        "security_profiles_suite",
+        "financial_statements_suite",
+    } <= checks
     repository = data["repositoriesOrError"]["nodes"][0]
     schedules = {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]}
     sensors = {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]}
-    assert schedules == {"reference_schedule": "STOPPED", "nightly_bars_schedule": "STOPPED",
-                         "nightly_hk_bars_schedule": "STOPPED", "nightly_profiles_schedule": "STOPPED",
-                         "weekly_profiles_schedule": "STOPPED", "financials_schedule": "STOPPED"}
+    assert schedules == {
+        "reference_schedule": "STOPPED",
+        "nightly_bars_schedule": "STOPPED",
+        "nightly_hk_bars_schedule": "STOPPED",
+        "nightly_profiles_schedule": "STOPPED",
+        "weekly_profiles_schedule": "STOPPED",
+        "financials_schedule": "STOPPED",
+    }
     assert sensors == {"new_listings_sensor": "STOPPED", "run_failure_alert": "RUNNING", "dead_run_sensor": "RUNNING"}
 
     selector = {"repositoryLocationName": repository["location"]["name"], "repositoryName": repository["name"]}
@@ -156,23 +193,39 @@ def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev,
 
     # a backfill of a range, as the UI's Materialize > partition range launches it: one run for the
     # range (single-run backfill policy), whose partitions are the range's SSE sessions only
-    params = {"partitionsByAssets": [
-        {"assetKey": {"path": ["daily_bars"]}, "partitions": {"range": {"start": "2024-09-20", "end": "2024-09-27"}}},
-        {"assetKey": {"path": ["published_warehouse"]}, "partitions": None}]}
+    params = {
+        "partitionsByAssets": [
+            {
+                "assetKey": {"path": ["daily_bars"]},
+                "partitions": {"range": {"start": "2024-09-20", "end": "2024-09-27"}},
+            },
+            {"assetKey": {"path": ["published_warehouse"]}, "partitions": None},
+        ]
+    }
     launched = graphql(port, BACKFILL, {"params": params})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     deadline = time.monotonic() + 400
-    while (backfill := graphql(port, BACKFILL_STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"]
-           )["status"] == "REQUESTED" and time.monotonic() < deadline:
+    while (backfill := graphql(port, BACKFILL_STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"])[
+        "status"
+    ] == "REQUESTED" and time.monotonic() < deadline:
         time.sleep(3)
     assert backfill["status"] == "COMPLETED_SUCCESS", (backfill, (home / "dagster-dev.log").read_text()[-3000:])
     assert backfill["numPartitions"] == 6  # 09-20 and 09-23..27: the weekend is no partition
     ranges = [{t["key"]: t["value"] for t in run["tags"]} for run in backfill["runs"]]
-    assert [(r["dagster/asset_partition_range_start"], r["dagster/asset_partition_range_end"])
-            for r in ranges if "dagster/asset_partition_range_start" in r] == [("2024-09-20", "2024-09-27")]
+    assert [
+        (r["dagster/asset_partition_range_start"], r["dagster/asset_partition_range_end"])
+        for r in ranges
+        if "dagster/asset_partition_range_start" in r
+    ] == [("2024-09-20", "2024-09-27")]
     bars = read.daily_bars(["600000", "000001"], "2024-09-20", "2024-09-27", warehouse=published)
-    assert sorted(bars["trade_date"].dt.strftime("%m-%d").unique()) == ["09-20", "09-23", "09-24", "09-25", "09-26",
-                                                                         "09-27"]
+    assert sorted(bars["trade_date"].dt.strftime("%m-%d").unique()) == [
+        "09-20",
+        "09-23",
+        "09-24",
+        "09-25",
+        "09-26",
+        "09-27",
+    ]
     assert (home / ".dagster" / "storage").is_dir()  # run history lives in the instance of dagster.yaml
 
     # the daemon created that ONE run with one planned materialization for the range (the event
@@ -183,8 +236,12 @@ def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev,
     monkeypatch.chdir(home)  # dagster.yaml's storage paths are relative to where Dagster starts
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(home / ".dagster"), config_dir=str(home))) as instance:
         every = instance.get_runs()
-        runs = [r for r in every if r.tags.get("dagster/backfill") == launched["backfillId"]
-                and "dagster/asset_partition_range_start" in r.tags]
+        runs = [
+            r
+            for r in every
+            if r.tags.get("dagster/backfill") == launched["backfillId"]
+            and "dagster/asset_partition_range_start" in r.tags
+        ]
         assert len(runs) == 1 and runs[0].is_success, [(r.run_id, r.status, r.tags, r.asset_selection) for r in every]
         planned = instance.all_logs(runs[0].run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
         assert [e.dagster_event.asset_key.to_user_string() for e in planned].count("daily_bars") == 1
@@ -198,4 +255,6 @@ def test_the_ui_lists_the_pipeline_and_runs_it_on_the_sample_market(dagster_dev,
     runs = graphql(port, RUNS)["runsOrError"]["results"]
     assert len(runs) >= 2 and all(r["status"] == "SUCCESS" for r in runs)
     repository = graphql(port, ASSETS_AND_CHECKS)["repositoriesOrError"]["nodes"][0]
-    assert {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]}["nightly_bars_schedule"] == "RUNNING"
+    assert {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]}[
+        "nightly_bars_schedule"
+    ] == "RUNNING"

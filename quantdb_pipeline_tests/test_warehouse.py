@@ -14,23 +14,28 @@ from quantdb_pipeline.warehouse.writes import Lineage, write_bar_batch
 
 D = dt.date
 # a week with a holiday: Mon 2024-09-30, National Day 10-01..10-07, Tue 10-08 ...
-DAYS = TradingDays([D(2024, 9, 26), D(2024, 9, 27), D(2024, 9, 30), D(2024, 10, 8), D(2024, 10, 9),
-                    D(2024, 10, 10), D(2024, 10, 11)])
+DAYS = TradingDays(
+    [D(2024, 9, 26), D(2024, 9, 27), D(2024, 9, 30), D(2024, 10, 8), D(2024, 10, 9), D(2024, 10, 10), D(2024, 10, 11)]
+)
 
 
 def test_intervals_separated_only_by_a_holiday_merge():
-    assert merge([(D(2024, 9, 26), D(2024, 9, 30)), (D(2024, 10, 8), D(2024, 10, 9))], DAYS) == \
-        [(D(2024, 9, 26), D(2024, 10, 9))]
+    assert merge([(D(2024, 9, 26), D(2024, 9, 30)), (D(2024, 10, 8), D(2024, 10, 9))], DAYS) == [
+        (D(2024, 9, 26), D(2024, 10, 9))
+    ]
 
 
 def test_intervals_with_a_trading_day_between_do_not_merge():
-    assert merge([(D(2024, 9, 26), D(2024, 9, 27)), (D(2024, 10, 8), D(2024, 10, 9))], DAYS) == \
-        [(D(2024, 9, 26), D(2024, 9, 27)), (D(2024, 10, 8), D(2024, 10, 9))]
+    assert merge([(D(2024, 9, 26), D(2024, 9, 27)), (D(2024, 10, 8), D(2024, 10, 9))], DAYS) == [
+        (D(2024, 9, 26), D(2024, 9, 27)),
+        (D(2024, 10, 8), D(2024, 10, 9)),
+    ]
 
 
 def test_overlapping_and_contained_intervals_merge():
-    assert merge([(D(2024, 10, 8), D(2024, 10, 11)), (D(2024, 9, 26), D(2024, 10, 9)),
-                  (D(2024, 10, 9), D(2024, 10, 10))], DAYS) == [(D(2024, 9, 26), D(2024, 10, 11))]
+    assert merge(
+        [(D(2024, 10, 8), D(2024, 10, 11)), (D(2024, 9, 26), D(2024, 10, 9)), (D(2024, 10, 9), D(2024, 10, 10))], DAYS
+    ) == [(D(2024, 9, 26), D(2024, 10, 11))]
 
 
 def test_missing_span_is_the_smallest_range_holding_every_uncovered_day():
@@ -48,8 +53,9 @@ def test_migrations_apply_once(tmp_path):
         assert schema_version(conn) == len(migrations())
         assert migrate(conn) == len(migrations())  # idempotent
         assert conn.execute("SELECT count(*) FROM schema_migrations").fetchall()[0][0] == len(migrations())
-        comments = dict(conn.execute(
-            "SELECT column_name, comment FROM duckdb_columns() WHERE table_name = 'daily_bars'").fetchall())
+        comments = dict(
+            conn.execute("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = 'daily_bars'").fetchall()
+        )
         assert "shares" in comments["volume"].lower() and "CNY" in comments["amount"]
 
 
@@ -61,18 +67,35 @@ def test_primary_keys_are_enforced(tmp_path):
 
 
 def bars(symbol: str, days: list[dt.date], close: float) -> pd.DataFrame:
-    raw = pd.DataFrame({"日期": days, "股票代码": symbol, "开盘": close, "收盘": close, "最高": close,
-                        "最低": close, "成交量": 10, "成交额": close * 1000, "振幅": 0.0, "涨跌幅": 0.0,
-                        "涨跌额": 0.0, "换手率": 0.1})
+    raw = pd.DataFrame(
+        {
+            "日期": days,
+            "股票代码": symbol,
+            "开盘": close,
+            "收盘": close,
+            "最高": close,
+            "最低": close,
+            "成交量": 10,
+            "成交额": close * 1000,
+            "振幅": 0.0,
+            "涨跌幅": 0.0,
+            "涨跌额": 0.0,
+            "换手率": 0.1,
+        }
+    )
     return normalize.a_share_bars(raw, symbol, "test")
 
 
 def write(conn, frame, start, end, run="r1"):
     symbol = frame["symbol"].iloc[0]
     return write_bar_batch(
-        conn, frame, pd.DataFrame([(symbol, start, end)], columns=["symbol", "fetched_from", "fetched_to"]),
-        {symbol: [(start, end)]}, pd.DataFrame([(symbol, "ok", None)], columns=["symbol", "status", "error"]),
-        Lineage.now("test", run))
+        conn,
+        frame,
+        pd.DataFrame([(symbol, start, end)], columns=["symbol", "fetched_from", "fetched_to"]),
+        {symbol: [(start, end)]},
+        pd.DataFrame([(symbol, "ok", None)], columns=["symbol", "status", "error"]),
+        Lineage.now("test", run),
+    )
 
 
 def test_a_window_is_replaced_and_rows_outside_it_are_kept(tmp_path):

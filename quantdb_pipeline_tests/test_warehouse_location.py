@@ -21,8 +21,22 @@ from quantdb_pipeline.warehouse.source_identity import MixedSourcesError
 from quantdb_pipeline.warehouse_location import find_warehouse
 
 #: One symbol, one week: what the assertions need, in one Dagster run (`--symbols` implies cn).
-RUN = ["run", "--source", "sample", "--sample-today", "2024-07-19", "--start", "2024-07-15", "--end", "2024-07-19",
-       "--symbols", "600000", "--sample-size", "10", "--no-progress"]
+RUN = [
+    "run",
+    "--source",
+    "sample",
+    "--sample-today",
+    "2024-07-19",
+    "--start",
+    "2024-07-15",
+    "--end",
+    "2024-07-19",
+    "--symbols",
+    "600000",
+    "--sample-size",
+    "10",
+    "--no-progress",
+]
 
 
 def digest(path: Path) -> str:
@@ -36,7 +50,8 @@ def sources(path: Path) -> list[tuple]:
 
 @pytest.mark.slow
 def test_the_demo_writes_sample_duckdb_and_readers_find_it_from_any_folder_and_akshare_is_refused(
-        workdir, user_config_home, tmp_path_factory, monkeypatch, capsys):
+    workdir, user_config_home, tmp_path_factory, monkeypatch, capsys
+):
     assert main(RUN) == EXIT_OK
     out, err = capsys.readouterr()
     sample = workdir / "warehouse" / "sample.duckdb"
@@ -64,8 +79,20 @@ def test_the_demo_writes_sample_duckdb_and_readers_find_it_from_any_folder_and_a
     # real data into the sample's file: refused before anything starts, the file unchanged
     before = digest(sample)
     with responses.RequestsMock():  # no HTTP request may be made: any would fail the test
-        code = main(["run", "--source", "akshare", "--warehouse", str(sample), "--symbols", "600000",
-                     "--start", "2024-07-22", "--no-progress"])
+        code = main(
+            [
+                "run",
+                "--source",
+                "akshare",
+                "--warehouse",
+                str(sample),
+                "--symbols",
+                "600000",
+                "--start",
+                "2024-07-22",
+                "--no-progress",
+            ]
+        )
     err = capsys.readouterr().err
     assert code == EXIT_USAGE
     assert f"refused to write akshare data into {sample}:" in err
@@ -76,8 +103,23 @@ def test_the_demo_writes_sample_duckdb_and_readers_find_it_from_any_folder_and_a
     assert not (elsewhere / ".dagster").exists()  # no run recorded either
     # with the flag the refusal is lifted (a weekend: no trading day, so no run and no request)
     with responses.RequestsMock():
-        code = main(["run", "--source", "akshare", "--warehouse", str(sample), "--symbols", "600000",
-                     "--start", "2024-07-20", "--end", "2024-07-21", "--allow-mixed-sources", "--no-progress"])
+        code = main(
+            [
+                "run",
+                "--source",
+                "akshare",
+                "--warehouse",
+                str(sample),
+                "--symbols",
+                "600000",
+                "--start",
+                "2024-07-20",
+                "--end",
+                "2024-07-21",
+                "--allow-mixed-sources",
+                "--no-progress",
+            ]
+        )
     err = capsys.readouterr().err
     assert code == EXIT_OK and "refused" not in err and "no trading day in 2024-07-20..2024-07-21" in err
 
@@ -101,8 +143,9 @@ def test_the_warehouse_resource_refuses_another_source_unless_mixing_is_allowed(
             pass
     allowed = WarehouseResource(database=str(akshare_warehouse), source="sample", allow_mixed_sources=True)
     with allowed.get_connection() as conn:
-        assert conn.execute("SELECT source, mixed_allowed FROM warehouse_sources ORDER BY first_written_at"
-                            ).fetchall() == [("akshare", False), ("sample", True)]
+        assert conn.execute(
+            "SELECT source, mixed_allowed FROM warehouse_sources ORDER BY first_written_at"
+        ).fetchall() == [("akshare", False), ("sample", True)]
     with WarehouseResource(database=str(akshare_warehouse), source="akshare").get_connection() as conn:
         assert conn.execute("SELECT count(*) FROM warehouse_sources").fetchall() == [(2,)]  # its own: no new row
 
@@ -131,8 +174,9 @@ def write_config(home: Path, path: Path) -> Path:
     return config
 
 
-def test_with_no_warehouse_anywhere_the_error_lists_every_place_and_how_to_build_one(tmp_path, monkeypatch,
-                                                                                      user_config_home):
+def test_with_no_warehouse_anywhere_the_error_lists_every_place_and_how_to_build_one(
+    tmp_path, monkeypatch, user_config_home
+):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("QUANTDB_WAREHOUSE", raising=False)
     with pytest.raises(read.WarehouseNotFoundError) as raised:
@@ -150,8 +194,9 @@ def test_with_no_warehouse_anywhere_the_error_lists_every_place_and_how_to_build
     assert "build one with `quantdb-pipeline run`" in lines[-1]
 
 
-def test_a_missing_explicit_choice_names_the_existing_warehouse_and_suggests_no_new_one(tmp_path, monkeypatch,
-                                                                                         user_config_home):
+def test_a_missing_explicit_choice_names_the_existing_warehouse_and_suggests_no_new_one(
+    tmp_path, monkeypatch, user_config_home
+):
     monkeypatch.chdir(tmp_path)
     existing = tmp_path / "elsewhere" / "quantdb.duckdb"
     existing.parent.mkdir()
@@ -198,15 +243,17 @@ def test_a_warehouse_from_before_the_sources_table_gets_its_sources_from_its_row
     for _, _, sql in bundled[:14]:
         conn.execute(sql)
     conn.execute("INSERT INTO trading_calendar VALUES ('CN', '2024-01-02', 'sample', 'r1', '2024-01-01 00:00+00')")
-    conn.execute("INSERT INTO daily_bars (symbol, trade_date, open, high, low, close, volume, amount, source, run_id, "
-                 "ingested_at) VALUES ('600000', '2024-01-02', 1, 1, 1, 1, 1, 1, 'akshare/spot', 'r2', "
-                 "'2024-02-01 00:00+00')")
+    conn.execute(
+        "INSERT INTO daily_bars (symbol, trade_date, open, high, low, close, volume, amount, source, run_id, "
+        "ingested_at) VALUES ('600000', '2024-01-02', 1, 1, 1, 1, 1, 1, 'akshare/spot', 'r2', "
+        "'2024-02-01 00:00+00')"
+    )
     assert recorded_sources(conn) == ["sample", "akshare"]  # not migrated yet: from the rows
     assert bundled[14][1] == "0015_warehouse_sources.sql"
     conn.execute(bundled[14][2])
-    assert conn.execute("SELECT source, first_written_at::DATE, mixed_allowed FROM warehouse_sources "
-                        "ORDER BY first_written_at").fetchall() == [("sample", dt.date(2024, 1, 1), False),
-                                                                   ("akshare", dt.date(2024, 2, 1), True)]
+    assert conn.execute(
+        "SELECT source, first_written_at::DATE, mixed_allowed FROM warehouse_sources ORDER BY first_written_at"
+    ).fetchall() == [("sample", dt.date(2024, 1, 1), False), ("akshare", dt.date(2024, 2, 1), True)]
 
 
 def test_a_run_repoints_readers_only_when_nothing_else_is_recorded(tmp_path, user_config_home, capsys):

@@ -25,16 +25,36 @@ def test_a_foreign_session_on_the_working_file_stops_the_cli_in_one_line(tmp_pat
     monkeypatch.chdir(tmp_path)  # dagster.yaml's paths are relative to the directory it is opened from
     shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
     (tmp_path / "warehouse").mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "warehouse" / "sample.work.duckdb")],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path / "warehouse" / "sample.work.duckdb")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "ready"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANTDB_", "DAGSTER_HOME"))}
         for start in (["--start", "2024-07-01"], []):  # with and without --start (as cron runs it)
-            out = subprocess.run([sys.executable, "-m", "quantdb_pipeline.cli", "run", "--no-progress", *start,
-                                  "--sample-today", "2024-07-31", "--markets", "cn", "--sample-size", "10"],
-                                 cwd=tmp_path, capture_output=True, text=True, timeout=240,
-                                 env={**env, "PYTHONPATH": str(REPO)})
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "quantdb_pipeline.cli",
+                    "run",
+                    "--no-progress",
+                    *start,
+                    "--sample-today",
+                    "2024-07-31",
+                    "--markets",
+                    "cn",
+                    "--sample-size",
+                    "10",
+                ],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=240,
+                env={**env, "PYTHONPATH": str(REPO)},
+            )
             assert out.returncode == 1, out.stderr
             last = out.stderr.strip().splitlines()[-1]
             assert last.startswith("quantdb-pipeline: ") and "the working file" in last

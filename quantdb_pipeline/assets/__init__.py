@@ -77,8 +77,13 @@ def _export_assets() -> None:
     from dagster import AssetsDefinition
 
     for module in [*dataset_modules(), importlib.import_module(PUBLISH_MODULE)]:
-        globals().update({name: value for name, value in vars(module).items()
-                          if isinstance(value, AssetsDefinition) and not name.startswith("_")})
+        globals().update(
+            {
+                name: value
+                for name, value in vars(module).items()
+                if isinstance(value, AssetsDefinition) and not name.startswith("_")
+            }
+        )
 
 
 _export_assets()

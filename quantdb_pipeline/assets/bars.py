@@ -41,8 +41,9 @@ RECONCILE_SUITE = "daily_bars_spot_reconciliation"
 #: today (see `loaders.bars`). Other runs leave them out of their selection
 #: (`AssetSelection.assets(...) - QUOTE_LIST_CHECKS`): Dagster plans every selected check of a range
 #: run once per partition (a row each in its check history), and shows an unevaluated one as skipped.
-QUOTE_LIST_CHECKS = AssetSelection.checks(*(AssetCheckKey(AssetKey("daily_bars"), name)
-                                            for name in (SPOT_DAY_SUITE, RECONCILE_SUITE)))
+QUOTE_LIST_CHECKS = AssetSelection.checks(
+    *(AssetCheckKey(AssetKey("daily_bars"), name) for name in (SPOT_DAY_SUITE, RECONCILE_SUITE))
+)
 
 
 def selection_without_quote_list(assets: list, may_use_quote_list: bool) -> AssetSelection | None:
@@ -68,11 +69,20 @@ DESCRIPTION = "Unadjusted A-share daily bars, loaded incrementally and checked b
 
 
 @multi_asset(
-    specs=[AssetSpec(
-        "daily_bars", description=DESCRIPTION, group_name="market_data", partitions_def=sse_partitions,
-        deps=[trading_calendar, securities], kinds={"duckdb"}, tags=market_tags("cn"),
-        freshness_policy=FreshnessPolicy.cron(deadline_cron="0 18 * * 1-5",
-                                              lower_bound_delta=dt.timedelta(hours=2), timezone=MARKET_TIMEZONE))],
+    specs=[
+        AssetSpec(
+            "daily_bars",
+            description=DESCRIPTION,
+            group_name="market_data",
+            partitions_def=sse_partitions,
+            deps=[trading_calendar, securities],
+            kinds={"duckdb"},
+            tags=market_tags("cn"),
+            freshness_policy=FreshnessPolicy.cron(
+                deadline_cron="0 18 * * 1-5", lower_bound_delta=dt.timedelta(hours=2), timezone=MARKET_TIMEZONE
+            ),
+        )
+    ],
     partitions_def=sse_partitions,
     # A backfill of a date range runs as ONE step, so each symbol's range is one request.
     backfill_policy=BackfillPolicy.single_run(),
@@ -81,24 +91,43 @@ DESCRIPTION = "Unadjusted A-share daily bars, loaded incrementally and checked b
     # asset may leave a check unevaluated (Dagster shows it skipped) instead of faking a pass
     can_subset=True,
     check_specs=[
-        suite_check(ROWS_SUITE, "daily_bars", "row rules: keys, trading day, not in future, OHLC order, "
-                    "positive prices, board price limit, amount/volume within [low, high]; failing rows "
-                    "are quarantined"),
-        suite_check(BATCH_SUITE, "daily_bars", "batch rule, checked at the end of the load: each trading day "
-                    "has rows for enough of the symbols fetched for it; a failing day is refused (the run's "
-                    "bars of it removed, left to the next run) and the load fails"),
+        suite_check(
+            ROWS_SUITE,
+            "daily_bars",
+            "row rules: keys, trading day, not in future, OHLC order, "
+            "positive prices, board price limit, amount/volume within [low, high]; failing rows "
+            "are quarantined",
+        ),
+        suite_check(
+            BATCH_SUITE,
+            "daily_bars",
+            "batch rule, checked at the end of the load: each trading day "
+            "has rows for enough of the symbols fetched for it; a failing day is refused (the run's "
+            "bars of it removed, left to the next run) and the load fails",
+        ),
         # not declared blocking: a wrong day fails the step itself, before anything is written
-        AssetCheckSpec(SPOT_DAY_SUITE, asset="daily_bars", description=(
-            "the quote list shows the expected session: its 昨收 equals the stored previous close for most "
-            "symbols; a failure fails the load and writes nothing (runs that use the quote list only)")),
-        AssetCheckSpec(RECONCILE_SUITE, asset="daily_bars", description=(
-            "a rotating sample of symbols' earlier quote-list bars equal the history endpoint's, field by "
-            "field; the history rows replace them either way (runs that use the quote list only)")),
+        AssetCheckSpec(
+            SPOT_DAY_SUITE,
+            asset="daily_bars",
+            description=(
+                "the quote list shows the expected session: its 昨收 equals the stored previous close for most "
+                "symbols; a failure fails the load and writes nothing (runs that use the quote list only)"
+            ),
+        ),
+        AssetCheckSpec(
+            RECONCILE_SUITE,
+            asset="daily_bars",
+            description=(
+                "a rotating sample of symbols' earlier quote-list bars equal the history endpoint's, field by "
+                "field; the history rows replace them either way (runs that use the quote list only)"
+            ),
+        ),
         load_check("daily_bars"),
     ],
 )
-def daily_bars(context: AssetExecutionContext, config: BarsConfig, market: MarketSourceResource,
-               warehouse: WarehouseResource):
+def daily_bars(
+    context: AssetExecutionContext, config: BarsConfig, market: MarketSourceResource, warehouse: WarehouseResource
+):
     """Unadjusted A-share daily bars, loaded incrementally and checked before they are written.
 
     Writes to DuckDB itself (no IO manager): a multi-partition run cannot hand one value
@@ -111,8 +140,9 @@ def daily_bars(context: AssetExecutionContext, config: BarsConfig, market: Marke
     yield from settle_dataset(context, warehouse, "daily_bars", _load(context, config, market, warehouse))
 
 
-def _load(context: AssetExecutionContext, config: BarsConfig, market: MarketSourceResource,
-          warehouse: WarehouseResource):
+def _load(
+    context: AssetExecutionContext, config: BarsConfig, market: MarketSourceResource, warehouse: WarehouseResource
+):
     key_range = context.partition_key_range
     start, end = dt.date.fromisoformat(key_range.start), dt.date.fromisoformat(key_range.end)
     source = market.build()
@@ -126,11 +156,21 @@ def _load(context: AssetExecutionContext, config: BarsConfig, market: MarketSour
     refuse_without_universe(warehouse, market.symbol_list(), source.name, "bars")
     try:
         with warehouse.get_connection() as conn:
-            report = load_daily_bars(conn, source, start, end, lineage, symbols=market.symbol_list(),
-                                     progress=on_progress, min_daily_coverage=market.min_daily_coverage,
-                                     breaker_threshold=market.breaker_threshold, lag_days=config.lag_days,
-                                     use_spot=config.spot, reconcile_symbols=config.reconcile_symbols,
-                                     revisit_days=market.revisit_days)
+            report = load_daily_bars(
+                conn,
+                source,
+                start,
+                end,
+                lineage,
+                symbols=market.symbol_list(),
+                progress=on_progress,
+                min_daily_coverage=market.min_daily_coverage,
+                breaker_threshold=market.breaker_threshold,
+                lag_days=config.lag_days,
+                use_spot=config.spot,
+                reconcile_symbols=config.reconcile_symbols,
+                revisit_days=market.revisit_days,
+            )
             preview = conn.execute(
                 """
                 SELECT symbol, trade_date, open, high, low, close, volume, amount
@@ -140,23 +180,30 @@ def _load(context: AssetExecutionContext, config: BarsConfig, market: MarketSour
             ).df()
     except SpotRejected as refused:
         yield check_result(SPOT_DAY_SUITE, refused.outcome)
-        raise DatasetFailed(str(refused), {"rows_written": 0, "source": source.name,
-                                           **DatasetReport(rows_written=0).metadata()}) from refused
+        raise DatasetFailed(
+            str(refused), {"rows_written": 0, "source": source.name, **DatasetReport(rows_written=0).metadata()}
+        ) from refused
     except GateFailed as refused:
         if refused.row_checks is not None:
             yield check_result(ROWS_SUITE, refused.row_checks)
         yield check_result(BATCH_SUITE, refused.outcome)
-        raise DatasetFailed(str(refused), {"rows_written": 0, "source": source.name,
-                                           **DatasetReport(rows_written=0).metadata()}) from refused
+        raise DatasetFailed(
+            str(refused), {"rows_written": 0, "source": source.name, **DatasetReport(rows_written=0).metadata()}
+        ) from refused
     _log_per_symbol(context, report)
     yield check_result(ROWS_SUITE, report.row_checks)
     yield check_result(BATCH_SUITE, report.batch_checks)
     if report.spot_checks is not None:
         yield check_result(SPOT_DAY_SUITE, report.spot_checks, {"day": str(report.spot_day)})
     if report.reconciliation is not None:
-        yield check_result(RECONCILE_SUITE, report.reconciliation, {
-            "symbols_reconciled": MetadataValue.text(", ".join(report.reconciled)),
-            "rows_mismatched": report.reconcile_mismatches})
+        yield check_result(
+            RECONCILE_SUITE,
+            report.reconciliation,
+            {
+                "symbols_reconciled": MetadataValue.text(", ".join(report.reconciled)),
+                "rows_mismatched": report.reconcile_mismatches,
+            },
+        )
     if report.circuit_open:
         raise DatasetFailed(f"circuit breaker: {report.circuit_open}", _metadata(report, source.name, preview))
     if report.failed and not report.rows_per_symbol and not report.symbols_skipped:
@@ -164,8 +211,7 @@ def _load(context: AssetExecutionContext, config: BarsConfig, market: MarketSour
     yield MaterializeResult(metadata=_metadata(report, source.name, preview))
 
 
-def refuse_without_universe(warehouse: WarehouseResource, named: list[str] | None, source: str,
-                            what: str) -> None:
+def refuse_without_universe(warehouse: WarehouseResource, named: list[str] | None, source: str, what: str) -> None:
     """Raise `DatasetFailed` when the warehouse lists no security: bars and adjustment factors
     (`what`) are fetched for the listed universe only (`plan_bar_fetches`, the factor plan), so
     every symbol, the named ones included, would be skipped and the load would end "ok" with
@@ -183,18 +229,25 @@ def refuse_without_universe(warehouse: WarehouseResource, named: list[str] | Non
     reason = f"skipped: universe unavailable ({cause})"
     if named:
         reason += f"; no {what} requested for {', '.join(named)}"
-    summary = DatasetReport.failures([(symbol, f"universe unavailable ({cause})") for symbol in named or []],
-                                     rows_written=0)
-    raise DatasetFailed(reason, {
-        "rows_written": 0, "symbols_failed": len(named or []), "source": source,
-        "failed_symbols": MetadataValue.md(failed_symbols_markdown(summary.failed_symbols)) if named else "none",
-        **summary.metadata()})
+    summary = DatasetReport.failures(
+        [(symbol, f"universe unavailable ({cause})") for symbol in named or []], rows_written=0
+    )
+    raise DatasetFailed(
+        reason,
+        {
+            "rows_written": 0,
+            "symbols_failed": len(named or []),
+            "source": source,
+            "failed_symbols": MetadataValue.md(failed_symbols_markdown(summary.failed_symbols)) if named else "none",
+            **summary.metadata(),
+        },
+    )
 
 
 def _log_per_symbol(context: AssetExecutionContext, report: BarLoadReport) -> None:
     items = sorted(report.rows_per_symbol.items())
     for i in range(0, len(items), 20):
-        chunk = " ".join(f"{symbol}:{rows}" for symbol, rows in items[i: i + 20])
+        chunk = " ".join(f"{symbol}:{rows}" for symbol, rows in items[i : i + 20])
         context.log.info(f"daily_bars rows per symbol: {chunk}")
     for symbol, reason in sorted(report.failed.items()):
         context.log.warning(f"daily_bars {symbol} failed, will retry next run: {reason}")
@@ -207,10 +260,12 @@ def _log_per_symbol(context: AssetExecutionContext, report: BarLoadReport) -> No
     for day in report.reopened:
         context.log.warning(f"daily_bars: {day} was recorded closed but upstream has bars for it: reopened")
     if report.spot_day:
-        context.log.info(f"daily_bars {report.spot_day}: {report.spot_symbols} symbols from the quote list "
-                         f"({report.spot_requests} requests, {report.spot_idle} without a trade); "
-                         f"{len(report.reconciled)} reconciled against history, "
-                         f"{report.reconcile_mismatches} rows differed")
+        context.log.info(
+            f"daily_bars {report.spot_day}: {report.spot_symbols} symbols from the quote list "
+            f"({report.spot_requests} requests, {report.spot_idle} without a trade); "
+            f"{len(report.reconciled)} reconciled against history, "
+            f"{report.reconcile_mismatches} rows differed"
+        )
     context.log.info(
         f"daily_bars {report.start}..{report.end}: {report.rows_written} rows, "
         f"{report.symbols_updated} symbols updated, {report.symbols_skipped} already covered, "
@@ -219,9 +274,13 @@ def _log_per_symbol(context: AssetExecutionContext, report: BarLoadReport) -> No
 
 
 def _metadata(report: BarLoadReport, source: str, preview) -> dict:
-    summary = DatasetReport.failures(sorted(report.failed.items()), rows_written=report.rows_written,
-                                     rows_quarantined=report.rows_quarantined, symbols_updated=report.symbols_updated,
-                                     symbols_skipped_covered=report.symbols_skipped)
+    summary = DatasetReport.failures(
+        sorted(report.failed.items()),
+        rows_written=report.rows_written,
+        rows_quarantined=report.rows_quarantined,
+        symbols_updated=report.symbols_updated,
+        symbols_skipped_covered=report.symbols_skipped,
+    )
     return {
         "rows_written": report.rows_written,
         "rows_quarantined": report.rows_quarantined,
@@ -234,8 +293,12 @@ def _metadata(report: BarLoadReport, source: str, preview) -> dict:
         "failed_symbols": MetadataValue.md(failed_symbols_markdown(summary.failed_symbols)),
         "empty_answers": len(report.empty),
         "market_closures": MetadataValue.md(_closures_md(report)),
-        "spot_quotes": (f"{report.spot_day}: {report.spot_symbols} symbols in {report.spot_requests} requests, "
-                        f"{report.spot_idle} without a trade" if report.spot_day else "not used"),
+        "spot_quotes": (
+            f"{report.spot_day}: {report.spot_symbols} symbols in {report.spot_requests} requests, "
+            f"{report.spot_idle} without a trade"
+            if report.spot_day
+            else "not used"
+        ),
         "symbols_reconciled": len(report.reconciled),
         "trading_days_in_range": report.trading_days,
         "range": f"{report.start}..{report.end}",

@@ -29,12 +29,17 @@ def check_result(name: str, outcome: SuiteOutcome | None, extra: dict | None = N
     }
     quarantined = [o for o in failed if o.action == QUARANTINE]
     description = (
-        "every rule passed" if not failed else
-        "batch refused: " + ", ".join(o.rule for o in failed if o.action == FAIL) if blocking else
-        f"{metadata['rows_quarantined']} rows quarantined" + (
-            f" ({', '.join(o.rule for o in quarantined)})" if quarantined else "") +
-        (f"; warnings: {', '.join(o.rule for o in failed if o.action not in (FAIL, QUARANTINE))}"
-         if any(o.action not in (FAIL, QUARANTINE) for o in failed) else "")
+        "every rule passed"
+        if not failed
+        else "batch refused: " + ", ".join(o.rule for o in failed if o.action == FAIL)
+        if blocking
+        else f"{metadata['rows_quarantined']} rows quarantined"
+        + (f" ({', '.join(o.rule for o in quarantined)})" if quarantined else "")
+        + (
+            f"; warnings: {', '.join(o.rule for o in failed if o.action not in (FAIL, QUARANTINE))}"
+            if any(o.action not in (FAIL, QUARANTINE) for o in failed)
+            else ""
+        )
     )
     return AssetCheckResult(
         check_name=name,

@@ -30,14 +30,20 @@ class FactorConfig(Config):
     deps=[daily_bars, corporate_actions],
     pool=POOL,
     kinds={"duckdb"},
-    check_specs=[suite_check(FACTORS_SUITE, "adjustment_factors",
-                             "keys, positive factors, no future ex-dates (quarantined); each factor step "
-                             "matches last close / the exchange's reference price, and upstream confirms the "
-                             "steps the pipeline derived before it published them (warnings)"),
-                 load_check("adjustment_factors")],
+    check_specs=[
+        suite_check(
+            FACTORS_SUITE,
+            "adjustment_factors",
+            "keys, positive factors, no future ex-dates (quarantined); each factor step "
+            "matches last close / the exchange's reference price, and upstream confirms the "
+            "steps the pipeline derived before it published them (warnings)",
+        ),
+        load_check("adjustment_factors"),
+    ],
 )
-def adjustment_factors(context: AssetExecutionContext, config: FactorConfig, market: MarketSourceResource,
-                       warehouse: WarehouseResource):
+def adjustment_factors(
+    context: AssetExecutionContext, config: FactorConfig, market: MarketSourceResource, warehouse: WarehouseResource
+):
     """sina's cumulative hfq factors per symbol, for qfq/hfq prices computed on read.
 
     Fetched for symbols never fetched, whose last attempt failed, or with a known ex-date
@@ -46,12 +52,14 @@ def adjustment_factors(context: AssetExecutionContext, config: FactorConfig, mar
     is derived from the reference price and marked; ex-dates no factor can cover are listed
     in `adjustment_gaps` and make `read.daily_bars(adjust=...)` warn.
     """
-    yield from settle_dataset(context, warehouse, "adjustment_factors", _load(context, config, market, warehouse),
-                              [FACTORS_SUITE])
+    yield from settle_dataset(
+        context, warehouse, "adjustment_factors", _load(context, config, market, warehouse), [FACTORS_SUITE]
+    )
 
 
-def _load(context: AssetExecutionContext, config: FactorConfig, market: MarketSourceResource,
-          warehouse: WarehouseResource):
+def _load(
+    context: AssetExecutionContext, config: FactorConfig, market: MarketSourceResource, warehouse: WarehouseResource
+):
     source = market.build()
     lineage = Lineage.now(source.name, context.run.run_id)
 
@@ -62,9 +70,15 @@ def _load(context: AssetExecutionContext, config: FactorConfig, market: MarketSo
 
     refuse_without_universe(warehouse, market.symbol_list(), source.name, "factors")
     with warehouse.get_connection() as conn:
-        report = load_adjustment_factors(conn, source, lineage, symbols=market.symbol_list(),
-                                         refresh=config.refresh, progress=on_progress,
-                                         breaker_threshold=market.breaker_threshold)
+        report = load_adjustment_factors(
+            conn,
+            source,
+            lineage,
+            symbols=market.symbol_list(),
+            refresh=config.refresh,
+            progress=on_progress,
+            breaker_threshold=market.breaker_threshold,
+        )
     for symbol, change in sorted(report.changed.items()):
         context.log.info(f"adjustment_factors {symbol}: {change} (qfq history of {symbol} changes)")
     for symbol, reason in sorted(report.failed.items()):
@@ -88,14 +102,22 @@ def _load(context: AssetExecutionContext, config: FactorConfig, market: MarketSo
         "why_fetched": MetadataValue.md(_reasons(report.needed)),
         "changed": MetadataValue.md(
             "| symbol | change |\n|---|---|\n" + "\n".join(f"| {s} | {c} |" for s, c in sorted(report.changed.items()))
-            if report.changed else "none"),
+            if report.changed
+            else "none"
+        ),
         **pending,
         "seconds": round(report.seconds, 2),
         "source": source.name,
-        **DatasetReport.failures(sorted(report.failed.items()), rows_written=report.rows_written,
-                                 rows_quarantined=report.rows_quarantined, symbols_updated=report.symbols_updated,
-                                 symbols_fetched=len(report.needed), symbols_changed=len(report.changed),
-                                 derived_factors=len(derived), adjustment_gaps=len(gaps)).metadata(),
+        **DatasetReport.failures(
+            sorted(report.failed.items()),
+            rows_written=report.rows_written,
+            rows_quarantined=report.rows_quarantined,
+            symbols_updated=report.symbols_updated,
+            symbols_fetched=len(report.needed),
+            symbols_changed=len(report.changed),
+            derived_factors=len(derived),
+            adjustment_gaps=len(gaps),
+        ).metadata(),
     }
     if report.circuit_open:
         raise DatasetFailed(f"circuit breaker: {report.circuit_open}", metadata)

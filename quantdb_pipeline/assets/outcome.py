@@ -47,14 +47,30 @@ LOAD_CHECK = "load_complete"
 #: The metadata a partitioned asset keeps on its materialization, i.e. on every partition's copy
 #: (see `slim_for_partitions`): what the UI's partition view, `published_warehouse` (requests)
 #: and the run's failure report need. The rest goes on one observation per run.
-PARTITION_METADATA = ("rows_written", "rows_quarantined", "symbols_failed", "upstream_requests",
-                      "upstream_requests_by_endpoint", "range", "seconds", "source", "dataset_status",
-                      "failure_reason", "partial_reason", "last_good_at")
+PARTITION_METADATA = (
+    "rows_written",
+    "rows_quarantined",
+    "symbols_failed",
+    "upstream_requests",
+    "upstream_requests_by_endpoint",
+    "range",
+    "seconds",
+    "source",
+    "dataset_status",
+    "failure_reason",
+    "partial_reason",
+    "last_good_at",
+)
 DETAILS_KEY = "details"
 
 #: Errors that mean "upstream did not give us this dataset tonight", not "our code is wrong".
 UPSTREAM_ERRORS: tuple[type[BaseException], ...] = (
-    requests.RequestException, RetriesExhausted, UnreadableAnswer, SourceSchemaError, json.JSONDecodeError)
+    requests.RequestException,
+    RetriesExhausted,
+    UnreadableAnswer,
+    SourceSchemaError,
+    json.JSONDecodeError,
+)
 
 
 class DatasetFailed(Exception):
@@ -68,14 +84,21 @@ class DatasetFailed(Exception):
 
 def load_check(asset: str) -> AssetCheckSpec:
     """The dataset's `load_complete` check: not blocking, so the other datasets still publish."""
-    return AssetCheckSpec(LOAD_CHECK, asset=asset, blocking=False, description=(
-        "the load completed: endpoint answered, circuit breaker closed, batch accepted by the gate. A failure "
-        "(ERROR) means the dataset kept its last good rows and is reported stale by read.status(); the "
-        "other datasets are still published"))
+    return AssetCheckSpec(
+        LOAD_CHECK,
+        asset=asset,
+        blocking=False,
+        description=(
+            "the load completed: endpoint answered, circuit breaker closed, batch accepted by the gate. A failure "
+            "(ERROR) means the dataset kept its last good rows and is reported stale by read.status(); the "
+            "other datasets are still published"
+        ),
+    )
 
 
-def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body: Iterable,
-                   suites: Iterable[str] = ()) -> Iterator:
+def settle_dataset(
+    context: AssetExecutionContext, warehouse, dataset: str, body: Iterable, suites: Iterable[str] = ()
+) -> Iterator:
     """Run an asset `body` (a generator of Dagster results) and record how `dataset`'s load ended.
 
     `suites`: the asset's quality-check names; one the body did not yield before failing is
@@ -117,17 +140,28 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
     except Exception:
         # a crash fails the step; the suites' verdicts and what it asked upstream are still recorded
         yield from checks
-        yield AssetObservation(asset_key=context.asset_key, metadata=request_metadata(sources),
-                               description=f"run {context.run.run_id}: upstream requests of a step that failed")
+        yield AssetObservation(
+            asset_key=context.asset_key,
+            metadata=request_metadata(sources),
+            description=f"run {context.run.run_id}: upstream requests of a step that failed",
+        )
         raise
     else:
         yield from checks
         with warehouse.get_connection() as conn:
             dataset_status.record(conn, dataset, context.run.run_id, None)
-        yield of_this_batch(context, AssetCheckResult(
-            check_name=LOAD_CHECK, passed=True, severity=AssetCheckSeverity.ERROR,
-            description="the load completed" if loaded["dataset_status"] == "ok" else
-            f"the load completed in part: {loaded.get('partial_reason', '')}", metadata=loaded))
+        yield of_this_batch(
+            context,
+            AssetCheckResult(
+                check_name=LOAD_CHECK,
+                passed=True,
+                severity=AssetCheckSeverity.ERROR,
+                description="the load completed"
+                if loaded["dataset_status"] == "ok"
+                else f"the load completed in part: {loaded.get('partial_reason', '')}",
+                metadata=loaded,
+            ),
+        )
         return
     context.log.error(f"{dataset} failed and keeps its last good rows (reported stale): {reason}")
     with warehouse.get_connection() as conn:
@@ -136,19 +170,42 @@ def settle_dataset(context: AssetExecutionContext, warehouse, dataset: str, body
     last_good_at = str(last_good[0][0]) if last_good and last_good[0][0] is not None else "never"
     # Materialized although stale: Dagster runs the steps downstream of a materialized asset only.
     report = (DatasetReport.from_metadata(metadata) or DatasetReport()).settled("failed", reason)
-    yield from slim_for_partitions(context, MaterializeResult(metadata={
-        **metadata, **request_metadata(sources), "dataset_status": "failed", "failure_reason": reason,
-        "last_good_at": last_good_at, **report.metadata()}))
+    yield from slim_for_partitions(
+        context,
+        MaterializeResult(
+            metadata={
+                **metadata,
+                **request_metadata(sources),
+                "dataset_status": "failed",
+                "failure_reason": reason,
+                "last_good_at": last_good_at,
+                **report.metadata(),
+            }
+        ),
+    )
     yield from checks
     for suite in suites:
         if suite not in yielded:
-            yield of_this_batch(context, AssetCheckResult(
-                check_name=suite, passed=False, severity=AssetCheckSeverity.WARN,
-                description="not evaluated: the load failed before rows reached the gate",
-                metadata={"rows_checked": 0}))
-    yield of_this_batch(context, AssetCheckResult(
-        check_name=LOAD_CHECK, passed=False, severity=AssetCheckSeverity.ERROR, description=reason,
-        metadata={"dataset_status": "failed", "last_good_at": last_good_at, "reason": MetadataValue.text(reason)}))
+            yield of_this_batch(
+                context,
+                AssetCheckResult(
+                    check_name=suite,
+                    passed=False,
+                    severity=AssetCheckSeverity.WARN,
+                    description="not evaluated: the load failed before rows reached the gate",
+                    metadata={"rows_checked": 0},
+                ),
+            )
+    yield of_this_batch(
+        context,
+        AssetCheckResult(
+            check_name=LOAD_CHECK,
+            passed=False,
+            severity=AssetCheckSeverity.ERROR,
+            description=reason,
+            metadata={"dataset_status": "failed", "last_good_at": last_good_at, "reason": MetadataValue.text(reason)},
+        ),
+    )
 
 
 def of_this_batch(context: AssetExecutionContext, check: AssetCheckResult) -> AssetCheckResult:
@@ -186,8 +243,10 @@ def request_metadata(sources: list) -> dict:
     `sources.request_counting`): `upstream_requests` (total) and `upstream_requests_by_endpoint`
     ("endpoint n, ..."). Every dataset asset reports them, 0 included, loaded or failed."""
     counts = requests_of(sources)
-    return {"upstream_requests": sum(counts.values()),
-            "upstream_requests_by_endpoint": ", ".join(f"{e} {n}" for e, n in sorted(counts.items()) if n) or "none"}
+    return {
+        "upstream_requests": sum(counts.values()),
+        "upstream_requests_by_endpoint": ", ".join(f"{e} {n}" for e, n in sorted(counts.items()) if n) or "none",
+    }
 
 
 def slim_for_partitions(context: AssetExecutionContext, event) -> Iterator:
@@ -214,10 +273,13 @@ def slim_for_partitions(context: AssetExecutionContext, event) -> Iterator:
         yield event
         return
     asset_key = event.asset_key or context.asset_key
-    yield AssetObservation(asset_key=asset_key, metadata=details,
-                           description=f"run {context.run.run_id}: the tables of its {asset_key.to_user_string()} "
-                                       f"materialization ({context.partition_key_range.start}.."
-                                       f"{context.partition_key_range.end})")
+    yield AssetObservation(
+        asset_key=asset_key,
+        metadata=details,
+        description=f"run {context.run.run_id}: the tables of its {asset_key.to_user_string()} "
+        f"materialization ({context.partition_key_range.start}.."
+        f"{context.partition_key_range.end})",
+    )
     scalars = {key: value for key, value in metadata.items() if key not in details}
     scalars[DETAILS_KEY] = f"{', '.join(details)}: on this run's observation of the asset"
     yield event._replace(metadata=scalars)

@@ -84,8 +84,9 @@ def _materialized(instance, run_id: str) -> dict[str, Counter]:
     found: dict[str, Counter] = {}
     cursor = None
     while True:
-        page = instance.get_records_for_run(run_id=run_id, cursor=cursor, limit=1000,
-                                            of_type=DagsterEventType.ASSET_MATERIALIZATION)
+        page = instance.get_records_for_run(
+            run_id=run_id, cursor=cursor, limit=1000, of_type=DagsterEventType.ASSET_MATERIALIZATION
+        )
         for record in page.records:
             materialization = record.event_log_entry.asset_materialization
             if materialization is None:
@@ -103,8 +104,9 @@ def _materialized(instance, run_id: str) -> dict[str, Counter]:
 def _crashed(instance, run_id: str) -> dict[str, Counter]:
     """asset -> counts that a crashed step recorded on an observation (`outcome.settle_dataset`)."""
     found: dict[str, Counter] = {}
-    records = instance.get_records_for_run(run_id=run_id, of_type=DagsterEventType.ASSET_OBSERVATION,
-                                           limit=10_000).records
+    records = instance.get_records_for_run(
+        run_id=run_id, of_type=DagsterEventType.ASSET_OBSERVATION, limit=10_000
+    ).records
     for record in records:
         data = record.event_log_entry.dagster_event.event_specific_data
         observation = data.asset_observation if data is not None else None

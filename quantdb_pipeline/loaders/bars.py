@@ -119,8 +119,12 @@ def _stored_coverage(conn: duckdb.DuckDBPyConnection) -> dict[str, list[Interval
     return coverage
 
 
-def resume_date(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None = None,
-                revisit_days: int = DEFAULT_REVISIT_DAYS) -> dt.date | None:
+def resume_date(
+    conn: duckdb.DuckDBPyConnection,
+    today: dt.date,
+    symbols: list[str] | None = None,
+    revisit_days: int = DEFAULT_REVISIT_DAYS,
+) -> dt.date | None:
     """The first day a run ending `today` would fetch for a symbol already in the warehouse, or None.
 
     A default start for "bring the warehouse up to date": the earliest of each listed symbol's
@@ -147,8 +151,9 @@ def resume_date(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[s
     return min([last + dt.timedelta(days=1), *holes])
 
 
-def _revisited(days: TradingDays, covered: list[Interval], lower: dt.date, upper: dt.date, end: dt.date,
-               revisit_days: int) -> np.ndarray:
+def _revisited(
+    days: TradingDays, covered: list[Interval], lower: dt.date, upper: dt.date, end: dt.date, revisit_days: int
+) -> np.ndarray:
     """The days of a covered symbol a run ending `end` looks at besides its own window.
 
     - the trailing window: the last `revisit_days` trading days up to `end`, from the symbol's
@@ -222,8 +227,16 @@ def plan_bar_fetches(
     return BarPlan(start, end, len(days.between(start, end)), fetches, skipped, inactive, coverage, days)
 
 
-def _wanted_days(days: TradingDays, covered: list[Interval], list_date: dt.date | None, delist_date: dt.date | None,
-                 start: dt.date, end: dt.date, floor: dt.date, revisit_days: int) -> tuple[np.ndarray, dt.date]:
+def _wanted_days(
+    days: TradingDays,
+    covered: list[Interval],
+    list_date: dt.date | None,
+    delist_date: dt.date | None,
+    start: dt.date,
+    end: dt.date,
+    floor: dt.date,
+    revisit_days: int,
+) -> tuple[np.ndarray, dt.date]:
     """(the trading days a symbol should hold once a run of [start, end] is done, the last of its
     days the run can reach).
 
@@ -244,8 +257,14 @@ def _wanted_days(days: TradingDays, covered: list[Interval], list_date: dt.date 
     return window, upper
 
 
-def _with_lag(days: TradingDays, covered: list[Interval], span: Interval | None, list_date: dt.date | None,
-              upper: dt.date, lag_days: int) -> Interval | None:
+def _with_lag(
+    days: TradingDays,
+    covered: list[Interval],
+    span: Interval | None,
+    list_date: dt.date | None,
+    upper: dt.date,
+    lag_days: int,
+) -> Interval | None:
     """`span` (the missing days' request, or None) widened to refetch a covered symbol's last
     `lag_days` trading days up to `upper`, for upstream's late corrections: one longer request,
     never a second one."""
@@ -258,8 +277,12 @@ def _with_lag(days: TradingDays, covered: list[Interval], span: Interval | None,
     return (min(span[0], first), span[1]) if span else (first, recent[-1].astype(dt.date))
 
 
-def _stage(fetched: list[tuple[BarFetch, pd.DataFrame]], report: BarLoadReport, today: dt.date,
-           spot_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+def _stage(
+    fetched: list[tuple[BarFetch, pd.DataFrame]],
+    report: BarLoadReport,
+    today: dt.date,
+    spot_rows: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The run's bars: past rows outside each fetched window dropped, exact duplicate rows dropped.
 
     Conflicting duplicates (same key, different values) and rows dated after today stay:
@@ -304,9 +327,13 @@ def _known_ex_rights(conn: duckdb.DuckDBPyConnection, fetches: list[BarFetch], t
     The history klines are close-to-close on an ex-date, so without this a 10-for-10 split
     would read as a -50% day and be quarantined.
     """
-    windows = pd.DataFrame({"symbol": pd.Series([f.symbol for f in fetches], dtype="string"),
-                            "start": pd.Series([f.start for f in fetches], dtype="date32[pyarrow]"),
-                            "end": pd.Series([f.end for f in fetches], dtype="date32[pyarrow]")})
+    windows = pd.DataFrame(
+        {
+            "symbol": pd.Series([f.symbol for f in fetches], dtype="string"),
+            "start": pd.Series([f.start for f in fetches], dtype="date32[pyarrow]"),
+            "end": pd.Series([f.end for f in fetches], dtype="date32[pyarrow]"),
+        }
+    )
     with staged(conn, fetch_windows=windows):
         return conn.execute(
             """
@@ -328,11 +355,19 @@ def _known_ex_rights(conn: duckdb.DuckDBPyConnection, fetches: list[BarFetch], t
             SELECT s.* FROM steps s JOIN fetch_windows w ON s.symbol = w.symbol AND s.ex_date BETWEEN w.start AND w."end"
             WHERE s.step IS NOT NULL AND NOT EXISTS (
                 SELECT 1 FROM actions a WHERE a.symbol = s.symbol AND a.ex_date = s.ex_date)
-            """, [today]).df()
+            """,
+            [today],
+        ).df()
 
 
-def _spot_plan(conn: duckdb.DuckDBPyConnection, source: MarketSource, plan: BarPlan, today: dt.date,
-               reconcile_symbols: int, symbols: list[str] | None) -> SpotPlan | None:
+def _spot_plan(
+    conn: duckdb.DuckDBPyConnection,
+    source: MarketSource,
+    plan: BarPlan,
+    today: dt.date,
+    reconcile_symbols: int,
+    symbols: list[str] | None,
+) -> SpotPlan | None:
     """Take today's bar from the quote list for the symbols stored through the previous session
     and missing only today, when that is cheaper than their history requests; reconcile a
     sample of earlier quote-list bars."""
@@ -340,8 +375,13 @@ def _spot_plan(conn: duckdb.DuckDBPyConnection, source: MarketSource, plan: BarP
     if plan.end != today or not plan.calendar.is_trading_day(today) or previous is None:
         return None
     # only symbols stored through the previous session: their stored close dates the quote list
-    candidates = {f.symbol for f in plan.fetches if f.start == today and f.end == today
-                  and any(lo <= previous <= hi for lo, hi in plan.coverage.get(f.symbol, []))}
+    candidates = {
+        f.symbol
+        for f in plan.fetches
+        if f.start == today
+        and f.end == today
+        and any(lo <= previous <= hi for lo, hi in plan.coverage.get(f.symbol, []))
+    }
     if not candidates or not spot.worthwhile(conn, len(candidates), today):
         return None
     sample = spot.reconciliation_sample(conn, source.name, today, reconcile_symbols, symbols)
@@ -366,8 +406,9 @@ def _history_fetches(plan: BarPlan, spot_plan: SpotPlan | None) -> list[BarFetch
     return fetches
 
 
-def _fetch_spot(conn: duckdb.DuckDBPyConnection, source: MarketSource, spot_plan: SpotPlan, lineage: Lineage,
-                report: BarLoadReport) -> tuple[pd.DataFrame, set[str]]:
+def _fetch_spot(
+    conn: duckdb.DuckDBPyConnection, source: MarketSource, spot_plan: SpotPlan, lineage: Lineage, report: BarLoadReport
+) -> tuple[pd.DataFrame, set[str]]:
     """The quote list's bars of the planned symbols and the planned symbols it shows idle; the
     report says what the quote list served.
 
@@ -390,8 +431,14 @@ def _fetch_spot(conn: duckdb.DuckDBPyConnection, source: MarketSource, spot_plan
     idle = set(listed_idle) & spot_plan.symbols
     report.spot_symbols, report.spot_idle = len(spot_plan.symbols), len(idle)
     report.reconciled = [symbol for symbol, _, _ in spot_plan.reconcile]
-    log.info("daily_bars %s: %d symbols from the quote list (%d requests), %d idle; reconciling %d",
-             spot_plan.day, report.spot_symbols, report.spot_requests, report.spot_idle, len(report.reconciled))
+    log.info(
+        "daily_bars %s: %d symbols from the quote list (%d requests), %d idle; reconciling %d",
+        spot_plan.day,
+        report.spot_symbols,
+        report.spot_requests,
+        report.spot_idle,
+        len(report.reconciled),
+    )
     return quotes, idle
 
 
@@ -446,14 +493,14 @@ def load_daily_bars(
     today = source.today()
     chunk = chunk or chunk_limits()
     plan = plan_bar_fetches(conn, start, end, today, symbols, lag_days=lag_days, revisit_days=revisit_days)
-    report = BarLoadReport(start=start, end=plan.end, trading_days=plan.trading_days,
-                           symbols_skipped=plan.skipped_covered)
+    report = BarLoadReport(
+        start=start, end=plan.end, trading_days=plan.trading_days, symbols_skipped=plan.skipped_covered
+    )
     requests_before = sum(source.requests.values())
     spot_plan = _spot_plan(conn, source, plan, today, reconcile_symbols, symbols) if use_spot else None
     # fetched chunk by chunk, the quote list's day first; each chunk is staged, gated by the row
     # rules, classified and written in one transaction (`_Run.write`); the batch rule gates the run
-    spot_rows, idle = (_fetch_spot(conn, source, spot_plan, lineage, report) if spot_plan is not None
-                       else (None, set()))
+    spot_rows, idle = _fetch_spot(conn, source, spot_plan, lineage, report) if spot_plan is not None else (None, set())
     run = _Run(conn, plan, report, lineage, today, min_daily_coverage, spot_plan, source.name)
     spot_fetches = run.write_spot(spot_rows, idle)
     del spot_rows  # written: not held while the history is fetched
@@ -469,8 +516,14 @@ def load_daily_bars(
     return report
 
 
-def _fetch_history(run: _Run, source: MarketSource, fetches: list[BarFetch], chunk: tuple[int, int],
-                   breaker_threshold: int, progress: ProgressCallback | None) -> list[BarFetch]:
+def _fetch_history(
+    run: _Run,
+    source: MarketSource,
+    fetches: list[BarFetch],
+    chunk: tuple[int, int],
+    breaker_threshold: int,
+    progress: ProgressCallback | None,
+) -> list[BarFetch]:
     """Fetch `fetches` (the history requests) chunk by chunk, each chunk written as it arrives
     (`_Run.write`), then settle the market closures the answers showed. Returns the fetches
     attempted (what the batch rule counts a day's symbols against).
@@ -489,8 +542,14 @@ def _fetch_history(run: _Run, source: MarketSource, fetches: list[BarFetch], chu
         report.normalize_seconds += time.perf_counter() - normalizing
         return bars
 
-    judge = ClosureJudge(run.conn, "CN", DATASET, plan.calendar, window=lambda f: (f.symbol, f.start, f.end),
-                         probe=lambda symbol, lo, hi: normalized(BarFetch(symbol, lo, hi)))
+    judge = ClosureJudge(
+        run.conn,
+        "CN",
+        DATASET,
+        plan.calendar,
+        window=lambda f: (f.symbol, f.start, f.end),
+        probe=lambda symbol, lo, hi: normalized(BarFetch(symbol, lo, hi)),
+    )
 
     def fetch_bars(fetch: BarFetch) -> pd.DataFrame:
         bars = normalized(fetch)
@@ -499,10 +558,20 @@ def _fetch_history(run: _Run, source: MarketSource, fetches: list[BarFetch], chu
 
     attempted: list[BarFetch] = []
     closed: list[BarFetch] = []  # excused as closed: written once `finish` has decided the closures
-    for got in fetch_chunks(fetches, fetch_bars, dataset=DATASET, empty_is_suspicious=True,
-                            max_items=max_symbols, max_rows=max_rows, breaker_threshold=breaker_threshold,
-                            name=lambda f: f.symbol, describe=lambda f: f"{f.symbol} {f.start}..{f.end}",
-                            progress=progress, crash_at_half="fetch", judge_streak=judge):
+    for got in fetch_chunks(
+        fetches,
+        fetch_bars,
+        dataset=DATASET,
+        empty_is_suspicious=True,
+        max_items=max_symbols,
+        max_rows=max_rows,
+        breaker_threshold=breaker_threshold,
+        name=lambda f: f.symbol,
+        describe=lambda f: f"{f.symbol} {f.start}..{f.end}",
+        progress=progress,
+        crash_at_half="fetch",
+        judge_streak=judge,
+    ):
         attempted += got.attempted()
         report.failed.update({f.symbol: r for f, r in got.failed.items()})
         run.outcomes += [(f.symbol, "failed", r) for f, r in got.failed.items()]
@@ -545,8 +614,12 @@ def _batch_accepted(run: _Run, fetches: list[BarFetch]) -> bool:
     """
     report, plan = run.report, run.plan
     gate_began = time.perf_counter()
-    context = BarContext(today=run.today, trading_days=[d.astype(dt.date) for d in plan.calendar.days],
-                         securities=run.securities, min_daily_coverage=run.min_daily_coverage)
+    context = BarContext(
+        today=run.today,
+        trading_days=[d.astype(dt.date) for d in plan.calendar.days],
+        securities=run.securities,
+        min_daily_coverage=run.min_daily_coverage,
+    )
     windows = pd.DataFrame([(f.symbol, f.start, f.end) for f in fetches], columns=["symbol", "start", "end"])
     counted = run.day_counts()
     report.batch_checks = validate_bar_days(counted, windows, context)
@@ -555,8 +628,10 @@ def _batch_accepted(run: _Run, fetches: list[BarFetch]) -> bool:
     if not report.batch_checks.batch_failed:
         return True
     coverage = daily_coverage(counted, windows, context.trading_days)
-    refused = [dt.date.fromisoformat(day) for day in
-               coverage.loc[~(coverage["share"] >= run.min_daily_coverage), "trade_date_iso"]]
+    refused = [
+        dt.date.fromisoformat(day)
+        for day in coverage.loc[~(coverage["share"] >= run.min_daily_coverage), "trade_date_iso"]
+    ]
     _refuse_days(run.conn, refused, windows, plan.calendar, run.lineage)
     return False
 
@@ -578,8 +653,15 @@ class _Verdicts:
     outcomes: list[tuple[str, str, str | None]]  # (symbol, status, error) for ingest_state
 
 
-def _classify(fetches: list[BarFetch], passed: pd.DataFrame, quarantine: pd.DataFrame, idle: set[str],
-              plan: BarPlan, report: BarLoadReport, pending: list[tuple[str, str, str | None]]) -> _Verdicts:
+def _classify(
+    fetches: list[BarFetch],
+    passed: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    idle: set[str],
+    plan: BarPlan,
+    report: BarLoadReport,
+    pending: list[tuple[str, str, str | None]],
+) -> _Verdicts:
     """Each fetch of a chunk as `failed` (rows quarantined), `empty` or `ok`, with the windows and
     coverage that follow; the report's failed, empty and rows-per-symbol are updated.
 
@@ -607,14 +689,21 @@ def _classify(fetches: list[BarFetch], passed: pd.DataFrame, quarantine: pd.Data
             verdicts.windows.append((fetch.symbol, fetch.start, fetch.end))
             verdicts.outcomes.append((fetch.symbol, "ok", None))
             verdicts.coverage[fetch.symbol] = merge(
-                plan.coverage.get(fetch.symbol, []) + [(fetch.start, fetch.end)], plan.calendar)
+                plan.coverage.get(fetch.symbol, []) + [(fetch.start, fetch.end)], plan.calendar
+            )
         if rows[fetch.symbol]:
             report.rows_per_symbol[fetch.symbol] += rows[fetch.symbol]
     return verdicts
 
 
-def _classify_quarantined(fetch: BarFetch, rules: set[str], bad_days: set[dt.date | None], plan: BarPlan,
-                          report: BarLoadReport, verdicts: _Verdicts) -> None:
+def _classify_quarantined(
+    fetch: BarFetch,
+    rules: set[str],
+    bad_days: set[dt.date | None],
+    plan: BarPlan,
+    report: BarLoadReport,
+    verdicts: _Verdicts,
+) -> None:
     """A fetch with quarantined rows: `failed` naming the rules, its window covered less the bad days."""
     reason = f"quality: rows quarantined for {', '.join(sorted(rules))}"
     report.failed[fetch.symbol] = reason
@@ -622,9 +711,9 @@ def _classify_quarantined(fetch: BarFetch, rules: set[str], bad_days: set[dt.dat
     clean = _clean_windows(fetch, bad_days, plan.calendar)
     verdicts.windows += [(fetch.symbol, lo, hi) for lo, hi in clean]
     if clean or any(day is not None for day in bad_days):
-        verdicts.coverage[fetch.symbol] = without(plan.coverage.get(fetch.symbol, []) + clean,
-                                                  [day for day in bad_days if day is not None],
-                                                  plan.calendar)
+        verdicts.coverage[fetch.symbol] = without(
+            plan.coverage.get(fetch.symbol, []) + clean, [day for day in bad_days if day is not None], plan.calendar
+        )
 
 
 class _Run:
@@ -632,8 +721,17 @@ class _Run:
     symbols it covered, and the rows per trading day the batch rule needs at the end. Holds
     nothing that grows with a symbol's rows."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, plan: BarPlan, report: BarLoadReport, lineage: Lineage,
-                 today: dt.date, min_daily_coverage: float, spot_plan: SpotPlan | None, source: str):
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        plan: BarPlan,
+        report: BarLoadReport,
+        lineage: Lineage,
+        today: dt.date,
+        min_daily_coverage: float,
+        spot_plan: SpotPlan | None,
+        source: str,
+    ):
         self.conn, self.plan, self.report, self.lineage, self.today = conn, plan, report, lineage, today
         self.min_daily_coverage, self.spot_plan, self.source = min_daily_coverage, spot_plan, source
         self.securities = conn.execute("SELECT symbol, board, is_st, list_date FROM securities").df()
@@ -657,8 +755,8 @@ class _Run:
         sampled = {symbol for symbol, _, _ in entries}
         history = [bars for fetch, bars in fetched if fetch.symbol in sampled and len(bars)]
         outcome, mismatches = spot.reconcile(
-            self.conn, pd.concat(history, ignore_index=True) if history else schema.empty_bars(),
-            self.source, entries)
+            self.conn, pd.concat(history, ignore_index=True) if history else schema.empty_bars(), self.source, entries
+        )
         self.report.reconciliation = combine(self.report.reconciliation, outcome)
         self.report.reconcile_mismatches += mismatches
 
@@ -672,8 +770,13 @@ class _Run:
             self.write([], spot_fetches, spot_rows, idle)
         return spot_fetches
 
-    def write(self, fetched: list[tuple[BarFetch, pd.DataFrame]], spot_fetches: list[BarFetch],
-              spot_rows: pd.DataFrame | None, idle: set[str]) -> None:
+    def write(
+        self,
+        fetched: list[tuple[BarFetch, pd.DataFrame]],
+        spot_fetches: list[BarFetch],
+        spot_rows: pd.DataFrame | None,
+        idle: set[str],
+    ) -> None:
         """One chunk: stage its rows, gate them by the row rules, classify each fetch, and write
         it all, with the outcomes pending, in one transaction."""
         self._reconcile(fetched)
@@ -691,10 +794,14 @@ class _Run:
         trading day for the batch rule evaluated at the end (`_batch_accepted`)."""
         report = self.report
         gate_began = time.perf_counter()
-        context = BarContext(today=self.today, trading_days=[d.astype(dt.date) for d in self.plan.calendar.days],
-                             securities=self.securities, previous_close=_previous_closes(self.conn, fetches),
-                             min_daily_coverage=self.min_daily_coverage,
-                             ex_rights=_known_ex_rights(self.conn, fetches, self.today))
+        context = BarContext(
+            today=self.today,
+            trading_days=[d.astype(dt.date) for d in self.plan.calendar.days],
+            securities=self.securities,
+            previous_close=_previous_closes(self.conn, fetches),
+            min_daily_coverage=self.min_daily_coverage,
+            ex_rights=_known_ex_rights(self.conn, fetches, self.today),
+        )
         row_checks = validate_bar_rows(rows, context)
         report.row_checks = combine(report.row_checks, row_checks)
         report.gate_seconds += time.perf_counter() - gate_began
@@ -732,15 +839,19 @@ def _previous_closes(conn: duckdb.DuckDBPyConnection, fetches: list[BarFetch]) -
         return {}
     starts = pd.DataFrame({"symbol": [f.symbol for f in fetches], "start": [f.start for f in fetches]})
     with staged(conn, fetch_starts=starts):
-        return dict(conn.execute(
-            """
+        return dict(
+            conn.execute(
+                """
             SELECT b.symbol, arg_max(b.close, b.trade_date) FROM daily_bars b JOIN fetch_starts f
               ON b.symbol = f.symbol AND b.trade_date < f.start GROUP BY b.symbol
-            """).fetchall())
+            """
+            ).fetchall()
+        )
 
 
-def _refuse_days(conn: duckdb.DuckDBPyConnection, days: list[dt.date], windows: pd.DataFrame,
-                 calendar: TradingDays, lineage: Lineage) -> None:
+def _refuse_days(
+    conn: duckdb.DuckDBPyConnection, days: list[dt.date], windows: pd.DataFrame, calendar: TradingDays, lineage: Lineage
+) -> None:
     """Undo a run's bars of the days the batch rule refused, in one transaction: its rows of those
     days are deleted and each day is cut out of the coverage of the symbols whose window held it,
     so the next run asks for it again. Rows of those days stored by earlier runs and not
@@ -755,13 +866,20 @@ def _refuse_days(conn: duckdb.DuckDBPyConnection, days: list[dt.date], windows: 
             touched.setdefault(symbol, set()).update(d.astype(dt.date) for d in inside)
     stored = _stored_coverage(conn)
     with transaction(conn):
-        conn.execute("DELETE FROM daily_bars WHERE run_id = ? AND list_contains(?::DATE[], trade_date)",
-                     [lineage.run_id, list(days)])
+        conn.execute(
+            "DELETE FROM daily_bars WHERE run_id = ? AND list_contains(?::DATE[], trade_date)",
+            [lineage.run_id, list(days)],
+        )
         for symbol, cut in touched.items():
             conn.execute("DELETE FROM bar_coverage WHERE symbol = ?", [symbol])
             kept = without(stored.get(symbol, []), cut, calendar)
             if kept:
-                conn.executemany("INSERT INTO bar_coverage VALUES (?, ?, ?, ?, ?)",
-                                 [(symbol, lo, hi, lineage.run_id, lineage.ingested_at) for lo, hi in kept])
-    log.error("daily_bars: %d days refused by the batch rule; their bars of this run removed: %s", len(days),
-              ", ".join(map(str, days[:10])) + (" ..." if len(days) > 10 else ""))
+                conn.executemany(
+                    "INSERT INTO bar_coverage VALUES (?, ?, ?, ?, ?)",
+                    [(symbol, lo, hi, lineage.run_id, lineage.ingested_at) for lo, hi in kept],
+                )
+    log.error(
+        "daily_bars: %d days refused by the batch rule; their bars of this run removed: %s",
+        len(days),
+        ", ".join(map(str, days[:10])) + (" ..." if len(days) > 10 else ""),
+    )

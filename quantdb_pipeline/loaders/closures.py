@@ -79,14 +79,21 @@ Window = tuple[str, dt.date, dt.date]  # symbol, first day, last day
 
 def sessions(conn: duckdb.DuckDBPyConnection, market: str) -> list[dt.date]:
     """`market`'s trading days, ascending: the library calendar less recorded closures."""
-    return [d for (d,) in conn.execute(
-        "SELECT trade_date FROM trading_sessions WHERE market = ? ORDER BY trade_date", [market]).fetchall()]
+    return [
+        d
+        for (d,) in conn.execute(
+            "SELECT trade_date FROM trading_sessions WHERE market = ? ORDER BY trade_date", [market]
+        ).fetchall()
+    ]
 
 
 def recorded(conn: duckdb.DuckDBPyConnection, market: str | None = None) -> pd.DataFrame:
     """market, day, detected_at, evidence, run_id of the recorded closures, by market and day."""
-    return conn.execute("SELECT market, day, detected_at, evidence, run_id FROM market_closures "
-                        "WHERE ?::VARCHAR IS NULL OR market = ? ORDER BY market, day", [market, market]).df()
+    return conn.execute(
+        "SELECT market, day, detected_at, evidence, run_id FROM market_closures "
+        "WHERE ?::VARCHAR IS NULL OR market = ? ORDER BY market, day",
+        [market, market],
+    ).df()
 
 
 def _day_values(frame: pd.DataFrame) -> np.ndarray:
@@ -165,8 +172,11 @@ class ClosureJudge:
                 self.conn.execute("DELETE FROM market_closures WHERE market = ? AND day = ?", [self.market, day])
                 if self.table == "daily_bars":
                     _uncover(self.conn, day, lineage)
-                log.warning("%s %s: upstream now has bars for a day recorded as closed; the closure is removed",
-                            self.market, day)
+                log.warning(
+                    "%s %s: upstream now has bars for a day recorded as closed; the closure is removed",
+                    self.market,
+                    day,
+                )
         self.reopened_days += hits
         self.calendar = self.calendar_now()
         return hits
@@ -174,8 +184,11 @@ class ClosureJudge:
     def _trading_days(self, start: dt.date, end: dt.date) -> set[dt.date]:
         return {d.astype(dt.date) for d in self.calendar.between(start, end)}
 
-    def __call__(self, streak: Sequence[tuple[Hashable, pd.DataFrame | Exception]],
-                 answered: Sequence[tuple[Hashable, pd.DataFrame]]):
+    def __call__(
+        self,
+        streak: Sequence[tuple[Hashable, pd.DataFrame | Exception]],
+        answered: Sequence[tuple[Hashable, pd.DataFrame]],
+    ):
         if any(isinstance(answer, Exception) for _, answer in streak) or self.probes >= MAX_PROBES:
             return None
         windows = [self.window(item) for item, _ in streak]
@@ -184,8 +197,10 @@ class ClosureJudge:
             return None
         # other symbols traded then (an answer of this chunk, or one observed earlier): these
         # empties are theirs (a code switch)
-        if _days_among((frame for _, frame in answered), set(candidates)) or np.isin(
-                np.array(candidates, dtype="datetime64[D]"), self.bar_days).any():
+        if (
+            _days_among((frame for _, frame in answered), set(candidates))
+            or np.isin(np.array(candidates, dtype="datetime64[D]"), self.bar_days).any()
+        ):
             return None
         first, last = candidates[0], candidates[-1]
         earlier = self.calendar.between(dt.date(1900, 1, 1), first - dt.timedelta(days=1))[-PROBE_SESSIONS:]
@@ -197,19 +212,32 @@ class ClosureJudge:
         try:
             probed = _days(self.probe(symbol, start, last))
         except Exception as error:  # noqa: BLE001 - a failing probe is no evidence of health
-            log.warning("%s closure probe %s %s..%s failed (%s): treated as a ban", self.table, symbol, start, last,
-                        error)
+            log.warning(
+                "%s closure probe %s %s..%s failed (%s): treated as a ban", self.table, symbol, start, last, error
+            )
             return None
         before = sorted(d for d in probed if start <= d < first)
         if not before or probed & set(candidates):
-            log.warning("%s closure probe %s %s..%s answered %s: not a closure of %s", self.table, symbol, start,
-                        last, sorted(probed) or "nothing", ", ".join(map(str, candidates)))
+            log.warning(
+                "%s closure probe %s %s..%s answered %s: not a closure of %s",
+                self.table,
+                symbol,
+                start,
+                last,
+                sorted(probed) or "nothing",
+                ", ".join(map(str, candidates)),
+            )
             return None
         closed = set(candidates)
         for day in candidates:
             self.found[day] = f"probe {symbol} answered {before[-1]}, nothing for {day}"
-        log.warning("%s: %s closed (%d symbols answered empty; %s)", self.market, ", ".join(map(str, candidates)),
-                    len(streak), self.found[first])
+        log.warning(
+            "%s: %s closed (%d symbols answered empty; %s)",
+            self.market,
+            ", ".join(map(str, candidates)),
+            len(streak),
+            self.found[first],
+        )
 
         def excused(item: Hashable, answer: pd.DataFrame) -> bool:
             _, lo, hi = self.window(item)
@@ -221,13 +249,18 @@ class ClosureJudge:
     def _probe_symbol(self, symbols: list[str], first: dt.date) -> str:
         """The streak's symbol with the latest stored bar before `first` (the likeliest to have
         traded then), else the first one."""
-        stored = dict(self.conn.execute(
-            f"SELECT symbol, max(trade_date) FROM {self.table} WHERE trade_date < ? "
-            "AND symbol IN (SELECT unnest(?::VARCHAR[])) GROUP BY symbol", [first, symbols]).fetchall())
+        stored = dict(
+            self.conn.execute(
+                f"SELECT symbol, max(trade_date) FROM {self.table} WHERE trade_date < ? "
+                "AND symbol IN (SELECT unnest(?::VARCHAR[])) GROUP BY symbol",
+                [first, symbols],
+            ).fetchall()
+        )
         return max(symbols, key=lambda s: (stored.get(s) or dt.date.min, -symbols.index(s)))
 
-    def finish(self, asked: Iterable[Hashable], closed: Iterable[Hashable],
-               lineage: Lineage) -> tuple[list[str], list[dt.date]]:
+    def finish(
+        self, asked: Iterable[Hashable], closed: Iterable[Hashable], lineage: Lineage
+    ) -> tuple[list[str], list[dt.date]]:
         """Record this run's closures and remove recorded ones that an answer contradicts.
 
         Works from what `observe` kept of every answer (a bar on a day disproves its closure);
@@ -243,20 +276,28 @@ class ClosureJudge:
         rows = []
         for day, probe in sorted(self.found.items()):
             if day in with_bars:
-                log.warning("%s %s: a bar arrived for the day after its closure was found; not recorded",
-                            self.market, day)
+                log.warning(
+                    "%s %s: a bar arrived for the day after its closure was found; not recorded", self.market, day
+                )
                 continue
             n_asked = sum(day in self._trading_days(*self.window(item)[1:]) for item in asked)
             n_empty = sum(day in self._trading_days(*self.window(item)[1:]) for item in closed)
-            rows.append((day, f"{n_asked} symbols asked for {day}: {probe}" if day in silent else
-                         f"{n_empty} of {n_asked} symbols asked for {day} answered empty; {probe}"))
+            rows.append(
+                (
+                    day,
+                    f"{n_asked} symbols asked for {day}: {probe}"
+                    if day in silent
+                    else f"{n_empty} of {n_asked} symbols asked for {day} answered empty; {probe}",
+                )
+            )
         self.recorded_days = {day for day, _ in rows}
         if rows:
             with transaction(self.conn):
                 for day, evidence in rows:
                     self.conn.execute(
                         "INSERT OR REPLACE INTO market_closures VALUES (?, ?, ?, ?, ?)",
-                        [self.market, day, lineage.ingested_at, evidence, lineage.run_id])
+                        [self.market, day, lineage.ingested_at, evidence, lineage.run_id],
+                    )
         return [f"{day}: {evidence}" for day, evidence in rows], sorted(set(self.reopened_days + reopened))
 
     def _silent_days(self, asked: list[Hashable]) -> dict[dt.date, str]:
@@ -282,9 +323,12 @@ class ClosureJudge:
         if len(candidates) == 0:
             return {}
         asked_symbols = {symbol for symbol, _, _ in windows}
-        stored_first = dict(self.conn.execute(
-            f"SELECT symbol, min(trade_date) FROM {self.table} WHERE symbol IN (SELECT unnest(?)) GROUP BY symbol",
-            [sorted(asked_symbols)]).fetchall())
+        stored_first = dict(
+            self.conn.execute(
+                f"SELECT symbol, min(trade_date) FROM {self.table} WHERE symbol IN (SELECT unnest(?)) GROUP BY symbol",
+                [sorted(asked_symbols)],
+            ).fetchall()
+        )
         spans = []
         for symbol, start, end, first, last in self.spans:
             if symbol in asked_symbols:
@@ -316,11 +360,15 @@ def _uncover(conn: duckdb.DuckDBPyConnection, day: dt.date, lineage: Lineage) ->
     Coverage is kept in trading-day terms, so while `day` was closed an interval could run
     across it; once the day trades again, the symbols not fetched for it must be asked for it.
     """
-    spanning = conn.execute("SELECT symbol, covered_from, covered_to FROM bar_coverage "
-                            "WHERE covered_from <= ? AND covered_to >= ?", [day, day]).fetchall()
+    spanning = conn.execute(
+        "SELECT symbol, covered_from, covered_to FROM bar_coverage WHERE covered_from <= ? AND covered_to >= ?",
+        [day, day],
+    ).fetchall()
     conn.execute("DELETE FROM bar_coverage WHERE covered_from <= ? AND covered_to >= ?", [day, day])
     pieces = [(symbol, lo, day - dt.timedelta(days=1)) for symbol, lo, _ in spanning if lo < day]
     pieces += [(symbol, day + dt.timedelta(days=1), hi) for symbol, _, hi in spanning if hi > day]
     if pieces:
-        conn.executemany("INSERT INTO bar_coverage VALUES (?, ?, ?, ?, ?)",
-                         [(*piece, lineage.run_id, lineage.ingested_at) for piece in pieces])
+        conn.executemany(
+            "INSERT INTO bar_coverage VALUES (?, ?, ?, ?, ?)",
+            [(*piece, lineage.run_id, lineage.ingested_at) for piece in pieces],
+        )

@@ -79,8 +79,9 @@ def closes_on(period: dt.date) -> dt.date:
     return end - dt.timedelta(days=1)
 
 
-def periods_to_fetch(conn: duckdb.DuckDBPyConnection, start: dt.date, today: dt.date,
-                     refresh: bool = False) -> dict[dt.date, str]:
+def periods_to_fetch(
+    conn: duckdb.DuckDBPyConnection, start: dt.date, today: dt.date, refresh: bool = False
+) -> dict[dt.date, str]:
     """period -> reason, for every report period a load whose bars start at `start` needs.
 
     The periods reach from `LOOKBACK_MONTHS` before the earliest of `start` and the stored
@@ -91,8 +92,12 @@ def periods_to_fetch(conn: duckdb.DuckDBPyConnection, start: dt.date, today: dt.
     stored_first = conn.execute("SELECT min(trade_date) FROM daily_bars").fetchall()[0][0]
     first = min(start, stored_first) if stored_first else start
     wanted = quarter_ends(_add_months(first.replace(day=1), -LOOKBACK_MONTHS), today)
-    state = {dt.date.fromisoformat(period): (status, as_of) for period, status, as_of in conn.execute(
-        f"SELECT symbol, status, as_of FROM ingest_state WHERE dataset = '{DATASET}'").fetchall()}
+    state = {
+        dt.date.fromisoformat(period): (status, as_of)
+        for period, status, as_of in conn.execute(
+            f"SELECT symbol, status, as_of FROM ingest_state WHERE dataset = '{DATASET}'"
+        ).fetchall()
+    }
     needed = {}
     for period in wanted:
         status, as_of = state.get(period, (None, None))
@@ -129,16 +134,23 @@ def load_corporate_actions(
     report = CorporateActionsReport(needed=periods_to_fetch(conn, start, today, refresh))
     requests_before = sum(source.requests.values())
     # a period with no plans yet answers empty: an ordinary answer, not a throttling sign
-    got = fetch_each(list(report.needed),
-                     lambda period: normalize.corporate_actions(source.dividends_raw(period), period, source.name),
-                     dataset=DATASET, empty_is_suspicious=False, breaker_threshold=breaker_threshold,
-                     name=lambda period: period.isoformat(), noun="periods", progress=progress)
+    got = fetch_each(
+        list(report.needed),
+        lambda period: normalize.corporate_actions(source.dividends_raw(period), period, source.name),
+        dataset=DATASET,
+        empty_is_suspicious=False,
+        breaker_threshold=breaker_threshold,
+        name=lambda period: period.isoformat(),
+        noun="periods",
+        progress=progress,
+    )
     report.failed.update(got.failed)
     report.empty = list(got.empty)
     report.circuit_open = got.circuit_open
     report.not_attempted = len(got.not_attempted)
     outcomes: list[tuple[str, str, str | None]] = [
-        (period.isoformat(), "failed", reason) for period, reason in got.failed.items()]
+        (period.isoformat(), "failed", reason) for period, reason in got.failed.items()
+    ]
     outcomes += [(period.isoformat(), "empty", "upstream has no plans for this period") for period in got.empty]
     outcomes += [(period.isoformat(), "ok", None) for period, rows in got.answers if not rows.empty]
     frames = [rows for _, rows in got.answers if not rows.empty]
@@ -151,8 +163,14 @@ def load_corporate_actions(
     replaced = [period for period, _ in got.answers]  # not the failed ones, nor those the breaker spared
     report.new_ex_dates = _new_ex_dates(conn, passed)
     report.rows_written = replace_corporate_actions(
-        conn, passed, replaced, pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype(
-            {"error": "string"}), lineage, today, quarantine=quarantine)
+        conn,
+        passed,
+        replaced,
+        pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
+        lineage,
+        today,
+        quarantine=quarantine,
+    )
     report.seconds = time.perf_counter() - began
     return report
 

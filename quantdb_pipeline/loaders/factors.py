@@ -121,10 +121,15 @@ class FactorLoadReport:
     seconds: float = 0.0
 
 
-
-def fetch_factor_lists(source: MarketSource, report: FactorLoadReport, fetch: Callable[[str], pd.DataFrame],
-                       dataset: str, breaker_threshold: int, progress: ProgressCallback | None,
-                       chunk: tuple[int, int] | None = None) -> Iterator[tuple[list[tuple], list[pd.DataFrame]]]:
+def fetch_factor_lists(
+    source: MarketSource,
+    report: FactorLoadReport,
+    fetch: Callable[[str], pd.DataFrame],
+    dataset: str,
+    breaker_threshold: int,
+    progress: ProgressCallback | None,
+    chunk: tuple[int, int] | None = None,
+) -> Iterator[tuple[list[tuple], list[pd.DataFrame]]]:
     """Fetch the factor list of each symbol in `report.needed`, a chunk at a time (`chunk`:
     (symbols, rows), default `settings.chunk_limits()`): per chunk, (ingest outcomes, non-empty
     frames), for the caller to check and write before the next chunk is fetched.
@@ -135,9 +140,16 @@ def fetch_factor_lists(source: MarketSource, report: FactorLoadReport, fetch: Ca
     """
     requests_before = sum(source.requests.values())
     max_symbols, max_rows = chunk or chunk_limits()
-    for got in fetch_chunks(list(report.needed), fetch, dataset=dataset, empty_is_suspicious=False,
-                            max_items=max_symbols, max_rows=max_rows, breaker_threshold=breaker_threshold,
-                            progress=progress):
+    for got in fetch_chunks(
+        list(report.needed),
+        fetch,
+        dataset=dataset,
+        empty_is_suspicious=False,
+        max_items=max_symbols,
+        max_rows=max_rows,
+        breaker_threshold=breaker_threshold,
+        progress=progress,
+    ):
         report.failed.update(got.failed)
         report.circuit_open = got.circuit_open
         report.not_attempted = len(got.not_attempted)
@@ -160,45 +172,78 @@ def known_ex_dates(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: lis
     known = conn.execute(_KNOWN_EX_DATES_SQL, {"symbols": symbols, "today": today}).df()
     quoted = known["quoted_reference"].notna().to_numpy()
     acted = known["cash"].notna().to_numpy()
-    formula = ex_rights_reference(known["last_close"].to_numpy(dtype="float64"), known["cash"].to_numpy(dtype="float64"),
-                                  known["new_shares"].to_numpy(dtype="float64"),
-                                  known["rights_shares"].to_numpy(dtype="float64"),
-                                  known["rights_price"].to_numpy(dtype="float64"))
+    formula = ex_rights_reference(
+        known["last_close"].to_numpy(dtype="float64"),
+        known["cash"].to_numpy(dtype="float64"),
+        known["new_shares"].to_numpy(dtype="float64"),
+        known["rights_shares"].to_numpy(dtype="float64"),
+        known["rights_price"].to_numpy(dtype="float64"),
+    )
     reference = np.where(quoted, known["quoted_reference"].to_numpy(dtype="float64"), formula)
-    evidence = np.where(quoted & acted, f"{QUOTE_LIST_EVIDENCE}+{CORPORATE_ACTIONS_EVIDENCE}",
-                        np.where(quoted, QUOTE_LIST_EVIDENCE, CORPORATE_ACTIONS_EVIDENCE))
+    evidence = np.where(
+        quoted & acted,
+        f"{QUOTE_LIST_EVIDENCE}+{CORPORATE_ACTIONS_EVIDENCE}",
+        np.where(quoted, QUOTE_LIST_EVIDENCE, CORPORATE_ACTIONS_EVIDENCE),
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         step = known["last_close"].to_numpy(dtype="float64") / reference
-    out = pd.DataFrame({"symbol": known["symbol"].astype(object), "ex_date": pd.to_datetime(known["ex_date"]).dt.date,
-                        "last_close": known["last_close"].astype("float64"), "reference": reference,
-                        "implied_step": step, "evidence": evidence})
-    moves = np.isfinite(step) & (reference > 0) & (np.abs(known["last_close"].to_numpy(dtype="float64") - reference)
-                                                   > EX_DATE_MIN_GAP)
+    out = pd.DataFrame(
+        {
+            "symbol": known["symbol"].astype(object),
+            "ex_date": pd.to_datetime(known["ex_date"]).dt.date,
+            "last_close": known["last_close"].astype("float64"),
+            "reference": reference,
+            "implied_step": step,
+            "evidence": evidence,
+        }
+    )
+    moves = (
+        np.isfinite(step)
+        & (reference > 0)
+        & (np.abs(known["last_close"].to_numpy(dtype="float64") - reference) > EX_DATE_MIN_GAP)
+    )
     return out[moves].reset_index(drop=True)
 
 
 def _upstream_dates(conn: duckdb.DuckDBPyConnection, symbols: list[str] | None) -> pd.DataFrame:
-    return conn.execute(
-        "SELECT symbol, ex_date, hfq_factor FROM adjustment_factors WHERE derived_from IS NULL "
-        "AND ($symbols::VARCHAR[] IS NULL OR list_contains($symbols::VARCHAR[], symbol)) ORDER BY symbol, ex_date",
-        {"symbols": symbols}).df().assign(ex_date=lambda f: pd.to_datetime(f["ex_date"]).dt.date)
+    return (
+        conn.execute(
+            "SELECT symbol, ex_date, hfq_factor FROM adjustment_factors WHERE derived_from IS NULL "
+            "AND ($symbols::VARCHAR[] IS NULL OR list_contains($symbols::VARCHAR[], symbol)) ORDER BY symbol, ex_date",
+            {"symbols": symbols},
+        )
+        .df()
+        .assign(ex_date=lambda f: pd.to_datetime(f["ex_date"]).dt.date)
+    )
 
 
-def symbols_needing_factors(conn: duckdb.DuckDBPyConnection, today: dt.date,
-                            symbols: list[str] | None = None, refresh: bool = False,
-                            refetch_per_run: int = REFETCH_PER_RUN) -> dict[str, str]:
+def symbols_needing_factors(
+    conn: duckdb.DuckDBPyConnection,
+    today: dt.date,
+    symbols: list[str] | None = None,
+    refresh: bool = False,
+    refetch_per_run: int = REFETCH_PER_RUN,
+) -> dict[str, str]:
     """symbol -> reason, for every symbol with bars whose factors are missing or failed, and for
     up to `refetch_per_run` whose factors are stale (a known ex-date upstream's list lacks, or a
     derived factor awaiting upstream's), those asked longest ago first. The allowance is per
     source day: symbols already asked today count against it, so a rerun of the night asks
     nothing again."""
-    with_bars = [s for (s,) in conn.execute(
-        "SELECT DISTINCT symbol FROM daily_bars WHERE ($symbols::VARCHAR[] IS NULL "
-        "OR list_contains($symbols::VARCHAR[], symbol)) "
-        "AND symbol NOT IN (SELECT symbol FROM securities WHERE status <> 'listed') ORDER BY symbol",
-        {"symbols": symbols}).fetchall()]
-    state = {symbol: (status, as_of) for symbol, status, as_of in conn.execute(
-        f"SELECT symbol, status, as_of FROM ingest_state WHERE dataset = '{DATASET}'").fetchall()}
+    with_bars = [
+        s
+        for (s,) in conn.execute(
+            "SELECT DISTINCT symbol FROM daily_bars WHERE ($symbols::VARCHAR[] IS NULL "
+            "OR list_contains($symbols::VARCHAR[], symbol)) "
+            "AND symbol NOT IN (SELECT symbol FROM securities WHERE status <> 'listed') ORDER BY symbol",
+            {"symbols": symbols},
+        ).fetchall()
+    ]
+    state = {
+        symbol: (status, as_of)
+        for symbol, status, as_of in conn.execute(
+            f"SELECT symbol, status, as_of FROM ingest_state WHERE dataset = '{DATASET}'"
+        ).fetchall()
+    }
     known = known_ex_dates(conn, today, symbols)
     have = set(zip(*[_upstream_dates(conn, symbols)[c] for c in ("symbol", "ex_date")]))
     stale: dict[str, dt.date] = {}
@@ -206,10 +251,14 @@ def symbols_needing_factors(conn: duckdb.DuckDBPyConnection, today: dt.date,
         as_of = state.get(symbol, (None, None))[1]
         if (symbol, ex_date) not in have and (as_of is None or as_of < ex_date + dt.timedelta(days=EX_DATE_GRACE_DAYS)):
             stale.setdefault(symbol, ex_date)
-    awaiting = {symbol for (symbol,) in conn.execute(
-        "SELECT DISTINCT symbol FROM adjustment_factors WHERE derived_from IN (?, ?)",
-        [QUOTE_LIST_EVIDENCE, CORPORATE_ACTIONS_EVIDENCE]).fetchall()
-        if (state.get(symbol, (None, None))[1] or dt.date.min) <= today - dt.timedelta(days=DERIVED_RECHECK_DAYS)}
+    awaiting = {
+        symbol
+        for (symbol,) in conn.execute(
+            "SELECT DISTINCT symbol FROM adjustment_factors WHERE derived_from IN (?, ?)",
+            [QUOTE_LIST_EVIDENCE, CORPORATE_ACTIONS_EVIDENCE],
+        ).fetchall()
+        if (state.get(symbol, (None, None))[1] or dt.date.min) <= today - dt.timedelta(days=DERIVED_RECHECK_DAYS)
+    }
     needed, queued, asked_today = {}, [], 0
     for symbol in with_bars:
         status, as_of = state.get(symbol, (None, None))
@@ -225,13 +274,14 @@ def symbols_needing_factors(conn: duckdb.DuckDBPyConnection, today: dt.date,
             queued.append((as_of or dt.date.min, stale[symbol], symbol, f"new ex-date {stale[symbol]:%Y-%m-%d}"))
         elif symbol in awaiting:
             queued.append((as_of or dt.date.min, dt.date.max, symbol, "derived factor awaiting upstream"))
-    for _, _, symbol, reason in sorted(queued)[:max(refetch_per_run - asked_today, 0)]:
+    for _, _, symbol, reason in sorted(queued)[: max(refetch_per_run - asked_today, 0)]:
         needed[symbol] = reason
     return dict(sorted(needed.items()))
 
 
-def derive_factors(conn: duckdb.DuckDBPyConnection, today: dt.date,
-                   symbols: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def derive_factors(
+    conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(derived factor rows, gap rows) for the known ex-dates upstream's factors lack.
 
     An ex-date after a symbol's last upstream factor continues upstream's series: the factor
@@ -241,9 +291,13 @@ def derive_factors(conn: duckdb.DuckDBPyConnection, today: dt.date,
     """
     known = known_ex_dates(conn, today, symbols)
     upstream = _upstream_dates(conn, symbols)
-    first_bars = dict(conn.execute(
-        "SELECT symbol, min(trade_date) FROM daily_bars WHERE $symbols::VARCHAR[] IS NULL "
-        "OR list_contains($symbols::VARCHAR[], symbol) GROUP BY symbol", {"symbols": symbols}).fetchall())
+    first_bars = dict(
+        conn.execute(
+            "SELECT symbol, min(trade_date) FROM daily_bars WHERE $symbols::VARCHAR[] IS NULL "
+            "OR list_contains($symbols::VARCHAR[], symbol) GROUP BY symbol",
+            {"symbols": symbols},
+        ).fetchall()
+    )
     by_symbol = dict(tuple(upstream.groupby("symbol", sort=False)))
     derived, gaps = [], []
     for symbol, events in known.groupby("symbol", sort=True):
@@ -258,12 +312,20 @@ def derive_factors(conn: duckdb.DuckDBPyConnection, today: dt.date,
             derived.append((symbol, first_bars[symbol], 1.0, "base"))
         for event in missing.itertuples(index=False):
             if last_upstream is not None and event.ex_date < last_upstream:
-                gaps.append((symbol, event.ex_date, event.evidence,
-                             f"upstream's factors have later ex-dates but not this one (step "
-                             f"{event.implied_step:.6f} from {event.evidence})"))
+                gaps.append(
+                    (
+                        symbol,
+                        event.ex_date,
+                        event.evidence,
+                        f"upstream's factors have later ex-dates but not this one (step "
+                        f"{event.implied_step:.6f} from {event.evidence})",
+                    )
+                )
                 continue
             factor *= event.implied_step
-            basis = QUOTE_LIST_EVIDENCE if event.evidence.startswith(QUOTE_LIST_EVIDENCE) else CORPORATE_ACTIONS_EVIDENCE
+            basis = (
+                QUOTE_LIST_EVIDENCE if event.evidence.startswith(QUOTE_LIST_EVIDENCE) else CORPORATE_ACTIONS_EVIDENCE
+            )
             derived.append((symbol, event.ex_date, factor, basis))
     derived_frame = pd.DataFrame(derived, columns=["symbol", "ex_date", "hfq_factor", "derived_from"])
     gap_frame = pd.DataFrame(gaps, columns=["symbol", "ex_date", "evidence", "reason"])
@@ -315,14 +377,27 @@ def load_adjustment_factors(
     began = time.perf_counter()
     today = source.today()
     report = FactorLoadReport(needed=symbols_needing_factors(conn, today, symbols, refresh, refetch_per_run))
-    derived_before = set(map(tuple, conn.execute(
-        "SELECT symbol, ex_date FROM adjustment_factors WHERE derived_from IN (?, ?)",
-        [QUOTE_LIST_EVIDENCE, CORPORATE_ACTIONS_EVIDENCE]).df().assign(
-            ex_date=lambda f: pd.to_datetime(f["ex_date"]).dt.date).to_numpy()))
+    derived_before = set(
+        map(
+            tuple,
+            conn.execute(
+                "SELECT symbol, ex_date FROM adjustment_factors WHERE derived_from IN (?, ?)",
+                [QUOTE_LIST_EVIDENCE, CORPORATE_ACTIONS_EVIDENCE],
+            )
+            .df()
+            .assign(ex_date=lambda f: pd.to_datetime(f["ex_date"]).dt.date)
+            .to_numpy(),
+        )
+    )
     for outcomes, fetched in fetch_factor_lists(
-            source, report, lambda symbol: normalize.adjustment_factors(source.adjustment_factors_raw(symbol), symbol,
-                                                                        source.name),
-            DATASET, breaker_threshold, progress, chunk):
+        source,
+        report,
+        lambda symbol: normalize.adjustment_factors(source.adjustment_factors_raw(symbol), symbol, source.name),
+        DATASET,
+        breaker_threshold,
+        progress,
+        chunk,
+    ):
         _write_chunk(conn, report, outcomes, fetched, derived_before, lineage, today)
     derivation: dict[str, pd.DataFrame] = {}
 
@@ -331,14 +406,17 @@ def load_adjustment_factors(
         return derivation["derived"], derivation["gaps"]
 
     # after the last chunk: the derived factors and gaps, from every symbol's stored factors
-    write_factor_batch(conn, schema.empty_factors(), [], _outcomes([]), lineage, today, derive=derive,
-                       scope=symbols)
+    write_factor_batch(conn, schema.empty_factors(), [], _outcomes([]), lineage, today, derive=derive, scope=symbols)
     derived = derivation["derived"]
     report.derived = derived[derived["derived_from"] != "base"].reset_index(drop=True)
     report.gaps = derivation["gaps"]
     for row in report.derived.itertuples(index=False):
-        log.warning("adjustment_factors %s: upstream has no factor for ex-date %s yet; derived from %s",
-                    row.symbol, row.ex_date, row.derived_from)
+        log.warning(
+            "adjustment_factors %s: upstream has no factor for ex-date %s yet; derived from %s",
+            row.symbol,
+            row.ex_date,
+            row.derived_from,
+        )
     report.seconds = time.perf_counter() - began
     return report
 
@@ -347,8 +425,15 @@ def _outcomes(rows: list[tuple]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["symbol", "status", "error"]).astype({"error": "string"})
 
 
-def _write_chunk(conn: duckdb.DuckDBPyConnection, report: FactorLoadReport, outcomes: list[tuple],
-                 fetched: list[pd.DataFrame], derived_before: set, lineage: Lineage, today: dt.date) -> None:
+def _write_chunk(
+    conn: duckdb.DuckDBPyConnection,
+    report: FactorLoadReport,
+    outcomes: list[tuple],
+    fetched: list[pd.DataFrame],
+    derived_before: set,
+    lineage: Lineage,
+    today: dt.date,
+) -> None:
     """Check one chunk of upstream factor lists and swap them in, with their outcomes, in one transaction."""
     staged = pd.concat(fetched, ignore_index=True) if fetched else schema.empty_factors()
     fetched_symbols = sorted({*staged["symbol"]})
@@ -359,8 +444,11 @@ def _write_chunk(conn: duckdb.DuckDBPyConnection, report: FactorLoadReport, outc
     passed, quarantine = split("adjustment_factors", staged, checks, ["symbol", "ex_date"])
     report.rows_quarantined += len(quarantine)
     dirty = set(quarantine["symbol"])
-    stored = conn.execute("SELECT symbol, ex_date, hfq_factor FROM adjustment_factors WHERE derived_from IS NULL "
-                          "AND symbol IN (SELECT unnest(?::VARCHAR[]))", [fetched_symbols]).df()
+    stored = conn.execute(
+        "SELECT symbol, ex_date, hfq_factor FROM adjustment_factors WHERE derived_from IS NULL "
+        "AND symbol IN (SELECT unnest(?::VARCHAR[]))",
+        [fetched_symbols],
+    ).df()
     stored_by_symbol = dict(tuple(stored.groupby("symbol", sort=False)))  # one pass, not one filter per symbol
     replaced = []
     for frame in fetched:
@@ -375,6 +463,7 @@ def _write_chunk(conn: duckdb.DuckDBPyConnection, report: FactorLoadReport, outc
             report.changed[symbol] = change
         replaced.append(symbol)
         outcomes.append((symbol, "ok", None))
-    report.rows_written += write_factor_batch(conn, passed, replaced, _outcomes(outcomes), lineage, today,
-                                              quarantine=quarantine)
+    report.rows_written += write_factor_batch(
+        conn, passed, replaced, _outcomes(outcomes), lineage, today, quarantine=quarantine
+    )
     report.symbols_updated += len(replaced)

@@ -195,7 +195,8 @@ def fetch_chunks(
                 what = "failed or answered empty" if empty_is_suspicious else "failed"
                 chunk.circuit_open = (
                     f"stopped after {len(streak)} consecutive {noun} {what} (last: {name(item)}); "
-                    f"{len(chunk.not_attempted)} {noun} not attempted, to be retried by the next run")
+                    f"{len(chunk.not_attempted)} {noun} not attempted, to be retried by the next run"
+                )
                 log.error("%s circuit breaker: %s", dataset, chunk.circuit_open)
                 break
         full = len(chunk.answers) + len(chunk.failed) >= max_items or (max_rows is not None and chunk_rows >= max_rows)

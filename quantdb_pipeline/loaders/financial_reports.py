@@ -84,7 +84,7 @@ class FinancialReportsReport:
 def report_periods(today: dt.date, years: int = DEFAULT_YEARS) -> list[dt.date]:
     """The last `years` x 4 quarter ends before `today`, oldest first."""
     ends = [d.date() for d in pd.date_range(dt.date(today.year - years - 1, 1, 1), today, freq="QE")]
-    return [d for d in ends if d < today][-years * 4:]
+    return [d for d in ends if d < today][-years * 4 :]
 
 
 def window_closes(period: dt.date) -> dt.date:
@@ -92,11 +92,16 @@ def window_closes(period: dt.date) -> dt.date:
     return statutory_deadline(period) + dt.timedelta(days=DEADLINE_GRACE_DAYS)
 
 
-def periods_due(conn: duckdb.DuckDBPyConnection, today: dt.date, years: int = DEFAULT_YEARS,
-                refresh: bool = False) -> dict[dt.date, str]:
+def periods_due(
+    conn: duckdb.DuckDBPyConnection, today: dt.date, years: int = DEFAULT_YEARS, refresh: bool = False
+) -> dict[dt.date, str]:
     """period -> why it is fetched (see the module docstring), newest first."""
-    state = {period: (status, fetched_on) for period, status, fetched_on in conn.execute(
-        "SELECT report_date, status, fetched_on FROM financial_report_periods").fetchall()}
+    state = {
+        period: (status, fetched_on)
+        for period, status, fetched_on in conn.execute(
+            "SELECT report_date, status, fetched_on FROM financial_report_periods"
+        ).fetchall()
+    }
     open_now = set(open_report_periods(today))
     due = {}
     for period in reversed(report_periods(today, years)):
@@ -126,10 +131,17 @@ def _fetch_period(source: MarketSource, period: dt.date) -> dict[str, pd.DataFra
     return {table: source.report_table_raw(table, period) for table in REPORT_TABLES}
 
 
-def load_financial_reports(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
-                           symbols: list[str] | None = None, exclude: Iterable[str] = (), refresh: bool = False,
-                           years: int = DEFAULT_YEARS, progress: ProgressCallback | None = None,
-                           breaker_threshold: int = 8) -> FinancialReportsReport:
+def load_financial_reports(
+    conn: duckdb.DuckDBPyConnection,
+    source: MarketSource,
+    lineage: Lineage,
+    symbols: list[str] | None = None,
+    exclude: Iterable[str] = (),
+    refresh: bool = False,
+    years: int = DEFAULT_YEARS,
+    progress: ProgressCallback | None = None,
+    breaker_threshold: int = 8,
+) -> FinancialReportsReport:
     """Fetch, check and write every report period due; returns what was done.
 
     `symbols`: restricts the companies written (None: every code in `securities`; the
@@ -150,8 +162,10 @@ def load_financial_reports(conn: duckdb.DuckDBPyConnection, source: MarketSource
     for done, period in enumerate(report.due, start=1):
         if failures_in_a_row >= breaker_threshold:
             report.not_attempted = len(report.due) - done + 1
-            report.circuit_open = (f"{failures_in_a_row} report periods failed in a row "
-                                   f"(last {period:%Y-%m-%d}: {list(report.failed.values())[-1]})")
+            report.circuit_open = (
+                f"{failures_in_a_row} report periods failed in a row "
+                f"(last {period:%Y-%m-%d}: {list(report.failed.values())[-1]})"
+            )
             break
         asked = sum(source.requests.values())
         state: dict[str, object] = {"fetched_on": today}
@@ -192,10 +206,14 @@ def load_financial_reports(conn: duckdb.DuckDBPyConnection, source: MarketSource
         report.rows_quarantined += len(quarantine)
         for row in quarantine.drop_duplicates(["table_name", "symbol", "rules"]).itertuples():
             log.warning("%s %s %s quarantined: %s", row.table_name, row.symbol, period, row.rules)
-        state.update(status="ok", companies=len(present), error=f"{len(quarantine)} rows quarantined"
-                     if len(quarantine) else None)
-        replace_report_period(conn, period, {STATEMENTS: statements, INDICATORS: indicators}, present, quarantine,
-                              state, lineage)
+        state.update(
+            status="ok",
+            companies=len(present),
+            error=f"{len(quarantine)} rows quarantined" if len(quarantine) else None,
+        )
+        replace_report_period(
+            conn, period, {STATEMENTS: statements, INDICATORS: indicators}, present, quarantine, state, lineage
+        )
         report.companies[period] = len(present)
         report.statement_rows += len(statements)
         report.indicator_rows += len(indicators)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from quantdb_pipeline import schema
 from quantdb_pipeline.loaders.fetching import fetch_chunks
+
 # statutory_deadline is also imported from here (schedules): the rule itself lives in market_rules
 from quantdb_pipeline.market_rules import REPORT_PERIOD_ENDS, statutory_deadline
 from quantdb_pipeline.quality.expectations import SuiteOutcome, combine
@@ -69,22 +70,37 @@ class FundamentalsReport:
 
 
 def _listed(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None) -> list[str]:
-    return [s for (s,) in conn.execute(
-        """
+    return [
+        s
+        for (s,) in conn.execute(
+            """
         SELECT symbol FROM securities
         WHERE (list_date IS NULL OR list_date <= ?) AND (delist_date IS NULL OR delist_date > ?)
           AND status = 'listed' AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], symbol))
         ORDER BY symbol
-        """, [today, today, symbols, symbols]).fetchall()]
+        """,
+            [today, today, symbols, symbols],
+        ).fetchall()
+    ]
 
 
 def _state(conn: duckdb.DuckDBPyConnection, dataset: str) -> dict[str, tuple[str, dt.date | None]]:
-    return {s: (status, as_of) for s, status, as_of in conn.execute(
-        "SELECT symbol, status, as_of FROM ingest_state WHERE dataset = ?", [dataset]).fetchall()}
+    return {
+        s: (status, as_of)
+        for s, status, as_of in conn.execute(
+            "SELECT symbol, status, as_of FROM ingest_state WHERE dataset = ?", [dataset]
+        ).fetchall()
+    }
 
 
-def reports_due(conn: duckdb.DuckDBPyConnection, dataset: str, table: str, today: dt.date,
-                symbols: list[str] | None = None, refresh: bool = False) -> dict[str, str]:
+def reports_due(
+    conn: duckdb.DuckDBPyConnection,
+    dataset: str,
+    table: str,
+    today: dt.date,
+    symbols: list[str] | None = None,
+    refresh: bool = False,
+) -> dict[str, str]:
     """Symbols whose reports are never fetched, or whose next report is due and missing."""
     state, due = _state(conn, dataset), {}
     latest = dict(conn.execute(f"SELECT symbol, max(report_date) FROM {table} GROUP BY symbol").fetchall())
@@ -103,17 +119,29 @@ def reports_due(conn: duckdb.DuckDBPyConnection, dataset: str, table: str, today
     return due
 
 
-def _fetch_chunks(due: dict[str, str], fetch: Callable[[str], pd.DataFrame], report: FundamentalsReport,
-                  progress: ProgressCallback | None, breaker_threshold: int,
-                  chunk: tuple[int, int] | None) -> Iterator[tuple[list[tuple[str, pd.DataFrame]], dict[str, str]]]:
+def _fetch_chunks(
+    due: dict[str, str],
+    fetch: Callable[[str], pd.DataFrame],
+    report: FundamentalsReport,
+    progress: ProgressCallback | None,
+    breaker_threshold: int,
+    chunk: tuple[int, int] | None,
+) -> Iterator[tuple[list[tuple[str, pd.DataFrame]], dict[str, str]]]:
     """Fetch each due symbol, yielding the answers a chunk at a time (`chunk`: (symbols, rows),
     default `settings.chunk_limits()`) for the caller to check and write before the next chunk;
     a new listing without reports answers empty, so empties are ordinary. The failures of a
     chunk are in `report.failed` when it is yielded."""
     max_symbols, max_rows = chunk or chunk_limits()
-    for got in fetch_chunks(list(due), fetch, dataset=report.dataset, empty_is_suspicious=False,
-                            max_items=max_symbols, max_rows=max_rows, breaker_threshold=breaker_threshold,
-                            progress=progress):
+    for got in fetch_chunks(
+        list(due),
+        fetch,
+        dataset=report.dataset,
+        empty_is_suspicious=False,
+        max_items=max_symbols,
+        max_rows=max_rows,
+        breaker_threshold=breaker_threshold,
+        progress=progress,
+    ):
         report.failed.update(got.failed)
         report.circuit_open = got.circuit_open
         report.not_attempted = len(got.not_attempted)
@@ -121,13 +149,28 @@ def _fetch_chunks(due: dict[str, str], fetch: Callable[[str], pd.DataFrame], rep
 
 
 def _statements(source: MarketSource, symbol: str) -> pd.DataFrame:
-    frames = [normalize.financial_statement(source.statement_raw(symbol, statement), symbol, statement, source.name)
-              for statement in STATEMENTS_FETCHED]
+    frames = [
+        normalize.financial_statement(source.statement_raw(symbol, statement), symbol, statement, source.name)
+        for statement in STATEMENTS_FETCHED
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
-def _load_reports(conn, source, lineage, dataset, table, fetch, validate, key, symbols, refresh, progress,
-                  breaker_threshold, chunk=None) -> FundamentalsReport:
+def _load_reports(
+    conn,
+    source,
+    lineage,
+    dataset,
+    table,
+    fetch,
+    validate,
+    key,
+    symbols,
+    refresh,
+    progress,
+    breaker_threshold,
+    chunk=None,
+) -> FundamentalsReport:
     """Fetch the reports of every symbol due, checked and swapped in a chunk of symbols per transaction."""
     began, today = time.perf_counter(), source.today()
     report = FundamentalsReport(dataset, due=reports_due(conn, dataset, table, today, symbols, refresh))
@@ -153,29 +196,69 @@ def _load_reports(conn, source, lineage, dataset, table, fetch, validate, key, s
                 outcomes.append((symbol, "ok", f"{rejected} rows quarantined" if rejected else None))
         outcomes += [(s, "failed", r) for s, r in failed.items()]
         replaced = [s for s, f in fetched if len(f)]
-        report.rows_written += replace_reports(conn, table, passed, replaced, pd.DataFrame(
-            outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}), lineage, today, quarantine,
-            dataset)
+        report.rows_written += replace_reports(
+            conn,
+            table,
+            passed,
+            replaced,
+            pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
+            lineage,
+            today,
+            quarantine,
+            dataset,
+        )
         report.symbols_updated += len(replaced)
     report.seconds = time.perf_counter() - began
     return report
 
 
-def load_statements(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
-                    symbols: list[str] | None = None, refresh: bool = False,
-                    progress: ProgressCallback | None = None, breaker_threshold: int = 8) -> FundamentalsReport:
+def load_statements(
+    conn: duckdb.DuckDBPyConnection,
+    source: MarketSource,
+    lineage: Lineage,
+    symbols: list[str] | None = None,
+    refresh: bool = False,
+    progress: ProgressCallback | None = None,
+    breaker_threshold: int = 8,
+) -> FundamentalsReport:
     """eastmoney's three statements of every symbol whose reports are due."""
-    return _load_reports(conn, source, lineage, STATEMENTS, STATEMENTS, lambda s: _statements(source, s),
-                         validate_statements, ["symbol", "statement", "report_date", "item"], symbols, refresh,
-                         progress, breaker_threshold)
+    return _load_reports(
+        conn,
+        source,
+        lineage,
+        STATEMENTS,
+        STATEMENTS,
+        lambda s: _statements(source, s),
+        validate_statements,
+        ["symbol", "statement", "report_date", "item"],
+        symbols,
+        refresh,
+        progress,
+        breaker_threshold,
+    )
 
 
-def load_indicators(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
-                    symbols: list[str] | None = None, refresh: bool = False,
-                    progress: ProgressCallback | None = None, breaker_threshold: int = 8) -> FundamentalsReport:
+def load_indicators(
+    conn: duckdb.DuckDBPyConnection,
+    source: MarketSource,
+    lineage: Lineage,
+    symbols: list[str] | None = None,
+    refresh: bool = False,
+    progress: ProgressCallback | None = None,
+    breaker_threshold: int = 8,
+) -> FundamentalsReport:
     """sina's key indicators of every symbol whose reports are due."""
     return _load_reports(
-        conn, source, lineage, INDICATORS, INDICATORS,
+        conn,
+        source,
+        lineage,
+        INDICATORS,
+        INDICATORS,
         lambda s: normalize.financial_indicators(source.financial_abstract_raw(s), s, source.name),
-        validate_indicators, ["symbol", "report_date", "section", "indicator"], symbols, refresh, progress,
-        breaker_threshold)
+        validate_indicators,
+        ["symbol", "report_date", "section", "indicator"],
+        symbols,
+        refresh,
+        progress,
+        breaker_threshold,
+    )

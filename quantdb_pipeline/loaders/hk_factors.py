@@ -65,9 +65,14 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int, str, int], None]
 
 
-def symbols_needing_hk_factors(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None = None,
-                               refresh: bool = False, refresh_per_run: int = REFRESH_PER_RUN,
-                               signal_per_run: int = SIGNAL_PER_RUN) -> dict[str, str]:
+def symbols_needing_hk_factors(
+    conn: duckdb.DuckDBPyConnection,
+    today: dt.date,
+    symbols: list[str] | None = None,
+    refresh: bool = False,
+    refresh_per_run: int = REFRESH_PER_RUN,
+    signal_per_run: int = SIGNAL_PER_RUN,
+) -> dict[str, str]:
     """symbol -> reason, for every HK symbol with bars whose factors are missing, failed, signalled
     by the quote list's 昨收 (see the module docstring) or due by age, each capped as described there."""
     rows = conn.execute(
@@ -108,8 +113,13 @@ def symbols_needing_hk_factors(conn: duckdb.DuckDBPyConnection, today: dt.date, 
                     PARTITION BY starts_with(reason, 'ex-date signal') ORDER BY first_day, symbol) <= $signal_cap)
         ORDER BY symbol
         """,
-        {"symbols": symbols, "refresh": refresh, "today": today, "due_cap": refresh_per_run,
-         "signal_cap": signal_per_run},
+        {
+            "symbols": symbols,
+            "refresh": refresh,
+            "today": today,
+            "due_cap": refresh_per_run,
+            "signal_cap": signal_per_run,
+        },
     ).fetchall()
     return dict(rows)
 
@@ -119,7 +129,8 @@ def previous_closes(conn: duckdb.DuckDBPyConnection, factors: pd.DataFrame) -> p
     with staged(conn, staged_hk_ex_dates=factors[["symbol", "ex_date"]]):
         return conn.execute(
             "SELECT s.symbol, s.ex_date, b.close AS previous_close FROM staged_hk_ex_dates s "
-            "ASOF JOIN hk_daily_bars b ON s.symbol = b.symbol AND s.ex_date > b.trade_date").df()
+            "ASOF JOIN hk_daily_bars b ON s.symbol = b.symbol AND s.ex_date > b.trade_date"
+        ).df()
 
 
 def load_hk_adjustment_factors(
@@ -143,16 +154,27 @@ def load_hk_adjustment_factors(
     today = source.today()
     report = FactorLoadReport(needed=symbols_needing_hk_factors(conn, today, symbols, refresh, refresh_per_run))
     for outcomes, fetched in fetch_factor_lists(
-            source, report, lambda symbol: normalize.hk_adjustment_factors(source.hk_adjustment_factors_raw(symbol),
-                                                                           symbol, source.name),
-            TABLE, breaker_threshold, progress, chunk):
+        source,
+        report,
+        lambda symbol: normalize.hk_adjustment_factors(source.hk_adjustment_factors_raw(symbol), symbol, source.name),
+        TABLE,
+        breaker_threshold,
+        progress,
+        chunk,
+    ):
         _write_chunk(conn, report, outcomes, fetched, lineage, today)
     report.seconds = time.perf_counter() - began
     return report
 
 
-def _write_chunk(conn: duckdb.DuckDBPyConnection, report: FactorLoadReport, outcomes: list[tuple],
-                 fetched: list[pd.DataFrame], lineage: Lineage, today: dt.date) -> None:
+def _write_chunk(
+    conn: duckdb.DuckDBPyConnection,
+    report: FactorLoadReport,
+    outcomes: list[tuple],
+    fetched: list[pd.DataFrame],
+    lineage: Lineage,
+    today: dt.date,
+) -> None:
     """Check one chunk of HK factor lists and swap them in, with their outcomes, in one transaction."""
     staged = pd.concat(fetched, ignore_index=True) if fetched else schema.empty_frame(schema.HK_FACTOR_DTYPES)
     checks = validate_hk_factors(staged, today, previous_closes(conn, staged))
@@ -160,8 +182,10 @@ def _write_chunk(conn: duckdb.DuckDBPyConnection, report: FactorLoadReport, outc
     passed, quarantine = split(TABLE, staged, checks, ["symbol", "ex_date"])
     report.rows_quarantined += len(quarantine)
     dirty = set(quarantine["symbol"])
-    stored = conn.execute(f"SELECT symbol, ex_date, hfq_factor, hfq_cash FROM {TABLE} "
-                          "WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [list(report.needed)]).df()
+    stored = conn.execute(
+        f"SELECT symbol, ex_date, hfq_factor, hfq_cash FROM {TABLE} WHERE symbol IN (SELECT unnest(?::VARCHAR[]))",
+        [list(report.needed)],
+    ).df()
     stored_by_symbol = dict(tuple(stored.groupby("symbol", sort=False)))
     replaced = [s for s, status, _ in outcomes if status == "empty"]  # stored rows, if any, were withdrawn
     for frame in fetched:
@@ -179,6 +203,14 @@ def _write_chunk(conn: duckdb.DuckDBPyConnection, report: FactorLoadReport, outc
         outcomes.append((symbol, "ok", None))
     report.symbols_updated += len(replaced)
     report.rows_written += write_factor_batch(
-        conn, passed, replaced, pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype(
-            {"error": "string"}), lineage, today, quarantine=quarantine, dataset=DATASET, table=TABLE,
-        columns=schema.HK_FACTOR_COLUMNS)
+        conn,
+        passed,
+        replaced,
+        pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
+        lineage,
+        today,
+        quarantine=quarantine,
+        dataset=DATASET,
+        table=TABLE,
+        columns=schema.HK_FACTOR_COLUMNS,
+    )

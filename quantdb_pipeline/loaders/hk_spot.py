@@ -80,8 +80,9 @@ def final_cutoff(day: dt.date, now: dt.datetime) -> dt.datetime:
     return final_after(day) - (now - dt.datetime.now(dt.timezone.utc))
 
 
-def day_quotes(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
-               refresh: bool = False, final: bool = False) -> tuple[pd.DataFrame, bool]:
+def day_quotes(
+    conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage, refresh: bool = False, final: bool = False
+) -> tuple[pd.DataFrame, bool]:
     """(the HK quote list of the source's today as `hk_quote_list` rows, fetched now?).
 
     The stored rows of today when a run already fetched them (no request), else one fetch
@@ -92,9 +93,11 @@ def day_quotes(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: L
     """
     today = source.today()
     if not refresh:
-        stored = conn.execute(f"SELECT {', '.join(_QUOTE_COLUMNS)} FROM {QUOTES} WHERE as_of = ? "
-                              "AND (NOT ? OR ingested_at >= ?) ORDER BY symbol",
-                              [today, final, final_cutoff(today, source_now(source))]).df()
+        stored = conn.execute(
+            f"SELECT {', '.join(_QUOTE_COLUMNS)} FROM {QUOTES} WHERE as_of = ? "
+            "AND (NOT ? OR ingested_at >= ?) ORDER BY symbol",
+            [today, final, final_cutoff(today, source_now(source))],
+        ).df()
         if len(stored):
             return stored.astype(schema.HK_QUOTE_DTYPES), False
     quotes = normalize.hk_quote_list(source.hk_listings_raw(), source.name)
@@ -102,11 +105,20 @@ def day_quotes(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: L
         raise ValueError(f"{source.name}: the HK list came back empty on {today}; the stored HK universe is kept")
     with staged(conn, fetched_quotes=quotes), transaction(conn):
         conn.execute(f"DELETE FROM {QUOTES} WHERE as_of = ?", [today])
-        conn.execute(f"INSERT INTO {QUOTES} ({', '.join(_QUOTE_COLUMNS)}, as_of, accepted, source, run_id, "
-                     f"ingested_at) SELECT {', '.join(_QUOTE_COLUMNS)}, ?, false, ?, ?, ? FROM fetched_quotes",
-                     [today, lineage.source, lineage.run_id, lineage.ingested_at])
-    upsert_rows(conn, "hk_securities", quotes[["symbol", "name"]].assign(
-        currency=pd.Series(normalize.HK_CURRENCY, index=quotes.index, dtype="string")), "symbol", lineage)
+        conn.execute(
+            f"INSERT INTO {QUOTES} ({', '.join(_QUOTE_COLUMNS)}, as_of, accepted, source, run_id, "
+            f"ingested_at) SELECT {', '.join(_QUOTE_COLUMNS)}, ?, false, ?, ?, ? FROM fetched_quotes",
+            [today, lineage.source, lineage.run_id, lineage.ingested_at],
+        )
+    upsert_rows(
+        conn,
+        "hk_securities",
+        quotes[["symbol", "name"]].assign(
+            currency=pd.Series(normalize.HK_CURRENCY, index=quotes.index, dtype="string")
+        ),
+        "symbol",
+        lineage,
+    )
     mark_fetched(conn, "hk_securities", source)
     return quotes, True
 
@@ -114,8 +126,9 @@ def day_quotes(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: L
 def idle_days(conn: duckdb.DuckDBPyConnection, since: dt.date) -> dict[str, set[dt.date]]:
     """symbol -> the days from `since` on that an accepted list showed it without a trade."""
     idle: dict[str, set[dt.date]] = {}
-    for symbol, day in conn.execute(f"SELECT symbol, as_of FROM {QUOTES} WHERE accepted AND close IS NULL "
-                                    "AND as_of >= ?", [since]).fetchall():
+    for symbol, day in conn.execute(
+        f"SELECT symbol, as_of FROM {QUOTES} WHERE accepted AND close IS NULL AND as_of >= ?", [since]
+    ).fetchall():
         idle.setdefault(symbol, set()).add(day)
     return idle
 
@@ -127,9 +140,17 @@ class HkSpotPlan(SpotPlan):
     listed: int = 0
 
 
-def plan(conn: duckdb.DuckDBPyConnection, source: str, fetches: list[tuple[str, dt.date, dt.date]],
-         days: np.ndarray, today: dt.date, end: dt.date, reconcile_symbols: int,
-         symbols: list[str] | None, now: dt.datetime | None = None) -> HkSpotPlan | None:
+def plan(
+    conn: duckdb.DuckDBPyConnection,
+    source: str,
+    fetches: list[tuple[str, dt.date, dt.date]],
+    days: np.ndarray,
+    today: dt.date,
+    end: dt.date,
+    reconcile_symbols: int,
+    symbols: list[str] | None,
+    now: dt.datetime | None = None,
+) -> HkSpotPlan | None:
     """Which of `fetches` (symbol, from, to) take today's bar from the list, and which symbols'
     earlier quote-list bars are reconciled; None when the list is not worth it or not usable
     (the range does not end today, today is no HK session, or it is before the close by the
@@ -145,22 +166,29 @@ def plan(conn: duckdb.DuckDBPyConnection, source: str, fetches: list[tuple[str, 
     wanted = [s for s, lo, hi in fetches if lo == hi == today]
     if not wanted:
         return None
-    held = {s for (s,) in conn.execute(
-        f"SELECT symbol FROM {TABLE} WHERE trade_date = $day UNION "
-        f"SELECT symbol FROM {QUOTES} WHERE as_of = $day AND accepted AND close IS NULL", {"day": previous}).fetchall()}
+    held = {
+        s
+        for (s,) in conn.execute(
+            f"SELECT symbol FROM {TABLE} WHERE trade_date = $day UNION "
+            f"SELECT symbol FROM {QUOTES} WHERE as_of = $day AND accepted AND close IS NULL",
+            {"day": previous},
+        ).fetchall()
+    }
     candidates = set(wanted) & held
     listed = conn.execute("SELECT count(*) FROM hk_securities").fetchall()[0][0]
     # free when hk_securities already fetched the day's list; else worth its pages?
-    stored = conn.execute(f"SELECT count(*) FROM {QUOTES} WHERE as_of = ? AND ingested_at >= ?",
-                          [today, final_cutoff(today, now)]).fetchall()[0][0]
+    stored = conn.execute(
+        f"SELECT count(*) FROM {QUOTES} WHERE as_of = ? AND ingested_at >= ?", [today, final_cutoff(today, now)]
+    ).fetchall()[0][0]
     if not candidates or not (stored or spot.worthwhile(conn, len(candidates), today, listed=listed)):
         return None
     sample = spot.reconciliation_sample(conn, source, today, reconcile_symbols, symbols, table=TABLE)
     return HkSpotPlan(today, previous, candidates - {s for s, _, _ in sample}, sample, listed=listed)
 
 
-def history_fetches(fetches: list[tuple[str, dt.date, dt.date]],
-                    spot_plan: HkSpotPlan | None) -> list[tuple[str, dt.date, dt.date]]:
+def history_fetches(
+    fetches: list[tuple[str, dt.date, dt.date]], spot_plan: HkSpotPlan | None
+) -> list[tuple[str, dt.date, dt.date]]:
     """The `stock_hk_hist` requests: `fetches` less what the list serves, each reconciled symbol's
     window reaching back to its first pending quote-list bar."""
     if spot_plan is None:
@@ -186,8 +214,9 @@ class TakenDay:
     fetched: bool  # the list was fetched by this run (else a run of the day had stored it)
 
 
-def take_day(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
-             spot_plan: HkSpotPlan) -> TakenDay:
+def take_day(
+    conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage, spot_plan: HkSpotPlan
+) -> TakenDay:
     """The day's bars of the planned symbols from the list, once the list passed the day check.
 
     Raises `SpotRejected` when the list is not the day's: its stored rows are deleted, so that a
@@ -207,4 +236,3 @@ def take_day(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lin
     idle = set(listed_idle) & spot_plan.symbols
     missing = spot_plan.symbols - set(bars["symbol"]) - idle
     return TakenDay(bars, idle, missing, checks, fetched)
-

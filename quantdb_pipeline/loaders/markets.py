@@ -100,8 +100,9 @@ def load_hk_calendar(conn: duckdb.DuckDBPyConnection, source: MarketSource, line
     return checks
 
 
-def load_hk_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
-                       force: bool = False) -> dict:
+def load_hk_securities(
+    conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage, force: bool = False
+) -> dict:
     """Upsert the HK main board list, at most once per source day; names no longer listed are kept.
 
     The list is the quote list the HK bars take the day from (`hk_spot.day_quotes`): whichever
@@ -117,16 +118,31 @@ def load_hk_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, li
 
 def register_indices(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> None:
     names = {code: DEFAULT_INDICES.get(code, code) for code in codes}
-    upsert_rows(conn, "indices", pd.DataFrame({
-        "symbol": pd.Series(codes, dtype="string"),
-        "exchange": pd.Series([index_exchange(c) for c in codes], dtype="string"),
-        "name": pd.Series([names[c] for c in codes], dtype="string"),
-    }), "symbol")
+    upsert_rows(
+        conn,
+        "indices",
+        pd.DataFrame(
+            {
+                "symbol": pd.Series(codes, dtype="string"),
+                "exchange": pd.Series([index_exchange(c) for c in codes], dtype="string"),
+                "name": pd.Series([names[c] for c in codes], dtype="string"),
+            }
+        ),
+        "symbol",
+    )
 
 
-def _windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str], start: dt.date,
-             end: dt.date, days: np.ndarray, today: dt.date, revisit_days: int = DEFAULT_REVISIT_DAYS,
-             idle: dict[str, set[dt.date]] | None = None) -> tuple[list[tuple[str, dt.date, dt.date]], int]:
+def _windows(
+    conn: duckdb.DuckDBPyConnection,
+    market: Market,
+    symbols: list[str],
+    start: dt.date,
+    end: dt.date,
+    days: np.ndarray,
+    today: dt.date,
+    revisit_days: int = DEFAULT_REVISIT_DAYS,
+    idle: dict[str, set[dt.date]] | None = None,
+) -> tuple[list[tuple[str, dt.date, dt.date]], int]:
     """(symbol, from, to) to fetch for a run of [start, end], and how many symbols need nothing.
 
     A symbol is fetched from the day after its last stored bar (or from `start` when that is
@@ -144,8 +160,12 @@ def _windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str]
     `hk_spot`): they count as stored, so that the quote-list nights do not ask history for them.
     """
     idle = idle or {}
-    stored = {s: (lo, hi) for s, lo, hi in conn.execute(
-        f"SELECT symbol, min(trade_date), max(trade_date) FROM {market.table} GROUP BY symbol").fetchall()}
+    stored = {
+        s: (lo, hi)
+        for s, lo, hi in conn.execute(
+            f"SELECT symbol, min(trade_date), max(trade_date) FROM {market.table} GROUP BY symbol"
+        ).fetchall()
+    }
     for symbol, quiet in idle.items():
         if symbol in stored:
             stored[symbol] = (stored[symbol][0], max(stored[symbol][1], max(quiet)))
@@ -154,14 +174,19 @@ def _windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str]
     asked_today: set[str] = set()
     if len(trailing):
         for symbol, day in conn.execute(
-                f"SELECT symbol, trade_date FROM {market.table} WHERE trade_date BETWEEN ? AND ?",
-                [trailing[0].astype(dt.date), end]).fetchall():
+            f"SELECT symbol, trade_date FROM {market.table} WHERE trade_date BETWEEN ? AND ?",
+            [trailing[0].astype(dt.date), end],
+        ).fetchall():
             present.setdefault(symbol, set()).add(day)
         for symbol, quiet in idle.items():
             present.setdefault(symbol, set()).update(quiet)
-        asked_today = {s for (s,) in conn.execute(
-            "SELECT symbol FROM ingest_state WHERE dataset = ? AND as_of = ? AND status <> 'failed'",
-            [market.table, today]).fetchall()}
+        asked_today = {
+            s
+            for (s,) in conn.execute(
+                "SELECT symbol FROM ingest_state WHERE dataset = ? AND as_of = ? AND status <> 'failed'",
+                [market.table, today],
+            ).fetchall()
+        }
     fetches, skipped = [], 0
     # the range's first trading day: a range starting on a holiday (HK's 07-01) is covered from the next
     first = days[min(int(days.searchsorted(np.datetime64(start, "D"))), len(days) - 1)].astype(dt.date)
@@ -173,8 +198,7 @@ def _windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str]
         own = bool(a < b)
         if symbol in stored:
             have = present.get(symbol, set())
-            holes = [d for d in (t.astype(dt.date) for t in trailing)
-                     if d >= stored[symbol][0] and d not in have]
+            holes = [d for d in (t.astype(dt.date) for t in trailing) if d >= stored[symbol][0] and d not in have]
             if holes and (own or symbol not in asked_today):
                 lo, own = min(lo, holes[0]), True
         if not own:
@@ -184,8 +208,14 @@ def _windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str]
     return fetches, skipped
 
 
-def _take_spot_day(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
-                   spot_plan: hk_spot.HkSpotPlan, report: MarketLoadReport, today: dt.date) -> None:
+def _take_spot_day(
+    conn: duckdb.DuckDBPyConnection,
+    source: MarketSource,
+    lineage: Lineage,
+    spot_plan: hk_spot.HkSpotPlan,
+    report: MarketLoadReport,
+    today: dt.date,
+) -> None:
     """Write the planned symbols' day from the HK quote list (rows stamped `<source>/spot`), in one
     transaction: bars that pass the HK rules, the idle symbols covered without a bar, the symbols
     the list lacks recorded empty (history asks for them the next night). Raises `SpotRejected`
@@ -208,17 +238,31 @@ def _take_spot_day(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineag
     outcomes += [(s, "empty", f"not in the quote list of {spot_plan.day}") for s in sorted(taken.missing)]
     report.failed.update({s: "quality: rows quarantined" for s in dirty})
     report.empty += sorted(taken.missing)
-    windows = pd.DataFrame([(s, today, today) for s in sorted(written - dirty)],
-                           columns=["symbol", "fetched_from", "fetched_to"])
+    windows = pd.DataFrame(
+        [(s, today, today) for s in sorted(written - dirty)], columns=["symbol", "fetched_from", "fetched_to"]
+    )
     report.rows_written += write_market_bars(
-        conn, HK.table, HK.columns, passed, windows,
+        conn,
+        HK.table,
+        HK.columns,
+        passed,
+        windows,
         pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
-        replace(lineage, source=spot.spot_source(lineage.source)), today, quarantine=quarantine)
+        replace(lineage, source=spot.spot_source(lineage.source)),
+        today,
+        quarantine=quarantine,
+    )
     report.symbols_updated += len(windows)
     report.rows_per_symbol.update(Counter(passed["symbol"].tolist()))
-    log.info("hk_daily_bars %s: %d symbols from the quote list (%d requests), %d idle, %d not listed; "
-             "reconciling %d", today, report.spot_symbols, report.spot_requests, report.spot_idle,
-             len(taken.missing), len(report.reconciled))
+    log.info(
+        "hk_daily_bars %s: %d symbols from the quote list (%d requests), %d idle, %d not listed; reconciling %d",
+        today,
+        report.spot_symbols,
+        report.spot_requests,
+        report.spot_idle,
+        len(taken.missing),
+        len(report.reconciled),
+    )
 
 
 def load_market_bars(
@@ -253,9 +297,13 @@ def load_market_bars(
     trading_days, symbols, fetches = _plan_windows(conn, market, symbols, start, end, today, revisit_days, report)
     requests_before = sum(source.requests.values())
     days = np.array(trading_days, dtype="datetime64[D]")
-    spot_plan = (hk_spot.plan(conn, source.name, fetches, days, today, end, reconcile_symbols, symbols,
-                               hk_spot.source_now(source))
-                 if use_spot and market is HK else None)
+    spot_plan = (
+        hk_spot.plan(
+            conn, source.name, fetches, days, today, end, reconcile_symbols, symbols, hk_spot.source_now(source)
+        )
+        if use_spot and market is HK
+        else None
+    )
     if spot_plan is not None:
         _take_spot_day(conn, source, lineage, spot_plan, report, today)
         fetches = hk_spot.history_fetches(fetches, spot_plan)
@@ -267,9 +315,16 @@ def load_market_bars(
     return report
 
 
-def _plan_windows(conn: duckdb.DuckDBPyConnection, market: Market, symbols: list[str] | None, start: dt.date,
-                  end: dt.date, today: dt.date, revisit_days: int,
-                  report: MarketLoadReport) -> tuple[list[dt.date], list[str], list[tuple[str, dt.date, dt.date]]]:
+def _plan_windows(
+    conn: duckdb.DuckDBPyConnection,
+    market: Market,
+    symbols: list[str] | None,
+    start: dt.date,
+    end: dt.date,
+    today: dt.date,
+    revisit_days: int,
+    report: MarketLoadReport,
+) -> tuple[list[dt.date], list[str], list[tuple[str, dt.date, dt.date]]]:
     """(the market's sessions, the symbols in scope, the (symbol, from, to) windows to fetch);
     the report counts the symbols skipped as up to date.
 
@@ -294,13 +349,28 @@ class _MarketRun:
     Why a class: the chunk steps share the connection, the market, the run's report and the
     closure judge that watches every answer."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, source: MarketSource, market: Market, lineage: Lineage,
-                 today: dt.date, report: MarketLoadReport, spot_plan, calendar: TradingDays):
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        source: MarketSource,
+        market: Market,
+        lineage: Lineage,
+        today: dt.date,
+        report: MarketLoadReport,
+        spot_plan,
+        calendar: TradingDays,
+    ):
         self.conn, self.source, self.market, self.lineage = conn, source, market, lineage
         self.today, self.report, self.spot_plan = today, report, spot_plan
         self._fetch = getattr(source, market.fetch)
-        self.judge = ClosureJudge(conn, market.calendar, market.table, calendar, window=lambda w: w,
-                                  probe=lambda symbol, lo, hi: self.fetch_window((symbol, lo, hi)))
+        self.judge = ClosureJudge(
+            conn,
+            market.calendar,
+            market.table,
+            calendar,
+            window=lambda w: w,
+            probe=lambda symbol, lo, hi: self.fetch_window((symbol, lo, hi)),
+        )
 
     def fetch_window(self, window: tuple[str, dt.date, dt.date]) -> pd.DataFrame:
         """A window's normalized bars, less those outside it (rows dated after today stay: the gate
@@ -308,8 +378,9 @@ class _MarketRun:
         symbol, lo, hi = window
         bars = self.market.normalize(self._fetch(symbol, lo, hi), symbol, self.source.name)
         dates = bars["trade_date"].array.__arrow_array__().to_numpy()
-        keep = (dates >= np.datetime64(lo, "D")) & ((dates <= np.datetime64(hi, "D")) |
-                                                     (dates > np.datetime64(self.today, "D")))
+        keep = (dates >= np.datetime64(lo, "D")) & (
+            (dates <= np.datetime64(hi, "D")) | (dates > np.datetime64(self.today, "D"))
+        )
         return bars[keep].drop_duplicates()
 
     def _observed(self, window: tuple[str, dt.date, dt.date]) -> pd.DataFrame:
@@ -317,24 +388,41 @@ class _MarketRun:
         self.judge.observe(window, bars)
         return bars
 
-    def fetch_and_write(self, fetches: list[tuple[str, dt.date, dt.date]], chunk: tuple[int, int],
-                        breaker_threshold: int, progress: ProgressCallback | None) -> tuple[list, list]:
+    def fetch_and_write(
+        self,
+        fetches: list[tuple[str, dt.date, dt.date]],
+        chunk: tuple[int, int],
+        breaker_threshold: int,
+        progress: ProgressCallback | None,
+    ) -> tuple[list, list]:
         """Fetch `fetches` chunk by chunk, writing each chunk as it arrives; returns (the windows
         attempted, those excused as closed: written by `settle_closures` once decided)."""
         report, (max_symbols, max_rows) = self.report, chunk
         attempted, closed = [], []
-        for got in fetch_chunks(fetches, self._observed, dataset=self.market.table, empty_is_suspicious=True,
-                                max_items=max_symbols, max_rows=max_rows, breaker_threshold=breaker_threshold,
-                                name=lambda w: w[0], describe=lambda w: f"{w[0]} {w[1]}..{w[2]}", progress=progress,
-                                judge_streak=self.judge):
+        for got in fetch_chunks(
+            fetches,
+            self._observed,
+            dataset=self.market.table,
+            empty_is_suspicious=True,
+            max_items=max_symbols,
+            max_rows=max_rows,
+            breaker_threshold=breaker_threshold,
+            name=lambda w: w[0],
+            describe=lambda w: f"{w[0]} {w[1]}..{w[2]}",
+            progress=progress,
+            judge_streak=self.judge,
+        ):
             attempted += got.attempted()
             report.failed.update({symbol: reason for (symbol, _, _), reason in got.failed.items()})
             report.circuit_open, report.not_attempted = got.circuit_open, len(got.not_attempted)
             # before the gate: a bar on a recorded closure makes it a session again
             self.judge.reopen_seen(self.lineage)
             excused = set(got.closed)
-            self.write([(w, b) for w, b in got.answers if w not in excused],
-                       [(symbol, "failed", reason) for (symbol, _, _), reason in got.failed.items()], set())
+            self.write(
+                [(w, b) for w, b in got.answers if w not in excused],
+                [(symbol, "failed", reason) for (symbol, _, _), reason in got.failed.items()],
+                set(),
+            )
             closed += got.closed
         return attempted, closed
 
@@ -344,8 +432,11 @@ class _MarketRun:
         report = self.report
         report.closures, report.reopened = self.judge.finish(attempted, closed, self.lineage)
         if closed:
-            self.write([(w, schema.empty_frame(self.market.dtypes)) for w in closed], [],
-                       {w[0] for w in closed if self.judge.covers(w)})
+            self.write(
+                [(w, schema.empty_frame(self.market.dtypes)) for w in closed],
+                [],
+                {w[0] for w in closed if self.judge.covers(w)},
+            )
 
     def _reconcile(self, fetched: list) -> None:
         """Compare this chunk's sampled symbols' stored quote-list bars with their history, before
@@ -357,8 +448,12 @@ class _MarketRun:
         sampled = {symbol for symbol, _, _ in entries}
         history = [b for w, b in fetched if w[0] in sampled and len(b)]
         outcome, mismatches = spot.reconcile(
-            self.conn, pd.concat(history, ignore_index=True) if history else schema.empty_frame(self.market.dtypes),
-            self.source.name, entries, table=self.market.table)
+            self.conn,
+            pd.concat(history, ignore_index=True) if history else schema.empty_frame(self.market.dtypes),
+            self.source.name,
+            entries,
+            table=self.market.table,
+        )
         self.report.reconciliation = combine(self.report.reconciliation, outcome)
         self.report.reconcile_mismatches += mismatches
 
@@ -371,10 +466,16 @@ class _MarketRun:
         passed, quarantine = self._gate(staged)
         windows = self._classify(fetched, passed, quarantine, closed, outcomes)
         self.report.rows_written += write_market_bars(
-            self.conn, self.market.table, self.market.columns, passed,
+            self.conn,
+            self.market.table,
+            self.market.columns,
+            passed,
             pd.DataFrame(windows, columns=["symbol", "fetched_from", "fetched_to"]),
             pd.DataFrame(outcomes, columns=["symbol", "status", "error"]).astype({"error": "string"}),
-            self.lineage, self.today, quarantine=quarantine)
+            self.lineage,
+            self.today,
+            quarantine=quarantine,
+        )
         self.report.symbols_updated += len(windows)
 
     def _gate(self, staged: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -386,8 +487,9 @@ class _MarketRun:
         report.rows_quarantined += len(quarantine)
         return passed, quarantine
 
-    def _classify(self, fetched: list, passed: pd.DataFrame, quarantine: pd.DataFrame, closed: set[str],
-                  outcomes: list) -> list[tuple[str, dt.date, dt.date]]:
+    def _classify(
+        self, fetched: list, passed: pd.DataFrame, quarantine: pd.DataFrame, closed: set[str], outcomes: list
+    ) -> list[tuple[str, dt.date, dt.date]]:
         """Each window's outcome appended to `outcomes`; returns the clean windows (replaced whole).
 
         A symbol with quarantined rows is `failed` and its window not replaced (only its clean

@@ -104,21 +104,28 @@ def weekly_refresh_due(conn: duckdb.DuckDBPyConnection, source: MarketSource, to
 
 def profiled_symbols(conn: duckdb.DuckDBPyConnection, today: dt.date, symbols: list[str] | None = None) -> list[str]:
     """The symbols the profile step covers on `today`: listed (not dropped or switched), of `symbols` if given."""
-    return [s for (s,) in conn.execute(
-        """
+    return [
+        s
+        for (s,) in conn.execute(
+            """
         SELECT symbol FROM securities
         WHERE (list_date IS NULL OR list_date <= ?) AND (delist_date IS NULL OR delist_date > ?)
           AND status = 'listed' AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], symbol))
         ORDER BY symbol
-        """, [today, today, symbols, symbols]).fetchall()]
+        """,
+            [today, today, symbols, symbols],
+        ).fetchall()
+    ]
 
 
 def former_names_due(conn: duckdb.DuckDBPyConnection, listed: list[str], limit: int) -> list[str]:
     """Up to `limit` SSE/BSE symbols of `listed` to ask sina about: never asked, or failed (those
     asked longest ago first); older listings first. Each symbol is asked once: names after that are
     seen in the quote list. Symbols observed since their listing day are skipped."""
-    return [s for (s,) in conn.execute(
-        """
+    return [
+        s
+        for (s,) in conn.execute(
+            """
         SELECT s.symbol FROM securities s
         LEFT JOIN ingest_state i ON i.dataset = $dataset AND i.symbol = s.symbol
         LEFT JOIN (SELECT symbol, min(valid_from) AS first_seen FROM security_profiles GROUP BY symbol) p
@@ -128,7 +135,10 @@ def former_names_due(conn: duckdb.DuckDBPyConnection, listed: list[str], limit: 
           AND (p.first_seen IS NULL OR s.list_date IS NULL OR s.list_date < p.first_seen)
         ORDER BY i.as_of NULLS FIRST, s.list_date NULLS FIRST, s.symbol
         LIMIT $limit
-        """, {"dataset": FORMER_NAMES, "listed": listed, "limit": limit}).fetchall()]
+        """,
+            {"dataset": FORMER_NAMES, "listed": listed, "limit": limit},
+        ).fetchall()
+    ]
 
 
 def _requests_since(source: MarketSource, before: Counter) -> dict[str, int]:
@@ -140,43 +150,77 @@ def boards_due(conn: duckdb.DuckDBPyConnection, codes: list[str], limit: int) ->
     (never read first)."""
     if len(codes) <= limit:
         return codes
-    last = dict(conn.execute("SELECT symbol, as_of FROM ingest_state WHERE dataset = ? AND status = 'ok'",
-                             [INDUSTRY_BOARDS]).fetchall())
+    last = dict(
+        conn.execute(
+            "SELECT symbol, as_of FROM ingest_state WHERE dataset = ? AND status = 'ok'", [INDUSTRY_BOARDS]
+        ).fetchall()
+    )
     return sorted(codes, key=lambda code: (last.get(code) or dt.date.min, code))[:limit]
 
 
-def _refresh_industries(conn, source: MarketSource, lineage: Lineage, today: dt.date, report: ProfileReport,
-                        breaker_threshold: int) -> bool:
+def _refresh_industries(
+    conn, source: MarketSource, lineage: Lineage, today: dt.date, report: ProfileReport, breaker_threshold: int
+) -> bool:
     """Re-read the constituents of the boards due (`boards_due`); replace their assignments only
     if every one of them answered."""
     boards = normalize.industry_boards(source.industry_boards_raw(), source.name)
     names = dict(zip(boards["board_code"], boards["industry"]))
     due = boards_due(conn, list(names), MAX_BOARDS_PER_REFRESH)
-    got = fetch_each(due, source.industry_constituents_raw, dataset=INDUSTRY_BOARDS,
-                     empty_is_suspicious=False, breaker_threshold=breaker_threshold, noun="boards")
+    got = fetch_each(
+        due,
+        source.industry_constituents_raw,
+        dataset=INDUSTRY_BOARDS,
+        empty_is_suspicious=False,
+        breaker_threshold=breaker_threshold,
+        noun="boards",
+    )
     for code, reason in got.failed.items():
         report.failed[f"industry board {code}"] = reason
     if got.circuit_open:
         report.circuit_open = got.circuit_open
     if got.failed or got.circuit_open or got.not_attempted:
-        log.warning("industry boards: %d failed, %d not attempted; the stored industries are kept",
-                    len(got.failed), len(got.not_attempted))
+        log.warning(
+            "industry boards: %d failed, %d not attempted; the stored industries are kept",
+            len(got.failed),
+            len(got.not_attempted),
+        )
         return False
     frames = [normalize.industry_members(raw, names[code], code, source.name) for code, raw in got.answers]
-    members = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["symbol", "industry", "board_code"])
-    outcomes = pd.DataFrame({"symbol": pd.Series(due, dtype="string"), "status": "ok",
-                             "error": pd.Series([None] * len(due), dtype="string")})
-    report.industries = replace_industries(conn, members, today, lineage,
-                                           boards=None if len(due) == len(names) else due, outcomes=outcomes,
-                                           dataset=INDUSTRY_BOARDS)
+    members = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["symbol", "industry", "board_code"])
+    )
+    outcomes = pd.DataFrame(
+        {
+            "symbol": pd.Series(due, dtype="string"),
+            "status": "ok",
+            "error": pd.Series([None] * len(due), dtype="string"),
+        }
+    )
+    report.industries = replace_industries(
+        conn,
+        members,
+        today,
+        lineage,
+        boards=None if len(due) == len(names) else due,
+        outcomes=outcomes,
+        dataset=INDUSTRY_BOARDS,
+    )
     return True
 
 
-def _refresh_names(conn, source: MarketSource, lineage: Lineage, today: dt.date, listed: list[str],
-                   report: ProfileReport, breaker_threshold: int) -> bool:
+def _refresh_names(
+    conn,
+    source: MarketSource,
+    lineage: Lineage,
+    today: dt.date,
+    listed: list[str],
+    report: ProfileReport,
+    breaker_threshold: int,
+) -> bool:
     """SZSE's dated name changes (one request), then a batch of sina's undated former names."""
-    list_dates = {s: d for s, d in conn.execute(
-        "SELECT symbol, list_date FROM securities WHERE list_date IS NOT NULL").fetchall()}
+    list_dates = {
+        s: d for s, d in conn.execute("SELECT symbol, list_date FROM securities WHERE list_date IS NOT NULL").fetchall()
+    }
     ok = True
     try:
         periods = normalize.sz_name_periods(source.sz_name_changes_raw(), list_dates, source.name)
@@ -187,14 +231,24 @@ def _refresh_names(conn, source: MarketSource, lineage: Lineage, today: dt.date,
     asked = former_names_due(conn, listed, FORMER_NAMES_PER_REFRESH)
     if not asked:
         return ok
-    got = fetch_each(asked, source.former_names_raw, dataset=FORMER_NAMES, empty_is_suspicious=False,
-                     breaker_threshold=breaker_threshold)
+    got = fetch_each(
+        asked,
+        source.former_names_raw,
+        dataset=FORMER_NAMES,
+        empty_is_suspicious=False,
+        breaker_threshold=breaker_threshold,
+    )
     report.former_names_asked = [s for s, _ in got.answers]
     frames = [normalize.former_names(raw, s, source.name) for s, raw in got.answers]
     names = pd.concat(frames, ignore_index=True) if frames else schema.empty_frame(schema.FORMER_NAME_DTYPES)
-    outcomes = pd.DataFrame([(s, "ok" if len(raw) else "empty", None if len(raw) else "sina lists no former name")
-                             for s, raw in got.answers] + [(s, "failed", r) for s, r in got.failed.items()],
-                            columns=["symbol", "status", "error"]).astype({"error": "string"})
+    outcomes = pd.DataFrame(
+        [
+            (s, "ok" if len(raw) else "empty", None if len(raw) else "sina lists no former name")
+            for s, raw in got.answers
+        ]
+        + [(s, "failed", r) for s, r in got.failed.items()],
+        columns=["symbol", "status", "error"],
+    ).astype({"error": "string"})
     replace_former_names(conn, names, report.former_names_asked, outcomes, lineage, today, FORMER_NAMES)
     for symbol, reason in got.failed.items():
         report.failed[f"former names {symbol}"] = reason
@@ -207,8 +261,9 @@ def _quote_list(conn, source: MarketSource, lineage: Lineage, today: dt.date, re
     """Make `quote_list_snapshot` today's: keep it if no session began after it was taken, else
     fetch the list once (raises on an empty list: the stored profiles are kept)."""
     taken, _ = quote_list_snapshot(conn)
-    session = scalar(conn, "SELECT max(trade_date) FROM trading_calendar WHERE market = 'CN' AND trade_date <= ?",
-                     [today])
+    session = scalar(
+        conn, "SELECT max(trade_date) FROM trading_calendar WHERE market = 'CN' AND trade_date <= ?", [today]
+    )
     if taken is not None and (taken >= today or (session is not None and taken >= session)):
         report.quote_list = f"stored ({taken})"
         return
@@ -239,38 +294,62 @@ def build_profiles(conn: duckdb.DuckDBPyConnection, listed: list[str]) -> pd.Dat
         LEFT JOIN security_profiles c ON c.symbol = q.symbol AND c.valid_to IS NULL
         WHERE list_contains($listed::VARCHAR[], q.symbol)
         ORDER BY q.symbol
-        """, {"listed": listed}).df()
+        """,
+        {"listed": listed},
+    ).df()
     from_list = frame["list_total"].notna().to_numpy()
     derived_total = frame["derived_total"].to_numpy(dtype="float64")
     derived_float = frame["derived_float"].to_numpy(dtype="float64")
     stored_total = frame["stored_total"].to_numpy(dtype="float64")
     stored_float = frame["stored_float"].to_numpy(dtype="float64")
     with np.errstate(divide="ignore", invalid="ignore"):
-        close = (np.abs(derived_total - stored_total) <= SHARES_TOLERANCE * stored_total) & \
-                (np.isnan(stored_float) | (np.abs(derived_float - stored_float) <= SHARES_TOLERANCE * stored_float))
+        close = (np.abs(derived_total - stored_total) <= SHARES_TOLERANCE * stored_total) & (
+            np.isnan(stored_float) | (np.abs(derived_float - stored_float) <= SHARES_TOLERANCE * stored_float)
+        )
     keep = ~from_list & (close | np.isnan(derived_total)) & ~np.isnan(stored_total)
-    total = np.where(from_list, frame["list_total"].to_numpy(dtype="float64"),
-                     np.where(keep, stored_total, derived_total))
-    floating = np.where(from_list, frame["list_float"].to_numpy(dtype="float64"),
-                        np.where(keep, stored_float, derived_float))
-    source = np.where(from_list, EXCHANGE_LIST,
-                      np.where(keep, frame["stored_source"].astype(object).fillna(DERIVED).to_numpy(),
-                               np.where(np.isnan(derived_total), np.full(derived_total.shape, None, dtype=object), DERIVED)))
-    out = pd.DataFrame({
-        "symbol": frame["symbol"], "name": frame["name"],
-        "industry": frame["industry"], "total_shares": total, "float_shares": floating,
-        "list_date": pd.to_datetime(frame["list_date"]).dt.date,
-        "total_market_cap": frame["total_market_cap"], "float_market_cap": frame["float_market_cap"],
-        "shares_source": source,
-    })
+    total = np.where(
+        from_list, frame["list_total"].to_numpy(dtype="float64"), np.where(keep, stored_total, derived_total)
+    )
+    floating = np.where(
+        from_list, frame["list_float"].to_numpy(dtype="float64"), np.where(keep, stored_float, derived_float)
+    )
+    source = np.where(
+        from_list,
+        EXCHANGE_LIST,
+        np.where(
+            keep,
+            frame["stored_source"].astype(object).fillna(DERIVED).to_numpy(),
+            np.where(np.isnan(derived_total), np.full(derived_total.shape, None, dtype=object), DERIVED),
+        ),
+    )
+    out = pd.DataFrame(
+        {
+            "symbol": frame["symbol"],
+            "name": frame["name"],
+            "industry": frame["industry"],
+            "total_shares": total,
+            "float_shares": floating,
+            "list_date": pd.to_datetime(frame["list_date"]).dt.date,
+            "total_market_cap": frame["total_market_cap"],
+            "float_market_cap": frame["float_market_cap"],
+            "shares_source": source,
+        }
+    )
     out["is_st"] = is_st_name(out["name"].astype("string"))
     return out[schema.PROFILE_COLUMNS].astype({**schema.PROFILE_DTYPES, "shares_source": "string"})
 
 
-def load_profiles(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
-                  symbols: list[str] | None = None, refresh: bool = False,
-                  progress: ProgressCallback | None = None, breaker_threshold: int = 8,
-                  chunk: tuple[int, int] | None = None, weekly: bool = True) -> ProfileReport:
+def load_profiles(
+    conn: duckdb.DuckDBPyConnection,
+    source: MarketSource,
+    lineage: Lineage,
+    symbols: list[str] | None = None,
+    refresh: bool = False,
+    progress: ProgressCallback | None = None,
+    breaker_threshold: int = 8,
+    chunk: tuple[int, int] | None = None,
+    weekly: bool = True,
+) -> ProfileReport:
     """Refresh the profiles of every listed symbol (of `symbols`, if given) from the quote list,
     after the weekly refresh when it is due (or `refresh`). A weekly refresh that fails (an
     endpoint down) keeps the stored industries and names, stays due, and is in `failed`: the
@@ -287,14 +366,19 @@ def load_profiles(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage
     reason = "weekly refresh" if report.weekly_refresh else "quote list"
     if report.weekly_refresh:
         industries = _refresh_industries(conn, source, lineage, today, report, breaker_threshold)
-        names = _refresh_names(conn, source, lineage, today, listed, report, breaker_threshold) \
-            if not report.circuit_open else False
+        names = (
+            _refresh_names(conn, source, lineage, today, listed, report, breaker_threshold)
+            if not report.circuit_open
+            else False
+        )
         report.weekly_requests = _requests_since(source, before)
         if industries and names:
             set_setting(conn, _weekly_key(source), today.isoformat())
         else:  # stays due: the next run tries again; tonight's names still come from the quote list
-            log.warning("profiles: the weekly refresh did not complete (%s); industries and name history as "
-                        "stored", report.circuit_open or "; ".join(report.failed))
+            log.warning(
+                "profiles: the weekly refresh did not complete (%s); industries and name history as stored",
+                report.circuit_open or "; ".join(report.failed),
+            )
         report.circuit_open = None
     try:
         _quote_list(conn, source, lineage, today, report)
@@ -319,7 +403,8 @@ def load_profiles(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage
     report.failed.update(failed)
     outcomes = pd.DataFrame(
         [(s, "failed", r) for s, r in failed.items()] + [(s, "ok", None) for s in passed["symbol"]],
-        columns=["symbol", "status", "error"]).astype({"error": "string"})
+        columns=["symbol", "status", "error"],
+    ).astype({"error": "string"})
     report.changes.update(upsert_profiles(conn, passed, outcomes, lineage, today, quarantine))
     report.symbols_updated = report.rows_written = len(passed)
     report.requests = sum(source.requests.values()) - before_total

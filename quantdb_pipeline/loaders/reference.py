@@ -24,6 +24,7 @@ from quantdb_pipeline.warehouse.writes import Lineage, get_setting, replace_cale
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class ReferenceLoad:
     frame: pd.DataFrame
@@ -45,12 +46,14 @@ def mark_fetched(conn: duckdb.DuckDBPyConnection, dataset: str, source: MarketSo
     set_setting(conn, _refreshed_key(dataset, source), source.today().isoformat())
 
 
-def load_trading_calendar(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
-                          force: bool = False) -> ReferenceLoad:
+def load_trading_calendar(
+    conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage, force: bool = False
+) -> ReferenceLoad:
     """Replace the stored calendar with the source's, if it passes every rule (else `GateFailed`)."""
     if fetched_today(conn, "trading_calendar", source, force):
-        calendar = conn.execute("SELECT market, trade_date FROM trading_calendar WHERE market = 'CN' "
-                                "ORDER BY trade_date").df()
+        calendar = conn.execute(
+            "SELECT market, trade_date FROM trading_calendar WHERE market = 'CN' ORDER BY trade_date"
+        ).df()
         calendar["trade_date"] = calendar["trade_date"].dt.date
         return ReferenceLoad(calendar, validate_calendar(calendar), {"trading_days": len(calendar)}, fetched=False)
     calendar = normalize.trading_calendar(source.trading_calendar_raw(), source.name)
@@ -62,8 +65,9 @@ def load_trading_calendar(conn: duckdb.DuckDBPyConnection, source: MarketSource,
     return ReferenceLoad(calendar, checks, {"trading_days": len(calendar)})
 
 
-def load_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage,
-                    force: bool = False) -> ReferenceLoad:
+def load_securities(
+    conn: duckdb.DuckDBPyConnection, source: MarketSource, lineage: Lineage, force: bool = False
+) -> ReferenceLoad:
     """Upsert the exchanges' listed and delisted A-shares that pass the suite; quarantine the rest.
 
     Codes the lists no longer show become `dropped`, old codes of a code switch `switched`
@@ -77,8 +81,12 @@ def load_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, linea
         return ReferenceLoad(frame, validate_securities(frame, source.today()), counts, fetched=False)
     raw = source.listings_raw()
     frame = normalize.securities(
-        pd.concat([raw.sh_main, raw.sh_star], ignore_index=True), raw.sz, raw.bj,
-        raw.sh_delisted, raw.sz_delisted, source.name,
+        pd.concat([raw.sh_main, raw.sh_star], ignore_index=True),
+        raw.sz,
+        raw.bj,
+        raw.sh_delisted,
+        raw.sz_delisted,
+        source.name,
     )
     if frame.empty:
         raise ValueError(f"{source.name}: the security lists came back empty; the stored universe is kept")
@@ -90,7 +98,8 @@ def load_securities(conn: duckdb.DuckDBPyConnection, source: MarketSource, linea
     # the SZSE and BSE lists carry share counts: the profile step takes them from here
     try:
         counts["exchange_shares"] = store_exchange_shares(
-            conn, normalize.exchange_shares(raw.sz, raw.bj, source.name), source.today(), lineage)
+            conn, normalize.exchange_shares(raw.sz, raw.bj, source.name), source.today(), lineage
+        )
     except normalize.SourceSchemaError as error:  # profiles then derive shares, flagged; the universe loads
         log.warning("exchange share counts not read: %s", error)
         counts["exchange_shares"] = 0

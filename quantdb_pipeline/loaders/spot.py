@@ -81,13 +81,20 @@ def worthwhile(conn: duckdb.DuckDBPyConnection, candidates: int, day: dt.date, l
         return candidates > spot_pages(listed)
     listed = conn.execute(
         "SELECT count(*) FROM securities WHERE (list_date IS NULL OR list_date <= ?) "
-        "AND (delist_date IS NULL OR delist_date > ?) AND status = 'listed'", [day, day]).fetchall()[0][0]
+        "AND (delist_date IS NULL OR delist_date > ?) AND status = 'listed'",
+        [day, day],
+    ).fetchall()[0][0]
     return candidates > spot_pages(listed)
 
 
-def reconciliation_sample(conn: duckdb.DuckDBPyConnection, source: str, day: dt.date, size: int,
-                          symbols: list[str] | None = None,
-                          table: str = "daily_bars") -> list[tuple[str, dt.date, dt.date]]:
+def reconciliation_sample(
+    conn: duckdb.DuckDBPyConnection,
+    source: str,
+    day: dt.date,
+    size: int,
+    symbols: list[str] | None = None,
+    table: str = "daily_bars",
+) -> list[tuple[str, dt.date, dt.date]]:
     """Up to `size` symbols with quote-list bars in `table` before `day`, oldest pending first,
     and their pending range."""
     if size <= 0:
@@ -98,21 +105,30 @@ def reconciliation_sample(conn: duckdb.DuckDBPyConnection, source: str, day: dt.
         WHERE source = $source AND trade_date < $day
           AND ($symbols::VARCHAR[] IS NULL OR list_contains($symbols::VARCHAR[], symbol))
         GROUP BY symbol ORDER BY first, md5(symbol || $day::VARCHAR) LIMIT $size
-        """, {"source": spot_source(source), "day": day, "symbols": symbols, "size": size}).fetchall()
+        """,
+        {"source": spot_source(source), "day": day, "symbols": symbols, "size": size},
+    ).fetchall()
     return [(symbol, first, last) for symbol, first, last in rows]
 
 
-def check_day(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, plan: SpotPlan,
-              table: str = "daily_bars") -> SuiteOutcome:
+def check_day(
+    conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, plan: SpotPlan, table: str = "daily_bars"
+) -> SuiteOutcome:
     """The spot-day suite on the quoted symbols that have a stored bar in `table` on the previous
     session. `bars`: symbol, close and `reference_price` (the list's 昨收).
 
     Raises `SpotRejected`, saying which session the list looks like, when it fails.
     """
-    stored = conn.execute(f"SELECT symbol, close AS stored_close FROM {_table(table)} WHERE trade_date = ?",
-                          [plan.previous]).df()
-    quoted = pd.DataFrame({"symbol": bars["symbol"].astype(object).to_numpy(),  # prev_close here: the list's 昨收
-                           "prev_close": bars["reference_price"].to_numpy(), "close": bars["close"].to_numpy()})
+    stored = conn.execute(
+        f"SELECT symbol, close AS stored_close FROM {_table(table)} WHERE trade_date = ?", [plan.previous]
+    ).df()
+    quoted = pd.DataFrame(
+        {
+            "symbol": bars["symbol"].astype(object).to_numpy(),  # prev_close here: the list's 昨收
+            "prev_close": bars["reference_price"].to_numpy(),
+            "close": bars["close"].to_numpy(),
+        }
+    )
     compared = quoted.merge(stored.astype({"symbol": object}), on="symbol", how="inner").reset_index(drop=True)
     outcome = validate_spot_day(compared)
     if outcome.batch_failed:
@@ -124,28 +140,42 @@ def _rejection_detail(compared: pd.DataFrame, plan: SpotPlan) -> str:
     """Why the list is not the day's, in numbers: which session it looks like."""
     chained = int(((compared["prev_close"] - compared["stored_close"]).abs() <= PRICE_TOLERANCE).sum())
     unchanged = int(((compared["close"] - compared["stored_close"]).abs() <= PRICE_TOLERANCE).sum())
-    verdict = (f"its last prices equal the {plan.previous} closes for {unchanged:,}: the list still shows "
-               f"{plan.previous}" if len(compared) and unchanged > len(compared) / 2 else
-               "it looks like neither session")
-    return (f"the quote list is not {plan.day}'s: 昨收 equals the stored {plan.previous} close for "
-            f"{chained:,} of {len(compared):,} symbols; {verdict}. Nothing was written; run again once "
-            "upstream shows the day's close")
+    verdict = (
+        f"its last prices equal the {plan.previous} closes for {unchanged:,}: the list still shows {plan.previous}"
+        if len(compared) and unchanged > len(compared) / 2
+        else "it looks like neither session"
+    )
+    return (
+        f"the quote list is not {plan.day}'s: 昨收 equals the stored {plan.previous} close for "
+        f"{chained:,} of {len(compared):,} symbols; {verdict}. Nothing was written; run again once "
+        "upstream shows the day's close"
+    )
 
 
-def with_previous_close(conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, day: dt.date,
-                        table: str = "daily_bars") -> pd.DataFrame:
+def with_previous_close(
+    conn: duckdb.DuckDBPyConnection, bars: pd.DataFrame, day: dt.date, table: str = "daily_bars"
+) -> pd.DataFrame:
     """The quote-list bars with `prev_close` set to each symbol's last close stored in `table`
     before `day` (昨收 is kept apart as `reference_price`: on an ex-date it is the ex-rights price)."""
     with staged(conn, quoted_symbols=pd.DataFrame({"symbol": bars["symbol"].astype(object).to_numpy()})):
-        last = dict(conn.execute(
-            f"SELECT symbol, arg_max(close, trade_date) FROM {_table(table)} WHERE trade_date < ? "
-            "AND symbol IN (SELECT symbol FROM quoted_symbols) GROUP BY symbol", [day]).fetchall())
+        last = dict(
+            conn.execute(
+                f"SELECT symbol, arg_max(close, trade_date) FROM {_table(table)} WHERE trade_date < ? "
+                "AND symbol IN (SELECT symbol FROM quoted_symbols) GROUP BY symbol",
+                [day],
+            ).fetchall()
+        )
     previous = bars["symbol"].astype(object).map(last).to_numpy(dtype="float64", na_value=np.nan)
     return bars.assign(prev_close=previous)
 
 
-def reconcile(conn: duckdb.DuckDBPyConnection, history: pd.DataFrame, source: str,
-              sample: list[tuple[str, dt.date, dt.date]], table: str = "daily_bars") -> tuple[SuiteOutcome, int]:
+def reconcile(
+    conn: duckdb.DuckDBPyConnection,
+    history: pd.DataFrame,
+    source: str,
+    sample: list[tuple[str, dt.date, dt.date]],
+    table: str = "daily_bars",
+) -> tuple[SuiteOutcome, int]:
     """Compare the stored quote-list bars of `sample` with the history endpoint's `history`.
 
     Inside each symbol's pending range, every stored quote-list bar and every history bar on a
@@ -171,7 +201,9 @@ def reconcile(conn: duckdb.DuckDBPyConnection, history: pd.DataFrame, source: st
                    {", ".join(f"s.{f} AS spot_{f}, h.{f} AS history_{f}" for f in fields)}
             FROM spot s FULL OUTER JOIN hist h USING (symbol, trade_date)
             ORDER BY symbol, trade_date
-            """, {"spot": spot_source(source)}).df()
+            """,
+            {"spot": spot_source(source)},
+        ).df()
     outcome = validate_reconciliation(pairs)
     mismatched = {row for o in outcome.failed for row in o.failed_rows}
     return outcome, len(mismatched)

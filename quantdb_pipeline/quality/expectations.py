@@ -66,8 +66,9 @@ class SuiteOutcome:
         lines = ["| rule | action | result | failing rows | examples |", "|---|---|---|---:|---|"]
         for o in self.outcomes:
             examples = "; ".join(_example(e) for e in o.examples[:3]).replace("|", "/")
-            lines.append(f"| {o.rule} | {o.action} | {'ok' if o.success else 'FAILED'} | "
-                         f"{o.unexpected_count} | {examples} |")
+            lines.append(
+                f"| {o.rule} | {o.action} | {'ok' if o.success else 'FAILED'} | {o.unexpected_count} | {examples} |"
+            )
         return "\n".join(lines)
 
 
@@ -152,19 +153,28 @@ def run_suite(name: str, frame: pd.DataFrame, expectations: list, merge_row_rule
             verdict = _validate_merged(name, merged)
             by_position = {}
         if bool(verdict.success) != (not failed.any()):
-            raise RuntimeError(f"{name}: Great Expectations' verdict on the merged row rules ({verdict.success}) "
-                               f"disagrees with the rules' own count of failing rows ({int((failed > 0).sum())})")
+            raise RuntimeError(
+                f"{name}: Great Expectations' verdict on the merged row rules ({verdict.success}) "
+                f"disagrees with the rules' own count of failing rows ({int((failed > 0).sum())})"
+            )
 
     outcomes = []
     for position, expectation in enumerate(expectations):
         meta = expectation.meta or {}
         if position in masks:
             failed_rows = np.flatnonzero(masks[position]).tolist()
-            outcomes.append(RuleOutcome(
-                rule=meta.get("rule", expectation.expectation_type), expectation=expectation.expectation_type,
-                action=meta.get("action", QUARANTINE), description=meta.get("description", ""),
-                success=not failed_rows, unexpected_count=len(failed_rows),
-                examples=[_offending_values(frame, row) for row in failed_rows[:EXAMPLES]], failed_rows=failed_rows))
+            outcomes.append(
+                RuleOutcome(
+                    rule=meta.get("rule", expectation.expectation_type),
+                    expectation=expectation.expectation_type,
+                    action=meta.get("action", QUARANTINE),
+                    description=meta.get("description", ""),
+                    success=not failed_rows,
+                    unexpected_count=len(failed_rows),
+                    examples=[_offending_values(frame, row) for row in failed_rows[:EXAMPLES]],
+                    failed_rows=failed_rows,
+                )
+            )
             continue
         item, details = by_position[position]
         config = item.expectation_config
@@ -175,24 +185,32 @@ def run_suite(name: str, frame: pd.DataFrame, expectations: list, merge_row_rule
             examples = [{"value": v} for v in details["partial_unexpected_list"][:EXAMPLES]]
         if not item.success and item.exception_info and item.exception_info.get("raised_exception"):
             examples = [{"error": item.exception_info.get("exception_message")}]
-        outcomes.append(RuleOutcome(
-            rule=meta.get("rule", config.type),
-            expectation=config.type,
-            action=meta.get("action", QUARANTINE),
-            description=meta.get("description", ""),
-            success=bool(item.success),
-            unexpected_count=int(details.get("unexpected_count") or (0 if item.success else 1)),
-            examples=examples,
-            failed_rows=failed_rows,
-        ))
+        outcomes.append(
+            RuleOutcome(
+                rule=meta.get("rule", config.type),
+                expectation=config.type,
+                action=meta.get("action", QUARANTINE),
+                description=meta.get("description", ""),
+                success=bool(item.success),
+                unexpected_count=int(details.get("unexpected_count") or (0 if item.success else 1)),
+                examples=examples,
+                failed_rows=failed_rows,
+            )
+        )
     return SuiteOutcome(name, len(frame), outcomes)
 
 
 def _merged_rule():
     return gx_expectations().ExpectColumnValuesToBeBetween(
-        column=MERGED_COLUMN, max_value=0,
-        meta={"rule": "row_rules", "action": QUARANTINE, "description": "each row breaks none of the suite's row rules",
-              "position": -1})
+        column=MERGED_COLUMN,
+        max_value=0,
+        meta={
+            "rule": "row_rules",
+            "action": QUARANTINE,
+            "description": "each row breaks none of the suite's row rules",
+            "position": -1,
+        },
+    )
 
 
 @lru_cache(maxsize=None)
@@ -226,11 +244,14 @@ def _validate(name: str, frame: pd.DataFrame, judged: list[tuple[int, Expectatio
     suite = context.suites.add(suite)
     try:
         batch = _batch_definition(name).get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(suite, result_format={
-            "result_format": "COMPLETE",
-            "return_unexpected_index_query": False,
-            "partial_unexpected_count": EXAMPLES,
-        })
+        result = batch.validate(
+            suite,
+            result_format={
+                "result_format": "COMPLETE",
+                "return_unexpected_index_query": False,
+                "partial_unexpected_count": EXAMPLES,
+            },
+        )
     finally:
         context.suites.delete(suite.name)
     return {int(item.expectation_config.meta["position"]): (item, item.result or {}) for item in result.results}
@@ -246,8 +267,9 @@ def _plain(value):
 
 def _offending_values(frame: pd.DataFrame, position: int) -> dict:
     row = frame.iloc[position]
-    return {k: _plain(v) for k, v in row.items()
-            if k in frame.attrs.get("report_columns", frame.columns) and not pd.isna(v)}
+    return {
+        k: _plain(v) for k, v in row.items() if k in frame.attrs.get("report_columns", frame.columns) and not pd.isna(v)
+    }
 
 
 def combine(first: SuiteOutcome | None, second: SuiteOutcome) -> SuiteOutcome:
@@ -258,9 +280,11 @@ def combine(first: SuiteOutcome | None, second: SuiteOutcome) -> SuiteOutcome:
     positions of the chunks' frames laid end to end (quarantining itself is done per chunk,
     on each chunk's own outcome).
     """
+
     def shifted(o: RuleOutcome, offset: int) -> RuleOutcome:
-        return RuleOutcome(**{**o.__dict__, "examples": list(o.examples),
-                              "failed_rows": [row + offset for row in o.failed_rows]})
+        return RuleOutcome(
+            **{**o.__dict__, "examples": list(o.examples), "failed_rows": [row + offset for row in o.failed_rows]}
+        )
 
     if first is None:
         return SuiteOutcome(second.suite, second.rows, [shifted(o, 0) for o in second.outcomes])

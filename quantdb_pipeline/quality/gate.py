@@ -17,8 +17,8 @@ class GateFailed(RuntimeError):
         self.outcome = outcome
         self.row_checks = row_checks
         failed = "; ".join(
-            f"{o.rule} ({o.unexpected_count} failing: {o.description}; e.g. {o.examples[:2]})"
-            for o in outcome.failed)
+            f"{o.rule} ({o.unexpected_count} failing: {o.description}; e.g. {o.examples[:2]})" for o in outcome.failed
+        )
         super().__init__(f"{what}: quality gate refused the batch: {failed}")
 
 
@@ -36,7 +36,9 @@ def _json(row: pd.Series) -> str:
     return json.dumps(values, ensure_ascii=False, default=str)
 
 
-def split(table: str, staged: pd.DataFrame, outcome: SuiteOutcome, key_columns: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split(
+    table: str, staged: pd.DataFrame, outcome: SuiteOutcome, key_columns: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows that passed every quarantining rule, quarantine rows for the others)."""
     bad = outcome.quarantined_rows()
     if not bad:
@@ -45,14 +47,16 @@ def split(table: str, staged: pd.DataFrame, outcome: SuiteOutcome, key_columns: 
     rejected = staged.iloc[positions]
     # the quarantine's date column: a bar's trade date, a report's period, a factor's ex-date
     date_column = next((c for c in ("trade_date", "report_date", "report_period", "ex_date") if c in rejected), None)
-    quarantine = pd.DataFrame({
-        "table_name": table,
-        "row_key": [" ".join(str(row[k]) for k in key_columns) for _, row in rejected.iterrows()],
-        "symbol": rejected["symbol"].astype(object).to_numpy() if "symbol" in rejected else None,
-        "trade_date": rejected[date_column].astype(object).to_numpy() if date_column else None,
-        "rules": [",".join(bad[p]) for p in positions],
-        "row_values": [_json(row) for _, row in rejected.iterrows()],
-    })[QUARANTINE_COLUMNS]
+    quarantine = pd.DataFrame(
+        {
+            "table_name": table,
+            "row_key": [" ".join(str(row[k]) for k in key_columns) for _, row in rejected.iterrows()],
+            "symbol": rejected["symbol"].astype(object).to_numpy() if "symbol" in rejected else None,
+            "trade_date": rejected[date_column].astype(object).to_numpy() if date_column else None,
+            "rules": [",".join(bad[p]) for p in positions],
+            "row_values": [_json(row) for _, row in rejected.iterrows()],
+        }
+    )[QUARANTINE_COLUMNS]
     quarantine["trade_date"] = pd.to_datetime(quarantine["trade_date"], errors="coerce").dt.date
     passed = staged.drop(staged.index[positions]).reset_index(drop=True)
     return passed, quarantine

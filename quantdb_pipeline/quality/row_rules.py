@@ -32,8 +32,21 @@ import numpy as np
 import pandas as pd
 
 _NUMERIC = ("f", "i", "u")
-_FIELDS = ("column", "column_A", "column_B", "column_list", "min_value", "max_value", "strict_min", "strict_max",
-           "value_set", "or_equal", "ignore_row_if", "mostly", "row_condition")
+_FIELDS = (
+    "column",
+    "column_A",
+    "column_B",
+    "column_list",
+    "min_value",
+    "max_value",
+    "strict_min",
+    "strict_max",
+    "value_set",
+    "or_equal",
+    "ignore_row_if",
+    "mostly",
+    "row_condition",
+)
 
 
 @dataclass
@@ -79,8 +92,12 @@ def evaluate(frame: pd.DataFrame, config) -> RuleMask | None:
         return RuleMask(present & ~inside)
     if kind == "expect_column_values_to_be_in_set":
         column, allowed = kwargs["column"], kwargs.get("value_set")
-        if column not in frame or frame[column].dtype != bool or not allowed or \
-                not all(isinstance(v, (bool, np.bool_)) for v in allowed):
+        if (
+            column not in frame
+            or frame[column].dtype != bool
+            or not allowed
+            or not all(isinstance(v, (bool, np.bool_)) for v in allowed)
+        ):
             return None
         values = frame[column].to_numpy()
         return RuleMask(~np.isin(values, np.array(list(allowed), dtype=bool)))
@@ -95,8 +112,9 @@ def evaluate(frame: pd.DataFrame, config) -> RuleMask | None:
         return RuleMask(present & ~holds)
     if kind == "expect_compound_columns_to_be_unique":
         columns = list(kwargs["column_list"])
-        if kwargs.get("ignore_row_if", "all_values_are_missing") != "all_values_are_missing" or \
-                not all(c in frame for c in columns):
+        if kwargs.get("ignore_row_if", "all_values_are_missing") != "all_values_are_missing" or not all(
+            c in frame for c in columns
+        ):
             return None
         return RuleMask(_repeated_keys(frame, columns))
     return None

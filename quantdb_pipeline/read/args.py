@@ -57,9 +57,11 @@ def _date(value, name: str) -> dt.date | None:
                 return dt.datetime.fromisoformat(text).date()
         except ValueError:
             pass
-    raise ValueError(f"{name}={value!r} is not a date: use 'YYYY-MM-DD', 'YYYYMMDD', an ISO date-time "
-                     "('YYYY-MM-DDTHH:MM:SS', its date counts), a datetime.date or "
-                     "datetime.datetime, a pd.Timestamp or an np.datetime64")
+    raise ValueError(
+        f"{name}={value!r} is not a date: use 'YYYY-MM-DD', 'YYYYMMDD', an ISO date-time "
+        "('YYYY-MM-DDTHH:MM:SS', its date counts), a datetime.date or "
+        "datetime.datetime, a pd.Timestamp or an np.datetime64"
+    )
 
 
 @overload

@@ -24,8 +24,22 @@ else:  # imported on first use: `import quantdb_pipeline.read` stays fast
     pd = LazyModule("pandas")
 
 #: Columns `daily_bars` can return; `symbol` and `trade_date` always come first.
-BAR_FIELDS = ("open", "high", "low", "close", "volume", "amount", "pct_change", "turnover_rate",
-              "prev_close", "reference_price", "hfq_factor", "source", "run_id", "ingested_at")
+BAR_FIELDS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "amount",
+    "pct_change",
+    "turnover_rate",
+    "prev_close",
+    "reference_price",
+    "hfq_factor",
+    "source",
+    "run_id",
+    "ingested_at",
+)
 _DEFAULT_BAR_FIELDS = BAR_FIELDS[:8]
 #: Fields multiplied by the adjustment ratio; volume and amount stay as traded.
 _PRICE_FIELDS = ("open", "high", "low", "close", "prev_close", "reference_price")
@@ -160,10 +174,15 @@ def _symbol_changes(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> pd.Dat
     """The `symbol_changes` rows naming any of `codes` (empty on a warehouse from before they
     were recorded). The table is read once per snapshot (`_per_snapshot`): most reads name no
     changed code and then pay nothing for it."""
+
     def load() -> tuple[pd.DataFrame, frozenset[str], pd.DataFrame]:
         try:
-            changes = _frame(conn.execute("SELECT old_symbol, new_symbol, change_date, matched_by FROM symbol_changes "
-                                   "ORDER BY old_symbol, new_symbol"))
+            changes = _frame(
+                conn.execute(
+                    "SELECT old_symbol, new_symbol, change_date, matched_by FROM symbol_changes "
+                    "ORDER BY old_symbol, new_symbol"
+                )
+            )
         except duckdb.CatalogException:
             changes = pd.DataFrame(columns=["old_symbol", "new_symbol", "change_date", "matched_by"])
         return changes, frozenset(changes["old_symbol"]) | frozenset(changes["new_symbol"]), changes.iloc[:0]
@@ -218,8 +237,11 @@ _HK_BARS_SQL = """
 """
 #: How each HK price is adjusted: sina's hfq is affine, its qfq a ratio (see `hk_adjustment_factors`).
 _HK_PRICE_SQL = {None: "b.{f}", "hfq": "b.{f} * f.factor + f.cash", "qfq": "b.{f} * f.qfq / f.base"}
-_HK_PREVIOUS_SQL = {None: "b.prev_close", "hfq": "b.prev_close * f.previous_factor + f.previous_cash",
-                    "qfq": "b.prev_close * f.previous_qfq / f.base"}
+_HK_PREVIOUS_SQL = {
+    None: "b.prev_close",
+    "hfq": "b.prev_close * f.previous_factor + f.previous_cash",
+    "qfq": "b.prev_close * f.previous_qfq / f.base",
+}
 
 
 def _adjusted_pct(close: str, previous: str) -> str:
@@ -309,19 +331,34 @@ def daily_bars(
     fields = [f for f in fields if f not in ("symbol", "trade_date")]
 
     def select(price: str, previous: str | None = None, hk: bool = False) -> str:  # whitelisted identifiers only
-        return ", ".join(["b.symbol", "b.trade_date", *(
-            "NULL::DOUBLE AS reference_price" if f == "reference_price" and hk else
-            f"{_adjusted_pct(price.format(f='close'), previous)} AS pct_change" if f == "pct_change" and adjust
-            and previous else
-            f"{previous} AS {f}" if f == "prev_close" and previous else
-            f"{price.format(f=f)} AS {f}" if f in _PRICE_FIELDS else
-            "f.factor AS hfq_factor" if f == "hfq_factor" else f"b.{f}" for f in fields)])
+        return ", ".join(
+            [
+                "b.symbol",
+                "b.trade_date",
+                *(
+                    "NULL::DOUBLE AS reference_price"
+                    if f == "reference_price" and hk
+                    else f"{_adjusted_pct(price.format(f='close'), previous)} AS pct_change"
+                    if f == "pct_change" and adjust and previous
+                    else f"{previous} AS {f}"
+                    if f == "prev_close" and previous
+                    else f"{price.format(f=f)} AS {f}"
+                    if f in _PRICE_FIELDS
+                    else "f.factor AS hfq_factor"
+                    if f == "hfq_factor"
+                    else f"b.{f}"
+                    for f in fields
+                ),
+            ]
+        )
 
     def load() -> pd.DataFrame:
         frames = []
         with _cursor(warehouse) as conn:
             for table, market_codes, reference, currency in (
-                    ("daily_bars", codes, "securities", "'CNY'"), ("hk_daily_bars", hk_codes, "hk_securities", None)):
+                ("daily_bars", codes, "securities", "'CNY'"),
+                ("hk_daily_bars", hk_codes, "hk_securities", None),
+            ):
                 if not market_codes:
                     continue
                 extra = (f", {currency} AS currency" if currency else ", b.currency") if hk_codes else ""
@@ -332,7 +369,9 @@ def daily_bars(
                 else:
                     previous = "prev_close" in fields or (adjust is not None and "pct_change" in fields)
                     sql = _PLAIN_BARS_SQL if plain else _bars_sql(previous)
-                    columns_sql = select(f"b.{{f}} * {ratio}", f"b.prev_close * {_previous(ratio)}" if previous else None)
+                    columns_sql = select(
+                        f"b.{{f}} * {ratio}", f"b.prev_close * {_previous(ratio)}" if previous else None
+                    )
                 params = {"codes": market_codes, "start": start, "end": end, **({} if plain else {"as_of": as_of})}
                 changes = _symbol_changes(conn, market_codes) if table == "daily_bars" else None
                 source_table = table

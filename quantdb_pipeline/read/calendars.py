@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def trading_days(start=None, end=None, *, market: str = "CN",
-                 warehouse: str | os.PathLike | None = None) -> pd.DatetimeIndex:
+def trading_days(
+    start=None, end=None, *, market: str = "CN", warehouse: str | os.PathLike | None = None
+) -> pd.DatetimeIndex:
     """Trading days of `market` ("CN" or "HK", any case) between `start` and `end` (inclusive),
     ascending, as a datetime64[ns] `DatetimeIndex` named trade_date: the dtype of every
     `trade_date` this module returns, so `bars.trade_date.isin(trading_days())` and
@@ -38,15 +39,18 @@ def trading_days_on(conn: duckdb.DuckDBPyConnection, start=None, end=None, marke
     `market` in [start, end], ascending, as a list of dates. Notebooks use `trading_days`."""
     start, end = _range(start, end)
     market = _market(market)
-    return [d for (d,) in conn.execute(
-        """
+    return [
+        d
+        for (d,) in conn.execute(
+            """
         SELECT trade_date FROM trading_sessions
         WHERE market = ? AND trade_date >= coalesce(?::DATE, DATE '0001-01-01')
           AND trade_date <= coalesce(?::DATE, DATE '9999-12-31')
         ORDER BY trade_date
         """,
-        [market, start, end],
-    ).fetchall()]
+            [market, start, end],
+        ).fetchall()
+    ]
 
 
 def market_closures(market: str | None = None, *, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -57,6 +61,10 @@ def market_closures(market: str | None = None, *, warehouse: str | os.PathLike |
     """
     market = _market(market, optional=True)
     with _cursor(warehouse) as conn:
-        return _frame(conn.execute(
-            "SELECT market, day, detected_at, evidence, run_id FROM market_closures "
-            "WHERE ?::VARCHAR IS NULL OR market = ? ORDER BY market, day", [market, market]))
+        return _frame(
+            conn.execute(
+                "SELECT market, day, detected_at, evidence, run_id FROM market_closures "
+                "WHERE ?::VARCHAR IS NULL OR market = ? ORDER BY market, day",
+                [market, market],
+            )
+        )

@@ -51,7 +51,9 @@ def _open(path: Path) -> duckdb.DuckDBPyConnection:
             raise WarehouseBusyError(
                 f"{path} is held open read-write by {holder or 'another process'}; the pipeline never "
                 "writes the published file in place, so open it read-only in BI tools "
-                "(DBeaver: duckdb.read_only=true; the duckdb CLI: -readonly)", path, holder,
+                "(DBeaver: duckdb.read_only=true; the duckdb CLI: -readonly)",
+                path,
+                holder,
             ) from error
         raise
     return conn

@@ -23,7 +23,9 @@ class WarehouseBusyError(RuntimeError):
 
 #: DuckDB's lock conflict, e.g. `Could not set lock on file "/w/quantdb.duckdb": Conflicting
 #: lock is held in /usr/bin/python3 (PID 1234)` (some builds add " by user NAME").
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)(?: by user (?P<user>\S+))?")
+_LOCK_HOLDER = re.compile(
+    r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)(?: by user (?P<user>\S+))?"
+)
 
 
 def lock_holder(error: BaseException | str) -> str | None:

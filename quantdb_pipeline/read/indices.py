@@ -21,9 +21,14 @@ if TYPE_CHECKING:
 INDEX_BAR_FIELDS = ("open", "high", "low", "close", "volume", "amount")
 
 
-def index_bars(symbols: str | Iterable[str] | None = None, start=None, end=None,
-               columns: Iterable[str] | None = None, *,
-               warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
+def index_bars(
+    symbols: str | Iterable[str] | None = None,
+    start=None,
+    end=None,
+    columns: Iterable[str] | None = None,
+    *,
+    warehouse: str | os.PathLike | None = None,
+) -> pd.DataFrame:
     """Daily index levels (symbol, trade_date and `columns`: default open, high, low, close,
     volume, amount; one name as a str is one column, as in `daily_bars`).
 
@@ -50,23 +55,33 @@ def index_bars(symbols: str | Iterable[str] | None = None, start=None, end=None,
     if unknown:
         raise ValueError(f"unknown column(s) {unknown}; choose from {list(INDEX_BAR_FIELDS)}")
     fields = list(dict.fromkeys(f for f in fields if f not in ("symbol", "trade_date")))
-    return _cached(warehouse, ("index_bars", None if codes is None else tuple(codes), start, end, tuple(fields)),
-                   lambda: _index_bars(codes, start, end, fields, warehouse))
+    return _cached(
+        warehouse,
+        ("index_bars", None if codes is None else tuple(codes), start, end, tuple(fields)),
+        lambda: _index_bars(codes, start, end, fields, warehouse),
+    )
 
 
-def _index_bars(codes: list[str] | None, start: dt.date | None, end: dt.date | None, fields: list[str],
-                warehouse: str | os.PathLike | None) -> pd.DataFrame:
+def _index_bars(
+    codes: list[str] | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    fields: list[str],
+    warehouse: str | os.PathLike | None,
+) -> pd.DataFrame:
     with _cursor(warehouse) as conn:
-        bars = _frame(conn.execute(
-            f"""
+        bars = _frame(
+            conn.execute(
+                f"""
             SELECT {", ".join(["symbol", "trade_date", *fields])} FROM index_daily_bars
             WHERE ($codes::VARCHAR[] IS NULL OR symbol IN (SELECT unnest($codes::VARCHAR[])))
               AND trade_date >= coalesce($start::DATE, DATE '0001-01-01')
               AND trade_date <= coalesce($end::DATE, DATE '9999-12-31')
             ORDER BY symbol, trade_date
             """,
-            {"codes": codes, "start": start, "end": end},
-        ))
+                {"codes": codes, "start": start, "end": end},
+            )
+        )
         if codes:
             _check_known(conn, "indices", codes, bars)
         return bars

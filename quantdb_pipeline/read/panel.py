@@ -29,9 +29,17 @@ PANEL_FIELDS = ("open", "high", "low", "close", "prev_close", "volume", "amount"
 PANEL_OUTPUTS = ("pandas", "arrow", "polars")
 
 
-def panel(field: str = "close", symbols: str | Iterable[str] | None = None, start=None, end=None,
-          adjust: str | None = None, *, as_of=None, output: str = "pandas",
-          warehouse: str | os.PathLike | None = None):
+def panel(
+    field: str = "close",
+    symbols: str | Iterable[str] | None = None,
+    start=None,
+    end=None,
+    adjust: str | None = None,
+    *,
+    as_of=None,
+    output: str = "pandas",
+    warehouse: str | os.PathLike | None = None,
+):
     """One field as a date x symbol table: rows are trading dates, columns symbols (A-shares).
 
     `symbols=None` means every A-share with bars in the range, a code change's companies once
@@ -71,31 +79,50 @@ def panel(field: str = "close", symbols: str | Iterable[str] | None = None, star
     return polars.from_pandas(wide.reset_index())
 
 
-def _panel(field: str, codes: list[str] | None, first: dt.date | None, last: dt.date | None, adjust: str | None,
-           adjust_sql: str, as_of: dt.date | None, warehouse: str | os.PathLike | None) -> pd.DataFrame:
+def _panel(
+    field: str,
+    codes: list[str] | None,
+    first: dt.date | None,
+    last: dt.date | None,
+    adjust: str | None,
+    adjust_sql: str,
+    as_of: dt.date | None,
+    warehouse: str | os.PathLike | None,
+) -> pd.DataFrame:
     """`panel`'s date x symbol DataFrame; `codes` None: every A-share with bars in the range."""
     listed = codes is not None
     with _cursor(warehouse) as conn:
         if codes is None:
             # a code change's old code is left out when its new code has bars in the range (eastmoney
             # serves the whole history under the new code): one column per company, not two
-            codes = [c for (c,) in conn.execute(
-                """
+            codes = [
+                c
+                for (c,) in conn.execute(
+                    """
                 WITH present AS (SELECT DISTINCT symbol FROM daily_bars
                                  WHERE trade_date >= coalesce(?::DATE, DATE '0001-01-01')
                                    AND trade_date <= coalesce(?::DATE, DATE '9999-12-31'))
                 SELECT symbol FROM present p WHERE NOT EXISTS (
                     SELECT 1 FROM symbol_changes c JOIN present n ON n.symbol = c.new_symbol
                     WHERE c.old_symbol = p.symbol)
-                ORDER BY symbol""", [first, last]).fetchall()]
+                ORDER BY symbol""",
+                    [first, last],
+                ).fetchall()
+            ]
             if not codes:
                 raise ValueError(f"no bars between {first} and {last}")
-        value = (f"b.{field} * {_previous(adjust_sql)}" if field == "prev_close" else
-                 _adjusted_pct(f"b.close * {adjust_sql}", f"b.prev_close * {_previous(adjust_sql)}")
-                 if field == "pct_change" and adjust is not None else
-                 f"b.{field} * {adjust_sql}" if field in _PRICE_FIELDS else f"b.{field}")
+        value = (
+            f"b.{field} * {_previous(adjust_sql)}"
+            if field == "prev_close"
+            else _adjusted_pct(f"b.close * {adjust_sql}", f"b.prev_close * {_previous(adjust_sql)}")
+            if field == "pct_change" and adjust is not None
+            else f"b.{field} * {adjust_sql}"
+            if field in _PRICE_FIELDS
+            else f"b.{field}"
+        )
         bars_sql = (_PLAIN_BARS_SQL if adjust is None else _bars_sql(field in ("prev_close", "pct_change"))).replace(
-            "ORDER BY symbol, trade_date", "")
+            "ORDER BY symbol, trade_date", ""
+        )
         # the column of each symbol comes from DuckDB, so no symbol string reaches Python per row
         long = conn.execute(
             f"""
@@ -103,8 +130,9 @@ def _panel(field: str, codes: list[str] | None, first: dt.date | None, last: dt.
                                    generate_subscripts($codes::VARCHAR[], 1) - 1 AS col),
                  bars AS ({bars_sql.format(table="daily_bars", select=f"b.symbol, b.trade_date, {value} AS value")})
             SELECT bars.trade_date, wanted.col, bars.value FROM bars JOIN wanted USING (symbol)
-            """, {"codes": codes, "start": first, "end": last,
-                  **({"as_of": as_of} if adjust is not None else {})}).fetchnumpy()
+            """,
+            {"codes": codes, "start": first, "end": last, **({"as_of": as_of} if adjust is not None else {})},
+        ).fetchnumpy()
         if listed:
             present = np.unique(long["col"])
             if len(present) < len(codes):
@@ -112,8 +140,13 @@ def _panel(field: str, codes: list[str] | None, first: dt.date | None, last: dt.
         gaps = _known_gaps(conn, codes) if adjust is not None and field in _PRICE_FIELDS else None
     if gaps is not None and len(gaps):
         assert adjust is not None  # gaps are looked up for adjusted reads only
-        affected = _gap_rows(gaps, np.asarray(codes, dtype=object)[long["col"]],
-                             np.asarray(long["trade_date"], dtype="datetime64[D]"), adjust, as_of)
+        affected = _gap_rows(
+            gaps,
+            np.asarray(codes, dtype=object)[long["col"]],
+            np.asarray(long["trade_date"], dtype="datetime64[D]"),
+            adjust,
+            as_of,
+        )
         if affected.any():
             _warn_gaps(gaps, adjust, int(affected.sum()))
     days, row = np.unique(long["trade_date"], return_inverse=True)
@@ -121,6 +154,5 @@ def _panel(field: str, codes: list[str] | None, first: dt.date | None, last: dt.
     matrix[row, long["col"]] = np.asarray(long["value"], dtype="float64")
     used = np.zeros(len(codes), dtype=bool)
     used[long["col"]] = True  # a symbol without a bar in the range gets no column, as in a pivot
-    wide = pd.DataFrame(matrix[:, used], index=_day_index(days),
-                        columns=[c for c, u in zip(codes, used) if u])
+    wide = pd.DataFrame(matrix[:, used], index=_day_index(days), columns=[c for c, u in zip(codes, used) if u])
     return wide

@@ -23,8 +23,9 @@ def hk_securities(*, warehouse: str | os.PathLike | None = None) -> pd.DataFrame
         return _frame(conn.execute("SELECT symbol, name, currency FROM hk_securities ORDER BY symbol"))
 
 
-def securities(as_of=None, include_delisted: bool = False, *,
-               warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
+def securities(
+    as_of=None, include_delisted: bool = False, *, warehouse: str | os.PathLike | None = None
+) -> pd.DataFrame:
     """The A-share universe: symbol, exchange, board, name, is_st, industry, list and delist dates,
     listing status and the code's successor.
 
@@ -45,8 +46,9 @@ def securities(as_of=None, include_delisted: bool = False, *,
     """
     day = _date(as_of, "as_of")
     with _cursor(warehouse) as conn:
-        return _frame(conn.execute(
-            """
+        return _frame(
+            conn.execute(
+                """
             SELECT s.symbol, s.exchange, s.board,
                    CASE WHEN $day::DATE IS NULL THEN coalesce(p.name, s.name) ELSE coalesce(p.name, h.name) END AS name,
                    CASE WHEN $day::DATE IS NULL THEN coalesce(p.is_st, s.is_st) ELSE coalesce(p.is_st, h.is_st) END
@@ -72,12 +74,28 @@ def securities(as_of=None, include_delisted: bool = False, *,
               AND ($day::DATE IS NULL OR NOT EXISTS (
                    SELECT 1 FROM symbol_changes n WHERE n.new_symbol = s.symbol AND $day < n.change_date))
             ORDER BY s.symbol
-            """, {"day": day, "include_delisted": include_delisted}))
+            """,
+                {"day": day, "include_delisted": include_delisted},
+            )
+        )
 
 
 #: Columns of `read.profile`.
-PROFILE_FIELDS = ("symbol", "name", "is_st", "industry", "total_shares", "float_shares", "list_date",
-                  "total_market_cap", "float_market_cap", "shares_source", "valid_from", "valid_to", "observed_on")
+PROFILE_FIELDS = (
+    "symbol",
+    "name",
+    "is_st",
+    "industry",
+    "total_shares",
+    "float_shares",
+    "list_date",
+    "total_market_cap",
+    "float_market_cap",
+    "shares_source",
+    "valid_from",
+    "valid_to",
+    "observed_on",
+)
 
 
 def profile(symbol: str, as_of=None, *, warehouse: str | os.PathLike | None = None) -> pd.Series:
@@ -92,30 +110,48 @@ def profile(symbol: str, as_of=None, *, warehouse: str | os.PathLike | None = No
     `as_of` answers name and is_st (valid_from/valid_to: the record's period; every other field
     NULL, observed_on NaT, `shares_source` "exchange_record"); with none, `NoProfileError`.
     """
-    code = _one_a_share(symbol, "profiles are kept for A-shares only (HK names and lot sizes are in "
-                                "hk_securities())", warehouse)
+    code = _one_a_share(
+        symbol, "profiles are kept for A-shares only (HK names and lot sizes are in hk_securities())", warehouse
+    )
     day = _date(as_of, "as_of")
     with _cursor(warehouse) as conn:
-        rows = _frame(conn.execute(
-            f"""
+        rows = _frame(
+            conn.execute(
+                f"""
             SELECT {", ".join(PROFILE_FIELDS)} FROM security_profiles
             WHERE symbol = $code AND (CASE WHEN $day::DATE IS NULL THEN valid_to IS NULL
                                            ELSE valid_from <= $day AND (valid_to IS NULL OR valid_to > $day) END)
-            """, {"code": code, "day": day}))
+            """,
+                {"code": code, "day": day},
+            )
+        )
         if len(rows):
             return rows.iloc[0]
         first = conn.execute("SELECT min(valid_from) FROM security_profiles WHERE symbol = ?", [code]).fetchall()[0][0]
         if day is not None and (first is None or day < first):
-            named = _frame(conn.execute(
-                f"""
-                SELECT {", ".join(f if f in ("symbol", "name", "is_st", "valid_from", "valid_to") else
-                                  "'exchange_record' AS shares_source" if f == "shares_source" else
-                                  f"NULL::DATE AS {f}" if f in ("list_date", "observed_on") else
-                                  f"NULL::VARCHAR AS {f}" if f == "industry" else f"NULL::DOUBLE AS {f}"
-                                  for f in PROFILE_FIELDS)}
+            named = _frame(
+                conn.execute(
+                    f"""
+                SELECT {
+                        ", ".join(
+                            f
+                            if f in ("symbol", "name", "is_st", "valid_from", "valid_to")
+                            else "'exchange_record' AS shares_source"
+                            if f == "shares_source"
+                            else f"NULL::DATE AS {f}"
+                            if f in ("list_date", "observed_on")
+                            else f"NULL::VARCHAR AS {f}"
+                            if f == "industry"
+                            else f"NULL::DOUBLE AS {f}"
+                            for f in PROFILE_FIELDS
+                        )
+                    }
                 FROM security_names
                 WHERE symbol = $code AND valid_from <= $day AND (valid_to IS NULL OR valid_to > $day)
-                """, {"code": code, "day": day}))
+                """,
+                    {"code": code, "day": day},
+                )
+            )
             if len(named):
                 return named.iloc[0]
         _check_known(conn, "securities", [code], rows)
@@ -123,11 +159,14 @@ def profile(symbol: str, as_of=None, *, warehouse: str | os.PathLike | None = No
         listed = conn.execute("SELECT list_date, delist_date FROM securities WHERE symbol = ?", [code]).fetchall()
         list_date, delist_date = listed[0] if listed else (None, None)
         if day is not None and list_date is not None and day < list_date:
-            raise NoProfileError(f"no profile of {code} on {day}: it was not listed yet (listed on {list_date}; "
-                                 f"warehouse {where})")
+            raise NoProfileError(
+                f"no profile of {code} on {day}: it was not listed yet (listed on {list_date}; warehouse {where})"
+            )
         if delist_date is not None and (day is None or day >= delist_date):
-            raise NoProfileError(f"no profile of {code}{f' on {day}' if day else ''}: it was delisted on "
-                                 f"{delist_date} (warehouse {where})")
+            raise NoProfileError(
+                f"no profile of {code}{f' on {day}' if day else ''}: it was delisted on "
+                f"{delist_date} (warehouse {where})"
+            )
         if first is None:
             raise NoProfileError(f"no profile of {code} in {where} yet: run the security_profiles asset")
         raise NoProfileError(f"no profile of {code} known on {day} in {where}: the first was observed on {first}")
@@ -142,11 +181,13 @@ def name_history(symbol: str, *, warehouse: str | os.PathLike | None = None) -> 
     former names, undated (valid_from/valid_to NULL, `position` 1 = oldest), which says a name
     was carried, not when. Dated rows first, by valid_from.
     """
-    code = _one_a_share(symbol, "name histories are kept for A-shares only (HK names are in hk_securities())",
-                        warehouse)
+    code = _one_a_share(
+        symbol, "name histories are kept for A-shares only (HK names are in hk_securities())", warehouse
+    )
     with _cursor(warehouse) as conn:
-        rows = _frame(conn.execute(
-            """
+        rows = _frame(
+            conn.execute(
+                """
             SELECT symbol, name, is_st, valid_from, valid_to, 'exchange_record' AS source, NULL::INTEGER AS position
             FROM security_names WHERE symbol = $code
             UNION ALL
@@ -154,19 +195,41 @@ def name_history(symbol: str, *, warehouse: str | os.PathLike | None = None) -> 
             UNION ALL
             SELECT symbol, name, is_st, NULL, NULL, 'former_names', position FROM former_names WHERE symbol = $code
             ORDER BY valid_from NULLS LAST, source, position
-            """, {"code": code}))
+            """,
+                {"code": code},
+            )
+        )
         if rows.empty:
             _check_known(conn, "securities", [code], rows)
         return rows
 
 
 #: The metrics of `read.financials` (the key_financials view), in English.
-FINANCIAL_METRICS = ("revenue", "net_profit", "parent_net_profit", "deducted_net_profit", "operating_cash_flow",
-                     "total_equity", "eps_basic", "bvps", "roe", "gross_margin", "net_margin", "debt_to_assets")
+FINANCIAL_METRICS = (
+    "revenue",
+    "net_profit",
+    "parent_net_profit",
+    "deducted_net_profit",
+    "operating_cash_flow",
+    "total_equity",
+    "eps_basic",
+    "bvps",
+    "roe",
+    "gross_margin",
+    "net_margin",
+    "debt_to_assets",
+)
 
 
-def financials(symbols: str | Iterable[str], metrics: Iterable[str] | None = None, start=None, end=None,
-               as_of=None, *, warehouse: str | os.PathLike | None = None) -> pd.DataFrame:
+def financials(
+    symbols: str | Iterable[str],
+    metrics: Iterable[str] | None = None,
+    start=None,
+    end=None,
+    as_of=None,
+    *,
+    warehouse: str | os.PathLike | None = None,
+) -> pd.DataFrame:
     """Key financial metrics per symbol and report date (one row per report).
 
     `start`/`end` bound the report dates. With `as_of`, only reports public on or before that
@@ -184,8 +247,9 @@ def financials(symbols: str | Iterable[str], metrics: Iterable[str] | None = Non
     start, end = _range(start, end)
     day = _date(as_of, "as_of")
     with _cursor(warehouse) as conn:
-        rows = _frame(conn.execute(
-            f"""
+        rows = _frame(
+            conn.execute(
+                f"""
             SELECT symbol, report_date, available_from, available_from_estimated, {", ".join(chosen)}
             FROM key_financials
             WHERE symbol IN (SELECT unnest($codes::VARCHAR[]))
@@ -193,6 +257,9 @@ def financials(symbols: str | Iterable[str], metrics: Iterable[str] | None = Non
               AND report_date <= coalesce($end::DATE, DATE '9999-12-31')
               AND ($day::DATE IS NULL OR available_from <= $day)
             ORDER BY symbol, report_date
-            """, {"codes": codes, "start": start, "end": end, "day": day}))
+            """,
+                {"codes": codes, "start": start, "end": end, "day": day},
+            )
+        )
         _check_known(conn, "securities", codes, rows)
         return rows

@@ -44,8 +44,9 @@ def _symbol_error(error: SymbolError, warehouse: str | os.PathLike | None) -> Un
 
 def _index_error(symbol: str, code: str, exchange: str, name: str) -> IndexSymbolError:
     index = name if name.lower().endswith("index") else f"{name} index"
-    return IndexSymbolError(f"{symbol} is the {index} on {exchange}, not a stock: use index_bars({symbol!r})",
-                            symbol, code, exchange, name)
+    return IndexSymbolError(
+        f"{symbol} is the {index} on {exchange}, not a stock: use index_bars({symbol!r})", symbol, code, exchange, name
+    )
 
 
 def _index_name(code: str, warehouse: str | os.PathLike | None) -> str | None:
@@ -67,8 +68,10 @@ def _check_str(symbol, name: str = "symbols") -> None:
     TypeError naming the argument rather than a guess at the code."""
     if not isinstance(symbol, str):
         hint = f": give {str(symbol).zfill(6)!r}" if isinstance(symbol, int) and not isinstance(symbol, bool) else ""
-        raise TypeError(f"{name}={symbol!r} is of type {type(symbol).__name__}, not str: symbols are strings such as "
-                        f"'600000' or '000001' (an int loses the leading zeros){hint}")
+        raise TypeError(
+            f"{name}={symbol!r} is of type {type(symbol).__name__}, not str: symbols are strings such as "
+            f"'600000' or '000001' (an int loses the leading zeros){hint}"
+        )
 
 
 def _symbols(symbols: str | Iterable[str]) -> tuple[list[str], list[str]]:
@@ -98,8 +101,9 @@ def _symbols(symbols: str | Iterable[str]) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(a_shares)), list(dict.fromkeys(hk))
 
 
-def _market_codes(symbols: str | Iterable[str], market: str, hint: str,
-                  warehouse: str | os.PathLike | None = None) -> list[str]:
+def _market_codes(
+    symbols: str | Iterable[str], market: str, hint: str, warehouse: str | os.PathLike | None = None
+) -> list[str]:
     """The `market` ("A-share" or "HK") codes of `symbols`; a symbol of the other market is an
     error that says where to look (`hint`), not an empty frame."""
     try:
@@ -134,31 +138,42 @@ def _check_known(conn: duckdb.DuckDBPyConnection, reference: str, codes: list[st
     absent = [s for s in codes if s not in present]
     if not absent:
         return
-    known = {s for (s,) in conn.execute(
-        f"SELECT symbol FROM {reference} WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [absent]).fetchall()}
+    known = {
+        s
+        for (s,) in conn.execute(
+            f"SELECT symbol FROM {reference} WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [absent]
+        ).fetchall()
+    }
     unknown = [s for s in absent if s not in known]
     if unknown and reference == "securities":  # a bare index code ("000300"): say which index it is
-        indices = conn.execute("SELECT symbol, exchange, name FROM indices WHERE symbol IN (SELECT unnest(?::VARCHAR[])) "
-                               "ORDER BY symbol", [unknown]).fetchall()
+        indices = conn.execute(
+            "SELECT symbol, exchange, name FROM indices WHERE symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY symbol",
+            [unknown],
+        ).fetchall()
         if indices:
             code, exchange, name = indices[0]
             raise _index_error(code, code, exchange, name)
     if unknown:
-        raise UnknownSymbolError(f"unknown symbol(s) {', '.join(unknown)}: not in the {reference} table of "
-                                 f"{_current_file()}{_changed_hint(conn, unknown)}")
+        raise UnknownSymbolError(
+            f"unknown symbol(s) {', '.join(unknown)}: not in the {reference} table of "
+            f"{_current_file()}{_changed_hint(conn, unknown)}"
+        )
 
 
 def _changed_hint(conn: duckdb.DuckDBPyConnection, codes: list[str]) -> str:
-    """"; 830001 is now 920001 (since 2025-10-09): use '920001'" for an unknown code the
+    """ "; 830001 is now 920001 (since 2025-10-09): use '920001'" for an unknown code the
     warehouse's `symbol_changes` records as an old code, else "". Only recorded changes count:
     the BSE's 83/87/43xxxx -> 920xxx mapping is no arithmetic rule. (An old code the BSE list
     named is recorded without a `securities` row: `daily_bars` reads its joined history, the
     other reads come here.)"""
     try:
-        rows = conn.execute("SELECT old_symbol, new_symbol, change_date FROM symbol_changes "
-                            "WHERE old_symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY old_symbol",
-                            [codes]).fetchall()
+        rows = conn.execute(
+            "SELECT old_symbol, new_symbol, change_date FROM symbol_changes "
+            "WHERE old_symbol IN (SELECT unnest(?::VARCHAR[])) ORDER BY old_symbol",
+            [codes],
+        ).fetchall()
     except duckdb.CatalogException:  # a warehouse from before the table
         return ""
-    return "".join(f"; {old} is now {new}" + (f" (since {day})" if day else "") + f": use {new!r}"
-                   for old, new, day in rows)
+    return "".join(
+        f"; {old} is now {new}" + (f" (since {day})" if day else "") + f": use {new!r}" for old, new, day in rows
+    )

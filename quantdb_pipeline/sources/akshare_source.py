@@ -42,10 +42,16 @@ class AkshareSource:
 
     name = "akshare"
 
-    def __init__(self, requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND, timeout_seconds: float = 15.0,
-                 max_retries: int = DEFAULT_MAX_RETRIES, backoff_seconds: float = 2.0,
-                 now: Callable[[], dt.datetime] | None = None,
-                 sleep: Callable[[float], None] | None = None, limiter: RateLimiter | None = None):
+    def __init__(
+        self,
+        requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
+        timeout_seconds: float = 15.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        backoff_seconds: float = 2.0,
+        now: Callable[[], dt.datetime] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        limiter: RateLimiter | None = None,
+    ):
         """`limiter`: the spacing of requests shared with the process's other sources (the
         market resource passes its own, one per rate); None: a limiter of this source's own."""
         import time
@@ -74,8 +80,13 @@ class AkshareSource:
             with counting(self.requests, endpoint, pace=self._limiter.wait):  # paces each HTTP request
                 return fn(*args, **kwargs)
 
-        return call_with_retries(attempt, what=f"{endpoint}({what})", max_retries=self.max_retries,
-                                 base_delay=self.backoff_seconds, sleep=self._sleep)
+        return call_with_retries(
+            attempt,
+            what=f"{endpoint}({what})",
+            max_retries=self.max_retries,
+            base_delay=self.backoff_seconds,
+            sleep=self._sleep,
+        )
 
     # -- MarketSource -------------------------------------------------------------------
 
@@ -106,15 +117,23 @@ class AkshareSource:
             sz=self._call("stock_info_sz_name_code", "A股列表", ak.stock_info_sz_name_code, symbol="A股列表"),
             bj=self._call("stock_info_bj_name_code", "", ak.stock_info_bj_name_code),
             sh_delisted=self._call("stock_info_sh_delist", "全部", ak.stock_info_sh_delist, symbol="全部"),
-            sz_delisted=self._call("stock_info_sz_delist", "终止上市公司", ak.stock_info_sz_delist, symbol="终止上市公司"),
+            sz_delisted=self._call(
+                "stock_info_sz_delist", "终止上市公司", ak.stock_info_sz_delist, symbol="终止上市公司"
+            ),
         )
 
     def a_share_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         ak = self._ak()
         return self._call(
-            "stock_zh_a_hist", symbol, ak.stock_zh_a_hist,
-            symbol=symbol, period="daily", start_date=start.strftime("%Y%m%d"),
-            end_date=end.strftime("%Y%m%d"), adjust="", timeout=self.timeout_seconds,
+            "stock_zh_a_hist",
+            symbol,
+            ak.stock_zh_a_hist,
+            symbol=symbol,
+            period="daily",
+            start_date=start.strftime("%Y%m%d"),
+            end_date=end.strftime("%Y%m%d"),
+            adjust="",
+            timeout=self.timeout_seconds,
         )
 
     def a_share_spot_raw(self) -> pd.DataFrame:
@@ -138,16 +157,22 @@ class AkshareSource:
             except (SyntaxError, IndexError, NameError, KeyError, TypeError) as error:
                 raise UnreadableAnswer(f"sina hfq factors for {symbol}: unreadable answer ({error!r})") from error
 
-        return self._call("stock_zh_a_daily_hfq_factor", symbol, factors,
-                          symbol=exchange_of(symbol).lower() + symbol, adjust="hfq-factor")
+        return self._call(
+            "stock_zh_a_daily_hfq_factor",
+            symbol,
+            factors,
+            symbol=exchange_of(symbol).lower() + symbol,
+            adjust="hfq-factor",
+        )
 
     def dividends_raw(self, period: dt.date) -> pd.DataFrame:
         """eastmoney's whole-market dividend table for one report period (`stock_fhps_em`), 500
         rows a page. A period without rows answers `"result": null` (code 9201), on which
         akshare fails subscripting None: that is an empty frame, not an error."""
         ak = self._ak()
-        return self._call("stock_fhps_em", period.strftime("%Y%m%d"), _none_is_empty(ak.stock_fhps_em),
-                          date=period.strftime("%Y%m%d"))
+        return self._call(
+            "stock_fhps_em", period.strftime("%Y%m%d"), _none_is_empty(ak.stock_fhps_em), date=period.strftime("%Y%m%d")
+        )
 
     def hk_trading_calendar_raw(self) -> pd.DataFrame:
         """No akshare endpoint serves HKEX's calendar; `exchange_calendars` does (see `calendars`)."""
@@ -163,8 +188,14 @@ class AkshareSource:
     def hk_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         ak = self._ak()
         return self._call(
-            "stock_hk_hist", symbol, _none_is_empty(ak.stock_hk_hist), symbol=symbol, period="daily",
-            start_date=start.strftime("%Y%m%d"), end_date=end.strftime("%Y%m%d"), adjust="",
+            "stock_hk_hist",
+            symbol,
+            _none_is_empty(ak.stock_hk_hist),
+            symbol=symbol,
+            period="daily",
+            start_date=start.strftime("%Y%m%d"),
+            end_date=end.strftime("%Y%m%d"),
+            adjust="",
         )
 
     def hk_adjustment_factors_raw(self, symbol: str) -> HkFactorFrames:
@@ -200,27 +231,35 @@ class AkshareSource:
                         return pd.DataFrame()
                     frame.columns = columns
                 except (IndexError, KeyError, TypeError, ValueError, SyntaxError) as error:
-                    raise UnreadableAnswer(f"sina HK {kind} factors for {symbol}: unreadable answer "
-                                           f"({answer.text[:80]!r}: {error!r})") from error
+                    raise UnreadableAnswer(
+                        f"sina HK {kind} factors for {symbol}: unreadable answer ({answer.text[:80]!r}: {error!r})"
+                    ) from error
                 frame["date"] = pd.to_datetime(frame["date"]).dt.date
                 return frame
 
             return self._call(f"sina_hk_{kind}_factor_js", symbol, fetch)
 
-        return HkFactorFrames(hfq=script("hfq", cons.hk_sina_stock_hist_hfq_url, ["date", "hfq_factor", "cash"]),
-                              qfq=script("qfq", cons.hk_sina_stock_hist_qfq_url, ["date", "qfq_factor"]))
+        return HkFactorFrames(
+            hfq=script("hfq", cons.hk_sina_stock_hist_hfq_url, ["date", "hfq_factor", "cash"]),
+            qfq=script("qfq", cons.hk_sina_stock_hist_qfq_url, ["date", "qfq_factor"]),
+        )
 
     def index_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         ak = self._ak()
         return self._call(
-            "stock_zh_index_daily_em", symbol, _none_is_empty(ak.stock_zh_index_daily_em),
-            symbol=index_exchange(symbol).lower() + symbol, start_date=start.strftime("%Y%m%d"), end_date=end.strftime("%Y%m%d"),
+            "stock_zh_index_daily_em",
+            symbol,
+            _none_is_empty(ak.stock_zh_index_daily_em),
+            symbol=index_exchange(symbol).lower() + symbol,
+            start_date=start.strftime("%Y%m%d"),
+            end_date=end.strftime("%Y%m%d"),
         )
 
     def individual_info_raw(self, symbol: str) -> pd.DataFrame:
         ak = self._ak()
-        return self._call("stock_individual_info_em", symbol, ak.stock_individual_info_em, symbol=symbol,
-                          timeout=self.timeout_seconds)
+        return self._call(
+            "stock_individual_info_em", symbol, ak.stock_individual_info_em, symbol=symbol, timeout=self.timeout_seconds
+        )
 
     def industry_boards_raw(self) -> pd.DataFrame:
         ak = self._ak()
@@ -252,8 +291,11 @@ class AkshareSource:
         """One statement: akshare asks for the list of report dates, then 5 reports a request (and
         the company type once per symbol and process): 1 + ceil(reports / 5) requests, or 2 + that."""
         ak = self._ak()
-        fn = {"balance": ak.stock_balance_sheet_by_report_em, "income": ak.stock_profit_sheet_by_report_em,
-              "cash_flow": ak.stock_cash_flow_sheet_by_report_em}[statement]
+        fn = {
+            "balance": ak.stock_balance_sheet_by_report_em,
+            "income": ak.stock_profit_sheet_by_report_em,
+            "cash_flow": ak.stock_cash_flow_sheet_by_report_em,
+        }[statement]
         return self._call(fn.__name__, symbol, fn, symbol=exchange_of(symbol) + symbol)
 
     def financial_abstract_raw(self, symbol: str) -> pd.DataFrame:

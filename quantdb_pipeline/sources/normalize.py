@@ -106,8 +106,15 @@ SZ_DELIST_COLUMNS = {"证券代码": "symbol", "证券简称": "name", "上市�
 
 #: `stock_hk_hist` columns -> canonical `hk_daily_bars` columns (成交量 in shares, prices in HKD).
 HK_BAR_COLUMNS = {
-    "日期": "trade_date", "开盘": "open", "最高": "high", "最低": "low", "收盘": "close",
-    "成交量": "volume", "成交额": "amount", "涨跌幅": "pct_change", "换手率": "turnover_rate",
+    "日期": "trade_date",
+    "开盘": "open",
+    "最高": "high",
+    "最低": "low",
+    "收盘": "close",
+    "成交量": "volume",
+    "成交额": "amount",
+    "涨跌幅": "pct_change",
+    "换手率": "turnover_rate",
 }
 #: HK main board list (`stock_hk_main_board_spot_em`) -> symbol, name.
 HK_LIST_COLUMNS = {"代码": "symbol", "名称": "name"}
@@ -118,19 +125,37 @@ HK_LIST_COLUMNS = {"代码": "symbol", "名称": "name"}
 #: quarantine every row and the reconciliation would report it). 昨收 is the reference previous
 #: close, kept as `reference_price`. No 换手率: turnover_rate stays NaN for quote-list rows.
 HK_SPOT_COLUMNS = {
-    "今开": "open", "最高": "high", "最低": "low", "最新价": "close", "昨收": "reference_price",
-    "成交量": "volume", "成交额": "amount", "涨跌幅": "pct_change",
+    "今开": "open",
+    "最高": "high",
+    "最低": "low",
+    "最新价": "close",
+    "昨收": "reference_price",
+    "成交量": "volume",
+    "成交额": "amount",
+    "涨跌幅": "pct_change",
 }
 HK_CURRENCY = "HKD"
 
 #: `stock_zh_index_daily_em` columns (akshare names them in English; 成交量 in lots of 100).
-INDEX_BAR_COLUMNS = {"date": "trade_date", "open": "open", "high": "high", "low": "low", "close": "close",
-                     "volume": "volume", "amount": "amount"}
+INDEX_BAR_COLUMNS = {
+    "date": "trade_date",
+    "open": "open",
+    "high": "high",
+    "low": "low",
+    "close": "close",
+    "volume": "volume",
+    "amount": "amount",
+}
 
 #: `stock_individual_info_em` items -> canonical profile columns (shares in shares, values in CNY).
 PROFILE_ITEMS = {
-    "股票简称": "name", "行业": "industry", "总股本": "total_shares", "流通股": "float_shares",
-    "总市值": "total_market_cap", "流通市值": "float_market_cap", "上市时间": "list_date",
+    "股票简称": "name",
+    "行业": "industry",
+    "总股本": "total_shares",
+    "流通股": "float_shares",
+    "总市值": "total_market_cap",
+    "流通市值": "float_market_cap",
+    "上市时间": "list_date",
 }
 
 #: sina key indicators (`stock_financial_abstract`): 选项 is the section, 指标 the label.
@@ -157,9 +182,21 @@ ABSTRACT_METRICS = {
 
 #: eastmoney statement frames: the columns that describe a report rather than an item.
 STATEMENT_META_COLUMNS = {
-    "SECUCODE", "SECURITY_CODE", "SECURITY_NAME_ABBR", "ORG_CODE", "ORG_TYPE", "REPORT_DATE", "REPORT_TYPE",
-    "REPORT_DATE_NAME", "SECURITY_TYPE_CODE", "NOTICE_DATE", "UPDATE_DATE", "CURRENCY", "OPINION_TYPE",
-    "OSOPINION_TYPE", "LISTING_STATE",
+    "SECUCODE",
+    "SECURITY_CODE",
+    "SECURITY_NAME_ABBR",
+    "ORG_CODE",
+    "ORG_TYPE",
+    "REPORT_DATE",
+    "REPORT_TYPE",
+    "REPORT_DATE_NAME",
+    "SECURITY_TYPE_CODE",
+    "NOTICE_DATE",
+    "UPDATE_DATE",
+    "CURRENCY",
+    "OPINION_TYPE",
+    "OSOPINION_TYPE",
+    "LISTING_STATE",
 }
 STATEMENT_KEY_COLUMNS = ("REPORT_DATE", "NOTICE_DATE")
 
@@ -170,41 +207,76 @@ STATEMENT_KEY_COLUMNS = ("REPORT_DATE", "NOTICE_DATE")
 #: derived and left out, as on the per-symbol path. 净利润 in the income table is eastmoney's
 #: PARENT_NETPROFIT (the data-center field in that position) and 营业支出 its OPERATE_COST.
 WHOLE_MARKET_STATEMENT_ITEMS = {
-    "balance": {"资产-货币资金": "MONETARYFUNDS", "资产-应收账款": "ACCOUNTS_RECE", "资产-存货": "INVENTORY",
-                "资产-总资产": "TOTAL_ASSETS", "负债-应付账款": "ACCOUNTS_PAYABLE",
-                "负债-预收账款": "ADVANCE_RECEIVABLES", "负债-总负债": "TOTAL_LIABILITIES",
-                "股东权益合计": "TOTAL_EQUITY"},
-    "income": {"净利润": "PARENT_NETPROFIT", "营业总收入": "TOTAL_OPERATE_INCOME",
-               "营业总支出-营业支出": "OPERATE_COST", "营业总支出-销售费用": "SALE_EXPENSE",
-               "营业总支出-管理费用": "MANAGE_EXPENSE", "营业总支出-财务费用": "FINANCE_EXPENSE",
-               "营业总支出-营业总支出": "TOTAL_OPERATE_COST", "营业利润": "OPERATE_PROFIT", "利润总额": "TOTAL_PROFIT"},
-    "cash_flow": {"经营性现金流-现金流量净额": "NETCASH_OPERATE", "投资性现金流-现金流量净额": "NETCASH_INVEST",
-                  "融资性现金流-现金流量净额": "NETCASH_FINANCE", "净现金流-净现金流": "CCE_ADD"},
+    "balance": {
+        "资产-货币资金": "MONETARYFUNDS",
+        "资产-应收账款": "ACCOUNTS_RECE",
+        "资产-存货": "INVENTORY",
+        "资产-总资产": "TOTAL_ASSETS",
+        "负债-应付账款": "ACCOUNTS_PAYABLE",
+        "负债-预收账款": "ADVANCE_RECEIVABLES",
+        "负债-总负债": "TOTAL_LIABILITIES",
+        "股东权益合计": "TOTAL_EQUITY",
+    },
+    "income": {
+        "净利润": "PARENT_NETPROFIT",
+        "营业总收入": "TOTAL_OPERATE_INCOME",
+        "营业总支出-营业支出": "OPERATE_COST",
+        "营业总支出-销售费用": "SALE_EXPENSE",
+        "营业总支出-管理费用": "MANAGE_EXPENSE",
+        "营业总支出-财务费用": "FINANCE_EXPENSE",
+        "营业总支出-营业总支出": "TOTAL_OPERATE_COST",
+        "营业利润": "OPERATE_PROFIT",
+        "利润总额": "TOTAL_PROFIT",
+    },
+    "cash_flow": {
+        "经营性现金流-现金流量净额": "NETCASH_OPERATE",
+        "投资性现金流-现金流量净额": "NETCASH_INVEST",
+        "融资性现金流-现金流量净额": "NETCASH_FINANCE",
+        "净现金流-净现金流": "CCE_ADD",
+    },
 }
 #: Which statement each whole-market table fills.
-WHOLE_MARKET_STATEMENTS = {"balance": "balance", "balance_bse": "balance", "income": "income",
-                           "cash_flow": "cash_flow"}
+WHOLE_MARKET_STATEMENTS = {"balance": "balance", "balance_bse": "balance", "income": "income", "cash_flow": "cash_flow"}
 #: Whole-market columns that are key_financials metrics: table -> {akshare column: metric}.
 #: They become `financial_indicators` rows (section = `WHOLE_MARKET_SECTIONS[table]`,
 #: indicator = the column name) next to sina's, under the same metric names. Percentages in
 #: percent, per-share values in CNY per share. 净利润 of the results summary is the parent's.
 WHOLE_MARKET_METRICS = {
-    "summary": {"每股收益": "eps_basic", "营业总收入-营业总收入": "revenue", "营业总收入-同比增长": "revenue_yoy",
-                "营业总收入-季度环比增长": "revenue_qoq", "净利润-净利润": "parent_net_profit",
-                "净利润-同比增长": "parent_net_profit_yoy", "净利润-季度环比增长": "parent_net_profit_qoq",
-                "每股净资产": "bvps", "净资产收益率": "roe", "每股经营现金流量": "cfps", "销售毛利率": "gross_margin"},
+    "summary": {
+        "每股收益": "eps_basic",
+        "营业总收入-营业总收入": "revenue",
+        "营业总收入-同比增长": "revenue_yoy",
+        "营业总收入-季度环比增长": "revenue_qoq",
+        "净利润-净利润": "parent_net_profit",
+        "净利润-同比增长": "parent_net_profit_yoy",
+        "净利润-季度环比增长": "parent_net_profit_qoq",
+        "每股净资产": "bvps",
+        "净资产收益率": "roe",
+        "每股经营现金流量": "cfps",
+        "销售毛利率": "gross_margin",
+    },
     "balance": {"股东权益合计": "total_equity", "资产负债率": "debt_to_assets"},
     "balance_bse": {"股东权益合计": "total_equity", "资产负债率": "debt_to_assets"},
     "cash_flow": {"经营性现金流-现金流量净额": "operating_cash_flow"},
 }
-WHOLE_MARKET_SECTIONS = {"summary": "业绩报表", "balance": "资产负债表", "balance_bse": "资产负债表",
-                         "income": "利润表", "cash_flow": "现金流量表"}
+WHOLE_MARKET_SECTIONS = {
+    "summary": "业绩报表",
+    "balance": "资产负债表",
+    "balance_bse": "资产负债表",
+    "income": "利润表",
+    "cash_flow": "现金流量表",
+}
 #: The code and announcement-date columns of each whole-market table. The results summary
 #: only carries the latest announcement (最新公告日期: a later correction moves it); the
 #: statements carry the report's own (公告日期). `report_announcements` takes the earliest.
 WHOLE_MARKET_CODE_COLUMN = "股票代码"
-WHOLE_MARKET_NOTICE_COLUMNS = {"summary": "最新公告日期", "balance": "公告日期", "balance_bse": "公告日期",
-                               "income": "公告日期", "cash_flow": "公告日期"}
+WHOLE_MARKET_NOTICE_COLUMNS = {
+    "summary": "最新公告日期",
+    "balance": "公告日期",
+    "balance_bse": "公告日期",
+    "income": "公告日期",
+    "cash_flow": "公告日期",
+}
 
 #: Calendar frame (`tool_trade_date_hist_sina`).
 CALENDAR_COLUMNS = {"trade_date": "trade_date"}
@@ -241,8 +313,9 @@ def _numeric(raw: pd.DataFrame, column: str, source: str, symbol: str | None) ->
     return values.to_numpy(dtype="float64", na_value=np.nan, copy=True)
 
 
-def _date_array(raw: pd.DataFrame, column: str, source: str, symbol: str | None,
-                *, allow_missing: bool = False) -> pa.Array:
+def _date_array(
+    raw: pd.DataFrame, column: str, source: str, symbol: str | None, *, allow_missing: bool = False
+) -> pa.Array:
     """Dates from date objects, datetime64 or 'YYYY-MM-DD'/'YYYYMMDD' strings, as Arrow date32."""
     values = raw[column]
     if values.dtype == object:
@@ -335,8 +408,11 @@ def a_share_spot_bars(raw: pd.DataFrame, trade_date: dt.date, source: str) -> tu
     bad = ~codes.str.fullmatch(r"\d{6}")
     if bad.any():
         raise SourceSchemaError(source, None, "代码", f"not a six-digit code: {codes[bad].iloc[0]!r}")
-    values = {canonical: _numeric(raw, upstream, source, None)
-              for upstream, canonical in A_SHARE_SPOT_COLUMNS.items() if canonical != "symbol"}
+    values = {
+        canonical: _numeric(raw, upstream, source, None)
+        for upstream, canonical in A_SHARE_SPOT_COLUMNS.items()
+        if canonical != "symbol"
+    }
     traded = ~np.isnan(values["close"]) & ~np.isnan(values["open"]) & (np.nan_to_num(values["volume"]) > 0)
     idle = codes[~traded].tolist()
     n = int(traded.sum())
@@ -352,8 +428,7 @@ def a_share_spot_bars(raw: pd.DataFrame, trade_date: dt.date, source: str) -> tu
     return pd.DataFrame({name: columns[name] for name in BAR_COLUMNS}), idle
 
 
-def _kline_frame(raw: pd.DataFrame, mapping: dict, symbol: str, source: str, out: dict,
-                 shares_per_unit: int) -> dict:
+def _kline_frame(raw: pd.DataFrame, mapping: dict, symbol: str, source: str, out: dict, shares_per_unit: int) -> dict:
     n = len(raw)
     columns = {
         "symbol": pd.array(np.full(n, symbol, dtype=object), dtype="string"),
@@ -422,18 +497,20 @@ def hk_spot_bars(quotes: pd.DataFrame, trade_date: dt.date, source: str) -> tupl
     traded = quotes["close"].notna().to_numpy()
     rows = quotes[traded]
     n = len(rows)
-    bars = pd.DataFrame({
-        "symbol": pd.array(rows["symbol"].to_numpy(dtype=object), dtype="string"),
-        "trade_date": pd.arrays.ArrowExtensionArray(pa.array([trade_date] * n, type=pa.date32())),
-        **{c: rows[c].to_numpy(dtype="float64") for c in ("open", "high", "low", "close")},
-        "volume": pd.array(rows["volume"].to_numpy(dtype="float64"), dtype="Int64"),
-        "amount": rows["amount"].to_numpy(dtype="float64"),
-        "pct_change": rows["pct_change"].to_numpy(dtype="float64"),
-        "turnover_rate": np.full(n, np.nan),
-        "prev_close": np.full(n, np.nan),
-        "currency": pd.array(np.full(n, HK_CURRENCY, dtype=object), dtype="string"),
-        "reference_price": rows["reference_price"].to_numpy(dtype="float64"),
-    })
+    bars = pd.DataFrame(
+        {
+            "symbol": pd.array(rows["symbol"].to_numpy(dtype=object), dtype="string"),
+            "trade_date": pd.arrays.ArrowExtensionArray(pa.array([trade_date] * n, type=pa.date32())),
+            **{c: rows[c].to_numpy(dtype="float64") for c in ("open", "high", "low", "close")},
+            "volume": pd.array(rows["volume"].to_numpy(dtype="float64"), dtype="Int64"),
+            "amount": rows["amount"].to_numpy(dtype="float64"),
+            "pct_change": rows["pct_change"].to_numpy(dtype="float64"),
+            "turnover_rate": np.full(n, np.nan),
+            "prev_close": np.full(n, np.nan),
+            "currency": pd.array(np.full(n, HK_CURRENCY, dtype=object), dtype="string"),
+            "reference_price": rows["reference_price"].to_numpy(dtype="float64"),
+        }
+    )
     return bars, quotes["symbol"][~traded].astype(str).tolist()
 
 
@@ -465,8 +542,14 @@ def profile(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
 
 #: `stock_zh_a_spot_em` columns a profile takes: 名称 carries the ST prefix; prices and market
 #: values in CNY. 最新价 is "-" (NaN) for a symbol without a trade; 昨收 is then its last close.
-QUOTE_PROFILE_COLUMNS = {"代码": "symbol", "名称": "name", "最新价": "price", "昨收": "reference_price",
-                         "总市值": "total_market_cap", "流通市值": "float_market_cap"}
+QUOTE_PROFILE_COLUMNS = {
+    "代码": "symbol",
+    "名称": "name",
+    "最新价": "price",
+    "昨收": "reference_price",
+    "总市值": "total_market_cap",
+    "流通市值": "float_market_cap",
+}
 #: Exchange lists that carry shares (in shares): SZSE's `stock_info_sz_name_code("A股列表")` and
 #: BSE's `stock_info_bj_name_code()`. SSE's `stock_info_sh_name_code` carries none.
 SZ_SHARE_COLUMNS = {"A股代码": "symbol", "A股总股本": "total_shares", "A股流通股本": "float_shares"}
@@ -481,6 +564,7 @@ INDUSTRY_MEMBER_COLUMNS = {"代码": "symbol"}
 SZ_NAME_CHANGE_COLUMNS = {"变更日期": "change_date", "证券代码": "symbol"}
 #: sina's former names (`stock_info_change_name(symbol)`): position (1 = oldest) and name, no dates.
 FORMER_NAME_COLUMNS = {"index": "position", "name": "name"}
+
 
 def _codes(raw: pd.DataFrame, column: str, source: str, what: str) -> pd.Series:
     codes = raw[column].astype(str).str.strip().str.split(".").str[0].str.zfill(6)
@@ -509,13 +593,15 @@ def quote_list_profiles(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     _require(raw, QUOTE_PROFILE_COLUMNS, source, None)
     last = _numeric(raw, "最新价", source, None)
     reference = _numeric(raw, "昨收", source, None)
-    out = pd.DataFrame({
-        "symbol": _codes(raw, "代码", source, "quote list").to_numpy(dtype=object),
-        "name": raw["名称"].astype(str).str.strip().to_numpy(dtype=object),
-        "price": np.where(np.isnan(last), reference, last),
-        "total_market_cap": _numeric(raw, "总市值", source, None),
-        "float_market_cap": _numeric(raw, "流通市值", source, None),
-    })
+    out = pd.DataFrame(
+        {
+            "symbol": _codes(raw, "代码", source, "quote list").to_numpy(dtype=object),
+            "name": raw["名称"].astype(str).str.strip().to_numpy(dtype=object),
+            "price": np.where(np.isnan(last), reference, last),
+            "total_market_cap": _numeric(raw, "总市值", source, None),
+            "float_market_cap": _numeric(raw, "流通市值", source, None),
+        }
+    )
     out["is_st"] = _is_st(out["name"].astype("string"))
     out = out.drop_duplicates("symbol", keep="first")  # a list that moved between pages repeats rows
     return out[list(QUOTE_PROFILE_DTYPES)].reset_index(drop=True).astype(QUOTE_PROFILE_DTYPES)
@@ -529,9 +615,15 @@ def exchange_shares(sz: pd.DataFrame, bj: pd.DataFrame, source: str) -> pd.DataF
         if raw is None or raw.shape[1] == 0 or len(raw) == 0 or not set(columns) <= set(raw.columns):
             continue
         code, total, floating = list(columns)
-        frames.append(pd.DataFrame({"symbol": _codes(raw, code, source, what).to_numpy(dtype=object),
-                                    "total_shares": _counts(raw, total, source, what),
-                                    "float_shares": _counts(raw, floating, source, what)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "symbol": _codes(raw, code, source, what).to_numpy(dtype=object),
+                    "total_shares": _counts(raw, total, source, what),
+                    "float_shares": _counts(raw, floating, source, what),
+                }
+            )
+        )
     if not frames:
         return empty_frame(SHARE_DTYPES)
     out = pd.concat(frames, ignore_index=True)
@@ -556,8 +648,9 @@ def industry_members(raw: pd.DataFrame, industry: str, board_code: str, source: 
         return pd.DataFrame({c: pd.Series(dtype="string") for c in ("symbol", "industry", "board_code")})
     _require(raw, INDUSTRY_MEMBER_COLUMNS, source, None)
     symbols = _codes(raw, "代码", source, f"industry board {board_code}").drop_duplicates()
-    return pd.DataFrame({"symbol": symbols.to_numpy(dtype=object), "industry": industry,
-                         "board_code": board_code}).astype("string")
+    return pd.DataFrame(
+        {"symbol": symbols.to_numpy(dtype=object), "industry": industry, "board_code": board_code}
+    ).astype("string")
 
 
 def sz_name_periods(raw: pd.DataFrame, list_dates: dict[str, dt.date], source: str) -> pd.DataFrame:
@@ -574,14 +667,20 @@ def sz_name_periods(raw: pd.DataFrame, list_dates: dict[str, dt.date], source: s
     before = next((c for c in raw.columns if str(c).startswith("变更前")), None)
     after = next((c for c in raw.columns if str(c).startswith("变更后")), None)
     if after is None:
-        raise SourceSchemaError(source, None, "变更后简称", "SZSE name changes: no 变更后 column "
-                                f"(columns: {', '.join(map(str, raw.columns))})")
-    records = pd.DataFrame({
-        "symbol": _codes(raw, "证券代码", source, "SZSE name changes").to_numpy(dtype=object),
-        "change_date": _dates(raw, "变更日期", f"{source} SZSE name changes", None),
-        "before": raw[before].astype(str).str.strip().to_numpy(dtype=object) if before else None,
-        "after": raw[after].astype(str).str.strip().to_numpy(dtype=object),
-    }).dropna(subset=["change_date"])
+        raise SourceSchemaError(
+            source,
+            None,
+            "变更后简称",
+            f"SZSE name changes: no 变更后 column (columns: {', '.join(map(str, raw.columns))})",
+        )
+    records = pd.DataFrame(
+        {
+            "symbol": _codes(raw, "证券代码", source, "SZSE name changes").to_numpy(dtype=object),
+            "change_date": _dates(raw, "变更日期", f"{source} SZSE name changes", None),
+            "before": raw[before].astype(str).str.strip().to_numpy(dtype=object) if before else None,
+            "after": raw[after].astype(str).str.strip().to_numpy(dtype=object),
+        }
+    ).dropna(subset=["change_date"])
     records = records.drop_duplicates(["symbol", "change_date"], keep="last")
     rows = []
     for symbol, group in records.sort_values(["symbol", "change_date"], kind="stable").groupby("symbol", sort=True):
@@ -606,8 +705,13 @@ def former_names(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFrame:
     _require(raw, FORMER_NAME_COLUMNS, source, symbol)
     names = raw["name"].astype(str).str.strip()
     names = names[names.ne("") & names.ne("nan")]
-    out = pd.DataFrame({"symbol": symbol, "position": np.arange(1, len(names) + 1, dtype="int32"),
-                        "name": names.to_numpy(dtype=object)})
+    out = pd.DataFrame(
+        {
+            "symbol": symbol,
+            "position": np.arange(1, len(names) + 1, dtype="int32"),
+            "name": names.to_numpy(dtype=object),
+        }
+    )
     out["is_st"] = _is_st(out["name"].astype("string"))
     return out.astype(FORMER_NAME_DTYPES)
 
@@ -621,15 +725,21 @@ def financial_indicators(raw: pd.DataFrame, symbol: str, source: str) -> pd.Data
     bad = [c for c in dates if not (isinstance(c, str) and len(c) == 8 and c.isdigit())]
     if bad:
         raise SourceSchemaError(source, symbol, str(bad[0]), "expected report-date columns like '20240930'")
-    long = raw.melt(id_vars=[ABSTRACT_SECTION_COLUMN, ABSTRACT_LABEL_COLUMN], value_vars=dates,
-                    var_name="report_date", value_name="value")
-    out = pd.DataFrame({
-        "symbol": symbol,
-        "report_date": pd.to_datetime(long["report_date"], format="%Y%m%d").dt.date,
-        "section": long[ABSTRACT_SECTION_COLUMN].astype(str).str.strip(),
-        "indicator": long[ABSTRACT_LABEL_COLUMN].astype(str).str.strip(),
-        "value": pd.to_numeric(long["value"], errors="coerce"),
-    })
+    long = raw.melt(
+        id_vars=[ABSTRACT_SECTION_COLUMN, ABSTRACT_LABEL_COLUMN],
+        value_vars=dates,
+        var_name="report_date",
+        value_name="value",
+    )
+    out = pd.DataFrame(
+        {
+            "symbol": symbol,
+            "report_date": pd.to_datetime(long["report_date"], format="%Y%m%d").dt.date,
+            "section": long[ABSTRACT_SECTION_COLUMN].astype(str).str.strip(),
+            "indicator": long[ABSTRACT_LABEL_COLUMN].astype(str).str.strip(),
+            "value": pd.to_numeric(long["value"], errors="coerce"),
+        }
+    )
     out["metric"] = out["indicator"].map(ABSTRACT_METRICS)
     return out[list(INDICATOR_DTYPES)].astype(INDICATOR_DTYPES)
 
@@ -661,8 +771,9 @@ def financial_statement(raw: pd.DataFrame, symbol: str, statement: str, source: 
     return long[list(STATEMENT_DTYPES)].astype(STATEMENT_DTYPES)
 
 
-def whole_market_reports(tables: dict[str, pd.DataFrame], period: dt.date,
-                         source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def whole_market_reports(
+    tables: dict[str, pd.DataFrame], period: dt.date, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(statement rows, indicator rows) of one report period from eastmoney's whole-market
     tables (`tables`: table name of `sources.base.REPORT_TABLES` -> the akshare frame).
 
@@ -687,10 +798,12 @@ def whole_market_reports(tables: dict[str, pd.DataFrame], period: dt.date,
         statement = WHOLE_MARKET_STATEMENTS.get(table)
         try:
             _require(raw, [WHOLE_MARKET_CODE_COLUMN, notice_column, *items, *metrics], source, None)
-            frame = pd.DataFrame({"symbol": raw[WHOLE_MARKET_CODE_COLUMN].astype(str).str.strip().str.zfill(6)
-                                  .to_numpy()})
+            frame = pd.DataFrame(
+                {"symbol": raw[WHOLE_MARKET_CODE_COLUMN].astype(str).str.strip().str.zfill(6).to_numpy()}
+            )
             frame["notice_date"] = pd.arrays.ArrowExtensionArray(
-                _date_array(raw, notice_column, source, None, allow_missing=True))
+                _date_array(raw, notice_column, source, None, allow_missing=True)
+            )
             for column in {**items, **metrics}:
                 frame[column] = _numeric(raw, column, source, None)
         except SourceSchemaError as error:  # name the table and the period, not a symbol
@@ -699,33 +812,64 @@ def whole_market_reports(tables: dict[str, pd.DataFrame], period: dt.date,
         seen.update((statement or table, s) for s in frame["symbol"][fresh])
         frame = frame[fresh.to_numpy()]
         if items:
-            long = frame.melt(id_vars=["symbol", "notice_date"], value_vars=list(items), var_name="column",
-                              value_name="value").dropna(subset=["value"])
-            statements.append(pd.DataFrame({
-                "symbol": long["symbol"], "statement": statement, "report_date": period,
-                "item": long["column"].map(items), "value": long["value"], "notice_date": long["notice_date"],
-                "currency": "CNY"}))
+            long = frame.melt(
+                id_vars=["symbol", "notice_date"], value_vars=list(items), var_name="column", value_name="value"
+            ).dropna(subset=["value"])
+            statements.append(
+                pd.DataFrame(
+                    {
+                        "symbol": long["symbol"],
+                        "statement": statement,
+                        "report_date": period,
+                        "item": long["column"].map(items),
+                        "value": long["value"],
+                        "notice_date": long["notice_date"],
+                        "currency": "CNY",
+                    }
+                )
+            )
         if metrics:
-            long = frame.melt(id_vars=["symbol", "notice_date"], value_vars=list(metrics), var_name="column",
-                              value_name="value").dropna(subset=["value"])
-            indicators.append(pd.DataFrame({
-                "symbol": long["symbol"], "report_date": period, "section": WHOLE_MARKET_SECTIONS[table],
-                "indicator": long["column"], "metric": long["column"].map(metrics), "value": long["value"],
-                "notice_date": long["notice_date"]}))
-    statement_rows = (pd.concat(statements, ignore_index=True) if statements else empty_frame(STATEMENT_DTYPES))
+            long = frame.melt(
+                id_vars=["symbol", "notice_date"], value_vars=list(metrics), var_name="column", value_name="value"
+            ).dropna(subset=["value"])
+            indicators.append(
+                pd.DataFrame(
+                    {
+                        "symbol": long["symbol"],
+                        "report_date": period,
+                        "section": WHOLE_MARKET_SECTIONS[table],
+                        "indicator": long["column"],
+                        "metric": long["column"].map(metrics),
+                        "value": long["value"],
+                        "notice_date": long["notice_date"],
+                    }
+                )
+            )
+    statement_rows = pd.concat(statements, ignore_index=True) if statements else empty_frame(STATEMENT_DTYPES)
     indicator_dtypes = {**INDICATOR_DTYPES, "notice_date": "date32[pyarrow]"}
-    indicator_rows = (pd.concat(indicators, ignore_index=True) if indicators else empty_frame(indicator_dtypes))
-    return (statement_rows[list(STATEMENT_DTYPES)].astype(STATEMENT_DTYPES).reset_index(drop=True),
-            indicator_rows[list(indicator_dtypes)].astype(indicator_dtypes).reset_index(drop=True))
+    indicator_rows = pd.concat(indicators, ignore_index=True) if indicators else empty_frame(indicator_dtypes)
+    return (
+        statement_rows[list(STATEMENT_DTYPES)].astype(STATEMENT_DTYPES).reset_index(drop=True),
+        indicator_rows[list(indicator_dtypes)].astype(indicator_dtypes).reset_index(drop=True),
+    )
 
 
 #: `stock_fhps_em` columns -> canonical `corporate_actions` columns. Amounts are per 10 shares
 #: upstream and per share here.
-DIVIDEND_DATE_COLUMNS = {"预案公告日": "plan_announced_on", "股权登记日": "record_date", "除权除息日": "ex_date",
-                         "最新公告日期": "announced_on"}
-DIVIDEND_PER_TEN_COLUMNS = {"现金分红-现金分红比例": "cash_per_share", "送转股份-送转比例": "bonus_shares_per_share",
-                            "送转股份-转股比例": "transfer_shares_per_share"}
+DIVIDEND_DATE_COLUMNS = {
+    "预案公告日": "plan_announced_on",
+    "股权登记日": "record_date",
+    "除权除息日": "ex_date",
+    "最新公告日期": "announced_on",
+}
+DIVIDEND_PER_TEN_COLUMNS = {
+    "现金分红-现金分红比例": "cash_per_share",
+    "送转股份-送转比例": "bonus_shares_per_share",
+    "送转股份-转股比例": "transfer_shares_per_share",
+}
 DIVIDEND_TOTAL_SHARES_COLUMN = "送转股份-送转总比例"
+
+
 def corporate_actions(raw: pd.DataFrame, period: dt.date, source: str) -> pd.DataFrame:
     """Canonical `corporate_actions` rows from a `stock_fhps_em(date=period)` frame.
 
@@ -736,16 +880,24 @@ def corporate_actions(raw: pd.DataFrame, period: dt.date, source: str) -> pd.Dat
     """
     if raw.shape[1] == 0 or len(raw) == 0:
         return empty_corporate_actions()
-    _require(raw, ["代码", "方案进度", DIVIDEND_TOTAL_SHARES_COLUMN, *DIVIDEND_DATE_COLUMNS,
-                   *DIVIDEND_PER_TEN_COLUMNS], source, None)
+    _require(
+        raw,
+        ["代码", "方案进度", DIVIDEND_TOTAL_SHARES_COLUMN, *DIVIDEND_DATE_COLUMNS, *DIVIDEND_PER_TEN_COLUMNS],
+        source,
+        None,
+    )
     n = len(raw)
-    out = {"symbol": pd.array(raw["代码"].astype(str).str.strip().to_numpy(dtype=object), dtype="string"),
-           "report_period": pd.arrays.ArrowExtensionArray(pa.array([period] * n, type=pa.date32()))}
+    out = {
+        "symbol": pd.array(raw["代码"].astype(str).str.strip().to_numpy(dtype=object), dtype="string"),
+        "report_period": pd.arrays.ArrowExtensionArray(pa.array([period] * n, type=pa.date32())),
+    }
     for upstream, canonical in DIVIDEND_DATE_COLUMNS.items():
         out[canonical] = pd.arrays.ArrowExtensionArray(_date_array(raw, upstream, source, None, allow_missing=True))
     out["pay_date"] = pd.arrays.ArrowExtensionArray(pa.nulls(n, type=pa.date32()))
-    per_ten = {canonical: _numeric(raw, upstream, source, None) / 10
-               for upstream, canonical in DIVIDEND_PER_TEN_COLUMNS.items()}
+    per_ten = {
+        canonical: _numeric(raw, upstream, source, None) / 10
+        for upstream, canonical in DIVIDEND_PER_TEN_COLUMNS.items()
+    }
     total_shares = _numeric(raw, DIVIDEND_TOTAL_SHARES_COLUMN, source, None) / 10
     parts_missing = np.isnan(per_ten["bonus_shares_per_share"]) & np.isnan(per_ten["transfer_shares_per_share"])
     per_ten["bonus_shares_per_share"] = np.where(parts_missing, total_shares, per_ten["bonus_shares_per_share"])
@@ -753,8 +905,9 @@ def corporate_actions(raw: pd.DataFrame, period: dt.date, source: str) -> pd.Dat
         out[canonical] = np.nan_to_num(values, nan=0.0)
     out["rights_shares_per_share"] = np.full(n, np.nan)
     out["rights_price"] = np.full(n, np.nan)
-    out["plan_progress"] = pd.array(raw["方案进度"].astype(object).where(raw["方案进度"].notna(), None).to_numpy(),
-                                    dtype="string")
+    out["plan_progress"] = pd.array(
+        raw["方案进度"].astype(object).where(raw["方案进度"].notna(), None).to_numpy(), dtype="string"
+    )
     return pd.DataFrame({name: out[name] for name in CORPORATE_ACTION_COLUMNS}).astype(CORPORATE_ACTION_DTYPES)
 
 
@@ -770,13 +923,16 @@ def adjustment_factors(raw: pd.DataFrame, symbol: str, source: str) -> pd.DataFr
     values = pd.to_numeric(raw["hfq_factor"], errors="coerce").to_numpy(dtype="float64")
     bad = ~(values > 0)
     if bad.any():
-        raise SourceSchemaError(source, symbol, "hfq_factor",
-                                f"expected positive numbers, got {raw['hfq_factor'][bad].iloc[0]!r}")
-    out = pd.DataFrame({
-        "symbol": pd.array(np.full(len(raw), symbol, dtype=object), dtype="string"),
-        "ex_date": pd.arrays.ArrowExtensionArray(_date_array(raw, "date", source, symbol)),
-        "hfq_factor": values,
-    })
+        raise SourceSchemaError(
+            source, symbol, "hfq_factor", f"expected positive numbers, got {raw['hfq_factor'][bad].iloc[0]!r}"
+        )
+    out = pd.DataFrame(
+        {
+            "symbol": pd.array(np.full(len(raw), symbol, dtype=object), dtype="string"),
+            "ex_date": pd.arrays.ArrowExtensionArray(_date_array(raw, "date", source, symbol)),
+            "hfq_factor": values,
+        }
+    )
     return out.drop_duplicates("ex_date", keep="first").sort_values("ex_date").reset_index(drop=True)
 
 
@@ -794,7 +950,9 @@ def _hk_factor_series(raw: pd.DataFrame, columns: dict[str, str], source: str, s
         bad = ~(values > 0) if name != "hfq_cash" else np.isnan(values)
         if bad.any():
             expected = "numbers" if name == "hfq_cash" else "positive numbers"
-            raise SourceSchemaError(source, symbol, upstream, f"expected {expected}, got {raw[upstream][bad].iloc[0]!r}")
+            raise SourceSchemaError(
+                source, symbol, upstream, f"expected {expected}, got {raw[upstream][bad].iloc[0]!r}"
+            )
         out[name] = values
     return out.drop_duplicates("ex_date", keep="first").sort_values("ex_date").reset_index(drop=True)
 
@@ -818,13 +976,15 @@ def hk_adjustment_factors(raw, symbol: str, source: str) -> pd.DataFrame:
     if qfq is None:
         qfq = pd.DataFrame({"ex_date": hfq["ex_date"].iloc[:1], "qfq_factor": [1.0]})
     merged = hfq.merge(qfq, on="ex_date", how="outer").sort_values("ex_date").ffill().bfill()
-    return pd.DataFrame({
-        "symbol": pd.array(np.full(len(merged), symbol, dtype=object), dtype="string"),
-        "ex_date": pd.arrays.ArrowExtensionArray(pa.array(merged["ex_date"].dt.date.tolist(), type=pa.date32())),
-        "hfq_factor": merged["hfq_factor"].to_numpy(dtype="float64"),
-        "hfq_cash": merged["hfq_cash"].to_numpy(dtype="float64"),
-        "qfq_factor": merged["qfq_factor"].to_numpy(dtype="float64"),
-    })
+    return pd.DataFrame(
+        {
+            "symbol": pd.array(np.full(len(merged), symbol, dtype=object), dtype="string"),
+            "ex_date": pd.arrays.ArrowExtensionArray(pa.array(merged["ex_date"].dt.date.tolist(), type=pa.date32())),
+            "hfq_factor": merged["hfq_factor"].to_numpy(dtype="float64"),
+            "hfq_cash": merged["hfq_cash"].to_numpy(dtype="float64"),
+            "qfq_factor": merged["qfq_factor"].to_numpy(dtype="float64"),
+        }
+    )
 
 
 #: What marks an ST name is the exchanges' rule: `market_rules.is_st_name`.

@@ -25,8 +25,12 @@ log = logging.getLogger(__name__)
 class RateLimiter:
     """Allows at most `per_second` calls per second, evenly spaced, across threads."""
 
-    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         if per_second <= 0:
             raise ValueError("requests per second must be positive")
         self.interval = 1.0 / per_second
@@ -104,7 +108,8 @@ def call_with_retries(
                     f"{type(error).__name__}: {error}"
                 ) from error
             delay = rng.uniform(0, min(max_delay, base_delay * 2**attempt))
-            log.warning("%s: %s: %s; retry %d/%d in %.1fs", what, type(error).__name__, error,
-                        attempt + 1, max_retries, delay)
+            log.warning(
+                "%s: %s: %s; retry %d/%d in %.1fs", what, type(error).__name__, error, attempt + 1, max_retries, delay
+            )
             sleep(delay)
     raise AssertionError("unreachable")

@@ -32,9 +32,26 @@ TRANSFER_SYMBOLS = {SPLIT_SYMBOL}
 DIVIDEND_ODDS, BONUS_ODDS = 0.6, 0.12
 BONUS_RATIOS = (0.2, 0.3, 0.5, 1.0)
 
-FHPS_COLUMNS = ["代码", "名称", "送转股份-送转总比例", "送转股份-送转比例", "送转股份-转股比例", "现金分红-现金分红比例",
-                "现金分红-股息率", "每股收益", "每股净资产", "每股公积金", "每股未分配利润", "净利润同比增长", "总股本",
-                "预案公告日", "股权登记日", "除权除息日", "方案进度", "最新公告日期"]
+FHPS_COLUMNS = [
+    "代码",
+    "名称",
+    "送转股份-送转总比例",
+    "送转股份-送转比例",
+    "送转股份-转股比例",
+    "现金分红-现金分红比例",
+    "现金分红-股息率",
+    "每股收益",
+    "每股净资产",
+    "每股公积金",
+    "每股未分配利润",
+    "净利润同比增长",
+    "总股本",
+    "预案公告日",
+    "股权登记日",
+    "除权除息日",
+    "方案进度",
+    "最新公告日期",
+]
 #: Days between a plan's first announcement and its ex-date, and between the implementation
 #: notice and the ex-date, in the sample.
 PLAN_LEAD_DAYS, IMPLEMENTATION_LEAD_DAYS = 75, 6
@@ -47,8 +64,9 @@ def report_period_of(code: str, ex_date: dt.date) -> dt.date:
     return dt.date(ex_date.year - 1, 12, 31)
 
 
-def dividend_table(events: dict[str, pd.DataFrame], universe: pd.DataFrame, period: dt.date,
-                   today: dt.date) -> pd.DataFrame:
+def dividend_table(
+    events: dict[str, pd.DataFrame], universe: pd.DataFrame, period: dt.date, today: dt.date
+) -> pd.DataFrame:
     """`stock_fhps_em(period)` as upstream would answer it on `today`, from each code's events
     (`corporate_actions` frames): plans appear when announced, ex-dates when implemented."""
     names = dict(zip(universe["code"], universe["name"]))
@@ -65,21 +83,40 @@ def dividend_table(events: dict[str, pd.DataFrame], universe: pd.DataFrame, peri
             implemented = ex_date - dt.timedelta(days=IMPLEMENTATION_LEAD_DAYS)
             transfer = code in TRANSFER_SYMBOLS
             shares = event["shares"] * 10
-            rows.append({
-                "代码": code, "名称": names.get(code, code),
-                "送转股份-送转总比例": shares or np.nan, "送转股份-送转比例": np.nan if transfer or not shares else shares,
-                "送转股份-转股比例": shares if transfer and shares else np.nan,
-                "现金分红-现金分红比例": round(event["cash"] * 10, 4) or np.nan,
-                "现金分红-股息率": round(event["cash"] / event["previous_close"], 6) or np.nan,
-                "每股收益": np.nan, "每股净资产": np.nan, "每股公积金": np.nan, "每股未分配利润": np.nan,
-                "净利润同比增长": np.nan, "总股本": np.nan, "预案公告日": planned,
-                "股权登记日": calendar[bisect_left(calendar, ex_date) - 1] if implemented <= today else pd.NaT,
-                "除权除息日": ex_date if implemented <= today else pd.NaT,
-                "方案进度": ("实施分配" if implemented <= today else
-                         "股东大会决议通过" if planned + dt.timedelta(days=30) <= today else "董事会预案"),
-                "最新公告日期": (implemented if implemented <= today else
-                           planned + dt.timedelta(days=30) if planned + dt.timedelta(days=30) <= today else planned),
-            })
+            rows.append(
+                {
+                    "代码": code,
+                    "名称": names.get(code, code),
+                    "送转股份-送转总比例": shares or np.nan,
+                    "送转股份-送转比例": np.nan if transfer or not shares else shares,
+                    "送转股份-转股比例": shares if transfer and shares else np.nan,
+                    "现金分红-现金分红比例": round(event["cash"] * 10, 4) or np.nan,
+                    "现金分红-股息率": round(event["cash"] / event["previous_close"], 6) or np.nan,
+                    "每股收益": np.nan,
+                    "每股净资产": np.nan,
+                    "每股公积金": np.nan,
+                    "每股未分配利润": np.nan,
+                    "净利润同比增长": np.nan,
+                    "总股本": np.nan,
+                    "预案公告日": planned,
+                    "股权登记日": calendar[bisect_left(calendar, ex_date) - 1] if implemented <= today else pd.NaT,
+                    "除权除息日": ex_date if implemented <= today else pd.NaT,
+                    "方案进度": (
+                        "实施分配"
+                        if implemented <= today
+                        else "股东大会决议通过"
+                        if planned + dt.timedelta(days=30) <= today
+                        else "董事会预案"
+                    ),
+                    "最新公告日期": (
+                        implemented
+                        if implemented <= today
+                        else planned + dt.timedelta(days=30)
+                        if planned + dt.timedelta(days=30) <= today
+                        else planned
+                    ),
+                }
+            )
     table = pd.DataFrame(rows, columns=FHPS_COLUMNS)
     for column in ("预案公告日", "股权登记日", "除权除息日", "最新公告日期"):
         table[column] = pd.to_datetime(table[column], errors="coerce").dt.date
@@ -105,6 +142,8 @@ def _actions(seed: int, code: str, days: list[dt.date]) -> dict[int, tuple[float
         season = [i for d, i in position.items() if d.year == year and 6 <= d.month <= 8 and i >= 120]
         if not season or (pay >= DIVIDEND_ODDS and bonus >= BONUS_ODDS):
             continue
-        actions[season[int(pick * len(season))]] = (None if pay < DIVIDEND_ODDS else 0.0,
-                                                      ratio if bonus < BONUS_ODDS else 0.0)
+        actions[season[int(pick * len(season))]] = (
+            None if pay < DIVIDEND_ODDS else 0.0,
+            ratio if bonus < BONUS_ODDS else 0.0,
+        )
     return actions

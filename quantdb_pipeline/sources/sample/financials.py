@@ -19,62 +19,143 @@ FIRST_REPORT = dt.date(2016, 3, 31)
 #: Canonical report columns -> eastmoney item names, per statement and layout.
 STATEMENT_ITEMS = {
     "balance": {
-        "general": {"TOTAL_ASSETS": "total_assets", "TOTAL_CURRENT_ASSETS": "current_assets",
-                    "MONETARYFUNDS": "cash", "TOTAL_LIABILITIES": "total_liabilities",
-                    "TOTAL_CURRENT_LIAB": "current_liabilities", "TOTAL_EQUITY": "total_equity",
-                    "TOTAL_PARENT_EQUITY": "parent_equity", "TOTAL_LIAB_EQUITY": "total_assets"},
-        "bank": {"TOTAL_ASSETS": "total_assets", "LOAN_ADVANCE": "loans", "CASH_DEPOSIT_PBC": "cash",
-                 "TOTAL_LIABILITIES": "total_liabilities", "ACCEPT_DEPOSIT": "deposits",
-                 "TOTAL_EQUITY": "total_equity", "TOTAL_PARENT_EQUITY": "parent_equity",
-                 "TOTAL_LIAB_EQUITY": "total_assets"},
+        "general": {
+            "TOTAL_ASSETS": "total_assets",
+            "TOTAL_CURRENT_ASSETS": "current_assets",
+            "MONETARYFUNDS": "cash",
+            "TOTAL_LIABILITIES": "total_liabilities",
+            "TOTAL_CURRENT_LIAB": "current_liabilities",
+            "TOTAL_EQUITY": "total_equity",
+            "TOTAL_PARENT_EQUITY": "parent_equity",
+            "TOTAL_LIAB_EQUITY": "total_assets",
+        },
+        "bank": {
+            "TOTAL_ASSETS": "total_assets",
+            "LOAN_ADVANCE": "loans",
+            "CASH_DEPOSIT_PBC": "cash",
+            "TOTAL_LIABILITIES": "total_liabilities",
+            "ACCEPT_DEPOSIT": "deposits",
+            "TOTAL_EQUITY": "total_equity",
+            "TOTAL_PARENT_EQUITY": "parent_equity",
+            "TOTAL_LIAB_EQUITY": "total_assets",
+        },
     },
     "income": {
-        "general": {"TOTAL_OPERATE_INCOME": "revenue", "OPERATE_COST": "operating_cost", "NETPROFIT": "net_profit",
-                    "PARENT_NETPROFIT": "parent_net_profit", "DEDUCT_PARENT_NETPROFIT": "deducted_net_profit",
-                    "BASIC_EPS": "eps_basic"},
-        "bank": {"OPERATE_INCOME": "revenue", "INTEREST_NI": "interest_income", "NETPROFIT": "net_profit",
-                 "PARENT_NETPROFIT": "parent_net_profit", "DEDUCT_PARENT_NETPROFIT": "deducted_net_profit",
-                 "BASIC_EPS": "eps_basic"},
+        "general": {
+            "TOTAL_OPERATE_INCOME": "revenue",
+            "OPERATE_COST": "operating_cost",
+            "NETPROFIT": "net_profit",
+            "PARENT_NETPROFIT": "parent_net_profit",
+            "DEDUCT_PARENT_NETPROFIT": "deducted_net_profit",
+            "BASIC_EPS": "eps_basic",
+        },
+        "bank": {
+            "OPERATE_INCOME": "revenue",
+            "INTEREST_NI": "interest_income",
+            "NETPROFIT": "net_profit",
+            "PARENT_NETPROFIT": "parent_net_profit",
+            "DEDUCT_PARENT_NETPROFIT": "deducted_net_profit",
+            "BASIC_EPS": "eps_basic",
+        },
     },
     "cash_flow": {
-        "general": {"NETCASH_OPERATE": "operating_cash_flow", "NETCASH_INVEST": "investing_cash_flow",
-                    "NETCASH_FINANCE": "financing_cash_flow"},
-        "bank": {"NETCASH_OPERATE": "operating_cash_flow", "NETCASH_INVEST": "investing_cash_flow",
-                 "NETCASH_FINANCE": "financing_cash_flow"},
+        "general": {
+            "NETCASH_OPERATE": "operating_cash_flow",
+            "NETCASH_INVEST": "investing_cash_flow",
+            "NETCASH_FINANCE": "financing_cash_flow",
+        },
+        "bank": {
+            "NETCASH_OPERATE": "operating_cash_flow",
+            "NETCASH_INVEST": "investing_cash_flow",
+            "NETCASH_FINANCE": "financing_cash_flow",
+        },
     },
 }
 #: sina's key-indicator rows: (section, label, canonical report column). "研发费用率" has no
 #: mapping on our side on purpose: the pipeline must keep labels it does not know.
 ABSTRACT_ROWS = (
-    ("常用指标", "归母净利润", "parent_net_profit"), ("常用指标", "营业总收入", "revenue"),
-    ("常用指标", "营业成本", "operating_cost"), ("常用指标", "净利润", "net_profit"),
-    ("常用指标", "扣非净利润", "deducted_net_profit"), ("常用指标", "股东权益合计(净资产)", "total_equity"),
-    ("常用指标", "经营现金流量净额", "operating_cash_flow"), ("常用指标", "基本每股收益", "eps_basic"),
-    ("常用指标", "每股净资产", "bvps"), ("常用指标", "净资产收益率(ROE)", "roe"),
-    ("常用指标", "毛利率", "gross_margin"), ("常用指标", "销售净利率", "net_margin"),
-    ("常用指标", "资产负债率", "debt_to_assets"), ("每股指标", "基本每股收益", "eps_basic"),
-    ("每股指标", "每股净资产", "bvps"), ("盈利能力", "研发费用率", "rd_ratio"),
+    ("常用指标", "归母净利润", "parent_net_profit"),
+    ("常用指标", "营业总收入", "revenue"),
+    ("常用指标", "营业成本", "operating_cost"),
+    ("常用指标", "净利润", "net_profit"),
+    ("常用指标", "扣非净利润", "deducted_net_profit"),
+    ("常用指标", "股东权益合计(净资产)", "total_equity"),
+    ("常用指标", "经营现金流量净额", "operating_cash_flow"),
+    ("常用指标", "基本每股收益", "eps_basic"),
+    ("常用指标", "每股净资产", "bvps"),
+    ("常用指标", "净资产收益率(ROE)", "roe"),
+    ("常用指标", "毛利率", "gross_margin"),
+    ("常用指标", "销售净利率", "net_margin"),
+    ("常用指标", "资产负债率", "debt_to_assets"),
+    ("每股指标", "基本每股收益", "eps_basic"),
+    ("每股指标", "每股净资产", "bvps"),
+    ("盈利能力", "研发费用率", "rd_ratio"),
 )
 #: The columns akshare 1.19.5 returns for each whole-market report table, in its order, and the
 #: sample report field each carries (None: not simulated, NaN as upstream's null).
 REPORT_TABLE_COLUMNS = {
-    "summary": {"股票代码": None, "股票简称": None, "每股收益": "eps_basic", "营业总收入-营业总收入": "revenue",
-                "营业总收入-同比增长": "revenue_yoy", "营业总收入-季度环比增长": None,
-                "净利润-净利润": "parent_net_profit", "净利润-同比增长": "parent_net_profit_yoy",
-                "净利润-季度环比增长": None, "每股净资产": "bvps", "净资产收益率": "roe", "每股经营现金流量": None,
-                "销售毛利率": "gross_margin", "所处行业": None, "最新公告日期": None},
-    "balance": {"股票代码": None, "股票简称": None, "资产-货币资金": "cash", "资产-应收账款": None, "资产-存货": None,
-                "资产-总资产": "total_assets", "资产-总资产同比": None, "负债-应付账款": None, "负债-预收账款": None,
-                "负债-总负债": "total_liabilities", "负债-总负债同比": None, "资产负债率": "debt_to_assets",
-                "股东权益合计": "total_equity", "公告日期": None},
-    "income": {"股票代码": None, "股票简称": None, "净利润": "parent_net_profit", "净利润同比": None,
-               "营业总收入": "revenue", "营业总收入同比": None, "营业总支出-营业支出": "operating_cost",
-               "营业总支出-销售费用": None, "营业总支出-管理费用": None, "营业总支出-财务费用": None,
-               "营业总支出-营业总支出": None, "营业利润": None, "利润总额": None, "公告日期": None},
-    "cash_flow": {"股票代码": None, "股票简称": None, "净现金流-净现金流": "net_cash_flow", "净现金流-同比增长": None,
-                  "经营性现金流-现金流量净额": "operating_cash_flow", "经营性现金流-净现金流占比": None,
-                  "投资性现金流-现金流量净额": "investing_cash_flow", "投资性现金流-净现金流占比": None,
-                  "融资性现金流-现金流量净额": "financing_cash_flow", "融资性现金流-净现金流占比": None, "公告日期": None},
+    "summary": {
+        "股票代码": None,
+        "股票简称": None,
+        "每股收益": "eps_basic",
+        "营业总收入-营业总收入": "revenue",
+        "营业总收入-同比增长": "revenue_yoy",
+        "营业总收入-季度环比增长": None,
+        "净利润-净利润": "parent_net_profit",
+        "净利润-同比增长": "parent_net_profit_yoy",
+        "净利润-季度环比增长": None,
+        "每股净资产": "bvps",
+        "净资产收益率": "roe",
+        "每股经营现金流量": None,
+        "销售毛利率": "gross_margin",
+        "所处行业": None,
+        "最新公告日期": None,
+    },
+    "balance": {
+        "股票代码": None,
+        "股票简称": None,
+        "资产-货币资金": "cash",
+        "资产-应收账款": None,
+        "资产-存货": None,
+        "资产-总资产": "total_assets",
+        "资产-总资产同比": None,
+        "负债-应付账款": None,
+        "负债-预收账款": None,
+        "负债-总负债": "total_liabilities",
+        "负债-总负债同比": None,
+        "资产负债率": "debt_to_assets",
+        "股东权益合计": "total_equity",
+        "公告日期": None,
+    },
+    "income": {
+        "股票代码": None,
+        "股票简称": None,
+        "净利润": "parent_net_profit",
+        "净利润同比": None,
+        "营业总收入": "revenue",
+        "营业总收入同比": None,
+        "营业总支出-营业支出": "operating_cost",
+        "营业总支出-销售费用": None,
+        "营业总支出-管理费用": None,
+        "营业总支出-财务费用": None,
+        "营业总支出-营业总支出": None,
+        "营业利润": None,
+        "利润总额": None,
+        "公告日期": None,
+    },
+    "cash_flow": {
+        "股票代码": None,
+        "股票简称": None,
+        "净现金流-净现金流": "net_cash_flow",
+        "净现金流-同比增长": None,
+        "经营性现金流-现金流量净额": "operating_cash_flow",
+        "经营性现金流-净现金流占比": None,
+        "投资性现金流-现金流量净额": "investing_cash_flow",
+        "投资性现金流-净现金流占比": None,
+        "融资性现金流-现金流量净额": "financing_cash_flow",
+        "融资性现金流-净现金流占比": None,
+        "公告日期": None,
+    },
 }
 REPORT_TABLE_COLUMNS["balance_bse"] = REPORT_TABLE_COLUMNS["balance"]
 
@@ -93,8 +174,9 @@ def market_reports(seed: int, universe: pd.DataFrame, today: dt.date) -> pd.Data
         reports = _reports(seed, record["code"], record["list_date"], record["total_shares"]).copy()
         for field in ("revenue", "parent_net_profit"):
             reports[f"{field}_yoy"] = np.round(reports[field].pct_change(4).to_numpy() * 100, 4)
-        reports["net_cash_flow"] = np.round(reports["operating_cash_flow"] + reports["investing_cash_flow"]
-                                            + reports["financing_cash_flow"], 2)
+        reports["net_cash_flow"] = np.round(
+            reports["operating_cash_flow"] + reports["investing_cash_flow"] + reports["financing_cash_flow"], 2
+        )
         if record["code"] == BANK_SYMBOL:
             reports["cash"], reports["gross_margin"] = np.nan, np.nan
         delisted = record["delist_date"] if pd.notna(record["delist_date"]) else None
@@ -121,8 +203,9 @@ def report_table(reports: pd.DataFrame, table: str, period: dt.date, today: dt.d
         return pd.DataFrame()
     columns = REPORT_TABLE_COLUMNS[table]
     notice = "最新公告日期" if table == "summary" else "公告日期"
-    frame = pd.DataFrame({column: (rows[field].astype("float64").to_numpy() if field else np.nan)
-                          for column, field in columns.items()})
+    frame = pd.DataFrame(
+        {column: (rows[field].astype("float64").to_numpy() if field else np.nan) for column, field in columns.items()}
+    )
     frame["股票代码"], frame["股票简称"] = rows["code"].to_numpy(), rows["name"].to_numpy()
     frame[notice] = rows["notice_date"].to_numpy()
     if table == "summary":
@@ -133,8 +216,12 @@ def report_table(reports: pd.DataFrame, table: str, period: dt.date, today: dt.d
 
 
 #: Statutory disclosure deadlines: Q1 by 04-30, H1 by 08-31, Q3 by 10-31, annual by 04-30 next year.
-_NOTICE_WINDOWS = {3: ((4, 10), (4, 30), 0), 6: ((7, 20), (8, 31), 0), 9: ((10, 15), (10, 31), 0),
-                   12: ((3, 1), (4, 30), 1)}
+_NOTICE_WINDOWS = {
+    3: ((4, 10), (4, 30), 0),
+    6: ((7, 20), (8, 31), 0),
+    9: ((10, 15), (10, 31), 0),
+    12: ((3, 1), (4, 30), 1),
+}
 _REPORT_TYPES = {3: "一季报", 6: "中报", 9: "三季报", 12: "年报"}
 
 
@@ -201,23 +288,34 @@ def _reports(seed: int, symbol: str, list_date: dt.date, total_shares: int) -> p
             last_annual_parent = parent
         net_margin = ytd["profit"] / ytd["revenue"]
         row = {
-            "report_date": end, "report_type": _REPORT_TYPES[end.month],
+            "report_date": end,
+            "report_type": _REPORT_TYPES[end.month],
             "notice_date": _notice_date(timing, end),
             "revenue": round(ytd["revenue"], 2),
             "operating_cost": round(ytd["revenue"] * (1 - max(net_margin + gross_spread, 0.05)), 2),
-            "net_profit": round(ytd["profit"], 2), "parent_net_profit": round(parent, 2),
+            "net_profit": round(ytd["profit"], 2),
+            "parent_net_profit": round(parent, 2),
             "deducted_net_profit": round(parent - abs(parent) * 0.05, 2),
-            "operating_cash_flow": round(ytd["cash"], 2), "investing_cash_flow": round(ytd["invest"], 2),
-            "financing_cash_flow": round(ytd["finance"], 2), "interest_income": round(ytd["revenue"] * 0.7, 2),
-            "total_assets": assets, "current_assets": round(assets * 0.55, 2), "cash": round(assets * cash_share, 2),
-            "total_liabilities": liabilities, "current_liabilities": round(liabilities * 0.7, 2),
-            "total_equity": total_equity, "parent_equity": parent_equity,
-            "loans": round(assets * 0.5, 2), "deposits": round(liabilities * 0.75, 2),
-            "eps_basic": round(parent / total_shares, 4), "bvps": round(parent_equity / total_shares, 4),
+            "operating_cash_flow": round(ytd["cash"], 2),
+            "investing_cash_flow": round(ytd["invest"], 2),
+            "financing_cash_flow": round(ytd["finance"], 2),
+            "interest_income": round(ytd["revenue"] * 0.7, 2),
+            "total_assets": assets,
+            "current_assets": round(assets * 0.55, 2),
+            "cash": round(assets * cash_share, 2),
+            "total_liabilities": liabilities,
+            "current_liabilities": round(liabilities * 0.7, 2),
+            "total_equity": total_equity,
+            "parent_equity": parent_equity,
+            "loans": round(assets * 0.5, 2),
+            "deposits": round(liabilities * 0.75, 2),
+            "eps_basic": round(parent / total_shares, 4),
+            "bvps": round(parent_equity / total_shares, 4),
             "roe": round(parent / ((year_start_parent + parent_equity) / 2) * 100, 4),
             "gross_margin": round(max(net_margin + gross_spread, 0.05) * 100, 4),
             "net_margin": round(net_margin * 100, 4),
-            "debt_to_assets": round(liabilities / assets * 100, 4), "rd_ratio": round(float(rd), 4),
+            "debt_to_assets": round(liabilities / assets * 100, 4),
+            "rd_ratio": round(float(rd), 4),
         }
         if quarter == 4:
             year_start_parent = parent_equity

@@ -16,20 +16,37 @@ from quantdb_pipeline.sources.sample.universe import SIMULATION_ORIGIN, _calenda
 
 #: Hong Kong sample universe: code -> (name, first price in HKD).
 HK_SYMBOLS = {
-    "00700": ("Tencent (sample)", 380.0), "00005": ("HSBC (sample)", 60.0),
-    "09988": ("Alibaba (sample)", 160.0), "00941": ("China Mobile (sample)", 70.0),
-    "01299": ("AIA (sample)", 75.0), "03690": ("Meituan (sample)", 120.0),
-    "02318": ("Ping An (sample)", 50.0), "00388": ("HKEX (sample)", 300.0),
+    "00700": ("Tencent (sample)", 380.0),
+    "00005": ("HSBC (sample)", 60.0),
+    "09988": ("Alibaba (sample)", 160.0),
+    "00941": ("China Mobile (sample)", 70.0),
+    "01299": ("AIA (sample)", 75.0),
+    "03690": ("Meituan (sample)", 120.0),
+    "02318": ("Ping An (sample)", 50.0),
+    "00388": ("HKEX (sample)", 300.0),
 }
 HK_LISTED_FROM = {"09988": dt.date(2019, 11, 26), "03690": dt.date(2018, 9, 20)}
 #: HK corporate actions that tests rely on: (ex-date, cash HKD per share, bonus shares per share).
 HK_ACTION_SYMBOL = "00700"
 HK_BONUS_DATE = dt.date(2023, 9, 15)
 HK_FIXED_ACTIONS = {
-    HK_ACTION_SYMBOL: tuple((dt.date(year, 5, day), cash, 0.0) for year, day, cash in (
-        (2016, 20, 0.55), (2017, 19, 0.61), (2018, 18, 0.88), (2019, 17, 1.00), (2020, 15, 1.20),
-        (2021, 21, 1.60), (2022, 20, 1.60), (2023, 19, 2.40), (2024, 17, 3.40), (2025, 16, 4.50),
-        (2026, 15, 5.30))) + ((HK_BONUS_DATE, 0.0, 0.1),),
+    HK_ACTION_SYMBOL: tuple(
+        (dt.date(year, 5, day), cash, 0.0)
+        for year, day, cash in (
+            (2016, 20, 0.55),
+            (2017, 19, 0.61),
+            (2018, 18, 0.88),
+            (2019, 17, 1.00),
+            (2020, 15, 1.20),
+            (2021, 21, 1.60),
+            (2022, 20, 1.60),
+            (2023, 19, 2.40),
+            (2024, 17, 3.40),
+            (2025, 16, 4.50),
+            (2026, 15, 5.30),
+        )
+    )
+    + ((HK_BONUS_DATE, 0.0, 0.1),),
 }
 #: Pays no dividend: sina's factor scripts for it hold only their start row.
 HK_NO_ACTION_SYMBOL = "03690"
@@ -85,14 +102,21 @@ def _hk_simulation(seed: int, code: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     opens, highs, lows, closes = traded.T
     previous = np.concatenate([previous[:1], closes[:-1]])  # the last unadjusted close
     amount = np.round(shares * (opens + highs + lows + closes) / 4, 2)
-    bars = pd.DataFrame({
-        "日期": days, "开盘": opens, "收盘": closes, "最高": highs, "最低": lows,
-        "成交量": shares, "成交额": amount,
-        "振幅": np.round((highs - lows) / previous * 100, 2),
-        "涨跌幅": np.round((closes / previous - 1) * 100, 2),
-        "涨跌额": np.round(closes - previous, 3),
-        "换手率": np.round(shares / 5e9 * 100, 2),
-    })
+    bars = pd.DataFrame(
+        {
+            "日期": days,
+            "开盘": opens,
+            "收盘": closes,
+            "最高": highs,
+            "最低": lows,
+            "成交量": shares,
+            "成交额": amount,
+            "振幅": np.round((highs - lows) / previous * 100, 2),
+            "涨跌幅": np.round((closes / previous - 1) * 100, 2),
+            "涨跌额": np.round(closes - previous, 3),
+            "换手率": np.round(shares / 5e9 * 100, 2),
+        }
+    )
     return bars, pd.DataFrame(events, columns=["ex_date", "cash", "shares", "previous_close"])
 
 

@@ -66,9 +66,7 @@ class SampleMarket:
         elif isinstance(today, str):
             today = dt.date.fromisoformat(today)
         if today > last_day:
-            raise ValueError(
-                f"sample market today {today} is after the end of the bundled SSE calendar ({last_day})"
-            )
+            raise ValueError(f"sample market today {today} is after the end of the bundled SSE calendar ({last_day})")
         self._today = today
         self.size = size
         self.seed = seed
@@ -92,8 +90,13 @@ class SampleMarket:
         return pd.DataFrame({"trade_date": list(_calendar())})
 
     def listings_raw(self) -> ListingFrames:
-        for endpoint in ("stock_info_sh_name_code", "stock_info_sh_name_code", "stock_info_sz_name_code",
-                         "stock_info_sh_delist", "stock_info_sz_delist"):
+        for endpoint in (
+            "stock_info_sh_name_code",
+            "stock_info_sh_name_code",
+            "stock_info_sz_name_code",
+            "stock_info_sh_delist",
+            "stock_info_sz_delist",
+        ):
             self.requests[endpoint] += 1
         u = self.universe().assign(name=[name_on(r, self._today) for r in self._universe.to_dict("records")])
         listed = u[(u["list_date"] <= self._today) & ~(u["delist_date"] <= self._today)]
@@ -101,11 +104,16 @@ class SampleMarket:
         self.requests["stock_info_bj_name_code"] += bse_list_requests(int((listed["exchange"] == "BJ").sum()))
 
         def sh(frame: pd.DataFrame) -> pd.DataFrame:
-            return pd.DataFrame({
-                "证券代码": frame["code"], "证券简称": frame["name"], "证券全称": frame["name"],
-                "公司简称": frame["name"], "公司全称": frame["name"] + " Co., Ltd.",
-                "上市日期": frame["list_date"],
-            }).reset_index(drop=True)
+            return pd.DataFrame(
+                {
+                    "证券代码": frame["code"],
+                    "证券简称": frame["name"],
+                    "证券全称": frame["name"],
+                    "公司简称": frame["name"],
+                    "公司全称": frame["name"] + " Co., Ltd.",
+                    "上市日期": frame["list_date"],
+                }
+            ).reset_index(drop=True)
 
         sz = listed[listed["exchange"] == "SZ"]
         bj = listed[listed["exchange"] == "BJ"]
@@ -114,21 +122,35 @@ class SampleMarket:
         return ListingFrames(
             sh_main=sh(listed[(listed["exchange"] == "SH") & (listed["board"] == "main")]),
             sh_star=sh(listed[listed["board"] == "star"]),
-            sz=pd.DataFrame({
-                "板块": np.where(sz["board"] == "chinext", "创业板", "主板"),
-                "A股代码": sz["code"], "A股简称": sz["name"],
-                "A股上市日期": sz["list_date"].map(dt.date.isoformat),
-                "A股总股本": sz["total_shares"], "A股流通股本": sz["float_shares"], "所属行业": "C 制造业",
-            }).reset_index(drop=True),
-            bj=pd.DataFrame({
-                "证券代码": bj["code"], "证券简称": bj["name"], "总股本": bj["total_shares"],
-                "流通股本": bj["float_shares"], "上市日期": bj["list_date"], "所属行业": "制造业",
-                "地区": "北京市", "报告日期": self._today,
-            }).reset_index(drop=True),
-            sh_delisted=delisted_sh[["code", "name", "list_date", "delist_date"]].set_axis(
-                ["公司代码", "公司简称", "上市日期", "暂停上市日期"], axis=1).reset_index(drop=True),
-            sz_delisted=delisted_sz[["code", "name", "list_date", "delist_date"]].set_axis(
-                ["证券代码", "证券简称", "上市日期", "终止上市日期"], axis=1).reset_index(drop=True),
+            sz=pd.DataFrame(
+                {
+                    "板块": np.where(sz["board"] == "chinext", "创业板", "主板"),
+                    "A股代码": sz["code"],
+                    "A股简称": sz["name"],
+                    "A股上市日期": sz["list_date"].map(dt.date.isoformat),
+                    "A股总股本": sz["total_shares"],
+                    "A股流通股本": sz["float_shares"],
+                    "所属行业": "C 制造业",
+                }
+            ).reset_index(drop=True),
+            bj=pd.DataFrame(
+                {
+                    "证券代码": bj["code"],
+                    "证券简称": bj["name"],
+                    "总股本": bj["total_shares"],
+                    "流通股本": bj["float_shares"],
+                    "上市日期": bj["list_date"],
+                    "所属行业": "制造业",
+                    "地区": "北京市",
+                    "报告日期": self._today,
+                }
+            ).reset_index(drop=True),
+            sh_delisted=delisted_sh[["code", "name", "list_date", "delist_date"]]
+            .set_axis(["公司代码", "公司简称", "上市日期", "暂停上市日期"], axis=1)
+            .reset_index(drop=True),
+            sz_delisted=delisted_sz[["code", "name", "list_date", "delist_date"]]
+            .set_axis(["证券代码", "证券简称", "上市日期", "终止上市日期"], axis=1)
+            .reset_index(drop=True),
         )
 
     def a_share_daily_raw(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -158,8 +180,9 @@ class SampleMarket:
         calendar = _calendar()
         session = calendar[bisect_right(calendar, self._today) - 1]
         universe = self._universe
-        listed = universe[(universe["list_date"] <= session)
-                          & ~universe["delist_date"].map(lambda d: d is not None and d <= session)]
+        listed = universe[
+            (universe["list_date"] <= session) & ~universe["delist_date"].map(lambda d: d is not None and d <= session)
+        ]
         last_rows, references = [], []
         for record in listed.to_dict("records"):
             history, _, events = _history(self.seed, record)
@@ -215,13 +238,26 @@ class SampleMarket:
                 previous = round((previous - cash) / (1 + shares), 3)
             day = (lambda column: float(bar[column])) if traded else (lambda column: np.nan)
             close = day("收盘")
-            rows.append({"代码": code, "名称": HK_SYMBOLS[code][0], "最新价": close,
-                         "涨跌额": round(close - previous, 3), "涨跌幅": round((close / previous - 1) * 100, 2),
-                         "今开": day("开盘"), "最高": day("最高"), "最低": day("最低"), "昨收": previous,
-                         "成交量": day("成交量"), "成交额": day("成交额")})
+            rows.append(
+                {
+                    "代码": code,
+                    "名称": HK_SYMBOLS[code][0],
+                    "最新价": close,
+                    "涨跌额": round(close - previous, 3),
+                    "涨跌幅": round((close / previous - 1) * 100, 2),
+                    "今开": day("开盘"),
+                    "最高": day("最高"),
+                    "最低": day("最低"),
+                    "昨收": previous,
+                    "成交量": day("成交量"),
+                    "成交额": day("成交额"),
+                }
+            )
         self.requests["stock_hk_main_board_spot_em"] += spot_pages(len(rows))
-        frame = pd.DataFrame(rows, columns=["代码", "名称", "最新价", "涨跌额", "涨跌幅", "今开", "最高", "最低",
-                                            "昨收", "成交量", "成交额"])
+        frame = pd.DataFrame(
+            rows,
+            columns=["代码", "名称", "最新价", "涨跌额", "涨跌幅", "今开", "最高", "最低", "昨收", "成交量", "成交额"],
+        )
         frame = frame.sort_values("涨跌幅", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
         frame.insert(0, "序号", np.arange(1, len(frame) + 1))
         return frame
@@ -280,10 +316,12 @@ class SampleMarket:
             hfq.append((event.ex_date, factor, cash))
         ratios = [(e.previous_close - e.cash) / ((1 + e.shares) * e.previous_close) for e in events.itertuples()]
         for i, day in enumerate(events["ex_date"]):
-            qfq.append((day, float(np.prod(ratios[i + 1:]))))
+            qfq.append((day, float(np.prod(ratios[i + 1 :]))))
         qfq[0] = (start, float(np.prod(ratios)))
-        return HkFactorFrames(pd.DataFrame(hfq[::-1], columns=["date", "hfq_factor", "cash"]),
-                              pd.DataFrame(qfq[::-1], columns=["date", "qfq_factor"]))
+        return HkFactorFrames(
+            pd.DataFrame(hfq[::-1], columns=["date", "hfq_factor", "cash"]),
+            pd.DataFrame(qfq[::-1], columns=["date", "qfq_factor"]),
+        )
 
     def individual_info_raw(self, symbol: str) -> pd.DataFrame:
         """A profile as of today, shaped like `stock_individual_info_em(symbol)` (item, value)."""
@@ -296,17 +334,25 @@ class SampleMarket:
         past = history[history["日期"] <= self._today]
         price = float(past["收盘"].iloc[-1]) if len(past) else record["start_price"]
         values = {
-            "最新": price, "股票代码": symbol, "股票简称": name_on(record, self._today),
-            "总股本": float(total), "流通股": float(floating), "总市值": round(total * price, 2),
-            "流通市值": round(floating * price, 2), "行业": industry_on(record, self._today),
+            "最新": price,
+            "股票代码": symbol,
+            "股票简称": name_on(record, self._today),
+            "总股本": float(total),
+            "流通股": float(floating),
+            "总市值": round(total * price, 2),
+            "流通市值": round(floating * price, 2),
+            "行业": industry_on(record, self._today),
             "上市时间": int(record["list_date"].strftime("%Y%m%d")),
         }
         return pd.DataFrame({"item": list(values), "value": list(values.values())})
 
     def _listed_records(self) -> list[dict]:
         """Universe records listed on today, each under its code of today."""
-        return [{**r, "code": code_on(r, self._today)} for r in self._universe.to_dict("records")
-                if r["list_date"] <= self._today and not (r["delist_date"] is not None and r["delist_date"] <= self._today)]
+        return [
+            {**r, "code": code_on(r, self._today)}
+            for r in self._universe.to_dict("records")
+            if r["list_date"] <= self._today and not (r["delist_date"] is not None and r["delist_date"] <= self._today)
+        ]
 
     def industry_boards_raw(self) -> pd.DataFrame:
         """The industry boards of today's listed symbols, shaped like `stock_board_industry_name_em()`;
@@ -314,10 +360,22 @@ class SampleMarket:
         industries = sorted({industry_on(r, self._today) for r in self._listed_records()})
         self.requests["stock_board_industry_name_em"] += spot_pages(len(industries))
         n = len(industries)
-        return pd.DataFrame({
-            "排名": np.arange(1, n + 1), "板块名称": industries, "板块代码": [INDUSTRY_BOARDS[i] for i in industries],
-            "最新价": 1000.0, "涨跌额": 0.0, "涨跌幅": 0.0, "总市值": np.nan, "换手率": np.nan,
-            "上涨家数": 0, "下跌家数": 0, "领涨股票": "-", "领涨股票-涨跌幅": 0.0})
+        return pd.DataFrame(
+            {
+                "排名": np.arange(1, n + 1),
+                "板块名称": industries,
+                "板块代码": [INDUSTRY_BOARDS[i] for i in industries],
+                "最新价": 1000.0,
+                "涨跌额": 0.0,
+                "涨跌幅": 0.0,
+                "总市值": np.nan,
+                "换手率": np.nan,
+                "上涨家数": 0,
+                "下跌家数": 0,
+                "领涨股票": "-",
+                "领涨股票-涨跌幅": 0.0,
+            }
+        )
 
     def industry_constituents_raw(self, board_code: str) -> pd.DataFrame:
         """Today's listed symbols of one board, shaped like `stock_board_industry_cons_em(board_code)`;
@@ -325,19 +383,37 @@ class SampleMarket:
         members = [r for r in self._listed_records() if INDUSTRY_BOARDS[industry_on(r, self._today)] == board_code]
         self.requests["stock_board_industry_cons_em"] += spot_pages(len(members))
         n = len(members)
-        return pd.DataFrame({
-            "序号": np.arange(1, n + 1), "代码": [r["code"] for r in members],
-            "名称": [name_on(r, self._today) for r in members], "最新价": 10.0, "涨跌幅": 0.0, "涨跌额": 0.0,
-            "成交量": 0.0, "成交额": 0.0, "振幅": 0.0, "最高": 10.0, "最低": 10.0, "今开": 10.0, "昨收": 10.0,
-            "换手率": 0.0, "市盈率-动态": np.nan, "市净率": np.nan})
+        return pd.DataFrame(
+            {
+                "序号": np.arange(1, n + 1),
+                "代码": [r["code"] for r in members],
+                "名称": [name_on(r, self._today) for r in members],
+                "最新价": 10.0,
+                "涨跌幅": 0.0,
+                "涨跌额": 0.0,
+                "成交量": 0.0,
+                "成交额": 0.0,
+                "振幅": 0.0,
+                "最高": 10.0,
+                "最低": 10.0,
+                "今开": 10.0,
+                "昨收": 10.0,
+                "换手率": 0.0,
+                "市盈率-动态": np.nan,
+                "市净率": np.nan,
+            }
+        )
 
     def sz_name_changes_raw(self) -> pd.DataFrame:
         """SZSE's short-name changes up to today, shaped like `stock_info_sz_change_name("简称变更")`
         (sorted by 变更日期, as akshare sorts them); one request."""
         self.requests["stock_info_sz_change_name"] += 1
-        rows = [(day, record["code"], name_on(record, self._today), before, after)
-                for record in self._listed_records() if record["exchange"] == "SZ"
-                for day, before, after in name_changes(record, self._today)]
+        rows = [
+            (day, record["code"], name_on(record, self._today), before, after)
+            for record in self._listed_records()
+            if record["exchange"] == "SZ"
+            for day, before, after in name_changes(record, self._today)
+        ]
         frame = pd.DataFrame(rows, columns=["变更日期", "证券代码", "证券简称", "变更前简称", "变更后简称"])
         return frame.sort_values("变更日期", kind="stable", ignore_index=True)
 
@@ -367,8 +443,11 @@ class SampleMarket:
     def statement_raw(self, symbol: str, statement: str) -> pd.DataFrame:
         """One of eastmoney's three statements by report period, as akshare returns it
         (`stock_balance_sheet_by_report_em` etc.): one row per announced report, newest first."""
-        endpoint = {"balance": "stock_balance_sheet_by_report_em", "income": "stock_profit_sheet_by_report_em",
-                    "cash_flow": "stock_cash_flow_sheet_by_report_em"}[statement]
+        endpoint = {
+            "balance": "stock_balance_sheet_by_report_em",
+            "income": "stock_profit_sheet_by_report_em",
+            "cash_flow": "stock_cash_flow_sheet_by_report_em",
+        }[statement]
         record = self._record(symbol)
         if record is None:
             self.requests[endpoint] += statement_requests(0, symbol in self._company_types)
@@ -381,18 +460,27 @@ class SampleMarket:
         self._company_types.add(symbol)
         bank = symbol == BANK_SYMBOL
         items = STATEMENT_ITEMS[statement]["bank" if bank else "general"]
-        yoy = {item: np.round(reports[column].pct_change(4).to_numpy()[announced][::-1] * 100, 4)
-               for item, column in items.items()}
+        yoy = {
+            item: np.round(reports[column].pct_change(4).to_numpy()[announced][::-1] * 100, 4)
+            for item, column in items.items()
+        }
         reports = reports[announced].iloc[::-1]
-        frame = pd.DataFrame({
-            "SECUCODE": f"{symbol}.{record['exchange']}", "SECURITY_CODE": symbol,
-            "SECURITY_NAME_ABBR": name_on(record, self._today), "ORG_CODE": f"10{symbol}",
-            "ORG_TYPE": "银行" if bank else "通用", "REPORT_DATE": [f"{d} 00:00:00" for d in reports["report_date"]],
-            "REPORT_TYPE": reports["report_type"].to_numpy(), "REPORT_DATE_NAME": reports["report_type"].to_numpy(),
-            "SECURITY_TYPE_CODE": "058001001",
-            "NOTICE_DATE": [f"{d} 00:00:00" for d in reports["notice_date"]],
-            "UPDATE_DATE": [f"{d} 00:00:00" for d in reports["notice_date"]], "CURRENCY": "CNY",
-        })
+        frame = pd.DataFrame(
+            {
+                "SECUCODE": f"{symbol}.{record['exchange']}",
+                "SECURITY_CODE": symbol,
+                "SECURITY_NAME_ABBR": name_on(record, self._today),
+                "ORG_CODE": f"10{symbol}",
+                "ORG_TYPE": "银行" if bank else "通用",
+                "REPORT_DATE": [f"{d} 00:00:00" for d in reports["report_date"]],
+                "REPORT_TYPE": reports["report_type"].to_numpy(),
+                "REPORT_DATE_NAME": reports["report_type"].to_numpy(),
+                "SECURITY_TYPE_CODE": "058001001",
+                "NOTICE_DATE": [f"{d} 00:00:00" for d in reports["notice_date"]],
+                "UPDATE_DATE": [f"{d} 00:00:00" for d in reports["notice_date"]],
+                "CURRENCY": "CNY",
+            }
+        )
         for item, column in items.items():
             frame[item] = reports[column].to_numpy()
             frame[f"{item}_YOY"] = yoy[item]
@@ -407,13 +495,17 @@ class SampleMarket:
             raise KeyError("result")
         reports = self.financial_reports(symbol)
         reports = reports[reports["notice_date"] <= self._today].iloc[::-1]
-        rows = [(section, label, column) for section, label, column in ABSTRACT_ROWS
-                if not (symbol == BANK_SYMBOL and column == "gross_margin")]
+        rows = [
+            (section, label, column)
+            for section, label, column in ABSTRACT_ROWS
+            if not (symbol == BANK_SYMBOL and column == "gross_margin")
+        ]
         frame = pd.DataFrame({"选项": [r[0] for r in rows], "指标": [r[1] for r in rows]})
         for _, report in reports.iterrows():
             frame[report["report_date"].strftime("%Y%m%d")] = [
                 float(report[column]) if column in report and pd.notna(report[column]) else np.nan
-                for _, _, column in rows]
+                for _, _, column in rows
+            ]
         return frame
 
     def report_table_raw(self, table: str, period: dt.date) -> pd.DataFrame:
@@ -453,8 +545,11 @@ class SampleMarket:
     def dividends_raw(self, period: dt.date) -> pd.DataFrame:
         """The whole market's distribution plans for report `period` as announced by today,
         shaped like `stock_fhps_em(date)` (amounts per 10 shares, ex-date once implemented)."""
-        events = {code_on(record, self._today): _history(self.seed, record)[2]
-                  for record in self._universe.to_dict("records") if record["list_date"] <= self._today}
+        events = {
+            code_on(record, self._today): _history(self.seed, record)[2]
+            for record in self._universe.to_dict("records")
+            if record["list_date"] <= self._today
+        }
         table = dividend_table(events, self.universe(), period, self._today)
         self.requests["stock_fhps_em"] += data_center_requests(len(table))
         return table

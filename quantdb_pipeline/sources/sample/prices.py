@@ -33,7 +33,20 @@ from quantdb_pipeline.sources.sample.universe import (
 #: `ST_SYMBOL` closes at its limit up on this day: +10%, the main-board ST limit from 2026-07-06.
 ST_LIMIT_UP_DATE = dt.date(2026, 7, 8)
 
-_BAR_COLUMNS = ["日期", "股票代码", "开盘", "收盘", "最高", "最低", "成交量", "成交额", "振幅", "涨跌幅", "涨跌额", "换手率"]
+_BAR_COLUMNS = [
+    "日期",
+    "股票代码",
+    "开盘",
+    "收盘",
+    "最高",
+    "最低",
+    "成交量",
+    "成交额",
+    "振幅",
+    "涨跌幅",
+    "涨跌额",
+    "换手率",
+]
 
 
 def _limit(record: dict, day: dt.date) -> float:
@@ -53,7 +66,7 @@ def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, 
     calendar = _calendar()
     first = max(record["list_date"], SIMULATION_ORIGIN)
     last_exclusive = record["delist_date"] or dt.date.max
-    days = [d for d in calendar[bisect_left(calendar, first):] if d < last_exclusive]
+    days = [d for d in calendar[bisect_left(calendar, first) :] if d < last_exclusive]
     if code == SUSPENDED_SYMBOL:
         days = [d for d in days if not (SUSPENSION[0] <= d <= SUSPENSION[1])]
     n = len(days)
@@ -112,24 +125,28 @@ def _history_cached(seed: int, key: tuple) -> tuple[pd.DataFrame, pd.DataFrame, 
     open_, close, high, low = ohlc.T
     lots = np.maximum(1, (record["float_shares"] / 100 * 0.01 * activity * (1 + 20 * moves)).astype("int64"))
     vwap = ohlc.mean(axis=1)
-    bars = pd.DataFrame({
-        "日期": days,
-        "股票代码": code,
-        "开盘": open_,
-        "收盘": close,
-        "最高": high,
-        "最低": low,
-        "成交量": lots,
-        "成交额": np.round(lots * 100 * vwap, 2),
-        # close-to-close, also on ex-dates, as eastmoney's unadjusted klines are (recorded:
-        # 000001 on 2024-06-14, 10.80 -> 10.18, 涨跌额 -0.62): history bars never show an ex-date
-        "振幅": np.round((high - low) / last_close * 100, 2),
-        "涨跌幅": np.round((close / last_close - 1) * 100, 2),
-        "涨跌额": np.round(close - last_close, 2),
-        "换手率": np.round(lots * 100 / record["float_shares"] * 100, 2),
-    }, columns=_BAR_COLUMNS)
-    factor_frame = pd.DataFrame({"date": pd.to_datetime([d for d, _ in factors]),
-                                 "hfq_factor": [f for _, f in factors]})
+    bars = pd.DataFrame(
+        {
+            "日期": days,
+            "股票代码": code,
+            "开盘": open_,
+            "收盘": close,
+            "最高": high,
+            "最低": low,
+            "成交量": lots,
+            "成交额": np.round(lots * 100 * vwap, 2),
+            # close-to-close, also on ex-dates, as eastmoney's unadjusted klines are (recorded:
+            # 000001 on 2024-06-14, 10.80 -> 10.18, 涨跌额 -0.62): history bars never show an ex-date
+            "振幅": np.round((high - low) / last_close * 100, 2),
+            "涨跌幅": np.round((close / last_close - 1) * 100, 2),
+            "涨跌额": np.round(close - last_close, 2),
+            "换手率": np.round(lots * 100 / record["float_shares"] * 100, 2),
+        },
+        columns=_BAR_COLUMNS,
+    )
+    factor_frame = pd.DataFrame(
+        {"date": pd.to_datetime([d for d, _ in factors]), "hfq_factor": [f for _, f in factors]}
+    )
     event_frame = pd.DataFrame(events, columns=["ex_date", "cash", "shares", "previous_close", "reference_close"])
     return bars, factor_frame, event_frame
 
@@ -162,7 +179,7 @@ def _pre_origin_cached(seed: int, key: tuple) -> pd.DataFrame:
     within the limit of the day before's close, rounded to the fen, under `market_rules`."""
     record = dict(key)
     calendar = _calendar()
-    days = list(calendar[bisect_left(calendar, record["list_date"]):bisect_left(calendar, SIMULATION_ORIGIN)])
+    days = list(calendar[bisect_left(calendar, record["list_date"]) : bisect_left(calendar, SIMULATION_ORIGIN)])
     n = len(days)
     if not n:
         return pd.DataFrame(columns=_BAR_COLUMNS)
@@ -203,8 +220,11 @@ def _pre_origin_cached(seed: int, key: tuple) -> pd.DataFrame:
     for i in range(n):
         prev, close = float(last_close[i]), float(closes[i])
         if i == 0:
-            up, down = ((_round_fen(prev * (1 + band[0] / 100)), _round_fen(prev * (1 + band[1] / 100)))
-                        if band is not None else (math.inf, 0.0))
+            up, down = (
+                (_round_fen(prev * (1 + band[0] / 100)), _round_fen(prev * (1 + band[1] / 100)))
+                if band is not None
+                else (math.inf, 0.0)
+            )
         else:
             limit = _limit(record, days[i])
             up, down = _round_fen(prev * (1 + limit)), _round_fen(prev * (1 - limit))
@@ -215,14 +235,23 @@ def _pre_origin_cached(seed: int, key: tuple) -> pd.DataFrame:
     opens, day_closes, highs, lows = ohlc.T
     moves = np.abs(np.log(day_closes / last_close))
     lots = np.maximum(1, (record["float_shares"] / 100 * 0.01 * activity * (1 + 20 * moves)).astype("int64"))
-    return pd.DataFrame({
-        "日期": days, "股票代码": record["code"], "开盘": opens, "收盘": day_closes, "最高": highs, "最低": lows,
-        "成交量": lots, "成交额": np.round(lots * 100 * ohlc.mean(axis=1), 2),
-        "振幅": np.round((highs - lows) / last_close * 100, 2),
-        "涨跌幅": np.round((day_closes / last_close - 1) * 100, 2),
-        "涨跌额": np.round(day_closes - last_close, 2),
-        "换手率": np.round(lots * 100 / record["float_shares"] * 100, 2),
-    }, columns=_BAR_COLUMNS)
+    return pd.DataFrame(
+        {
+            "日期": days,
+            "股票代码": record["code"],
+            "开盘": opens,
+            "收盘": day_closes,
+            "最高": highs,
+            "最低": lows,
+            "成交量": lots,
+            "成交额": np.round(lots * 100 * ohlc.mean(axis=1), 2),
+            "振幅": np.round((highs - lows) / last_close * 100, 2),
+            "涨跌幅": np.round((day_closes / last_close - 1) * 100, 2),
+            "涨跌额": np.round(day_closes - last_close, 2),
+            "换手率": np.round(lots * 100 / record["float_shares"] * 100, 2),
+        },
+        columns=_BAR_COLUMNS,
+    )
 
 
 def _cut(history: pd.DataFrame, column: str, start: dt.date, end: dt.date) -> pd.DataFrame:

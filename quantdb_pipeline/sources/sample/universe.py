@@ -48,7 +48,10 @@ INDUSTRIES = ("电子", "医药生物", "计算机", "汽车", "食品饮料", "
 #: list; sina's former-names page lists both names, undated.
 RENAMED_SYMBOL, RENAME_DATE, FORMER_NAME = "600008", dt.date(2021, 3, 1), "Old SH main 009"
 #: eastmoney industry board code of each sample industry (BK0475 is eastmoney's 银行 board).
-INDUSTRY_BOARDS = {name: f"BK{1031 + i:04d}" for i, name in enumerate(INDUSTRIES)} | {"银行": "BK0475", "非银金融": "BK0473"}
+INDUSTRY_BOARDS = {name: f"BK{1031 + i:04d}" for i, name in enumerate(INDUSTRIES)} | {
+    "银行": "BK0475",
+    "非银金融": "BK0473",
+}
 BANK_SYMBOL = "000001"
 
 SUSPENDED_SYMBOL = "000004"
@@ -101,19 +104,21 @@ def _universe(size: int, seed: int) -> pd.DataFrame:
             span = (LATEST_RANDOM_LISTING - opened).days
             list_date = _first_trading_day_on_or_after(opened + dt.timedelta(days=int(rng.integers(0, span))))
             total = int(rng.integers(2, 400)) * 10_000_000
-            rows.append({
-                "code": code,
-                "exchange": {"SH main": "SH", "STAR": "SH", "SZ main": "SZ", "ChiNext": "SZ", "BSE": "BJ"}[label],
-                "board": board,
-                "name": f"{label} {i + 1:03d}",
-                "list_date": list_date,
-                "delist_date": None,
-                "total_shares": total,
-                "float_shares": int(total * rng.uniform(0.3, 1.0)),
-                "start_price": round(float(rng.uniform(3, 80)), 2),
-                "drift": float(rng.normal(0.0002, 0.0004)),
-                "volatility": float(rng.uniform(0.012, 0.035)),
-            })
+            rows.append(
+                {
+                    "code": code,
+                    "exchange": {"SH main": "SH", "STAR": "SH", "SZ main": "SZ", "ChiNext": "SZ", "BSE": "BJ"}[label],
+                    "board": board,
+                    "name": f"{label} {i + 1:03d}",
+                    "list_date": list_date,
+                    "delist_date": None,
+                    "total_shares": total,
+                    "float_shares": int(total * rng.uniform(0.3, 1.0)),
+                    "start_price": round(float(rng.uniform(3, 80)), 2),
+                    "drift": float(rng.normal(0.0002, 0.0004)),
+                    "volatility": float(rng.uniform(0.012, 0.035)),
+                }
+            )
     frame = pd.DataFrame(rows).set_index("code", drop=False)
     frame["industry"] = [INDUSTRIES[int(c) % len(INDUSTRIES)] for c in frame["code"]]
     frame.loc[BANK_SYMBOL, "industry"] = "银行"
@@ -137,8 +142,11 @@ def name_on(record: dict, day: dt.date) -> str:
 def name_changes(record: dict, today: dt.date) -> list[tuple[dt.date, str, str]]:
     """(first day of the new name, name before, name after) of each rename up to `today`."""
     days = {ST_SYMBOL: (ST_DATE,), RENAMED_SYMBOL: (RENAME_DATE,)}.get(record["code"], ())
-    return [(day, name_on(record, day - dt.timedelta(days=1)), name_on(record, day))
-            for day in days if record["list_date"] < day <= today]
+    return [
+        (day, name_on(record, day - dt.timedelta(days=1)), name_on(record, day))
+        for day in days
+        if record["list_date"] < day <= today
+    ]
 
 
 def industry_on(record: dict, day: dt.date) -> str:
