@@ -169,7 +169,8 @@ def weekly_profiles_schedule(context: ScheduleEvaluationContext):
     description="20:00 Shanghai daily while a disclosure window is open: reports that can be new.",
 )
 def financials_schedule(context: ScheduleEvaluationContext):
-    from quantdb_pipeline.loaders.fundamentals import open_report_periods, statutory_deadline
+    from quantdb_pipeline.loaders.fundamentals import open_report_periods
+    from quantdb_pipeline.market_rules import statutory_deadline
 
     day = _local_day(context)
     periods = open_report_periods(day)

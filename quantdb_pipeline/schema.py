@@ -19,7 +19,10 @@ DuckDB either), so that any layer may import it.
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where a frame is built: `read` takes its field names from here without pandas
+    import pandas as pd
 
 # -- bars ----------------------------------------------------------------------------------
 
@@ -228,6 +231,8 @@ TABLE_COLUMNS: dict[str, list[str]] = {
 
 def empty_frame(dtypes: dict) -> pd.DataFrame:
     """No rows, the columns of `dtypes` in order, each of its dtype."""
+    import pandas as pd
+
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
 
 

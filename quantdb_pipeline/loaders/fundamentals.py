@@ -20,7 +20,6 @@ import pandas as pd
 from quantdb_pipeline import schema
 from quantdb_pipeline.loaders.fetching import fetch_chunks
 
-# statutory_deadline is also imported from here (schedules): the rule itself lives in market_rules
 from quantdb_pipeline.market_rules import REPORT_PERIOD_ENDS, statutory_deadline
 from quantdb_pipeline.quality.expectations import SuiteOutcome, combine
 from quantdb_pipeline.quality.gate import split

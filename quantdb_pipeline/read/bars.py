@@ -14,6 +14,7 @@ from quantdb_pipeline.read.connection import _cursor
 from quantdb_pipeline.read.frames import _frame
 from quantdb_pipeline.read.gaps import _mark_gaps, _warn_unchecked_hk_factors
 from quantdb_pipeline.read.symbol_args import _check_known, _symbol_error, _symbols
+from quantdb_pipeline.schema import OHLC_COLUMNS
 from quantdb_pipeline.symbols import SymbolError
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ BAR_FIELDS = (
 )
 _DEFAULT_BAR_FIELDS = BAR_FIELDS[:8]
 #: Fields multiplied by the adjustment ratio; volume and amount stay as traded.
-_PRICE_FIELDS = ("open", "high", "low", "close", "prev_close", "reference_price")
+_PRICE_FIELDS = (*OHLC_COLUMNS, "prev_close", "reference_price")
 
 #: How the bar queries pick the symbols asked for: a semi-join against the list.
 _IN_CODES = "symbol IN (SELECT unnest($codes::VARCHAR[]))"

@@ -12,13 +12,14 @@ from quantdb_pipeline.read.cache import _cached
 from quantdb_pipeline.read.connection import _cursor
 from quantdb_pipeline.read.frames import _frame
 from quantdb_pipeline.read.symbol_args import _check_known, _check_str, _symbol_error
+from quantdb_pipeline.schema import INDEX_BAR_COLUMNS
 from quantdb_pipeline.symbols import SymbolError, normalize_index_symbol
 
 if TYPE_CHECKING:
     import pandas as pd
 
 #: Columns `index_bars` can return; `symbol` and `trade_date` always come first.
-INDEX_BAR_FIELDS = ("open", "high", "low", "close", "volume", "amount")
+INDEX_BAR_FIELDS = tuple(INDEX_BAR_COLUMNS[2:])  # after symbol and trade_date
 
 
 def index_bars(

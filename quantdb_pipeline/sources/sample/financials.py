@@ -10,6 +10,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from quantdb_pipeline.market_rules import statutory_deadline
 from quantdb_pipeline.sources.sample.universe import BANK_SYMBOL, _calendar, code_on, industry_on, name_on
 
 
@@ -216,12 +217,10 @@ def report_table(reports: pd.DataFrame, table: str, period: dt.date, today: dt.d
 
 
 #: Statutory disclosure deadlines: Q1 by 04-30, H1 by 08-31, Q3 by 10-31, annual by 04-30 next year.
-_NOTICE_WINDOWS = {
-    3: ((4, 10), (4, 30), 0),
-    6: ((7, 20), (8, 31), 0),
-    9: ((10, 15), (10, 31), 0),
-    12: ((3, 1), (4, 30), 1),
-}
+#: When the sample's companies start announcing each quarter's report (month of the quarter end
+#: -> month, day, in the year of the statutory deadline): a choice of the sample. The window
+#: closes at the deadline, `market_rules.statutory_deadline`.
+_NOTICE_OPENS = {3: (4, 10), 6: (7, 20), 9: (10, 15), 12: (3, 1)}
 _REPORT_TYPES = {3: "一季报", 6: "中报", 9: "三季报", 12: "年报"}
 
 
@@ -326,6 +325,6 @@ def _reports(seed: int, symbol: str, list_date: dt.date, total_shares: int) -> p
 
 def _notice_date(rng: np.random.Generator, end: dt.date) -> dt.date:
     """A day inside the statutory disclosure window of the report for quarter end `end`."""
-    (m1, d1), (m2, d2), next_year = _NOTICE_WINDOWS[end.month]
-    first, last = dt.date(end.year + next_year, m1, d1), dt.date(end.year + next_year, m2, d2)
+    last = statutory_deadline(end)
+    first = dt.date(last.year, *_NOTICE_OPENS[end.month])
     return first + dt.timedelta(days=int(rng.integers(0, (last - first).days + 1)))
