@@ -114,9 +114,9 @@ def _env_defaults(parser: argparse.ArgumentParser, run: argparse.ArgumentParser,
         if getattr(args, dest, None) is not None
     }
     values, problems = load_leniently(**given)
-    for field in (*OPTION_SETTINGS, "symbols", "hk_symbols", "indices"):
+    for field in (*OPTION_SETTINGS, "symbols", "hk_symbols", "indices", "financials_watchlist"):
         if field in problems:
-            parser.error(problems[field])
+            run.error(problems[field])
     for dest in OPTION_SETTINGS:
         setattr(args, dest, getattr(values, dest))
     args.settings, args.settings_problems = values, problems
@@ -393,8 +393,14 @@ def status(args: argparse.Namespace) -> int:
     from quantdb_pipeline.warehouse_location import find_warehouse
 
     try:
+        revisit_days = settings.revisit_days()
+    except ValueError as error:
+        prog = "quantdb-pipeline status"
+        print(f"{prog}: error: {error} (see {prog} --help)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         path = find_warehouse(args.warehouse, explicit_label="--warehouse")
-        report = warehouse_status(warehouse=path)
+        report = warehouse_status(warehouse=path, revisit_days=revisit_days)
     except (read.WarehouseNotFoundError, read.WarehouseBusyError) as error:
         print(f"quantdb-pipeline: {error}", file=sys.stderr)
         return EXIT_NOT_PUBLISHED

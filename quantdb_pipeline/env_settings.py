@@ -158,8 +158,13 @@ class _Environment(EnvSettingsSource):
         from pydantic_settings.sources.utils import parse_env_vars
 
         environ = _environ.get()
+        # only the upper-case names, as every other reader of them (settings.warehouse_path, the
+        # schedules, `read`) and a POSIX shell see them; pydantic-settings would match any case
+        environ = {
+            name: value for name, value in (os.environ if environ is None else environ).items() if name.isupper()
+        }
         return parse_env_vars(
-            os.environ if environ is None else environ,
+            environ,
             self.case_sensitive,
             self.env_ignore_empty,
             self.env_parse_none_str,

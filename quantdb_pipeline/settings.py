@@ -150,9 +150,15 @@ def parse_read_cache_mb(text: str) -> float:
 
 
 def revisit_days(environ: dict[str, str] | None = None) -> int:
-    """$QUANTDB_REVISIT_DAYS, else `DEFAULT_REVISIT_DAYS`."""
-    value = (os.environ if environ is None else environ).get(REVISIT_DAYS_ENV, "")
-    return int(value) if value.strip() else DEFAULT_REVISIT_DAYS
+    """$QUANTDB_REVISIT_DAYS, else `DEFAULT_REVISIT_DAYS`. Raises ValueError naming the variable
+    for a value that is not a number of trading days (0 or more)."""
+    value = (os.environ if environ is None else environ).get(REVISIT_DAYS_ENV, "").strip()
+    if not value:
+        return DEFAULT_REVISIT_DAYS
+    try:
+        return parse_trading_days(value)
+    except ValueError as error:
+        raise ValueError(f"${REVISIT_DAYS_ENV}={value!r}: {error}") from None
 
 
 #: A per-symbol load (bars, HK, indices, factors, fundamentals) checks and writes its symbols in
@@ -227,7 +233,7 @@ def warehouse_path(
     env = os.environ if environ is None else environ
     if explicit:
         return Path(explicit).expanduser()
-    from_env = env.get(WAREHOUSE_ENV)
+    from_env = env.get(WAREHOUSE_ENV, "").strip()  # blank is unset, as in `env_settings.Settings`
     if from_env:
         return Path(from_env).expanduser()
-    return default_warehouse(source or env.get(SOURCE_ENV) or DEFAULT_SOURCE)
+    return default_warehouse((source or env.get(SOURCE_ENV, "")).strip().lower() or DEFAULT_SOURCE)

@@ -60,6 +60,13 @@ def exit_code(argv: list[str]) -> int:
             {"QUANTDB_SAMPLE_TODAY": "2024-13-01"},
             "$QUANTDB_SAMPLE_TODAY='2024-13-01': '2024-13-01' is not a date",
         ),
+        # a list variable that is not a list: refused, not loaded as an empty watchlist
+        (["run"], {"QUANTDB_FINANCIALS_WATCHLIST": '["000001"'}, "$QUANTDB_FINANCIALS_WATCHLIST="),
+        (
+            ["status"],
+            {"QUANTDB_REVISIT_DAYS": "abc"},
+            "$QUANTDB_REVISIT_DAYS='abc': 'abc' is not a number of trading days",
+        ),
         # checked once parsed, before any run is recorded
         (["run", *STOPS], {}, "--start 2024-08-05 is after --end 2024-08-01"),
         (

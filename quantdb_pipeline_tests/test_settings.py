@@ -92,9 +92,10 @@ def test_values_are_read_typed_from_the_environment():
             "QUANTDB_CHUNK_ROWS": "7",
             "QUANTDB_READ_CACHE_MB": "0.5",
             "QUANTDB_WAREHOUSE": "/data/w.duckdb",
-            "quantdb_chunk_symbols": "9",
+            "QUANTDB_CHUNK_SYMBOLS": "9",
+            "quantdb_sample_size": "x",  # names are upper case, as every other reader of them expects
         }
-    )  # any case, as os.environ on Windows
+    )
     assert values.source == "akshare"
     assert values.sample_today == dt.date(2024, 1, 5)
     assert (
@@ -112,6 +113,23 @@ def test_values_are_read_typed_from_the_environment():
     assert load({}).warehouse_path() == Path("warehouse/sample.duckdb")
     # blank is unset
     assert load({"QUANTDB_SAMPLE_SIZE": "  ", "QUANTDB_SOURCE": ""}).sample_size == 64
+
+
+@pytest.mark.parametrize(
+    "environ, expected",
+    [
+        ({"QUANTDB_SOURCE": "Sample"}, "warehouse/sample.duckdb"),
+        ({"QUANTDB_SOURCE": " sample "}, "warehouse/sample.duckdb"),
+        ({"QUANTDB_SOURCE": "AKSHARE"}, "warehouse/quantdb.duckdb"),
+        ({"QUANTDB_WAREHOUSE": " "}, "warehouse/sample.duckdb"),
+        ({"quantdb_source": "akshare"}, "warehouse/sample.duckdb"),
+    ],
+)
+def test_the_schedules_and_sensors_find_the_warehouse_the_resources_write(environ, expected):
+    """The schedules, sensors and alert file resolve the warehouse with `settings.warehouse_path`
+    on the raw environment; the resources with `Settings`: both read a variable the same way."""
+    assert resources_from_env(environ)["warehouse"].database == expected
+    assert settings.warehouse_path(environ=environ) == Path(expected)
 
 
 @pytest.mark.parametrize(

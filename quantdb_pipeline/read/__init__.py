@@ -56,8 +56,8 @@ from quantdb_pipeline.read.errors import (
     UnknownSymbolError,
     WarehouseBusyError,
 )
-from quantdb_pipeline.read.indices import INDEX_BAR_FIELDS, index_bars, indices
-from quantdb_pipeline.read.panel import panel
+from quantdb_pipeline.read.index_reads import INDEX_BAR_FIELDS, index_bars, indices
+from quantdb_pipeline.read.panels import panel
 from quantdb_pipeline.read.point_in_time import (
     FINANCIAL_METRICS,
     financials,
@@ -75,7 +75,7 @@ from quantdb_pipeline.warehouse_location import WarehouseNotFoundError
 from quantdb_pipeline.read.adjustment import CORPORATE_ACTION_FIELDS  # noqa: F401
 from quantdb_pipeline.read.connection import close  # noqa: F401
 from quantdb_pipeline.read.errors import lock_holder  # noqa: F401
-from quantdb_pipeline.read.panel import PANEL_FIELDS, PANEL_OUTPUTS  # noqa: F401
+from quantdb_pipeline.read.panels import PANEL_FIELDS, PANEL_OUTPUTS  # noqa: F401
 from quantdb_pipeline.read.point_in_time import PROFILE_FIELDS  # noqa: F401
 
 __all__ = [
